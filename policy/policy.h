@@ -1,0 +1,157 @@
+/*
+ * Workload policies: YAML text in, a validated model and a compiled seccomp
+ * program out.  Pure code: no I/O beyond the fd handed to the exporter, no
+ * logging.  docs/policy.md describes every key.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sbx/abi.h"
+
+/* One problem found in a policy, with its position (1-based; 0 = unknown). */
+struct sbx_diag {
+    char *file;
+    unsigned line;
+    unsigned col;
+    char *message;
+};
+
+struct sbx_diags {
+    struct sbx_diag *items;
+    size_t n;
+    size_t cap;
+};
+void sbx_diags_free(struct sbx_diags *d);
+/* Writes "FILE:LINE:COL: message\n" for each diagnostic into a fresh string. */
+char *sbx_diags_format(const struct sbx_diags *d);
+
+enum sbx_action_kind {
+    SBX_ACT_ALLOW,
+    SBX_ACT_ERRNO, /* with err */
+    SBX_ACT_KILL,  /* kill the process */
+    SBX_ACT_LOG,   /* allow and log */
+    SBX_ACT_TRAP,  /* SIGSYS to the guest's trampoline */
+    SBX_ACT_TRACE, /* reserved for the trampoline: allowed and recorded */
+};
+
+struct sbx_action {
+    enum sbx_action_kind kind;
+    int err; /* positive errno for SBX_ACT_ERRNO */
+};
+
+enum sbx_cmp_op { SBX_CMP_EQ, SBX_CMP_NE, SBX_CMP_LT, SBX_CMP_LE, SBX_CMP_GT, SBX_CMP_GE, SBX_CMP_MASKED_EQ };
+
+struct sbx_arg_cond {
+    unsigned index; /* 0..5 */
+    enum sbx_cmp_op op;
+    uint64_t value;
+    uint64_t mask; /* SBX_CMP_MASKED_EQ only */
+};
+
+struct sbx_rule {
+    struct sbx_action action;
+    int *syscalls; /* native x86-64 numbers */
+    size_t n_syscalls;
+    struct sbx_arg_cond *args;
+    size_t n_args;
+    unsigned line, col;
+};
+
+enum sbx_mount_type { SBX_MOUNT_BIND, SBX_MOUNT_TMPFS };
+
+struct sbx_mount {
+    enum sbx_mount_type type;
+    char *source; /* bind: host path, opened by the client */
+    char *target; /* absolute path in the sandbox */
+    bool readonly;
+    uint64_t size; /* tmpfs bytes, 0 = default */
+    uint32_t mode; /* tmpfs root mode */
+};
+
+struct sbx_rlimit {
+    int resource; /* RLIMIT_* */
+    uint64_t cur, max;
+};
+
+enum sbx_network { SBX_NET_NONE, SBX_NET_HOST };
+
+struct sbx_policy {
+    char *name;
+
+    /* syscalls */
+    enum sbx_syscall_mode mode;
+    bool mode_set; /* false: the daemon's default mode */
+    struct sbx_action default_action;
+    bool baseline; /* merge the built-in deny list (default true) */
+    struct sbx_rule *rules;
+    size_t n_rules;
+
+    /* filesystem */
+    bool writable_image;
+    struct sbx_mount *mounts;
+    size_t n_mounts;
+    char **masked;
+    size_t n_masked;
+
+    /* process */
+    char *user;  /* "NAME" or "UID", NULL = default (the caller's own uid) */
+    char *group; /* "NAME" or "GID", NULL = the user's primary group */
+    char **groups; /* supplementary, names or numbers */
+    size_t n_groups;
+    char *cwd;      /* default "/" */
+    char **env;     /* "KEY=VALUE" */
+    size_t n_env;
+    bool env_replace; /* true: env is the whole environment */
+    char *hostname; /* default "sandbox" */
+    uint64_t caps_keep; /* bit n = keep capability n */
+    struct sbx_rlimit *rlimits;
+    size_t n_rlimits;
+    int umask; /* -1 = unset (022) */
+
+    /* limits; 0 = unlimited */
+    uint64_t memory; /* bytes */
+    uint64_t pids;
+    uint64_t cpu_millis; /* thousandths of a CPU, 500 = half a core */
+    uint64_t timeout_ms;
+
+    enum sbx_network network;
+};
+
+/*
+ * Parses and validates.  0 with *ret set, or -EINVAL with every problem found
+ * appended to diags (nothing in *ret), or -ENOMEM.
+ */
+int sbx_policy_parse(const char *text, size_t len, const char *file, struct sbx_policy **ret,
+                     struct sbx_diags *diags);
+
+/* The policy used when none is named: baseline on, default allow. */
+int sbx_policy_new_default(struct sbx_policy **ret);
+
+void sbx_policy_free(struct sbx_policy *p);
+
+/*
+ * Compiles the syscall section (rules + baseline + default) with libseccomp
+ * for x86-64 only (other ABIs are killed) and writes the classic BPF
+ * program (an array of struct sock_filter) to fd.  0 or -errno.
+ */
+int sbx_policy_export_bpf(const struct sbx_policy *p, int fd);
+
+/*
+ * What in the policy only root may ask for: baseline opt-out, kept
+ * capabilities, host network.  (A guest uid of 0 also needs root; the daemon
+ * checks that after resolving the identity.)  0 when nothing, 1 with
+ * *ret_what naming the first such key.
+ */
+int sbx_policy_needs_root(const struct sbx_policy *p, const char **ret_what);
+
+/*
+ * Resolves user/group/groups against the text of the image's /etc/passwd
+ * and /etc/group (either may be NULL when the image has none).  Numeric
+ * values need no files.  0, or -ENOENT/-EINVAL with a message in *ret_err.
+ */
+int sbx_policy_resolve_identity(const struct sbx_policy *p, const char *passwd,
+                                const char *group, uint32_t *ret_uid, uint32_t *ret_gid,
+                                uint32_t **ret_groups, size_t *ret_n_groups, char **ret_err);

@@ -1,0 +1,310 @@
+/*
+ * The sandboxd wire protocol: framing, typed fields, and fd passing.
+ * Pure code except for sbx_proto_send()/sbx_proto_recv(), which do I/O on the
+ * socket they are given.  docs/protocol.md is the reference for the format.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SBX_PROTO_MAGIC 0x31584253u /* "SBX1" as little-endian bytes */
+#define SBX_PROTO_VERSION 1
+#define SBX_PROTO_HEADER_SIZE 16
+#define SBX_PROTO_FIELD_HEADER_SIZE 8
+#define SBX_PROTO_MAX_PAYLOAD (1u << 20) /* 1 MiB */
+#define SBX_PROTO_MAX_FDS 16             /* per frame */
+#define SBX_PROTO_MAX_FIELDS 8192        /* per frame */
+#define SBX_PROTO_MAX_STRING 65536       /* bytes, for any single string field */
+#define SBX_PROTO_MAX_ARGS 4096          /* argv or env entries */
+
+/* Frame types.  Client <-> daemon: */
+enum sbx_msg_type {
+    SBX_MSG_HELLO = 1,   /* client -> daemon, first frame */
+    SBX_MSG_WELCOME = 2, /* daemon -> client, answer to HELLO */
+    SBX_MSG_ERROR = 3,   /* either way; the sender closes after it */
+    SBX_MSG_RUN = 4,     /* client -> daemon, with fds */
+    SBX_MSG_STARTED = 5, /* daemon -> client */
+    SBX_MSG_EXIT = 6,    /* daemon -> client, last frame of a run */
+    SBX_MSG_SIGNAL = 7,  /* client -> daemon: end the sandbox */
+    /* daemon <-> sandbox init, on a private socketpair: */
+    SBX_MSG_SPEC = 64,   /* daemon -> init, with fds */
+    SBX_MSG_REPORT = 65, /* init -> daemon */
+};
+
+/* Field value types. */
+enum sbx_field_type {
+    SBX_FIELD_U32 = 1,
+    SBX_FIELD_U64 = 2,
+    SBX_FIELD_STR = 3,   /* no NUL byte inside, not NUL-terminated on the wire */
+    SBX_FIELD_BYTES = 4,
+};
+
+struct sbx_frame_header {
+    uint32_t magic;
+    uint16_t version;
+    uint16_t type;
+    uint32_t flags; /* must be 0 in version 1 */
+    uint32_t length; /* payload bytes after the header */
+};
+
+/* A growable output buffer holding one frame under construction. */
+struct sbx_buf {
+    uint8_t *data; /* owned */
+    size_t len;
+    size_t cap;
+    int error; /* first error of a put, reported by sbx_proto_finish() */
+};
+
+/* A decoded frame: header plus payload and the fds that came with it. */
+struct sbx_frame {
+    uint16_t type;
+    uint32_t flags;
+    uint8_t *payload; /* owned */
+    uint32_t length;
+    int fds[SBX_PROTO_MAX_FDS]; /* owned; close-on-exec */
+    unsigned n_fds;
+};
+
+struct sbx_field {
+    uint16_t tag;
+    uint8_t type;
+    uint32_t length;
+    const uint8_t *data;
+};
+
+struct sbx_reader {
+    const uint8_t *p;
+    size_t left;
+    unsigned n_fields;
+};
+
+/* Builder.  Puts after an error are no-ops; finish returns the first error. */
+void sbx_proto_begin(struct sbx_buf *b, uint16_t type);
+void sbx_proto_put_u32(struct sbx_buf *b, uint16_t tag, uint32_t v);
+void sbx_proto_put_u64(struct sbx_buf *b, uint16_t tag, uint64_t v);
+void sbx_proto_put_str(struct sbx_buf *b, uint16_t tag, const char *s);
+void sbx_proto_put_bytes(struct sbx_buf *b, uint16_t tag, const void *p, size_t n);
+int sbx_proto_finish(struct sbx_buf *b); /* 0, -EMSGSIZE, -EINVAL, -ENOMEM */
+void sbx_buf_free(struct sbx_buf *b);
+
+/* Header and field decoding.  -EPROTO bad magic/flags, -EPROTONOSUPPORT
+ * version, -EMSGSIZE over limits, -EBADMSG malformed field. */
+int sbx_proto_decode_header(const uint8_t raw[SBX_PROTO_HEADER_SIZE],
+                            struct sbx_frame_header *ret);
+void sbx_reader_init(struct sbx_reader *r, const struct sbx_frame *f);
+int sbx_reader_next(struct sbx_reader *r, struct sbx_field *ret); /* 1 field, 0 end, <0 error */
+int sbx_field_u32(const struct sbx_field *f, uint32_t *ret);
+int sbx_field_u64(const struct sbx_field *f, uint64_t *ret);
+int sbx_field_strdup(const struct sbx_field *f, char **ret); /* rejects NUL bytes */
+
+void sbx_frame_clear(struct sbx_frame *f); /* frees payload, closes fds; NULL-safe */
+
+/*
+ * Blocking I/O on a stream Unix socket.  send: one sendmsg per frame (fds
+ * attached), retried on EINTR and short writes.  recv: reads exactly one
+ * frame, never more bytes than that frame, so fds always belong to the frame
+ * being read; 0 on orderly EOF before any byte, 1 on a frame, <0 on error
+ * (-ECONNRESET on EOF inside a frame).
+ */
+int sbx_proto_send(int sock, const struct sbx_buf *b, const int *fds, unsigned n_fds);
+int sbx_proto_recv(int sock, struct sbx_frame *ret);
+
+/*
+ * Incremental receiver for non-blocking sockets (the daemon's event loop).
+ * Call sbx_proto_rx_read() when the socket is readable: it returns 1 when a
+ * complete frame was moved into *ret, 0 when more bytes are needed (EAGAIN),
+ * -EPIPE on EOF (also when EOF cuts a frame), <0 on a protocol error.
+ */
+struct sbx_proto_rx {
+    uint8_t header[SBX_PROTO_HEADER_SIZE];
+    size_t have;       /* bytes of header + payload received so far */
+    struct sbx_frame_header hdr;
+    struct sbx_frame frame; /* under construction; owned */
+};
+void sbx_proto_rx_init(struct sbx_proto_rx *rx);
+int sbx_proto_rx_read(struct sbx_proto_rx *rx, int sock, struct sbx_frame *ret);
+void sbx_proto_rx_clear(struct sbx_proto_rx *rx);
+
+/* ---- Typed messages ------------------------------------------------------ */
+
+/* HELLO: the client's supported version range. */
+struct sbx_msg_hello {
+    uint32_t min_version;
+    uint32_t max_version;
+    char *client; /* free-form name, optional */
+};
+
+/* WELCOME: the version the daemon speaks on this connection. */
+struct sbx_msg_welcome {
+    uint32_t version;
+    char *server; /* "sandboxd VERSION" */
+};
+
+/* ERROR: err is a positive errno value, message is for people. */
+struct sbx_msg_error {
+    uint32_t err;
+    char *message;
+};
+
+/* RUN flags */
+#define SBX_RUN_STATS (1u << 0) /* report per-syscall statistics in EXIT */
+
+/*
+ * RUN.  fds, in order: image, stdin, stdout, stderr, then one fd per
+ * bind source of the policy (in policy order).  n_fds must match.
+ */
+struct sbx_msg_run {
+    char **argv; /* argc entries + NULL; argv[0] is the program path in the image */
+    uint32_t argc;
+    char **env; /* "KEY=VALUE" entries + NULL; may be empty */
+    uint32_t envc;
+    char *policy_name; /* optional: a name under the daemon's policy dir */
+    char *policy_text; /* optional: YAML text; at most one of name/text */
+    char *policy_file; /* optional: the file name policy_text came from, for messages */
+    uint32_t mode;     /* enum sbx_syscall_mode, or SBX_RUN_MODE_DEFAULT */
+    uint32_t flags;    /* SBX_RUN_* */
+};
+#define SBX_RUN_MODE_DEFAULT 0xffffffffu
+
+/* STARTED: the sandbox is running. */
+struct sbx_msg_started {
+    uint64_t id;
+};
+
+/* SIGNAL: the client was asked to stop with this signal. */
+struct sbx_msg_signal {
+    uint32_t signo;
+};
+
+/* How a sandbox ended, in EXIT and REPORT. */
+enum sbx_exit_kind {
+    SBX_EXIT_EXITED = 1,    /* code = exit status */
+    SBX_EXIT_SIGNALED = 2,  /* code = signal number */
+    SBX_EXIT_SETUP = 3,     /* code = errno; sandbox setup failed */
+    SBX_EXIT_NOTFOUND = 4,  /* code = errno; program missing in the image */
+    SBX_EXIT_NOEXEC = 5,    /* code = errno; program present, cannot execute */
+    SBX_EXIT_TIMEOUT = 6,   /* code = 0; killed by the policy's timeout */
+    SBX_EXIT_OOM = 7,       /* code = 0; killed by the memory limit */
+};
+
+/* Packed little-endian in the stats field: one entry per syscall seen. */
+struct sbx_stat_entry {
+    uint32_t nr;
+    uint64_t trapped;
+    uint64_t patched;
+};
+
+struct sbx_msg_exit {
+    uint32_t kind; /* enum sbx_exit_kind */
+    uint32_t code;
+    char *message; /* optional, for people */
+    struct sbx_stat_entry *stats; /* optional */
+    uint32_t n_stats;
+};
+
+/*
+ * SPEC (daemon -> init).  fds, in order: image root mount (a detached mount
+ * from fsmount/open_tree), stdin, stdout, stderr, policy BPF memfd,
+ * then, when mode != SBX_MODE_OFF, trampoline memfd and stats memfd,
+ * then one fd per bind mount source (n_binds, in order).
+ */
+struct sbx_spec_bind {
+    char *target;   /* absolute path in the sandbox */
+    uint32_t flags; /* SBX_BIND_* */
+};
+#define SBX_BIND_READONLY (1u << 0)
+
+struct sbx_spec_tmpfs {
+    char *target;
+    uint64_t size; /* bytes, 0 = kernel default */
+    uint32_t mode;
+};
+
+struct sbx_spec_rlimit {
+    uint32_t resource; /* RLIMIT_* */
+    uint64_t cur;
+    uint64_t max;
+};
+
+#define SBX_SPEC_WRITABLE_IMAGE (1u << 0) /* image mount is read-write, no overlay */
+#define SBX_SPEC_NET_HOST (1u << 1)       /* keep the host network namespace */
+
+struct sbx_spec {
+    char *staging;  /* existing host directory that init mounts its staging tmpfs over */
+    char **argv;
+    uint32_t argc;
+    char **env;
+    uint32_t envc;
+    char *cwd;      /* default "/" */
+    char *hostname; /* default "sandbox" */
+    uint32_t mode;  /* enum sbx_syscall_mode */
+    uint32_t flags; /* SBX_SPEC_* */
+    uint32_t uid, gid;
+    uint32_t *groups; /* supplementary groups */
+    uint32_t n_groups;
+    uint32_t umask;
+    uint64_t caps_keep; /* bit n = keep capability n */
+    uint64_t overlay_size; /* bytes for the tmpfs upper layer, 0 = default */
+    struct sbx_spec_bind *binds;
+    uint32_t n_binds;
+    struct sbx_spec_tmpfs *tmpfs;
+    uint32_t n_tmpfs;
+    char **masked; /* paths hidden in the sandbox */
+    uint32_t n_masked;
+    struct sbx_spec_rlimit *rlimits;
+    uint32_t n_rlimits;
+};
+
+/* REPORT (init -> daemon): how the guest ended, or why it never started. */
+struct sbx_msg_report {
+    uint32_t kind; /* enum sbx_exit_kind */
+    uint32_t code;
+    char *message; /* optional: the failed step, e.g. "pivot_root: Invalid argument" */
+};
+
+/*
+ * Encoders fill a fresh buffer (sbx_proto_finish() already called; caller
+ * frees with sbx_buf_free()).  Decoders check the frame type, every field's
+ * tag, type and size, reject unknown tags, duplicate singletons, missing
+ * required fields and trailing bytes, and return -EBADMSG for all of those.
+ * On success they fill *ret (free with the matching _free); on failure *ret
+ * is untouched.  Decoders do not look at frame fds.
+ */
+int sbx_msg_hello_encode(const struct sbx_msg_hello *m, struct sbx_buf *ret);
+int sbx_msg_hello_decode(const struct sbx_frame *f, struct sbx_msg_hello *ret);
+void sbx_msg_hello_free(struct sbx_msg_hello *m);
+
+int sbx_msg_welcome_encode(const struct sbx_msg_welcome *m, struct sbx_buf *ret);
+int sbx_msg_welcome_decode(const struct sbx_frame *f, struct sbx_msg_welcome *ret);
+void sbx_msg_welcome_free(struct sbx_msg_welcome *m);
+
+int sbx_msg_error_encode(const struct sbx_msg_error *m, struct sbx_buf *ret);
+int sbx_msg_error_decode(const struct sbx_frame *f, struct sbx_msg_error *ret);
+void sbx_msg_error_free(struct sbx_msg_error *m);
+
+int sbx_msg_run_encode(const struct sbx_msg_run *m, struct sbx_buf *ret);
+int sbx_msg_run_decode(const struct sbx_frame *f, struct sbx_msg_run *ret);
+void sbx_msg_run_free(struct sbx_msg_run *m);
+
+int sbx_msg_started_encode(const struct sbx_msg_started *m, struct sbx_buf *ret);
+int sbx_msg_started_decode(const struct sbx_frame *f, struct sbx_msg_started *ret);
+
+int sbx_msg_signal_encode(const struct sbx_msg_signal *m, struct sbx_buf *ret);
+int sbx_msg_signal_decode(const struct sbx_frame *f, struct sbx_msg_signal *ret);
+
+int sbx_msg_exit_encode(const struct sbx_msg_exit *m, struct sbx_buf *ret);
+int sbx_msg_exit_decode(const struct sbx_frame *f, struct sbx_msg_exit *ret);
+void sbx_msg_exit_free(struct sbx_msg_exit *m);
+
+int sbx_spec_encode(const struct sbx_spec *m, struct sbx_buf *ret);
+int sbx_spec_decode(const struct sbx_frame *f, struct sbx_spec *ret);
+void sbx_spec_free(struct sbx_spec *m);
+
+int sbx_msg_report_encode(const struct sbx_msg_report *m, struct sbx_buf *ret);
+int sbx_msg_report_decode(const struct sbx_frame *f, struct sbx_msg_report *ret);
+void sbx_msg_report_free(struct sbx_msg_report *m);
+
+/* Convenience: encode + send an ERROR frame; best effort, returns send's result. */
+int sbx_proto_send_error(int sock, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
