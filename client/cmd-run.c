@@ -1,0 +1,341 @@
+/*
+ * sandboxctl run: sends the image fd and the caller's stdio to sandboxd,
+ * waits for the guest, and exits with its status (podman's conventions for
+ * 125/126/127, timeout(1)'s 124).
+ */
+#include "client/cmd-run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "client/connect.h"
+#include "proto/proto.h"
+#include "sbx-config.h"
+#include "sbx/macro.h"
+
+#define EXIT_TIMEOUT 124
+#define EXIT_SETUP 125
+#define EXIT_NOEXEC 126
+#define EXIT_NOTFOUND 127
+#define MAX_POLICY_FILE (256 * 1024)
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: sandboxctl run [OPTIONS] [--] IMAGE CMD [ARGS...]\n"
+               "Boots the ext4 IMAGE in a sandbox and runs CMD in it with this terminal's stdio.\n\n"
+               "  --socket PATH         sandboxd's socket (default %s)\n"
+               "  --policy NAME|FILE    a policy by name (in sandboxd's policy directory) or a\n"
+               "                        YAML file (any argument with a '/' or a .yaml ending)\n"
+               "  --syscall-mode MODE   off, trap or rewrite (default: the policy's, then sandboxd's)\n"
+               "  --stats               print per-syscall counts of the trampoline at exit\n"
+               "  -e, --env KEY=VALUE   set an environment variable for CMD\n\n"
+               "Exit status: CMD's; 128+N if it died of signal N; 124 timeout; 125 sandbox\n"
+               "error; 126 CMD cannot be executed; 127 CMD not found in the image.\n",
+            SBX_DEFAULT_SOCKET);
+}
+
+struct run_opts {
+    const char *socket;
+    const char *policy;
+    uint32_t mode;
+    bool stats;
+    char *env[SBX_PROTO_MAX_ARGS + 1];
+    uint32_t envc;
+};
+
+static int parse_mode(const char *s, uint32_t *ret)
+{
+    static const char *const names[] = { "off", "trap", "rewrite" };
+    for (uint32_t i = 0; i < ARRAY_SIZE(names); i++)
+        if (strcmp(s, names[i]) == 0) {
+            *ret = i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+static bool is_policy_file(const char *s)
+{
+    size_t n = strlen(s);
+    return strchr(s, '/') || (n > 5 && strcmp(s + n - 5, ".yaml") == 0) ||
+           (n > 4 && strcmp(s + n - 4, ".yml") == 0);
+}
+
+static int read_file(const char *path, char **ret)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sbx_neg_errno();
+    char *buf = malloc(MAX_POLICY_FILE + 1);
+    if (!buf)
+        return -ENOMEM;
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(fd, buf + len, MAX_POLICY_FILE + 1 - len)) > 0) {
+        len += (size_t)n;
+        if (len > MAX_POLICY_FILE) {
+            free(buf);
+            return -EFBIG;
+        }
+    }
+    if (n < 0) {
+        free(buf);
+        return sbx_neg_errno();
+    }
+    buf[len] = '\0';
+    *ret = buf;
+    return 0;
+}
+
+static int send_run(int sock, const struct run_opts *o, int image_fd, char **argv, int argc)
+{
+    struct sbx_msg_run m = {
+        .argv = argv, .argc = (uint32_t)argc, .env = (char **)o->env, .envc = o->envc,
+        .mode = o->mode, .flags = o->stats ? SBX_RUN_STATS : 0,
+    };
+    _cleanup_free_ char *text = NULL;
+    if (o->policy && is_policy_file(o->policy)) {
+        int r = read_file(o->policy, &text);
+        if (r < 0) {
+            fprintf(stderr, "sandboxctl: cannot read policy %s: %s\n", o->policy, strerror(-r));
+            return r;
+        }
+        m.policy_text = text;
+        m.policy_file = (char *)o->policy;
+    } else if (o->policy) {
+        m.policy_name = (char *)o->policy;
+    }
+    struct sbx_buf b = { 0 };
+    int r = sbx_msg_run_encode(&m, &b);
+    if (r >= 0) {
+        int fds[] = { image_fd, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO };
+        r = sbx_proto_send(sock, &b, fds, ARRAY_SIZE(fds));
+    }
+    sbx_buf_free(&b);
+    if (r < 0)
+        fprintf(stderr, "sandboxctl: cannot send the request: %s\n", strerror(-r));
+    return r;
+}
+
+static void print_stats(const struct sbx_msg_exit *m)
+{
+    fprintf(stderr, "%-24s %12s %12s\n", "syscall", "trapped", "patched");
+    uint64_t tt = 0, tp = 0;
+    for (uint32_t i = 0; i < m->n_stats; i++) {
+        const struct sbx_stat_entry *e = &m->stats[i];
+        char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, (int)e->nr);
+        char num[32];
+        snprintf(num, sizeof(num), "#%u", e->nr);
+        fprintf(stderr, "%-24s %12llu %12llu\n", name ? name : num,
+                (unsigned long long)e->trapped, (unsigned long long)e->patched);
+        free(name);
+        tt += e->trapped;
+        tp += e->patched;
+    }
+    fprintf(stderr, "%-24s %12llu %12llu\n", "total", (unsigned long long)tt,
+            (unsigned long long)tp);
+}
+
+/* Maps how the sandbox ended to sandboxctl's exit status, with a line on stderr if needed. */
+static int exit_status(const struct sbx_msg_exit *m, const char *cmd)
+{
+    const char *why = m->message && m->message[0] ? m->message : NULL;
+    switch (m->kind) {
+    case SBX_EXIT_EXITED:
+        return (int)(m->code & 0xff);
+    case SBX_EXIT_SIGNALED:
+        return 128 + (int)(m->code & 0x7f);
+    case SBX_EXIT_NOTFOUND:
+        fprintf(stderr, "sandboxctl: %s: not found in the image\n", cmd);
+        return EXIT_NOTFOUND;
+    case SBX_EXIT_NOEXEC:
+        fprintf(stderr, "sandboxctl: %s: cannot execute: %s\n", cmd, strerror((int)m->code));
+        return EXIT_NOEXEC;
+    case SBX_EXIT_TIMEOUT:
+        fprintf(stderr, "sandboxctl: %s\n", why ? why : "timed out");
+        return EXIT_TIMEOUT;
+    case SBX_EXIT_OOM:
+        fprintf(stderr, "sandboxctl: %s\n", why ? why : "killed: out of memory");
+        return 128 + SIGKILL;
+    default:
+        fprintf(stderr, "sandboxctl: sandbox setup failed: %s\n",
+                why ? why : strerror((int)m->code));
+        return EXIT_SETUP;
+    }
+}
+
+static int send_signal(int sock, int signo)
+{
+    struct sbx_msg_signal s = { .signo = (uint32_t)signo };
+    struct sbx_buf b = { 0 };
+    int r = sbx_msg_signal_encode(&s, &b);
+    if (r >= 0)
+        r = sbx_proto_send(sock, &b, NULL, 0);
+    sbx_buf_free(&b);
+    return r;
+}
+
+/* Reads the daemon's answers until EXIT; turns our signals into SIGNAL frames. */
+static int wait_for_exit(int sock, int sigfd, bool stats, const char *cmd)
+{
+    int got_signal = 0;
+    for (;;) {
+        struct pollfd p[2] = { { .fd = sock, .events = POLLIN }, { .fd = sigfd, .events = POLLIN } };
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return EXIT_SETUP;
+        }
+        if (p[1].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            if (read(sigfd, &si, sizeof(si)) == sizeof(si) && !got_signal) {
+                got_signal = (int)si.ssi_signo;
+                send_signal(sock, got_signal);
+            }
+        }
+        if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        struct sbx_frame f = { 0 };
+        int r = sbx_proto_recv(sock, &f);
+        if (r <= 0) {
+            if (got_signal)
+                return 128 + got_signal;
+            fprintf(stderr, "sandboxctl: sandboxd closed the connection: %s\n",
+                    r < 0 ? strerror(-r) : "no exit status");
+            return EXIT_SETUP;
+        }
+        int status = -1;
+        if (f.type == SBX_MSG_STARTED) {
+            /* Nothing to do: the guest runs. */
+        } else if (f.type == SBX_MSG_EXIT) {
+            struct sbx_msg_exit m;
+            if (sbx_msg_exit_decode(&f, &m) < 0) {
+                fprintf(stderr, "sandboxctl: malformed EXIT from sandboxd\n");
+                status = EXIT_SETUP;
+            } else {
+                if (stats)
+                    print_stats(&m);
+                status = got_signal ? 128 + got_signal : exit_status(&m, cmd);
+                sbx_msg_exit_free(&m);
+            }
+        } else if (f.type == SBX_MSG_ERROR) {
+            struct sbx_msg_error e;
+            if (sbx_msg_error_decode(&f, &e) >= 0) {
+                fprintf(stderr, "sandboxctl: %s\n", e.message ? e.message : strerror((int)e.err));
+                sbx_msg_error_free(&e);
+            }
+            status = EXIT_SETUP;
+        } else {
+            fprintf(stderr, "sandboxctl: unexpected frame %u from sandboxd\n", f.type);
+            status = EXIT_SETUP;
+        }
+        sbx_frame_clear(&f);
+        if (status >= 0)
+            return status;
+    }
+}
+
+static int parse_args(int argc, char **argv, struct run_opts *o)
+{
+    enum { OPT_SOCKET = 256, OPT_POLICY, OPT_MODE, OPT_STATS };
+    static const struct option opts[] = {
+        { "socket", required_argument, NULL, OPT_SOCKET },
+        { "policy", required_argument, NULL, OPT_POLICY },
+        { "syscall-mode", required_argument, NULL, OPT_MODE },
+        { "stats", no_argument, NULL, OPT_STATS },
+        { "env", required_argument, NULL, 'e' },
+        { "help", no_argument, NULL, 'h' },
+        {},
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+e:h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_SOCKET:
+            o->socket = optarg;
+            break;
+        case OPT_POLICY:
+            o->policy = optarg;
+            break;
+        case OPT_MODE:
+            if (parse_mode(optarg, &o->mode) < 0) {
+                fprintf(stderr, "sandboxctl: --syscall-mode: expected off, trap or rewrite, "
+                                "not '%s'\n", optarg);
+                return -EINVAL;
+            }
+            break;
+        case OPT_STATS:
+            o->stats = true;
+            break;
+        case 'e':
+            if (!strchr(optarg, '=') || optarg[0] == '=') {
+                fprintf(stderr, "sandboxctl: --env: expected KEY=VALUE, not '%s'\n", optarg);
+                return -EINVAL;
+            }
+            if (o->envc < SBX_PROTO_MAX_ARGS)
+                o->env[o->envc++] = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -EINVAL;
+        }
+    }
+    if (argc - optind < 2) {
+        fprintf(stderr, "sandboxctl run: expected IMAGE and CMD\n");
+        usage(stderr);
+        return -EINVAL;
+    }
+    return optind;
+}
+
+int sbx_cmd_run(int argc, char **argv)
+{
+    struct run_opts o = { .socket = SBX_DEFAULT_SOCKET, .mode = SBX_RUN_MODE_DEFAULT };
+    int first = parse_args(argc, argv, &o);
+    if (first < 0)
+        return EXIT_SETUP;
+    const char *image = argv[first];
+    char **cmd = argv + first + 1;
+    int cmdc = argc - first - 1;
+    if (cmdc > SBX_PROTO_MAX_ARGS) {
+        fprintf(stderr, "sandboxctl: too many arguments (at most %d)\n", SBX_PROTO_MAX_ARGS);
+        return EXIT_SETUP;
+    }
+
+    /* Opened here, as the caller: a user boots only what the user can read. */
+    _cleanup_close_ int image_fd = open(image, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (image_fd < 0) {
+        fprintf(stderr, "sandboxctl: cannot open image %s: %s\n", image, strerror(errno));
+        return EXIT_SETUP;
+    }
+    /* Blocked before the daemon exists, so no signal is lost; read through a signalfd. */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP);
+    struct sbx_conn conn;
+    if (sbx_conn_open(&conn, o.socket) < 0)
+        return EXIT_SETUP;
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    _cleanup_close_ int sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    int status = EXIT_SETUP;
+    if (sigfd < 0)
+        fprintf(stderr, "sandboxctl: signalfd: %s\n", strerror(errno));
+    else if (send_run(conn.fd, &o, image_fd, cmd, cmdc) >= 0)
+        status = wait_for_exit(conn.fd, sigfd, o.stats, cmd[0]);
+    sbx_conn_close(&conn);
+    return status;
+}

@@ -1,0 +1,4 @@
+/* sandboxctl run: boot an image, run a program in it with the caller's stdio. */
+#pragma once
+
+int sbx_cmd_run(int argc, char **argv);

@@ -1,0 +1,16 @@
+/* Reaching a daemon: the socket, or a private embedded daemon for this command only. */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct sbx_conn {
+    int fd;
+    pid_t embedded; /* the private daemon's pid, or 0 */
+};
+
+/* Connects and does the HELLO/WELCOME handshake.  On failure prints a
+ * message naming what failed and returns -errno. */
+int sbx_conn_open(struct sbx_conn *c, const char *socket_path);
+/* Closes the connection and waits for a private daemon to finish cleaning up. */
+void sbx_conn_close(struct sbx_conn *c);

@@ -1,0 +1,64 @@
+/*
+ * Helper programs embedded in the daemon (tools/embed.py), handed to sandboxes
+ * as sealed memfds: the guest can never reach a host path of either, and the
+ * daemon needs no install location to find them.
+ */
+#include "daemon/blob.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "sbx/macro.h"
+
+extern const unsigned char sbx_init_blob[];
+extern const size_t sbx_init_blob_size;
+#ifdef SBX_HAVE_TRAMPOLINE
+extern const unsigned char sbx_trampoline_blob[];
+extern const size_t sbx_trampoline_blob_size;
+#endif
+
+static int blob_memfd(const char *name, const unsigned char *data, size_t size)
+{
+    _cleanup_close_ int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return sbx_neg_errno();
+    size_t off = 0;
+    while (off < size) {
+        ssize_t n = write(fd, data + off, size - off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return sbx_neg_errno();
+        }
+        off += (size_t)n;
+    }
+    /* Sealed, so neither a guest nor a bug can ever change what sandboxes execute. */
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+        return sbx_neg_errno();
+    return TAKE_FD(fd);
+}
+
+int sbx_blob_memfd_init(void)
+{
+    return blob_memfd("sbx-init", sbx_init_blob, sbx_init_blob_size);
+}
+
+int sbx_blob_have_trampoline(void)
+{
+#ifdef SBX_HAVE_TRAMPOLINE
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int sbx_blob_memfd_trampoline(void)
+{
+#ifdef SBX_HAVE_TRAMPOLINE
+    return blob_memfd("sbx-trampoline", sbx_trampoline_blob, sbx_trampoline_blob_size);
+#else
+    return -EOPNOTSUPP;
+#endif
+}

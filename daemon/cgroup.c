@@ -1,0 +1,371 @@
+/*
+ * Per-sandbox cgroups.  cgroup v2 is used whenever it is mounted (placement with
+ * CLONE_INTO_CGROUP, cgroup.kill, and limits where its controllers exist); on
+ * hybrid hosts whose v2 hierarchy has no controllers, limits fall back to the
+ * v1 memory, pids and cpu hierarchies.
+ */
+#include "daemon/cgroup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/log.h"
+#include "sbx/macro.h"
+
+static const char *const ctrl_name[SBX_CG_N] = { "memory", "pids", "cpu" };
+
+static int write_file(const char *dir, const char *file, const char *value)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sbx_neg_errno();
+    size_t len = strlen(value);
+    ssize_t n = write(fd, value, len);
+    if (n < 0)
+        return sbx_neg_errno();
+    return (size_t)n == len ? 0 : -EIO;
+}
+
+static int read_file(const char *dir, const char *file, char *buf, size_t len)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sbx_neg_errno();
+    ssize_t n = read(fd, buf, len - 1);
+    if (n < 0)
+        return sbx_neg_errno();
+    buf[n] = '\0';
+    return (int)n;
+}
+
+/* Mount point of the filesystem type (and, for v1, the controller option). */
+static char *find_mount(const char *fstype, const char *option)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f)
+        return NULL;
+    char *line = NULL, *found = NULL;
+    size_t cap = 0;
+    while (!found && getline(&line, &cap, f) > 0) {
+        /* id parent maj:min root mountpoint opts [optional...] - fstype source superopts */
+        char mnt[4096], rest[4096];
+        if (sscanf(line, "%*s %*s %*s %*s %4095s %*s", mnt) != 1)
+            continue;
+        char *sep = strstr(line, " - ");
+        if (!sep || sscanf(sep + 3, "%*s %*s %4095s", rest) != 1)
+            continue;
+        char type[64];
+        if (sscanf(sep + 3, "%63s", type) != 1 || strcmp(type, fstype) != 0)
+            continue;
+        if (option) {
+            bool has = false;
+            for (char *tok = strtok(rest, ","); tok; tok = strtok(NULL, ","))
+                has |= strcmp(tok, option) == 0;
+            if (!has)
+                continue;
+        }
+        found = strdup(mnt);
+    }
+    free(line);
+    fclose(f);
+    return found;
+}
+
+/* The daemon's own cgroup path in a hierarchy ("0::" for v2, "N:ctrl" lines for v1). */
+static char *own_cgroup(const char *controller)
+{
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (!f)
+        return NULL;
+    char *line = NULL, *found = NULL;
+    size_t cap = 0;
+    while (!found && getline(&line, &cap, f) > 0) {
+        line[strcspn(line, "\n")] = '\0';
+        char *c1 = strchr(line, ':');
+        char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        *c2 = '\0';
+        const char *ctrls = c1 + 1;
+        bool match = false;
+        if (!controller)
+            match = strcmp(line, "0") == 0 && *ctrls == '\0';
+        else {
+            char tmp[256];
+            snprintf(tmp, sizeof(tmp), "%s", ctrls);
+            for (char *tok = strtok(tmp, ","); tok; tok = strtok(NULL, ","))
+                match |= strcmp(tok, controller) == 0;
+        }
+        if (match)
+            found = strdup(c2 + 1);
+    }
+    free(line);
+    fclose(f);
+    return found;
+}
+
+static char *join(const char *a, const char *b, const char *c)
+{
+    char *s;
+    if (asprintf(&s, "%s%s%s", a, b, c) < 0)
+        return NULL;
+    return s;
+}
+
+static void v2_init(struct sbx_cgroup_root *r, const char *tag)
+{
+    _cleanup_free_ char *mnt = find_mount("cgroup2", NULL);
+    _cleanup_free_ char *own = own_cgroup(NULL);
+    if (!mnt || !own)
+        return;
+    _cleanup_free_ char *own_dir = join(mnt, strcmp(own, "/") == 0 ? "" : own, "");
+    if (!own_dir)
+        return;
+    if (strcmp(own, "/") != 0) {
+        /*
+         * Under systemd (Delegate=yes) the daemon owns its cgroup, but a cgroup
+         * with processes cannot hand controllers to children: the daemon moves
+         * into a leaf of its own and the sandboxes become its siblings.
+         */
+        _cleanup_free_ char *leaf = join(own_dir, "/supervisor", "");
+        if (leaf && (mkdir(leaf, 0755) == 0 || errno == EEXIST) &&
+            write_file(leaf, "cgroup.procs", "0") == 0) {
+            r->v2_base = TAKE_PTR(own_dir);
+        }
+    }
+    if (!r->v2_base) {
+        r->v2_base = join(own_dir, "/", tag);
+        if (!r->v2_base || (mkdir(r->v2_base, 0755) < 0 && errno != EEXIST)) {
+            sbx_warn("cgroup v2: cannot create %s: %m", r->v2_base ? r->v2_base : "?");
+            free(r->v2_base);
+            r->v2_base = NULL;
+            return;
+        }
+    }
+    char ctrls[512];
+    if (read_file(r->v2_base, "cgroup.controllers", ctrls, sizeof(ctrls)) < 0)
+        return;
+    for (int c = 0; c < SBX_CG_N; c++) {
+        if (!strstr(ctrls, ctrl_name[c]))
+            continue;
+        char req[32];
+        snprintf(req, sizeof(req), "+%s", ctrl_name[c]);
+        r->v2_ctrl[c] = write_file(r->v2_base, "cgroup.subtree_control", req) == 0;
+    }
+}
+
+static void v1_init(struct sbx_cgroup_root *r, const char *tag)
+{
+    for (int c = 0; c < SBX_CG_N; c++) {
+        if (r->v2_ctrl[c])
+            continue;
+        _cleanup_free_ char *mnt = find_mount("cgroup", ctrl_name[c]);
+        _cleanup_free_ char *own = own_cgroup(ctrl_name[c]);
+        if (!mnt || !own)
+            continue;
+        char *base;
+        if (asprintf(&base, "%s%s/%s", mnt, strcmp(own, "/") == 0 ? "" : own, tag) < 0)
+            continue;
+        if (mkdir(base, 0755) < 0 && errno != EEXIST) {
+            sbx_warn("cgroup v1 %s: cannot create %s: %m", ctrl_name[c], base);
+            free(base);
+            continue;
+        }
+        r->v1_base[c] = base;
+    }
+}
+
+void sbx_cgroup_root_init(struct sbx_cgroup_root *r, const char *tag)
+{
+    *r = (struct sbx_cgroup_root){ 0 };
+    v2_init(r, tag);
+    v1_init(r, tag);
+}
+
+void sbx_cgroup_root_done(struct sbx_cgroup_root *r)
+{
+    /* The base directories go too when no other daemon uses them; EBUSY is fine. */
+    if (r->v2_base && !strstr(r->v2_base, "/supervisor"))
+        rmdir(r->v2_base);
+    free(r->v2_base);
+    for (int c = 0; c < SBX_CG_N; c++) {
+        if (r->v1_base[c])
+            rmdir(r->v1_base[c]);
+        free(r->v1_base[c]);
+    }
+    *r = (struct sbx_cgroup_root){ 0 };
+}
+
+bool sbx_cgroup_root_can(const struct sbx_cgroup_root *r, enum sbx_cg_ctrl c)
+{
+    return r->v2_ctrl[c] || r->v1_base[c];
+}
+
+static int apply_limit(const struct sbx_cgroup *cg, enum sbx_cg_ctrl c, bool v2,
+                       const struct sbx_cg_limits *lim)
+{
+    const char *dir = v2 ? cg->v2_path : cg->v1_path[c];
+    char val[64];
+    switch (c) {
+    case SBX_CG_MEMORY:
+        snprintf(val, sizeof(val), "%llu", (unsigned long long)lim->memory);
+        if (v2) {
+            int r = write_file(dir, "memory.max", val);
+            /* No swap: the limit means what it says. */
+            if (r == 0)
+                write_file(dir, "memory.swap.max", "0");
+            return r;
+        }
+        int r = write_file(dir, "memory.limit_in_bytes", val);
+        if (r == 0)
+            write_file(dir, "memory.memsw.limit_in_bytes", val);
+        return r;
+    case SBX_CG_PIDS:
+        snprintf(val, sizeof(val), "%llu", (unsigned long long)lim->pids);
+        return write_file(dir, "pids.max", val);
+    case SBX_CG_CPU: {
+        const unsigned period = 100000;
+        unsigned long long quota = lim->cpu_millis * period / 1000;
+        if (quota < 1000)
+            quota = 1000;
+        if (v2) {
+            snprintf(val, sizeof(val), "%llu %u", quota, period);
+            return write_file(dir, "cpu.max", val);
+        }
+        snprintf(val, sizeof(val), "%u", period);
+        int rr = write_file(dir, "cpu.cfs_period_us", val);
+        snprintf(val, sizeof(val), "%llu", quota);
+        return rr < 0 ? rr : write_file(dir, "cpu.cfs_quota_us", val);
+    }
+    default:
+        return -EINVAL;
+    }
+}
+
+static uint64_t limit_of(const struct sbx_cg_limits *lim, enum sbx_cg_ctrl c)
+{
+    return c == SBX_CG_MEMORY ? lim->memory : c == SBX_CG_PIDS ? lim->pids : lim->cpu_millis;
+}
+
+int sbx_cgroup_create(const struct sbx_cgroup_root *r, const char *name,
+                      const struct sbx_cg_limits *lim, struct sbx_cgroup *ret, char *msg,
+                      size_t msglen)
+{
+    struct sbx_cgroup cg = { .v2_fd = -EBADF };
+    int err = 0;
+    if (r->v2_base) {
+        cg.v2_path = join(r->v2_base, "/", name);
+        if (!cg.v2_path)
+            return -ENOMEM;
+        if (mkdir(cg.v2_path, 0755) < 0) {
+            err = sbx_neg_errno();
+            snprintf(msg, msglen, "cannot create cgroup %s: %s", cg.v2_path, strerror(-err));
+            free(cg.v2_path);
+            return err;
+        }
+        cg.v2_fd = open(cg.v2_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (cg.v2_fd < 0) {
+            err = sbx_neg_errno();
+            snprintf(msg, msglen, "cannot open cgroup %s: %s", cg.v2_path, strerror(-err));
+            goto fail;
+        }
+    }
+    for (int c = 0; c < SBX_CG_N; c++) {
+        if (!limit_of(lim, c))
+            continue;
+        bool v2 = r->v2_ctrl[c];
+        if (!v2) {
+            if (!r->v1_base[c]) {
+                err = -EOPNOTSUPP;
+                snprintf(msg, msglen, "the %s limit cannot be enforced: no %s controller on "
+                         "this host", ctrl_name[c], ctrl_name[c]);
+                goto fail;
+            }
+            cg.v1_path[c] = join(r->v1_base[c], "/", name);
+            if (!cg.v1_path[c] || mkdir(cg.v1_path[c], 0755) < 0) {
+                err = cg.v1_path[c] ? sbx_neg_errno() : -ENOMEM;
+                snprintf(msg, msglen, "cannot create %s cgroup: %s", ctrl_name[c],
+                         strerror(-err));
+                free(cg.v1_path[c]);
+                cg.v1_path[c] = NULL;
+                goto fail;
+            }
+        }
+        err = apply_limit(&cg, c, v2, lim);
+        if (err < 0) {
+            snprintf(msg, msglen, "cannot set the %s limit: %s", ctrl_name[c], strerror(-err));
+            goto fail;
+        }
+    }
+    *ret = cg;
+    return 0;
+fail:
+    sbx_cgroup_destroy(&cg);
+    return err;
+}
+
+int sbx_cgroup_attach_v1(const struct sbx_cgroup *cg, pid_t pid)
+{
+    char val[32];
+    snprintf(val, sizeof(val), "%d", (int)pid);
+    for (int c = 0; c < SBX_CG_N; c++) {
+        if (!cg->v1_path[c])
+            continue;
+        int r = write_file(cg->v1_path[c], "cgroup.procs", val);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+bool sbx_cgroup_oom_killed(const struct sbx_cgroup *cg)
+{
+    char buf[1024];
+    const char *dir = cg->v1_path[SBX_CG_MEMORY] ? cg->v1_path[SBX_CG_MEMORY] : cg->v2_path;
+    const char *file = cg->v1_path[SBX_CG_MEMORY] ? "memory.oom_control" : "memory.events";
+    if (!dir || read_file(dir, file, buf, sizeof(buf)) < 0)
+        return false;
+    const char *p = strstr(buf, "oom_kill ");
+    return p && strtoull(p + 9, NULL, 10) > 0;
+}
+
+/* rmdir fails with EBUSY while dying tasks are still being torn down; give them a moment. */
+static void remove_dir(const char *path)
+{
+    for (int i = 0; i < 200; i++) {
+        if (rmdir(path) == 0 || errno == ENOENT)
+            return;
+        if (errno != EBUSY) {
+            sbx_warn("cannot remove cgroup %s: %m", path);
+            return;
+        }
+        nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+    }
+    sbx_warn("cgroup %s still busy, left behind", path);
+}
+
+void sbx_cgroup_destroy(struct sbx_cgroup *cg)
+{
+    if (cg->v2_path) {
+        write_file(cg->v2_path, "cgroup.kill", "1");
+        remove_dir(cg->v2_path);
+        free(cg->v2_path);
+    }
+    sbx_close(cg->v2_fd);
+    for (int c = 0; c < SBX_CG_N; c++) {
+        if (!cg->v1_path[c])
+            continue;
+        remove_dir(cg->v1_path[c]);
+        free(cg->v1_path[c]);
+    }
+    *cg = (struct sbx_cgroup){ .v2_fd = -EBADF };
+}

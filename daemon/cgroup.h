@@ -1,0 +1,45 @@
+/* Per-sandbox cgroups: v2 first, the v1 memory/pids/cpu controllers where v2 lacks them. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum sbx_cg_ctrl { SBX_CG_MEMORY, SBX_CG_PIDS, SBX_CG_CPU, SBX_CG_N };
+
+struct sbx_cgroup_root {
+    char *v2_base;            /* directory under which sandbox cgroups are made; NULL = none */
+    bool v2_ctrl[SBX_CG_N];   /* controller enabled for children of v2_base */
+    char *v1_base[SBX_CG_N];  /* v1 fallback per controller; NULL = none */
+};
+
+struct sbx_cgroup {
+    char *v2_path;
+    int v2_fd; /* O_DIRECTORY fd for CLONE_INTO_CGROUP; -EBADF if none */
+    char *v1_path[SBX_CG_N];
+};
+
+struct sbx_cg_limits {
+    uint64_t memory; /* bytes; 0 = none */
+    uint64_t pids;
+    uint64_t cpu_millis;
+};
+
+/* Finds the hierarchies and prepares the base directories.  Never fails hard:
+ * a host with no usable cgroup gets an empty root (limits then refused). */
+void sbx_cgroup_root_init(struct sbx_cgroup_root *r, const char *tag);
+void sbx_cgroup_root_done(struct sbx_cgroup_root *r);
+/* Whether a limit on this controller can be enforced. */
+bool sbx_cgroup_root_can(const struct sbx_cgroup_root *r, enum sbx_cg_ctrl c);
+
+/* Creates the cgroup(s) for one sandbox and applies limits; v1 groups are
+ * made only for the controllers a limit needs. */
+int sbx_cgroup_create(const struct sbx_cgroup_root *r, const char *name,
+                      const struct sbx_cg_limits *lim, struct sbx_cgroup *ret, char *msg,
+                      size_t msglen);
+/* Moves pid into the v1 groups (v2 placement is done by CLONE_INTO_CGROUP). */
+int sbx_cgroup_attach_v1(const struct sbx_cgroup *cg, pid_t pid);
+/* Whether the memory controller killed something in this cgroup. */
+bool sbx_cgroup_oom_killed(const struct sbx_cgroup *cg);
+/* Kills whatever is left, removes the directories. */
+void sbx_cgroup_destroy(struct sbx_cgroup *cg);

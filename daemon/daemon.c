@@ -1,0 +1,279 @@
+/*
+ * The daemon's event loop: the listening socket (or, embedded in sandboxctl,
+ * one connection), signals, and an orderly stop in which every sandbox is
+ * killed and cleaned up before the loop ends.
+ */
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon/blob.h"
+#include "daemon/log.h"
+#include "daemon/run.h"
+#include "daemon/sandbox.h"
+#include "daemon/server.h"
+#include "policy/policy.h"
+#include "sbx-config.h"
+#include "sbx/macro.h"
+
+#define IMAGE_IDLE_MS 30000 /* an unused image stays mounted this long */
+#define IMAGE_MAX_IDLE 8
+
+uint64_t sbx_daemon_now(struct sbx_daemon *d)
+{
+    return uv_now(d->loop);
+}
+
+static void close_handle(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+void sbx_daemon_maybe_exit(struct sbx_daemon *d)
+{
+    if (!d->stopping && d->cfg.conn_fd >= 0 && !d->clients)
+        d->stopping = true; /* embedded: the one connection is done */
+    if (!d->stopping || d->sandboxes)
+        return;
+    while (d->clients)
+        sbx_client_close(d->clients);
+    /* Closing every remaining handle lets uv_run return. */
+    uv_walk(d->loop, close_handle, NULL);
+}
+
+static void daemon_stop(struct sbx_daemon *d, const char *why)
+{
+    if (!d->stopping)
+        sbx_info("stopping (%s): %s", why,
+                 d->sandboxes ? "killing the running sandboxes" : "no sandbox running");
+    d->stopping = true;
+    for (struct sbx_sandbox *s = d->sandboxes; s; s = s->next)
+        sbx_sandbox_kill(s);
+    sbx_daemon_maybe_exit(d);
+}
+
+static void on_signal(uv_signal_t *h, int signo)
+{
+    struct sbx_daemon *d = h->data;
+    if (signo == SIGHUP) {
+        /* Named policies are read from disk for every request: nothing is cached to reload. */
+        sbx_info("SIGHUP: policies are read per request; nothing to reload");
+        return;
+    }
+    daemon_stop(d, signo == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void on_idle_timer(uv_timer_t *t)
+{
+    struct sbx_daemon *d = t->data;
+    sbx_image_cache_trim(&d->images, sbx_daemon_now(d), IMAGE_IDLE_MS);
+}
+
+static void on_listen(uv_poll_t *h, int status, int events)
+{
+    struct sbx_daemon *d = h->data;
+    for (int i = 0; i < 16; i++) {
+        int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                sbx_warn("accept: %m");
+            return;
+        }
+        int r = sbx_client_add(d, fd);
+        if (r < 0)
+            sbx_warn("cannot serve a new connection: %s", strerror(-r));
+    }
+}
+
+/* Binds the socket, replacing a stale one but never a live daemon's. */
+static int listen_on(const char *path, gid_t group, bool have_group)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return -ENAMETOOLONG;
+    strcpy(sa.sun_path, path);
+    char dir[sizeof(sa.sun_path)];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+            return sbx_neg_errno();
+    }
+    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return sbx_neg_errno();
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        if (errno != EADDRINUSE)
+            return sbx_neg_errno();
+        _cleanup_close_ int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+            return -EADDRINUSE;
+        unlink(path);
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+            return sbx_neg_errno();
+    }
+    if (chmod(path, have_group ? 0660 : 0600) < 0 ||
+        (have_group && chown(path, 0, group) < 0 && geteuid() == 0))
+        return sbx_neg_errno();
+    if (listen(fd, 128) < 0)
+        return sbx_neg_errno();
+    return TAKE_FD(fd);
+}
+
+/* Tells systemd (Type=notify) that the daemon serves, without linking libsystemd. */
+static void notify_ready(void)
+{
+    const char *sock = getenv("NOTIFY_SOCKET");
+    if (!sock || (sock[0] != '/' && sock[0] != '@'))
+        return;
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    size_t len = strlen(sock);
+    if (len >= sizeof(sa.sun_path))
+        return;
+    memcpy(sa.sun_path, sock, len);
+    if (sa.sun_path[0] == '@')
+        sa.sun_path[0] = '\0';
+    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0)
+        sendto(fd, "READY=1", 7, MSG_NOSIGNAL, (struct sockaddr *)&sa,
+               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+}
+
+static int mkdir_private(const char *path)
+{
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        return sbx_neg_errno();
+    return 0;
+}
+
+static int daemon_setup(struct sbx_daemon *d, char *msg, size_t len)
+{
+    int r;
+    if ((r = mkdir_private(d->cfg.state_dir)) < 0) {
+        snprintf(msg, len, "cannot create state directory %s: %s", d->cfg.state_dir, strerror(-r));
+        return r;
+    }
+    if (asprintf(&d->staging_dir, "%s/staging", d->cfg.state_dir) < 0)
+        return -ENOMEM;
+    if ((r = mkdir_private(d->staging_dir)) < 0) {
+        snprintf(msg, len, "cannot create %s: %s", d->staging_dir, strerror(-r));
+        return r;
+    }
+    if ((d->init_memfd = sbx_blob_memfd_init()) < 0) {
+        snprintf(msg, len, "cannot load sbx-init: %s", strerror(-d->init_memfd));
+        return d->init_memfd;
+    }
+    if (sbx_blob_have_trampoline() && (d->trampoline_memfd = sbx_blob_memfd_trampoline()) < 0) {
+        snprintf(msg, len, "cannot load the trampoline: %s", strerror(-d->trampoline_memfd));
+        return d->trampoline_memfd;
+    }
+    struct sbx_policy *def = NULL;
+    if ((r = sbx_policy_new_default(&def)) < 0 ||
+        (r = sbx_run_compile_policy(def, &d->default_bpf_fd)) < 0) {
+        sbx_policy_free(def);
+        snprintf(msg, len, "cannot compile the default policy: %s", strerror(-r));
+        return r;
+    }
+    sbx_policy_free(def);
+    struct group gr, *res = NULL;
+    char buf[4096];
+    if (getgrnam_r(SBX_GROUP, &gr, buf, sizeof(buf), &res) == 0 && res) {
+        d->sandbox_gid = gr.gr_gid;
+        d->have_sandbox_gid = true;
+    }
+    sbx_cgroup_root_init(&d->cgroups, "sandboxd");
+    sbx_image_cache_init(&d->images, IMAGE_MAX_IDLE);
+    return 0;
+}
+
+static int daemon_serve(struct sbx_daemon *d, char *msg, size_t len)
+{
+    int r;
+    if (d->cfg.conn_fd >= 0)
+        return sbx_client_add(d, d->cfg.conn_fd);
+    d->listen_fd = d->cfg.listen_fd;
+    if (d->listen_fd < 0) {
+        d->listen_fd = listen_on(d->cfg.socket_path, d->sandbox_gid, d->have_sandbox_gid);
+        if (d->listen_fd < 0) {
+            snprintf(msg, len, "cannot listen on %s: %s", d->cfg.socket_path,
+                     d->listen_fd == -EADDRINUSE ? "another sandboxd is serving it"
+                                                 : strerror(-d->listen_fd));
+            return d->listen_fd;
+        }
+    } else {
+        fcntl(d->listen_fd, F_SETFL, fcntl(d->listen_fd, F_GETFL) | O_NONBLOCK);
+        fcntl(d->listen_fd, F_SETFD, FD_CLOEXEC);
+    }
+    if ((r = uv_poll_init(d->loop, &d->listen_poll, d->listen_fd)) < 0)
+        return r;
+    d->listen_poll.data = d;
+    return uv_poll_start(&d->listen_poll, UV_READABLE, on_listen);
+}
+
+int sbx_daemon_run(const struct sbx_daemon_config *cfg)
+{
+    struct sbx_daemon d = {
+        .cfg = *cfg, .listen_fd = -EBADF, .init_memfd = -EBADF, .trampoline_memfd = -EBADF,
+        .default_bpf_fd = -EBADF,
+    };
+    uv_loop_t loop;
+    char msg[512] = "";
+    sbx_log_init(cfg->log_level);
+    signal(SIGPIPE, SIG_IGN);
+    if (uv_loop_init(&loop) < 0)
+        return 1;
+    d.loop = &loop;
+    int r = daemon_setup(&d, msg, sizeof(msg));
+    if (r >= 0) {
+        uv_signal_init(&loop, &d.sig_term);
+        uv_signal_init(&loop, &d.sig_int);
+        uv_signal_init(&loop, &d.sig_hup);
+        d.sig_term.data = d.sig_int.data = d.sig_hup.data = &d;
+        uv_signal_start(&d.sig_term, on_signal, SIGTERM);
+        uv_signal_start(&d.sig_int, on_signal, SIGINT);
+        uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
+        uv_timer_init(&loop, &d.idle_timer);
+        d.idle_timer.data = &d;
+        uv_timer_start(&d.idle_timer, on_idle_timer, IMAGE_IDLE_MS, IMAGE_IDLE_MS);
+        r = daemon_serve(&d, msg, sizeof(msg));
+    }
+    if (r < 0) {
+        sbx_err("%s", msg[0] ? msg : strerror(-r));
+        d.stopping = true;
+        d.exit_code = 1;
+        sbx_daemon_maybe_exit(&d);
+    } else {
+        if (cfg->socket_path && cfg->conn_fd < 0)
+            sbx_info("serving on %s", cfg->socket_path);
+        if (cfg->ready_fd >= 0) {
+            ssize_t n _unused_ = write(cfg->ready_fd, "READY\n", 6);
+            close(cfg->ready_fd);
+        }
+        notify_ready();
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+
+    sbx_image_cache_clear(&d.images);
+    sbx_cgroup_root_done(&d.cgroups);
+    sbx_close(d.listen_fd);
+    if (cfg->socket_path && cfg->listen_fd < 0 && d.listen_fd >= 0)
+        unlink(cfg->socket_path);
+    sbx_close(d.init_memfd);
+    sbx_close(d.trampoline_memfd);
+    sbx_close(d.default_bpf_fd);
+    free(d.staging_dir);
+    return d.exit_code;
+}

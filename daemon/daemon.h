@@ -1,0 +1,55 @@
+/* The daemon: configuration, shared state, and the entry point used by sandboxd and sandboxctl. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "daemon/cgroup.h"
+#include "daemon/image.h"
+#include "sbx/abi.h"
+
+struct sbx_daemon_config {
+    const char *socket_path; /* NULL with conn_fd >= 0 */
+    const char *state_dir;
+    const char *policy_dir;
+    int listen_fd;  /* an already listening socket (systemd socket activation), or -1 */
+    int conn_fd;    /* embedded mode: serve this one connection, exit when it is done; or -1 */
+    int ready_fd;   /* write "READY\n" here once serving, then close; or -1 */
+    int log_level;  /* LOG_* */
+    enum sbx_syscall_mode default_mode;
+};
+
+struct sbx_client;
+struct sbx_sandbox;
+
+struct sbx_daemon {
+    uv_loop_t *loop;
+    struct sbx_daemon_config cfg;
+    int listen_fd;
+    uv_poll_t listen_poll;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t idle_timer; /* drops images unused for a while */
+    char *staging_dir;
+    int init_memfd;       /* sealed sbx-init */
+    int trampoline_memfd; /* sealed trampoline; -EBADF when not built in */
+    int default_bpf_fd;   /* sealed compiled default policy */
+    gid_t sandbox_gid;    /* members may run sandboxes; (gid_t)-1 if no such group */
+    bool have_sandbox_gid;
+    struct sbx_image_cache images;
+    struct sbx_cgroup_root cgroups;
+    struct sbx_client *clients;     /* list */
+    struct sbx_sandbox *sandboxes;  /* list */
+    uint64_t next_id;
+    bool stopping;
+    int exit_code;
+};
+
+/* Runs the daemon until SIGTERM (or, embedded, until its connection is done). */
+int sbx_daemon_run(const struct sbx_daemon_config *cfg);
+
+/* Milliseconds on the loop's monotonic clock. */
+uint64_t sbx_daemon_now(struct sbx_daemon *d);
+/* Called whenever a client or sandbox goes away: finishes a pending stop. */
+void sbx_daemon_maybe_exit(struct sbx_daemon *d);

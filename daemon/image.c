@@ -1,0 +1,239 @@
+/*
+ * Guest images: loop device (LOOP_CONFIGURE, autoclear) + ext4 mounted with the
+ * new mount API.  The mount is never attached to the daemon's mount table: a
+ * detached mount fd is cached per image, and sandboxes clone it.  When the
+ * last fd goes, the kernel unmounts the filesystem and autoclear frees the
+ * loop device, so no error path can leave either behind.
+ */
+#include "daemon/image.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/loop.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sbx/macro.h"
+
+void sbx_image_cache_init(struct sbx_image_cache *c, size_t max_idle)
+{
+    *c = (struct sbx_image_cache){ .max_idle = max_idle };
+}
+
+static void image_free(struct sbx_image *img)
+{
+    if (!img)
+        return;
+    sbx_close(img->mount_fd);
+    free(img);
+}
+
+/* Attaches image_fd to a free loop device; returns the loop device's fd. */
+static int loop_attach(int image_fd, bool writable, int *ret_nr)
+{
+    _cleanup_close_ int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+    if (ctl < 0)
+        return sbx_neg_errno();
+    /* Another process may grab the same free device between GET_FREE and CONFIGURE. */
+    for (int attempt = 0; attempt < 16; attempt++) {
+        int nr = ioctl(ctl, LOOP_CTL_GET_FREE);
+        if (nr < 0)
+            return sbx_neg_errno();
+        char path[32];
+        snprintf(path, sizeof(path), "/dev/loop%d", nr);
+        _cleanup_close_ int lfd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+        if (lfd < 0) {
+            if (errno == ENOENT)
+                continue;
+            return sbx_neg_errno();
+        }
+        struct loop_config cfg = {
+            .fd = (uint32_t)image_fd,
+            .info.lo_flags = LO_FLAGS_AUTOCLEAR | (writable ? 0 : LO_FLAGS_READ_ONLY),
+        };
+        if (ioctl(lfd, LOOP_CONFIGURE, &cfg) < 0) {
+            if (errno == EBUSY)
+                continue;
+            return sbx_neg_errno();
+        }
+        *ret_nr = nr;
+        return TAKE_FD(lfd);
+    }
+    return -EBUSY;
+}
+
+/* Copies the last error the filesystem logged to the fs context into msg. */
+static void fs_context_message(int fsfd, char *msg, size_t len)
+{
+    char buf[256];
+    ssize_t n;
+    while ((n = read(fsfd, buf, sizeof(buf) - 1)) > 0) {
+        buf[n] = '\0';
+        if (buf[n - 1] == '\n')
+            buf[n - 1] = '\0';
+        /* Lines are "e msg", "w msg" or "i msg"; errors are the ones worth showing. */
+        if (buf[0] == 'e' && buf[1] == ' ')
+            snprintf(msg, len, "%s", buf + 2);
+    }
+}
+
+static int image_mount(int loop_nr, bool writable, int *ret_fd, char *msg, size_t len)
+{
+    char source[32];
+    snprintf(source, sizeof(source), "/dev/loop%d", loop_nr);
+    _cleanup_close_ int fs = fsopen("ext4", FSOPEN_CLOEXEC);
+    if (fs < 0)
+        return sbx_neg_errno();
+    if (fsconfig(fs, FSCONFIG_SET_STRING, "source", source, 0) < 0)
+        return sbx_neg_errno();
+    if (!writable) {
+        /* A read-only device cannot replay a journal; mount what is there. */
+        if (fsconfig(fs, FSCONFIG_SET_FLAG, "ro", NULL, 0) < 0 ||
+            fsconfig(fs, FSCONFIG_SET_FLAG, "norecovery", NULL, 0) < 0)
+            return sbx_neg_errno();
+    }
+    if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+        int err = sbx_neg_errno();
+        msg[0] = '\0';
+        fs_context_message(fs, msg, len);
+        if (!msg[0])
+            snprintf(msg, len, "not a mountable ext4 filesystem (%s)", strerror(-err));
+        return err;
+    }
+    unsigned attrs = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | (writable ? 0 : MOUNT_ATTR_RDONLY);
+    int m = fsmount(fs, FSMOUNT_CLOEXEC, attrs);
+    if (m < 0)
+        return sbx_neg_errno();
+    *ret_fd = m;
+    return 0;
+}
+
+int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
+                      struct sbx_image **ret, char *msg, size_t len)
+{
+    struct stat st;
+    if (fstat(image_fd, &st) < 0) {
+        snprintf(msg, len, "cannot stat image: %s", strerror(errno));
+        return sbx_neg_errno();
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(msg, len, "image is not a regular file");
+        return -EINVAL;
+    }
+    int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    for (struct sbx_image *i = c->head; i; i = i->next) {
+        if (i->dev != st.st_dev || i->ino != st.st_ino || i->size != st.st_size ||
+            i->mtime_ns != mtime)
+            continue;
+        if (writable || i->writable) {
+            if (i->refs > 0) {
+                snprintf(msg, len, "image is in use by another sandbox (writable images are "
+                                   "exclusive)");
+                return -EBUSY;
+            }
+            if (writable != i->writable)
+                continue; /* the cached mount has the wrong mode; mount anew below */
+        }
+        i->refs++;
+        *ret = i;
+        return 0;
+    }
+    if (writable) {
+        int fl = fcntl(image_fd, F_GETFL);
+        if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY) {
+            snprintf(msg, len, "a writable image must be opened for writing");
+            return -EBADF;
+        }
+    }
+
+    struct sbx_image *img = calloc(1, sizeof(*img));
+    if (!img)
+        return -ENOMEM;
+    img->mount_fd = -EBADF;
+    int nr;
+    _cleanup_close_ int loop = loop_attach(image_fd, writable, &nr);
+    if (loop < 0) {
+        snprintf(msg, len, "cannot attach a loop device: %s", strerror(-loop));
+        int err = loop;
+        image_free(img);
+        return err;
+    }
+    int r = image_mount(nr, writable, &img->mount_fd, msg, len);
+    if (r < 0) {
+        /* Closing the last loop fd with autoclear set detaches the device. */
+        image_free(img);
+        return r;
+    }
+    img->dev = st.st_dev;
+    img->ino = st.st_ino;
+    img->size = st.st_size;
+    img->mtime_ns = mtime;
+    img->writable = writable;
+    img->loop_nr = nr;
+    img->refs = 1;
+    img->next = c->head;
+    c->head = img;
+    c->n++;
+    *ret = img;
+    return 0;
+}
+
+static void cache_unlink(struct sbx_image_cache *c, struct sbx_image *img)
+{
+    for (struct sbx_image **p = &c->head; *p; p = &(*p)->next) {
+        if (*p == img) {
+            *p = img->next;
+            c->n--;
+            image_free(img);
+            return;
+        }
+    }
+}
+
+void sbx_image_release(struct sbx_image_cache *c, struct sbx_image *img, uint64_t now_ms)
+{
+    if (!img || --img->refs > 0)
+        return;
+    img->idle_since_ms = now_ms;
+    /* A writable image is never shared, and its file may be changed later: unmount it now. */
+    if (img->writable) {
+        cache_unlink(c, img);
+        return;
+    }
+    size_t idle = 0;
+    for (struct sbx_image *i = c->head; i; i = i->next)
+        idle += i->refs == 0;
+    while (idle > c->max_idle) {
+        struct sbx_image *oldest = NULL;
+        for (struct sbx_image *i = c->head; i; i = i->next)
+            if (i->refs == 0 && (!oldest || i->idle_since_ms < oldest->idle_since_ms))
+                oldest = i;
+        cache_unlink(c, oldest);
+        idle--;
+    }
+}
+
+void sbx_image_cache_trim(struct sbx_image_cache *c, uint64_t now_ms, uint64_t max_idle_ms)
+{
+    struct sbx_image *i = c->head;
+    while (i) {
+        struct sbx_image *next = i->next;
+        if (i->refs == 0 && now_ms - i->idle_since_ms >= max_idle_ms)
+            cache_unlink(c, i);
+        i = next;
+    }
+}
+
+void sbx_image_cache_clear(struct sbx_image_cache *c)
+{
+    while (c->head) {
+        struct sbx_image *next = c->head->next;
+        image_free(c->head);
+        c->head = next;
+    }
+    c->n = 0;
+}

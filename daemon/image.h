@@ -1,0 +1,43 @@
+/* Guest images: loop device + read-only ext4 mount, shared by every sandbox of an image. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct sbx_image {
+    dev_t dev; /* key: the image file's identity and version */
+    ino_t ino;
+    off_t size;
+    int64_t mtime_ns;
+    bool writable;
+    int mount_fd;      /* detached mount of the filesystem (fsmount), owned */
+    unsigned refs;     /* sandboxes using it */
+    uint64_t idle_since_ms; /* when refs dropped to 0 */
+    int loop_nr;
+    struct sbx_image *next;
+};
+
+struct sbx_image_cache {
+    struct sbx_image *head;
+    size_t n;
+    size_t max_idle; /* unused images kept mounted, at most */
+};
+
+void sbx_image_cache_init(struct sbx_image_cache *c, size_t max_idle);
+
+/*
+ * Returns a referenced image for the file behind image_fd, attaching and
+ * mounting it the first time.  writable: the sandbox wants the image itself
+ * read-write (exclusive: fails with -EBUSY while anyone else uses it; the
+ * fd must be open for writing).  On error, msgbuf receives an explanation for
+ * people.
+ */
+int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
+                      struct sbx_image **ret, char *msgbuf, size_t msglen);
+void sbx_image_release(struct sbx_image_cache *c, struct sbx_image *img, uint64_t now_ms);
+
+/* Drops unused images idle for longer than max_idle_ms (all of them with 0). */
+void sbx_image_cache_trim(struct sbx_image_cache *c, uint64_t now_ms, uint64_t max_idle_ms);
+void sbx_image_cache_clear(struct sbx_image_cache *c);

@@ -1,0 +1,246 @@
+/*
+ * sbx-init, the guest: hostname and loopback for the sandbox, then a child
+ * that drops everything (session, fds, identity, capabilities, rlimits,
+ * no_new_privs, seccomp) and becomes the guest program, either directly
+ * (`off` mode) or through the trampoline.  Every failed step is reported
+ * over the status pipe and the guest does not run.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon/init.h"
+#include "sbx/abi.h"
+#include "sbx/macro.h"
+
+#ifndef SECBIT_NOROOT
+#define SECBIT_NOROOT (1 << 0)
+#define SECBIT_NOROOT_LOCKED (1 << 1)
+#define SECBIT_KEEP_CAPS (1 << 4)
+#endif
+
+int sbx_init_uts_net(const struct sbx_spec *spec, struct sbx_init_error *e)
+{
+    const char *name = spec->hostname ? spec->hostname : "sandbox";
+    if (sethostname(name, strlen(name)) < 0)
+        return sbx_init_fail(e, errno, "sethostname");
+    if (spec->flags & SBX_SPEC_NET_HOST)
+        return 0;
+    _cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return sbx_init_fail(e, errno, "socket for loopback setup");
+    struct ifreq ifr = { 0 };
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+        return sbx_init_fail(e, errno, "get lo flags");
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+        return sbx_init_fail(e, errno, "bring lo up");
+    return 0;
+}
+
+/* ---- in the guest child (init is single-threaded, so fork left it whole) ---- */
+
+static _noreturn_ void child_fail(int status_fd, int err, int stage, int code)
+{
+    struct sbx_status_record rec = { .err = err > 0 ? err : EIO, .stage = stage };
+    ssize_t n _unused_ = write(status_fd, &rec, sizeof(rec));
+    _exit(code);
+}
+
+/* Puts fd at exactly `want` (cloexec as asked) and returns want, or -1. */
+static int fd_move(int fd, int want, int cloexec)
+{
+    if (fd == want)
+        return fcntl(fd, F_SETFD, cloexec ? FD_CLOEXEC : 0) < 0 ? -1 : want;
+    return dup3(fd, want, cloexec ? O_CLOEXEC : 0);
+}
+
+static int drop_privileges(const struct sbx_spec *spec)
+{
+    /* Root in the sandbox gains nothing from execve, and cannot undo that. */
+    if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_KEEP_CAPS) < 0)
+        return -1;
+    for (int c = 0; c <= CAP_LAST_CAP; c++) {
+        if (c < 64 && (spec->caps_keep & (1ULL << c)))
+            continue;
+        if (cap_drop_bound((cap_value_t)c) < 0 && errno != EINVAL)
+            return -1;
+    }
+    if (setgroups(spec->n_groups, spec->groups) < 0)
+        return -1;
+    if (setresgid(spec->gid, spec->gid, spec->gid) < 0)
+        return -1;
+    if (setresuid(spec->uid, spec->uid, spec->uid) < 0)
+        return -1;
+
+    cap_t caps = cap_init(); /* all sets empty */
+    if (!caps)
+        return -1;
+    cap_value_t keep[64];
+    int n = 0;
+    for (int c = 0; c <= CAP_LAST_CAP && c < 64; c++)
+        if (spec->caps_keep & (1ULL << c))
+            keep[n++] = c;
+    if (n > 0 && (cap_set_flag(caps, CAP_PERMITTED, n, keep, CAP_SET) < 0 ||
+                  cap_set_flag(caps, CAP_EFFECTIVE, n, keep, CAP_SET) < 0 ||
+                  cap_set_flag(caps, CAP_INHERITABLE, n, keep, CAP_SET) < 0)) {
+        cap_free(caps);
+        return -1;
+    }
+    int r = cap_set_proc(caps);
+    cap_free(caps);
+    if (r < 0)
+        return -1;
+    if (cap_reset_ambient() < 0)
+        return -1;
+    /* Kept capabilities survive execve only through the ambient set. */
+    for (int i = 0; i < n; i++)
+        if (cap_set_ambient(keep[i], CAP_SET) < 0)
+            return -1;
+    /* SECBIT_KEEP_CAPS needs no clearing: execve always clears it. */
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
+static int apply_rlimits(const struct sbx_spec *spec)
+{
+    for (uint32_t i = 0; i < spec->n_rlimits; i++) {
+        struct rlimit rl = { .rlim_cur = spec->rlimits[i].cur, .rlim_max = spec->rlimits[i].max };
+        if (setrlimit((int)spec->rlimits[i].resource, &rl) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
+                                   const char *path, int status_w,
+                                   const struct sock_fprog *prog)
+{
+    int status = fd_move(status_w, SBX_FD_STATUS, spec->mode == SBX_MODE_OFF);
+    if (status < 0)
+        child_fail(status_w, errno, SBX_STAGE_SETUP, 125);
+    if (setsid() < 0)
+        child_fail(status, errno, SBX_STAGE_SETUP, 125);
+
+    /* stdio first, to slots 0-2, from fds that are all >= 3. */
+    for (int i = 0; i < 3; i++)
+        if (dup2(fds->stdio[i], i) < 0)
+            child_fail(status, errno, SBX_STAGE_SETUP, 125);
+    if (spec->mode != SBX_MODE_OFF &&
+        (fd_move(fds->stats, SBX_FD_STATS, 0) < 0 || fd_move(fds->policy, SBX_FD_POLICY, 0) < 0 ||
+         fd_move(fds->trampoline, SBX_FD_TRAMPOLINE, 0) < 0))
+        child_fail(status, errno, SBX_STAGE_SETUP, 125);
+    /* Every other fd of init (control socket, image mount, bind sources...) goes. */
+    if (syscall(SYS_close_range, 3, SBX_FD_STATUS - 1, 0) < 0 ||
+        syscall(SYS_close_range, spec->mode == SBX_MODE_OFF ? SBX_FD_STATUS + 1 : SBX_FD_TRAMPOLINE + 1,
+                ~0U, 0) < 0)
+        child_fail(status, errno, SBX_STAGE_SETUP, 125);
+
+    umask(spec->umask);
+    if (apply_rlimits(spec) < 0 || drop_privileges(spec) < 0)
+        child_fail(status, errno, SBX_STAGE_SETUP, 125);
+    if (chdir(spec->cwd ? spec->cwd : "/") < 0)
+        child_fail(status, errno, SBX_STAGE_SETUP, 125);
+
+    if (spec->mode == SBX_MODE_OFF) {
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, prog) < 0)
+            child_fail(status, errno, SBX_STAGE_FILTER, 125);
+        execve(path, spec->argv, spec->env);
+        child_fail(status, errno, SBX_STAGE_EXEC, errno == ENOENT ? 127 : 126);
+    }
+
+    /* The trampoline installs the filter itself, around its own gate. */
+    const char *targv[SBX_PROTO_MAX_ARGS + 3];
+    targv[0] = spec->mode == SBX_MODE_REWRITE ? SBX_MODE_NAME_REWRITE : SBX_MODE_NAME_TRAP;
+    targv[1] = path;
+    uint32_t i = 0;
+    for (; i < spec->argc && i < SBX_PROTO_MAX_ARGS; i++)
+        targv[i + 2] = spec->argv[i];
+    targv[i + 2] = NULL;
+    syscall(SYS_execveat, SBX_FD_TRAMPOLINE, "", targv, spec->env, AT_EMPTY_PATH);
+    child_fail(status, errno, SBX_STAGE_SETUP, 125);
+}
+
+/* ---- back in init ---- */
+
+static int read_policy(int fd, struct sock_fprog *prog, struct sbx_init_error *e)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return sbx_init_fail(e, errno, "policy program");
+    if (st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) != 0 ||
+        st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS)
+        return sbx_init_fail(e, EINVAL, "policy program has a bad size (%lld bytes)",
+                             (long long)st.st_size);
+    struct sock_filter *f = malloc((size_t)st.st_size);
+    if (!f)
+        return sbx_init_fail(e, ENOMEM, "policy program");
+    if (pread(fd, f, (size_t)st.st_size, 0) != st.st_size) {
+        free(f);
+        return sbx_init_fail(e, errno ? errno : EIO, "read policy program");
+    }
+    prog->filter = f;
+    prog->len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
+    return 0;
+}
+
+int sbx_init_spawn_guest(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
+                         const char *path, struct sbx_init_error *e, unsigned *ret_kind)
+{
+    struct sock_fprog prog = { 0 };
+    *ret_kind = SBX_EXIT_SETUP;
+    if (spec->mode == SBX_MODE_OFF && read_policy(fds->policy, &prog, e) < 0)
+        return -e->err;
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return sbx_init_fail(e, errno, "status pipe");
+    pid_t pid = fork();
+    if (pid < 0) {
+        free(prog.filter);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return sbx_init_fail(e, errno, "fork the guest");
+    }
+    if (pid == 0) {
+        close(pipefd[0]);
+        guest_child(spec, fds, path, pipefd[1], &prog);
+    }
+    free(prog.filter);
+    close(pipefd[1]);
+    struct sbx_status_record rec;
+    ssize_t n;
+    do
+        n = read(pipefd[0], &rec, sizeof(rec));
+    while (n < 0 && errno == EINTR);
+    close(pipefd[0]);
+    if (n == 0)
+        return pid; /* end of file: the guest is running */
+    waitpid(pid, NULL, 0);
+    if (n != sizeof(rec))
+        return sbx_init_fail(e, EPROTO, "guest startup status");
+    errno = rec.err;
+    switch (rec.stage) {
+    case SBX_STAGE_EXEC:
+    case SBX_STAGE_LOAD:
+        *ret_kind = rec.err == ENOENT ? SBX_EXIT_NOTFOUND : SBX_EXIT_NOEXEC;
+        return sbx_init_fail(e, rec.err, "%s", path);
+    case SBX_STAGE_FILTER:
+        return sbx_init_fail(e, rec.err, "install the seccomp filter");
+    default:
+        return sbx_init_fail(e, rec.err, "prepare the guest process");
+    }
+}

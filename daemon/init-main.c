@@ -1,0 +1,143 @@
+/*
+ * sbx-init: pid 1 of every sandbox, started by the daemon with execveat of a
+ * sealed memfd.  It reads its SPEC from the control socket, builds the root
+ * filesystem, starts the guest, reaps every orphan, and reports how the
+ * guest ended.  When it exits, the kernel kills whatever is left in the
+ * sandbox's pid namespace.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon/init.h"
+#include "sbx/abi.h"
+#include "sbx/macro.h"
+
+static int report(int ctl, unsigned kind, unsigned code, const char *message)
+{
+    struct sbx_msg_report rep = { .kind = kind, .code = code, .message = (char *)message };
+    struct sbx_buf b = { 0 };
+    int r = sbx_msg_report_encode(&rep, &b);
+    if (r >= 0)
+        r = sbx_proto_send(ctl, &b, NULL, 0);
+    sbx_buf_free(&b);
+    return r;
+}
+
+static int split_fds(const struct sbx_spec *spec, const struct sbx_frame *f,
+                     struct sbx_init_fds *ret, struct sbx_init_error *e)
+{
+    unsigned fixed = spec->mode == SBX_MODE_OFF ? 5 : 7;
+    if (f->n_fds != fixed + spec->n_binds)
+        return sbx_init_fail(e, EBADMSG, "spec carries %u fds, expected %u", f->n_fds,
+                             fixed + spec->n_binds);
+    *ret = (struct sbx_init_fds){
+        .image = f->fds[0],
+        .stdio = { f->fds[1], f->fds[2], f->fds[3] },
+        .policy = f->fds[4],
+        .trampoline = spec->mode == SBX_MODE_OFF ? -EBADF : f->fds[5],
+        .stats = spec->mode == SBX_MODE_OFF ? -EBADF : f->fds[6],
+        .binds = f->fds + fixed,
+        .n_binds = spec->n_binds,
+    };
+    return 0;
+}
+
+/* The environment's PATH, or the usual default. */
+static const char *guest_path_var(const struct sbx_spec *spec)
+{
+    for (uint32_t i = 0; i < spec->envc; i++)
+        if (strncmp(spec->env[i], "PATH=", 5) == 0)
+            return spec->env[i] + 5;
+    return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+}
+
+/*
+ * Finds the program like execvp does, inside the new root: a name with a
+ * slash is taken as is, any other is looked up in PATH.  0 or -ENOENT.
+ */
+static int resolve_program(const struct sbx_spec *spec, char *out, size_t len)
+{
+    const char *name = spec->argv[0];
+    if (strchr(name, '/')) {
+        snprintf(out, len, "%s", name);
+        return 0;
+    }
+    const char *p = guest_path_var(spec);
+    while (*p) {
+        size_t n = strcspn(p, ":");
+        if (snprintf(out, len, "%.*s/%s", (int)n, n ? p : ".", name) < (int)len) {
+            struct stat st;
+            if (stat(out, &st) == 0 && S_ISREG(st.st_mode))
+                return 0;
+        }
+        p += n + (p[n] == ':');
+    }
+    return -ENOENT;
+}
+
+/* Reaps children until the guest ends; returns its wait status. */
+static int reap_until(pid_t guest)
+{
+    for (;;) {
+        int st;
+        pid_t p = waitpid(-1, &st, 0);
+        if (p == guest)
+            return st;
+        if (p < 0 && errno != EINTR)
+            return -1; /* cannot happen while the guest lives */
+    }
+}
+
+int main(void)
+{
+    int ctl = SBX_INIT_CTL_FD;
+    struct sbx_init_error e = { 0 };
+    /* No one in the sandbox may ptrace or read /proc/1/ of the sandbox's only privileged process. */
+    prctl(PR_SET_DUMPABLE, 0);
+    /* If the daemon goes, the sandbox goes with it. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+
+    struct sbx_frame f = { 0 };
+    int r = sbx_proto_recv(ctl, &f);
+    if (r <= 0)
+        return 125; /* the daemon is gone; nobody to report to */
+    struct sbx_spec spec;
+    if (sbx_spec_decode(&f, &spec) < 0) {
+        report(ctl, SBX_EXIT_SETUP, EBADMSG, "sandbox init: malformed spec");
+        return 125;
+    }
+    struct sbx_init_fds fds;
+    unsigned kind = SBX_EXIT_SETUP;
+    char path[4096];
+    if (split_fds(&spec, &f, &fds, &e) < 0 || sbx_init_rootfs(&spec, &fds, &e) < 0 ||
+        sbx_init_uts_net(&spec, &e) < 0)
+        goto fail;
+    if (resolve_program(&spec, path, sizeof(path)) < 0) {
+        kind = SBX_EXIT_NOTFOUND;
+        sbx_init_fail(&e, ENOENT, "%s", spec.argv[0]);
+        goto fail;
+    }
+    pid_t guest = sbx_init_spawn_guest(&spec, &fds, path, &e, &kind);
+    if (guest < 0)
+        goto fail;
+    /* init keeps nothing the guest could want: its copies of the guest's fds go now. */
+    sbx_frame_clear(&f);
+    int st = reap_until(guest);
+    if (st < 0)
+        return 125;
+    if (WIFSIGNALED(st))
+        report(ctl, SBX_EXIT_SIGNALED, (unsigned)WTERMSIG(st), NULL);
+    else
+        report(ctl, SBX_EXIT_EXITED, (unsigned)WEXITSTATUS(st), NULL);
+    return 0;
+
+fail:
+    report(ctl, kind, (unsigned)e.err, e.msg);
+    return 125;
+}

@@ -1,0 +1,38 @@
+/* sbx-init: pid 1 of every sandbox.  Builds the root filesystem, isolates, runs the guest. */
+#pragma once
+
+#include <stddef.h>
+
+#include "proto/proto.h"
+
+/* The daemon hands the control socket to sbx-init at this fd. */
+#define SBX_INIT_CTL_FD 3
+
+/* The fds of a SPEC frame, by role (see struct sbx_spec in proto/proto.h). */
+struct sbx_init_fds {
+    int image;
+    int stdio[3];
+    int policy;
+    int trampoline; /* -EBADF in off mode */
+    int stats;      /* -EBADF in off mode */
+    const int *binds;
+    unsigned n_binds;
+};
+
+/* A failed step: what and why, for the REPORT frame. */
+struct sbx_init_error {
+    int err; /* positive errno */
+    char msg[512];
+};
+
+int sbx_init_fail(struct sbx_init_error *e, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Mounts, pivot_root; on return the process is inside the new root. */
+int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
+                    struct sbx_init_error *e);
+/* Hostname and loopback. */
+int sbx_init_uts_net(const struct sbx_spec *spec, struct sbx_init_error *e);
+/* Forks the guest; returns its pid, or -errno with e filled and the kind of failure. */
+int sbx_init_spawn_guest(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
+                         const char *path, struct sbx_init_error *e, unsigned *ret_kind);

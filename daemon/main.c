@@ -1,0 +1,124 @@
+/* sandboxd: command line, then the daemon loop (daemon/daemon.c). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+#include "sbx-config.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: sandboxd [OPTIONS]\n"
+            "Runs untrusted programs from ext4 images in sandboxes (see sandboxctl).\n\n"
+            "  --socket PATH        listen here (default %s)\n"
+            "  --state-dir DIR      state directory (default %s)\n"
+            "  --policy-dir DIR     where --policy NAME is looked up (default %s)\n"
+            "  --syscall-mode MODE  default mode: off, trap or rewrite\n"
+            "  --ready-fd FD        write READY to FD once serving\n"
+            "  -v, --verbose        log debug messages\n"
+            "  -q, --quiet          log warnings and errors only\n"
+            "  --version            print the version\n",
+            SBX_DEFAULT_SOCKET, SBX_DEFAULT_STATE_DIR, SBX_DEFAULT_POLICY_DIR);
+}
+
+static int parse_mode(const char *s, enum sbx_syscall_mode *ret)
+{
+    if (strcmp(s, "off") == 0)
+        *ret = SBX_MODE_OFF;
+    else if (strcmp(s, "trap") == 0)
+        *ret = SBX_MODE_TRAP;
+    else if (strcmp(s, "rewrite") == 0)
+        *ret = SBX_MODE_REWRITE;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+/* systemd socket activation: LISTEN_FDS for this pid, the socket at fd 3. */
+static int activation_fd(void)
+{
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    if (!pid || !fds || atoi(pid) != getpid() || atoi(fds) < 1)
+        return -1;
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    return 3;
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_SOCKET = 256, OPT_STATE, OPT_POLICY_DIR, OPT_MODE, OPT_READY, OPT_VERSION };
+    static const struct option opts[] = {
+        { "socket", required_argument, NULL, OPT_SOCKET },
+        { "state-dir", required_argument, NULL, OPT_STATE },
+        { "policy-dir", required_argument, NULL, OPT_POLICY_DIR },
+        { "syscall-mode", required_argument, NULL, OPT_MODE },
+        { "ready-fd", required_argument, NULL, OPT_READY },
+        { "verbose", no_argument, NULL, 'v' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "version", no_argument, NULL, OPT_VERSION },
+        { "help", no_argument, NULL, 'h' },
+        {},
+    };
+    struct sbx_daemon_config cfg = {
+        .socket_path = SBX_DEFAULT_SOCKET,
+        .state_dir = SBX_DEFAULT_STATE_DIR,
+        .policy_dir = SBX_DEFAULT_POLICY_DIR,
+        .listen_fd = -1,
+        .conn_fd = -1,
+        .ready_fd = -1,
+        .log_level = LOG_INFO,
+        .default_mode = SBX_DEFAULT_MODE,
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_SOCKET:
+            cfg.socket_path = optarg;
+            break;
+        case OPT_STATE:
+            cfg.state_dir = optarg;
+            break;
+        case OPT_POLICY_DIR:
+            cfg.policy_dir = optarg;
+            break;
+        case OPT_MODE:
+            if (parse_mode(optarg, &cfg.default_mode) < 0) {
+                fprintf(stderr, "sandboxd: --syscall-mode: expected off, trap or rewrite, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case OPT_READY:
+            cfg.ready_fd = atoi(optarg);
+            break;
+        case 'v':
+            cfg.log_level = LOG_DEBUG;
+            break;
+        case 'q':
+            cfg.log_level = LOG_WARNING;
+            break;
+        case OPT_VERSION:
+            printf("sandboxd %s\n", SBX_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "sandboxd: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    cfg.listen_fd = activation_fd();
+    return sbx_daemon_run(&cfg);
+}

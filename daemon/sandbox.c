@@ -1,0 +1,372 @@
+/*
+ * One sandbox's life in the daemon: clone3 into new namespaces and the
+ * sandbox's cgroup, exec sbx-init from its sealed memfd at once, hand it the
+ * SPEC and fds, then follow it by pidfd until it exits and clean up.
+ */
+#include "daemon/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+#include "daemon/image.h"
+#include "daemon/init.h"
+#include "daemon/log.h"
+#include "daemon/server.h"
+#include "sbx/macro.h"
+
+static int stats_memfd(void)
+{
+    _cleanup_close_ int fd = memfd_create("sbx-stats", MFD_CLOEXEC);
+    if (fd < 0)
+        return sbx_neg_errno();
+    if (ftruncate(fd, sizeof(struct sbx_stats)) < 0)
+        return sbx_neg_errno();
+    uint64_t magic = SBX_STATS_MAGIC;
+    if (pwrite(fd, &magic, sizeof(magic), 0) != sizeof(magic))
+        return -EIO;
+    return TAKE_FD(fd);
+}
+
+/*
+ * clone3 + exec of sbx-init.  The child runs in a copy of a possibly
+ * multi-threaded process, so it makes async-signal-safe syscalls only.
+ */
+static pid_t spawn_init(struct sbx_daemon *d, int ctl_child, int cgroup_fd, bool net_host,
+                        int *ret_pidfd)
+{
+    int pidfd = -1;
+    struct clone_args args = {
+        .flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP |
+                 CLONE_PIDFD | (net_host ? 0 : CLONE_NEWNET) |
+                 (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
+        .pidfd = (uint64_t)(uintptr_t)&pidfd,
+        .exit_signal = SIGCHLD,
+        .cgroup = cgroup_fd >= 0 ? (uint64_t)cgroup_fd : 0,
+    };
+    long pid = syscall(SYS_clone3, &args, sizeof(args));
+    if (pid < 0)
+        return sbx_neg_errno();
+    if (pid == 0) {
+        int exe = d->init_memfd;
+        if (exe == SBX_INIT_CTL_FD)
+            exe = fcntl(exe, F_DUPFD_CLOEXEC, SBX_INIT_CTL_FD + 1);
+        if (ctl_child == SBX_INIT_CTL_FD)
+            fcntl(ctl_child, F_SETFD, 0);
+        else
+            dup2(ctl_child, SBX_INIT_CTL_FD);
+        char *const argv[] = { "sbx-init", NULL };
+        char *const envp[] = { NULL };
+        syscall(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
+        _exit(125);
+    }
+    *ret_pidfd = pidfd;
+    return (pid_t)pid;
+}
+
+static int send_spec(struct sbx_sandbox *s, const struct sbx_sandbox_params *p)
+{
+    int fds[SBX_PROTO_MAX_FDS];
+    unsigned n = 0;
+    fds[n++] = s->image->mount_fd;
+    for (int i = 0; i < 3; i++)
+        fds[n++] = p->stdio[i];
+    fds[n++] = p->policy_bpf_fd;
+    if (p->spec->mode != SBX_MODE_OFF) {
+        fds[n++] = s->d->trampoline_memfd;
+        fds[n++] = s->stats_fd;
+    }
+    if (n + p->spec->n_binds > SBX_PROTO_MAX_FDS)
+        return -E2BIG;
+    for (uint32_t i = 0; i < p->spec->n_binds; i++)
+        fds[n++] = p->bind_fds[i];
+    struct sbx_buf b = { 0 };
+    int r = sbx_spec_encode(p->spec, &b);
+    if (r >= 0)
+        r = sbx_proto_send(s->ctl_fd, &b, fds, n);
+    sbx_buf_free(&b);
+    return r;
+}
+
+enum { SBX_H_PID = 1, SBX_H_CTL = 2, SBX_H_TIMER = 4 };
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct sbx_sandbox *s = h->data;
+    if (--s->handles_open > 0)
+        return;
+    struct sbx_daemon *d = s->d;
+    free(s);
+    sbx_daemon_maybe_exit(d);
+}
+
+static void sandbox_unlink(struct sbx_sandbox *s)
+{
+    for (struct sbx_sandbox **p = &s->d->sandboxes; *p; p = &(*p)->next) {
+        if (*p == s) {
+            *p = s->next;
+            return;
+        }
+    }
+}
+
+/* Everything the sandbox holds goes, and the struct after libuv lets go of it. */
+static void sandbox_finish(struct sbx_sandbox *s)
+{
+    sandbox_unlink(s);
+    sbx_cgroup_destroy(&s->cg);
+    sbx_image_release(&s->d->images, s->image, sbx_daemon_now(s->d));
+    s->image = NULL;
+    sbx_proto_rx_clear(&s->rx);
+    sbx_msg_report_free(&s->report);
+    s->stats_fd = sbx_close(s->stats_fd);
+    s->handles_open = (unsigned)__builtin_popcount(s->handles_inited);
+    if (s->handles_open == 0) {
+        struct sbx_daemon *d = s->d;
+        sbx_close(s->ctl_fd);
+        sbx_close(s->pidfd);
+        free(s);
+        sbx_daemon_maybe_exit(d);
+        return;
+    }
+    if (s->handles_inited & SBX_H_PID)
+        uv_close((uv_handle_t *)&s->pid_poll, on_handle_closed);
+    if (s->handles_inited & SBX_H_CTL)
+        uv_close((uv_handle_t *)&s->ctl_poll, on_handle_closed);
+    if (s->handles_inited & SBX_H_TIMER)
+        uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+    /* uv_close stopped the polls synchronously, so the fds can go now. */
+    s->ctl_fd = sbx_close(s->ctl_fd);
+    s->pidfd = sbx_close(s->pidfd);
+}
+
+static int read_stats(struct sbx_sandbox *s, struct sbx_msg_exit *m)
+{
+    if (s->stats_fd < 0 || !s->want_stats)
+        return 0;
+    struct sbx_stats *st = mmap(NULL, sizeof(*st), PROT_READ, MAP_SHARED, s->stats_fd, 0);
+    if (st == MAP_FAILED)
+        return sbx_neg_errno();
+    unsigned n = 0;
+    for (unsigned i = 0; i < SBX_STATS_NSYSCALLS; i++)
+        n += st->trapped[i] || st->patched[i];
+    m->stats = calloc(n ? n : 1, sizeof(*m->stats));
+    if (!m->stats) {
+        munmap(st, sizeof(*st));
+        return -ENOMEM;
+    }
+    for (unsigned i = 0; i < SBX_STATS_NSYSCALLS; i++) {
+        if (!st->trapped[i] && !st->patched[i])
+            continue;
+        m->stats[m->n_stats++] = (struct sbx_stat_entry){
+            .nr = i, .trapped = st->trapped[i], .patched = st->patched[i]
+        };
+    }
+    munmap(st, sizeof(*st));
+    return 0;
+}
+
+/* How the sandbox ended, from init's report and what the daemon saw. */
+static void describe_exit(struct sbx_sandbox *s, const siginfo_t *si, struct sbx_msg_exit *m)
+{
+    if (s->timed_out) {
+        m->kind = SBX_EXIT_TIMEOUT;
+        m->message = "killed: the policy's timeout expired";
+    } else if (s->have_report) {
+        m->kind = s->report.kind;
+        m->code = s->report.code;
+        m->message = s->report.message;
+        if (m->kind == SBX_EXIT_SIGNALED && m->code == SIGKILL && sbx_cgroup_oom_killed(&s->cg)) {
+            m->kind = SBX_EXIT_OOM;
+            m->message = "killed: out of memory (the policy's memory limit)";
+        }
+    } else if (s->killed) {
+        m->kind = SBX_EXIT_SIGNALED;
+        m->code = SIGKILL;
+    } else if (sbx_cgroup_oom_killed(&s->cg)) {
+        m->kind = SBX_EXIT_OOM;
+        m->message = "killed: out of memory (the policy's memory limit)";
+    } else {
+        m->kind = SBX_EXIT_SETUP;
+        m->code = EIO;
+        m->message = si->si_code == CLD_EXITED ? "sandbox init exited without a report"
+                                               : "sandbox init was killed";
+    }
+}
+
+static void on_init_exit(uv_poll_t *h, int status, int events)
+{
+    struct sbx_sandbox *s = h->data;
+    siginfo_t si = { 0 };
+    if (waitid(P_PIDFD, (id_t)s->pidfd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+        return; /* not yet: a spurious wakeup */
+    uv_poll_stop(&s->pid_poll);
+    /* Init's last report may still sit in the socket. */
+    struct sbx_frame f;
+    while (!s->have_report && sbx_proto_rx_read(&s->rx, s->ctl_fd, &f) == 1) {
+        if (f.type == SBX_MSG_REPORT && sbx_msg_report_decode(&f, &s->report) >= 0)
+            s->have_report = true;
+        sbx_frame_clear(&f);
+    }
+    struct sbx_msg_exit m = { 0 };
+    describe_exit(s, &si, &m);
+    read_stats(s, &m);
+    sbx_info("sandbox %llu ended (kind %u, code %u)", (unsigned long long)s->id, m.kind, m.code);
+    if (s->client)
+        sbx_client_sandbox_exited(s->client, s, &m);
+    free(m.stats);
+    sandbox_finish(s);
+}
+
+static void on_ctl(uv_poll_t *h, int status, int events)
+{
+    struct sbx_sandbox *s = h->data;
+    struct sbx_frame f;
+    int r = sbx_proto_rx_read(&s->rx, s->ctl_fd, &f);
+    if (r == 0)
+        return;
+    if (r == 1) {
+        if (f.type == SBX_MSG_REPORT && !s->have_report &&
+            sbx_msg_report_decode(&f, &s->report) >= 0) {
+            s->have_report = true;
+            sbx_frame_clear(&f);
+            return;
+        }
+        sbx_frame_clear(&f);
+        sbx_warn("sandbox %llu: unexpected frame from init", (unsigned long long)s->id);
+    }
+    /* EOF or garbage: init is ending (or broken); the pidfd tells the rest. */
+    uv_poll_stop(&s->ctl_poll);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct sbx_sandbox *s = t->data;
+    sbx_info("sandbox %llu: timeout, killing it", (unsigned long long)s->id);
+    s->timed_out = true;
+    sbx_sandbox_kill(s);
+}
+
+void sbx_sandbox_kill(struct sbx_sandbox *s)
+{
+    if (s->killed)
+        return;
+    s->killed = true;
+    /* SIGKILL to init takes its whole pid namespace with it. */
+    if (syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+        sbx_warn("sandbox %llu: cannot kill init: %m", (unsigned long long)s->id);
+}
+
+static int start_watching(struct sbx_sandbox *s)
+{
+    uv_loop_t *loop = s->d->loop;
+    int r;
+    if ((r = uv_poll_init(loop, &s->pid_poll, s->pidfd)) < 0)
+        return r;
+    s->pid_poll.data = s;
+    s->handles_inited |= SBX_H_PID;
+    if ((r = uv_poll_init(loop, &s->ctl_poll, s->ctl_fd)) < 0)
+        return r;
+    s->ctl_poll.data = s;
+    s->handles_inited |= SBX_H_CTL;
+    uv_timer_init(loop, &s->timer);
+    s->timer.data = s;
+    s->handles_inited |= SBX_H_TIMER;
+    if ((r = uv_poll_start(&s->pid_poll, UV_READABLE, on_init_exit)) < 0 ||
+        (r = uv_poll_start(&s->ctl_poll, UV_READABLE | UV_DISCONNECT, on_ctl)) < 0)
+        return r;
+    if (s->timeout_ms && (r = uv_timer_start(&s->timer, on_timeout, s->timeout_ms, 0)) < 0)
+        return r;
+    return 0;
+}
+
+int sbx_sandbox_start(struct sbx_daemon *d, struct sbx_client *client,
+                      const struct sbx_sandbox_params *p, struct sbx_sandbox **ret, char *msg,
+                      size_t msglen)
+{
+    struct sbx_sandbox *s = calloc(1, sizeof(*s));
+    if (!s) {
+        sbx_image_release(&d->images, p->image, sbx_daemon_now(d));
+        return -ENOMEM;
+    }
+    *s = (struct sbx_sandbox){
+        .d = d, .id = ++d->next_id, .client = client, .pidfd = -EBADF, .ctl_fd = -EBADF,
+        .stats_fd = -EBADF, .cg = { .v2_fd = -EBADF }, .timeout_ms = p->timeout_ms,
+        .image = p->image, .want_stats = p->stats,
+    };
+    sbx_proto_rx_init(&s->rx);
+    int ctl[2] = { -EBADF, -EBADF };
+    int r;
+    char name[64];
+    snprintf(name, sizeof(name), "sbx-%d-%llu", (int)getpid(), (unsigned long long)s->id);
+    r = sbx_cgroup_create(&d->cgroups, name, &p->limits, &s->cg, msg, msglen);
+    if (r < 0)
+        goto fail;
+    if (p->spec->mode != SBX_MODE_OFF && (r = s->stats_fd = stats_memfd()) < 0) {
+        snprintf(msg, msglen, "cannot create the statistics memfd: %s", strerror(-r));
+        goto fail;
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) < 0) {
+        r = sbx_neg_errno();
+        snprintf(msg, msglen, "socketpair: %s", strerror(-r));
+        goto fail;
+    }
+    s->ctl_fd = ctl[0];
+    s->pid = spawn_init(d, ctl[1], s->cg.v2_fd, p->net_host, &s->pidfd);
+    ctl[1] = sbx_close(ctl[1]);
+    if (s->pid < 0) {
+        r = s->pid;
+        snprintf(msg, msglen, "clone3 of the sandbox: %s", strerror(-r));
+        goto fail;
+    }
+    if ((r = sbx_cgroup_attach_v1(&s->cg, s->pid)) < 0) {
+        snprintf(msg, msglen, "cannot move the sandbox into its cgroup: %s", strerror(-r));
+        goto fail_kill;
+    }
+    if ((r = send_spec(s, p)) < 0) {
+        snprintf(msg, msglen, "cannot hand the spec to sandbox init: %s", strerror(-r));
+        goto fail_kill;
+    }
+    if (fcntl(s->ctl_fd, F_SETFL, O_NONBLOCK) < 0) {
+        r = sbx_neg_errno();
+        snprintf(msg, msglen, "cannot watch the sandbox: %s", strerror(-r));
+        goto fail_kill;
+    }
+    if ((r = start_watching(s)) < 0) {
+        snprintf(msg, msglen, "cannot watch the sandbox: %s", uv_strerror(r));
+        /* Reap init here; the handles that were opened close in sandbox_finish. */
+        syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+        waitid(P_PIDFD, (id_t)s->pidfd, &(siginfo_t){ 0 }, WEXITED);
+        s->next = d->sandboxes;
+        d->sandboxes = s;
+        sandbox_finish(s);
+        return r;
+    }
+    s->next = d->sandboxes;
+    d->sandboxes = s;
+    *ret = s;
+    return 0;
+
+fail_kill:
+    syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+    waitid(P_PIDFD, (id_t)s->pidfd, &(siginfo_t){ 0 }, WEXITED);
+fail:
+    sbx_close(ctl[1]);
+    sbx_close(s->ctl_fd);
+    sbx_close(s->pidfd);
+    sbx_close(s->stats_fd);
+    sbx_cgroup_destroy(&s->cg);
+    sbx_image_release(&d->images, s->image, sbx_daemon_now(d));
+    free(s);
+    return r;
+}

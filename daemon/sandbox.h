@@ -1,0 +1,63 @@
+/* One running sandbox, as the daemon sees it: init's pidfd, control socket, cgroup, image. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "daemon/cgroup.h"
+#include "proto/proto.h"
+
+struct sbx_daemon;
+struct sbx_image;
+struct sbx_client;
+
+struct sbx_sandbox {
+    struct sbx_daemon *d;
+    uint64_t id;
+    struct sbx_client *client; /* not owned; NULL once the client is gone */
+    pid_t pid;                 /* init, in the daemon's pid namespace */
+    int pidfd;
+    uv_poll_t pid_poll;
+    int ctl_fd;
+    uv_poll_t ctl_poll;
+    struct sbx_proto_rx rx;
+    struct sbx_image *image; /* a reference */
+    struct sbx_cgroup cg;
+    int stats_fd; /* trampoline's counters; -EBADF in off mode */
+    bool want_stats;
+    uint64_t timeout_ms;
+    uv_timer_t timer;
+    struct sbx_msg_report report;
+    bool have_report;
+    bool timed_out;
+    bool killed;
+    unsigned handles_inited; /* SBX_H_* bits: libuv handles to close before the struct can go */
+    unsigned handles_open;
+    struct sbx_sandbox *next;
+};
+
+/* Everything a sandbox needs that the request decided. */
+struct sbx_sandbox_params {
+    struct sbx_spec *spec; /* argv, env, identity ...; staging/mode are filled in */
+    struct sbx_image *image; /* a reference, handed over to the sandbox (also on failure) */
+    int stdio[3];
+    int policy_bpf_fd;
+    const int *bind_fds;
+    struct sbx_cg_limits limits;
+    uint64_t timeout_ms;
+    bool stats;
+    bool net_host;
+};
+
+/*
+ * Starts a sandbox.  On success the sandbox is linked into the daemon and
+ * reports to client; on failure nothing is left (no cgroup, no image
+ * reference, no process) and msg says what failed.
+ */
+int sbx_sandbox_start(struct sbx_daemon *d, struct sbx_client *client,
+                      const struct sbx_sandbox_params *p, struct sbx_sandbox **ret, char *msg,
+                      size_t msglen);
+/* Ends it now (SIGKILL to the whole sandbox); the exit is reported as usual. */
+void sbx_sandbox_kill(struct sbx_sandbox *s);
