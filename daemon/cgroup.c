@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -94,6 +95,7 @@ static char *own_cgroup(const char *controller)
         char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2)
             continue;
+        *c1 = '\0';
         *c2 = '\0';
         const char *ctrls = c1 + 1;
         bool match = false;
@@ -353,6 +355,26 @@ static void remove_dir(const char *path)
     sbx_warn("cgroup %s still busy, left behind", path);
 }
 
+/* v1 has no cgroup.kill: signal every listed process (they cannot fork past pids.max). */
+static void kill_v1(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+    for (int round = 0; round < 8; round++) {
+        FILE *f = fopen(path, "re");
+        if (!f)
+            return;
+        int pid, n = 0;
+        while (fscanf(f, "%d", &pid) == 1) {
+            kill(pid, SIGKILL);
+            n++;
+        }
+        fclose(f);
+        if (n == 0)
+            return;
+    }
+}
+
 void sbx_cgroup_destroy(struct sbx_cgroup *cg)
 {
     if (cg->v2_path) {
@@ -364,6 +386,8 @@ void sbx_cgroup_destroy(struct sbx_cgroup *cg)
     for (int c = 0; c < SBX_CG_N; c++) {
         if (!cg->v1_path[c])
             continue;
+        if (!cg->v2_path)
+            kill_v1(cg->v1_path[c]);
         remove_dir(cg->v1_path[c]);
         free(cg->v1_path[c]);
     }

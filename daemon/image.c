@@ -112,6 +112,18 @@ static int image_mount(int loop_nr, bool writable, int *ret_fd, char *msg, size_
     return 0;
 }
 
+static void cache_unlink(struct sbx_image_cache *c, struct sbx_image *img)
+{
+    for (struct sbx_image **p = &c->head; *p; p = &(*p)->next) {
+        if (*p == img) {
+            *p = img->next;
+            c->n--;
+            image_free(img);
+            return;
+        }
+    }
+}
+
 int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
                       struct sbx_image **ret, char *msg, size_t len)
 {
@@ -125,22 +137,31 @@ int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
         return -EINVAL;
     }
     int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    /*
+     * A writable image excludes every other use of the same file, whatever its
+     * size and mtime (both change once it is mounted read-write).
+     */
     for (struct sbx_image *i = c->head; i; i = i->next) {
-        if (i->dev != st.st_dev || i->ino != st.st_ino || i->size != st.st_size ||
-            i->mtime_ns != mtime)
-            continue;
-        if (writable || i->writable) {
-            if (i->refs > 0) {
-                snprintf(msg, len, "image is in use by another sandbox (writable images are "
-                                   "exclusive)");
-                return -EBUSY;
-            }
-            if (writable != i->writable)
-                continue; /* the cached mount has the wrong mode; mount anew below */
+        if (i->dev == st.st_dev && i->ino == st.st_ino && i->refs > 0 && (writable || i->writable)) {
+            snprintf(msg, len, "image is in use by another sandbox (writable images are "
+                               "exclusive)");
+            return -EBUSY;
         }
-        i->refs++;
-        *ret = i;
-        return 0;
+    }
+    struct sbx_image *i = c->head;
+    while (i) {
+        struct sbx_image *next = i->next;
+        bool same_file = i->dev == st.st_dev && i->ino == st.st_ino;
+        bool same_version = i->size == st.st_size && i->mtime_ns == mtime;
+        if (same_file && !writable && same_version) {
+            i->refs++;
+            *ret = i;
+            return 0;
+        }
+        /* An unused mount of an older version, or one about to be written, is stale. */
+        if (same_file && i->refs == 0)
+            cache_unlink(c, i);
+        i = next;
     }
     if (writable) {
         int fl = fcntl(image_fd, F_GETFL);
@@ -180,18 +201,6 @@ int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
     c->n++;
     *ret = img;
     return 0;
-}
-
-static void cache_unlink(struct sbx_image_cache *c, struct sbx_image *img)
-{
-    for (struct sbx_image **p = &c->head; *p; p = &(*p)->next) {
-        if (*p == img) {
-            *p = img->next;
-            c->n--;
-            image_free(img);
-            return;
-        }
-    }
 }
 
 void sbx_image_release(struct sbx_image_cache *c, struct sbx_image *img, uint64_t now_ms)

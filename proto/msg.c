@@ -25,7 +25,7 @@ enum slot_kind {
 
 /* A composite item carried in one BYTES field. */
 struct item_type {
-    size_t size; /* of the C struct */
+    size_t size;                                         /* of the C struct */
     int (*parse)(const uint8_t *p, size_t n, void *ret); /* -EBADMSG, -ENOMEM */
     int (*write)(struct sbx_buf *b, uint16_t tag, const void *item);
     void (*free)(void *item); /* may be NULL */
@@ -33,10 +33,10 @@ struct item_type {
 
 struct slot {
     uint16_t tag;
-    uint8_t kind;       /* enum slot_kind */
-    bool required;      /* singletons: must be present; repeated: at least one entry */
-    size_t off;         /* of the value or the array pointer */
-    size_t count_off;   /* of the uint32_t count, repeated slots only */
+    uint8_t kind;                 /* enum slot_kind */
+    bool required;                /* singletons: must be present; repeated: at least one entry */
+    size_t off;                   /* of the value or the array pointer */
+    size_t count_off;             /* of the uint32_t count, repeated slots only */
     const struct item_type *item; /* SLOT_ITEMS only */
 };
 
@@ -259,18 +259,14 @@ static int stat_write(struct sbx_buf *b, uint16_t tag, const void *item)
     return 0;
 }
 
-static const struct item_type bind_item = {
-    sizeof(struct sbx_spec_bind), bind_parse, bind_write, bind_free
-};
-static const struct item_type tmpfs_item = {
-    sizeof(struct sbx_spec_tmpfs), tmpfs_parse, tmpfs_write, tmpfs_free
-};
-static const struct item_type rlimit_item = {
-    sizeof(struct sbx_spec_rlimit), rlimit_parse, rlimit_write, NULL
-};
-static const struct item_type stat_item = {
-    sizeof(struct sbx_stat_entry), stat_parse, stat_write, NULL
-};
+static const struct item_type bind_item = { sizeof(struct sbx_spec_bind), bind_parse, bind_write,
+                                            bind_free };
+static const struct item_type tmpfs_item = { sizeof(struct sbx_spec_tmpfs), tmpfs_parse,
+                                             tmpfs_write, tmpfs_free };
+static const struct item_type rlimit_item = { sizeof(struct sbx_spec_rlimit), rlimit_parse,
+                                              rlimit_write, NULL };
+static const struct item_type stat_item = { sizeof(struct sbx_stat_entry), stat_parse, stat_write,
+                                            NULL };
 
 /* ---- Generic encode, decode, free ---------------------------------------- */
 
@@ -446,8 +442,7 @@ static int msg_fill(const struct msg_desc *d, const struct sbx_frame *f, void *m
     return r;
 }
 
-static int msg_decode(const struct msg_desc *d, const struct sbx_frame *f, void *ret,
-                      size_t size)
+static int msg_decode(const struct msg_desc *d, const struct sbx_frame *f, void *ret, size_t size)
 {
     uint32_t counts[MAX_SLOTS] = { 0 };
     int r;
@@ -546,7 +541,10 @@ static int msg_encode(const struct msg_desc *d, const void *m, struct sbx_buf *r
 
 /* ---- Message tables ----------------------------------------------------- */
 
-#define ONE(t, k, req, T, field) { .tag = t, .kind = k, .required = req, .off = offsetof(T, field) }
+#define ONE(t, k, req, T, field)                                                                   \
+    {                                                                                              \
+        .tag = t, .kind = k, .required = req, .off = offsetof(T, field)                            \
+    }
 #define MANY(t, k, req, T, field, count, it)                                                       \
     {                                                                                              \
         .tag = t, .kind = k, .required = req, .off = offsetof(T, field),                           \

@@ -86,7 +86,11 @@ void sbx_proto_begin(struct sbx_buf *b, uint16_t type)
         return;
     }
     /* The length is patched by sbx_proto_finish(). */
-    struct sbx_frame_header h = { .magic = SBX_PROTO_MAGIC, .version = SBX_PROTO_VERSION, .type = type };
+    struct sbx_frame_header h = {
+        .magic = SBX_PROTO_MAGIC,
+        .version = SBX_PROTO_VERSION,
+        .type = type,
+    };
     encode_header(&h, b->data);
     b->len = SBX_PROTO_HEADER_SIZE;
 }
@@ -198,8 +202,7 @@ void sbx_buf_free(struct sbx_buf *b)
 
 /* ---- Header and field decoding ------------------------------------------ */
 
-int sbx_proto_decode_header(const uint8_t raw[SBX_PROTO_HEADER_SIZE],
-                            struct sbx_frame_header *ret)
+int sbx_proto_decode_header(const uint8_t raw[SBX_PROTO_HEADER_SIZE], struct sbx_frame_header *ret)
 {
     struct sbx_frame_header h = {
         .magic = get_le32(raw),
@@ -558,6 +561,7 @@ int sbx_proto_rx_read(struct sbx_proto_rx *rx, int sock, struct sbx_frame *ret)
         if (rx->have == SBX_PROTO_HEADER_SIZE + (size_t)rx->hdr.length) {
             *ret = rx->frame;
             rx->frame = (struct sbx_frame){ 0 };
+            rx->hdr = (struct sbx_frame_header){ 0 };
             rx->have = 0;
             return 1;
         }

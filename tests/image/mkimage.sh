@@ -8,7 +8,7 @@ out=$1
 shift
 busybox=${BUSYBOX:-/bin/busybox}
 # The image has no libc of its own, so busybox must be the static build.
-if ! [ -x "$busybox" ] || ! ldd "$busybox" 2>&1 | grep -q 'not a dynamic'; then
+if ! [ -x "$busybox" ] || ! { ldd "$busybox" 2>&1 || true; } | grep -q 'not a dynamic'; then
     echo "mkimage.sh: $busybox is not a static busybox (apt-get install busybox-static)" >&2
     exit 1
 fi
