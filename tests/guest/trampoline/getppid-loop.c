@@ -1,0 +1,20 @@
+/* Benchmark: N getppid calls (default 1e6); prints ns per call. */
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "guest.h"
+
+int main(int argc, char **argv)
+{
+    guest_name = "getppid-loop";
+    long n = argc > 1 ? atol(argv[1]) : 1000000;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (long i = 0; i < n; i++)
+        syscall(SYS_getppid);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double ns = (double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec);
+    printf("getppid: %ld calls, %.1f ns/call\n", n, ns / (double)n);
+    return guest_pass();
+}

@@ -1,0 +1,221 @@
+/*
+ * Standalone launcher for the trampoline, for tests on the host until the
+ * daemon runs it: sets up the descriptors sandbox init would (trampoline
+ * memfd, a libseccomp policy allowing everything but mount, a stats memfd,
+ * the status pipe), sets no_new_privs and execveat's the trampoline.
+ *
+ *   launch [--check] [--expect CODE:STAGE] [--no-stats] [--no-policy] [--mode NAME]
+ *          TRAMPOLINE PROGRAM [ARGS...]
+ *
+ * ARGS start with the guest's argv[0].  Afterwards it prints the status
+ * record (if any), the exit status and the per-syscall trap counts.  With
+ * --check it relays the guest's stdout, and succeeds only when the guest
+ * exited 0 and printed a line starting with "PASS".  With --expect it
+ * succeeds only when the trampoline failed to start the guest with that exit
+ * code and a status record of that stage.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sbx/abi.h"
+
+extern char **environ;
+
+static int die(const char *what)
+{
+    fprintf(stderr, "launch: %s: %s\n", what, strerror(errno));
+    exit(2);
+}
+
+static int memfd_of_file(const char *path)
+{
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        die(path);
+    int fd = memfd_create("sbx-trampoline", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        die("memfd_create");
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof(buf))) > 0)
+        if (write(fd, buf, (size_t)n) != n)
+            die("write memfd");
+    close(in);
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+        die("seal");
+    return fd;
+}
+
+static int policy_memfd(void)
+{
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (!ctx || seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mount), 0) < 0)
+        die("libseccomp");
+    int fd = memfd_create("sbx-policy", MFD_CLOEXEC);
+    if (fd < 0 || seccomp_export_bpf(ctx, fd) < 0)
+        die("export policy");
+    seccomp_release(ctx);
+    return fd;
+}
+
+static struct sbx_stats *stats_memfd(int *ret_fd)
+{
+    int fd = memfd_create("sbx-stats", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, sizeof(struct sbx_stats)) < 0)
+        die("stats memfd");
+    struct sbx_stats *st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (st == MAP_FAILED)
+        die("mmap stats");
+    st->magic = SBX_STATS_MAGIC;
+    *ret_fd = fd;
+    return st;
+}
+
+/* Moves fd to target without close-on-exec. */
+static void place(int fd, int target)
+{
+    if (dup2(fd, target) < 0)
+        die("dup2");
+}
+
+static void print_stats(const struct sbx_stats *st)
+{
+    uint64_t total = 0;
+    fprintf(stderr, "launch: trapped:");
+    for (int nr = 0; nr < SBX_STATS_NSYSCALLS; nr++) {
+        if (!st->trapped[nr])
+            continue;
+        char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr);
+        fprintf(stderr, " %s=%llu", name ? name : "?", (unsigned long long)st->trapped[nr]);
+        free(name);
+        total += st->trapped[nr];
+    }
+    fprintf(stderr, " (total %llu)\n", (unsigned long long)total);
+}
+
+/* Copies the guest's output to ours and looks for a line starting with PASS. */
+static bool relay(int fd)
+{
+    char buf[4096];
+    bool pass = false, bol = true;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        fwrite(buf, 1, (size_t)n, stdout);
+        for (ssize_t i = 0; i < n; i++) {
+            if (bol && n - i >= 4 && memcmp(buf + i, "PASS", 4) == 0)
+                pass = true;
+            bol = buf[i] == '\n';
+        }
+    }
+    fflush(stdout);
+    return pass;
+}
+
+int main(int argc, char **argv)
+{
+    bool check = false, want_stats = true, want_policy = true;
+    int expect_code = -1, expect_stage = -1;
+    const char *mode = SBX_MODE_NAME_TRAP;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (!strcmp(argv[i], "--check"))
+            check = true;
+        else if (!strcmp(argv[i], "--no-stats"))
+            want_stats = false;
+        else if (!strcmp(argv[i], "--no-policy"))
+            want_policy = false;
+        else if (!strcmp(argv[i], "--expect") && i + 1 < argc &&
+                 sscanf(argv[i + 1], "%d:%d", &expect_code, &expect_stage) == 2)
+            i++;
+        else if (!strcmp(argv[i], "--mode") && i + 1 < argc)
+            mode = argv[++i];
+        else
+            break;
+    }
+    if (argc - i < 2) {
+        fprintf(stderr, "usage: launch [--check] [--expect CODE:STAGE] [--no-stats] [--no-policy] "
+                        "[--mode NAME] TRAMPOLINE PROGRAM [ARGV0 ARGS...]\n");
+        return 2;
+    }
+    const char *tramp = argv[i], *prog = argv[i + 1];
+    char **gargv = argv + i + 2;
+    int nargs = argc - i - 2;
+
+    int tfd = memfd_of_file(tramp);
+    int pfd = want_policy ? policy_memfd() : -1;
+    int sfd = -1;
+    struct sbx_stats *stats = want_stats ? stats_memfd(&sfd) : NULL;
+    int status_pipe[2], out_pipe[2] = { -1, -1 };
+    if (pipe2(status_pipe, O_CLOEXEC) < 0 || (check && pipe2(out_pipe, O_CLOEXEC) < 0))
+        die("pipe");
+
+    const char **targv = calloc((size_t)nargs + 3, sizeof(*targv));
+    targv[0] = mode;
+    targv[1] = prog;
+    for (int k = 0; k < nargs; k++)
+        targv[2 + k] = gargv[k];
+    if (nargs == 0)
+        targv[2] = prog;
+
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork");
+    if (pid == 0) {
+        if (check)
+            place(out_pipe[1], 1);
+        place(status_pipe[1], SBX_FD_STATUS);
+        if (sfd >= 0)
+            place(sfd, SBX_FD_STATS);
+        if (pfd >= 0)
+            place(pfd, SBX_FD_POLICY);
+        place(tfd, SBX_FD_TRAMPOLINE);
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+            die("no_new_privs");
+        syscall(SYS_execveat, SBX_FD_TRAMPOLINE, "", targv, environ, AT_EMPTY_PATH);
+        die("execveat trampoline");
+    }
+    close(status_pipe[1]);
+    bool pass = check ? (close(out_pipe[1]), relay(out_pipe[0])) : true;
+
+    struct sbx_status_record rec;
+    ssize_t n = read(status_pipe[0], &rec, sizeof(rec));
+    bool have_rec = n == (ssize_t)sizeof(rec);
+    if (have_rec)
+        fprintf(stderr, "launch: status record: stage %d, %s\n", rec.stage, strerror(rec.err));
+    int ws;
+    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+        ;
+    int code = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    if (WIFEXITED(ws))
+        fprintf(stderr, "launch: exit status %d\n", code);
+    else
+        fprintf(stderr, "launch: killed by signal %d\n", WTERMSIG(ws));
+    if (stats)
+        print_stats(stats);
+    if (expect_code >= 0)
+        return code == expect_code && have_rec && rec.stage == expect_stage ? 0 : 1;
+    if (check) {
+        if (!pass)
+            fprintf(stderr, "launch: no PASS line from the guest\n");
+        return code == 0 && pass ? 0 : 1;
+    }
+    return code;
+}

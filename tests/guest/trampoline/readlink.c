@@ -1,0 +1,32 @@
+/* /proc/self/exe and /proc/PID/exe read back as the guest, not the trampoline. */
+#include <limits.h>
+#include <stdlib.h>
+
+#include "guest.h"
+
+int main(int argc, char **argv)
+{
+    guest_name = "readlink";
+    GUEST_CHECK(argc == 2, "usage: readlink EXPECTED_PATH");
+    char want[PATH_MAX];
+    GUEST_CHECK(realpath(argv[1], want) != NULL, "realpath %s", argv[1]);
+
+    char buf[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf));
+    GUEST_CHECK(n == (ssize_t)strlen(want) && !memcmp(buf, want, (size_t)n),
+                "/proc/self/exe: %.*s, want %s", (int)(n > 0 ? n : 0), buf, want);
+
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/exe", getpid());
+    n = readlink(path, buf, sizeof(buf));
+    GUEST_CHECK(n == (ssize_t)strlen(want) && !memcmp(buf, want, (size_t)n), "%s", path);
+
+    /* A short buffer gets the truncated name, like the kernel does. */
+    n = readlink("/proc/self/exe", buf, 3);
+    GUEST_CHECK(n == 3 && !memcmp(buf, want, 3), "truncated readlink");
+
+    /* Other links are untouched. */
+    n = readlink("/proc/self/cwd", buf, sizeof(buf));
+    GUEST_CHECK(n > 0 && buf[0] == '/', "/proc/self/cwd");
+    return guest_pass();
+}

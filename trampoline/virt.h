@@ -1,0 +1,47 @@
+/*
+ * The syscalls the SIGSYS handler does not simply pass through the gate.
+ * Each takes the trapped call and returns the value for the guest's RAX.
+ *
+ * Signal-safety contract: every function here runs inside the SIGSYS
+ * handler, possibly in several threads at once and nested in itself (a
+ * signal can interrupt a blocking gate call).  State lives on the stack or in
+ * the ucontext; the only shared state is the virtual SIGSYS disposition
+ * (virt-signal.c), published by an atomic index switch between two slots.
+ * Only the execve path maps memory (a scratch area it always unmaps when the
+ * exec fails).
+ */
+#pragma once
+
+#include "kabi.h"
+#include "tramp.h"
+
+struct sbx_call {
+    long nr;
+    long a[6];
+    struct sbx_ucontext *uc;
+};
+
+static inline long sbx_call_gate(const struct sbx_call *c)
+{
+    return sbx_tramp_syscall6(c->nr, c->a[0], c->a[1], c->a[2], c->a[3], c->a[4], c->a[5]);
+}
+
+/* virt-signal.c */
+long sbx_virt_rt_sigaction(struct sbx_call *c);
+long sbx_virt_rt_sigprocmask(struct sbx_call *c);
+/* Passes c through with the sigset pointed to by argument idx minus SIGSYS. */
+long sbx_virt_mask_arg(struct sbx_call *c, int idx, int size_idx);
+long sbx_virt_pselect6(struct sbx_call *c);
+/* A SIGSYS that is not a seccomp trap: deliver to the guest's virtual handler. */
+void sbx_virt_foreign_sigsys(int sig, struct sbx_siginfo *si, struct sbx_ucontext *uc);
+
+/* virt-exec.c */
+long sbx_virt_execveat(struct sbx_call *c, int dirfd, const char *path, char **argv, char **envp,
+                       int flags);
+
+/* virt-proc.c */
+long sbx_virt_clone(struct sbx_call *c);
+long sbx_virt_clone3(struct sbx_call *c);
+long sbx_virt_mm(struct sbx_call *c);
+long sbx_virt_fd(struct sbx_call *c);
+long sbx_virt_readlink(struct sbx_call *c, int dirfd, const char *path, char *buf, long size);
