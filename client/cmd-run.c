@@ -184,8 +184,60 @@ static int send_signal(int sock, int signo)
     return r;
 }
 
+/*
+ * OPEN: the policy's host paths, opened here as the caller so that the kernel
+ * decides what the user may reach.  Returns 0 when FDS was sent, or an exit status.
+ */
+static int answer_open(int sock, const struct sbx_frame *f, const char *image)
+{
+    struct sbx_msg_open m;
+    if (sbx_msg_open_decode(f, &m) < 0) {
+        fprintf(stderr, "sandboxctl: malformed OPEN from sandboxd\n");
+        return EXIT_SETUP;
+    }
+    int fds[SBX_PROTO_MAX_FDS];
+    unsigned n = 0;
+    int status = 0;
+    if (m.flags & SBX_OPEN_IMAGE_RW) {
+        fds[n] = open(image, O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (fds[n] < 0) {
+            fprintf(stderr, "sandboxctl: the policy wants a writable image, but %s cannot be "
+                            "opened for writing: %s\n", image, strerror(errno));
+            status = EXIT_SETUP;
+        } else {
+            n++;
+        }
+    }
+    for (uint32_t i = 0; !status && i < m.n_paths && n < SBX_PROTO_MAX_FDS; i++) {
+        fds[n] = open(m.paths[i], O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fds[n] < 0) {
+            fprintf(stderr, "sandboxctl: cannot open bind source %s: %s\n", m.paths[i],
+                    strerror(errno));
+            status = EXIT_SETUP;
+        } else {
+            n++;
+        }
+    }
+    if (!status) {
+        struct sbx_msg_fds reply = { .count = n };
+        struct sbx_buf b = { 0 };
+        int r = sbx_msg_fds_encode(&reply, &b);
+        if (r >= 0)
+            r = sbx_proto_send(sock, &b, fds, n);
+        sbx_buf_free(&b);
+        if (r < 0) {
+            fprintf(stderr, "sandboxctl: cannot send the bind sources: %s\n", strerror(-r));
+            status = EXIT_SETUP;
+        }
+    }
+    for (unsigned i = 0; i < n; i++)
+        close(fds[i]);
+    sbx_msg_open_free(&m);
+    return status;
+}
+
 /* Reads the daemon's answers until EXIT; turns our signals into SIGNAL frames. */
-static int wait_for_exit(int sock, int sigfd, bool stats, const char *cmd)
+static int wait_for_exit(int sock, int sigfd, bool stats, const char *cmd, const char *image)
 {
     int got_signal = 0;
     for (;;) {
@@ -216,6 +268,10 @@ static int wait_for_exit(int sock, int sigfd, bool stats, const char *cmd)
         int status = -1;
         if (f.type == SBX_MSG_STARTED) {
             /* Nothing to do: the guest runs. */
+        } else if (f.type == SBX_MSG_OPEN) {
+            int failed = answer_open(sock, &f, image);
+            if (failed)
+                status = failed;
         } else if (f.type == SBX_MSG_EXIT) {
             struct sbx_msg_exit m;
             if (sbx_msg_exit_decode(&f, &m) < 0) {
@@ -335,7 +391,7 @@ int sbx_cmd_run(int argc, char **argv)
     if (sigfd < 0)
         fprintf(stderr, "sandboxctl: signalfd: %s\n", strerror(errno));
     else if (send_run(conn.fd, &o, image_fd, cmd, cmdc) >= 0)
-        status = wait_for_exit(conn.fd, sigfd, o.stats, cmd[0]);
+        status = wait_for_exit(conn.fd, sigfd, o.stats, cmd[0], image);
     sbx_conn_close(&conn);
     return status;
 }

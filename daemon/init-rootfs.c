@@ -74,22 +74,20 @@ static int touch_p(const char *path)
     return 0;
 }
 
-/* Clones a detached mount and attaches the clone at target (a path below ".") */
-static int attach_clone(int mount_fd, const char *target, unsigned attr_set,
-                        struct sbx_init_error *e, const char *what)
+/*
+ * Attaches a detached mount tree (the daemon made a fresh one for this
+ * sandbox) at target, a path below ".", after setting its attributes.
+ */
+static int attach_detached(int mount_fd, const char *target, unsigned attr_set,
+                           struct sbx_init_error *e, const char *what)
 {
-    _cleanup_close_ int m = (int)syscall(SYS_open_tree, mount_fd, "",
-                                         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
-                                             AT_RECURSIVE);
-    if (m < 0)
-        return sbx_init_fail(e, errno, "%s: open_tree", what);
     if (attr_set) {
         struct mount_attr attr = { .attr_set = attr_set };
-        TRY(e, mount_setattr(m, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)),
+        TRY(e, mount_setattr(mount_fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)),
             "%s: mount_setattr", what);
     }
-    TRY(e, move_mount(m, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH), "%s: move_mount to %s",
-        what, target);
+    TRY(e, move_mount(mount_fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH),
+        "%s: move_mount to %s", what, target);
     return 0;
 }
 
@@ -108,13 +106,13 @@ static int mount_overlay(const struct sbx_spec *spec, const struct sbx_init_fds 
 
     if (spec->flags & SBX_SPEC_WRITABLE_IMAGE) {
         TRY(e, mkdir("root", 0755), "mkdir root");
-        return attach_clone(fds->image, "root", 0, e, "image");
+        return attach_detached(fds->image, "root", 0, e, "image");
     }
     TRY(e, mkdir("lower", 0700), "mkdir lower");
     TRY(e, mkdir("upper", 0755), "mkdir upper");
     TRY(e, mkdir("work", 0700), "mkdir work");
     TRY(e, mkdir("root", 0755), "mkdir root");
-    int r = attach_clone(fds->image, "lower", MOUNT_ATTR_RDONLY, e, "image");
+    int r = attach_detached(fds->image, "lower", MOUNT_ATTR_RDONLY, e, "image");
     if (r < 0)
         return r;
     char ovl[1024];
@@ -207,7 +205,7 @@ static int mount_policy(const struct sbx_spec *spec, const struct sbx_init_fds *
         int r = S_ISDIR(st.st_mode) ? mkdir_p(path, 0755) : touch_p(path);
         if (r < 0)
             return sbx_init_fail(e, r, "bind %s: create mount point", b->target);
-        r = attach_clone(fds->binds[i], path,
+        r = attach_detached(fds->binds[i], path,
                          MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
                              ((b->flags & SBX_BIND_READONLY) ? MOUNT_ATTR_RDONLY : 0),
                          e, b->target);

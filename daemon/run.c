@@ -8,10 +8,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/socket.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -24,6 +27,7 @@
 
 #define RUN_FIXED_FDS 4 /* image, stdin, stdout, stderr */
 #define MAX_POLICY_FILE (256 * 1024)
+#define SBX_NOBODY 65534u
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 int sbx_run_compile_policy(const struct sbx_policy *p, int *ret_fd)
@@ -38,11 +42,6 @@ int sbx_run_compile_policy(const struct sbx_policy *p, int *ret_fd)
         return sbx_neg_errno();
     *ret_fd = TAKE_FD(fd);
     return 0;
-}
-
-static void policy_freep(struct sbx_policy **p)
-{
-    sbx_policy_free(*p);
 }
 
 static bool valid_policy_name(const char *n)
@@ -182,15 +181,28 @@ static void env_build(struct env_builder *e, const struct sbx_policy *p,
     e->items[e->n] = NULL;
 }
 
+/* Whether a non-root caller may give the guest this gid: its own groups, or nogroup. */
+static bool caller_has_gid(struct sbx_client *c, uint32_t gid)
+{
+    if (gid == c->cred.gid || gid == SBX_NOBODY)
+        return true;
+    gid_t groups[NGROUPS_MAX];
+    socklen_t len = sizeof(groups);
+    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+        return false;
+    for (size_t i = 0; i < len / sizeof(gid_t); i++)
+        if (groups[i] == gid)
+            return true;
+    return false;
+}
+
 static int resolve_identity(struct sbx_client *c, const struct sbx_policy *p, int mount_fd,
                             struct sbx_spec *spec, uint32_t **ret_groups, char *msg, size_t len)
 {
-    if (!p->user && !p->group && !p->n_groups) {
-        /* Like bubblewrap: by default the guest runs as whoever asked for it. */
-        spec->uid = c->cred.uid;
-        spec->gid = c->cred.gid;
-        return 0;
-    }
+    spec->uid = c->cred.uid;
+    spec->gid = c->cred.gid;
+    if (!p->user && !p->group && !p->n_groups)
+        return 0; /* like bubblewrap: by default the guest runs as whoever asked */
     _cleanup_free_ char *passwd = image_file(mount_fd, "etc/passwd");
     _cleanup_free_ char *group = image_file(mount_fd, "etc/group");
     char *err = NULL;
@@ -201,6 +213,27 @@ static int resolve_identity(struct sbx_client *c, const struct sbx_policy *p, in
         snprintf(msg, len, "policy identity: %s", err ? err : strerror(-r));
         free(err);
         return r;
+    }
+    if (c->cred.uid != 0) {
+        /*
+         * The image's names map to host ids (no user namespace): a caller other
+         * than root may run the guest as itself or as nobody, never as someone
+         * else whose files a bind mount could reach.
+         */
+        if (uid != c->cred.uid && uid != SBX_NOBODY) {
+            snprintf(msg, len, "permission denied: only root may run the guest as uid %u "
+                               "(allowed: your own uid %u, or %u)", uid, (unsigned)c->cred.uid,
+                     SBX_NOBODY);
+            return -EPERM;
+        }
+        for (size_t i = 0; i <= n; i++) {
+            uint32_t g = i < n ? (*ret_groups)[i] : gid;
+            if (!caller_has_gid(c, g)) {
+                snprintf(msg, len, "permission denied: only root may give the guest gid %u "
+                                   "(not one of your groups)", g);
+                return -EPERM;
+            }
+        }
     }
     spec->uid = uid;
     spec->gid = gid;
@@ -223,101 +256,250 @@ static int check_mode(struct sbx_daemon *d, uint32_t mode, char *msg, size_t len
     return 0;
 }
 
-int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_frame *f,
-                  struct sbx_sandbox **ret, char *msg, size_t msglen)
+static void policy_features(struct sbx_daemon *d, struct sbx_host_features *h)
 {
-    struct sbx_msg_run run;
-    if (sbx_msg_run_decode(f, &run) < 0) {
-        snprintf(msg, msglen, "malformed RUN frame");
-        return -EBADMSG;
-    }
-    _cleanup_(policy_freep) struct sbx_policy *p = NULL;
-    _cleanup_free_ uint32_t *groups = NULL;
-    _cleanup_close_ int bpf = -EBADF;
-    int r = load_policy(d, &run, &p, msg, msglen);
-    if (r < 0)
-        goto out;
+    h->memory = sbx_cgroup_root_can(&d->cgroups, SBX_CG_MEMORY);
+    h->pids = sbx_cgroup_root_can(&d->cgroups, SBX_CG_PIDS);
+    h->cpu = sbx_cgroup_root_can(&d->cgroups, SBX_CG_CPU);
+}
+
+void sbx_run_req_free(struct sbx_run_req *req)
+{
+    if (!req)
+        return;
+    sbx_msg_run_free(&req->run);
+    sbx_policy_free(req->policy);
+    sbx_frame_clear(&req->frame);
+    free(req);
+}
+
+static void run_req_freep(struct sbx_run_req **req)
+{
+    sbx_run_req_free(*req);
+}
+
+/* Everything that can be checked before the client opens anything. */
+static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req *req,
+                         char *msg, size_t msglen)
+{
+    const struct sbx_policy *p = req->policy;
     const char *what;
     if (c->cred.uid != 0 && sbx_policy_needs_root(p, &what)) {
         snprintf(msg, msglen, "permission denied: only root may use '%s' in a policy", what);
-        r = -EPERM;
-        goto out;
+        return -EPERM;
     }
-    if (p->n_mounts || p->writable_image) {
-        /* Bind sources and a writable image must be opened by the client, as itself. */
-        unsigned want = 0;
-        for (size_t i = 0; i < p->n_mounts; i++)
-            want += p->mounts[i].type == SBX_MOUNT_BIND;
-        if (want || p->writable_image) {
-            snprintf(msg, msglen, "this sandboxd cannot pass bind mounts or a writable image "
-                                  "yet (policy filesystem section)");
-            r = -EOPNOTSUPP;
-            goto out;
+    struct sbx_host_features h;
+    policy_features(d, &h);
+    struct sbx_diags diags = { 0 };
+    int r = sbx_policy_check_host(p, &h, &diags);
+    if (r < 0) {
+        _cleanup_free_ char *all = sbx_diags_format(&diags);
+        snprintf(msg, msglen, "%s", all ? all : "the policy asks for what this host lacks");
+        size_t l = strlen(msg);
+        if (l && msg[l - 1] == '\n')
+            msg[l - 1] = '\0';
+        sbx_diags_free(&diags);
+        return r;
+    }
+    sbx_diags_free(&diags);
+    if (req->frame.n_fds != RUN_FIXED_FDS) {
+        snprintf(msg, msglen, "RUN carries %u fds, expected %u", req->frame.n_fds, RUN_FIXED_FDS);
+        return -EBADMSG;
+    }
+    for (size_t i = 0; i < p->n_mounts; i++)
+        req->n_binds += p->mounts[i].type == SBX_MOUNT_BIND;
+    req->writable_image = p->writable_image;
+    if (req->n_binds + RUN_FIXED_FDS + 3 > SBX_PROTO_MAX_FDS) {
+        snprintf(msg, msglen, "too many bind mounts (at most %d)",
+                 SBX_PROTO_MAX_FDS - RUN_FIXED_FDS - 3);
+        return -E2BIG;
+    }
+    uint32_t mode = req->run.mode != SBX_RUN_MODE_DEFAULT ? req->run.mode
+                    : p->mode_set                         ? (uint32_t)p->mode
+                                                          : (uint32_t)d->cfg.default_mode;
+    req->run.mode = mode;
+    return check_mode(d, mode, msg, msglen);
+}
+
+int sbx_run_prepare(struct sbx_daemon *d, struct sbx_client *c, struct sbx_frame *f,
+                    struct sbx_run_req **ret, struct sbx_msg_open *ret_open, char *msg,
+                    size_t msglen)
+{
+    _cleanup_(run_req_freep) struct sbx_run_req *req = calloc(1, sizeof(*req));
+    if (!req)
+        return -ENOMEM;
+    if (sbx_msg_run_decode(f, &req->run) < 0) {
+        snprintf(msg, msglen, "malformed RUN frame");
+        return -EBADMSG;
+    }
+    req->frame = *f; /* takes the fds */
+    *f = (struct sbx_frame){ 0 };
+    int r = load_policy(d, &req->run, &req->policy, msg, msglen);
+    if (r < 0)
+        return r;
+    if ((r = check_request(d, c, req, msg, msglen)) < 0)
+        return r;
+    if (!req->n_binds && !req->writable_image) {
+        *ret = TAKE_PTR(req);
+        return 0;
+    }
+    /* The paths point into the policy, which the request keeps alive. */
+    char **paths = calloc(req->n_binds + 1, sizeof(char *));
+    if (!paths)
+        return -ENOMEM;
+    uint32_t n = 0;
+    for (size_t i = 0; i < req->policy->n_mounts; i++)
+        if (req->policy->mounts[i].type == SBX_MOUNT_BIND)
+            paths[n++] = req->policy->mounts[i].source;
+    *ret_open = (struct sbx_msg_open){ .paths = paths, .n_paths = n,
+                                       .flags = req->writable_image ? SBX_OPEN_IMAGE_RW : 0 };
+    *ret = TAKE_PTR(req);
+    return 1;
+}
+
+/* The FDS frame: one fd per requested path, each of a kind that can be mounted. */
+static int check_extra(struct sbx_run_req *req, struct sbx_frame *extra, const int **ret_binds,
+                       int *ret_image, char *msg, size_t msglen)
+{
+    unsigned want = req->n_binds + (req->writable_image ? 1 : 0);
+    struct sbx_msg_fds m;
+    if (!extra || sbx_msg_fds_decode(extra, &m) < 0 || m.count != extra->n_fds ||
+        m.count != want) {
+        snprintf(msg, msglen, "FDS must carry %u fds", want);
+        return -EBADMSG;
+    }
+    unsigned first = 0;
+    *ret_image = req->frame.fds[0];
+    if (req->writable_image) {
+        struct stat a, b;
+        int fl = fcntl(extra->fds[0], F_GETFL);
+        if (fstat(extra->fds[0], &a) < 0 || fstat(req->frame.fds[0], &b) < 0 ||
+            a.st_dev != b.st_dev || a.st_ino != b.st_ino || fl < 0 ||
+            (fl & O_ACCMODE) != O_RDWR) {
+            snprintf(msg, msglen, "the writable image must be the same file, open read-write");
+            return -EBADF;
+        }
+        *ret_image = extra->fds[0];
+        first = 1;
+    }
+    for (unsigned i = first; i < extra->n_fds; i++) {
+        struct stat st;
+        if (fstat(extra->fds[i], &st) < 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
+            snprintf(msg, msglen, "bind source %u is neither a directory nor a regular file",
+                     i - first + 1);
+            return -EINVAL;
         }
     }
-    if (f->n_fds != RUN_FIXED_FDS) {
-        snprintf(msg, msglen, "RUN carries %u fds, expected %u", f->n_fds, RUN_FIXED_FDS);
-        r = -EBADMSG;
-        goto out;
-    }
-    uint32_t mode = run.mode != SBX_RUN_MODE_DEFAULT ? run.mode
-                    : p->mode_set                    ? (uint32_t)p->mode
-                                                     : (uint32_t)d->cfg.default_mode;
-    if ((r = check_mode(d, mode, msg, msglen)) < 0)
-        goto out;
+    *ret_binds = extra->fds + first;
+    return 0;
+}
 
-    struct sbx_cg_limits limits = { .memory = p->memory, .pids = p->pids, .cpu_millis = p->cpu_millis };
-    if (run.policy_name || run.policy_text) {
+/*
+ * Detached copies of the bind sources.  open_tree clones only mounts of the
+ * caller's namespace, and sandbox init lives in a new one: the daemon, still
+ * in the host's, makes the copies, and init attaches them.
+ */
+struct detached {
+    int fds[SBX_PROTO_MAX_FDS];
+    unsigned n;
+};
+
+static void detached_clear(struct detached *d)
+{
+    for (unsigned i = 0; i < d->n; i++)
+        sbx_close(d->fds[i]);
+    d->n = 0;
+}
+
+static int detach_binds(const int *src, unsigned n, struct detached *ret, char *msg, size_t len)
+{
+    for (unsigned i = 0; i < n; i++) {
+        int m = (int)syscall(SYS_open_tree, src[i], "",
+                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+        if (m < 0) {
+            int r = sbx_neg_errno();
+            snprintf(msg, len, "bind source %u: cannot clone it: %s", i + 1, strerror(-r));
+            detached_clear(ret);
+            return r;
+        }
+        ret->fds[ret->n++] = m;
+    }
+    return 0;
+}
+
+int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req *req,
+                  struct sbx_frame *extra, struct sbx_sandbox **ret, char *msg, size_t msglen)
+{
+    _cleanup_(detached_clear) struct detached binds_detached = { .n = 0 };
+    const struct sbx_policy *p = req->policy;
+    _cleanup_free_ uint32_t *groups = NULL;
+    _cleanup_close_ int bpf = -EBADF;
+    const int *bind_fds = NULL;
+    int image_fd = req->frame.fds[0];
+    int r;
+    if ((req->n_binds || req->writable_image) &&
+        (r = check_extra(req, extra, &bind_fds, &image_fd, msg, msglen)) < 0)
+        return r;
+    if (req->n_binds &&
+        (r = detach_binds(bind_fds, req->n_binds, &binds_detached, msg, msglen)) < 0)
+        return r;
+    if (req->run.policy_name || req->run.policy_text) {
         if ((r = sbx_run_compile_policy(p, &bpf)) < 0) {
             snprintf(msg, msglen, "cannot compile the policy: %s", strerror(-r));
-            goto out;
+            return r;
         }
     } else if ((bpf = fcntl(d->default_bpf_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
-        r = sbx_neg_errno();
-        goto out;
+        return sbx_neg_errno();
     }
 
     struct sbx_image *img = NULL;
-    r = sbx_image_acquire(&d->images, f->fds[0], p->writable_image, &img, msg, msglen);
+    r = sbx_image_acquire(&d->images, image_fd, p->writable_image, &img, msg, msglen);
     if (r < 0)
-        goto out;
+        return r;
 
     struct sbx_spec spec = {
         .staging = d->staging_dir,
-        .argv = run.argv,
-        .argc = run.argc,
+        .argv = req->run.argv,
+        .argc = req->run.argc,
         .cwd = p->cwd ? p->cwd : "/",
         .hostname = p->hostname ? p->hostname : "sandbox",
-        .mode = mode,
+        .mode = req->run.mode,
         .flags = (p->network == SBX_NET_HOST ? SBX_SPEC_NET_HOST : 0) |
                  (p->writable_image ? SBX_SPEC_WRITABLE_IMAGE : 0),
         .umask = p->umask >= 0 ? (uint32_t)p->umask : 022,
         .caps_keep = p->caps_keep,
     };
     if ((r = resolve_identity(c, p, img->mount_fd, &spec, &groups, msg, msglen)) < 0)
-        goto out_image;
+        goto fail_image;
     if (spec.uid == 0 && c->cred.uid != 0) {
         snprintf(msg, msglen, "permission denied: only root may run a guest as uid 0");
         r = -EPERM;
-        goto out_image;
+        goto fail_image;
     }
     struct env_builder env = { 0 };
-    env_build(&env, p, &run, spec.uid);
+    env_build(&env, p, &req->run, spec.uid);
     spec.env = env.items;
     spec.envc = env.n;
 
+    struct sbx_spec_bind binds[SBX_PROTO_MAX_FDS];
     struct sbx_spec_tmpfs tmpfs[64];
     struct sbx_spec_rlimit rlimits[16];
-    for (size_t i = 0; i < p->n_mounts && spec.n_tmpfs < ARRAY_SIZE(tmpfs); i++) {
+    for (size_t i = 0; i < p->n_mounts; i++) {
         const struct sbx_mount *m = &p->mounts[i];
-        tmpfs[spec.n_tmpfs++] = (struct sbx_spec_tmpfs){ .target = m->target, .size = m->size,
-                                                         .mode = m->mode };
+        if (m->type == SBX_MOUNT_BIND)
+            binds[spec.n_binds++] = (struct sbx_spec_bind){
+                .target = m->target, .flags = m->readonly ? SBX_BIND_READONLY : 0
+            };
+        else if (spec.n_tmpfs < ARRAY_SIZE(tmpfs))
+            tmpfs[spec.n_tmpfs++] = (struct sbx_spec_tmpfs){ .target = m->target,
+                                                             .size = m->size, .mode = m->mode };
     }
     for (size_t i = 0; i < p->n_rlimits && spec.n_rlimits < ARRAY_SIZE(rlimits); i++)
         rlimits[spec.n_rlimits++] = (struct sbx_spec_rlimit){
             .resource = (uint32_t)p->rlimits[i].resource, .cur = p->rlimits[i].cur,
             .max = p->rlimits[i].max
         };
+    spec.binds = binds;
     spec.tmpfs = tmpfs;
     spec.rlimits = rlimits;
     spec.masked = p->masked;
@@ -326,19 +508,17 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_frame *
     struct sbx_sandbox_params params = {
         .spec = &spec,
         .image = img,
-        .stdio = { f->fds[1], f->fds[2], f->fds[3] },
+        .stdio = { req->frame.fds[1], req->frame.fds[2], req->frame.fds[3] },
         .policy_bpf_fd = bpf,
-        .limits = limits,
+        .bind_fds = binds_detached.fds,
+        .limits = { .memory = p->memory, .pids = p->pids, .cpu_millis = p->cpu_millis },
         .timeout_ms = p->timeout_ms,
-        .stats = run.flags & SBX_RUN_STATS,
+        .stats = req->run.flags & SBX_RUN_STATS,
         .net_host = p->network == SBX_NET_HOST,
     };
-    r = sbx_sandbox_start(d, c, &params, ret, msg, msglen);
-    goto out;
+    return sbx_sandbox_start(d, c, &params, ret, msg, msglen);
 
-out_image:
+fail_image:
     sbx_image_release(&d->images, img, sbx_daemon_now(d));
-out:
-    sbx_msg_run_free(&run);
     return r;
 }

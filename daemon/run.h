@@ -1,6 +1,7 @@
 /* A RUN request: policy, image, identity and environment turned into a sandbox. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "proto/proto.h"
@@ -8,11 +9,29 @@
 struct sbx_daemon;
 struct sbx_client;
 struct sbx_sandbox;
+struct sbx_policy;
 
-/* Decodes and authorizes the request and starts its sandbox; msg explains a failure. */
-int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_frame *f,
-                  struct sbx_sandbox **ret, char *msg, size_t msglen);
+/* A RUN between its frame and the start of its sandbox. */
+struct sbx_run_req {
+    struct sbx_msg_run run;
+    struct sbx_policy *policy;
+    struct sbx_frame frame; /* RUN's fds: image, stdin, stdout, stderr (owned) */
+    unsigned n_binds;       /* bind sources the client must open */
+    bool writable_image;
+};
+
+/*
+ * Decodes and checks a RUN frame (taking its fds) and loads its policy.
+ * Returns 0 when the sandbox can start at once, 1 when the client must first
+ * open host paths (*ret_open then says which), <0 with msg on failure.
+ */
+int sbx_run_prepare(struct sbx_daemon *d, struct sbx_client *c, struct sbx_frame *f,
+                    struct sbx_run_req **ret, struct sbx_msg_open *ret_open, char *msg,
+                    size_t msglen);
+/* Starts the sandbox; extra is the FDS frame when OPEN was sent, else NULL. */
+int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req *req,
+                  struct sbx_frame *extra, struct sbx_sandbox **ret, char *msg, size_t msglen);
+void sbx_run_req_free(struct sbx_run_req *req);
 
 /* Compiles a policy's filter into a sealed memfd. */
-struct sbx_policy;
 int sbx_run_compile_policy(const struct sbx_policy *p, int *ret_fd);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -76,9 +77,14 @@ static pid_t spawn_init(struct sbx_daemon *d, int ctl_child, int cgroup_fd, bool
 
 static int send_spec(struct sbx_sandbox *s, const struct sbx_sandbox_params *p)
 {
+    /* Each sandbox attaches its own copy of the cached image mount. */
+    _cleanup_close_ int image = (int)syscall(SYS_open_tree, s->image->mount_fd, "",
+                                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    if (image < 0)
+        return sbx_neg_errno();
     int fds[SBX_PROTO_MAX_FDS];
     unsigned n = 0;
-    fds[n++] = s->image->mount_fd;
+    fds[n++] = image;
     for (int i = 0; i < 3; i++)
         fds[n++] = p->stdio[i];
     fds[n++] = p->policy_bpf_fd;

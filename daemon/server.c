@@ -53,6 +53,8 @@ void sbx_client_close(struct sbx_client *c)
         sbx_sandbox_kill(c->sandbox);
         c->sandbox = NULL;
     }
+    sbx_run_req_free(c->pending);
+    c->pending = NULL;
     sbx_proto_rx_clear(&c->rx);
     client_unlink(c);
     uv_close((uv_handle_t *)&c->poll, on_client_closed);
@@ -143,15 +145,14 @@ static void handle_hello(struct sbx_client *c, const struct sbx_frame *f)
     c->state = SBX_CL_READY;
 }
 
-static void handle_run(struct sbx_client *c, struct sbx_frame *f)
+/* Starts the sandbox of the pending request; extra is the FDS frame, if any. */
+static void start_pending(struct sbx_client *c, struct sbx_frame *extra)
 {
-    if (c->d->stopping) {
-        client_fail(c, ESHUTDOWN, "sandboxd is shutting down");
-        return;
-    }
     char msg[4096] = "";
     struct sbx_sandbox *s = NULL;
-    int r = sbx_run_start(c->d, c, f, &s, msg, sizeof(msg));
+    int r = sbx_run_start(c->d, c, c->pending, extra, &s, msg, sizeof(msg));
+    sbx_run_req_free(c->pending);
+    c->pending = NULL;
     if (r < 0) {
         client_fail(c, r, "%s", msg[0] ? msg : strerror(-r));
         return;
@@ -164,6 +165,35 @@ static void handle_run(struct sbx_client *c, struct sbx_frame *f)
         sbx_buf_free(&b);
         sbx_client_close(c);
     }
+}
+
+static void handle_run(struct sbx_client *c, struct sbx_frame *f)
+{
+    if (c->d->stopping) {
+        client_fail(c, ESHUTDOWN, "sandboxd is shutting down");
+        return;
+    }
+    char msg[4096] = "";
+    struct sbx_msg_open open = { 0 };
+    int r = sbx_run_prepare(c->d, c, f, &c->pending, &open, msg, sizeof(msg));
+    if (r < 0) {
+        client_fail(c, r, "%s", msg[0] ? msg : strerror(-r));
+        return;
+    }
+    if (r == 0) {
+        start_pending(c, NULL);
+        return;
+    }
+    /* The policy names host paths: the client opens them, as itself. */
+    struct sbx_buf b = { 0 };
+    r = sbx_msg_open_encode(&open, &b);
+    free(open.paths); /* the strings belong to the pending policy */
+    if (r < 0 || send_buf(c, &b) < 0) {
+        sbx_buf_free(&b);
+        sbx_client_close(c);
+        return;
+    }
+    c->state = SBX_CL_OPENING;
 }
 
 static void handle_signal(struct sbx_client *c, const struct sbx_frame *f)
@@ -202,6 +232,12 @@ static void on_client(uv_poll_t *h, int status, int events)
             handle_run(c, &f);
         else
             client_fail(c, EPROTO, "unexpected frame type %u (expected RUN)", f.type);
+        break;
+    case SBX_CL_OPENING:
+        if (f.type == SBX_MSG_FDS)
+            start_pending(c, &f);
+        else
+            client_fail(c, EPROTO, "unexpected frame type %u (expected FDS)", f.type);
         break;
     case SBX_CL_RUNNING:
         if (f.type == SBX_MSG_SIGNAL)

@@ -10,7 +10,7 @@
 struct sbx_daemon;
 struct sbx_sandbox;
 
-enum sbx_client_state { SBX_CL_HELLO, SBX_CL_READY, SBX_CL_RUNNING, SBX_CL_DONE };
+enum sbx_client_state { SBX_CL_HELLO, SBX_CL_READY, SBX_CL_OPENING, SBX_CL_RUNNING, SBX_CL_DONE };
 
 struct sbx_client {
     struct sbx_daemon *d;
@@ -20,6 +20,7 @@ struct sbx_client {
     struct ucred cred;
     bool authorized;
     enum sbx_client_state state;
+    struct sbx_run_req *pending; /* owned: a RUN waiting for the FDS its OPEN asked for */
     struct sbx_sandbox *sandbox; /* not owned: the sandbox outlives a vanished client */
     bool closing;
     struct sbx_client *next;

@@ -604,6 +604,27 @@ static const struct slot run_slots[] = {
 };
 DESC(run_desc, SBX_MSG_RUN, run_slots, run_check);
 
+static int open_check(const void *p)
+{
+    return ((const struct sbx_msg_open *)p)->flags & ~SBX_OPEN_IMAGE_RW ? -1 : 0;
+}
+
+static const struct slot open_slots[] = {
+    MANY(1, SLOT_STRV, false, struct sbx_msg_open, paths, n_paths, NULL),
+    ONE(2, SLOT_U32, true, struct sbx_msg_open, flags),
+};
+DESC(open_desc, SBX_MSG_OPEN, open_slots, open_check);
+
+static int fds_check(const void *p)
+{
+    return ((const struct sbx_msg_fds *)p)->count > SBX_PROTO_MAX_FDS ? -1 : 0;
+}
+
+static const struct slot fds_slots[] = {
+    ONE(1, SLOT_U32, true, struct sbx_msg_fds, count),
+};
+DESC(fds_desc, SBX_MSG_FDS, fds_slots, fds_check);
+
 static const struct slot started_slots[] = {
     ONE(1, SLOT_U64, true, struct sbx_msg_started, id),
 };
@@ -730,6 +751,31 @@ int sbx_msg_run_decode(const struct sbx_frame *f, struct sbx_msg_run *ret)
 void sbx_msg_run_free(struct sbx_msg_run *m)
 {
     msg_free(&run_desc, m);
+}
+
+int sbx_msg_open_encode(const struct sbx_msg_open *m, struct sbx_buf *ret)
+{
+    return msg_encode(&open_desc, m, ret);
+}
+
+int sbx_msg_open_decode(const struct sbx_frame *f, struct sbx_msg_open *ret)
+{
+    return msg_decode(&open_desc, f, ret, sizeof(*ret));
+}
+
+void sbx_msg_open_free(struct sbx_msg_open *m)
+{
+    msg_free(&open_desc, m);
+}
+
+int sbx_msg_fds_encode(const struct sbx_msg_fds *m, struct sbx_buf *ret)
+{
+    return msg_encode(&fds_desc, m, ret);
+}
+
+int sbx_msg_fds_decode(const struct sbx_frame *f, struct sbx_msg_fds *ret)
+{
+    return msg_decode(&fds_desc, f, ret, sizeof(*ret));
 }
 
 int sbx_msg_started_encode(const struct sbx_msg_started *m, struct sbx_buf *ret)

@@ -27,6 +27,8 @@ enum sbx_msg_type {
     SBX_MSG_STARTED = 5, /* daemon -> client */
     SBX_MSG_EXIT = 6,    /* daemon -> client, last frame of a run */
     SBX_MSG_SIGNAL = 7,  /* client -> daemon: end the sandbox */
+    SBX_MSG_OPEN = 8,    /* daemon -> client: host paths to open for the policy */
+    SBX_MSG_FDS = 9,     /* client -> daemon: the fds OPEN asked for */
     /* daemon <-> sandbox init, on a private socketpair: */
     SBX_MSG_SPEC = 64,   /* daemon -> init, with fds */
     SBX_MSG_REPORT = 65, /* init -> daemon */
@@ -167,6 +169,23 @@ struct sbx_msg_run {
 };
 #define SBX_RUN_MODE_DEFAULT 0xffffffffu
 
+/*
+ * OPEN: the policy names host paths (bind sources, a writable image).  The
+ * client opens each one itself, so the kernel decides what the user may
+ * reach, and answers with FDS carrying one fd per path, in order.
+ */
+#define SBX_OPEN_IMAGE_RW (1u << 0) /* also reopen the image read-write, sent first */
+struct sbx_msg_open {
+    char **paths; /* n_paths entries + NULL; opened read-only */
+    uint32_t n_paths;
+    uint32_t flags; /* SBX_OPEN_* */
+};
+
+/* FDS: count fds ride on this frame. */
+struct sbx_msg_fds {
+    uint32_t count;
+};
+
 /* STARTED: the sandbox is running. */
 struct sbx_msg_started {
     uint64_t id;
@@ -204,10 +223,10 @@ struct sbx_msg_exit {
 };
 
 /*
- * SPEC (daemon -> init).  fds, in order: image root mount (a detached mount
- * from fsmount/open_tree), stdin, stdout, stderr, policy BPF memfd,
+ * SPEC (daemon -> init).  fds, in order: the image (a detached mount tree
+ * made for this sandbox alone), stdin, stdout, stderr, policy BPF memfd,
  * then, when mode != SBX_MODE_OFF, trampoline memfd and stats memfd,
- * then one fd per bind mount source (n_binds, in order).
+ * then one detached mount tree per bind mount (n_binds, in order).
  */
 struct sbx_spec_bind {
     char *target;   /* absolute path in the sandbox */
@@ -286,6 +305,13 @@ void sbx_msg_error_free(struct sbx_msg_error *m);
 int sbx_msg_run_encode(const struct sbx_msg_run *m, struct sbx_buf *ret);
 int sbx_msg_run_decode(const struct sbx_frame *f, struct sbx_msg_run *ret);
 void sbx_msg_run_free(struct sbx_msg_run *m);
+
+int sbx_msg_open_encode(const struct sbx_msg_open *m, struct sbx_buf *ret);
+int sbx_msg_open_decode(const struct sbx_frame *f, struct sbx_msg_open *ret);
+void sbx_msg_open_free(struct sbx_msg_open *m);
+
+int sbx_msg_fds_encode(const struct sbx_msg_fds *m, struct sbx_buf *ret);
+int sbx_msg_fds_decode(const struct sbx_frame *f, struct sbx_msg_fds *ret);
 
 int sbx_msg_started_encode(const struct sbx_msg_started *m, struct sbx_buf *ret);
 int sbx_msg_started_decode(const struct sbx_frame *f, struct sbx_msg_started *ret);
