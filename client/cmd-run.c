@@ -153,6 +153,8 @@ static int exit_status(const struct sbx_msg_exit *m, const char *cmd)
     case SBX_EXIT_EXITED:
         return (int)(m->code & 0xff);
     case SBX_EXIT_SIGNALED:
+        if (why)
+            fprintf(stderr, "sandboxctl: %s\n", why);
         return 128 + (int)(m->code & 0x7f);
     case SBX_EXIT_NOTFOUND:
         fprintf(stderr, "sandboxctl: %s: not found in the image\n", cmd);

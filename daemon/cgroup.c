@@ -6,6 +6,7 @@
  */
 #include "daemon/cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -17,6 +18,8 @@
 
 #include "daemon/log.h"
 #include "sbx/macro.h"
+
+static void sweep_dead(const char *parent, const char *tag);
 
 static const char *const ctrl_name[SBX_CG_N] = { "memory", "pids", "cpu" };
 
@@ -123,7 +126,7 @@ static char *join(const char *a, const char *b, const char *c)
     return s;
 }
 
-static void v2_init(struct sbx_cgroup_root *r, const char *tag)
+static void v2_init(struct sbx_cgroup_root *r, const char *tag, const char *name)
 {
     _cleanup_free_ char *mnt = find_mount("cgroup2", NULL);
     _cleanup_free_ char *own = own_cgroup(NULL);
@@ -145,7 +148,9 @@ static void v2_init(struct sbx_cgroup_root *r, const char *tag)
         }
     }
     if (!r->v2_base) {
-        r->v2_base = join(own_dir, "/", tag);
+        sweep_dead(own_dir, tag);
+        r->v2_base = join(own_dir, "/", name);
+        r->v2_base_made = true;
         if (!r->v2_base || (mkdir(r->v2_base, 0755) < 0 && errno != EEXIST)) {
             sbx_warn("cgroup v2: cannot create %s: %m", r->v2_base ? r->v2_base : "?");
             free(r->v2_base);
@@ -165,7 +170,7 @@ static void v2_init(struct sbx_cgroup_root *r, const char *tag)
     }
 }
 
-static void v1_init(struct sbx_cgroup_root *r, const char *tag)
+static void v1_init(struct sbx_cgroup_root *r, const char *tag, const char *name)
 {
     for (int c = 0; c < SBX_CG_N; c++) {
         if (r->v2_ctrl[c])
@@ -174,9 +179,11 @@ static void v1_init(struct sbx_cgroup_root *r, const char *tag)
         _cleanup_free_ char *own = own_cgroup(ctrl_name[c]);
         if (!mnt || !own)
             continue;
+        _cleanup_free_ char *parent = join(mnt, strcmp(own, "/") == 0 ? "" : own, "");
         char *base;
-        if (asprintf(&base, "%s%s/%s", mnt, strcmp(own, "/") == 0 ? "" : own, tag) < 0)
+        if (!parent || asprintf(&base, "%s/%s", parent, name) < 0)
             continue;
+        sweep_dead(parent, tag);
         if (mkdir(base, 0755) < 0 && errno != EEXIST) {
             sbx_warn("cgroup v1 %s: cannot create %s: %m", ctrl_name[c], base);
             free(base);
@@ -189,14 +196,17 @@ static void v1_init(struct sbx_cgroup_root *r, const char *tag)
 void sbx_cgroup_root_init(struct sbx_cgroup_root *r, const char *tag)
 {
     *r = (struct sbx_cgroup_root){ 0 };
-    v2_init(r, tag);
-    v1_init(r, tag);
+    /* One base per daemon: daemons never remove each other's directories. */
+    char name[128];
+    snprintf(name, sizeof(name), "%s.%d", tag, (int)getpid());
+    v2_init(r, tag, name);
+    v1_init(r, tag, name);
 }
 
 void sbx_cgroup_root_done(struct sbx_cgroup_root *r)
 {
     /* The base directories go too when no other daemon uses them; EBUSY is fine. */
-    if (r->v2_base && !strstr(r->v2_base, "/supervisor"))
+    if (r->v2_base && r->v2_base_made)
         rmdir(r->v2_base);
     free(r->v2_base);
     for (int c = 0; c < SBX_CG_N; c++) {
@@ -393,3 +403,42 @@ void sbx_cgroup_destroy(struct sbx_cgroup *cg)
     }
     *cg = (struct sbx_cgroup){ .v2_fd = -EBADF };
 }
+
+/*
+ * Removes the base directories of daemons that died without cleaning up:
+ * "TAG.PID" whose PID is gone, with their empty (or emptied) sandbox groups.
+ */
+static void sweep_dead(const char *parent, const char *tag)
+{
+    DIR *dir = opendir(parent);
+    if (!dir)
+        return;
+    size_t tlen = strlen(tag);
+    struct dirent *de;
+    while ((de = readdir(dir))) {
+        char *end;
+        if (strncmp(de->d_name, tag, tlen) != 0 || de->d_name[tlen] != '.')
+            continue;
+        long pid = strtol(de->d_name + tlen + 1, &end, 10);
+        if (*end || pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char base[4096];
+        snprintf(base, sizeof(base), "%s/%s", parent, de->d_name);
+        DIR *sub = opendir(base);
+        struct dirent *se;
+        while (sub && (se = readdir(sub))) {
+            if (se->d_type != DT_DIR || se->d_name[0] == '.')
+                continue;
+            char child[4096 + 256];
+            snprintf(child, sizeof(child), "%s/%s", base, se->d_name);
+            write_file(child, "cgroup.kill", "1");
+            kill_v1(child);
+            remove_dir(child);
+        }
+        if (sub)
+            closedir(sub);
+        rmdir(base);
+    }
+    closedir(dir);
+}
+

@@ -59,7 +59,7 @@ static void daemon_stop(struct sbx_daemon *d, const char *why)
                  d->sandboxes ? "killing the running sandboxes" : "no sandbox running");
     d->stopping = true;
     for (struct sbx_sandbox *s = d->sandboxes; s; s = s->next)
-        sbx_sandbox_kill(s);
+        sbx_sandbox_kill(s, "killed: sandboxd is stopping");
     sbx_daemon_maybe_exit(d);
 }
 

@@ -187,7 +187,7 @@ static void describe_exit(struct sbx_sandbox *s, const siginfo_t *si, struct sbx
 {
     if (s->timed_out) {
         m->kind = SBX_EXIT_TIMEOUT;
-        m->message = "killed: the policy's timeout expired";
+        m->message = (char *)s->kill_reason;
     } else if (s->have_report) {
         m->kind = s->report.kind;
         m->code = s->report.code;
@@ -199,6 +199,7 @@ static void describe_exit(struct sbx_sandbox *s, const siginfo_t *si, struct sbx
     } else if (s->killed) {
         m->kind = SBX_EXIT_SIGNALED;
         m->code = SIGKILL;
+        m->message = (char *)s->kill_reason;
     } else if (sbx_cgroup_oom_killed(&s->cg)) {
         m->kind = SBX_EXIT_OOM;
         m->message = "killed: out of memory (the policy's memory limit)";
@@ -260,14 +261,15 @@ static void on_timeout(uv_timer_t *t)
     struct sbx_sandbox *s = t->data;
     sbx_info("sandbox %llu: timeout, killing it", (unsigned long long)s->id);
     s->timed_out = true;
-    sbx_sandbox_kill(s);
+    sbx_sandbox_kill(s, "killed: the policy's timeout expired");
 }
 
-void sbx_sandbox_kill(struct sbx_sandbox *s)
+void sbx_sandbox_kill(struct sbx_sandbox *s, const char *why)
 {
     if (s->killed)
         return;
     s->killed = true;
+    s->kill_reason = why;
     /* SIGKILL to init takes its whole pid namespace with it. */
     if (syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
         sbx_warn("sandbox %llu: cannot kill init: %m", (unsigned long long)s->id);

@@ -33,6 +33,7 @@ struct sbx_sandbox {
     bool have_report;
     bool timed_out;
     bool killed;
+    const char *kill_reason; /* static */
     unsigned handles_inited; /* SBX_H_* bits: libuv handles to close before the struct can go */
     unsigned handles_open;
     struct sbx_sandbox *next;
@@ -59,5 +60,6 @@ struct sbx_sandbox_params {
 int sbx_sandbox_start(struct sbx_daemon *d, struct sbx_client *client,
                       const struct sbx_sandbox_params *p, struct sbx_sandbox **ret, char *msg,
                       size_t msglen);
-/* Ends it now (SIGKILL to the whole sandbox); the exit is reported as usual. */
-void sbx_sandbox_kill(struct sbx_sandbox *s);
+/* Ends it now (SIGKILL to the whole sandbox); the exit is reported as usual,
+ * with why (a static string) as its message. */
+void sbx_sandbox_kill(struct sbx_sandbox *s, const char *why);

@@ -50,7 +50,7 @@ void sbx_client_close(struct sbx_client *c)
     if (c->sandbox) {
         /* Nobody is left to tell: end the sandbox, it cleans up after itself. */
         c->sandbox->client = NULL;
-        sbx_sandbox_kill(c->sandbox);
+        sbx_sandbox_kill(c->sandbox, "killed: the client went away");
         c->sandbox = NULL;
     }
     sbx_run_req_free(c->pending);
@@ -205,7 +205,7 @@ static void handle_signal(struct sbx_client *c, const struct sbx_frame *f)
     }
     sbx_info("sandbox %llu: client asked to stop it (signal %u)",
              (unsigned long long)c->sandbox->id, sig.signo);
-    sbx_sandbox_kill(c->sandbox);
+    sbx_sandbox_kill(c->sandbox, "killed: the client asked to stop it");
 }
 
 static void on_client(uv_poll_t *h, int status, int events)
