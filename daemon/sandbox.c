@@ -206,9 +206,30 @@ static void describe_exit(struct sbx_sandbox *s, const siginfo_t *si, struct sbx
     } else {
         m->kind = SBX_EXIT_SETUP;
         m->code = EIO;
-        m->message = si->si_code == CLD_EXITED ? "sandbox init exited without a report"
-                                               : "sandbox init was killed";
+        m->message = si && si->si_code == CLD_EXITED ? "sandbox init exited without a report"
+                                                     : "sandbox init was killed";
     }
+}
+
+/*
+ * Tells the client how the sandbox ended, once: as soon as init reports the
+ * guest's end, so the client does not wait for the sandbox's teardown (the
+ * mount namespace goes with init's exit), or when init is gone without a report.
+ */
+static void report_exit(struct sbx_sandbox *s, const siginfo_t *si)
+{
+    if (s->exit_sent)
+        return;
+    s->exit_sent = true;
+    struct sbx_msg_exit m = { 0 };
+    describe_exit(s, si, &m);
+    read_stats(s, &m);
+    sbx_info("sandbox %llu ended (kind %u, code %u)", (unsigned long long)s->id, m.kind, m.code);
+    struct sbx_client *c = s->client;
+    s->client = NULL;
+    if (c)
+        sbx_client_sandbox_exited(c, s, &m);
+    free(m.stats);
 }
 
 static void on_init_exit(uv_poll_t *h, int status, int events)
@@ -225,13 +246,7 @@ static void on_init_exit(uv_poll_t *h, int status, int events)
             s->have_report = true;
         sbx_frame_clear(&f);
     }
-    struct sbx_msg_exit m = { 0 };
-    describe_exit(s, &si, &m);
-    read_stats(s, &m);
-    sbx_info("sandbox %llu ended (kind %u, code %u)", (unsigned long long)s->id, m.kind, m.code);
-    if (s->client)
-        sbx_client_sandbox_exited(s->client, s, &m);
-    free(m.stats);
+    report_exit(s, &si);
     sandbox_finish(s);
 }
 
@@ -247,6 +262,7 @@ static void on_ctl(uv_poll_t *h, int status, int events)
             sbx_msg_report_decode(&f, &s->report) >= 0) {
             s->have_report = true;
             sbx_frame_clear(&f);
+            report_exit(s, NULL);
             return;
         }
         sbx_frame_clear(&f);

@@ -31,6 +31,7 @@ struct sbx_sandbox {
     uv_timer_t timer;
     struct sbx_msg_report report;
     bool have_report;
+    bool exit_sent; /* EXIT went to the client (or there was none to tell) */
     bool timed_out;
     bool killed;
     const char *kill_reason; /* static */
