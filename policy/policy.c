@@ -1,0 +1,117 @@
+/*
+ * The policy model's life cycle and the questions the daemon asks of a
+ * validated policy (root-only features, limits the host cannot enforce).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "policy/policy-internal.h"
+
+static void free_strv(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void sbx_policy_free(struct sbx_policy *p)
+{
+    if (!p)
+        return;
+    free(p->name);
+    for (size_t i = 0; i < p->n_rules; i++) {
+        free(p->rules[i].syscalls);
+        free(p->rules[i].args);
+    }
+    free(p->rules);
+    for (size_t i = 0; i < p->n_mounts; i++) {
+        free(p->mounts[i].source);
+        free(p->mounts[i].target);
+    }
+    free(p->mounts);
+    free_strv(p->masked, p->n_masked);
+    free(p->user);
+    free(p->group);
+    free_strv(p->groups, p->n_groups);
+    free(p->cwd);
+    free_strv(p->env, p->n_env);
+    free(p->hostname);
+    free(p->rlimits);
+    free(p->file);
+    free(p);
+}
+
+/* Everything a policy file leaves out: what the daemon uses when none is named. */
+struct sbx_policy *sbx_policy_alloc_defaults(void)
+{
+    struct sbx_policy *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->default_action = (struct sbx_action){ .kind = SBX_ACT_ALLOW };
+    p->baseline = true;
+    p->umask = -1;
+    p->network = SBX_NET_NONE;
+    p->cwd = strdup("/");
+    p->hostname = strdup("sandbox");
+    if (!p->cwd || !p->hostname) {
+        sbx_policy_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+int sbx_policy_new_default(struct sbx_policy **ret)
+{
+    struct sbx_policy *p = sbx_policy_alloc_defaults();
+    if (!p)
+        return -ENOMEM;
+    p->name = strdup("default");
+    if (!p->name) {
+        sbx_policy_free(p);
+        return -ENOMEM;
+    }
+    *ret = p;
+    return 0;
+}
+
+int sbx_policy_needs_root(const struct sbx_policy *p, const char **ret_what)
+{
+    const char *what = NULL;
+    if (!p->baseline)
+        what = "syscalls.baseline";
+    else if (p->caps_keep)
+        what = "process.capabilities";
+    else if (p->network == SBX_NET_HOST)
+        what = "network";
+    if (!what)
+        return 0;
+    if (ret_what)
+        *ret_what = what;
+    return 1;
+}
+
+int sbx_policy_check_host(const struct sbx_policy *p, const struct sbx_host_features *h,
+                          struct sbx_diags *diags)
+{
+    const struct {
+        bool set, supported;
+        unsigned line, col;
+        const char *key, *controller;
+    } limits[] = {
+        { p->memory != 0, h->memory, p->memory_line, p->memory_col, "memory", "memory" },
+        { p->pids != 0, h->pids, p->pids_line, p->pids_col, "pids", "pids" },
+        { p->cpu_millis != 0, h->cpu, p->cpu_line, p->cpu_col, "cpu", "cpu" },
+    };
+    int ret = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(limits); i++) {
+        if (!limits[i].set || limits[i].supported)
+            continue;
+        int r = sbx_diag_add(diags, p->file, limits[i].line, limits[i].col,
+                             "limits.%s is unsupported on this host (no %s cgroup controller)",
+                             limits[i].key, limits[i].controller);
+        if (r < 0)
+            return r;
+        ret = -EOPNOTSUPP;
+    }
+    return ret;
+}

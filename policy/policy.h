@@ -1,6 +1,7 @@
 /*
  * Workload policies: YAML text in, a validated model and a compiled seccomp
- * program out.  Pure code: no I/O beyond the fd handed to the exporter, no
+ * program out.  Pure code: no I/O beyond the fd handed to the exporter (and
+ * the anonymous memfds libseccomp 2.5 needs to hand a program back), no
  * logging.  docs/policy.md describes every key.
  */
 #pragma once
@@ -42,7 +43,15 @@ struct sbx_action {
     int err; /* positive errno for SBX_ACT_ERRNO */
 };
 
-enum sbx_cmp_op { SBX_CMP_EQ, SBX_CMP_NE, SBX_CMP_LT, SBX_CMP_LE, SBX_CMP_GT, SBX_CMP_GE, SBX_CMP_MASKED_EQ };
+enum sbx_cmp_op {
+    SBX_CMP_EQ,
+    SBX_CMP_NE,
+    SBX_CMP_LT,
+    SBX_CMP_LE,
+    SBX_CMP_GT,
+    SBX_CMP_GE,
+    SBX_CMP_MASKED_EQ,
+};
 
 struct sbx_arg_cond {
     unsigned index; /* 0..5 */
@@ -118,11 +127,18 @@ struct sbx_policy {
     uint64_t timeout_ms;
 
     enum sbx_network network;
+
+    /* Where the policy came from and where its limits were set, for diagnostics. */
+    char *file;
+    unsigned memory_line, memory_col;
+    unsigned pids_line, pids_col;
+    unsigned cpu_line, cpu_col;
 };
 
 /*
  * Parses and validates.  0 with *ret set, or -EINVAL with every problem found
- * appended to diags (nothing in *ret), or -ENOMEM.
+ * appended to diags (nothing in *ret), or -ENOMEM.  A policy that parses
+ * also compiles: validation includes compiling its rules.
  */
 int sbx_policy_parse(const char *text, size_t len, const char *file, struct sbx_policy **ret,
                      struct sbx_diags *diags);
@@ -139,6 +155,22 @@ void sbx_policy_free(struct sbx_policy *p);
  */
 int sbx_policy_export_bpf(const struct sbx_policy *p, int fd);
 
+/* What the host can enforce; the caller detects it (cgroup controllers present). */
+struct sbx_host_features {
+    bool memory; /* a memory controller: limits.memory */
+    bool pids;   /* a pids controller: limits.pids */
+    bool cpu;    /* a cpu controller: limits.cpu */
+};
+
+/*
+ * Checks that every limit the policy sets can be enforced on a host with
+ * features h; a limit that cannot is an error, never silently dropped.  0, or
+ * -EOPNOTSUPP with one diagnostic per such key (positioned when the policy
+ * came from sbx_policy_parse).
+ */
+int sbx_policy_check_host(const struct sbx_policy *p, const struct sbx_host_features *h,
+                          struct sbx_diags *diags);
+
 /*
  * What in the policy only root may ask for: baseline opt-out, kept
  * capabilities, host network.  (A guest uid of 0 also needs root; the daemon
@@ -151,6 +183,10 @@ int sbx_policy_needs_root(const struct sbx_policy *p, const char **ret_what);
  * Resolves user/group/groups against the text of the image's /etc/passwd
  * and /etc/group (either may be NULL when the image has none).  Numeric
  * values need no files.  0, or -ENOENT/-EINVAL with a message in *ret_err.
+ * An unset user gives *ret_uid = UINT32_MAX (the daemon uses the caller's
+ * uid); the gid is then UINT32_MAX too unless group is set.  A numeric uid
+ * that the image's passwd does not list gets the gid of the same number.
+ * *ret_groups is malloc'ed (NULL when there are none).
  */
 int sbx_policy_resolve_identity(const struct sbx_policy *p, const char *passwd,
                                 const char *group, uint32_t *ret_uid, uint32_t *ret_gid,

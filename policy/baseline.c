@@ -1,0 +1,163 @@
+/*
+ * The built-in deny list: syscalls no workload needs and sandbox escapes use
+ * (DESIGN.md section 2).  Compiled as a program of its own that runs before
+ * the policy's rules, so no rule can weaken it.
+ */
+#include <asm/unistd.h>
+#include <errno.h>
+#include <linux/sched.h>
+#include <seccomp.h>
+#include <sys/ioctl.h>
+#include <sys/ptrace.h>
+
+#include "policy/policy-internal.h"
+
+/* Every namespace bit clone() accepts; CLONE_NEWTIME shares its bit with the exit signal there. */
+static const uint64_t clone_ns_bits[] = {
+    CLONE_NEWNS,  CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
+    CLONE_NEWUSER, CLONE_NEWPID,    CLONE_NEWNET,
+};
+
+/* Denied in every call, with the errno the caller sees. */
+static const struct {
+    int nr;
+    int err;
+} always_denied[] = {
+    { __NR_io_uring_setup, EPERM },
+    { __NR_io_uring_enter, EPERM },
+    { __NR_io_uring_register, EPERM },
+    { __NR_bpf, EPERM },
+    { __NR_perf_event_open, EPERM },
+    { __NR_userfaultfd, EPERM },
+    { __NR_keyctl, EPERM },
+    { __NR_add_key, EPERM },
+    { __NR_request_key, EPERM },
+    { __NR_kexec_load, EPERM },
+    { __NR_kexec_file_load, EPERM },
+    { __NR_init_module, EPERM },
+    { __NR_finit_module, EPERM },
+    { __NR_delete_module, EPERM },
+    { __NR_mount, EPERM },
+    { __NR_umount2, EPERM },
+    { __NR_pivot_root, EPERM },
+    { __NR_move_mount, EPERM },
+    { __NR_fsopen, EPERM },
+    { __NR_fsconfig, EPERM },
+    { __NR_fsmount, EPERM },
+    { __NR_fspick, EPERM },
+    { __NR_open_tree, EPERM },
+    { __NR_mount_setattr, EPERM },
+    { __NR_setns, EPERM },
+    /* clone3's flags sit behind a pointer the filter cannot read; glibc falls back to clone. */
+    { __NR_clone3, ENOSYS },
+    { __NR_open_by_handle_at, EPERM },
+    { __NR_name_to_handle_at, EPERM },
+    { __NR_acct, EPERM },
+    { __NR_swapon, EPERM },
+    { __NR_swapoff, EPERM },
+    { __NR_reboot, EPERM },
+    { __NR_syslog, EPERM },
+    { __NR_vhangup, EPERM },
+    { __NR_iopl, EPERM },
+    { __NR_ioperm, EPERM },
+    { __NR_quotactl, EPERM },
+    { __NR_quotactl_fd, EPERM },
+    { __NR_lookup_dcookie, EPERM },
+    { __NR_nfsservctl, EPERM },
+    { __NR_uselib, EPERM },
+    { __NR_settimeofday, EPERM },
+    { __NR_clock_settime, EPERM },
+    { __NR_clock_adjtime, EPERM },
+    { __NR_adjtimex, EPERM },
+    { __NR_fanotify_init, EPERM },
+    /* Reclaim hints for other processes: memory managers use it, workloads do not. */
+    { __NR_process_madvise, EPERM },
+};
+
+/* Denied only for some argument values; see sbx_baseline_add_rules. */
+static const int some_args_denied[] = {
+    __NR_clone, __NR_unshare, __NR_ptrace, __NR_ioctl, __NR_personality,
+};
+
+enum sbx_baseline_scope sbx_baseline_scope(int nr)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(always_denied); i++)
+        if (always_denied[i].nr == nr)
+            return SBX_BASELINE_ALWAYS;
+    for (size_t i = 0; i < ARRAY_SIZE(some_args_denied); i++)
+        if (some_args_denied[i] == nr)
+            return SBX_BASELINE_SOME_ARGS;
+    return SBX_BASELINE_NONE;
+}
+
+static int deny_if(scmp_filter_ctx ctx, int nr, unsigned arg, uint64_t mask, uint64_t value)
+{
+    struct scmp_arg_cmp cmp = { .arg = arg, .op = SCMP_CMP_MASKED_EQ, .datum_a = mask,
+                                .datum_b = value };
+    return seccomp_rule_add_exact_array(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1, &cmp);
+}
+
+int sbx_baseline_add_rules(void *scmp_ctx)
+{
+    scmp_filter_ctx ctx = scmp_ctx;
+    int r;
+
+    for (size_t i = 0; i < ARRAY_SIZE(always_denied); i++) {
+        r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(always_denied[i].err),
+                                   always_denied[i].nr, 0);
+        if (r < 0)
+            return r;
+    }
+
+    /* A new namespace of any kind, one rule per bit: each rule is "this bit is set". */
+    for (size_t i = 0; i < ARRAY_SIZE(clone_ns_bits); i++) {
+        r = deny_if(ctx, __NR_clone, 0, clone_ns_bits[i], clone_ns_bits[i]);
+        if (r < 0)
+            return r;
+        r = deny_if(ctx, __NR_unshare, 0, clone_ns_bits[i], clone_ns_bits[i]);
+        if (r < 0)
+            return r;
+    }
+    r = deny_if(ctx, __NR_unshare, 0, CLONE_NEWTIME, CLONE_NEWTIME);
+    if (r < 0)
+        return r;
+
+    /*
+     * ptrace's request is a long in the kernel, so all 64 bits count.  Only
+     * attaching to a process that is not a child is the escape; debugging
+     * one's own children (PTRACE_TRACEME, requests on a tracee) stays.
+     */
+    r = deny_if(ctx, __NR_ptrace, 0, UINT64_MAX, PTRACE_ATTACH);
+    if (r < 0)
+        return r;
+    r = deny_if(ctx, __NR_ptrace, 0, UINT64_MAX, PTRACE_SEIZE);
+    if (r < 0)
+        return r;
+
+    /*
+     * The kernel reads an ioctl command as an unsigned int: compare the low
+     * 32 bits only, or a command with garbage in the high half slips past.
+     */
+    r = deny_if(ctx, __NR_ioctl, 1, 0xffffffffu, TIOCSTI);
+    if (r < 0)
+        return r;
+    r = deny_if(ctx, __NR_ioctl, 1, 0xffffffffu, TIOCLINUX);
+    if (r < 0)
+        return r;
+
+    /*
+     * personality(2) takes an unsigned int; only PER_LINUX (0) and the query
+     * 0xffffffff pass, so the low 32 bits must be all clear or all set.
+     * libseccomp allows one comparison per argument in a rule, so "neither"
+     * is spelled as a union: a 32-bit word is neither all clear nor all set
+     * exactly when, going round it, some bit is set and the next one is
+     * clear.  32 one-comparison rules say that.
+     */
+    for (unsigned bit = 0; bit < 32; bit++) {
+        uint64_t set = 1ull << bit, clear = 1ull << ((bit + 1) % 32);
+        r = deny_if(ctx, __NR_personality, 0, set | clear, set);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}

@@ -1,0 +1,332 @@
+/*
+ * Policy -> BPF: each test compiles a policy, installs the exported program
+ * in a forked child and checks what syscalls then do.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "policy/policy.h"
+#include "sbx-test.h"
+#include "sbx/macro.h"
+
+/* Exit codes of the children: 0 = every check passed, else the failing check's line. */
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "check failed at line %d: %s (errno %d)\n", __LINE__, #cond, errno);  \
+            return __LINE__ % 250 + 1;                                                             \
+        }                                                                                          \
+    } while (0)
+
+/* The syscall's result as -errno, or its return value. */
+static long sys(long nr, long a0, long a1, long a2)
+{
+    errno = 0;
+    long r = syscall(nr, a0, a1, a2);
+    return r < 0 ? -errno : r;
+}
+
+static struct sbx_policy *parse_or_die(const char *yaml)
+{
+    struct sbx_policy *p = NULL;
+    struct sbx_diags diags = { 0 };
+    int r = sbx_policy_parse(yaml, strlen(yaml), "test.yaml", &p, &diags);
+    if (r < 0) {
+        char *text = sbx_diags_format(&diags);
+        fprintf(stderr, "parse failed (%d):\n%s", r, text ? text : "");
+        free(text);
+    }
+    sbx_diags_free(&diags);
+    CU_ASSERT_EQUAL_FATAL(r, 0);
+    return p;
+}
+
+/* Exports p, reads the program back and installs it in the calling process. */
+static int install(const struct sbx_policy *p)
+{
+    int fd = memfd_create("test-bpf", MFD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int r = sbx_policy_export_bpf(p, fd);
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || st.st_size == 0 || st.st_size % sizeof(struct sock_filter)) {
+        close(fd);
+        return -EINVAL;
+    }
+    struct sock_filter *insns = malloc((size_t)st.st_size);
+    if (!insns || pread(fd, insns, (size_t)st.st_size, 0) != st.st_size) {
+        free(insns);
+        close(fd);
+        return -EIO;
+    }
+    close(fd);
+    struct sock_fprog prog = { .len = (unsigned short)(st.st_size / sizeof(*insns)),
+                               .filter = insns };
+    r = 0;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+        r = -errno;
+    free(insns);
+    return r;
+}
+
+struct body {
+    struct sbx_policy *policy;
+    int (*checks)(void);
+};
+
+static int run_body(void *arg)
+{
+    struct body *b = arg;
+    int r = install(b->policy);
+    if (r < 0) {
+        fprintf(stderr, "install: %s\n", strerror(-r));
+        return 255;
+    }
+    return b->checks();
+}
+
+/* Runs checks under p in a child; returns the child's wait status. */
+static int run_under(struct sbx_policy *p, int (*checks)(void))
+{
+    struct body b = { .policy = p, .checks = checks };
+    int st = sbx_test_fork(run_body, &b, 10);
+    sbx_policy_free(p);
+    return st;
+}
+
+static struct sbx_policy *default_policy(void)
+{
+    struct sbx_policy *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(sbx_policy_new_default(&p), 0);
+    return p;
+}
+
+static int checks_baseline(void)
+{
+    /* Allowed things still work. */
+    CHECK(sys(SYS_getpid, 0, 0, 0) == getpid());
+    CHECK(sys(SYS_unshare, CLONE_FILES, 0, 0) == 0);
+    CHECK(sys(SYS_unshare, CLONE_FS, 0, 0) == 0);
+    CHECK(sys(SYS_personality, 0xffffffff, 0, 0) >= 0);
+    CHECK(sys(SYS_personality, PER_LINUX, 0, 0) >= 0);
+
+    /* Root could mount here; the baseline says no before the kernel looks at the target. */
+    CHECK(sys(SYS_mount, (long)"none", (long)"/nonexistent-target", (long)"tmpfs") == -EPERM);
+    CHECK(sys(SYS_umount2, (long)"/", 0, 0) == -EPERM);
+    CHECK(sys(SYS_unshare, CLONE_NEWNS, 0, 0) == -EPERM);
+    CHECK(sys(SYS_unshare, CLONE_FILES | CLONE_NEWUSER, 0, 0) == -EPERM);
+    CHECK(sys(SYS_unshare, CLONE_NEWTIME, 0, 0) == -EPERM);
+    CHECK(sys(SYS_clone, CLONE_NEWPID | SIGCHLD, 0, 0) == -EPERM);
+    CHECK(sys(SYS_setns, 0, 0, 0) == -EPERM);
+    CHECK(sys(SYS_clone3, 0, 0, 0) == -ENOSYS);
+    CHECK(sys(SYS_bpf, 0, 0, 0) == -EPERM);
+    CHECK(sys(SYS_io_uring_setup, 1, 0, 0) == -EPERM);
+    CHECK(sys(SYS_keyctl, 0, 0, 0) == -EPERM);
+    CHECK(sys(SYS_ptrace, PTRACE_ATTACH, getppid(), 0) == -EPERM);
+    CHECK(sys(SYS_ptrace, PTRACE_SEIZE, getppid(), 0) == -EPERM);
+    /* Other ptrace requests reach the kernel: no tracee here, so ESRCH. */
+    CHECK(sys(SYS_ptrace, PTRACE_CONT, getppid(), 0) == -ESRCH);
+
+    /* TIOCSTI is refused whatever the high half of the command holds. */
+    CHECK(sys(SYS_ioctl, 0, TIOCSTI, (long)"x") == -EPERM);
+    CHECK(sys(SYS_ioctl, 0, (long)(0x100000000ul | TIOCSTI), (long)"x") == -EPERM);
+    CHECK(sys(SYS_ioctl, 0, TIOCLINUX, (long)"x") == -EPERM);
+    /* Other ioctls reach the kernel: FIONREAD works on a memfd. */
+    int fd = memfd_create("x", MFD_CLOEXEC), n = -1;
+    CHECK(fd >= 0);
+    CHECK(sys(SYS_ioctl, fd, FIONREAD, (long)&n) == 0 && n == 0);
+
+    CHECK(sys(SYS_personality, PER_BSD, 0, 0) == -EPERM);
+    CHECK(sys(SYS_personality, 0x100000000l | PER_BSD, 0, 0) == -EPERM);
+    CHECK(sys(SYS_personality, ADDR_NO_RANDOMIZE, 0, 0) == -EPERM);
+    return 0;
+}
+
+static void test_default_baseline(void)
+{
+    int st = run_under(default_policy(), checks_baseline);
+    CU_ASSERT(SBX_TEST_EXITED(st, 0));
+}
+
+static int checks_x32(void)
+{
+    /* An x32 syscall number on the native ABI: a foreign ABI kills the process. */
+    syscall(0x40000000 | SYS_getpid);
+    return 0;
+}
+
+static void test_foreign_abi_killed(void)
+{
+    int st = run_under(default_policy(), checks_x32);
+    CU_ASSERT(SBX_TEST_SIGNALED(st, SIGSYS));
+}
+
+static int checks_no_baseline(void)
+{
+    /* Without the baseline the kernel decides: root may create a mount namespace. */
+    CHECK(sys(SYS_unshare, CLONE_NEWNS, 0, 0) == 0);
+    CHECK(sys(SYS_clone3, 0, 0, 0) != -ENOSYS);
+    return 0;
+}
+
+static void test_baseline_none(void)
+{
+    struct sbx_policy *p = default_policy();
+    p->baseline = false;
+    int st = run_under(p, checks_no_baseline);
+    CU_ASSERT(SBX_TEST_EXITED(st, 0));
+}
+
+/* Default deny with allow lists, errno rules and argument conditions. */
+static const char rules_yaml[] =
+    "syscalls:\n"
+    "  default: errno ENOTSUP\n"
+    "  rules:\n"
+    "    - { action: allow, syscalls: [exit_group, exit, write, getpid, close, rt_sigreturn] }\n"
+    "    - { action: allow, syscalls: [unshare, ioctl, memfd_create] }\n"
+    "    - { action: errno EACCES, syscalls: [mkdir, mkdirat] }\n"
+    "    - { action: allow, syscalls: [socket], args: [{ index: 0, op: eq, value: AF_UNIX }] }\n"
+    "    - { action: errno 77, syscalls: [dup],\n"
+    "        args: [{ index: 0, op: masked_eq, mask: 0xff, value: 0x42 }] }\n"
+    "    - { action: allow, syscalls: [dup3], args: [{ index: 2, op: ge, value: O_CLOEXEC }] }\n"
+    "    - { action: trace, syscalls: [getgid] }\n"
+    "    - { action: log, syscalls: [getegid] }\n"
+    "    - { action: kill, syscalls: [getppid] }\n"
+    "    - { action: trap, syscalls: [geteuid] }\n";
+
+static int checks_rules(void)
+{
+    CHECK(sys(SYS_getpid, 0, 0, 0) == getpid());
+    CHECK(sys(SYS_getuid, 0, 0, 0) == -ENOTSUP);
+    CHECK(sys(SYS_mkdir, (long)"/tmp/x", 0700, 0) == -EACCES);
+    CHECK(sys(SYS_mkdirat, AT_FDCWD, (long)"/tmp/x", 0700) == -EACCES);
+
+    /* Argument conditions: true lets the call through, false falls to the default. */
+    long fd = sys(SYS_socket, AF_UNIX, SOCK_STREAM, 0);
+    CHECK(fd >= 0);
+    CHECK(sys(SYS_socket, AF_INET, SOCK_STREAM, 0) == -ENOTSUP);
+    CHECK(sys(SYS_dup, 0x142, 0, 0) == -77);
+    CHECK(sys(SYS_dup, 0x43, 0, 0) == -ENOTSUP);
+    CHECK(sys(SYS_dup3, fd, 100, O_CLOEXEC) == 100);
+    CHECK(sys(SYS_dup3, fd, 101, 0) == -ENOTSUP);
+
+    /* trace and log reach the kernel. */
+    CHECK(sys(SYS_getgid, 0, 0, 0) == (long)getgid());
+    CHECK(sys(SYS_getegid, 0, 0, 0) >= 0);
+
+    /* The baseline runs first: a rule allowing unshare or ioctl does not reopen what it denies. */
+    CHECK(sys(SYS_unshare, CLONE_FILES, 0, 0) == 0);
+    CHECK(sys(SYS_unshare, CLONE_NEWNS, 0, 0) == -EPERM);
+    CHECK(sys(SYS_ioctl, 0, TIOCSTI, (long)"x") == -EPERM);
+    int mfd = (int)sys(SYS_memfd_create, (long)"x", MFD_CLOEXEC, 0), n = -1;
+    CHECK(mfd >= 0);
+    CHECK(sys(SYS_ioctl, mfd, FIONREAD, (long)&n) == 0 && n == 0);
+    CHECK(sys(SYS_mount, (long)"none", (long)"/nonexistent-target", (long)"tmpfs") == -EPERM);
+    CHECK(sys(SYS_clone3, 0, 0, 0) == -ENOSYS);
+    return 0;
+}
+
+static void test_rules(void)
+{
+    int st = run_under(parse_or_die(rules_yaml), checks_rules);
+    CU_ASSERT(SBX_TEST_EXITED(st, 0));
+}
+
+static int checks_kill(void)
+{
+    sys(SYS_getppid, 0, 0, 0);
+    return 0;
+}
+
+static void test_kill_action(void)
+{
+    int st = run_under(parse_or_die(rules_yaml), checks_kill);
+    CU_ASSERT(SBX_TEST_SIGNALED(st, SIGSYS));
+}
+
+static volatile sig_atomic_t trapped_nr = -1;
+
+static void on_sigsys(int sig, siginfo_t *si, void *uc)
+{
+    trapped_nr = si->si_syscall;
+}
+
+static int checks_trap(void)
+{
+    /* The handler was installed before the filter; the trapped call itself never ran. */
+    sys(SYS_geteuid, 0, 0, 0);
+    CHECK(trapped_nr == SYS_geteuid);
+    return 0;
+}
+
+static int run_trap_body(void *arg)
+{
+    struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
+    if (sigaction(SIGSYS, &sa, NULL) < 0)
+        return 254;
+    return run_body(arg);
+}
+
+static void test_trap_action(void)
+{
+    struct body b = { .policy = parse_or_die(rules_yaml), .checks = checks_trap };
+    int st = sbx_test_fork(run_trap_body, &b, 10);
+    sbx_policy_free(b.policy);
+    CU_ASSERT(SBX_TEST_EXITED(st, 0));
+}
+
+/* Rules whose action equals the default are dropped (libseccomp refuses them), not errors. */
+static const char default_allow_yaml[] =
+    "syscalls:\n"
+    "  default: allow\n"
+    "  rules:\n"
+    "    - { action: allow, syscalls: [read, write] }\n"
+    "    - { action: trace, syscalls: [execve] }\n"
+    "    - { action: errno EACCES, syscalls: [mkdir] }\n";
+
+static int checks_default_allow(void)
+{
+    CHECK(sys(SYS_getuid, 0, 0, 0) == (long)getuid());
+    CHECK(sys(SYS_mkdir, (long)"/nonexistent-dir/x", 0700, 0) == -EACCES);
+    CHECK(sys(SYS_unshare, CLONE_NEWNS, 0, 0) == -EPERM);
+    return 0;
+}
+
+static void test_default_allow_with_rules(void)
+{
+    int st = run_under(parse_or_die(default_allow_yaml), checks_default_allow);
+    CU_ASSERT(SBX_TEST_EXITED(st, 0));
+}
+
+static const struct sbx_test tests[] = {
+    SBX_TEST(test_default_baseline),
+    SBX_TEST(test_foreign_abi_killed),
+    SBX_TEST(test_baseline_none),
+    SBX_TEST(test_rules),
+    SBX_TEST(test_kill_action),
+    SBX_TEST(test_trap_action),
+    SBX_TEST(test_default_allow_with_rules),
+};
+
+int main(void)
+{
+    return sbx_test_main("policy-compile", tests, ARRAY_SIZE(tests));
+}
