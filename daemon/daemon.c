@@ -189,7 +189,7 @@ static int daemon_setup(struct sbx_daemon *d, char *msg, size_t len)
     sbx_policy_free(def);
     struct group gr, *res = NULL;
     char buf[4096];
-    if (getgrnam_r(SBX_GROUP, &gr, buf, sizeof(buf), &res) == 0 && res) {
+    if (getgrnam_r(d->cfg.group, &gr, buf, sizeof(buf), &res) == 0 && res) {
         d->sandbox_gid = gr.gr_gid;
         d->have_sandbox_gid = true;
     }

@@ -14,6 +14,7 @@ struct sbx_daemon_config {
     const char *socket_path; /* NULL with conn_fd >= 0 */
     const char *state_dir;
     const char *policy_dir;
+    const char *group; /* members may run sandboxes */
     int listen_fd;  /* an already listening socket (systemd socket activation), or -1 */
     int conn_fd;    /* embedded mode: serve this one connection, exit when it is done; or -1 */
     int ready_fd;   /* write "READY\n" here once serving, then close; or -1 */

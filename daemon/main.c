@@ -18,12 +18,13 @@ static void usage(FILE *f)
             "  --socket PATH        listen here (default %s)\n"
             "  --state-dir DIR      state directory (default %s)\n"
             "  --policy-dir DIR     where --policy NAME is looked up (default %s)\n"
+            "  --group NAME         members may run sandboxes (default %s)\n"
             "  --syscall-mode MODE  default mode: off, trap or rewrite\n"
             "  --ready-fd FD        write READY to FD once serving\n"
             "  -v, --verbose        log debug messages\n"
             "  -q, --quiet          log warnings and errors only\n"
             "  --version            print the version\n",
-            SBX_DEFAULT_SOCKET, SBX_DEFAULT_STATE_DIR, SBX_DEFAULT_POLICY_DIR);
+            SBX_DEFAULT_SOCKET, SBX_DEFAULT_STATE_DIR, SBX_DEFAULT_POLICY_DIR, SBX_GROUP);
 }
 
 static int parse_mode(const char *s, enum sbx_syscall_mode *ret)
@@ -53,11 +54,13 @@ static int activation_fd(void)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_SOCKET = 256, OPT_STATE, OPT_POLICY_DIR, OPT_MODE, OPT_READY, OPT_VERSION };
+    enum { OPT_SOCKET = 256, OPT_STATE, OPT_POLICY_DIR, OPT_GROUP, OPT_MODE, OPT_READY,
+           OPT_VERSION };
     static const struct option opts[] = {
         { "socket", required_argument, NULL, OPT_SOCKET },
         { "state-dir", required_argument, NULL, OPT_STATE },
         { "policy-dir", required_argument, NULL, OPT_POLICY_DIR },
+        { "group", required_argument, NULL, OPT_GROUP },
         { "syscall-mode", required_argument, NULL, OPT_MODE },
         { "ready-fd", required_argument, NULL, OPT_READY },
         { "verbose", no_argument, NULL, 'v' },
@@ -70,6 +73,7 @@ int main(int argc, char **argv)
         .socket_path = SBX_DEFAULT_SOCKET,
         .state_dir = SBX_DEFAULT_STATE_DIR,
         .policy_dir = SBX_DEFAULT_POLICY_DIR,
+        .group = SBX_GROUP,
         .listen_fd = -1,
         .conn_fd = -1,
         .ready_fd = -1,
@@ -87,6 +91,9 @@ int main(int argc, char **argv)
             break;
         case OPT_POLICY_DIR:
             cfg.policy_dir = optarg;
+            break;
+        case OPT_GROUP:
+            cfg.group = optarg;
             break;
         case OPT_MODE:
             if (parse_mode(optarg, &cfg.default_mode) < 0) {

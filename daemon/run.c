@@ -214,6 +214,11 @@ static int resolve_identity(struct sbx_client *c, const struct sbx_policy *p, in
         free(err);
         return r;
     }
+    /* What the policy leaves unset stays the caller's. */
+    if (uid == UINT32_MAX)
+        uid = c->cred.uid;
+    if (gid == UINT32_MAX)
+        gid = c->cred.gid;
     if (c->cred.uid != 0) {
         /*
          * The image's names map to host ids (no user namespace): a caller other

@@ -132,7 +132,7 @@ static void handle_hello(struct sbx_client *c, const struct sbx_frame *f)
     }
     if (!authorized(c)) {
         client_fail(c, EACCES, "permission denied: uid %u is not root and not in group '%s'",
-                    (unsigned)c->cred.uid, SBX_GROUP);
+                    (unsigned)c->cred.uid, c->d->cfg.group);
         return;
     }
     struct sbx_msg_welcome w = { .version = SBX_PROTO_VERSION, .server = "sandboxd " SBX_VERSION };
