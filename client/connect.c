@@ -58,6 +58,7 @@ static int start_embedded(struct sbx_conn *c)
         struct sbx_daemon_config cfg = {
             .state_dir = SBX_DEFAULT_STATE_DIR,
             .policy_dir = SBX_DEFAULT_POLICY_DIR,
+            .group = SBX_GROUP,
             .listen_fd = -1,
             .conn_fd = sv[1],
             .ready_fd = -1,

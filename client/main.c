@@ -2,12 +2,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "client/cmd-policy.h"
 #include "client/cmd-run.h"
 #include "sbx-config.h"
-#if __has_include("client/cmd-policy.h")
-#include "client/cmd-policy.h"
-#define HAVE_CMD_POLICY 1
-#endif
 
 static void usage(FILE *f)
 {
@@ -28,10 +25,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "run") == 0)
         return sbx_cmd_run(argc - 1, argv + 1);
-#ifdef HAVE_CMD_POLICY
     if (strcmp(cmd, "policy") == 0)
         return sbx_cmd_policy(argc - 1, argv + 1);
-#endif
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("sandboxctl %s\n", SBX_VERSION);
         return 0;
