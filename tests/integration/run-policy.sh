@@ -281,6 +281,13 @@ t "a member of the group runs as itself by default" \
 run --as 65534 65534 host-net /bin/true
 t "only root may ask for the host network" \
     eval 'rc_is 125 && err_has "only root may use"'
+policy no-baseline <<'YAML'
+syscalls: { baseline: none }
+YAML
+run --as 65534 65534 no-baseline /bin/true
+t "only root may opt out of the baseline" eval 'rc_is 125 && err_has "only root may use"'
+run --as 65534 65534 identity /bin/true
+t "only root may keep capabilities" eval 'rc_is 125 && err_has "only root may use"'
 policy as-root <<'YAML'
 process: { user: root }
 YAML

@@ -58,13 +58,14 @@ static void test_create_and_destroy(void)
 
 static void test_limits_are_written(void)
 {
-    if (!sbx_cgroup_root_can(&root, SBX_CG_PIDS) || !sbx_cgroup_root_can(&root, SBX_CG_MEMORY)) {
-        CU_FAIL("this host has no pids or memory controller");
+    if (!sbx_cgroup_root_can(&root, SBX_CG_PIDS) || !sbx_cgroup_root_can(&root, SBX_CG_MEMORY) ||
+        !sbx_cgroup_root_can(&root, SBX_CG_CPU)) {
+        CU_FAIL("this host lacks a pids, memory or cpu controller");
         return;
     }
     struct sbx_cgroup cg;
     char msg[256] = "";
-    struct sbx_cg_limits lim = { .memory = 64 << 20, .pids = 7 };
+    struct sbx_cg_limits lim = { .memory = 64 << 20, .pids = 7, .cpu_millis = 500 };
     CU_ASSERT_EQUAL_FATAL(sbx_cgroup_create(&root, "sbx-unit-limits", &lim, &cg, msg, sizeof(msg)),
                           0);
     unsigned long long v = 0;
@@ -73,6 +74,14 @@ static void test_limits_are_written(void)
     const char *mem = cg.v1_path[SBX_CG_MEMORY] ? "memory.limit_in_bytes" : "memory.max";
     CU_ASSERT_EQUAL(read_num(limit_dir(&cg, SBX_CG_MEMORY), mem, &v), 0);
     CU_ASSERT_EQUAL(v, 64ULL << 20);
+    /* Half a CPU: 50 ms of every 100 ms. */
+    if (cg.v1_path[SBX_CG_CPU]) {
+        CU_ASSERT_EQUAL(read_num(cg.v1_path[SBX_CG_CPU], "cpu.cfs_quota_us", &v), 0);
+        CU_ASSERT_EQUAL(v, 50000);
+    } else {
+        CU_ASSERT_EQUAL(read_num(cg.v2_path, "cpu.max", &v), 0);
+        CU_ASSERT_EQUAL(v, 50000);
+    }
     sbx_cgroup_destroy(&cg);
 }
 
