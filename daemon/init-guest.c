@@ -11,6 +11,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/capability.h>
@@ -126,6 +127,26 @@ static int apply_rlimits(const struct sbx_spec *spec)
     return 0;
 }
 
+/*
+ * The guest starts with every signal at its default action and none blocked:
+ * an ignored disposition survives exec, and the daemon ignores SIGPIPE (and
+ * may have inherited more), which would otherwise leak into every guest.
+ */
+static int reset_signals(void)
+{
+    struct sigaction dfl = { .sa_handler = SIG_DFL };
+    for (int sig = 1; sig < _NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP)
+            continue;
+        /* glibc reserves a few real-time signals and refuses them: not ours to reset. */
+        if (sigaction(sig, &dfl, NULL) < 0 && errno != EINVAL)
+            return -1;
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    return sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
                                    const char *path, int status_w,
                                    const struct sock_fprog *prog)
@@ -151,7 +172,7 @@ static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx
         child_fail(status, errno, SBX_STAGE_SETUP, 125);
 
     umask(spec->umask);
-    if (apply_rlimits(spec) < 0 || drop_privileges(spec) < 0)
+    if (reset_signals() < 0 || apply_rlimits(spec) < 0 || drop_privileges(spec) < 0)
         child_fail(status, errno, SBX_STAGE_SETUP, 125);
     if (chdir(spec->cwd ? spec->cwd : "/") < 0)
         child_fail(status, errno, SBX_STAGE_SETUP, 125);

@@ -1,0 +1,535 @@
+#!/usr/bin/env bash
+# Real workloads in the Debian test image (issue 3), reported as TAP: each
+# workload runs natively in a chroot of the Debian root filesystem and in a
+# sandbox of a real sandboxd (syscall modes off, trap, rewrite); stdout,
+# stderr and the exit status must be equal.  Then the trampoline's guest
+# programs run inside a copy of the image, each must print its PASS line.
+# Needs root.  Arguments: guest programs (those named tramp-* are run).
+# Environment: SANDBOXD, SANDBOXCTL, MKDEBIAN (paths); optionally GUEST_LIB
+# (the library tramp-dlopen-dyn loads), DEBIAN_DIR (mkdebian.sh's output
+# directory, default /var/cache/sandboxd-test), BUSYBOX (a static busybox for
+# tramp-execchain, which execs /bin/busybox; default /bin/busybox).
+# Guest scripts are single-quoted on purpose: they expand in the guest.
+# shellcheck disable=SC2016
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP the Debian suite needs root (chroot, debootstrap, sandboxd)"
+    exit 0
+fi
+for var in SANDBOXD SANDBOXCTL MKDEBIAN; do
+    if [ -z "${!var:-}" ] || [ ! -e "${!var}" ]; then
+        echo "Bail out! $var does not name an existing file: '${!var:-}'"
+        exit 1
+    fi
+done
+for tool in chroot unshare debugfs timeout flock cmp; do
+    command -v "$tool" >/dev/null || { echo "Bail out! $tool is missing on the host"; exit 1; }
+done
+
+exec </dev/null
+DEBIAN_DIR=${DEBIAN_DIR:-/var/cache/sandboxd-test}
+BUSYBOX=${BUSYBOX:-/bin/busybox}
+T=$(mktemp -d /tmp/sbx-debian.XXXXXX)
+SOCK=$T/sandboxd.sock
+LOG=$T/sandboxd.log
+CTL_TIMEOUT=120
+# The environment of both sides: the sandbox's default PATH and HOME, and a
+# fixed locale so that sort and friends order the same way.
+GUEST_ENV=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C)
+MODES=(off trap rewrite)
+CHROOT=$(command -v chroot)
+
+n=0
+failures=0
+daemon_pid=
+
+say() {
+    printf '# %s\n' "$*"
+}
+
+# Prints a file as TAP diagnostics, at most 30 lines.
+diag() {
+    head -n 30 "$@" | sed 's/^/#   /'
+}
+
+t() {
+    local name=$1
+    shift
+    n=$((n + 1))
+    if "$@"; then
+        echo "ok $n - $name"
+    else
+        echo "not ok $n - $name"
+        failures=$((failures + 1))
+    fi
+}
+
+skip() {
+    n=$((n + 1))
+    echo "ok $n - $1 # SKIP $2"
+}
+
+cleanup() {
+    if [ -n "$daemon_pid" ]; then
+        kill -TERM "$daemon_pid" 2>/dev/null || true
+        wait "$daemon_pid" 2>/dev/null || true
+    fi
+    rm -rf --one-file-system "$T"
+}
+trap cleanup EXIT
+
+# ---- The image ----------------------------------------------------------------
+
+start=$SECONDS
+if ! "$MKDEBIAN" "$DEBIAN_DIR" >"$T/mkdebian.log" 2>&1; then
+    echo "Bail out! $MKDEBIAN $DEBIAN_DIR failed:"
+    diag "$T/mkdebian.log"
+    exit 1
+fi
+[ -s "$T/mkdebian.log" ] && diag "$T/mkdebian.log"
+say "Debian image ready in $((SECONDS - start)) s"
+ROOTFS=$DEBIAN_DIR/rootfs
+IMAGE=$DEBIAN_DIR/debian.ext4
+# A shared lock keeps a concurrent mkdebian.sh from replacing the root
+# filesystem or the image while this suite reads them; fd 8 is closed for
+# every program the suite starts.
+exec 8<"$DEBIAN_DIR/.lock"
+flock -s 8
+
+# ---- Running both sides -------------------------------------------------------
+
+# native CMD ARGS...: runs CMD in a chroot of ROOTFS with stdin from $input, in
+# a private mount namespace where the root filesystem is read-only (so the
+# cache is never written), /proc and /tmp are mounted as in a sandbox, and
+# every signal is at its default action (as after a fresh exec of a service).
+# Sets nrc; output in $T/native.out and $T/native.err.
+native() {
+    nrc=0
+    timeout -k 5 "$CTL_TIMEOUT" unshare --mount --propagation private -- /bin/bash -c '
+        r=$1
+        shift
+        mount --bind "$r" "$r" && mount -o remount,bind,ro "$r" &&
+            mount -t proc -o nosuid,nodev,noexec proc "$r/proc" &&
+            mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$r/tmp" || exit 125
+        exec env -i --default-signal "${@:3:$2}" "$1" "$r" "${@:$(($2 + 3))}"
+    ' native "$ROOTFS" "$CHROOT" "${#GUEST_ENV[@]}" "${GUEST_ENV[@]}" "$@" \
+        <"$input" >"$T/native.out" 2>"$T/native.err" 8<&- || nrc=$?
+}
+
+# sbx IMAGE MODE plain|stats CMD ARGS...: the same in a sandbox (with --stats:
+# sandboxctl prints the trampoline's counts).  Sets rc; output in $T/sbx.out
+# and $T/sbx.err.
+sbx() {
+    local image=$1 opts=(--socket "$SOCK" --syscall-mode "$2") kv
+    [ "$3" = stats ] && opts+=(--stats)
+    shift 3
+    for kv in "${GUEST_ENV[@]}"; do
+        opts+=(-e "$kv")
+    done
+    rc=0
+    timeout -k 5 "$CTL_TIMEOUT" "$SANDBOXCTL" run "${opts[@]}" "$image" "$@" \
+        <"$input" >"$T/sbx.out" 2>"$T/sbx.err" 8<&- || rc=$?
+}
+
+show() {
+    local what=$1 file=$2
+    say "$what:"
+    diag "$file"
+}
+
+# The guest's own stderr: everything before sandboxctl's --stats table.
+guest_stderr() {
+    awk '/^syscall +trapped +patched$/ { exit } { print }' "$1"
+}
+
+# stat_count FILE SYSCALL COLUMN: a count from the --stats table (0 if absent).
+stat_count() {
+    awk -v name="$2" -v col="$3" '
+        /^syscall +trapped +patched$/ { on = 1; v = 0; next }
+        on && NF == 3 && $1 == name { v = (col == "trapped" ? $2 : $2 + $3) }
+        END { print v + 0 }' "$1"
+}
+
+# ---- The daemon ---------------------------------------------------------------
+
+start_daemon() {
+    "$SANDBOXD" --socket "$SOCK" --state-dir "$T/state" --ready-fd 3 3>"$T/ready" 2>>"$LOG" 8<&- &
+    daemon_pid=$!
+    local end=$((SECONDS + 30))
+    until grep -q READY "$T/ready" 2>/dev/null; do
+        if [ "$SECONDS" -ge "$end" ] || ! kill -0 "$daemon_pid" 2>/dev/null; then
+            say "sandboxd did not report READY within 30 s; its log:"
+            diag "$LOG"
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+# ---- Workloads --------------------------------------------------------------------
+# Each sets cmd (the command line, the same on both sides), key (a syscall
+# that the workload must make) and input (its stdin).
+
+w_bash_pipeline() {
+    cmd=(/bin/bash -c 'seq 1 2000 | sort -r | head -5; seq 1 2000 | sort -rn | head -3
+        yes sbx | head -2; echo "statuses ${PIPESTATUS[*]}"')
+    key=execve
+}
+
+# A program starts with every signal at its default action and none blocked,
+# whatever its ancestors outside the sandbox ignored.
+w_signal_state() {
+    cmd=(/bin/grep -E '^Sig(Ign|Blk)' /proc/self/status)
+    key=openat
+}
+
+w_bash_subshells() {
+    cmd=(/bin/bash -c '
+        s=0
+        for i in $(seq 1 120); do
+            sq=$( (echo $((i * i))) )
+            s=$((s + sq))
+            if [ $((i % 20)) -eq 0 ]; then
+                echo "$i $s $(printf "%x" "$s") $(echo "$i" | (read -r x; echo $((x * 3))))"
+            fi
+        done
+        f() { if [ "$1" -gt 0 ]; then echo "$(f $(($1 - 1)))$1,"; fi; }
+        echo "$(f 15)"
+        echo "levels $BASH_SUBSHELL $(echo $BASH_SUBSHELL) $( (echo $BASH_SUBSHELL) )"
+        { echo to-stderr >&2; } 2>&1 | tr a-z A-Z
+        echo warning >&2
+        exit 3')
+    key=clone
+}
+
+w_dash_awk_sed() {
+    cmd=(/bin/sh -c 'seq 1 5000 | awk "{ s += \$1 * \$1 } NR % 1000 == 0 { print NR, s }" |
+        sed "s/ /=/" | grep -v "^3000"; printf "%s\n" one two three | sort -r | tr "\n" " "; echo')
+    key=execve
+}
+
+# Debian's own shells exec each other and end in coreutils' readlink, which
+# must see /proc/self/exe as itself.
+w_exec_chain() {
+    cmd=(/bin/bash -c 'exec /bin/dash -c "exec env bash -c \"echo bash \\\${BASH_VERSINFO[0]}; exec readlink /proc/self/exe\""')
+    key=execve
+}
+
+w_python_compute() {
+    cmd=(/usr/bin/python3 -c '
+import sys
+def primes(n):
+    s = bytearray([1]) * (n + 1)
+    s[0] = s[1] = 0
+    for i in range(2, int(n ** 0.5) + 1):
+        if s[i]:
+            s[i * i::i] = bytearray(len(range(i * i, n + 1, i)))
+    return [i for i, v in enumerate(s) if v]
+p = primes(300000)
+print(len(p), sum(p), p[-1])
+a, b = 0, 1
+for _ in range(1000):
+    a, b = b, a + b
+print(a % 1000000007, len(str(a)))
+print(sum(i * i for i in range(10 ** 6)))
+print(f"{sum(1 / k ** 2 for k in range(1, 200001)):.12f}")
+print(sorted(range(20), key=lambda x: (x % 3, -x)))
+sys.exit(4)')
+    key=mmap
+}
+
+w_python_stdlib() {
+    cmd=(/usr/bin/python3 -c '
+import base64, bisect, collections, datetime, hashlib, heapq, itertools, pickle, random, re, struct, zlib
+rnd = random.Random(20240521)
+data = [rnd.randrange(10 ** 6) for _ in range(5000)]
+print(hashlib.sha256(repr(data).encode()).hexdigest())
+blob = zlib.compress(pickle.dumps(data, protocol=4), 9)
+assert pickle.loads(zlib.decompress(blob)) == data
+print(len(struct.pack("<5000I", *data)), base64.b64encode(hashlib.md5(blob).digest()).decode())
+print(sorted(collections.Counter(d % 10 for d in data).items()))
+print(re.findall(r"\b\w{5}\b", "the quick brown foxes jumped over seven lazy dogs"))
+print(datetime.date(2024, 2, 29) + datetime.timedelta(days=365))
+print(heapq.nsmallest(4, data), bisect.bisect(sorted(data), 500000))
+print(list(itertools.islice(itertools.accumulate(data), 3)))')
+    key=openat
+}
+
+w_python_json() {
+    cmd=(/usr/bin/python3 -c '
+import hashlib, json
+doc = {"name": "sandboxd", "list": [1, 2.5, None, True, "\u00fc"],
+       "nested": {"k": [{"a": i, "b": [i] * (i % 4)} for i in range(60)]}}
+s = json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=False)
+back = json.loads(s)
+assert back == doc
+print(len(s), hashlib.sha256(s.encode()).hexdigest())
+print(json.dumps(back["list"]), json.dumps(back["nested"]["k"][5]))')
+    key=openat
+}
+
+w_python_procs() {
+    cmd=(/usr/bin/python3 -c '
+import hashlib, os, subprocess, threading
+res = [None] * 4
+def work(i):
+    h = hashlib.sha256()
+    for j in range(20000):
+        h.update(b"%d:%d" % (i, j))
+    res[i] = h.hexdigest()[:16]
+ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+print(res)
+print(subprocess.run(["seq", "-s", ",", "1", "12"], capture_output=True, text=True,
+                     check=True).stdout.strip())
+print(subprocess.run(["/bin/sh", "-c", "exit 9"]).returncode)
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(r)
+    os.write(w, b"from the child")
+    os._exit(17)
+os.close(w)
+msg = os.read(r, 100)
+_, st = os.waitpid(pid, 0)
+print(msg.decode(), os.WEXITSTATUS(st))')
+    key=wait4
+}
+
+# 2000 INSERTs in one transaction, then aggregates; the SQL comes on stdin.
+sqlite_input() {
+    local journal=$1 i
+    {
+        echo "PRAGMA journal_mode=$journal;"
+        echo "CREATE TABLE t(id INTEGER PRIMARY KEY, grp INTEGER, name TEXT, val REAL);"
+        echo "BEGIN;"
+        for ((i = 1; i <= 2000; i++)); do
+            echo "INSERT INTO t(grp, name, val) VALUES ($((i % 7)), 'name-$i', $i.25);"
+        done
+        echo "COMMIT;"
+        echo "SELECT grp, count(*), sum(val), min(name), max(name) FROM t GROUP BY grp ORDER BY grp;"
+        echo "SELECT count(*), total(val), avg(id) FROM t WHERE name LIKE '%77%';"
+        echo "CREATE INDEX t_name ON t(name);"
+        echo "SELECT id FROM t WHERE name = 'name-1999';"
+        echo "PRAGMA integrity_check;"
+    } >"$T/sqlite-$journal.sql"
+}
+
+w_sqlite() {
+    sqlite_input delete
+    cmd=(/usr/bin/sqlite3 -batch /tmp/sbx-test.db)
+    input=$T/sqlite-delete.sql
+    key=pwrite64
+}
+
+w_sqlite_wal() {
+    sqlite_input wal
+    cmd=(/usr/bin/sqlite3 -batch /tmp/sbx-test.db)
+    input=$T/sqlite-wal.sql
+    key=pwrite64
+}
+
+w_tar_gzip() {
+    cmd=(/bin/bash -c 'tar -C / -cf - usr/share/doc | gzip -1c | gunzip -c | tar -tf - | wc -l
+        tar -C / -cf - usr/share/doc etc | gzip -1 | gzip -dc | tar -tf - | sort | md5sum')
+    key=pipe2
+}
+
+w_find_md5sum() {
+    cmd=(/bin/bash -c 'cd /usr/share/doc && find . -type f | sort | xargs md5sum | md5sum
+        find /usr/bin -maxdepth 1 -type f -perm -u+x | wc -l')
+    key=getdents64
+}
+
+WORKLOADS=(
+    "bash_pipeline:bash: seq | sort -r | head, yes | head"
+    "signal_state:no signal ignored or blocked at start (/proc/self/status)"
+    "bash_subshells:bash: loop with subshells and command substitution, exit 3"
+    "dash_awk_sed:dash: seq | awk | sed | grep"
+    "exec_chain:bash -> dash -> env -> bash -> readlink /proc/self/exe"
+    "python_compute:python3 -c: primes, big ints, floats, exit 4"
+    "python_stdlib:python3 -c: stdlib imports, pickle+zlib round trip"
+    "python_json:python3 -c: json round trip"
+    "python_procs:python3 -c: threads, subprocess, fork, pipe"
+    "sqlite:sqlite3: 2000 inserts in a transaction, aggregates"
+    "sqlite_wal:sqlite3 (WAL): 2000 inserts in a transaction, aggregates"
+    "tar_gzip:tar c | gzip | gunzip | tar t | wc -l"
+    "find_md5sum:find | sort | xargs md5sum | md5sum"
+)
+
+# Compares the sandbox's run with the native one: exit status, stdout and
+# (unless the stats table follows it) stderr.
+same_as_native() {
+    local stats=$1 ok=0
+    if [ "$rc" != "$nrc" ]; then
+        say "exit status: native $nrc, sandbox $rc"
+        ok=1
+    fi
+    if ! cmp -s "$T/native.out" "$T/sbx.out"; then
+        say "stdout differs (native, sandbox):"
+        diff "$T/native.out" "$T/sbx.out" | diag
+        ok=1
+    fi
+    if ! guest_stderr "$T/sbx.err" | cmp -s "$T/native.err" -; then
+        say "stderr differs (native, sandbox):"
+        guest_stderr "$T/sbx.err" | diff "$T/native.err" - | diag
+        ok=1
+    fi
+    if [ "$stats" = stats ] && ! grep -q '^syscall  *trapped  *patched$' "$T/sbx.err"; then
+        say "no --stats table on stderr"
+        ok=1
+    fi
+    [ "$ok" -eq 0 ] || show "sandbox stderr" "$T/sbx.err"
+    return "$ok"
+}
+
+test_workload_mode() {
+    local mode=$1
+    sbx "$IMAGE" "$mode" plain "${cmd[@]}"
+    same_as_native plain
+}
+
+# With --stats: the same output, and the trampoline really handled syscalls,
+# among them the workload's key syscall (trapped, or in rewrite mode trapped
+# or through a patched site).
+test_workload_stats() {
+    local mode=$1 col=trapped total key_n
+    [ "$mode" = rewrite ] && col=both
+    sbx "$IMAGE" "$mode" stats "${cmd[@]}"
+    same_as_native stats || return 1
+    total=$(stat_count "$T/sbx.err" total "$col")
+    key_n=$(stat_count "$T/sbx.err" "$key" "$col")
+    say "$mode --stats: total $total, $key $key_n ($col)"
+    if [ "$total" -le 0 ] || [ "$key_n" -le 0 ]; then
+        say "expected non-zero counts for the total and $key"
+        show "sandbox stderr" "$T/sbx.err"
+        return 1
+    fi
+}
+
+test_native_ran() {
+    # A workload that fails natively would make the comparison meaningless.
+    case $nrc in
+    0 | 3 | 4) [ -s "$T/native.out" ] && return 0 ;; # the exit statuses the workloads choose
+    esac
+    say "native run exited $nrc (stdout must not be empty)"
+    show "native stdout" "$T/native.out"
+    show "native stderr" "$T/native.err"
+    return 1
+}
+
+# ---- Guest programs in a copy of the image -----------------------------------------
+
+# Copies the image and adds the guest programs under /sbx with debugfs (a
+# fraction of a second; mkfs.ext4 -d of the whole root filesystem takes
+# seconds).  tramp-execchain execs /bin/busybox, which Debian does not have:
+# a static busybox from the host is added.
+make_guest_image() {
+    local f cmds=$T/debugfs.cmds
+    GUEST_IMAGE=$T/debian-sbx.ext4
+    cp --sparse=always "$IMAGE" "$GUEST_IMAGE" || return 1
+    {
+        echo "mkdir /sbx"
+        for f in "${GUEST_PROGS[@]}" ${GUEST_LIB:+"$GUEST_LIB"}; do
+            echo "write $f /sbx/${f##*/}"
+        done
+        # /bin is a symlink to usr/bin (merged /usr), which debugfs does not follow.
+        if [ ! -e "$ROOTFS/bin/busybox" ] && [ -x "$BUSYBOX" ]; then
+            echo "write $BUSYBOX /usr/bin/busybox"
+        fi
+    } >"$cmds"
+    # debugfs exits 0 even when a command fails; it says so on stderr, after
+    # its version banner.
+    if ! debugfs -w -f "$cmds" "$GUEST_IMAGE" >/dev/null 2>"$T/debugfs.err" ||
+        grep -v '^debugfs [0-9]' "$T/debugfs.err" | grep -q .; then
+        say "debugfs -w -f $cmds failed:"
+        diag "$T/debugfs.err"
+        return 1
+    fi
+}
+
+test_guest_program() {
+    local mode=$1 prog=$2 name want args=()
+    name=${prog#tramp-}
+    name=${name%-dyn}
+    case $name in
+    execchain) args=("/sbx/$prog" 5) ;;
+    readlink) args=("/sbx/$prog") ;;
+    dlopen) args=("/sbx/${GUEST_LIB##*/}") ;;
+    esac
+    sbx "$GUEST_IMAGE" "$mode" plain "/sbx/$prog" "${args[@]}"
+    want="PASS $name"
+    if [ "$rc" -ne 0 ] || [ "$(cat "$T/sbx.out")" != "$want" ]; then
+        say "expected exit status 0 and stdout '$want', got $rc"
+        show "stdout" "$T/sbx.out"
+        show "stderr" "$T/sbx.err"
+        return 1
+    fi
+}
+
+# ===================================================================================== tests
+
+input=/dev/null
+t "sandboxd starts on a temporary socket" start_daemon || {
+    echo "1..$n"
+    exit 1
+}
+
+for w in "${WORKLOADS[@]}"; do
+    fn=${w%%:*}
+    desc=${w#*:}
+    input=/dev/null
+    "w_$fn"
+    if [ "$fn" = python_json ] && [ ! -e "$ROOTFS/usr/lib/python3.11/json/__init__.py" ]; then
+        for mode in native "${MODES[@]}"; do
+            skip "$desc [$mode]" "the image has no json module (python3-minimal only)"
+        done
+        continue
+    fi
+    wstart=$SECONDS
+    native "${cmd[@]}"
+    t "$desc [native]" test_native_ran
+    for mode in "${MODES[@]}"; do
+        t "$desc [$mode]: same stdout, stderr and exit status as native" \
+            test_workload_mode "$mode"
+    done
+    for mode in trap rewrite; do
+        t "$desc [$mode --stats]: same output, trampoline counts $key" \
+            test_workload_stats "$mode"
+    done
+    say "$fn: $((SECONDS - wstart)) s"
+done
+
+GUEST_PROGS=()
+for p in "$@"; do
+    base=${p##*/}
+    case $base in
+    tramp-getppid-loop*) ;; # a benchmark, prints no PASS line
+    tramp-dlopen*) [ -n "${GUEST_LIB:-}" ] && GUEST_PROGS+=("$p") ;;
+    tramp-*) GUEST_PROGS+=("$p") ;;
+    esac
+done
+if [ "${#GUEST_PROGS[@]}" -eq 0 ]; then
+    skip "guest programs in the Debian image" "no tramp-* guest programs given"
+else
+    istart=$(date +%s%N)
+    t "a copy of the image with ${#GUEST_PROGS[@]} guest programs under /sbx" make_guest_image
+    say "guest image made in $((($(date +%s%N) - istart) / 1000000)) ms"
+    input=/dev/null
+    for mode in trap rewrite; do
+        for p in "${GUEST_PROGS[@]}"; do
+            t "${p##*/} [$mode] in the Debian image: PASS" test_guest_program "$mode" "${p##*/}"
+        done
+    done
+fi
+
+if [ "$failures" -ne 0 ] && grep -qiE 'warn|error|fail' "$LOG"; then
+    say "sandboxd's log, problems only:"
+    grep -iE 'warn|error|fail' "$LOG" | tail -n 20 | diag
+fi
+echo "1..$n"
+[ "$failures" -eq 0 ]
