@@ -268,21 +268,58 @@ static uint64_t limit_of(const struct sbx_cg_limits *lim, enum sbx_cg_ctrl c)
     return c == SBX_CG_MEMORY ? lim->memory : c == SBX_CG_PIDS ? lim->pids : lim->cpu_millis;
 }
 
+int sbx_cgroup_limit(const struct sbx_cgroup_root *r, struct sbx_cgroup *cg,
+                     const struct sbx_cg_limits *lim, char *msg, size_t msglen)
+{
+    for (int c = 0; c < SBX_CG_N; c++) {
+        if (!limit_of(lim, c))
+            continue;
+        bool v2 = r->v2_ctrl[c];
+        if (!v2) {
+            if (!r->v1_base[c]) {
+                snprintf(msg, msglen, "the %s limit cannot be enforced: no %s controller on "
+                         "this host", ctrl_name[c], ctrl_name[c]);
+                return -EOPNOTSUPP;
+            }
+            cg->v1_path[c] = join(r->v1_base[c], "/", cg->name);
+            if (!cg->v1_path[c] || mkdir(cg->v1_path[c], 0755) < 0) {
+                int err = cg->v1_path[c] ? sbx_neg_errno() : -ENOMEM;
+                snprintf(msg, msglen, "cannot create %s cgroup: %s", ctrl_name[c],
+                         strerror(-err));
+                free(cg->v1_path[c]);
+                cg->v1_path[c] = NULL;
+                return err;
+            }
+        }
+        int err = apply_limit(cg, c, v2, lim);
+        if (err < 0) {
+            snprintf(msg, msglen, "cannot set the %s limit: %s", ctrl_name[c], strerror(-err));
+            return err;
+        }
+    }
+    return 0;
+}
+
 int sbx_cgroup_create(const struct sbx_cgroup_root *r, const char *name,
                       const struct sbx_cg_limits *lim, struct sbx_cgroup *ret, char *msg,
                       size_t msglen)
 {
-    struct sbx_cgroup cg = { .v2_fd = -EBADF };
+    struct sbx_cgroup cg = { .v2_fd = -EBADF, .name = strdup(name) };
     int err = 0;
+    if (!cg.name)
+        return -ENOMEM;
     if (r->v2_base) {
         cg.v2_path = join(r->v2_base, "/", name);
-        if (!cg.v2_path)
-            return -ENOMEM;
+        if (!cg.v2_path) {
+            err = -ENOMEM;
+            goto fail;
+        }
         if (mkdir(cg.v2_path, 0755) < 0) {
             err = sbx_neg_errno();
             snprintf(msg, msglen, "cannot create cgroup %s: %s", cg.v2_path, strerror(-err));
             free(cg.v2_path);
-            return err;
+            cg.v2_path = NULL;
+            goto fail;
         }
         cg.v2_fd = open(cg.v2_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (cg.v2_fd < 0) {
@@ -291,33 +328,8 @@ int sbx_cgroup_create(const struct sbx_cgroup_root *r, const char *name,
             goto fail;
         }
     }
-    for (int c = 0; c < SBX_CG_N; c++) {
-        if (!limit_of(lim, c))
-            continue;
-        bool v2 = r->v2_ctrl[c];
-        if (!v2) {
-            if (!r->v1_base[c]) {
-                err = -EOPNOTSUPP;
-                snprintf(msg, msglen, "the %s limit cannot be enforced: no %s controller on "
-                         "this host", ctrl_name[c], ctrl_name[c]);
-                goto fail;
-            }
-            cg.v1_path[c] = join(r->v1_base[c], "/", name);
-            if (!cg.v1_path[c] || mkdir(cg.v1_path[c], 0755) < 0) {
-                err = cg.v1_path[c] ? sbx_neg_errno() : -ENOMEM;
-                snprintf(msg, msglen, "cannot create %s cgroup: %s", ctrl_name[c],
-                         strerror(-err));
-                free(cg.v1_path[c]);
-                cg.v1_path[c] = NULL;
-                goto fail;
-            }
-        }
-        err = apply_limit(&cg, c, v2, lim);
-        if (err < 0) {
-            snprintf(msg, msglen, "cannot set the %s limit: %s", ctrl_name[c], strerror(-err));
-            goto fail;
-        }
-    }
+    if ((err = sbx_cgroup_limit(r, &cg, lim, msg, msglen)) < 0)
+        goto fail;
     *ret = cg;
     return 0;
 fail:
@@ -401,6 +413,7 @@ void sbx_cgroup_destroy(struct sbx_cgroup *cg)
         remove_dir(cg->v1_path[c]);
         free(cg->v1_path[c]);
     }
+    free(cg->name);
     *cg = (struct sbx_cgroup){ .v2_fd = -EBADF };
 }
 

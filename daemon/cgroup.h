@@ -15,6 +15,7 @@ struct sbx_cgroup_root {
 };
 
 struct sbx_cgroup {
+    char *name;
     char *v2_path;
     int v2_fd; /* O_DIRECTORY fd for CLONE_INTO_CGROUP; -EBADF if none */
     char *v1_path[SBX_CG_N];
@@ -33,11 +34,14 @@ void sbx_cgroup_root_done(struct sbx_cgroup_root *r);
 /* Whether a limit on this controller can be enforced. */
 bool sbx_cgroup_root_can(const struct sbx_cgroup_root *r, enum sbx_cg_ctrl c);
 
-/* Creates the cgroup(s) for one sandbox and applies limits; v1 groups are
- * made only for the controllers a limit needs. */
+/* Creates the cgroup(s) for one sandbox and applies limits (see sbx_cgroup_limit). */
 int sbx_cgroup_create(const struct sbx_cgroup_root *r, const char *name,
                       const struct sbx_cg_limits *lim, struct sbx_cgroup *ret, char *msg,
                       size_t msglen);
+/* Applies limits to an existing sandbox cgroup; v1 groups are made only for
+ * the controllers a limit needs (attach the process with sbx_cgroup_attach_v1). */
+int sbx_cgroup_limit(const struct sbx_cgroup_root *r, struct sbx_cgroup *cg,
+                     const struct sbx_cg_limits *lim, char *msg, size_t msglen);
 /* Moves pid into the v1 groups (v2 placement is done by CLONE_INTO_CGROUP). */
 int sbx_cgroup_attach_v1(const struct sbx_cgroup *cg, pid_t pid);
 /* Whether the memory controller killed something in this cgroup. */

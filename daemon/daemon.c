@@ -58,6 +58,7 @@ static void daemon_stop(struct sbx_daemon *d, const char *why)
         sbx_info("stopping (%s): %s", why,
                  d->sandboxes ? "killing the running sandboxes" : "no sandbox running");
     d->stopping = true;
+    sbx_sandbox_drop_spare(d);
     for (struct sbx_sandbox *s = d->sandboxes; s; s = s->next)
         sbx_sandbox_kill(s, "killed: sandboxd is stopping");
     sbx_daemon_maybe_exit(d);
@@ -262,6 +263,7 @@ int sbx_daemon_run(const struct sbx_daemon_config *cfg)
             close(cfg->ready_fd);
         }
         notify_ready();
+        sbx_sandbox_refill_spare(&d);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);

@@ -42,6 +42,7 @@ struct sbx_daemon {
     struct sbx_cgroup_root cgroups;
     struct sbx_client *clients;     /* list */
     struct sbx_sandbox *sandboxes;  /* list */
+    struct sbx_sandbox *spare;      /* spawned ahead of the next run; not in the list */
     uint64_t next_id;
     bool stopping;
     int exit_code;

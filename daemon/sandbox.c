@@ -230,6 +230,8 @@ static void report_exit(struct sbx_sandbox *s, const siginfo_t *si)
     if (c)
         sbx_client_sandbox_exited(c, s, &m);
     free(m.stats);
+    /* The client has its answer: now is a good time to prepare the next sandbox. */
+    sbx_sandbox_refill_spare(s->d);
 }
 
 static void on_init_exit(uv_poll_t *h, int status, int events)
@@ -291,14 +293,116 @@ void sbx_sandbox_kill(struct sbx_sandbox *s, const char *why)
         sbx_warn("sandbox %llu: cannot kill init: %m", (unsigned long long)s->id);
 }
 
+/* Kills and reaps init at once; for sandboxes that never got going. */
+static void kill_and_reap(struct sbx_sandbox *s)
+{
+    syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+    waitid(P_PIDFD, (id_t)s->pidfd, &(siginfo_t){ 0 }, WEXITED);
+}
+
+/* A spare init died before it was used: forget it. */
+static void on_spare_exit(uv_poll_t *h, int status, int events)
+{
+    struct sbx_sandbox *s = h->data;
+    if (s->d->spare == s)
+        s->d->spare = NULL;
+    uv_poll_stop(&s->pid_poll);
+    kill_and_reap(s);
+    s->exit_sent = true;
+    sandbox_finish(s);
+}
+
+/*
+ * The part of a sandbox that does not depend on the request: its cgroup,
+ * new namespaces, and sbx-init exec'd and waiting for its SPEC.  A warm
+ * daemon keeps one of these ready (the spare), which takes clone3 and the
+ * exec of init off the path of the next run.
+ */
+static int sandbox_spawn(struct sbx_daemon *d, bool net_host, struct sbx_sandbox **ret, char *msg,
+                         size_t msglen)
+{
+    struct sbx_sandbox *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    *s = (struct sbx_sandbox){
+        .d = d, .id = ++d->next_id, .pidfd = -EBADF, .ctl_fd = -EBADF, .stats_fd = -EBADF,
+        .cg = { .v2_fd = -EBADF }, .net_host = net_host,
+    };
+    sbx_proto_rx_init(&s->rx);
+    int ctl[2] = { -EBADF, -EBADF };
+    char name[64];
+    snprintf(name, sizeof(name), "sbx-%d-%llu", (int)getpid(), (unsigned long long)s->id);
+    int r = sbx_cgroup_create(&d->cgroups, name, &(struct sbx_cg_limits){ 0 }, &s->cg, msg,
+                              msglen);
+    if (r < 0)
+        goto fail;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) < 0) {
+        r = sbx_neg_errno();
+        snprintf(msg, msglen, "socketpair: %s", strerror(-r));
+        goto fail;
+    }
+    s->ctl_fd = ctl[0];
+    s->pid = spawn_init(d, ctl[1], s->cg.v2_fd, net_host, &s->pidfd);
+    sbx_close(ctl[1]);
+    if (s->pid < 0) {
+        r = s->pid;
+        snprintf(msg, msglen, "clone3 of the sandbox: %s", strerror(-r));
+        goto fail;
+    }
+    if ((r = uv_poll_init(d->loop, &s->pid_poll, s->pidfd)) < 0) {
+        snprintf(msg, msglen, "cannot watch the sandbox: %s", uv_strerror(r));
+        kill_and_reap(s);
+        goto fail;
+    }
+    s->pid_poll.data = s;
+    s->handles_inited |= SBX_H_PID;
+    *ret = s;
+    return 0;
+fail:
+    sbx_close(s->ctl_fd);
+    sbx_close(s->pidfd);
+    sbx_cgroup_destroy(&s->cg);
+    free(s);
+    return r;
+}
+
+void sbx_sandbox_refill_spare(struct sbx_daemon *d)
+{
+    /* The embedded daemon serves one run: a spare would only cost it time. */
+    if (d->spare || d->stopping || d->cfg.conn_fd >= 0)
+        return;
+    char msg[256] = "";
+    struct sbx_sandbox *s;
+    int r = sandbox_spawn(d, false, &s, msg, sizeof(msg));
+    if (r < 0) {
+        sbx_warn("cannot prepare a spare sandbox: %s", msg[0] ? msg : strerror(-r));
+        return;
+    }
+    if ((r = uv_poll_start(&s->pid_poll, UV_READABLE, on_spare_exit)) < 0) {
+        kill_and_reap(s);
+        s->exit_sent = true;
+        sandbox_finish(s);
+        return;
+    }
+    d->spare = s;
+}
+
+void sbx_sandbox_drop_spare(struct sbx_daemon *d)
+{
+    struct sbx_sandbox *s = d->spare;
+    if (!s)
+        return;
+    d->spare = NULL;
+    uv_poll_stop(&s->pid_poll);
+    kill_and_reap(s);
+    s->exit_sent = true;
+    sandbox_finish(s);
+}
+
 static int start_watching(struct sbx_sandbox *s)
 {
     uv_loop_t *loop = s->d->loop;
     int r;
-    if ((r = uv_poll_init(loop, &s->pid_poll, s->pidfd)) < 0)
-        return r;
-    s->pid_poll.data = s;
-    s->handles_inited |= SBX_H_PID;
     if ((r = uv_poll_init(loop, &s->ctl_poll, s->ctl_fd)) < 0)
         return r;
     s->ctl_poll.data = s;
@@ -314,83 +418,69 @@ static int start_watching(struct sbx_sandbox *s)
     return 0;
 }
 
-int sbx_sandbox_start(struct sbx_daemon *d, struct sbx_client *client,
-                      const struct sbx_sandbox_params *p, struct sbx_sandbox **ret, char *msg,
-                      size_t msglen)
+/* Gives a spawned sandbox its request: limits, spec, fds; then follows it. */
+static int sandbox_launch(struct sbx_sandbox *s, struct sbx_client *client,
+                          const struct sbx_sandbox_params *p, char *msg, size_t msglen)
 {
-    struct sbx_sandbox *s = calloc(1, sizeof(*s));
-    if (!s) {
-        sbx_image_release(&d->images, p->image, sbx_daemon_now(d));
-        return -ENOMEM;
-    }
-    *s = (struct sbx_sandbox){
-        .d = d, .id = ++d->next_id, .client = client, .pidfd = -EBADF, .ctl_fd = -EBADF,
-        .stats_fd = -EBADF, .cg = { .v2_fd = -EBADF }, .timeout_ms = p->timeout_ms,
-        .image = p->image, .want_stats = p->stats,
-    };
-    sbx_proto_rx_init(&s->rx);
-    int ctl[2] = { -EBADF, -EBADF };
+    struct sbx_daemon *d = s->d;
+    s->client = client;
+    s->image = p->image;
+    s->timeout_ms = p->timeout_ms;
+    s->want_stats = p->stats;
     int r;
-    char name[64];
-    snprintf(name, sizeof(name), "sbx-%d-%llu", (int)getpid(), (unsigned long long)s->id);
-    r = sbx_cgroup_create(&d->cgroups, name, &p->limits, &s->cg, msg, msglen);
-    if (r < 0)
-        goto fail;
-    if (p->spec->mode != SBX_MODE_OFF && (r = s->stats_fd = stats_memfd()) < 0) {
-        snprintf(msg, msglen, "cannot create the statistics memfd: %s", strerror(-r));
-        goto fail;
-    }
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) < 0) {
-        r = sbx_neg_errno();
-        snprintf(msg, msglen, "socketpair: %s", strerror(-r));
-        goto fail;
-    }
-    s->ctl_fd = ctl[0];
-    s->pid = spawn_init(d, ctl[1], s->cg.v2_fd, p->net_host, &s->pidfd);
-    ctl[1] = sbx_close(ctl[1]);
-    if (s->pid < 0) {
-        r = s->pid;
-        snprintf(msg, msglen, "clone3 of the sandbox: %s", strerror(-r));
-        goto fail;
-    }
+    if ((r = sbx_cgroup_limit(&d->cgroups, &s->cg, &p->limits, msg, msglen)) < 0)
+        return r;
     if ((r = sbx_cgroup_attach_v1(&s->cg, s->pid)) < 0) {
         snprintf(msg, msglen, "cannot move the sandbox into its cgroup: %s", strerror(-r));
-        goto fail_kill;
+        return r;
+    }
+    if (p->spec->mode != SBX_MODE_OFF && (r = s->stats_fd = stats_memfd()) < 0) {
+        snprintf(msg, msglen, "cannot create the statistics memfd: %s", strerror(-r));
+        return r;
     }
     if ((r = send_spec(s, p)) < 0) {
         snprintf(msg, msglen, "cannot hand the spec to sandbox init: %s", strerror(-r));
-        goto fail_kill;
+        return r;
     }
     if (fcntl(s->ctl_fd, F_SETFL, O_NONBLOCK) < 0) {
         r = sbx_neg_errno();
         snprintf(msg, msglen, "cannot watch the sandbox: %s", strerror(-r));
-        goto fail_kill;
+        return r;
     }
     if ((r = start_watching(s)) < 0) {
         snprintf(msg, msglen, "cannot watch the sandbox: %s", uv_strerror(r));
-        /* Reap init here; the handles that were opened close in sandbox_finish. */
-        syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
-        waitid(P_PIDFD, (id_t)s->pidfd, &(siginfo_t){ 0 }, WEXITED);
-        s->next = d->sandboxes;
-        d->sandboxes = s;
-        sandbox_finish(s);
         return r;
+    }
+    return 0;
+}
+
+int sbx_sandbox_start(struct sbx_daemon *d, struct sbx_client *client,
+                      const struct sbx_sandbox_params *p, struct sbx_sandbox **ret, char *msg,
+                      size_t msglen)
+{
+    struct sbx_sandbox *s = NULL;
+    if (d->spare && d->spare->net_host == p->net_host) {
+        s = d->spare;
+        d->spare = NULL;
+    } else {
+        int r = sandbox_spawn(d, p->net_host, &s, msg, msglen);
+        if (r < 0) {
+            sbx_image_release(&d->images, p->image, sbx_daemon_now(d));
+            return r;
+        }
     }
     s->next = d->sandboxes;
     d->sandboxes = s;
+    int r = sandbox_launch(s, client, p, msg, msglen);
+    if (r < 0) {
+        /* Nothing ran yet: reap init now; the rest goes the usual way, without a report. */
+        s->client = NULL;
+        s->exit_sent = true;
+        uv_poll_stop(&s->pid_poll);
+        kill_and_reap(s);
+        sandbox_finish(s);
+        return r;
+    }
     *ret = s;
     return 0;
-
-fail_kill:
-    syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
-    waitid(P_PIDFD, (id_t)s->pidfd, &(siginfo_t){ 0 }, WEXITED);
-fail:
-    sbx_close(ctl[1]);
-    sbx_close(s->ctl_fd);
-    sbx_close(s->pidfd);
-    sbx_close(s->stats_fd);
-    sbx_cgroup_destroy(&s->cg);
-    sbx_image_release(&d->images, s->image, sbx_daemon_now(d));
-    free(s);
-    return r;
 }

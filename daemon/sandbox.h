@@ -32,6 +32,7 @@ struct sbx_sandbox {
     struct sbx_msg_report report;
     bool have_report;
     bool exit_sent; /* EXIT went to the client (or there was none to tell) */
+    bool net_host;  /* made without a network namespace */
     bool timed_out;
     bool killed;
     const char *kill_reason; /* static */
@@ -61,6 +62,9 @@ struct sbx_sandbox_params {
 int sbx_sandbox_start(struct sbx_daemon *d, struct sbx_client *client,
                       const struct sbx_sandbox_params *p, struct sbx_sandbox **ret, char *msg,
                       size_t msglen);
+/* Keeps one sandbox spawned ahead of need (namespaces, cgroup, init waiting). */
+void sbx_sandbox_refill_spare(struct sbx_daemon *d);
+void sbx_sandbox_drop_spare(struct sbx_daemon *d);
 /* Ends it now (SIGKILL to the whole sandbox); the exit is reported as usual,
  * with why (a static string) as its message. */
 void sbx_sandbox_kill(struct sbx_sandbox *s, const char *why);
