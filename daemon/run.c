@@ -8,8 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <sys/socket.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
@@ -82,6 +80,17 @@ static int read_fd_text(int fd, size_t max, char **ret)
     return (int)len;
 }
 
+/* Every FILE:LINE:COL line of diags, after prefix, as one message (no final newline). */
+static void diags_message(const struct sbx_diags *diags, const char *prefix, char *msg,
+                         size_t len)
+{
+    _cleanup_free_ char *all = sbx_diags_format(diags);
+    snprintf(msg, len, "%s%s", prefix, all ? all : "(out of memory)");
+    size_t l = strlen(msg);
+    if (l && msg[l - 1] == '\n')
+        msg[l - 1] = '\0';
+}
+
 static int load_policy(struct sbx_daemon *d, const struct sbx_msg_run *run,
                        struct sbx_policy **ret, char *msg, size_t len)
 {
@@ -113,13 +122,8 @@ static int load_policy(struct sbx_daemon *d, const struct sbx_msg_run *run,
     const char *src = text ? text : run->policy_text;
     struct sbx_diags diags = { 0 };
     int r = sbx_policy_parse(src, strlen(src), file, ret, &diags);
-    if (r < 0) {
-        _cleanup_free_ char *all = sbx_diags_format(&diags);
-        snprintf(msg, len, "invalid policy:\n%s", all ? all : "(out of memory)");
-        size_t l = strlen(msg);
-        if (l && msg[l - 1] == '\n')
-            msg[l - 1] = '\0';
-    }
+    if (r < 0)
+        diags_message(&diags, "invalid policy:\n", msg, len);
     sbx_diags_free(&diags);
     return r;
 }
@@ -184,16 +188,7 @@ static void env_build(struct env_builder *e, const struct sbx_policy *p,
 /* Whether a non-root caller may give the guest this gid: its own groups, or nogroup. */
 static bool caller_has_gid(struct sbx_client *c, uint32_t gid)
 {
-    if (gid == c->cred.gid || gid == SBX_NOBODY)
-        return true;
-    gid_t groups[NGROUPS_MAX];
-    socklen_t len = sizeof(groups);
-    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
-        return false;
-    for (size_t i = 0; i < len / sizeof(gid_t); i++)
-        if (groups[i] == gid)
-            return true;
-    return false;
+    return gid == SBX_NOBODY || sbx_client_in_group(c, gid);
 }
 
 static int resolve_identity(struct sbx_client *c, const struct sbx_policy *p, int mount_fd,
@@ -297,16 +292,11 @@ static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_
     policy_features(d, &h);
     struct sbx_diags diags = { 0 };
     int r = sbx_policy_check_host(p, &h, &diags);
-    if (r < 0) {
-        _cleanup_free_ char *all = sbx_diags_format(&diags);
-        snprintf(msg, msglen, "%s", all ? all : "the policy asks for what this host lacks");
-        size_t l = strlen(msg);
-        if (l && msg[l - 1] == '\n')
-            msg[l - 1] = '\0';
-        sbx_diags_free(&diags);
-        return r;
-    }
+    if (r < 0)
+        diags_message(&diags, "", msg, msglen);
     sbx_diags_free(&diags);
+    if (r < 0)
+        return r;
     if (req->frame.n_fds != RUN_FIXED_FDS) {
         snprintf(msg, msglen, "RUN carries %u fds, expected %u", req->frame.n_fds, RUN_FIXED_FDS);
         return -EBADMSG;

@@ -91,23 +91,27 @@ static void client_fail(struct sbx_client *c, int err, const char *fmt, ...)
     sbx_client_close(c);
 }
 
-/* Root, the daemon's own uid, and members of the sandbox group may run sandboxes. */
-static bool authorized(struct sbx_client *c)
+bool sbx_client_in_group(struct sbx_client *c, gid_t gid)
 {
-    if (c->cred.uid == 0 || c->cred.uid == geteuid())
+    if (c->cred.gid == gid)
         return true;
-    if (!c->d->have_sandbox_gid)
-        return false;
-    if (c->cred.gid == c->d->sandbox_gid)
-        return true;
+    /* The peer's supplementary groups as of connect(). */
     gid_t groups[NGROUPS_MAX];
     socklen_t len = sizeof(groups);
     if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
         return false;
     for (size_t i = 0; i < len / sizeof(gid_t); i++)
-        if (groups[i] == c->d->sandbox_gid)
+        if (groups[i] == gid)
             return true;
     return false;
+}
+
+/* Root, the daemon's own uid, and members of the sandbox group may run sandboxes. */
+static bool authorized(struct sbx_client *c)
+{
+    if (c->cred.uid == 0 || c->cred.uid == geteuid())
+        return true;
+    return c->d->have_sandbox_gid && sbx_client_in_group(c, c->d->sandbox_gid);
 }
 
 static void handle_hello(struct sbx_client *c, const struct sbx_frame *f)

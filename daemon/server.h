@@ -28,6 +28,8 @@ struct sbx_client {
 
 /* Starts serving a connected socket (accepted, or the embedded socketpair). */
 int sbx_client_add(struct sbx_daemon *d, int fd);
+/* Whether the peer has gid as its primary or a supplementary group. */
+bool sbx_client_in_group(struct sbx_client *c, gid_t gid);
 /* Closes the connection; a sandbox it started is killed. */
 void sbx_client_close(struct sbx_client *c);
 /* The sandbox of this client ended: send EXIT, and close. */
