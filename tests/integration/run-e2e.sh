@@ -34,34 +34,14 @@ SLEEP_PREFIX=7$$
 CGROUP_ROOTS=(/sys/fs/cgroup /sys/fs/cgroup/unified /sys/fs/cgroup/memory /sys/fs/cgroup/pids
     /sys/fs/cgroup/cpu)
 
-n=0
-failures=0
 daemon_pid=
 started_pids=()
 sleeps=0
 
 # ---- TAP and assertions ------------------------------------------------------
 
-say() {
-    printf '# %s\n' "$*"
-}
-
-# Prints a file (or stdin) as TAP diagnostics, at most 40 lines.
-diag() {
-    head -n 40 "$@" | sed 's/^/#   /'
-}
-
-t() {
-    local name=$1
-    shift
-    n=$((n + 1))
-    if "$@"; then
-        echo "ok $n - $name"
-    else
-        echo "not ok $n - $name"
-        failures=$((failures + 1))
-    fi
-}
+# shellcheck source=tests/integration/tap.sh
+. "$(dirname "$0")/tap.sh"
 
 show_run() {
     say "exit status $rc; stdout:"
@@ -1084,5 +1064,4 @@ t "afterwards: no process of the suite is left" test_no_processes
 t "afterwards: the image is unchanged (sha256)" test_image_unchanged
 t "afterwards: sandboxd's log reports no cleanup problem" test_daemon_log_clean
 
-echo "1..$n"
-[ "$failures" -eq 0 ]
+tap_finish

@@ -29,9 +29,9 @@ mkdir -p "$T/policies" "$T/hostro" "$T/hostrw" "$T/private"
 echo "from the host" >"$T/hostro/file"
 chmod 0777 "$T/hostrw"
 chmod 0700 "$T/private"
-n=0
-failures=0
 daemon_pid=
+# shellcheck source=tests/integration/tap.sh
+. "$(dirname "$0")/tap.sh"
 
 cleanup() {
     if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
@@ -42,25 +42,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-diag() {
-    head -n 20 "$@" | sed 's/^/#   /'
-}
-
-# t NAME COMMAND...: one TAP test; on failure the last run's output is shown.
-t() {
-    local name=$1
-    shift
-    n=$((n + 1))
-    if "$@"; then
-        echo "ok $n - $name"
-    else
-        echo "not ok $n - $name"
-        echo "# exit status ${rc:-?}; stdout:"
-        diag "$T/out"
-        echo "# stderr:"
-        diag "$T/err"
-        failures=$((failures + 1))
-    fi
+# After a failed test: the last run's output.
+tap_on_fail() {
+    say "exit status ${rc:-?}; stdout:"
+    diag "$T/out"
+    say "stderr:"
+    diag "$T/err"
 }
 
 # policy NAME: writes stdin to $T/policies/NAME.yaml.
@@ -317,5 +304,4 @@ wait "$daemon_pid" || rc=$?
 daemon_pid=
 t "sandboxd served the whole suite and stops cleanly" rc_is 0
 
-echo "1..$n"
-[ "$failures" -eq 0 ]
+tap_finish

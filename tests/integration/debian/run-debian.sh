@@ -40,30 +40,9 @@ GUEST_ENV=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOM
 MODES=(off trap rewrite)
 CHROOT=$(command -v chroot)
 
-n=0
-failures=0
 daemon_pid=
-
-say() {
-    printf '# %s\n' "$*"
-}
-
-# Prints a file as TAP diagnostics, at most 30 lines.
-diag() {
-    head -n 30 "$@" | sed 's/^/#   /'
-}
-
-t() {
-    local name=$1
-    shift
-    n=$((n + 1))
-    if "$@"; then
-        echo "ok $n - $name"
-    else
-        echo "not ok $n - $name"
-        failures=$((failures + 1))
-    fi
-}
+# shellcheck source=tests/integration/tap.sh
+. "$(dirname "$0")/../tap.sh"
 
 skip() {
     n=$((n + 1))
@@ -531,5 +510,4 @@ if [ "$failures" -ne 0 ] && grep -qiE 'warn|error|fail' "$LOG"; then
     say "sandboxd's log, problems only:"
     grep -iE 'warn|error|fail' "$LOG" | tail -n 20 | diag
 fi
-echo "1..$n"
-[ "$failures" -eq 0 ]
+tap_finish
