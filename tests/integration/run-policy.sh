@@ -4,7 +4,7 @@
 # than root may not ask for.  Needs root.
 # Environment: SANDBOXD, SANDBOXCTL, TEST_IMAGE (paths).
 # Guest scripts are single-quoted on purpose: they expand in the guest.
-# shellcheck disable=SC2016
+# shellcheck disable=SC2016,SC2034  # guest scripts single-quoted; variables read in eval
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
