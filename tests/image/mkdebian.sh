@@ -11,7 +11,8 @@ script_version=2
 suite=bookworm
 variant=minbase
 # minbase already brings bash, coreutils, dash, gzip, tar, sed, grep, findutils.
-packages=(bash coreutils gzip tar python3-minimal sqlite3)
+# libpython3.11-stdlib: json and the rest of the standard library for the workloads.
+packages=(bash coreutils gzip tar python3-minimal libpython3.11-stdlib sqlite3)
 
 prog=mkdebian.sh
 die() {
@@ -33,14 +34,17 @@ work="$outdir/rootfs.new"
 want_stamp=$(printf 'script_version=%s\nsuite=%s\nvariant=%s\npackages=%s\n' \
     "$script_version" "$suite" "$variant" "${packages[*]}")
 
-# Serializes concurrent builders; the holder of the lock is the only writer.
+cached() {
+    [ -f "$image" ] && [ -d "$rootfs" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ]
+}
+# Readers of the cache (tests) hold a shared lock while they use it, so the
+# check takes a shared lock too; only a rebuild takes the exclusive lock, the
+# one writer. flock converts the lock, not atomically, hence the second check.
 exec 9>"$outdir/.lock"
+flock -s 9 || die "cannot lock $outdir/.lock"
+cached && exit 0
 flock 9 || die "cannot lock $outdir/.lock"
-
-if [ -f "$image" ] && [ -d "$rootfs" ] && [ -f "$stamp" ] &&
-    [ "$(cat "$stamp")" = "$want_stamp" ]; then
-    exit 0
-fi
+cached && exit 0
 
 # Prints the first archive URI in the host's apt sources that serves $suite's
 # main component, for both one-line (.list) and deb822 (.sources) files.
