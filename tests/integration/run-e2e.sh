@@ -88,8 +88,11 @@ wait_until() {
     done
 }
 
+# Running, that is: a zombie waiting for its (possibly lazy) reaper is dead.
 alive() {
-    kill -0 "$1" 2>/dev/null
+    local state
+    state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    [ "${state#Z}" = "$state" ]
 }
 
 not_alive() {
@@ -249,7 +252,12 @@ of_suite() {
 
 # Sandbox init runs from a memfd, so its name is "memfd:sbx-init".
 sbx_init_pids() {
-    pgrep -x '(memfd:)?sbx-init' | sort || true
+    local pid
+    for pid in $(pgrep -x '(memfd:)?sbx-init' || true); do
+        if alive "$pid"; then
+            echo "$pid"
+        fi
+    done | sort
 }
 
 # ============================================================================== tests
