@@ -260,6 +260,31 @@ run "$T/bad.yaml" /bin/true
 t "an invalid policy file is refused with file:line:col" \
     eval 'rc_is 125 && err_has "bad.yaml:3:.*opnat"'
 
+# ---- sandboxctl policy check ---------------------------------------------------
+
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+rc=0
+"$SANDBOXCTL" policy check "$SRC"/policies/*.yaml >"$T/out" 2>"$T/err" || rc=$?
+t "policy check: the example policies are valid (exit 0, silent)" \
+    eval 'rc_is 0 && [ ! -s "$T/out" ] && [ ! -s "$T/err" ]'
+cat >"$T/expected" <<'EXPECTED'
+bad-keys.yaml:2:1: unknown key 'sycalls' (did you mean 'syscalls'?)
+bad-keys.yaml:4:3: unknown key 'cwdd' in 'process' (did you mean 'cwd'?)
+bad-keys.yaml:6:3: duplicate key 'cwd' (first at line 5)
+bad-keys.yaml:9:34: unknown key 'sise' in a mount (did you mean 'size'?)
+bad-keys.yaml:10:23: unknown key 'frob' in 'limits'
+EXPECTED
+rc=0
+"$SANDBOXCTL" policy check "$SRC/tests/unit/policy-fixtures/bad-keys.yaml" >"$T/out" 2>"$T/err" || rc=$?
+t "policy check: every problem of a file, each at FILE:LINE:COL, exit 2" \
+    eval 'rc_is 2 && sed "s|^.*/policy-fixtures/||" "$T/err" | diff -u "$T/expected" - >&2'
+rc=0
+"$SANDBOXCTL" policy check "$SRC"/tests/unit/policy-fixtures/bad-*.yaml >"$T/out" 2>"$T/err" || rc=$?
+t "policy check: every malformed fixture is reported, nothing but FILE:LINE:COL lines" \
+    eval 'rc_is 2 && [ "$(grep -c . "$T/err")" -ge 8 ] &&
+          ! grep -vE "^[^:]+:[0-9]+:[0-9]+: " "$T/err" &&
+          [ "$(sed "s/:.*//" "$T/err" | sort -u | wc -l)" -eq "$(ls "$SRC"/tests/unit/policy-fixtures/bad-*.yaml | wc -l)" ]'
+
 # ---- what only root may ask for (nobody is authorized through --group nogroup) --
 
 run --as 65534 65534 - /bin/sh -c 'id -u; id -g'
