@@ -30,17 +30,19 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: sandboxctl run [OPTIONS] [--] IMAGE CMD [ARGS...]\n"
-               "Boots the ext4 IMAGE in a sandbox and runs CMD in it with this terminal's stdio.\n\n"
-               "  --socket PATH         sandboxd's socket (default %s)\n"
-               "  --policy NAME|FILE    a policy by name (in sandboxd's policy directory) or a\n"
-               "                        YAML file (any argument with a '/' or a .yaml ending)\n"
-               "  --syscall-mode MODE   off, trap or rewrite (default: the policy's, then sandboxd's)\n"
-               "  --stats               print per-syscall counts of the trampoline at exit\n"
-               "  -e, --env KEY=VALUE   set an environment variable for CMD\n\n"
-               "Exit status: CMD's; 128+N if it died of signal N; 124 timeout; 125 sandbox\n"
-               "error; 126 CMD cannot be executed; 127 CMD not found in the image.\n",
-            SBX_DEFAULT_SOCKET);
+    fprintf(
+        f,
+        "Usage: sandboxctl run [OPTIONS] [--] IMAGE CMD [ARGS...]\n"
+        "Boots the ext4 IMAGE in a sandbox and runs CMD in it with this terminal's stdio.\n\n"
+        "  --socket PATH         sandboxd's socket (default %s)\n"
+        "  --policy NAME|FILE    a policy by name (in sandboxd's policy directory) or a\n"
+        "                        YAML file (any argument with a '/' or a .yaml ending)\n"
+        "  --syscall-mode MODE   off, trap or rewrite (default: the policy's, then sandboxd's)\n"
+        "  --stats               print per-syscall counts of the trampoline at exit\n"
+        "  -e, --env KEY=VALUE   set an environment variable for CMD\n\n"
+        "Exit status: CMD's; 128+N if it died of signal N; 124 timeout; 125 sandbox\n"
+        "error; 126 CMD cannot be executed; 127 CMD not found in the image.\n",
+        SBX_DEFAULT_SOCKET);
 }
 
 struct run_opts {
@@ -99,8 +101,12 @@ static int read_file(const char *path, char **ret)
 static int send_run(int sock, const struct run_opts *o, int image_fd, char **argv, int argc)
 {
     struct sbx_msg_run m = {
-        .argv = argv, .argc = (uint32_t)argc, .env = (char **)o->env, .envc = o->envc,
-        .mode = o->mode, .flags = o->stats ? SBX_RUN_STATS : 0,
+        .argv = argv,
+        .argc = (uint32_t)argc,
+        .env = (char **)o->env,
+        .envc = o->envc,
+        .mode = o->mode,
+        .flags = o->stats ? SBX_RUN_STATS : 0,
     };
     _cleanup_free_ char *text = NULL;
     if (o->policy && is_policy_file(o->policy)) {
@@ -135,8 +141,8 @@ static void print_stats(const struct sbx_msg_exit *m)
         char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, (int)e->nr);
         char num[32];
         snprintf(num, sizeof(num), "#%u", e->nr);
-        fprintf(stderr, "%-24s %12llu %12llu\n", name ? name : num,
-                (unsigned long long)e->trapped, (unsigned long long)e->patched);
+        fprintf(stderr, "%-24s %12llu %12llu\n", name ? name : num, (unsigned long long)e->trapped,
+                (unsigned long long)e->patched);
         free(name);
         tt += e->trapped;
         tp += e->patched;
@@ -203,8 +209,10 @@ static int answer_open(int sock, const struct sbx_frame *f, const char *image)
     if (m.flags & SBX_OPEN_IMAGE_RW) {
         fds[n] = open(image, O_RDWR | O_CLOEXEC | O_NOCTTY);
         if (fds[n] < 0) {
-            fprintf(stderr, "sandboxctl: the policy wants a writable image, but %s cannot be "
-                            "opened for writing: %s\n", image, strerror(errno));
+            fprintf(stderr,
+                    "sandboxctl: the policy wants a writable image, but %s cannot be "
+                    "opened for writing: %s\n",
+                    image, strerror(errno));
             status = EXIT_SETUP;
         } else {
             n++;
@@ -243,7 +251,8 @@ static int wait_for_exit(int sock, int sigfd, bool stats, const char *cmd, const
 {
     int got_signal = 0;
     for (;;) {
-        struct pollfd p[2] = { { .fd = sock, .events = POLLIN }, { .fd = sigfd, .events = POLLIN } };
+        struct pollfd p[2] = { { .fd = sock, .events = POLLIN },
+                               { .fd = sigfd, .events = POLLIN } };
         if (poll(p, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
@@ -326,8 +335,10 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
             break;
         case OPT_MODE:
             if (parse_mode(optarg, &o->mode) < 0) {
-                fprintf(stderr, "sandboxctl: --syscall-mode: expected off, trap or rewrite, "
-                                "not '%s'\n", optarg);
+                fprintf(stderr,
+                        "sandboxctl: --syscall-mode: expected off, trap or rewrite, "
+                        "not '%s'\n",
+                        optarg);
                 return -EINVAL;
             }
             break;

@@ -277,15 +277,16 @@ int sbx_cgroup_limit(const struct sbx_cgroup_root *r, struct sbx_cgroup *cg,
         bool v2 = r->v2_ctrl[c];
         if (!v2) {
             if (!r->v1_base[c]) {
-                snprintf(msg, msglen, "the %s limit cannot be enforced: no %s controller on "
-                         "this host", ctrl_name[c], ctrl_name[c]);
+                snprintf(msg, msglen,
+                         "the %s limit cannot be enforced: no %s controller on "
+                         "this host",
+                         ctrl_name[c], ctrl_name[c]);
                 return -EOPNOTSUPP;
             }
             cg->v1_path[c] = join(r->v1_base[c], "/", cg->name);
             if (!cg->v1_path[c] || mkdir(cg->v1_path[c], 0755) < 0) {
                 int err = cg->v1_path[c] ? sbx_neg_errno() : -ENOMEM;
-                snprintf(msg, msglen, "cannot create %s cgroup: %s", ctrl_name[c],
-                         strerror(-err));
+                snprintf(msg, msglen, "cannot create %s cgroup: %s", ctrl_name[c], strerror(-err));
                 free(cg->v1_path[c]);
                 cg->v1_path[c] = NULL;
                 return err;
@@ -454,4 +455,3 @@ static void sweep_dead(const char *parent, const char *tag)
     }
     closedir(dir);
 }
-

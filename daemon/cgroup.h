@@ -8,10 +8,10 @@
 enum sbx_cg_ctrl { SBX_CG_MEMORY, SBX_CG_PIDS, SBX_CG_CPU, SBX_CG_N };
 
 struct sbx_cgroup_root {
-    char *v2_base;            /* directory under which sandbox cgroups are made; NULL = none */
-    bool v2_base_made;        /* made by this daemon (removed at exit), not systemd's */
-    bool v2_ctrl[SBX_CG_N];   /* controller enabled for children of v2_base */
-    char *v1_base[SBX_CG_N];  /* v1 fallback per controller; NULL = none */
+    char *v2_base;           /* directory under which sandbox cgroups are made; NULL = none */
+    bool v2_base_made;       /* made by this daemon (removed at exit), not systemd's */
+    bool v2_ctrl[SBX_CG_N];  /* controller enabled for children of v2_base */
+    char *v1_base[SBX_CG_N]; /* v1 fallback per controller; NULL = none */
 };
 
 struct sbx_cgroup {

@@ -226,7 +226,10 @@ static int daemon_serve(struct sbx_daemon *d, char *msg, size_t len)
 int sbx_daemon_run(const struct sbx_daemon_config *cfg)
 {
     struct sbx_daemon d = {
-        .cfg = *cfg, .listen_fd = -EBADF, .init_memfd = -EBADF, .trampoline_memfd = -EBADF,
+        .cfg = *cfg,
+        .listen_fd = -EBADF,
+        .init_memfd = -EBADF,
+        .trampoline_memfd = -EBADF,
         .default_bpf_fd = -EBADF,
     };
     uv_loop_t loop;

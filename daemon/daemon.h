@@ -15,10 +15,10 @@ struct sbx_daemon_config {
     const char *state_dir;
     const char *policy_dir;
     const char *group; /* members may run sandboxes */
-    int listen_fd;  /* an already listening socket (systemd socket activation), or -1 */
-    int conn_fd;    /* embedded mode: serve this one connection, exit when it is done; or -1 */
-    int ready_fd;   /* write "READY\n" here once serving, then close; or -1 */
-    int log_level;  /* LOG_* */
+    int listen_fd;     /* an already listening socket (systemd socket activation), or -1 */
+    int conn_fd;       /* embedded mode: serve this one connection, exit when it is done; or -1 */
+    int ready_fd;      /* write "READY\n" here once serving, then close; or -1 */
+    int log_level;     /* LOG_* */
     enum sbx_syscall_mode default_mode;
 };
 
@@ -40,9 +40,9 @@ struct sbx_daemon {
     bool have_sandbox_gid;
     struct sbx_image_cache images;
     struct sbx_cgroup_root cgroups;
-    struct sbx_client *clients;     /* list */
-    struct sbx_sandbox *sandboxes;  /* list */
-    struct sbx_sandbox *spare;      /* spawned ahead of the next run; not in the list */
+    struct sbx_client *clients;    /* list */
+    struct sbx_sandbox *sandboxes; /* list */
+    struct sbx_sandbox *spare;     /* spawned ahead of the next run; not in the list */
     uint64_t next_id;
     bool stopping;
     int exit_code;

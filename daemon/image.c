@@ -142,9 +142,11 @@ int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
      * size and mtime (both change once it is mounted read-write).
      */
     for (struct sbx_image *i = c->head; i; i = i->next) {
-        if (i->dev == st.st_dev && i->ino == st.st_ino && i->refs > 0 && (writable || i->writable)) {
-            snprintf(msg, len, "image is in use by another sandbox (writable images are "
-                               "exclusive)");
+        if (i->dev == st.st_dev && i->ino == st.st_ino && i->refs > 0 &&
+            (writable || i->writable)) {
+            snprintf(msg, len,
+                     "image is in use by another sandbox (writable images are "
+                     "exclusive)");
             return -EBUSY;
         }
     }

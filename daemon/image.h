@@ -12,8 +12,8 @@ struct sbx_image {
     off_t size;
     int64_t mtime_ns;
     bool writable;
-    int mount_fd;      /* detached mount of the filesystem (fsmount), owned */
-    unsigned refs;     /* sandboxes using it */
+    int mount_fd;           /* detached mount of the filesystem (fsmount), owned */
+    unsigned refs;          /* sandboxes using it */
     uint64_t idle_since_ms; /* when refs dropped to 0 */
     int loop_nr;
     struct sbx_image *next;

@@ -148,8 +148,7 @@ static int reset_signals(void)
 }
 
 static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
-                                   const char *path, int status_w,
-                                   const struct sock_fprog *prog)
+                                   const char *path, int status_w, const struct sock_fprog *prog)
 {
     int status = fd_move(status_w, SBX_FD_STATUS, spec->mode == SBX_MODE_OFF);
     if (status < 0)
@@ -167,8 +166,8 @@ static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx
         child_fail(status, errno, SBX_STAGE_SETUP, 125);
     /* Every other fd of init (control socket, image mount, bind sources...) goes. */
     if (syscall(SYS_close_range, 3, SBX_FD_STATUS - 1, 0) < 0 ||
-        syscall(SYS_close_range, spec->mode == SBX_MODE_OFF ? SBX_FD_STATUS + 1 : SBX_FD_TRAMPOLINE + 1,
-                ~0U, 0) < 0)
+        syscall(SYS_close_range,
+                spec->mode == SBX_MODE_OFF ? SBX_FD_STATUS + 1 : SBX_FD_TRAMPOLINE + 1, ~0U, 0) < 0)
         child_fail(status, errno, SBX_STAGE_SETUP, 125);
 
     umask(spec->umask);

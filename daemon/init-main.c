@@ -98,7 +98,8 @@ int main(void)
 {
     int ctl = SBX_INIT_CTL_FD;
     struct sbx_init_error e = { 0 };
-    /* No one in the sandbox may ptrace or read /proc/1/ of the sandbox's only privileged process. */
+    /* No one in the sandbox may ptrace or read /proc/1/ of the sandbox's only privileged process.
+     */
     prctl(PR_SET_DUMPABLE, 0);
     /* If the daemon goes, the sandbox goes with it. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);

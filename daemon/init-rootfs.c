@@ -33,7 +33,7 @@ int sbx_init_fail(struct sbx_init_error *e, int err, const char *fmt, ...)
 #define TRY(e, call, ...)                                                                          \
     do {                                                                                           \
         if ((call) < 0)                                                                            \
-            return sbx_init_fail((e), errno, __VA_ARGS__);                                        \
+            return sbx_init_fail((e), errno, __VA_ARGS__);                                         \
     } while (0)
 
 /* Creates every missing directory of path (absolute, below the current root). */
@@ -96,8 +96,7 @@ static int mount_overlay(const struct sbx_spec *spec, const struct sbx_init_fds 
 {
     char opts[256];
     if (spec->overlay_size)
-        snprintf(opts, sizeof(opts), "mode=0700,size=%llu",
-                 (unsigned long long)spec->overlay_size);
+        snprintf(opts, sizeof(opts), "mode=0700,size=%llu", (unsigned long long)spec->overlay_size);
     else
         snprintf(opts, sizeof(opts), "mode=0700");
     TRY(e, mount("sbx-staging", spec->staging, "tmpfs", MS_NOSUID | MS_NODEV, opts),
@@ -116,8 +115,8 @@ static int mount_overlay(const struct sbx_spec *spec, const struct sbx_init_fds 
     if (r < 0)
         return r;
     char ovl[1024];
-    snprintf(ovl, sizeof(ovl), "lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work",
-             spec->staging, spec->staging, spec->staging);
+    snprintf(ovl, sizeof(ovl), "lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work", spec->staging,
+             spec->staging, spec->staging);
     TRY(e, mount("sbx-root", "root", "overlay", MS_NOSUID | MS_NODEV, ovl), "mount overlay");
     return 0;
 }
@@ -125,8 +124,8 @@ static int mount_overlay(const struct sbx_spec *spec, const struct sbx_init_fds 
 /* Paths of /proc that expose or change host-wide state; uid 0 without capabilities
  * can still write some of them, so they are read-only or hidden, as in OCI runtimes. */
 static const char *const proc_readonly[] = { "sys", "sysrq-trigger", "irq", "bus", "fs" };
-static const char *const proc_masked[] = { "kcore", "keys", "timer_list", "sched_debug",
-                                           "acpi", "scsi", "latency_stats", "kallsyms" };
+static const char *const proc_masked[] = { "kcore", "keys", "timer_list",    "sched_debug",
+                                           "acpi",  "scsi", "latency_stats", "kallsyms" };
 
 static int mount_proc(struct sbx_init_error *e)
 {
@@ -139,8 +138,9 @@ static int mount_proc(struct sbx_init_error *e)
         if (access(path, F_OK) < 0)
             continue;
         TRY(e, mount(path, path, NULL, MS_BIND | MS_REC, NULL), "bind %s", path);
-        TRY(e, mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV |
-                                           MS_NOEXEC, NULL),
+        TRY(e,
+            mount(NULL, path, NULL,
+                  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL),
             "remount %s read-only", path);
     }
     for (size_t i = 0; i < ARRAY_SIZE(proc_masked); i++) {
@@ -149,8 +149,9 @@ static int mount_proc(struct sbx_init_error *e)
         if (lstat(path, &st) < 0)
             continue;
         if (S_ISDIR(st.st_mode))
-            TRY(e, mount("sbx-mask", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                         "size=0,mode=0555"),
+            TRY(e,
+                mount("sbx-mask", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                      "size=0,mode=0555"),
                 "mask %s", path);
         else
             TRY(e, mount("/dev/null", path, NULL, MS_BIND, NULL), "mask %s", path);
@@ -160,8 +161,8 @@ static int mount_proc(struct sbx_init_error *e)
 
 static const char *const dev_nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
 static const char *const dev_links[][2] = {
-    { "/proc/self/fd", "fd" },        { "/proc/self/fd/0", "stdin" },
-    { "/proc/self/fd/1", "stdout" },  { "/proc/self/fd/2", "stderr" },
+    { "/proc/self/fd", "fd" },       { "/proc/self/fd/0", "stdin" },
+    { "/proc/self/fd/1", "stdout" }, { "/proc/self/fd/2", "stderr" },
     { "pts/ptmx", "ptmx" },
 };
 
@@ -183,8 +184,9 @@ static int mount_dev(struct sbx_init_error *e)
         TRY(e, symlink(dev_links[i][0], path), "symlink %s", path);
     }
     TRY(e, mkdir("root/dev/pts", 0755), "mkdir /dev/pts");
-    TRY(e, mount("devpts", "root/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-                 "newinstance,ptmxmode=0666,mode=0620"),
+    TRY(e,
+        mount("devpts", "root/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+              "newinstance,ptmxmode=0666,mode=0620"),
         "mount /dev/pts");
     TRY(e, mkdir("root/dev/shm", 01777), "mkdir /dev/shm");
     TRY(e, mount("sbx-shm", "root/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"),
@@ -206,9 +208,9 @@ static int mount_policy(const struct sbx_spec *spec, const struct sbx_init_fds *
         if (r < 0)
             return sbx_init_fail(e, r, "bind %s: create mount point", b->target);
         r = attach_detached(fds->binds[i], path,
-                         MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-                             ((b->flags & SBX_BIND_READONLY) ? MOUNT_ATTR_RDONLY : 0),
-                         e, b->target);
+                            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                                ((b->flags & SBX_BIND_READONLY) ? MOUNT_ATTR_RDONLY : 0),
+                            e, b->target);
         if (r < 0)
             return r;
     }
@@ -221,8 +223,7 @@ static int mount_policy(const struct sbx_spec *spec, const struct sbx_init_fds *
         char opts[128];
         int n = snprintf(opts, sizeof(opts), "mode=%04o", t->mode ? t->mode : 01777);
         if (t->size)
-            snprintf(opts + n, sizeof(opts) - (size_t)n, ",size=%llu",
-                     (unsigned long long)t->size);
+            snprintf(opts + n, sizeof(opts) - (size_t)n, ",size=%llu", (unsigned long long)t->size);
         TRY(e, mount("sbx-tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts), "tmpfs %s",
             t->target);
     }
@@ -232,8 +233,9 @@ static int mount_policy(const struct sbx_spec *spec, const struct sbx_init_fds *
         if (lstat(path, &st) < 0)
             continue; /* nothing there to hide */
         if (S_ISDIR(st.st_mode))
-            TRY(e, mount("sbx-mask", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                         "size=0,mode=0555"),
+            TRY(e,
+                mount("sbx-mask", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                      "size=0,mode=0555"),
                 "mask %s", spec->masked[i]);
         else
             TRY(e, mount("/dev/null", path, NULL, MS_BIND, NULL), "mask %s", spec->masked[i]);
@@ -252,8 +254,7 @@ int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
     if ((r = mount_proc(e)) < 0 || (r = mount_dev(e)) < 0)
         return r;
     TRY(e, mkdir_p("root/tmp", 01777), "mkdir /tmp");
-    TRY(e, mount("sbx-tmp", "root/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"),
-        "mount /tmp");
+    TRY(e, mount("sbx-tmp", "root/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"), "mount /tmp");
     if ((r = mount_policy(spec, fds, e)) < 0)
         return r;
 

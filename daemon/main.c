@@ -54,8 +54,15 @@ static int activation_fd(void)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_SOCKET = 256, OPT_STATE, OPT_POLICY_DIR, OPT_GROUP, OPT_MODE, OPT_READY,
-           OPT_VERSION };
+    enum {
+        OPT_SOCKET = 256,
+        OPT_STATE,
+        OPT_POLICY_DIR,
+        OPT_GROUP,
+        OPT_MODE,
+        OPT_READY,
+        OPT_VERSION
+    };
     static const struct option opts[] = {
         { "socket", required_argument, NULL, OPT_SOCKET },
         { "state-dir", required_argument, NULL, OPT_STATE },
@@ -97,7 +104,8 @@ int main(int argc, char **argv)
             break;
         case OPT_MODE:
             if (parse_mode(optarg, &cfg.default_mode) < 0) {
-                fprintf(stderr, "sandboxd: --syscall-mode: expected off, trap or rewrite, not '%s'\n",
+                fprintf(stderr,
+                        "sandboxd: --syscall-mode: expected off, trap or rewrite, not '%s'\n",
                         optarg);
                 return 2;
             }

@@ -81,8 +81,7 @@ static int read_fd_text(int fd, size_t max, char **ret)
 }
 
 /* Every FILE:LINE:COL line of diags, after prefix, as one message (no final newline). */
-static void diags_message(const struct sbx_diags *diags, const char *prefix, char *msg,
-                         size_t len)
+static void diags_message(const struct sbx_diags *diags, const char *prefix, char *msg, size_t len)
 {
     _cleanup_free_ char *all = sbx_diags_format(diags);
     snprintf(msg, len, "%s%s", prefix, all ? all : "(out of memory)");
@@ -91,8 +90,8 @@ static void diags_message(const struct sbx_diags *diags, const char *prefix, cha
         msg[l - 1] = '\0';
 }
 
-static int load_policy(struct sbx_daemon *d, const struct sbx_msg_run *run,
-                       struct sbx_policy **ret, char *msg, size_t len)
+static int load_policy(struct sbx_daemon *d, const struct sbx_msg_run *run, struct sbx_policy **ret,
+                       char *msg, size_t len)
 {
     _cleanup_free_ char *text = NULL;
     char file[512];
@@ -221,16 +220,19 @@ static int resolve_identity(struct sbx_client *c, const struct sbx_policy *p, in
          * else whose files a bind mount could reach.
          */
         if (uid != c->cred.uid && uid != SBX_NOBODY) {
-            snprintf(msg, len, "permission denied: only root may run the guest as uid %u "
-                               "(allowed: your own uid %u, or %u)", uid, (unsigned)c->cred.uid,
-                     SBX_NOBODY);
+            snprintf(msg, len,
+                     "permission denied: only root may run the guest as uid %u "
+                     "(allowed: your own uid %u, or %u)",
+                     uid, (unsigned)c->cred.uid, SBX_NOBODY);
             return -EPERM;
         }
         for (size_t i = 0; i <= n; i++) {
             uint32_t g = i < n ? (*ret_groups)[i] : gid;
             if (!caller_has_gid(c, g)) {
-                snprintf(msg, len, "permission denied: only root may give the guest gid %u "
-                                   "(not one of your groups)", g);
+                snprintf(msg, len,
+                         "permission denied: only root may give the guest gid %u "
+                         "(not one of your groups)",
+                         g);
                 return -EPERM;
             }
         }
@@ -346,7 +348,8 @@ int sbx_run_prepare(struct sbx_daemon *d, struct sbx_client *c, struct sbx_frame
     for (size_t i = 0; i < req->policy->n_mounts; i++)
         if (req->policy->mounts[i].type == SBX_MOUNT_BIND)
             paths[n++] = req->policy->mounts[i].source;
-    *ret_open = (struct sbx_msg_open){ .paths = paths, .n_paths = n,
+    *ret_open = (struct sbx_msg_open){ .paths = paths,
+                                       .n_paths = n,
                                        .flags = req->writable_image ? SBX_OPEN_IMAGE_RW : 0 };
     *ret = TAKE_PTR(req);
     return 1;
@@ -358,8 +361,7 @@ static int check_extra(struct sbx_run_req *req, struct sbx_frame *extra, const i
 {
     unsigned want = req->n_binds + (req->writable_image ? 1 : 0);
     struct sbx_msg_fds m;
-    if (!extra || sbx_msg_fds_decode(extra, &m) < 0 || m.count != extra->n_fds ||
-        m.count != want) {
+    if (!extra || sbx_msg_fds_decode(extra, &m) < 0 || m.count != extra->n_fds || m.count != want) {
         snprintf(msg, msglen, "FDS must carry %u fds", want);
         return -EBADMSG;
     }
@@ -369,8 +371,7 @@ static int check_extra(struct sbx_run_req *req, struct sbx_frame *extra, const i
         struct stat a, b;
         int fl = fcntl(extra->fds[0], F_GETFL);
         if (fstat(extra->fds[0], &a) < 0 || fstat(req->frame.fds[0], &b) < 0 ||
-            a.st_dev != b.st_dev || a.st_ino != b.st_ino || fl < 0 ||
-            (fl & O_ACCMODE) != O_RDWR) {
+            a.st_dev != b.st_dev || a.st_ino != b.st_ino || fl < 0 || (fl & O_ACCMODE) != O_RDWR) {
             snprintf(msg, msglen, "the writable image must be the same file, open read-write");
             return -EBADF;
         }
@@ -482,18 +483,18 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
     for (size_t i = 0; i < p->n_mounts; i++) {
         const struct sbx_mount *m = &p->mounts[i];
         if (m->type == SBX_MOUNT_BIND)
-            binds[spec.n_binds++] = (struct sbx_spec_bind){
-                .target = m->target, .flags = m->readonly ? SBX_BIND_READONLY : 0
-            };
+            binds[spec.n_binds++] =
+                (struct sbx_spec_bind){ .target = m->target,
+                                        .flags = m->readonly ? SBX_BIND_READONLY : 0 };
         else if (spec.n_tmpfs < ARRAY_SIZE(tmpfs))
-            tmpfs[spec.n_tmpfs++] = (struct sbx_spec_tmpfs){ .target = m->target,
-                                                             .size = m->size, .mode = m->mode };
+            tmpfs[spec.n_tmpfs++] =
+                (struct sbx_spec_tmpfs){ .target = m->target, .size = m->size, .mode = m->mode };
     }
     for (size_t i = 0; i < p->n_rlimits && spec.n_rlimits < ARRAY_SIZE(rlimits); i++)
-        rlimits[spec.n_rlimits++] = (struct sbx_spec_rlimit){
-            .resource = (uint32_t)p->rlimits[i].resource, .cur = p->rlimits[i].cur,
-            .max = p->rlimits[i].max
-        };
+        rlimits[spec.n_rlimits++] =
+            (struct sbx_spec_rlimit){ .resource = (uint32_t)p->rlimits[i].resource,
+                                      .cur = p->rlimits[i].cur,
+                                      .max = p->rlimits[i].max };
     spec.binds = binds;
     spec.tmpfs = tmpfs;
     spec.rlimits = rlimits;

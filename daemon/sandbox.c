@@ -174,9 +174,9 @@ static int read_stats(struct sbx_sandbox *s, struct sbx_msg_exit *m)
     for (unsigned i = 0; i < SBX_STATS_NSYSCALLS; i++) {
         if (!st->trapped[i] && !st->patched[i])
             continue;
-        m->stats[m->n_stats++] = (struct sbx_stat_entry){
-            .nr = i, .trapped = st->trapped[i], .patched = st->patched[i]
-        };
+        m->stats[m->n_stats++] = (struct sbx_stat_entry){ .nr = i,
+                                                          .trapped = st->trapped[i],
+                                                          .patched = st->patched[i] };
     }
     munmap(st, sizeof(*st));
     return 0;
@@ -325,15 +325,19 @@ static int sandbox_spawn(struct sbx_daemon *d, bool net_host, struct sbx_sandbox
     if (!s)
         return -ENOMEM;
     *s = (struct sbx_sandbox){
-        .d = d, .id = ++d->next_id, .pidfd = -EBADF, .ctl_fd = -EBADF, .stats_fd = -EBADF,
-        .cg = { .v2_fd = -EBADF }, .net_host = net_host,
+        .d = d,
+        .id = ++d->next_id,
+        .pidfd = -EBADF,
+        .ctl_fd = -EBADF,
+        .stats_fd = -EBADF,
+        .cg = { .v2_fd = -EBADF },
+        .net_host = net_host,
     };
     sbx_proto_rx_init(&s->rx);
     int ctl[2] = { -EBADF, -EBADF };
     char name[64];
     snprintf(name, sizeof(name), "sbx-%d-%llu", (int)getpid(), (unsigned long long)s->id);
-    int r = sbx_cgroup_create(&d->cgroups, name, &(struct sbx_cg_limits){ 0 }, &s->cg, msg,
-                              msglen);
+    int r = sbx_cgroup_create(&d->cgroups, name, &(struct sbx_cg_limits){ 0 }, &s->cg, msg, msglen);
     if (r < 0)
         goto fail;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) < 0) {

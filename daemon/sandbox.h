@@ -43,7 +43,7 @@ struct sbx_sandbox {
 
 /* Everything a sandbox needs that the request decided. */
 struct sbx_sandbox_params {
-    struct sbx_spec *spec; /* argv, env, identity ...; staging/mode are filled in */
+    struct sbx_spec *spec;   /* argv, env, identity ...; staging/mode are filled in */
     struct sbx_image *image; /* a reference, handed over to the sandbox (also on failure) */
     int stdio[3];
     int policy_bpf_fd;

@@ -129,9 +129,8 @@ static void handle_hello(struct sbx_client *c, const struct sbx_frame *f)
     uint32_t lo = h.min_version, hi = h.max_version;
     sbx_msg_hello_free(&h);
     if (!ok) {
-        client_fail(c, EPROTONOSUPPORT,
-                    "protocol version %u-%u not supported (sandboxd speaks %u)", lo, hi,
-                    SBX_PROTO_VERSION);
+        client_fail(c, EPROTONOSUPPORT, "protocol version %u-%u not supported (sandboxd speaks %u)",
+                    lo, hi, SBX_PROTO_VERSION);
         return;
     }
     if (!authorized(c)) {
