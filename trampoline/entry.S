@@ -1,6 +1,7 @@
 /*
  * Assembly of the trampoline: the gate, the process entry, the jump into the
- * guest, the signal restorer and the landing pad of cloned children.
+ * guest, the signal restorer, the landing pad of cloned children and the
+ * fast entry of rewritten syscall sites.
  *
  * Signal-safety contract: no state and no stack use beyond what each routine
  * documents; every routine is reentrant.  The gate is the only `syscall`
@@ -139,5 +140,96 @@ sbx_tramp_clone_child:
     popfq
     ret
     .size sbx_tramp_clone_child, . - sbx_tramp_clone_child
+
+/*
+ * Fast entry from a rewritten site's stub (rewrite.c).  On entry rax = nr
+ * (zero-extended imm32), the arguments are in rdi, rsi, rdx, r10, r8, r9 as
+ * for `syscall`, and the stub has stepped 128 bytes below the guest's stack
+ * pointer (red zone) before calling us.  Like a real syscall, it returns the
+ * result in rax, leaves r11 = the flags, clobbers rcx (the stub sets it to
+ * the site's return address) and preserves every other register and the
+ * flags.  The passthrough path tail-jumps to the gate, whose `ret` returns
+ * to the stub.  Signals may arrive anywhere in here: their frames go below our
+ * stack use, and a gate syscall they interrupt restarts (or fails with
+ * EINTR) exactly as the guest's own would.
+ *
+ * Passthrough calls (no entry in sbx_tramp_virt_fn) go straight through the
+ * gate.  The others go to sbx_tramp_fast_call (handler.c), which runs the
+ * dispatcher or answers 1: then we return SBX_RW_STUB_ALT_DELTA (20) bytes
+ * further into the stub, which re-issues the site's own `syscall` (with rax
+ * = nr) so that the call takes the trap path with a full ucontext.
+ */
+    .globl sbx_tramp_fast_entry
+    .hidden sbx_tramp_fast_entry
+    .type sbx_tramp_fast_entry, @function
+sbx_tramp_fast_entry:
+    /*
+     * Save the arithmetic flags without pushf/popf (slow): lahf takes SF,
+     * ZF, AF, PF and CF into ah, seto takes OF into al.  DF is never
+     * changed on this path.
+     */
+    mov %rax, %rcx
+    lahf
+    seto %al
+    mov %rax, %r11
+    cmp $512, %rcx              /* SBX_STATS_NSYSCALLS */
+    jae .Lfast_restore_slow
+    lea sbx_tramp_virt_fn(%rip), %rax
+    cmpq $0, (%rax,%rcx,8)
+    jne .Lfast_restore_slow
+    mov sbx_tramp_patched_ctr(%rip), %rax
+    test %rax, %rax
+    jz 1f
+    /*
+     * Not locked: a locked add costs about 25 ns here, a quarter of a
+     * getppid.  Increments racing in two threads (or processes) on the same
+     * counter can be lost; patched[] is a statistic.
+     */
+    incq (%rax,%rcx,8)
+1:  mov %r11, %rax
+    add $0x7f, %al              /* OF = (al == 1) */
+    sahf
+    mov %rcx, %rax
+    /* The kernel keeps the flags across the syscall and leaves them in r11. */
+    jmp sbx_tramp_gate
+
+.Lfast_restore_slow:
+    mov %r11, %rax
+    add $0x7f, %al
+    sahf
+    mov %rcx, %rax
+    pushfq
+    cld
+    push %r9
+    push %r8
+    push %r10
+    push %rdx
+    push %rsi
+    push %rdi
+    push %rax
+    sub $8, %rsp                /* struct sbx_fast_frame: ret, nr, a[6] */
+    mov %rsp, %rdi
+    push %rbp
+    mov %rsp, %rbp
+    and $-16, %rsp
+    call sbx_tramp_fast_call
+    mov %rbp, %rsp
+    pop %rbp
+    test %eax, %eax
+    pop %rax                    /* the result */
+    pop %r11                    /* nr */
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %r10
+    pop %r8
+    pop %r9
+    jz 2f
+    mov %r11, %rax
+    addq $20, 8(%rsp)           /* SBX_RW_STUB_ALT_DELTA: take the trap path */
+2:  mov (%rsp), %r11
+    popfq
+    ret
+    .size sbx_tramp_fast_entry, . - sbx_tramp_fast_entry
 
     .section .note.GNU-stack, "", @progbits

@@ -2,7 +2,10 @@
  * The SIGSYS handler: every syscall the guest makes outside the gate lands
  * here.  It decodes the call from the ucontext, counts it, dispatches it
  * (virtualize or pass through the gate) and stores the result in the saved
- * RAX, so that rt_sigreturn resumes the guest right after its syscall.
+ * RAX, so that rt_sigreturn resumes the guest right after its syscall.  In
+ * rewrite mode it may then patch the site lazily (rewrite.c).  The
+ * dispatcher is shared with the fast entry's slow path (entry.S), which
+ * runs it without a ucontext.
  *
  * Signal-safety contract: installed with SA_SIGINFO | SA_NODEFER |
  * SA_RESTORER and an empty mask, so it can nest (a signal interrupting a
@@ -15,6 +18,7 @@
 #include <linux/fcntl.h>
 
 #include "sbx/abi.h"
+#include "rewrite.h"
 #include "virt.h"
 
 volatile int sbx_tramp_probe_hit;
@@ -27,57 +31,117 @@ static void count(long nr)
     __atomic_fetch_add(&st->trapped[nr], 1, __ATOMIC_RELAXED);
 }
 
-static long dispatch(struct sbx_call *c)
+static long v_sigsuspend(struct sbx_call *c)
+{
+    return sbx_virt_mask_arg(c, 0, 1);
+}
+static long v_ppoll(struct sbx_call *c)
+{
+    return sbx_virt_mask_arg(c, 3, 4);
+}
+static long v_epoll_pwait(struct sbx_call *c)
+{
+    return sbx_virt_mask_arg(c, 4, 5);
+}
+static long v_signalfd(struct sbx_call *c)
+{
+    return sbx_virt_mask_arg(c, 1, 2);
+}
+static long v_execve(struct sbx_call *c)
 {
     long *a = c->a;
-    switch (c->nr) {
-    case __NR_rt_sigaction:
-        return sbx_virt_rt_sigaction(c);
-    case __NR_rt_sigprocmask:
-        return sbx_virt_rt_sigprocmask(c);
-    case __NR_rt_sigsuspend:
-        return sbx_virt_mask_arg(c, 0, 1);
-    case __NR_ppoll:
-        return sbx_virt_mask_arg(c, 3, 4);
-    case __NR_epoll_pwait:
-    case __NR_epoll_pwait2:
-        return sbx_virt_mask_arg(c, 4, 5);
-    case __NR_signalfd:
-    case __NR_signalfd4:
-        return sbx_virt_mask_arg(c, 1, 2);
-    case __NR_pselect6:
-        return sbx_virt_pselect6(c);
-    case __NR_execve:
-        return sbx_virt_execveat(c, AT_FDCWD, (const char *)a[0], (char **)a[1],
-                                 (char **)a[2], 0);
-    case __NR_execveat:
-        return sbx_virt_execveat(c, (int)a[0], (const char *)a[1], (char **)a[2], (char **)a[3],
-                                 (int)a[4]);
-    case __NR_clone:
-    case __NR_vfork:
-        return sbx_virt_clone(c);
-    case __NR_clone3:
-        return sbx_virt_clone3(c);
-    case __NR_munmap:
-    case __NR_mremap:
-    case __NR_mprotect:
-    case __NR_pkey_mprotect:
-    case __NR_madvise:
-    case __NR_mmap:
-        return sbx_virt_mm(c);
-    case __NR_close:
-    case __NR_dup2:
-    case __NR_dup3:
-    case __NR_close_range:
-    case __NR_fcntl:
-        return sbx_virt_fd(c);
-    case __NR_readlink:
-        return sbx_virt_readlink(c, AT_FDCWD, (const char *)a[0], (char *)a[1], a[2]);
-    case __NR_readlinkat:
-        return sbx_virt_readlink(c, (int)a[0], (const char *)a[1], (char *)a[2], a[3]);
-    default:
-        return sbx_call_gate(c);
+    return sbx_virt_execveat(c, AT_FDCWD, (const char *)a[0], (char **)a[1], (char **)a[2], 0);
+}
+static long v_execveat(struct sbx_call *c)
+{
+    long *a = c->a;
+    return sbx_virt_execveat(c, (int)a[0], (const char *)a[1], (char **)a[2], (char **)a[3],
+                             (int)a[4]);
+}
+static long v_readlink(struct sbx_call *c)
+{
+    long *a = c->a;
+    return sbx_virt_readlink(c, AT_FDCWD, (const char *)a[0], (char *)a[1], a[2]);
+}
+static long v_readlinkat(struct sbx_call *c)
+{
+    long *a = c->a;
+    return sbx_virt_readlink(c, (int)a[0], (const char *)a[1], (char *)a[2], a[3]);
+}
+
+/*
+ * The syscalls the trampoline handles itself; everything else goes through
+ * the gate.  One table for the SIGSYS handler and the fast entry (which
+ * reads it from assembly to tell a plain passthrough from the rest).
+ */
+sbx_virt_fn *const sbx_tramp_virt_fn[SBX_STATS_NSYSCALLS] = {
+    [__NR_rt_sigaction] = sbx_virt_rt_sigaction,
+    [__NR_rt_sigprocmask] = sbx_virt_rt_sigprocmask,
+    [__NR_rt_sigsuspend] = v_sigsuspend,
+    [__NR_ppoll] = v_ppoll,
+    [__NR_epoll_pwait] = v_epoll_pwait,
+    [__NR_epoll_pwait2] = v_epoll_pwait,
+    [__NR_signalfd] = v_signalfd,
+    [__NR_signalfd4] = v_signalfd,
+    [__NR_pselect6] = sbx_virt_pselect6,
+    [__NR_execve] = v_execve,
+    [__NR_execveat] = v_execveat,
+    [__NR_clone] = sbx_virt_clone,
+    [__NR_fork] = sbx_virt_clone,
+    [__NR_vfork] = sbx_virt_clone,
+    [__NR_clone3] = sbx_virt_clone3,
+    [__NR_munmap] = sbx_virt_mm,
+    [__NR_mremap] = sbx_virt_mm,
+    [__NR_mprotect] = sbx_virt_mm,
+    [__NR_pkey_mprotect] = sbx_virt_mm,
+    [__NR_madvise] = sbx_virt_mm,
+    [__NR_mmap] = sbx_virt_mm,
+    [__NR_close] = sbx_virt_fd,
+    [__NR_dup2] = sbx_virt_fd,
+    [__NR_dup3] = sbx_virt_fd,
+    [__NR_close_range] = sbx_virt_fd,
+    [__NR_fcntl] = sbx_virt_fd,
+    [__NR_readlink] = v_readlink,
+    [__NR_readlinkat] = v_readlinkat,
+};
+
+static long dispatch(struct sbx_call *c)
+{
+    if (c->nr >= 0 && c->nr < SBX_STATS_NSYSCALLS && sbx_tramp_virt_fn[c->nr])
+        return sbx_tramp_virt_fn[c->nr](c);
+    return sbx_call_gate(c);
+}
+
+/* What the fast entry's slow path saved: the call and room for its result. */
+struct sbx_fast_frame {
+    long ret;
+    long nr;
+    long a[6];
+};
+
+int sbx_tramp_fast_call(struct sbx_fast_frame *f);
+
+/*
+ * The fast entry's slow path: a virtualized call from a rewritten site.
+ * Calls that need the interrupted context (rt_sigprocmask edits the mask
+ * rt_sigreturn restores; clone onto a new stack copies the registers) take
+ * the trap path instead: returns 1 and the stub re-issues the `syscall`.
+ */
+int sbx_tramp_fast_call(struct sbx_fast_frame *f)
+{
+    struct sbx_call c = {
+        .nr = f->nr,
+        .a = { f->a[0], f->a[1], f->a[2], f->a[3], f->a[4], f->a[5] },
+        .uc = NULL,
+    };
+    if (c.nr == __NR_rt_sigprocmask || c.nr == __NR_clone3 || (c.nr == __NR_clone && c.a[1]))
+        return 1;
+    if (sbx_tramp.stats_mapped && c.nr >= 0 && c.nr < SBX_STATS_NSYSCALLS) {
+        struct sbx_stats *st = (struct sbx_stats *)SBX_TRAMPOLINE_STATS_ADDR;
+        __atomic_fetch_add(&st->patched[c.nr], 1, __ATOMIC_RELAXED);
     }
+    f->ret = dispatch(&c);
+    return 0;
 }
 
 static void sigsys_handler(int sig, struct sbx_siginfo *si, void *ctx)
@@ -106,6 +170,8 @@ static void sigsys_handler(int sig, struct sbx_siginfo *si, void *ctx)
     };
     count(c.nr);
     uc->mc.rax = (uint64_t)dispatch(&c);
+    if (sbx_tramp.mode == SBX_MODE_REWRITE)
+        sbx_rw_lazy(si->call_addr);
 }
 
 int sbx_tramp_install_handler(void)

@@ -8,6 +8,8 @@
  * never mapping).
  */
 #include "loader.h"
+#include "rewrite.h"
+#include "sbx/abi.h"
 
 #include <asm/stat.h>
 #include <asm/statfs.h>
@@ -182,24 +184,36 @@ void sbx_tramp_target_close(struct sbx_tramp_target *t)
     t->fd = t->interp_fd = -1;
 }
 
+/*
+ * In rewrite mode a read-execute segment is mapped without PROT_EXEC, its
+ * syscall sites are patched and only then does it become executable
+ * (rewrite.c); startup is single-threaded, nothing runs it meanwhile.
+ */
 static int map_segment(int fd, uint64_t bias, const struct sbx_elf_segment *s)
 {
     long r;
+    int rewrite = sbx_tramp.mode == SBX_MODE_REWRITE && (s->prot & PROT_EXEC) &&
+                  !(s->prot & PROT_WRITE) && s->file_len;
     if (s->file_len) {
         int prot = s->prot | (s->zero_len ? PROT_WRITE : 0);
+        if (rewrite)
+            prot = (prot & ~PROT_EXEC) | PROT_READ;
         r = sbx_tramp_syscall6(__NR_mmap, (long)(bias + s->map_addr), (long)s->file_len, prot,
                                MAP_PRIVATE | MAP_FIXED, fd, (long)s->file_off);
         if (r < 0)
             return (int)r;
     }
-    if (s->zero_len) {
+    if (s->zero_len)
         memset((void *)(bias + s->zero_addr), 0, s->zero_len);
-        if (!(s->prot & PROT_WRITE)) {
-            uint64_t page = (bias + s->zero_addr) & ~(SBX_ELF_PAGE - 1);
-            r = sbx_sys3(__NR_mprotect, (long)page, SBX_ELF_PAGE, s->prot);
-            if (r < 0)
-                return (int)r;
-        }
+    if (rewrite) {
+        r = sbx_rw_new_code(bias + s->map_addr, s->file_len, s->prot, fd, s->file_off);
+        if (r < 0)
+            return (int)r;
+    } else if (s->zero_len && !(s->prot & PROT_WRITE)) {
+        uint64_t page = (bias + s->zero_addr) & ~(SBX_ELF_PAGE - 1);
+        r = sbx_sys3(__NR_mprotect, (long)page, SBX_ELF_PAGE, s->prot);
+        if (r < 0)
+            return (int)r;
     }
     if (s->anon_len) {
         r = sbx_tramp_syscall6(__NR_mmap, (long)(bias + s->anon_addr), (long)s->anon_len, s->prot,

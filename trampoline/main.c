@@ -15,6 +15,7 @@
 #include <asm/stat.h>
 
 #include "loader.h"
+#include "rewrite.h"
 #include "sbx/abi.h"
 
 #ifndef AT_MINSIGSTKSZ
@@ -224,6 +225,7 @@ void sbx_tramp_main(uint64_t *sp)
     if (r < 0)
         fail(-r, SBX_STAGE_FILTER);
     map_stats();
+    sbx_rw_init();
 
     static struct sbx_tramp_target t;
     const char *path = argv[1];

@@ -20,6 +20,7 @@
 #include <linux/close_range.h>
 
 #include "sbx/abi.h"
+#include "rewrite.h"
 #include "virt.h"
 
 #ifndef CLONE_CLEAR_SIGHAND
@@ -80,17 +81,28 @@ static uint64_t unshare_vm(uint64_t flags)
     return flags;
 }
 
+/* A clone without a new stack: its child returns here, single-threaded. */
+static long fork_like(struct sbx_call *c)
+{
+    long r = sbx_call_gate(c);
+    if (r == 0)
+        sbx_rw_after_fork();
+    return r;
+}
+
 long sbx_virt_clone(struct sbx_call *c)
 {
-    if (c->nr == __NR_vfork) {
+    if (c->nr == __NR_vfork || c->nr == __NR_fork) {
         c->nr = __NR_fork;
-        return sbx_call_gate(c);
+        return fork_like(c);
     }
     uint64_t flags = (uint64_t)c->a[0];
     if (!c->a[1]) {
         c->a[0] = (long)unshare_vm(flags);
-        return sbx_call_gate(c);
+        return fork_like(c);
     }
+    if (flags & CLONE_VM)
+        sbx_rw_note_threads();
     c->a[1] = (long)push_frame(c->uc, (uint64_t)c->a[1], flags & 0xffffffffULL);
     return sbx_call_gate(c);
 }
@@ -112,11 +124,13 @@ long sbx_virt_clone3(struct sbx_call *c)
     if (!args.stack) {
         args.flags = unshare_vm(args.flags);
         c->a[0] = (long)&args;
-        long r = sbx_call_gate(c);
+        long r = fork_like(c);
         if (r == 0)
             clear_sighand(args.flags);
         return r;
     }
+    if (args.flags & CLONE_VM)
+        sbx_rw_note_threads();
     uint64_t top = args.stack + args.stack_size;
     if (args.stack_size < 1024 || top < args.stack)
         return -EINVAL;
@@ -126,12 +140,13 @@ long sbx_virt_clone3(struct sbx_call *c)
     return sbx_call_gate(c);
 }
 
+/* The trampoline's own mappings and the stubs of rewritten sites. */
 static int overlaps_self(uint64_t addr, uint64_t len)
 {
     uint64_t end = addr + len;
     if (end < addr)
         end = UINT64_MAX;
-    return addr < sbx_tramp.guard_hi && end > sbx_tramp.guard_lo;
+    return (addr < sbx_tramp.guard_hi && end > sbx_tramp.guard_lo) || sbx_rw_owns(addr, len);
 }
 
 long sbx_virt_mm(struct sbx_call *c)
@@ -142,21 +157,31 @@ long sbx_virt_mm(struct sbx_call *c)
     case __NR_madvise:
         if (overlaps_self(addr, len))
             return -EINVAL;
+        if (c->nr == __NR_munmap)
+            sbx_rw_forget(addr, len);
         break;
     case __NR_mprotect:
     case __NR_pkey_mprotect:
         if (overlaps_self(addr, len))
             return -EACCES;
+        if (c->nr == __NR_mprotect)
+            return sbx_rw_mprotect(c->a[0], c->a[1], c->a[2]);
+        sbx_rw_forget(addr, len);
         break;
     case __NR_mremap:
         if (overlaps_self(addr, len) ||
             ((c->a[3] & MREMAP_FIXED) && overlaps_self((uint64_t)c->a[4], (uint64_t)c->a[2])))
             return -EINVAL;
+        sbx_rw_forget(addr, len);
+        if (c->a[3] & MREMAP_FIXED)
+            sbx_rw_forget((uint64_t)c->a[4], (uint64_t)c->a[2]);
         break;
     case __NR_mmap:
         if ((c->a[3] & MAP_FIXED) && !(c->a[3] & MAP_FIXED_NOREPLACE) && overlaps_self(addr, len))
             return -ENOMEM;
-        break;
+        if (c->a[3] & MAP_FIXED)
+            sbx_rw_forget(addr, len);
+        return sbx_rw_mmap(c->a[0], c->a[1], c->a[2], c->a[3], c->a[4], c->a[5]);
     }
     return sbx_call_gate(c);
 }

@@ -18,8 +18,12 @@
 struct sbx_call {
     long nr;
     long a[6];
-    struct sbx_ucontext *uc;
+    struct sbx_ucontext *uc; /* NULL from the fast entry: see sbx_tramp_fast_call */
 };
+
+typedef long sbx_virt_fn(struct sbx_call *c);
+/* handler.c: the virtualized syscalls by number (NULL: through the gate). */
+extern sbx_virt_fn *const sbx_tramp_virt_fn[];
 
 static inline long sbx_call_gate(const struct sbx_call *c)
 {

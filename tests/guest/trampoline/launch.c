@@ -8,7 +8,8 @@
  *          TRAMPOLINE PROGRAM [ARGS...]
  *
  * ARGS start with the guest's argv[0].  Afterwards it prints the status
- * record (if any), the exit status and the per-syscall trap counts.  With
+ * record (if any), the exit status and the per-syscall counts of trapped
+ * calls and of calls through rewritten sites.  With
  * --check it relays the guest's stdout, and succeeds only when the guest
  * exited 0 and printed a line starting with "PASS".  With --expect it
  * succeeds only when the trampoline failed to start the guest with that exit
@@ -90,19 +91,25 @@ static void place(int fd, int target)
         die("dup2");
 }
 
-static void print_stats(const struct sbx_stats *st)
+static void print_counts(const char *what, const uint64_t *counts)
 {
     uint64_t total = 0;
-    fprintf(stderr, "launch: trapped:");
+    fprintf(stderr, "launch: %s:", what);
     for (int nr = 0; nr < SBX_STATS_NSYSCALLS; nr++) {
-        if (!st->trapped[nr])
+        if (!counts[nr])
             continue;
         char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr);
-        fprintf(stderr, " %s=%llu", name ? name : "?", (unsigned long long)st->trapped[nr]);
+        fprintf(stderr, " %s=%llu", name ? name : "?", (unsigned long long)counts[nr]);
         free(name);
-        total += st->trapped[nr];
+        total += counts[nr];
     }
     fprintf(stderr, " (total %llu)\n", (unsigned long long)total);
+}
+
+static void print_stats(const struct sbx_stats *st)
+{
+    print_counts("trapped", st->trapped);
+    print_counts("patched", st->patched);
 }
 
 /* Copies the guest's output to ours and looks for a line starting with PASS. */

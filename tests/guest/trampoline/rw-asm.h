@@ -1,0 +1,184 @@
+/*
+ * Hand-written syscall sites for the rewrite-mode guests: each function is
+ * a symbol (a known start for the rewriter) holding one `mov $imm32,%eax ;
+ * syscall` site (b8 imm32 0f 05), so the tests control exactly what gets
+ * patched.  Include once per program.
+ */
+#pragma once
+
+#include <stdint.h>
+
+/* Site functions: C calling convention in, raw kernel result out. */
+long rw_getpid(void);                                      /* site 39 */
+long rw_getppid(void);                                     /* site 110 */
+long rw_read(long fd, void *buf, long n);                  /* site 0 */
+long rw_fork(void);                                        /* site 57 */
+long rw_sigprocmask(long how, const void *set, void *oset, long size); /* site 14 */
+long rw_munmap(void *addr, long len);                      /* site 11 */
+/* Jumps straight to the `syscall` of its getpid site with eax = 110. */
+long rw_branch_getppid(void);
+extern const uint8_t rw_getpid_site[], rw_getppid_site[], rw_branch_site[];
+extern const uint8_t rw_sigprocmask_site[], rw_munmap_site[];
+
+/*
+ * A leaf that fills its red zone and the registers a syscall preserves,
+ * makes getpid through a site, and stores into out[]: [0] the result,
+ * [1] the number of red-zone words (16) that kept their value, [2] rbx,
+ * [3] rbp, [4] r12, [5] r13, [6] r14, [7] r15, [8] rdi, [9] rsi, [10] rdx,
+ * [11] r8, [12] r9, [13] r10, [14] the flags after it (CF and DF were set
+ * before).  in[] gives the values put into the registers.
+ */
+void rw_regs(uint64_t *out, const uint64_t *in);
+extern const uint8_t rw_regs_site[];
+
+#define RW_FLAG_CF 0x1
+#define RW_FLAG_DF 0x400
+
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl rw_getpid\n.type rw_getpid,@function\n"
+        "rw_getpid:\n"
+        ".globl rw_getpid_site\nrw_getpid_site:\n"
+        "    mov $39, %eax\n"
+        "    syscall\n"
+        "    ret\n"
+        ".size rw_getpid, .-rw_getpid\n"
+
+        ".p2align 4\n"
+        ".globl rw_getppid\n.type rw_getppid,@function\n"
+        "rw_getppid:\n"
+        ".globl rw_getppid_site\nrw_getppid_site:\n"
+        "    mov $110, %eax\n"
+        "    syscall\n"
+        "    ret\n"
+        ".size rw_getppid, .-rw_getppid\n"
+
+        ".p2align 4\n"
+        ".globl rw_read\n.type rw_read,@function\n"
+        "rw_read:\n"
+        "    mov $0, %eax\n"
+        "    syscall\n"
+        "    ret\n"
+        ".size rw_read, .-rw_read\n"
+
+        ".p2align 4\n"
+        ".globl rw_fork\n.type rw_fork,@function\n"
+        "rw_fork:\n"
+        "    mov $57, %eax\n"
+        "    syscall\n"
+        "    ret\n"
+        ".size rw_fork, .-rw_fork\n"
+
+        ".p2align 4\n"
+        ".globl rw_sigprocmask\n.type rw_sigprocmask,@function\n"
+        "rw_sigprocmask:\n"
+        "    mov %rcx, %r10\n"
+        ".globl rw_sigprocmask_site\nrw_sigprocmask_site:\n"
+        "    mov $14, %eax\n"
+        "    syscall\n"
+        "    ret\n"
+        ".size rw_sigprocmask, .-rw_sigprocmask\n"
+
+        ".p2align 4\n"
+        ".globl rw_munmap\n.type rw_munmap,@function\n"
+        "rw_munmap:\n"
+        ".globl rw_munmap_site\nrw_munmap_site:\n"
+        "    mov $11, %eax\n"
+        "    syscall\n"
+        "    ret\n"
+        ".size rw_munmap, .-rw_munmap\n"
+
+        /* Jumps over its mov to the syscall with eax = 110. */
+        ".p2align 4\n"
+        ".globl rw_branch_getppid\n.type rw_branch_getppid,@function\n"
+        "rw_branch_getppid:\n"
+        "    mov $110, %eax\n"
+        "    jmp 1f\n"
+        ".globl rw_branch_site\nrw_branch_site:\n"
+        "    mov $39, %eax\n"
+        "1:  syscall\n"
+        "    ret\n"
+        ".size rw_branch_getppid, .-rw_branch_getppid\n"
+
+        ".p2align 4\n"
+        ".globl rw_regs\n.type rw_regs,@function\n"
+        "rw_regs:\n"
+        "    push %rbx\n"
+        "    push %rbp\n"
+        "    push %r12\n"
+        "    push %r13\n"
+        "    push %r14\n"
+        "    push %r15\n"
+        "    push %rdi\n"
+        "    mov %rsi, %rax\n"
+        /* Red zone: 16 words below rsp. */
+        "    movabs $0x0101010101010101, %r8\n"
+        "    mov $16, %ecx\n"
+        "2:  mov %rcx, %rdx\n"
+        "    imul %r8, %rdx\n"
+        "    neg %rcx\n"
+        "    mov %rdx, (%rsp,%rcx,8)\n"
+        "    neg %rcx\n"
+        "    dec %rcx\n"
+        "    jnz 2b\n"
+        "    mov 0(%rax), %rbx\n"
+        "    mov 8(%rax), %rbp\n"
+        "    mov 16(%rax), %r12\n"
+        "    mov 24(%rax), %r13\n"
+        "    mov 32(%rax), %r14\n"
+        "    mov 40(%rax), %r15\n"
+        "    mov 48(%rax), %rdi\n"
+        "    mov 56(%rax), %rsi\n"
+        "    mov 64(%rax), %rdx\n"
+        "    mov 72(%rax), %r8\n"
+        "    mov 80(%rax), %r9\n"
+        "    mov 88(%rax), %r10\n"
+        "    stc\n"
+        "    std\n"
+        ".globl rw_regs_site\nrw_regs_site:\n"
+        "    mov $39, %eax\n"
+        "    syscall\n"
+        /* Flags first, from below the red zone. */
+        "    lea -128(%rsp), %rsp\n"
+        "    pushf\n"
+        "    pop %rcx\n"
+        "    lea 128(%rsp), %rsp\n"
+        "    cld\n"
+        "    mov (%rsp), %r11\n" /* out */
+        "    mov %rax, 0(%r11)\n"
+        "    mov %rcx, 112(%r11)\n"
+        "    mov %rbx, 16(%r11)\n"
+        "    mov %rbp, 24(%r11)\n"
+        "    mov %r12, 32(%r11)\n"
+        "    mov %r13, 40(%r11)\n"
+        "    mov %r14, 48(%r11)\n"
+        "    mov %r15, 56(%r11)\n"
+        "    mov %rdi, 64(%r11)\n"
+        "    mov %rsi, 72(%r11)\n"
+        "    mov %rdx, 80(%r11)\n"
+        "    mov %r8, 88(%r11)\n"
+        "    mov %r9, 96(%r11)\n"
+        "    mov %r10, 104(%r11)\n"
+        /* Count the red-zone words that survived. */
+        "    xor %eax, %eax\n"
+        "    movabs $0x0101010101010101, %r8\n"
+        "    mov $16, %ecx\n"
+        "3:  mov %rcx, %rdx\n"
+        "    imul %r8, %rdx\n"
+        "    neg %rcx\n"
+        "    cmp %rdx, (%rsp,%rcx,8)\n"
+        "    jne 4f\n"
+        "    inc %eax\n"
+        "4:  neg %rcx\n"
+        "    dec %rcx\n"
+        "    jnz 3b\n"
+        "    mov %rax, 8(%r11)\n"
+        "    pop %rdi\n"
+        "    pop %r15\n"
+        "    pop %r14\n"
+        "    pop %r13\n"
+        "    pop %r12\n"
+        "    pop %rbp\n"
+        "    pop %rbx\n"
+        "    ret\n"
+        ".size rw_regs, .-rw_regs\n");

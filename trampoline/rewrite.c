@@ -1,0 +1,685 @@
+/*
+ * Rewrite mode: `mov $imm32,%eax ; syscall` sites in guest code, found at
+ * proven instruction boundaries, are sent through per-site stubs to the
+ * fast entry (entry.S) instead of trapping.
+ *
+ * A site A is `b8 imm32 0f 05`.  Only its 5-byte mov becomes `e9 rel32` to
+ * a stub; the `syscall` at A+5 stays, so every instruction boundary
+ * survives and a branch straight to A+5 still traps.  A stub (64 bytes):
+ *
+ *   +0  lea -128(%rsp),%rsp      step over the guest's red zone
+ *   +5  mov $imm32,%eax
+ *   +10 call *slot(%rip)         slot = first 8 bytes of the stub page(s)
+ *   +16 lea 128(%rsp),%rsp
+ *   +24 lea A+7(%rip),%rcx       what a real syscall leaves in rcx
+ *   +31 jmp A+7
+ *   +36 lea 128(%rsp),%rsp       the fast entry returns here (+20) when the
+ *   +44 jmp A+5                  call needs the trap path: eax = nr again
+ *
+ * Proofs.  A site counts only at an instruction boundary proven by linear
+ * decoding (x86-decode.c) from a known point: the start of an executable
+ * segment, an executable section's start or end, a function symbol's start
+ * or end, an .eh_frame function start (rewrite-elf.c), or the start of an
+ * anonymous range (a JIT's buffer).  In file-backed code, decoding from the
+ * last known point before a candidate must land exactly on it (whole ranges
+ * are searched for the byte pattern first, scan_candidates).  Anonymous code
+ * is swept whole (scan_range): a site counts when the sweep that found it
+ * lands exactly on the next known point, or the range's end, without an
+ * undecodable byte.
+ *
+ * When.  Code that nobody can run yet is patched before it becomes
+ * executable: it is mapped (mmap, the loader) or mprotect'ed readable and
+ * not executable, patched, then given the guest's protection, so no page is
+ * ever writable and executable.  Scanning all of a libc and ld.so at every
+ * exec costs 2 ms (12 ms as a full sweep), more than a short-lived process
+ * saves, so file-backed code of a single-threaded process is only
+ * registered (its known points kept) and each site is patched lazily at its
+ * first trap (docs/trampoline.md has the measurements).  Before the
+ * first thread starts (the first clone sharing memory, still
+ * single-threaded) every registered range is scanned and patched; from then
+ * on new mappings are patched eagerly and code that another thread may be
+ * running is never written (in-place rewriting with int3 + membarrier is
+ * not implemented): it keeps the trap path, and a forked child, which is
+ * single-threaded again, patches it lazily.  Anonymous code (JIT) is small
+ * and patched eagerly.  Guest signals are blocked while guest code is not
+ * executable.
+ *
+ * Signal-safety contract: see rewrite.h.  Shared state (regions, stub
+ * areas, `threaded`) is changed under a try-lock; scratch memory is
+ * mmap'ed per call.
+ */
+#include <linux/fcntl.h>
+#include <linux/mman.h>
+
+#include "rewrite-internal.h"
+#include "sbx/abi.h"
+#include "x86-decode.h"
+
+#define PAGE 4096ULL
+#define STUB_SIZE 64
+#define STUB_HDR 64
+#define MAX_AREAS 1024
+#define MAX_REGIONS 256
+#define MAPS_MAX (1 << 20)
+/* How far a lazy proof may decode. */
+#define LAZY_REACH (256 << 10)
+/* rel32 reach, with room for the size of a stub area. */
+#define REACH ((1LL << 31) - (16LL << 20))
+
+struct area {
+    uint64_t lo, hi;
+};
+
+/* File-backed code registered for lazy patching. */
+struct region {
+    uint64_t lo, hi; /* code bytes; lo == hi: free slot */
+    int prot;
+    uint64_t *starts; /* sorted known points in [lo, hi], own mapping */
+    size_t nstarts;
+    uint64_t starts_bytes;
+    uint64_t stubs; /* stub page for lazy patches, or 0 */
+    unsigned stubs_used;
+};
+
+/* The stats page's patched[] counters, or NULL; read by the fast entry. */
+uint64_t *sbx_tramp_patched_ctr;
+
+static int rw_lock;
+static int threaded;
+static struct area areas[MAX_AREAS];
+static unsigned nareas;
+static struct region regions[MAX_REGIONS];
+
+static int try_lock(void)
+{
+    return __atomic_exchange_n(&rw_lock, 1, __ATOMIC_ACQUIRE) == 0;
+}
+
+static void unlock(void)
+{
+    __atomic_store_n(&rw_lock, 0, __ATOMIC_RELEASE);
+}
+
+static int rewriting(void)
+{
+    return sbx_tramp.mode == SBX_MODE_REWRITE;
+}
+
+static int is_threaded(void)
+{
+    return __atomic_load_n(&threaded, __ATOMIC_ACQUIRE);
+}
+
+void sbx_rw_init(void)
+{
+    if (sbx_tramp.stats_mapped)
+        sbx_tramp_patched_ctr = ((struct sbx_stats *)SBX_TRAMPOLINE_STATS_ADDR)->patched;
+}
+
+static uint64_t block_signals(void)
+{
+    uint64_t all = ~0ULL, old = 0;
+    sbx_sys4(__NR_rt_sigprocmask, 0 /* SIG_BLOCK */, (long)&all, (long)&old, 8);
+    return old;
+}
+
+static void restore_signals(uint64_t old)
+{
+    sbx_sys4(__NR_rt_sigprocmask, 2 /* SIG_SETMASK */, (long)&old, 0, 8);
+}
+
+static struct sbx_rw_scratch *get_scratch(void)
+{
+    long m = sbx_tramp_syscall6(__NR_mmap, 0, sizeof(struct sbx_rw_scratch),
+                                PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return m < 0 ? NULL : (struct sbx_rw_scratch *)m;
+}
+
+static void put_scratch(struct sbx_rw_scratch *s)
+{
+    sbx_sys2(__NR_munmap, (long)s, sizeof(*s));
+}
+
+/* ---- finding sites ---- */
+
+static int is_site(const uint8_t *p)
+{
+    uint32_t imm;
+    memcpy(&imm, p + 1, 4);
+    /* rt_sigreturn must run on the signal frame: never through a stub. */
+    return p[0] == 0xb8 && p[5] == 0x0f && p[6] == 0x05 && imm != __NR_rt_sigreturn;
+}
+
+/* Linear sweep of r with known points st[]; appends proven sites to sites[n...]. */
+static size_t scan_range(const struct sbx_rw_range *r, const uint64_t *st, size_t nstarts,
+                         uint64_t *sites, size_t n)
+{
+    size_t k = 0, pending = n;
+    uint64_t pos;
+    while (k < nstarts && st[k] < r->lo)
+        k++;
+    if (r->lo_known) {
+        pos = r->lo;
+    } else {
+        if (k == nstarts || st[k] >= r->hi)
+            return n;
+        pos = st[k];
+    }
+    for (;;) {
+        /* At or past known points: confirmed when on one, restart when past. */
+        while (k < nstarts && st[k] <= pos) {
+            if (st[k] < pos) {
+                n = pending;
+                pos = st[k];
+            }
+            pending = n;
+            k++;
+        }
+        if (pos >= r->hi)
+            break;
+        int len = sbx_x86_insn_len((const uint8_t *)pos, r->hi - pos);
+        if (len < 0) {
+            n = pending;
+            if (k == nstarts || st[k] >= r->hi)
+                return n;
+            pos = st[k];
+            continue;
+        }
+        if (len == 5 && r->hi - pos >= SBX_RW_SITE_LEN && is_site((const uint8_t *)pos) &&
+            n < SBX_RW_MAX_SITES)
+            sites[n++] = pos;
+        pos += (uint64_t)len;
+    }
+    return pos == r->hi ? n : pending;
+}
+
+/* Whether decoding from the last known point st[] before site lands on it (within hi). */
+static int prove(const uint64_t *st, size_t nstarts, uint64_t hi, uint64_t site)
+{
+    size_t lo = 0, top = nstarts;
+    while (lo < top) {
+        size_t mid = (lo + top) / 2;
+        if (st[mid] <= site)
+            lo = mid + 1;
+        else
+            top = mid;
+    }
+    if (lo == 0)
+        return 0;
+    uint64_t pos = st[lo - 1];
+    if (site - pos > LAZY_REACH)
+        return 0;
+    while (pos < site) {
+        int len = sbx_x86_insn_len((const uint8_t *)pos, hi - pos);
+        if (len < 0)
+            return 0;
+        pos += (uint64_t)len;
+    }
+    return pos == site;
+}
+
+/*
+ * Sites of r proven one by one: a byte search for `b8 imm32 0f 05`, then a
+ * proof from the last known point before each.  With function starts as
+ * known points this decodes a few percent of what scan_range does.
+ */
+static size_t scan_candidates(const struct sbx_rw_range *r, const uint64_t *st, size_t nstarts,
+                              uint64_t *sites, size_t n)
+{
+    for (uint64_t a = r->lo; a + SBX_RW_SITE_LEN <= r->hi && n < SBX_RW_MAX_SITES; a++) {
+        const uint8_t *p = (const uint8_t *)a;
+        if (p[6] != 0x05 || p[5] != 0x0f || p[0] != 0xb8)
+            continue;
+        if (is_site(p) && prove(st, nstarts, r->hi, a))
+            sites[n++] = a;
+    }
+    return n;
+}
+
+static int in_reach(uint64_t a, uint64_t b)
+{
+    int64_t d = (int64_t)(a - b);
+    return d < REACH && d > -REACH;
+}
+
+/* Maps size bytes read-write within reach of [lo, hi), never over anything. */
+static uint64_t map_area(uint64_t lo, uint64_t hi, uint64_t size)
+{
+    static const int64_t steps[] = { 1, 16, 256, 4096, 65536 };
+    for (int dir = 0; dir < 2; dir++) {
+        for (unsigned i = 0; i < SBX_ARRAY_SIZE(steps); i++) {
+            for (int j = 0; j < 8; j++) {
+                int64_t delta = (int64_t)((uint64_t)steps[i] * (uint64_t)(j + 1) * PAGE);
+                uint64_t a = dir == 0 ? (lo & ~(PAGE - 1)) - size - (uint64_t)delta + PAGE
+                                      : ((hi + PAGE - 1) & ~(PAGE - 1)) + (uint64_t)delta - PAGE;
+                if (a < 0x10000 || a + size > SBX_ELF_USER_TOP || !in_reach(a, hi) ||
+                    !in_reach(a + size, lo) ||
+                    (a < SBX_TRAMPOLINE_RESERVED_HI && a + size > SBX_TRAMPOLINE_RESERVED_LO))
+                    continue;
+                long r = sbx_tramp_syscall6(__NR_mmap, (long)a, (long)size,
+                                            PROT_READ | PROT_WRITE,
+                                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1,
+                                            0);
+                if (r == (long)a)
+                    return a;
+                if (r >= 0)
+                    sbx_sys2(__NR_munmap, r, (long)size);
+            }
+        }
+    }
+    return 0;
+}
+
+static void put32(uint8_t *p, int64_t v)
+{
+    int32_t x = (int32_t)v;
+    memcpy(p, &x, 4);
+}
+
+static void emit_stub(uint8_t *p, uint64_t at, uint64_t site, uint32_t imm, uint64_t slot)
+{
+    static const uint8_t lea_down[] = { 0x48, 0x8d, 0x64, 0x24, 0x80 };
+    static const uint8_t lea_up[] = { 0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00 };
+    memset(p, 0xcc, STUB_SIZE);
+    memcpy(p, lea_down, 5);
+    p[5] = 0xb8;
+    memcpy(p + 6, &imm, 4);
+    p[10] = 0xff;
+    p[11] = 0x15;
+    put32(p + 12, (int64_t)(slot - (at + 16)));
+    memcpy(p + 16, lea_up, 8);
+    p[24] = 0x48;
+    p[25] = 0x8d;
+    p[26] = 0x0d;
+    put32(p + 27, (int64_t)(site + 7 - (at + 31)));
+    p[31] = 0xe9;
+    put32(p + 32, (int64_t)(site + 7 - (at + 36)));
+    memcpy(p + 36, lea_up, 8);
+    p[44] = 0xe9;
+    put32(p + 45, (int64_t)(site + 5 - (at + 49)));
+}
+
+static int register_area(uint64_t lo, uint64_t size)
+{
+    if (nareas == MAX_AREAS)
+        return -1;
+    areas[nareas] = (struct area){ lo, lo + size };
+    __atomic_store_n(&nareas, nareas + 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* A read-write stub area for n stubs near [lo, hi), its slot filled; 0 when none. */
+static uint64_t new_area(uint64_t lo, uint64_t hi, size_t n, uint64_t *ret_size)
+{
+    uint64_t size = (STUB_HDR + n * STUB_SIZE + PAGE - 1) & ~(PAGE - 1);
+    if (nareas == MAX_AREAS)
+        return 0;
+    uint64_t a = map_area(lo, hi, size);
+    if (!a)
+        return 0;
+    uint64_t entry = (uint64_t)sbx_tramp_fast_entry;
+    memcpy((void *)a, &entry, sizeof(entry));
+    register_area(a, size);
+    *ret_size = size;
+    return a;
+}
+
+static void stub_for(uint64_t stub, uint64_t area, uint64_t site)
+{
+    uint32_t imm;
+    memcpy(&imm, (const uint8_t *)site + 1, 4);
+    emit_stub((uint8_t *)stub, stub, site, imm, area);
+}
+
+/*
+ * Points a site at its stub; the site's page is writable, not executable.
+ * The stub carries the imm32 it was built from: the site must still hold it.
+ */
+static void write_site(uint64_t site, uint64_t stub)
+{
+    uint8_t *p = (uint8_t *)site;
+    uint8_t expect[SBX_RW_SITE_LEN];
+    memcpy(expect, (const uint8_t *)stub + 5, 5);
+    expect[5] = 0x0f;
+    expect[6] = 0x05;
+    if (memcmp(p, expect, SBX_RW_SITE_LEN) != 0)
+        return;
+    uint8_t jmp[5] = { 0xe9 };
+    put32(jmp + 1, (int64_t)(stub - (site + 5)));
+    memcpy(p, jmp, 5);
+}
+
+/*
+ * Patches sites[0..n) (sorted, inside the ranges r[0..nr)) that nobody can
+ * be running: stubs in a new area, then each range writable, written and
+ * back to prot.
+ */
+static void patch_sites(const struct sbx_rw_range *r, unsigned nr, const uint64_t *sites,
+                        size_t n, int prot)
+{
+    if (!n)
+        return;
+    uint64_t size;
+    uint64_t area = new_area(sites[0], sites[n - 1] + SBX_RW_SITE_LEN, n, &size);
+    if (!area)
+        return;
+    for (size_t i = 0; i < n; i++)
+        stub_for(area + STUB_HDR + i * STUB_SIZE, area, sites[i]);
+    if (sbx_sys3(__NR_mprotect, (long)area, (long)size, PROT_READ | PROT_EXEC) < 0)
+        return;
+    for (unsigned i = 0; i < nr; i++) {
+        uint64_t plo = r[i].lo & ~(PAGE - 1), phi = (r[i].hi + PAGE - 1) & ~(PAGE - 1);
+        if (sbx_sys3(__NR_mprotect, (long)plo, (long)(phi - plo), PROT_READ | PROT_WRITE) < 0)
+            continue;
+        for (size_t j = 0; j < n; j++)
+            if (sites[j] >= r[i].lo && sites[j] < r[i].hi)
+                write_site(sites[j], area + STUB_HDR + j * STUB_SIZE);
+        sbx_sys3(__NR_mprotect, (long)plo, (long)(phi - plo), prot);
+    }
+}
+
+/* ---- regions: registered code, patched lazily ---- */
+
+static void region_add(const struct sbx_rw_range *rg, const uint64_t *st, size_t nst, int prot)
+{
+    struct region *r = NULL;
+    for (unsigned i = 0; i < MAX_REGIONS && !r; i++)
+        if (regions[i].lo == regions[i].hi)
+            r = &regions[i];
+    if (!r)
+        return;
+    size_t first = 0, n = 0;
+    while (first < nst && st[first] < rg->lo)
+        first++;
+    while (first + n < nst && st[first + n] <= rg->hi)
+        n++;
+    uint64_t bytes = ((n + 1) * sizeof(uint64_t) + PAGE - 1) & ~(PAGE - 1);
+    long m = sbx_tramp_syscall6(__NR_mmap, 0, (long)bytes, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m < 0)
+        return;
+    uint64_t *copy = (uint64_t *)m;
+    size_t k = 0;
+    if (rg->lo_known && (n == 0 || st[first] != rg->lo))
+        copy[k++] = rg->lo;
+    memcpy(copy + k, st + first, n * sizeof(uint64_t));
+    *r = (struct region){
+        .lo = rg->lo, .hi = rg->hi, .prot = prot, .starts = copy, .nstarts = k + n,
+        .starts_bytes = bytes,
+    };
+}
+
+/* Drops regions overlapping [addr, addr + len): that memory changes. Under the lock. */
+static void region_drop(uint64_t addr, uint64_t len)
+{
+    uint64_t end = addr + len < addr ? UINT64_MAX : addr + len;
+    for (unsigned i = 0; i < MAX_REGIONS; i++) {
+        struct region *r = &regions[i];
+        if (r->lo == r->hi || r->lo >= end || r->hi <= addr)
+            continue;
+        sbx_sys2(__NR_munmap, (long)r->starts, (long)r->starts_bytes);
+        *r = (struct region){ 0 };
+    }
+}
+
+/* A fresh stub in r's lazy stub page, or 0. */
+static uint64_t lazy_stub(struct region *r, uint64_t site)
+{
+    const unsigned cap = (PAGE - STUB_HDR) / STUB_SIZE;
+    if (!r->stubs || r->stubs_used == cap) {
+        uint64_t size;
+        uint64_t a = new_area(r->lo, r->hi, cap, &size);
+        if (!a)
+            return 0;
+        r->stubs = a;
+        r->stubs_used = 0;
+    } else if (sbx_sys3(__NR_mprotect, (long)r->stubs, PAGE, PROT_READ | PROT_WRITE) < 0) {
+        return 0;
+    }
+    uint64_t stub = r->stubs + STUB_HDR + r->stubs_used++ * STUB_SIZE;
+    stub_for(stub, r->stubs, site);
+    if (sbx_sys3(__NR_mprotect, (long)r->stubs, PAGE, PROT_READ | PROT_EXEC) < 0)
+        return 0;
+    return stub;
+}
+
+/* Scans and patches every registered region; single-threaded, under the lock. */
+static void patch_regions(void)
+{
+    struct sbx_rw_scratch *s = get_scratch();
+    if (!s)
+        return;
+    for (unsigned i = 0; i < MAX_REGIONS; i++) {
+        struct region *r = &regions[i];
+        if (r->lo == r->hi)
+            continue;
+        struct sbx_rw_range rg = { r->lo, r->hi, 0 };
+        size_t n = scan_candidates(&rg, r->starts, r->nstarts, s->sites, 0);
+        patch_sites(&rg, 1, s->sites, n, r->prot);
+    }
+    put_scratch(s);
+}
+
+/* ---- the ways code appears ---- */
+
+int sbx_rw_new_code(uint64_t addr, uint64_t len, int prot, int fd, uint64_t off)
+{
+    if (rewriting() && !(prot & PROT_WRITE) && try_lock()) {
+        region_drop(addr, len);
+        struct sbx_rw_scratch *s = get_scratch();
+        if (s) {
+            size_t nstarts = 1;
+            unsigned nr = 1;
+            if (fd >= 0) {
+                nr = sbx_rw_file_ranges(s, fd, addr, off, len, &nstarts);
+            } else {
+                s->ranges[0] = (struct sbx_rw_range){ addr, addr + len, 1 };
+                s->starts[0] = addr;
+            }
+            if (fd >= 0 && !is_threaded()) {
+                for (unsigned i = 0; i < nr; i++)
+                    region_add(&s->ranges[i], s->starts, nstarts, prot);
+            } else {
+                /* Anonymous code has one known start: sweep it whole. */
+                size_t n = 0;
+                for (unsigned i = 0; i < nr; i++)
+                    n = fd >= 0 ? scan_candidates(&s->ranges[i], s->starts, nstarts, s->sites, n)
+                                : scan_range(&s->ranges[i], s->starts, nstarts, s->sites, n);
+                patch_sites(s->ranges, nr, s->sites, n, prot);
+            }
+            put_scratch(s);
+        }
+        unlock();
+    }
+    return (int)sbx_sys3(__NR_mprotect, (long)addr, (long)len, prot);
+}
+
+long sbx_rw_mmap(long addr, long len, long prot, long flags, long fd, long off)
+{
+    if (!rewriting() || !(prot & PROT_EXEC) || (prot & PROT_WRITE) ||
+        (flags & MAP_TYPE) != MAP_PRIVATE || len <= 0)
+        return sbx_tramp_syscall6(__NR_mmap, addr, len, prot, flags, fd, off);
+    uint64_t mask = block_signals();
+    long r = sbx_tramp_syscall6(__NR_mmap, addr, len, (prot & ~PROT_EXEC) | PROT_READ, flags, fd,
+                                off);
+    if (r >= 0 || r < -4095) {
+        int fdx = (flags & MAP_ANONYMOUS) ? -1 : (int)fd;
+        int e = sbx_rw_new_code((uint64_t)r, (uint64_t)len, (int)prot, fdx, (uint64_t)off);
+        if (e < 0) {
+            /* mmap says EPERM where mprotect says EACCES (a noexec mount). */
+            sbx_sys2(__NR_munmap, r, len);
+            r = e == -EACCES ? -EPERM : e;
+        }
+    }
+    restore_signals(mask);
+    return r;
+}
+
+static uint64_t parse_hex(const char **p)
+{
+    uint64_t v = 0;
+    for (;; (*p)++) {
+        char c = **p;
+        if (c >= '0' && c <= '9')
+            v = v * 16 + (uint64_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v = v * 16 + (uint64_t)(c - 'a' + 10);
+        else
+            return v;
+    }
+}
+
+/*
+ * Whether every mapping overlapping [addr, addr + len) is anonymous
+ * (no file, not vdso/vvar): only then is the range's start the known start
+ * of its code.  /proc/self/maps, in a scratch mapping; no /proc: no.
+ */
+static int range_is_anon(uint64_t addr, uint64_t len)
+{
+    long fd = sbx_sys4(__NR_openat, AT_FDCWD, (long)"/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    long m = sbx_tramp_syscall6(__NR_mmap, 0, MAPS_MAX, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int ok = 0;
+    if (m >= 0) {
+        char *buf = (char *)m;
+        long n = 0, r;
+        while (n < MAPS_MAX - 1 &&
+               (r = sbx_sys3(__NR_read, fd, (long)(buf + n), MAPS_MAX - 1 - n)) > 0)
+            n += r;
+        buf[n] = '\0';
+        ok = n > 0 && n < MAPS_MAX - 1;
+        for (const char *p = buf; ok && *p;) {
+            uint64_t lo = parse_hex(&p);
+            p++;
+            uint64_t hi = parse_hex(&p);
+            /* perms, offset, dev, inode, then the optional name */
+            int field = 0;
+            uint64_t inode = 0;
+            while (*p && *p != '\n' && field < 4) {
+                while (*p == ' ')
+                    p++;
+                field++;
+                if (field == 4) {
+                    while (*p >= '0' && *p <= '9')
+                        inode = inode * 10 + (uint64_t)(*p++ - '0');
+                } else {
+                    while (*p && *p != ' ' && *p != '\n')
+                        p++;
+                }
+            }
+            while (*p == ' ')
+                p++;
+            if (lo < addr + len && hi > addr) {
+                int named = *p && *p != '\n';
+                if (inode != 0 || (named && memcmp(p, "[heap]", 6) != 0 &&
+                                   memcmp(p, "[anon:", 6) != 0))
+                    ok = 0;
+            }
+            while (*p && *p != '\n')
+                p++;
+            if (*p)
+                p++;
+        }
+        sbx_sys2(__NR_munmap, m, MAPS_MAX);
+    }
+    sbx_sys1(__NR_close, fd);
+    return ok;
+}
+
+long sbx_rw_mprotect(long addr, long len, long prot)
+{
+    if (!rewriting())
+        return sbx_sys3(__NR_mprotect, addr, len, prot);
+    if (!(prot & PROT_EXEC) || (prot & PROT_WRITE) || len <= 0 || (addr & (PAGE - 1)) ||
+        !range_is_anon((uint64_t)addr, (uint64_t)len)) {
+        sbx_rw_forget((uint64_t)addr, (uint64_t)len);
+        return sbx_sys3(__NR_mprotect, addr, len, prot);
+    }
+    if (is_threaded()) {
+        /* Other threads may run it: register it, a single-threaded child patches it. */
+        long r = sbx_sys3(__NR_mprotect, addr, len, prot);
+        if (r == 0 && try_lock()) {
+            region_drop((uint64_t)addr, (uint64_t)len);
+            struct sbx_rw_range rg = { (uint64_t)addr, (uint64_t)(addr + len), 1 };
+            uint64_t start = (uint64_t)addr;
+            region_add(&rg, &start, 1, (int)prot);
+            unlock();
+        }
+        return r;
+    }
+    uint64_t mask = block_signals();
+    long r = sbx_sys3(__NR_mprotect, addr, len, (prot & ~PROT_EXEC) | PROT_READ);
+    if (r == 0)
+        r = sbx_rw_new_code((uint64_t)addr, (uint64_t)len, (int)prot, -1, 0);
+    restore_signals(mask);
+    return r;
+}
+
+void sbx_rw_lazy(uint64_t ip)
+{
+    uint64_t site = ip - SBX_RW_SITE_LEN;
+    if (!rewriting() || is_threaded() || !try_lock())
+        return;
+    struct region *r = NULL;
+    for (unsigned i = 0; i < MAX_REGIONS && !r; i++)
+        if (regions[i].lo <= site && site + SBX_RW_SITE_LEN <= regions[i].hi)
+            r = &regions[i];
+    if (r && is_site((const uint8_t *)site) && prove(r->starts, r->nstarts, r->hi, site)) {
+        uint64_t mask = block_signals();
+        uint64_t stub = lazy_stub(r, site);
+        uint64_t page = site & ~(PAGE - 1);
+        uint64_t end = (site + SBX_RW_SITE_LEN + PAGE - 1) & ~(PAGE - 1);
+        if (stub &&
+            sbx_sys3(__NR_mprotect, (long)page, (long)(end - page), PROT_READ | PROT_WRITE) == 0) {
+            write_site(site, stub);
+            sbx_sys3(__NR_mprotect, (long)page, (long)(end - page), r->prot);
+        }
+        restore_signals(mask);
+    }
+    unlock();
+}
+
+void sbx_rw_note_threads(void)
+{
+    if (is_threaded())
+        return;
+    /* Still single-threaded: the last moment to patch registered code in place. */
+    if (rewriting() && try_lock()) {
+        uint64_t mask = block_signals();
+        patch_regions();
+        restore_signals(mask);
+        unlock();
+    }
+    __atomic_store_n(&threaded, 1, __ATOMIC_RELEASE);
+}
+
+void sbx_rw_after_fork(void)
+{
+    /*
+     * The child has one thread: code only it can run may be patched again.
+     * A lock held by another thread of the parent has no owner here; the
+     * tables are consistent at every step, so it is simply released.
+     */
+    __atomic_store_n(&threaded, 0, __ATOMIC_RELEASE);
+    unlock();
+}
+
+void sbx_rw_forget(uint64_t addr, uint64_t len)
+{
+    if (rewriting() && try_lock()) {
+        region_drop(addr, len);
+        unlock();
+    }
+}
+
+int sbx_rw_owns(uint64_t addr, uint64_t len)
+{
+    uint64_t end = addr + len < addr ? UINT64_MAX : addr + len;
+    unsigned n = __atomic_load_n(&nareas, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < n; i++)
+        if (addr < areas[i].hi && end > areas[i].lo)
+            return 1;
+    return 0;
+}
