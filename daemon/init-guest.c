@@ -19,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -147,6 +148,45 @@ static int reset_signals(void)
     return sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* Writes one exec request (abi.h) into buf; its length, or -1 with errno set. */
+static ssize_t format_request(const struct sbx_spec *spec, const char *path, char *buf)
+{
+    const char *mode = spec->mode == SBX_MODE_REWRITE ? SBX_MODE_NAME_REWRITE : SBX_MODE_NAME_TRAP;
+    size_t ml = strlen(mode) + 1, pl = strlen(path) + 1;
+    if (ml + pl > SBX_EXEC_SLOT) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, mode, ml);
+    memcpy(buf + ml, path, pl);
+    return (ssize_t)(ml + pl);
+}
+
+/*
+ * The sandbox's exec request file at SBX_FD_EXEC, with this process's
+ * request in its slot.  Runs before the rlimits apply, so a plain pwrite is
+ * fine here.  Returns 0 or -1 with errno set.
+ */
+static int put_exec_request(const struct sbx_spec *spec, const char *path)
+{
+    char req[SBX_EXEC_SLOT];
+    ssize_t len = format_request(spec, path, req);
+    if (len < 0)
+        return -1;
+    int fd = memfd_create("sbx-exec", MFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    off_t slot = (off_t)getpid() * SBX_EXEC_SLOT;
+    if (ftruncate(fd, (off_t)SBX_EXEC_FILE_SIZE) < 0 || pwrite(fd, req, (size_t)len, slot) != len ||
+        fd_move(fd, SBX_FD_EXEC, 0) < 0) {
+        int err = errno ? errno : EIO;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
 static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
                                    const char *path, int status_w, const struct sock_fprog *prog)
 {
@@ -162,10 +202,11 @@ static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx
             child_fail(status, errno, SBX_STAGE_SETUP, 125);
     if (spec->mode != SBX_MODE_OFF &&
         (fd_move(fds->stats, SBX_FD_STATS, 0) < 0 || fd_move(fds->policy, SBX_FD_POLICY, 0) < 0 ||
-         fd_move(fds->trampoline, SBX_FD_TRAMPOLINE, 0) < 0))
+         fd_move(fds->trampoline, SBX_FD_TRAMPOLINE, 0) < 0 || put_exec_request(spec, path) < 0))
         child_fail(status, errno, SBX_STAGE_SETUP, 125);
     /* Every other fd of init (control socket, image mount, bind sources...) goes. */
-    if (syscall(SYS_close_range, 3, SBX_FD_STATUS - 1, 0) < 0 ||
+    unsigned first_kept = spec->mode == SBX_MODE_OFF ? SBX_FD_STATUS : SBX_FD_EXEC;
+    if (syscall(SYS_close_range, 3, first_kept - 1, 0) < 0 ||
         syscall(SYS_close_range,
                 spec->mode == SBX_MODE_OFF ? SBX_FD_STATUS + 1 : SBX_FD_TRAMPOLINE + 1, ~0U, 0) < 0)
         child_fail(status, errno, SBX_STAGE_SETUP, 125);
@@ -184,14 +225,7 @@ static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx
     }
 
     /* The trampoline installs the filter itself, around its own gate. */
-    const char *targv[SBX_PROTO_MAX_ARGS + 3];
-    targv[0] = spec->mode == SBX_MODE_REWRITE ? SBX_MODE_NAME_REWRITE : SBX_MODE_NAME_TRAP;
-    targv[1] = path;
-    uint32_t i = 0;
-    for (; i < spec->argc && i < SBX_PROTO_MAX_ARGS; i++)
-        targv[i + 2] = spec->argv[i];
-    targv[i + 2] = NULL;
-    syscall(SYS_execveat, SBX_FD_TRAMPOLINE, "", targv, spec->env, AT_EMPTY_PATH);
+    syscall(SYS_execveat, SBX_FD_TRAMPOLINE, "", spec->argv, spec->env, AT_EMPTY_PATH);
     child_fail(status, errno, SBX_STAGE_SETUP, 125);
 }
 

@@ -10,6 +10,7 @@
  * gate).
  */
 #include <elf.h>
+#include <linux/falloc.h>
 #include <linux/fcntl.h>
 #include <linux/mman.h>
 #include <asm/stat.h>
@@ -42,7 +43,7 @@ static SBX_NORETURN void fail(int err, int stage)
     sbx_exit(err == ENOENT ? 127 : 126);
 }
 
-/* argv[0] is "trap" or "rewrite", optionally ":close=N" (an fd of a re-exec). */
+/* The request's mode: "trap" or "rewrite", optionally ":close=N" (an fd of a re-exec). */
 static int parse_mode(const char *s, int *close_fd)
 {
     static const char suffix[] = ":close=";
@@ -69,6 +70,38 @@ static int parse_mode(const char *s, int *close_fd)
     if (*s)
         return -EINVAL;
     *close_fd = fd;
+    return mode;
+}
+
+/*
+ * Reads this process's exec request from SBX_FD_EXEC (abi.h): "MODE\0PATH\0"
+ * in the slot of its pid, then punches the slot out so it takes no memory.
+ * Returns the mode with *ret_path pointing into static storage, or -errno.
+ */
+static int read_request(const char **ret_path, int *close_fd)
+{
+    static char req[SBX_EXEC_SLOT + 1];
+    long pid = sbx_sys0(__NR_getpid);
+    long off = pid * SBX_EXEC_SLOT;
+    long m = sbx_tramp_syscall6(__NR_mmap, 0, SBX_EXEC_SLOT, PROT_READ, MAP_SHARED, SBX_FD_EXEC,
+                                off);
+    if (m < 0)
+        return (int)m;
+    memcpy(req, (const void *)m, SBX_EXEC_SLOT);
+    sbx_sys2(__NR_munmap, m, SBX_EXEC_SLOT);
+    sbx_sys4(__NR_fallocate, SBX_FD_EXEC, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
+             SBX_EXEC_SLOT);
+    req[SBX_EXEC_SLOT] = '\0';
+    size_t ml = sbx_strlen(req);
+    if (ml == 0 || ml + 1 >= SBX_EXEC_SLOT)
+        return -EINVAL;
+    const char *path = req + ml + 1;
+    if (!path[0] || ml + 1 + sbx_strlen(path) >= SBX_EXEC_SLOT)
+        return -EINVAL;
+    int mode = parse_mode(req, close_fd);
+    if (mode < 0)
+        return mode;
+    *ret_path = path;
     return mode;
 }
 
@@ -127,9 +160,9 @@ static void aux_put(uint64_t *aux, unsigned *n, uint64_t type, uint64_t val)
 /*
  * Rewrites the kernel's tables for the guest.  The old layout at sp is
  * argc, argv[0..argc], envp[..NULL], auxv[..AT_NULL], then strings.  The new
- * tables keep the strings where they are: argv drops "trap" and the path (or,
- * for a script, gets [interp, arg?, path] in front of argv[1..]), envp is
- * unchanged, auxv is rebuilt.  They end where the old ones ended, and
+ * tables keep the strings where they are: argv is the guest's (or, for a
+ * script, [interp, arg?, path] in front of argv[1..]), envp is unchanged,
+ * auxv is rebuilt.  They end where the old ones ended, and
  * _start keeps C code 8 KiB below sp, so they never meet a live frame.
  */
 static uint64_t build_stack(uint64_t *sp, char **prefix, unsigned nprefix, unsigned skip,
@@ -203,15 +236,11 @@ static void read_aux(uint64_t *sp, struct aux_in *in)
 
 void sbx_tramp_main(uint64_t *sp)
 {
-    uint64_t argc = sp[0];
-    char **argv = (char **)(sp + 1);
-    int close_fd;
-
-    if (argc < 2)
-        fail(EINVAL, SBX_STAGE_SETUP);
-    int mode = parse_mode(argv[0], &close_fd);
+    int close_fd = -1;
+    const char *path = 0;
+    int mode = read_request(&path, &close_fd);
     if (mode < 0)
-        fail(EINVAL, SBX_STAGE_SETUP);
+        fail(-mode, SBX_STAGE_SETUP);
     sbx_tramp.mode = mode;
     sbx_tramp.guard_lo = SBX_TRAMPOLINE_RESERVED_LO;
     sbx_tramp.guard_hi = (uint64_t)__sbx_image_end;
@@ -228,7 +257,6 @@ void sbx_tramp_main(uint64_t *sp)
     sbx_rw_init();
 
     static struct sbx_tramp_target t;
-    const char *path = argv[1];
     r = sbx_tramp_resolve(path, 0, &t);
     if (close_fd >= 0)
         sbx_sys1(__NR_close, close_fd);
@@ -254,14 +282,14 @@ void sbx_tramp_main(uint64_t *sp)
 
     /* A script runs as: interp [arg] path argv[1]... (the guest's argv[0] goes). */
     char *prefix[3];
-    unsigned nprefix = 0, skip = 2;
+    unsigned nprefix = 0, skip = 0;
     if (t.is_script) {
-        /* The strings live in the static target, which outlives startup. */
+        /* The strings live in static storage, which outlives startup. */
         prefix[nprefix++] = (char *)t.sh_interp;
         if (t.sh_arg)
             prefix[nprefix++] = (char *)t.sh_arg;
-        prefix[nprefix++] = argv[1];
-        skip = 3;
+        prefix[nprefix++] = (char *)path;
+        skip = 1;
     }
     uint64_t nsp = build_stack(sp, prefix, nprefix, skip, aux, naux);
     uint64_t entry = t.plan.interp_len ? interp.entry : exe.entry;

@@ -2,13 +2,14 @@
  * execve/execveat re-enter the trampoline: the target is resolved and
  * checked first (so ENOENT, EACCES, ENOEXEC... come back to the guest as a
  * native execve would return them), then the process execs the trampoline's
- * memfd with argv = [mode, path, argv...], and the new trampoline loads the
- * target the same way the first one did.
+ * memfd with the guest's own argv, the mode and path in its slot of the exec
+ * request file (SBX_FD_EXEC), and the new trampoline loads the target the
+ * same way the first one did.
  *
  * Targets relative to a directory fd, or given as an fd (AT_EMPTY_PATH),
  * become /proc/self/fd/N[/path].  A close-on-exec N would vanish in the exec,
  * so it is duplicated to a plain fd M first and the new trampoline is told to
- * close M ("trap:close=M").
+ * close M (mode "trap:close=M" in the request).
  *
  * Signal-safety contract: runs in the SIGSYS handler on the guest's stack;
  * everything larger than a few words lives in a scratch mapping that is
@@ -28,6 +29,7 @@ struct scratch {
     struct sbx_tramp_target target;
     char path[SBX_PATH_MAX + 64];
     char mode[48];
+    char req[SBX_EXEC_SLOT];
 };
 
 /* Appends s to buf at *n, within cap (the last byte kept for NUL). */
@@ -62,7 +64,7 @@ static int target_path(struct scratch *s, int dirfd, const char *path, int flags
     if (path[0] == '\0' && !(flags & AT_EMPTY_PATH))
         return -ENOENT;
     if (dirfd == AT_FDCWD) {
-        /* The trampoline's argv[1] always contains a slash. */
+        /* The request's path always contains a slash. */
         int r = append(s->path, &n, sizeof(s->path), "./");
         return r < 0 ? r : append(s->path, &n, sizeof(s->path), path);
     }
@@ -98,28 +100,31 @@ static void make_mode(struct scratch *s, int dup_fd)
     }
 }
 
+/*
+ * Execs the trampoline with the guest's own argv and envp; the mode and the
+ * path go into this process's slot of the exec request file (abi.h).
+ */
 static long exec_with(struct scratch *s, char **argv, char **envp, int dup_fd)
 {
-    size_t argc = 0;
-    while (argv && argv[argc]) {
-        if (++argc > ARGV_MAX)
-            return -E2BIG;
+    make_mode(s, dup_fd);
+    size_t n = 0;
+    long r = append(s->req, &n, sizeof(s->req), s->mode);
+    if (r == 0) {
+        n++; /* keep the NUL */
+        r = append(s->req, &n, sizeof(s->req), s->path);
     }
-    size_t bytes = (argc + 3) * sizeof(char *);
-    long m = sbx_tramp_syscall6(__NR_mmap, 0, (long)bytes, PROT_READ | PROT_WRITE,
-                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r < 0)
+        return r;
+    n++;
+    long off = sbx_sys0(__NR_getpid) * SBX_EXEC_SLOT;
+    long m = sbx_tramp_syscall6(__NR_mmap, 0, SBX_EXEC_SLOT, PROT_READ | PROT_WRITE, MAP_SHARED,
+                                SBX_FD_EXEC, off);
     if (m < 0)
         return m;
-    char **targv = (char **)m;
-    make_mode(s, dup_fd);
-    targv[0] = s->mode;
-    targv[1] = s->path;
-    for (size_t i = 0; i < argc; i++)
-        targv[2 + i] = argv[i];
-    targv[2 + argc] = 0;
-    long r = sbx_sys5(__NR_execveat, SBX_FD_TRAMPOLINE, (long)"", m, (long)envp, AT_EMPTY_PATH);
-    sbx_sys2(__NR_munmap, m, (long)bytes);
-    return r;
+    memcpy((void *)m, s->req, n);
+    sbx_sys2(__NR_munmap, m, SBX_EXEC_SLOT);
+    return sbx_sys5(__NR_execveat, SBX_FD_TRAMPOLINE, (long)"", (long)argv, (long)envp,
+                    AT_EMPTY_PATH);
 }
 
 long sbx_virt_execveat(struct sbx_call *c, int dirfd, const char *path, char **argv, char **envp,

@@ -188,13 +188,14 @@ long sbx_virt_mm(struct sbx_call *c)
 
 static int is_kept_fd(long fd)
 {
-    return fd == SBX_FD_TRAMPOLINE || (fd == SBX_FD_STATS && sbx_tramp.keep_stats_fd);
+    return fd == SBX_FD_TRAMPOLINE || fd == SBX_FD_EXEC ||
+           (fd == SBX_FD_STATS && sbx_tramp.keep_stats_fd);
 }
 
 /* close_range around the kept fds, which sit at the top of the fd range. */
 static long close_range_split(unsigned first, unsigned last, unsigned flags)
 {
-    const unsigned kept[] = { SBX_FD_STATS, SBX_FD_TRAMPOLINE };
+    const unsigned kept[] = { SBX_FD_EXEC, SBX_FD_STATS, SBX_FD_TRAMPOLINE };
     unsigned lo = first;
     long r;
     if (first > last)

@@ -12,6 +12,7 @@
  * trampoline.  They sit below the default RLIMIT_NOFILE soft limit (1024) and
  * above what programs normally use.  None of them exists in `off` mode.
  */
+#define SBX_FD_EXEC 1019       /* memfd of exec requests (below), kept for the guest's life */
 #define SBX_FD_STATUS 1020     /* startup status pipe: see struct sbx_status_record */
 #define SBX_FD_STATS 1021      /* memfd holding struct sbx_stats, mapped shared */
 #define SBX_FD_POLICY 1022     /* memfd with the policy's classic BPF program */
@@ -20,10 +21,21 @@
 /*
  * The trampoline is started as
  *     execveat(SBX_FD_TRAMPOLINE, "", argv, envp, AT_EMPTY_PATH)
- * with argv[0] = SBX_MODE_NAME_TRAP or SBX_MODE_NAME_REWRITE, argv[1] = the
- * path of the guest program inside the sandbox, argv[2...] = the guest's own
- * argv (argv[2] is the guest's argv[0]).  envp is the guest's environment.
+ * with argv and envp exactly the guest's (so /proc/self/cmdline and environ
+ * read as the guest's own).  What to load comes in an exec request at
+ * SBX_FD_EXEC: a sparse memfd of SBX_EXEC_FILE_SIZE bytes, shared by every
+ * process of the sandbox, with one SBX_EXEC_SLOT-byte slot per pid (pids of
+ * the sandbox's pid namespace; pid and tgid survive exec).  Before exec'ing,
+ * a process writes its slot at pid * SBX_EXEC_SLOT, through a shared mapping
+ * (no new fd, so RLIMIT_NOFILE cannot get in the way, and no write(2), so
+ * RLIMIT_FSIZE cannot either): the mode name (SBX_MODE_NAME_TRAP or
+ * SBX_MODE_NAME_REWRITE, optionally followed by ":close=N", an fd the new
+ * trampoline closes), a NUL, the path of the program to load (it contains a
+ * '/'), a NUL.  The new trampoline reads its slot and punches it out.
  */
+#define SBX_EXEC_SLOT 4096
+#define SBX_EXEC_PID_MAX 4194304 /* the kernel's PID_MAX_LIMIT */
+#define SBX_EXEC_FILE_SIZE ((uint64_t)SBX_EXEC_SLOT * SBX_EXEC_PID_MAX)
 #define SBX_MODE_NAME_TRAP "trap"
 #define SBX_MODE_NAME_REWRITE "rewrite"
 

@@ -448,8 +448,9 @@ test_fds_only_stdio_off() {
     expect_rc 0 && expect_out $'0\n1\n2'
 }
 
-# In trap and rewrite mode the trampoline keeps its own memfds at fixed numbers
-# (include/sbx/abi.h: SBX_FD_STATS 1021, SBX_FD_TRAMPOLINE 1023); nothing else.
+# In trap and rewrite mode the trampoline keeps its own fds at fixed numbers
+# (include/sbx/abi.h: SBX_FD_EXEC 1019, SBX_FD_STATS 1021, SBX_FD_TRAMPOLINE
+# 1023); nothing else.
 expect_guest_fds() {
     expect_rc 0 || return 1
     local fd
@@ -458,7 +459,7 @@ expect_guest_fds() {
     done
     for fd in $out; do
         case $fd in
-        0 | 1 | 2 | 1021 | 1023) ;;
+        0 | 1 | 2 | 1019 | 1021 | 1023) ;;
         *)
             say "the guest has fd $fd open"
             show_run

@@ -173,13 +173,15 @@ int main(int argc, char **argv)
     if (pipe2(status_pipe, O_CLOEXEC) < 0 || (check && pipe2(out_pipe, O_CLOEXEC) < 0))
         die("pipe");
 
-    const char **targv = calloc((size_t)nargs + 3, sizeof(*targv));
-    targv[0] = mode;
-    targv[1] = prog;
+    /* The guest's argv goes to the trampoline as it is; mode and path in the request. */
+    const char **targv = calloc((size_t)nargs + 2, sizeof(*targv));
     for (int k = 0; k < nargs; k++)
-        targv[2 + k] = gargv[k];
+        targv[k] = gargv[k];
     if (nargs == 0)
-        targv[2] = prog;
+        targv[0] = prog;
+    int req_fd = memfd_create("sbx-exec", MFD_CLOEXEC);
+    if (req_fd < 0 || ftruncate(req_fd, (off_t)SBX_EXEC_FILE_SIZE) < 0)
+        die("exec request memfd");
 
     fflush(NULL);
     pid_t pid = fork();
@@ -194,6 +196,16 @@ int main(int argc, char **argv)
         if (pfd >= 0)
             place(pfd, SBX_FD_POLICY);
         place(tfd, SBX_FD_TRAMPOLINE);
+        /* The request goes into the slot of the child's own pid (abi.h). */
+        char req[SBX_EXEC_SLOT] = { 0 };
+        size_t ml = strlen(mode) + 1, pl = strlen(prog) + 1;
+        if (ml + pl > sizeof(req))
+            die("exec request too long");
+        memcpy(req, mode, ml);
+        memcpy(req + ml, prog, pl);
+        if (pwrite(req_fd, req, ml + pl, (off_t)getpid() * SBX_EXEC_SLOT) != (ssize_t)(ml + pl))
+            die("write the exec request");
+        place(req_fd, SBX_FD_EXEC);
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
             die("no_new_privs");
         syscall(SYS_execveat, SBX_FD_TRAMPOLINE, "", targv, environ, AT_EMPTY_PATH);

@@ -1,4 +1,8 @@
-/* /proc/self/exe and /proc/PID/exe read back as the guest, not the trampoline. */
+/*
+ * /proc/self/exe and /proc/PID/exe read back as the guest, not the trampoline,
+ * and /proc/self/cmdline is exactly the guest's argv.
+ */
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 
@@ -24,6 +28,22 @@ int main(int argc, char **argv)
     /* A short buffer gets the truncated name, like the kernel does. */
     n = readlink("/proc/self/exe", buf, 3);
     GUEST_CHECK(n == 3 && !memcmp(buf, want, 3), "truncated readlink");
+
+    /* The kernel's copy of argv holds the guest's arguments and nothing else. */
+    char cmd[2 * PATH_MAX], expect[2 * PATH_MAX];
+    int fd = open("/proc/self/cmdline", O_RDONLY);
+    GUEST_CHECK(fd >= 0, "open /proc/self/cmdline");
+    n = read(fd, cmd, sizeof(cmd));
+    close(fd);
+    size_t len = 0;
+    for (int i = 0; i < argc; i++) {
+        size_t l = strlen(argv[i]) + 1;
+        memcpy(expect + len, argv[i], l);
+        len += l;
+    }
+    GUEST_CHECK(n == (ssize_t)len && !memcmp(cmd, expect, len),
+                "/proc/self/cmdline is not argv (%zd bytes, want %zu; starts '%s')", n, len,
+                n > 0 ? cmd : "");
 
     /* Other links are untouched. */
     n = readlink("/proc/self/cwd", buf, sizeof(buf));
