@@ -123,9 +123,10 @@ int sbx_tramp_fast_call(struct sbx_fast_frame *f);
 
 /*
  * The fast entry's slow path: a virtualized call from a rewritten site.
- * Calls that need the interrupted context (rt_sigprocmask edits the mask
- * rt_sigreturn restores; clone onto a new stack copies the registers) take
- * the trap path instead: returns 1 and the stub re-issues the `syscall`.
+ * Calls that need the interrupted context (clone onto a new stack copies the
+ * registers) take the trap path instead: returns 1 and the stub re-issues the
+ * `syscall`.  rt_sigprocmask stays here: with no signal frame it goes to the
+ * kernel directly (sbx_virt_rt_sigprocmask).
  */
 int sbx_tramp_fast_call(struct sbx_fast_frame *f)
 {
@@ -134,7 +135,7 @@ int sbx_tramp_fast_call(struct sbx_fast_frame *f)
         .a = { f->a[0], f->a[1], f->a[2], f->a[3], f->a[4], f->a[5] },
         .uc = NULL,
     };
-    if (c.nr == __NR_rt_sigprocmask || c.nr == __NR_clone3 || (c.nr == __NR_clone && c.a[1]))
+    if (c.nr == __NR_clone3 || (c.nr == __NR_clone && c.a[1]))
         return 1;
     if (sbx_tramp.stats_mapped && c.nr >= 0 && c.nr < SBX_STATS_NSYSCALLS) {
         struct sbx_stats *st = (struct sbx_stats *)SBX_TRAMPOLINE_STATS_ADDR;

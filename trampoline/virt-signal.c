@@ -2,9 +2,10 @@
  * Signal virtualization.  SIGSYS belongs to the trampoline: the guest's
  * rt_sigaction(SIGSYS) is recorded and read back but never installed, and
  * SIGSYS is taken out of every signal mask the guest hands the kernel, so a
- * trap can always be delivered.  rt_sigprocmask is emulated on the saved
- * mask in the ucontext, because the mask in force during the handler is
- * replaced by that one at rt_sigreturn.
+ * trap can always be delivered.  A trapped rt_sigprocmask is emulated on the
+ * saved mask in the ucontext, because the mask in force during the handler is
+ * replaced by that one at rt_sigreturn; from a rewritten site there is no such
+ * frame and it goes to the kernel.
  *
  * rt_sigtimedwait is passed through unchanged: its set names signals to
  * dequeue, and the kernel unblocks them while waiting instead of blocking
@@ -74,6 +75,19 @@ long sbx_virt_rt_sigprocmask(struct sbx_call *c)
 
     if (c->a[3] != SIGSET_BYTES)
         return -EINVAL;
+    if (!c->uc) {
+        /*
+         * From a rewritten site (the fast entry) no signal frame will restore
+         * a mask: the kernel's mask is the guest's, and the call goes to the
+         * kernel with the unblockable signals taken out of the set.
+         */
+        uint64_t copy;
+        if (set) {
+            copy = *set & ~UNBLOCKABLE;
+            c->a[1] = (long)&copy;
+        }
+        return sbx_call_gate(c);
+    }
     uint64_t old = c->uc->uc_sigmask;
     if (set) {
         uint64_t s = *set, cur = old;
