@@ -34,7 +34,7 @@
  * exec costs 2 ms (12 ms as a full sweep), more than a short-lived process
  * saves, so file-backed code of a single-threaded process is only
  * registered (its known points kept) and each site is patched lazily at its
- * first trap (docs/trampoline.md has the measurements).  Before the
+ * second trap (docs/trampoline.md has the measurements).  Before the
  * first thread starts (the first clone sharing memory, still
  * single-threaded) every registered range is scanned and patched; from then
  * on new mappings are patched eagerly and code that another thread may be
@@ -617,10 +617,29 @@ long sbx_rw_mprotect(long addr, long len, long prot)
     return r;
 }
 
+/*
+ * Sites that trapped once in this process, direct-mapped by address.  A lazy
+ * patch (proof, stub, two mprotects) costs more than a trap, so a site is
+ * patched at its second trap: code that runs once, as in the many short-lived
+ * children of a shell, is never patched for nothing.  A collision only costs
+ * one more trap; races between threads are as harmless.
+ */
+#define SEEN_SLOTS 256
+static uint64_t seen[SEEN_SLOTS];
+
+static int trapped_before(uint64_t site)
+{
+    unsigned h = (unsigned)((site >> 3) ^ (site >> 13)) & (SEEN_SLOTS - 1);
+    if (__atomic_load_n(&seen[h], __ATOMIC_RELAXED) == site)
+        return 1;
+    __atomic_store_n(&seen[h], site, __ATOMIC_RELAXED);
+    return 0;
+}
+
 void sbx_rw_lazy(uint64_t ip)
 {
     uint64_t site = ip - SBX_RW_SITE_LEN;
-    if (!rewriting() || is_threaded() || !try_lock())
+    if (!rewriting() || is_threaded() || !trapped_before(site) || !try_lock())
         return;
     struct region *r = NULL;
     for (unsigned i = 0; i < MAX_REGIONS && !r; i++)
@@ -663,6 +682,8 @@ void sbx_rw_after_fork(void)
      * tables are consistent at every step, so it is simply released.
      */
     __atomic_store_n(&threaded, 0, __ATOMIC_RELEASE);
+    /* What the parent trapped at once says nothing about what the child will run again. */
+    memset(seen, 0, sizeof(seen));
     unlock();
 }
 

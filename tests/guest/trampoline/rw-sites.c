@@ -1,9 +1,9 @@
 /*
  * Rewrite mode on hand-written sites (rw-asm.h), single-threaded first,
- * where file-backed sites are patched at their first trap: a branch
+ * where file-backed sites are patched at their second trap: a branch
  * straight to the `syscall` of a patched site, red zone and registers
  * across a patched site, fork from a patched site, rt_sigprocmask from a
- * patched site (the trap path), munmap of the trampoline and of stub pages
+ * patched site (straight to the kernel, SIGSYS stripped), munmap of the trampoline and of stub pages
  * refused through patched sites too, JIT code
  * (written RW, made RX) that is patched and answers getpid, RWX memory that
  * keeps working unpatched; then, after a thread existed, JIT code that is
@@ -24,6 +24,13 @@
 static int rewrite = -1; /* -1: unknown */
 static int trap_mode;
 
+/* In rewrite mode: the site is still the original mov. */
+static void expect_patched_not(const void *site, const char *what)
+{
+    uint8_t b = *(const uint8_t *)site;
+    GUEST_CHECK(b == 0xb8, "%s: first byte %#x, expected the unpatched mov", what, b);
+}
+
 static void expect_patched(const void *site, const char *what)
 {
     uint8_t b = *(const uint8_t *)site;
@@ -35,12 +42,16 @@ static void expect_patched(const void *site, const char *what)
 }
 
 /*
- * Sites of file-backed code are patched at their first trap (or before the
- * first thread starts): call once, then expect the jmp.
+ * Sites of file-backed code are patched at their second trap (or before the
+ * first thread starts): call twice, then expect the jmp.
  */
 static void test_branch(void)
 {
     GUEST_CHECK(rw_getpid() == getpid(), "getpid through its site, first call");
+    if (rewrite == 1) {
+        expect_patched_not(rw_getpid_site, "getpid site after one trap");
+    }
+    GUEST_CHECK(rw_getpid() == getpid(), "getpid through its site, second call");
     expect_patched(rw_getpid_site, "getpid site");
     GUEST_CHECK(rw_getpid() == getpid(), "getpid through its site, patched");
     /* The branch skips the mov: its trap patches the mov, the branch keeps trapping. */
@@ -54,6 +65,7 @@ static void test_regs(void)
     uint64_t in[12], out[15];
     for (int i = 0; i < 12; i++)
         in[i] = 0x1000100010001ULL * (uint64_t)(i + 3);
+    rw_regs(out, in);
     rw_regs(out, in);
     expect_patched(rw_regs_site, "regs site");
     rw_regs(out, in);
@@ -70,21 +82,25 @@ static void test_fork(void)
 {
     pid_t self = getpid();
     (void)rw_getppid();
+    (void)rw_getppid();
     expect_patched(rw_getppid_site, "getppid site");
-    long r = rw_fork();
-    if (r > 0)
-        expect_patched(rw_fork, "fork site");
-    if (r == 0) {
-        /* The child returns through the stub on its own copy of the stack. */
-        _exit(rw_getpid() != self && rw_getppid() == self ? 42 : 1);
+    /* The second fork goes through the site its first one patched. */
+    for (int round = 0; round < 2; round++) {
+        long r = rw_fork();
+        if (r > 0 && round == 1)
+            expect_patched(rw_fork, "fork site");
+        if (r == 0) {
+            /* The child returns through the stub on its own copy of the stack. */
+            _exit(rw_getpid() != self && rw_getppid() == self ? 42 : 1);
+        }
+        GUEST_CHECK(r > 0, "fork through a site: %ld", r);
+        int st;
+        GUEST_CHECK(waitpid((pid_t)r, &st, 0) == r, "waitpid");
+        GUEST_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 42, "child status %#x", st);
     }
-    GUEST_CHECK(r > 0, "fork through a site: %ld", r);
-    int st;
-    GUEST_CHECK(waitpid((pid_t)r, &st, 0) == r, "waitpid");
-    GUEST_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 42, "child status %#x", st);
 }
 
-/* rt_sigprocmask from a patched site takes the trap path (it edits the saved mask). */
+/* rt_sigprocmask from a patched site goes to the kernel, SIGSYS stripped from the set. */
 static volatile int usr1;
 
 static void on_usr1(int sig)
@@ -190,10 +206,13 @@ static void test_lazy_in_child(void)
     GUEST_CHECK(((long (*)(void))p)() == getpid(), "JIT getpid with threads");
     pid_t child = fork();
     if (child == 0) {
+        /* A site is patched at its second trap in the child. */
         long first = ((long (*)(void))p)();
-        int patched = p[0] == 0xe9;
         long second = ((long (*)(void))p)();
-        int ok = first == getpid() && second == getpid() && (rewrite < 0 || patched == rewrite);
+        int patched = p[0] == 0xe9;
+        long third = ((long (*)(void))p)();
+        int ok = first == getpid() && second == getpid() && third == getpid() &&
+                 (rewrite < 0 || patched == rewrite);
         _exit(ok ? 43 : 1);
     }
     int st;
