@@ -25,6 +25,7 @@
 
 #define RUN_FIXED_FDS 4 /* image, stdin, stdout, stderr */
 #define MAX_POLICY_FILE (256 * 1024)
+#define RUN_MAX_TMPFS 64 /* tmpfs mounts of one policy */
 #define SBX_NOBODY 65534u
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -303,8 +304,15 @@ static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_
         snprintf(msg, msglen, "RUN carries %u fds, expected %u", req->frame.n_fds, RUN_FIXED_FDS);
         return -EBADMSG;
     }
-    for (size_t i = 0; i < p->n_mounts; i++)
+    size_t n_tmpfs = 0;
+    for (size_t i = 0; i < p->n_mounts; i++) {
         req->n_binds += p->mounts[i].type == SBX_MOUNT_BIND;
+        n_tmpfs += p->mounts[i].type == SBX_MOUNT_TMPFS;
+    }
+    if (n_tmpfs > RUN_MAX_TMPFS) {
+        snprintf(msg, msglen, "too many tmpfs mounts (%zu, at most %d)", n_tmpfs, RUN_MAX_TMPFS);
+        return -E2BIG;
+    }
     req->writable_image = p->writable_image;
     if (req->n_binds + RUN_FIXED_FDS + 3 > SBX_PROTO_MAX_FDS) {
         snprintf(msg, msglen, "too many bind mounts (at most %d)",
@@ -478,7 +486,7 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
     spec.envc = env.n;
 
     struct sbx_spec_bind binds[SBX_PROTO_MAX_FDS];
-    struct sbx_spec_tmpfs tmpfs[64];
+    struct sbx_spec_tmpfs tmpfs[RUN_MAX_TMPFS];
     struct sbx_spec_rlimit rlimits[16];
     for (size_t i = 0; i < p->n_mounts; i++) {
         const struct sbx_mount *m = &p->mounts[i];
@@ -486,7 +494,7 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
             binds[spec.n_binds++] =
                 (struct sbx_spec_bind){ .target = m->target,
                                         .flags = m->readonly ? SBX_BIND_READONLY : 0 };
-        else if (spec.n_tmpfs < ARRAY_SIZE(tmpfs))
+        else
             tmpfs[spec.n_tmpfs++] =
                 (struct sbx_spec_tmpfs){ .target = m->target, .size = m->size, .mode = m->mode };
     }
