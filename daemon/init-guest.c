@@ -77,10 +77,12 @@ static int drop_privileges(const struct sbx_spec *spec)
     /* Root in the sandbox gains nothing from execve, and cannot undo that. */
     if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_KEEP_CAPS) < 0)
         return -1;
-    for (int c = 0; c <= CAP_LAST_CAP; c++) {
+    /* Every capability the running kernel knows, not just those of our headers. */
+    int ncaps = (int)cap_max_bits();
+    for (int c = 0; c < ncaps; c++) {
         if (c < 64 && (spec->caps_keep & (1ULL << c)))
             continue;
-        if (cap_drop_bound((cap_value_t)c) < 0 && errno != EINVAL)
+        if (cap_drop_bound((cap_value_t)c) < 0)
             return -1;
     }
     if (setgroups(spec->n_groups, spec->groups) < 0)
@@ -95,7 +97,7 @@ static int drop_privileges(const struct sbx_spec *spec)
         return -1;
     cap_value_t keep[64];
     int n = 0;
-    for (int c = 0; c <= CAP_LAST_CAP && c < 64; c++)
+    for (int c = 0; c < ncaps && c < 64; c++)
         if (spec->caps_keep & (1ULL << c))
             keep[n++] = c;
     if (n > 0 && (cap_set_flag(caps, CAP_PERMITTED, n, keep, CAP_SET) < 0 ||
