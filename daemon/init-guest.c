@@ -175,11 +175,13 @@ static int put_exec_request(const struct sbx_spec *spec, const char *path)
     ssize_t len = format_request(spec, path, req);
     if (len < 0)
         return -1;
-    int fd = memfd_create("sbx-exec", MFD_CLOEXEC);
+    int fd = memfd_create("sbx-exec", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return -1;
     off_t slot = (off_t)getpid() * SBX_EXEC_SLOT;
+    /* Size sealed: a guest could otherwise shrink it under every trampoline's mappings. */
     if (ftruncate(fd, (off_t)SBX_EXEC_FILE_SIZE) < 0 || pwrite(fd, req, (size_t)len, slot) != len ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 ||
         fd_move(fd, SBX_FD_EXEC, 0) < 0) {
         int err = errno ? errno : EIO;
         close(fd);

@@ -26,9 +26,14 @@
 #include "daemon/server.h"
 #include "sbx/macro.h"
 
+/*
+ * The trampoline's counters, shared with every process of the sandbox.  Its
+ * size is sealed: a guest that could shrink it would make every mapping of it
+ * fault.  The contents stay the guest's to scribble on (statistics only).
+ */
 static int stats_memfd(void)
 {
-    _cleanup_close_ int fd = memfd_create("sbx-stats", MFD_CLOEXEC);
+    _cleanup_close_ int fd = memfd_create("sbx-stats", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return sbx_neg_errno();
     if (ftruncate(fd, sizeof(struct sbx_stats)) < 0)
@@ -36,6 +41,8 @@ static int stats_memfd(void)
     uint64_t magic = SBX_STATS_MAGIC;
     if (pwrite(fd, &magic, sizeof(magic), 0) != sizeof(magic))
         return -EIO;
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+        return sbx_neg_errno();
     return TAKE_FD(fd);
 }
 
@@ -156,29 +163,33 @@ static void sandbox_finish(struct sbx_sandbox *s)
     s->pidfd = sbx_close(s->pidfd);
 }
 
+/* Read with pread, never mapped: whatever a guest did to the file, the daemon cannot fault. */
 static int read_stats(struct sbx_sandbox *s, struct sbx_msg_exit *m)
 {
     if (s->stats_fd < 0 || !s->want_stats)
         return 0;
-    struct sbx_stats *st = mmap(NULL, sizeof(*st), PROT_READ, MAP_SHARED, s->stats_fd, 0);
-    if (st == MAP_FAILED)
-        return sbx_neg_errno();
+    struct sbx_stats *st = malloc(sizeof(*st));
+    if (!st)
+        return -ENOMEM;
+    if (pread(s->stats_fd, st, sizeof(*st), 0) != (ssize_t)sizeof(*st)) {
+        free(st);
+        return -EIO;
+    }
     unsigned n = 0;
     for (unsigned i = 0; i < SBX_STATS_NSYSCALLS; i++)
         n += st->trapped[i] || st->patched[i];
     m->stats = calloc(n ? n : 1, sizeof(*m->stats));
     if (!m->stats) {
-        munmap(st, sizeof(*st));
+        free(st);
         return -ENOMEM;
     }
     for (unsigned i = 0; i < SBX_STATS_NSYSCALLS; i++) {
         if (!st->trapped[i] && !st->patched[i])
             continue;
-        m->stats[m->n_stats++] = (struct sbx_stat_entry){ .nr = i,
-                                                          .trapped = st->trapped[i],
-                                                          .patched = st->patched[i] };
+        m->stats[m->n_stats++] =
+            (struct sbx_stat_entry){ .nr = i, .trapped = st->trapped[i], .patched = st->patched[i] };
     }
-    munmap(st, sizeof(*st));
+    free(st);
     return 0;
 }
 
