@@ -214,7 +214,7 @@ static long close_range_split(unsigned first, unsigned last, unsigned flags)
         }
         lo = k + 1;
     }
-    if (lo > last || lo == 0)
+    if (lo > last)
         return 0;
     return sbx_sys3(__NR_close_range, lo, last, flags);
 }

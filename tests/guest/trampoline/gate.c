@@ -5,6 +5,7 @@
  */
 #include <stdint.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
@@ -51,5 +52,15 @@ int main(void)
     GUEST_CHECK(fcntl(SBX_FD_STATS, F_GETFD) >= 0, "stats fd closed by close_range");
     GUEST_CHECK(fcntl(SBX_FD_POLICY, F_GETFD) == -1, "policy fd left open");
     GUEST_CHECK(fcntl(SBX_FD_STATUS, F_GETFD) == -1, "status fd left open");
+    GUEST_CHECK(fcntl(SBX_FD_EXEC, F_GETFD) >= 0, "exec request fd closed by close_range");
+
+    /* A range from 0 that ends below the kept fds is still applied in full. */
+    int fd = dup(1);
+    GUEST_CHECK(fd > 2 && fd < SBX_FD_EXEC, "dup");
+    GUEST_CHECK(syscall(SYS_close_range, 0, fd, CLOSE_RANGE_CLOEXEC) == 0, "close_range from 0");
+    GUEST_CHECK(fcntl(fd, F_GETFD) == FD_CLOEXEC, "close_range(0, %d) left fd %d alone", fd, fd);
+    for (int i = 0; i <= 2; i++)
+        fcntl(i, F_SETFD, 0);
+    close(fd);
     return guest_pass();
 }
