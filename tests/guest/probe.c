@@ -41,7 +41,8 @@ static int probe_mount(void)
 
 static int probe_unshare_mnt(void)
 {
-    return result(unshare(CLONE_NEWNS));
+    /* With a new user namespace an unprivileged process may have a mount namespace too. */
+    return result(unshare(CLONE_NEWUSER | CLONE_NEWNS));
 }
 
 static int probe_unshare_user(void)
@@ -263,47 +264,9 @@ static int cmd_pid(void)
     return 0;
 }
 
-/* A signal by number or by name, with or without the SIG prefix. */
-static int parse_signal(const char *s)
-{
-    char *end;
-    long n = strtol(s, &end, 10);
-    if (*s && !*end)
-        return n > 0 && n < NSIG ? (int)n : -1;
-    if (strncmp(s, "SIG", 3) == 0)
-        s += 3;
-    for (int sig = 1; sig < NSIG; sig++) {
-        const char *abbrev = sigabbrev_np(sig);
-        if (abbrev && strcmp(abbrev, s) == 0)
-            return sig;
-    }
-    return -1;
-}
-
-static int cmd_kill_self(const char *arg)
-{
-    int sig = parse_signal(arg);
-    if (sig < 0) {
-        fprintf(stderr, "probe: unknown signal '%s'\n", arg);
-        return 2;
-    }
-    sigset_t all;
-    sigfillset(&all);
-    signal(sig, SIG_DFL);
-    sigprocmask(SIG_UNBLOCK, &all, NULL);
-    if (kill(getpid(), sig) < 0) {
-        perror("probe: kill");
-        return 1;
-    }
-    /* Still here: the signal's default action is to be ignored. */
-    fprintf(stderr, "probe: survived signal %d\n", sig);
-    return 1;
-}
-
 static void usage(void)
 {
     fprintf(stderr, "Usage: probe fds | caps | ids | sid | ifaces | pid\n"
-                    "       probe kill-self SIGNAL\n"
                     "       probe syscall NAME     (prints ok or errno=NAME)\n"
                     "syscall probes:");
     for (size_t i = 0; i < ARRAY_SIZE(syscall_probes); i++)
@@ -327,8 +290,6 @@ int main(int argc, char **argv)
                 r = simple[i].fn();
     } else if (argc == 3 && strcmp(argv[1], "syscall") == 0) {
         r = cmd_syscall(argv[2]);
-    } else if (argc == 3 && strcmp(argv[1], "kill-self") == 0) {
-        r = cmd_kill_self(argv[2]);
     }
     if (r == 2)
         usage();

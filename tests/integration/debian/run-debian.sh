@@ -144,6 +144,7 @@ start_daemon() {
         fi
         sleep 0.05
     done
+    daemon_ready=1
 }
 
 # ---- Workloads --------------------------------------------------------------------
@@ -455,10 +456,13 @@ test_guest_program() {
 # ===================================================================================== tests
 
 input=/dev/null
-t "sandboxd starts on a temporary socket" start_daemon || {
+daemon_ready=
+t "sandboxd starts on a temporary socket" start_daemon
+# Without a daemon every workload would fail for the same reason: stop here.
+if [ -z "$daemon_ready" ]; then
     echo "1..$n"
     exit 1
-}
+fi
 
 for w in "${WORKLOADS[@]}"; do
     fn=${w%%:*}
