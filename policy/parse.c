@@ -381,8 +381,12 @@ static bool id_ok(const char *s)
         return false;
     if (strspn(s, "0123456789") == len) {
         uint64_t v;
-        /* (uid_t)-1 means "unchanged" to the kernel; never an identity. */
-        return sbx_parse_dec(s, &v) == 0 && v < UINT32_MAX;
+        /*
+         * (uid_t)-1 means "unchanged" to the kernel; never an identity.  No
+         * leading zeros: /etc/passwd is searched by the id's text, and "01000"
+         * would parse as 1000 yet never match that user's line.
+         */
+        return (len == 1 || s[0] != '0') && sbx_parse_dec(s, &v) == 0 && v < UINT32_MAX;
     }
     return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == len ||
            (len > 1 && s[len - 1] == '$' &&
@@ -396,7 +400,7 @@ static char *get_id(struct sbx_pctx *c, const struct sbx_ynode *n, const char *k
     if (!s)
         return NULL;
     if (!id_ok(s)) {
-        sbx_pctx_report(c, n->line, n->col, "invalid %s '%s' (a name or a number below 4294967295)",
+        sbx_pctx_report(c, n->line, n->col, "invalid %s '%s' (a name, or a number below 4294967295 without leading zeros)",
                         key, s);
         return NULL;
     }

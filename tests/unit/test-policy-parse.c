@@ -367,7 +367,12 @@ static void test_units(void)
     expect_value("process: { umask: 22 }", NULL);
     expect_value("process: { user: root }", NULL);
     expect_value("process: { user: 4294967295 }",
-                 "invalid user '4294967295' (a name or a number below 4294967295)");
+                 "invalid user '4294967295' (a name, or a number below 4294967295 without "
+                 "leading zeros)");
+    expect_value("process: { user: \"01000\" }",
+                 "invalid user '01000' (a name, or a number below 4294967295 without "
+                 "leading zeros)");
+    expect_value("process: { user: 0 }", NULL);
     expect_value("process: { capabilities: [net_bind_service, CAP_SYS_ADMIN, Cap_Chown] }", NULL);
     expect_value("process: { rlimits: { nofile: \"2048:1024\" } }",
                  "rlimit 'nofile': the soft limit exceeds the hard one");
