@@ -62,7 +62,7 @@ static int ours_installed(void)
 int sbx_tramp_setup_filter(void)
 {
     if (ours_installed())
-        return 0;
+        return 0; /* a re-exec inside the sandbox */
 
     struct stat st;
     long r = sbx_sys2(__NR_fstat, SBX_FD_POLICY, (long)&st);
@@ -84,5 +84,5 @@ int sbx_tramp_setup_filter(void)
     if (r < 0)
         return (int)r;
     sbx_sys1(__NR_close, SBX_FD_POLICY);
-    return 0;
+    return 1;
 }

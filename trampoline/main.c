@@ -13,6 +13,7 @@
 #include <linux/falloc.h>
 #include <linux/fcntl.h>
 #include <linux/mman.h>
+#include <linux/prctl.h>
 #include <asm/stat.h>
 
 #include "loader.h"
@@ -36,10 +37,20 @@ struct sbx_tramp_state sbx_tramp;
 
 SBX_NORETURN void sbx_tramp_main(uint64_t *sp);
 
+/*
+ * Whether sandbox init started this trampoline and so holds SBX_FD_STATUS.
+ * After a re-exec inside the sandbox, fd 1020 is the guest's own, if anything,
+ * and is neither written nor closed.  Until the filter tells (a re-exec finds
+ * it installed), "no filter at all" is the sure sign of a first start.
+ */
+static int first_start;
+
 static SBX_NORETURN void fail(int err, int stage)
 {
-    struct sbx_status_record rec = { .err = err, .stage = stage };
-    sbx_sys3(__NR_write, SBX_FD_STATUS, (long)&rec, sizeof(rec));
+    if (first_start) {
+        struct sbx_status_record rec = { .err = err, .stage = stage };
+        sbx_sys3(__NR_write, SBX_FD_STATUS, (long)&rec, sizeof(rec));
+    }
     sbx_exit(err == ENOENT ? 127 : 126);
 }
 
@@ -236,12 +247,7 @@ static void read_aux(uint64_t *sp, struct aux_in *in)
 
 void sbx_tramp_main(uint64_t *sp)
 {
-    int close_fd = -1;
-    const char *path = 0;
-    int mode = read_request(&path, &close_fd);
-    if (mode < 0)
-        fail(-mode, SBX_STAGE_SETUP);
-    sbx_tramp.mode = mode;
+    first_start = sbx_sys1(__NR_prctl, PR_GET_SECCOMP) == 0;
     sbx_tramp.guard_lo = SBX_TRAMPOLINE_RESERVED_LO;
     sbx_tramp.guard_hi = (uint64_t)__sbx_image_end;
     if ((uint64_t)sbx_tramp_gate != SBX_TRAMPOLINE_GATE)
@@ -253,6 +259,14 @@ void sbx_tramp_main(uint64_t *sp)
     r = sbx_tramp_setup_filter();
     if (r < 0)
         fail(-r, SBX_STAGE_FILTER);
+    first_start = r == 1;
+
+    int close_fd = -1;
+    const char *path = 0;
+    int mode = read_request(&path, &close_fd);
+    if (mode < 0)
+        fail(-mode, SBX_STAGE_SETUP);
+    sbx_tramp.mode = mode;
     map_stats();
     sbx_rw_init();
 
@@ -294,6 +308,7 @@ void sbx_tramp_main(uint64_t *sp)
     uint64_t nsp = build_stack(sp, prefix, nprefix, skip, aux, naux);
     uint64_t entry = t.plan.interp_len ? interp.entry : exe.entry;
 
-    sbx_sys1(__NR_close, SBX_FD_STATUS);
+    if (first_start)
+        sbx_sys1(__NR_close, SBX_FD_STATUS);
     sbx_tramp_enter(nsp, entry);
 }

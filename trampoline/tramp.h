@@ -108,6 +108,7 @@ extern volatile int sbx_tramp_probe_hit;
 /* ---- filter.c ---- */
 
 /* Installs gate prefix + policy from SBX_FD_POLICY unless ours is active. */
+/* 1: installed now (the sandbox's first trampoline); 0: already there (a re-exec). */
 int sbx_tramp_setup_filter(void);
 
 /* ---- loader.c ---- */

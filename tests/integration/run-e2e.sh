@@ -556,6 +556,14 @@ test_shared_files_sealed() {
     fi
 }
 
+# fd 1020 is the trampoline's startup status pipe only for the sandbox's first
+# program; a guest's own fd 1020 survives its execs untouched.
+test_guest_fd_1020_survives_exec() {
+    sbx /bin/sh -c 'exec 1020>/tmp/x; echo one >&1020; /bin/sh -c "echo two >&1020"
+        tr "\n" " " </tmp/x'
+    expect_rc 0 && expect_out 'one two '
+}
+
 test_caps() {
     sbx /sbx/probe caps
     expect_rc 0 && expect_out "CapInh=0000000000000000
@@ -1060,6 +1068,7 @@ t "/tmp is a writable tmpfs" test_tmp_tmpfs
 t "writes land in a private overlay; a second sandbox does not see them" \
     test_overlay_private_writes
 t "a guest cannot shrink the trampoline's shared files" test_shared_files_sealed
+t "a guest's own fd 1020 survives exec" test_guest_fd_1020_survives_exec
 t "seccomp: mount fails with EPERM" probe_syscall mount errno=EPERM
 t "seccomp: unshare(CLONE_NEWUSER|CLONE_NEWNS) fails with EPERM" probe_syscall unshare-mnt errno=EPERM
 t "seccomp: unshare(CLONE_NEWUSER) fails with EPERM" probe_syscall unshare-user errno=EPERM
