@@ -618,33 +618,41 @@ long sbx_rw_mprotect(long addr, long len, long prot)
 }
 
 /*
- * Sites that trapped once in this process, direct-mapped by address.  A lazy
+ * Sites that trapped in this process, direct-mapped by address: the site
+ * itself once it trapped once, its complement once patching it failed.  A lazy
  * patch (proof, stub, two mprotects) costs more than a trap, so a site is
  * patched at its second trap: code that runs once, as in the many short-lived
- * children of a shell, is never patched for nothing.  A collision only costs
- * one more trap; races between threads are as harmless.
+ * children of a shell, is never patched for nothing; and a site that cannot be
+ * patched is not tried again at every trap.  A collision only costs a trap or
+ * a retry; races between threads are as harmless.
  */
 #define SEEN_SLOTS 256
 static uint64_t seen[SEEN_SLOTS];
 
-static int trapped_before(uint64_t site)
+static uint64_t *seen_slot(uint64_t site)
 {
-    unsigned h = (unsigned)((site >> 3) ^ (site >> 13)) & (SEEN_SLOTS - 1);
-    if (__atomic_load_n(&seen[h], __ATOMIC_RELAXED) == site)
-        return 1;
-    __atomic_store_n(&seen[h], site, __ATOMIC_RELAXED);
-    return 0;
+    return &seen[((site >> 3) ^ (site >> 13)) & (SEEN_SLOTS - 1)];
 }
 
 void sbx_rw_lazy(uint64_t ip)
 {
     uint64_t site = ip - SBX_RW_SITE_LEN;
-    if (!rewriting() || is_threaded() || !trapped_before(site) || !try_lock())
+    if (!rewriting() || is_threaded())
+        return;
+    uint64_t *slot = seen_slot(site);
+    uint64_t v = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    if (v != site) {
+        if (v != ~site)
+            __atomic_store_n(slot, site, __ATOMIC_RELAXED);
+        return;
+    }
+    if (!try_lock())
         return;
     struct region *r = NULL;
     for (unsigned i = 0; i < MAX_REGIONS && !r; i++)
         if (regions[i].lo <= site && site + SBX_RW_SITE_LEN <= regions[i].hi)
             r = &regions[i];
+    int patched = 0;
     if (r && is_site((const uint8_t *)site) && prove(r->starts, r->nstarts, r->hi, site)) {
         uint64_t mask = block_signals();
         uint64_t stub = lazy_stub(r, site);
@@ -654,9 +662,12 @@ void sbx_rw_lazy(uint64_t ip)
             sbx_sys3(__NR_mprotect, (long)page, (long)(end - page), PROT_READ | PROT_WRITE) == 0) {
             write_site(site, stub);
             sbx_sys3(__NR_mprotect, (long)page, (long)(end - page), r->prot);
+            patched = *(const uint8_t *)site == 0xe9;
         }
         restore_signals(mask);
     }
+    if (!patched)
+        __atomic_store_n(slot, ~site, __ATOMIC_RELAXED); /* give up on it here */
     unlock();
 }
 

@@ -36,11 +36,6 @@ long sbx_tramp_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, lo
 void sbx_tramp_restorer(void);
 /* Switches to sp, clears the registers and jumps to entry. */
 SBX_NORETURN void sbx_tramp_enter(uint64_t sp, uint64_t entry);
-/*
- * clone/clone3 through the gate for a child with its own stack: the child
- * pops a struct sbx_clone_frame from child_sp and resumes the guest there.
- */
-long sbx_tramp_clone_gate(long nr, long a1, long a2, long a3, long a4, long a5);
 /* A `syscall` outside the gate, used once at startup to probe for our filter. */
 long sbx_tramp_probe_syscall(long nr);
 extern char sbx_tramp_probe_ret[];

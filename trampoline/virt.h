@@ -7,8 +7,9 @@
  * signal can interrupt a blocking gate call).  State lives on the stack or in
  * the ucontext; the only shared state is the virtual SIGSYS disposition
  * (virt-signal.c), published by an atomic index switch between two slots.
- * Only the execve path maps memory (a scratch area it always unmaps when the
- * exec fails).
+ * Memory is mapped by the execve path (a scratch area it always unmaps when
+ * the exec fails) and by rewriting (stub pages, scratch buffers, the known
+ * instruction starts of registered ranges; rewrite.c says which it keeps).
  */
 #pragma once
 
