@@ -16,6 +16,7 @@
  * unmapped when the exec fails (and vanishes with the old image when it
  * succeeds).
  */
+#include <linux/falloc.h>
 #include <linux/fcntl.h>
 #include <linux/mman.h>
 
@@ -123,8 +124,12 @@ static long exec_with(struct scratch *s, char **argv, char **envp, int dup_fd)
         return m;
     memcpy((void *)m, s->req, n);
     sbx_sys2(__NR_munmap, m, SBX_EXEC_SLOT);
-    return sbx_sys5(__NR_execveat, SBX_FD_TRAMPOLINE, (long)"", (long)argv, (long)envp,
-                    AT_EMPTY_PATH);
+    r = sbx_sys5(__NR_execveat, SBX_FD_TRAMPOLINE, (long)"", (long)argv, (long)envp,
+                 AT_EMPTY_PATH);
+    /* Still here: the exec failed, and the slot's page goes back. */
+    sbx_sys4(__NR_fallocate, SBX_FD_EXEC, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
+             SBX_EXEC_SLOT);
+    return r;
 }
 
 long sbx_virt_execveat(struct sbx_call *c, int dirfd, const char *path, char **argv, char **envp,
