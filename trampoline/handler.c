@@ -63,6 +63,17 @@ static long v_readlink(struct sbx_call *c)
     long *a = c->a;
     return sbx_virt_readlink(c, AT_FDCWD, (const char *)a[0], (char *)a[1], a[2]);
 }
+/*
+ * The filter lets rt_sigreturn through from anywhere, so it never traps; a
+ * syscall site (whose number comes from a register) may send it to the fast
+ * entry, whose slow path hands it back to the trap path (a real syscall on
+ * the guest's stack).  This entry only makes the fast entry take that path.
+ */
+static long v_sigreturn(struct sbx_call *c)
+{
+    (void)c;
+    return -ENOSYS;
+}
 static long v_readlinkat(struct sbx_call *c)
 {
     long *a = c->a;
@@ -75,6 +86,7 @@ static long v_readlinkat(struct sbx_call *c)
  * reads it from assembly to tell a plain passthrough from the rest).
  */
 sbx_virt_fn *const sbx_tramp_virt_fn[SBX_STATS_NSYSCALLS] = {
+    [__NR_rt_sigreturn] = v_sigreturn,
     [__NR_rt_sigaction] = sbx_virt_rt_sigaction,
     [__NR_rt_sigprocmask] = sbx_virt_rt_sigprocmask,
     [__NR_rt_sigsuspend] = v_sigsuspend,
@@ -125,7 +137,10 @@ int sbx_tramp_fast_call(struct sbx_fast_frame *f);
  * The fast entry's slow path: a virtualized call from a rewritten site.
  * Calls that need the interrupted context (clone onto a new stack copies the
  * registers) take the trap path instead: returns 1 and the stub re-issues the
- * `syscall`.  rt_sigprocmask stays here: with no signal frame it goes to the
+ * `syscall`.  So do rt_sigreturn, which must run on the guest's own stack,
+ * and numbers outside the table, which a syscall site (number from a
+ * register) may pass: the kernel and the filter then see exactly the guest's
+ * call.  rt_sigprocmask stays here: with no signal frame it goes to the
  * kernel directly (sbx_virt_rt_sigprocmask).
  */
 int sbx_tramp_fast_call(struct sbx_fast_frame *f)
@@ -135,9 +150,10 @@ int sbx_tramp_fast_call(struct sbx_fast_frame *f)
         .a = { f->a[0], f->a[1], f->a[2], f->a[3], f->a[4], f->a[5] },
         .uc = NULL,
     };
-    if (c.nr == __NR_clone3 || (c.nr == __NR_clone && c.a[1]))
+    if (c.nr < 0 || c.nr >= SBX_STATS_NSYSCALLS || c.nr == __NR_rt_sigreturn ||
+        c.nr == __NR_clone3 || (c.nr == __NR_clone && c.a[1]))
         return 1;
-    if (sbx_tramp.stats_mapped && c.nr >= 0 && c.nr < SBX_STATS_NSYSCALLS) {
+    if (sbx_tramp.stats_mapped) {
         struct sbx_stats *st = (struct sbx_stats *)SBX_TRAMPOLINE_STATS_ADDR;
         __atomic_fetch_add(&st->patched[c.nr], 1, __ATOMIC_RELAXED);
     }

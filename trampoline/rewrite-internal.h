@@ -8,6 +8,7 @@
 
 #include <elf.h>
 
+#include "rewrite-site.h"
 #include "rewrite.h"
 
 #define SBX_RW_MAX_STARTS 65536
@@ -21,10 +22,17 @@ struct sbx_rw_range {
     int lo_known;
 };
 
+/* A site to patch: a mov site (slot.at == 0) or a syscall site and its slot. */
+struct sbx_rw_patch {
+    uint64_t site;
+    struct sbx_rw_slot slot;
+};
+
 /* Per-call working memory, mmap'ed (too large for a guest's stack). */
 struct sbx_rw_scratch {
     uint64_t starts[SBX_RW_MAX_STARTS];
-    uint64_t sites[SBX_RW_MAX_SITES];
+    struct sbx_rw_patch patches[SBX_RW_MAX_SITES];
+    struct sbx_rw_slot taken[SBX_RW_MAX_SITES]; /* the slots of patches[] */
     struct sbx_rw_range ranges[SBX_RW_MAX_RANGES];
     Elf64_Phdr ph[64];
     Elf64_Shdr sh[256];

@@ -1,11 +1,11 @@
 /*
- * Rewrite mode: `mov $imm32,%eax ; syscall` sites in guest code, found at
- * proven instruction boundaries, are sent through per-site stubs to the
- * fast entry (entry.S) instead of trapping.
+ * Rewrite mode: syscall sites in guest code, found at proven instruction
+ * boundaries, are sent through per-site stubs to the fast entry (entry.S)
+ * instead of trapping.  Two shapes (rewrite-site.h):
  *
- * A site A is `b8 imm32 0f 05`.  Only its 5-byte mov becomes `e9 rel32` to
- * a stub; the `syscall` at A+5 stays, so every instruction boundary
- * survives and a branch straight to A+5 still traps.  A stub (64 bytes):
+ * A mov site A is `b8 imm32 0f 05`.  Only its 5-byte mov becomes `e9 rel32`
+ * to a stub; the `syscall` at A+5 stays, so every instruction boundary
+ * survives and a branch straight to A+5 still traps.  Its stub (64 bytes):
  *
  *   +0  lea -128(%rsp),%rsp      step over the guest's red zone
  *   +5  mov $imm32,%eax
@@ -16,16 +16,32 @@
  *   +36 lea 128(%rsp),%rsp       the fast entry returns here (+20) when the
  *   +44 jmp A+5                  call needs the trap path: eax = nr again
  *
- * Proofs.  A site counts only at an instruction boundary proven by linear
+ * A syscall site S is any other `0f 05` (eax from a register, `xor
+ * %eax,%eax` as in glibc's read, memory).  It becomes `eb rel8` to a slot P,
+ * five bytes of dead padding within 128 bytes that become `e9 rel32` to the
+ * stub (sbx_rw_find_slot proves the padding dead); S+2 is untouched, so the
+ * trap of the call that patches it returns where it always did.  Its stub:
+ *
+ *   +0  lea -128(%rsp),%rsp
+ *   +5  call *slot(%rip)         rax is the guest's number, whatever it is
+ *   +11 lea 128(%rsp),%rsp
+ *   +19 lea S+2(%rip),%rcx
+ *   +26 jmp S+2
+ *   +31 lea 128(%rsp),%rsp       the trap path (+11 + 20): a real `syscall`
+ *   +39 syscall                  here, with the guest's registers and stack
+ *   +41 lea S+2(%rip),%rcx
+ *   +48 jmp S+2
+ *
+  * Proofs.  A site counts only at an instruction boundary proven by linear
  * decoding (x86-decode.c) from a known point: the start of an executable
  * segment, an executable section's start or end, a function symbol's start
  * or end, an .eh_frame function start (rewrite-elf.c), or the start of an
  * anonymous range (a JIT's buffer).  In file-backed code, decoding from the
  * last known point before a candidate must land exactly on it (whole ranges
- * are searched for the byte pattern first, scan_candidates).  Anonymous code
- * is swept whole (scan_range): a site counts when the sweep that found it
- * lands exactly on the next known point, or the range's end, without an
- * undecodable byte.
+ * are searched for `syscall` first, scan_candidates).  Anonymous code is
+ * swept whole (scan_range) for mov sites only: a site counts when the sweep
+ * that found it lands exactly on the next known point, or the range's end,
+ * without an undecodable byte.
  *
  * When.  Code that nobody can run yet is patched before it becomes
  * executable: it is mapped (mmap, the loader) or mprotect'ed readable and
@@ -142,17 +158,9 @@ static void put_scratch(struct sbx_rw_scratch *s)
 
 /* ---- finding sites ---- */
 
-static int is_site(const uint8_t *p)
-{
-    uint32_t imm;
-    memcpy(&imm, p + 1, 4);
-    /* rt_sigreturn must run on the signal frame: never through a stub. */
-    return p[0] == 0xb8 && p[5] == 0x0f && p[6] == 0x05 && imm != __NR_rt_sigreturn;
-}
-
-/* Linear sweep of r with known points st[]; appends proven sites to sites[n...]. */
+/* Linear sweep of r with known points st[]; appends proven mov sites to s->patches[n...]. */
 static size_t scan_range(const struct sbx_rw_range *r, const uint64_t *st, size_t nstarts,
-                         uint64_t *sites, size_t n)
+                         struct sbx_rw_scratch *s, size_t n)
 {
     size_t k = 0, pending = n;
     uint64_t pos;
@@ -185,53 +193,38 @@ static size_t scan_range(const struct sbx_rw_range *r, const uint64_t *st, size_
             pos = st[k];
             continue;
         }
-        if (len == 5 && r->hi - pos >= SBX_RW_SITE_LEN && is_site((const uint8_t *)pos) &&
+        if (len == 5 && r->hi - pos >= SBX_RW_MOV_LEN && sbx_rw_is_mov_site((const uint8_t *)pos) &&
             n < SBX_RW_MAX_SITES)
-            sites[n++] = pos;
+            s->patches[n++] = (struct sbx_rw_patch){ .site = pos };
         pos += (uint64_t)len;
     }
     return pos == r->hi ? n : pending;
 }
 
-/* Whether decoding from the last known point st[] before site lands on it (within hi). */
-static int prove(const uint64_t *st, size_t nstarts, uint64_t hi, uint64_t site)
-{
-    size_t lo = 0, top = nstarts;
-    while (lo < top) {
-        size_t mid = (lo + top) / 2;
-        if (st[mid] <= site)
-            lo = mid + 1;
-        else
-            top = mid;
-    }
-    if (lo == 0)
-        return 0;
-    uint64_t pos = st[lo - 1];
-    if (site - pos > LAZY_REACH)
-        return 0;
-    while (pos < site) {
-        int len = sbx_x86_insn_len((const uint8_t *)pos, hi - pos);
-        if (len < 0)
-            return 0;
-        pos += (uint64_t)len;
-    }
-    return pos == site;
-}
-
 /*
- * Sites of r proven one by one: a byte search for `b8 imm32 0f 05`, then a
- * proof from the last known point before each.  With function starts as
- * known points this decodes a few percent of what scan_range does.
+ * Sites of r proven one by one: a byte search for `syscall`, then a mov
+ * site proven from the last known point before it, or else a syscall site
+ * with a slot (sbx_rw_find_slot, which proves it too).  With function starts
+ * as known points this decodes a few percent of what scan_range does.
+ * s->taken[0..*ntaken) holds the slots already given out.
  */
 static size_t scan_candidates(const struct sbx_rw_range *r, const uint64_t *st, size_t nstarts,
-                              uint64_t *sites, size_t n)
+                              struct sbx_rw_scratch *s, size_t n, size_t *ntaken)
 {
-    for (uint64_t a = r->lo; a + SBX_RW_SITE_LEN <= r->hi && n < SBX_RW_MAX_SITES; a++) {
+    for (uint64_t a = r->lo; a + 2 <= r->hi && n < SBX_RW_MAX_SITES; a++) {
         const uint8_t *p = (const uint8_t *)a;
-        if (p[6] != 0x05 || p[5] != 0x0f || p[0] != 0xb8)
+        if (p[0] != 0x0f || p[1] != 0x05)
             continue;
-        if (is_site(p) && prove(st, nstarts, r->hi, a))
-            sites[n++] = a;
+        if (a >= r->lo + 5 && sbx_rw_is_mov_site(p - 5) &&
+            sbx_rw_prove(st, nstarts, r->hi, a - 5)) {
+            s->patches[n++] = (struct sbx_rw_patch){ .site = a - 5 };
+            continue;
+        }
+        struct sbx_rw_slot slot;
+        if (sbx_rw_find_slot(st, nstarts, r->lo, r->hi, a, s->taken, *ntaken, &slot)) {
+            s->patches[n++] = (struct sbx_rw_patch){ .site = a, .slot = slot };
+            s->taken[(*ntaken)++] = slot;
+        }
     }
     return n;
 }
@@ -276,10 +269,28 @@ static void put32(uint8_t *p, int64_t v)
     memcpy(p, &x, 4);
 }
 
-static void emit_stub(uint8_t *p, uint64_t at, uint64_t site, uint32_t imm, uint64_t slot)
+static const uint8_t lea_down[] = { 0x48, 0x8d, 0x64, 0x24, 0x80 };
+static const uint8_t lea_up[] = { 0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00 };
+
+/* lea to(%rip),%rcx at p (7 bytes), p being at address at. */
+static void emit_lea_rcx(uint8_t *p, uint64_t at, uint64_t to)
 {
-    static const uint8_t lea_down[] = { 0x48, 0x8d, 0x64, 0x24, 0x80 };
-    static const uint8_t lea_up[] = { 0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00 };
+    p[0] = 0x48;
+    p[1] = 0x8d;
+    p[2] = 0x0d;
+    put32(p + 3, (int64_t)(to - (at + 7)));
+}
+
+/* jmp to at p (5 bytes), p being at address at. */
+static void emit_jmp(uint8_t *p, uint64_t at, uint64_t to)
+{
+    p[0] = 0xe9;
+    put32(p + 1, (int64_t)(to - (at + 5)));
+}
+
+/* The stub of a mov site (layout at the top of this file). */
+static void emit_mov_stub(uint8_t *p, uint64_t at, uint64_t site, uint32_t imm, uint64_t slot)
+{
     memset(p, 0xcc, STUB_SIZE);
     memcpy(p, lea_down, 5);
     p[5] = 0xb8;
@@ -288,15 +299,29 @@ static void emit_stub(uint8_t *p, uint64_t at, uint64_t site, uint32_t imm, uint
     p[11] = 0x15;
     put32(p + 12, (int64_t)(slot - (at + 16)));
     memcpy(p + 16, lea_up, 8);
-    p[24] = 0x48;
-    p[25] = 0x8d;
-    p[26] = 0x0d;
-    put32(p + 27, (int64_t)(site + 7 - (at + 31)));
-    p[31] = 0xe9;
-    put32(p + 32, (int64_t)(site + 7 - (at + 36)));
+    emit_lea_rcx(p + 24, at + 24, site + 7);
+    emit_jmp(p + 31, at + 31, site + 7);
     memcpy(p + 36, lea_up, 8);
-    p[44] = 0xe9;
-    put32(p + 45, (int64_t)(site + 5 - (at + 49)));
+    emit_jmp(p + 44, at + 44, site + 5);
+}
+
+/* The stub of a syscall site (layout at the top of this file). */
+static void emit_syscall_stub(uint8_t *p, uint64_t at, uint64_t site, uint64_t slot)
+{
+    memset(p, 0xcc, STUB_SIZE);
+    memcpy(p, lea_down, 5);
+    p[5] = 0xff;
+    p[6] = 0x15;
+    put32(p + 7, (int64_t)(slot - (at + 11)));
+    memcpy(p + 11, lea_up, 8);
+    emit_lea_rcx(p + 19, at + 19, site + 2);
+    emit_jmp(p + 26, at + 26, site + 2);
+    /* +31 = +11 + SBX_RW_STUB_ALT_DELTA: the trap path */
+    memcpy(p + 31, lea_up, 8);
+    p[39] = 0x0f;
+    p[40] = 0x05;
+    emit_lea_rcx(p + 41, at + 41, site + 2);
+    emit_jmp(p + 48, at + 48, site + 2);
 }
 
 static int register_area(uint64_t lo, uint64_t size)
@@ -324,47 +349,92 @@ static uint64_t new_area(uint64_t lo, uint64_t hi, size_t n, uint64_t *ret_size)
     return a;
 }
 
-static void stub_for(uint64_t stub, uint64_t area, uint64_t site)
+static void stub_for(uint64_t stub, uint64_t area, const struct sbx_rw_patch *pt)
 {
-    uint32_t imm;
-    memcpy(&imm, (const uint8_t *)site + 1, 4);
-    emit_stub((uint8_t *)stub, stub, site, imm, area);
+    if (pt->slot.at) {
+        emit_syscall_stub((uint8_t *)stub, stub, pt->site, area);
+    } else {
+        uint32_t imm;
+        memcpy(&imm, (const uint8_t *)pt->site + 1, 4);
+        emit_mov_stub((uint8_t *)stub, stub, pt->site, imm, area);
+    }
+}
+
+/* Whether [lo, hi) is still padding only (a slot nobody wrote yet). */
+static int still_padding(uint64_t lo, uint64_t hi)
+{
+    for (uint64_t pos = lo; pos < hi;) {
+        int len = sbx_x86_insn_len((const uint8_t *)pos, hi - pos);
+        uint64_t t;
+        if (len < 0 || sbx_x86_insn_flow((const uint8_t *)pos, len, pos, &t) != SBX_X86_PAD)
+            return 0;
+        pos += (uint64_t)len;
+    }
+    return 1;
 }
 
 /*
- * Points a site at its stub; the site's page is writable, not executable.
- * The stub carries the imm32 it was built from: the site must still hold it.
+ * Points a site at its stub; the pages of the site and its slot are
+ * writable, not executable.  Every byte is checked first: a mov site must
+ * still hold the mov its stub was built from, a syscall site its `syscall`
+ * and its slot padding.  Returns whether it wrote.
  */
-static void write_site(uint64_t site, uint64_t stub)
+static int write_patch(const struct sbx_rw_patch *pt, uint64_t stub)
 {
-    uint8_t *p = (uint8_t *)site;
-    uint8_t expect[SBX_RW_SITE_LEN];
+    uint8_t *p = (uint8_t *)pt->site;
+    if (pt->slot.at) {
+        if (p[0] != 0x0f || p[1] != 0x05 || !still_padding(pt->slot.at, pt->slot.end))
+            return 0;
+        uint8_t *q = (uint8_t *)pt->slot.at;
+        emit_jmp(q, pt->slot.at, stub);
+        memset(q + SBX_RW_SLOT_LEN, 0x90, pt->slot.end - pt->slot.at - SBX_RW_SLOT_LEN);
+        p[1] = (uint8_t)(int8_t)(int64_t)(pt->slot.at - (pt->site + 2));
+        p[0] = 0xeb;
+        return 1;
+    }
+    uint8_t expect[SBX_RW_MOV_LEN];
     memcpy(expect, (const uint8_t *)stub + 5, 5);
     expect[5] = 0x0f;
     expect[6] = 0x05;
-    if (memcmp(p, expect, SBX_RW_SITE_LEN) != 0)
-        return;
-    uint8_t jmp[5] = { 0xe9 };
-    put32(jmp + 1, (int64_t)(stub - (site + 5)));
-    memcpy(p, jmp, 5);
+    if (memcmp(p, expect, SBX_RW_MOV_LEN) != 0)
+        return 0;
+    emit_jmp(p, pt->site, stub);
+    return 1;
+}
+
+/* The bytes a patch writes: [*lo, *hi). */
+static void patch_span(const struct sbx_rw_patch *pt, uint64_t *lo, uint64_t *hi)
+{
+    *lo = pt->site;
+    *hi = pt->site + (pt->slot.at ? 2 : SBX_RW_MOV_LEN);
+    if (pt->slot.at && pt->slot.at < *lo)
+        *lo = pt->slot.at;
+    if (pt->slot.at && pt->slot.end > *hi)
+        *hi = pt->slot.end;
 }
 
 /*
- * Patches sites[0..n) (sorted, inside the ranges r[0..nr)) that nobody can
- * be running: stubs in a new area, then each range writable, written and
+ * Patches pt[0..n) (sorted by site, inside the ranges r[0..nr)) that nobody
+ * can be running: stubs in a new area, then each range writable, written and
  * back to prot.
  */
-static void patch_sites(const struct sbx_rw_range *r, unsigned nr, const uint64_t *sites,
-                        size_t n, int prot)
+static void patch_sites(const struct sbx_rw_range *r, unsigned nr,
+                        const struct sbx_rw_patch *pt, size_t n, int prot)
 {
     if (!n)
         return;
-    uint64_t size;
-    uint64_t area = new_area(sites[0], sites[n - 1] + SBX_RW_SITE_LEN, n, &size);
+    uint64_t size, lo = UINT64_MAX, hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t a, b;
+        patch_span(&pt[i], &a, &b);
+        lo = a < lo ? a : lo;
+        hi = b > hi ? b : hi;
+    }
+    uint64_t area = new_area(lo, hi, n, &size);
     if (!area)
         return;
     for (size_t i = 0; i < n; i++)
-        stub_for(area + STUB_HDR + i * STUB_SIZE, area, sites[i]);
+        stub_for(area + STUB_HDR + i * STUB_SIZE, area, &pt[i]);
     if (sbx_sys3(__NR_mprotect, (long)area, (long)size, PROT_READ | PROT_EXEC) < 0)
         return;
     for (unsigned i = 0; i < nr; i++) {
@@ -372,8 +442,8 @@ static void patch_sites(const struct sbx_rw_range *r, unsigned nr, const uint64_
         if (sbx_sys3(__NR_mprotect, (long)plo, (long)(phi - plo), PROT_READ | PROT_WRITE) < 0)
             continue;
         for (size_t j = 0; j < n; j++)
-            if (sites[j] >= r[i].lo && sites[j] < r[i].hi)
-                write_site(sites[j], area + STUB_HDR + j * STUB_SIZE);
+            if (pt[j].site >= r[i].lo && pt[j].site < r[i].hi)
+                write_patch(&pt[j], area + STUB_HDR + j * STUB_SIZE);
         sbx_sys3(__NR_mprotect, (long)plo, (long)(phi - plo), prot);
     }
 }
@@ -423,7 +493,7 @@ static void region_drop(uint64_t addr, uint64_t len)
 }
 
 /* A fresh stub in r's lazy stub page, or 0. */
-static uint64_t lazy_stub(struct region *r, uint64_t site)
+static uint64_t lazy_stub(struct region *r, const struct sbx_rw_patch *pt)
 {
     const unsigned cap = (PAGE - STUB_HDR) / STUB_SIZE;
     if (!r->stubs || r->stubs_used == cap) {
@@ -437,7 +507,7 @@ static uint64_t lazy_stub(struct region *r, uint64_t site)
         return 0;
     }
     uint64_t stub = r->stubs + STUB_HDR + r->stubs_used++ * STUB_SIZE;
-    stub_for(stub, r->stubs, site);
+    stub_for(stub, r->stubs, pt);
     if (sbx_sys3(__NR_mprotect, (long)r->stubs, PAGE, PROT_READ | PROT_EXEC) < 0)
         return 0;
     return stub;
@@ -454,8 +524,9 @@ static void patch_regions(void)
         if (r->lo == r->hi)
             continue;
         struct sbx_rw_range rg = { r->lo, r->hi, 0 };
-        size_t n = scan_candidates(&rg, r->starts, r->nstarts, s->sites, 0);
-        patch_sites(&rg, 1, s->sites, n, r->prot);
+        size_t ntaken = 0;
+        size_t n = scan_candidates(&rg, r->starts, r->nstarts, s, 0, &ntaken);
+        patch_sites(&rg, 1, s->patches, n, r->prot);
     }
     put_scratch(s);
 }
@@ -481,11 +552,11 @@ int sbx_rw_new_code(uint64_t addr, uint64_t len, int prot, int fd, uint64_t off)
                     region_add(&s->ranges[i], s->starts, nstarts, prot);
             } else {
                 /* Anonymous code has one known start: sweep it whole. */
-                size_t n = 0;
+                size_t n = 0, ntaken = 0;
                 for (unsigned i = 0; i < nr; i++)
-                    n = fd >= 0 ? scan_candidates(&s->ranges[i], s->starts, nstarts, s->sites, n)
-                                : scan_range(&s->ranges[i], s->starts, nstarts, s->sites, n);
-                patch_sites(s->ranges, nr, s->sites, n, prot);
+                    n = fd >= 0 ? scan_candidates(&s->ranges[i], s->starts, nstarts, s, n, &ntaken)
+                                : scan_range(&s->ranges[i], s->starts, nstarts, s, n);
+                patch_sites(s->ranges, nr, s->patches, n, prot);
             }
             put_scratch(s);
         }
@@ -636,38 +707,50 @@ static uint64_t *seen_slot(uint64_t site)
 
 void sbx_rw_lazy(uint64_t ip)
 {
-    uint64_t site = ip - SBX_RW_SITE_LEN;
+    /* Keyed by the `syscall` (ip - 2), whatever shape its site has. */
+    uint64_t sc = ip - 2;
     if (!rewriting() || is_threaded())
         return;
-    uint64_t *slot = seen_slot(site);
+    uint64_t *slot = seen_slot(sc);
     uint64_t v = __atomic_load_n(slot, __ATOMIC_RELAXED);
-    if (v != site) {
-        if (v != ~site)
-            __atomic_store_n(slot, site, __ATOMIC_RELAXED);
+    if (v != sc) {
+        if (v != ~sc)
+            __atomic_store_n(slot, sc, __ATOMIC_RELAXED);
         return;
     }
     if (!try_lock())
         return;
     struct region *r = NULL;
     for (unsigned i = 0; i < MAX_REGIONS && !r; i++)
-        if (regions[i].lo <= site && site + SBX_RW_SITE_LEN <= regions[i].hi)
+        if (regions[i].lo <= sc && sc + 2 <= regions[i].hi)
             r = &regions[i];
-    int patched = 0;
-    if (r && is_site((const uint8_t *)site) && prove(r->starts, r->nstarts, r->hi, site)) {
+    int patched = 0, found = 0;
+    struct sbx_rw_patch pt = { 0 };
+    if (r && sc >= r->lo + 5 && sbx_rw_is_mov_site((const uint8_t *)sc - 5) &&
+        sbx_rw_prove(r->starts, r->nstarts, r->hi, sc - 5)) {
+        pt.site = sc - 5;
+        found = 1;
+    } else if (r && sbx_rw_find_slot(r->starts, r->nstarts, r->lo, r->hi, sc, NULL, 0, &pt.slot)) {
+        /* The trap returns behind the `syscall`, which the patch leaves in place. */
+        pt.site = sc;
+        found = 1;
+    }
+    if (found) {
         uint64_t mask = block_signals();
-        uint64_t stub = lazy_stub(r, site);
-        uint64_t page = site & ~(PAGE - 1);
-        uint64_t end = (site + SBX_RW_SITE_LEN + PAGE - 1) & ~(PAGE - 1);
+        uint64_t stub = lazy_stub(r, &pt);
+        uint64_t lo, hi;
+        patch_span(&pt, &lo, &hi);
+        uint64_t page = lo & ~(PAGE - 1);
+        uint64_t end = (hi + PAGE - 1) & ~(PAGE - 1);
         if (stub &&
             sbx_sys3(__NR_mprotect, (long)page, (long)(end - page), PROT_READ | PROT_WRITE) == 0) {
-            write_site(site, stub);
+            patched = write_patch(&pt, stub);
             sbx_sys3(__NR_mprotect, (long)page, (long)(end - page), r->prot);
-            patched = *(const uint8_t *)site == 0xe9;
         }
         restore_signals(mask);
     }
     if (!patched)
-        __atomic_store_n(slot, ~site, __ATOMIC_RELAXED); /* give up on it here */
+        __atomic_store_n(slot, ~sc, __ATOMIC_RELAXED); /* give up on it here */
     unlock();
 }
 

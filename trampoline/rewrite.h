@@ -1,7 +1,9 @@
 /*
- * Rewrite mode (issue 5): `mov $imm32,%eax ; syscall` sites in guest code
- * get their 5-byte mov replaced by a `jmp` to a per-site stub that calls the
- * fast entry (entry.S) instead of trapping.  See docs/trampoline.md.
+ * Rewrite mode (issue 5): syscall sites in guest code are sent through a
+ * per-site stub that calls the fast entry (entry.S) instead of trapping:
+ * `mov $imm32,%eax ; syscall` by a `jmp` over its mov, any other `syscall`
+ * by a short jmp to a jmp in nearby dead padding (rewrite-site.h).  See
+ * docs/trampoline.md.
  *
  * Signal-safety contract: called from startup (single-threaded) and from
  * the SIGSYS handler and the fast entry's slow path, in any thread and
@@ -14,8 +16,6 @@
 
 #include "tramp.h"
 
-/* Byte length of a site: b8 imm32 0f 05. */
-#define SBX_RW_SITE_LEN 7
 /* The fast entry returns this much further into the stub to take the trap. */
 #define SBX_RW_STUB_ALT_DELTA 20
 

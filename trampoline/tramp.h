@@ -11,8 +11,13 @@
  */
 #pragma once
 
-/* Every symbol is local to the image: direct RIP-relative references. */
+/*
+ * Every symbol is local to the image: direct RIP-relative references.  (Not
+ * in the hosted test build of a few pure files, which links against libc.)
+ */
+#ifndef SBX_TRAMP_HOSTED
 #pragma GCC visibility push(hidden)
+#endif
 
 #include <stddef.h>
 #include <stdint.h>

@@ -419,3 +419,86 @@ opcode:
         imm = IMM_16; /* extrq/insertq: two imm8 */
     return finish(p, avail, pos, modrm, imm, &in);
 }
+
+static int64_t rel(const uint8_t *p, int n)
+{
+    if (n == 1)
+        return (int8_t)p[0];
+    return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                     (uint32_t)p[3] << 24);
+}
+
+enum sbx_x86_flow sbx_x86_insn_flow(const uint8_t *p, int len, uint64_t at, uint64_t *target)
+{
+    int i = 0, opsize16 = 0, rep = 0, rex = 0;
+    /* Legacy prefixes; a REX counts only right before the opcode. */
+    for (; i < len; i++) {
+        uint8_t b = p[i];
+        if ((b & 0xf0) == 0x40) {
+            rex = b;
+            continue;
+        }
+        if (b != 0x66 && b != 0x67 && b != 0xf0 && b != 0xf2 && b != 0xf3 && b != 0x2e &&
+            b != 0x36 && b != 0x3e && b != 0x26 && b != 0x64 && b != 0x65)
+            break;
+        opsize16 |= b == 0x66;
+        rep |= b == 0xf3;
+        rex = 0;
+    }
+    if (i >= len)
+        return SBX_X86_NEXT;
+    const uint8_t *op = p + i;
+    int rest = len - i;
+    uint64_t end = at + (uint64_t)len;
+    switch (op[0]) {
+    case 0x90:
+        /* 41 90 is xchg %eax,%r8d; f3 90 is pause */
+        return (rex & 1) || rep ? SBX_X86_NEXT : SBX_X86_PAD;
+    case 0xcc:
+        return SBX_X86_PAD;
+    case 0xc2:
+    case 0xc3:
+    case 0xf4:
+        return SBX_X86_END;
+    case 0xe8:
+    case 0xe9:
+    case 0xeb:
+    case 0xe0:
+    case 0xe1:
+    case 0xe2:
+    case 0xe3:
+        break;
+    case 0xff:
+        if (rest >= 2 && (((op[1] >> 3) & 7) == 4 || ((op[1] >> 3) & 7) == 5))
+            return SBX_X86_END;
+        return SBX_X86_NEXT;
+    case 0x0f:
+        if (rest < 2)
+            return SBX_X86_NEXT;
+        if (op[1] == 0x0b)
+            return SBX_X86_END;
+        if (op[1] == 0x1f && rest >= 3 && ((op[2] >> 3) & 7) == 0)
+            return SBX_X86_PAD;
+        if (op[1] >= 0x80 && op[1] <= 0x8f && rest == 6) {
+            if (opsize16)
+                return SBX_X86_ODD;
+            *target = end + (uint64_t)rel(op + 2, 4);
+            return SBX_X86_JCC;
+        }
+        return SBX_X86_NEXT;
+    default:
+        if (op[0] >= 0x70 && op[0] <= 0x7f && rest == 2)
+            break;
+        return SBX_X86_NEXT;
+    }
+    /* Relative branches: rel8 (70-7f, e0-e3, eb) or rel32 (e8, e9). */
+    int n = (op[0] == 0xe8 || op[0] == 0xe9) ? 4 : 1;
+    if (rest != 1 + n)
+        return SBX_X86_ODD;
+    if (opsize16)
+        return SBX_X86_ODD;
+    *target = end + (uint64_t)rel(op + 1, n);
+    if (op[0] == 0xe8)
+        return SBX_X86_CALL;
+    return (op[0] == 0xe9 || op[0] == 0xeb) ? SBX_X86_JMP : SBX_X86_JCC;
+}

@@ -24,3 +24,22 @@
  * bytes or one that does not fit in avail.
  */
 int sbx_x86_insn_len(const uint8_t *p, size_t avail);
+
+/* What an instruction does to the flow of control, for the rewriter. */
+enum sbx_x86_flow {
+    SBX_X86_NEXT,  /* falls through to the next instruction, no branch */
+    SBX_X86_PAD,   /* nop (90, 66 90, 0f 1f /0) or int3 (cc): alignment padding */
+    SBX_X86_JCC,   /* conditional relative branch (jcc, loop, jrcxz): target, falls through */
+    SBX_X86_CALL,  /* call rel32: target, falls through */
+    SBX_X86_JMP,   /* jmp rel8/rel32: target, never falls through */
+    SBX_X86_END,   /* ret, indirect jmp, ud2, hlt: never falls through, target unknown */
+    SBX_X86_ODD,   /* a relative branch with an operand-size prefix (CPUs disagree on it) */
+};
+
+/*
+ * The flow of the len-byte instruction (len from sbx_x86_insn_len) at p,
+ * which sits at address at; for JCC, CALL and JMP *target is set to the
+ * branch target.  Anything not listed above (VEX, EVEX, far and indirect
+ * calls, syscall, int) is SBX_X86_NEXT.
+ */
+enum sbx_x86_flow sbx_x86_insn_flow(const uint8_t *p, int len, uint64_t at, uint64_t *target);
