@@ -188,6 +188,21 @@ def real_section(meta, res, out):
             out.append(f"| {w} | {RUNNER_TEXT[r]} | {x.median / 1e9:.3f} | {x.min / 1e9:.3f} | "
                        f"{rm} | {rn} |")
     out.append("")
+    stats = [(w, meta.get(f"real_stats_{w}")) for w in REAL if meta.get(f"real_stats_{w}")]
+    if stats:
+        out.append("Where the syscalls went in rewrite mode (one more run of each with "
+                   "`--stats`; every process of the command counted):\n")
+        out.append("| program | trapped | through patched sites | patched share |")
+        out.append("| --- | ---: | ---: | ---: |")
+        for w, v in stats:
+            parts = v.split()
+            if len(parts) == 2 and all(p.isdigit() for p in parts):
+                t, p = int(parts[0]), int(parts[1])
+                share = f"{100 * p / (t + p):.1f}%" if t + p else "–"
+                out.append(f"| {w} | {t} | {p} | {share} |")
+            else:
+                out.append(f"| {w} | {v} | | |")
+        out.append("")
 
 
 def scale_rows(res):

@@ -126,7 +126,9 @@ guest_stderr() {
 stat_count() {
     awk -v name="$2" -v col="$3" '
         /^syscall +trapped +patched$/ { on = 1; v = 0; next }
-        on && NF == 3 && $1 == name { v = (col == "trapped" ? $2 : $2 + $3) }
+        on && NF == 3 && $1 == name {
+            v = (col == "trapped" ? $2 : col == "patched" ? $3 : $2 + $3)
+        }
         END { print v + 0 }' "$1"
 }
 
@@ -384,6 +386,13 @@ test_workload_stats() {
     total=$(stat_count "$T/sbx.err" total "$col")
     key_n=$(stat_count "$T/sbx.err" "$key" "$col")
     say "$mode --stats: total $total, $key $key_n ($col)"
+    if [ "$mode" = rewrite ] && [ "$total" -gt 0 ]; then
+        # How much of the workload took the fast path (docs/trampoline.md).
+        local patched
+        patched=$(stat_count "$T/sbx.err" total patched)
+        say "rewrite: $patched of $total syscalls through patched sites" \
+            "($((patched * 1000 / total / 10)).$((patched * 1000 / total % 10))%)"
+    fi
     if [ "$total" -le 0 ] || [ "$key_n" -le 0 ]; then
         say "expected non-zero counts for the total and $key"
         show "sandbox stderr" "$T/sbx.err"
