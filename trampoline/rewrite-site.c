@@ -89,6 +89,9 @@ int sbx_rw_find_slot(const uint64_t *st, size_t nst, uint64_t lo, uint64_t hi, u
 {
     if (sc < lo || sc + 2 > hi)
         return 0;
+    const uint8_t *p = (const uint8_t *)sc;
+    if (p[0] != 0x0f || p[1] != 0x05)
+        return 0;
     uint64_t wlo = sc - lo > WINDOW ? sc - WINDOW : lo;
     uint64_t whi = hi - (sc + 2) > WINDOW ? sc + 2 + WINDOW : hi;
     /* Decode from a known point at or before the window ... */

@@ -479,15 +479,15 @@ enum sbx_x86_flow sbx_x86_insn_flow(const uint8_t *p, int len, uint64_t at, uint
             return SBX_X86_END;
         if (op[1] == 0x1f && rest >= 3 && ((op[2] >> 3) & 7) == 0)
             return SBX_X86_PAD;
-        if (op[1] >= 0x80 && op[1] <= 0x8f && rest == 6) {
-            if (opsize16)
+        if (op[1] >= 0x80 && op[1] <= 0x8f) {
+            if (opsize16 || rest != 6)
                 return SBX_X86_ODD;
             *target = end + (uint64_t)rel(op + 2, 4);
             return SBX_X86_JCC;
         }
         return SBX_X86_NEXT;
     default:
-        if (op[0] >= 0x70 && op[0] <= 0x7f && rest == 2)
+        if (op[0] >= 0x70 && op[0] <= 0x7f)
             break;
         return SBX_X86_NEXT;
     }
