@@ -447,6 +447,9 @@ enum sbx_x86_flow sbx_x86_insn_flow(const uint8_t *p, int len, uint64_t at, uint
     }
     if (i >= len)
         return SBX_X86_NEXT;
+    /* REX.W wins over 66 (`66 66 48 e8` is the TLS call to __tls_get_addr). */
+    if (rex & 8)
+        opsize16 = 0;
     const uint8_t *op = p + i;
     int rest = len - i;
     uint64_t end = at + (uint64_t)len;
@@ -468,6 +471,15 @@ enum sbx_x86_flow sbx_x86_insn_flow(const uint8_t *p, int len, uint64_t at, uint
     case 0xe2:
     case 0xe3:
         break;
+    case 0xc7:
+        /* xbegin: falls through, aborts to a relative target */
+        if (rest >= 2 && op[1] == 0xf8) {
+            if (opsize16 || rest != 6)
+                return SBX_X86_ODD;
+            *target = end + (uint64_t)rel(op + 2, 4);
+            return SBX_X86_JCC;
+        }
+        return SBX_X86_NEXT;
     case 0xff:
         if (rest >= 2 && (((op[1] >> 3) & 7) == 4 || ((op[1] >> 3) & 7) == 5))
             return SBX_X86_END;

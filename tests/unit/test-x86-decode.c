@@ -1,22 +1,48 @@
 /*
- * Tests of the trampoline's x86-64 length decoder (trampoline/x86-decode.c)
- * against Zydis: every executable segment of every ELF file in the Debian
- * test root filesystem (or /usr/bin and /usr/lib of the host when it has not
- * been built), a stream of random bytes, and a few hand-picked encodings.
+ * Tests of the trampoline's x86-64 decoder (trampoline/x86-decode.c) and of
+ * the rewriter's syscall-site slots (trampoline/rewrite-site.c) against
+ * Zydis: every executable segment of every ELF file in the Debian test root
+ * filesystem (or /usr/bin and /usr/lib of the host when it has not been
+ * built), a stream of random bytes, and a few hand-picked encodings.
+ *
+ * One Zydis sweep per file checks our instruction lengths and control-flow
+ * classes and collects every direct branch target and instruction start;
+ * then the file's syscall sites are found as the trampoline's eager scan
+ * finds them (rewrite.c, scan_candidates) and every slot given out is
+ * checked against what the sweep saw.
  */
 #include <Zydis/Zydis.h>
 #include <dirent.h>
 #include <elf.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "sbx-test.h"
 #include "x86-decode.h"
+/* After the libc headers: tramp.h redeclares memcpy and friends compatibly. */
+#include "rewrite-internal.h"
 
 #define TEST_ROOTFS "/var/cache/sandboxd-test/rootfs"
+
+/* What Zydis says an instruction does to the flow of control. */
+enum zflow {
+    Z_NEXT,
+    Z_PAD,    /* nop or int3 (Zydis' nop also covers hint space we do not take) */
+    Z_JCC,    /* jcc, loop*, j*cxz */
+    Z_CALL,   /* call rel */
+    Z_JMP,    /* jmp rel */
+    Z_END,    /* near ret, indirect or far jmp, ud2, hlt */
+    Z_FARRET, /* far ret, iret: never falls through, NEXT or END for us */
+    Z_KINDS,
+};
+
+static const char *const zflow_name[Z_KINDS] = { "next", "pad", "jcc", "call",
+                                                 "jmp",  "end", "far ret" };
 
 struct tally {
     unsigned long files, segments, compared;
@@ -25,14 +51,76 @@ struct tally {
     unsigned long zydis_rejects;  /* we decode, Zydis says invalid */
     unsigned long zydis_invalid;  /* positions Zydis could not decode */
     unsigned long shown;
+    /* sbx_x86_insn_flow() against Zydis, where the lengths agree */
+    unsigned long flow_compared;
+    unsigned long flow_differs[Z_KINDS]; /* by what Zydis says */
+    unsigned long target_differs;        /* same branch kind, other target */
+    unsigned long odd;                   /* relative branches with 66: ODD for us */
+    unsigned long nop_not_pad;           /* Zydis nop/int3 that we do not take as padding */
+    unsigned long farret_next;           /* far ret/iret that are NEXT for us */
+    unsigned long xbegin;                /* xbegin: a relative target, JCC for us */
+};
+
+/* The rewriter's syscall sites and slots. */
+struct rw_tally {
+    unsigned long files, starts, pairs;
+    unsigned long proven;       /* syscalls at proven boundaries */
+    unsigned long mov_sites, slot_sites, no_slot;
+    unsigned long not_pad;      /* (i) the slot is not nop/int3 ending on slot.end */
+    unsigned long targeted;     /* (ii) a direct branch of the file points into it */
+    unsigned long far;          /* (iii) out of rel8 reach of the site */
+    unsigned long site_unseen;  /* (iv) the site is no instruction start of the sweep */
+    unsigned long not_dead;     /* (v) no never-falling-through instruction before it */
+    unsigned long overlap;      /* (vi) patches of the file overlap */
+    unsigned long shown;
+};
+
+/* What one sweep of a file collects for the slot checks. */
+struct file_ctx {
+    const char *path;
+    const uint8_t *m;
+    size_t size;
+    const Elf64_Phdr *ph; /* program headers, inside the file */
+    unsigned phnum;
+    /* Bitmaps over file offsets (cheaper than a sorted vector of targets): */
+    uint8_t *bound;   /* instruction starts Zydis decoded */
+    uint8_t *targets; /* direct branch targets Zydis found */
+    size_t bitmap_bytes;
 };
 
 static ZydisDecoder zydis;
+static struct sbx_rw_scratch *scratch;
+
+/* ---- what rewrite-elf.c needs from its host ---- */
+
+long sbx_tramp_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+    long r = syscall(nr, a1, a2, a3, a4, a5, a6);
+    return r == -1 ? -errno : r;
+}
+
+long sbx_pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -errno;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (long)got;
+}
+
+/* ---- Zydis ---- */
 
 static void show(const char *what, const char *file, uint64_t off, const uint8_t *p, size_t n,
-                 int ours, int theirs, struct tally *t)
+                 int ours, int theirs, unsigned long *shown)
 {
-    if (t->shown++ >= (getenv("X86_DECODE_SHOW") ? 1000000UL : 20UL))
+    if ((*shown)++ >= (getenv("X86_DECODE_SHOW") ? 1000000UL : 20UL))
         return;
     fprintf(stderr, "%s: %s+0x%llx: ours %d zydis %d:", what, file, (unsigned long long)off, ours,
             theirs);
@@ -44,12 +132,12 @@ static void show(const char *what, const char *file, uint64_t off, const uint8_t
 /*
  * Zydis decodes Knights Corner (Xeon Phi) and 3DNow! encodings, which no
  * host we run on executes; the trampoline refuses them, so they count as
- * undecodable here.
+ * undecodable here.  ctx may be NULL when no operand is needed.
  */
 static bool zydis_decode(const uint8_t *p, size_t n, ZydisDecodedInstruction *insn,
-                         ZyanStatus *ret_st)
+                         ZyanStatus *ret_st, ZydisDecoderContext *ctx)
 {
-    ZyanStatus st = ZydisDecoderDecodeInstruction(&zydis, NULL, p, n, insn);
+    ZyanStatus st = ZydisDecoderDecodeInstruction(&zydis, ctx, p, n, insn);
     *ret_st = st;
     if (!ZYAN_SUCCESS(st))
         return false;
@@ -64,39 +152,372 @@ static bool zydis_decode(const uint8_t *p, size_t n, ZydisDecodedInstruction *in
     }
 }
 
-/* Linear sweep with Zydis, comparing our length at each of its boundaries. */
-static void compare_bytes(const char *file, uint64_t base, const uint8_t *p, size_t n,
-                          struct tally *t)
+/* The absolute target of insn's relative immediate, at runtime address va. */
+static bool zydis_target(const ZydisDecoderContext *ctx, const ZydisDecodedInstruction *insn,
+                         uint64_t va, uint64_t *target)
+{
+    if (!insn->raw.imm[0].is_relative)
+        return false;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    ZyanU8 n = 1;
+    /* The relative operand comes first: decoding only that one saves time. */
+    if (insn->operand_count < 1 ||
+        !ZYAN_SUCCESS(ZydisDecoderDecodeOperands(&zydis, ctx, insn, ops, 1)) ||
+        ops[0].type != ZYDIS_OPERAND_TYPE_IMMEDIATE || !ops[0].imm.is_relative) {
+        n = insn->operand_count;
+        if (!ZYAN_SUCCESS(ZydisDecoderDecodeOperands(&zydis, ctx, insn, ops, n)))
+            return false;
+    }
+    for (unsigned i = 0; i < n; i++)
+        if (ops[i].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && ops[i].imm.is_relative)
+            return ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(insn, &ops[i], va, target));
+    return false;
+}
+
+static bool zydis_is_pad(const ZydisDecodedInstruction *insn)
+{
+    return insn->mnemonic == ZYDIS_MNEMONIC_NOP || insn->mnemonic == ZYDIS_MNEMONIC_INT3;
+}
+
+static enum zflow zydis_flow(const ZydisDecodedInstruction *insn, bool relative)
+{
+    switch (insn->mnemonic) {
+    case ZYDIS_MNEMONIC_NOP:
+    case ZYDIS_MNEMONIC_INT3:
+        return Z_PAD;
+    case ZYDIS_MNEMONIC_RET:
+        return insn->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR ? Z_FARRET : Z_END;
+    case ZYDIS_MNEMONIC_IRET:
+    case ZYDIS_MNEMONIC_IRETD:
+    case ZYDIS_MNEMONIC_IRETQ:
+        return Z_FARRET;
+    case ZYDIS_MNEMONIC_UD2:
+    case ZYDIS_MNEMONIC_HLT:
+        return Z_END;
+    case ZYDIS_MNEMONIC_JMP:
+        return relative ? Z_JMP : Z_END;
+    case ZYDIS_MNEMONIC_CALL:
+        return relative ? Z_CALL : Z_NEXT;
+    case ZYDIS_MNEMONIC_XBEGIN: /* its abort target is relative; it falls through */
+        return relative ? Z_JCC : Z_NEXT;
+    default:
+        return insn->meta.category == ZYDIS_CATEGORY_COND_BR && relative ? Z_JCC : Z_NEXT;
+    }
+}
+
+/* Whether Zydis says control never falls through insn. */
+static bool zydis_never_falls_through(const ZydisDecodedInstruction *insn)
+{
+    switch (zydis_flow(insn, insn->raw.imm[0].is_relative)) {
+    case Z_JMP:
+    case Z_END:
+    case Z_FARRET:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* sbx_x86_insn_flow() of the len bytes at p (address va) against Zydis. */
+static void compare_flow(const char *file, uint64_t off, const uint8_t *p, size_t avail, int len,
+                         uint64_t va, const ZydisDecodedInstruction *insn, bool relative,
+                         uint64_t ztarget, struct tally *t)
+{
+    uint64_t target = 0;
+    enum sbx_x86_flow ours = sbx_x86_insn_flow(p, len, va, &target);
+    enum zflow z = zydis_flow(insn, relative);
+    bool ok;
+    t->flow_compared++;
+    if (insn->mnemonic == ZYDIS_MNEMONIC_XBEGIN)
+        t->xbegin++;
+    switch (z) {
+    case Z_PAD:
+        ok = ours == SBX_X86_PAD || ours == SBX_X86_NEXT;
+        t->nop_not_pad += ours == SBX_X86_NEXT;
+        break;
+    case Z_FARRET:
+        ok = ours == SBX_X86_NEXT || ours == SBX_X86_END;
+        t->farret_next += ours == SBX_X86_NEXT;
+        break;
+    case Z_JCC:
+    case Z_CALL:
+    case Z_JMP:
+        if (ours == SBX_X86_ODD) {
+            t->odd++;
+            return;
+        }
+        ok = (z == Z_JCC && ours == SBX_X86_JCC) || (z == Z_CALL && ours == SBX_X86_CALL) ||
+             (z == Z_JMP && ours == SBX_X86_JMP);
+        if (ok && target != ztarget) {
+            t->target_differs++;
+            show("branch target differs", file, off, p, avail, (int)(target - va),
+                 (int)(ztarget - va), &t->shown);
+            return;
+        }
+        break;
+    case Z_END:
+        ok = ours == SBX_X86_END;
+        break;
+    default:
+        ok = ours == SBX_X86_NEXT;
+        break;
+    }
+    if (!ok) {
+        t->flow_differs[z]++;
+        char what[64];
+        snprintf(what, sizeof(what), "flow differs (zydis %s, %s)", zflow_name[z],
+                 ZydisMnemonicGetString(insn->mnemonic));
+        show(what, file, off, p, avail, (int)ours, (int)z, &t->shown);
+    }
+}
+
+/* ---- the sweep ---- */
+
+static void bit_set(uint8_t *b, uint64_t i)
+{
+    b[i >> 3] |= (uint8_t)(1u << (i & 7));
+}
+
+static bool bit_get(const uint8_t *b, uint64_t i)
+{
+    return b[i >> 3] & (1u << (i & 7));
+}
+
+static bool exec_segment(const Elf64_Phdr *ph, size_t size)
+{
+    return ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && ph->p_offset <= size &&
+           ph->p_filesz <= size - ph->p_offset;
+}
+
+/* A direct branch target at vaddr t, kept as a file offset when it lies in executable code. */
+static void add_target(struct file_ctx *c, uint64_t t)
+{
+    for (unsigned i = 0; i < c->phnum; i++) {
+        const Elf64_Phdr *ph = &c->ph[i];
+        if (!exec_segment(ph, c->size))
+            continue;
+        if (t < ph->p_vaddr || t - ph->p_vaddr >= ph->p_filesz)
+            continue;
+        bit_set(c->targets, ph->p_offset + (t - ph->p_vaddr));
+    }
+}
+
+/*
+ * Linear sweep with Zydis of the segment at file offset off (vaddr va),
+ * comparing our length and flow at each of its boundaries; c (or NULL)
+ * collects instruction starts and direct branch targets.
+ */
+static void compare_bytes(const char *file, uint64_t off, uint64_t va, const uint8_t *p, size_t n,
+                          struct tally *t, struct file_ctx *c)
 {
     size_t pos = 0;
     while (pos < n) {
+        ZydisDecoderContext ctx;
         ZydisDecodedInstruction insn;
         size_t avail = n - pos;
         int ours = sbx_x86_insn_len(p + pos, avail);
         ZyanStatus st;
-        if (!zydis_decode(p + pos, avail, &insn, &st)) {
+        if (!zydis_decode(p + pos, avail, &insn, &st, &ctx)) {
             t->zydis_invalid++;
             if (ours > 0 && st != ZYDIS_STATUS_NO_MORE_DATA) {
                 t->zydis_rejects++;
-                show("zydis rejects", file, base + pos, p + pos, avail, ours, -1, t);
+                show("zydis rejects", file, off + pos, p + pos, avail, ours, -1, &t->shown);
             }
             pos++;
             continue;
         }
         t->compared++;
+        uint64_t ztarget = 0;
+        bool relative = zydis_target(&ctx, &insn, va + pos, &ztarget);
+        if (c) {
+            bit_set(c->bound, off + pos);
+            if (relative)
+                add_target(c, ztarget);
+        }
         if (ours < 0) {
             t->we_reject++;
-            show("we reject", file, base + pos, p + pos, avail, ours, insn.length, t);
+            show("we reject", file, off + pos, p + pos, avail, ours, insn.length, &t->shown);
         } else if (ours != insn.length) {
             t->len_differs++;
-            show("length differs", file, base + pos, p + pos, avail, ours, insn.length, t);
+            show("length differs", file, off + pos, p + pos, avail, ours, insn.length, &t->shown);
+        } else {
+            compare_flow(file, off + pos, p + pos, avail, ours, va + pos, &insn, relative,
+                         ztarget, t);
         }
         pos += insn.length;
     }
 }
 
-static void compare_elf(const char *path, struct tally *t)
+/* ---- the rewriter's slots, checked against the sweep ---- */
+
+static void show_rw(const char *what, const struct file_ctx *c, uint64_t site, uint64_t at,
+                    uint64_t end, struct rw_tally *rt)
 {
+    if (rt->shown++ >= (getenv("X86_DECODE_SHOW") ? 1000000UL : 20UL))
+        return;
+    fprintf(stderr, "slot %s: %s: syscall at +0x%llx, slot [+0x%llx, +0x%llx):", what, c->path,
+            (unsigned long long)site, (unsigned long long)at, (unsigned long long)end);
+    for (uint64_t i = at; i < end && i < at + 16 && i < c->size; i++)
+        fprintf(stderr, " %02x", c->m[i]);
+    fprintf(stderr, "\n");
+}
+
+/* Whether some collected branch target lies in [lo, hi). */
+static bool targeted(const struct file_ctx *c, uint64_t lo, uint64_t hi)
+{
+    for (uint64_t i = lo; i < hi; i++)
+        if (bit_get(c->targets, i))
+            return true;
+    return false;
+}
+
+/* (i): [at, end) decodes as nop/int3 only, the last ending exactly on end. */
+static bool zydis_padding(const struct file_ctx *c, uint64_t at, uint64_t end)
+{
+    uint64_t pos = at;
+    while (pos < end) {
+        ZydisDecodedInstruction insn;
+        ZyanStatus st;
+        if (!zydis_decode(c->m + pos, c->size - pos, &insn, &st, NULL) || !zydis_is_pad(&insn))
+            return false;
+        pos += insn.length;
+    }
+    return pos == end;
+}
+
+/*
+ * (v): at is an instruction start of the sweep, and going back over the
+ * sweep's instructions from there only nop/int3 come before an instruction
+ * that never falls through.
+ */
+static bool zydis_dead(const struct file_ctx *c, uint64_t at)
+{
+    if (!bit_get(c->bound, at))
+        return false;
+    for (int n = 0; n < 4096; n++) {
+        uint64_t prev = at;
+        for (uint64_t k = 1; k <= SBX_X86_MAX_INSN && k <= at; k++) {
+            if (bit_get(c->bound, at - k)) {
+                prev = at - k;
+                break;
+            }
+        }
+        ZydisDecodedInstruction insn;
+        ZyanStatus st;
+        if (prev == at || !zydis_decode(c->m + prev, c->size - prev, &insn, &st, NULL) ||
+            prev + insn.length != at)
+            return false;
+        if (!zydis_is_pad(&insn))
+            return zydis_never_falls_through(&insn);
+        at = prev;
+    }
+    return false;
+}
+
+struct span {
+    uint64_t lo, hi;
+};
+
+static int cmp_span(const void *a, const void *b)
+{
+    uint64_t x = ((const struct span *)a)->lo, y = ((const struct span *)b)->lo;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * The syscall sites of the whole file mapped at c->m, found as the
+ * trampoline's eager scan finds them (rewrite.c: sbx_rw_new_code,
+ * scan_candidates), and every slot given out checked against the sweep.
+ */
+static void check_slots(struct file_ctx *c, int fd, struct rw_tally *rt)
+{
+    const uint64_t base = (uint64_t)(uintptr_t)c->m;
+    size_t nstarts = 0;
+    unsigned nr = sbx_rw_file_ranges(scratch, fd, base, 0, c->size, &nstarts);
+    if (!nr)
+        return;
+    rt->files++;
+    rt->starts += nstarts;
+    const uint64_t *st = scratch->starts;
+    struct sbx_rw_slot *taken = scratch->taken;
+    size_t ntaken = 0, nspans = 0, cap = 0;
+    struct span *spans = NULL;
+    for (unsigned i = 0; i < nr; i++) {
+        const struct sbx_rw_range *r = &scratch->ranges[i];
+        for (uint64_t a = r->lo; a + 2 <= r->hi; a++) {
+            const uint8_t *p = (const uint8_t *)(uintptr_t)a;
+            if (p[0] != 0x0f || p[1] != 0x05)
+                continue;
+            rt->pairs++;
+            if (nspans + 2 > cap) {
+                cap = cap ? 2 * cap : 1024;
+                spans = realloc(spans, cap * sizeof(*spans));
+                if (!spans)
+                    abort();
+            }
+            uint64_t site = a - base;
+            if (a >= r->lo + 5 && sbx_rw_is_mov_site(p - 5) &&
+                sbx_rw_prove(st, nstarts, r->hi, a - 5)) {
+                rt->proven++;
+                rt->mov_sites++;
+                spans[nspans++] = (struct span){ site - 5, site + 2 };
+                continue;
+            }
+            struct sbx_rw_slot slot;
+            if (ntaken == SBX_RW_MAX_SITES ||
+                !sbx_rw_find_slot(st, nstarts, r->lo, r->hi, a, taken, ntaken, &slot)) {
+                if (sbx_rw_prove(st, nstarts, r->hi, a)) {
+                    rt->proven++;
+                    rt->no_slot++;
+                }
+                continue;
+            }
+            taken[ntaken++] = slot;
+            rt->proven++;
+            rt->slot_sites++;
+            uint64_t at = slot.at - base, end = slot.end - base;
+            spans[nspans++] = (struct span){ site, site + 2 };
+            spans[nspans++] = (struct span){ at, end };
+            int64_t d = (int64_t)(slot.at - (a + 2));
+            if (end < at + SBX_RW_SLOT_LEN || end > c->size || !zydis_padding(c, at, end)) {
+                rt->not_pad++;
+                show_rw("(i) not padding", c, site, at, end, rt);
+                continue;
+            }
+            if (targeted(c, at, end)) {
+                rt->targeted++;
+                show_rw("(ii) branch target inside", c, site, at, end, rt);
+            }
+            if (d < -128 || d > 127) {
+                rt->far++;
+                show_rw("(iii) out of rel8 reach", c, site, at, end, rt);
+            }
+            if (!bit_get(c->bound, site)) {
+                rt->site_unseen++;
+                show_rw("(iv) site not an instruction start of the sweep", c, site, at, end, rt);
+            }
+            if (!zydis_dead(c, at)) {
+                rt->not_dead++;
+                show_rw("(v) not after a never-falling-through instruction", c, site, at, end,
+                        rt);
+            }
+        }
+    }
+    qsort(spans, nspans, sizeof(*spans), cmp_span);
+    for (size_t i = 1; i < nspans; i++) {
+        if (spans[i].lo < spans[i - 1].hi && rt->overlap++ < 20)
+            fprintf(stderr,
+                    "slot (vi) patches overlap: %s: [+0x%llx, +0x%llx) and [+0x%llx, +0x%llx)\n",
+                    c->path, (unsigned long long)spans[i - 1].lo,
+                    (unsigned long long)spans[i - 1].hi, (unsigned long long)spans[i].lo,
+                    (unsigned long long)spans[i].hi);
+    }
+    free(spans);
+}
+
+static void compare_elf(const char *path, struct tally *t, struct rw_tally *rt)
+{
+    static struct file_ctx c; /* keeps its buffers from file to file */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return;
@@ -107,29 +528,49 @@ static void compare_elf(const char *path, struct tally *t)
     }
     size_t size = (size_t)st.st_size;
     uint8_t *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED)
+    if (m == MAP_FAILED) {
+        close(fd);
         return;
+    }
     const Elf64_Ehdr *eh = (const Elf64_Ehdr *)m;
     if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
         eh->e_machine != EM_X86_64 || eh->e_phentsize != sizeof(Elf64_Phdr) ||
         eh->e_phoff > size || eh->e_phnum > (size - eh->e_phoff) / sizeof(Elf64_Phdr)) {
         munmap(m, size);
+        close(fd);
         return;
     }
     t->files++;
-    const Elf64_Phdr *ph = (const Elf64_Phdr *)(m + eh->e_phoff);
-    for (unsigned i = 0; i < eh->e_phnum; i++) {
-        if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_X) || ph[i].p_offset > size ||
-            ph[i].p_filesz > size - ph[i].p_offset)
+    c.path = path;
+    c.m = m;
+    c.size = size;
+    c.ph = (const Elf64_Phdr *)(m + eh->e_phoff);
+    c.phnum = eh->e_phnum;
+    size_t bytes = size / 8 + 1;
+    if (bytes > c.bitmap_bytes) {
+        free(c.bound);
+        free(c.targets);
+        c.bound = malloc(bytes);
+        c.targets = malloc(bytes);
+        if (!c.bound || !c.targets)
+            abort();
+        c.bitmap_bytes = bytes;
+    }
+    memset(c.bound, 0, bytes);
+    memset(c.targets, 0, bytes);
+    for (unsigned i = 0; i < c.phnum; i++) {
+        const Elf64_Phdr *ph = &c.ph[i];
+        if (!exec_segment(ph, size))
             continue;
         t->segments++;
-        compare_bytes(path, ph[i].p_offset, m + ph[i].p_offset, ph[i].p_filesz, t);
+        compare_bytes(path, ph->p_offset, ph->p_vaddr, m + ph->p_offset, ph->p_filesz, t, &c);
     }
+    check_slots(&c, fd, rt);
     munmap(m, size);
+    close(fd);
 }
 
-static void walk(const char *dir, struct tally *t)
+static void walk(const char *dir, struct tally *t, struct rw_tally *rt)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -142,11 +583,19 @@ static void walk(const char *dir, struct tally *t)
         if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
             continue;
         if (e->d_type == DT_DIR)
-            walk(path, t);
+            walk(path, t, rt);
         else if (e->d_type == DT_REG)
-            compare_elf(path, t);
+            compare_elf(path, t, rt);
     }
     closedir(d);
+}
+
+static unsigned long flow_mismatches(const struct tally *t)
+{
+    unsigned long n = t->target_differs;
+    for (int i = 0; i < Z_KINDS; i++)
+        n += t->flow_differs[i];
+    return n;
 }
 
 static void report(const char *what, const struct tally *t)
@@ -156,25 +605,68 @@ static void report(const char *what, const struct tally *t)
            "(%lu positions Zydis could not decode)\n",
            what, t->files, t->segments, t->compared, t->len_differs, t->we_reject,
            t->zydis_rejects, t->zydis_invalid);
+    printf("x86-flow %s: %lu instructions compared, %lu mismatches (zydis next %lu, pad %lu, "
+           "jcc %lu, call %lu, jmp %lu, end %lu, far ret %lu; branch target %lu); "
+           "%lu relative branches with 66 (ODD for us), %lu Zydis nop/int3 not padding for us, "
+           "%lu far ret/iret NEXT for us, %lu xbegin (JCC)\n",
+           what, t->flow_compared, flow_mismatches(t), t->flow_differs[Z_NEXT],
+           t->flow_differs[Z_PAD], t->flow_differs[Z_JCC], t->flow_differs[Z_CALL],
+           t->flow_differs[Z_JMP], t->flow_differs[Z_END], t->flow_differs[Z_FARRET],
+           t->target_differs, t->odd, t->nop_not_pad, t->farret_next, t->xbegin);
+}
+
+static unsigned long slot_violations(const struct rw_tally *rt)
+{
+    return rt->not_pad + rt->targeted + rt->far + rt->site_unseen + rt->not_dead + rt->overlap;
+}
+
+static void report_rw(const char *what, const struct rw_tally *rt)
+{
+    printf("x86-slots %s: %lu files, %lu known points, %lu `0f 05` byte pairs, "
+           "%lu syscall instructions at proven boundaries: %lu mov sites, %lu syscall sites "
+           "with a slot, %lu without; %lu slot violations ((i) not padding %lu, (ii) branch "
+           "target inside %lu, (iii) out of rel8 reach %lu, (iv) site not a sweep boundary "
+           "%lu, (v) not after a never-falling-through instruction %lu, (vi) overlapping "
+           "patches %lu)\n",
+           what, rt->files, rt->starts, rt->pairs, rt->proven, rt->mov_sites, rt->slot_sites,
+           rt->no_slot, slot_violations(rt), rt->not_pad, rt->targeted, rt->far,
+           rt->site_unseen, rt->not_dead, rt->overlap);
 }
 
 static void test_rootfs(void)
 {
     struct tally t = { 0 };
+    struct rw_tally rt = { 0 };
     struct stat st;
     const char *what;
+    scratch = mmap(NULL, sizeof(*scratch), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    CU_ASSERT_FATAL(scratch != MAP_FAILED);
     if (stat(TEST_ROOTFS "/usr/lib", &st) == 0) {
         what = TEST_ROOTFS;
-        walk(TEST_ROOTFS, &t);
+        walk(TEST_ROOTFS, &t, &rt);
     } else {
         what = "host /usr/bin and /usr/lib (no test rootfs)";
-        walk("/usr/bin", &t);
-        walk("/usr/lib", &t);
+        walk("/usr/bin", &t, &rt);
+        walk("/usr/lib", &t, &rt);
     }
+    munmap(scratch, sizeof(*scratch));
     report(what, &t);
+    report_rw(what, &rt);
     CU_ASSERT(t.compared > 1000000);
     CU_ASSERT_EQUAL(0, t.len_differs);
     CU_ASSERT_EQUAL(0, t.we_reject);
+    CU_ASSERT(t.flow_compared > 1000000);
+    CU_ASSERT_EQUAL(0, flow_mismatches(&t));
+    /* Any real root filesystem has a libc with both kinds of site. */
+    CU_ASSERT(rt.mov_sites > 0);
+    CU_ASSERT(rt.slot_sites > 0);
+    CU_ASSERT_EQUAL(0, rt.not_pad);
+    CU_ASSERT_EQUAL(0, rt.targeted);
+    CU_ASSERT_EQUAL(0, rt.far);
+    CU_ASSERT_EQUAL(0, rt.site_unseen);
+    CU_ASSERT_EQUAL(0, rt.not_dead);
+    CU_ASSERT_EQUAL(0, rt.overlap);
 }
 
 /*
@@ -195,23 +687,32 @@ static void test_random(void)
             x ^= x << 17;
             memcpy(buf + i, &x, 8);
         }
+        ZydisDecoderContext ctx;
         ZydisDecodedInstruction insn;
         int ours = sbx_x86_insn_len(buf, sizeof(buf));
         ZyanStatus st;
-        if (!zydis_decode(buf, sizeof(buf), &insn, &st))
+        if (!zydis_decode(buf, sizeof(buf), &insn, &st, &ctx))
             continue;
         t.compared++;
         if (ours < 0) {
             t.we_reject++;
-            show("random: we reject", "random", 0, buf, sizeof(buf), ours, insn.length, &t);
+            show("random: we reject", "random", 0, buf, sizeof(buf), ours, insn.length,
+                 &t.shown);
         } else if (ours != insn.length) {
             t.len_differs++;
-            show("random: length differs", "random", 0, buf, sizeof(buf), ours, insn.length, &t);
+            show("random: length differs", "random", 0, buf, sizeof(buf), ours, insn.length,
+                 &t.shown);
+        } else {
+            const uint64_t va = 0x100000;
+            uint64_t ztarget = 0;
+            bool relative = zydis_target(&ctx, &insn, va, &ztarget);
+            compare_flow("random", 0, buf, sizeof(buf), ours, va, &insn, relative, ztarget, &t);
         }
     }
     report("random bytes", &t);
     CU_ASSERT_EQUAL(0, t.len_differs);
     CU_ASSERT_EQUAL(0, t.we_reject);
+    CU_ASSERT_EQUAL(0, flow_mismatches(&t));
 }
 
 static void test_known(void)
@@ -252,6 +753,66 @@ static void test_known(void)
     CU_ASSERT_EQUAL(-1, sbx_x86_insn_len(long16, sizeof(long16)));
     static const uint8_t mov[5] = { 0xb8, 1, 2, 3, 4 };
     CU_ASSERT_EQUAL(-1, sbx_x86_insn_len(mov, 4));
+
+    /* Flow classes, each instruction at 0x1000 (target: where a branch goes). */
+    static const struct {
+        uint8_t b[15];
+        int len;
+        enum sbx_x86_flow flow;
+        uint64_t target;
+    } flows[] = {
+        { { 0x90 }, 1, SBX_X86_PAD, 0 },
+        { { 0x66, 0x90 }, 2, SBX_X86_PAD, 0 },
+        { { 0xcc }, 1, SBX_X86_PAD, 0 },
+        { { 0x0f, 0x1f, 0x44, 0x00, 0x00 }, 5, SBX_X86_PAD, 0 },
+        { { 0x66, 0x2e, 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0 }, 10, SBX_X86_PAD, 0 },
+        { { 0x0f, 0x1f, 0x48, 0x00 }, 4, SBX_X86_NEXT, 0 },  /* 0f 1f /1: hint space */
+        { { 0x41, 0x90 }, 2, SBX_X86_NEXT, 0 },              /* xchg %eax,%r8d */
+        { { 0xf3, 0x90 }, 2, SBX_X86_NEXT, 0 },              /* pause */
+        { { 0xf3, 0x0f, 0x1e, 0xfa }, 4, SBX_X86_NEXT, 0 },  /* endbr64 */
+        { { 0x0f, 0x05 }, 2, SBX_X86_NEXT, 0 },              /* syscall */
+        { { 0xff, 0x15, 0, 0, 0, 0 }, 6, SBX_X86_NEXT, 0 },  /* call *(%rip) */
+        { { 0xc3 }, 1, SBX_X86_END, 0 },
+        { { 0xf3, 0xc3 }, 2, SBX_X86_END, 0 },               /* rep ret */
+        { { 0xc2, 0x08, 0x00 }, 3, SBX_X86_END, 0 },         /* ret $8 */
+        { { 0x3e, 0xff, 0xe0 }, 3, SBX_X86_END, 0 },         /* notrack jmp *%rax */
+        { { 0xff, 0x25, 0, 0, 0, 0 }, 6, SBX_X86_END, 0 },   /* jmp *(%rip) */
+        { { 0xff, 0x2c, 0x24 }, 3, SBX_X86_END, 0 },         /* ljmp *(%rsp) */
+        { { 0x0f, 0x0b }, 2, SBX_X86_END, 0 },               /* ud2 */
+        { { 0xf4 }, 1, SBX_X86_END, 0 },                     /* hlt */
+        { { 0xe8, 0x10, 0, 0, 0 }, 5, SBX_X86_CALL, 0x1015 },
+        { { 0xe9, 0xf0, 0xff, 0xff, 0xff }, 5, SBX_X86_JMP, 0xff5 },
+        { { 0x48, 0xe9, 0x00, 0x01, 0, 0 }, 6, SBX_X86_JMP, 0x1106 },
+        { { 0xf2, 0xe9, 0, 0, 0, 0 }, 6, SBX_X86_JMP, 0x1006 }, /* bnd jmp */
+        { { 0xeb, 0xfe }, 2, SBX_X86_JMP, 0x1000 },
+        { { 0x74, 0x05 }, 2, SBX_X86_JCC, 0x1007 },
+        { { 0x2e, 0x74, 0x80 }, 3, SBX_X86_JCC, 0xf83 },     /* jcc with a hint */
+        { { 0x0f, 0x84, 0x00, 0x01, 0, 0 }, 6, SBX_X86_JCC, 0x1106 },
+        { { 0xe2, 0xfe }, 2, SBX_X86_JCC, 0x1000 },          /* loop */
+        { { 0xe3, 0x10 }, 2, SBX_X86_JCC, 0x1012 },          /* jrcxz */
+        { { 0x66, 0xe9, 1, 0, 0, 0 }, 6, SBX_X86_ODD, 0 },
+        { { 0x66, 0xe8, 1, 0, 0, 0 }, 6, SBX_X86_ODD, 0 },
+        { { 0x66, 0xeb, 1 }, 3, SBX_X86_ODD, 0 },
+        { { 0x66, 0x0f, 0x84, 1, 0, 0, 0 }, 7, SBX_X86_ODD, 0 },
+        { { 0x66, 0x66, 0x48, 0xe8, 0x10, 0, 0, 0 }, 8, SBX_X86_CALL, 0x1018 }, /* TLS call */
+        { { 0xc7, 0xf8, 0x10, 0, 0, 0 }, 6, SBX_X86_JCC, 0x1016 },              /* xbegin */
+    };
+    for (size_t i = 0; i < sizeof(flows) / sizeof(flows[0]); i++) {
+        int len = sbx_x86_insn_len(flows[i].b, sizeof(flows[i].b));
+        uint64_t target = 0;
+        enum sbx_x86_flow f =
+            len > 0 ? sbx_x86_insn_flow(flows[i].b, len, 0x1000, &target) : SBX_X86_NEXT;
+        bool has_target = f == SBX_X86_JCC || f == SBX_X86_CALL || f == SBX_X86_JMP;
+        if (len != flows[i].len || f != flows[i].flow || (has_target && target != flows[i].target))
+            fprintf(stderr,
+                    "flow case %zu: expected len %d flow %d target 0x%llx, got %d %d 0x%llx\n",
+                    i, flows[i].len, flows[i].flow, (unsigned long long)flows[i].target, len, f,
+                    (unsigned long long)target);
+        CU_ASSERT_EQUAL(flows[i].len, len);
+        CU_ASSERT_EQUAL(flows[i].flow, f);
+        if (has_target)
+            CU_ASSERT_EQUAL(flows[i].target, target);
+    }
 }
 
 int main(void)
