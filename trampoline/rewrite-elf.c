@@ -41,16 +41,61 @@ static void sift(uint64_t *a, size_t i, size_t n)
     }
 }
 
-size_t sbx_rw_sort_unique(uint64_t *a, size_t n)
+/*
+ * Sorts a[0..n): LSD radix sort over the offsets from the smallest value,
+ * one pass per byte that differs (tmp: n words), when they span less than
+ * 4 GiB, as the known points of one mapping do; else heapsort.  Sorting was
+ * most of the cost of registering a libc (16 000 points) with heapsort.
+ */
+static void sort_u64(uint64_t *a, uint64_t *tmp, uint32_t (*count)[256], size_t n)
 {
-    for (size_t i = n / 2; i-- > 0;)
-        sift(a, i, n);
-    for (size_t end = n; end-- > 1;) {
-        uint64_t t = a[0];
-        a[0] = a[end];
-        a[end] = t;
-        sift(a, 0, end);
+    if (n < 2)
+        return;
+    uint64_t lo = a[0], hi = a[0];
+    for (size_t i = 1; i < n; i++) {
+        lo = a[i] < lo ? a[i] : lo;
+        hi = a[i] > hi ? a[i] : hi;
     }
+    if (!tmp || hi - lo > UINT32_MAX) {
+        for (size_t i = n / 2; i-- > 0;)
+            sift(a, i, n);
+        for (size_t end = n; end-- > 1;) {
+            uint64_t t = a[0];
+            a[0] = a[end];
+            a[end] = t;
+            sift(a, 0, end);
+        }
+        return;
+    }
+    memset(count, 0, 4 * sizeof(count[0]));
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = a[i] - lo;
+        for (unsigned b = 0; b < 4; b++)
+            count[b][(k >> (8 * b)) & 0xff]++;
+    }
+    uint64_t *src = a, *dst = tmp;
+    for (unsigned b = 0; b < 4; b++) {
+        if (count[b][((src[0] - lo) >> (8 * b)) & 0xff] == n)
+            continue; /* every key has the same value in this byte */
+        uint32_t pos = 0;
+        for (unsigned v = 0; v < 256; v++) {
+            uint32_t c = count[b][v];
+            count[b][v] = pos;
+            pos += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[count[b][((src[i] - lo) >> (8 * b)) & 0xff]++] = src[i];
+        uint64_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != a)
+        memcpy(a, src, n * sizeof(*a));
+}
+
+size_t sbx_rw_sort_unique(uint64_t *a, uint64_t *tmp, uint32_t (*count)[256], size_t n)
+{
+    sort_u64(a, tmp, count, n);
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (m == 0 || a[m - 1] != a[i])
@@ -213,6 +258,40 @@ static size_t add_eh_frame(struct sbx_rw_scratch *s, size_t n, const struct file
     return n;
 }
 
+/*
+ * The function starts of .eh_frame_hdr's search table (at vaddr, size bytes
+ * at file offset off): sorted, 8 bytes per function, much less to read and
+ * nothing to parse next to .eh_frame itself.  Only the encodings every
+ * linker writes (udata4 count, datarel sdata4 table); returns -1 for others
+ * (the caller then reads .eh_frame).
+ */
+static long add_eh_frame_hdr(struct sbx_rw_scratch *s, size_t *n, const struct file_map *m,
+                             uint64_t vaddr, uint64_t off, uint64_t size)
+{
+    uint8_t h[12];
+    if (size < sizeof(h) || sbx_pread_full(m->fd, h, sizeof(h), off) != (long)sizeof(h))
+        return -1;
+    /* version 1, eh_frame_ptr: pcrel|sdata4, fde_count: udata4, table: datarel|sdata4 */
+    if (h[0] != 1 || h[1] != 0x1b || h[2] != 0x03 || h[3] != 0x3b)
+        return -1;
+    uint32_t count;
+    memcpy(&count, h + 8, 4);
+    if (count == 0 || count > (size - 12) / 8)
+        return -1;
+    const size_t per = sizeof(s->buf) / 8;
+    for (uint64_t i = 0; i < count && *n < SBX_RW_MAX_STARTS; i += per) {
+        size_t want = (count - i < per ? count - i : per) * 8;
+        if (sbx_pread_full(m->fd, s->buf, want, off + 12 + i * 8) != (long)want)
+            return -1;
+        for (size_t j = 0; j < want; j += 8) {
+            int32_t loc;
+            memcpy(&loc, s->buf + j, 4);
+            *n = add_start(s, *n, m, vaddr + (uint64_t)(int64_t)loc);
+        }
+    }
+    return 0;
+}
+
 /* Section starts and ends, symbols and .eh_frame, from the section headers. */
 static size_t add_sections(struct sbx_rw_scratch *s, size_t n, const struct file_map *m,
                            const Elf64_Ehdr *eh)
@@ -229,13 +308,20 @@ static size_t add_sections(struct sbx_rw_scratch *s, size_t n, const struct file
         uint64_t want_names = str->sh_size < sizeof(s->names) ? str->sh_size : sizeof(s->names);
         nnames = sbx_pread_full(m->fd, s->names, want_names, str->sh_offset);
     }
+    /* .eh_frame_hdr's table instead of .eh_frame, where it can be read. */
+    int have_hdr = 0;
+    for (unsigned i = 0; i < eh->e_shnum && !have_hdr; i++)
+        if (sh[i].sh_type == SHT_PROGBITS && nnames > 0 && sh[i].sh_name + 14 <= (uint64_t)nnames &&
+            memcmp(s->names + sh[i].sh_name, ".eh_frame_hdr", 14) == 0)
+            have_hdr = add_eh_frame_hdr(s, &n, m, sh[i].sh_addr, sh[i].sh_offset,
+                                        sh[i].sh_size) == 0;
     for (unsigned i = 0; i < eh->e_shnum; i++) {
         if (sh[i].sh_type == SHT_SYMTAB || sh[i].sh_type == SHT_DYNSYM) {
             n = add_symbols(s, n, m, &sh[i]);
         } else if ((sh[i].sh_flags & SHF_EXECINSTR) && sh[i].sh_type == SHT_PROGBITS) {
             n = add_start(s, n, m, sh[i].sh_addr);
             n = add_start(s, n, m, sh[i].sh_addr + sh[i].sh_size);
-        } else if (sh[i].sh_type == SHT_PROGBITS && nnames > 0 &&
+        } else if (!have_hdr && sh[i].sh_type == SHT_PROGBITS && nnames > 0 &&
                    sh[i].sh_name + 10 <= (uint64_t)nnames &&
                    memcmp(s->names + sh[i].sh_name, ".eh_frame", 10) == 0) {
             n = add_eh_frame(s, n, m, sh[i].sh_addr, sh[i].sh_offset, sh[i].sh_size);
@@ -287,6 +373,6 @@ unsigned sbx_rw_file_ranges(struct sbx_rw_scratch *s, int fd, uint64_t addr, uin
         if (s->ranges[i].lo_known)
             s->starts[n++] = s->ranges[i].lo;
     n = add_sections(s, n, &m, &eh);
-    *ret_nstarts = sbx_rw_sort_unique(s->starts, n);
+    *ret_nstarts = sbx_rw_sort_unique(s->starts, s->sort_tmp, s->sort_count, n);
     return nr;
 }

@@ -31,6 +31,8 @@ struct sbx_rw_patch {
 /* Per-call working memory, mmap'ed (too large for a guest's stack). */
 struct sbx_rw_scratch {
     uint64_t starts[SBX_RW_MAX_STARTS];
+    uint64_t sort_tmp[SBX_RW_MAX_STARTS];
+    uint32_t sort_count[4][256];
     struct sbx_rw_patch patches[SBX_RW_MAX_SITES];
     struct sbx_rw_slot taken[SBX_RW_MAX_SITES]; /* the slots of patches[] */
     struct sbx_rw_range ranges[SBX_RW_MAX_RANGES];
@@ -51,5 +53,8 @@ struct sbx_rw_scratch {
 unsigned sbx_rw_file_ranges(struct sbx_rw_scratch *s, int fd, uint64_t addr, uint64_t off,
                             uint64_t len, size_t *ret_nstarts);
 
-/* Sorts a[0..n) and drops duplicates; returns the new count. */
-size_t sbx_rw_sort_unique(uint64_t *a, size_t n);
+/*
+ * Sorts a[0..n) and drops duplicates; returns the new count.  tmp (n words)
+ * and count are working memory; with tmp NULL it sorts in place, slower.
+ */
+size_t sbx_rw_sort_unique(uint64_t *a, uint64_t *tmp, uint32_t (*count)[256], size_t n);
