@@ -186,6 +186,8 @@ static void sigsys_handler(int sig, struct sbx_siginfo *si, void *ctx)
         .uc = uc,
     };
     count(c.nr);
+    if (sbx_tramp.mode == SBX_MODE_REWRITE && (c.nr == __NR_exit_group || c.nr == __NR_exit))
+        sbx_rw_note_exit(si->call_addr);
     uc->mc.rax = (uint64_t)dispatch(&c);
     if (sbx_tramp.mode == SBX_MODE_REWRITE)
         sbx_rw_lazy(si->call_addr);

@@ -21,8 +21,9 @@
 /* What the kernel reports as instruction_pointer for a gate syscall. */
 #define SBX_TRAMPOLINE_GATE_RET (SBX_TRAMPOLINE_GATE + 2)
 
-/* The shared statistics page is mapped here, just below the image. */
+/* The shared statistics pages are mapped here, just below the image (64 KiB at most). */
 #define SBX_TRAMPOLINE_STATS_ADDR (SBX_TRAMPOLINE_BASE - 0x10000)
+#define SBX_TRAMPOLINE_STATS_MAX 0x10000
 
 /*
  * Address range the trampoline keeps for itself (stats, image, slack for the

@@ -116,6 +116,8 @@ static int read_request(const char **ret_path, int *close_fd)
     return mode;
 }
 
+_Static_assert(sizeof(struct sbx_stats) <= SBX_TRAMPOLINE_STATS_MAX, "stats overlap the image");
+
 static void map_stats(void)
 {
     struct stat st;

@@ -341,6 +341,8 @@ unsigned sbx_rw_file_ranges(struct sbx_rw_scratch *s, int fd, uint64_t addr, uin
     if (sbx_sys2(__NR_fstat, fd, (long)&st) < 0 ||
         sbx_pread_full(fd, &eh, sizeof(eh), 0) != (long)sizeof(eh))
         return 0;
+    s->dev = st.st_dev;
+    s->ino = st.st_ino;
     if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
         eh.e_machine != EM_X86_64 || eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 64)
         return 0;

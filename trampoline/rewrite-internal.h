@@ -15,6 +15,7 @@
 #define SBX_RW_MAX_SITES 16384
 #define SBX_RW_MAX_RANGES 16
 #define SBX_RW_EH_MAX (8 << 20)
+#define SBX_RW_MAX_HINTS 256
 
 /* Code bytes to scan, [lo, hi); lo_known: lo is the start of a segment. */
 struct sbx_rw_range {
@@ -39,6 +40,8 @@ struct sbx_rw_scratch {
     Elf64_Phdr ph[64];
     Elf64_Shdr sh[256];
     char names[4096]; /* the start of .shstrtab */
+    uint64_t dev, ino; /* of the file sbx_rw_file_ranges read */
+    uint64_t hints[SBX_RW_MAX_HINTS];
     uint8_t buf[8192];
 };
 
@@ -48,7 +51,8 @@ struct sbx_rw_scratch {
  * and s->starts with the known instruction starts and ends inside them,
  * sorted and unique (*ret_nstarts): segment starts, executable section
  * starts and ends, function symbols (.symtab, .dynsym) with their ends, and
- * the function starts of .eh_frame.
+ * the function starts of .eh_frame_hdr or .eh_frame; s->dev and s->ino name
+ * the file.
  */
 unsigned sbx_rw_file_ranges(struct sbx_rw_scratch *s, int fd, uint64_t addr, uint64_t off,
                             uint64_t len, size_t *ret_nstarts);

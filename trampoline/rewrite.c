@@ -95,6 +95,7 @@ struct region {
     uint64_t starts_bytes;
     uint64_t stubs; /* stub page for lazy patches, or 0 */
     unsigned stubs_used;
+    uint64_t dev, ino, foff; /* the file, and the file offset at lo */
 };
 
 /* The stats page's patched[] counters, or NULL; read by the fast entry. */
@@ -450,7 +451,8 @@ static void patch_sites(const struct sbx_rw_range *r, unsigned nr,
 
 /* ---- regions: registered code, patched lazily ---- */
 
-static void region_add(const struct sbx_rw_range *rg, const uint64_t *st, size_t nst, int prot)
+static void region_add(const struct sbx_rw_range *rg, const uint64_t *st, size_t nst, int prot,
+                       uint64_t dev, uint64_t ino, uint64_t foff)
 {
     struct region *r = NULL;
     for (unsigned i = 0; i < MAX_REGIONS && !r; i++)
@@ -475,7 +477,7 @@ static void region_add(const struct sbx_rw_range *rg, const uint64_t *st, size_t
     memcpy(copy + k, st + first, n * sizeof(uint64_t));
     *r = (struct region){
         .lo = rg->lo, .hi = rg->hi, .prot = prot, .starts = copy, .nstarts = k + n,
-        .starts_bytes = bytes,
+        .starts_bytes = bytes, .dev = dev, .ino = ino, .foff = foff,
     };
 }
 
@@ -531,6 +533,106 @@ static void patch_regions(void)
     put_scratch(s);
 }
 
+/* ---- hot sites, shared by the sandbox's processes (struct sbx_hot_site) ---- */
+
+/*
+ * A site that trapped this often in the sandbox, in any processes, is
+ * patched at its next trap in any process, when a process maps its file,
+ * and by a parent before it forks (its children inherit the patch).  So the
+ * first calls of a shell's children, or of a pipeline's later programs, do
+ * not all trap.  The table is the guests' to write: entries are hints, the
+ * sites they name are proven like any other, and at most SBX_RW_MAX_HINTS
+ * are tried per mapping.
+ */
+#define HOT_AT 2
+#define HOT_PROBE 8
+
+static struct sbx_stats *shared_stats(void)
+{
+    return sbx_tramp.stats_mapped ? (struct sbx_stats *)SBX_TRAMPOLINE_STATS_ADDR : NULL;
+}
+
+static uint64_t hot_hash(uint64_t dev, uint64_t ino, uint64_t off1)
+{
+    uint64_t h = (dev * 0x9e3779b97f4a7c15ULL) ^ (ino * 0xc2b2ae3d27d4eb4fULL) ^ off1;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    return h ^ (h >> 32);
+}
+
+/* Counts a trap at the `syscall` sc of file-backed r; the site's count in the sandbox, or 0. */
+static uint32_t hot_note(const struct region *r, uint64_t sc)
+{
+    struct sbx_stats *st = shared_stats();
+    if (!st || !r->ino)
+        return 0;
+    uint64_t off1 = r->foff + (sc - r->lo) + 1;
+    uint64_t h = hot_hash(r->dev, r->ino, off1);
+    for (unsigned i = 0; i < HOT_PROBE; i++) {
+        struct sbx_hot_site *e = &st->hot[(h + i) & (SBX_STATS_HOT - 1)];
+        uint64_t cur = __atomic_load_n(&e->off1, __ATOMIC_ACQUIRE);
+        if (cur == 0 && __atomic_compare_exchange_n(&e->off1, &cur, off1, 0, __ATOMIC_ACQ_REL,
+                                                    __ATOMIC_ACQUIRE)) {
+            __atomic_store_n(&e->dev, r->dev, __ATOMIC_RELAXED);
+            __atomic_store_n(&e->ino, r->ino, __ATOMIC_RELAXED);
+            __atomic_store_n(&e->traps, 1, __ATOMIC_RELEASE);
+            return 1;
+        }
+        if (cur == off1 && __atomic_load_n(&e->dev, __ATOMIC_RELAXED) == r->dev &&
+            __atomic_load_n(&e->ino, __ATOMIC_RELAXED) == r->ino) {
+            uint32_t n = __atomic_add_fetch(&e->traps, 1, __ATOMIC_RELAXED);
+            if (n == HOT_AT)
+                __atomic_add_fetch(&st->hot_gen, 1, __ATOMIC_RELEASE);
+            return n;
+        }
+    }
+    return 0;
+}
+
+/*
+ * The hot sites of file (dev, ino) that lie in [lo, hi), where file offset
+ * foff is mapped at lo: their `syscall` addresses into out[0..max).
+ */
+static size_t hot_sites(uint64_t dev, uint64_t ino, uint64_t foff, uint64_t lo, uint64_t hi,
+                        uint64_t *out, size_t max)
+{
+    const struct sbx_stats *st = shared_stats();
+    size_t n = 0;
+    if (!st || !ino || hi - lo < 2)
+        return 0;
+    for (unsigned i = 0; i < SBX_STATS_HOT && n < max; i++) {
+        const struct sbx_hot_site *e = &st->hot[i];
+        uint64_t off1 = __atomic_load_n(&e->off1, __ATOMIC_ACQUIRE);
+        if (!off1 || __atomic_load_n(&e->ino, __ATOMIC_RELAXED) != ino ||
+            __atomic_load_n(&e->dev, __ATOMIC_RELAXED) != dev ||
+            __atomic_load_n(&e->traps, __ATOMIC_RELAXED) < HOT_AT)
+            continue;
+        uint64_t off = off1 - 1;
+        if (off < foff || off - foff > hi - lo - 2)
+            continue;
+        out[n++] = lo + (off - foff);
+    }
+    return n;
+}
+
+/* The patch for the `syscall` at sc in rg, if it proves (mov site first); 0 when none. */
+static int patch_for(const struct sbx_rw_range *rg, const uint64_t *st, size_t nst, uint64_t sc,
+                     const struct sbx_rw_slot *taken, size_t ntaken, struct sbx_rw_patch *pt)
+{
+    const uint8_t *p = (const uint8_t *)sc;
+    if (sc < rg->lo || sc + 2 > rg->hi || p[0] != 0x0f || p[1] != 0x05)
+        return 0;
+    if (sc >= rg->lo + 5 && sbx_rw_is_mov_site(p - 5) && sbx_rw_prove(st, nst, rg->hi, sc - 5)) {
+        *pt = (struct sbx_rw_patch){ .site = sc - 5 };
+        return 1;
+    }
+    if (sbx_rw_find_slot(st, nst, rg->lo, rg->hi, sc, taken, ntaken, &pt->slot)) {
+        pt->site = sc;
+        return 1;
+    }
+    return 0;
+}
+
 /* ---- the ways code appears ---- */
 
 int sbx_rw_new_code(uint64_t addr, uint64_t len, int prot, int fd, uint64_t off)
@@ -549,7 +651,22 @@ int sbx_rw_new_code(uint64_t addr, uint64_t len, int prot, int fd, uint64_t off)
             }
             if (fd >= 0 && !is_threaded()) {
                 for (unsigned i = 0; i < nr; i++)
-                    region_add(&s->ranges[i], s->starts, nstarts, prot);
+                    region_add(&s->ranges[i], s->starts, nstarts, prot, s->dev, s->ino,
+                               off + (s->ranges[i].lo - addr));
+                /* What other processes of the sandbox trapped at: patch it before anybody runs it. */
+                size_t nh = hot_sites(s->dev, s->ino, off, addr, addr + len, s->hints,
+                                      SBX_RW_MAX_HINTS);
+                size_t n = 0, ntaken = 0;
+                for (size_t h = 0; h < nh && n < SBX_RW_MAX_SITES; h++)
+                    for (unsigned i = 0; i < nr; i++)
+                        if (patch_for(&s->ranges[i], s->starts, nstarts, s->hints[h], s->taken,
+                                      ntaken, &s->patches[n])) {
+                            if (s->patches[n].slot.at)
+                                s->taken[ntaken++] = s->patches[n].slot;
+                            n++;
+                            break;
+                        }
+                patch_sites(s->ranges, nr, s->patches, n, prot);
             } else {
                 /* Anonymous code has one known start: sweep it whole. */
                 size_t n = 0, ntaken = 0;
@@ -675,7 +792,7 @@ long sbx_rw_mprotect(long addr, long len, long prot)
             region_drop((uint64_t)addr, (uint64_t)len);
             struct sbx_rw_range rg = { (uint64_t)addr, (uint64_t)(addr + len), 1 };
             uint64_t start = (uint64_t)addr;
-            region_add(&rg, &start, 1, (int)prot);
+            region_add(&rg, &start, 1, (int)prot, 0, 0, 0);
             unlock();
         }
         return r;
@@ -705,52 +822,106 @@ static uint64_t *seen_slot(uint64_t site)
     return &seen[((site >> 3) ^ (site >> 13)) & (SEEN_SLOTS - 1)];
 }
 
+static struct region *region_at(uint64_t sc)
+{
+    for (unsigned i = 0; i < MAX_REGIONS; i++)
+        if (regions[i].lo <= sc && sc + 2 <= regions[i].hi)
+            return &regions[i];
+    return NULL;
+}
+
+/*
+ * Patches the `syscall` at sc of region r in place: single-threaded, under
+ * the lock.  Either shape keeps every instruction boundary, so the trap that
+ * asked for it (and any frame pointing into the site) resumes correctly.
+ */
+static int patch_in_place(struct region *r, uint64_t sc)
+{
+    struct sbx_rw_patch pt = { 0 };
+    struct sbx_rw_range rg = { r->lo, r->hi, 0 };
+    if (!patch_for(&rg, r->starts, r->nstarts, sc, NULL, 0, &pt))
+        return 0;
+    int patched = 0;
+    uint64_t mask = block_signals();
+    uint64_t stub = lazy_stub(r, &pt);
+    uint64_t lo, hi;
+    patch_span(&pt, &lo, &hi);
+    uint64_t page = lo & ~(PAGE - 1);
+    uint64_t end = (hi + PAGE - 1) & ~(PAGE - 1);
+    if (stub &&
+        sbx_sys3(__NR_mprotect, (long)page, (long)(end - page), PROT_READ | PROT_WRITE) == 0) {
+        patched = write_patch(&pt, stub);
+        sbx_sys3(__NR_mprotect, (long)page, (long)(end - page), r->prot);
+    }
+    restore_signals(mask);
+    return patched;
+}
+
 void sbx_rw_lazy(uint64_t ip)
 {
     /* Keyed by the `syscall` (ip - 2), whatever shape its site has. */
     uint64_t sc = ip - 2;
-    if (!rewriting() || is_threaded())
+    if (!rewriting())
+        return;
+    /*
+     * Counted in the sandbox's table in any process (a threaded one keeps
+     * trapping, but tells the others); read without the lock: a racing
+     * change of the regions only makes a wrong hint.
+     */
+    struct region *r = region_at(sc);
+    uint32_t count = r ? hot_note(r, sc) : 0;
+    if (is_threaded())
         return;
     uint64_t *slot = seen_slot(sc);
     uint64_t v = __atomic_load_n(slot, __ATOMIC_RELAXED);
-    if (v != sc) {
-        if (v != ~sc)
-            __atomic_store_n(slot, sc, __ATOMIC_RELAXED);
+    if (v == ~sc)
+        return; /* patching it failed here before */
+    if (v != sc && count < HOT_AT) {
+        __atomic_store_n(slot, sc, __ATOMIC_RELAXED);
         return;
     }
     if (!try_lock())
         return;
-    struct region *r = NULL;
-    for (unsigned i = 0; i < MAX_REGIONS && !r; i++)
-        if (regions[i].lo <= sc && sc + 2 <= regions[i].hi)
-            r = &regions[i];
-    int patched = 0, found = 0;
-    struct sbx_rw_patch pt = { 0 };
-    if (r && sc >= r->lo + 5 && sbx_rw_is_mov_site((const uint8_t *)sc - 5) &&
-        sbx_rw_prove(r->starts, r->nstarts, r->hi, sc - 5)) {
-        pt.site = sc - 5;
-        found = 1;
-    } else if (r && sbx_rw_find_slot(r->starts, r->nstarts, r->lo, r->hi, sc, NULL, 0, &pt.slot)) {
-        /* The trap returns behind the `syscall`, which the patch leaves in place. */
-        pt.site = sc;
-        found = 1;
-    }
-    if (found) {
-        uint64_t mask = block_signals();
-        uint64_t stub = lazy_stub(r, &pt);
-        uint64_t lo, hi;
-        patch_span(&pt, &lo, &hi);
-        uint64_t page = lo & ~(PAGE - 1);
-        uint64_t end = (hi + PAGE - 1) & ~(PAGE - 1);
-        if (stub &&
-            sbx_sys3(__NR_mprotect, (long)page, (long)(end - page), PROT_READ | PROT_WRITE) == 0) {
-            patched = write_patch(&pt, stub);
-            sbx_sys3(__NR_mprotect, (long)page, (long)(end - page), r->prot);
-        }
-        restore_signals(mask);
-    }
-    if (!patched)
+    r = region_at(sc);
+    if (!r || !patch_in_place(r, sc))
         __atomic_store_n(slot, ~sc, __ATOMIC_RELAXED); /* give up on it here */
+    unlock();
+}
+
+void sbx_rw_note_exit(uint64_t ip)
+{
+    struct region *r = rewriting() ? region_at(ip - 2) : NULL;
+    if (r)
+        hot_note(r, ip - 2);
+}
+
+void sbx_rw_before_fork(void)
+{
+    /* Per process; a child starts from its parent's view. */
+    static uint64_t gen_done;
+    const struct sbx_stats *st = shared_stats();
+    if (!rewriting() || !st || is_threaded())
+        return;
+    uint64_t gen = __atomic_load_n(&st->hot_gen, __ATOMIC_ACQUIRE);
+    if (gen == gen_done || !try_lock())
+        return;
+    gen_done = gen;
+    struct sbx_rw_scratch *s = get_scratch();
+    if (s) {
+        for (unsigned i = 0; i < MAX_REGIONS; i++) {
+            struct region *r = &regions[i];
+            if (r->lo == r->hi || !r->ino)
+                continue;
+            size_t nh = hot_sites(r->dev, r->ino, r->foff, r->lo, r->hi, s->hints,
+                                  SBX_RW_MAX_HINTS);
+            for (size_t h = 0; h < nh; h++) {
+                const uint8_t *p = (const uint8_t *)s->hints[h];
+                if (p[0] == 0x0f && p[1] == 0x05 && *seen_slot(s->hints[h]) != ~s->hints[h])
+                    patch_in_place(r, s->hints[h]);
+            }
+        }
+        put_scratch(s);
+    }
     unlock();
 }
 

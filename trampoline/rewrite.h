@@ -56,6 +56,16 @@ int sbx_rw_owns(uint64_t addr, uint64_t len);
  * only patched before it becomes executable.
  */
 void sbx_rw_note_threads(void);
+/*
+ * An exit or exit_group trapped at ip: counts its site for the sandbox's
+ * other processes (sbx_rw_lazy, which would, runs after the call returns).
+ */
+void sbx_rw_note_exit(uint64_t ip);
+/*
+ * Before a fork (no shared memory), single-threaded: patch the sites that
+ * became hot in the sandbox since the last time, so the child inherits them.
+ */
+void sbx_rw_before_fork(void);
 /* In the child of a fork: it has one thread again. */
 void sbx_rw_after_fork(void);
 /* [addr, addr + len) is unmapped or remapped: forget registered code there. */

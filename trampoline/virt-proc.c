@@ -84,6 +84,7 @@ static uint64_t unshare_vm(uint64_t flags)
 /* A clone without a new stack: its child returns here, single-threaded. */
 static long fork_like(struct sbx_call *c)
 {
+    sbx_rw_before_fork();
     long r = sbx_call_gate(c);
     if (r == 0)
         sbx_rw_after_fork();

@@ -68,8 +68,25 @@ struct sbx_status_record {
 #define SBX_STATS_MAGIC 0x53425853544154ULL /* "SBXSTAT" */
 #define SBX_STATS_NSYSCALLS 512
 
+#define SBX_STATS_HOT 1024
+
+/*
+ * A syscall site of the sandbox's code that trapped: the file (st_dev,
+ * st_ino) and the file offset of its `syscall` (plus one; 0: free entry).
+ * Shared by the sandbox's processes so that a site that trapped in one is
+ * patched early in the others (docs/trampoline.md); a hint only, since
+ * guests can write it: every site is proven again before it is patched.
+ */
+struct sbx_hot_site {
+    uint64_t off1;
+    uint64_t dev, ino;
+    uint32_t traps, reserved;
+};
+
 struct sbx_stats {
     uint64_t magic;
     uint64_t trapped[SBX_STATS_NSYSCALLS]; /* calls that reached the SIGSYS handler */
     uint64_t patched[SBX_STATS_NSYSCALLS]; /* calls that came through a rewritten site */
+    uint64_t hot_gen;                      /* bumped whenever a site becomes hot */
+    struct sbx_hot_site hot[SBX_STATS_HOT];
 };
