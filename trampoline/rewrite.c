@@ -32,7 +32,7 @@
  *   +41 lea S+2(%rip),%rcx
  *   +48 jmp S+2
  *
-  * Proofs.  A site counts only at an instruction boundary proven by linear
+ * Proofs.  A site counts only at an instruction boundary proven by linear
  * decoding (x86-decode.c) from a known point: the start of an executable
  * segment, an executable section's start or end, a function symbol's start
  * or end, an .eh_frame function start (rewrite-elf.c), or the start of an
@@ -415,9 +415,9 @@ static void patch_span(const struct sbx_rw_patch *pt, uint64_t *lo, uint64_t *hi
 }
 
 /*
- * Patches pt[0..n) (sorted by site, inside the ranges r[0..nr)) that nobody
- * can be running: stubs in a new area, then each range writable, written and
- * back to prot.
+ * Patches pt[0..n) (inside the ranges r[0..nr)) that nobody can be
+ * running: stubs in a new area, then each range writable, written and back
+ * to prot.
  */
 static void patch_sites(const struct sbx_rw_range *r, unsigned nr,
                         const struct sbx_rw_patch *pt, size_t n, int prot)
@@ -888,6 +888,20 @@ void sbx_rw_lazy(uint64_t ip)
     unlock();
 }
 
+/*
+ * Whether the `syscall` at sc ends a mov site that is patched already (its
+ * traps made it hot before): its own syscall needs no patch of its own.
+ */
+static int patched_mov_site(const struct region *r, uint64_t sc)
+{
+    if (sc < r->lo + 5)
+        return 0;
+    const uint8_t *p = (const uint8_t *)sc - 5;
+    int32_t rel;
+    memcpy(&rel, p + 1, 4);
+    return p[0] == 0xe9 && sbx_rw_owns(sc + (uint64_t)(int64_t)rel, 1);
+}
+
 void sbx_rw_note_exit(uint64_t ip)
 {
     struct region *r = rewriting() ? region_at(ip - 2) : NULL;
@@ -915,9 +929,11 @@ void sbx_rw_before_fork(void)
             size_t nh = hot_sites(r->dev, r->ino, r->foff, r->lo, r->hi, s->hints,
                                   SBX_RW_MAX_HINTS);
             for (size_t h = 0; h < nh; h++) {
-                const uint8_t *p = (const uint8_t *)s->hints[h];
-                if (p[0] == 0x0f && p[1] == 0x05 && *seen_slot(s->hints[h]) != ~s->hints[h])
-                    patch_in_place(r, s->hints[h]);
+                uint64_t sc = s->hints[h];
+                const uint8_t *p = (const uint8_t *)sc;
+                if (p[0] == 0x0f && p[1] == 0x05 && *seen_slot(sc) != ~sc &&
+                    !patched_mov_site(r, sc))
+                    patch_in_place(r, sc);
             }
         }
         put_scratch(s);
