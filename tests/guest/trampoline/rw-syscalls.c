@@ -41,6 +41,8 @@
 #include <ucontext.h>
 
 #include "guest.h"
+#include "rw-regs.h"
+#include "rw-storm.h"
 #include "layout.h"
 
 /* A function symbol, 16-byte aligned. */
@@ -133,35 +135,7 @@ __asm__(".text\n"
 /* clang-format off */
 __asm__(".text\n"
         FN(rws_regs)
-        "    push %rbx\n"
-        "    push %rbp\n"
-        "    push %r12\n"
-        "    push %r13\n"
-        "    push %r14\n"
-        "    push %r15\n"
-        "    push %rdi\n"
-        "    mov %rsi, %rax\n"
-        "    movabs $0x0101010101010101, %r8\n"
-        "    mov $16, %ecx\n"
-        "2:  mov %rcx, %rdx\n"
-        "    imul %r8, %rdx\n"
-        "    neg %rcx\n"
-        "    mov %rdx, (%rsp,%rcx,8)\n"
-        "    neg %rcx\n"
-        "    dec %rcx\n"
-        "    jnz 2b\n"
-        "    mov 0(%rax), %rbx\n"
-        "    mov 8(%rax), %rbp\n"
-        "    mov 16(%rax), %r12\n"
-        "    mov 24(%rax), %r13\n"
-        "    mov 32(%rax), %r14\n"
-        "    mov 40(%rax), %r15\n"
-        "    mov 48(%rax), %rdi\n"
-        "    mov 56(%rax), %rsi\n"
-        "    mov 64(%rax), %rdx\n"
-        "    mov 72(%rax), %r8\n"
-        "    mov 80(%rax), %r9\n"
-        "    mov 88(%rax), %r10\n"
+        RW_REGS_ENTER
         "    mov 104(%rax), %r11\n" /* the flags wanted */
         "    mov 96(%rax), %rcx\n"  /* nr */
         "    bt $10, %r11\n"
@@ -192,43 +166,7 @@ __asm__(".text\n"
         END(rws_regs)
 
         FN(rws_regs_tail)
-        "    mov (%rsp), %r11\n" /* out */
-        "    mov %rax, 0(%r11)\n"
-        "    mov %rcx, 112(%r11)\n"
-        "    mov %rbx, 16(%r11)\n"
-        "    mov %rbp, 24(%r11)\n"
-        "    mov %r12, 32(%r11)\n"
-        "    mov %r13, 40(%r11)\n"
-        "    mov %r14, 48(%r11)\n"
-        "    mov %r15, 56(%r11)\n"
-        "    mov %rdi, 64(%r11)\n"
-        "    mov %rsi, 72(%r11)\n"
-        "    mov %rdx, 80(%r11)\n"
-        "    mov %r8, 88(%r11)\n"
-        "    mov %r9, 96(%r11)\n"
-        "    mov %r10, 104(%r11)\n"
-        /* Count the red-zone words that survived. */
-        "    xor %eax, %eax\n"
-        "    movabs $0x0101010101010101, %r8\n"
-        "    mov $16, %ecx\n"
-        "3:  mov %rcx, %rdx\n"
-        "    imul %r8, %rdx\n"
-        "    neg %rcx\n"
-        "    cmp %rdx, (%rsp,%rcx,8)\n"
-        "    jne 4f\n"
-        "    inc %eax\n"
-        "4:  neg %rcx\n"
-        "    dec %rcx\n"
-        "    jnz 3b\n"
-        "    mov %rax, 8(%r11)\n"
-        "    pop %rdi\n"
-        "    pop %r15\n"
-        "    pop %r14\n"
-        "    pop %r13\n"
-        "    pop %r12\n"
-        "    pop %rbp\n"
-        "    pop %rbx\n"
-        "    ret\n"
+        RW_REGS_RETURN
         END(rws_regs_tail));
 /* clang-format on */
 
@@ -897,107 +835,35 @@ static void test_eager(void)
 
 /* ---- 9: signals while in the stub or the fast entry ---- */
 
-#define CALLS 200000
-#define SIGNALS 3000
-
-static volatile int stop, hits, bad, in_tramp, in_stub, alarms, storm_done;
-static uintptr_t stub_lo, stub_hi;
-static int pipefd[2];
-
-static void on_usr1(int sig, siginfo_t *si, void *ctx)
+static long sys_getppid(void)
 {
-    (void)sig;
-    (void)si;
-    ucontext_t *uc = ctx;
-    uint64_t rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
-    if (rip >= SBX_TRAMPOLINE_BASE && rip < SBX_TRAMPOLINE_RESERVED_HI)
-        in_tramp++;
-    else if (rip >= stub_lo && rip < stub_hi)
-        in_stub++;
-    if (rws_sys1(SYS_getpid, 0) != self)
-        bad++;
-    hits++;
+    return rws_sys1(SYS_getppid, 0);
 }
 
-/* SIGNALS signals, each sent once the previous one was handled (none merge). */
-static void *storm(void *arg)
+static long sys_getpid(void)
 {
-    for (int i = 0; i < SIGNALS && !__atomic_load_n(&stop, __ATOMIC_ACQUIRE); i++) {
-        int seen = hits;
-        syscall(SYS_tgkill, self, main_tid, SIGUSR1);
-        while (hits == seen && !__atomic_load_n(&stop, __ATOMIC_ACQUIRE))
-            sched_yield();
-    }
-    __atomic_store_n(&storm_done, 1, __ATOMIC_RELEASE);
-    return arg;
-}
-
-static void storm_round(int flags)
-{
-    struct sigaction sa = { .sa_sigaction = on_usr1, .sa_flags = SA_SIGINFO | flags };
-    sigemptyset(&sa.sa_mask);
-    GUEST_CHECK(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction");
-    stop = 0;
-    storm_done = 0;
-    pthread_t t;
-    GUEST_CHECK(pthread_create(&t, NULL, storm, NULL) == 0, "pthread_create");
-    /* At least CALLS calls, and on while the storm lasts (it may start late). */
-    int wrong = 0;
-    time_t deadline = time(NULL) + 20;
-    for (long i = 0; i < CALLS || (!storm_done && time(NULL) < deadline); i++)
-        wrong += rws_sys1(SYS_getppid, 0) != parent;
-    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
-    GUEST_CHECK(pthread_join(t, NULL) == 0, "pthread_join");
-    GUEST_CHECK(wrong == 0 && bad == 0, "%d wrong results, %d in the handler", wrong, bad);
-}
-
-static void on_alarm(int sig)
-{
-    (void)sig;
-    alarms++;
-    if (alarms == 2)
-        (void)!write(pipefd[1], "x", 1);
+    return rws_sys1(SYS_getpid, 0);
 }
 
 static void test_signals(void)
 {
     expect_site(rws_sys1_site, CODE(rws_sys1), rws_sys1_end, "register site");
+    struct storm cfg = { .getppid = sys_getppid, .getpid = sys_getpid };
     if (rws_sys1_site[0] == 0xeb) {
         const uint8_t *p = slot_of(rws_sys1_site);
         int32_t rel;
         memcpy(&rel, p + 1, 4);
-        stub_lo = (uintptr_t)p + 5 + (intptr_t)rel;
-        stub_hi = stub_lo + 64;
+        cfg.stub_lo = (uintptr_t)p + 5 + (intptr_t)rel;
+        cfg.stub_hi = cfg.stub_lo + 64;
     }
-    storm_round(SA_RESTART);
-    storm_round(0);
-    fprintf(stderr,
-            "rw-syscalls: %d signals, %d interrupted the trampoline, %d the register site's stub\n",
-            hits, in_tramp, in_stub);
-    GUEST_CHECK(hits == 2 * SIGNALS, "%d of %d signals arrived", hits, 2 * SIGNALS);
+    storm_run(&cfg);
     if (rewrite == 1)
-        GUEST_CHECK(in_tramp + in_stub > 0, "no signal interrupted the stub or the fast path");
+        GUEST_CHECK(storm_in_tramp + storm_in_stub > 0,
+                    "no signal interrupted the stub or the fast path");
 
     /* A blocking read through the read site. */
-    GUEST_CHECK(pipe(pipefd) == 0, "pipe");
     expect_site(rws_read_site, CODE(rws_read), rws_read_end, "read site");
-    char c;
-    struct sigaction sa = { .sa_handler = on_alarm };
-    sigemptyset(&sa.sa_mask);
-    GUEST_CHECK(sigaction(SIGALRM, &sa, NULL) == 0, "sigaction");
-    struct itimerval once = { .it_value = { 0, 20000 } };
-    GUEST_CHECK(setitimer(ITIMER_REAL, &once, NULL) == 0, "setitimer");
-    long r = rws_read(pipefd[0], &c, 1);
-    GUEST_CHECK(r == -EINTR && alarms == 1, "read without SA_RESTART: %ld", r);
-
-    sa.sa_flags = SA_RESTART;
-    GUEST_CHECK(sigaction(SIGALRM, &sa, NULL) == 0, "sigaction");
-    struct itimerval every = { .it_interval = { 0, 20000 }, .it_value = { 0, 20000 } };
-    GUEST_CHECK(setitimer(ITIMER_REAL, &every, NULL) == 0, "setitimer");
-    r = rws_read(pipefd[0], &c, 1);
-    struct itimerval off = { 0 };
-    setitimer(ITIMER_REAL, &off, NULL);
-    GUEST_CHECK(r == 1 && c == 'x' && alarms >= 2, "read with SA_RESTART: %ld", r);
+    storm_blocking_read(rws_read);
     expect_site(rws_read_site, CODE(rws_read), rws_read_end, "read site");
     expect_site(rws_sys1_site, CODE(rws_sys1), rws_sys1_end, "register site");
 }
