@@ -311,7 +311,7 @@ static size_t add_sections(struct sbx_rw_scratch *s, size_t n, const struct file
     /* .eh_frame_hdr's table instead of .eh_frame, where it can be read. */
     int have_hdr = 0;
     for (unsigned i = 0; i < eh->e_shnum && !have_hdr; i++)
-        if (sh[i].sh_type == SHT_PROGBITS && nnames > 0 && sh[i].sh_name + 14 <= (uint64_t)nnames &&
+        if (sh[i].sh_type == SHT_PROGBITS && nnames > 0 && (uint64_t)sh[i].sh_name + 14 <= (uint64_t)nnames &&
             memcmp(s->names + sh[i].sh_name, ".eh_frame_hdr", 14) == 0)
             have_hdr = add_eh_frame_hdr(s, &n, m, sh[i].sh_addr, sh[i].sh_offset,
                                         sh[i].sh_size) == 0;
@@ -322,7 +322,7 @@ static size_t add_sections(struct sbx_rw_scratch *s, size_t n, const struct file
             n = add_start(s, n, m, sh[i].sh_addr);
             n = add_start(s, n, m, sh[i].sh_addr + sh[i].sh_size);
         } else if (!have_hdr && sh[i].sh_type == SHT_PROGBITS && nnames > 0 &&
-                   sh[i].sh_name + 10 <= (uint64_t)nnames &&
+                   (uint64_t)sh[i].sh_name + 10 <= (uint64_t)nnames &&
                    memcmp(s->names + sh[i].sh_name, ".eh_frame", 10) == 0) {
             n = add_eh_frame(s, n, m, sh[i].sh_addr, sh[i].sh_offset, sh[i].sh_size);
         }

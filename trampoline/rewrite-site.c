@@ -20,12 +20,46 @@
 #define MAX_TARGETS 256
 #define MAX_GAPS 64
 
+#define PAGE_OF(a) ((uint64_t)(a) >> 12)
+
 int sbx_rw_is_mov_site(const uint8_t *p)
 {
     uint32_t imm = (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 |
                    (uint32_t)p[4] << 24;
-    /* rt_sigreturn must run on the signal frame: never through a stub. */
-    return p[0] == 0xb8 && p[5] == 0x0f && p[6] == 0x05 && imm != __NR_rt_sigreturn;
+    /*
+     * rt_sigreturn must run on the signal frame: never through a stub.  The
+     * five bytes written stay on one page, so that a page that goes back to
+     * the file's contents (MADV_DONTNEED) takes the whole jmp with it.
+     */
+    return p[0] == 0xb8 && p[5] == 0x0f && p[6] == 0x05 && imm != __NR_rt_sigreturn &&
+           PAGE_OF(p) == PAGE_OF(p + 4);
+}
+
+/*
+ * A signal restorer, `mov $15,%eax` (b8 or 48 c7 c0) right before the
+ * `syscall`: left alone, like every rt_sigreturn, so that it runs on the
+ * signal frame as it is, and unwinders that recognise these bytes to find
+ * signal frames keep finding them.
+ */
+static int is_restorer(const uint8_t *sc, uint64_t lo)
+{
+    static const uint8_t mov_eax[] = { 0xb8, 0x0f, 0x00, 0x00, 0x00 };
+    static const uint8_t mov_rax[] = { 0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00 };
+    int m = 1;
+    if ((uint64_t)sc >= lo + sizeof(mov_eax)) {
+        for (unsigned i = 0; i < sizeof(mov_eax); i++)
+            m &= sc[(int)i - (int)sizeof(mov_eax)] == mov_eax[i];
+        if (m)
+            return 1;
+    }
+    m = 1;
+    if ((uint64_t)sc >= lo + sizeof(mov_rax)) {
+        for (unsigned i = 0; i < sizeof(mov_rax); i++)
+            m &= sc[(int)i - (int)sizeof(mov_rax)] == mov_rax[i];
+        if (m)
+            return 1;
+    }
+    return 0;
 }
 
 /* Index of the last known point <= at, or nst when there is none. */
@@ -90,7 +124,7 @@ int sbx_rw_find_slot(const uint64_t *st, size_t nst, uint64_t lo, uint64_t hi, u
     if (sc < lo || sc + 2 > hi)
         return 0;
     const uint8_t *p = (const uint8_t *)sc;
-    if (p[0] != 0x0f || p[1] != 0x05)
+    if (p[0] != 0x0f || p[1] != 0x05 || is_restorer(p, lo) || PAGE_OF(sc) != PAGE_OF(sc + 1))
         return 0;
     uint64_t wlo = sc - lo > WINDOW ? sc - WINDOW : lo;
     uint64_t whi = hi - (sc + 2) > WINDOW ? sc + 2 + WINDOW : hi;
@@ -178,6 +212,15 @@ int sbx_rw_find_slot(const uint64_t *st, size_t nst, uint64_t lo, uint64_t hi, u
     int found = 0;
     uint64_t best = 0;
     for (size_t g = 0; g < ngaps; g++) {
+        /*
+         * Only padding whose every branch source in rel8 reach was decoded,
+         * and whose every byte was watched for targets: inside the window
+         * by 130 bytes on each side.
+         */
+        if (gaps[g].lo < wlo + 130 && wlo != lo)
+            continue;
+        if (gaps[g].hi + 130 > whi && whi != hi)
+            continue;
         int targeted = 0;
         for (size_t i = 0; i < ntargets && !targeted; i++)
             targeted = targets[i] >= gaps[g].lo && targets[i] < gaps[g].hi;
@@ -190,7 +233,9 @@ int sbx_rw_find_slot(const uint64_t *st, size_t nst, uint64_t lo, uint64_t hi, u
                 break;
             int64_t d = (int64_t)(q - from);
             uint64_t end = slot_end(q, gaps[g].hi);
-            int free = end != 0 && d >= -128 && d <= 127;
+            /* Site and slot on one page: a page restored from the file takes both. */
+            int free = end != 0 && d >= -128 && d <= 127 && PAGE_OF(q) == PAGE_OF(sc) &&
+                       PAGE_OF(end - 1) == PAGE_OF(sc);
             for (size_t i = 0; i < ntaken && free; i++)
                 free = end <= taken[i].at || q >= taken[i].end;
             uint64_t dist = d < 0 ? (uint64_t)-d : (uint64_t)d;

@@ -112,9 +112,43 @@ static int try_lock(void)
     return __atomic_exchange_n(&rw_lock, 1, __ATOMIC_ACQUIRE) == 0;
 }
 
-static void unlock(void)
+static void release(void)
 {
     __atomic_store_n(&rw_lock, 0, __ATOMIC_RELEASE);
+}
+
+/*
+ * Memory that changed (munmap, mremap, MAP_FIXED, mprotect) while somebody
+ * else held the lock: sbx_rw_forget could not drop the regions there, so it
+ * bumps stale_gen, and whoever holds the lock next (or still holds it) drops
+ * every region before it reads any.  Registered code is a cache; losing it
+ * only costs traps.
+ */
+static unsigned stale_gen, stale_done;
+
+static void region_drop(uint64_t addr, uint64_t len);
+
+static void drop_if_stale(void)
+{
+    unsigned g = __atomic_load_n(&stale_gen, __ATOMIC_ACQUIRE);
+    if (g != stale_done) {
+        stale_done = g;
+        region_drop(0, UINT64_MAX);
+    }
+}
+
+static int lock(void)
+{
+    if (!try_lock())
+        return 0;
+    drop_if_stale();
+    return 1;
+}
+
+static void unlock(void)
+{
+    drop_if_stale();
+    release();
 }
 
 static int rewriting(void)
@@ -158,6 +192,20 @@ static void put_scratch(struct sbx_rw_scratch *s)
 }
 
 /* ---- finding sites ---- */
+
+/*
+ * Whether the `syscall` at sc ends a mov site that is patched already (its
+ * traps made it hot before): its own syscall needs no patch of its own.
+ */
+static int patched_mov_site(uint64_t lo, uint64_t sc)
+{
+    if (sc < lo + 5)
+        return 0;
+    const uint8_t *p = (const uint8_t *)sc - 5;
+    int32_t rel;
+    memcpy(&rel, p + 1, 4);
+    return p[0] == 0xe9 && sbx_rw_owns(sc + (uint64_t)(int64_t)rel, 1);
+}
 
 /* Linear sweep of r with known points st[]; appends proven mov sites to s->patches[n...]. */
 static size_t scan_range(const struct sbx_rw_range *r, const uint64_t *st, size_t nstarts,
@@ -214,7 +262,7 @@ static size_t scan_candidates(const struct sbx_rw_range *r, const uint64_t *st, 
 {
     for (uint64_t a = r->lo; a + 2 <= r->hi && n < SBX_RW_MAX_SITES; a++) {
         const uint8_t *p = (const uint8_t *)a;
-        if (p[0] != 0x0f || p[1] != 0x05)
+        if (p[0] != 0x0f || p[1] != 0x05 || patched_mov_site(r->lo, a))
             continue;
         if (a >= r->lo + 5 && sbx_rw_is_mov_site(p - 5) &&
             sbx_rw_prove(st, nstarts, r->hi, a - 5)) {
@@ -578,6 +626,8 @@ static uint32_t hot_note(const struct region *r, uint64_t sc)
             __atomic_store_n(&e->traps, 1, __ATOMIC_RELEASE);
             return 1;
         }
+        if (cur == off1 && __atomic_load_n(&e->traps, __ATOMIC_ACQUIRE) == 0)
+            return 0; /* another process is filling this entry in, maybe for this site */
         if (cur == off1 && __atomic_load_n(&e->dev, __ATOMIC_RELAXED) == r->dev &&
             __atomic_load_n(&e->ino, __ATOMIC_RELAXED) == r->ino) {
             uint32_t n = __atomic_add_fetch(&e->traps, 1, __ATOMIC_RELAXED);
@@ -620,7 +670,8 @@ static int patch_for(const struct sbx_rw_range *rg, const uint64_t *st, size_t n
                      const struct sbx_rw_slot *taken, size_t ntaken, struct sbx_rw_patch *pt)
 {
     const uint8_t *p = (const uint8_t *)sc;
-    if (sc < rg->lo || sc + 2 > rg->hi || p[0] != 0x0f || p[1] != 0x05)
+    if (sc < rg->lo || sc + 2 > rg->hi || p[0] != 0x0f || p[1] != 0x05 ||
+        patched_mov_site(rg->lo, sc))
         return 0;
     if (sc >= rg->lo + 5 && sbx_rw_is_mov_site(p - 5) && sbx_rw_prove(st, nst, rg->hi, sc - 5)) {
         *pt = (struct sbx_rw_patch){ .site = sc - 5 };
@@ -637,7 +688,7 @@ static int patch_for(const struct sbx_rw_range *rg, const uint64_t *st, size_t n
 
 int sbx_rw_new_code(uint64_t addr, uint64_t len, int prot, int fd, uint64_t off)
 {
-    if (rewriting() && !(prot & PROT_WRITE) && try_lock()) {
+    if (rewriting() && !(prot & PROT_WRITE) && lock()) {
         region_drop(addr, len);
         struct sbx_rw_scratch *s = get_scratch();
         if (s) {
@@ -788,7 +839,7 @@ long sbx_rw_mprotect(long addr, long len, long prot)
     if (is_threaded()) {
         /* Other threads may run it: register it, a single-threaded child patches it. */
         long r = sbx_sys3(__NR_mprotect, addr, len, prot);
-        if (r == 0 && try_lock()) {
+        if (r == 0 && lock()) {
             region_drop((uint64_t)addr, (uint64_t)len);
             struct sbx_rw_range rg = { (uint64_t)addr, (uint64_t)(addr + len), 1 };
             uint64_t start = (uint64_t)addr;
@@ -832,17 +883,17 @@ static struct region *region_at(uint64_t sc)
 
 /*
  * Patches the `syscall` at sc of region r in place: single-threaded, under
- * the lock.  Either shape keeps every instruction boundary, so the trap that
+ * the lock, guest signals blocked.  Either shape keeps every instruction boundary, so the trap that
  * asked for it (and any frame pointing into the site) resumes correctly.
  */
 static int patch_in_place(struct region *r, uint64_t sc)
 {
     struct sbx_rw_patch pt = { 0 };
     struct sbx_rw_range rg = { r->lo, r->hi, 0 };
-    if (!patch_for(&rg, r->starts, r->nstarts, sc, NULL, 0, &pt))
+    /* A handler that ran before the caller blocked signals may have started a thread. */
+    if (is_threaded() || !patch_for(&rg, r->starts, r->nstarts, sc, NULL, 0, &pt))
         return 0;
     int patched = 0;
-    uint64_t mask = block_signals();
     uint64_t stub = lazy_stub(r, &pt);
     uint64_t lo, hi;
     patch_span(&pt, &lo, &hi);
@@ -853,7 +904,6 @@ static int patch_in_place(struct region *r, uint64_t sc)
         patched = write_patch(&pt, stub);
         sbx_sys3(__NR_mprotect, (long)page, (long)(end - page), r->prot);
     }
-    restore_signals(mask);
     return patched;
 }
 
@@ -880,26 +930,14 @@ void sbx_rw_lazy(uint64_t ip)
         __atomic_store_n(slot, sc, __ATOMIC_RELAXED);
         return;
     }
-    if (!try_lock())
-        return;
-    r = region_at(sc);
-    if (!r || !patch_in_place(r, sc))
-        __atomic_store_n(slot, ~sc, __ATOMIC_RELAXED); /* give up on it here */
-    unlock();
-}
-
-/*
- * Whether the `syscall` at sc ends a mov site that is patched already (its
- * traps made it hot before): its own syscall needs no patch of its own.
- */
-static int patched_mov_site(const struct region *r, uint64_t sc)
-{
-    if (sc < r->lo + 5)
-        return 0;
-    const uint8_t *p = (const uint8_t *)sc - 5;
-    int32_t rel;
-    memcpy(&rel, p + 1, 4);
-    return p[0] == 0xe9 && sbx_rw_owns(sc + (uint64_t)(int64_t)rel, 1);
+    uint64_t mask = block_signals();
+    if (lock()) {
+        r = region_at(sc);
+        if (!r || !patch_in_place(r, sc))
+            __atomic_store_n(slot, ~sc, __ATOMIC_RELAXED); /* give up on it here */
+        unlock();
+    }
+    restore_signals(mask);
 }
 
 void sbx_rw_note_exit(uint64_t ip)
@@ -917,8 +955,14 @@ void sbx_rw_before_fork(void)
     if (!rewriting() || !st || is_threaded())
         return;
     uint64_t gen = __atomic_load_n(&st->hot_gen, __ATOMIC_ACQUIRE);
-    if (gen == gen_done || !try_lock())
+    if (gen == gen_done)
         return;
+    /* Blocked throughout: no handler of ours can munmap what we are reading. */
+    uint64_t mask = block_signals();
+    if (!lock()) {
+        restore_signals(mask);
+        return;
+    }
     gen_done = gen;
     struct sbx_rw_scratch *s = get_scratch();
     if (s) {
@@ -931,14 +975,14 @@ void sbx_rw_before_fork(void)
             for (size_t h = 0; h < nh; h++) {
                 uint64_t sc = s->hints[h];
                 const uint8_t *p = (const uint8_t *)sc;
-                if (p[0] == 0x0f && p[1] == 0x05 && *seen_slot(sc) != ~sc &&
-                    !patched_mov_site(r, sc))
+                if (p[0] == 0x0f && p[1] == 0x05 && *seen_slot(sc) != ~sc)
                     patch_in_place(r, sc);
             }
         }
         put_scratch(s);
     }
     unlock();
+    restore_signals(mask);
 }
 
 void sbx_rw_note_threads(void)
@@ -946,11 +990,13 @@ void sbx_rw_note_threads(void)
     if (is_threaded())
         return;
     /* Still single-threaded: the last moment to patch registered code in place. */
-    if (rewriting() && try_lock()) {
+    if (rewriting()) {
         uint64_t mask = block_signals();
-        patch_regions();
+        if (lock()) {
+            patch_regions();
+            unlock();
+        }
         restore_signals(mask);
-        unlock();
     }
     __atomic_store_n(&threaded, 1, __ATOMIC_RELEASE);
 }
@@ -970,9 +1016,13 @@ void sbx_rw_after_fork(void)
 
 void sbx_rw_forget(uint64_t addr, uint64_t len)
 {
-    if (rewriting() && try_lock()) {
+    if (!rewriting())
+        return;
+    if (lock()) {
         region_drop(addr, len);
         unlock();
+    } else {
+        __atomic_add_fetch(&stale_gen, 1, __ATOMIC_RELEASE);
     }
 }
 

@@ -25,6 +25,8 @@
 #include "sbx-test.h"
 #include "x86-decode.h"
 /* After the libc headers: tramp.h redeclares memcpy and friends compatibly. */
+/* The trampoline's headers, as the hosted build of its pure files sees them. */
+#define SBX_TRAMP_HOSTED
 #include "rewrite-internal.h"
 
 #define TEST_ROOTFS "/var/cache/sandboxd-test/rootfs"
@@ -651,6 +653,7 @@ static void test_rootfs(void)
         walk("/usr/lib", &t, &rt);
     }
     munmap(scratch, sizeof(*scratch));
+    scratch = NULL;
     report(what, &t);
     report_rw(what, &rt);
     CU_ASSERT(t.compared > 1000000);
@@ -815,13 +818,119 @@ static void test_known(void)
     }
 }
 
+
+/*
+ * find_slot on hand-made code in a page-aligned buffer: where a slot must be
+ * found, and the shapes that must never get one.  Known points: the start of
+ * the buffer and the end of the code.
+ */
+static int slot_in(const uint8_t *code, size_t len, size_t page_off, size_t sc_off,
+                   struct sbx_rw_slot *out)
+{
+    static uint8_t *buf;
+    if (!buf) {
+        buf = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        CU_ASSERT_FATAL(buf != MAP_FAILED);
+    }
+    CU_ASSERT_FATAL(page_off + len <= 3 * 4096);
+    memset(buf, 0xcc, 3 * 4096);
+    memcpy(buf + page_off, code, len);
+    uint64_t lo = (uint64_t)(uintptr_t)buf + page_off, hi = lo + len;
+    uint64_t st[2] = { lo, hi };
+    return sbx_rw_find_slot(st, 2, lo, hi, lo + sc_off, NULL, 0, out);
+}
+
+static void test_slots_known(void)
+{
+    /* mov %edi,%eax; syscall; ret; 10 nops of padding; ret */
+    uint8_t plain[] = { 0x89, 0xf8, 0x0f, 0x05, 0xc3, 0x66, 0x2e, 0x0f, 0x1f, 0x84,
+                        0,    0,    0,    0,    0,    0xc3 };
+    struct sbx_rw_slot slot;
+    CU_ASSERT_EQUAL(1, slot_in(plain, sizeof(plain), 0, 2, &slot));
+    /* The same, but the padding is the target of a jmp: no slot. */
+    uint8_t targeted[] = { 0xeb, 0x05, 0x89, 0xf8, 0x0f, 0x05, 0xc3, 0x90, 0x90,
+                           0x90, 0x90, 0x90, 0x90, 0xc3 };
+    targeted[1] = 0x06; /* jmp to offset 8: inside the nops */
+    CU_ASSERT_EQUAL(0, slot_in(targeted, sizeof(targeted), 0, 4, &slot));
+    /*
+     * test; jnz T; ret; 400 nops (T inside them, far from the syscall);
+     * xor %eax,%eax; syscall; ret.  The branch lies outside the window the
+     * search watches for targets: the padding must not be used.
+     */
+    uint8_t far[420];
+    size_t n = 0;
+    far[n++] = 0x85; far[n++] = 0xc0;                 /* test %eax,%eax */
+    far[n++] = 0x75; far[n++] = 15;                   /* jnz 20 */
+    far[n++] = 0xc3;                                  /* ret */
+    memset(far + n, 0x90, 400);
+    n += 400;
+    far[n++] = 0x31; far[n++] = 0xc0;                 /* xor %eax,%eax */
+    size_t sc = n;
+    far[n++] = 0x0f; far[n++] = 0x05;                 /* syscall */
+    far[n++] = 0xc3;                                  /* ret */
+    CU_ASSERT_EQUAL(0, slot_in(far, n, 0, sc, &slot));
+    /* Signal restorers (mov $15 in either encoding) are never slotted. */
+    uint8_t rest_rax[] = { 0x48, 0xc7, 0xc0, 0x0f, 0, 0, 0, 0x0f, 0x05, 0xc3,
+                           0x0f, 0x1f, 0x44, 0,    0, 0xc3 };
+    CU_ASSERT_EQUAL(0, slot_in(rest_rax, sizeof(rest_rax), 0, 7, &slot));
+    uint8_t rest_eax[] = { 0xb8, 0x0f, 0, 0, 0, 0x0f, 0x05, 0xc3, 0x0f, 0x1f, 0x44, 0, 0, 0xc3 };
+    CU_ASSERT_EQUAL(0, slot_in(rest_eax, sizeof(rest_eax), 0, 5, &slot));
+    uint8_t not_rest[] = { 0x48, 0xc7, 0xc0, 0x27, 0, 0, 0, 0x0f, 0x05, 0xc3,
+                           0x0f, 0x1f, 0x44, 0,    0, 0xc3 };
+    CU_ASSERT_EQUAL(1, slot_in(not_rest, sizeof(not_rest), 0, 7, &slot));
+    /* Site and slot on different pages: no slot (a page may go back to the file's bytes). */
+    CU_ASSERT_EQUAL(0, slot_in(plain, sizeof(plain), 4096 - 6, 2, &slot));
+    CU_ASSERT_EQUAL(1, slot_in(plain, sizeof(plain), 4096 - 16, 2, &slot));
+}
+
+/* A section name offset that overflows 32 bits must not be followed (it was, out of bounds). */
+static void test_elf_names(void)
+{
+    int in = open("/bin/true", O_RDONLY | O_CLOEXEC);
+    CU_ASSERT_FATAL(in >= 0);
+    struct stat st;
+    CU_ASSERT_FATAL(fstat(in, &st) == 0);
+    size_t size = (size_t)st.st_size;
+    uint8_t *m = malloc(size);
+    CU_ASSERT_FATAL(m && pread(in, m, size, 0) == (ssize_t)size);
+    close(in);
+    Elf64_Ehdr *eh = (Elf64_Ehdr *)m;
+    Elf64_Shdr *sh = (Elf64_Shdr *)(m + eh->e_shoff);
+    unsigned changed = 0;
+    for (unsigned i = 0; i < eh->e_shnum; i++)
+        if (sh[i].sh_type == SHT_PROGBITS) {
+            sh[i].sh_name = 0xfffffff5;
+            changed++;
+        }
+    CU_ASSERT(changed > 0);
+    char path[] = "/tmp/sbx-x86-elfXXXXXX";
+    int fd = mkstemp(path);
+    CU_ASSERT_FATAL(fd >= 0);
+    unlink(path);
+    CU_ASSERT_FATAL(write(fd, m, size) == (ssize_t)size);
+    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    CU_ASSERT_FATAL(map != MAP_FAILED);
+    struct sbx_rw_scratch *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CU_ASSERT_FATAL(s != MAP_FAILED);
+    size_t nstarts = 0;
+    unsigned nr = sbx_rw_file_ranges(s, fd, (uint64_t)(uintptr_t)map, 0, size, &nstarts);
+    CU_ASSERT(nr > 0); /* still registered: segments and symbols do not need the names */
+    munmap(s, sizeof(*s));
+    munmap(map, size);
+    close(fd);
+    free(m);
+}
+
 int main(void)
 {
     ZydisDecoderInit(&zydis, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
     static const struct sbx_test tests[] = {
         SBX_TEST(test_known),
+        SBX_TEST(test_slots_known),
         SBX_TEST(test_random),
         SBX_TEST(test_rootfs),
+        SBX_TEST(test_elf_names),
     };
     return sbx_test_main("x86-decode", tests, sizeof(tests) / sizeof(tests[0]));
 }
