@@ -117,6 +117,21 @@ sbx_virt_fn *const sbx_tramp_virt_fn[SBX_STATS_NSYSCALLS] = {
     [__NR_readlinkat] = v_readlinkat,
 };
 
+/*
+ * For the fast entry: the argument holding a descriptor that sbx_virt_fd
+ * guards (1 = the first, 2 = the second); below SBX_FD_EXEC the call is a
+ * plain passthrough.  Must agree with sbx_virt_fd (virt-proc.c).
+ */
+_Static_assert(SBX_FD_EXEC == 1019 && SBX_FD_STATS > SBX_FD_EXEC &&
+                   SBX_FD_TRAMPOLINE > SBX_FD_EXEC,
+               "entry.S compares descriptors with 1019");
+const uint8_t sbx_tramp_fd_arg[SBX_STATS_NSYSCALLS] = {
+    [__NR_close] = 1,
+    [__NR_fcntl] = 1,
+    [__NR_dup2] = 2,
+    [__NR_dup3] = 2,
+};
+
 static long dispatch(struct sbx_call *c)
 {
     if (c->nr >= 0 && c->nr < SBX_STATS_NSYSCALLS && sbx_tramp_virt_fn[c->nr])

@@ -187,8 +187,10 @@ long sbx_virt_mm(struct sbx_call *c)
     return sbx_call_gate(c);
 }
 
-static int is_kept_fd(long fd)
+/* The kernel reads descriptors as unsigned int: so must we (0x1000003ff is 1023). */
+static int is_kept_fd(long arg)
 {
+    unsigned fd = (unsigned)arg;
     return fd == SBX_FD_TRAMPOLINE || fd == SBX_FD_EXEC ||
            (fd == SBX_FD_STATS && sbx_tramp.keep_stats_fd);
 }

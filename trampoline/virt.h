@@ -25,6 +25,8 @@ struct sbx_call {
 typedef long sbx_virt_fn(struct sbx_call *c);
 /* handler.c: the virtualized syscalls by number (NULL: through the gate). */
 extern sbx_virt_fn *const sbx_tramp_virt_fn[];
+/* Which argument of a virtualized call is a guarded descriptor (handler.c, read by entry.S). */
+extern const uint8_t sbx_tramp_fd_arg[];
 
 static inline long sbx_call_gate(const struct sbx_call *c)
 {
