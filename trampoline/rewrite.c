@@ -106,6 +106,8 @@ static int threaded;
 static struct area areas[MAX_AREAS];
 static unsigned nareas;
 static struct region regions[MAX_REGIONS];
+/* Slots at and above this were never used: searches stop here (every trap searches). */
+static unsigned regions_used;
 
 static int try_lock(void)
 {
@@ -503,9 +505,12 @@ static void region_add(const struct sbx_rw_range *rg, const uint64_t *st, size_t
                        uint64_t dev, uint64_t ino, uint64_t foff)
 {
     struct region *r = NULL;
+    unsigned slot = 0;
     for (unsigned i = 0; i < MAX_REGIONS && !r; i++)
-        if (regions[i].lo == regions[i].hi)
+        if (regions[i].lo == regions[i].hi) {
             r = &regions[i];
+            slot = i;
+        }
     if (!r)
         return;
     size_t first = 0, n = 0;
@@ -527,6 +532,8 @@ static void region_add(const struct sbx_rw_range *rg, const uint64_t *st, size_t
         .lo = rg->lo, .hi = rg->hi, .prot = prot, .starts = copy, .nstarts = k + n,
         .starts_bytes = bytes, .dev = dev, .ino = ino, .foff = foff,
     };
+    if (slot >= regions_used)
+        __atomic_store_n(&regions_used, slot + 1, __ATOMIC_RELEASE);
 }
 
 /* Drops regions overlapping [addr, addr + len): that memory changes. Under the lock. */
@@ -875,7 +882,8 @@ static uint64_t *seen_slot(uint64_t site)
 
 static struct region *region_at(uint64_t sc)
 {
-    for (unsigned i = 0; i < MAX_REGIONS; i++)
+    unsigned n = __atomic_load_n(&regions_used, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < n; i++)
         if (regions[i].lo <= sc && sc + 2 <= regions[i].hi)
             return &regions[i];
     return NULL;
