@@ -693,125 +693,42 @@ _Static_assert(ARRAY_SIZE(spec_slots) <= MAX_SLOTS, "MAX_SLOTS too small");
 
 /* ---- Public entry points ------------------------------------------------ */
 
-int sbx_msg_hello_encode(const struct sbx_msg_hello *m, struct sbx_buf *ret)
-{
-    return msg_encode(&hello_desc, m, ret);
-}
+/*
+ * The typed entry points of each message: encode and decode (and free, for
+ * messages that own memory) over its descriptor NAME_desc.
+ */
+#define MSG_CODEC(name)                                                                            \
+    int sbx_msg_##name##_encode(const struct sbx_msg_##name *m, struct sbx_buf *ret)              \
+    {                                                                                              \
+        return msg_encode(&name##_desc, m, ret);                                                   \
+    }                                                                                              \
+    int sbx_msg_##name##_decode(const struct sbx_frame *f, struct sbx_msg_##name *ret)            \
+    {                                                                                              \
+        return msg_decode(&name##_desc, f, ret, sizeof(*ret));                                     \
+    }
+#define MSG_FREE(name)                                                                             \
+    void sbx_msg_##name##_free(struct sbx_msg_##name *m)                                          \
+    {                                                                                              \
+        msg_free(&name##_desc, m);                                                                 \
+    }
 
-int sbx_msg_hello_decode(const struct sbx_frame *f, struct sbx_msg_hello *ret)
-{
-    return msg_decode(&hello_desc, f, ret, sizeof(*ret));
-}
-
-void sbx_msg_hello_free(struct sbx_msg_hello *m)
-{
-    msg_free(&hello_desc, m);
-}
-
-int sbx_msg_welcome_encode(const struct sbx_msg_welcome *m, struct sbx_buf *ret)
-{
-    return msg_encode(&welcome_desc, m, ret);
-}
-
-int sbx_msg_welcome_decode(const struct sbx_frame *f, struct sbx_msg_welcome *ret)
-{
-    return msg_decode(&welcome_desc, f, ret, sizeof(*ret));
-}
-
-void sbx_msg_welcome_free(struct sbx_msg_welcome *m)
-{
-    msg_free(&welcome_desc, m);
-}
-
-int sbx_msg_error_encode(const struct sbx_msg_error *m, struct sbx_buf *ret)
-{
-    return msg_encode(&error_desc, m, ret);
-}
-
-int sbx_msg_error_decode(const struct sbx_frame *f, struct sbx_msg_error *ret)
-{
-    return msg_decode(&error_desc, f, ret, sizeof(*ret));
-}
-
-void sbx_msg_error_free(struct sbx_msg_error *m)
-{
-    msg_free(&error_desc, m);
-}
-
-int sbx_msg_run_encode(const struct sbx_msg_run *m, struct sbx_buf *ret)
-{
-    return msg_encode(&run_desc, m, ret);
-}
-
-int sbx_msg_run_decode(const struct sbx_frame *f, struct sbx_msg_run *ret)
-{
-    return msg_decode(&run_desc, f, ret, sizeof(*ret));
-}
-
-void sbx_msg_run_free(struct sbx_msg_run *m)
-{
-    msg_free(&run_desc, m);
-}
-
-int sbx_msg_open_encode(const struct sbx_msg_open *m, struct sbx_buf *ret)
-{
-    return msg_encode(&open_desc, m, ret);
-}
-
-int sbx_msg_open_decode(const struct sbx_frame *f, struct sbx_msg_open *ret)
-{
-    return msg_decode(&open_desc, f, ret, sizeof(*ret));
-}
-
-void sbx_msg_open_free(struct sbx_msg_open *m)
-{
-    msg_free(&open_desc, m);
-}
-
-int sbx_msg_fds_encode(const struct sbx_msg_fds *m, struct sbx_buf *ret)
-{
-    return msg_encode(&fds_desc, m, ret);
-}
-
-int sbx_msg_fds_decode(const struct sbx_frame *f, struct sbx_msg_fds *ret)
-{
-    return msg_decode(&fds_desc, f, ret, sizeof(*ret));
-}
-
-int sbx_msg_started_encode(const struct sbx_msg_started *m, struct sbx_buf *ret)
-{
-    return msg_encode(&started_desc, m, ret);
-}
-
-int sbx_msg_started_decode(const struct sbx_frame *f, struct sbx_msg_started *ret)
-{
-    return msg_decode(&started_desc, f, ret, sizeof(*ret));
-}
-
-int sbx_msg_signal_encode(const struct sbx_msg_signal *m, struct sbx_buf *ret)
-{
-    return msg_encode(&signal_desc, m, ret);
-}
-
-int sbx_msg_signal_decode(const struct sbx_frame *f, struct sbx_msg_signal *ret)
-{
-    return msg_decode(&signal_desc, f, ret, sizeof(*ret));
-}
-
-int sbx_msg_exit_encode(const struct sbx_msg_exit *m, struct sbx_buf *ret)
-{
-    return msg_encode(&exit_desc, m, ret);
-}
-
-int sbx_msg_exit_decode(const struct sbx_frame *f, struct sbx_msg_exit *ret)
-{
-    return msg_decode(&exit_desc, f, ret, sizeof(*ret));
-}
-
-void sbx_msg_exit_free(struct sbx_msg_exit *m)
-{
-    msg_free(&exit_desc, m);
-}
+MSG_CODEC(hello)
+MSG_CODEC(welcome)
+MSG_CODEC(error)
+MSG_CODEC(run)
+MSG_CODEC(open)
+MSG_CODEC(exit)
+MSG_CODEC(report)
+MSG_CODEC(fds)
+MSG_CODEC(started)
+MSG_CODEC(signal)
+MSG_FREE(hello)
+MSG_FREE(welcome)
+MSG_FREE(error)
+MSG_FREE(run)
+MSG_FREE(open)
+MSG_FREE(exit)
+MSG_FREE(report)
 
 int sbx_spec_encode(const struct sbx_spec *m, struct sbx_buf *ret)
 {
@@ -842,17 +759,3 @@ void sbx_spec_free(struct sbx_spec *m)
     msg_free(&spec_desc, m);
 }
 
-int sbx_msg_report_encode(const struct sbx_msg_report *m, struct sbx_buf *ret)
-{
-    return msg_encode(&report_desc, m, ret);
-}
-
-int sbx_msg_report_decode(const struct sbx_frame *f, struct sbx_msg_report *ret)
-{
-    return msg_decode(&report_desc, f, ret, sizeof(*ret));
-}
-
-void sbx_msg_report_free(struct sbx_msg_report *m)
-{
-    msg_free(&report_desc, m);
-}
