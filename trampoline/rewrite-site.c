@@ -208,9 +208,7 @@ int sbx_rw_find_slot(const uint64_t *st, size_t nst, uint64_t lo, uint64_t hi, u
     CLOSE_GAP(pos, 1);
 #undef CLOSE_GAP
 
-    uint64_t from = sc + 2;
-    int found = 0;
-    uint64_t best = 0;
+    uint64_t from = sc + 2, best = UINT64_MAX; /* the chosen slot's distance from sc + 2 */
     for (size_t g = 0; g < ngaps; g++) {
         /*
          * Only padding whose every branch source in rel8 reach was decoded,
@@ -239,14 +237,13 @@ int sbx_rw_find_slot(const uint64_t *st, size_t nst, uint64_t lo, uint64_t hi, u
             for (size_t i = 0; i < ntaken && free; i++)
                 free = end <= taken[i].at || q >= taken[i].end;
             uint64_t dist = d < 0 ? (uint64_t)-d : (uint64_t)d;
-            if (free && (!found || dist < (best > from ? best - from : from - best))) {
-                found = 1;
-                best = q;
+            if (free && dist < best) {
+                best = dist;
                 out->at = q;
                 out->end = end;
             }
             q += (uint64_t)len;
         }
     }
-    return found;
+    return best != UINT64_MAX;
 }
