@@ -6,6 +6,10 @@
  * request file (SBX_FD_EXEC), and the new trampoline loads the target the
  * same way the first one did.
  *
+ * /proc/self/exe names the trampoline's memfd in the kernel, so an exec of
+ * it runs the path the guest was loaded from, which is what readlink of it
+ * shows the guest (virt-proc.c).
+ *
  * Targets relative to a directory fd, or given as an fd (AT_EMPTY_PATH),
  * become /proc/self/fd/N[/path].  A close-on-exec N would vanish in the exec,
  * so it is duplicated to a plain fd M first and the new trampoline is told to
@@ -60,6 +64,9 @@ static int target_path(struct scratch *s, int dirfd, const char *path, int flags
 {
     size_t n = 0;
     *ret_dup = -1;
+    /* The kernel's link names this trampoline: exec what it stands for (as readlink says). */
+    if (sbx_streq(path, "/proc/self/exe") || sbx_streq(path, "/proc/thread-self/exe"))
+        return append(s->path, &n, sizeof(s->path), sbx_tramp.exe_path);
     if (path[0] == '/')
         return append(s->path, &n, sizeof(s->path), path);
     if (path[0] == '\0' && !(flags & AT_EMPTY_PATH))
@@ -124,8 +131,7 @@ static long exec_with(struct scratch *s, char **argv, char **envp, int dup_fd)
         return m;
     memcpy((void *)m, s->req, n);
     sbx_sys2(__NR_munmap, m, SBX_EXEC_SLOT);
-    r = sbx_sys5(__NR_execveat, SBX_FD_TRAMPOLINE, (long)"", (long)argv, (long)envp,
-                 AT_EMPTY_PATH);
+    r = sbx_sys5(__NR_execveat, SBX_FD_TRAMPOLINE, (long)"", (long)argv, (long)envp, AT_EMPTY_PATH);
     /* Still here: the exec failed, and the slot's page goes back. */
     sbx_sys4(__NR_fallocate, SBX_FD_EXEC, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
              SBX_EXEC_SLOT);
