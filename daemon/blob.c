@@ -17,16 +17,16 @@ extern const size_t sbx_init_blob_size;
 #ifdef SBX_HAVE_TRAMPOLINE
 extern const unsigned char sbx_trampoline_blob[];
 extern const size_t sbx_trampoline_blob_size;
+extern const unsigned char sbx_sitemap_blob[];
+extern const size_t sbx_sitemap_blob_size;
 #endif
 
-static int blob_memfd(const char *name, const unsigned char *data, size_t size)
+static int write_all(int fd, const void *data, size_t size)
 {
-    _cleanup_close_ int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0)
-        return sbx_neg_errno();
+    const unsigned char *p = data;
     size_t off = 0;
     while (off < size) {
-        ssize_t n = write(fd, data + off, size - off);
+        ssize_t n = write(fd, p + off, size - off);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -34,10 +34,34 @@ static int blob_memfd(const char *name, const unsigned char *data, size_t size)
         }
         off += (size_t)n;
     }
+    return 0;
+}
+
+/* data, then (when tail_size > 0) zeros up to a page boundary and tail. */
+static int blob_memfd_tail(const char *name, const unsigned char *data, size_t size,
+                           const void *tail, size_t tail_size)
+{
+    _cleanup_close_ int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return sbx_neg_errno();
+    int r = write_all(fd, data, size);
+    if (r == 0 && tail_size > 0) {
+        size_t at = (size + 4095) & ~(size_t)4095;
+        if (ftruncate(fd, (off_t)at) < 0 || lseek(fd, (off_t)at, SEEK_SET) < 0)
+            return sbx_neg_errno();
+        r = write_all(fd, tail, tail_size);
+    }
+    if (r < 0)
+        return r;
     /* Sealed, so neither a guest nor a bug can ever change what sandboxes execute. */
     if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
         return sbx_neg_errno();
     return TAKE_FD(fd);
+}
+
+static int blob_memfd(const char *name, const unsigned char *data, size_t size)
+{
+    return blob_memfd_tail(name, data, size, NULL, 0);
 }
 
 int sbx_blob_memfd_init(void)
@@ -58,6 +82,27 @@ int sbx_blob_memfd_trampoline(void)
 {
 #ifdef SBX_HAVE_TRAMPOLINE
     return blob_memfd("sbx-trampoline", sbx_trampoline_blob, sbx_trampoline_blob_size);
+#else
+    return -EOPNOTSUPP;
+#endif
+}
+
+int sbx_blob_memfd_trampoline_with(const void *tail, size_t tail_size)
+{
+#ifdef SBX_HAVE_TRAMPOLINE
+    return blob_memfd_tail("sbx-trampoline", sbx_trampoline_blob, sbx_trampoline_blob_size, tail,
+                           tail_size);
+#else
+    (void)tail;
+    (void)tail_size;
+    return -EOPNOTSUPP;
+#endif
+}
+
+int sbx_blob_memfd_sitemap(void)
+{
+#ifdef SBX_HAVE_TRAMPOLINE
+    return blob_memfd("sbx-sitemap", sbx_sitemap_blob, sbx_sitemap_blob_size);
 #else
     return -EOPNOTSUPP;
 #endif

@@ -6,5 +6,9 @@
 /* A sealed, read-only memfd holding the embedded program; -errno on failure. */
 int sbx_blob_memfd_init(void);
 int sbx_blob_memfd_trampoline(void);
+/* The trampoline, then from the next page boundary tail (a site map and its footer). */
+int sbx_blob_memfd_trampoline_with(const void *tail, size_t tail_size);
+/* sbx-sitemap (daemon/sitemap-main.c); built in with the trampoline. */
+int sbx_blob_memfd_sitemap(void);
 /* Whether this build embeds the trampoline (trap and rewrite modes). */
 int sbx_blob_have_trampoline(void);

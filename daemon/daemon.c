@@ -180,6 +180,10 @@ static int daemon_setup(struct sbx_daemon *d, char *msg, size_t len)
         snprintf(msg, len, "cannot load the trampoline: %s", strerror(-d->trampoline_memfd));
         return d->trampoline_memfd;
     }
+    if (sbx_blob_have_trampoline() && (d->sitemap_memfd = sbx_blob_memfd_sitemap()) < 0) {
+        snprintf(msg, len, "cannot load sbx-sitemap: %s", strerror(-d->sitemap_memfd));
+        return d->sitemap_memfd;
+    }
     struct sbx_policy *def = NULL;
     if ((r = sbx_policy_new_default(&def)) < 0 ||
         (r = sbx_run_compile_policy(def, &d->default_bpf_fd)) < 0) {
@@ -230,6 +234,7 @@ int sbx_daemon_run(const struct sbx_daemon_config *cfg)
         .listen_fd = -EBADF,
         .init_memfd = -EBADF,
         .trampoline_memfd = -EBADF,
+        .sitemap_memfd = -EBADF,
         .default_bpf_fd = -EBADF,
     };
     uv_loop_t loop;
@@ -278,6 +283,7 @@ int sbx_daemon_run(const struct sbx_daemon_config *cfg)
         unlink(cfg->socket_path);
     sbx_close(d.init_memfd);
     sbx_close(d.trampoline_memfd);
+    sbx_close(d.sitemap_memfd);
     sbx_close(d.default_bpf_fd);
     free(d.staging_dir);
     return d.exit_code;

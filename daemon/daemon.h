@@ -35,6 +35,7 @@ struct sbx_daemon {
     char *staging_dir;
     int init_memfd;       /* sealed sbx-init */
     int trampoline_memfd; /* sealed trampoline; -EBADF when not built in */
+    int sitemap_memfd;    /* sealed sbx-sitemap; -EBADF when not built in */
     int default_bpf_fd;   /* sealed compiled default policy */
     gid_t sandbox_gid;    /* members may run sandboxes; (gid_t)-1 if no such group */
     bool have_sandbox_gid;

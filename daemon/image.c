@@ -29,6 +29,7 @@ static void image_free(struct sbx_image *img)
     if (!img)
         return;
     sbx_close(img->mount_fd);
+    sbx_close(img->trampoline_fd);
     free(img);
 }
 
@@ -177,6 +178,7 @@ int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
     if (!img)
         return -ENOMEM;
     img->mount_fd = -EBADF;
+    img->trampoline_fd = -EBADF;
     int nr;
     _cleanup_close_ int loop = loop_attach(image_fd, writable, &nr);
     if (loop < 0) {

@@ -13,6 +13,8 @@ struct sbx_image {
     int64_t mtime_ns;
     bool writable;
     int mount_fd;           /* detached mount of the filesystem (fsmount), owned */
+    int trampoline_fd;      /* the trampoline with this image's site map, owned; or -EBADF */
+    bool sitemap_tried;     /* sbx-sitemap ran (or failed) for it */
     unsigned refs;          /* sandboxes using it */
     uint64_t idle_since_ms; /* when refs dropped to 0 */
     int loop_nr;

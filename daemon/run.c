@@ -15,11 +15,15 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "daemon/image.h"
+#include "daemon/log.h"
 #include "daemon/sandbox.h"
 #include "daemon/server.h"
+#include "daemon/sitemap.h"
 #include "policy/policy.h"
 #include "sbx/macro.h"
 
@@ -27,6 +31,7 @@
 #define MAX_POLICY_FILE (256 * 1024)
 #define RUN_MAX_TMPFS 64 /* tmpfs mounts of one policy */
 #define SBX_NOBODY 65534u
+#define SITEMAP_TIMEOUT_MS 10000
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 int sbx_run_compile_policy(const struct sbx_policy *p, int *ret_fd)
@@ -431,6 +436,33 @@ static int detach_binds(const int *src, unsigned n, struct detached *ret, char *
     return 0;
 }
 
+/*
+ * The first rewrite-mode run of a read-only image proves its syscall sites
+ * once (daemon/sitemap.c), so that its sandboxes patch them at load instead
+ * of trapping first.  This waits for sbx-sitemap (about 150 ms for a Debian
+ * root filesystem); when it fails, sandboxes patch lazily as without a map.
+ */
+static void image_sitemap(struct sbx_daemon *d, struct sbx_image *img)
+{
+    if (img->sitemap_tried || img->writable || d->sitemap_memfd < 0)
+        return;
+    img->sitemap_tried = true;
+    char msg[256] = "";
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int r =
+        sbx_sitemap_build(d->sitemap_memfd, img->mount_fd, SITEMAP_TIMEOUT_MS, msg, sizeof(msg));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (r < 0) {
+        sbx_warn("image loop%d: no site map, rewrite mode patches lazily: %s", img->loop_nr,
+                 msg[0] ? msg : strerror(-r));
+        return;
+    }
+    img->trampoline_fd = r;
+    sbx_info("image loop%d: %s in %lld ms", img->loop_nr, msg,
+             (long long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+}
+
 int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req *req,
                   struct sbx_frame *extra, struct sbx_sandbox **ret, char *msg, size_t msglen)
 {
@@ -460,6 +492,8 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
     r = sbx_image_acquire(&d->images, image_fd, p->writable_image, &img, msg, msglen);
     if (r < 0)
         return r;
+    if (req->run.mode == SBX_MODE_REWRITE)
+        image_sitemap(d, img);
 
     struct sbx_spec spec = {
         .staging = d->staging_dir,

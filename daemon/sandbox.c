@@ -96,7 +96,7 @@ static int send_spec(struct sbx_sandbox *s, const struct sbx_sandbox_params *p)
         fds[n++] = p->stdio[i];
     fds[n++] = p->policy_bpf_fd;
     if (p->spec->mode != SBX_MODE_OFF) {
-        fds[n++] = s->d->trampoline_memfd;
+        fds[n++] = s->image->trampoline_fd >= 0 ? s->image->trampoline_fd : s->d->trampoline_memfd;
         fds[n++] = s->stats_fd;
     }
     if (n + p->spec->n_binds > SBX_PROTO_MAX_FDS)
@@ -186,8 +186,9 @@ static int read_stats(struct sbx_sandbox *s, struct sbx_msg_exit *m)
     for (unsigned i = 0; i < SBX_STATS_NSYSCALLS; i++) {
         if (!st->trapped[i] && !st->patched[i])
             continue;
-        m->stats[m->n_stats++] =
-            (struct sbx_stat_entry){ .nr = i, .trapped = st->trapped[i], .patched = st->patched[i] };
+        m->stats[m->n_stats++] = (struct sbx_stat_entry){ .nr = i,
+                                                          .trapped = st->trapped[i],
+                                                          .patched = st->patched[i] };
     }
     free(st);
     return 0;

@@ -26,10 +26,18 @@
 #define SBX_TRAMPOLINE_STATS_MAX 0x10000
 
 /*
- * Address range the trampoline keeps for itself (stats, image, slack for the
- * image to grow): guests may not map, unmap or protect anything inside it.
+ * The image's site map (include/sbx/sitemap.h), read-only, below the stats;
+ * one page more than its largest size, for the map's offset within a page.
  */
-#define SBX_TRAMPOLINE_RESERVED_LO SBX_TRAMPOLINE_STATS_ADDR
+#define SBX_TRAMPOLINE_SITEMAP_MAX (0x1000000 + 0x1000)
+#define SBX_TRAMPOLINE_SITEMAP_ADDR (SBX_TRAMPOLINE_STATS_ADDR - SBX_TRAMPOLINE_SITEMAP_MAX)
+
+/*
+ * Address range the trampoline keeps for itself (site map, stats, image,
+ * slack for the image to grow): guests may not map, unmap or protect
+ * anything inside it.
+ */
+#define SBX_TRAMPOLINE_RESERVED_LO SBX_TRAMPOLINE_SITEMAP_ADDR
 #define SBX_TRAMPOLINE_RESERVED_HI (SBX_TRAMPOLINE_BASE + 0x400000)
 
 /* Where position-independent main programs are placed (plus a random slide). */

@@ -23,12 +23,6 @@ struct sbx_rw_range {
     int lo_known;
 };
 
-/* A site to patch: a mov site (slot.at == 0) or a syscall site and its slot. */
-struct sbx_rw_patch {
-    uint64_t site;
-    struct sbx_rw_slot slot;
-};
-
 /* Per-call working memory, mmap'ed (too large for a guest's stack). */
 struct sbx_rw_scratch {
     uint64_t starts[SBX_RW_MAX_STARTS];
@@ -39,7 +33,7 @@ struct sbx_rw_scratch {
     struct sbx_rw_range ranges[SBX_RW_MAX_RANGES];
     Elf64_Phdr ph[64];
     Elf64_Shdr sh[256];
-    char names[4096]; /* the start of .shstrtab */
+    char names[4096];  /* the start of .shstrtab */
     uint64_t dev, ino; /* of the file sbx_rw_file_ranges read */
     uint64_t hints[SBX_RW_MAX_HINTS];
     uint8_t buf[8192];

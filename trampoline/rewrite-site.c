@@ -24,8 +24,8 @@
 
 int sbx_rw_is_mov_site(const uint8_t *p)
 {
-    uint32_t imm = (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 |
-                   (uint32_t)p[4] << 24;
+    uint32_t imm =
+        (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24;
     /*
      * rt_sigreturn must run on the signal frame: never through a stub.  The
      * five bytes written stay on one page, so that a page that goes back to
@@ -155,7 +155,7 @@ int sbx_rw_find_slot(const uint64_t *st, size_t nst, uint64_t lo, uint64_t hi, u
 #define CLOSE_GAP(end, end_known)                                                                  \
     do {                                                                                           \
         if (in_gap && (end_known || !gap_at_known) && ngaps < MAX_GAPS)                            \
-            gaps[ngaps++] = (struct gap){ gap_lo, (end) };                                        \
+            gaps[ngaps++] = (struct gap){ gap_lo, (end) };                                         \
         in_gap = 0;                                                                                \
     } while (0)
     while (pos < wend) {
@@ -246,4 +246,25 @@ int sbx_rw_find_slot(const uint64_t *st, size_t nst, uint64_t lo, uint64_t hi, u
         }
     }
     return best != UINT64_MAX;
+}
+
+size_t sbx_rw_candidates(const uint64_t *st, size_t nst, uint64_t lo, uint64_t hi,
+                         int (*skip)(uint64_t lo, uint64_t sc), struct sbx_rw_patch *out, size_t n,
+                         size_t max, struct sbx_rw_slot *taken, size_t *ntaken)
+{
+    for (uint64_t a = lo; a + 2 <= hi && n < max; a++) {
+        const uint8_t *p = (const uint8_t *)a;
+        if (p[0] != 0x0f || p[1] != 0x05 || (skip && skip(lo, a)))
+            continue;
+        if (a >= lo + 5 && sbx_rw_is_mov_site(p - 5) && sbx_rw_prove(st, nst, hi, a - 5)) {
+            out[n++] = (struct sbx_rw_patch){ .site = a - 5 };
+            continue;
+        }
+        struct sbx_rw_slot slot;
+        if (sbx_rw_find_slot(st, nst, lo, hi, a, taken, *ntaken, &slot)) {
+            out[n++] = (struct sbx_rw_patch){ .site = a, .slot = slot };
+            taken[(*ntaken)++] = slot;
+        }
+    }
+    return n;
 }

@@ -51,3 +51,21 @@ int sbx_rw_prove(const uint64_t *st, size_t nst, uint64_t hi, uint64_t at);
  */
 int sbx_rw_find_slot(const uint64_t *st, size_t nst, uint64_t lo, uint64_t hi, uint64_t sc,
                      const struct sbx_rw_slot *taken, size_t ntaken, struct sbx_rw_slot *out);
+
+/* A site to patch: a mov site (slot.at == 0) or a syscall site and its slot. */
+struct sbx_rw_patch {
+    uint64_t site;
+    struct sbx_rw_slot slot;
+};
+
+/*
+ * The sites of code bytes [lo, hi) (known points st[]), proven one by one:
+ * a byte search for `syscall`, then a mov site proven from the last known
+ * point before it, or else a syscall site with a slot not in
+ * taken[0..*ntaken).  A `syscall` for which skip(lo, sc) is true (its site
+ * is patched already) is passed over; skip may be NULL.  Appends to
+ * out[n..max) and its slots to taken[]; returns the new n.
+ */
+size_t sbx_rw_candidates(const uint64_t *st, size_t nst, uint64_t lo, uint64_t hi,
+                         int (*skip)(uint64_t lo, uint64_t sc), struct sbx_rw_patch *out, size_t n,
+                         size_t max, struct sbx_rw_slot *taken, size_t *ntaken);

@@ -66,9 +66,11 @@
  */
 #include <linux/fcntl.h>
 #include <linux/mman.h>
+#include <asm/stat.h>
 
 #include "rewrite-internal.h"
 #include "sbx/abi.h"
+#include "sbx/sitemap.h"
 #include "x86-decode.h"
 
 #define PAGE 4096ULL
@@ -163,10 +165,114 @@ static int is_threaded(void)
     return __atomic_load_n(&threaded, __ATOMIC_ACQUIRE);
 }
 
+/* ---- the image's site map (include/sbx/sitemap.h) ---- */
+
+/*
+ * The daemon proved every site of a read-only image's files ahead of time
+ * and checked the map it appended to this trampoline's sealed memfd.  A
+ * mapping of a file the map lists gets all its sites patched before it
+ * becomes executable, with no search and no proof here: nothing of it traps
+ * first, and nothing of it is registered for lazy patching.  A file is known
+ * by inode, size and modification time: the inode of an image file reads
+ * the same through the sandbox's overlay, and a file that changed (copied
+ * up) is someone's own code, which the map can only mis-patch for whoever
+ * runs it (docs/security.md).
+ */
+static const struct sbx_sitemap_header *sitemap;
+static const struct sbx_sitemap_file *sitemap_files;
+static const struct sbx_sitemap_site *sitemap_sites;
+
+static void sitemap_map(void)
+{
+    struct stat st;
+    struct sbx_sitemap_footer ft;
+    if (sbx_sys2(__NR_fstat, SBX_FD_TRAMPOLINE, (long)&st) < 0 ||
+        (uint64_t)st.st_size < sizeof(ft) + sizeof(*sitemap) ||
+        sbx_pread_full(SBX_FD_TRAMPOLINE, &ft, sizeof(ft), st.st_size - sizeof(ft)) !=
+            (long)sizeof(ft) ||
+        ft.magic != SBX_SITEMAP_FOOTER_MAGIC || ft.bytes < sizeof(*sitemap) ||
+        ft.bytes > SBX_SITEMAP_MAX_BYTES || ft.bytes > st.st_size - sizeof(ft))
+        return;
+    uint64_t at = st.st_size - sizeof(ft) - ft.bytes, page = at & ~(PAGE - 1);
+    uint64_t len = at - page + ft.bytes;
+    long m = sbx_tramp_syscall6(__NR_mmap, (long)SBX_TRAMPOLINE_SITEMAP_ADDR, (long)len, PROT_READ,
+                                MAP_SHARED | MAP_FIXED_NOREPLACE, SBX_FD_TRAMPOLINE, (long)page);
+    if (m != (long)SBX_TRAMPOLINE_SITEMAP_ADDR) {
+        if (m >= 0)
+            sbx_sys2(__NR_munmap, m, (long)len);
+        return;
+    }
+    const struct sbx_sitemap_header *h = (const void *)(m + (at - page));
+    if (h->magic != SBX_SITEMAP_MAGIC || h->version != SBX_SITEMAP_VERSION ||
+        h->bytes != ft.bytes || h->nfiles > SBX_SITEMAP_MAX_FILES ||
+        h->nsites > SBX_SITEMAP_MAX_SITES ||
+        sizeof(*h) + (uint64_t)h->nfiles * sizeof(*sitemap_files) +
+                (uint64_t)h->nsites * sizeof(*sitemap_sites) !=
+            h->bytes) {
+        sbx_sys2(__NR_munmap, m, (long)len);
+        return;
+    }
+    sitemap_files = (const struct sbx_sitemap_file *)(h + 1);
+    sitemap_sites = (const struct sbx_sitemap_site *)(sitemap_files + h->nfiles);
+    sitemap = h;
+}
+
+/* The map's entry for the file open at fd, or NULL. */
+static const struct sbx_sitemap_file *sitemap_file(int fd)
+{
+    struct stat st;
+    if (!sitemap || sbx_sys2(__NR_fstat, fd, (long)&st) < 0)
+        return NULL;
+    size_t lo = 0, hi = sitemap->nfiles;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sitemap_files[mid].ino < (uint64_t)st.st_ino)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == sitemap->nfiles)
+        return NULL;
+    const struct sbx_sitemap_file *f = &sitemap_files[lo];
+    int64_t mtime = (int64_t)st.st_mtime * 1000000000 + (int64_t)st.st_mtime_nsec;
+    if (f->ino != (uint64_t)st.st_ino || f->size != (uint64_t)st.st_size || f->mtime_ns != mtime ||
+        (uint64_t)f->first + f->nsites > sitemap->nsites)
+        return NULL;
+    return f;
+}
+
+/*
+ * The listed sites of f that lie, with their slots, inside the mapping at
+ * addr of file offsets [off, off + len): into out[0..max).
+ */
+static size_t sitemap_patches(const struct sbx_sitemap_file *f, uint64_t addr, uint64_t off,
+                              uint64_t len, struct sbx_rw_patch *out, size_t max)
+{
+    size_t n = 0;
+    for (uint32_t k = 0; k < f->nsites && n < max; k++) {
+        const struct sbx_sitemap_site *s = &sitemap_sites[f->first + k];
+        int slot = s->slot_at != s->slot_end;
+        int64_t lo = slot && s->slot_at < 0 ? s->slot_at : 0;
+        int64_t hi = !slot ? SBX_RW_MOV_LEN : s->slot_end > 2 ? s->slot_end : 2;
+        if (s->off + (uint64_t)lo < off || s->off + (uint64_t)hi > off + len ||
+            (int64_t)s->off + lo < 0)
+            continue;
+        uint64_t site = addr + (s->off - off);
+        out[n] = (struct sbx_rw_patch){ .site = site };
+        if (slot)
+            out[n].slot = (struct sbx_rw_slot){ site + (uint64_t)(int64_t)s->slot_at,
+                                                site + (uint64_t)(int64_t)s->slot_end };
+        n++;
+    }
+    return n;
+}
+
 void sbx_rw_init(void)
 {
     if (sbx_tramp.stats_mapped)
         sbx_tramp_patched_ctr = ((struct sbx_stats *)SBX_TRAMPOLINE_STATS_ADDR)->patched;
+    if (rewriting())
+        sitemap_map();
 }
 
 static uint64_t block_signals(void)
@@ -183,8 +289,8 @@ static void restore_signals(uint64_t old)
 
 static struct sbx_rw_scratch *get_scratch(void)
 {
-    long m = sbx_tramp_syscall6(__NR_mmap, 0, sizeof(struct sbx_rw_scratch),
-                                PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    long m = sbx_tramp_syscall6(__NR_mmap, 0, sizeof(struct sbx_rw_scratch), PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return m < 0 ? NULL : (struct sbx_rw_scratch *)m;
 }
 
@@ -252,32 +358,12 @@ static size_t scan_range(const struct sbx_rw_range *r, const uint64_t *st, size_
     return pos == r->hi ? n : pending;
 }
 
-/*
- * Sites of r proven one by one: a byte search for `syscall`, then a mov
- * site proven from the last known point before it, or else a syscall site
- * with a slot (sbx_rw_find_slot, which proves it too).  With function starts
- * as known points this decodes a few percent of what scan_range does.
- * s->taken[0..*ntaken) holds the slots already given out.
- */
+/* Proven sites of r (sbx_rw_candidates) into s->patches[n...]; s->taken[0..*ntaken) their slots. */
 static size_t scan_candidates(const struct sbx_rw_range *r, const uint64_t *st, size_t nstarts,
                               struct sbx_rw_scratch *s, size_t n, size_t *ntaken)
 {
-    for (uint64_t a = r->lo; a + 2 <= r->hi && n < SBX_RW_MAX_SITES; a++) {
-        const uint8_t *p = (const uint8_t *)a;
-        if (p[0] != 0x0f || p[1] != 0x05 || patched_mov_site(r->lo, a))
-            continue;
-        if (a >= r->lo + 5 && sbx_rw_is_mov_site(p - 5) &&
-            sbx_rw_prove(st, nstarts, r->hi, a - 5)) {
-            s->patches[n++] = (struct sbx_rw_patch){ .site = a - 5 };
-            continue;
-        }
-        struct sbx_rw_slot slot;
-        if (sbx_rw_find_slot(st, nstarts, r->lo, r->hi, a, s->taken, *ntaken, &slot)) {
-            s->patches[n++] = (struct sbx_rw_patch){ .site = a, .slot = slot };
-            s->taken[(*ntaken)++] = slot;
-        }
-    }
-    return n;
+    return sbx_rw_candidates(st, nstarts, r->lo, r->hi, patched_mov_site, s->patches, n,
+                             SBX_RW_MAX_SITES, s->taken, ntaken);
 }
 
 static int in_reach(uint64_t a, uint64_t b)
@@ -300,10 +386,9 @@ static uint64_t map_area(uint64_t lo, uint64_t hi, uint64_t size)
                     !in_reach(a + size, lo) ||
                     (a < SBX_TRAMPOLINE_RESERVED_HI && a + size > SBX_TRAMPOLINE_RESERVED_LO))
                     continue;
-                long r = sbx_tramp_syscall6(__NR_mmap, (long)a, (long)size,
-                                            PROT_READ | PROT_WRITE,
-                                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1,
-                                            0);
+                long r =
+                    sbx_tramp_syscall6(__NR_mmap, (long)a, (long)size, PROT_READ | PROT_WRITE,
+                                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
                 if (r == (long)a)
                     return a;
                 if (r >= 0)
@@ -469,8 +554,8 @@ static void patch_span(const struct sbx_rw_patch *pt, uint64_t *lo, uint64_t *hi
  * running: stubs in a new area, then each range writable, written and back
  * to prot.
  */
-static void patch_sites(const struct sbx_rw_range *r, unsigned nr,
-                        const struct sbx_rw_patch *pt, size_t n, int prot)
+static void patch_sites(const struct sbx_rw_range *r, unsigned nr, const struct sbx_rw_patch *pt,
+                        size_t n, int prot)
 {
     if (!n)
         return;
@@ -529,8 +614,15 @@ static void region_add(const struct sbx_rw_range *rg, const uint64_t *st, size_t
         copy[k++] = rg->lo;
     memcpy(copy + k, st + first, n * sizeof(uint64_t));
     *r = (struct region){
-        .lo = rg->lo, .hi = rg->hi, .prot = prot, .starts = copy, .nstarts = k + n,
-        .starts_bytes = bytes, .dev = dev, .ino = ino, .foff = foff,
+        .lo = rg->lo,
+        .hi = rg->hi,
+        .prot = prot,
+        .starts = copy,
+        .nstarts = k + n,
+        .starts_bytes = bytes,
+        .dev = dev,
+        .ino = ino,
+        .foff = foff,
     };
     if (slot >= regions_used)
         __atomic_store_n(&regions_used, slot + 1, __ATOMIC_RELEASE);
@@ -698,7 +790,13 @@ int sbx_rw_new_code(uint64_t addr, uint64_t len, int prot, int fd, uint64_t off)
     if (rewriting() && !(prot & PROT_WRITE) && lock()) {
         region_drop(addr, len);
         struct sbx_rw_scratch *s = get_scratch();
-        if (s) {
+        const struct sbx_sitemap_file *f = fd >= 0 && s ? sitemap_file(fd) : NULL;
+        if (f) {
+            struct sbx_rw_range rg = { addr, addr + len, 0 };
+            size_t n = sitemap_patches(f, addr, off, len, s->patches, SBX_RW_MAX_SITES);
+            patch_sites(&rg, 1, s->patches, n, prot);
+            put_scratch(s);
+        } else if (s) {
             size_t nstarts = 1;
             unsigned nr = 1;
             if (fd >= 0) {
@@ -711,9 +809,10 @@ int sbx_rw_new_code(uint64_t addr, uint64_t len, int prot, int fd, uint64_t off)
                 for (unsigned i = 0; i < nr; i++)
                     region_add(&s->ranges[i], s->starts, nstarts, prot, s->dev, s->ino,
                                off + (s->ranges[i].lo - addr));
-                /* What other processes of the sandbox trapped at: patch it before anybody runs it. */
-                size_t nh = hot_sites(s->dev, s->ino, off, addr, addr + len, s->hints,
-                                      SBX_RW_MAX_HINTS);
+                /* What other processes of the sandbox trapped at: patch it before anybody runs it.
+                 */
+                size_t nh =
+                    hot_sites(s->dev, s->ino, off, addr, addr + len, s->hints, SBX_RW_MAX_HINTS);
                 size_t n = 0, ntaken = 0;
                 for (size_t h = 0; h < nh && n < SBX_RW_MAX_SITES; h++)
                     for (unsigned i = 0; i < nr; i++)
@@ -746,8 +845,8 @@ long sbx_rw_mmap(long addr, long len, long prot, long flags, long fd, long off)
         (flags & MAP_TYPE) != MAP_PRIVATE || len <= 0)
         return sbx_tramp_syscall6(__NR_mmap, addr, len, prot, flags, fd, off);
     uint64_t mask = block_signals();
-    long r = sbx_tramp_syscall6(__NR_mmap, addr, len, (prot & ~PROT_EXEC) | PROT_READ, flags, fd,
-                                off);
+    long r =
+        sbx_tramp_syscall6(__NR_mmap, addr, len, (prot & ~PROT_EXEC) | PROT_READ, flags, fd, off);
     if (r >= 0 || r < -4095) {
         int fdx = (flags & MAP_ANONYMOUS) ? -1 : (int)fd;
         int e = sbx_rw_new_code((uint64_t)r, (uint64_t)len, (int)prot, fdx, (uint64_t)off);
@@ -819,8 +918,8 @@ static int range_is_anon(uint64_t addr, uint64_t len)
                 p++;
             if (lo < addr + len && hi > addr) {
                 int named = *p && *p != '\n';
-                if (inode != 0 || (named && memcmp(p, "[heap]", 6) != 0 &&
-                                   memcmp(p, "[anon:", 6) != 0))
+                if (inode != 0 ||
+                    (named && memcmp(p, "[heap]", 6) != 0 && memcmp(p, "[anon:", 6) != 0))
                     ok = 0;
             }
             while (*p && *p != '\n')
@@ -978,8 +1077,8 @@ void sbx_rw_before_fork(void)
             struct region *r = &regions[i];
             if (r->lo == r->hi || !r->ino)
                 continue;
-            size_t nh = hot_sites(r->dev, r->ino, r->foff, r->lo, r->hi, s->hints,
-                                  SBX_RW_MAX_HINTS);
+            size_t nh =
+                hot_sites(r->dev, r->ino, r->foff, r->lo, r->hi, s->hints, SBX_RW_MAX_HINTS);
             for (size_t h = 0; h < nh; h++) {
                 uint64_t sc = s->hints[h];
                 const uint8_t *p = (const uint8_t *)sc;

@@ -1,0 +1,197 @@
+/*
+ * Site maps: running sbx-sitemap (daemon/sitemap-main.c) and checking what
+ * it wrote before any sandbox sees it.  The helper reads untrusted files;
+ * the daemon trusts nothing of its output but the format this file checks.
+ */
+#include "daemon/sitemap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon/blob.h"
+#include "sbx/macro.h"
+#include "sbx/sitemap.h"
+
+#define BAD(...)                                                                                   \
+    do {                                                                                           \
+        snprintf(msg, msglen, __VA_ARGS__);                                                        \
+        return -EBADMSG;                                                                           \
+    } while (0)
+
+static int check_site(const struct sbx_sitemap_file *f, const struct sbx_sitemap_site *s,
+                      uint32_t i, char *msg, size_t msglen)
+{
+    if (s->slot_at == 0 && s->slot_end == 0) {
+        if (s->off > f->size || f->size - s->off < 7)
+            BAD("file %u: mov site at %llu lies outside the file", i, (unsigned long long)s->off);
+        return 0;
+    }
+    /* `eb rel8` from off + 2 to the slot, which must not overlap the syscall. */
+    int64_t at = s->slot_at, end = s->slot_end;
+    if (at - 2 < -128 || at - 2 > 127 || end - at < 5 || end - at > 64 || (at < 2 && end > 0))
+        BAD("file %u: syscall site at %llu has a bad slot [%lld, %lld)", i,
+            (unsigned long long)s->off, (long long)at, (long long)end);
+    if (s->off > f->size || f->size - s->off < 2 || (int64_t)s->off + at < 0 ||
+        (uint64_t)((int64_t)s->off + end) > f->size)
+        BAD("file %u: syscall site at %llu or its slot lies outside the file", i,
+            (unsigned long long)s->off);
+    return 0;
+}
+
+int sbx_sitemap_check(const void *buf, size_t len, char *msg, size_t msglen)
+{
+    struct sbx_sitemap_header h;
+    if (len < sizeof(h))
+        BAD("%zu bytes: shorter than a header", len);
+    memcpy(&h, buf, sizeof(h));
+    if (h.magic != SBX_SITEMAP_MAGIC || h.version != SBX_SITEMAP_VERSION)
+        BAD("bad magic or version %u", h.version);
+    if (len > SBX_SITEMAP_MAX_BYTES || h.nfiles > SBX_SITEMAP_MAX_FILES ||
+        h.nsites > SBX_SITEMAP_MAX_SITES)
+        BAD("too large: %zu bytes, %u files, %u sites", len, h.nfiles, h.nsites);
+    uint64_t want = sizeof(h) + (uint64_t)h.nfiles * sizeof(struct sbx_sitemap_file) +
+                    (uint64_t)h.nsites * sizeof(struct sbx_sitemap_site);
+    if (h.bytes != want || len != want)
+        BAD("%zu bytes where the header implies %llu", len, (unsigned long long)want);
+    const struct sbx_sitemap_file *files =
+        (const struct sbx_sitemap_file *)((const char *)buf + sizeof(h));
+    const struct sbx_sitemap_site *sites = (const struct sbx_sitemap_site *)(files + h.nfiles);
+    for (uint32_t i = 0; i < h.nfiles; i++) {
+        const struct sbx_sitemap_file *f = &files[i];
+        if (i > 0 && f->ino <= files[i - 1].ino)
+            BAD("file %u: inode %llu out of order", i, (unsigned long long)f->ino);
+        if ((uint64_t)f->first + f->nsites > h.nsites)
+            BAD("file %u: sites %u..%u beyond the %u there are", i, f->first, f->first + f->nsites,
+                h.nsites);
+        for (uint32_t k = 0; k < f->nsites; k++) {
+            const struct sbx_sitemap_site *s = &sites[f->first + k];
+            if (k > 0 && s->off <= s[-1].off)
+                BAD("file %u: site %u out of order", i, k);
+            int r = check_site(f, s, i, msg, msglen);
+            if (r < 0)
+                return r;
+        }
+    }
+    return 0;
+}
+
+/*
+ * clone3 into new namespaces, then exec the helper with root at 3 and out
+ * at 4.  The child runs in a copy of the daemon: async-signal-safe calls only.
+ */
+static pid_t spawn(int helper_fd, int root_fd, int out_fd, int *ret_pidfd)
+{
+    int pidfd = -1;
+    struct clone_args args = {
+        .flags =
+            CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_PIDFD,
+        .pidfd = (uint64_t)(uintptr_t)&pidfd,
+        .exit_signal = SIGCHLD,
+    };
+    long pid = syscall(SYS_clone3, &args, sizeof(args));
+    if (pid < 0)
+        return sbx_neg_errno();
+    if (pid == 0) {
+        int exe = fcntl(helper_fd, F_DUPFD_CLOEXEC, 10);
+        int root = fcntl(root_fd, F_DUPFD_CLOEXEC, 10);
+        int out = fcntl(out_fd, F_DUPFD_CLOEXEC, 10);
+        if (exe < 0 || root < 0 || out < 0 || dup2(root, 3) < 0 || dup2(out, 4) < 0)
+            _exit(125);
+        syscall(SYS_close_range, 5, ~0U, CLOSE_RANGE_CLOEXEC);
+        char *const argv[] = { "sbx-sitemap", NULL };
+        char *const envp[] = { NULL };
+        syscall(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
+        _exit(126);
+    }
+    *ret_pidfd = pidfd;
+    return (pid_t)pid;
+}
+
+/* Waits for the helper; kills it after timeout_ms.  Its exit status, or -errno. */
+static int wait_helper(int pidfd, int timeout_ms, char *msg, size_t msglen)
+{
+    struct pollfd p = { .fd = pidfd, .events = POLLIN };
+    int r;
+    do
+        r = poll(&p, 1, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    if (r == 0) {
+        syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+        snprintf(msg, msglen, "sbx-sitemap took longer than %d ms", timeout_ms);
+    }
+    siginfo_t si = { 0 };
+    if (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0)
+        return sbx_neg_errno();
+    if (r == 0)
+        return -ETIMEDOUT;
+    if (si.si_code != CLD_EXITED || si.si_status != 0) {
+        snprintf(msg, msglen, "sbx-sitemap %s %d",
+                 si.si_code == CLD_EXITED ? "exited with" : "died of signal", si.si_status);
+        return -EIO;
+    }
+    return 0;
+}
+
+int sbx_sitemap_build(int helper_fd, int root_fd, int timeout_ms, char *msg, size_t msglen)
+{
+    _cleanup_close_ int out = memfd_create("sbx-sitemap-out", MFD_CLOEXEC);
+    _cleanup_close_ int pidfd = -EBADF;
+    if (out < 0)
+        return sbx_neg_errno();
+    pid_t pid = spawn(helper_fd, root_fd, out, &pidfd);
+    if (pid < 0) {
+        snprintf(msg, msglen, "cannot start sbx-sitemap: %s", strerror((int)-pid));
+        return pid;
+    }
+    int r = wait_helper(pidfd, timeout_ms, msg, msglen);
+    if (r < 0)
+        return r;
+    struct stat st;
+    if (fstat(out, &st) < 0)
+        return sbx_neg_errno();
+    size_t len = (size_t)st.st_size;
+    if (len < sizeof(struct sbx_sitemap_header) || len > SBX_SITEMAP_MAX_BYTES) {
+        snprintf(msg, msglen, "sbx-sitemap wrote %zu bytes", len);
+        return -EBADMSG;
+    }
+    /* The helper is gone and nobody else holds the memfd: its bytes stay put. */
+    char *map = mmap(NULL, len + sizeof(struct sbx_sitemap_footer), PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED)
+        return sbx_neg_errno();
+    ssize_t got = pread(out, map, len, 0);
+    if (got != (ssize_t)len) {
+        munmap(map, len + sizeof(struct sbx_sitemap_footer));
+        snprintf(msg, msglen, "cannot read the site map back");
+        return -EIO;
+    }
+    r = sbx_sitemap_check(map, len, msg, msglen);
+    if (r == 0) {
+        struct sbx_sitemap_footer ft = { .magic = SBX_SITEMAP_FOOTER_MAGIC, .bytes = len };
+        memcpy(map + len, &ft, sizeof(ft));
+        r = sbx_blob_memfd_trampoline_with(map, len + sizeof(ft));
+        const struct sbx_sitemap_header *h = (const struct sbx_sitemap_header *)map;
+        if (r < 0)
+            snprintf(msg, msglen, "cannot build the trampoline with its site map: %s",
+                     strerror(-r));
+        else
+            snprintf(msg, msglen, "site map of %u ELF files, %u sites", h->nfiles, h->nsites);
+    } else {
+        char why[200];
+        snprintf(why, sizeof(why), "%s", msg);
+        snprintf(msg, msglen, "sbx-sitemap wrote a bad map: %s", why);
+    }
+    munmap(map, len + sizeof(struct sbx_sitemap_footer));
+    return r;
+}

@@ -1,0 +1,119 @@
+/*
+ * Site maps (include/sbx/sitemap.h): when the daemon proved the sites of an
+ * image ahead of time, a program of that image finds its own sites of both
+ * shapes, and libc's, patched before it ever calls them; they answer right,
+ * in a forked child too, and again after an exec.  Without a map the same
+ * sites are unpatched until they trap.
+ *
+ *   rw-map MODE    mapped: the program's file and libc are in the sandbox's
+ *                  site map (tests/integration/debian runs it so from the
+ *                  image in rewrite mode); rewrite (no map), trap, native:
+ *                  nothing is patched before its first call
+ */
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "guest.h"
+
+long rwm_getpid(void);
+long rwm_sys0(long nr);
+extern const uint8_t rwm_getpid_site[], rwm_sys0_site[];
+
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl rwm_getpid\n.type rwm_getpid,@function\n"
+        "rwm_getpid:\n"
+        ".globl rwm_getpid_site\nrwm_getpid_site:\n"
+        "    mov $39, %eax\n"
+        "    syscall\n"
+        "    ret\n"
+        ".size rwm_getpid, .-rwm_getpid\n"
+        /* A syscall site: the number from a register, its slot in the padding. */
+        ".p2align 4\n"
+        ".globl rwm_sys0\n.type rwm_sys0,@function\n"
+        "rwm_sys0:\n"
+        "    mov %rdi, %rax\n"
+        ".globl rwm_sys0_site\nrwm_sys0_site:\n"
+        "    syscall\n"
+        "    ret\n"
+        ".size rwm_sys0, .-rwm_sys0\n"
+        ".p2align 4\n");
+
+static int mapped;
+
+/* libc's getppid: `mov $110,%eax; syscall`, patched or not, within its first bytes. */
+static const uint8_t *libc_getppid_site(void)
+{
+    const uint8_t *p = (const uint8_t *)(uintptr_t)getppid;
+    for (int i = 0; i < 32; i++) {
+        const uint8_t *s = p + i;
+        if (s[5] == 0x0f && s[6] == 0x05 &&
+            ((s[0] == 0xb8 && s[1] == 110 && !s[2] && !s[3] && !s[4]) || s[0] == 0xe9))
+            return s;
+    }
+    GUEST_CHECK(0, "libc's getppid has no `mov $110,%%eax; syscall` in its first 32 bytes");
+    return NULL;
+}
+
+/* Every site's state before anything called it: patched exactly when mapped. */
+static void expect_sites(const char *when)
+{
+    uint8_t b = *(const volatile uint8_t *)rwm_getpid_site;
+    GUEST_CHECK(b == (mapped ? 0xe9 : 0xb8), "%s: own mov site starts %#x", when, b);
+    const volatile uint8_t *s = rwm_sys0_site;
+    if (mapped) {
+        GUEST_CHECK(s[0] == 0xeb, "%s: own syscall site starts %#x, expected eb", when, s[0]);
+        const volatile uint8_t *slot = s + 2 + (int8_t)s[1];
+        GUEST_CHECK(*slot == 0xe9, "%s: the syscall site's slot starts %#x", when, *slot);
+    } else {
+        GUEST_CHECK(s[0] == 0x0f && s[1] == 0x05, "%s: own syscall site %02x %02x", when, s[0],
+                    s[1]);
+    }
+    b = *(const volatile uint8_t *)libc_getppid_site();
+    GUEST_CHECK(b == (mapped ? 0xe9 : 0xb8), "%s: libc's getppid site starts %#x", when, b);
+}
+
+static void expect_answers(const char *when)
+{
+    for (int i = 0; i < 3; i++) {
+        GUEST_CHECK(rwm_getpid() == syscall(SYS_getpid), "%s: getpid through the mov site", when);
+        GUEST_CHECK(rwm_sys0(SYS_getppid) == syscall(SYS_getppid),
+                    "%s: getppid through the syscall site", when);
+        GUEST_CHECK(getppid() == syscall(SYS_getppid), "%s: libc's getppid", when);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    guest_name = "rw-map";
+    const char *mode = argc > 1 ? argv[1] : "";
+    GUEST_CHECK(!strcmp(mode, "mapped") || !strcmp(mode, "rewrite") || !strcmp(mode, "trap") ||
+                    !strcmp(mode, "native"),
+                "usage: rw-map mapped|rewrite|trap|native");
+    mapped = !strcmp(mode, "mapped");
+    int after_exec = argc > 2 && !strcmp(argv[2], "--after-exec");
+    /* Without a map, the sandbox's hot-site hints may patch them early after an exec. */
+    if (!after_exec || strcmp(mode, "rewrite") != 0)
+        expect_sites(after_exec ? "after exec" : "at start");
+
+    pid_t pid = fork();
+    GUEST_CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        if (!after_exec || strcmp(mode, "rewrite") != 0)
+            expect_sites("in a child");
+        expect_answers("in a child");
+        _exit(0);
+    }
+    int st;
+    GUEST_CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                "the child failed (status %#x)", st);
+    expect_answers(after_exec ? "after exec" : "in the parent");
+    if (after_exec)
+        return guest_pass();
+    /* A new image of the same file: patched again before its first call. */
+    fflush(stdout);
+    execl("/proc/self/exe", "rw-map", mode, "--after-exec", (char *)NULL);
+    GUEST_CHECK(0, "exec /proc/self/exe");
+    return 1;
+}
