@@ -99,6 +99,16 @@ int sbx_blob_memfd_trampoline_with(const void *tail, size_t tail_size)
 #endif
 }
 
+uint64_t sbx_blob_sitemap_id(void)
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+#ifdef SBX_HAVE_TRAMPOLINE
+    for (size_t i = 0; i < sbx_sitemap_blob_size; i++)
+        h = (h ^ sbx_sitemap_blob[i]) * 0x100000001b3ULL;
+#endif
+    return h;
+}
+
 int sbx_blob_memfd_sitemap(void)
 {
 #ifdef SBX_HAVE_TRAMPOLINE

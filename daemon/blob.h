@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* A sealed, read-only memfd holding the embedded program; -errno on failure. */
 int sbx_blob_memfd_init(void);
@@ -10,5 +11,7 @@ int sbx_blob_memfd_trampoline(void);
 int sbx_blob_memfd_trampoline_with(const void *tail, size_t tail_size);
 /* sbx-sitemap (daemon/sitemap-main.c); built in with the trampoline. */
 int sbx_blob_memfd_sitemap(void);
+/* A hash of sbx-sitemap: stored maps made by another build are not used. */
+uint64_t sbx_blob_sitemap_id(void);
 /* Whether this build embeds the trampoline (trap and rewrite modes). */
 int sbx_blob_have_trampoline(void);

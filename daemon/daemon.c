@@ -180,9 +180,19 @@ static int daemon_setup(struct sbx_daemon *d, char *msg, size_t len)
         snprintf(msg, len, "cannot load the trampoline: %s", strerror(-d->trampoline_memfd));
         return d->trampoline_memfd;
     }
-    if (sbx_blob_have_trampoline() && (d->sitemap_memfd = sbx_blob_memfd_sitemap()) < 0) {
-        snprintf(msg, len, "cannot load sbx-sitemap: %s", strerror(-d->sitemap_memfd));
-        return d->sitemap_memfd;
+    if (sbx_blob_have_trampoline()) {
+        if ((d->sitemap_memfd = sbx_blob_memfd_sitemap()) < 0) {
+            snprintf(msg, len, "cannot load sbx-sitemap: %s", strerror(-d->sitemap_memfd));
+            return d->sitemap_memfd;
+        }
+        d->sitemap_id = sbx_blob_sitemap_id();
+        /* Without it maps are made again for every mount of an image: worth a warning only. */
+        _cleanup_free_ char *dir = NULL;
+        if (asprintf(&dir, "%s/sitemaps", d->cfg.state_dir) < 0)
+            return -ENOMEM;
+        if ((r = mkdir_private(dir)) < 0 ||
+            (d->sitemap_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+            sbx_warn("cannot use %s: %s", dir, strerror(r < 0 ? -r : errno));
     }
     struct sbx_policy *def = NULL;
     if ((r = sbx_policy_new_default(&def)) < 0 ||
@@ -235,6 +245,7 @@ int sbx_daemon_run(const struct sbx_daemon_config *cfg)
         .init_memfd = -EBADF,
         .trampoline_memfd = -EBADF,
         .sitemap_memfd = -EBADF,
+        .sitemap_dir_fd = -EBADF,
         .default_bpf_fd = -EBADF,
     };
     uv_loop_t loop;
@@ -284,6 +295,7 @@ int sbx_daemon_run(const struct sbx_daemon_config *cfg)
     sbx_close(d.init_memfd);
     sbx_close(d.trampoline_memfd);
     sbx_close(d.sitemap_memfd);
+    sbx_close(d.sitemap_dir_fd);
     sbx_close(d.default_bpf_fd);
     free(d.staging_dir);
     return d.exit_code;

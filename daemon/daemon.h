@@ -36,6 +36,8 @@ struct sbx_daemon {
     int init_memfd;       /* sealed sbx-init */
     int trampoline_memfd; /* sealed trampoline; -EBADF when not built in */
     int sitemap_memfd;    /* sealed sbx-sitemap; -EBADF when not built in */
+    int sitemap_dir_fd;   /* STATE_DIR/sitemaps: maps made before, or -EBADF */
+    uint64_t sitemap_id;  /* sbx_blob_sitemap_id() */
     int default_bpf_fd;   /* sealed compiled default policy */
     gid_t sandbox_gid;    /* members may run sandboxes; (gid_t)-1 if no such group */
     bool have_sandbox_gid;

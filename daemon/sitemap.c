@@ -143,7 +143,8 @@ static int wait_helper(int pidfd, int timeout_ms, char *msg, size_t msglen)
     return 0;
 }
 
-int sbx_sitemap_build(int helper_fd, int root_fd, int timeout_ms, char *msg, size_t msglen)
+int sbx_sitemap_run(int helper_fd, int root_fd, int timeout_ms, void **ret_map, size_t *ret_len,
+                    char *msg, size_t msglen)
 {
     _cleanup_close_ int out = memfd_create("sbx-sitemap-out", MFD_CLOEXEC);
     _cleanup_close_ int pidfd = -EBADF;
@@ -166,32 +167,93 @@ int sbx_sitemap_build(int helper_fd, int root_fd, int timeout_ms, char *msg, siz
         return -EBADMSG;
     }
     /* The helper is gone and nobody else holds the memfd: its bytes stay put. */
-    char *map = mmap(NULL, len + sizeof(struct sbx_sitemap_footer), PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (map == MAP_FAILED)
-        return sbx_neg_errno();
-    ssize_t got = pread(out, map, len, 0);
-    if (got != (ssize_t)len) {
-        munmap(map, len + sizeof(struct sbx_sitemap_footer));
+    _cleanup_free_ char *map = malloc(len);
+    if (!map)
+        return -ENOMEM;
+    if (pread(out, map, len, 0) != (ssize_t)len) {
         snprintf(msg, msglen, "cannot read the site map back");
         return -EIO;
     }
-    r = sbx_sitemap_check(map, len, msg, msglen);
-    if (r == 0) {
-        struct sbx_sitemap_footer ft = { .magic = SBX_SITEMAP_FOOTER_MAGIC, .bytes = len };
-        memcpy(map + len, &ft, sizeof(ft));
-        r = sbx_blob_memfd_trampoline_with(map, len + sizeof(ft));
-        const struct sbx_sitemap_header *h = (const struct sbx_sitemap_header *)map;
-        if (r < 0)
-            snprintf(msg, msglen, "cannot build the trampoline with its site map: %s",
-                     strerror(-r));
-        else
-            snprintf(msg, msglen, "site map of %u ELF files, %u sites", h->nfiles, h->nsites);
-    } else {
-        char why[200];
-        snprintf(why, sizeof(why), "%s", msg);
+    char why[200];
+    if ((r = sbx_sitemap_check(map, len, why, sizeof(why))) < 0) {
         snprintf(msg, msglen, "sbx-sitemap wrote a bad map: %s", why);
+        return r;
     }
-    munmap(map, len + sizeof(struct sbx_sitemap_footer));
+    *ret_map = TAKE_PTR(map);
+    *ret_len = len;
+    return 0;
+}
+
+/* A stored map: this header, then the map. */
+struct stored {
+    uint64_t magic;
+    struct sbx_sitemap_key key;
+};
+#define STORED_MAGIC 0x3170616d74697362ULL /* "bsitmap1" */
+
+static void stored_name(const struct sbx_sitemap_key *key, char *buf, size_t len)
+{
+    /* One file per image file: a new version of the image replaces the old map. */
+    snprintf(buf, len, "%llx-%llx.map", (unsigned long long)key->dev, (unsigned long long)key->ino);
+}
+
+int sbx_sitemap_load(int dirfd, const struct sbx_sitemap_key *key, void **ret_map, size_t *ret_len)
+{
+    char name[64];
+    stored_name(key, name, sizeof(name));
+    _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return sbx_neg_errno();
+    struct stat st;
+    struct stored h;
+    if (fstat(fd, &st) < 0)
+        return sbx_neg_errno();
+    if (!S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(h) ||
+        (uint64_t)st.st_size - sizeof(h) > SBX_SITEMAP_MAX_BYTES ||
+        pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.magic != STORED_MAGIC ||
+        memcmp(&h.key, key, sizeof(*key)) != 0)
+        return -ENOENT;
+    size_t len = (size_t)st.st_size - sizeof(h);
+    _cleanup_free_ char *map = malloc(len ? len : 1);
+    char why[200];
+    if (!map)
+        return -ENOMEM;
+    if (pread(fd, map, len, sizeof(h)) != (ssize_t)len ||
+        sbx_sitemap_check(map, len, why, sizeof(why)) < 0)
+        return -ENOENT;
+    *ret_map = TAKE_PTR(map);
+    *ret_len = len;
+    return 0;
+}
+
+int sbx_sitemap_store(int dirfd, const struct sbx_sitemap_key *key, const void *map, size_t len)
+{
+    char name[64], tmp[80];
+    stored_name(key, name, sizeof(name));
+    snprintf(tmp, sizeof(tmp), ".%s.%d", name, (int)getpid());
+    _cleanup_close_ int fd =
+        openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return sbx_neg_errno();
+    struct stored h = { .magic = STORED_MAGIC, .key = *key };
+    int r = 0;
+    errno = 0;
+    if (write(fd, &h, sizeof(h)) != (ssize_t)sizeof(h) || write(fd, map, len) != (ssize_t)len)
+        r = errno ? sbx_neg_errno() : -EIO;
+    if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+        r = sbx_neg_errno();
+    if (r < 0)
+        unlinkat(dirfd, tmp, 0);
     return r;
+}
+
+int sbx_sitemap_trampoline(const void *map, size_t len)
+{
+    _cleanup_free_ char *tail = malloc(len + sizeof(struct sbx_sitemap_footer));
+    if (!tail)
+        return -ENOMEM;
+    struct sbx_sitemap_footer ft = { .magic = SBX_SITEMAP_FOOTER_MAGIC, .bytes = len };
+    memcpy(tail, map, len);
+    memcpy(tail + len, &ft, sizeof(ft));
+    return sbx_blob_memfd_trampoline_with(tail, len + sizeof(ft));
 }

@@ -1,19 +1,41 @@
 /*
  * Site maps (include/sbx/sitemap.h): the daemon runs sbx-sitemap over a
- * read-only image once, checks what it wrote, and hands the image's
- * sandboxes a sealed trampoline memfd with the map appended.
+ * read-only image once, checks what it wrote, keeps it in its state
+ * directory, and hands the image's sandboxes a sealed trampoline memfd with
+ * the map appended.
  */
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
+
+/* What a stored map was made from: the image file's version and the helper's. */
+struct sbx_sitemap_key {
+    uint64_t dev, ino, size;
+    int64_t mtime_ns;
+    uint64_t helper; /* sbx_blob_sitemap_id() */
+};
 
 /* 0 if buf[0..len) is a well-formed map; else -EBADMSG, and msg says what is wrong. */
 int sbx_sitemap_check(const void *buf, size_t len, char *msg, size_t msglen);
 
 /*
  * Runs the sbx-sitemap program in memfd helper_fd over the directory
- * root_fd, for at most timeout_ms, checks its map and returns a sealed
- * memfd of the trampoline followed by the map and its footer; -errno with
- * msg set on failure.
+ * root_fd, for at most timeout_ms; on success *ret_map (malloc'ed) holds
+ * its checked map of *ret_len bytes.  -errno with msg set on failure.
  */
-int sbx_sitemap_build(int helper_fd, int root_fd, int timeout_ms, char *msg, size_t msglen);
+int sbx_sitemap_run(int helper_fd, int root_fd, int timeout_ms, void **ret_map, size_t *ret_len,
+                    char *msg, size_t msglen);
+
+/*
+ * The map stored in directory dirfd for key's image, checked again: 0 and
+ * *ret_map (malloc'ed), or -ENOENT when there is none for this version of
+ * the image and helper, or another -errno.
+ */
+int sbx_sitemap_load(int dirfd, const struct sbx_sitemap_key *key, void **ret_map,
+                     size_t *ret_len);
+/* Stores map for key's image in dirfd, replacing any older one (atomically). */
+int sbx_sitemap_store(int dirfd, const struct sbx_sitemap_key *key, const void *map, size_t len);
+
+/* A sealed memfd of the trampoline followed by map and its footer, or -errno. */
+int sbx_sitemap_trampoline(const void *map, size_t len);
