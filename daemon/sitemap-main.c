@@ -29,6 +29,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rewrite-internal.h"
@@ -39,6 +40,12 @@
 #define MAX_DEPTH 48
 /* Larger files are left out (they keep lazy patching). */
 #define MAX_FILE (512ULL << 20)
+/*
+ * After this long the walk stops and the map holds what was found (the
+ * daemon waits 10 s at most): an image too large to finish still gets a
+ * map it stores, and is not walked again at every mount.
+ */
+#define BUDGET_S 5
 
 /* The two helpers rewrite-elf.c expects from its host. */
 long sbx_tramp_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
@@ -71,7 +78,16 @@ struct map {
     uint64_t *seen; /* open-addressed set of inodes already indexed */
     size_t cap_seen;
     struct sbx_rw_scratch *scratch;
+    struct timespec deadline;
 };
+
+static int out_of_time(const struct map *m)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > m->deadline.tv_sec ||
+           (now.tv_sec == m->deadline.tv_sec && now.tv_nsec >= m->deadline.tv_nsec);
+}
 
 static int die(const char *what, int e)
 {
@@ -204,17 +220,21 @@ static void walk(struct map *m, int dir, unsigned depth, const char *name)
         return;
     }
     struct dirent *e;
-    while ((e = readdir(d))) {
+    while ((e = readdir(d)) && !out_of_time(m)) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
-        if (e->d_type != DT_REG && e->d_type != DT_DIR && e->d_type != DT_UNKNOWN)
+        unsigned type = e->d_type;
+        struct stat st;
+        /* Never open what is not a file or directory (a device, a FIFO). */
+        if (type == DT_UNKNOWN && fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : DT_UNKNOWN;
+        if (type != DT_REG && type != DT_DIR)
             continue;
-        if (depth < 2 && e->d_type != DT_REG && skipped(depth ? name : NULL, e->d_name))
+        if (depth < 2 && type == DT_DIR && skipped(depth ? name : NULL, e->d_name))
             continue;
         int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0)
             continue;
-        struct stat st;
         if (fstat(fd, &st) == 0) {
             if (S_ISDIR(st.st_mode) && depth < MAX_DEPTH)
                 walk(m, fd, depth + 1, e->d_name);
@@ -266,12 +286,15 @@ static void lock_down(void)
     scmp_filter_ctx f = seccomp_init(SCMP_ACT_KILL_PROCESS);
     if (!f)
         die("seccomp_init", ENOMEM);
-    const int plain[] = { SCMP_SYS(read),         SCMP_SYS(pread64),    SCMP_SYS(getdents64),
-                          SCMP_SYS(fstat),        SCMP_SYS(newfstatat), SCMP_SYS(close),
-                          SCMP_SYS(munmap),       SCMP_SYS(brk),        SCMP_SYS(lseek),
-                          SCMP_SYS(madvise),      SCMP_SYS(exit),       SCMP_SYS(exit_group),
-                          SCMP_SYS(rt_sigreturn), SCMP_SYS(mremap),     SCMP_SYS(fcntl),
-                          SCMP_SYS(sysinfo) /* glibc's qsort */ };
+    const int plain[] = { SCMP_SYS(read),         SCMP_SYS(pread64),
+                          SCMP_SYS(getdents64),   SCMP_SYS(fstat),
+                          SCMP_SYS(newfstatat),   SCMP_SYS(close),
+                          SCMP_SYS(munmap),       SCMP_SYS(brk),
+                          SCMP_SYS(lseek),        SCMP_SYS(madvise),
+                          SCMP_SYS(exit),         SCMP_SYS(exit_group),
+                          SCMP_SYS(rt_sigreturn), SCMP_SYS(mremap),
+                          SCMP_SYS(fcntl),        SCMP_SYS(sysinfo) /* glibc's qsort */,
+                          SCMP_SYS(clock_gettime) /* when the vDSO cannot answer */ };
     int r = 0;
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]) && r == 0; i++)
         r = seccomp_rule_add(f, SCMP_ACT_ALLOW, plain[i], 0);
@@ -304,6 +327,8 @@ int main(void)
     if (m.scratch == MAP_FAILED)
         die("mmap", errno);
     lock_down();
+    clock_gettime(CLOCK_MONOTONIC, &m.deadline);
+    m.deadline.tv_sec += BUDGET_S;
     walk(&m, ROOT_FD, 0, NULL);
 
     /* Sorting the files by inode keeps each one's sites where they are. */
