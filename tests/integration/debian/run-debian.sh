@@ -388,10 +388,17 @@ test_workload_stats() {
     say "$mode --stats: total $total, $key $key_n ($col)"
     if [ "$mode" = rewrite ] && [ "$total" -gt 0 ]; then
         # How much of the workload took the fast path (docs/trampoline.md).
+        # With the image's site map, every program of it is patched at load:
+        # at least 90% (issue 5's target; 97-99.9% measured) or a regression.
         local patched
         patched=$(stat_count "$T/sbx.err" total patched)
         say "rewrite: $patched of $total syscalls through patched sites" \
             "($((patched * 1000 / total / 10)).$((patched * 1000 / total % 10))%)"
+        if [ $((patched * 10)) -lt $((total * 9)) ]; then
+            say "fewer than 90% of the syscalls went through patched sites"
+            show "sandbox stderr" "$T/sbx.err"
+            return 1
+        fi
     fi
     if [ "$total" -le 0 ] || [ "$key_n" -le 0 ]; then
         say "expected non-zero counts for the total and $key"
@@ -501,7 +508,7 @@ for w in "${WORKLOADS[@]}"; do
             test_workload_mode "$mode"
     done
     for mode in trap rewrite; do
-        t "$desc [$mode --stats]: same output, trampoline counts $key" \
+        t "$desc [$mode --stats]: same output, trampoline counts $key$([ "$mode" = rewrite ] && echo ", >= 90% through patched sites")" \
             test_workload_stats "$mode"
     done
     say "$fn: $((SECONDS - wstart)) s"
