@@ -22,6 +22,7 @@
 #include "daemon/run.h"
 #include "daemon/sandbox.h"
 #include "daemon/server.h"
+#include "daemon/sitemap-build.h"
 #include "policy/policy.h"
 #include "sbx-config.h"
 #include "sbx/macro.h"
@@ -48,6 +49,7 @@ void sbx_daemon_maybe_exit(struct sbx_daemon *d)
         return;
     while (d->clients)
         sbx_client_close(d->clients);
+    sbx_sitemap_cancel_all(d);
     /* Closing every remaining handle lets uv_run return. */
     uv_walk(d->loop, close_handle, NULL);
 }

@@ -24,6 +24,7 @@ struct sbx_daemon_config {
 
 struct sbx_client;
 struct sbx_sandbox;
+struct sbx_sitemap_build;
 
 struct sbx_daemon {
     uv_loop_t *loop;
@@ -33,13 +34,14 @@ struct sbx_daemon {
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t idle_timer; /* drops images unused for a while */
     char *staging_dir;
-    int init_memfd;       /* sealed sbx-init */
-    int trampoline_memfd; /* sealed trampoline; -EBADF when not built in */
-    int sitemap_memfd;    /* sealed sbx-sitemap; -EBADF when not built in */
-    int sitemap_dir_fd;   /* STATE_DIR/sitemaps: maps made before, or -EBADF */
-    uint64_t sitemap_id;  /* sbx_blob_sitemap_id() */
-    int default_bpf_fd;   /* sealed compiled default policy */
-    gid_t sandbox_gid;    /* members may run sandboxes; (gid_t)-1 if no such group */
+    int init_memfd;                           /* sealed sbx-init */
+    int trampoline_memfd;                     /* sealed trampoline; -EBADF when not built in */
+    int sitemap_memfd;                        /* sealed sbx-sitemap; -EBADF when not built in */
+    int sitemap_dir_fd;                       /* STATE_DIR/sitemaps: maps made before, or -EBADF */
+    uint64_t sitemap_id;                      /* sbx_blob_sitemap_id() */
+    struct sbx_sitemap_build *sitemap_builds; /* sbx-sitemaps running (list) */
+    int default_bpf_fd;                       /* sealed compiled default policy */
+    gid_t sandbox_gid; /* members may run sandboxes; (gid_t)-1 if no such group */
     bool have_sandbox_gid;
     struct sbx_image_cache images;
     struct sbx_cgroup_root cgroups;

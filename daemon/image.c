@@ -207,6 +207,11 @@ int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
     return 0;
 }
 
+void sbx_image_hold(struct sbx_image *img)
+{
+    img->refs++;
+}
+
 void sbx_image_release(struct sbx_image_cache *c, struct sbx_image *img, uint64_t now_ms)
 {
     if (!img || --img->refs > 0)

@@ -39,6 +39,8 @@ void sbx_image_cache_init(struct sbx_image_cache *c, size_t max_idle);
 int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
                       struct sbx_image **ret, char *msgbuf, size_t msglen);
 void sbx_image_release(struct sbx_image_cache *c, struct sbx_image *img, uint64_t now_ms);
+/* One more reference to an acquired image (released with sbx_image_release). */
+void sbx_image_hold(struct sbx_image *img);
 
 /* Drops unused images idle for longer than max_idle_ms (all of them with 0). */
 void sbx_image_cache_trim(struct sbx_image_cache *c, uint64_t now_ms, uint64_t max_idle_ms);

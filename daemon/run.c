@@ -15,7 +15,6 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "daemon/daemon.h"
@@ -23,8 +22,7 @@
 #include "daemon/log.h"
 #include "daemon/sandbox.h"
 #include "daemon/server.h"
-#include "daemon/sitemap.h"
-#include "sbx/sitemap.h"
+#include "daemon/sitemap-build.h"
 #include "policy/policy.h"
 #include "sbx/macro.h"
 
@@ -32,7 +30,6 @@
 #define MAX_POLICY_FILE (256 * 1024)
 #define RUN_MAX_TMPFS 64 /* tmpfs mounts of one policy */
 #define SBX_NOBODY 65534u
-#define SITEMAP_TIMEOUT_MS 10000
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 int sbx_run_compile_policy(const struct sbx_policy *p, int *ret_fd)
@@ -437,58 +434,6 @@ static int detach_binds(const int *src, unsigned n, struct detached *ret, char *
     return 0;
 }
 
-/*
- * Rewrite mode wants the image's site map (daemon/sitemap.c): its sandboxes
- * then patch every proven site at load instead of trapping first.  A map
- * made before for this version of the image file comes from the state
- * directory; otherwise this waits for sbx-sitemap (0.1-0.5 s for a Debian
- * root filesystem, more while the image's blocks are not cached) and
- * stores its map.  Without a map, sandboxes patch lazily.
- */
-static void image_sitemap(struct sbx_daemon *d, struct sbx_image *img)
-{
-    if (img->sitemap_tried || img->writable || d->sitemap_memfd < 0)
-        return;
-    img->sitemap_tried = true;
-    struct sbx_sitemap_key key = {
-        .dev = img->dev,
-        .ino = img->ino,
-        .size = (uint64_t)img->size,
-        .mtime_ns = img->mtime_ns,
-        .helper = d->sitemap_id,
-    };
-    _cleanup_free_ void *map = NULL;
-    size_t len = 0;
-    char msg[256] = "";
-    int r =
-        d->sitemap_dir_fd >= 0 ? sbx_sitemap_load(d->sitemap_dir_fd, &key, &map, &len) : -ENOENT;
-    if (r < 0) {
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        r = sbx_sitemap_run(d->sitemap_memfd, img->mount_fd, SITEMAP_TIMEOUT_MS, &map, &len, msg,
-                            sizeof(msg));
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        if (r < 0) {
-            sbx_warn("image loop%d: no site map, rewrite mode patches lazily: %s", img->loop_nr,
-                     msg[0] ? msg : strerror(-r));
-            return;
-        }
-        const struct sbx_sitemap_header *h = map;
-        sbx_info("image loop%d: site map of %u ELF files, %u sites, made in %lld ms", img->loop_nr,
-                 h->nfiles, h->nsites,
-                 (long long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
-        if (d->sitemap_dir_fd >= 0 &&
-            (r = sbx_sitemap_store(d->sitemap_dir_fd, &key, map, len)) < 0)
-            sbx_warn("image loop%d: cannot store its site map: %s", img->loop_nr, strerror(-r));
-    }
-    if ((r = sbx_sitemap_trampoline(map, len)) < 0) {
-        sbx_warn("image loop%d: cannot add the site map to the trampoline: %s", img->loop_nr,
-                 strerror(-r));
-        return;
-    }
-    img->trampoline_fd = r;
-}
-
 int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req *req,
                   struct sbx_frame *extra, struct sbx_sandbox **ret, char *msg, size_t msglen)
 {
@@ -519,7 +464,7 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
     if (r < 0)
         return r;
     if (req->run.mode == SBX_MODE_REWRITE)
-        image_sitemap(d, img);
+        sbx_sitemap_request(d, img);
 
     struct sbx_spec spec = {
         .staging = d->staging_dir,

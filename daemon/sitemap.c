@@ -118,46 +118,48 @@ static pid_t spawn(int helper_fd, int root_fd, int out_fd, int *ret_pidfd)
     return (pid_t)pid;
 }
 
-/* Waits for the helper; kills it after timeout_ms.  Its exit status, or -errno. */
-static int wait_helper(int pidfd, int timeout_ms, char *msg, size_t msglen)
+int sbx_sitemap_start(int helper_fd, int root_fd, struct sbx_sitemap_job *job, char *msg,
+                      size_t msglen)
 {
-    struct pollfd p = { .fd = pidfd, .events = POLLIN };
-    int r;
-    do
-        r = poll(&p, 1, timeout_ms);
-    while (r < 0 && errno == EINTR);
-    if (r == 0) {
-        syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-        snprintf(msg, msglen, "sbx-sitemap took longer than %d ms", timeout_ms);
-    }
-    siginfo_t si = { 0 };
-    if (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0)
-        return sbx_neg_errno();
-    if (r == 0)
-        return -ETIMEDOUT;
-    if (si.si_code != CLD_EXITED || si.si_status != 0) {
-        snprintf(msg, msglen, "sbx-sitemap %s %d",
-                 si.si_code == CLD_EXITED ? "exited with" : "died of signal", si.si_status);
-        return -EIO;
-    }
-    return 0;
-}
-
-int sbx_sitemap_run(int helper_fd, int root_fd, int timeout_ms, void **ret_map, size_t *ret_len,
-                    char *msg, size_t msglen)
-{
+    *job = (struct sbx_sitemap_job){ .pidfd = -EBADF, .out = -EBADF };
     _cleanup_close_ int out = memfd_create("sbx-sitemap-out", MFD_CLOEXEC);
-    _cleanup_close_ int pidfd = -EBADF;
     if (out < 0)
         return sbx_neg_errno();
+    int pidfd = -EBADF;
     pid_t pid = spawn(helper_fd, root_fd, out, &pidfd);
     if (pid < 0) {
         snprintf(msg, msglen, "cannot start sbx-sitemap: %s", strerror((int)-pid));
         return pid;
     }
-    int r = wait_helper(pidfd, timeout_ms, msg, msglen);
+    job->pidfd = pidfd;
+    job->out = TAKE_FD(out);
+    return 0;
+}
+
+void sbx_sitemap_cancel(struct sbx_sitemap_job *job)
+{
+    if (job->pidfd >= 0) {
+        syscall(SYS_pidfd_send_signal, job->pidfd, SIGKILL, NULL, 0);
+        waitid(P_PIDFD, (id_t)job->pidfd, &(siginfo_t){ 0 }, WEXITED);
+    }
+    job->pidfd = sbx_close(job->pidfd);
+    job->out = sbx_close(job->out);
+}
+
+int sbx_sitemap_finish(struct sbx_sitemap_job *job, void **ret_map, size_t *ret_len, char *msg,
+                       size_t msglen)
+{
+    siginfo_t si = { 0 };
+    int r = waitid(P_PIDFD, (id_t)job->pidfd, &si, WEXITED) < 0 ? sbx_neg_errno() : 0;
+    job->pidfd = sbx_close(job->pidfd);
+    _cleanup_close_ int out = TAKE_FD(job->out);
     if (r < 0)
         return r;
+    if (si.si_code != CLD_EXITED || si.si_status != 0) {
+        snprintf(msg, msglen, "sbx-sitemap %s %d",
+                 si.si_code == CLD_EXITED ? "exited with" : "died of signal", si.si_status);
+        return -EIO;
+    }
     struct stat st;
     if (fstat(out, &st) < 0)
         return sbx_neg_errno();
@@ -182,6 +184,25 @@ int sbx_sitemap_run(int helper_fd, int root_fd, int timeout_ms, void **ret_map, 
     *ret_map = TAKE_PTR(map);
     *ret_len = len;
     return 0;
+}
+
+int sbx_sitemap_run(int helper_fd, int root_fd, int timeout_ms, void **ret_map, size_t *ret_len,
+                    char *msg, size_t msglen)
+{
+    struct sbx_sitemap_job job;
+    int r = sbx_sitemap_start(helper_fd, root_fd, &job, msg, msglen);
+    if (r < 0)
+        return r;
+    struct pollfd p = { .fd = job.pidfd, .events = POLLIN };
+    do
+        r = poll(&p, 1, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    if (r <= 0) {
+        sbx_sitemap_cancel(&job);
+        snprintf(msg, msglen, "sbx-sitemap took longer than %d ms", timeout_ms);
+        return -ETIMEDOUT;
+    }
+    return sbx_sitemap_finish(&job, ret_map, ret_len, msg, msglen);
 }
 
 /* A stored map: this header, then the map. */

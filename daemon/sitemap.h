@@ -19,11 +19,25 @@ struct sbx_sitemap_key {
 /* 0 if buf[0..len) is a well-formed map; else -EBADMSG, and msg says what is wrong. */
 int sbx_sitemap_check(const void *buf, size_t len, char *msg, size_t msglen);
 
+/* A running sbx-sitemap: its pidfd (readable once it exited) and its output. */
+struct sbx_sitemap_job {
+    int pidfd, out;
+};
+
+/* Starts the sbx-sitemap program in memfd helper_fd over the directory root_fd. */
+int sbx_sitemap_start(int helper_fd, int root_fd, struct sbx_sitemap_job *job, char *msg,
+                      size_t msglen);
 /*
- * Runs the sbx-sitemap program in memfd helper_fd over the directory
- * root_fd, for at most timeout_ms; on success *ret_map (malloc'ed) holds
- * its checked map of *ret_len bytes.  -errno with msg set on failure.
+ * Reaps the job's helper (which exited, or this waits) and closes the job;
+ * on success *ret_map (malloc'ed) holds its checked map of *ret_len bytes.
+ * -errno with msg set on failure.
  */
+int sbx_sitemap_finish(struct sbx_sitemap_job *job, void **ret_map, size_t *ret_len, char *msg,
+                       size_t msglen);
+/* Kills and reaps the job's helper and closes the job. */
+void sbx_sitemap_cancel(struct sbx_sitemap_job *job);
+
+/* sbx_sitemap_start, a wait of at most timeout_ms (then a kill), sbx_sitemap_finish. */
 int sbx_sitemap_run(int helper_fd, int root_fd, int timeout_ms, void **ret_map, size_t *ret_len,
                     char *msg, size_t msglen);
 
@@ -32,8 +46,7 @@ int sbx_sitemap_run(int helper_fd, int root_fd, int timeout_ms, void **ret_map, 
  * *ret_map (malloc'ed), or -ENOENT when there is none for this version of
  * the image and helper, or another -errno.
  */
-int sbx_sitemap_load(int dirfd, const struct sbx_sitemap_key *key, void **ret_map,
-                     size_t *ret_len);
+int sbx_sitemap_load(int dirfd, const struct sbx_sitemap_key *key, void **ret_map, size_t *ret_len);
 /* Stores map for key's image in dirfd, replacing any older one (atomically). */
 int sbx_sitemap_store(int dirfd, const struct sbx_sitemap_key *key, const void *map, size_t len);
 

@@ -1,0 +1,154 @@
+/*
+ * Site maps made in the background.  The first rewrite-mode run of a
+ * read-only image starts sbx-sitemap and goes on without waiting: it and
+ * every run until the map is there patch lazily (docs/trampoline.md).  The
+ * build holds a reference to the image, so that it stays mounted and cached,
+ * and ends when the helper exits (its pidfd becomes readable), after
+ * SITEMAP_TIMEOUT_MS (killed), or when the daemon stops (killed).
+ */
+#include "daemon/sitemap-build.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "daemon/daemon.h"
+#include "daemon/image.h"
+#include "daemon/log.h"
+#include "daemon/sitemap.h"
+#include "sbx/macro.h"
+#include "sbx/sitemap.h"
+
+#define SITEMAP_TIMEOUT_MS 10000
+
+struct sbx_sitemap_build {
+    struct sbx_daemon *d;
+    struct sbx_image *img;
+    struct sbx_sitemap_job job;
+    struct sbx_sitemap_key key;
+    uint64_t started_ms;
+    uv_poll_t exit_poll;
+    uv_timer_t timer;
+    int handles;
+    struct sbx_sitemap_build *next;
+};
+
+/* The trampoline for the image's sandboxes, with map appended. */
+static void install(struct sbx_image *img, const void *map, size_t len)
+{
+    int r = sbx_sitemap_trampoline(map, len);
+    if (r < 0) {
+        sbx_warn("image loop%d: cannot add the site map to the trampoline: %s", img->loop_nr,
+                 strerror(-r));
+        return;
+    }
+    sbx_close(img->trampoline_fd);
+    img->trampoline_fd = r;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct sbx_sitemap_build *b = h->data;
+    if (--b->handles == 0)
+        free(b);
+}
+
+/* Kills the helper if it still runs, lets go of the image, frees b once libuv has. */
+static void build_end(struct sbx_sitemap_build *b)
+{
+    for (struct sbx_sitemap_build **p = &b->d->sitemap_builds; *p; p = &(*p)->next)
+        if (*p == b) {
+            *p = b->next;
+            break;
+        }
+    sbx_sitemap_cancel(&b->job);
+    sbx_image_release(&b->d->images, b->img, sbx_daemon_now(b->d));
+    uv_close((uv_handle_t *)&b->exit_poll, on_closed);
+    uv_close((uv_handle_t *)&b->timer, on_closed);
+}
+
+static void on_helper_exit(uv_poll_t *h, int status, int events)
+{
+    struct sbx_sitemap_build *b = h->data;
+    struct sbx_image *img = b->img;
+    _cleanup_free_ void *map = NULL;
+    size_t len = 0;
+    char msg[256] = "";
+    int r = sbx_sitemap_finish(&b->job, &map, &len, msg, sizeof(msg));
+    if (r < 0) {
+        sbx_warn("image loop%d: no site map, rewrite mode patches lazily: %s", img->loop_nr,
+                 msg[0] ? msg : strerror(-r));
+    } else {
+        const struct sbx_sitemap_header *hd = map;
+        sbx_info("image loop%d: site map of %u ELF files, %u sites, made in %llu ms", img->loop_nr,
+                 hd->nfiles, hd->nsites,
+                 (unsigned long long)(sbx_daemon_now(b->d) - b->started_ms));
+        if (b->d->sitemap_dir_fd >= 0 &&
+            (r = sbx_sitemap_store(b->d->sitemap_dir_fd, &b->key, map, len)) < 0)
+            sbx_warn("image loop%d: cannot store its site map: %s", img->loop_nr, strerror(-r));
+        install(img, map, len);
+    }
+    build_end(b);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct sbx_sitemap_build *b = t->data;
+    sbx_warn("image loop%d: no site map, sbx-sitemap took longer than %d ms", b->img->loop_nr,
+             SITEMAP_TIMEOUT_MS);
+    build_end(b);
+}
+
+void sbx_sitemap_request(struct sbx_daemon *d, struct sbx_image *img)
+{
+    if (img->sitemap_tried || img->writable || d->sitemap_memfd < 0)
+        return;
+    img->sitemap_tried = true;
+    struct sbx_sitemap_key key = {
+        .dev = img->dev,
+        .ino = img->ino,
+        .size = (uint64_t)img->size,
+        .mtime_ns = img->mtime_ns,
+        .helper = d->sitemap_id,
+    };
+    _cleanup_free_ void *map = NULL;
+    size_t len = 0;
+    if (d->sitemap_dir_fd >= 0 && sbx_sitemap_load(d->sitemap_dir_fd, &key, &map, &len) == 0) {
+        install(img, map, len);
+        return;
+    }
+    struct sbx_sitemap_build *b = calloc(1, sizeof(*b));
+    char msg[256] = "";
+    if (!b)
+        return;
+    *b = (struct sbx_sitemap_build){ .d = d, .img = img, .key = key };
+    int r = sbx_sitemap_start(d->sitemap_memfd, img->mount_fd, &b->job, msg, sizeof(msg));
+    if (r == 0 && (r = uv_poll_init(d->loop, &b->exit_poll, b->job.pidfd)) < 0)
+        sbx_sitemap_cancel(&b->job);
+    if (r < 0) {
+        sbx_warn("image loop%d: no site map, rewrite mode patches lazily: %s", img->loop_nr,
+                 msg[0] ? msg : strerror(-r));
+        free(b);
+        return;
+    }
+    uv_timer_init(d->loop, &b->timer);
+    b->exit_poll.data = b->timer.data = b;
+    b->handles = 2;
+    b->started_ms = sbx_daemon_now(d);
+    sbx_image_hold(img);
+    b->next = d->sitemap_builds;
+    d->sitemap_builds = b;
+    if ((r = uv_poll_start(&b->exit_poll, UV_READABLE, on_helper_exit)) < 0 ||
+        (r = uv_timer_start(&b->timer, on_timeout, SITEMAP_TIMEOUT_MS, 0)) < 0) {
+        sbx_warn("image loop%d: no site map: %s", img->loop_nr, uv_strerror(r));
+        build_end(b);
+    }
+}
+
+void sbx_sitemap_cancel_all(struct sbx_daemon *d)
+{
+    while (d->sitemap_builds)
+        build_end(d->sitemap_builds);
+}
