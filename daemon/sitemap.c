@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -103,6 +104,8 @@ static pid_t spawn(int helper_fd, int root_fd, int out_fd, int *ret_pidfd)
     if (pid < 0)
         return sbx_neg_errno();
     if (pid == 0) {
+        /* A daemon that dies (even of SIGKILL) takes its helper with it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         int exe = fcntl(helper_fd, F_DUPFD_CLOEXEC, 10);
         int root = fcntl(root_fd, F_DUPFD_CLOEXEC, 10);
         int out = fcntl(out_fd, F_DUPFD_CLOEXEC, 10);
