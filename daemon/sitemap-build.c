@@ -1,14 +1,19 @@
 /*
  * Site maps made in the background.  The first rewrite-mode run of a
  * read-only image starts sbx-sitemap and goes on without waiting: it and
- * every run until the map is there patch lazily (docs/trampoline.md).  The
- * build holds a reference to the image, so that it stays mounted and cached,
- * and ends when the helper exits (its pidfd becomes readable), after
- * SITEMAP_TIMEOUT_MS (killed), or when the daemon stops (killed).
+ * every run until the map is there patch lazily (docs/trampoline.md).  One
+ * helper runs at a time; an image whose run finds one busy asks again at its
+ * next run.  The build holds a reference to the image, so that it stays
+ * mounted and cached, and ends when the helper exits (its pidfd becomes
+ * readable in the loop, which never waits for it), or when the daemon stops.
+ * After SITEMAP_TIMEOUT_MS the helper is killed and its exit ends the build.
+ * A helper that fails leaves an empty map in the store, so that this version
+ * of the image and helper is not walked again at every mount.
  */
 #include "daemon/sitemap-build.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +37,7 @@ struct sbx_sitemap_build {
     uv_poll_t exit_poll;
     uv_timer_t timer;
     int handles;
+    bool timed_out;
     struct sbx_sitemap_build *next;
 };
 
@@ -69,6 +75,18 @@ static void build_end(struct sbx_sitemap_build *b)
     uv_close((uv_handle_t *)&b->timer, on_closed);
 }
 
+/* Remembers that this image and helper give no map: an empty one. */
+static void store_empty(struct sbx_sitemap_build *b)
+{
+    const struct sbx_sitemap_header h = {
+        .magic = SBX_SITEMAP_MAGIC,
+        .version = SBX_SITEMAP_VERSION,
+        .bytes = sizeof(h),
+    };
+    if (b->d->sitemap_dir_fd >= 0)
+        sbx_sitemap_store(b->d->sitemap_dir_fd, &b->key, &h, sizeof(h));
+}
+
 static void on_helper_exit(uv_poll_t *h, int status, int events)
 {
     struct sbx_sitemap_build *b = h->data;
@@ -76,10 +94,20 @@ static void on_helper_exit(uv_poll_t *h, int status, int events)
     _cleanup_free_ void *map = NULL;
     size_t len = 0;
     char msg[256] = "";
-    int r = sbx_sitemap_finish(&b->job, &map, &len, msg, sizeof(msg));
-    if (r < 0) {
+    /* libuv must not watch the pidfd that finish closes. */
+    uv_poll_stop(&b->exit_poll);
+    int r = status < 0 ? status : sbx_sitemap_finish(&b->job, &map, &len, msg, sizeof(msg));
+    if (b->timed_out) {
+        sbx_warn("image loop%d: no site map, sbx-sitemap took longer than %d ms", img->loop_nr,
+                 SITEMAP_TIMEOUT_MS);
+        store_empty(b);
+    } else if (r < 0) {
         sbx_warn("image loop%d: no site map, rewrite mode patches lazily: %s", img->loop_nr,
-                 msg[0] ? msg : strerror(-r));
+                 msg[0]       ? msg
+                 : status < 0 ? uv_strerror(status)
+                              : strerror(-r));
+        if (status >= 0)
+            store_empty(b);
     } else {
         const struct sbx_sitemap_header *hd = map;
         sbx_info("image loop%d: site map of %u ELF files, %u sites, made in %llu ms", img->loop_nr,
@@ -93,19 +121,18 @@ static void on_helper_exit(uv_poll_t *h, int status, int events)
     build_end(b);
 }
 
+/* Kills the helper; the build ends when it is gone (on_helper_exit). */
 static void on_timeout(uv_timer_t *t)
 {
     struct sbx_sitemap_build *b = t->data;
-    sbx_warn("image loop%d: no site map, sbx-sitemap took longer than %d ms", b->img->loop_nr,
-             SITEMAP_TIMEOUT_MS);
-    build_end(b);
+    b->timed_out = true;
+    sbx_sitemap_kill(&b->job);
 }
 
 void sbx_sitemap_request(struct sbx_daemon *d, struct sbx_image *img)
 {
     if (img->sitemap_tried || img->writable || d->sitemap_memfd < 0)
         return;
-    img->sitemap_tried = true;
     struct sbx_sitemap_key key = {
         .dev = img->dev,
         .ino = img->ino,
@@ -116,9 +143,14 @@ void sbx_sitemap_request(struct sbx_daemon *d, struct sbx_image *img)
     _cleanup_free_ void *map = NULL;
     size_t len = 0;
     if (d->sitemap_dir_fd >= 0 && sbx_sitemap_load(d->sitemap_dir_fd, &key, &map, &len) == 0) {
+        img->sitemap_tried = true;
         install(img, map, len);
         return;
     }
+    /* One at a time: a helper takes a core for up to a few seconds. */
+    if (d->sitemap_builds)
+        return;
+    img->sitemap_tried = true;
     struct sbx_sitemap_build *b = calloc(1, sizeof(*b));
     char msg[256] = "";
     if (!b)

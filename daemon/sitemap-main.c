@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/capability.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -39,7 +40,7 @@
 #define OUT_FD 4
 #define MAX_DEPTH 48
 /* Larger files are left out (they keep lazy patching). */
-#define MAX_FILE (512ULL << 20)
+#define MAX_FILE SBX_SITEMAP_MAX_FILE_SIZE
 /*
  * After this long the walk stops and the map holds what was found (the
  * daemon waits 10 s at most): an image too large to finish still gets a
@@ -79,14 +80,28 @@ struct map {
     size_t cap_seen;
     struct sbx_rw_scratch *scratch;
     struct timespec deadline;
+    int late; /* the deadline passed */
 };
 
-static int out_of_time(const struct map *m)
+static struct map *cur_map;
+
+static int out_of_time(struct map *m)
 {
     struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > m->deadline.tv_sec ||
-           (now.tv_sec == m->deadline.tv_sec && now.tv_nsec >= m->deadline.tv_nsec);
+    if (!m->late) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        m->late = now.tv_sec > m->deadline.tv_sec ||
+                  (now.tv_sec == m->deadline.tv_sec && now.tv_nsec >= m->deadline.tv_nsec);
+    }
+    return m->late;
+}
+
+/* sbx_rw_candidates' skip: once time is up, every candidate (a file can take long). */
+static int skip_when_late(uint64_t lo, uint64_t sc)
+{
+    (void)lo;
+    (void)sc;
+    return out_of_time(cur_map);
 }
 
 static int die(const char *what, int e)
@@ -149,7 +164,7 @@ static void index_file(struct map *m, int fd, const struct stat *st)
         memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
         eh.e_machine != EM_X86_64 || (eh.e_type != ET_EXEC && eh.e_type != ET_DYN))
         return;
-    if (m->nfiles == SBX_SITEMAP_MAX_FILES || !seen_add(m, (uint64_t)st->st_ino))
+    if (m->nfiles == SBX_SITEMAP_MAX_FILES || out_of_time(m) || !seen_add(m, (uint64_t)st->st_ino))
         return;
     uint64_t size = (uint64_t)st->st_size;
     void *base = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -160,17 +175,22 @@ static void index_file(struct map *m, int fd, const struct stat *st)
     uint64_t b = (uint64_t)(uintptr_t)base;
     unsigned nr = sbx_rw_file_ranges(s, fd, b, 0, size, &nstarts);
     for (unsigned i = 0; i < nr; i++)
-        n = sbx_rw_candidates(s->starts, nstarts, s->ranges[i].lo, s->ranges[i].hi, NULL,
+        n = sbx_rw_candidates(s->starts, nstarts, s->ranges[i].lo, s->ranges[i].hi, skip_when_late,
                               s->patches, n, SBX_RW_MAX_SITES, s->taken, &ntaken);
     munmap(base, size);
-    if (m->nsites + n > SBX_SITEMAP_MAX_SITES)
-        n = 0; /* the map is full: this file keeps lazy patching */
+    /*
+     * A listed file gets no lazy patching: one whose search was cut short
+     * (time, the per-file limit, a full map) is left out, to keep it.
+     */
+    if (out_of_time(m) || n == SBX_RW_MAX_SITES || m->nsites + n > SBX_SITEMAP_MAX_SITES)
+        return;
     m->files = grow(m->files, &m->cap_files, m->nfiles + 1, sizeof(*m->files));
     m->sites = grow(m->sites, &m->cap_sites, m->nsites + n, sizeof(*m->sites));
     m->files[m->nfiles++] = (struct sbx_sitemap_file){
         .ino = (uint64_t)st->st_ino,
         .size = size,
         .mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec,
+        .ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec,
         .first = (uint32_t)m->nsites,
         .nsites = (uint32_t)n,
     };
@@ -267,11 +287,22 @@ static void write_all(const void *p, size_t n)
     }
 }
 
+/*
+ * The image's root becomes this process's root (nothing of the host can be
+ * named any more), then it becomes nobody, keeping only the capability to
+ * read every file of the image.
+ */
 static void lock_down(void)
 {
+    const uid_t nobody = 65534;
+    if (fchdir(ROOT_FD) < 0 || chroot(".") < 0 || chdir("/") < 0)
+        die("chroot into the image", errno);
+    if (setgroups(0, NULL) < 0 || setresgid(nobody, nobody, nobody) < 0 ||
+        prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setresuid(nobody, nobody, nobody) < 0)
+        die("becoming nobody", errno);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         die("no_new_privs", errno);
-    const struct rlimit cpu = { 120, 120 }, as = { 4ULL << 30, 4ULL << 30 }, nofile = { 128, 128 },
+    const struct rlimit cpu = { 15, 15 }, as = { 1ULL << 30, 1ULL << 30 }, nofile = { 128, 128 },
                         fsize = { SBX_SITEMAP_MAX_BYTES, SBX_SITEMAP_MAX_BYTES };
     if (setrlimit(RLIMIT_CPU, &cpu) < 0 || setrlimit(RLIMIT_AS, &as) < 0 ||
         setrlimit(RLIMIT_NOFILE, &nofile) < 0 || setrlimit(RLIMIT_FSIZE, &fsize) < 0)
@@ -286,14 +317,21 @@ static void lock_down(void)
     scmp_filter_ctx f = seccomp_init(SCMP_ACT_KILL_PROCESS);
     if (!f)
         die("seccomp_init", ENOMEM);
-    const int plain[] = { SCMP_SYS(read),         SCMP_SYS(pread64),
-                          SCMP_SYS(getdents64),   SCMP_SYS(fstat),
-                          SCMP_SYS(newfstatat),   SCMP_SYS(close),
-                          SCMP_SYS(munmap),       SCMP_SYS(brk),
-                          SCMP_SYS(lseek),        SCMP_SYS(madvise),
-                          SCMP_SYS(exit),         SCMP_SYS(exit_group),
-                          SCMP_SYS(rt_sigreturn), SCMP_SYS(mremap),
-                          SCMP_SYS(fcntl),        SCMP_SYS(sysinfo) /* glibc's qsort */,
+    const int plain[] = { SCMP_SYS(read),
+                          SCMP_SYS(pread64),
+                          SCMP_SYS(getdents64),
+                          SCMP_SYS(fstat),
+                          SCMP_SYS(newfstatat),
+                          SCMP_SYS(close),
+                          SCMP_SYS(munmap),
+                          SCMP_SYS(brk),
+                          SCMP_SYS(lseek),
+                          SCMP_SYS(madvise),
+                          SCMP_SYS(exit),
+                          SCMP_SYS(exit_group),
+                          SCMP_SYS(rt_sigreturn),
+                          SCMP_SYS(mremap),
+                          SCMP_SYS(sysinfo) /* glibc's qsort */,
                           SCMP_SYS(clock_gettime) /* when the vDSO cannot answer */ };
     int r = 0;
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]) && r == 0; i++)
@@ -308,6 +346,11 @@ static void lock_down(void)
     if (r == 0)
         r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
                              SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+    /* fdopendir's: no locks, leases or anything else on a file. */
+    const int fcntl_ok[] = { F_GETFD, F_SETFD, F_GETFL };
+    for (size_t i = 0; i < sizeof(fcntl_ok) / sizeof(fcntl_ok[0]) && r == 0; i++)
+        r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+                             SCMP_A1(SCMP_CMP_EQ, (uint64_t)fcntl_ok[i]));
     for (int fd = 2; fd <= OUT_FD && r == 0; fd += OUT_FD - 2)
         r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(write), 1, SCMP_A0(SCMP_CMP_EQ, fd));
     if (r == 0)
@@ -317,7 +360,23 @@ static void lock_down(void)
         die("seccomp", -r);
 }
 
-int main(void)
+/*
+ * sbx-sitemap --probe PATH...: locks down as always, then exits 0 if none
+ * of the paths can be opened, 3 if one can (tests/unit/test-sitemap.c).
+ */
+static int probe(int argc, char **argv)
+{
+    for (int i = 2; i < argc; i++) {
+        int fd = open(argv[i], O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            fprintf(stderr, "sbx-sitemap: %s can be read\n", argv[i]);
+            return 3;
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
 {
     struct stat st;
     if (fstat(ROOT_FD, &st) < 0 || !S_ISDIR(st.st_mode) || fstat(OUT_FD, &st) < 0)
@@ -327,6 +386,9 @@ int main(void)
     if (m.scratch == MAP_FAILED)
         die("mmap", errno);
     lock_down();
+    if (argc > 1 && !strcmp(argv[1], "--probe"))
+        return probe(argc, argv);
+    cur_map = &m;
     clock_gettime(CLOCK_MONOTONIC, &m.deadline);
     m.deadline.tv_sec += BUDGET_S;
     walk(&m, ROOT_FD, 0, NULL);

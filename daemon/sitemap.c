@@ -43,8 +43,9 @@ static int check_site(const struct sbx_sitemap_file *f, const struct sbx_sitemap
     if (at - 2 < -128 || at - 2 > 127 || end - at < 5 || end - at > 64 || (at < 2 && end > 0))
         BAD("file %u: syscall site at %llu has a bad slot [%lld, %lld)", i,
             (unsigned long long)s->off, (long long)at, (long long)end);
-    if (s->off > f->size || f->size - s->off < 2 || (int64_t)s->off + at < 0 ||
-        (uint64_t)((int64_t)s->off + end) > f->size)
+    /* size is at most 512 MiB (checked first), so none of this can wrap. */
+    if (s->off > f->size || f->size - s->off < 2 || (at < 0 && s->off < (uint64_t)-at) ||
+        (end > 0 && f->size - s->off < (uint64_t)end))
         BAD("file %u: syscall site at %llu or its slot lies outside the file", i,
             (unsigned long long)s->off);
     return 0;
@@ -72,6 +73,8 @@ int sbx_sitemap_check(const void *buf, size_t len, char *msg, size_t msglen)
         const struct sbx_sitemap_file *f = &files[i];
         if (i > 0 && f->ino <= files[i - 1].ino)
             BAD("file %u: inode %llu out of order", i, (unsigned long long)f->ino);
+        if (f->size > SBX_SITEMAP_MAX_FILE_SIZE)
+            BAD("file %u: size %llu over the limit", i, (unsigned long long)f->size);
         if ((uint64_t)f->first + f->nsites > h.nsites)
             BAD("file %u: sites %u..%u beyond the %u there are", i, f->first, f->first + f->nsites,
                 h.nsites);
@@ -106,6 +109,10 @@ static pid_t spawn(int helper_fd, int root_fd, int out_fd, int *ret_pidfd)
     if (pid == 0) {
         /* A daemon that dies (even of SIGKILL) takes its helper with it. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* Nothing of the daemon's but stderr (the journal), for its messages. */
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0)
+            _exit(125);
         int exe = fcntl(helper_fd, F_DUPFD_CLOEXEC, 10);
         int root = fcntl(root_fd, F_DUPFD_CLOEXEC, 10);
         int out = fcntl(out_fd, F_DUPFD_CLOEXEC, 10);
@@ -139,12 +146,18 @@ int sbx_sitemap_start(int helper_fd, int root_fd, struct sbx_sitemap_job *job, c
     return 0;
 }
 
+void sbx_sitemap_kill(struct sbx_sitemap_job *job)
+{
+    if (job->pidfd >= 0)
+        syscall(SYS_pidfd_send_signal, job->pidfd, SIGKILL, NULL, 0);
+}
+
 void sbx_sitemap_cancel(struct sbx_sitemap_job *job)
 {
-    if (job->pidfd >= 0) {
-        syscall(SYS_pidfd_send_signal, job->pidfd, SIGKILL, NULL, 0);
-        waitid(P_PIDFD, (id_t)job->pidfd, &(siginfo_t){ 0 }, WEXITED);
-    }
+    sbx_sitemap_kill(job);
+    /* Reaped if it is gone already; never waited for (it may be stuck in I/O). */
+    if (job->pidfd >= 0)
+        waitid(P_PIDFD, (id_t)job->pidfd, &(siginfo_t){ 0 }, WEXITED | WNOHANG);
     job->pidfd = sbx_close(job->pidfd);
     job->out = sbx_close(job->out);
 }

@@ -34,7 +34,9 @@ int sbx_sitemap_start(int helper_fd, int root_fd, struct sbx_sitemap_job *job, c
  */
 int sbx_sitemap_finish(struct sbx_sitemap_job *job, void **ret_map, size_t *ret_len, char *msg,
                        size_t msglen);
-/* Kills and reaps the job's helper and closes the job. */
+/* Sends SIGKILL to the job's helper; its pidfd becomes readable when it is gone. */
+void sbx_sitemap_kill(struct sbx_sitemap_job *job);
+/* Kills the job's helper, reaps it if it is gone already, and closes the job. */
 void sbx_sitemap_cancel(struct sbx_sitemap_job *job);
 
 /* sbx_sitemap_start, a wait of at most timeout_ms (then a kill), sbx_sitemap_finish. */

@@ -173,10 +173,9 @@ static int is_threaded(void)
  * mapping of a file the map lists gets all its sites patched before it
  * becomes executable, with no search and no proof here: nothing of it traps
  * first, and nothing of it is registered for lazy patching.  A file is known
- * by inode, size and modification time: the inode of an image file reads
- * the same through the sandbox's overlay, and a file that changed (copied
- * up) is someone's own code, which the map can only mis-patch for whoever
- * runs it (docs/security.md).
+ * by inode, size, mtime and ctime (include/sbx/sitemap.h); a file that
+ * matches and still changed is someone's own code, which the map can only
+ * mis-patch for whoever runs it (docs/security.md).
  */
 static const struct sbx_sitemap_header *sitemap;
 static const struct sbx_sitemap_file *sitemap_files;
@@ -235,8 +234,9 @@ static const struct sbx_sitemap_file *sitemap_file(int fd)
         return NULL;
     const struct sbx_sitemap_file *f = &sitemap_files[lo];
     int64_t mtime = (int64_t)st.st_mtime * 1000000000 + (int64_t)st.st_mtime_nsec;
+    int64_t ctime = (int64_t)st.st_ctime * 1000000000 + (int64_t)st.st_ctime_nsec;
     if (f->ino != (uint64_t)st.st_ino || f->size != (uint64_t)st.st_size || f->mtime_ns != mtime ||
-        (uint64_t)f->first + f->nsites > sitemap->nsites)
+        f->ctime_ns != ctime || (uint64_t)f->first + f->nsites > sitemap->nsites)
         return NULL;
     return f;
 }
@@ -254,8 +254,8 @@ static size_t sitemap_patches(const struct sbx_sitemap_file *f, uint64_t addr, u
         int slot = s->slot_at != s->slot_end;
         int64_t lo = slot && s->slot_at < 0 ? s->slot_at : 0;
         int64_t hi = !slot ? SBX_RW_MOV_LEN : s->slot_end > 2 ? s->slot_end : 2;
-        if (s->off + (uint64_t)lo < off || s->off + (uint64_t)hi > off + len ||
-            (int64_t)s->off + lo < 0)
+        if ((lo < 0 && s->off < (uint64_t)-lo) || s->off + (uint64_t)lo < off ||
+            s->off + (uint64_t)hi > off + len)
             continue;
         uint64_t site = addr + (s->off - off);
         out[n] = (struct sbx_rw_patch){ .site = site };

@@ -23,11 +23,13 @@
 
 #define SBX_SITEMAP_MAGIC 0x3170616d65746973ULL /* "sitemap1" */
 #define SBX_SITEMAP_FOOTER_MAGIC 0x746f6f6670616d73ULL
-#define SBX_SITEMAP_VERSION 1
+#define SBX_SITEMAP_VERSION 2
 /* Upper bounds the daemon enforces and the trampoline relies on. */
 #define SBX_SITEMAP_MAX_BYTES (16U << 20)
-#define SBX_SITEMAP_MAX_FILES (1U << 18)
+#define SBX_SITEMAP_MAX_FILES (1U << 17)
 #define SBX_SITEMAP_MAX_SITES (1U << 19)
+/* Larger files are not listed. */
+#define SBX_SITEMAP_MAX_FILE_SIZE (512ULL << 20)
 /* A slot lies within rel8 reach of the end of its `syscall`. */
 #define SBX_SITEMAP_SLOT_REACH 160
 
@@ -40,10 +42,16 @@ struct sbx_sitemap_header {
     uint64_t bytes; /* header + files + sites */
 };
 
+/*
+ * A file is known by inode, size, mtime and ctime: through the sandbox's
+ * overlay an image file shows the inode and times it has in the image, and
+ * a copy-up, which keeps the inode number, changes the ctime, which nobody
+ * can set.
+ */
 struct sbx_sitemap_file {
     uint64_t ino;
     uint64_t size;
-    int64_t mtime_ns;
+    int64_t mtime_ns, ctime_ns;
     uint32_t first, nsites;
 };
 
@@ -59,5 +67,9 @@ struct sbx_sitemap_footer {
 };
 
 _Static_assert(sizeof(struct sbx_sitemap_header) == 32, "ABI");
-_Static_assert(sizeof(struct sbx_sitemap_file) == 32, "ABI");
+_Static_assert(sizeof(struct sbx_sitemap_file) == 40, "ABI");
+_Static_assert(sizeof(struct sbx_sitemap_header) + SBX_SITEMAP_MAX_FILES * 40ULL +
+                       SBX_SITEMAP_MAX_SITES * 16ULL <=
+                   SBX_SITEMAP_MAX_BYTES,
+               "a map at every limit fits");
 _Static_assert(sizeof(struct sbx_sitemap_site) == 16, "ABI");

@@ -44,6 +44,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 const struct sbx_sitemap_site *x = &s[f[i].first + k];
                 int64_t lo = x->slot_at < 0 ? x->slot_at : 0;
                 int64_t hi = x->slot_at == x->slot_end ? 7 : x->slot_end > 2 ? x->slot_end : 2;
+                /* What the trampoline's arithmetic needs: no offset near a wrap. */
+                if (f[i].size > SBX_SITEMAP_MAX_FILE_SIZE || x->off >= f[i].size)
+                    abort();
                 if ((int64_t)x->off + lo < 0 || (uint64_t)((int64_t)x->off + hi) > f[i].size)
                     abort();
                 if (x->slot_at != x->slot_end &&

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemon/blob.h"
@@ -75,6 +77,7 @@ static void test_run_real_helper(void)
     CU_ASSERT(f->ino == (uint64_t)st.st_ino);
     CU_ASSERT(f->size == (uint64_t)st.st_size);
     CU_ASSERT(f->mtime_ns == (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
+    CU_ASSERT(f->ctime_ns == (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec);
     CU_ASSERT(f->first == 0 && f->nsites == h->nsites);
     /* glibc has hundreds of syscall sites; both shapes must be there. */
     CU_ASSERT(h->nsites >= 100);
@@ -141,7 +144,50 @@ static void test_run_real_helper(void)
     CU_ASSERT(pread(t, &ft, sizeof(ft), st.st_size - (off_t)sizeof(ft)) == (ssize_t)sizeof(ft));
     CU_ASSERT(ft.magic == SBX_SITEMAP_FOOTER_MAGIC && ft.bytes == len);
     free(map);
-    sh_in("/", "rm -rf /tmp/sbx-test-sitemap-*");
+}
+
+/* Runs the embedded helper as `sbx-sitemap --probe PATHS...` over tmpdir/root; its status. */
+static int probe(const char *const *paths, int n)
+{
+    _cleanup_close_ int helper = sbx_blob_memfd_sitemap();
+    _cleanup_close_ int root = open_root();
+    _cleanup_close_ int out = memfd_create("out", MFD_CLOEXEC);
+    CU_ASSERT_FATAL(helper >= 0 && root >= 0 && out >= 0);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        const char *argv[8] = { "sbx-sitemap", "--probe" };
+        for (int i = 0; i < n && i < 5; i++)
+            argv[2 + i] = paths[i];
+        /* Out of the way of 3 and 4 first: the fds above may be 3 or 4 themselves. */
+        int exe = fcntl(helper, F_DUPFD_CLOEXEC, 10), r = fcntl(root, F_DUPFD, 10),
+            o = fcntl(out, F_DUPFD, 10);
+        if (exe < 0 || r < 0 || o < 0 || dup2(r, 3) < 0 || dup2(o, 4) < 0)
+            _exit(125);
+        syscall(SYS_execveat, exe, "", argv, (char *[]){ NULL }, AT_EMPTY_PATH);
+        _exit(126);
+    }
+    int st;
+    CU_ASSERT_FATAL(waitpid(pid, &st, 0) == pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Locked down, the helper can name nothing outside the image; inside, it reads everything. */
+static void test_helper_confined(void)
+{
+    char host_file[256];
+    snprintf(host_file, sizeof(host_file), "%s/root/lib/libc.so.6", tmpdir);
+    static const char *const outside[] = { "/etc/passwd", "../../../../../../etc/passwd",
+                                           "/proc/self/root/etc/passwd", LIBC };
+    const char *const outside_too[] = { host_file };
+    CU_ASSERT(access("/etc/passwd", R_OK) == 0 && access(host_file, R_OK) == 0);
+    CU_ASSERT(probe(outside, 4) == 0);
+    /* The tree's own path on the host means nothing inside it either. */
+    CU_ASSERT(probe(outside_too, 1) == 0);
+    /* A 0600 file of root's, inside: readable (CAP_DAC_READ_SEARCH), so the probe can fail. */
+    static const char *const inside[] = { "/lib/secret" };
+    CU_ASSERT(sh_in(tmpdir, "echo x > root/lib/secret && chmod 600 root/lib/secret") == 0);
+    CU_ASSERT(probe(inside, 1) == 3);
 }
 
 /* A helper that fails or writes nothing gives no map and says why. */
@@ -170,6 +216,10 @@ struct tiny {
     struct sbx_sitemap_file f[2];
     struct sbx_sitemap_site s[2];
 };
+_Static_assert(sizeof(struct tiny) == sizeof(struct sbx_sitemap_header) +
+                                          2 * sizeof(struct sbx_sitemap_file) +
+                                          2 * sizeof(struct sbx_sitemap_site),
+               "no padding");
 
 static struct tiny tiny(void)
 {
@@ -234,14 +284,33 @@ static void test_check(void)
     t = tiny();
     t.s[1].off = 4090;
     expect_bad(&t, sizeof(t), "or its slot lies outside");
+    /* Sizes and offsets near 2^63 or 2^64, where arithmetic would wrap. */
+    t = tiny();
+    t.f[0].size = UINT64_MAX;
+    t.s[0].off = (1ULL << 63) + 5;
+    t.s[1].off = (1ULL << 63) + 100;
+    expect_bad(&t, sizeof(t), "over the limit");
+    t = tiny();
+    t.s[1].off = UINT64_MAX - 1;
+    expect_bad(&t, sizeof(t), "or its slot lies outside");
+    t = tiny();
+    t.s[1].slot_at = -100;
+    t.s[1].slot_end = -90;
+    t.s[0].off = 10;
+    t.s[1].off = 50; /* the slot would start before the file */
+    expect_bad(&t, sizeof(t), "or its slot lies outside");
 }
 
 int main(void)
 {
     static const struct sbx_test tests[] = {
         { "sbx-sitemap over a tree with libc: the map, stored and loaded", test_run_real_helper },
+        { "sbx-sitemap cannot open host files, only the image's", test_helper_confined },
         { "helpers that fail or write nothing give no map", test_run_bad_helpers },
         { "malformed maps are refused, saying what is wrong", test_check },
     };
-    return sbx_test_main("sitemap", tests, ARRAY_SIZE(tests));
+    int r = sbx_test_main("sitemap", tests, ARRAY_SIZE(tests));
+    if (tmpdir[sizeof(tmpdir) - 7] != 'X')
+        sh_in("/", "rm -rf /tmp/sbx-test-sitemap-*");
+    return r;
 }
