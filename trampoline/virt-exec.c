@@ -65,7 +65,7 @@ static int target_path(struct scratch *s, int dirfd, const char *path, int flags
     size_t n = 0;
     *ret_dup = -1;
     /* The kernel's link names this trampoline: exec what it stands for (as readlink says). */
-    if (sbx_streq(path, "/proc/self/exe") || sbx_streq(path, "/proc/thread-self/exe"))
+    if ((dirfd == AT_FDCWD || path[0] == '/') && sbx_virt_is_self_exe(path))
         return append(s->path, &n, sizeof(s->path), sbx_tramp.exe_path);
     if (path[0] == '/')
         return append(s->path, &n, sizeof(s->path), path);

@@ -63,10 +63,24 @@ static uint64_t push_frame(const struct sbx_ucontext *uc, uint64_t top, uint64_t
     struct sbx_clone_frame *f = (struct sbx_clone_frame *)(top - sizeof(*f));
     const struct sigcontext *m = &uc->mc;
     *f = (struct sbx_clone_frame){
-        .flags = flags, .r15 = m->r15, .r14 = m->r14, .r13 = m->r13, .r12 = m->r12,
-        .r11 = m->r11,  .r10 = m->r10, .r9 = m->r9,   .r8 = m->r8,   .rdi = m->rdi,
-        .rsi = m->rsi,  .rbp = m->rbp, .rbx = m->rbx, .rdx = m->rdx, .rcx = m->rcx,
-        .rax = 0,       .rflags = m->eflags, .rip = m->rip,
+        .flags = flags,
+        .r15 = m->r15,
+        .r14 = m->r14,
+        .r13 = m->r13,
+        .r12 = m->r12,
+        .r11 = m->r11,
+        .r10 = m->r10,
+        .r9 = m->r9,
+        .r8 = m->r8,
+        .rdi = m->rdi,
+        .rsi = m->rsi,
+        .rbp = m->rbp,
+        .rbx = m->rbx,
+        .rdx = m->rdx,
+        .rcx = m->rcx,
+        .rax = 0,
+        .rflags = m->eflags,
+        .rip = m->rip,
     };
     uint64_t *ret = (uint64_t *)f - 1;
     *ret = (uint64_t)sbx_tramp_clone_child;
@@ -244,13 +258,15 @@ long sbx_virt_fd(struct sbx_call *c)
     return sbx_call_gate(c);
 }
 
-static int is_self_exe(const char *path)
+int sbx_virt_is_self_exe(const char *path)
 {
     static const char proc[] = "/proc/";
     if (sbx_streq(path, "/proc/self/exe") || sbx_streq(path, "/proc/thread-self/exe"))
         return 1;
-    if (memcmp(path, proc, sizeof(proc) - 1) != 0)
-        return 0;
+    /* Compared up to the first difference: path may be shorter than "/proc/". */
+    for (size_t i = 0; i < sizeof(proc) - 1; i++)
+        if (path[i] != proc[i])
+            return 0;
     char buf[48];
     size_t n = sizeof(proc) - 1;
     memcpy(buf, proc, n);
@@ -261,7 +277,7 @@ static int is_self_exe(const char *path)
 
 long sbx_virt_readlink(struct sbx_call *c, int dirfd, const char *path, char *buf, long size)
 {
-    if (!path || size <= 0 || (dirfd != AT_FDCWD && path[0] != '/') || !is_self_exe(path))
+    if (!path || size <= 0 || (dirfd != AT_FDCWD && path[0] != '/') || !sbx_virt_is_self_exe(path))
         return sbx_call_gate(c);
     size_t n = sbx_tramp.exe_len < (size_t)size ? sbx_tramp.exe_len : (size_t)size;
     memcpy(buf, sbx_tramp.exe_path, n);

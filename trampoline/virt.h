@@ -52,3 +52,5 @@ long sbx_virt_clone3(struct sbx_call *c);
 long sbx_virt_mm(struct sbx_call *c);
 long sbx_virt_fd(struct sbx_call *c);
 long sbx_virt_readlink(struct sbx_call *c, int dirfd, const char *path, char *buf, long size);
+/* Whether path names this process's /proc exe link (self, thread-self or its pid). */
+int sbx_virt_is_self_exe(const char *path);

@@ -113,7 +113,9 @@ int main(int argc, char **argv)
         return guest_pass();
     /* A new image of the same file: patched again before its first call. */
     fflush(stdout);
-    execl("/proc/self/exe", "rw-map", mode, "--after-exec", (char *)NULL);
-    GUEST_CHECK(0, "exec /proc/self/exe");
+    char self[64];
+    snprintf(self, sizeof(self), "/proc/%d/exe", (int)getpid());
+    execl(self, "rw-map", mode, "--after-exec", (char *)NULL);
+    GUEST_CHECK(0, "exec %s", self);
     return 1;
 }
