@@ -5,7 +5,10 @@
  * the status pipe), sets no_new_privs and execveat's the trampoline.
  *
  *   launch [--check] [--expect CODE:STAGE] [--no-stats] [--no-policy] [--mode NAME]
- *          TRAMPOLINE PROGRAM [ARGS...]
+ *          [--sitemap HELPER] TRAMPOLINE PROGRAM [ARGS...]
+ *
+ * --sitemap runs HELPER (sbx-sitemap) over PROGRAM's directory, as the
+ * daemon does over an image, and appends its map to the trampoline memfd.
  *
  * ARGS start with the guest's argv[0].  Afterwards it prints the status
  * record (if any), the exit status and the per-syscall counts of trapped
@@ -31,6 +34,7 @@
 #include <unistd.h>
 
 #include "sbx/abi.h"
+#include "sbx/sitemap.h"
 
 extern char **environ;
 
@@ -40,7 +44,49 @@ static int die(const char *what)
     exit(2);
 }
 
-static int memfd_of_file(const char *path)
+static void copy_fd(int in, int out)
+{
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof(buf))) > 0)
+        if (write(out, buf, (size_t)n) != n)
+            die("write memfd");
+    if (n < 0)
+        die("read");
+}
+
+/* The map sbx-sitemap (helper) makes of dir, in a memfd at offset 0, and its length. */
+static int run_sitemap(const char *helper, const char *dir, size_t *ret_len)
+{
+    int out = memfd_create("sitemap", MFD_CLOEXEC);
+    int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (out < 0 || root < 0)
+        die(dir);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork");
+    if (pid == 0) {
+        /* Out of the way of 3 and 4 first: root and out may be 3 or 4 themselves. */
+        int r = fcntl(root, F_DUPFD, 10), o = fcntl(out, F_DUPFD, 10);
+        if (r < 0 || o < 0 || dup2(r, 3) < 0 || dup2(o, 4) < 0)
+            die("dup2");
+        execl(helper, "sbx-sitemap", (char *)NULL);
+        die(helper);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "launch: %s failed (status %#x)\n", helper, st);
+        exit(2);
+    }
+    close(root);
+    struct stat s;
+    if (fstat(out, &s) < 0 || lseek(out, 0, SEEK_SET) < 0)
+        die("sitemap output");
+    *ret_len = (size_t)s.st_size;
+    return out;
+}
+
+static int memfd_of_file(const char *path, const char *sitemap_helper, const char *prog)
 {
     int in = open(path, O_RDONLY | O_CLOEXEC);
     if (in < 0)
@@ -48,12 +94,26 @@ static int memfd_of_file(const char *path)
     int fd = memfd_create("sbx-trampoline", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         die("memfd_create");
-    char buf[65536];
-    ssize_t n;
-    while ((n = read(in, buf, sizeof(buf))) > 0)
-        if (write(fd, buf, (size_t)n) != n)
-            die("write memfd");
+    copy_fd(in, fd);
     close(in);
+    if (sitemap_helper) {
+        /* The map from the next page on, then its footer (include/sbx/sitemap.h). */
+        char dir[4096];
+        snprintf(dir, sizeof(dir), "%s", prog);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = '\0';
+        size_t len;
+        int map = run_sitemap(sitemap_helper, slash ? dir : ".", &len);
+        off_t end = lseek(fd, 0, SEEK_END);
+        if (end < 0 || lseek(fd, (end + 4095) & ~(off_t)4095, SEEK_SET) < 0)
+            die("lseek");
+        copy_fd(map, fd);
+        close(map);
+        struct sbx_sitemap_footer ft = { .magic = SBX_SITEMAP_FOOTER_MAGIC, .bytes = len };
+        if (write(fd, &ft, sizeof(ft)) != (ssize_t)sizeof(ft))
+            die("write the footer");
+    }
     if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
         die("seal");
     return fd;
@@ -139,7 +199,7 @@ int main(int argc, char **argv)
 {
     bool check = false, want_stats = true, want_policy = true;
     int expect_code = -1, expect_stage = -1;
-    const char *mode = SBX_MODE_NAME_TRAP;
+    const char *mode = SBX_MODE_NAME_TRAP, *sitemap_helper = NULL;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp(argv[i], "--check"))
@@ -153,19 +213,21 @@ int main(int argc, char **argv)
             i++;
         else if (!strcmp(argv[i], "--mode") && i + 1 < argc)
             mode = argv[++i];
+        else if (!strcmp(argv[i], "--sitemap") && i + 1 < argc)
+            sitemap_helper = argv[++i];
         else
             break;
     }
     if (argc - i < 2) {
         fprintf(stderr, "usage: launch [--check] [--expect CODE:STAGE] [--no-stats] [--no-policy] "
-                        "[--mode NAME] TRAMPOLINE PROGRAM [ARGV0 ARGS...]\n");
+                        "[--mode NAME] [--sitemap HELPER] TRAMPOLINE PROGRAM [ARGV0 ARGS...]\n");
         return 2;
     }
     const char *tramp = argv[i], *prog = argv[i + 1];
     char **gargv = argv + i + 2;
     int nargs = argc - i - 2;
 
-    int tfd = memfd_of_file(tramp);
+    int tfd = memfd_of_file(tramp, sitemap_helper, prog);
     int pfd = want_policy ? policy_memfd() : -1;
     int sfd = -1;
     struct sbx_stats *stats = want_stats ? stats_memfd(&sfd) : NULL;

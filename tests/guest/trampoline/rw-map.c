@@ -7,10 +7,16 @@
  *
  *   rw-map MODE    mapped: the program's file and libc are in the sandbox's
  *                  site map (tests/integration/debian runs it so from the
- *                  image in rewrite mode); rewrite (no map), trap, native:
- *                  nothing is patched before its first call
+ *                  image in rewrite mode); mapped-self: only the program's
+ *                  file is (the launcher's --sitemap); rewrite (no map),
+ *                  trap, native: nothing is patched before its first call
+ *
+ * In the mapped modes a copy of the program (another inode: not the file
+ * the map lists) then runs unpatched until its sites trap.
  */
+#include <fcntl.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -40,7 +46,8 @@ __asm__(".text\n"
         ".size rwm_sys0, .-rwm_sys0\n"
         ".p2align 4\n");
 
-static int mapped;
+enum { UNPATCHED, PATCHED, EITHER };
+static int own = EITHER, libc = EITHER; /* what to expect before the first call */
 
 /* libc's getppid: `mov $110,%eax; syscall`, patched or not, within its first bytes. */
 static const uint8_t *libc_getppid_site(void)
@@ -56,22 +63,26 @@ static const uint8_t *libc_getppid_site(void)
     return NULL;
 }
 
-/* Every site's state before anything called it: patched exactly when mapped. */
+/* Every site's state before anything called it. */
 static void expect_sites(const char *when)
 {
     uint8_t b = *(const volatile uint8_t *)rwm_getpid_site;
-    GUEST_CHECK(b == (mapped ? 0xe9 : 0xb8), "%s: own mov site starts %#x", when, b);
     const volatile uint8_t *s = rwm_sys0_site;
-    if (mapped) {
+    if (own == PATCHED) {
+        GUEST_CHECK(b == 0xe9, "%s: own mov site starts %#x, expected the jmp", when, b);
         GUEST_CHECK(s[0] == 0xeb, "%s: own syscall site starts %#x, expected eb", when, s[0]);
         const volatile uint8_t *slot = s + 2 + (int8_t)s[1];
         GUEST_CHECK(*slot == 0xe9, "%s: the syscall site's slot starts %#x", when, *slot);
-    } else {
+    } else if (own == UNPATCHED) {
+        GUEST_CHECK(b == 0xb8, "%s: own mov site starts %#x, expected the mov", when, b);
         GUEST_CHECK(s[0] == 0x0f && s[1] == 0x05, "%s: own syscall site %02x %02x", when, s[0],
                     s[1]);
     }
-    b = *(const volatile uint8_t *)libc_getppid_site();
-    GUEST_CHECK(b == (mapped ? 0xe9 : 0xb8), "%s: libc's getppid site starts %#x", when, b);
+    if (libc != EITHER) {
+        b = *(const volatile uint8_t *)libc_getppid_site();
+        GUEST_CHECK(b == (libc == PATCHED ? 0xe9 : 0xb8), "%s: libc's getppid site starts %#x",
+                    when, b);
+    }
 }
 
 static void expect_answers(const char *when)
@@ -84,35 +95,72 @@ static void expect_answers(const char *when)
     }
 }
 
+/* A copy of this program in /tmp, executable; its path in buf. */
+static void copy_self(char *buf, size_t len)
+{
+    snprintf(buf, len, "/tmp/rw-map-copy-XXXXXX");
+    int out = mkstemp(buf);
+    /* Opened by name: the trampoline virtualizes readlink of /proc/self/exe, not open. */
+    char self[4096];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    GUEST_CHECK(sl > 0, "readlink /proc/self/exe");
+    self[sl] = '\0';
+    int in = open(self, O_RDONLY | O_CLOEXEC);
+    GUEST_CHECK(out >= 0 && in >= 0, "copy of %s to %s", self, buf);
+    char b[65536];
+    ssize_t n;
+    while ((n = read(in, b, sizeof(b))) > 0)
+        GUEST_CHECK(write(out, b, (size_t)n) == n, "write %s", buf);
+    GUEST_CHECK(n == 0 && fchmod(out, 0755) == 0 && close(out) == 0, "copy %s", buf);
+    close(in);
+}
+
 int main(int argc, char **argv)
 {
     guest_name = "rw-map";
-    const char *mode = argc > 1 ? argv[1] : "";
-    GUEST_CHECK(!strcmp(mode, "mapped") || !strcmp(mode, "rewrite") || !strcmp(mode, "trap") ||
+    const char *mode = argc > 1 ? argv[1] : "", *step = argc > 2 ? argv[2] : "";
+    int mapped = !strcmp(mode, "mapped"), mapped_self = !strcmp(mode, "mapped-self");
+    GUEST_CHECK(mapped || mapped_self || !strcmp(mode, "rewrite") || !strcmp(mode, "trap") ||
                     !strcmp(mode, "native"),
-                "usage: rw-map mapped|rewrite|trap|native");
-    mapped = !strcmp(mode, "mapped");
-    int after_exec = argc > 2 && !strcmp(argv[2], "--after-exec");
-    /* Without a map, the sandbox's hot-site hints may patch them early after an exec. */
-    if (!after_exec || strcmp(mode, "rewrite") != 0)
-        expect_sites(after_exec ? "after exec" : "at start");
+                "usage: rw-map mapped|mapped-self|rewrite|trap|native");
+    int after_exec = !strcmp(step, "--after-exec"), is_copy = !strcmp(step, "--copy");
+    if (is_copy) {
+        own = UNPATCHED;
+    } else if (mapped || mapped_self) {
+        own = PATCHED;
+        libc = mapped ? PATCHED : EITHER;
+    } else if (!after_exec || strcmp(mode, "rewrite") != 0) {
+        /* Without a map, the sandbox's hot-site hints may patch them early after an exec. */
+        own = libc = UNPATCHED;
+    }
+    const char *when = is_copy ? "a copy" : after_exec ? "after exec" : "at start";
+    expect_sites(when);
 
     pid_t pid = fork();
     GUEST_CHECK(pid >= 0, "fork");
     if (pid == 0) {
-        if (!after_exec || strcmp(mode, "rewrite") != 0)
-            expect_sites("in a child");
+        expect_sites("in a child");
         expect_answers("in a child");
         _exit(0);
     }
     int st;
     GUEST_CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
                 "the child failed (status %#x)", st);
-    expect_answers(after_exec ? "after exec" : "in the parent");
-    if (after_exec)
+    expect_answers(when);
+    if (is_copy) {
+        unlink(argv[3]);
         return guest_pass();
-    /* A new image of the same file: patched again before its first call. */
+    }
     fflush(stdout);
+    if (after_exec) {
+        if (!mapped && !mapped_self)
+            return guest_pass();
+        char copy[64];
+        copy_self(copy, sizeof(copy));
+        execl(copy, "rw-map", mode, "--copy", copy, (char *)NULL);
+        GUEST_CHECK(0, "exec %s", copy);
+    }
+    /* A new image of the same file: patched again before its first call. */
     char self[64];
     snprintf(self, sizeof(self), "/proc/%d/exe", (int)getpid());
     execl(self, "rw-map", mode, "--after-exec", (char *)NULL);
