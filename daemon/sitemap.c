@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -200,25 +199,6 @@ int sbx_sitemap_finish(struct sbx_sitemap_job *job, void **ret_map, size_t *ret_
     *ret_map = TAKE_PTR(map);
     *ret_len = len;
     return 0;
-}
-
-int sbx_sitemap_run(int helper_fd, int root_fd, int timeout_ms, void **ret_map, size_t *ret_len,
-                    char *msg, size_t msglen)
-{
-    struct sbx_sitemap_job job;
-    int r = sbx_sitemap_start(helper_fd, root_fd, &job, msg, msglen);
-    if (r < 0)
-        return r;
-    struct pollfd p = { .fd = job.pidfd, .events = POLLIN };
-    do
-        r = poll(&p, 1, timeout_ms);
-    while (r < 0 && errno == EINTR);
-    if (r <= 0) {
-        sbx_sitemap_cancel(&job);
-        snprintf(msg, msglen, "sbx-sitemap took longer than %d ms", timeout_ms);
-        return -ETIMEDOUT;
-    }
-    return sbx_sitemap_finish(&job, ret_map, ret_len, msg, msglen);
 }
 
 /* A stored map: this header, then the map. */

@@ -39,10 +39,6 @@ void sbx_sitemap_kill(struct sbx_sitemap_job *job);
 /* Kills the job's helper, reaps it if it is gone already, and closes the job. */
 void sbx_sitemap_cancel(struct sbx_sitemap_job *job);
 
-/* sbx_sitemap_start, a wait of at most timeout_ms (then a kill), sbx_sitemap_finish. */
-int sbx_sitemap_run(int helper_fd, int root_fd, int timeout_ms, void **ret_map, size_t *ret_len,
-                    char *msg, size_t msglen);
-
 /*
  * The map stored in directory dirfd for key's image, checked again: 0 and
  * *ret_map (malloc'ed), or -ENOENT when there is none for this version of
