@@ -1,14 +1,17 @@
 /*
- * The built-in deny list: syscalls no workload needs and sandbox escapes use
- * (DESIGN.md section 2).  Compiled as a program of its own that runs before
- * the policy's rules, so no rule can weaken it.
+ * The built-in deny list: syscalls no workload needs and sandbox escapes use,
+ * and the socket families that reach past a sandbox's own network namespace.
+ * Compiled as a program of its own that runs before the policy's rules, so
+ * no rule can weaken it.
  */
 #include <asm/unistd.h>
 #include <errno.h>
+#include <linux/netlink.h>
 #include <linux/sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 
 #include "policy/policy-internal.h"
 
@@ -74,9 +77,24 @@ static const struct {
     { __NR_process_madvise, EPERM },
 };
 
-/* Denied only for some argument values; see sbx_baseline_add_rules. */
+/*
+ * The socket families a sandbox without the host's network keeps: the ones
+ * that live inside a network namespace and that ordinary programs use (ip
+ * and ifconfig speak NETLINK_ROUTE; AF_PACKET needs CAP_NET_RAW besides).
+ * Every other family fails as if the kernel had none of it.  AF_VSOCK
+ * reaches the hypervisor and AF_BLUETOOTH the host's radios whatever the
+ * namespace, AF_ALG is the kernel's crypto code, and the rest have nothing
+ * to talk to in a namespace that holds only lo, yet each is kernel code that
+ * a socket() call may load as a module.  A list of what stays, so that a
+ * family a later kernel adds is refused as well.  Sorted; the last is the
+ * largest.
+ */
+static const int kept_families[] = { AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET };
+
+/* Denied only for some argument values or in some sandboxes; see sbx_baseline_add_rules. */
 static const int some_args_denied[] = {
-    __NR_clone, __NR_unshare, __NR_ptrace, __NR_ioctl, __NR_personality,
+    __NR_clone,       __NR_unshare, __NR_ptrace,     __NR_ioctl,
+    __NR_personality, __NR_socket,  __NR_socketpair,
 };
 
 enum sbx_baseline_scope sbx_baseline_scope(int nr)
@@ -90,14 +108,67 @@ enum sbx_baseline_scope sbx_baseline_scope(int nr)
     return SBX_BASELINE_NONE;
 }
 
+static struct scmp_arg_cmp masked(unsigned arg, uint64_t mask, uint64_t value)
+{
+    return (struct scmp_arg_cmp){
+        .arg = arg, .op = SCMP_CMP_MASKED_EQ, .datum_a = mask, .datum_b = value
+    };
+}
+
 static int deny_if(scmp_filter_ctx ctx, int nr, unsigned arg, uint64_t mask, uint64_t value)
 {
-    struct scmp_arg_cmp cmp = { .arg = arg, .op = SCMP_CMP_MASKED_EQ, .datum_a = mask,
-                                .datum_b = value };
+    struct scmp_arg_cmp cmp = masked(arg, mask, value);
     return seccomp_rule_add_exact_array(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1, &cmp);
 }
 
-int sbx_baseline_add_rules(void *scmp_ctx)
+static bool family_kept(uint64_t family)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(kept_families); i++)
+        if ((uint64_t)kept_families[i] == family)
+            return true;
+    return false;
+}
+
+/*
+ * EAFNOSUPPORT, as from a kernel built without the family: programs read it
+ * as "not here" and take their fallback, where EPERM reads as a missing
+ * privilege and is often fatal.
+ */
+static int add_family_rules(scmp_filter_ctx ctx, int nr)
+{
+    const uint64_t last = (uint64_t)kept_families[ARRAY_SIZE(kept_families) - 1];
+    /*
+     * The kernel reads the family as an int, but the comparisons are on all 64
+     * bits: a value with anything in the high half is above the last kept
+     * family and refused, never let through as the family of its low half.
+     */
+    struct scmp_arg_cmp cmp = { .arg = 0, .op = SCMP_CMP_GT, .datum_a = last };
+    int r = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), nr, 1, &cmp);
+    for (uint64_t f = 0; r >= 0 && f < last; f++) {
+        if (family_kept(f))
+            continue;
+        cmp = (struct scmp_arg_cmp){ .arg = 0, .op = SCMP_CMP_EQ, .datum_a = f };
+        r = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), nr, 1, &cmp);
+    }
+    return r;
+}
+
+/*
+ * The host's device events: the kernel sends them to the uevent sockets of
+ * every network namespace that the host's user namespace owns, a sandbox's
+ * too.  EPROTONOSUPPORT, as for a netlink protocol the kernel lacks.
+ */
+static int add_uevent_rule(scmp_filter_ctx ctx)
+{
+    struct scmp_arg_cmp cmps[] = {
+        { .arg = 0, .op = SCMP_CMP_EQ, .datum_a = AF_NETLINK },
+        masked(2, 0xffffffffu, NETLINK_KOBJECT_UEVENT), /* an int in the kernel */
+    };
+    return seccomp_rule_add_exact_array(ctx, SCMP_ACT_ERRNO(EPROTONOSUPPORT), __NR_socket,
+                                        ARRAY_SIZE(cmps), cmps);
+}
+
+int sbx_baseline_add_rules(void *scmp_ctx, const struct sbx_baseline_opts *o)
 {
     scmp_filter_ctx ctx = scmp_ctx;
     int r;
@@ -159,5 +230,10 @@ int sbx_baseline_add_rules(void *scmp_ctx)
         if (r < 0)
             return r;
     }
+
+    if (o->own_network &&
+        ((r = add_family_rules(ctx, __NR_socket)) < 0 ||
+         (r = add_family_rules(ctx, __NR_socketpair)) < 0 || (r = add_uevent_rule(ctx)) < 0))
+        return r;
     return 0;
 }

@@ -150,13 +150,13 @@ static int export_to_mem(scmp_filter_ctx ctx, struct bpf_prog *ret)
     return 0;
 }
 
-static int compile_baseline(struct bpf_prog *ret)
+static int compile_baseline(const struct sbx_baseline_opts *o, struct bpf_prog *ret)
 {
     _cleanup_(scmp_releasep) scmp_filter_ctx ctx = NULL;
     int r = new_ctx(SCMP_ACT_ALLOW, &ctx);
     if (r < 0)
         return r;
-    r = sbx_baseline_add_rules(ctx);
+    r = sbx_baseline_add_rules(ctx, o);
     if (r < 0)
         return r;
     return export_to_mem(ctx, ret);
@@ -219,13 +219,19 @@ static int write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
-static int build(const struct sbx_policy *p, struct bpf_prog *ret)
+static struct sbx_baseline_opts baseline_opts(const struct sbx_policy *p)
+{
+    return (struct sbx_baseline_opts){ .own_network = p->network == SBX_NET_NONE };
+}
+
+static int build(const struct sbx_policy *p, const struct sbx_baseline_opts *o,
+                 struct bpf_prog *ret)
 {
     _cleanup_(bpf_prog_done) struct bpf_prog prog = { 0 };
     int r;
     bool trivial = p->n_rules == 0 && p->default_action.kind == SBX_ACT_ALLOW;
     if (p->baseline) {
-        r = compile_baseline(&prog);
+        r = compile_baseline(o, &prog);
         if (r < 0)
             return r;
         /* Default allow and no rules: the baseline alone says it all. */
@@ -250,8 +256,10 @@ static int build(const struct sbx_policy *p, struct bpf_prog *ret)
 
 int sbx_policy_compiled_size(const struct sbx_policy *p, size_t *ret_insns)
 {
+    /* The parser checks the size before it has read the network. */
+    const struct sbx_baseline_opts all = { .own_network = true };
     _cleanup_(bpf_prog_done) struct bpf_prog prog = { 0 };
-    int r = build(p, &prog);
+    int r = build(p, &all, &prog);
     if (r < 0)
         return r;
     *ret_insns = prog.n;
@@ -262,8 +270,9 @@ int sbx_policy_export_bpf(const struct sbx_policy *p, int fd)
 {
     if (!p || fd < 0)
         return -EINVAL;
+    const struct sbx_baseline_opts o = baseline_opts(p);
     _cleanup_(bpf_prog_done) struct bpf_prog prog = { 0 };
-    int r = build(p, &prog);
+    int r = build(p, &o, &prog);
     if (r < 0)
         return r;
     return write_all(fd, prog.insns, prog.n * sizeof(*prog.insns));

@@ -24,7 +24,8 @@ int sbx_diag_add(struct sbx_diags *d, const char *file, unsigned line, unsigned 
 
 /*
  * How the built-in deny list treats a syscall: not at all, in every call, or
- * only for some argument values (clone flags, ioctl commands and the like).
+ * only for some argument values or in some sandboxes (clone flags, ioctl
+ * commands, socket families and the like).
  */
 enum sbx_baseline_scope {
     SBX_BASELINE_NONE,
@@ -33,15 +34,24 @@ enum sbx_baseline_scope {
 };
 enum sbx_baseline_scope sbx_baseline_scope(int nr);
 
+/* The parts of the baseline that depend on the sandbox. */
+struct sbx_baseline_opts {
+    /* The sandbox has a network namespace of its own: refuse the families that reach past it. */
+    bool own_network;
+};
+
 /* Adds the baseline's rules to a libseccomp context whose default is allow. */
-int sbx_baseline_add_rules(void *scmp_ctx);
+int sbx_baseline_add_rules(void *scmp_ctx, const struct sbx_baseline_opts *o);
 
 /* compile.c */
 
 /* The kernel's limit on one filter program (BPF_MAXINSNS). */
 #define SBX_BPF_MAX_INSNS 4096
 
-/* Compiles without exporting: the program's length, or -E2BIG past SBX_BPF_MAX_INSNS. */
+/*
+ * Compiles without exporting: the program's length for the sandbox that
+ * takes the most baseline rules, or -E2BIG past SBX_BPF_MAX_INSNS.
+ */
 int sbx_policy_compiled_size(const struct sbx_policy *p, size_t *ret_insns);
 
 /* values.c */

@@ -323,6 +323,62 @@ run --as 1 1 - /bin/true
 t "a caller outside the group is refused by sandboxd" \
     eval 'rc_is 125 && err_has "not root and not in group"'
 
+# ---- the baseline: device events, socket families ----------------------------------
+
+modes=(off trap rewrite)
+
+# A NETLINK_KOBJECT_UEVENT socket of the host's network namespace hears the
+# host's device events, and so did one of a sandbox's own: the kernel sends
+# them to every network namespace that belongs to the host's user namespace.
+# Listeners in every mode, and one with network: host that must hear them.
+listeners=()
+names=()
+for m in "${modes[@]}"; do
+    printf 'syscalls: { mode: %s }\n' "$m" | policy "uevent-$m"
+    printf 'syscalls: { mode: %s }\nnetwork: host\n' "$m" | policy "uevent-host-$m"
+    names+=("uevent-$m" "uevent-host-$m")
+done
+for p in "${names[@]}"; do
+    timeout 60 "$SANDBOXCTL" run --socket "$SOCK" --policy "$p" "$IMG" /sbx/probe uevent 10 \
+        >"$T/$p.out" 2>"$T/$p.err" &
+    listeners+=($!)
+done
+# Each listener says "listening" or why it cannot; then a loop device comes and
+# goes.  The first event a listener hears may be another one's: other sandboxes
+# on this host attach loop devices too.
+for _ in $(seq 100); do
+    ready=0
+    for p in "${names[@]}"; do
+        [ -s "$T/$p.out" ] && ready=$((ready + 1))
+    done
+    [ "$ready" -eq "${#names[@]}" ] && break
+    sleep 0.1
+done
+truncate -s 1M "$T/loopfile"
+loopdev=$(losetup -f --show "$T/loopfile")
+losetup -d "$loopdev"
+for pid in "${listeners[@]}"; do wait "$pid" || true; done
+# listener_says NAME REGEX: the listener's whole output matches REGEX.
+listener_says() {
+    [[ $(cat "$T/$1.out") =~ $2 ]] && return 0
+    say "expected '$2'; the listener printed:"
+    diag "$T/$1.out" "$T/$1.err"
+    return 1
+}
+for m in "${modes[@]}"; do
+    t "baseline ($m): a uevent socket is refused with EPROTONOSUPPORT; no host event reaches it" \
+        listener_says "uevent-$m" '^errno=EPROTONOSUPPORT$'
+    t "baseline ($m): with network: host the guest hears the host's device events" \
+        listener_says "uevent-host-$m" $'^listening\nevent [a-z]+@/devices/[^\n]*$'
+done
+run - /sbx/probe syscall netlink-route
+t "baseline: a NETLINK_ROUTE socket still works" eval 'rc_is 0 && out_is ok'
+run host-net /sbx/probe syscall vsock
+vsock_host=$(cat "$T/out")
+run - /sbx/probe syscall vsock
+t "baseline: socket(AF_VSOCK) is refused with EAFNOSUPPORT, and network: host lifts that" \
+    eval 'out_is errno=EAFNOSUPPORT && [ "$vsock_host" != errno=EAFNOSUPPORT ]'
+
 kill -TERM "$daemon_pid"
 rc=0
 wait "$daemon_pid" || rc=$?

@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <linux/netlink.h>
 #include <linux/seccomp.h>
+#include <stddef.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -87,14 +89,47 @@ static int install(const struct sbx_policy *p)
     return r;
 }
 
+/*
+ * The errno of a filter installed before the policy's, for the calls whose
+ * outcome a test checks: they never run, so a test needs no real files or
+ * sockets.  Of two filters that both return an errno the newer one's wins,
+ * so a call fails with MARK exactly when the policy lets it through.
+ */
+#define MARK 4001
+static const int marked[] = { SYS_socket, SYS_socketpair };
+
+static int install_marker(void)
+{
+    struct sock_filter insns[2 + 2 * ARRAY_SIZE(marked) + 1];
+    size_t n = 0;
+    insns[n++] =
+        (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+    for (size_t i = 0; i < ARRAY_SIZE(marked); i++) {
+        insns[n++] =
+            (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)marked[i], 0, 1);
+        insns[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | MARK);
+    }
+    insns[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    struct sock_fprog prog = { .len = (unsigned short)n, .filter = insns };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+        return -errno;
+    return 0;
+}
+
 struct body {
     struct sbx_policy *policy;
+    bool marker; /* install_marker first */
     int (*checks)(void);
 };
 
 static int run_body(void *arg)
 {
     struct body *b = arg;
+    if (b->marker && install_marker() < 0) {
+        fprintf(stderr, "install_marker: %s\n", strerror(errno));
+        return 253;
+    }
     int r = install(b->policy);
     if (r < 0) {
         fprintf(stderr, "install: %s\n", strerror(-r));
@@ -316,6 +351,78 @@ static void test_default_allow_with_rules(void)
     CU_ASSERT(SBX_TEST_EXITED(st, 0));
 }
 
+/* Runs checks under p, behind the marker filter. */
+static int run_marked(struct sbx_policy *p, int (*checks)(void))
+{
+    struct body b = { .policy = p, .marker = true, .checks = checks };
+    int st = sbx_test_fork(run_body, &b, 10);
+    sbx_policy_free(p);
+    return st;
+}
+
+static long sys4(long nr, long a0, long a1, long a2, long a3)
+{
+    errno = 0;
+    long r = syscall(nr, a0, a1, a2, a3);
+    return r < 0 ? -errno : r;
+}
+
+static bool kept_family(long f)
+{
+    return f == AF_UNIX || f == AF_INET || f == AF_INET6 || f == AF_NETLINK || f == AF_PACKET;
+}
+
+static int checks_families(void)
+{
+    /* Every family up to past the kernel's last, for socket and socketpair alike. */
+    for (long f = 0; f < 64; f++) {
+        long want = kept_family(f) ? -MARK : -EAFNOSUPPORT;
+        CHECK(sys(SYS_socket, f, SOCK_STREAM, 0) == want);
+        CHECK(sys4(SYS_socketpair, f, SOCK_STREAM, 0, 0) == want);
+    }
+    CHECK(sys(SYS_socket, AF_VSOCK, SOCK_STREAM, 0) == -EAFNOSUPPORT);
+    CHECK(sys(SYS_socket, AF_ALG, SOCK_SEQPACKET, 0) == -EAFNOSUPPORT);
+    CHECK(sys(SYS_socket, AF_BLUETOOTH, SOCK_RAW, 0) == -EAFNOSUPPORT);
+    CHECK(sys(SYS_socket, 0x7fffffff, SOCK_STREAM, 0) == -EAFNOSUPPORT);
+    /* The kernel would read AF_VSOCK or AF_INET here; the high half is refused whatever it holds.
+     */
+    CHECK(sys(SYS_socket, 0x100000000l | AF_VSOCK, SOCK_STREAM, 0) == -EAFNOSUPPORT);
+    CHECK(sys(SYS_socket, 0x100000000l | AF_INET, SOCK_STREAM, 0) == -EAFNOSUPPORT);
+
+    /* Netlink keeps every protocol but the device events, whatever the high half holds. */
+    CHECK(sys(SYS_socket, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE) == -MARK);
+    CHECK(sys(SYS_socket, AF_NETLINK, SOCK_DGRAM, NETLINK_AUDIT) == -MARK);
+    CHECK(sys(SYS_socket, AF_NETLINK, SOCK_RAW, NETLINK_KOBJECT_UEVENT) == -EPROTONOSUPPORT);
+    CHECK(sys(SYS_socket, AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT) ==
+          -EPROTONOSUPPORT);
+    CHECK(sys(SYS_socket, AF_NETLINK, SOCK_RAW, 0x100000000l | NETLINK_KOBJECT_UEVENT) ==
+          -EPROTONOSUPPORT);
+    /* Only socket() takes a protocol to refuse; the kernel has no netlink socketpair. */
+    CHECK(sys4(SYS_socketpair, AF_NETLINK, SOCK_RAW, NETLINK_KOBJECT_UEVENT, 0) == -MARK);
+    return 0;
+}
+
+static void test_socket_families(void)
+{
+    int st = run_marked(default_policy(), checks_families);
+    CU_ASSERT(SBX_TEST_EXITED(st, 0));
+}
+
+static int checks_families_host(void)
+{
+    CHECK(sys(SYS_socket, AF_VSOCK, SOCK_STREAM, 0) == -MARK);
+    CHECK(sys(SYS_socket, AF_ALG, SOCK_SEQPACKET, 0) == -MARK);
+    CHECK(sys(SYS_socket, AF_NETLINK, SOCK_RAW, NETLINK_KOBJECT_UEVENT) == -MARK);
+    CHECK(sys4(SYS_socketpair, AF_TIPC, SOCK_STREAM, 0, 0) == -MARK);
+    return 0;
+}
+
+static void test_network_host_keeps_families(void)
+{
+    int st = run_marked(parse_or_die("network: host\n"), checks_families_host);
+    CU_ASSERT(SBX_TEST_EXITED(st, 0));
+}
+
 static const struct sbx_test tests[] = {
     SBX_TEST(test_default_baseline),
     SBX_TEST(test_foreign_abi_killed),
@@ -324,6 +431,8 @@ static const struct sbx_test tests[] = {
     SBX_TEST(test_kill_action),
     SBX_TEST(test_trap_action),
     SBX_TEST(test_default_allow_with_rules),
+    SBX_TEST(test_socket_families),
+    SBX_TEST(test_network_host_keeps_families),
 };
 
 int main(void)
