@@ -196,9 +196,10 @@ static int daemon_setup(struct sbx_daemon *d, char *msg, size_t len)
             (d->sitemap_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
             sbx_warn("cannot use %s: %s", dir, strerror(r < 0 ? -r : errno));
     }
+    /* The default policy has no writable bind: its one program serves every guest. */
     struct sbx_policy *def = NULL;
     if ((r = sbx_policy_new_default(&def)) < 0 ||
-        (r = sbx_run_compile_policy(def, &d->default_bpf_fd)) < 0) {
+        (r = sbx_run_compile_policy(def, 0, &d->default_bpf_fd)) < 0) {
         sbx_policy_free(def);
         snprintf(msg, len, "cannot compile the default policy: %s", strerror(-r));
         return r;

@@ -32,12 +32,12 @@
 #define SBX_NOBODY 65534u
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-int sbx_run_compile_policy(const struct sbx_policy *p, int *ret_fd)
+int sbx_run_compile_policy(const struct sbx_policy *p, unsigned flags, int *ret_fd)
 {
     _cleanup_close_ int fd = memfd_create("sbx-policy", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return sbx_neg_errno();
-    int r = sbx_policy_export_bpf(p, fd);
+    int r = sbx_policy_export_bpf(p, flags, fd);
     if (r < 0)
         return r;
     if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
@@ -248,6 +248,16 @@ static int resolve_identity(struct sbx_client *c, const struct sbx_policy *p, in
     return 0;
 }
 
+static bool holds_id_zero(const struct sbx_spec *spec)
+{
+    if (spec->uid == 0 || spec->gid == 0)
+        return true;
+    for (uint32_t i = 0; i < spec->n_groups; i++)
+        if (spec->groups[i] == 0)
+            return true;
+    return false;
+}
+
 static int check_mode(struct sbx_daemon *d, uint32_t mode, char *msg, size_t len)
 {
     if (mode > SBX_MODE_REWRITE) {
@@ -450,14 +460,6 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
     if (req->n_binds &&
         (r = detach_binds(bind_fds, req->n_binds, &binds_detached, msg, msglen)) < 0)
         return r;
-    if (req->run.policy_name || req->run.policy_text) {
-        if ((r = sbx_run_compile_policy(p, &bpf)) < 0) {
-            snprintf(msg, msglen, "cannot compile the policy: %s", strerror(-r));
-            return r;
-        }
-    } else if ((bpf = fcntl(d->default_bpf_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
-        return sbx_neg_errno();
-    }
 
     struct sbx_image *img = NULL;
     r = sbx_image_acquire(&d->images, image_fd, p->writable_image, &img, msg, msglen);
@@ -483,6 +485,17 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
     if (spec.uid == 0 && c->cred.uid != 0) {
         snprintf(msg, msglen, "permission denied: only root may run a guest as uid 0");
         r = -EPERM;
+        goto fail_image;
+    }
+    /* After the identity: the filter refuses set-id modes to a guest holding id 0. */
+    if (req->run.policy_name || req->run.policy_text) {
+        unsigned flags = holds_id_zero(&spec) ? SBX_POLICY_GUEST_ROOT : 0;
+        if ((r = sbx_run_compile_policy(p, flags, &bpf)) < 0) {
+            snprintf(msg, msglen, "cannot compile the policy: %s", strerror(-r));
+            goto fail_image;
+        }
+    } else if ((bpf = fcntl(d->default_bpf_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+        r = sbx_neg_errno();
         goto fail_image;
     }
     struct env_builder env = { 0 };

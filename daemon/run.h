@@ -33,5 +33,5 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
                   struct sbx_frame *extra, struct sbx_sandbox **ret, char *msg, size_t msglen);
 void sbx_run_req_free(struct sbx_run_req *req);
 
-/* Compiles a policy's filter into a sealed memfd. */
-int sbx_run_compile_policy(const struct sbx_policy *p, int *ret_fd);
+/* Compiles a policy's filter (sbx_policy_export_bpf's flags) into a sealed memfd. */
+int sbx_run_compile_policy(const struct sbx_policy *p, unsigned flags, int *ret_fd);

@@ -1,17 +1,19 @@
 /*
  * The built-in deny list: syscalls no workload needs and sandbox escapes use,
- * and the socket families that reach past a sandbox's own network namespace.
- * Compiled as a program of its own that runs before the policy's rules, so
- * no rule can weaken it.
+ * the socket families that reach past a sandbox's own network namespace, and
+ * set-id files where they would outlive the sandbox.  Compiled as a program
+ * of its own that runs before the policy's rules, so no rule can weaken it.
  */
 #include <asm/unistd.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/netlink.h>
 #include <linux/sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "policy/policy-internal.h"
 
@@ -77,6 +79,11 @@ static const struct {
     { __NR_process_madvise, EPERM },
 };
 
+/* Older C library headers lack it; the number is the same on every architecture. */
+#ifndef __NR_fchmodat2
+#define __NR_fchmodat2 452
+#endif
+
 /*
  * The socket families a sandbox without the host's network keeps: the ones
  * that live inside a network namespace and that ordinary programs use (ip
@@ -91,10 +98,31 @@ static const struct {
  */
 static const int kept_families[] = { AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET };
 
+/*
+ * Where a set-id bit reaches a file: the mode of the chmod calls and of the
+ * calls that create one.  flags_arg names the open flags for the calls whose
+ * mode counts only when they create (O_CREAT or O_TMPFILE); the kernel
+ * ignores it otherwise, and callers leave anything there.  mkdir and mkdirat
+ * need no rule: the kernel drops both bits there itself.  openat2 passes its
+ * mode behind a pointer and is refused whole (see sbx_baseline_add_rules).
+ */
+static const struct {
+    int nr;
+    unsigned mode_arg;
+    int flags_arg; /* -1: the call always uses its mode */
+} mode_calls[] = {
+    { __NR_chmod, 1, -1 },     { __NR_fchmod, 1, -1 }, { __NR_fchmodat, 2, -1 },
+    { __NR_fchmodat2, 2, -1 }, { __NR_creat, 1, -1 },  { __NR_mknod, 1, -1 },
+    { __NR_mknodat, 2, -1 },   { __NR_open, 2, 1 },    { __NR_openat, 3, 2 },
+};
+
+/* O_TMPFILE includes O_DIRECTORY; the kernel creates on this bit alone. */
+#define TMPFILE_BIT (O_TMPFILE & ~O_DIRECTORY)
+
 /* Denied only for some argument values or in some sandboxes; see sbx_baseline_add_rules. */
 static const int some_args_denied[] = {
     __NR_clone,       __NR_unshare, __NR_ptrace,     __NR_ioctl,
-    __NR_personality, __NR_socket,  __NR_socketpair,
+    __NR_personality, __NR_socket,  __NR_socketpair, __NR_openat2,
 };
 
 enum sbx_baseline_scope sbx_baseline_scope(int nr)
@@ -104,6 +132,9 @@ enum sbx_baseline_scope sbx_baseline_scope(int nr)
             return SBX_BASELINE_ALWAYS;
     for (size_t i = 0; i < ARRAY_SIZE(some_args_denied); i++)
         if (some_args_denied[i] == nr)
+            return SBX_BASELINE_SOME_ARGS;
+    for (size_t i = 0; i < ARRAY_SIZE(mode_calls); i++)
+        if (mode_calls[i].nr == nr)
             return SBX_BASELINE_SOME_ARGS;
     return SBX_BASELINE_NONE;
 }
@@ -166,6 +197,37 @@ static int add_uevent_rule(scmp_filter_ctx ctx)
     };
     return seccomp_rule_add_exact_array(ctx, SCMP_ACT_ERRNO(EPROTONOSUPPORT), __NR_socket,
                                         ARRAY_SIZE(cmps), cmps);
+}
+
+/* EPERM, as the kernel answers a caller that may not set a bit. */
+static int add_setid_rules(scmp_filter_ctx ctx)
+{
+    static const uint64_t setid_bits[] = { S_ISUID, S_ISGID };
+    static const uint64_t create_bits[] = { O_CREAT, TMPFILE_BIT };
+    int r = 0;
+    for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(mode_calls); i++) {
+        for (size_t b = 0; r >= 0 && b < ARRAY_SIZE(setid_bits); b++) {
+            struct scmp_arg_cmp cmps[2] = { masked(mode_calls[i].mode_arg, setid_bits[b],
+                                                   setid_bits[b]) };
+            if (mode_calls[i].flags_arg < 0) {
+                r = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ERRNO(EPERM), mode_calls[i].nr, 1,
+                                                 cmps);
+                continue;
+            }
+            for (size_t c = 0; r >= 0 && c < ARRAY_SIZE(create_bits); c++) {
+                cmps[1] = masked((unsigned)mode_calls[i].flags_arg, create_bits[c], create_bits[c]);
+                r = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ERRNO(EPERM), mode_calls[i].nr, 2,
+                                                 cmps);
+            }
+        }
+    }
+    /*
+     * openat2's mode sits behind a pointer.  Its callers fall back to openat
+     * on ENOSYS, as they must on kernels before 5.6.
+     */
+    if (r >= 0)
+        r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(ENOSYS), __NR_openat2, 0);
+    return r;
 }
 
 int sbx_baseline_add_rules(void *scmp_ctx, const struct sbx_baseline_opts *o)
@@ -235,5 +297,7 @@ int sbx_baseline_add_rules(void *scmp_ctx, const struct sbx_baseline_opts *o)
         ((r = add_family_rules(ctx, __NR_socket)) < 0 ||
          (r = add_family_rules(ctx, __NR_socketpair)) < 0 || (r = add_uevent_rule(ctx)) < 0))
         return r;
+    if (o->no_setid)
+        return add_setid_rules(ctx);
     return 0;
 }

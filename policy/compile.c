@@ -3,6 +3,7 @@
  * own rules as two programs; this file chains them into one.
  */
 #include <errno.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
@@ -219,9 +220,37 @@ static int write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
-static struct sbx_baseline_opts baseline_opts(const struct sbx_policy *p)
+/* Whether something the guest writes outlives the sandbox: a writable bind or image. */
+static bool writes_persist(const struct sbx_policy *p)
 {
-    return (struct sbx_baseline_opts){ .own_network = p->network == SBX_NET_NONE };
+    if (p->writable_image)
+        return true;
+    for (size_t i = 0; i < p->n_mounts; i++)
+        if (p->mounts[i].type == SBX_MOUNT_BIND && !p->mounts[i].readonly)
+            return true;
+    return false;
+}
+
+/*
+ * Capabilities with which a guest of other ids still makes a set-id-root
+ * file: it takes uid or gid 0, or sets the bits on a file root owns.
+ */
+#define ROOT_FILE_CAPS ((1ull << CAP_SETUID) | (1ull << CAP_SETGID) | (1ull << CAP_FOWNER))
+
+/*
+ * The baseline for one sandbox.  Without user namespaces guest ids are host
+ * ids, so a guest holding id 0 that can write where files persist could leave
+ * a set-id-root program for the host (it does nothing inside: every mount is
+ * nosuid and no_new_privs is set).  Where writes vanish with the sandbox, set-id
+ * bits stay allowed: package managers set them in the overlay.
+ */
+static struct sbx_baseline_opts baseline_opts(const struct sbx_policy *p, unsigned flags)
+{
+    bool root = (flags & SBX_POLICY_GUEST_ROOT) || (p->caps_keep & ROOT_FILE_CAPS);
+    return (struct sbx_baseline_opts){
+        .own_network = p->network == SBX_NET_NONE,
+        .no_setid = root && writes_persist(p),
+    };
 }
 
 static int build(const struct sbx_policy *p, const struct sbx_baseline_opts *o,
@@ -256,8 +285,8 @@ static int build(const struct sbx_policy *p, const struct sbx_baseline_opts *o,
 
 int sbx_policy_compiled_size(const struct sbx_policy *p, size_t *ret_insns)
 {
-    /* The parser checks the size before it has read the network. */
-    const struct sbx_baseline_opts all = { .own_network = true };
+    /* The parser checks the size before it has read the network and the mounts. */
+    const struct sbx_baseline_opts all = { .own_network = true, .no_setid = true };
     _cleanup_(bpf_prog_done) struct bpf_prog prog = { 0 };
     int r = build(p, &all, &prog);
     if (r < 0)
@@ -266,11 +295,11 @@ int sbx_policy_compiled_size(const struct sbx_policy *p, size_t *ret_insns)
     return 0;
 }
 
-int sbx_policy_export_bpf(const struct sbx_policy *p, int fd)
+int sbx_policy_export_bpf(const struct sbx_policy *p, unsigned flags, int fd)
 {
-    if (!p || fd < 0)
+    if (!p || fd < 0 || (flags & ~(unsigned)SBX_POLICY_GUEST_ROOT))
         return -EINVAL;
-    const struct sbx_baseline_opts o = baseline_opts(p);
+    const struct sbx_baseline_opts o = baseline_opts(p, flags);
     _cleanup_(bpf_prog_done) struct bpf_prog prog = { 0 };
     int r = build(p, &o, &prog);
     if (r < 0)

@@ -25,7 +25,7 @@ int sbx_diag_add(struct sbx_diags *d, const char *file, unsigned line, unsigned 
 /*
  * How the built-in deny list treats a syscall: not at all, in every call, or
  * only for some argument values or in some sandboxes (clone flags, ioctl
- * commands, socket families and the like).
+ * commands, socket families, set-id modes and the like).
  */
 enum sbx_baseline_scope {
     SBX_BASELINE_NONE,
@@ -38,6 +38,8 @@ enum sbx_baseline_scope sbx_baseline_scope(int nr);
 struct sbx_baseline_opts {
     /* The sandbox has a network namespace of its own: refuse the families that reach past it. */
     bool own_network;
+    /* A set-id file would be a host id's and outlive the sandbox: refuse set-id modes. */
+    bool no_setid;
 };
 
 /* Adds the baseline's rules to a libseccomp context whose default is allow. */

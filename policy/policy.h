@@ -148,12 +148,22 @@ int sbx_policy_new_default(struct sbx_policy **ret);
 
 void sbx_policy_free(struct sbx_policy *p);
 
+/* Facts about one sandbox that the filter depends on, known only when it starts. */
+enum sbx_policy_run_flags {
+    /* The guest holds host id 0: its uid, its gid or one of its groups. */
+    SBX_POLICY_GUEST_ROOT = 1u << 0,
+};
+
 /*
  * Compiles the syscall section (rules + baseline + default) with libseccomp
  * for x86-64 only (other ABIs are killed) and writes the classic BPF
- * program (an array of struct sock_filter) to fd.  0 or -errno.
+ * program (an array of struct sock_filter) to fd.  flags are
+ * sbx_policy_run_flags: with SBX_POLICY_GUEST_ROOT (or kept capabilities
+ * that lead to root) and a place where writes outlive the sandbox (a
+ * writable bind mount or a writable image), the baseline refuses set-id
+ * modes.  0 or -errno.
  */
-int sbx_policy_export_bpf(const struct sbx_policy *p, int fd);
+int sbx_policy_export_bpf(const struct sbx_policy *p, unsigned flags, int fd);
 
 /* What the host can enforce; the caller detects it (cgroup controllers present). */
 struct sbx_host_features {

@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sbx_policy_check_host(p, &none, &diags);
         /* Validation promises that a valid policy compiles. */
         int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-        if (fd < 0 || sbx_policy_export_bpf(p, fd) < 0)
+        if (fd < 0 || sbx_policy_export_bpf(p, SBX_POLICY_GUEST_ROOT, fd) < 0)
             abort();
         close(fd);
         sbx_policy_free(p);

@@ -323,7 +323,7 @@ run --as 1 1 - /bin/true
 t "a caller outside the group is refused by sandboxd" \
     eval 'rc_is 125 && err_has "not root and not in group"'
 
-# ---- the baseline: device events, socket families ----------------------------------
+# ---- the baseline: device events, socket families, set-id files ------------------
 
 modes=(off trap rewrite)
 
@@ -378,6 +378,73 @@ vsock_host=$(cat "$T/out")
 run - /sbx/probe syscall vsock
 t "baseline: socket(AF_VSOCK) is refused with EAFNOSUPPORT, and network: host lifts that" \
     eval 'out_is errno=EAFNOSUPPORT && [ "$vsock_host" != errno=EAFNOSUPPORT ]'
+
+# A root caller's guest is host uid 0: a set-id file it leaves on a writable
+# bind is a set-id-root file on the host.  The filter refuses set-id bits in
+# every call that sets a mode there; 0755 still works.
+cat >"$T/setid-expected" <<'EXPECTED'
+open errno=EPERM
+open-setgid errno=EPERM
+creat errno=EPERM
+open-legacy errno=EPERM
+mknodat errno=EPERM
+mknod errno=EPERM
+tmpfile errno=EPERM
+openat2 errno=ENOSYS
+chmod errno=EPERM
+fchmod errno=EPERM
+fchmodat errno=EPERM
+fchmodat2 errno=EPERM
+fchmod-setgid errno=EPERM
+fchmod-plain ok
+EXPECTED
+for m in "${modes[@]}"; do
+    mkdir -m 0777 "$T/setid-$m"
+    policy "setid-$m" <<YAML
+syscalls: { mode: $m }
+filesystem:
+  mounts: [{ type: bind, source: $T/setid-$m, target: /out, readonly: false }]
+YAML
+    run "setid-$m" /sbx/probe setid /out
+    t "baseline ($m): a root guest makes no set-id file on a writable bind, by any call" \
+        eval "rc_is 0 && diff -u '$T/setid-expected' '$T/out' >&2 &&
+              [ -z \"\$(find '$T/setid-$m' -perm /6000)\" ] &&
+              [ \"\$(stat -c %a '$T/setid-$m/fchmod-plain')\" = 755 ]"
+done
+mkdir -m 0777 "$T/setid-sh"
+policy setid-sh <<YAML
+filesystem:
+  mounts: [{ type: bind, source: $T/setid-sh, target: /out, readonly: false }]
+YAML
+run setid-sh /bin/sh -c 'cd /out && touch f g && chmod 4755 f; echo "chmod=$?"
+    chmod 755 g; echo "chmod755=$?"'
+t "baseline: chmod 4755 on a writable bind fails with EPERM; the host's file keeps 644" \
+    eval 'out_is "$(printf "chmod=1\nchmod755=0")" && err_has "Operation not permitted" &&
+          [ "$(stat -c %a "$T/setid-sh/f")" = 644 ]'
+t "baseline: chmod 755 on a writable bind works" eval '[ "$(stat -c %a "$T/setid-sh/g")" = 755 ]'
+run - /bin/sh -c 'touch /root/f && chmod 4755 /root/f && stat -c %a /root/f'
+t "baseline: where nothing persists (the overlay) a root guest still sets set-id bits" \
+    eval 'rc_is 0 && out_is 4755'
+run setid-sh /bin/sh -c 'touch /root/f && chmod 4755 /root/f; echo "chmod=$?"'
+t "baseline: with a writable bind the rule covers the whole sandbox, the overlay too" \
+    out_is chmod=1
+policy setid-user <<YAML
+process: { user: sbxuser }
+filesystem:
+  mounts: [{ type: bind, source: $T/setid-sh, target: /out, readonly: false }]
+YAML
+run setid-user /bin/sh -c 'touch /out/u && chmod 4755 /out/u; echo "chmod=$?"'
+t "baseline: a guest of another uid may set its own set-id bits on a writable bind" \
+    eval 'out_is chmod=0 && [ "$(stat -c %a:%u "$T/setid-sh/u")" = 4755:1000 ]'
+cp "$TEST_IMAGE" "$T/setid.ext4"
+run_writable() {
+    rc=0
+    timeout 60 "$SANDBOXCTL" run --socket "$SOCK" --policy writable "$T/setid.ext4" "$@" \
+        >"$T/out" 2>"$T/err" || rc=$?
+}
+run_writable /bin/sh -c 'touch /setid-f && chmod 4755 /setid-f; echo "chmod=$?"'
+t "baseline: a root guest makes no set-id file in a writable image" \
+    eval 'out_is chmod=1 && err_has "Operation not permitted"'
 
 kill -TERM "$daemon_pid"
 rc=0

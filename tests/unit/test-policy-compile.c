@@ -56,13 +56,13 @@ static struct sbx_policy *parse_or_die(const char *yaml)
     return p;
 }
 
-/* Exports p, reads the program back and installs it in the calling process. */
-static int install(const struct sbx_policy *p)
+/* Exports p for a sandbox with flags, reads the program back and installs it here. */
+static int install(const struct sbx_policy *p, unsigned flags)
 {
     int fd = memfd_create("test-bpf", MFD_CLOEXEC);
     if (fd < 0)
         return -errno;
-    int r = sbx_policy_export_bpf(p, fd);
+    int r = sbx_policy_export_bpf(p, flags, fd);
     if (r < 0) {
         close(fd);
         return r;
@@ -96,7 +96,10 @@ static int install(const struct sbx_policy *p)
  * so a call fails with MARK exactly when the policy lets it through.
  */
 #define MARK 4001
-static const int marked[] = { SYS_socket, SYS_socketpair };
+static const int marked[] = {
+    SYS_socket, SYS_socketpair, SYS_chmod,   SYS_fchmod, SYS_fchmodat, 452 /* fchmodat2 */,
+    SYS_creat,  SYS_mknod,      SYS_mknodat, SYS_open,   SYS_openat,   SYS_openat2,
+};
 
 static int install_marker(void)
 {
@@ -119,6 +122,7 @@ static int install_marker(void)
 
 struct body {
     struct sbx_policy *policy;
+    unsigned flags;
     bool marker; /* install_marker first */
     int (*checks)(void);
 };
@@ -130,7 +134,7 @@ static int run_body(void *arg)
         fprintf(stderr, "install_marker: %s\n", strerror(errno));
         return 253;
     }
-    int r = install(b->policy);
+    int r = install(b->policy, b->flags);
     if (r < 0) {
         fprintf(stderr, "install: %s\n", strerror(-r));
         return 255;
@@ -351,10 +355,10 @@ static void test_default_allow_with_rules(void)
     CU_ASSERT(SBX_TEST_EXITED(st, 0));
 }
 
-/* Runs checks under p, behind the marker filter. */
-static int run_marked(struct sbx_policy *p, int (*checks)(void))
+/* Runs checks under p compiled for flags, behind the marker filter. */
+static int run_marked(struct sbx_policy *p, unsigned flags, int (*checks)(void))
 {
-    struct body b = { .policy = p, .marker = true, .checks = checks };
+    struct body b = { .policy = p, .flags = flags, .marker = true, .checks = checks };
     int st = sbx_test_fork(run_body, &b, 10);
     sbx_policy_free(p);
     return st;
@@ -404,7 +408,7 @@ static int checks_families(void)
 
 static void test_socket_families(void)
 {
-    int st = run_marked(default_policy(), checks_families);
+    int st = run_marked(default_policy(), 0, checks_families);
     CU_ASSERT(SBX_TEST_EXITED(st, 0));
 }
 
@@ -419,8 +423,119 @@ static int checks_families_host(void)
 
 static void test_network_host_keeps_families(void)
 {
-    int st = run_marked(parse_or_die("network: host\n"), checks_families_host);
+    int st = run_marked(parse_or_die("network: host\n"), 0, checks_families_host);
     CU_ASSERT(SBX_TEST_EXITED(st, 0));
+}
+
+static const char rw_bind_yaml[] =
+    "filesystem:\n"
+    "  mounts: [{ type: bind, source: /srv, target: /srv, readonly: false }]\n";
+
+static int checks_setid_refused(void)
+{
+    static const long setid[] = { S_ISUID | 0755, S_ISGID | 0755, S_ISUID | S_ISGID | 0777,
+                                  0x10000 | S_ISUID | 0755 };
+    const long at = AT_FDCWD, f = (long)"/nonexistent/f";
+    for (size_t i = 0; i < ARRAY_SIZE(setid); i++) {
+        long m = setid[i];
+        CHECK(sys(SYS_chmod, f, m, 0) == -EPERM);
+        CHECK(sys(SYS_fchmod, 0, m, 0) == -EPERM);
+        CHECK(sys4(SYS_fchmodat, at, f, m, 0) == -EPERM);
+        CHECK(sys4(452 /* fchmodat2 */, at, f, m, 0) == -EPERM);
+        CHECK(sys(SYS_creat, f, m, 0) == -EPERM);
+        CHECK(sys(SYS_mknod, f, S_IFREG | m, 0) == -EPERM);
+        CHECK(sys4(SYS_mknodat, at, f, S_IFREG | m, 0) == -EPERM);
+        CHECK(sys(SYS_open, f, O_WRONLY | O_CREAT, m) == -EPERM);
+        CHECK(sys(SYS_open, f, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, m) == -EPERM);
+        CHECK(sys(SYS_open, f, O_WRONLY | O_TMPFILE, m) == -EPERM);
+        CHECK(sys4(SYS_openat, at, f, O_RDWR | O_CREAT, m) == -EPERM);
+        CHECK(sys4(SYS_openat, at, f, O_RDWR | O_TMPFILE, m) == -EPERM);
+        /* Without O_CREAT or O_TMPFILE the kernel ignores the mode: so does the filter. */
+        CHECK(sys(SYS_open, f, O_RDONLY, m) == -MARK);
+        CHECK(sys4(SYS_openat, at, f, O_RDWR | O_DIRECTORY, m) == -MARK);
+    }
+    /* Modes without set-id bits pass, the sticky bit too. */
+    CHECK(sys(SYS_chmod, f, 0755, 0) == -MARK);
+    CHECK(sys(SYS_chmod, f, S_ISVTX | 0777, 0) == -MARK);
+    CHECK(sys(SYS_fchmod, 0, 0600, 0) == -MARK);
+    CHECK(sys4(SYS_fchmodat, at, f, 0644, 0) == -MARK);
+    CHECK(sys4(452, at, f, 0644, 0) == -MARK);
+    CHECK(sys(SYS_creat, f, 0644, 0) == -MARK);
+    CHECK(sys(SYS_mknod, f, S_IFIFO | 0644, 0) == -MARK);
+    CHECK(sys4(SYS_mknodat, at, f, S_IFREG | 0644, 0) == -MARK);
+    CHECK(sys(SYS_open, f, O_WRONLY | O_CREAT, 0644) == -MARK);
+    CHECK(sys4(SYS_openat, at, f, O_WRONLY | O_CREAT, 0644) == -MARK);
+    /* openat2's mode sits behind a pointer: the whole call falls back to openat. */
+    CHECK(sys4(SYS_openat2, at, f, 0, 0) == -ENOSYS);
+    return 0;
+}
+
+static void test_setid_refused_root_rw_bind(void)
+{
+    int st = run_marked(parse_or_die(rw_bind_yaml), SBX_POLICY_GUEST_ROOT, checks_setid_refused);
+    CU_ASSERT(SBX_TEST_EXITED(st, 0));
+}
+
+static void test_setid_refused_root_writable_image(void)
+{
+    int st = run_marked(parse_or_die("filesystem: { writable_image: true }\n"),
+                        SBX_POLICY_GUEST_ROOT, checks_setid_refused);
+    CU_ASSERT(SBX_TEST_EXITED(st, 0));
+}
+
+static void test_setid_refused_root_capable(void)
+{
+    /* Another uid, but a capability to become root or to change a file root owns. */
+    static const char *const caps[] = { "CAP_SETUID", "CAP_SETGID", "CAP_FOWNER" };
+    for (size_t i = 0; i < ARRAY_SIZE(caps); i++) {
+        char yaml[256];
+        snprintf(yaml, sizeof(yaml), "%sprocess: { capabilities: [%s] }\n", rw_bind_yaml, caps[i]);
+        int st = run_marked(parse_or_die(yaml), 0, checks_setid_refused);
+        CU_ASSERT(SBX_TEST_EXITED(st, 0));
+    }
+}
+
+static int checks_setid_allowed(void)
+{
+    CHECK(sys(SYS_chmod, (long)"/nonexistent/f", S_ISUID | 0755, 0) == -MARK);
+    CHECK(sys(SYS_fchmod, 0, S_ISGID | 0755, 0) == -MARK);
+    CHECK(sys(SYS_open, (long)"/nonexistent/f", O_WRONLY | O_CREAT, S_ISUID | 0755) == -MARK);
+    CHECK(sys4(SYS_openat2, AT_FDCWD, (long)"/nonexistent/f", 0, 0) == -MARK);
+    return 0;
+}
+
+static void test_setid_allowed_elsewhere(void)
+{
+    /* Another guest uid; root where writes vanish or a bind is read-only; no baseline. */
+    int st = run_marked(parse_or_die(rw_bind_yaml), 0, checks_setid_allowed);
+    CU_ASSERT(SBX_TEST_EXITED(st, 0));
+    st = run_marked(default_policy(), SBX_POLICY_GUEST_ROOT, checks_setid_allowed);
+    CU_ASSERT(SBX_TEST_EXITED(st, 0));
+    st = run_marked(parse_or_die("filesystem:\n"
+                                 "  mounts: [{ type: bind, source: /srv, target: /srv }]\n"),
+                    SBX_POLICY_GUEST_ROOT, checks_setid_allowed);
+    CU_ASSERT(SBX_TEST_EXITED(st, 0));
+    st = run_marked(parse_or_die("filesystem:\n"
+                                 "  mounts: [{ type: bind, source: /srv, target: /srv, "
+                                 "readonly: false }]\n"
+                                 "process: { capabilities: [CAP_NET_BIND_SERVICE] }\n"),
+                    0, checks_setid_allowed);
+    CU_ASSERT(SBX_TEST_EXITED(st, 0));
+    struct sbx_policy *p = parse_or_die(rw_bind_yaml);
+    p->baseline = false;
+    st = run_marked(p, SBX_POLICY_GUEST_ROOT, checks_setid_allowed);
+    CU_ASSERT(SBX_TEST_EXITED(st, 0));
+}
+
+static void test_export_flags(void)
+{
+    struct sbx_policy *p = default_policy();
+    int fd = memfd_create("test-bpf", MFD_CLOEXEC);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(sbx_policy_export_bpf(p, 1u << 7, fd), -EINVAL);
+    CU_ASSERT_EQUAL(sbx_policy_export_bpf(p, SBX_POLICY_GUEST_ROOT, fd), 0);
+    close(fd);
+    sbx_policy_free(p);
 }
 
 static const struct sbx_test tests[] = {
@@ -433,6 +548,11 @@ static const struct sbx_test tests[] = {
     SBX_TEST(test_default_allow_with_rules),
     SBX_TEST(test_socket_families),
     SBX_TEST(test_network_host_keeps_families),
+    SBX_TEST(test_setid_refused_root_rw_bind),
+    SBX_TEST(test_setid_refused_root_writable_image),
+    SBX_TEST(test_setid_refused_root_capable),
+    SBX_TEST(test_setid_allowed_elsewhere),
+    SBX_TEST(test_export_flags),
 };
 
 int main(void)
