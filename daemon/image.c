@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon/fdcheck.h"
 #include "sbx/macro.h"
 
 void sbx_image_cache_init(struct sbx_image_cache *c, size_t max_idle)
@@ -128,6 +129,18 @@ static void cache_unlink(struct sbx_image_cache *c, struct sbx_image *img)
 int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
                       struct sbx_image **ret, char *msg, size_t len)
 {
+    /*
+     * The cache matches by fstat, which any fd answers, an O_PATH one too: the
+     * fd must itself prove that its sender could open the file the way the
+     * sandbox uses it, or a cached image of another user would boot for it.
+     */
+    const char *why;
+    unsigned need = SBX_FDCHECK_READ | (writable ? SBX_FDCHECK_WRITE : 0);
+    int bad = sbx_fdcheck_access(image_fd, need, &why);
+    if (bad < 0) {
+        snprintf(msg, len, "%simage: %s", writable ? "writable " : "", why);
+        return bad;
+    }
     struct stat st;
     if (fstat(image_fd, &st) < 0) {
         snprintf(msg, len, "cannot stat image: %s", strerror(errno));
@@ -166,14 +179,6 @@ int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
             cache_unlink(c, i);
         i = next;
     }
-    if (writable) {
-        int fl = fcntl(image_fd, F_GETFL);
-        if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY) {
-            snprintf(msg, len, "a writable image must be opened for writing");
-            return -EBADF;
-        }
-    }
-
     struct sbx_image *img = calloc(1, sizeof(*img));
     if (!img)
         return -ENOMEM;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "daemon/fdcheck.h"
 #include "daemon/image.h"
 #include "daemon/log.h"
 #include "daemon/sandbox.h"
@@ -294,6 +295,36 @@ static void run_req_freep(struct sbx_run_req **req)
     sbx_run_req_free(*req);
 }
 
+/*
+ * The caller's stdio goes to the guest as it is, so the guest may do with it
+ * whatever its open allowed.  An O_PATH fd proves nothing about the file, yet
+ * the guest could reopen it through /proc/self/fd with whatever rights its
+ * own ids have there; a directory would let it walk out of its root with
+ * openat(fd, "..").  Which way each one is open is the caller's business, as
+ * it is natively.
+ */
+static int check_stdio(const int fds[3], char *msg, size_t msglen)
+{
+    static const char *const names[] = { "stdin", "stdout", "stderr" };
+    for (int i = 0; i < 3; i++) {
+        const char *why;
+        struct stat st;
+        int r = sbx_fdcheck_access(fds[i], 0, &why);
+        if (r >= 0 && fstat(fds[i], &st) < 0) {
+            why = "cannot be examined (fstat failed)";
+            r = sbx_neg_errno();
+        } else if (r >= 0 && S_ISDIR(st.st_mode)) {
+            why = "a directory, which would give the guest a way out of its root";
+            r = -EISDIR;
+        }
+        if (r < 0) {
+            snprintf(msg, msglen, "%s (RUN fd %d): %s", names[i], i + 2, why);
+            return r;
+        }
+    }
+    return 0;
+}
+
 /* Everything that can be checked before the client opens anything. */
 static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req *req,
                          char *msg, size_t msglen)
@@ -317,6 +348,8 @@ static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_
         snprintf(msg, msglen, "RUN carries %u fds, expected %u", req->frame.n_fds, RUN_FIXED_FDS);
         return -EBADMSG;
     }
+    if ((r = check_stdio(req->frame.fds + 1, msg, msglen)) < 0)
+        return r;
     size_t n_tmpfs = 0;
     for (size_t i = 0; i < p->n_mounts; i++) {
         req->n_binds += p->mounts[i].type == SBX_MOUNT_BIND;
@@ -376,7 +409,26 @@ int sbx_run_prepare(struct sbx_daemon *d, struct sbx_client *c, struct sbx_frame
     return 1;
 }
 
-/* The FDS frame: one fd per requested path, each of a kind that can be mounted. */
+/* The host path of the policy's bind mount number i (0-based), for messages. */
+static const char *bind_source(const struct sbx_policy *p, unsigned i)
+{
+    for (size_t m = 0; m < p->n_mounts; m++)
+        if (p->mounts[m].type == SBX_MOUNT_BIND && i-- == 0)
+            return p->mounts[m].source;
+    return "?";
+}
+
+/*
+ * The FDS frame: one fd per requested path, each of a kind that can be
+ * mounted, each open for reading, so that it proves the caller could open it.
+ * A read-write bind asks for no more: a directory cannot be opened for
+ * writing, and nothing is written through the fd. The guest writes through
+ * the mount, with its own ids, which for a caller other than root are the
+ * caller's (resolve_identity), and the kernel checks every write against them;
+ * the copy keeps the read-only flag of the host's mount (init only adds
+ * flags). The read-write image is another matter: the loop device writes it
+ * as the kernel, with no check at all, so its fd must be open for writing.
+ */
 static int check_extra(struct sbx_run_req *req, struct sbx_frame *extra, const int **ret_binds,
                        int *ret_image, char *msg, size_t msglen)
 {
@@ -387,23 +439,35 @@ static int check_extra(struct sbx_run_req *req, struct sbx_frame *extra, const i
         return -EBADMSG;
     }
     unsigned first = 0;
+    const char *why;
+    int r;
     *ret_image = req->frame.fds[0];
     if (req->writable_image) {
         struct stat a, b;
-        int fl = fcntl(extra->fds[0], F_GETFL);
+        r = sbx_fdcheck_access(extra->fds[0], SBX_FDCHECK_READ | SBX_FDCHECK_WRITE, &why);
+        if (r < 0) {
+            snprintf(msg, msglen, "writable image (FDS fd 1): %s", why);
+            return r;
+        }
         if (fstat(extra->fds[0], &a) < 0 || fstat(req->frame.fds[0], &b) < 0 ||
-            a.st_dev != b.st_dev || a.st_ino != b.st_ino || fl < 0 || (fl & O_ACCMODE) != O_RDWR) {
-            snprintf(msg, msglen, "the writable image must be the same file, open read-write");
+            a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+            snprintf(msg, msglen, "writable image (FDS fd 1): not the same file as RUN's image");
             return -EBADF;
         }
         *ret_image = extra->fds[0];
         first = 1;
     }
     for (unsigned i = first; i < extra->n_fds; i++) {
+        unsigned n = i - first;
         struct stat st;
+        if ((r = sbx_fdcheck_access(extra->fds[i], SBX_FDCHECK_READ, &why)) < 0) {
+            snprintf(msg, msglen, "bind source %u (%s, FDS fd %u): %s", n + 1,
+                     bind_source(req->policy, n), i + 1, why);
+            return r;
+        }
         if (fstat(extra->fds[i], &st) < 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
-            snprintf(msg, msglen, "bind source %u is neither a directory nor a regular file",
-                     i - first + 1);
+            snprintf(msg, msglen, "bind source %u (%s) is neither a directory nor a regular file",
+                     n + 1, bind_source(req->policy, n));
             return -EINVAL;
         }
     }

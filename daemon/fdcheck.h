@@ -1,0 +1,19 @@
+/* What an fd a client sends proves: the access it was opened with. */
+#pragma once
+
+/*
+ * A client proves a right to a file only by the access its fd was opened
+ * with: fstat answers on any fd, an O_PATH one too, which anyone who can
+ * search the directory may open.  need is a mask of these; 0 asks only that
+ * the fd is a real open file (not O_PATH).
+ */
+enum sbx_fdcheck_need {
+    SBX_FDCHECK_READ = 1 << 0,  /* opened O_RDONLY or O_RDWR */
+    SBX_FDCHECK_WRITE = 1 << 1, /* opened O_WRONLY or O_RDWR */
+};
+
+/*
+ * Returns 0 when fd was opened with every access in need, else -EBADF and
+ * *ret_why, a phrase for people saying what the fd lacks.
+ */
+int sbx_fdcheck_access(int fd, unsigned need, const char **ret_why);

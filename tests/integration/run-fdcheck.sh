@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# What the fds a client sends prove, reported as TAP: sandboxd refuses fds
+# that prove no right to read or write what it relies on (fdattack speaks the
+# protocol with crafted fds), a caller other than root runs the guest as
+# itself unless an operator's policy says otherwise, and sandboxctl neither
+# hangs on a FIFO nor hands its own fds to the guest when started with 0-2
+# closed.  Needs root.
+# Environment: SANDBOXD, SANDBOXCTL, TEST_IMAGE, FDATTACK (paths).
+# Guest scripts are single-quoted on purpose: they expand in the guest.
+# shellcheck disable=SC2016  # guest scripts single-quoted
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP the fdcheck suite needs root"
+    exit 0
+fi
+for var in SANDBOXD SANDBOXCTL TEST_IMAGE FDATTACK; do
+    if [ ! -e "${!var:-}" ]; then
+        echo "Bail out! $var does not name an existing file: '${!var:-}'"
+        exit 1
+    fi
+done
+
+exec </dev/null
+T=$(mktemp -d /tmp/sbx-fdcheck.XXXXXX)
+chmod 0755 "$T"
+SOCK=$T/sandboxd.sock
+IMG=$T/test.ext4
+cp "$TEST_IMAGE" "$IMG"
+chmod 0644 "$IMG"
+# Another user's image: only root may open it.
+cp "$TEST_IMAGE" "$T/secret.ext4"
+chmod 0600 "$T/secret.ext4"
+cp "$TEST_IMAGE" "$T/writable.ext4"
+mkdir -p "$T/policies" "$T/hostro" "$T/private" "$T/report"
+echo "from the host" >"$T/hostro/file"
+echo "a host file" >"$T/hostfile"
+chmod 0644 "$T/hostfile"
+echo "root's secret" >"$T/private/secret"
+chmod 0700 "$T/private"
+mkfifo "$T/fifo"
+# The attacker: not root, a member of the daemon's group (nogroup) only.
+ATTACKER=4242
+as_attacker=(setpriv "--reuid=$ATTACKER" --regid=65534 --clear-groups --)
+daemon_pid=
+# shellcheck source=tests/integration/tap.sh
+. "$(dirname "$0")/tap.sh"
+
+cleanup() {
+    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
+        kill -TERM "$daemon_pid"
+        wait "$daemon_pid" || true
+    fi
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+tap_on_fail() {
+    say "exit status ${rc:-?}; stdout:"
+    diag "$T/out"
+    say "stderr:"
+    diag "$T/err"
+}
+
+out_has() { grep -q -- "$1" "$T/out"; }
+err_has() { grep -q -- "$1" "$T/err"; }
+rc_is() { [ "$rc" = "$1" ]; }
+
+# attack [--as-attacker] CASE IMAGE PATH [CMD...]: one fdattack case.
+attack() {
+    local as=()
+    if [ "$1" = --as-attacker ]; then
+        as=("${as_attacker[@]}")
+        shift
+    fi
+    rc=0
+    timeout -k 5 90 "${as[@]}" "$FDATTACK" "$SOCK" "$@" >"$T/out" 2>"$T/err" || rc=$?
+}
+
+# refused WORDS: the last attack got ERROR (and no guest ran), naming WORDS.
+refused() {
+    grep '^ERROR' "$T/out" | diag
+    rc_is 0 && out_has "^ERROR" && ! out_has STARTED && out_has "$1"
+}
+
+# run [--as-attacker] POLICY CMD...: sandboxctl run of $IMG ("-" for no policy).
+run() {
+    local as=()
+    if [ "$1" = --as-attacker ]; then
+        as=("${as_attacker[@]}")
+        shift
+    fi
+    local p=$1
+    shift
+    local pol=()
+    [ "$p" = - ] || pol=(--policy "$p")
+    rc=0
+    timeout -k 5 60 "${as[@]}" "$SANDBOXCTL" run --socket "$SOCK" "${pol[@]}" "$IMG" "$@" \
+        >"$T/out" 2>"$T/err" || rc=$?
+}
+
+mkfifo "$T/ready"
+"$SANDBOXD" --socket "$SOCK" --state-dir "$T/state" --policy-dir "$T/policies" \
+    --group nogroup --ready-fd 3 3>"$T/ready" 2>"$T/sandboxd.log" &
+daemon_pid=$!
+if ! read -r -t 20 _ <"$T/ready"; then
+    echo "Bail out! sandboxd did not become ready"
+    diag "$T/sandboxd.log"
+    exit 1
+fi
+
+# ---- fds a client sends: the controls first, so the client is shown to work ---
+
+attack run-ok "$IMG" -
+t "control: a RUN with an image opened read-only boots it" \
+    eval 'rc_is 0 && out_has "sandboxd test image"'
+attack bind-ok "$IMG" "$T/hostro" /bin/cat /fdattack/file
+t "control: a bind source opened read-only is mounted" eval 'rc_is 0 && out_has "from the host"'
+attack writable-ok "$T/writable.ext4" - /bin/sh -c 'echo kept > /etc/kept'
+t "control: a writable image opened read-write is written" rc_is 0
+
+# The image is cached now (idle): the cache must not match an fd that proves nothing.
+attack image-opath "$IMG" -
+t "an O_PATH image fd is refused, even for a cached image" eval 'refused "image.*O_PATH"'
+attack image-wronly "$IMG" -
+t "an image fd opened write-only is refused" eval 'refused "image.*not open for reading"'
+attack bind-opath "$IMG" "$T/hostro" /bin/ls /fdattack
+t "an O_PATH bind source is refused" eval 'refused "bind source 1.*O_PATH"'
+attack bind-wronly "$IMG" "$T/hostfile" /bin/cat /fdattack
+t "a bind source opened write-only is refused" \
+    eval 'refused "bind source 1.*not open for reading"'
+attack writable-rdonly "$T/writable.ext4" -
+t "a writable image opened read-only is refused" eval 'refused "writable image"'
+attack writable-opath "$T/writable.ext4" -
+t "a writable image sent as an O_PATH fd is refused" eval 'refused "writable image"'
+attack stdin-opath "$IMG" "$T/hostfile" /bin/cat
+t "an O_PATH stdin is refused" eval 'refused "stdin.*O_PATH"'
+attack stdout-opath "$IMG" "$T/hostfile" /bin/true
+t "an O_PATH stdout is refused" eval 'refused "stdout.*O_PATH"'
+# A directory fd would let the guest walk to the host's root with openat(0, "..").
+attack stdin-dir "$IMG" "$T/hostro" /bin/ls /proc/self/fd/0/..
+t "a directory as stdin is refused" eval 'refused "stdin.*directory"'
+
+# ---- the same as a member of the group, against root's files ---------------
+
+rc=0
+timeout -k 5 60 "$SANDBOXCTL" run --socket "$SOCK" "$T/secret.ext4" /bin/true >"$T/out" 2>"$T/err" ||
+    rc=$?
+t "root boots its 0600 image (now cached)" rc_is 0
+rc=0
+timeout -k 5 60 "${as_attacker[@]}" "$SANDBOXCTL" run --socket "$SOCK" "$T/secret.ext4" /bin/true \
+    >"$T/out" 2>"$T/err" || rc=$?
+t "control: the group member cannot open root's image with sandboxctl" \
+    eval 'rc_is 125 && err_has "Permission denied"'
+attack --as-attacker run-ok "$IMG" -
+t "control: the group member boots a readable image with fdattack" \
+    eval 'rc_is 0 && out_has "sandboxd test image"'
+attack --as-attacker image-opath "$T/secret.ext4" -
+t "the group member cannot boot root's cached 0600 image through an O_PATH fd" \
+    eval 'refused "image.*O_PATH" && ! out_has "sandboxd test image"'
+attack --as-attacker bind-opath "$IMG" "$T/private" /bin/stat -c %a:%u /fdattack
+t "the group member cannot mount root's 0700 directory through an O_PATH fd" \
+    eval 'refused "bind source 1.*O_PATH" && ! out_has "700:0"'
+
+# ---- the guest's identity for callers other than root ----------------------
+
+printf 'process: { user: 65534 }\n' >"$T/as-nobody.yaml"
+run --as-attacker "$T/as-nobody.yaml" /bin/sh -c 'id -u'
+t "a group member's own policy cannot run the guest as 65534" \
+    eval 'rc_is 125 && err_has "permission denied.*uid 65534"'
+printf 'process: { user: "%s:65534" }\n' "$ATTACKER" >"$T/as-self.yaml"
+run --as-attacker "$T/as-self.yaml" /bin/sh -c 'id -u; id -g'
+t "a group member's own policy may name its own uid and gid" \
+    eval 'rc_is 0 && [ "$(cat "$T/out")" = "$(printf "%s\n65534" "$ATTACKER")" ]'
+printf 'process: { user: "%s", groups: [100] }\n' "$ATTACKER" >"$T/other-group.yaml"
+run --as-attacker "$T/other-group.yaml" /bin/true
+t "a group member's own policy cannot add a group it is not in" \
+    eval 'rc_is 125 && err_has "permission denied.*gid 100"'
+run --as-attacker - /bin/sh -c 'id -u; id -g'
+t "by default a group member's guest runs as the caller" \
+    eval 'rc_is 0 && [ "$(cat "$T/out")" = "$(printf "%s\n65534" "$ATTACKER")" ]'
+cp "$T/as-nobody.yaml" "$T/policies/op-nobody.yaml"
+chmod 0644 "$T/policies/op-nobody.yaml"
+run --as-attacker op-nobody /bin/sh -c 'id -u'
+t "an operator's policy (root-owned, in the policy directory) may run it as 65534" \
+    eval 'rc_is 0 && [ "$(cat "$T/out")" = 65534 ]'
+cp "$T/as-nobody.yaml" "$T/policies/own-nobody.yaml"
+chown "$ATTACKER" "$T/policies/own-nobody.yaml"
+run --as-attacker own-nobody /bin/sh -c 'id -u'
+t "a policy file in the directory that root does not own gives no other identity" \
+    eval 'rc_is 125 && err_has "permission denied.*uid 65534"'
+cp "$T/as-nobody.yaml" "$T/policies/open-nobody.yaml"
+chmod 0664 "$T/policies/open-nobody.yaml"
+run --as-attacker open-nobody /bin/sh -c 'id -u'
+t "a group-writable policy file gives no other identity" \
+    eval 'rc_is 125 && err_has "permission denied.*uid 65534"'
+run - /bin/sh -c 'id -u'
+t "root runs the guest as root by default" eval 'rc_is 0 && [ "$(cat "$T/out")" = 0 ]'
+run "$T/as-nobody.yaml" /bin/sh -c 'id -u'
+t "root's own policy may run the guest as 65534" eval 'rc_is 0 && [ "$(cat "$T/out")" = 65534 ]'
+
+# ---- sandboxctl: FIFOs and closed stdio ------------------------------------
+
+rc=0
+timeout -k 5 10 "$SANDBOXCTL" run --socket "$SOCK" "$T/fifo" /bin/true >"$T/out" 2>"$T/err" || rc=$?
+t "a FIFO as the image is refused at once, in one line (exit 125)" \
+    eval 'rc_is 125 && err_has "image.*fifo.*not a regular file" && [ "$(wc -l <"$T/err")" = 1 ]'
+printf 'filesystem:\n  mounts: [{ type: bind, source: %s, target: /f }]\n' "$T/fifo" \
+    >"$T/fifo-bind.yaml"
+rc=0
+timeout -k 5 10 "$SANDBOXCTL" run --socket "$SOCK" --policy "$T/fifo-bind.yaml" "$IMG" /bin/true \
+    >"$T/out" 2>"$T/err" || rc=$?
+t "a FIFO as a bind source is refused at once, in one line (exit 125)" \
+    eval 'rc_is 125 && err_has "bind source.*fifo.*neither a directory nor a regular file" &&
+          [ "$(wc -l <"$T/err")" = 1 ]'
+
+printf 'filesystem:\n  mounts: [{ type: bind, source: %s, target: /report, readonly: false }]\n' \
+    "$T/report" >"$T/report.yaml"
+# closed REDIRECTIONS: sandboxctl with those fds closed; the guest's shell writes
+# where its own fds 0-2 lead, as readlink sees them, to the report directory.
+closed() {
+    rm -f "$T/report/fds"
+    rc=0
+    eval 'timeout -k 5 60 "$SANDBOXCTL" run --socket "$SOCK" --policy "$T/report.yaml" "$IMG" \
+        /bin/sh -c "exec 3>/report/fds; for f in 0 1 2; do \
+        echo \"\$f \$(readlink /proc/\$\$/fd/\$f)\" >&3; done" >"$T/out" 2>"$T/err" '"$1" ||
+        rc=$?
+    cp "$T/report/fds" "$T/out" 2>/dev/null || true
+}
+# guest_fds_clean: three fds, none of them the image or a socket.
+guest_fds_clean() {
+    rc_is 0 && [ "$(wc -l <"$T/out")" = 3 ] && ! out_has ext4 && ! out_has socket: &&
+        ! out_has anon_inode:
+}
+closed '0<&-'
+t "sandboxctl started with stdin closed gives the guest neither its image nor its socket" \
+    guest_fds_clean
+closed '1>&-'
+t "sandboxctl started with stdout closed gives the guest neither its image nor its socket" \
+    guest_fds_clean
+closed '2>&-'
+t "sandboxctl started with stderr closed gives the guest neither its image nor its socket" \
+    guest_fds_clean
+closed '0<&- 1>&- 2>&-'
+t "sandboxctl started with 0, 1 and 2 closed gives the guest neither image nor socket" \
+    guest_fds_clean
+
+kill -TERM "$daemon_pid"
+rc=0
+wait "$daemon_pid" || rc=$?
+daemon_pid=
+t "sandboxd served the whole suite and stops cleanly" rc_is 0
+
+tap_finish
