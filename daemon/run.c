@@ -30,7 +30,6 @@
 #define RUN_FIXED_FDS 4 /* image, stdin, stdout, stderr */
 #define MAX_POLICY_FILE (256 * 1024)
 #define RUN_MAX_TMPFS 64 /* tmpfs mounts of one policy */
-#define SBX_NOBODY 65534u
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 int sbx_run_compile_policy(const struct sbx_policy *p, unsigned flags, int *ret_fd)
@@ -95,8 +94,20 @@ static void diags_message(const struct sbx_diags *diags, const char *prefix, cha
         msg[l - 1] = '\0';
 }
 
+/*
+ * Whether a policy file is the operator's: owned by root and writable by
+ * nobody else, so that no caller can have written what it says.
+ */
+static bool operator_file(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0 &&
+           !(st.st_mode & (S_IWGRP | S_IWOTH));
+}
+
+/* *ret_operator: the policy came by name from an operator's file (operator_file). */
 static int load_policy(struct sbx_daemon *d, const struct sbx_msg_run *run, struct sbx_policy **ret,
-                       char *msg, size_t len)
+                       bool *ret_operator, char *msg, size_t len)
 {
     _cleanup_free_ char *text = NULL;
     char file[512];
@@ -118,6 +129,7 @@ static int load_policy(struct sbx_daemon *d, const struct sbx_msg_run *run, stru
             snprintf(msg, len, "policy %s: %s", file, strerror(-r));
             return r;
         }
+        *ret_operator = operator_file(fd);
     } else if (run->policy_text) {
         snprintf(file, sizeof(file), "%s", run->policy_file ? run->policy_file : "<policy>");
     } else {
@@ -189,15 +201,16 @@ static void env_build(struct env_builder *e, const struct sbx_policy *p,
     e->items[e->n] = NULL;
 }
 
-/* Whether a non-root caller may give the guest this gid: its own groups, or nogroup. */
-static bool caller_has_gid(struct sbx_client *c, uint32_t gid)
-{
-    return gid == SBX_NOBODY || sbx_client_in_group(c, gid);
-}
-
-static int resolve_identity(struct sbx_client *c, const struct sbx_policy *p, int mount_fd,
+/*
+ * The guest's uid, gid and groups.  Without a user namespace they are host
+ * ids, so a caller other than root gets its own only: any other id (nobody's
+ * too) would reach through a bind mount the files of whoever has it.  An
+ * operator's policy may name others; a policy the caller sent may not.
+ */
+static int resolve_identity(struct sbx_client *c, const struct sbx_run_req *req, int mount_fd,
                             struct sbx_spec *spec, uint32_t **ret_groups, char *msg, size_t len)
 {
+    const struct sbx_policy *p = req->policy;
     spec->uid = c->cred.uid;
     spec->gid = c->cred.gid;
     if (!p->user && !p->group && !p->n_groups)
@@ -218,25 +231,20 @@ static int resolve_identity(struct sbx_client *c, const struct sbx_policy *p, in
         uid = c->cred.uid;
     if (gid == UINT32_MAX)
         gid = c->cred.gid;
-    if (c->cred.uid != 0) {
-        /*
-         * The image's names map to host ids (no user namespace): a caller other
-         * than root may run the guest as itself or as nobody, never as someone
-         * else whose files a bind mount could reach.
-         */
-        if (uid != c->cred.uid && uid != SBX_NOBODY) {
+    if (c->cred.uid != 0 && !req->operator_policy) {
+        if (uid != c->cred.uid) {
             snprintf(msg, len,
-                     "permission denied: only root may run the guest as uid %u "
-                     "(allowed: your own uid %u, or %u)",
-                     uid, (unsigned)c->cred.uid, SBX_NOBODY);
+                     "permission denied: only root or an operator's policy may run the guest "
+                     "as uid %u (yours is %u)",
+                     uid, (unsigned)c->cred.uid);
             return -EPERM;
         }
         for (size_t i = 0; i <= n; i++) {
             uint32_t g = i < n ? (*ret_groups)[i] : gid;
-            if (!caller_has_gid(c, g)) {
+            if (!sbx_client_in_group(c, g)) {
                 snprintf(msg, len,
-                         "permission denied: only root may give the guest gid %u "
-                         "(not one of your groups)",
+                         "permission denied: only root or an operator's policy may give the "
+                         "guest gid %u (not one of your groups)",
                          g);
                 return -EPERM;
             }
@@ -385,7 +393,7 @@ int sbx_run_prepare(struct sbx_daemon *d, struct sbx_client *c, struct sbx_frame
     }
     req->frame = *f; /* takes the fds */
     *f = (struct sbx_frame){ 0 };
-    int r = load_policy(d, &req->run, &req->policy, msg, msglen);
+    int r = load_policy(d, &req->run, &req->policy, &req->operator_policy, msg, msglen);
     if (r < 0)
         return r;
     if ((r = check_request(d, c, req, msg, msglen)) < 0)
@@ -544,7 +552,7 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         .umask = p->umask >= 0 ? (uint32_t)p->umask : 022,
         .caps_keep = p->caps_keep,
     };
-    if ((r = resolve_identity(c, p, img->mount_fd, &spec, &groups, msg, msglen)) < 0)
+    if ((r = resolve_identity(c, req, img->mount_fd, &spec, &groups, msg, msglen)) < 0)
         goto fail_image;
     if (spec.uid == 0 && c->cred.uid != 0) {
         snprintf(msg, msglen, "permission denied: only root may run a guest as uid 0");

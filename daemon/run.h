@@ -18,6 +18,12 @@ struct sbx_run_req {
     struct sbx_frame frame; /* RUN's fds: image, stdin, stdout, stderr (owned) */
     unsigned n_binds;       /* bind sources the client must open */
     bool writable_image;
+    /*
+     * The policy is the operator's: named, from a root-owned file of the
+     * policy directory that only root may change.  It may give the guest ids
+     * other than the caller's.
+     */
+    bool operator_policy;
 };
 
 /*

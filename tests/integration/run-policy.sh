@@ -308,8 +308,13 @@ t "only root may run the guest as uid 0" eval 'rc_is 125 && err_has "permission 
 policy as-sbxuser <<'YAML'
 process: { user: sbxuser }
 YAML
-run --as 65534 65534 as-sbxuser /bin/true
-t "others may not run the guest as a third uid" eval 'rc_is 125 && err_has "uid 1000"'
+# Sent as text (a path), the policy is the caller's own, not the operator's.
+run --as 65534 65534 "$T/policies/as-sbxuser.yaml" /bin/true
+t "others' own policies may not run the guest as a third uid" \
+    eval 'rc_is 125 && err_has "uid 1000"'
+run --as 65534 65534 as-sbxuser /bin/sh -c 'id -u'
+t "an operator's policy (by name, root-owned) may run it as a third uid" \
+    eval 'rc_is 0 && out_is 1000'
 policy private-bind <<YAML
 filesystem:
   mounts: [{ type: bind, source: $T/private, target: /private }]
