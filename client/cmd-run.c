@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client/connect.h"
@@ -96,6 +97,46 @@ static int read_file(const char *path, char **ret)
     buf[len] = '\0';
     *ret = buf;
     return 0;
+}
+
+static const char *file_kind(mode_t mode)
+{
+    return S_ISDIR(mode)    ? "a directory"
+           : S_ISFIFO(mode) ? "a FIFO"
+           : S_ISCHR(mode)  ? "a character device"
+           : S_ISBLK(mode)  ? "a block device"
+           : S_ISSOCK(mode) ? "a socket"
+                            : "of an unknown kind";
+}
+
+/*
+ * Opens what the caller named as an image (regular files only) or a bind
+ * source (also directories), and says why on stderr if it cannot.  open()
+ * of a FIFO waits for a writer, so the open is O_NONBLOCK, which means
+ * nothing for a regular file or a directory and is cleared once the type
+ * is known.  Returns the fd or -errno.
+ */
+static int open_host_file(const char *what, const char *path, int flags, bool dir_ok)
+{
+    _cleanup_close_ int fd = open(path, flags | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        int r = sbx_neg_errno();
+        fprintf(stderr, "sandboxctl: cannot open %s %s: %s\n", what, path, strerror(-r));
+        return r;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+        int r = sbx_neg_errno();
+        fprintf(stderr, "sandboxctl: cannot open %s %s: %s\n", what, path, strerror(-r));
+        return r;
+    }
+    if (!S_ISREG(st.st_mode) && !(dir_ok && S_ISDIR(st.st_mode))) {
+        fprintf(stderr, "sandboxctl: cannot use %s %s: it is %s, %s\n", what, path,
+                file_kind(st.st_mode),
+                dir_ok ? "neither a directory nor a regular file" : "not a regular file");
+        return -EINVAL;
+    }
+    return TAKE_FD(fd);
 }
 
 static int send_run(int sock, const struct run_opts *o, int image_fd, char **argv, int argc)
@@ -207,26 +248,18 @@ static int answer_open(int sock, const struct sbx_frame *f, const char *image)
     unsigned n = 0;
     int status = 0;
     if (m.flags & SBX_OPEN_IMAGE_RW) {
-        fds[n] = open(image, O_RDWR | O_CLOEXEC | O_NOCTTY);
-        if (fds[n] < 0) {
-            fprintf(stderr,
-                    "sandboxctl: the policy wants a writable image, but %s cannot be "
-                    "opened for writing: %s\n",
-                    image, strerror(errno));
+        fds[n] = open_host_file("the image (the policy wants it writable)", image, O_RDWR, false);
+        if (fds[n] < 0)
             status = EXIT_SETUP;
-        } else {
+        else
             n++;
-        }
     }
     for (uint32_t i = 0; !status && i < m.n_paths && n < SBX_PROTO_MAX_FDS; i++) {
-        fds[n] = open(m.paths[i], O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fds[n] < 0) {
-            fprintf(stderr, "sandboxctl: cannot open bind source %s: %s\n", m.paths[i],
-                    strerror(errno));
+        fds[n] = open_host_file("bind source", m.paths[i], O_RDONLY, true);
+        if (fds[n] < 0)
             status = EXIT_SETUP;
-        } else {
+        else
             n++;
-        }
     }
     if (!status) {
         struct sbx_msg_fds reply = { .count = n };
@@ -384,11 +417,9 @@ int sbx_cmd_run(int argc, char **argv)
     }
 
     /* Opened here, as the caller: a user boots only what the user can read. */
-    _cleanup_close_ int image_fd = open(image, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (image_fd < 0) {
-        fprintf(stderr, "sandboxctl: cannot open image %s: %s\n", image, strerror(errno));
+    _cleanup_close_ int image_fd = open_host_file("image", image, O_RDONLY, false);
+    if (image_fd < 0)
         return EXIT_SETUP;
-    }
     /* Blocked before the daemon exists, so no signal is lost; read through a signalfd. */
     sigset_t mask;
     sigemptyset(&mask);
