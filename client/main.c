@@ -1,4 +1,6 @@
 /* sandboxctl: the client of sandboxd; one file per command. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,8 +18,30 @@ static void usage(FILE *f)
                "'sandboxctl COMMAND --help' tells more.\n");
 }
 
+/*
+ * A closed 0, 1 or 2 would be taken by the next file sandboxctl opens (the
+ * image, the daemon's socket), which would then go to the guest as its
+ * stdio: each closed one becomes /dev/null before anything else is opened.
+ */
+static int open_stdio(void)
+{
+    for (int fd = 0; fd < 3; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        /* The lowest free fd, so this one; not close-on-exec, it is stdio. */
+        if (open("/dev/null", O_RDWR | O_NOCTTY) < 0)
+            return -errno;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (open_stdio() < 0) {
+        fprintf(stderr, "sandboxctl: cannot open /dev/null for a closed stdio fd: %s\n",
+                strerror(errno));
+        return 125;
+    }
     if (argc < 2) {
         usage(stderr);
         return 2;
