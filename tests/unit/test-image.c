@@ -168,6 +168,29 @@ static void test_writable_is_exclusive(void)
     CU_ASSERT_EQUAL(loop_attached(nr), 0);
 }
 
+/* The cache matches by fstat: a cached image must not be handed to an fd that proves nothing. */
+static void test_cached_image_wants_a_readable_fd(void)
+{
+    struct sbx_image_cache c;
+    sbx_image_cache_init(&c, 4);
+    char msg[256];
+    struct sbx_image *a = NULL, *b = NULL;
+    int fd = open(image_path, O_RDONLY | O_CLOEXEC);
+    CU_ASSERT_EQUAL_FATAL(sbx_image_acquire(&c, fd, false, &a, msg, sizeof(msg)), 0);
+    int path = open(image_path, O_PATH | O_CLOEXEC);
+    CU_ASSERT_EQUAL(sbx_image_acquire(&c, path, false, &b, msg, sizeof(msg)), -EBADF);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "O_PATH"));
+    int wo = open(image_path, O_WRONLY | O_CLOEXEC);
+    CU_ASSERT_EQUAL(sbx_image_acquire(&c, wo, false, &b, msg, sizeof(msg)), -EBADF);
+    CU_ASSERT_STRING_EQUAL(msg, "image: not open for reading");
+    CU_ASSERT_EQUAL(a->refs, 1);
+    sbx_image_release(&c, a, 0);
+    sbx_image_cache_clear(&c);
+    close(fd);
+    close(path);
+    close(wo);
+}
+
 static void cleanup(void)
 {
     char cmd[512];
@@ -192,6 +215,7 @@ int main(void)
         SBX_TEST(test_rejects_non_regular),
         SBX_TEST(test_changed_image_is_mounted_anew),
         SBX_TEST(test_writable_is_exclusive),
+        SBX_TEST(test_cached_image_wants_a_readable_fd),
     };
     int r = sbx_test_main("image", tests, ARRAY_SIZE(tests));
     cleanup();
