@@ -5,6 +5,7 @@
 #include "proto/proto.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -382,8 +383,25 @@ int sbx_proto_send(int sock, const struct sbx_buf *b, const int *fds, unsigned n
     return 0;
 }
 
+/*
+ * MSG_CTRUNC: the kernel dropped descriptors of the message.  Either more
+ * came than the control buffer holds (the peer sent over the limit:
+ * -EMSGSIZE), or this process had no free descriptor to put them in (-EMFILE,
+ * or -ENFILE for the system).  A probing dup tells which: the descriptors
+ * that did arrive are still open, so the table is as full as it was.
+ */
+static int truncated_cause(int sock)
+{
+    int probe = fcntl(sock, F_DUPFD_CLOEXEC, 0);
+    if (probe >= 0) {
+        close(probe);
+        return -EMSGSIZE;
+    }
+    return errno == EMFILE || errno == ENFILE ? -errno : -EMSGSIZE;
+}
+
 /* Adds the descriptors of every SCM_RIGHTS message to f; too many -> -EMSGSIZE. */
-static int collect_fds(struct msghdr *mh, struct sbx_frame *f)
+static int collect_fds(int sock, struct msghdr *mh, struct sbx_frame *f)
 {
     int r = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
@@ -404,7 +422,7 @@ static int collect_fds(struct msghdr *mh, struct sbx_frame *f)
         }
     }
     if (mh->msg_flags & MSG_CTRUNC)
-        r = -EMSGSIZE;
+        r = truncated_cause(sock);
     return r;
 }
 
@@ -431,7 +449,7 @@ static ssize_t recv_some(int sock, void *p, size_t n, struct sbx_frame *f)
     while (got < 0 && errno == EINTR);
     if (got < 0)
         return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-    int r = collect_fds(&mh, f);
+    int r = collect_fds(sock, &mh, f);
     if (r < 0)
         return r;
     return got;
@@ -505,7 +523,7 @@ fail:
 
 void sbx_proto_rx_init(struct sbx_proto_rx *rx)
 {
-    *rx = (struct sbx_proto_rx){ 0 };
+    *rx = (struct sbx_proto_rx){ .max_payload = SBX_PROTO_MAX_PAYLOAD };
 }
 
 void sbx_proto_rx_clear(struct sbx_proto_rx *rx)
@@ -549,6 +567,9 @@ int sbx_proto_rx_read(struct sbx_proto_rx *rx, int sock, struct sbx_frame *ret)
             int r = sbx_proto_decode_header(rx->header, &rx->hdr);
             if (r < 0)
                 return r;
+            /* Checked before the payload is allocated: the limit bounds memory. */
+            if (rx->hdr.length > rx->max_payload)
+                return -EMSGSIZE;
             rx->frame.type = rx->hdr.type;
             rx->frame.flags = rx->hdr.flags;
             rx->frame.length = rx->hdr.length;

@@ -107,7 +107,8 @@ void sbx_frame_clear(struct sbx_frame *f); /* frees payload, closes fds; NULL-sa
  * attached), retried on EINTR and short writes.  recv: reads exactly one
  * frame, never more bytes than that frame, so fds always belong to the frame
  * being read; 0 on orderly EOF before any byte, 1 on a frame, <0 on error
- * (-ECONNRESET on EOF inside a frame).
+ * (-ECONNRESET on EOF inside a frame; -EMFILE or -ENFILE when the fds of the
+ * frame arrived but there was no free descriptor to receive them in).
  */
 int sbx_proto_send(int sock, const struct sbx_buf *b, const int *fds, unsigned n_fds);
 int sbx_proto_recv(int sock, struct sbx_frame *ret);
@@ -117,12 +118,16 @@ int sbx_proto_recv(int sock, struct sbx_frame *ret);
  * Call sbx_proto_rx_read() when the socket is readable: it returns 1 when a
  * complete frame was moved into *ret, 0 when more bytes are needed (EAGAIN),
  * -EPIPE on EOF (also when EOF cuts a frame), <0 on a protocol error.
+ * The caller may lower the payload limit for the frames still to come, and
+ * may look at have (a frame is in progress when it is not 0) and, once the
+ * header is in (have >= SBX_PROTO_HEADER_SIZE), at hdr.
  */
 struct sbx_proto_rx {
     uint8_t header[SBX_PROTO_HEADER_SIZE];
     size_t have;       /* bytes of header + payload received so far */
     struct sbx_frame_header hdr;
     struct sbx_frame frame; /* under construction; owned */
+    uint32_t max_payload;   /* a longer frame is -EMSGSIZE; SBX_PROTO_MAX_PAYLOAD after init */
 };
 void sbx_proto_rx_init(struct sbx_proto_rx *rx);
 int sbx_proto_rx_read(struct sbx_proto_rx *rx, int sock, struct sbx_frame *ret);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -1052,6 +1053,67 @@ static void test_recv_too_many_fds(void)
     close(sv[1]);
 }
 
+/*
+ * In a child: the fds of a frame arrive while the table is full.  The kernel
+ * drops them and sets MSG_CTRUNC; the receiver must say it ran out of
+ * descriptors, not that the message was too long.  Exit status 0 on success.
+ */
+static int recv_out_of_fds(void *arg)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return 1;
+    struct sbx_buf b;
+    signal_buf(9, &b);
+    int fds[2] = { open("/dev/null", O_RDONLY | O_CLOEXEC),
+                   open("/dev/null", O_RDONLY | O_CLOEXEC) };
+    if (sbx_proto_send(sv[0], &b, fds, 2) < 0)
+        return 2;
+    sbx_buf_free(&b);
+    struct rlimit rl = { .rlim_cur = 64, .rlim_max = 64 };
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 3;
+    while (fcntl(0, F_DUPFD_CLOEXEC, 0) >= 0)
+        ;
+    struct sbx_frame f = { 0 };
+    int r = sbx_proto_recv(sv[1], &f);
+    return r == -EMFILE ? 0 : 10;
+}
+
+static void test_recv_out_of_fds(void)
+{
+    int status = sbx_test_fork(recv_out_of_fds, NULL, 10);
+    CU_ASSERT_TRUE(SBX_TEST_EXITED(status, 0));
+}
+
+/* The incremental receiver refuses a frame over the caller's limit before allocating it. */
+static void test_rx_max_payload(void)
+{
+    int sv[2];
+    make_pair(sv);
+    set_nonblock(sv[1]);
+    struct sbx_proto_rx rx;
+    sbx_proto_rx_init(&rx);
+    CU_ASSERT_EQUAL(SBX_PROTO_MAX_PAYLOAD, rx.max_payload);
+    struct sbx_buf b;
+    signal_buf(2, &b);
+    uint32_t len = (uint32_t)(b.len - SBX_PROTO_HEADER_SIZE);
+    CU_ASSERT_EQUAL((ssize_t)b.len, write(sv[0], b.data, b.len));
+    CU_ASSERT_EQUAL((ssize_t)b.len, write(sv[0], b.data, b.len));
+    sbx_buf_free(&b);
+    struct sbx_frame f;
+    rx.max_payload = len;
+    CU_ASSERT_EQUAL(1, sbx_proto_rx_read(&rx, sv[1], &f));
+    sbx_frame_clear(&f);
+    rx.max_payload = len - 1;
+    CU_ASSERT_EQUAL(-EMSGSIZE, sbx_proto_rx_read(&rx, sv[1], &f));
+    CU_ASSERT_EQUAL(len, rx.hdr.length);
+    CU_ASSERT_PTR_NULL(rx.frame.payload);
+    sbx_proto_rx_clear(&rx);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 static void test_recv_errors(void)
 {
     int sv[2];
@@ -1372,6 +1434,8 @@ int main(void)
         SBX_TEST(test_fd_passing),
         SBX_TEST(test_fds_per_frame),
         SBX_TEST(test_recv_too_many_fds),
+        SBX_TEST(test_recv_out_of_fds),
+        SBX_TEST(test_rx_max_payload),
         SBX_TEST(test_recv_errors),
         SBX_TEST(test_rx_bytewise),
         SBX_TEST(test_rx_one_frame_per_call),
