@@ -83,22 +83,6 @@ static void on_idle_timer(uv_timer_t *t)
     sbx_image_cache_trim(&d->images, sbx_daemon_now(d), IMAGE_IDLE_MS);
 }
 
-static void on_listen(uv_poll_t *h, int status, int events)
-{
-    struct sbx_daemon *d = h->data;
-    for (int i = 0; i < 16; i++) {
-        int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                sbx_warn("accept: %m");
-            return;
-        }
-        int r = sbx_client_add(d, fd);
-        if (r < 0)
-            sbx_warn("cannot serve a new connection: %s", strerror(-r));
-    }
-}
-
 /* Binds the socket, replacing a stale one but never a live daemon's. */
 static int listen_on(const char *path, gid_t group, bool have_group)
 {
@@ -161,6 +145,25 @@ static int mkdir_private(const char *path)
     return 0;
 }
 
+/*
+ * Every connection and sandbox costs the daemon descriptors, and the soft
+ * limit a service starts with (1024 under systemd) is kept low only for
+ * programs that use select(): the daemon takes the hard limit, and its
+ * sandboxes get the limit it was started with.
+ */
+static void raise_nofile(struct sbx_daemon *d)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    d->child_nofile = rl;
+    if (d->cfg.conn_fd >= 0 || rl.rlim_cur == rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        sbx_warn("cannot raise the nofile limit to %llu: %m", (unsigned long long)rl.rlim_max);
+}
+
 static int daemon_setup(struct sbx_daemon *d, char *msg, size_t len)
 {
     int r;
@@ -213,12 +216,15 @@ static int daemon_setup(struct sbx_daemon *d, char *msg, size_t len)
     }
     sbx_cgroup_root_init(&d->cgroups, "sandboxd");
     sbx_image_cache_init(&d->images, IMAGE_MAX_IDLE);
+    if ((r = sbx_server_init(d)) < 0) {
+        snprintf(msg, len, "cannot reserve a file descriptor: %s", strerror(-r));
+        return r;
+    }
     return 0;
 }
 
 static int daemon_serve(struct sbx_daemon *d, char *msg, size_t len)
 {
-    int r;
     if (d->cfg.conn_fd >= 0)
         return sbx_client_add(d, d->cfg.conn_fd);
     d->listen_fd = d->cfg.listen_fd;
@@ -234,10 +240,7 @@ static int daemon_serve(struct sbx_daemon *d, char *msg, size_t len)
         fcntl(d->listen_fd, F_SETFL, fcntl(d->listen_fd, F_GETFL) | O_NONBLOCK);
         fcntl(d->listen_fd, F_SETFD, FD_CLOEXEC);
     }
-    if ((r = uv_poll_init(d->loop, &d->listen_poll, d->listen_fd)) < 0)
-        return r;
-    d->listen_poll.data = d;
-    return uv_poll_start(&d->listen_poll, UV_READABLE, on_listen);
+    return sbx_server_listen(d);
 }
 
 int sbx_daemon_run(const struct sbx_daemon_config *cfg)
@@ -250,11 +253,13 @@ int sbx_daemon_run(const struct sbx_daemon_config *cfg)
         .sitemap_memfd = -EBADF,
         .sitemap_dir_fd = -EBADF,
         .default_bpf_fd = -EBADF,
+        .srv = { .reserve_fd = -EBADF },
     };
     uv_loop_t loop;
     char msg[512] = "";
     sbx_log_init(cfg->log_level);
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile(&d);
     if (uv_loop_init(&loop) < 0)
         return 1;
     d.loop = &loop;
@@ -300,6 +305,7 @@ int sbx_daemon_run(const struct sbx_daemon_config *cfg)
     sbx_close(d.sitemap_memfd);
     sbx_close(d.sitemap_dir_fd);
     sbx_close(d.default_bpf_fd);
+    sbx_server_done(&d);
     free(d.staging_dir);
     return d.exit_code;
 }

@@ -3,11 +3,13 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <uv.h>
 
 #include "daemon/cgroup.h"
 #include "daemon/image.h"
+#include "daemon/server.h"
 #include "sbx/abi.h"
 
 struct sbx_daemon_config {
@@ -30,7 +32,9 @@ struct sbx_daemon {
     uv_loop_t *loop;
     struct sbx_daemon_config cfg;
     int listen_fd;
-    uv_poll_t listen_poll;
+    struct sbx_server srv; /* accepting, connection limits */
+    /* RLIMIT_NOFILE as the daemon was started, before it raised its own: what sandboxes get. */
+    struct rlimit child_nofile;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t idle_timer; /* drops images unused for a while */
     char *staging_dir;

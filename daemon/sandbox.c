@@ -73,6 +73,9 @@ static pid_t spawn_init(struct sbx_daemon *d, int ctl_child, int cgroup_fd, bool
             fcntl(ctl_child, F_SETFD, 0);
         else
             dup2(ctl_child, SBX_INIT_CTL_FD);
+        /* The daemon raised its own nofile limit; the sandbox gets the one it was started with. */
+        if (d->child_nofile.rlim_max)
+            syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &d->child_nofile, NULL);
         char *const argv[] = { "sbx-init", NULL };
         char *const envp[] = { NULL };
         syscall(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);

@@ -1,15 +1,16 @@
 /*
- * Client connections.  Each one is a small state machine: HELLO (version,
- * SO_PEERCRED authorization), RUN (one sandbox), then SIGNAL at any time and
- * EXIT at the end.  A bad frame gets an ERROR frame and the connection is
- * closed; nothing a client sends can stop the daemon.
+ * One client connection.  Each is a small state machine: HELLO (version),
+ * RUN (one sandbox), OPEN/FDS when the policy names host paths, then SIGNAL
+ * at any time and EXIT at the end.  Every wait on the client has a deadline,
+ * and only RUN may be a big frame.  A bad frame gets an ERROR frame and the
+ * connection is closed; nothing a client sends can stop the daemon.
+ * Admission (who may connect, and how many) is in server-accept.c.
  */
 #include "daemon/server.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +22,12 @@
 #include "daemon/sandbox.h"
 #include "sbx-config.h"
 #include "sbx/macro.h"
+
+/* How long a refused connection is kept so that its peer can read the ERROR. */
+#define REFUSED_LINGER_MS 1000
+
+/* One limit for the lines every client can cause, so that many together cannot flood the log. */
+static struct sbx_log_ratelimit client_lines = SBX_LOG_RATELIMIT(5000, 20);
 
 static void client_unlink(struct sbx_client *c)
 {
@@ -35,6 +42,8 @@ static void client_unlink(struct sbx_client *c)
 static void on_client_closed(uv_handle_t *h)
 {
     struct sbx_client *c = h->data;
+    if (--c->handles_open > 0)
+        return;
     struct sbx_daemon *d = c->d;
     sbx_close(c->fd);
     free(c);
@@ -46,6 +55,8 @@ void sbx_client_close(struct sbx_client *c)
     if (c->closing)
         return;
     c->closing = true;
+    if (c->state == SBX_CL_REFUSED)
+        c->d->srv.refused_open--;
     c->state = SBX_CL_DONE;
     if (c->sandbox) {
         /* Nobody is left to tell: end the sandbox, it cleans up after itself. */
@@ -55,9 +66,13 @@ void sbx_client_close(struct sbx_client *c)
     }
     sbx_run_req_free(c->pending);
     c->pending = NULL;
+    sbx_server_charge(c, &c->pending_charge, 0);
+    sbx_server_charge(c, &c->frame_charge, 0);
+    sbx_server_uncount(c);
     sbx_proto_rx_clear(&c->rx);
     client_unlink(c);
     uv_close((uv_handle_t *)&c->poll, on_client_closed);
+    uv_close((uv_handle_t *)&c->deadline, on_client_closed);
 }
 
 static int send_buf(struct sbx_client *c, struct sbx_buf *b)
@@ -71,17 +86,15 @@ static int send_buf(struct sbx_client *c, struct sbx_buf *b)
     return r;
 }
 
-/* Sends an ERROR frame and closes the connection. */
-static void client_fail(struct sbx_client *c, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void client_fail(struct sbx_client *c, int err, const char *fmt, ...)
+void sbx_client_fail(struct sbx_client *c, int err, const char *fmt, ...)
 {
     char msg[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    sbx_info("client pid %d uid %u: %s", (int)c->cred.pid, (unsigned)c->cred.uid, msg);
+    sbx_log_limited(&client_lines, LOG_INFO, "client pid %d uid %u: %s", (int)c->cred.pid,
+                    (unsigned)c->cred.uid, msg);
     struct sbx_msg_error e = { .err = (uint32_t)(err < 0 ? -err : err), .message = msg };
     struct sbx_buf b = { 0 };
     if (sbx_msg_error_encode(&e, &b) >= 0)
@@ -91,51 +104,58 @@ static void client_fail(struct sbx_client *c, int err, const char *fmt, ...)
     sbx_client_close(c);
 }
 
-bool sbx_client_in_group(struct sbx_client *c, gid_t gid)
+static void on_deadline(uv_timer_t *t)
 {
-    if (c->cred.gid == gid)
-        return true;
-    /* The peer's supplementary groups as of connect(). */
-    gid_t groups[NGROUPS_MAX];
-    socklen_t len = sizeof(groups);
-    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
-        return false;
-    for (size_t i = 0; i < len / sizeof(gid_t); i++)
-        if (groups[i] == gid)
-            return true;
-    return false;
+    struct sbx_client *c = t->data;
+    unsigned s = SBX_SERVER_WAIT_MS / 1000;
+    switch (c->state) {
+    case SBX_CL_HELLO:
+        sbx_client_fail(c, ETIMEDOUT, "no HELLO within %u s of connecting", s);
+        break;
+    case SBX_CL_READY:
+        sbx_client_fail(c, ETIMEDOUT, "no RUN within %u s of WELCOME", s);
+        break;
+    case SBX_CL_OPENING:
+        sbx_client_fail(c, ETIMEDOUT, "no FDS within %u s of OPEN", s);
+        break;
+    case SBX_CL_RUNNING:
+        sbx_client_fail(c, ETIMEDOUT, "a frame was left unfinished for %u s", s);
+        break;
+    case SBX_CL_REFUSED:
+    case SBX_CL_DONE:
+        sbx_client_close(c);
+        break;
+    }
 }
 
-/* Root, the daemon's own uid, and members of the sandbox group may run sandboxes. */
-static bool authorized(struct sbx_client *c)
+/* The deadline of the wait the connection is in now, or none while its sandbox runs. */
+static void arm_deadline(struct sbx_client *c)
 {
-    if (c->cred.uid == 0 || c->cred.uid == geteuid())
-        return true;
-    return c->d->have_sandbox_gid && sbx_client_in_group(c, c->d->sandbox_gid);
+    if (c->state == SBX_CL_RUNNING)
+        uv_timer_stop(&c->deadline);
+    else
+        uv_timer_start(&c->deadline, on_deadline,
+                       c->state == SBX_CL_REFUSED ? REFUSED_LINGER_MS : SBX_SERVER_WAIT_MS, 0);
 }
 
 static void handle_hello(struct sbx_client *c, const struct sbx_frame *f)
 {
     struct sbx_msg_hello h;
     if (f->type != SBX_MSG_HELLO) {
-        client_fail(c, EPROTO, "the first frame must be HELLO");
+        sbx_client_fail(c, EPROTO, "the first frame must be HELLO");
         return;
     }
     if (sbx_msg_hello_decode(f, &h) < 0) {
-        client_fail(c, EBADMSG, "malformed HELLO frame");
+        sbx_client_fail(c, EBADMSG, "malformed HELLO frame");
         return;
     }
     bool ok = h.min_version <= SBX_PROTO_VERSION && SBX_PROTO_VERSION <= h.max_version;
     uint32_t lo = h.min_version, hi = h.max_version;
     sbx_msg_hello_free(&h);
     if (!ok) {
-        client_fail(c, EPROTONOSUPPORT, "protocol version %u-%u not supported (sandboxd speaks %u)",
-                    lo, hi, SBX_PROTO_VERSION);
-        return;
-    }
-    if (!authorized(c)) {
-        client_fail(c, EACCES, "permission denied: uid %u is not root and not in group '%s'",
-                    (unsigned)c->cred.uid, c->d->cfg.group);
+        sbx_client_fail(c, EPROTONOSUPPORT,
+                        "protocol version %u-%u not supported (sandboxd speaks %u)", lo, hi,
+                        SBX_PROTO_VERSION);
         return;
     }
     struct sbx_msg_welcome w = { .version = SBX_PROTO_VERSION, .server = "sandboxd " SBX_VERSION };
@@ -156,8 +176,9 @@ static void start_pending(struct sbx_client *c, struct sbx_frame *extra)
     int r = sbx_run_start(c->d, c, c->pending, extra, &s, msg, sizeof(msg));
     sbx_run_req_free(c->pending);
     c->pending = NULL;
+    sbx_server_charge(c, &c->pending_charge, 0);
     if (r < 0) {
-        client_fail(c, r, "%s", msg[0] ? msg : strerror(-r));
+        sbx_client_fail(c, r, "%s", msg[0] ? msg : strerror(-r));
         return;
     }
     c->sandbox = s;
@@ -173,16 +194,19 @@ static void start_pending(struct sbx_client *c, struct sbx_frame *extra)
 static void handle_run(struct sbx_client *c, struct sbx_frame *f)
 {
     if (c->d->stopping) {
-        client_fail(c, ESHUTDOWN, "sandboxd is shutting down");
+        sbx_client_fail(c, ESHUTDOWN, "sandboxd is shutting down");
         return;
     }
     char msg[4096] = "";
     struct sbx_msg_open open = { 0 };
     int r = sbx_run_prepare(c->d, c, f, &c->pending, &open, msg, sizeof(msg));
     if (r < 0) {
-        client_fail(c, r, "%s", msg[0] ? msg : strerror(-r));
+        sbx_client_fail(c, r, "%s", msg[0] ? msg : strerror(-r));
         return;
     }
+    /* The request keeps the frame's bytes until its sandbox starts: so does the charge. */
+    c->pending_charge = c->frame_charge;
+    c->frame_charge = 0;
     if (r == 0) {
         start_pending(c, NULL);
         return;
@@ -203,88 +227,201 @@ static void handle_signal(struct sbx_client *c, const struct sbx_frame *f)
 {
     struct sbx_msg_signal sig;
     if (sbx_msg_signal_decode(f, &sig) < 0) {
-        client_fail(c, EBADMSG, "malformed SIGNAL frame");
+        sbx_client_fail(c, EBADMSG, "malformed SIGNAL frame");
         return;
     }
-    sbx_info("sandbox %llu: client asked to stop it (signal %u)",
-             (unsigned long long)c->sandbox->id, sig.signo);
+    /* The first one ends the sandbox; the ones after it have nothing left to do. */
+    if (c->signalled)
+        return;
+    c->signalled = true;
+    sbx_log_limited(&client_lines, LOG_INFO, "sandbox %llu: client asked to stop it (signal %u)",
+                    (unsigned long long)c->sandbox->id, sig.signo);
     sbx_sandbox_kill(c->sandbox, "killed: the client asked to stop it");
+}
+
+static void handle_frame(struct sbx_client *c, struct sbx_frame *f)
+{
+    switch (c->state) {
+    case SBX_CL_HELLO:
+        handle_hello(c, f);
+        break;
+    case SBX_CL_READY:
+        if (f->type == SBX_MSG_RUN)
+            handle_run(c, f);
+        else
+            sbx_client_fail(c, EPROTO, "unexpected frame type %u (expected RUN)", f->type);
+        break;
+    case SBX_CL_OPENING:
+        if (f->type == SBX_MSG_FDS)
+            start_pending(c, f);
+        else
+            sbx_client_fail(c, EPROTO, "unexpected frame type %u (expected FDS)", f->type);
+        break;
+    case SBX_CL_RUNNING:
+        if (f->type == SBX_MSG_SIGNAL)
+            handle_signal(c, f);
+        else
+            sbx_client_fail(c, EPROTO, "unexpected frame type %u while a sandbox runs", f->type);
+        break;
+    case SBX_CL_REFUSED:
+    case SBX_CL_DONE:
+        break;
+    }
+}
+
+static void on_client(uv_poll_t *h, int status, int events);
+
+/* Whether the peer has closed its socket altogether (not just shut down its sending side). */
+static bool peer_gone(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
+    return poll(&p, 1, 0) < 0 || (p.revents & (POLLHUP | POLLERR));
+}
+
+/*
+ * End of file while the sandbox runs: a client that shut down its sending
+ * side may still wait for EXIT, so the sandbox goes on until the peer is gone
+ * altogether.  The poll then watches for the hangup only: a Unix socket never
+ * reports priority data, and epoll reports POLLHUP whatever was asked for.
+ */
+static void on_peer_shut(struct sbx_client *c)
+{
+    if (peer_gone(c->fd)) {
+        sbx_client_close(c);
+        return;
+    }
+    c->peer_shut = true;
+    uv_timer_stop(&c->deadline);
+    if (uv_poll_start(&c->poll, UV_PRIORITIZED, on_client) < 0)
+        sbx_client_close(c);
+}
+
+/* A refused connection: what the peer sends is thrown away (fds too), then it is closed. */
+static void drain_refused(struct sbx_client *c)
+{
+    char buf[SBX_SERVER_SMALL_FRAME_MAX];
+    ssize_t n _unused_ = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+    sbx_client_close(c);
+}
+
+/* Why a frame was refused, for the ERROR frame. */
+static void fail_frame(struct sbx_client *c, int r)
+{
+    const struct sbx_proto_rx *rx = &c->rx;
+    bool ours = r == -EMSGSIZE && rx->have >= SBX_PROTO_HEADER_SIZE &&
+                rx->hdr.length > rx->max_payload && rx->hdr.length <= SBX_PROTO_MAX_PAYLOAD;
+    if (ours && c->state == SBX_CL_READY)
+        sbx_client_fail(c, ENOBUFS,
+                        "uid %u has too many bytes of requests waiting (at most %u MiB, and %u MiB "
+                        "for all callers): a RUN of %u bytes does not fit now",
+                        (unsigned)c->cred.uid, SBX_SERVER_BUFFER_PER_UID >> 20,
+                        SBX_SERVER_BUFFER_ALL >> 20, rx->hdr.length);
+    else if (ours)
+        sbx_client_fail(c, EMSGSIZE, "a frame of type %u may carry at most %u bytes, not %u",
+                        rx->hdr.type, rx->max_payload, rx->hdr.length);
+    else if (r == -EMFILE || r == -ENFILE)
+        sbx_client_fail(c, r,
+                        "sandboxd is out of file descriptors (%s): the fds of the frame were lost",
+                        strerror(-r));
+    else
+        sbx_client_fail(c, r, "bad frame: %s", strerror(-r));
 }
 
 static void on_client(uv_poll_t *h, int status, int events)
 {
     struct sbx_client *c = h->data;
+    if (c->state == SBX_CL_REFUSED) {
+        drain_refused(c);
+        return;
+    }
+    if (c->peer_shut) {
+        if (peer_gone(c->fd))
+            sbx_client_close(c);
+        return;
+    }
+    /* Only RUN may be big, and only as big as the caller's share of the buffers allows. */
+    c->rx.max_payload = c->state == SBX_CL_READY ? sbx_server_room(c) : SBX_SERVER_SMALL_FRAME_MAX;
     struct sbx_frame f;
     int r = sbx_proto_rx_read(&c->rx, c->fd, &f);
-    if (r == 0)
+    if (r == 0) {
+        if (c->state == SBX_CL_READY && c->rx.have >= SBX_PROTO_HEADER_SIZE)
+            sbx_server_charge(c, &c->frame_charge, c->rx.hdr.length);
+        /* While the sandbox runs, only a frame once begun has to be finished in time. */
+        if (c->state == SBX_CL_RUNNING && c->rx.have > 0 &&
+            !uv_is_active((uv_handle_t *)&c->deadline))
+            uv_timer_start(&c->deadline, on_deadline, SBX_SERVER_WAIT_MS, 0);
         return;
+    }
     if (r == -EPIPE) {
-        sbx_client_close(c);
+        if (c->state == SBX_CL_RUNNING && c->rx.have == 0)
+            on_peer_shut(c);
+        else
+            sbx_client_close(c);
         return;
     }
     if (r < 0) {
-        client_fail(c, r, "bad frame: %s", strerror(-r));
+        fail_frame(c, r);
         return;
     }
-    switch (c->state) {
-    case SBX_CL_HELLO:
-        handle_hello(c, &f);
-        break;
-    case SBX_CL_READY:
-        if (f.type == SBX_MSG_RUN)
-            handle_run(c, &f);
-        else
-            client_fail(c, EPROTO, "unexpected frame type %u (expected RUN)", f.type);
-        break;
-    case SBX_CL_OPENING:
-        if (f.type == SBX_MSG_FDS)
-            start_pending(c, &f);
-        else
-            client_fail(c, EPROTO, "unexpected frame type %u (expected FDS)", f.type);
-        break;
-    case SBX_CL_RUNNING:
-        if (f.type == SBX_MSG_SIGNAL)
-            handle_signal(c, &f);
-        else
-            client_fail(c, EPROTO, "unexpected frame type %u while a sandbox runs", f.type);
-        break;
-    case SBX_CL_DONE:
-        break;
-    }
+    if (c->state == SBX_CL_READY)
+        sbx_server_charge(c, &c->frame_charge, f.length);
+    enum sbx_client_state before = c->state;
+    handle_frame(c, &f);
     sbx_frame_clear(&f);
+    if (c->closing)
+        return;
+    sbx_server_charge(c, &c->frame_charge, 0);
+    if (c->state != before || c->state == SBX_CL_RUNNING)
+        arm_deadline(c);
+}
+
+struct sbx_client *sbx_client_new(struct sbx_daemon *d, int fd, const struct ucred *cred,
+                                  bool trusted, enum sbx_client_state state)
+{
+    struct sbx_client *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    *c = (struct sbx_client){ .d = d, .fd = fd, .cred = *cred, .trusted = trusted, .state = state };
+    sbx_proto_rx_init(&c->rx);
+    if ((state != SBX_CL_REFUSED && sbx_server_count(c) < 0) ||
+        uv_poll_init(d->loop, &c->poll, fd) < 0) {
+        sbx_server_uncount(c);
+        free(c);
+        return NULL;
+    }
+    uv_timer_init(d->loop, &c->deadline);
+    c->poll.data = c->deadline.data = c;
+    c->handles_open = 2;
+    c->next = d->clients;
+    d->clients = c;
+    if (state == SBX_CL_REFUSED)
+        d->srv.refused_open++;
+    arm_deadline(c);
+    if (uv_poll_start(&c->poll, UV_READABLE, on_client) < 0) {
+        /* The caller still owns fd. */
+        c->fd = -EBADF;
+        sbx_client_close(c);
+        return NULL;
+    }
+    return c;
 }
 
 int sbx_client_add(struct sbx_daemon *d, int fd)
 {
-    struct sbx_client *c = calloc(1, sizeof(*c));
-    if (!c) {
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        int r = sbx_neg_errno();
+        close(fd);
+        return r;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    bool trusted = cred.uid == 0 || cred.uid == geteuid();
+    if (!sbx_client_new(d, fd, &cred, trusted, SBX_CL_HELLO)) {
         close(fd);
         return -ENOMEM;
     }
-    c->d = d;
-    c->fd = fd;
-    sbx_proto_rx_init(&c->rx);
-    socklen_t len = sizeof(c->cred);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0) {
-        int r = sbx_neg_errno();
-        close(fd);
-        free(c);
-        return r;
-    }
-    int r = uv_poll_init(d->loop, &c->poll, fd);
-    if (r < 0) {
-        close(fd);
-        free(c);
-        return r;
-    }
-    c->poll.data = c;
-    c->next = d->clients;
-    d->clients = c;
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    r = uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT, on_client);
-    if (r < 0)
-        sbx_client_close(c);
-    return r;
+    return 0;
 }
 
 void sbx_client_sandbox_exited(struct sbx_client *c, struct sbx_sandbox *s,
