@@ -16,6 +16,7 @@
  *   flood halfclose SOCKET IMAGE       RUN "sleep 1; exit 3", then shutdown(SHUT_WR);
  *                                      expects EXIT with status 3
  *   flood signals SOCKET IMAGE N       RUN "sleep 30", then N SIGNAL frames
+ *   flood hello SOCKET                 one handshake; exit 0 on WELCOME
  *   flood stall-open SOCKET IMAGE DIR SECONDS
  *                                      RUN with a policy binding DIR, then no
  *                                      answer to OPEN; expects ERROR and close
@@ -185,6 +186,19 @@ static int mode_idle(int n, int seconds)
         sbx_close(fds[i]);
     free(fds);
     return 0;
+}
+
+static int mode_hello(void)
+{
+    int fd = connect_daemon(now_s() + 10);
+    if (fd < 0) {
+        printf("connect: %s\n", strerror(-fd));
+        return 1;
+    }
+    int r = handshake(fd, true);
+    printf("hello: %s\n", r == 0 ? "WELCOME" : r > 0 ? "refused" : strerror(-r));
+    close(fd);
+    return r == 0 ? 0 : 1;
 }
 
 /* Sends n bytes or gives up after ms without progress; bytes sent, or -errno. */
@@ -456,6 +470,8 @@ int main(int argc, char **argv)
     if (strcmp(mode, "partial") == 0 && (argc == 5 || argc == 6))
         return mode_partial(atoi(argv[3]), atoi(argv[4]),
                             argc == 6 && strcmp(argv[5], "hello") == 0);
+    if (strcmp(mode, "hello") == 0 && argc == 3)
+        return mode_hello();
     if (strcmp(mode, "halfclose") == 0 && argc == 4)
         return mode_halfclose(argv[3]);
     if (strcmp(mode, "signals") == 0 && argc == 5)

@@ -185,6 +185,36 @@ test_out_of_fds() {
     return "$ok"
 }
 
+# ---- a3: several members at once --------------------------------------------------------
+
+# Four members with 130 idle connections each fill the share of members
+# other than root: the daemon then drops the oldest idle connection of the
+# heaviest for a newcomer, so a fifth member is still served, and root too.
+test_members_share() {
+    local uid ok=0 pids=()
+    for uid in 60001 60002 60003 60004; do
+        setpriv --reuid=$uid --regid=65534 --clear-groups -- "$FLOOD" idle "$SOCK" 130 60 \
+            >"$T/flood.$uid" 2>&1 &
+        pids+=($!)
+        bg_pids+=($!)
+    done
+    for uid in 60001 60002 60003 60004; do
+        wait_until 20 grep -q '^holding' "$T/flood.$uid" || ok=1
+    done
+    rc=0
+    setpriv --reuid=60005 --regid=65534 --clear-groups -- "$FLOOD" hello "$SOCK" >"$T/flood.out" \
+        2>&1 || rc=$?
+    say "a fifth member: $(cat "$T/flood.out")"
+    [ "$rc" -eq 0 ] || ok=1
+    root_run /bin/true
+    say "root: exit $rc after $took s"
+    [ "$rc" -eq 0 ] || ok=1
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+    [ "$ok" -eq 0 ] || report
+    return "$ok"
+}
+
 # ---- b: partial frames ----------------------------------------------------------------
 
 # partial_flood [hello]: 300 connections, each holding all but one byte of a
@@ -300,6 +330,7 @@ t "1100 idle connections of a group member: root is served at once, sandboxd sta
     test_idle_flood
 t "out of fds: sandboxd neither spins nor floods its log, and says why it turns a client away" \
     test_out_of_fds
+t "four members fill their share: a fifth member and root are still served" test_members_share
 t "300 connections with 1 MiB first frames: bounded memory, every one closed" partial_flood
 t "300 connections with 1 MiB RUN frames after HELLO: bounded memory, all closed by the deadline" \
     partial_flood hello
