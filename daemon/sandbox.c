@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -308,21 +309,73 @@ void sbx_sandbox_kill(struct sbx_sandbox *s, const char *why)
         sbx_warn("sandbox %llu: cannot kill init: %m", (unsigned long long)s->id);
 }
 
-/* Kills and reaps init at once; for sandboxes that never got going. */
-static void kill_and_reap(struct sbx_sandbox *s)
+/*
+ * Kills init and reaps it within a second: for when the loop cannot watch its
+ * pidfd.  poll works whether or not libuv made the pidfd non-blocking (a
+ * blocking waitid fails with EAGAIN on a non-blocking one).
+ */
+static void kill_and_reap_now(struct sbx_sandbox *s)
 {
     syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
-    waitid(P_PIDFD, (id_t)s->pidfd, &(siginfo_t){ 0 }, WEXITED);
+    struct pollfd p = { .fd = s->pidfd, .events = POLLIN };
+    while (poll(&p, 1, 1000) < 0 && errno == EINTR)
+        ;
+    siginfo_t si = { 0 };
+    if (waitid(P_PIDFD, (id_t)s->pidfd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+        sbx_warn("sandbox %llu: init did not exit within 1 s of SIGKILL: it stays a zombie "
+                 "until sandboxd exits",
+                 (unsigned long long)s->id);
 }
 
-/* A spare init died before it was used: forget it. */
+/* A killed init is gone: reaped, its sandbox goes. */
+static void on_killed_exit(uv_poll_t *h, int status, int events)
+{
+    struct sbx_sandbox *s = h->data;
+    siginfo_t si = { 0 };
+    int r = waitid(P_PIDFD, (id_t)s->pidfd, &si, WEXITED | WNOHANG);
+    if (r == 0 && si.si_pid == 0)
+        return; /* not yet: a spurious wakeup */
+    if (r < 0 && errno == EINTR)
+        return;
+    uv_poll_stop(&s->pid_poll);
+    sandbox_finish(s);
+}
+
+/*
+ * Ends a sandbox that never got going, or the spare: SIGKILL to init, which
+ * is reaped when the loop sees its pidfd become readable, never by waiting in
+ * the loop.  The sandbox must be on the daemon's list, so that a stopping
+ * daemon waits for the reaping; nothing is reported to anyone.
+ */
+static void kill_then_reap(struct sbx_sandbox *s)
+{
+    s->exit_sent = true;
+    s->client = NULL;
+    s->killed = true;
+    if (s->handles_inited & SBX_H_CTL)
+        uv_poll_stop(&s->ctl_poll);
+    if (s->handles_inited & SBX_H_TIMER)
+        uv_timer_stop(&s->timer);
+    if (uv_poll_start(&s->pid_poll, UV_READABLE, on_killed_exit) < 0) {
+        kill_and_reap_now(s);
+        sandbox_finish(s);
+        return;
+    }
+    if (syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+        sbx_warn("sandbox %llu: cannot kill init: %m", (unsigned long long)s->id);
+}
+
+/* A spare init died before it was used: reap it and forget it. */
 static void on_spare_exit(uv_poll_t *h, int status, int events)
 {
     struct sbx_sandbox *s = h->data;
+    siginfo_t si = { 0 };
+    int r = waitid(P_PIDFD, (id_t)s->pidfd, &si, WEXITED | WNOHANG);
+    if ((r == 0 && si.si_pid == 0) || (r < 0 && errno == EINTR))
+        return; /* not yet: a spurious wakeup */
     if (s->d->spare == s)
         s->d->spare = NULL;
     uv_poll_stop(&s->pid_poll);
-    kill_and_reap(s);
     s->exit_sent = true;
     sandbox_finish(s);
 }
@@ -370,7 +423,7 @@ static int sandbox_spawn(struct sbx_daemon *d, bool net_host, struct sbx_sandbox
     }
     if ((r = uv_poll_init(d->loop, &s->pid_poll, s->pidfd)) < 0) {
         snprintf(msg, msglen, "cannot watch the sandbox: %s", uv_strerror(r));
-        kill_and_reap(s);
+        kill_and_reap_now(s);
         goto fail;
     }
     s->pid_poll.data = s;
@@ -398,9 +451,9 @@ void sbx_sandbox_refill_spare(struct sbx_daemon *d)
         return;
     }
     if ((r = uv_poll_start(&s->pid_poll, UV_READABLE, on_spare_exit)) < 0) {
-        kill_and_reap(s);
-        s->exit_sent = true;
-        sandbox_finish(s);
+        s->next = d->sandboxes;
+        d->sandboxes = s;
+        kill_then_reap(s);
         return;
     }
     d->spare = s;
@@ -412,10 +465,9 @@ void sbx_sandbox_drop_spare(struct sbx_daemon *d)
     if (!s)
         return;
     d->spare = NULL;
-    uv_poll_stop(&s->pid_poll);
-    kill_and_reap(s);
-    s->exit_sent = true;
-    sandbox_finish(s);
+    s->next = d->sandboxes;
+    d->sandboxes = s;
+    kill_then_reap(s);
 }
 
 static int start_watching(struct sbx_sandbox *s)
@@ -492,12 +544,8 @@ int sbx_sandbox_start(struct sbx_daemon *d, struct sbx_client *client,
     d->sandboxes = s;
     int r = sandbox_launch(s, client, p, msg, msglen);
     if (r < 0) {
-        /* Nothing ran yet: reap init now; the rest goes the usual way, without a report. */
-        s->client = NULL;
-        s->exit_sent = true;
-        uv_poll_stop(&s->pid_poll);
-        kill_and_reap(s);
-        sandbox_finish(s);
+        /* Nothing ran yet: init goes once reaped, without a report. */
+        kill_then_reap(s);
         return r;
     }
     *ret = s;

@@ -56,14 +56,16 @@ struct sbx_sandbox_params {
 
 /*
  * Starts a sandbox.  On success the sandbox is linked into the daemon and
- * reports to client; on failure nothing is left (no cgroup, no image
- * reference, no process) and msg says what failed.
+ * reports to client.  On failure msg says what failed, and nothing is left
+ * once the loop has reaped the killed init (its cgroup and image reference go
+ * with it); the client hears nothing more of it.
  */
 int sbx_sandbox_start(struct sbx_daemon *d, struct sbx_client *client,
                       const struct sbx_sandbox_params *p, struct sbx_sandbox **ret, char *msg,
                       size_t msglen);
 /* Keeps one sandbox spawned ahead of need (namespaces, cgroup, init waiting). */
 void sbx_sandbox_refill_spare(struct sbx_daemon *d);
+/* Kills the spare; it stays on the daemon's list of sandboxes until it is reaped. */
 void sbx_sandbox_drop_spare(struct sbx_daemon *d);
 /* Ends it now (SIGKILL to the whole sandbox); the exit is reported as usual,
  * with why (a static string) as its message. */

@@ -27,6 +27,7 @@
 #include "sbx/sitemap.h"
 
 #define SITEMAP_TIMEOUT_MS 10000
+#define REAP_TIMEOUT_MS 1000 /* for a killed helper to exit */
 
 struct sbx_sitemap_build {
     struct sbx_daemon *d;
@@ -61,6 +62,19 @@ static void on_closed(uv_handle_t *h)
         free(b);
 }
 
+/*
+ * Kills the helper if it still runs and reaps it.  The loop waits for that
+ * (a second at most): this happens only when the daemon stops or libuv
+ * cannot watch the helper, and a killed helper is gone in a few milliseconds.
+ */
+static void cancel(struct sbx_sitemap_job *job, const struct sbx_image *img)
+{
+    if (sbx_sitemap_cancel(job, REAP_TIMEOUT_MS) < 0)
+        sbx_warn("image loop%d: sbx-sitemap did not exit within %d ms of SIGKILL: it stays a "
+                 "zombie until sandboxd exits",
+                 img->loop_nr, REAP_TIMEOUT_MS);
+}
+
 /* Kills the helper if it still runs, lets go of the image, frees b once libuv has. */
 static void build_end(struct sbx_sitemap_build *b)
 {
@@ -69,7 +83,7 @@ static void build_end(struct sbx_sitemap_build *b)
             *p = b->next;
             break;
         }
-    sbx_sitemap_cancel(&b->job);
+    cancel(&b->job, b->img);
     sbx_image_release(&b->d->images, b->img, sbx_daemon_now(b->d));
     uv_close((uv_handle_t *)&b->exit_poll, on_closed);
     uv_close((uv_handle_t *)&b->timer, on_closed);
@@ -158,7 +172,7 @@ void sbx_sitemap_request(struct sbx_daemon *d, struct sbx_image *img)
     *b = (struct sbx_sitemap_build){ .d = d, .img = img, .key = key };
     int r = sbx_sitemap_start(d->sitemap_memfd, img->mount_fd, &b->job, msg, sizeof(msg));
     if (r == 0 && (r = uv_poll_init(d->loop, &b->exit_poll, b->job.pidfd)) < 0)
-        sbx_sitemap_cancel(&b->job);
+        cancel(&b->job, img);
     if (r < 0) {
         sbx_warn("image loop%d: no site map, rewrite mode patches lazily: %s", img->loop_nr,
                  msg[0] ? msg : strerror(-r));

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -151,14 +152,25 @@ void sbx_sitemap_kill(struct sbx_sitemap_job *job)
         syscall(SYS_pidfd_send_signal, job->pidfd, SIGKILL, NULL, 0);
 }
 
-void sbx_sitemap_cancel(struct sbx_sitemap_job *job)
+int sbx_sitemap_cancel(struct sbx_sitemap_job *job, int timeout_ms)
 {
+    int r = 0;
     sbx_sitemap_kill(job);
-    /* Reaped if it is gone already; never waited for (it may be stuck in I/O). */
-    if (job->pidfd >= 0)
-        waitid(P_PIDFD, (id_t)job->pidfd, &(siginfo_t){ 0 }, WEXITED | WNOHANG);
+    if (job->pidfd >= 0) {
+        /*
+         * Waited for with poll, never with a blocking waitid: libuv may have
+         * made the pidfd non-blocking, and a helper stuck in I/O may take long.
+         */
+        struct pollfd p = { .fd = job->pidfd, .events = POLLIN };
+        while (poll(&p, 1, timeout_ms) < 0 && errno == EINTR)
+            ;
+        siginfo_t si = { 0 };
+        if (waitid(P_PIDFD, (id_t)job->pidfd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+            r = -ETIMEDOUT;
+    }
     job->pidfd = sbx_close(job->pidfd);
     job->out = sbx_close(job->out);
+    return r;
 }
 
 int sbx_sitemap_finish(struct sbx_sitemap_job *job, void **ret_map, size_t *ret_len, char *msg,

@@ -36,8 +36,11 @@ int sbx_sitemap_finish(struct sbx_sitemap_job *job, void **ret_map, size_t *ret_
                        size_t msglen);
 /* Sends SIGKILL to the job's helper; its pidfd becomes readable when it is gone. */
 void sbx_sitemap_kill(struct sbx_sitemap_job *job);
-/* Kills the job's helper, reaps it if it is gone already, and closes the job. */
-void sbx_sitemap_cancel(struct sbx_sitemap_job *job);
+/*
+ * Kills the job's helper, reaps it within timeout_ms, and closes the job.  0,
+ * or -ETIMEDOUT when it was still there (a zombie until the daemon exits).
+ */
+int sbx_sitemap_cancel(struct sbx_sitemap_job *job, int timeout_ms);
 
 /*
  * The map stored in directory dirfd for key's image, checked again: 0 and

