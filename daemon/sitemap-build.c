@@ -97,8 +97,11 @@ static void store_empty(struct sbx_sitemap_build *b)
         .version = SBX_SITEMAP_VERSION,
         .bytes = sizeof(h),
     };
-    if (b->d->sitemap_dir_fd >= 0)
-        sbx_sitemap_store(b->d->sitemap_dir_fd, &b->key, &h, sizeof(h));
+    int r;
+    if (b->d->sitemap_dir_fd >= 0 &&
+        (r = sbx_sitemap_store(b->d->sitemap_dir_fd, &b->key, &h, sizeof(h))) < 0)
+        sbx_warn("image loop%d: cannot store that it has no site map: %s", b->img->loop_nr,
+                 strerror(-r));
 }
 
 static void on_helper_exit(uv_poll_t *h, int status, int events)

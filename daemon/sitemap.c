@@ -255,6 +255,27 @@ int sbx_sitemap_load(int dirfd, const struct sbx_sitemap_key *key, void **ret_ma
     return 0;
 }
 
+/*
+ * A write that comes up short sets no errno: the next one says why (ENOSPC
+ * on a full disk), so keep writing until one does.
+ */
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return sbx_neg_errno();
+        if (n == 0)
+            return -EIO; /* nothing written and no reason given */
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 int sbx_sitemap_store(int dirfd, const struct sbx_sitemap_key *key, const void *map, size_t len)
 {
     char name[64], tmp[80];
@@ -265,10 +286,9 @@ int sbx_sitemap_store(int dirfd, const struct sbx_sitemap_key *key, const void *
     if (fd < 0)
         return sbx_neg_errno();
     struct stored h = { .magic = STORED_MAGIC, .key = *key };
-    int r = 0;
-    errno = 0;
-    if (write(fd, &h, sizeof(h)) != (ssize_t)sizeof(h) || write(fd, map, len) != (ssize_t)len)
-        r = errno ? sbx_neg_errno() : -EIO;
+    int r = write_all(fd, &h, sizeof(h));
+    if (r == 0)
+        r = write_all(fd, map, len);
     if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
         r = sbx_neg_errno();
     if (r < 0)

@@ -208,4 +208,21 @@ fi
 t "stop: SIGTERM with a spare and a site-map build leaves nothing unreaped" \
     eval '[ "$reaper_rc" = 0 ] || { diag "$T/reaped.log"; false; }'
 
+# ---- a full state directory is named as such ---------------------------------
+
+stop_daemon
+mkdir -p "$T/tiny"
+mount -t tmpfs -o size=64k sbx-robust-tiny "$T/tiny"
+cp "$TEST_IMAGE" "$T/sitemap.ext4"
+: >"$T/tiny.log"
+start_daemon "$SOCK" "$T/tiny" "$T/tiny.log" --syscall-mode rewrite
+# Leave less room than the site map needs, so that its write comes up short.
+head -c $((60 * 1024)) /dev/zero >"$T/tiny/filler" 2>/dev/null || true
+run "$T/sitemap.ext4" /bin/true
+wait_until 20 grep -q "cannot store" "$T/tiny.log" || true
+t "state: a full state directory is logged as No space left on device" \
+    eval 'grep -q "No space left on device" "$T/tiny.log" ||
+          { diag "$T/tiny.log"; false; }'
+stop_daemon
+
 tap_finish
