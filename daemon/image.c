@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <linux/loop.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "daemon/fdcheck.h"
+#include "daemon/image-super.h"
 #include "sbx/macro.h"
 
 void sbx_image_cache_init(struct sbx_image_cache *c, size_t max_idle)
@@ -83,10 +85,38 @@ static void fs_context_message(int fsfd, char *msg, size_t len)
     }
 }
 
+/*
+ * The superblock and size of the loop device, as the kernel will see them.
+ * A caller who can write the image file may change it at any time, so
+ * nothing read here is what keeps the host safe (the mount options are);
+ * it only lets the daemon refuse early.
+ */
+static int read_super(const char *source, struct sbx_image_super *sb, uint64_t *ret_bytes)
+{
+    _cleanup_close_ int dev = open(source, O_RDONLY | O_CLOEXEC);
+    if (dev < 0)
+        return sbx_neg_errno();
+    if (ioctl(dev, BLKGETSIZE64, ret_bytes) < 0)
+        return sbx_neg_errno();
+    return sbx_image_super_read(dev, sb);
+}
+
+/*
+ * Mounts /dev/loopN with options of the daemon's own.  ext4 takes its error
+ * behaviour from the superblock unless told (errors=panic there panics the
+ * host at the first corrupt inode a guest looks up, even read-only), and the
+ * superblock's mount options string is applied too: the daemon sets every
+ * option an image could use against the host, and refuses the others.
+ */
 static int image_mount(int loop_nr, bool writable, int *ret_fd, char *msg, size_t len)
 {
     char source[32];
     snprintf(source, sizeof(source), "/dev/loop%d", loop_nr);
+    struct sbx_image_super sb;
+    uint64_t bytes = 0;
+    int r;
+    if (read_super(source, &sb, &bytes) == 0 && (r = sbx_image_super_check(&sb, msg, len)) < 0)
+        return r;
     _cleanup_close_ int fs = fsopen("ext4", FSOPEN_CLOEXEC);
     if (fs < 0)
         return sbx_neg_errno();
@@ -98,13 +128,25 @@ static int image_mount(int loop_nr, bool writable, int *ret_fd, char *msg, size_
             fsconfig(fs, FSCONFIG_SET_FLAG, "norecovery", NULL, 0) < 0)
             return sbx_neg_errno();
     }
+    /*
+     * An error stops writes and nothing else; no WARN (panic_on_warn would
+     * make one a panic); metadata blocks are checked against the filesystem's
+     * own zones before they are read.
+     */
+    if (fsconfig(fs, FSCONFIG_SET_STRING, "errors", "remount-ro", 0) < 0 ||
+        fsconfig(fs, FSCONFIG_SET_FLAG, "nowarn_on_error", NULL, 0) < 0 ||
+        fsconfig(fs, FSCONFIG_SET_FLAG, "block_validity", NULL, 0) < 0) {
+        r = sbx_neg_errno();
+        snprintf(msg, len, "cannot set the image's mount options: %s", strerror(-r));
+        return r;
+    }
     if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
-        int err = sbx_neg_errno();
+        r = sbx_neg_errno();
         msg[0] = '\0';
         fs_context_message(fs, msg, len);
         if (!msg[0])
-            snprintf(msg, len, "not a mountable ext4 filesystem (%s)", strerror(-err));
-        return err;
+            snprintf(msg, len, "not a mountable ext4 filesystem (%s)", strerror(-r));
+        return r;
     }
     unsigned attrs = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | (writable ? 0 : MOUNT_ATTR_RDONLY);
     int m = fsmount(fs, FSMOUNT_CLOEXEC, attrs);

@@ -102,6 +102,7 @@ out_is() { [ "$(cat "$T/out")" = "$1" ]; }
 err_has() { grep -q -- "$1" "$T/err"; }
 # The run failed before the guest started, with one line naming the cause.
 refused_with() {
+    say "message: $(head -c 300 "$T/err")"
     rc_is 125 && [ "$(wc -l <"$T/err")" -eq 1 ] && err_has "$1"
 }
 
@@ -134,6 +135,59 @@ policy() {
 }
 
 start_daemon "$SOCK" "$T/state" "$LOG"
+
+# ---- the image's superblock does not choose the kernel's error behaviour -------
+
+# ext4_options IMAGE: the mount options ext4 uses for IMAGE, as sandboxes see it.
+ext4_options() {
+    local loop
+    loop=$(losetup -n -O NAME -j "$1" | head -n 1)
+    [ -n "$loop" ] && cat "/proc/fs/ext4/${loop#/dev/}/options"
+}
+
+# mounted_safely IMAGE: while a guest of IMAGE runs, ext4 treats errors by
+# remounting read-only, never by a panic or a warning (panic_on_warn).
+mounted_safely() {
+    local img=$1 opts
+    shift
+    start_sleeper "$@" "$img" || { say "the guest did not start"; return 1; }
+    opts=$(ext4_options "$img" | tr '\n' ' ')
+    stop_sleeper
+    say "options: $opts"
+    [[ " $opts " == *" errors=remount-ro "* ]] && [[ " $opts " != *" errors=panic "* ]] &&
+        [[ " $opts " == *" nowarn_on_error "* ]] && [[ " $opts " == *" block_validity "* ]]
+}
+
+cp "$TEST_IMAGE" "$T/errors-panic.ext4"
+tune2fs -e panic "$T/errors-panic.ext4" >/dev/null
+t "image: a superblock saying errors=panic is mounted errors=remount-ro" \
+    mounted_safely "$T/errors-panic.ext4"
+
+cp "$TEST_IMAGE" "$T/mountopts-panic.ext4"
+tune2fs -E mount_opts=errors=panic "$T/mountopts-panic.ext4" >/dev/null
+t "image: mount options errors=panic in the superblock are overridden" \
+    mounted_safely "$T/mountopts-panic.ext4"
+
+cp "$TEST_IMAGE" "$T/mountopts-warn.ext4"
+# tune2fs -E takes one option; debugfs writes the field (and its checksum) as it is.
+debugfs -w -R "ssv mount_opts warn_on_error,noblock_validity" "$T/mountopts-warn.ext4" \
+    >/dev/null 2>&1
+t "image: warn_on_error and noblock_validity in the superblock are overridden" \
+    mounted_safely "$T/mountopts-warn.ext4"
+
+cp "$TEST_IMAGE" "$T/writable.ext4"
+tune2fs -e panic -E mount_opts=errors=panic "$T/writable.ext4" >/dev/null
+policy writable <<'YAML'
+filesystem: { writable_image: true }
+YAML
+t "image: a writable image is mounted errors=remount-ro too" \
+    mounted_safely "$T/writable.ext4" --policy writable
+
+cp "$TEST_IMAGE" "$T/mountopts-debug.ext4"
+tune2fs -E mount_opts=debug "$T/mountopts-debug.ext4" >/dev/null
+run "$T/mountopts-debug.ext4" /bin/true
+t "image: other mount options in the superblock refuse the image, naming them" \
+    refused_with "mount options 'debug'"
 
 # ---- failed launches leave no zombie -----------------------------------------------
 
