@@ -85,11 +85,22 @@ static void fs_context_message(int fsfd, char *msg, size_t len)
     }
 }
 
+/* Optional ext4 features this kernel was built with, as far as they decide a mount. */
+static unsigned kernel_features(void)
+{
+    unsigned f = 0;
+    if (access("/sys/fs/ext4/features/encryption", F_OK) == 0)
+        f |= SBX_IMAGE_KERNEL_ENCRYPT;
+    if (access("/sys/fs/ext4/features/casefold", F_OK) == 0)
+        f |= SBX_IMAGE_KERNEL_CASEFOLD;
+    return f;
+}
+
 /*
  * The superblock and size of the loop device, as the kernel will see them.
  * A caller who can write the image file may change it at any time, so
  * nothing read here is what keeps the host safe (the mount options are);
- * it only lets the daemon refuse early.
+ * it only lets the daemon refuse early and say why a mount failed.
  */
 static int read_super(const char *source, struct sbx_image_super *sb, uint64_t *ret_bytes)
 {
@@ -99,6 +110,23 @@ static int read_super(const char *source, struct sbx_image_super *sb, uint64_t *
     if (ioctl(dev, BLKGETSIZE64, ret_bytes) < 0)
         return sbx_neg_errno();
     return sbx_image_super_read(dev, sb);
+}
+
+/* Why a mount failed with err, for people: the kernel's word, or the superblock's. */
+static void mount_failure(int fsfd, int err, int super_err, const struct sbx_image_super *sb,
+                          uint64_t bytes, bool writable, char *msg, size_t len)
+{
+    char why[256] = "";
+    fs_context_message(fsfd, why, sizeof(why));
+    if (!why[0] && super_err == -ENODATA)
+        snprintf(why, sizeof(why), "not an ext4 filesystem (%llu bytes, too short to hold one)",
+                 (unsigned long long)bytes);
+    else if (!why[0] && super_err < 0)
+        snprintf(why, sizeof(why), "its superblock cannot be read (%s)", strerror(-super_err));
+    else if (!why[0] &&
+             !sbx_image_super_explain(sb, bytes, writable, kernel_features(), why, sizeof(why)))
+        snprintf(why, sizeof(why), "%s (the kernel log has the reason)", strerror(-err));
+    snprintf(msg, len, "cannot mount the image: %s", why);
 }
 
 /*
@@ -114,8 +142,9 @@ static int image_mount(int loop_nr, bool writable, int *ret_fd, char *msg, size_
     snprintf(source, sizeof(source), "/dev/loop%d", loop_nr);
     struct sbx_image_super sb;
     uint64_t bytes = 0;
+    int super_err = read_super(source, &sb, &bytes);
     int r;
-    if (read_super(source, &sb, &bytes) == 0 && (r = sbx_image_super_check(&sb, msg, len)) < 0)
+    if (super_err == 0 && (r = sbx_image_super_check(&sb, msg, len)) < 0)
         return r;
     _cleanup_close_ int fs = fsopen("ext4", FSOPEN_CLOEXEC);
     if (fs < 0)
@@ -142,10 +171,7 @@ static int image_mount(int loop_nr, bool writable, int *ret_fd, char *msg, size_
     }
     if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
         r = sbx_neg_errno();
-        msg[0] = '\0';
-        fs_context_message(fs, msg, len);
-        if (!msg[0])
-            snprintf(msg, len, "not a mountable ext4 filesystem (%s)", strerror(-r));
+        mount_failure(fs, r, super_err, &sb, bytes, writable, msg, len);
         return r;
     }
     unsigned attrs = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | (writable ? 0 : MOUNT_ATTR_RDONLY);

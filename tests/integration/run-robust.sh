@@ -189,6 +189,35 @@ run "$T/mountopts-debug.ext4" /bin/true
 t "image: other mount options in the superblock refuse the image, naming them" \
     refused_with "mount options 'debug'"
 
+# ---- why an image does not mount ----------------------------------------------------
+
+cp "$TEST_IMAGE" "$T/truncated.ext4"
+truncate -s 2M "$T/truncated.ext4"
+run "$T/truncated.ext4" /bin/true
+t "image: a truncated image is refused as bad geometry, with its sizes" \
+    refused_with "bad geometry: .* blocks .* the file holds"
+
+# set_incompat IMAGE BIT: sets a bit of s_feature_incompat (superblock offset 0x60).
+set_incompat() {
+    local off=$((1024 + 0x60)) v
+    v=$(od -An -tu4 -j "$off" -N4 "$1" | tr -d ' ')
+    v=$((v | $2))
+    printf '%b' "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $((v & 255)) $((v >> 8 & 255)) \
+        $((v >> 16 & 255)) $((v >> 24 & 255)))" |
+        dd of="$1" bs=1 seek="$off" conv=notrunc status=none
+}
+mkdir -p "$T/emptyroot"
+mkfs.ext4 -q -F -O ^metadata_csum -d "$T/emptyroot" "$T/feature.ext4" 8M
+set_incompat "$T/feature.ext4" $((0x40000000))
+run "$T/feature.ext4" /bin/true
+t "image: an unknown incompatible feature is named as unsupported" \
+    refused_with "unsupported ext4 features.*0x40000000"
+
+head -c 4194304 /dev/zero >"$T/zeros.img"
+run "$T/zeros.img" /bin/true
+t "image: a file without an ext4 superblock is named as not ext4" \
+    refused_with "not an ext4 filesystem"
+
 # ---- failed launches leave no zombie -----------------------------------------------
 
 # zombies_of PID: the zombie children of PID.
