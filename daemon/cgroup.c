@@ -201,6 +201,12 @@ void sbx_cgroup_root_init(struct sbx_cgroup_root *r, const char *tag)
     snprintf(name, sizeof(name), "%s.%d", tag, (int)getpid());
     v2_init(r, tag, name);
     v1_init(r, tag, name);
+    /* The defaults protect the host only where a controller enforces them: say so once. */
+    for (int c = SBX_CG_MEMORY; c <= SBX_CG_PIDS; c++)
+        if (!sbx_cgroup_root_can(r, c))
+            sbx_warn("no %s cgroup controller (v2 or v1): sandboxes run without the default %s "
+                     "limit, and a policy that sets one is refused",
+                     ctrl_name[c], ctrl_name[c]);
 }
 
 void sbx_cgroup_root_done(struct sbx_cgroup_root *r)

@@ -94,11 +94,9 @@ static int attach_detached(int mount_fd, const char *target, unsigned attr_set,
 static int mount_overlay(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
                          struct sbx_init_error *e)
 {
+    /* Every writable layer has the size the daemon gave (size=0: unlimited). */
     char opts[256];
-    if (spec->overlay_size)
-        snprintf(opts, sizeof(opts), "mode=0700,size=%llu", (unsigned long long)spec->overlay_size);
-    else
-        snprintf(opts, sizeof(opts), "mode=0700");
+    snprintf(opts, sizeof(opts), "mode=0700,size=%llu", (unsigned long long)spec->overlay_size);
     TRY(e, mount("sbx-staging", spec->staging, "tmpfs", MS_NOSUID | MS_NODEV, opts),
         "mount staging tmpfs on %s", spec->staging);
     TRY(e, chdir(spec->staging), "chdir %s", spec->staging);
@@ -166,7 +164,7 @@ static const char *const dev_links[][2] = {
     { "pts/ptmx", "ptmx" },
 };
 
-static int mount_dev(struct sbx_init_error *e)
+static int mount_dev(const struct sbx_spec *spec, struct sbx_init_error *e)
 {
     TRY(e, mkdir_p("root/dev", 0755), "mkdir /dev");
     TRY(e, mount("sbx-dev", "root/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k"),
@@ -189,8 +187,9 @@ static int mount_dev(struct sbx_init_error *e)
               "newinstance,ptmxmode=0666,mode=0620"),
         "mount /dev/pts");
     TRY(e, mkdir("root/dev/shm", 01777), "mkdir /dev/shm");
-    TRY(e, mount("sbx-shm", "root/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"),
-        "mount /dev/shm");
+    char opts[64];
+    snprintf(opts, sizeof(opts), "mode=1777,size=%llu", (unsigned long long)spec->shm_size);
+    TRY(e, mount("sbx-shm", "root/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts), "mount /dev/shm");
     return 0;
 }
 
@@ -251,10 +250,12 @@ int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
     int r = mount_overlay(spec, fds, e);
     if (r < 0)
         return r;
-    if ((r = mount_proc(e)) < 0 || (r = mount_dev(e)) < 0)
+    if ((r = mount_proc(e)) < 0 || (r = mount_dev(spec, e)) < 0)
         return r;
     TRY(e, mkdir_p("root/tmp", 01777), "mkdir /tmp");
-    TRY(e, mount("sbx-tmp", "root/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"), "mount /tmp");
+    char opts[64];
+    snprintf(opts, sizeof(opts), "mode=1777,size=%llu", (unsigned long long)spec->tmp_size);
+    TRY(e, mount("sbx-tmp", "root/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts), "mount /tmp");
     if ((r = mount_policy(spec, fds, e)) < 0)
         return r;
 

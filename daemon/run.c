@@ -551,6 +551,9 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
                  (p->writable_image ? SBX_SPEC_WRITABLE_IMAGE : 0),
         .umask = p->umask >= 0 ? (uint32_t)p->umask : 022,
         .caps_keep = p->caps_keep,
+        .overlay_size = p->overlay_size,
+        .tmp_size = p->tmp_size,
+        .shm_size = p->shm_size,
     };
     if ((r = resolve_identity(c, req, img->mount_fd, &spec, &groups, msg, msglen)) < 0)
         goto fail_image;
@@ -598,6 +601,10 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
     spec.rlimits = rlimits;
     spec.masked = p->masked;
     spec.n_masked = (uint32_t)p->n_masked;
+    struct sbx_host_features host;
+    struct sbx_policy_limits lim;
+    policy_features(d, &host);
+    sbx_policy_limits(p, &host, &lim);
 
     struct sbx_sandbox_params params = {
         .spec = &spec,
@@ -605,7 +612,7 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         .stdio = { req->frame.fds[1], req->frame.fds[2], req->frame.fds[3] },
         .policy_bpf_fd = bpf,
         .bind_fds = binds_detached.fds,
-        .limits = { .memory = p->memory, .pids = p->pids, .cpu_millis = p->cpu_millis },
+        .limits = { .memory = lim.memory, .pids = lim.pids, .cpu_millis = lim.cpu_millis },
         .timeout_ms = p->timeout_ms,
         .stats = req->run.flags & SBX_RUN_STATS,
         .net_host = p->network == SBX_NET_HOST,

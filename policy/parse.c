@@ -231,12 +231,14 @@ static void parse_limits(struct sbx_pctx *c, const struct sbx_ynode *n)
     if (v[0]) {
         get_limit(c, v[0], "memory", sbx_parse_size, 1u << 20, UINT64_MAX / 2,
                   "a size such as 256M or 2G", "at least 1M", &p->memory);
+        p->memory_set = true;
         p->memory_line = v[0]->line;
         p->memory_col = v[0]->col;
     }
     if (v[1]) {
         get_limit(c, v[1], "pids", parse_count, 1, 4194304, "a whole number", "1 to 4194304",
                   &p->pids);
+        p->pids_set = true;
         p->pids_line = v[1]->line;
         p->pids_col = v[1]->col;
     }
@@ -343,7 +345,8 @@ static char **get_path_list(struct sbx_pctx *c, const struct sbx_ynode *n, const
 
 static void parse_filesystem(struct sbx_pctx *c, const struct sbx_ynode *n)
 {
-    static const char *const keys[] = { "writable_image", "mounts", "masked" };
+    static const char *const keys[] = { "writable_image", "mounts",   "masked",
+                                        "overlay_size",   "tmp_size", "shm_size" };
     const struct sbx_ynode *v[ARRAY_SIZE(keys)];
     struct sbx_policy *p = c->p;
     if (!sbx_pctx_fields(c, n, "'filesystem'", keys, ARRAY_SIZE(keys), v))
@@ -371,6 +374,12 @@ static void parse_filesystem(struct sbx_pctx *c, const struct sbx_ynode *n)
     }
     if (v[2])
         p->masked = get_path_list(c, v[2], "masked", &p->n_masked);
+    /* The writable layers' sizes: every one is a tmpfs, so its pages are memory. */
+    uint64_t *sizes[] = { &p->overlay_size, &p->tmp_size, &p->shm_size };
+    for (size_t i = 0; i < ARRAY_SIZE(sizes); i++)
+        if (v[3 + i])
+            get_limit(c, v[3 + i], keys[3 + i], sbx_parse_size, 4096, UINT64_MAX / 2,
+                      "a size such as 1G", "at least 4K", sizes[i]);
 }
 
 /* User and group names as shadow-utils accepts them, or numeric ids. */

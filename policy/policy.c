@@ -51,6 +51,11 @@ struct sbx_policy *sbx_policy_alloc_defaults(void)
     p->baseline = true;
     p->umask = -1;
     p->network = SBX_NET_NONE;
+    p->memory = SBX_POLICY_DEFAULT_MEMORY;
+    p->pids = SBX_POLICY_DEFAULT_PIDS;
+    p->overlay_size = SBX_POLICY_DEFAULT_OVERLAY_SIZE;
+    p->tmp_size = SBX_POLICY_DEFAULT_TMP_SIZE;
+    p->shm_size = SBX_POLICY_DEFAULT_SHM_SIZE;
     p->cwd = strdup("/");
     p->hostname = strdup("sandbox");
     if (!p->cwd || !p->hostname) {
@@ -98,8 +103,9 @@ int sbx_policy_check_host(const struct sbx_policy *p, const struct sbx_host_feat
         unsigned line, col;
         const char *key, *controller;
     } limits[] = {
-        { p->memory != 0, h->memory, p->memory_line, p->memory_col, "memory", "memory" },
-        { p->pids != 0, h->pids, p->pids_line, p->pids_col, "pids", "pids" },
+        { p->memory_set && p->memory != 0, h->memory, p->memory_line, p->memory_col, "memory",
+          "memory" },
+        { p->pids_set && p->pids != 0, h->pids, p->pids_line, p->pids_col, "pids", "pids" },
         { p->cpu_millis != 0, h->cpu, p->cpu_line, p->cpu_col, "cpu", "cpu" },
     };
     int ret = 0;
@@ -114,4 +120,18 @@ int sbx_policy_check_host(const struct sbx_policy *p, const struct sbx_host_feat
         ret = -EOPNOTSUPP;
     }
     return ret;
+}
+
+void sbx_policy_limits(const struct sbx_policy *p, const struct sbx_host_features *h,
+                       struct sbx_policy_limits *ret)
+{
+    /*
+     * A default the host cannot enforce is dropped rather than failing every
+     * run; a limit the policy set was refused by sbx_policy_check_host.
+     */
+    *ret = (struct sbx_policy_limits){
+        .memory = h->memory || p->memory_set ? p->memory : 0,
+        .pids = h->pids || p->pids_set ? p->pids : 0,
+        .cpu_millis = p->cpu_millis,
+    };
 }

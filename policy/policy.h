@@ -87,6 +87,17 @@ struct sbx_rlimit {
 
 enum sbx_network { SBX_NET_NONE, SBX_NET_HOST };
 
+/*
+ * What a sandbox gets when its policy says nothing: enough for ordinary
+ * work, little enough that one sandbox cannot take the host's memory or pids.
+ * docs/policy.md gives the reasons; a policy may raise or lower each.
+ */
+#define SBX_POLICY_DEFAULT_MEMORY (1ull << 30) /* 1 GiB */
+#define SBX_POLICY_DEFAULT_PIDS 1024
+#define SBX_POLICY_DEFAULT_OVERLAY_SIZE (1ull << 30) /* writes over the image: 1 GiB */
+#define SBX_POLICY_DEFAULT_TMP_SIZE (512ull << 20)   /* /tmp: 512 MiB */
+#define SBX_POLICY_DEFAULT_SHM_SIZE (64ull << 20)    /* /dev/shm: 64 MiB */
+
 struct sbx_policy {
     char *name;
 
@@ -104,6 +115,10 @@ struct sbx_policy {
     size_t n_mounts;
     char **masked;
     size_t n_masked;
+    /* tmpfs sizes in bytes, 0 = unlimited; SBX_POLICY_DEFAULT_* unless set */
+    uint64_t overlay_size; /* the writable layer over a read-only image */
+    uint64_t tmp_size;     /* /tmp */
+    uint64_t shm_size;     /* /dev/shm */
 
     /* process */
     char *user;  /* "NAME" or "UID", NULL = default (the caller's own uid) */
@@ -120,13 +135,16 @@ struct sbx_policy {
     size_t n_rlimits;
     int umask; /* -1 = unset (022) */
 
-    /* limits; 0 = unlimited */
+    /* limits; 0 = unlimited; memory and pids are SBX_POLICY_DEFAULT_* unless set */
     uint64_t memory; /* bytes */
     uint64_t pids;
     uint64_t cpu_millis; /* thousandths of a CPU, 500 = half a core */
     uint64_t timeout_ms;
 
     enum sbx_network network;
+
+    /* Set by the policy, not defaults: such a limit must be enforceable, a default need not be. */
+    bool memory_set, pids_set;
 
     /* Where the policy came from and where its limits were set, for diagnostics. */
     char *file;
@@ -176,10 +194,19 @@ struct sbx_host_features {
  * Checks that every limit the policy sets can be enforced on a host with
  * features h; a limit that cannot is an error, never silently dropped.  0, or
  * -EOPNOTSUPP with one diagnostic per such key (positioned when the policy
- * came from sbx_policy_parse).
+ * came from sbx_policy_parse).  The default memory and pids limits are not
+ * checked: on a host that cannot enforce them, sandboxes run without them
+ * (see sbx_policy_limits).
  */
 int sbx_policy_check_host(const struct sbx_policy *p, const struct sbx_host_features *h,
                           struct sbx_diags *diags);
+
+/* The cgroup limits of the policy that a host with features h enforces (0 = none). */
+struct sbx_policy_limits {
+    uint64_t memory, pids, cpu_millis;
+};
+void sbx_policy_limits(const struct sbx_policy *p, const struct sbx_host_features *h,
+                       struct sbx_policy_limits *ret);
 
 /*
  * What in the policy only root may ask for: baseline opt-out, kept

@@ -674,6 +674,8 @@ static const struct slot spec_slots[] = {
     MANY(15, SLOT_ITEMS, false, struct sbx_spec, tmpfs, n_tmpfs, &tmpfs_item),
     MANY(16, SLOT_STRV, false, struct sbx_spec, masked, n_masked, NULL),
     MANY(17, SLOT_ITEMS, false, struct sbx_spec, rlimits, n_rlimits, &rlimit_item),
+    ONE(18, SLOT_U64, true, struct sbx_spec, tmp_size),
+    ONE(19, SLOT_U64, true, struct sbx_spec, shm_size),
 };
 DESC(spec_desc, SBX_MSG_SPEC, spec_slots, spec_check);
 

@@ -269,7 +269,9 @@ struct sbx_spec {
     uint32_t n_groups;
     uint32_t umask;
     uint64_t caps_keep; /* bit n = keep capability n */
-    uint64_t overlay_size; /* bytes for the tmpfs upper layer, 0 = default */
+    uint64_t overlay_size; /* bytes for the tmpfs upper layer, 0 = unlimited */
+    uint64_t tmp_size;     /* bytes of /tmp, 0 = unlimited */
+    uint64_t shm_size;     /* bytes of /dev/shm, 0 = unlimited */
     struct sbx_spec_bind *binds;
     uint32_t n_binds;
     struct sbx_spec_tmpfs *tmpfs;

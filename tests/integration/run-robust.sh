@@ -291,6 +291,103 @@ fi
 t "stop: SIGTERM with a spare and a site-map build leaves nothing unreaped" \
     eval '[ "$reaper_rc" = 0 ] || { diag "$T/reaped.log"; false; }'
 
+# ---- default limits --------------------------------------------------------------
+
+# cg_file PID FILE: FILE of a cgroup of PID (v2, or a v1 hierarchy); fails if none has it.
+cg_file() {
+    local pid=$1 file=$2 ctrls path root c
+    while IFS=: read -r _ ctrls path; do
+        if [ -z "$ctrls" ]; then
+            set -- /sys/fs/cgroup/unified /sys/fs/cgroup
+        else
+            set --
+            for c in ${ctrls//,/ }; do
+                set -- "$@" "/sys/fs/cgroup/$c"
+            done
+        fi
+        for root; do
+            if [ -f "$root$path/$file" ]; then
+                cat "$root$path/$file"
+                return 0
+            fi
+        done
+    done <"/proc/$pid/cgroup"
+    return 1
+}
+
+# limits_are IMAGE PIDS MEMORY [ARG...]: a sleeping guest's cgroup has those limits.
+limits_are() {
+    local pids=$1 mem=$2 got_pids got_mem
+    shift 2
+    start_sleeper "$@" "$IMG" || { say "the guest did not start"; return 1; }
+    got_pids=$(cg_file "$guest" pids.max || echo none)
+    got_mem=$(cg_file "$guest" memory.max || cg_file "$guest" memory.limit_in_bytes || echo none)
+    stop_sleeper
+    say "pids.max $got_pids, memory limit $got_mem"
+    [ "$got_pids" = "$pids" ] && [ "$got_mem" = "$mem" ]
+}
+t "limits: without a policy a sandbox has pids.max 1024 and a 1 GiB memory limit" \
+    limits_are 1024 1073741824
+
+# df_sizes CMD...: the 1K-block sizes of /, /tmp and /dev/shm in the guest.
+df_sizes() {
+    run "$@" /bin/sh -c 'for m in / /tmp /dev/shm; do df -k "$m" | awk "NR==2 {print \$2}"; done'
+    tr '\n' ' ' <"$T/out"
+}
+sizes=$(df_sizes "$IMG")
+t "limits: without a policy /, /tmp and /dev/shm are 1 GiB, 512 MiB and 64 MiB" \
+    eval 'say "sizes: $sizes"; [ "$sizes" = "1048576 524288 65536 " ]'
+
+# The shell counts with builtins only: once the bomb stops, nothing can fork.
+run "$IMG" /bin/sh -c '(for i in $(seq 3000); do sleep 30 & done) 2>/dev/null
+    set -- /proc/[0-9]*; echo $#; kill -9 -1'
+t "limits: a fork bomb stops at the default pids limit" \
+    eval 'count=$(head -n 1 "$T/out"); say "processes: $count";
+          [ -n "$count" ] && [ "$count" -le 1024 ] && [ "$count" -ge 900 ]'
+
+policy raised <<'YAML'
+filesystem:
+  overlay_size: 2G
+  tmp_size: 1G
+  shm_size: 128M
+limits: { memory: 2G, pids: 4096 }
+YAML
+t "limits: a policy raises the pids and memory limits" \
+    limits_are 4096 2147483648 --policy raised
+sizes=$(df_sizes --policy raised "$IMG")
+t "limits: a policy raises the sizes of /, /tmp and /dev/shm" \
+    eval 'say "sizes: $sizes"; [ "$sizes" = "2097152 1048576 131072 " ]'
+
+policy lowered <<'YAML'
+filesystem: { overlay_size: 8M, tmp_size: 4M, shm_size: 1M }
+limits: { memory: 64M, pids: 32 }
+YAML
+t "limits: a policy lowers the pids and memory limits" \
+    limits_are 32 67108864 --policy lowered
+sizes=$(df_sizes --policy lowered "$IMG")
+t "limits: a policy lowers the sizes of /, /tmp and /dev/shm" \
+    eval 'say "sizes: $sizes"; [ "$sizes" = "8192 4096 1024 " ]'
+
+policy unlimited <<'YAML'
+limits: { memory: unlimited, pids: unlimited }
+YAML
+# unlimited: no limit of the sandbox's own; whatever the daemon's cgroup has applies.
+not_limited() {
+    start_sleeper --policy unlimited "$IMG" || { say "the guest did not start"; return 1; }
+    local got own
+    got=$(cg_file "$guest" pids.max || echo max)
+    own=$(cg_file "$daemon_pid" pids.max || echo max)
+    say "pids.max $got (the daemon's: $own)"
+    [ "$got" = max ] || [ "$got" = "$own" ] || { stop_sleeper; return 1; }
+    got=$(cg_file "$guest" memory.max || cg_file "$guest" memory.limit_in_bytes || echo max)
+    own=$(cg_file "$daemon_pid" memory.max || cg_file "$daemon_pid" memory.limit_in_bytes ||
+        echo max)
+    stop_sleeper
+    say "memory limit $got (the daemon's: $own)"
+    [ "$got" = max ] || [ "$got" = "$own" ]
+}
+t "limits: a policy lifts the pids and memory limits with 'unlimited'" not_limited
+
 # ---- a full state directory is named as such ---------------------------------
 
 stop_daemon

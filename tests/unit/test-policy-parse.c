@@ -268,7 +268,13 @@ static void test_good_minimal_defaults(void)
         CU_ASSERT_STRING_EQUAL(q->hostname, "sandbox");
         CU_ASSERT_EQUAL(q->umask, -1);
         CU_ASSERT_EQUAL(q->caps_keep, 0);
-        CU_ASSERT_EQUAL(q->memory, 0);
+        CU_ASSERT_EQUAL(q->memory, SBX_POLICY_DEFAULT_MEMORY);
+        CU_ASSERT_EQUAL(q->pids, SBX_POLICY_DEFAULT_PIDS);
+        CU_ASSERT_FALSE(q->memory_set || q->pids_set);
+        CU_ASSERT_EQUAL(q->cpu_millis, 0);
+        CU_ASSERT_EQUAL(q->overlay_size, SBX_POLICY_DEFAULT_OVERLAY_SIZE);
+        CU_ASSERT_EQUAL(q->tmp_size, SBX_POLICY_DEFAULT_TMP_SIZE);
+        CU_ASSERT_EQUAL(q->shm_size, SBX_POLICY_DEFAULT_SHM_SIZE);
         CU_ASSERT_EQUAL(q->network, SBX_NET_NONE);
         CU_ASSERT_EQUAL(sbx_policy_needs_root(q, NULL), 0);
     }
@@ -473,11 +479,59 @@ static void test_check_host(void)
     sbx_diags_free(&diags);
     sbx_policy_free(p);
 
-    /* A policy without limits runs anywhere. */
+    /*
+     * A policy without limits runs anywhere: its default memory and pids
+     * limits apply where a controller enforces them and are dropped elsewhere.
+     */
     struct sbx_host_features none = { 0 };
+    struct sbx_policy_limits lim;
     CU_ASSERT_EQUAL(sbx_policy_new_default(&p), 0);
     CU_ASSERT_EQUAL(sbx_policy_check_host(p, &none, &diags), 0);
+    sbx_policy_limits(p, &all, &lim);
+    CU_ASSERT_EQUAL(lim.memory, SBX_POLICY_DEFAULT_MEMORY);
+    CU_ASSERT_EQUAL(lim.pids, SBX_POLICY_DEFAULT_PIDS);
+    sbx_policy_limits(p, &no_cpu_mem, &lim);
+    CU_ASSERT_EQUAL(lim.memory, 0);
+    CU_ASSERT_EQUAL(lim.pids, SBX_POLICY_DEFAULT_PIDS);
     sbx_policy_free(p);
+
+    /* So does one that lifts them, or sets only others. */
+    p = parse_text("limits: { memory: unlimited, pids: unlimited, timeout: 5s }\n", &diags);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(sbx_policy_check_host(p, &none, &diags), 0);
+    sbx_policy_limits(p, &all, &lim);
+    CU_ASSERT_EQUAL(lim.memory, 0);
+    CU_ASSERT_EQUAL(lim.pids, 0);
+    sbx_policy_free(p);
+
+    /* An explicit pids limit is refused where it cannot be enforced, even at the default value. */
+    p = parse_text("limits: { pids: 1024 }\n", &diags);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(sbx_policy_check_host(p, &none, &diags), -EOPNOTSUPP);
+    CU_ASSERT_EQUAL(diags.n, 1);
+    sbx_diags_free(&diags);
+    sbx_policy_free(p);
+}
+
+/* The sizes of the writable layers: defaults, set, lifted, refused. */
+static void test_layer_sizes(void)
+{
+    struct sbx_diags diags = { 0 };
+    struct sbx_policy *p = parse_text(
+        "filesystem: { overlay_size: 4G, tmp_size: 8M, shm_size: unlimited }\n", &diags);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(p->overlay_size, 4ull << 30);
+    CU_ASSERT_EQUAL(p->tmp_size, 8ull << 20);
+    CU_ASSERT_EQUAL(p->shm_size, 0);
+    sbx_policy_free(p);
+    p = parse_text("filesystem: { tmp_size: 1G }\n", &diags);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(p->overlay_size, SBX_POLICY_DEFAULT_OVERLAY_SIZE);
+    CU_ASSERT_EQUAL(p->shm_size, SBX_POLICY_DEFAULT_SHM_SIZE);
+    sbx_policy_free(p);
+    expect_value("filesystem: { overlay_size: 1K }", "'overlay_size' is out of range (at least 4K)");
+    expect_value("filesystem: { shm_size: lots }",
+                 "invalid value 'lots' for 'shm_size' (a size such as 1G)");
 }
 
 static const char passwd[] = "root:x:0:0:root:/root:/bin/sh\n"
@@ -641,7 +695,7 @@ static const struct sbx_test tests[] = {
     SBX_TEST(test_needs_root),       SBX_TEST(test_check_host),
     SBX_TEST(test_resolve_identity), SBX_TEST(test_size_limit),
     SBX_TEST(test_deep_nesting),     SBX_TEST(test_filter_too_long),
-    SBX_TEST(test_too_many_syscalls),
+    SBX_TEST(test_too_many_syscalls), SBX_TEST(test_layer_sizes),
 };
 
 int main(void)

@@ -596,6 +596,8 @@ static void test_roundtrip_spec(void)
         .umask = 022,
         .caps_keep = 1ull << 10 | 1ull << 40,
         .overlay_size = 1ull << 33,
+        .tmp_size = 512ull << 20,
+        .shm_size = 64ull << 20,
         .binds = binds,
         .n_binds = 2,
         .tmpfs = tmpfs,
@@ -632,6 +634,8 @@ static void test_roundtrip_spec(void)
     CU_ASSERT_EQUAL(022, m2.umask);
     CU_ASSERT_EQUAL(m.caps_keep, m2.caps_keep);
     CU_ASSERT_EQUAL(m.overlay_size, m2.overlay_size);
+    CU_ASSERT_EQUAL(m.tmp_size, m2.tmp_size);
+    CU_ASSERT_EQUAL(m.shm_size, m2.shm_size);
     CU_ASSERT_EQUAL_FATAL(2, m2.n_binds);
     CU_ASSERT_STRING_EQUAL("/data", m2.binds[0].target);
     CU_ASSERT_EQUAL(SBX_BIND_READONLY, m2.binds[0].flags);
