@@ -31,6 +31,7 @@
 #define OFF_CHECKSUM 0x3fc
 
 #define INCOMPAT_64BIT 0x80
+#define INCOMPAT_MMP 0x100
 #define INCOMPAT_ENCRYPT 0x10000
 #define INCOMPAT_CASEFOLD 0x20000
 #define RO_COMPAT_METADATA_CSUM 0x400
@@ -111,10 +112,22 @@ static bool overridden(const char *opt)
     return false;
 }
 
-int sbx_image_super_check(const struct sbx_image_super *sb, char *msg, size_t len)
+int sbx_image_super_check(const struct sbx_image_super *sb, bool writable, char *msg, size_t len)
 {
     if (sb->magic != EXT4_MAGIC)
         return 0; /* not ext4 at all: the mount says so */
+    /*
+     * A read-write mount of an MMP filesystem sleeps in the kernel for up to
+     * twice the check interval the image chooses (hours), and the daemon
+     * mounts in its event loop.  A loop device of a private file needs no
+     * protection against other hosts.
+     */
+    if (writable && (sb->feature_incompat & INCOMPAT_MMP)) {
+        snprintf(msg, len,
+                 "the image uses multi-mount protection (mmp), which sandboxd does not mount "
+                 "read-write (clear it with tune2fs -O ^mmp)");
+        return -EINVAL;
+    }
     if (sb->default_mount_opts & DEFM_DEBUG) {
         snprintf(msg, len,
                  "the image's superblock asks for the mount option 'debug'; sandboxd does not "

@@ -37,11 +37,12 @@ void sbx_image_super_decode(const unsigned char raw[SBX_IMAGE_SUPER_SIZE],
 int sbx_image_super_read(int fd, struct sbx_image_super *ret);
 
 /*
- * What the daemon refuses to mount whatever the kernel would say: mount
- * options chosen by the superblock that the daemon cannot override.  0, or
+ * What the daemon refuses to mount (read-write if writable) whatever the
+ * kernel would say: mount options chosen by the superblock that the daemon
+ * cannot override, and multi-mount protection on a writable image.  0, or
  * -EINVAL with msg saying what and how to clear it.
  */
-int sbx_image_super_check(const struct sbx_image_super *sb, char *msg, size_t len);
+int sbx_image_super_check(const struct sbx_image_super *sb, bool writable, char *msg, size_t len);
 
 /*
  * Why ext4 would refuse to mount this superblock on a device of dev_bytes

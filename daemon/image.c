@@ -144,7 +144,7 @@ static int image_mount(int loop_nr, bool writable, int *ret_fd, char *msg, size_
     uint64_t bytes = 0;
     int super_err = read_super(source, &sb, &bytes);
     int r;
-    if (super_err == 0 && (r = sbx_image_super_check(&sb, msg, len)) < 0)
+    if (super_err == 0 && (r = sbx_image_super_check(&sb, writable, msg, len)) < 0)
         return r;
     _cleanup_close_ int fs = fsopen("ext4", FSOPEN_CLOEXEC);
     if (fs < 0)

@@ -183,6 +183,33 @@ YAML
 t "image: a writable image is mounted errors=remount-ro too" \
     mounted_safely "$T/writable.ext4" --policy writable
 
+# Multi-mount protection: a read-write mount of an image whose MMP block is
+# not clean sleeps in the kernel for twice the check interval the image
+# chooses (here 2 x 15 s), and the daemon mounts in its event loop.
+mkfs.ext4 -q -F -O mmp,^metadata_csum "$T/mmp.ext4" 16M 2>/dev/null
+mmp_block=$(dumpe2fs -h "$T/mmp.ext4" 2>/dev/null | awk '/^MMP block number/ {print $4}')
+block_size=$(dumpe2fs -h "$T/mmp.ext4" 2>/dev/null | awk '/^Block size/ {print $3}')
+# mmp_seq (offset 4) 1, not the clean value; mmp_check_interval (offset 112) 7 s.
+printf '\x01\x00\x00\x00' |
+    dd of="$T/mmp.ext4" bs=1 seek=$((mmp_block * block_size + 4)) conv=notrunc status=none
+printf '\x07\x00' |
+    dd of="$T/mmp.ext4" bs=1 seek=$((mmp_block * block_size + 112)) conv=notrunc status=none
+"$SANDBOXCTL" run --socket "$SOCK" --policy writable "$T/mmp.ext4" /bin/true \
+    >"$T/mmp.out" 2>"$T/mmp.err" &
+mmp_run=$!
+started_pids+=("$mmp_run")
+sleep 0.5
+rc=0
+timeout 10 "$SANDBOXCTL" run --socket "$SOCK" "$IMG" /bin/echo serving >"$T/out" 2>"$T/err" || rc=$?
+t "image: a writable image with multi-mount protection does not stall the daemon" \
+    eval 'rc_is 0 && out_is serving'
+mmp_rc=0
+wait "$mmp_run" || mmp_rc=$?
+cp "$T/mmp.err" "$T/err"
+rc=$mmp_rc
+t "image: a writable image with multi-mount protection is refused, naming it" \
+    refused_with "multi-mount protection"
+
 cp "$TEST_IMAGE" "$T/mountopts-debug.ext4"
 tune2fs -E mount_opts=debug "$T/mountopts-debug.ext4" >/dev/null
 run "$T/mountopts-debug.ext4" /bin/true

@@ -164,32 +164,40 @@ static void test_mount_options(void)
     const char *ok = "errors=panic,warn_on_error,noblock_validity";
     memcpy(raw + 0x200, ok, strlen(ok));
     sb = decode(raw);
-    CU_ASSERT_EQUAL(0, sbx_image_super_check(&sb, msg, sizeof(msg)));
+    CU_ASSERT_EQUAL(0, sbx_image_super_check(&sb, false, msg, sizeof(msg)));
 
     /* Anything else is refused, naming exactly what. */
     plain(raw);
     const char *bad = "errors=panic,debug,,abort";
     memcpy(raw + 0x200, bad, strlen(bad));
     sb = decode(raw);
-    CU_ASSERT_EQUAL(-EINVAL, sbx_image_super_check(&sb, msg, sizeof(msg)));
+    CU_ASSERT_EQUAL(-EINVAL, sbx_image_super_check(&sb, false, msg, sizeof(msg)));
     CU_ASSERT_PTR_NOT_NULL(strstr(msg, "mount options 'debug,abort'"));
 
     /* A full field without a NUL, and the debug bit of the default mount options. */
     plain(raw);
     memset(raw + 0x200, 'x', 64);
     sb = decode(raw);
-    CU_ASSERT_EQUAL(-EINVAL, sbx_image_super_check(&sb, msg, sizeof(msg)));
+    CU_ASSERT_EQUAL(-EINVAL, sbx_image_super_check(&sb, false, msg, sizeof(msg)));
     plain(raw);
     put32(raw, 0x100, 0xc | 0x1);
     sb = decode(raw);
-    CU_ASSERT_EQUAL(-EINVAL, sbx_image_super_check(&sb, msg, sizeof(msg)));
+    CU_ASSERT_EQUAL(-EINVAL, sbx_image_super_check(&sb, false, msg, sizeof(msg)));
     CU_ASSERT_PTR_NOT_NULL(strstr(msg, "'debug'"));
+
+    /* Multi-mount protection: fine read-only, refused read-write. */
+    plain(raw);
+    put32(raw, 0x60, 0x2c2 | 0x100);
+    sb = decode(raw);
+    CU_ASSERT_EQUAL(0, sbx_image_super_check(&sb, false, msg, sizeof(msg)));
+    CU_ASSERT_EQUAL(-EINVAL, sbx_image_super_check(&sb, true, msg, sizeof(msg)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "multi-mount protection"));
 
     /* Not ext4: nothing to refuse here, the mount says what it is. */
     memset(raw, 0, sizeof(raw));
     memcpy(raw + 0x200, "debug", 5);
     sb = decode(raw);
-    CU_ASSERT_EQUAL(0, sbx_image_super_check(&sb, msg, sizeof(msg)));
+    CU_ASSERT_EQUAL(0, sbx_image_super_check(&sb, false, msg, sizeof(msg)));
 }
 
 /* The superblock of a real mkfs.ext4 image (metadata_csum on), read from its file. */
