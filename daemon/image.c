@@ -11,11 +11,13 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/loop.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/fdcheck.h"
@@ -129,6 +131,44 @@ static void mount_failure(int fsfd, int err, int super_err, const struct sbx_ima
     snprintf(msg, len, "cannot mount the image: %s", why);
 }
 
+#define MOUNT_TIMEOUT_S 5
+
+static void on_mount_timeout(int sig)
+{
+    (void)sig; /* only there to interrupt the kernel's wait */
+}
+
+/*
+ * Creates the filesystem of fs, with the kernel's interruptible waits cut
+ * short: a read-write mount with multi-mount protection sleeps for as long
+ * as the image says (hours), in the daemon's event loop.  The superblock
+ * check refuses such an image, but its owner may set the feature after the
+ * check; a signal to this thread after MOUNT_TIMEOUT_S ends the wait.  Waits
+ * for I/O are not interruptible, and are not cut.
+ */
+static int create_within_timeout(int fs)
+{
+    static bool handler_set;
+    if (!handler_set) {
+        struct sigaction sa = { .sa_handler = on_mount_timeout }; /* no SA_RESTART */
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGALRM, &sa, NULL) < 0)
+            return sbx_neg_errno();
+        handler_set = true;
+    }
+    struct sigevent ev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGALRM };
+    ev._sigev_un._tid = gettid();
+    timer_t timer;
+    if (timer_create(CLOCK_MONOTONIC, &ev, &timer) < 0)
+        return sbx_neg_errno();
+    struct itimerspec when = { .it_value = { .tv_sec = MOUNT_TIMEOUT_S } };
+    int r = timer_settime(timer, 0, &when, NULL) < 0 ? sbx_neg_errno() : 0;
+    if (r == 0 && fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+        r = sbx_neg_errno();
+    timer_delete(timer);
+    return r;
+}
+
 /*
  * Mounts /dev/loopN with options of the daemon's own.  ext4 takes its error
  * behaviour from the superblock unless told (errors=panic there panics the
@@ -169,9 +209,17 @@ static int image_mount(int loop_nr, bool writable, int *ret_fd, char *msg, size_
         snprintf(msg, len, "cannot set the image's mount options: %s", strerror(-r));
         return r;
     }
-    if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
-        r = sbx_neg_errno();
-        mount_failure(fs, r, super_err, &sb, bytes, writable, msg, len);
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    if ((r = create_within_timeout(fs)) < 0) {
+        clock_gettime(CLOCK_MONOTONIC, &end);
+        if (end.tv_sec - start.tv_sec >= MOUNT_TIMEOUT_S)
+            snprintf(msg, len,
+                     "cannot mount the image: the kernel was still at it after %d s "
+                     "(a writable image with multi-mount protection?)",
+                     MOUNT_TIMEOUT_S);
+        else
+            mount_failure(fs, r, super_err, &sb, bytes, writable, msg, len);
         return r;
     }
     unsigned attrs = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | (writable ? 0 : MOUNT_ATTR_RDONLY);
