@@ -186,7 +186,7 @@ t "image: a writable image is mounted errors=remount-ro too" \
 # Multi-mount protection: a read-write mount of an image whose MMP block is
 # not clean sleeps in the kernel for twice the check interval the image
 # chooses (here 2 x 15 s), and the daemon mounts in its event loop.
-mkfs.ext4 -q -F -O mmp,^metadata_csum "$T/mmp.ext4" 16M 2>/dev/null
+mkfs.ext4 -q -F -O mmp,^metadata_csum "$T/mmp.ext4" 16M >/dev/null 2>&1
 mmp_block=$(dumpe2fs -h "$T/mmp.ext4" 2>/dev/null | awk '/^MMP block number/ {print $4}')
 block_size=$(dumpe2fs -h "$T/mmp.ext4" 2>/dev/null | awk '/^Block size/ {print $3}')
 # mmp_seq (offset 4) 1, not the clean value; mmp_check_interval (offset 112) 7 s.
@@ -234,7 +234,7 @@ set_incompat() {
         dd of="$1" bs=1 seek="$off" conv=notrunc status=none
 }
 mkdir -p "$T/emptyroot"
-mkfs.ext4 -q -F -O ^metadata_csum -d "$T/emptyroot" "$T/feature.ext4" 8M
+mkfs.ext4 -q -F -O ^metadata_csum -d "$T/emptyroot" "$T/feature.ext4" 8M >/dev/null 2>&1
 set_incompat "$T/feature.ext4" $((0x40000000))
 run "$T/feature.ext4" /bin/true
 t "image: an unknown incompatible feature is named as unsupported" \
