@@ -370,13 +370,20 @@ static const char *const dev_links[][2] = {
     { "pts/ptmx", "ptmx" },
 };
 
+/*
+ * /dev: a tmpfs that can hold no usable device node of its own (nodev), with
+ * the host's harmless character devices bound onto empty files, a private
+ * devpts and a /dev/shm.  devpts cannot be nodev: its pty nodes are devices.
+ * /dev/shm stays executable like /tmp: the guest can write and run programs
+ * in its overlay anyway, and some programs map shared memory executable.
+ */
 static int mount_dev(int root, struct sbx_init_error *e)
 {
     _cleanup_close_ int mp = open_mount_point(root, "/dev", RESOLVE_STRICT, 1, e, "/dev");
     if (mp < 0)
         return mp;
     _cleanup_close_ int dev = new_mount("tmpfs", "source=sbx-dev,mode=0755,size=64k",
-                                        MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, e, "/dev");
+                                        ATTR_BASE | MOUNT_ATTR_NOEXEC, e, "/dev");
     if (dev < 0)
         return dev;
     int r = attach(dev, 0, mp, e, "/dev");

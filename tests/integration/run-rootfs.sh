@@ -4,7 +4,7 @@
 # through /dev, /proc and /tmp); policies mount and mask through them.  Every
 # case checks from the host that nothing was created or mounted at the host
 # path, and that the run either failed naming the mount point or the mount
-# landed inside the guest.  Needs root.
+# landed inside the guest.  Also: the flags of /dev and its mounts.  Needs root.
 # Environment: SANDBOXD, SANDBOXCTL, TEST_IMAGE (paths).
 # Guest scripts are single-quoted on purpose: they expand in the guest.
 # shellcheck disable=SC2016
@@ -212,6 +212,24 @@ filesystem:
 YAML
 run plain file-on-dir /bin/true
 t "a tmpfs on a file is refused, naming the target" refused "/etc/passwd"
+
+# ---- /dev ------------------------------------------------------------------------
+
+# opts MOUNTPOINT: the per-mount options of MOUNTPOINT in the guest's mountinfo output.
+opts() { awk -v m="$1" '$5 == m { print $6 }' "$T/out"; }
+has_opts() {
+    local o
+    for o in "${@:2}"; do
+        [[ ,$(opts "$1"), == *,$o,* ]] || { say "$1: $(opts "$1") lacks $o"; return 1; }
+    done
+}
+run plain - /bin/cat /proc/self/mountinfo
+t "/dev is mounted nodev,nosuid,noexec" has_opts /dev nodev nosuid noexec
+t "/dev/pts is nosuid,noexec; /dev/shm is nosuid,nodev" \
+    eval 'has_opts /dev/pts nosuid noexec && has_opts /dev/shm nosuid nodev'
+run plain - /bin/sh -c 'echo x >/dev/null && head -c 5 /dev/zero | wc -c &&
+    head -c 8 /dev/urandom | wc -c && head -c 4 /dev/random | wc -c; echo x >/dev/full || echo full'
+t "the device nodes work under the nodev /dev" eval 'rc_is 0 && out_is "$(printf "5\n8\n4\nfull")"'
 
 kill -TERM "$daemon_pid"
 rc=0
