@@ -4,7 +4,8 @@
 # through /dev, /proc and /tmp); policies mount and mask through them.  Every
 # case checks from the host that nothing was created or mounted at the host
 # path, and that the run either failed naming the mount point or the mount
-# landed inside the guest.  Also: the flags of /dev and its mounts.  Needs root.
+# landed inside the guest.  Also: the flags of /dev and its mounts, and the
+# capabilities sbx-init keeps while its guest runs.  Needs root.
 # Environment: SANDBOXD, SANDBOXCTL, TEST_IMAGE (paths).
 # Guest scripts are single-quoted on purpose: they expand in the guest.
 # shellcheck disable=SC2016
@@ -230,6 +231,36 @@ t "/dev/pts is nosuid,noexec; /dev/shm is nosuid,nodev" \
 run plain - /bin/sh -c 'echo x >/dev/null && head -c 5 /dev/zero | wc -c &&
     head -c 8 /dev/urandom | wc -c && head -c 4 /dev/random | wc -c; echo x >/dev/full || echo full'
 t "the device nodes work under the nodev /dev" eval 'rc_is 0 && out_is "$(printf "5\n8\n4\nfull")"'
+
+# ---- sbx-init's capabilities while the guest runs --------------------------------
+
+secs=9$$
+timeout 60 "$SANDBOXCTL" run --socket "$SOCK" "$T/plain.ext4" /bin/sleep "$secs" \
+    >"$T/sleep.out" 2>&1 &
+bg=$!
+init_status=
+for _ in $(seq 100); do
+    for pid in $(pgrep -f "/bin/sleep $secs\$" || true); do
+        [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sandboxctl ] && continue
+        ppid=$(awk '/^PPid:/ { print $2 }' "/proc/$pid/status")
+        if grep -q sbx-init "/proc/$ppid/comm"; then
+            init_status=$(cat "/proc/$ppid/status")
+        fi
+    done
+    [ -n "$init_status" ] && break
+    sleep 0.1
+done
+caps_empty() {
+    local set v
+    [ -n "$init_status" ] || { say "did not find sbx-init of the sleeping guest"; return 1; }
+    for set in CapInh CapPrm CapEff CapBnd CapAmb; do
+        v=$(awk -v s="$set:" '$1 == s { print $2 }' <<<"$init_status")
+        [ "$v" = 0000000000000000 ] || { say "sbx-init $set is $v"; return 1; }
+    done
+}
+t "sbx-init holds no capability (permitted, effective, bounding) while its guest runs" caps_empty
+kill "$bg" 2>/dev/null || true
+wait "$bg" 2>/dev/null || true
 
 kill -TERM "$daemon_pid"
 rc=0
