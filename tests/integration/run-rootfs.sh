@@ -36,10 +36,22 @@ daemon_pid=
 # shellcheck source=tests/integration/tap.sh
 . "$(dirname "$0")/tap.sh"
 
+# stop_daemon: SIGTERM, and SIGKILL if it has not exited within 10 s.
+stop_daemon() {
+    kill -TERM "$daemon_pid"
+    for _ in $(seq 100); do
+        kill -0 "$daemon_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$daemon_pid" 2>/dev/null || true
+    rc=0
+    wait "$daemon_pid" || rc=$?
+    daemon_pid=
+}
+
 cleanup() {
     if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-        kill -TERM "$daemon_pid"
-        wait "$daemon_pid" || true
+        stop_daemon
     fi
     # What a successful attack leaves in the host's /etc goes too.
     rm -rf "$T" "/etc/${ATTACK:?}" "/etc/$ATTACK-f" "/etc/$ATTACK-d"
@@ -64,7 +76,7 @@ run() {
     local pol=()
     [ "$p" = - ] || pol=(--policy "$p")
     rc=0
-    timeout 60 "$SANDBOXCTL" run --socket "$SOCK" "${pol[@]}" "$img" "$@" \
+    timeout -k 5 "${RUN_TIMEOUT:-60}" "$SANDBOXCTL" run --socket "$SOCK" "${pol[@]}" "$img" "$@" \
         >"$T/out" 2>"$T/err" || rc=$?
 }
 
@@ -116,6 +128,7 @@ image links "ln -s /etc link; ln -s ../../../../../../../../etc rel; ln -s $HOST
 image dev "rm -rf dev; ln -s $HOST/dev dev"
 image proc "rm -rf proc; ln -s /etc proc"
 image tmp "rm -rf tmp; ln -s $HOST/tmp tmp"
+image fifo "rm etc/passwd; mkfifo etc/passwd"
 
 mkfifo "$T/ready"
 "$SANDBOXD" --socket "$SOCK" --state-dir "$T/state" --policy-dir "$T/policies" \
@@ -262,10 +275,20 @@ t "sbx-init holds no capability (permitted, effective, bounding) while its guest
 kill "$bg" 2>/dev/null || true
 wait "$bg" 2>/dev/null || true
 
-kill -TERM "$daemon_pid"
-rc=0
-wait "$daemon_pid" || rc=$?
-daemon_pid=
-t "sandboxd served the whole suite and stops cleanly" rc_is 0
+# ---- files the daemon reads from the image ---------------------------------------
+
+# Last, because a daemon that blocks opening the FIFO would hang every later run.
+
+policy as-sbxuser <<'YAML'
+process: { user: sbxuser }
+YAML
+RUN_TIMEOUT=15 run fifo as-sbxuser /bin/true
+t "an image whose /etc/passwd is a FIFO is refused at once, naming the user" \
+    eval 'rc_is 125 && err_has sbxuser'
+RUN_TIMEOUT=15 run plain - /bin/echo served
+t "and the daemon serves the next run" eval 'rc_is 0 && out_is served'
+
+stop_daemon
+t "sandboxd served the whole suite and stops cleanly within 10 s" rc_is 0
 
 tap_finish
