@@ -88,8 +88,8 @@ static int create_in(int parent, const char *name, int dir)
 }
 
 /* Fills e for a component of a mount point that could not be opened or made. */
-static int component_fail(struct sbx_init_error *e, int err, int parent, const char *name,
-                          const char *what, const char *prefix)
+static int component_fail(struct sbx_init_error *e, int err, uint64_t resolve, int parent,
+                          const char *name, const char *what, const char *prefix)
 {
     struct stat st;
     switch (err) {
@@ -102,8 +102,11 @@ static int component_fail(struct sbx_init_error *e, int err, int parent, const c
                                  what, prefix);
         return sbx_init_fail(e, err, "%s: /%s", what, prefix);
     case -ELOOP:
-        return sbx_init_fail(e, err, "%s: /%s is a symlink, which is not allowed here", what,
-                             prefix);
+        if (resolve & RESOLVE_NO_SYMLINKS)
+            return sbx_init_fail(e, err, "%s: /%s is a symlink, which is not allowed here", what,
+                                 prefix);
+        return sbx_init_fail(
+            e, err, "%s: /%s leads through a /proc magic link or too many symlinks", what, prefix);
     case -ENOTDIR:
         return sbx_init_fail(e, err, "%s: /%s is not a directory", what, prefix);
     case -EXDEV:
@@ -144,7 +147,7 @@ static int open_mount_point(int root, const char *target, uint64_t resolve, int 
         if (fd == -ENOENT)
             fd = create_in(parent, name, want_dir);
         if (fd < 0)
-            return component_fail(e, fd, parent, name, what, rel);
+            return component_fail(e, fd, resolve, parent, name, what, rel);
         sbx_close(cur);
         parent = cur = fd;
         if (last)

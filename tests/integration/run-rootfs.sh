@@ -124,7 +124,7 @@ image() {
 
 image plain ':'
 image links "ln -s /etc link; ln -s ../../../../../../../../etc rel; ln -s $HOST hostlink
-    ln -s /etc mlink"
+    ln -s /etc mlink; ln -s /proc/self/root$HOST magic"
 image dev "rm -rf dev; ln -s $HOST/dev dev"
 image proc "rm -rf proc; ln -s /etc proc"
 image tmp "rm -rf tmp; ln -s $HOST/tmp tmp"
@@ -189,6 +189,14 @@ YAML
 run links host-final /bin/sh -c "grep -c ' $HOST ' /proc/self/mountinfo"
 t "tmpfs on a symlink to a host directory is refused or lands in the guest" \
     eval 'host_untouched && { refused "/hostlink" || { rc_is 0 && out_is 1; }; }'
+
+policy magic <<YAML
+filesystem:
+  mounts: [{ type: tmpfs, target: /magic/m }]
+YAML
+run links magic /bin/true
+t "tmpfs through a magic link (/magic -> /proc/self/root/HOST) is refused" \
+    eval 'host_untouched && refused "/magic/m"'
 
 policy mask-link <<'YAML'
 filesystem:
