@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -188,9 +189,9 @@ static int new_mount(const char *fstype, const char *opts, unsigned attrs, struc
     _cleanup_close_ int fs = fsopen(fstype, FSOPEN_CLOEXEC);
     if (fs < 0)
         return sbx_init_fail(e, errno, "%s: fsopen %s", what, fstype);
-    char buf[1024];
-    if (snprintf(buf, sizeof(buf), "%s", opts ? opts : "") >= (int)sizeof(buf))
-        return sbx_init_fail(e, ENAMETOOLONG, "%s: %s options", what, fstype);
+    _cleanup_free_ char *buf = strdup(opts ? opts : "");
+    if (!buf)
+        return sbx_init_fail(e, ENOMEM, "%s: %s options", what, fstype);
     char *save = NULL;
     for (char *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
         char *v = strchr(kv, '=');
