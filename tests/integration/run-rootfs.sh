@@ -206,6 +206,20 @@ run links mask-link /bin/sh -c 'echo "[$(cat /etc/sbx-image)]"'
 t "a masked path through a symlink (/mlink -> /etc) hides the guest's file" \
     eval 'host_untouched && rc_is 0 && out_is "[]"'
 
+# ---- the guest's cwd (chdir runs after pivot_root: confined already) ---------------
+
+policy cwd-link <<'YAML'
+process: { cwd: /link }
+YAML
+run links cwd-link /bin/sh -c 'cd -P . && pwd'
+t "a cwd through /link -> /etc is the guest's /etc" eval 'rc_is 0 && out_is /etc'
+policy cwd-host <<'YAML'
+process: { cwd: /hostlink }
+YAML
+run links cwd-host /bin/true
+t "a cwd through a symlink to a host directory fails; the guest does not run" \
+    eval 'host_untouched && refused "working directory /hostlink"'
+
 # ---- the sandbox's own mount points as symlinks ----------------------------------
 
 run dev - /bin/sh -c 'echo x >/dev/null && head -c 3 /dev/zero | wc -c'
