@@ -218,8 +218,9 @@ static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx
     umask(spec->umask);
     if (reset_signals() < 0 || apply_rlimits(spec) < 0 || drop_privileges(spec) < 0)
         child_fail(status, errno, SBX_STAGE_SETUP, 125);
+    /* After pivot_root, so the path resolves in the sandbox's tree, with the guest's rights. */
     if (chdir(spec->cwd ? spec->cwd : "/") < 0)
-        child_fail(status, errno, SBX_STAGE_SETUP, 125);
+        child_fail(status, errno, SBX_STAGE_CWD, 125);
 
     if (spec->mode == SBX_MODE_OFF) {
         if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, prog) < 0)
@@ -298,6 +299,8 @@ int sbx_init_spawn_guest(const struct sbx_spec *spec, const struct sbx_init_fds 
         return sbx_init_fail(e, rec.err, "%s", path);
     case SBX_STAGE_FILTER:
         return sbx_init_fail(e, rec.err, "install the seccomp filter");
+    case SBX_STAGE_CWD:
+        return sbx_init_fail(e, rec.err, "working directory %s", spec->cwd ? spec->cwd : "/");
     default:
         return sbx_init_fail(e, rec.err, "prepare the guest process");
     }

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/capability.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -81,6 +82,28 @@ static int resolve_program(const struct sbx_spec *spec, char *out, size_t len)
     return -ENOENT;
 }
 
+/*
+ * Once the guest runs, init only reaps and writes one frame to the control
+ * socket, and neither needs a capability; it is also the sandbox's only
+ * process that had any.  All of them go, the bounding set first (dropping
+ * from it takes CAP_SETPCAP), so that not even an execve could bring one back.
+ */
+static int drop_own_capabilities(struct sbx_init_error *e)
+{
+    int ncaps = (int)cap_max_bits();
+    for (int c = 0; c < ncaps; c++)
+        if (cap_drop_bound((cap_value_t)c) < 0)
+            return sbx_init_fail(e, errno, "drop capability %d from init's bounding set", c);
+    cap_t none = cap_init(); /* all sets empty; the ambient set empties with permitted */
+    if (!none)
+        return sbx_init_fail(e, errno, "drop init's capabilities");
+    int r = cap_set_proc(none);
+    cap_free(none);
+    if (r < 0)
+        return sbx_init_fail(e, errno, "drop init's capabilities");
+    return 0;
+}
+
 /* Reaps children until the guest ends; returns its wait status. */
 static int reap_until(pid_t guest)
 {
@@ -129,6 +152,9 @@ int main(void)
         goto fail;
     /* init keeps nothing the guest could want: its copies of the guest's fds go now. */
     sbx_frame_clear(&f);
+    /* If this fails, init exits below, and the kernel kills the guest with its pid namespace. */
+    if (drop_own_capabilities(&e) < 0)
+        goto fail;
     int st = reap_until(guest);
     if (st < 0)
         return 125;

@@ -2,11 +2,24 @@
  * sbx-init, root filesystem: a staging tmpfs in the sandbox's private mount
  * namespace holds the overlay (image below, tmpfs above), then /proc, /dev,
  * /tmp and the policy's mounts go on top and pivot_root makes it the root.
+ *
+ * The tree is the image's, and the image is hostile: its symlinks may point
+ * anywhere on the host, and this process still has the host's root and
+ * every capability.  So no path of the tree is ever a string joined to a
+ * host path.  The assembled root is held as a directory fd; every mount
+ * point is looked up from it with openat2(RESOLVE_IN_ROOT), which resolves
+ * symlinks as they would resolve inside the sandbox; a missing component is
+ * created relative to its parent's fd; and every mount is made detached
+ * (fsopen/fsmount, open_tree) and moved onto the fd of its mount point.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -30,93 +43,274 @@ int sbx_init_fail(struct sbx_init_error *e, int err, const char *fmt, ...)
     return -e->err;
 }
 
-#define TRY(e, call, ...)                                                                          \
-    do {                                                                                           \
-        if ((call) < 0)                                                                            \
-            return sbx_init_fail((e), errno, __VA_ARGS__);                                         \
-    } while (0)
+/*
+ * How a path below a directory fd is looked up.  Policy targets resolve as
+ * the guest would see them: symlinks are followed, an absolute one or ".."
+ * stays inside the new root, magic links (/proc/self/root...) are refused.
+ * The sandbox's own mount points (/proc, /dev, /tmp, and what goes inside
+ * the fresh /proc and /dev) follow no symlink at all.
+ */
+#define RESOLVE_GUEST (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+#define RESOLVE_STRICT (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV)
 
-/* Creates every missing directory of path (absolute, below the current root). */
-static int mkdir_p(const char *path, mode_t mode)
+/* Common attributes of every mount the sandbox gets. */
+#define ATTR_BASE (MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
+#define ATTR_MASK (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
+
+/* An O_PATH fd of path below dir, looked up as `resolve` says; or -errno. */
+static int open_below(int dir, const char *path, int oflags, uint64_t resolve)
 {
-    char buf[4096];
-    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-        return -ENAMETOOLONG;
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-            return sbx_neg_errno();
-        *p = '/';
-    }
-    if (mkdir(buf, mode) < 0 && errno != EEXIST)
-        return sbx_neg_errno();
-    return 0;
+    struct open_how how = {
+        .flags = (uint64_t)(O_PATH | O_CLOEXEC | oflags),
+        .resolve = resolve,
+    };
+    int fd;
+    /* EAGAIN: a rename raced the lookup; nothing else runs here, so retrying ends. */
+    do
+        fd = (int)syscall(SYS_openat2, dir, path, &how, sizeof(how));
+    while (fd < 0 && errno == EAGAIN);
+    return fd < 0 ? sbx_neg_errno() : fd;
 }
 
-/* Makes an empty file to bind a non-directory over, creating parents. */
-static int touch_p(const char *path)
+/* Creates name (no slash) in parent, a directory or an empty file; its O_PATH fd, or -errno. */
+static int create_in(int parent, const char *name, int dir)
 {
-    char dir[4096];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = '\0';
-        int r = mkdir_p(dir, 0755);
-        if (r < 0)
-            return r;
+    if (dir) {
+        if (mkdirat(parent, name, 0755) < 0)
+            return sbx_neg_errno();
+    } else {
+        int fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return sbx_neg_errno();
+        close(fd);
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0)
-        return errno == EEXIST ? 0 : sbx_neg_errno();
-    close(fd);
+    int fd = openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC | (dir ? O_DIRECTORY : 0));
+    return fd < 0 ? sbx_neg_errno() : fd;
+}
+
+/* Fills e for a component of a mount point that could not be opened or made. */
+static int component_fail(struct sbx_init_error *e, int err, uint64_t resolve, int parent,
+                          const char *name, const char *what, const char *prefix)
+{
+    struct stat st;
+    switch (err) {
+    case -EEXIST:
+        /* It did not resolve, yet it is there: a symlink to nothing inside the sandbox. */
+        if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+            return sbx_init_fail(e, ENOENT,
+                                 "%s: /%s is a symlink to a path that does not exist in the "
+                                 "sandbox",
+                                 what, prefix);
+        return sbx_init_fail(e, err, "%s: /%s", what, prefix);
+    case -ELOOP:
+        if (resolve & RESOLVE_NO_SYMLINKS)
+            return sbx_init_fail(e, err, "%s: /%s is a symlink, which is not allowed here", what,
+                                 prefix);
+        return sbx_init_fail(
+            e, err, "%s: /%s leads through a /proc magic link or too many symlinks", what, prefix);
+    case -ENOTDIR:
+        return sbx_init_fail(e, err, "%s: /%s is not a directory", what, prefix);
+    case -EXDEV:
+        return sbx_init_fail(e, err, "%s: /%s leads out of the sandbox", what, prefix);
+    default:
+        return sbx_init_fail(e, err, "%s: cannot open or create /%s", what, prefix);
+    }
+}
+
+/*
+ * The mount point target (absolute, in the sandbox) below root, looked up
+ * as `resolve` says: a directory, or with dir 0 anything but a directory.
+ * Each missing component is created in the directory its parent resolved
+ * to (directories 0755, the last one as an empty file 0644 when dir is 0).
+ * Returns its O_PATH fd, or -errno with e filled, naming `what`.
+ */
+static int open_mount_point(int root, const char *target, uint64_t resolve, int dir,
+                            struct sbx_init_error *e, const char *what)
+{
+    char rel[PATH_MAX];
+    const char *t = target + strspn(target, "/");
+    if (!*t)
+        return sbx_init_fail(e, EINVAL, "%s: the sandbox's root is no mount point", what);
+    if (snprintf(rel, sizeof(rel), "%s", t) >= (int)sizeof(rel))
+        return sbx_init_fail(e, ENAMETOOLONG, "%s", what);
+
+    _cleanup_close_ int cur = -EBADF;
+    int parent = root;
+    char *name = rel;
+    for (;;) {
+        char *slash = strchr(name, '/');
+        int last = !slash || slash[strspn(slash, "/")] == '\0';
+        if (slash)
+            *slash = '\0';
+        int want_dir = !last || dir;
+        /* The whole prefix from the root, so that symlinks resolve as in the sandbox. */
+        int fd = open_below(root, rel, want_dir ? O_DIRECTORY : 0, resolve);
+        if (fd == -ENOENT)
+            fd = create_in(parent, name, want_dir);
+        if (fd < 0)
+            return component_fail(e, fd, resolve, parent, name, what, rel);
+        sbx_close(cur);
+        parent = cur = fd;
+        if (last)
+            break;
+        *slash = '/';
+        name = slash + 1 + strspn(slash + 1, "/");
+    }
+    struct stat st;
+    if (fstat(cur, &st) < 0)
+        return sbx_init_fail(e, errno, "%s: stat the mount point", what);
+    if (!dir && S_ISDIR(st.st_mode))
+        return sbx_init_fail(e, EISDIR, "%s: the mount point is a directory, the source is not",
+                             what);
+    return TAKE_FD(cur);
+}
+
+/* Sets attributes on a detached mount tree and moves it onto the mount point's fd. */
+static int attach(int mnt, uint64_t attr_set, int mount_point, struct sbx_init_error *e,
+                  const char *what)
+{
+    if (attr_set) {
+        struct mount_attr attr = { .attr_set = attr_set };
+        if (mount_setattr(mnt, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+            return sbx_init_fail(e, errno, "%s: mount_setattr", what);
+    }
+    if (move_mount(mnt, "", mount_point, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        return sbx_init_fail(e, errno, "%s: move_mount", what);
     return 0;
 }
 
 /*
- * Attaches a detached mount tree (the daemon made a fresh one for this
- * sandbox) at target, a path below ".", after setting its attributes.
+ * A new detached mount of a filesystem: options as "key=value,flag,..."
+ * (values without commas), attributes as for fsmount.  Its fd, or -errno.
  */
-static int attach_detached(int mount_fd, const char *target, unsigned attr_set,
-                           struct sbx_init_error *e, const char *what)
+static int new_mount(const char *fstype, const char *opts, unsigned attrs, struct sbx_init_error *e,
+                     const char *what)
 {
-    if (attr_set) {
-        struct mount_attr attr = { .attr_set = attr_set };
-        TRY(e, mount_setattr(mount_fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)),
-            "%s: mount_setattr", what);
+    _cleanup_close_ int fs = fsopen(fstype, FSOPEN_CLOEXEC);
+    if (fs < 0)
+        return sbx_init_fail(e, errno, "%s: fsopen %s", what, fstype);
+    _cleanup_free_ char *buf = strdup(opts ? opts : "");
+    if (!buf)
+        return sbx_init_fail(e, ENOMEM, "%s: %s options", what, fstype);
+    char *save = NULL;
+    for (char *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *v = strchr(kv, '=');
+        if (v)
+            *v++ = '\0';
+        if (fsconfig(fs, v ? FSCONFIG_SET_STRING : FSCONFIG_SET_FLAG, kv, v, 0) < 0)
+            return sbx_init_fail(e, errno, "%s: %s option %s", what, fstype, kv);
     }
-    TRY(e, move_mount(mount_fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH),
-        "%s: move_mount to %s", what, target);
-    return 0;
+    if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+        return sbx_init_fail(e, errno, "%s: create the %s filesystem", what, fstype);
+    int mnt = fsmount(fs, FSMOUNT_CLOEXEC, attrs);
+    if (mnt < 0)
+        return sbx_init_fail(e, errno, "%s: fsmount %s", what, fstype);
+    return mnt;
 }
 
-static int mount_overlay(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
-                         struct sbx_init_error *e)
+/* Mounts a new filesystem onto the mount point's fd. */
+static int mount_new(const char *fstype, const char *opts, unsigned attrs, int mount_point,
+                     struct sbx_init_error *e, const char *what)
+{
+    _cleanup_close_ int mnt = new_mount(fstype, opts, attrs, e, what);
+    if (mnt < 0)
+        return mnt;
+    return attach(mnt, 0, mount_point, e, what);
+}
+
+/*
+ * Binds the host's character device /dev/NAME onto the mount point's fd.
+ * The bind keeps the flags of the host's /dev mount, so the node works
+ * even where the sandbox's /dev tmpfs is nodev.
+ */
+static int bind_host_dev(const char *name, int mount_point, struct sbx_init_error *e,
+                         const char *what)
+{
+    char host[64];
+    snprintf(host, sizeof(host), "/dev/%s", name);
+    _cleanup_close_ int tree =
+        open_tree(AT_FDCWD, host, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+    if (tree < 0)
+        return sbx_init_fail(e, errno, "%s: bind %s", what, host);
+    struct stat st;
+    if (fstat(tree, &st) < 0 || !S_ISCHR(st.st_mode))
+        return sbx_init_fail(e, ENODEV, "%s: %s is not a character device", what, host);
+    return attach(tree, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, mount_point, e, what);
+}
+
+/* Hides what fd names: an empty read-only tmpfs over a directory, /dev/null over the rest. */
+static int mask(int fd, struct sbx_init_error *e, const char *what)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return sbx_init_fail(e, errno, "%s: stat", what);
+    if (S_ISDIR(st.st_mode))
+        return mount_new("tmpfs", "source=sbx-mask,size=0,mode=0555", ATTR_MASK, fd, e, what);
+    return bind_host_dev("null", fd, e, what);
+}
+
+/* The staging tmpfs on the daemon's staging directory (a host path of its own); its fd. */
+static int mount_staging(const struct sbx_spec *spec, struct sbx_init_error *e)
 {
     /* Every writable layer has the size the daemon gave (size=0: unlimited). */
-    char opts[256];
-    snprintf(opts, sizeof(opts), "mode=0700,size=%llu", (unsigned long long)spec->overlay_size);
-    TRY(e, mount("sbx-staging", spec->staging, "tmpfs", MS_NOSUID | MS_NODEV, opts),
-        "mount staging tmpfs on %s", spec->staging);
-    TRY(e, chdir(spec->staging), "chdir %s", spec->staging);
+    char opts[128];
+    snprintf(opts, sizeof(opts), "source=sbx-staging,mode=0700,size=%llu",
+             (unsigned long long)spec->overlay_size);
+    _cleanup_close_ int mnt = new_mount("tmpfs", opts, ATTR_BASE, e, "staging tmpfs");
+    if (mnt < 0)
+        return mnt;
+    _cleanup_close_ int dir = open(spec->staging, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir < 0)
+        return sbx_init_fail(e, errno, "staging directory %s", spec->staging);
+    int r = attach(mnt, 0, dir, e, "staging tmpfs");
+    return r < 0 ? r : TAKE_FD(mnt);
+}
 
+/* A new directory of the staging tmpfs; its O_PATH fd. */
+static int staging_dir(int staging, const char *name, mode_t mode, struct sbx_init_error *e)
+{
+    if (mkdirat(staging, name, mode) < 0)
+        return sbx_init_fail(e, errno, "staging: mkdir %s", name);
+    int fd = openat(staging, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    return fd < 0 ? sbx_init_fail(e, errno, "staging: open %s", name) : fd;
+}
+
+/* Assembles the root (the image, or the overlay on it) on the staging tmpfs; its fd. */
+static int mount_root(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
+                      struct sbx_init_error *e)
+{
+    _cleanup_close_ int staging = mount_staging(spec, e);
+    if (staging < 0)
+        return staging;
+    _cleanup_close_ int root_dir = staging_dir(staging, "root", 0755, e);
+    if (root_dir < 0)
+        return root_dir;
     if (spec->flags & SBX_SPEC_WRITABLE_IMAGE) {
-        TRY(e, mkdir("root", 0755), "mkdir root");
-        return attach_detached(fds->image, "root", 0, e, "image");
+        int r = attach(fds->image, 0, root_dir, e, "image");
+        if (r < 0)
+            return r;
+        int root = fcntl(fds->image, F_DUPFD_CLOEXEC, 3);
+        return root < 0 ? sbx_init_fail(e, errno, "image root") : root;
     }
-    TRY(e, mkdir("lower", 0700), "mkdir lower");
-    TRY(e, mkdir("upper", 0755), "mkdir upper");
-    TRY(e, mkdir("work", 0700), "mkdir work");
-    TRY(e, mkdir("root", 0755), "mkdir root");
-    int r = attach_detached(fds->image, "lower", MOUNT_ATTR_RDONLY, e, "image");
+    _cleanup_close_ int lower = staging_dir(staging, "lower", 0700, e);
+    _cleanup_close_ int upper = lower < 0 ? -EBADF : staging_dir(staging, "upper", 0755, e);
+    _cleanup_close_ int work = upper < 0 ? -EBADF : staging_dir(staging, "work", 0700, e);
+    if (work < 0)
+        return -e->err;
+    int r = attach(fds->image, MOUNT_ATTR_RDONLY, lower, e, "image");
     if (r < 0)
         return r;
-    char ovl[1024];
-    snprintf(ovl, sizeof(ovl), "lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work", spec->staging,
-             spec->staging, spec->staging);
-    TRY(e, mount("sbx-root", "root", "overlay", MS_NOSUID | MS_NODEV, ovl), "mount overlay");
-    return 0;
+    /* The layers are named by the staging path: directories this process just made. */
+    char opts[PATH_MAX * 3 + 64];
+    if (snprintf(opts, sizeof(opts),
+                 "source=sbx-root,lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work",
+                 spec->staging, spec->staging, spec->staging) >= (int)sizeof(opts))
+        return sbx_init_fail(e, ENAMETOOLONG, "overlay options");
+    _cleanup_close_ int root = new_mount("overlay", opts, ATTR_BASE, e, "overlay");
+    if (root < 0)
+        return root;
+    r = attach(root, 0, root_dir, e, "overlay");
+    return r < 0 ? r : TAKE_FD(root);
 }
 
 /* Paths of /proc that expose or change host-wide state; uid 0 without capabilities
@@ -125,34 +319,48 @@ static const char *const proc_readonly[] = { "sys", "sysrq-trigger", "irq", "bus
 static const char *const proc_masked[] = { "kcore", "keys", "timer_list",    "sched_debug",
                                            "acpi",  "scsi", "latency_stats", "kallsyms" };
 
-static int mount_proc(struct sbx_init_error *e)
+/* An entry of the fresh /proc, or -ENOENT when this kernel has none. */
+static int proc_entry(int proc, const char *name, struct sbx_init_error *e)
 {
-    TRY(e, mkdir_p("root/proc", 0555), "mkdir /proc");
-    TRY(e, mount("proc", "root/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL),
-        "mount /proc");
-    char path[256];
+    int fd = open_below(proc, name, 0, RESOLVE_STRICT);
+    if (fd < 0 && fd != -ENOENT)
+        return sbx_init_fail(e, fd, "/proc/%s", name);
+    return fd;
+}
+
+static int mount_proc(int root, struct sbx_init_error *e)
+{
+    _cleanup_close_ int mp = open_mount_point(root, "/proc", RESOLVE_STRICT, 1, e, "/proc");
+    if (mp < 0)
+        return mp;
+    _cleanup_close_ int proc = new_mount("proc", NULL, ATTR_BASE | MOUNT_ATTR_NOEXEC, e, "/proc");
+    if (proc < 0)
+        return proc;
+    int r = attach(proc, 0, mp, e, "/proc");
+    if (r < 0)
+        return r;
+    char what[64];
     for (size_t i = 0; i < ARRAY_SIZE(proc_readonly); i++) {
-        snprintf(path, sizeof(path), "root/proc/%s", proc_readonly[i]);
-        if (access(path, F_OK) < 0)
+        snprintf(what, sizeof(what), "read-only /proc/%s", proc_readonly[i]);
+        _cleanup_close_ int fd = proc_entry(proc, proc_readonly[i], e);
+        if (fd == -ENOENT)
             continue;
-        TRY(e, mount(path, path, NULL, MS_BIND | MS_REC, NULL), "bind %s", path);
-        TRY(e,
-            mount(NULL, path, NULL,
-                  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL),
-            "remount %s read-only", path);
+        if (fd < 0)
+            return fd;
+        _cleanup_close_ int tree =
+            open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+        if (tree < 0)
+            return sbx_init_fail(e, errno, "%s: open_tree", what);
+        if ((r = attach(tree, ATTR_MASK, fd, e, what)) < 0)
+            return r;
     }
     for (size_t i = 0; i < ARRAY_SIZE(proc_masked); i++) {
-        snprintf(path, sizeof(path), "root/proc/%s", proc_masked[i]);
-        struct stat st;
-        if (lstat(path, &st) < 0)
+        snprintf(what, sizeof(what), "mask /proc/%s", proc_masked[i]);
+        _cleanup_close_ int fd = proc_entry(proc, proc_masked[i], e);
+        if (fd == -ENOENT)
             continue;
-        if (S_ISDIR(st.st_mode))
-            TRY(e,
-                mount("sbx-mask", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                      "size=0,mode=0555"),
-                "mask %s", path);
-        else
-            TRY(e, mount("/dev/null", path, NULL, MS_BIND, NULL), "mask %s", path);
+        if (fd < 0 || (r = mask(fd, e, what)) < 0)
+            return fd < 0 ? fd : r;
     }
     return 0;
 }
@@ -164,80 +372,102 @@ static const char *const dev_links[][2] = {
     { "pts/ptmx", "ptmx" },
 };
 
-static int mount_dev(const struct sbx_spec *spec, struct sbx_init_error *e)
+/*
+ * /dev: a tmpfs that can hold no usable device node of its own (nodev), with
+ * the host's harmless character devices bound onto empty files, a private
+ * devpts and a /dev/shm.  devpts cannot be nodev: its pty nodes are devices.
+ * /dev/shm stays executable like /tmp: the guest can write and run programs
+ * in its overlay anyway, and some programs map shared memory executable.
+ */
+static int mount_dev(int root, const struct sbx_spec *spec, struct sbx_init_error *e)
 {
-    TRY(e, mkdir_p("root/dev", 0755), "mkdir /dev");
-    TRY(e, mount("sbx-dev", "root/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k"),
-        "mount /dev");
-    char path[256], host[64];
+    _cleanup_close_ int mp = open_mount_point(root, "/dev", RESOLVE_STRICT, 1, e, "/dev");
+    if (mp < 0)
+        return mp;
+    _cleanup_close_ int dev = new_mount("tmpfs", "source=sbx-dev,mode=0755,size=64k",
+                                        ATTR_BASE | MOUNT_ATTR_NOEXEC, e, "/dev");
+    if (dev < 0)
+        return dev;
+    int r = attach(dev, 0, mp, e, "/dev");
+    if (r < 0)
+        return r;
+    char what[64];
     for (size_t i = 0; i < ARRAY_SIZE(dev_nodes); i++) {
-        snprintf(path, sizeof(path), "root/dev/%s", dev_nodes[i]);
-        snprintf(host, sizeof(host), "/dev/%s", dev_nodes[i]);
-        TRY(e, touch_p(path), "create %s", path);
-        /* Bind the host's nodes: the guest gets these devices and no others. */
-        TRY(e, mount(host, path, NULL, MS_BIND, NULL), "bind %s", host);
+        snprintf(what, sizeof(what), "/dev/%s", dev_nodes[i]);
+        _cleanup_close_ int node = open_mount_point(dev, dev_nodes[i], RESOLVE_STRICT, 0, e, what);
+        if (node < 0 || (r = bind_host_dev(dev_nodes[i], node, e, what)) < 0)
+            return node < 0 ? node : r;
     }
-    for (size_t i = 0; i < ARRAY_SIZE(dev_links); i++) {
-        snprintf(path, sizeof(path), "root/dev/%s", dev_links[i][1]);
-        TRY(e, symlink(dev_links[i][0], path), "symlink %s", path);
-    }
-    TRY(e, mkdir("root/dev/pts", 0755), "mkdir /dev/pts");
-    TRY(e,
-        mount("devpts", "root/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-              "newinstance,ptmxmode=0666,mode=0620"),
-        "mount /dev/pts");
-    TRY(e, mkdir("root/dev/shm", 01777), "mkdir /dev/shm");
+    for (size_t i = 0; i < ARRAY_SIZE(dev_links); i++)
+        if (symlinkat(dev_links[i][0], dev, dev_links[i][1]) < 0)
+            return sbx_init_fail(e, errno, "symlink /dev/%s", dev_links[i][1]);
+    _cleanup_close_ int pts = open_mount_point(dev, "pts", RESOLVE_STRICT, 1, e, "/dev/pts");
+    if (pts < 0 || (r = mount_new("devpts", "newinstance,ptmxmode=0666,mode=0620",
+                                  MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, pts, e, "/dev/pts")) < 0)
+        return pts < 0 ? pts : r;
     char opts[64];
-    snprintf(opts, sizeof(opts), "mode=1777,size=%llu", (unsigned long long)spec->shm_size);
-    TRY(e, mount("sbx-shm", "root/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts), "mount /dev/shm");
+    snprintf(opts, sizeof(opts), "source=sbx-shm,mode=1777,size=%llu",
+             (unsigned long long)spec->shm_size);
+    _cleanup_close_ int shm = open_mount_point(dev, "shm", RESOLVE_STRICT, 1, e, "/dev/shm");
+    if (shm < 0 || (r = mount_new("tmpfs", opts, ATTR_BASE, shm, e, "/dev/shm")) < 0)
+        return shm < 0 ? shm : r;
     return 0;
 }
 
-static int mount_policy(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
+static int mount_tmp(int root, const struct sbx_spec *spec, struct sbx_init_error *e)
+{
+    _cleanup_close_ int mp = open_mount_point(root, "/tmp", RESOLVE_STRICT, 1, e, "/tmp");
+    if (mp < 0)
+        return mp;
+    char opts[64];
+    snprintf(opts, sizeof(opts), "source=sbx-tmp,mode=1777,size=%llu",
+             (unsigned long long)spec->tmp_size);
+    return mount_new("tmpfs", opts, ATTR_BASE, mp, e, "/tmp");
+}
+
+static int mount_policy(int root, const struct sbx_spec *spec, const struct sbx_init_fds *fds,
                         struct sbx_init_error *e)
 {
-    char path[4096];
+    char what[PATH_MAX + 16];
+    int r;
     for (uint32_t i = 0; i < spec->n_binds; i++) {
         const struct sbx_spec_bind *b = &spec->binds[i];
-        snprintf(path, sizeof(path), "root%s", b->target);
+        snprintf(what, sizeof(what), "bind %s", b->target);
         struct stat st;
         if (fstat(fds->binds[i], &st) < 0)
-            return sbx_init_fail(e, errno, "bind %s: stat source", b->target);
-        int r = S_ISDIR(st.st_mode) ? mkdir_p(path, 0755) : touch_p(path);
-        if (r < 0)
-            return sbx_init_fail(e, r, "bind %s: create mount point", b->target);
-        r = attach_detached(fds->binds[i], path,
-                            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-                                ((b->flags & SBX_BIND_READONLY) ? MOUNT_ATTR_RDONLY : 0),
-                            e, b->target);
-        if (r < 0)
+            return sbx_init_fail(e, errno, "%s: stat the source", what);
+        _cleanup_close_ int mp =
+            open_mount_point(root, b->target, RESOLVE_GUEST, S_ISDIR(st.st_mode), e, what);
+        if (mp < 0)
+            return mp;
+        uint64_t attrs = ATTR_BASE | ((b->flags & SBX_BIND_READONLY) ? MOUNT_ATTR_RDONLY : 0);
+        if ((r = attach(fds->binds[i], attrs, mp, e, what)) < 0)
             return r;
     }
     for (uint32_t i = 0; i < spec->n_tmpfs; i++) {
         const struct sbx_spec_tmpfs *t = &spec->tmpfs[i];
-        snprintf(path, sizeof(path), "root%s", t->target);
-        int r = mkdir_p(path, 0755);
-        if (r < 0)
-            return sbx_init_fail(e, r, "tmpfs %s: create mount point", t->target);
+        snprintf(what, sizeof(what), "tmpfs %s", t->target);
+        _cleanup_close_ int mp = open_mount_point(root, t->target, RESOLVE_GUEST, 1, e, what);
+        if (mp < 0)
+            return mp;
         char opts[128];
-        int n = snprintf(opts, sizeof(opts), "mode=%04o", t->mode ? t->mode : 01777);
+        int n =
+            snprintf(opts, sizeof(opts), "source=sbx-tmpfs,mode=%04o", t->mode ? t->mode : 01777);
         if (t->size)
             snprintf(opts + n, sizeof(opts) - (size_t)n, ",size=%llu", (unsigned long long)t->size);
-        TRY(e, mount("sbx-tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts), "tmpfs %s",
-            t->target);
+        if ((r = mount_new("tmpfs", opts, ATTR_BASE, mp, e, what)) < 0)
+            return r;
     }
     for (uint32_t i = 0; i < spec->n_masked; i++) {
-        snprintf(path, sizeof(path), "root%s", spec->masked[i]);
-        struct stat st;
-        if (lstat(path, &st) < 0)
+        snprintf(what, sizeof(what), "mask %s", spec->masked[i]);
+        const char *rel = spec->masked[i] + strspn(spec->masked[i], "/");
+        _cleanup_close_ int fd = open_below(root, *rel ? rel : ".", 0, RESOLVE_GUEST);
+        if (fd == -ENOENT)
             continue; /* nothing there to hide */
-        if (S_ISDIR(st.st_mode))
-            TRY(e,
-                mount("sbx-mask", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                      "size=0,mode=0555"),
-                "mask %s", spec->masked[i]);
-        else
-            TRY(e, mount("/dev/null", path, NULL, MS_BIND, NULL), "mask %s", spec->masked[i]);
+        if (fd < 0)
+            return sbx_init_fail(e, fd, "%s", what);
+        if ((r = mask(fd, e, what)) < 0)
+            return r;
     }
     return 0;
 }
@@ -246,23 +476,24 @@ int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
                     struct sbx_init_error *e)
 {
     /* Nothing done below may propagate back to the host. */
-    TRY(e, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make / private");
-    int r = mount_overlay(spec, fds, e);
-    if (r < 0)
-        return r;
-    if ((r = mount_proc(e)) < 0 || (r = mount_dev(spec, e)) < 0)
-        return r;
-    TRY(e, mkdir_p("root/tmp", 01777), "mkdir /tmp");
-    char opts[64];
-    snprintf(opts, sizeof(opts), "mode=1777,size=%llu", (unsigned long long)spec->tmp_size);
-    TRY(e, mount("sbx-tmp", "root/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts), "mount /tmp");
-    if ((r = mount_policy(spec, fds, e)) < 0)
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return sbx_init_fail(e, errno, "make / private");
+    _cleanup_close_ int root = mount_root(spec, fds, e);
+    if (root < 0)
+        return root;
+    int r;
+    if ((r = mount_proc(root, e)) < 0 || (r = mount_dev(root, spec, e)) < 0 ||
+        (r = mount_tmp(root, spec, e)) < 0 || (r = mount_policy(root, spec, fds, e)) < 0)
         return r;
 
-    TRY(e, chdir("root"), "chdir into the new root");
-    TRY(e, syscall(SYS_pivot_root, ".", "."), "pivot_root");
+    if (fchdir(root) < 0)
+        return sbx_init_fail(e, errno, "chdir into the new root");
+    if (syscall(SYS_pivot_root, ".", ".") < 0)
+        return sbx_init_fail(e, errno, "pivot_root");
     /* The old root now sits on top of the new one; detach it and everything below. */
-    TRY(e, umount2(".", MNT_DETACH), "detach the old root");
-    TRY(e, chdir("/"), "chdir /");
+    if (umount2(".", MNT_DETACH) < 0)
+        return sbx_init_fail(e, errno, "detach the old root");
+    if (chdir("/") < 0)
+        return sbx_init_fail(e, errno, "chdir /");
     return 0;
 }

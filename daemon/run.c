@@ -147,11 +147,13 @@ static int load_policy(struct sbx_daemon *d, const struct sbx_msg_run *run, stru
 /*
  * Reads a file of the image (e.g. etc/passwd), resolving symlinks as if the
  * image were the root, so a crafted link cannot reach the daemon's files.
+ * O_NONBLOCK: opening a FIFO would otherwise wait for a writer, forever,
+ * with the daemon's whole loop; the type check below refuses it.
  */
 static char *image_file(int mount_fd, const char *path)
 {
     struct open_how how = {
-        .flags = O_RDONLY | O_CLOEXEC,
+        .flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK,
         .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
     };
     _cleanup_close_ int fd = (int)syscall(SYS_openat2, mount_fd, path, &how, sizeof(how));

@@ -57,6 +57,7 @@ enum sbx_status_stage {
     SBX_STAGE_LOAD = 2,    /* the trampoline's ELF loader refused the program */
     SBX_STAGE_FILTER = 3,  /* installing the seccomp filter failed */
     SBX_STAGE_SETUP = 4,   /* any other isolation step */
+    SBX_STAGE_CWD = 5,     /* chdir to the guest's working directory */
 };
 
 struct sbx_status_record {

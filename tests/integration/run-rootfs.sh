@@ -1,0 +1,316 @@
+#!/usr/bin/env bash
+# The sandbox's root filesystem against hostile images, reported as TAP.  Each
+# image carries symlinks that point out of the tree (absolute, relative,
+# through /dev, /proc and /tmp); policies mount and mask through them.  Every
+# case checks from the host that nothing was created or mounted at the host
+# path, and that the run either failed naming the mount point or the mount
+# landed inside the guest.  Also: the flags of /dev and its mounts, and the
+# capabilities sbx-init keeps while its guest runs.  Needs root.
+# Environment: SANDBOXD, SANDBOXCTL, TEST_IMAGE (paths).
+# Guest scripts are single-quoted on purpose: they expand in the guest.
+# shellcheck disable=SC2016
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP the rootfs suite needs root"
+    exit 0
+fi
+for var in SANDBOXD SANDBOXCTL TEST_IMAGE; do
+    if [ ! -e "${!var:-}" ]; then
+        echo "Bail out! $var does not name an existing file: '${!var:-}'"
+        exit 1
+    fi
+done
+
+exec </dev/null
+T=$(mktemp -d /tmp/sbx-rootfs.XXXXXX)
+chmod 0755 "$T"
+SOCK=$T/sandboxd.sock
+# A name no other file on the host has: what an attack would create in /etc.
+ATTACK=sbx-rootfs-attack-$$
+# The host directory the images' absolute symlinks point at; it must stay empty.
+HOST=$T/host
+mkdir -p "$T/policies" "$HOST/dev" "$HOST/tmp" "$T/src"
+echo "bound from the host" >"$T/src/file"
+daemon_pid=
+# shellcheck source=tests/integration/tap.sh
+. "$(dirname "$0")/tap.sh"
+
+# stop_daemon: SIGTERM, and SIGKILL if it has not exited within 10 s.
+stop_daemon() {
+    kill -TERM "$daemon_pid"
+    for _ in $(seq 100); do
+        kill -0 "$daemon_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$daemon_pid" 2>/dev/null || true
+    rc=0
+    wait "$daemon_pid" || rc=$?
+    daemon_pid=
+}
+
+cleanup() {
+    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
+        stop_daemon
+    fi
+    # What a successful attack leaves in the host's /etc goes too.
+    rm -rf "$T" "/etc/${ATTACK:?}" "/etc/$ATTACK-f" "/etc/$ATTACK-d"
+}
+trap cleanup EXIT
+
+tap_on_fail() {
+    say "exit status ${rc:-?}; stdout:"
+    diag "$T/out"
+    say "stderr:"
+    diag "$T/err"
+}
+
+policy() {
+    cat >"$T/policies/$1.yaml"
+}
+
+# run IMAGE POLICY CMD...: sandboxctl run of IMAGE ($T/NAME.ext4) with a policy ("-" for none).
+run() {
+    local img=$T/$1.ext4 p=$2
+    shift 2
+    local pol=()
+    [ "$p" = - ] || pol=(--policy "$p")
+    rc=0
+    timeout -k 5 "${RUN_TIMEOUT:-60}" "$SANDBOXCTL" run --socket "$SOCK" "${pol[@]}" "$img" "$@" \
+        >"$T/out" 2>"$T/err" || rc=$?
+}
+
+out_is() { [ "$(cat "$T/out")" = "$1" ]; }
+err_has() { grep -qF -- "$1" "$T/err"; }
+rc_is() { [ "$rc" = "$1" ]; }
+
+# The host side of every case: nothing new in $HOST or /etc, no mount of ours on the host.
+host_untouched() {
+    local found
+    found=$(find "$HOST" -mindepth 1 -not -path "$HOST/dev" -not -path "$HOST/tmp"
+        ls -d "/etc/$ATTACK"* 2>/dev/null || true
+        grep -F -e "$HOST" -e "$ATTACK" /proc/self/mountinfo || true)
+    [ -z "$found" ] || {
+        say "on the host: $(tr '\n' ' ' <<<"$found")"
+        # Undo it, so that the next case starts from a clean host.
+        find "$HOST" -mindepth 1 -not -path "$HOST/dev" -not -path "$HOST/tmp" -delete
+        rm -rf "/etc/${ATTACK:?}" "/etc/$ATTACK-f" "/etc/$ATTACK-d"
+        return 1
+    }
+}
+
+# refused TARGET: the run failed before the guest ran, naming TARGET.
+refused() { rc_is 125 && err_has "$1" && say "refused: $(head -n 1 "$T/err")"; }
+
+# ---- hostile images --------------------------------------------------------------
+
+# The test image's tree, taken out of the image itself.
+mkdir "$T/tree"
+debugfs -R "rdump / $T/tree" "$TEST_IMAGE" >/dev/null 2>&1
+if [ ! -x "$T/tree/bin/busybox" ]; then
+    echo "Bail out! cannot extract the test image with debugfs"
+    exit 1
+fi
+
+# image NAME SETUP: the test image's tree changed by the shell code SETUP (in the
+# tree's directory), packed as $T/NAME.ext4.
+image() {
+    rm -rf "$T/work"
+    cp -a "$T/tree" "$T/work"
+    (cd "$T/work" && eval "$2")
+    mkfs.ext4 -q -F -d "$T/work" "$T/$1.ext4" 64M
+    chmod 0644 "$T/$1.ext4"
+}
+
+image plain ':'
+image links "ln -s /etc link; ln -s ../../../../../../../../etc rel; ln -s $HOST hostlink
+    ln -s /etc mlink; ln -s /proc/self/root$HOST magic"
+image dev "rm -rf dev; ln -s $HOST/dev dev"
+image proc "rm -rf proc; ln -s /etc proc"
+image tmp "rm -rf tmp; ln -s $HOST/tmp tmp"
+image fifo "rm etc/passwd; mkfifo etc/passwd"
+
+mkfifo "$T/ready"
+"$SANDBOXD" --socket "$SOCK" --state-dir "$T/state" --policy-dir "$T/policies" \
+    --group nogroup --ready-fd 3 3>"$T/ready" 2>"$T/sandboxd.log" &
+daemon_pid=$!
+if ! read -r -t 20 _ <"$T/ready"; then
+    echo "Bail out! sandboxd did not become ready"
+    diag "$T/sandboxd.log"
+    exit 1
+fi
+
+# ---- policy mounts through the image's symlinks ----------------------------------
+
+policy abs-tmpfs <<YAML
+filesystem:
+  mounts: [{ type: tmpfs, target: /link/$ATTACK }]
+YAML
+run links abs-tmpfs /bin/sh -c "grep -c ' /etc/$ATTACK ' /proc/self/mountinfo"
+t "tmpfs through an absolute symlink (/link -> /etc) lands in the guest's /etc" \
+    eval 'host_untouched && { refused "/link/$ATTACK" || { rc_is 0 && out_is 1; }; }'
+
+policy rel-bind <<YAML
+filesystem:
+  mounts: [{ type: bind, source: $T/src/file, target: /rel/$ATTACK-f }]
+YAML
+run links rel-bind /bin/cat "/etc/$ATTACK-f"
+t "a file bind through a relative escape (/rel -> ../../../../etc) lands in the guest's /etc" \
+    eval 'host_untouched && { refused "/rel/$ATTACK-f" || { rc_is 0 && out_is "bound from the host"; }; }'
+
+policy rel-dir-bind <<YAML
+filesystem:
+  mounts: [{ type: bind, source: $T/src, target: /rel/$ATTACK-d/sub }]
+YAML
+run links rel-dir-bind /bin/cat "/etc/$ATTACK-d/sub/file"
+t "a directory bind through a relative escape creates its parents in the guest only" \
+    eval 'host_untouched && { refused "/rel/$ATTACK-d/sub" || { rc_is 0 && out_is "bound from the host"; }; }'
+
+policy host-tmpfs <<YAML
+filesystem:
+  mounts: [{ type: tmpfs, target: /hostlink/a/b }]
+YAML
+run links host-tmpfs /bin/sh -c "grep -c ' $HOST/a/b ' /proc/self/mountinfo"
+t "tmpfs through a symlink to a host directory creates nothing on the host" \
+    eval 'host_untouched && { refused "/hostlink/a/b" || { rc_is 0 && out_is 1; }; }'
+
+policy host-file-bind <<YAML
+filesystem:
+  mounts: [{ type: bind, source: $T/src/file, target: /hostlink/f }]
+YAML
+run links host-file-bind /bin/cat "$HOST/f"
+t "a file bind through a symlink to a host directory creates nothing on the host" \
+    eval 'host_untouched && { refused "/hostlink/f" || { rc_is 0 && out_is "bound from the host"; }; }'
+
+policy host-final <<YAML
+filesystem:
+  mounts: [{ type: tmpfs, target: /hostlink }]
+YAML
+run links host-final /bin/sh -c "grep -c ' $HOST ' /proc/self/mountinfo"
+t "tmpfs on a symlink to a host directory is refused or lands in the guest" \
+    eval 'host_untouched && { refused "/hostlink" || { rc_is 0 && out_is 1; }; }'
+
+policy magic <<YAML
+filesystem:
+  mounts: [{ type: tmpfs, target: /magic/m }]
+YAML
+run links magic /bin/true
+t "tmpfs through a magic link (/magic -> /proc/self/root/HOST) is refused" \
+    eval 'host_untouched && refused "/magic/m"'
+
+policy mask-link <<'YAML'
+filesystem:
+  masked: [/mlink/sbx-image]
+YAML
+run links mask-link /bin/sh -c 'echo "[$(cat /etc/sbx-image)]"'
+t "a masked path through a symlink (/mlink -> /etc) hides the guest's file" \
+    eval 'host_untouched && rc_is 0 && out_is "[]"'
+
+# ---- the guest's cwd (chdir runs after pivot_root: confined already) ---------------
+
+policy cwd-link <<'YAML'
+process: { cwd: /link }
+YAML
+run links cwd-link /bin/sh -c 'cd -P . && pwd'
+t "a cwd through /link -> /etc is the guest's /etc" eval 'rc_is 0 && out_is /etc'
+policy cwd-host <<'YAML'
+process: { cwd: /hostlink }
+YAML
+run links cwd-host /bin/true
+t "a cwd through a symlink to a host directory fails; the guest does not run" \
+    eval 'host_untouched && refused "working directory /hostlink"'
+
+# ---- the sandbox's own mount points as symlinks ----------------------------------
+
+run dev - /bin/sh -c 'echo x >/dev/null && head -c 3 /dev/zero | wc -c'
+t "/dev as a symlink to a host directory: refused, or a working /dev in the guest" \
+    eval 'host_untouched && [ -z "$(ls -A "$HOST/dev")" ] &&
+          { refused "/dev" || { rc_is 0 && out_is 3; }; }'
+
+run proc - /bin/sh -c 'grep -c "^[0-9]* [0-9]* [0-9:]* / /proc " /proc/self/mountinfo'
+t "/proc as a symlink to /etc: refused, or procfs in the guest" \
+    eval 'host_untouched && { refused "/proc" || { rc_is 0 && out_is 1; }; }'
+
+policy tmp-sub <<'YAML'
+filesystem:
+  mounts: [{ type: tmpfs, target: /tmp/sub }]
+YAML
+run tmp tmp-sub /bin/sh -c 'stat -f -c %T /tmp/sub'
+t "/tmp as a symlink to a host directory: refused, or a tmpfs in the guest" \
+    eval 'host_untouched && [ -z "$(ls -A "$HOST/tmp")" ] &&
+          { refused "/tmp" || { rc_is 0 && out_is tmpfs; }; }'
+
+# ---- types -----------------------------------------------------------------------
+
+policy file-on-dir <<'YAML'
+filesystem:
+  mounts: [{ type: tmpfs, target: /etc/passwd }]
+YAML
+run plain file-on-dir /bin/true
+t "a tmpfs on a file is refused, naming the target" refused "/etc/passwd"
+
+# ---- /dev ------------------------------------------------------------------------
+
+# opts MOUNTPOINT: the per-mount options of MOUNTPOINT in the guest's mountinfo output.
+opts() { awk -v m="$1" '$5 == m { print $6 }' "$T/out"; }
+has_opts() {
+    local o
+    for o in "${@:2}"; do
+        [[ ,$(opts "$1"), == *,$o,* ]] || { say "$1: $(opts "$1") lacks $o"; return 1; }
+    done
+}
+run plain - /bin/cat /proc/self/mountinfo
+t "/dev is mounted nodev,nosuid,noexec" has_opts /dev nodev nosuid noexec
+t "/dev/pts is nosuid,noexec; /dev/shm is nosuid,nodev" \
+    eval 'has_opts /dev/pts nosuid noexec && has_opts /dev/shm nosuid nodev'
+run plain - /bin/sh -c 'echo x >/dev/null && head -c 5 /dev/zero | wc -c &&
+    head -c 8 /dev/urandom | wc -c && head -c 4 /dev/random | wc -c; echo x >/dev/full || echo full'
+t "the device nodes work under the nodev /dev" eval 'rc_is 0 && out_is "$(printf "5\n8\n4\nfull")"'
+
+# ---- sbx-init's capabilities while the guest runs --------------------------------
+
+secs=9$$
+timeout 60 "$SANDBOXCTL" run --socket "$SOCK" "$T/plain.ext4" /bin/sleep "$secs" \
+    >"$T/sleep.out" 2>&1 &
+bg=$!
+init_status=
+for _ in $(seq 100); do
+    for pid in $(pgrep -f "/bin/sleep $secs\$" || true); do
+        [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sandboxctl ] && continue
+        ppid=$(awk '/^PPid:/ { print $2 }' "/proc/$pid/status")
+        if grep -q sbx-init "/proc/$ppid/comm"; then
+            init_status=$(cat "/proc/$ppid/status")
+        fi
+    done
+    [ -n "$init_status" ] && break
+    sleep 0.1
+done
+caps_empty() {
+    local set v
+    [ -n "$init_status" ] || { say "did not find sbx-init of the sleeping guest"; return 1; }
+    for set in CapInh CapPrm CapEff CapBnd CapAmb; do
+        v=$(awk -v s="$set:" '$1 == s { print $2 }' <<<"$init_status")
+        [ "$v" = 0000000000000000 ] || { say "sbx-init $set is $v"; return 1; }
+    done
+}
+t "sbx-init holds no capability (permitted, effective, bounding) while its guest runs" caps_empty
+kill "$bg" 2>/dev/null || true
+wait "$bg" 2>/dev/null || true
+
+# ---- files the daemon reads from the image ---------------------------------------
+
+# Last, because a daemon that blocks opening the FIFO would hang every later run.
+
+policy as-sbxuser <<'YAML'
+process: { user: sbxuser }
+YAML
+RUN_TIMEOUT=15 run fifo as-sbxuser /bin/true
+t "an image whose /etc/passwd is a FIFO is refused at once, naming the user" \
+    eval 'rc_is 125 && err_has sbxuser'
+RUN_TIMEOUT=15 run plain - /bin/echo served
+t "and the daemon serves the next run" eval 'rc_is 0 && out_is served'
+
+stop_daemon
+t "sandboxd served the whole suite and stops cleanly within 10 s" rc_is 0
+
+tap_finish
