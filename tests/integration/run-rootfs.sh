@@ -118,7 +118,7 @@ image() {
     rm -rf "$T/work"
     cp -a "$T/tree" "$T/work"
     (cd "$T/work" && eval "$2")
-    mkfs.ext4 -q -F -d "$T/work" "$T/$1.ext4" 64M
+    mkfs.ext4 -q -F -d "$T/work" "$T/$1.ext4" 64M >/dev/null
     chmod 0644 "$T/$1.ext4"
 }
 
