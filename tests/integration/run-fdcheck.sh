@@ -10,20 +10,9 @@
 # shellcheck disable=SC2016  # guest scripts single-quoted
 set -euo pipefail
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "1..0 # SKIP the fdcheck suite needs root"
-    exit 0
-fi
-for var in SANDBOXD SANDBOXCTL TEST_IMAGE FDATTACK; do
-    if [ ! -e "${!var:-}" ]; then
-        echo "Bail out! $var does not name an existing file: '${!var:-}'"
-        exit 1
-    fi
-done
-
-exec </dev/null
-T=$(mktemp -d /tmp/sbx-fdcheck.XXXXXX)
-chmod 0755 "$T"
+# shellcheck source=tests/integration/suite.sh
+. "$(dirname "$0")/suite.sh"
+suite_init fdcheck SANDBOXD SANDBOXCTL TEST_IMAGE FDATTACK
 SOCK=$T/sandboxd.sock
 IMG=$T/test.ext4
 cp "$TEST_IMAGE" "$IMG"
@@ -43,8 +32,6 @@ mkfifo "$T/fifo"
 ATTACKER=4242
 as_attacker=(setpriv "--reuid=$ATTACKER" --regid=65534 --clear-groups --)
 daemon_pid=
-# shellcheck source=tests/integration/tap.sh
-. "$(dirname "$0")/tap.sh"
 
 cleanup() {
     if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
@@ -55,16 +42,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-tap_on_fail() {
-    say "exit status ${rc:-?}; stdout:"
-    diag "$T/out"
-    say "stderr:"
-    diag "$T/err"
-}
-
 out_has() { grep -q -- "$1" "$T/out"; }
 err_has() { grep -q -- "$1" "$T/err"; }
-rc_is() { [ "$rc" = "$1" ]; }
 
 # attack [--as-attacker] CASE IMAGE PATH [CMD...]: one fdattack case.
 attack() {

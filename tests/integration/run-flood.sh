@@ -7,20 +7,9 @@
 # Needs root.  Environment: SANDBOXD, SANDBOXCTL, TEST_IMAGE, FLOOD (paths).
 set -euo pipefail
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "1..0 # SKIP the flood suite needs root"
-    exit 0
-fi
-for var in SANDBOXD SANDBOXCTL TEST_IMAGE FLOOD; do
-    if [ ! -e "${!var:-}" ]; then
-        echo "Bail out! $var does not name an existing file: '${!var:-}'"
-        exit 1
-    fi
-done
-
-exec </dev/null
-T=$(mktemp -d /tmp/sbx-flood.XXXXXX)
-chmod 0755 "$T"
+# shellcheck source=tests/integration/suite.sh
+. "$(dirname "$0")/suite.sh"
+suite_init flood SANDBOXD SANDBOXCTL TEST_IMAGE FLOOD
 SOCK=$T/sandboxd.sock
 IMG=$T/test.ext4
 LOG=$T/sandboxd.log
@@ -33,8 +22,6 @@ AS_MEMBER=(setpriv --reuid=65534 --regid=65534 --clear-groups --)
 HZ=$(getconf CLK_TCK)
 daemon_pid=
 bg_pids=()
-# shellcheck source=tests/integration/tap.sh
-. "$(dirname "$0")/tap.sh"
 
 cleanup() {
     local pid
@@ -45,16 +32,6 @@ cleanup() {
     rm -rf --one-file-system "$T"
 }
 trap cleanup EXIT
-
-# wait_until SECONDS CMD...: polls CMD until it succeeds.
-wait_until() {
-    local end=$((SECONDS + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -ge "$end" ] && return 1
-        sleep 0.1
-    done
-}
 
 # start_daemon SOFT:HARD: sandboxd under these nofile limits, on our socket.
 start_daemon() {

@@ -9,20 +9,9 @@
 # shellcheck disable=SC2016,SC2034  # guest scripts single-quoted; variables read in eval
 set -euo pipefail
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "1..0 # SKIP the robustness suite needs root"
-    exit 0
-fi
-for var in SANDBOXD SANDBOXCTL TEST_IMAGE SUBREAPER; do
-    if [ ! -e "${!var:-}" ]; then
-        echo "Bail out! $var does not name an existing file: '${!var:-}'"
-        exit 1
-    fi
-done
-
-exec </dev/null
-T=$(mktemp -d /tmp/sbx-robust.XXXXXX)
-chmod 0755 "$T"
+# shellcheck source=tests/integration/suite.sh
+. "$(dirname "$0")/suite.sh"
+suite_init robust SANDBOXD SANDBOXCTL TEST_IMAGE SUBREAPER
 SOCK=$T/sandboxd.sock
 IMG=$T/test.ext4
 LOG=$T/sandboxd.log
@@ -33,8 +22,6 @@ SLEEP_PREFIX=8$$
 sleeps=0
 daemon_pid=
 started_pids=()
-# shellcheck source=tests/integration/tap.sh
-. "$(dirname "$0")/tap.sh"
 
 cleanup() {
     local pid
@@ -51,23 +38,6 @@ cleanup() {
     rm -rf --one-file-system "$T"
 }
 trap cleanup EXIT
-
-tap_on_fail() {
-    say "exit status ${rc:-?}; stdout:"
-    diag "$T/out"
-    say "stderr:"
-    diag "$T/err"
-}
-
-# wait_until SECONDS CMD...: polls CMD until it succeeds.
-wait_until() {
-    local end=$((SECONDS + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -ge "$end" ] && return 1
-        sleep 0.1
-    done
-}
 
 # start_daemon SOCKET STATE LOG [ARG...]: a daemon of our own; sets daemon_pid.
 start_daemon() {
@@ -97,7 +67,6 @@ run() {
     timeout -k 5 120 "$SANDBOXCTL" run --socket "$SOCK" "$@" >"$T/out" 2>"$T/err" || rc=$?
 }
 
-rc_is() { [ "$rc" = "$1" ]; }
 out_is() { [ "$(cat "$T/out")" = "$1" ]; }
 err_has() { grep -q -- "$1" "$T/err"; }
 # The run failed before the guest started, with one line naming the cause.

@@ -11,20 +11,9 @@
 # shellcheck disable=SC2016
 set -euo pipefail
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "1..0 # SKIP the rootfs suite needs root"
-    exit 0
-fi
-for var in SANDBOXD SANDBOXCTL TEST_IMAGE; do
-    if [ ! -e "${!var:-}" ]; then
-        echo "Bail out! $var does not name an existing file: '${!var:-}'"
-        exit 1
-    fi
-done
-
-exec </dev/null
-T=$(mktemp -d /tmp/sbx-rootfs.XXXXXX)
-chmod 0755 "$T"
+# shellcheck source=tests/integration/suite.sh
+. "$(dirname "$0")/suite.sh"
+suite_init rootfs SANDBOXD SANDBOXCTL TEST_IMAGE
 SOCK=$T/sandboxd.sock
 # A name no other file on the host has: what an attack would create in /etc.
 ATTACK=sbx-rootfs-attack-$$
@@ -33,8 +22,6 @@ HOST=$T/host
 mkdir -p "$T/policies" "$HOST/dev" "$HOST/tmp" "$T/src"
 echo "bound from the host" >"$T/src/file"
 daemon_pid=
-# shellcheck source=tests/integration/tap.sh
-. "$(dirname "$0")/tap.sh"
 
 # stop_daemon: SIGTERM, and SIGKILL if it has not exited within 10 s.
 stop_daemon() {
@@ -58,13 +45,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-tap_on_fail() {
-    say "exit status ${rc:-?}; stdout:"
-    diag "$T/out"
-    say "stderr:"
-    diag "$T/err"
-}
-
 policy() {
     cat >"$T/policies/$1.yaml"
 }
@@ -82,7 +62,6 @@ run() {
 
 out_is() { [ "$(cat "$T/out")" = "$1" ]; }
 err_has() { grep -qF -- "$1" "$T/err"; }
-rc_is() { [ "$rc" = "$1" ]; }
 
 # The host side of every case: nothing new in $HOST or /etc, no mount of ours on the host.
 host_untouched() {

@@ -1,0 +1,48 @@
+# What every shell suite of a real sandboxd does first; source it, then call
+# suite_init NAME VAR...  It also brings in tap.sh.
+# shellcheck shell=bash
+
+# shellcheck source=tests/integration/tap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+
+# suite_init NAME VAR...: skips the suite unless run as root, bails out unless
+# each VAR names an existing file, closes stdin and makes the suite's
+# temporary directory $T (/tmp/sbx-NAME.XXXXXX, mode 0755 so that the
+# callers a suite runs as other users can reach it).
+suite_init() {
+    local name=$1 var
+    shift
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "1..0 # SKIP the $name suite needs root"
+        exit 0
+    fi
+    for var in "$@"; do
+        if [ ! -e "${!var:-}" ]; then
+            echo "Bail out! $var does not name an existing file: '${!var:-}'"
+            exit 1
+        fi
+    done
+    exec </dev/null
+    T=$(mktemp -d "/tmp/sbx-$name.XXXXXX")
+    chmod 0755 "$T"
+}
+
+# After a failed test: the last run's status and output ($rc, $T/out, $T/err).
+tap_on_fail() {
+    say "exit status ${rc:-?}; stdout:"
+    diag "$T/out"
+    say "stderr:"
+    diag "$T/err"
+}
+
+rc_is() { [ "$rc" = "$1" ]; }
+
+# wait_until SECONDS CMD...: polls CMD until it succeeds.
+wait_until() {
+    local end=$((SECONDS + $1))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -ge "$end" ] && return 1
+        sleep 0.1
+    done
+}
