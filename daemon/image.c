@@ -230,6 +230,27 @@ static int image_mount(int loop_nr, bool writable, int *ret_fd, char *msg, size_
     return 0;
 }
 
+/*
+ * Whether /dev/loopNR is still bound to the file dev:ino.  Closing the last
+ * reference to a detached mount unmounts it in the closing task before the
+ * close returns (task work); the filesystem's final writes and the loop
+ * device's autoclear happen there too, when it lets go of the device.  So
+ * this is false right after the daemon's close, unless another process still
+ * holds the mount.  A device that cannot be asked counts as bound.
+ */
+static bool loop_holds(int nr, dev_t dev, ino_t ino)
+{
+    char path[32];
+    snprintf(path, sizeof(path), "/dev/loop%d", nr);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno != ENOENT && errno != ENXIO;
+    struct loop_info64 info;
+    if (ioctl(fd, LOOP_GET_STATUS64, &info) < 0)
+        return errno != ENXIO;
+    return info.lo_device == (uint64_t)dev && info.lo_inode == (uint64_t)ino;
+}
+
 static void cache_unlink(struct sbx_image_cache *c, struct sbx_image *img)
 {
     for (struct sbx_image **p = &c->head; *p; p = &(*p)->next) {
@@ -271,6 +292,12 @@ int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
      * A writable image excludes every other use of the same file, whatever its
      * size and mtime (both change once it is mounted read-write).
      */
+    if (sbx_image_file_busy(c, st.st_dev, st.st_ino)) {
+        snprintf(msg, len,
+                 "image is in use: its loop device still holds it after its writable "
+                 "sandbox ended (a process outside the daemon holds its filesystem)");
+        return -EBUSY;
+    }
     for (struct sbx_image *i = c->head; i; i = i->next) {
         if (i->dev == st.st_dev && i->ino == st.st_ino && i->refs > 0 &&
             (writable || i->writable)) {
@@ -333,27 +360,52 @@ void sbx_image_hold(struct sbx_image *img)
     img->refs++;
 }
 
-void sbx_image_release(struct sbx_image_cache *c, struct sbx_image *img, uint64_t now_ms)
+bool sbx_image_file_busy(struct sbx_image_cache *c, dev_t dev, ino_t ino)
+{
+    bool busy = false;
+    struct sbx_image *i = c->head;
+    while (i) {
+        struct sbx_image *next = i->next;
+        if (i->lingering && i->dev == dev && i->ino == ino) {
+            if (loop_holds(i->loop_nr, dev, ino))
+                busy = true;
+            else
+                cache_unlink(c, i);
+        }
+        i = next;
+    }
+    return busy;
+}
+
+int sbx_image_release(struct sbx_image_cache *c, struct sbx_image *img, uint64_t now_ms)
 {
     if (!img || --img->refs > 0)
-        return;
+        return 0;
     img->idle_since_ms = now_ms;
     /* A writable image is never shared, and its file may be changed later: unmount it now. */
     if (img->writable) {
+        img->mount_fd = sbx_close(img->mount_fd);
+        img->trampoline_fd = sbx_close(img->trampoline_fd);
+        if (loop_holds(img->loop_nr, img->dev, img->ino)) {
+            img->lingering = true;
+            return -EBUSY;
+        }
         cache_unlink(c, img);
-        return;
+        return 0;
     }
     size_t idle = 0;
     for (struct sbx_image *i = c->head; i; i = i->next)
-        idle += i->refs == 0;
+        idle += i->refs == 0 && !i->lingering;
     while (idle > c->max_idle) {
         struct sbx_image *oldest = NULL;
         for (struct sbx_image *i = c->head; i; i = i->next)
-            if (i->refs == 0 && (!oldest || i->idle_since_ms < oldest->idle_since_ms))
+            if (i->refs == 0 && !i->lingering &&
+                (!oldest || i->idle_since_ms < oldest->idle_since_ms))
                 oldest = i;
         cache_unlink(c, oldest);
         idle--;
     }
+    return 0;
 }
 
 void sbx_image_cache_trim(struct sbx_image_cache *c, uint64_t now_ms, uint64_t max_idle_ms)
@@ -361,7 +413,8 @@ void sbx_image_cache_trim(struct sbx_image_cache *c, uint64_t now_ms, uint64_t m
     struct sbx_image *i = c->head;
     while (i) {
         struct sbx_image *next = i->next;
-        if (i->refs == 0 && now_ms - i->idle_since_ms >= max_idle_ms)
+        if (i->lingering ? !loop_holds(i->loop_nr, i->dev, i->ino)
+                         : i->refs == 0 && now_ms - i->idle_since_ms >= max_idle_ms)
             cache_unlink(c, i);
         i = next;
     }

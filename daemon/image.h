@@ -18,6 +18,7 @@ struct sbx_image {
     unsigned refs;          /* sandboxes using it */
     uint64_t idle_since_ms; /* when refs dropped to 0 */
     int loop_nr;
+    bool lingering; /* writable, released, but its loop device still holds the file */
     struct sbx_image *next;
 };
 
@@ -38,7 +39,16 @@ void sbx_image_cache_init(struct sbx_image_cache *c, size_t max_idle);
  */
 int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
                       struct sbx_image **ret, char *msgbuf, size_t msglen);
-void sbx_image_release(struct sbx_image_cache *c, struct sbx_image *img, uint64_t now_ms);
+/*
+ * Drops a reference.  The last one of a writable image unmounts it at once;
+ * 0 when the loop device has let go of the file too, so that every write of
+ * the sandbox is in the file; -EBUSY when something outside the daemon still
+ * holds the filesystem (the image stays exclusive until sbx_image_file_busy
+ * sees it free).
+ */
+int sbx_image_release(struct sbx_image_cache *c, struct sbx_image *img, uint64_t now_ms);
+/* Whether a released writable image of the file dev:ino is still attached to its loop device. */
+bool sbx_image_file_busy(struct sbx_image_cache *c, dev_t dev, ino_t ino);
 /* One more reference to an acquired image (released with sbx_image_release). */
 void sbx_image_hold(struct sbx_image *img);
 

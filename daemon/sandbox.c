@@ -231,6 +231,7 @@ static void describe_exit(struct sbx_sandbox *s, const siginfo_t *si, struct sbx
  * Tells the client how the sandbox ended, once: as soon as init reports the
  * guest's end, so the client does not wait for the sandbox's teardown (the
  * mount namespace goes with init's exit), or when init is gone without a report.
+ * A sandbox with a writable image is the exception: see release_writable.
  */
 static void report_exit(struct sbx_sandbox *s, const siginfo_t *si)
 {
@@ -250,6 +251,48 @@ static void report_exit(struct sbx_sandbox *s, const siginfo_t *si)
     sbx_sandbox_refill_spare(s->d);
 }
 
+#define RELEASE_POLL_MS 10
+#define RELEASE_POLLS 200
+
+static void on_release_poll(uv_timer_t *t)
+{
+    struct sbx_sandbox *s = t->data;
+    bool busy = sbx_image_file_busy(&s->d->images, s->image_dev, s->image_ino);
+    if (busy && ++s->release_polls < RELEASE_POLLS)
+        return;
+    if (busy)
+        sbx_warn("sandbox %llu: its writable image is still attached to a loop device %d ms "
+                 "after the sandbox ended; it stays in use until the holder lets go",
+                 (unsigned long long)s->id, RELEASE_POLL_MS * RELEASE_POLLS);
+    uv_timer_stop(t);
+    report_exit(s, &s->init_si);
+    sandbox_finish(s);
+}
+
+/*
+ * The client of a writable image reads or reuses the file as soon as it has
+ * its EXIT, so that waits until init is gone (with it its mount namespace and
+ * every mount of the image in it), the daemon's own mount is closed, and the
+ * loop device has let go of the file: by then ext4 has written everything
+ * back through the loop device into the file, and the next run may mount it.
+ * The unmount normally completes within the daemon's close; a process that
+ * still holds the filesystem (an fd passed out of the sandbox) is waited for
+ * a while, then reported, and the image stays exclusive until it is free.
+ */
+static void release_writable(struct sbx_sandbox *s, const siginfo_t *si)
+{
+    struct sbx_image *img = s->image;
+    s->init_si = *si;
+    s->image_dev = img->dev;
+    s->image_ino = img->ino;
+    s->image = NULL;
+    if (sbx_image_release(&s->d->images, img, sbx_daemon_now(s->d)) == -EBUSY &&
+        uv_timer_start(&s->timer, on_release_poll, RELEASE_POLL_MS, RELEASE_POLL_MS) == 0)
+        return;
+    report_exit(s, si);
+    sandbox_finish(s);
+}
+
 static void on_init_exit(uv_poll_t *h, int status, int events)
 {
     struct sbx_sandbox *s = h->data;
@@ -263,6 +306,10 @@ static void on_init_exit(uv_poll_t *h, int status, int events)
         if (f.type == SBX_MSG_REPORT && sbx_msg_report_decode(&f, &s->report) >= 0)
             s->have_report = true;
         sbx_frame_clear(&f);
+    }
+    if (s->writable_image && s->image) {
+        release_writable(s, &si);
+        return;
     }
     report_exit(s, &si);
     sandbox_finish(s);
@@ -280,7 +327,8 @@ static void on_ctl(uv_poll_t *h, int status, int events)
             sbx_msg_report_decode(&f, &s->report) >= 0) {
             s->have_report = true;
             sbx_frame_clear(&f);
-            report_exit(s, NULL);
+            if (!s->writable_image)
+                report_exit(s, NULL);
             return;
         }
         sbx_frame_clear(&f);
@@ -496,6 +544,7 @@ static int sandbox_launch(struct sbx_sandbox *s, struct sbx_client *client,
     struct sbx_daemon *d = s->d;
     s->client = client;
     s->image = p->image;
+    s->writable_image = p->image->writable;
     s->timeout_ms = p->timeout_ms;
     s->want_stats = p->stats;
     int r;

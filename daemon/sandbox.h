@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <uv.h>
@@ -24,6 +25,11 @@ struct sbx_sandbox {
     uv_poll_t ctl_poll;
     struct sbx_proto_rx rx;
     struct sbx_image *image; /* a reference */
+    bool writable_image;     /* EXIT waits until the image file is free (image_dev/ino) */
+    dev_t image_dev;
+    ino_t image_ino;
+    unsigned release_polls;
+    siginfo_t init_si; /* how init ended, kept while a writable image is let go */
     struct sbx_cgroup cg;
     int stats_fd; /* trampoline's counters; -EBADF in off mode */
     bool want_stats;
