@@ -83,11 +83,11 @@ int sbx_policy_needs_root(const struct sbx_policy *p, const char **ret_what)
 {
     const char *what = NULL;
     if (!p->baseline)
-        what = "syscalls.baseline";
+        what = "syscalls: baseline: none";
     else if (p->caps_keep)
-        what = "process.capabilities";
+        what = "process: capabilities";
     else if (p->network == SBX_NET_HOST)
-        what = "network";
+        what = "network: host";
     if (!what)
         return 0;
     if (ret_what)

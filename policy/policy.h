@@ -212,7 +212,8 @@ void sbx_policy_limits(const struct sbx_policy *p, const struct sbx_host_feature
  * What in the policy only root may ask for: baseline opt-out, kept
  * capabilities, host network.  (A guest uid of 0 also needs root; the daemon
  * checks that after resolving the identity.)  0 when nothing, 1 with
- * *ret_what naming the first such key.
+ * *ret_what naming the first such setting as a user would write it
+ * ("network: host").
  */
 int sbx_policy_needs_root(const struct sbx_policy *p, const char **ret_what);
 

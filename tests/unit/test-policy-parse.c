@@ -442,9 +442,9 @@ static void test_needs_root(void)
         const char *yaml, *what;
     } cases[] = {
         { "name: plain\n", NULL },
-        { "syscalls: { baseline: none }\n", "syscalls.baseline" },
-        { "process: { capabilities: [CAP_NET_RAW] }\n", "process.capabilities" },
-        { "network: host\n", "network" },
+        { "syscalls: { baseline: none }\n", "syscalls: baseline: none" },
+        { "process: { capabilities: [CAP_NET_RAW] }\n", "process: capabilities" },
+        { "network: host\n", "network: host" },
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         struct sbx_diags diags = { 0 };
