@@ -127,9 +127,14 @@ int sbx_conn_open(struct sbx_conn *c, const char *socket_path)
             return r;
         }
     } else {
+        const char *hint = "";
+        if (fd == -EACCES || fd == -EPERM)
+            hint = " (only root and members of sandboxd's group, '" SBX_GROUP "' unless it was "
+                   "started with --group, may use it)";
+        else if (geteuid() != 0)
+            hint = " (is sandboxd running? Only root may start a private one)";
         fprintf(stderr, "sandboxctl: cannot connect to sandboxd at %s: %s%s\n", socket_path,
-                strerror(-fd),
-                geteuid() != 0 ? " (start sandboxd, or run as root for a private one)" : "");
+                strerror(-fd), hint);
         return fd;
     }
     int r = handshake(c->fd);

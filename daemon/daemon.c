@@ -213,6 +213,11 @@ static int daemon_setup(struct sbx_daemon *d, char *msg, size_t len)
     if (getgrnam_r(d->cfg.group, &gr, buf, sizeof(buf), &res) == 0 && res) {
         d->sandbox_gid = gr.gr_gid;
         d->have_sandbox_gid = true;
+    } else if (d->cfg.conn_fd < 0) {
+        /* Said at start: otherwise every member-to-be is refused without a word here. */
+        sbx_warn("group '%s' does not exist: only root may run sandboxes (the socket is "
+                 "mode 0600); create the group or start sandboxd with --group NAME",
+                 d->cfg.group);
     }
     sbx_cgroup_root_init(&d->cgroups, "sandboxd");
     sbx_image_cache_init(&d->images, IMAGE_MAX_IDLE);
