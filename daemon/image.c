@@ -114,9 +114,14 @@ static int read_super(const char *source, struct sbx_image_super *sb, uint64_t *
     return sbx_image_super_read(dev, sb);
 }
 
-/* Why a mount failed with err, for people: the kernel's word, or the superblock's. */
-static void mount_failure(int fsfd, int err, int super_err, const struct sbx_image_super *sb,
-                          uint64_t bytes, bool writable, char *msg, size_t len)
+/*
+ * Why a mount failed with err, for people: the kernel's word, or the
+ * superblock's.  When neither explains it, the reason is only in the
+ * kernel's log, which is the host's: the message says where to look.
+ */
+static void mount_failure(int fsfd, const char *source, int err, int super_err,
+                          const struct sbx_image_super *sb, uint64_t bytes, bool writable,
+                          char *msg, size_t len)
 {
     char why[256] = "";
     fs_context_message(fsfd, why, sizeof(why));
@@ -127,8 +132,10 @@ static void mount_failure(int fsfd, int err, int super_err, const struct sbx_ima
         snprintf(why, sizeof(why), "its superblock cannot be read (%s)", strerror(-super_err));
     else if (!why[0] &&
              !sbx_image_super_explain(sb, bytes, writable, kernel_features(), why, sizeof(why)))
-        snprintf(why, sizeof(why), "%s (the kernel log has the reason)", strerror(-err));
-    snprintf(msg, len, "cannot mount the image: %s", why);
+        snprintf(why, sizeof(why), "%s%s (the kernel logged why, as 'EXT4-fs (%s)'%s)",
+                 err == -EUCLEAN ? "the filesystem is corrupt: " : "", strerror(-err),
+                 source + strlen("/dev/"), err == -EUCLEAN ? "; e2fsck -fn shows it too" : "");
+    snprintf(msg, len, "cannot mount it: %s", why);
 }
 
 #define MOUNT_TIMEOUT_S 5
@@ -206,7 +213,7 @@ static int image_mount(int loop_nr, bool writable, int *ret_fd, char *msg, size_
         fsconfig(fs, FSCONFIG_SET_FLAG, "nowarn_on_error", NULL, 0) < 0 ||
         fsconfig(fs, FSCONFIG_SET_FLAG, "block_validity", NULL, 0) < 0) {
         r = sbx_neg_errno();
-        snprintf(msg, len, "cannot set the image's mount options: %s", strerror(-r));
+        snprintf(msg, len, "cannot set its mount options: %s", strerror(-r));
         return r;
     }
     struct timespec start, end;
@@ -215,11 +222,11 @@ static int image_mount(int loop_nr, bool writable, int *ret_fd, char *msg, size_
         clock_gettime(CLOCK_MONOTONIC, &end);
         if (end.tv_sec - start.tv_sec >= MOUNT_TIMEOUT_S)
             snprintf(msg, len,
-                     "cannot mount the image: the kernel was still at it after %d s "
+                     "cannot mount it: the kernel was still at it after %d s "
                      "(a writable image with multi-mount protection?)",
                      MOUNT_TIMEOUT_S);
         else
-            mount_failure(fs, r, super_err, &sb, bytes, writable, msg, len);
+            mount_failure(fs, source, r, super_err, &sb, bytes, writable, msg, len);
         return r;
     }
     unsigned attrs = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | (writable ? 0 : MOUNT_ATTR_RDONLY);
@@ -263,8 +270,8 @@ static void cache_unlink(struct sbx_image_cache *c, struct sbx_image *img)
     }
 }
 
-int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
-                      struct sbx_image **ret, char *msg, size_t len)
+static int image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
+                         struct sbx_image **ret, char *msg, size_t len)
 {
     /*
      * The cache matches by fstat, which any fd answers, an O_PATH one too: the
@@ -275,16 +282,16 @@ int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
     unsigned need = SBX_FDCHECK_READ | (writable ? SBX_FDCHECK_WRITE : 0);
     int bad = sbx_fdcheck_access(image_fd, need, &why);
     if (bad < 0) {
-        snprintf(msg, len, "%simage: %s", writable ? "writable " : "", why);
+        snprintf(msg, len, "%s%s", why, writable ? " (the policy asks for a writable image)" : "");
         return bad;
     }
     struct stat st;
     if (fstat(image_fd, &st) < 0) {
-        snprintf(msg, len, "cannot stat image: %s", strerror(errno));
+        snprintf(msg, len, "cannot stat it: %s", strerror(errno));
         return sbx_neg_errno();
     }
     if (!S_ISREG(st.st_mode)) {
-        snprintf(msg, len, "image is not a regular file");
+        snprintf(msg, len, "not a regular file");
         return -EINVAL;
     }
     int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
@@ -294,16 +301,14 @@ int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
      */
     if (sbx_image_file_busy(c, st.st_dev, st.st_ino)) {
         snprintf(msg, len,
-                 "image is in use: its loop device still holds it after its writable "
+                 "in use: its loop device still holds it after its writable "
                  "sandbox ended (a process outside the daemon holds its filesystem)");
         return -EBUSY;
     }
     for (struct sbx_image *i = c->head; i; i = i->next) {
         if (i->dev == st.st_dev && i->ino == st.st_ino && i->refs > 0 &&
             (writable || i->writable)) {
-            snprintf(msg, len,
-                     "image is in use by another sandbox (writable images are "
-                     "exclusive)");
+            snprintf(msg, len, "in use by another sandbox (writable images are exclusive)");
             return -EBUSY;
         }
     }
@@ -353,6 +358,16 @@ int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
     c->n++;
     *ret = img;
     return 0;
+}
+
+int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
+                      struct sbx_image **ret, char *msg, size_t len)
+{
+    char why[512] = "";
+    int r = image_acquire(c, image_fd, writable, ret, why, sizeof(why));
+    if (r < 0)
+        snprintf(msg, len, "image: %s", why[0] ? why : strerror(-r));
+    return r;
 }
 
 void sbx_image_hold(struct sbx_image *img)

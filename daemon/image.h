@@ -35,7 +35,8 @@ void sbx_image_cache_init(struct sbx_image_cache *c, size_t max_idle);
  * mounting it the first time.  writable: the sandbox wants the image itself
  * read-write (exclusive: fails with -EBUSY while anyone else uses it; the
  * fd must be open for writing).  On error, msgbuf receives an explanation for
- * people.
+ * people that starts with "image: " (the client, which knows the file's
+ * name, puts it there).
  */
 int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
                       struct sbx_image **ret, char *msgbuf, size_t msglen);

@@ -123,7 +123,7 @@ static void test_rejects_non_regular(void)
     char msg[256] = "";
     struct sbx_image *img = NULL;
     CU_ASSERT_EQUAL(sbx_image_acquire(&c, fd, false, &img, msg, sizeof(msg)), -EINVAL);
-    CU_ASSERT_STRING_EQUAL(msg, "image is not a regular file");
+    CU_ASSERT_STRING_EQUAL(msg, "image: not a regular file");
     close(fd);
 }
 
