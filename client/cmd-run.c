@@ -139,6 +139,52 @@ static int open_host_file(const char *what, const char *path, int flags, bool di
     return TAKE_FD(fd);
 }
 
+/*
+ * The protocol's limits on a RUN frame, checked before it is sent so that the
+ * refusal names the limit and the string that broke it rather than saying
+ * "Message too long".  0, or -EMSGSIZE after a line on stderr.
+ */
+static int check_request_size(const struct sbx_msg_run *m)
+{
+    const struct {
+        const char *what;
+        char **items;
+        uint32_t n;
+    } lists[] = { { "argv entry", m->argv, m->argc }, { "--env entry", m->env, m->envc } };
+    size_t policy = m->policy_text ? strlen(m->policy_text) : 0;
+    if (policy > SBX_PROTO_MAX_STRING) {
+        fprintf(stderr,
+                "sandboxctl: policy %s is %zu bytes, at most %u (the protocol's limit "
+                "for one string)\n",
+                m->policy_file, policy, SBX_PROTO_MAX_STRING);
+        return -EMSGSIZE;
+    }
+    for (size_t l = 0; l < ARRAY_SIZE(lists); l++) {
+        for (uint32_t i = 0; i < lists[l].n; i++) {
+            size_t n = strlen(lists[l].items[i]);
+            if (n > SBX_PROTO_MAX_STRING) {
+                fprintf(stderr,
+                        "sandboxctl: %s %u is %zu bytes, at most %u (the protocol's "
+                        "limit for one string)\n",
+                        lists[l].what, i, n, SBX_PROTO_MAX_STRING);
+                return -EMSGSIZE;
+            }
+        }
+    }
+    return 0;
+}
+
+/* What a frame over the size limit held, for the message that refuses it. */
+static size_t request_bytes(const struct sbx_msg_run *m)
+{
+    size_t total = m->policy_text ? strlen(m->policy_text) : 0;
+    for (uint32_t i = 0; i < m->argc; i++)
+        total += strlen(m->argv[i]);
+    for (uint32_t i = 0; i < m->envc; i++)
+        total += strlen(m->env[i]);
+    return total;
+}
+
 static int send_run(int sock, const struct run_opts *o, int image_fd, char **argv, int argc)
 {
     struct sbx_msg_run m = {
@@ -161,6 +207,8 @@ static int send_run(int sock, const struct run_opts *o, int image_fd, char **arg
     } else if (o->policy) {
         m.policy_name = (char *)o->policy;
     }
+    if (check_request_size(&m) < 0)
+        return -EMSGSIZE;
     struct sbx_buf b = { 0 };
     int r = sbx_msg_run_encode(&m, &b);
     if (r >= 0) {
@@ -168,7 +216,12 @@ static int send_run(int sock, const struct run_opts *o, int image_fd, char **arg
         r = sbx_proto_send(sock, &b, fds, ARRAY_SIZE(fds));
     }
     sbx_buf_free(&b);
-    if (r < 0)
+    if (r == -EMSGSIZE)
+        fprintf(stderr,
+                "sandboxctl: the request is over the protocol's limit of %u bytes per "
+                "frame (its arguments, environment and policy hold %zu bytes)\n",
+                SBX_PROTO_MAX_PAYLOAD, request_bytes(&m));
+    else if (r < 0)
         fprintf(stderr, "sandboxctl: cannot send the request: %s\n", strerror(-r));
     return r;
 }
@@ -279,6 +332,19 @@ static int answer_open(int sock, const struct sbx_frame *f, const char *image)
     return status;
 }
 
+/*
+ * The daemon's refusal.  It does not know the image's file name, only that a
+ * message is about the image ("image: ..."): the name goes there.
+ */
+static void print_error(const struct sbx_msg_error *e, const char *image)
+{
+    const char *msg = e->message ? e->message : strerror((int)e->err);
+    if (strncmp(msg, "image: ", 7) == 0)
+        fprintf(stderr, "sandboxctl: image %s: %s\n", image, msg + 7);
+    else
+        fprintf(stderr, "sandboxctl: %s\n", msg);
+}
+
 /* Reads the daemon's answers until EXIT; turns our signals into SIGNAL frames. */
 static int wait_for_exit(int sock, int sigfd, bool stats, const char *cmd, const char *image)
 {
@@ -330,7 +396,7 @@ static int wait_for_exit(int sock, int sigfd, bool stats, const char *cmd, const
         } else if (f.type == SBX_MSG_ERROR) {
             struct sbx_msg_error e;
             if (sbx_msg_error_decode(&f, &e) >= 0) {
-                fprintf(stderr, "sandboxctl: %s\n", e.message ? e.message : strerror((int)e.err));
+                print_error(&e, image);
                 sbx_msg_error_free(&e);
             }
             status = EXIT_SETUP;
@@ -412,7 +478,8 @@ int sbx_cmd_run(int argc, char **argv)
     char **cmd = argv + first + 1;
     int cmdc = argc - first - 1;
     if (cmdc > SBX_PROTO_MAX_ARGS) {
-        fprintf(stderr, "sandboxctl: too many arguments (at most %d)\n", SBX_PROTO_MAX_ARGS);
+        fprintf(stderr, "sandboxctl: %d arguments, at most %d (the protocol's limit for argv)\n",
+                cmdc, SBX_PROTO_MAX_ARGS);
         return EXIT_SETUP;
     }
 
