@@ -212,6 +212,16 @@ static void describe_exit(struct sbx_sandbox *s, const siginfo_t *si, struct sbx
             m->kind = SBX_EXIT_OOM;
             m->message = "killed: out of memory (the policy's memory limit)";
         }
+        /*
+         * SECCOMP_RET_KILL_PROCESS ends the guest as if by SIGSYS and tells
+         * its parent nothing more: not which syscall, not even that seccomp
+         * did it (a guest may raise SIGSYS itself).  The kernel's audit
+         * record has the number, but that log is the host's, not ours.
+         */
+        if (m->kind == SBX_EXIT_SIGNALED && m->code == SIGSYS && !m->message)
+            m->message = "killed by SIGSYS: most likely the seccomp policy's kill action (a "
+                         "syscall it denies with kill, or one of another architecture); the "
+                         "kernel does not say which syscall";
     } else if (s->killed) {
         m->kind = SBX_EXIT_SIGNALED;
         m->code = SIGKILL;
