@@ -4,7 +4,8 @@
 # consistent on disk by then; a seccomp kill, a corrupt image, an argv over
 # the limits, a missing group and the root-only policy fields each get a
 # message that names the cause.  Needs root.
-# Environment: SANDBOXD, SANDBOXCTL, TEST_IMAGE (paths).
+# Environment: SANDBOXD, SANDBOXCTL, TEST_IMAGE (paths); EXPECT_POLICY_DIR, the
+# build's policy directory.
 # shellcheck disable=SC2016,SC2034  # guest scripts single-quoted; variables read in eval
 set -euo pipefail
 
@@ -12,6 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "1..0 # SKIP the exitmsg suite needs root"
     exit 0
 fi
+EXPECT_POLICY_DIR=${EXPECT_POLICY_DIR:-/etc/sandboxd/policies}
 for var in SANDBOXD SANDBOXCTL TEST_IMAGE; do
     if [ ! -e "${!var:-}" ]; then
         echo "Bail out! $var does not name an existing file: '${!var:-}'"
@@ -138,5 +140,89 @@ for i in $(seq 1 20); do
 done
 t "writable image: 20 back-to-back runs, each clean on disk, its write visible, no loop left" \
     eval '[ "$rounds_ok" = 20 ] && [ "$(debugfs -R "cat /appended" "$W" 2>/dev/null | wc -l)" = 20 ]'
+
+# ---- a seccomp kill says so ------------------------------------------------------
+
+policy kill-mkdir <<'YAML'
+syscalls:
+  rules:
+    - { action: kill, syscalls: [mkdir, mkdirat] }
+YAML
+for m in off trap rewrite; do
+    rc=0
+    timeout 60 "$SANDBOXCTL" run --socket "$SOCK" --policy kill-mkdir --syscall-mode "$m" \
+        "$IMG" /bin/mkdir /tmp/d >"$T/out" 2>"$T/err" || rc=$?
+    t "seccomp kill ($m): exit 159 and one stderr line naming SIGSYS and the kill action" \
+        eval 'rc_is 159 && err_lines 1 && err_has "SIGSYS" && err_has "kill action"'
+done
+run - "$IMG" /bin/sh -c 'exit 3'
+t "an ordinary exit says nothing on stderr" eval 'rc_is 3 && err_lines 0'
+
+# ---- a corrupt image and an argv over the limits name the cause ----------------------
+
+cp "$IMG" "$T/corrupt.ext4"
+block_size=$(dumpe2fs -h "$T/corrupt.ext4" 2>/dev/null | sed -n 's/^Block size: *//p')
+# The group descriptors follow the superblock's block: zeroed, ext4 refuses them.
+gdt_block=$((block_size == 1024 ? 2 : 1))
+dd if=/dev/zero of="$T/corrupt.ext4" bs="$block_size" seek="$gdt_block" count=1 conv=notrunc \
+    status=none
+run - "$T/corrupt.ext4" /bin/true
+t "corrupt image: one line naming the file and that it cannot be mounted" \
+    eval 'rc_is 125 && err_lines 1 && err_has "image $T/corrupt.ext4: cannot mount it: "'
+t "corrupt image: says it is corrupt and where the kernel logged why" \
+    eval 'err_has "the filesystem is corrupt: " && err_has "EXT4-fs (loop[0-9]*)"'
+
+run - "$IMG" /bin/true $(seq 1 5000)
+t "argv: more entries than the protocol carries names the limit of 4096" \
+    eval 'rc_is 125 && err_lines 1 && err_has "5001 arguments, at most 4096"'
+long=$(head -c 70000 /dev/zero | tr '\0' a)
+run - "$IMG" /bin/echo "$long"
+t "argv: a string over 64 KiB names the entry and the string limit" \
+    eval 'rc_is 125 && err_lines 1 && err_has "argv entry 1 is 70000 bytes, at most 65536"'
+mid=$(head -c 60000 /dev/zero | tr '\0' b)
+run - "$IMG" /bin/echo "$mid" "$mid" "$mid" "$mid" "$mid" "$mid" "$mid" "$mid" "$mid" "$mid" \
+    "$mid" "$mid" "$mid" "$mid" "$mid" "$mid" "$mid" "$mid"
+t "argv: a request over the frame size names the limit of 1 MiB" \
+    eval 'rc_is 125 && err_lines 1 && err_has "limit of 1048576 bytes per frame"'
+
+# ---- what only root may ask for is named as written -----------------------------
+
+policy host-net <<'YAML'
+network: host
+YAML
+run --as 4242 host-net "$IMG" /bin/true
+t "network: host as a group member is refused, naming 'network: host'" \
+    eval 'rc_is 125 && err_has "only root may use '"'"'network: host'"'"' in a policy"'
+policy no-baseline <<'YAML'
+syscalls: { baseline: none }
+YAML
+run --as 4242 no-baseline "$IMG" /bin/true
+t "baseline: none as a group member is refused, naming 'syscalls: baseline: none'" \
+    eval 'rc_is 125 && err_has "only root may use '"'"'syscalls: baseline: none'"'"'"'
+policy caps <<'YAML'
+process: { capabilities: [CAP_NET_RAW] }
+YAML
+run --as 4242 caps "$IMG" /bin/true
+t "kept capabilities as a group member are refused, naming 'process: capabilities'" \
+    eval 'rc_is 125 && err_has "only root may use '"'"'process: capabilities'"'"'"'
+
+# ---- the default policy directory ------------------------------------------------
+
+"$SANDBOXD" --help >"$T/out" 2>&1 || true
+t "sandboxd's default policy directory is $EXPECT_POLICY_DIR, whatever the prefix" \
+    grep -q -- "--policy-dir DIR .*(default $EXPECT_POLICY_DIR)" "$T/out"
+
+# ---- a group that does not exist ------------------------------------------------
+
+stop_daemon
+start_daemon "$T/nogroup.log" --group sbx-no-such-group
+t "sandboxd warns at start that its group does not exist" \
+    grep -q "group 'sbx-no-such-group' does not exist" "$T/nogroup.log"
+run --as 4242 - "$IMG" /bin/true
+t "a caller outside the group is told who may connect, not to start sandboxd" \
+    eval 'rc_is 125 && err_lines 1 && err_has "Permission denied" && err_has "group" &&
+        ! err_has "start sandboxd"'
+run - "$IMG" /bin/echo served
+t "root is still served" eval 'rc_is 0 && [ "$(cat "$T/out")" = served ]'
 
 tap_finish
