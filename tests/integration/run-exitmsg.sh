@@ -141,6 +141,44 @@ done
 t "writable image: 20 back-to-back runs, each clean on disk, its write visible, no loop left" \
     eval '[ "$rounds_ok" = 20 ] && [ "$(debugfs -R "cat /appended" "$W" 2>/dev/null | wc -l)" = 20 ]'
 
+# A process outside the daemon that holds the image's filesystem (here this
+# shell, through the guest's /proc/PID/root) keeps the loop device bound: the
+# run still ends, and the image stays exclusive until the holder lets go.
+W2=$T/held.ext4
+cp "$IMG" "$W2"
+rc_held=0
+timeout 60 "$SANDBOXCTL" run --socket "$SOCK" --policy writable --syscall-mode off "$W2" \
+    /bin/sh -c 'echo held >> /appended; exec /bin/sleep 2' >"$T/held.out" 2>"$T/held.err" &
+held_run=$!
+guest=
+for _ in $(seq 1 100); do
+    for p in $(pgrep -x sleep || true); do
+        if grep -q "sbx-$daemon_pid-" "/proc/$p/cgroup" 2>/dev/null; then
+            guest=$p
+        fi
+    done
+    [ -n "$guest" ] && break
+    sleep 0.05
+done
+held=no
+if [ -n "$guest" ] && exec 7<"/proc/$guest/root/appended"; then
+    held=yes
+fi
+wait "$held_run" || rc_held=$?
+t "held image: the run ends all the same (exit 0)" eval '[ "$held" = yes ] && [ "$rc_held" = 0 ]'
+t "held image: sandboxd warns that the loop device still holds it" \
+    grep -q "still attached to a loop device" "$T/sandboxd.log"
+run writable "$W2" /bin/true
+t "held image: the next writable run is refused as in use" \
+    eval 'rc_is 125 && err_lines 1 && err_has "image $W2: in use: its loop device still holds it"'
+if [ "$held" = yes ]; then
+    exec 7<&-
+fi
+run writable "$W2" /bin/sh -c 'echo after >> /appended'
+t "held image: once let go, the next writable run works and writes" \
+    eval 'rc_is 0 && [ "$(debugfs -R "cat /appended" "$W2" 2>/dev/null)" = "$(printf "held\nafter")" ] &&
+        [ -z "$(losetup -j "$W2")" ]'
+
 # ---- a seccomp kill says so ------------------------------------------------------
 
 policy kill-mkdir <<'YAML'
