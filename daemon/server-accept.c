@@ -232,32 +232,37 @@ static void refuse(struct sbx_daemon *d, int fd, const struct ucred *cred, int e
 }
 
 /*
- * At a limit, a connection of a uid that holds fewer than the heaviest
- * other uid takes the place of that uid's oldest connection that has not
- * asked for a sandbox yet: a flood of idle connections then costs its
- * sender, not the next caller.  Sandboxes that run are never touched.
+ * At a limit, a connection of a uid that holds fewer than another uid takes
+ * the place of the oldest connection, not yet asking for a sandbox, of the
+ * uid that holds the most such places: a flood of idle connections then
+ * costs its sender, not the next caller.  The heaviest uid with a connection
+ * that can go is chosen, so that a uid whose places all run sandboxes cannot
+ * shield another's idle flood.  Sandboxes that run are never touched.
  */
 static bool shed_for(struct sbx_daemon *d, const struct ucred *cred, bool trusted)
 {
     struct sbx_server *s = &d->srv;
-    struct sbx_server_uid *mine = trusted ? NULL : uid_find(s, cred->uid), *top = NULL;
-    for (size_t i = 0; i < s->n_uids; i++)
-        if (s->uids[i].uid != cred->uid && (!top || s->uids[i].conns > top->conns))
-            top = &s->uids[i];
-    if (!top || top->conns <= (mine ? mine->conns : 0) + 1)
-        return false;
+    struct sbx_server_uid *mine = trusted ? NULL : uid_find(s, cred->uid);
+    unsigned floor = (mine ? mine->conns : 0) + 1;
     struct sbx_client *victim = NULL;
-    /* The list is newest first: the last match is the oldest. */
-    for (struct sbx_client *c = d->clients; c; c = c->next)
-        if (c->counted && !c->trusted && c->cred.uid == top->uid &&
-            (c->state == SBX_CL_HELLO || c->state == SBX_CL_READY))
+    unsigned victim_conns = 0;
+    /* The list is newest first: among equals, the last match is the oldest. */
+    for (struct sbx_client *c = d->clients; c; c = c->next) {
+        if (!c->counted || c->trusted || c->cred.uid == cred->uid ||
+            !(c->state == SBX_CL_HELLO || c->state == SBX_CL_READY))
+            continue;
+        struct sbx_server_uid *u = uid_find(s, c->cred.uid);
+        if (u && u->conns > floor && u->conns >= victim_conns) {
             victim = c;
+            victim_conns = u->conns;
+        }
+    }
     if (!victim)
         return false;
-    uid_t heavy = top->uid;
+    uid_t heavy = victim->cred.uid;
     sbx_client_fail(victim, EAGAIN,
-                    "dropped: sandboxd is at its connection limit, and uid %u holds the most "
-                    "connections",
+                    "dropped: sandboxd is at its connection limit, and uid %u holds more "
+                    "connections than the newcomer's",
                     (unsigned)heavy);
     return true;
 }

@@ -302,6 +302,44 @@ test_300_sandboxes_hard_1024() {
     ! grep -v -e 'connection' -e 'file descriptors' "$T/fail" | grep -q .
 }
 
+# guests_running DURATION N: at least N guests run /bin/sleep DURATION (not
+# counting the sandboxctl processes, whose command lines end the same way).
+guests_running() {
+    local pid n=0
+    for pid in $(pgrep -f "/bin/sleep $1\$"); do
+        [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sandboxctl ] || n=$((n + 1))
+    done
+    [ "$n" -ge "$2" ]
+}
+
+# One member's running sandboxes fill its share, another member's idle
+# connections fill the rest: a third member takes an idle one's place.
+test_runners_shield_no_idle() {
+    local i dur=61$$ ok=0 runners=()
+    for i in $(seq 42); do
+        setpriv --reuid=60011 --regid=65534 --clear-groups -- \
+            "$SANDBOXCTL" run --socket "$SOCK" "$IMG" /bin/sleep "$dur" >/dev/null 2>&1 &
+        runners+=($!)
+        bg_pids+=($!)
+    done
+    wait_until 60 guests_running "$dur" 42 || { say "the 42 sandboxes of uid 60011 did not all start"; ok=1; }
+    setpriv --reuid=60012 --regid=65534 --clear-groups -- "$FLOOD" idle "$SOCK" 42 60 \
+        >"$T/flood.out" 2>&1 &
+    flood_pid=$!
+    bg_pids+=("$flood_pid")
+    wait_until 20 flood_holding || ok=1
+    rc=0
+    setpriv --reuid=60013 --regid=65534 --clear-groups -- "$FLOOD" hello "$SOCK" \
+        >"$T/third.out" 2>&1 || rc=$?
+    say "a third member: $(cat "$T/third.out")"
+    [ "$rc" -eq 0 ] || ok=1
+    stop_flood
+    kill -TERM "${runners[@]}" 2>/dev/null || true
+    wait "${runners[@]}" 2>/dev/null || true
+    [ "$ok" -eq 0 ] || report
+    return "$ok"
+}
+
 start_daemon 1024:4096
 t "1100 idle connections of a group member: root is served at once, sandboxd stays idle and quiet" \
     test_idle_flood
@@ -320,6 +358,8 @@ stop_daemon
 start_daemon 1024:1024
 t "300 concurrent sandboxes under a hard nofile limit of 1024: the refused are told why" \
     test_300_sandboxes_hard_1024
+t "one member's sandboxes and another's idle connections fill the daemon: a third gets in" \
+    test_runners_shield_no_idle
 stop_daemon
 
 tap_finish
