@@ -52,9 +52,13 @@ char *sbx_diags_format(const struct sbx_diags *d)
     FILE *f = open_memstream(&buf, &len);
     if (!f)
         return NULL;
-    for (size_t i = 0; d && i < d->n; i++)
-        fprintf(f, "%s:%u:%u: %s\n", d->items[i].file, d->items[i].line, d->items[i].col,
-                d->items[i].message);
+    for (size_t i = 0; d && i < d->n; i++) {
+        const struct sbx_diag *g = &d->items[i];
+        if (g->line)
+            fprintf(f, "%s:%u:%u: %s\n", g->file, g->line, g->col, g->message);
+        else
+            fprintf(f, "%s: %s\n", g->file, g->message);
+    }
     if (fclose(f) != 0) {
         free(buf);
         return NULL;

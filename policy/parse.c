@@ -754,18 +754,22 @@ int sbx_policy_parse(const char *text, size_t len, const char *file, struct sbx_
     int r = sbx_yaml_load(text, len, file, &root, diags);
     if (r < 0)
         return r;
+    r = sbx_policy_parse_tree(root, file, ret, diags);
+    sbx_ynode_free(root);
+    return r;
+}
 
+int sbx_policy_parse_tree(const struct sbx_ynode *root, const char *file, struct sbx_policy **ret,
+                          struct sbx_diags *diags)
+{
     struct sbx_pctx c = { .file = file, .diags = diags, .p = sbx_policy_alloc_defaults() };
-    if (!c.p) {
-        sbx_ynode_free(root);
+    if (!c.p)
         return -ENOMEM;
-    }
     size_t first_diag = diags ? diags->n : 0;
     c.p->file = sbx_pctx_strdup(&c, file);
     parse_top(&c, root);
     if (diags)
         sort_diags(diags, first_diag);
-    sbx_ynode_free(root);
     if (!c.failed && !c.p->name && !(c.p->name = name_from_file(file)))
         c.oom = c.failed = true;
     if (c.failed) {

@@ -52,5 +52,13 @@ int sbx_pctx_bool(struct sbx_pctx *c, const struct sbx_ynode *n, const char *key
 
 char *sbx_pctx_strdup(struct sbx_pctx *c, const char *s);
 
+/*
+ * A tree built by sbx_yaml_load, or by hand (the command-line options), into
+ * a fresh policy with every default filled in: what sbx_policy_parse does
+ * after loading the YAML.  Same results.
+ */
+int sbx_policy_parse_tree(const struct sbx_ynode *root, const char *file, struct sbx_policy **ret,
+                          struct sbx_diags *diags);
+
 /* parse-syscalls.c: the 'syscalls' section. */
 void sbx_parse_syscalls(struct sbx_pctx *c, const struct sbx_ynode *n);

@@ -38,6 +38,9 @@ void sbx_policy_free(struct sbx_policy *p)
     free(p->hostname);
     free(p->rlimits);
     free(p->file);
+    free(p->memory_option);
+    free(p->pids_option);
+    free(p->cpu_option);
     free(p);
 }
 
@@ -101,18 +104,21 @@ int sbx_policy_check_host(const struct sbx_policy *p, const struct sbx_host_feat
     const struct {
         bool set, supported;
         unsigned line, col;
-        const char *key, *controller;
+        const char *option, *key, *controller;
     } limits[] = {
-        { p->memory_set && p->memory != 0, h->memory, p->memory_line, p->memory_col, "memory",
-          "memory" },
-        { p->pids_set && p->pids != 0, h->pids, p->pids_line, p->pids_col, "pids", "pids" },
-        { p->cpu_millis != 0, h->cpu, p->cpu_line, p->cpu_col, "cpu", "cpu" },
+        { p->memory_set && p->memory != 0, h->memory, p->memory_line, p->memory_col,
+          p->memory_option, "memory", "memory" },
+        { p->pids_set && p->pids != 0, h->pids, p->pids_line, p->pids_col, p->pids_option, "pids",
+          "pids" },
+        { p->cpu_millis != 0, h->cpu, p->cpu_line, p->cpu_col, p->cpu_option, "cpu", "cpu" },
     };
     int ret = 0;
     for (size_t i = 0; i < ARRAY_SIZE(limits); i++) {
         if (!limits[i].set || limits[i].supported)
             continue;
-        int r = sbx_diag_add(diags, p->file, limits[i].line, limits[i].col,
+        const char *opt = limits[i].option;
+        int r = sbx_diag_add(diags, opt ? opt : p->file, opt ? 0 : limits[i].line,
+                             opt ? 0 : limits[i].col,
                              "limits.%s is unsupported on this host (no %s cgroup controller)",
                              limits[i].key, limits[i].controller);
         if (r < 0)

@@ -26,7 +26,10 @@ struct sbx_diags {
     size_t cap;
 };
 void sbx_diags_free(struct sbx_diags *d);
-/* Writes "FILE:LINE:COL: message\n" for each diagnostic into a fresh string. */
+/*
+ * Writes "FILE:LINE:COL: message\n" for each diagnostic into a fresh string
+ * ("FILE: message\n" for one without a position).
+ */
 char *sbx_diags_format(const struct sbx_diags *d);
 
 enum sbx_action_kind {
@@ -78,6 +81,7 @@ struct sbx_mount {
     bool readonly;
     uint64_t size; /* tmpfs bytes, 0 = default */
     uint32_t mode; /* tmpfs root mode */
+    bool option;   /* added by a command-line option (sbx_policy_apply_option) */
 };
 
 struct sbx_rlimit {
@@ -151,6 +155,8 @@ struct sbx_policy {
     unsigned memory_line, memory_col;
     unsigned pids_line, pids_col;
     unsigned cpu_line, cpu_col;
+    /* A limit set by a command-line option: the option as typed, in place of file:line:col. */
+    char *memory_option, *pids_option, *cpu_option;
 };
 
 /*
@@ -160,6 +166,19 @@ struct sbx_policy {
  */
 int sbx_policy_parse(const char *text, size_t len, const char *file, struct sbx_policy **ret,
                      struct sbx_diags *diags);
+
+/*
+ * The options of `sandboxctl run` that set policy fields, as RUN carries
+ * them: "NAME=VALUE", NAME a long option without its dashes ("memory=256M",
+ * "volume=/srv:/data:rw").  Applies one to p, validated by the code that
+ * validates the YAML key it sets (docs/policy.md pairs them); it wins over
+ * the policy and over earlier options.  0; -EINVAL with diagnostics whose
+ * file is the option as typed ("--memory 12Q") and whose line is 0 (no
+ * position), p unchanged; or -ENOMEM.
+ */
+int sbx_policy_apply_option(struct sbx_policy *p, const char *option, struct sbx_diags *diags);
+/* More options than this in one request are refused (each may add a mount). */
+#define SBX_POLICY_MAX_OPTIONS 256
 
 /* The policy used when none is named: baseline on, default allow. */
 int sbx_policy_new_default(struct sbx_policy **ret);
