@@ -601,6 +601,7 @@ static const struct slot run_slots[] = {
     ONE(5, SLOT_STR, false, struct sbx_msg_run, policy_file),
     ONE(6, SLOT_U32, true, struct sbx_msg_run, mode),
     ONE(7, SLOT_U32, true, struct sbx_msg_run, flags),
+    MANY(8, SLOT_STRV, false, struct sbx_msg_run, options, n_options, NULL),
 };
 DESC(run_desc, SBX_MSG_RUN, run_slots, run_check);
 

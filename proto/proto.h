@@ -171,6 +171,9 @@ struct sbx_msg_run {
     char *policy_file; /* optional: the file name policy_text came from, for messages */
     uint32_t mode;     /* enum sbx_syscall_mode, or SBX_RUN_MODE_DEFAULT */
     uint32_t flags;    /* SBX_RUN_* */
+    /* Policy fields from the command line, "NAME=VALUE" (sbx_policy_apply_option). */
+    char **options; /* n_options entries + NULL; may be empty */
+    uint32_t n_options;
 };
 #define SBX_RUN_MODE_DEFAULT 0xffffffffu
 

@@ -422,11 +422,14 @@ static void test_roundtrip_run(void)
 {
     char *argv[] = { "/bin/sh", "-c", "echo hi", NULL };
     char *env[] = { "PATH=/usr/bin:/bin", "LANG=C.UTF-8", NULL };
+    char *options[] = { "memory=256M", "volume=/srv/a b:/data:rw", "memory=1G", NULL };
     struct sbx_msg_run m = {
         .argv = argv,
         .argc = 3,
         .env = env,
         .envc = 2,
+        .options = options,
+        .n_options = 3,
         .policy_text = "name: x\n",
         .policy_file = "x.yaml",
         .mode = SBX_MODE_TRAP,
@@ -453,14 +456,21 @@ static void test_roundtrip_run(void)
     CU_ASSERT_STRING_EQUAL("x.yaml", m2.policy_file);
     CU_ASSERT_EQUAL(SBX_MODE_TRAP, m2.mode);
     CU_ASSERT_EQUAL(SBX_RUN_STATS, m2.flags);
+    /* Options keep their order: the last of two wins in the daemon. */
+    CU_ASSERT_EQUAL_FATAL(3, m2.n_options);
+    for (unsigned i = 0; i < 3; i++)
+        CU_ASSERT_STRING_EQUAL(options[i], m2.options[i]);
+    CU_ASSERT_PTR_NULL(m2.options[3]);
     sbx_msg_run_free(&m2);
     CU_ASSERT_PTR_NULL(m2.argv);
     sbx_frame_clear(&f);
     sbx_buf_free(&b);
 
-    /* No environment, a policy by name, the default mode. */
+    /* No environment and no options, a policy by name, the default mode. */
     m.env = NULL;
     m.envc = 0;
+    m.options = NULL;
+    m.n_options = 0;
     m.policy_text = NULL;
     m.policy_file = NULL;
     m.policy_name = "build-worker";
@@ -474,6 +484,7 @@ static void test_roundtrip_run(void)
     CU_ASSERT_STRING_EQUAL("build-worker", m2.policy_name);
     CU_ASSERT_PTR_NULL(m2.policy_text);
     CU_ASSERT_EQUAL(SBX_RUN_MODE_DEFAULT, m2.mode);
+    CU_ASSERT_EQUAL(0, m2.n_options);
     sbx_msg_run_free(&m2);
     sbx_frame_clear(&f);
     sbx_buf_free(&b);
@@ -747,6 +758,13 @@ static void test_reject_fields(void)
     /* NUL inside an env string. */
     n = run_prefix(p);
     n += raw_field(p + n, 2, SBX_FIELD_STR, 0, 5, "A=\0=B", 5);
+    expect_run_rejected(p, n);
+    /* NUL inside an option; an option as U32. */
+    n = run_prefix(p);
+    n += raw_field(p + n, 8, SBX_FIELD_STR, 0, 6, "pids\0=", 6);
+    expect_run_rejected(p, n);
+    n = run_prefix(p);
+    n += raw_field(p + n, 8, SBX_FIELD_U32, 0, 4, zero, 4);
     expect_run_rejected(p, n);
     /* Both policy name and text. */
     n = run_prefix(p);
