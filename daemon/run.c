@@ -144,6 +144,59 @@ static int load_policy(struct sbx_daemon *d, const struct sbx_msg_run *run, stru
     return r;
 }
 
+static bool option_is(const char *option, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(option, name, n) == 0 && option[n] == '=';
+}
+
+/* "NAME=VALUE" as the caller typed it: "--NAME VALUE". */
+static void option_label(const char *option, char *buf, size_t len)
+{
+    const char *eq = strchr(option, '=');
+    snprintf(buf, len, "--%.*s %s", (int)(eq ? eq - option : 0), option, eq ? eq + 1 : option);
+}
+
+/*
+ * The request's command-line options over its policy, in order, through the
+ * policy's own validation; every bad one is reported.  The permission checks
+ * that follow see the merged policy.  A bind mount or an identity the caller
+ * chose makes the identity the caller's business: the operator's licence to
+ * name other ids (operator_policy) does not extend to them.
+ */
+static int apply_options(struct sbx_run_req *req, char *msg, size_t len)
+{
+    const struct sbx_msg_run *run = &req->run;
+    if (run->n_options > SBX_POLICY_MAX_OPTIONS) {
+        snprintf(msg, len, "too many policy options (%u, at most %d)", run->n_options,
+                 SBX_POLICY_MAX_OPTIONS);
+        return -E2BIG;
+    }
+    bool needed_root = sbx_policy_needs_root(req->policy, NULL);
+    struct sbx_diags diags = { 0 };
+    int ret = 0;
+    for (uint32_t i = 0; i < run->n_options && ret != -ENOMEM; i++) {
+        const char *o = run->options[i];
+        int r = sbx_policy_apply_option(req->policy, o, &diags);
+        if (r < 0) {
+            ret = r;
+            continue;
+        }
+        if (!needed_root && !req->root_option && sbx_policy_needs_root(req->policy, NULL))
+            req->root_option = o;
+        if (option_is(o, "user"))
+            req->user_option = o;
+        if (option_is(o, "user") || option_is(o, "volume"))
+            req->operator_policy = false;
+    }
+    if (ret == -ENOMEM)
+        snprintf(msg, len, "policy options: out of memory");
+    else if (ret < 0)
+        diags_message(&diags, "", msg, len);
+    sbx_diags_free(&diags);
+    return ret;
+}
+
 /*
  * Reads a file of the image (e.g. etc/passwd), resolving symlinks as if the
  * image were the root, so a crafted link cannot reach the daemon's files.
@@ -259,6 +312,17 @@ static int resolve_identity(struct sbx_client *c, const struct sbx_run_req *req,
     return 0;
 }
 
+/* "--user 0: " before msg: the option the refusal is about. */
+static void prefix_option(const char *option, char *msg, size_t len)
+{
+    char label[256], *rest = strdup(msg);
+    if (!rest)
+        return;
+    option_label(option, label, sizeof(label));
+    snprintf(msg, len, "%s: %s", label, rest);
+    free(rest);
+}
+
 static bool holds_id_zero(const struct sbx_spec *spec)
 {
     if (spec->uid == 0 || spec->gid == 0)
@@ -341,6 +405,12 @@ static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_
 {
     const struct sbx_policy *p = req->policy;
     const char *what;
+    if (c->cred.uid != 0 && req->root_option) {
+        char label[256];
+        option_label(req->root_option, label, sizeof(label));
+        snprintf(msg, msglen, "permission denied: only root may use %s", label);
+        return -EPERM;
+    }
     if (c->cred.uid != 0 && sbx_policy_needs_root(p, &what)) {
         snprintf(msg, msglen, "permission denied: only root may use '%s' in a policy", what);
         return -EPERM;
@@ -397,6 +467,8 @@ int sbx_run_prepare(struct sbx_daemon *d, struct sbx_client *c, struct sbx_frame
     *f = (struct sbx_frame){ 0 };
     int r = load_policy(d, &req->run, &req->policy, &req->operator_policy, msg, msglen);
     if (r < 0)
+        return r;
+    if ((r = apply_options(req, msg, msglen)) < 0)
         return r;
     if ((r = check_request(d, c, req, msg, msglen)) < 0)
         return r;
@@ -557,15 +629,22 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         .tmp_size = p->tmp_size,
         .shm_size = p->shm_size,
     };
-    if ((r = resolve_identity(c, req, img->mount_fd, &spec, &groups, msg, msglen)) < 0)
-        goto fail_image;
-    if (spec.uid == 0 && c->cred.uid != 0) {
+    r = resolve_identity(c, req, img->mount_fd, &spec, &groups, msg, msglen);
+    if (r >= 0 && spec.uid == 0 && c->cred.uid != 0) {
         snprintf(msg, msglen, "permission denied: only root may run a guest as uid 0");
         r = -EPERM;
+    }
+    if (r < 0) {
+        if (req->user_option)
+            prefix_option(req->user_option, msg, msglen);
         goto fail_image;
     }
-    /* After the identity: the filter refuses set-id modes to a guest holding id 0. */
-    if (req->run.policy_name || req->run.policy_text) {
+    /*
+     * After the identity: the filter refuses set-id modes to a guest holding
+     * id 0.  The default policy's filter is compiled once, for the default
+     * policy only; options may change what the filter depends on.
+     */
+    if (req->run.policy_name || req->run.policy_text || req->run.n_options) {
         unsigned flags = holds_id_zero(&spec) ? SBX_POLICY_GUEST_ROOT : 0;
         if ((r = sbx_run_compile_policy(p, flags, &bpf)) < 0) {
             snprintf(msg, msglen, "cannot compile the policy: %s", strerror(-r));

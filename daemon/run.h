@@ -24,6 +24,11 @@ struct sbx_run_req {
      * other than the caller's.
      */
     bool operator_policy;
+    /*
+     * Options of the request (pointing into run.options): the first one that
+     * made the policy need root, and the last --user, for messages.
+     */
+    const char *root_option, *user_option;
 };
 
 /*
