@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,7 +17,7 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: sandboxctl policy check FILE...\n\n"
+    fprintf(f, "Usage: sandboxctl policy check [--] FILE...\n\n"
                "Validates each policy file and prints FILE:LINE:COL: message for every\n"
                "problem found.  Exit status 0 when all are valid, 2 otherwise.\n");
 }
@@ -131,19 +132,43 @@ static int check_one(const char *path, const struct sbx_host_features *host)
     return r < 0 ? 2 : 0;
 }
 
+static bool is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
 int sbx_cmd_policy(int argc, char **argv)
 {
-    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    if (argc >= 2 && is_help(argv[1])) {
         usage(stdout);
         return 0;
     }
-    if (argc < 3 || strcmp(argv[1], "check") != 0) {
+    if (argc < 2 || strcmp(argv[1], "check") != 0) {
+        usage(stderr);
+        return 2;
+    }
+    /* Options come before the files; "--" ends them, so a file may be named "--help". */
+    int first = 2;
+    for (; first < argc && argv[first][0] == '-' && argv[first][1]; first++) {
+        if (strcmp(argv[first], "--") == 0) {
+            first++;
+            break;
+        }
+        if (is_help(argv[first])) {
+            usage(stdout);
+            return 0;
+        }
+        fprintf(stderr, "sandboxctl policy check: unknown option '%s'\n", argv[first]);
+        usage(stderr);
+        return 2;
+    }
+    if (first >= argc) {
         usage(stderr);
         return 2;
     }
     struct sbx_host_features host = detect_host();
     int ret = 0;
-    for (int i = 2; i < argc; i++)
+    for (int i = first; i < argc; i++)
         if (check_one(argv[i], &host) != 0)
             ret = 2;
     return ret;

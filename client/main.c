@@ -52,6 +52,10 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "policy") == 0)
         return sbx_cmd_policy(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+            printf("Usage: sandboxctl version\n\nPrints sandboxctl's version.\n");
+            return 0;
+        }
         printf("sandboxctl %s\n", SBX_VERSION);
         return 0;
     }
