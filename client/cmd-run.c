@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "client/connect.h"
+#include "client/run-options.h"
 #include "proto/proto.h"
 #include "sbx-config.h"
 #include "sbx/macro.h"
@@ -39,11 +40,12 @@ static void usage(FILE *f)
         "  --policy NAME|FILE    a policy by name (in sandboxd's policy directory) or a\n"
         "                        YAML file (any argument with a '/' or a .yaml ending)\n"
         "  --syscall-mode MODE   off, trap or rewrite (default: the policy's, then sandboxd's)\n"
-        "  --stats               print per-syscall counts of the trampoline at exit\n"
-        "  -e, --env KEY=VALUE   set an environment variable for CMD\n\n"
-        "Exit status: CMD's; 128+N if it died of signal N; 124 timeout; 125 sandbox\n"
-        "error; 126 CMD cannot be executed; 127 CMD not found in the image.\n",
+        "  --stats               print per-syscall counts of the trampoline at exit\n",
         SBX_DEFAULT_SOCKET);
+    sbx_run_options_usage(f);
+    fputs("\nExit status: CMD's; 128+N if it died of signal N; 124 timeout; 125 sandbox\n"
+          "error; 126 CMD cannot be executed; 127 CMD not found in the image.\n",
+          f);
 }
 
 struct run_opts {
@@ -51,9 +53,13 @@ struct run_opts {
     const char *policy;
     uint32_t mode;
     bool stats;
-    char *env[SBX_PROTO_MAX_ARGS + 1];
-    uint32_t envc;
+    struct sbx_run_options extra; /* -e, --env-file and the policy fields */
 };
+
+static void run_opts_done(struct run_opts *o)
+{
+    sbx_run_options_free(&o->extra);
+}
 
 static int parse_mode(const char *s, uint32_t *ret)
 {
@@ -190,8 +196,10 @@ static int send_run(int sock, const struct run_opts *o, int image_fd, char **arg
     struct sbx_msg_run m = {
         .argv = argv,
         .argc = (uint32_t)argc,
-        .env = (char **)o->env,
-        .envc = o->envc,
+        .env = o->extra.env,
+        .envc = o->extra.envc,
+        .options = o->extra.options,
+        .n_options = o->extra.n_options,
         .mode = o->mode,
         .flags = o->stats ? SBX_RUN_STATS : 0,
     };
@@ -418,13 +426,13 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
         { "policy", required_argument, NULL, OPT_POLICY },
         { "syscall-mode", required_argument, NULL, OPT_MODE },
         { "stats", no_argument, NULL, OPT_STATS },
-        { "env", required_argument, NULL, 'e' },
         { "help", no_argument, NULL, 'h' },
+        SBX_RUN_OPTIONS_LONG,
         {},
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+e:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+h" SBX_RUN_OPTIONS_SHORT, opts, NULL)) != -1) {
         switch (c) {
         case OPT_SOCKET:
             o->socket = optarg;
@@ -444,20 +452,17 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
         case OPT_STATS:
             o->stats = true;
             break;
-        case 'e':
-            if (!strchr(optarg, '=') || optarg[0] == '=') {
-                fprintf(stderr, "sandboxctl: --env: expected KEY=VALUE, not '%s'\n", optarg);
-                return -EINVAL;
-            }
-            if (o->envc < SBX_PROTO_MAX_ARGS)
-                o->env[o->envc++] = optarg;
-            break;
         case 'h':
             usage(stdout);
             exit(0);
-        default:
-            usage(stderr);
-            return -EINVAL;
+        default: {
+            int r = sbx_run_options_parse(&o->extra, c, optarg);
+            if (r > 0)
+                break;
+            if (r == 0)
+                usage(stderr);
+            return r < 0 ? r : -EINVAL;
+        }
         }
     }
     if (argc - optind < 2) {
@@ -470,7 +475,8 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 
 int sbx_cmd_run(int argc, char **argv)
 {
-    struct run_opts o = { .socket = SBX_DEFAULT_SOCKET, .mode = SBX_RUN_MODE_DEFAULT };
+    _cleanup_(run_opts_done) struct run_opts o = { .socket = SBX_DEFAULT_SOCKET,
+                                                   .mode = SBX_RUN_MODE_DEFAULT };
     int first = parse_args(argc, argv, &o);
     if (first < 0)
         return EXIT_SETUP;
