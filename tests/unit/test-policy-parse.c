@@ -885,8 +885,8 @@ static void test_options_checks(void)
     static const struct {
         const char *option, *what;
     } root[] = {
-        { "network=host", "network" },
-        { "cap-add=CAP_NET_RAW", "process.capabilities" },
+        { "network=host", "network: host" },
+        { "cap-add=CAP_NET_RAW", "process: capabilities" },
         { "network=none", NULL },
         { "memory=1G", NULL },
     };
