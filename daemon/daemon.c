@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,6 +249,28 @@ static int daemon_serve(struct sbx_daemon *d, char *msg, size_t len)
     return sbx_server_listen(d);
 }
 
+/*
+ * A socket handed over by systemd is wherever the unit put it, not at
+ * --socket's path: name the one the daemon actually serves.
+ */
+static void log_serving(const struct sbx_daemon *d)
+{
+    if (d->cfg.listen_fd < 0) {
+        sbx_info("serving on %s", d->cfg.socket_path);
+        return;
+    }
+    struct sockaddr_un sa = {};
+    socklen_t sl = sizeof(sa);
+    size_t off = offsetof(struct sockaddr_un, sun_path);
+    if (getsockname(d->listen_fd, (struct sockaddr *)&sa, &sl) < 0 || sa.sun_family != AF_UNIX ||
+        sl <= off)
+        sbx_info("serving on fd %d (socket activation)", d->listen_fd);
+    else if (sa.sun_path[0] == '\0')
+        sbx_info("serving on @%.*s (socket activation)", (int)(sl - off - 1), sa.sun_path + 1);
+    else
+        sbx_info("serving on %.*s (socket activation)", (int)(sl - off), sa.sun_path);
+}
+
 int sbx_daemon_run(const struct sbx_daemon_config *cfg)
 {
     struct sbx_daemon d = {
@@ -288,8 +311,8 @@ int sbx_daemon_run(const struct sbx_daemon_config *cfg)
         d.exit_code = 1;
         sbx_daemon_maybe_exit(&d);
     } else {
-        if (cfg->socket_path && cfg->conn_fd < 0)
-            sbx_info("serving on %s", cfg->socket_path);
+        if (cfg->conn_fd < 0)
+            log_serving(&d);
         if (cfg->ready_fd >= 0) {
             ssize_t n _unused_ = write(cfg->ready_fd, "READY\n", 6);
             close(cfg->ready_fd);
