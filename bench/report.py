@@ -243,7 +243,7 @@ def scale_section(meta, res, out):
 
 
 def budget_section(meta, res, out):
-    """DESIGN.md section 8, checked against this run's figures."""
+    """The targets of docs/architecture.md ("Performance budget"), checked against this run."""
     def r(kind, test, runner):
         x = res.get((kind, test, runner))
         return x if x is not None and x.ok and x.values else None
@@ -289,7 +289,9 @@ def budget_section(meta, res, out):
                      "yes" if done == n else "no"))
         rows.append((f"daemon RSS per live sandbox ({n} started, {live:.0f} live at peak)",
                      "≤ 50 KiB", f"{per:.1f} KiB", "yes" if per <= 50 else "no"))
-    out.append("## Budget (DESIGN.md section 8)\n")
+    out.append("## Budget\n")
+    out.append("The targets and the reasons for them are in "
+               "[architecture.md](architecture.md#performance-budget).\n")
     if meta.get("mode") == "quick":
         out.append("This is a `--quick` run: few iterations and small counts; do not read the "
                    "figures as the project's numbers.\n")

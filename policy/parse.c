@@ -416,7 +416,7 @@ static char *get_id(struct sbx_pctx *c, const struct sbx_ynode *n, const char *k
     return sbx_pctx_strdup(c, s);
 }
 
-/* user: NAME, UID, or the "UID:GID" shorthand of docker and DESIGN.md. */
+/* user: NAME, UID, or the "UID:GID" shorthand of docker's and podman's --user. */
 static void parse_user(struct sbx_pctx *c, const struct sbx_ynode *n, bool group_set)
 {
     struct sbx_policy *p = c->p;
