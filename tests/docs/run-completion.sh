@@ -77,4 +77,26 @@ t "run: after an option's argument, the image" offers img.ext4 -- run --policy w
 t "run: no options after the image" offers -- run img.ext4 --
 t "run: after '--', the image" offers img.ext4 -- run -- i
 t "run: the command is the guest's, not a host file" offers -- run img.ext4 o
+# Options come from --help: a program whose --help shows options that
+# sandboxctl does not have (yet).
+cat >"$T/fakehelp" <<'EOF'
+Usage: sandboxctl run [OPTIONS] IMAGE CMD
+
+  -V, --volume SRC:DST[:ro]   a bind mount
+  --quiet                     less
+EOF
+printf '#!/bin/sh\nexec cat %s\n' "$T/fakehelp" >"$T/fakectl"
+chmod +x "$T/fakectl"
+fake_includes() {
+    complete_words "$T/fakectl" "${@:2}"
+    grep -qxF -- "$1" "$T/got" || { say "no '$1' in: $(tr '\n' ' ' <"$T/got")"; return 1; }
+}
+fake_offers_image() {
+    complete_words "$T/fakectl" run "$@" i
+    [ "$(cat "$T/got")" = img.ext4 ] || { say "got: $(tr '\n' ' ' <"$T/got")"; return 1; }
+}
+t "run: an option --help adds completes without a change" fake_includes --volume run --vo
+t "run: its short form too" fake_includes -V run -
+t "run: an option --help shows with an argument takes one" fake_offers_image --volume /a:/b
+t "run: an option --help shows without an argument takes none" fake_offers_image --quiet
 tap_finish
