@@ -13,7 +13,6 @@
 
 #include "policy/policy-internal.h"
 
-
 struct bpf_prog {
     struct sock_filter *insns;
     size_t n;
@@ -233,9 +232,13 @@ static bool writes_persist(const struct sbx_policy *p)
 
 /*
  * Capabilities with which a guest of other ids still makes a set-id-root
- * file: it takes uid or gid 0, or sets the bits on a file root owns.
+ * file: it takes uid or gid 0, sets the bits on a file root owns, or gives
+ * its own file to group 0 (CAP_CHOWN) and keeps a set-group-ID bit for a
+ * group it is not in (CAP_FSETID).
  */
-#define ROOT_FILE_CAPS ((1ull << CAP_SETUID) | (1ull << CAP_SETGID) | (1ull << CAP_FOWNER))
+#define ROOT_FILE_CAPS                                                                             \
+    ((1ull << CAP_SETUID) | (1ull << CAP_SETGID) | (1ull << CAP_FOWNER) | (1ull << CAP_CHOWN) |    \
+     (1ull << CAP_FSETID))
 
 /*
  * The baseline for one sandbox.  Without user namespaces guest ids are host

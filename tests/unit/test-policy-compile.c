@@ -486,7 +486,8 @@ static void test_setid_refused_root_writable_image(void)
 static void test_setid_refused_root_capable(void)
 {
     /* Another uid, but a capability to become root or to change a file root owns. */
-    static const char *const caps[] = { "CAP_SETUID", "CAP_SETGID", "CAP_FOWNER" };
+    static const char *const caps[] = { "CAP_SETUID", "CAP_SETGID", "CAP_FOWNER", "CAP_CHOWN",
+                                        "CAP_FSETID" };
     for (size_t i = 0; i < ARRAY_SIZE(caps); i++) {
         char yaml[256];
         snprintf(yaml, sizeof(yaml), "%sprocess: { capabilities: [%s] }\n", rw_bind_yaml, caps[i]);
