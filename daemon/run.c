@@ -117,12 +117,18 @@ static int load_policy(struct sbx_daemon *d, const struct sbx_msg_run *run, stru
             return -EINVAL;
         }
         snprintf(file, sizeof(file), "%s/%s.yaml", d->cfg.policy_dir, run->policy_name);
-        _cleanup_close_ int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        /* Without blocking: a FIFO in the directory must not stop the daemon's loop. */
+        _cleanup_close_ int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0) {
             int r = sbx_neg_errno();
             snprintf(msg, len, "policy '%s': cannot open %s: %s", run->policy_name, file,
                      strerror(-r));
             return r;
+        }
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+            snprintf(msg, len, "policy '%s': %s is not a regular file", run->policy_name, file);
+            return -EINVAL;
         }
         int r = read_fd_text(fd, MAX_POLICY_FILE, &text);
         if (r < 0) {

@@ -252,6 +252,14 @@ t "launch: the failed launches leave no zombie child of the daemon" \
 run "$IMG" /bin/echo still-serving
 t "launch: the daemon serves the next run" eval 'rc_is 0 && out_is still-serving'
 
+# A FIFO in the policy directory is refused at once; the loop never waits on it.
+mkfifo "$T/policies/fifo.yaml"
+run --policy fifo "$IMG" /bin/true
+t "policy: a FIFO in the policy directory is refused as not a regular file" \
+    refused_with "is not a regular file"
+run "$IMG" /bin/echo still-serving
+t "policy: the daemon serves the next run" eval 'rc_is 0 && out_is still-serving'
+
 # At stop: the spare and a site-map build.  A daemon under
 # a subreaper must leave it nothing to reap when SIGTERM ends it.
 "$SUBREAPER" "$SANDBOXD" --socket "$T/reaped.sock" --state-dir "$T/reaped-state" \
