@@ -11,12 +11,14 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/loop.h>
+#include <linux/magic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -292,6 +294,18 @@ static int image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
     }
     if (!S_ISREG(st.st_mode)) {
         snprintf(msg, len, "not a regular file");
+        return -EINVAL;
+    }
+    /*
+     * The daemon reads the image in its event loop (the superblock, the
+     * mount): a file whose every read a user-space server answers could stall
+     * it for everyone.
+     */
+    struct statfs sfs;
+    if (fstatfs(image_fd, &sfs) == 0 && sfs.f_type == FUSE_SUPER_MAGIC) {
+        snprintf(msg, len,
+                 "on a FUSE filesystem, whose server could stall sandboxd: copy it to a "
+                 "local filesystem first");
         return -EINVAL;
     }
     int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;

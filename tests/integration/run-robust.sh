@@ -32,9 +32,12 @@ cleanup() {
         kill -KILL "$pid" 2>/dev/null || true
     done
     wait 2>/dev/null || true
-    if mountpoint -q "$T/tiny"; then
-        umount "$T/tiny" || true
-    fi
+    local m
+    for m in "$T/tiny" "$T/fuse"; do
+        if mountpoint -q "$m"; then
+            umount "$m" || true
+        fi
+    done
     rm -rf --one-file-system "$T"
 }
 trap cleanup EXIT
@@ -251,6 +254,27 @@ t "launch: the failed launches leave no zombie child of the daemon" \
     eval 'no_zombies || { say "zombies: $(zombies_of "$daemon_pid" | tr "\n" " ")"; false; }'
 run "$IMG" /bin/echo still-serving
 t "launch: the daemon serves the next run" eval 'rc_is 0 && out_is still-serving'
+
+# An image on a FUSE filesystem: each read of it would wait for a user-space
+# server inside the daemon's loop.  fuse2fs serves an ext4 file holding a copy
+# of the test image.
+fuse_refused() {
+    mkdir -p "$T/fuseroot" "$T/fuse"
+    cp "$IMG" "$T/fuseroot/test.ext4"
+    mkfs.ext4 -q -F -d "$T/fuseroot" "$T/outer.ext4" 64M >/dev/null 2>&1
+    fuse2fs -o ro "$T/outer.ext4" "$T/fuse" >/dev/null 2>&1 || {
+        say "fuse2fs cannot mount here"
+        return 1
+    }
+    run "$T/fuse/test.ext4" /bin/true
+    umount "$T/fuse" || true
+    refused_with "FUSE"
+}
+if command -v fuse2fs >/dev/null && [ -c /dev/fuse ]; then
+    t "image: an image on a FUSE filesystem is refused, naming it" fuse_refused
+else
+    t "image: an image on a FUSE filesystem is refused # SKIP no fuse2fs or /dev/fuse" true
+fi
 
 # A FIFO in the policy directory is refused at once; the loop never waits on it.
 mkfifo "$T/policies/fifo.yaml"
