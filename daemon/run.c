@@ -507,8 +507,39 @@ static const char *bind_source(const struct sbx_policy *p, unsigned i)
 }
 
 /*
+ * Whether the fd the client sent for bind source n is the file the policy
+ * names.  Without this a caller could answer OPEN with any directory it can
+ * open, and an operator's policy would lend its ids to that directory rather
+ * than to the one the operator chose.  The daemon resolves the policy's
+ * absolute path itself, following symlinks as the client's open does, in
+ * its own mount namespace: the policy speaks of the host's files, and a
+ * client in another namespace whose path leads elsewhere is refused.  A
+ * path swapped between the client's open and this stat fails the run.
+ */
+static int check_bind_source(const struct sbx_policy *p, unsigned n, const struct stat *sent,
+                             char *msg, size_t msglen)
+{
+    const char *path = bind_source(p, n);
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        int r = sbx_neg_errno();
+        snprintf(msg, msglen, "bind source %u (%s): sandboxd cannot find it: %s", n + 1, path,
+                 strerror(-r));
+        return r;
+    }
+    if (st.st_dev != sent->st_dev || st.st_ino != sent->st_ino) {
+        snprintf(msg, msglen,
+                 "bind source %u (%s): the fd the client sent is not the file the policy names",
+                 n + 1, path);
+        return -EBADF;
+    }
+    return 0;
+}
+
+/*
  * The FDS frame: one fd per requested path, each of a kind that can be
- * mounted, each open for reading, so that it proves the caller could open it.
+ * mounted, each the file the policy names (check_bind_source), each open for
+ * reading, so that it proves the caller could open it.
  * A read-write bind asks for no more: a directory cannot be opened for
  * writing, and nothing is written through the fd. The guest writes through
  * the mount, with its own ids, which for a caller other than root are the
@@ -558,6 +589,8 @@ static int check_extra(struct sbx_run_req *req, struct sbx_frame *extra, const i
                      n + 1, bind_source(req->policy, n));
             return -EINVAL;
         }
+        if ((r = check_bind_source(req->policy, n, &st, msg, msglen)) < 0)
+            return r;
     }
     *ret_binds = extra->fds + first;
     return 0;

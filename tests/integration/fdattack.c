@@ -4,7 +4,10 @@
  * no right to read), fds opened for the wrong access, directories as stdio.
  * Usage: fdattack SOCKET CASE IMAGE PATH [CMD ARGS...]
  * CASE is one of the names in the table below; PATH is the bind source or the
- * stdio file the case uses ("-" when it uses none); CMD (default
+ * stdio file the case uses ("-" when it uses none), or for the cases that
+ * answer OPEN with another file than the policy names, SOURCE=SENT (the
+ * policy's source, or the name of a policy in sandboxd's directory, and the
+ * file whose fd goes back); CMD (default
  * /bin/cat /etc/sbx-image) runs in the guest with fdattack's own stdio.
  * Prints one line saying what the daemon answered, and exits 0 when that is
  * what the case expects: ERROR for an attack, a clean exit for a control.
@@ -27,11 +30,15 @@
 
 enum what { IMAGE, BIND, WRITABLE_IMAGE, STDIN, STDOUT };
 
+/* Which file answers OPEN: the one the policy names, or another. */
+enum swap { SAME, OTHER, NAMED_OTHER };
+
 struct attack {
     const char *name;
     enum what what; /* the fd the case crafts */
     int flags;      /* how it opens that fd */
     bool attack;    /* expects ERROR (else a guest that exits 0) */
+    enum swap swap; /* OTHER and NAMED_OTHER take PATH as SOURCE=SENT */
 };
 
 static const struct attack cases[] = {
@@ -47,6 +54,8 @@ static const struct attack cases[] = {
     { "stdin-opath", STDIN, O_PATH, true },
     { "stdout-opath", STDOUT, O_PATH, true },
     { "stdin-dir", STDIN, O_RDONLY | O_DIRECTORY, true },
+    { "bind-other", BIND, O_RDONLY, true, OTHER },
+    { "named-other", BIND, O_RDONLY, true, NAMED_OTHER },
 };
 
 static void on_alarm(int sig)
@@ -133,6 +142,18 @@ static void answer_open(int sock, const struct attack *a, const char *image, con
     close(fd);
 }
 
+/* SOURCE=SENT: splits PATH in place, or dies. */
+static const char *split_swap(char *path)
+{
+    char *eq = strchr(path, '=');
+    if (!eq) {
+        fprintf(stderr, "fdattack: expected SOURCE=SENT, not '%s'\n", path);
+        exit(2);
+    }
+    *eq = '\0';
+    return eq + 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5) {
@@ -147,7 +168,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "fdattack: unknown case '%s'\n", argv[2]);
         return 2;
     }
-    const char *image = argv[3], *path = argv[4];
+    const char *image = argv[3], *path = argv[4], *sent = path;
+    if (a->swap != SAME)
+        sent = split_swap(argv[4]);
     char *default_cmd[] = { "/bin/cat", "/etc/sbx-image", NULL };
     char **cmd = argc > 5 ? argv + 5 : default_cmd;
     uint32_t cmdc = argc > 5 ? (uint32_t)(argc - 5) : 2;
@@ -162,10 +185,11 @@ int main(int argc, char **argv)
     if (a->what == STDIN || a->what == STDOUT)
         fds[a->what == STDIN ? 1 : 2] = open_or_die(path, a->flags);
     char *env[] = { NULL };
-    char *text = policy_text(a, path);
+    char *text = a->swap == NAMED_OTHER ? NULL : policy_text(a, path);
     struct sbx_msg_run run = { .argv = cmd,
                                .argc = cmdc,
                                .env = env,
+                               .policy_name = a->swap == NAMED_OTHER ? (char *)path : NULL,
                                .policy_text = text,
                                .policy_file = text ? "fdattack.yaml" : NULL,
                                .mode = SBX_RUN_MODE_DEFAULT };
@@ -182,7 +206,7 @@ int main(int argc, char **argv)
             return 1;
         }
         if (f.type == SBX_MSG_OPEN) {
-            answer_open(sock, a, image, path);
+            answer_open(sock, a, image, sent);
         } else if (f.type == SBX_MSG_STARTED) {
             started = true;
             printf("STARTED\n");

@@ -3,6 +3,7 @@
 # that prove no right to read or write what it relies on (fdattack speaks the
 # protocol with crafted fds), a caller other than root runs the guest as
 # itself unless an operator's policy says otherwise, and sandboxctl neither
+# ties each bind fd to the source the policy names, and sandboxctl neither
 # hangs on a FIFO nor hands its own fds to the guest when started with 0-2
 # closed.  Needs root.
 # Environment: SANDBOXD, SANDBOXCTL, TEST_IMAGE, FDATTACK (paths).
@@ -21,8 +22,17 @@ chmod 0644 "$IMG"
 cp "$TEST_IMAGE" "$T/secret.ext4"
 chmod 0600 "$T/secret.ext4"
 cp "$TEST_IMAGE" "$T/writable.ext4"
-mkdir -p "$T/policies" "$T/hostro" "$T/private" "$T/report"
+mkdir -p "$T/policies" "$T/hostro" "$T/private" "$T/report" "$T/opsrc" "$T/uiddir"
 echo "from the host" >"$T/hostro/file"
+ln -s hostro "$T/hostro-link"
+echo "the operator's source" >"$T/opsrc/file"
+# A directory the attacker can open, with a file only uid 1000 can read.
+echo "for uid 1000 only" >"$T/uiddir/only1000"
+chown 1000:1000 "$T/uiddir/only1000"
+chmod 0600 "$T/uiddir/only1000"
+# A file only root and group 0 can read.
+echo "for group 0 only" >"$T/hostro/root-group"
+chmod 0640 "$T/hostro/root-group"
 echo "a host file" >"$T/hostfile"
 chmod 0644 "$T/hostfile"
 echo "root's secret" >"$T/private/secret"
@@ -62,19 +72,24 @@ refused() {
     rc_is 0 && out_has "^ERROR" && ! out_has STARTED && out_has "$1"
 }
 
-# run [--as-attacker] POLICY CMD...: sandboxctl run of $IMG ("-" for no policy).
+# run [--as-attacker] [--image IMAGE] POLICY CMD...: sandboxctl run of IMAGE
+# (default $IMG; "-" for no policy).
 run() {
-    local as=()
+    local as=() img=$IMG
     if [ "$1" = --as-attacker ]; then
         as=("${as_attacker[@]}")
         shift
+    fi
+    if [ "$1" = --image ]; then
+        img=$2
+        shift 2
     fi
     local p=$1
     shift
     local pol=()
     [ "$p" = - ] || pol=(--policy "$p")
     rc=0
-    timeout -k 5 60 "${as[@]}" "$SANDBOXCTL" run --socket "$SOCK" "${pol[@]}" "$IMG" "$@" \
+    timeout -k 5 60 "${as[@]}" "$SANDBOXCTL" run --socket "$SOCK" "${pol[@]}" "$img" "$@" \
         >"$T/out" 2>"$T/err" || rc=$?
 }
 
@@ -145,6 +160,31 @@ attack --as-attacker bind-opath "$IMG" "$T/private" /bin/stat -c %a:%u /fdattack
 t "the group member cannot mount root's 0700 directory through an O_PATH fd" \
     eval 'refused "bind source 1.*O_PATH" && ! out_has "700:0"'
 
+# ---- each bind fd is the file the policy names ------------------------------
+
+attack --as-attacker bind-other "$IMG" "$T/hostro=$T/uiddir" /bin/ls /fdattack
+t "an fd of another directory than the policy's source is refused, naming the bind" \
+    eval 'refused "bind source 1 ($T/hostro): the fd the client sent is not the file the policy names" &&
+          ! out_has only1000'
+printf 'filesystem:\n  mounts: [{ type: bind, source: %s, target: /h }]\n' "$T/hostro-link" \
+    >"$T/via-link.yaml"
+run --as-attacker "$T/via-link.yaml" /bin/cat /h/file
+t "control: a source that is a symlink is the file it leads to, as for the client's open" \
+    eval 'rc_is 0 && out_has "from the host"'
+cat >"$T/policies/op-bind.yaml" <<YAML
+process: { user: "1000:1000" }
+filesystem:
+  mounts: [{ type: bind, source: $T/opsrc, target: /fdattack }]
+YAML
+chmod 0644 "$T/policies/op-bind.yaml"
+run --as-attacker op-bind /bin/cat /fdattack/file
+t "control: an operator's policy with a bind runs for the group member" \
+    eval 'rc_is 0 && out_has "the operator.s source"'
+attack --as-attacker named-other "$IMG" "op-bind=$T/uiddir" /bin/cat /fdattack/only1000
+t "an operator's ids never act on a directory the caller chose instead of the policy's" \
+    eval 'refused "bind source 1 ($T/opsrc): the fd the client sent is not the file" &&
+          ! out_has "for uid 1000 only"'
+
 # ---- the guest's identity for callers other than root ----------------------
 
 printf 'process: { user: 65534 }\n' >"$T/as-nobody.yaml"
@@ -177,6 +217,7 @@ chmod 0664 "$T/policies/open-nobody.yaml"
 run --as-attacker open-nobody /bin/sh -c 'id -u'
 t "a group-writable policy file gives no other identity" \
     eval 'rc_is 125 && err_has "permission denied.*uid 65534"'
+
 run - /bin/sh -c 'id -u'
 t "root runs the guest as root by default" eval 'rc_is 0 && [ "$(cat "$T/out")" = 0 ]'
 run "$T/as-nobody.yaml" /bin/sh -c 'id -u'
