@@ -262,26 +262,49 @@ static void env_build(struct env_builder *e, const struct sbx_policy *p,
     e->items[e->n] = NULL;
 }
 
+/* Group 0 owns files of root's, such as those 0640 root:root. */
+static int check_group_zero(uint32_t gid, const uint32_t *groups, size_t n, char *msg, size_t len)
+{
+    for (size_t i = 0; i <= n; i++) {
+        if ((i < n ? groups[i] : gid) == 0) {
+            snprintf(msg, len, "permission denied: only root may run a guest with group 0 (%s)",
+                     i < n ? "in the policy's groups" : "as its gid");
+            return -EPERM;
+        }
+    }
+    return 0;
+}
+
 /*
  * The guest's uid, gid and groups.  Without a user namespace they are host
  * ids, so a caller other than root gets its own only: any other id (nobody's
  * too) would reach through a bind mount the files of whoever has it.  An
  * operator's policy may name others; a policy the caller sent may not.
+ * For a caller other than root the image, which is the caller's, says
+ * nothing: an operator's policy must give numeric ids, with the gid, and
+ * group 0 is refused in every policy.
  */
 static int resolve_identity(struct sbx_client *c, const struct sbx_run_req *req, int mount_fd,
                             struct sbx_spec *spec, uint32_t **ret_groups, char *msg, size_t len)
 {
     const struct sbx_policy *p = req->policy;
+    bool numeric = c->cred.uid != 0 && req->operator_policy;
+    char *err = NULL;
+    int r;
     spec->uid = c->cred.uid;
     spec->gid = c->cred.gid;
     if (!p->user && !p->group && !p->n_groups)
         return 0; /* like bubblewrap: by default the guest runs as whoever asked */
-    _cleanup_free_ char *passwd = image_file(mount_fd, "etc/passwd");
-    _cleanup_free_ char *group = image_file(mount_fd, "etc/group");
-    char *err = NULL;
+    if (numeric && (r = sbx_policy_identity_numeric(p, &err)) < 0) {
+        snprintf(msg, len, "permission denied: policy identity: %s", err ? err : strerror(-r));
+        free(err);
+        return r;
+    }
+    _cleanup_free_ char *passwd = numeric ? NULL : image_file(mount_fd, "etc/passwd");
+    _cleanup_free_ char *group = numeric ? NULL : image_file(mount_fd, "etc/group");
     size_t n = 0;
     uint32_t uid = c->cred.uid, gid = c->cred.gid;
-    int r = sbx_policy_resolve_identity(p, passwd, group, &uid, &gid, ret_groups, &n, &err);
+    r = sbx_policy_resolve_identity(p, passwd, group, &uid, &gid, ret_groups, &n, &err);
     if (r < 0) {
         snprintf(msg, len, "policy identity: %s", err ? err : strerror(-r));
         free(err);
@@ -292,6 +315,8 @@ static int resolve_identity(struct sbx_client *c, const struct sbx_run_req *req,
         uid = c->cred.uid;
     if (gid == UINT32_MAX)
         gid = c->cred.gid;
+    if (c->cred.uid != 0 && (r = check_group_zero(gid, *ret_groups, n, msg, len)) < 0)
+        return r;
     if (c->cred.uid != 0 && !req->operator_policy) {
         if (uid != c->cred.uid) {
             snprintf(msg, len,
@@ -538,15 +563,16 @@ static int check_bind_source(const struct sbx_policy *p, unsigned n, const struc
 
 /*
  * The FDS frame: one fd per requested path, each of a kind that can be
- * mounted, each the file the policy names (check_bind_source), each open for
- * reading, so that it proves the caller could open it.
- * A read-write bind asks for no more: a directory cannot be opened for
- * writing, and nothing is written through the fd. The guest writes through
- * the mount, with its own ids, which for a caller other than root are the
- * caller's (resolve_identity), and the kernel checks every write against them;
- * the copy keeps the read-only flag of the host's mount (init only adds
- * flags). The read-write image is another matter: the loop device writes it
- * as the kernel, with no check at all, so its fd must be open for writing.
+ * mounted, each the file the policy names (check_bind_source), each open
+ * for reading, so that it proves the caller could open it.  A read-write
+ * bind asks for no more: a directory cannot be opened for writing, and
+ * nothing is written through the fd.  The guest writes through the mount,
+ * with its own ids, which for a caller other than root are the caller's or
+ * those of an operator's policy (resolve_identity), and the kernel checks
+ * every write against them; the copy keeps the read-only flag of the host's
+ * mount (init only adds flags).  The read-write image is another matter:
+ * the loop device writes it as the kernel, with no check at all, so its fd
+ * must be open for writing, and be RUN's image.
  */
 static int check_extra(struct sbx_run_req *req, struct sbx_frame *extra, const int **ret_binds,
                        int *ret_image, char *msg, size_t msglen)

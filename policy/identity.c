@@ -1,6 +1,7 @@
 /*
  * user/group/groups of a policy -> numeric ids, against the text of the
- * image's /etc/passwd and /etc/group.  Pure: the caller reads the files.
+ * image's /etc/passwd and /etc/group, and the check that a policy gives them
+ * all as numbers.  Pure: the caller reads the files.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -115,5 +116,38 @@ int sbx_policy_resolve_identity(const struct sbx_policy *p, const char *passwd,
     *ret_gid = gid;
     *ret_groups = TAKE_PTR(groups);
     *ret_n_groups = p->n_groups;
+    return 0;
+}
+
+/* kind is "user" or "group"; -EPERM, with the message in *ret_err. */
+static int name_refused(const char *kind, const char *name, char **ret_err)
+{
+    if (asprintf(ret_err,
+                 "%s '%s' is a name; for a caller other than root an operator's policy must "
+                 "give numeric ids, since the caller's image would say what a name means",
+                 kind, name) < 0)
+        *ret_err = NULL;
+    return -EPERM;
+}
+
+int sbx_policy_identity_numeric(const struct sbx_policy *p, char **ret_err)
+{
+    *ret_err = NULL;
+    if (p->user && !is_number(p->user))
+        return name_refused("user", p->user, ret_err);
+    if (p->group && !is_number(p->group))
+        return name_refused("group", p->group, ret_err);
+    for (size_t i = 0; i < p->n_groups; i++)
+        if (!is_number(p->groups[i]))
+            return name_refused("group", p->groups[i], ret_err);
+    if (p->user && !p->group) {
+        if (asprintf(ret_err,
+                     "user: %s gives no gid; for a caller other than root an operator's policy "
+                     "must give it as uid:gid (user: \"%s:GID\") or with group:, since the "
+                     "caller's image would choose it",
+                     p->user, p->user) < 0)
+            *ret_err = NULL;
+        return -EPERM;
+    }
     return 0;
 }

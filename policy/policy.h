@@ -248,3 +248,10 @@ int sbx_policy_needs_root(const struct sbx_policy *p, const char **ret_what);
 int sbx_policy_resolve_identity(const struct sbx_policy *p, const char *passwd,
                                 const char *group, uint32_t *ret_uid, uint32_t *ret_gid,
                                 uint32_t **ret_groups, size_t *ret_n_groups, char **ret_err);
+
+/*
+ * 0 when user, group and groups are all numbers and a set user comes with
+ * its gid (user: UID:GID, or group:), so that resolving them needs no file
+ * of the image; else -EPERM with a message in *ret_err.
+ */
+int sbx_policy_identity_numeric(const struct sbx_policy *p, char **ret_err);

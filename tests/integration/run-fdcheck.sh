@@ -3,7 +3,8 @@
 # that prove no right to read or write what it relies on (fdattack speaks the
 # protocol with crafted fds), a caller other than root runs the guest as
 # itself unless an operator's policy says otherwise, and sandboxctl neither
-# ties each bind fd to the source the policy names, and sandboxctl neither
+# ties each bind fd to the source the policy names, takes no id of an
+# operator's policy from the caller's image, and sandboxctl neither
 # hangs on a FIFO nor hands its own fds to the guest when started with 0-2
 # closed.  Needs root.
 # Environment: SANDBOXD, SANDBOXCTL, TEST_IMAGE, FDATTACK (paths).
@@ -187,7 +188,7 @@ t "an operator's ids never act on a directory the caller chose instead of the po
 
 # ---- the guest's identity for callers other than root ----------------------
 
-printf 'process: { user: 65534 }\n' >"$T/as-nobody.yaml"
+printf 'process: { user: "65534:65534" }\n' >"$T/as-nobody.yaml"
 run --as-attacker "$T/as-nobody.yaml" /bin/sh -c 'id -u'
 t "a group member's own policy cannot run the guest as 65534" \
     eval 'rc_is 125 && err_has "permission denied.*uid 65534"'
@@ -217,6 +218,58 @@ chmod 0664 "$T/policies/open-nobody.yaml"
 run --as-attacker open-nobody /bin/sh -c 'id -u'
 t "a group-writable policy file gives no other identity" \
     eval 'rc_is 125 && err_has "permission denied.*uid 65534"'
+
+# An image of the attacker's own that maps the operator's names and uid to gid 0.
+cp "$TEST_IMAGE" "$T/gid0.ext4"
+chmod 0644 "$T/gid0.ext4"
+printf '%s\n' root:x:0:0:root:/root:/bin/sh builder:x:1000:0:builder:/:/bin/sh \
+    nobody:x:65534:65534:nobody:/nonexistent:/bin/false >"$T/gid0-passwd"
+printf '%s\n' root:x:0: wheel:x:0:builder builder:x:1000: nogroup:x:65534: >"$T/gid0-group"
+printf '%s\n' "rm /etc/passwd" "write $T/gid0-passwd /etc/passwd" "rm /etc/group" \
+    "write $T/gid0-group /etc/group" >"$T/gid0.debugfs"
+debugfs -w -f "$T/gid0.debugfs" "$T/gid0.ext4" >/dev/null 2>&1
+t "setup: the attacker's image maps builder and uid 1000 to gid 0" \
+    eval 'debugfs -R "cat /etc/passwd" "$T/gid0.ext4" 2>/dev/null | grep -qx "builder:x:1000:0:.*"'
+# op POLICY YAML: an operator's policy (root-owned, 0644) with a bind of $T/hostro.
+op() {
+    printf '%s\nfilesystem:\n  mounts: [{ type: bind, source: %s, target: /h }]\n' "$2" \
+        "$T/hostro" >"$T/policies/$1.yaml"
+    chmod 0644 "$T/policies/$1.yaml"
+}
+op op-builder 'process: { user: builder }'
+run --as-attacker --image "$T/gid0.ext4" op-builder /bin/sh -c 'id -g; cat /h/root-group'
+t "an operator's user name is not looked up in the caller's image" \
+    eval 'rc_is 125 && err_has "user .builder.*numeric" && ! out_has "for group 0 only"'
+op op-wheel 'process: { user: "1000:1000", groups: [wheel] }'
+run --as-attacker --image "$T/gid0.ext4" op-wheel /bin/sh -c 'cat /h/root-group'
+t "an operator's group name is not looked up in the caller's image" \
+    eval 'rc_is 125 && err_has "group .wheel.*numeric" && ! out_has "for group 0 only"'
+op op-uid 'process: { user: 1000 }'
+run --as-attacker --image "$T/gid0.ext4" op-uid /bin/sh -c 'id -g; cat /h/root-group'
+t "an operator's numeric user takes no gid from the caller's image" \
+    eval 'rc_is 125 && err_has "user: 1000.*uid:gid" && ! out_has "for group 0 only"'
+op op-gid0 'process: { user: "1000:0" }'
+run --as-attacker op-gid0 /bin/sh -c 'id -g; cat /h/root-group'
+t "an operator's policy cannot give a caller other than root gid 0" \
+    eval 'rc_is 125 && err_has "only root may run a guest with group 0" && ! out_has "for group 0"'
+op op-groups0 'process: { user: "1000:1000", groups: [0] }'
+run --as-attacker op-groups0 /bin/sh -c 'cat /h/root-group'
+t "an operator's policy cannot give a caller other than root the group 0" \
+    eval 'rc_is 125 && err_has "only root may run a guest with group 0" && ! out_has "for group 0"'
+op op-nobody-uid 'process: { user: 65534 }'
+run --as-attacker op-nobody-uid /bin/true
+t "an operator's numeric user without a gid is refused to a caller other than root" \
+    eval 'rc_is 125 && err_has "uid:gid"'
+run --image "$T/gid0.ext4" op-builder /bin/sh -c 'id -u; id -g'
+t "control: root's run of the same policy still resolves names in the image" \
+    eval 'rc_is 0 && [ "$(cat "$T/out")" = "$(printf "1000\n0")" ]'
+# A member of group 0 that is not root: its own policy cannot pass group 0 on.
+printf 'process: { user: "%s:65534", groups: [0] }\n' "$ATTACKER" >"$T/own-groups0.yaml"
+rc=0
+timeout -k 5 60 setpriv "--reuid=$ATTACKER" --regid=65534 --groups=0 -- "$SANDBOXCTL" run \
+    --socket "$SOCK" --policy "$T/own-groups0.yaml" "$IMG" /bin/true >"$T/out" 2>"$T/err" || rc=$?
+t "a caller other than root in group 0 cannot give its guest group 0" \
+    eval 'rc_is 125 && err_has "only root may run a guest with group 0"'
 
 run - /bin/sh -c 'id -u'
 t "root runs the guest as root by default" eval 'rc_is 0 && [ "$(cat "$T/out")" = 0 ]'

@@ -290,9 +290,16 @@ YAML
 run --as 65534 65534 "$T/policies/as-sbxuser.yaml" /bin/true
 t "others' own policies may not run the guest as a third uid" \
     eval 'rc_is 125 && err_has "uid 1000"'
+# The image is the caller's: a name in an operator's policy would mean what it says.
 run --as 65534 65534 as-sbxuser /bin/sh -c 'id -u'
+t "an operator's policy names no user for a caller other than root, only numbers" \
+    eval 'rc_is 125 && err_has "user .sbxuser. is a name"'
+policy as-1000 <<'YAML'
+process: { user: "1000:1000" }
+YAML
+run --as 65534 65534 as-1000 /bin/sh -c 'id -u; id -g'
 t "an operator's policy (by name, root-owned) may run it as a third uid" \
-    eval 'rc_is 0 && out_is 1000'
+    eval 'rc_is 0 && out_is "$(printf "1000\n1000")"'
 policy private-bind <<YAML
 filesystem:
   mounts: [{ type: bind, source: $T/private, target: /private }]

@@ -616,6 +616,41 @@ static void test_resolve_identity(void)
     free(err);
 }
 
+static int numeric(const char *yaml, char **err)
+{
+    struct sbx_diags diags = { 0 };
+    struct sbx_policy *p = parse_text(yaml, &diags);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    int r = sbx_policy_identity_numeric(p, err);
+    sbx_policy_free(p);
+    return r;
+}
+
+/* What an operator's policy may give a caller other than root: numbers, a uid with its gid. */
+static void test_identity_numeric(void)
+{
+    char *err;
+    CU_ASSERT_EQUAL(numeric("process: { user: \"1000:1000\", groups: [100] }", &err), 0);
+    CU_ASSERT_PTR_NULL(err);
+    CU_ASSERT_EQUAL(numeric("process: { user: 1000, group: 100 }", &err), 0);
+    CU_ASSERT_EQUAL(numeric("process: { groups: [100] }", &err), 0);
+    CU_ASSERT_EQUAL(numeric("name: x", &err), 0);
+    CU_ASSERT_EQUAL(numeric("process: { user: build }", &err), -EPERM);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "user 'build' is a name"));
+    free(err);
+    CU_ASSERT_EQUAL(numeric("process: { user: \"1000:users\" }", &err), -EPERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "group 'users' is a name"));
+    free(err);
+    CU_ASSERT_EQUAL(numeric("process: { user: \"1000:1000\", groups: [100, wheel] }", &err),
+                    -EPERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "group 'wheel' is a name"));
+    free(err);
+    CU_ASSERT_EQUAL(numeric("process: { user: 1000 }", &err), -EPERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "user: 1000 gives no gid"));
+    free(err);
+}
+
 static void test_size_limit(void)
 {
     size_t len = (1u << 20) + 1;
@@ -943,6 +978,15 @@ static const struct sbx_test tests[] = {
     SBX_TEST(test_options_errors),
     SBX_TEST(test_options_mount_targets),
     SBX_TEST(test_options_checks),
+
+    SBX_TEST(test_bad_fixtures),     SBX_TEST(test_format),
+    SBX_TEST(test_good_full),        SBX_TEST(test_good_minimal_defaults),
+    SBX_TEST(test_shipped_policies), SBX_TEST(test_units),
+    SBX_TEST(test_negative_value),   SBX_TEST(test_user_shorthand),
+    SBX_TEST(test_needs_root),       SBX_TEST(test_check_host),
+    SBX_TEST(test_resolve_identity), SBX_TEST(test_identity_numeric), SBX_TEST(test_size_limit),
+    SBX_TEST(test_deep_nesting),     SBX_TEST(test_filter_too_long),
+    SBX_TEST(test_too_many_syscalls), SBX_TEST(test_layer_sizes),
 };
 
 int main(void)
