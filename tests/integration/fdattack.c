@@ -7,7 +7,8 @@
  * stdio file the case uses ("-" when it uses none), or for the cases that
  * answer OPEN with another file than the policy names, SOURCE=SENT (the
  * policy's source, or the name of a policy in sandboxd's directory, and the
- * file whose fd goes back); CMD (default
+ * file whose fd goes back), or for writable-other the file sent as the
+ * writable image instead of IMAGE; CMD (default
  * /bin/cat /etc/sbx-image) runs in the guest with fdattack's own stdio.
  * Prints one line saying what the daemon answered, and exits 0 when that is
  * what the case expects: ERROR for an attack, a clean exit for a control.
@@ -38,7 +39,7 @@ struct attack {
     enum what what; /* the fd the case crafts */
     int flags;      /* how it opens that fd */
     bool attack;    /* expects ERROR (else a guest that exits 0) */
-    enum swap swap; /* OTHER and NAMED_OTHER take PATH as SOURCE=SENT */
+    enum swap swap; /* a bind's OTHER and NAMED_OTHER take PATH as SOURCE=SENT */
 };
 
 static const struct attack cases[] = {
@@ -56,6 +57,7 @@ static const struct attack cases[] = {
     { "stdin-dir", STDIN, O_RDONLY | O_DIRECTORY, true },
     { "bind-other", BIND, O_RDONLY, true, OTHER },
     { "named-other", BIND, O_RDONLY, true, NAMED_OTHER },
+    { "writable-other", WRITABLE_IMAGE, O_RDWR, true, OTHER },
 };
 
 static void on_alarm(int sig)
@@ -135,7 +137,7 @@ static char *policy_text(const struct attack *a, const char *path)
 /* Answers OPEN with the crafted fd: the read-write image or the bind source. */
 static void answer_open(int sock, const struct attack *a, const char *image, const char *path)
 {
-    int fd = open_or_die(a->what == BIND ? path : image, a->flags);
+    int fd = open_or_die(a->what == BIND || a->swap != SAME ? path : image, a->flags);
     struct sbx_msg_fds m = { .count = 1 };
     struct sbx_buf b = { 0 };
     send_or_die(sock, &b, sbx_msg_fds_encode(&m, &b), &fd, 1);
@@ -169,7 +171,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *image = argv[3], *path = argv[4], *sent = path;
-    if (a->swap != SAME)
+    if (a->swap != SAME && a->what == BIND)
         sent = split_swap(argv[4]);
     char *default_cmd[] = { "/bin/cat", "/etc/sbx-image", NULL };
     char **cmd = argc > 5 ? argv + 5 : default_cmd;

@@ -186,6 +186,13 @@ t "an operator's ids never act on a directory the caller chose instead of the po
     eval 'refused "bind source 1 ($T/opsrc): the fd the client sent is not the file" &&
           ! out_has "for uid 1000 only"'
 
+# The attacker's own copy, writable, sent for root's read-only image.
+cp "$TEST_IMAGE" "$T/mine.ext4"
+chown "$ATTACKER" "$T/mine.ext4"
+attack --as-attacker writable-other "$IMG" "$T/mine.ext4" /bin/sh -c 'echo x > /etc/written'
+t "a writable image fd of another file than RUN's image is refused" \
+    eval 'refused "writable image.*not the same file as RUN.s image"'
+
 # ---- the guest's identity for callers other than root ----------------------
 
 printf 'process: { user: "65534:65534" }\n' >"$T/as-nobody.yaml"
