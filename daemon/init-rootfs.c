@@ -165,15 +165,18 @@ static int open_mount_point(int root, const char *target, uint64_t resolve, int 
     return TAKE_FD(cur);
 }
 
-/* Sets attributes on a detached mount tree and moves it onto the mount point's fd. */
+/*
+ * Sets attributes on a detached mount tree, makes it private and moves it
+ * onto the mount point's fd.  A clone of a shared host mount (a bind's
+ * source) is a peer of it: a mount made on it later would propagate to the
+ * host's mount, so no tree is attached unless it is private.
+ */
 static int attach(int mnt, uint64_t attr_set, int mount_point, struct sbx_init_error *e,
                   const char *what)
 {
-    if (attr_set) {
-        struct mount_attr attr = { .attr_set = attr_set };
-        if (mount_setattr(mnt, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
-            return sbx_init_fail(e, errno, "%s: mount_setattr", what);
-    }
+    struct mount_attr attr = { .attr_set = attr_set, .propagation = MS_PRIVATE };
+    if (mount_setattr(mnt, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+        return sbx_init_fail(e, errno, "%s: mount_setattr", what);
     if (move_mount(mnt, "", mount_point, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
         return sbx_init_fail(e, errno, "%s: move_mount", what);
     return 0;

@@ -19,7 +19,11 @@ SOCK=$T/sandboxd.sock
 ATTACK=sbx-rootfs-attack-$$
 # The host directory the images' absolute symlinks point at; it must stay empty.
 HOST=$T/host
-mkdir -p "$T/policies" "$HOST/dev" "$HOST/tmp" "$T/src"
+# A host directory that member callers bind read-write: root's, 0755, with one
+# directory and one file to mount on.  It is a mount of its own, shared, so that
+# a mount made on it in a sandbox would show on the host if it propagated.
+BINDSRC=$T/bindsrc
+mkdir -p "$T/policies" "$HOST/dev" "$HOST/tmp" "$T/src" "$BINDSRC"
 echo "bound from the host" >"$T/src/file"
 daemon_pid=
 
@@ -41,6 +45,9 @@ cleanup() {
         stop_daemon
     fi
     # What a successful attack leaves in the host's /etc goes too.
+    if mountpoint -q "$BINDSRC"; then
+        umount -R "$BINDSRC"
+    fi
     rm -rf "$T" "/etc/${ATTACK:?}" "/etc/$ATTACK-f" "/etc/$ATTACK-d"
 }
 trap cleanup EXIT
@@ -49,14 +56,20 @@ policy() {
     cat >"$T/policies/$1.yaml"
 }
 
-# run IMAGE POLICY CMD...: sandboxctl run of IMAGE ($T/NAME.ext4) with a policy ("-" for none).
+# run [--member] IMAGE POLICY CMD...: sandboxctl run of IMAGE ($T/NAME.ext4) with a policy
+# ("-" for none); as root, or with --member as nobody in the daemon's group (nogroup).
 run() {
+    local as=()
+    if [ "$1" = --member ]; then
+        as=(setpriv --reuid=65534 --regid=65534 --clear-groups --)
+        shift
+    fi
     local img=$T/$1.ext4 p=$2
     shift 2
     local pol=()
     [ "$p" = - ] || pol=(--policy "$p")
     rc=0
-    timeout -k 5 "${RUN_TIMEOUT:-60}" "$SANDBOXCTL" run --socket "$SOCK" "${pol[@]}" "$img" "$@" \
+    timeout -k 5 "${RUN_TIMEOUT:-60}" "${as[@]}" "$SANDBOXCTL" run --socket "$SOCK" "${pol[@]}" "$img" "$@" \
         >"$T/out" 2>"$T/err" || rc=$?
 }
 
@@ -108,6 +121,12 @@ image dev "rm -rf dev; ln -s $HOST/dev dev"
 image proc "rm -rf proc; ln -s /etc proc"
 image tmp "rm -rf tmp; ln -s $HOST/tmp tmp"
 image fifo "rm etc/passwd; mkfifo etc/passwd"
+image evil "mkdir -p mnt/v; ln -s /mnt/v evil"
+
+mount -t tmpfs -o mode=0755 sbx-rootfs-bindsrc "$BINDSRC"
+mount --make-shared "$BINDSRC"
+mkdir "$BINDSRC/existing"
+echo "the host's file" >"$BINDSRC/existfile"
 
 mkfifo "$T/ready"
 "$SANDBOXD" --socket "$SOCK" --state-dir "$T/state" --policy-dir "$T/policies" \
@@ -184,6 +203,35 @@ YAML
 run links mask-link /bin/sh -c 'echo "[$(cat /etc/sbx-image)]"'
 t "a masked path through a symlink (/mlink -> /etc) hides the guest's file" \
     eval 'host_untouched && rc_is 0 && out_is "[]"'
+
+# ---- policy mounts inside an earlier read-write bind of a host directory ----------
+
+# What the host directory holds, and the host's mounts at or below it.
+bindsrc_state() {
+    (cd "$BINDSRC" && find . | sort && cat existfile)
+    grep -F "$BINDSRC" /proc/self/mountinfo | awk '{ print $5 }'
+}
+bindsrc_before=$(bindsrc_state)
+bindsrc_untouched() {
+    local now
+    now=$(bindsrc_state)
+    [ "$now" = "$bindsrc_before" ] || {
+        say "the host's $BINDSRC now: $(tr '\n' ' ' <<<"$now")"
+        return 1
+    }
+}
+
+policy bind-in-bind-existing <<YAML
+filesystem:
+  mounts:
+    - { type: bind, source: $BINDSRC, target: /hostdir, readonly: false }
+    - { type: bind, source: $T/src/file, target: /hostdir/existfile }
+    - { type: tmpfs, target: /hostdir/existing }
+YAML
+run --member plain bind-in-bind-existing /bin/sh -c \
+    'cat /hostdir/existfile; stat -f -c %T /hostdir/existing'
+t "mount points that exist inside a bind still work, and the mounts stay in the sandbox" \
+    eval 'rc_is 0 && out_is "$(printf "bound from the host\ntmpfs")" && bindsrc_untouched'
 
 # ---- the guest's cwd (chdir runs after pivot_root: confined already) ---------------
 
