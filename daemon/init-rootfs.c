@@ -11,6 +11,15 @@
  * symlinks as they would resolve inside the sandbox; a missing component is
  * created relative to its parent's fd; and every mount is made detached
  * (fsopen/fsmount, open_tree) and moved onto the fd of its mount point.
+ *
+ * A missing component is created only on a filesystem of the sandbox's own:
+ * the overlay (its upper layer is on the staging tmpfs), the writable image
+ * (the caller's own file), or a tmpfs made here.  Every mount attached here
+ * is recorded by mount id, and the parent of a component to create must be
+ * on one of these.  A bind is a host directory: creating in it would leave
+ * a root-owned entry on the host, so a mount point missing inside a bind is
+ * an error.  One that exists there may be mounted on: binds are made private
+ * before they are attached, so nothing mounted on them reaches the host.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +66,59 @@ int sbx_init_fail(struct sbx_init_error *e, int err, const char *fmt, ...)
 #define ATTR_BASE (MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
 #define ATTR_MASK (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
 
+/*
+ * The mounts attached so far, by mount id: the sandbox's own filesystems
+ * (target NULL), on which mount points may be created, and the binds (their
+ * target), in which they may not.
+ */
+struct mount_rec {
+    uint64_t id;
+    const char *target;
+};
+
+struct mounts {
+    struct mount_rec *m;
+    size_t n, cap;
+};
+
+static void mounts_free(struct mounts *ms)
+{
+    free(ms->m);
+}
+
+/* The mount id of the mount fd is on; or -errno. */
+static int mount_id(int fd, uint64_t *ret)
+{
+    struct statx stx;
+    if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) < 0)
+        return sbx_neg_errno();
+    if (!(stx.stx_mask & STATX_MNT_ID))
+        return -EOPNOTSUPP;
+    *ret = stx.stx_mnt_id;
+    return 0;
+}
+
+/* Records the mount that the mount fd mnt is, as the sandbox's own (target NULL) or a bind. */
+static int mounts_add(struct mounts *ms, int mnt, const char *target, struct sbx_init_error *e,
+                      const char *what)
+{
+    uint64_t id;
+    int r = mount_id(mnt, &id);
+    if (r < 0)
+        return sbx_init_fail(e, r, "%s: the mount id of the new mount", what);
+    if (ms->n == ms->cap) {
+        size_t cap = ms->cap ? 2 * ms->cap : 8;
+        void *m = reallocarray(ms->m, cap, sizeof(*ms->m));
+        if (!m)
+            return sbx_init_fail(e, ENOMEM, "%s: record the mount", what);
+        ms->m = m;
+        ms->cap = cap;
+    }
+    ms->m[ms->n].id = id;
+    ms->m[ms->n++].target = target;
+    return 0;
+}
+
 /* An O_PATH fd of path below dir, looked up as `resolve` says; or -errno. */
 static int open_below(int dir, const char *path, int oflags, uint64_t resolve)
 {
@@ -86,6 +148,34 @@ static int create_in(int parent, const char *name, int dir)
     }
     int fd = openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC | (dir ? O_DIRECTORY : 0));
     return fd < 0 ? sbx_neg_errno() : fd;
+}
+
+/*
+ * Whether a missing component may be created in parent: only on a mount of
+ * the sandbox's own.  0, or -errno with e filled, naming the missing path.
+ */
+static int may_create_in(const struct mounts *ms, int parent, struct sbx_init_error *e,
+                         const char *what, const char *prefix)
+{
+    uint64_t id;
+    int r = mount_id(parent, &id);
+    if (r < 0)
+        return sbx_init_fail(e, r, "%s: the mount id of the parent of /%s", what, prefix);
+    for (size_t i = 0; i < ms->n; i++) {
+        if (ms->m[i].id != id)
+            continue;
+        if (!ms->m[i].target)
+            return 0;
+        return sbx_init_fail(e, EPERM,
+                             "%s: the mount point /%s does not exist and would be created in the "
+                             "bind mount at %s; create it in the bind's source first",
+                             what, prefix, ms->m[i].target);
+    }
+    return sbx_init_fail(e, EPERM,
+                         "%s: the mount point /%s does not exist and cannot be created: it would "
+                         "be on a mount that is not one of the sandbox's own filesystems (a mount "
+                         "below a bind's source, /proc, /dev/pts)",
+                         what, prefix);
 }
 
 /* Fills e for a component of a mount point that could not be opened or made. */
@@ -121,11 +211,12 @@ static int component_fail(struct sbx_init_error *e, int err, uint64_t resolve, i
  * The mount point target (absolute, in the sandbox) below root, looked up
  * as `resolve` says: a directory, or with dir 0 anything but a directory.
  * Each missing component is created in the directory its parent resolved
- * to (directories 0755, the last one as an empty file 0644 when dir is 0).
+ * to (directories 0755, the last one as an empty file 0644 when dir is 0),
+ * if that is on one of the sandbox's own mounts in ms.
  * Returns its O_PATH fd, or -errno with e filled, naming `what`.
  */
-static int open_mount_point(int root, const char *target, uint64_t resolve, int dir,
-                            struct sbx_init_error *e, const char *what)
+static int open_mount_point(const struct mounts *ms, int root, const char *target, uint64_t resolve,
+                            int dir, struct sbx_init_error *e, const char *what)
 {
     char rel[PATH_MAX];
     const char *t = target + strspn(target, "/");
@@ -145,8 +236,12 @@ static int open_mount_point(int root, const char *target, uint64_t resolve, int 
         int want_dir = !last || dir;
         /* The whole prefix from the root, so that symlinks resolve as in the sandbox. */
         int fd = open_below(root, rel, want_dir ? O_DIRECTORY : 0, resolve);
-        if (fd == -ENOENT)
+        if (fd == -ENOENT) {
+            int r = may_create_in(ms, parent, e, what, rel);
+            if (r < 0)
+                return r;
             fd = create_in(parent, name, want_dir);
+        }
         if (fd < 0)
             return component_fail(e, fd, resolve, parent, name, what, rel);
         sbx_close(cur);
@@ -211,14 +306,17 @@ static int new_mount(const char *fstype, const char *opts, unsigned attrs, struc
     return mnt;
 }
 
-/* Mounts a new filesystem onto the mount point's fd. */
-static int mount_new(const char *fstype, const char *opts, unsigned attrs, int mount_point,
-                     struct sbx_init_error *e, const char *what)
+/* Mounts a new filesystem onto the mount point's fd; records it in ms unless ms is NULL. */
+static int mount_new(struct mounts *ms, const char *fstype, const char *opts, unsigned attrs,
+                     int mount_point, struct sbx_init_error *e, const char *what)
 {
     _cleanup_close_ int mnt = new_mount(fstype, opts, attrs, e, what);
     if (mnt < 0)
         return mnt;
-    return attach(mnt, 0, mount_point, e, what);
+    int r = attach(mnt, 0, mount_point, e, what);
+    if (r < 0 || !ms)
+        return r;
+    return mounts_add(ms, mnt, NULL, e, what);
 }
 
 /*
@@ -248,7 +346,7 @@ static int mask(int fd, struct sbx_init_error *e, const char *what)
     if (fstat(fd, &st) < 0)
         return sbx_init_fail(e, errno, "%s: stat", what);
     if (S_ISDIR(st.st_mode))
-        return mount_new("tmpfs", "source=sbx-mask,size=0,mode=0555", ATTR_MASK, fd, e, what);
+        return mount_new(NULL, "tmpfs", "source=sbx-mask,size=0,mode=0555", ATTR_MASK, fd, e, what);
     return bind_host_dev("null", fd, e, what);
 }
 
@@ -279,8 +377,8 @@ static int staging_dir(int staging, const char *name, mode_t mode, struct sbx_in
 }
 
 /* Assembles the root (the image, or the overlay on it) on the staging tmpfs; its fd. */
-static int mount_root(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
-                      struct sbx_init_error *e)
+static int mount_root(struct mounts *ms, const struct sbx_spec *spec,
+                      const struct sbx_init_fds *fds, struct sbx_init_error *e)
 {
     _cleanup_close_ int staging = mount_staging(spec, e);
     if (staging < 0)
@@ -290,7 +388,7 @@ static int mount_root(const struct sbx_spec *spec, const struct sbx_init_fds *fd
         return root_dir;
     if (spec->flags & SBX_SPEC_WRITABLE_IMAGE) {
         int r = attach(fds->image, 0, root_dir, e, "image");
-        if (r < 0)
+        if (r < 0 || (r = mounts_add(ms, fds->image, NULL, e, "image")) < 0)
             return r;
         int root = fcntl(fds->image, F_DUPFD_CLOEXEC, 3);
         return root < 0 ? sbx_init_fail(e, errno, "image root") : root;
@@ -312,8 +410,10 @@ static int mount_root(const struct sbx_spec *spec, const struct sbx_init_fds *fd
     _cleanup_close_ int root = new_mount("overlay", opts, ATTR_BASE, e, "overlay");
     if (root < 0)
         return root;
-    r = attach(root, 0, root_dir, e, "overlay");
-    return r < 0 ? r : TAKE_FD(root);
+    if ((r = attach(root, 0, root_dir, e, "overlay")) < 0 ||
+        (r = mounts_add(ms, root, NULL, e, "overlay")) < 0)
+        return r;
+    return TAKE_FD(root);
 }
 
 /* Paths of /proc that expose or change host-wide state; uid 0 without capabilities
@@ -331,9 +431,9 @@ static int proc_entry(int proc, const char *name, struct sbx_init_error *e)
     return fd;
 }
 
-static int mount_proc(int root, struct sbx_init_error *e)
+static int mount_proc(const struct mounts *ms, int root, struct sbx_init_error *e)
 {
-    _cleanup_close_ int mp = open_mount_point(root, "/proc", RESOLVE_STRICT, 1, e, "/proc");
+    _cleanup_close_ int mp = open_mount_point(ms, root, "/proc", RESOLVE_STRICT, 1, e, "/proc");
     if (mp < 0)
         return mp;
     _cleanup_close_ int proc = new_mount("proc", NULL, ATTR_BASE | MOUNT_ATTR_NOEXEC, e, "/proc");
@@ -382,9 +482,10 @@ static const char *const dev_links[][2] = {
  * /dev/shm stays executable like /tmp: the guest can write and run programs
  * in its overlay anyway, and some programs map shared memory executable.
  */
-static int mount_dev(int root, const struct sbx_spec *spec, struct sbx_init_error *e)
+static int mount_dev(struct mounts *ms, int root, const struct sbx_spec *spec,
+                     struct sbx_init_error *e)
 {
-    _cleanup_close_ int mp = open_mount_point(root, "/dev", RESOLVE_STRICT, 1, e, "/dev");
+    _cleanup_close_ int mp = open_mount_point(ms, root, "/dev", RESOLVE_STRICT, 1, e, "/dev");
     if (mp < 0)
         return mp;
     _cleanup_close_ int dev = new_mount("tmpfs", "source=sbx-dev,mode=0755,size=64k",
@@ -392,44 +493,46 @@ static int mount_dev(int root, const struct sbx_spec *spec, struct sbx_init_erro
     if (dev < 0)
         return dev;
     int r = attach(dev, 0, mp, e, "/dev");
-    if (r < 0)
+    if (r < 0 || (r = mounts_add(ms, dev, NULL, e, "/dev")) < 0)
         return r;
     char what[64];
     for (size_t i = 0; i < ARRAY_SIZE(dev_nodes); i++) {
         snprintf(what, sizeof(what), "/dev/%s", dev_nodes[i]);
-        _cleanup_close_ int node = open_mount_point(dev, dev_nodes[i], RESOLVE_STRICT, 0, e, what);
+        _cleanup_close_ int node =
+            open_mount_point(ms, dev, dev_nodes[i], RESOLVE_STRICT, 0, e, what);
         if (node < 0 || (r = bind_host_dev(dev_nodes[i], node, e, what)) < 0)
             return node < 0 ? node : r;
     }
     for (size_t i = 0; i < ARRAY_SIZE(dev_links); i++)
         if (symlinkat(dev_links[i][0], dev, dev_links[i][1]) < 0)
             return sbx_init_fail(e, errno, "symlink /dev/%s", dev_links[i][1]);
-    _cleanup_close_ int pts = open_mount_point(dev, "pts", RESOLVE_STRICT, 1, e, "/dev/pts");
-    if (pts < 0 || (r = mount_new("devpts", "newinstance,ptmxmode=0666,mode=0620",
+    _cleanup_close_ int pts = open_mount_point(ms, dev, "pts", RESOLVE_STRICT, 1, e, "/dev/pts");
+    if (pts < 0 || (r = mount_new(NULL, "devpts", "newinstance,ptmxmode=0666,mode=0620",
                                   MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, pts, e, "/dev/pts")) < 0)
         return pts < 0 ? pts : r;
     char opts[64];
     snprintf(opts, sizeof(opts), "source=sbx-shm,mode=1777,size=%llu",
              (unsigned long long)spec->shm_size);
-    _cleanup_close_ int shm = open_mount_point(dev, "shm", RESOLVE_STRICT, 1, e, "/dev/shm");
-    if (shm < 0 || (r = mount_new("tmpfs", opts, ATTR_BASE, shm, e, "/dev/shm")) < 0)
+    _cleanup_close_ int shm = open_mount_point(ms, dev, "shm", RESOLVE_STRICT, 1, e, "/dev/shm");
+    if (shm < 0 || (r = mount_new(ms, "tmpfs", opts, ATTR_BASE, shm, e, "/dev/shm")) < 0)
         return shm < 0 ? shm : r;
     return 0;
 }
 
-static int mount_tmp(int root, const struct sbx_spec *spec, struct sbx_init_error *e)
+static int mount_tmp(struct mounts *ms, int root, const struct sbx_spec *spec,
+                     struct sbx_init_error *e)
 {
-    _cleanup_close_ int mp = open_mount_point(root, "/tmp", RESOLVE_STRICT, 1, e, "/tmp");
+    _cleanup_close_ int mp = open_mount_point(ms, root, "/tmp", RESOLVE_STRICT, 1, e, "/tmp");
     if (mp < 0)
         return mp;
     char opts[64];
     snprintf(opts, sizeof(opts), "source=sbx-tmp,mode=1777,size=%llu",
              (unsigned long long)spec->tmp_size);
-    return mount_new("tmpfs", opts, ATTR_BASE, mp, e, "/tmp");
+    return mount_new(ms, "tmpfs", opts, ATTR_BASE, mp, e, "/tmp");
 }
 
-static int mount_policy(int root, const struct sbx_spec *spec, const struct sbx_init_fds *fds,
-                        struct sbx_init_error *e)
+static int mount_policy(struct mounts *ms, int root, const struct sbx_spec *spec,
+                        const struct sbx_init_fds *fds, struct sbx_init_error *e)
 {
     char what[PATH_MAX + 16];
     int r;
@@ -440,17 +543,18 @@ static int mount_policy(int root, const struct sbx_spec *spec, const struct sbx_
         if (fstat(fds->binds[i], &st) < 0)
             return sbx_init_fail(e, errno, "%s: stat the source", what);
         _cleanup_close_ int mp =
-            open_mount_point(root, b->target, RESOLVE_GUEST, S_ISDIR(st.st_mode), e, what);
+            open_mount_point(ms, root, b->target, RESOLVE_GUEST, S_ISDIR(st.st_mode), e, what);
         if (mp < 0)
             return mp;
         uint64_t attrs = ATTR_BASE | ((b->flags & SBX_BIND_READONLY) ? MOUNT_ATTR_RDONLY : 0);
-        if ((r = attach(fds->binds[i], attrs, mp, e, what)) < 0)
+        if ((r = attach(fds->binds[i], attrs, mp, e, what)) < 0 ||
+            (r = mounts_add(ms, fds->binds[i], b->target, e, what)) < 0)
             return r;
     }
     for (uint32_t i = 0; i < spec->n_tmpfs; i++) {
         const struct sbx_spec_tmpfs *t = &spec->tmpfs[i];
         snprintf(what, sizeof(what), "tmpfs %s", t->target);
-        _cleanup_close_ int mp = open_mount_point(root, t->target, RESOLVE_GUEST, 1, e, what);
+        _cleanup_close_ int mp = open_mount_point(ms, root, t->target, RESOLVE_GUEST, 1, e, what);
         if (mp < 0)
             return mp;
         char opts[128];
@@ -458,7 +562,7 @@ static int mount_policy(int root, const struct sbx_spec *spec, const struct sbx_
             snprintf(opts, sizeof(opts), "source=sbx-tmpfs,mode=%04o", t->mode ? t->mode : 01777);
         if (t->size)
             snprintf(opts + n, sizeof(opts) - (size_t)n, ",size=%llu", (unsigned long long)t->size);
-        if ((r = mount_new("tmpfs", opts, ATTR_BASE, mp, e, what)) < 0)
+        if ((r = mount_new(ms, "tmpfs", opts, ATTR_BASE, mp, e, what)) < 0)
             return r;
     }
     for (uint32_t i = 0; i < spec->n_masked; i++) {
@@ -481,12 +585,13 @@ int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
     /* Nothing done below may propagate back to the host. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return sbx_init_fail(e, errno, "make / private");
-    _cleanup_close_ int root = mount_root(spec, fds, e);
+    _cleanup_(mounts_free) struct mounts ms = { .n = 0 };
+    _cleanup_close_ int root = mount_root(&ms, spec, fds, e);
     if (root < 0)
         return root;
     int r;
-    if ((r = mount_proc(root, e)) < 0 || (r = mount_dev(root, spec, e)) < 0 ||
-        (r = mount_tmp(root, spec, e)) < 0 || (r = mount_policy(root, spec, fds, e)) < 0)
+    if ((r = mount_proc(&ms, root, e)) < 0 || (r = mount_dev(&ms, root, spec, e)) < 0 ||
+        (r = mount_tmp(&ms, root, spec, e)) < 0 || (r = mount_policy(&ms, root, spec, fds, e)) < 0)
         return r;
 
     if (fchdir(root) < 0)

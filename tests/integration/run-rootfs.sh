@@ -217,9 +217,53 @@ bindsrc_untouched() {
     now=$(bindsrc_state)
     [ "$now" = "$bindsrc_before" ] || {
         say "the host's $BINDSRC now: $(tr '\n' ' ' <<<"$now")"
+        # Undo what an attack made, so that the next case starts from a clean host.
+        rm -rf "${BINDSRC:?}/$ATTACK"*
         return 1
     }
 }
+
+policy bind-in-bind-tmpfs <<YAML
+filesystem:
+  mounts:
+    - { type: bind, source: $BINDSRC, target: /hostdir, readonly: false }
+    - { type: tmpfs, target: /hostdir/$ATTACK-d }
+YAML
+run --member plain bind-in-bind-tmpfs /bin/true
+t "a member's tmpfs target missing inside a read-write bind is refused; nothing on the host" \
+    eval 'bindsrc_untouched && host_untouched && refused "/hostdir/$ATTACK-d" &&
+          err_has "bind mount at /hostdir"'
+
+policy bind-in-bind-file <<YAML
+filesystem:
+  mounts:
+    - { type: bind, source: $BINDSRC, target: /hostdir, readonly: false }
+    - { type: bind, source: $T/src/file, target: /hostdir/$ATTACK-f }
+YAML
+run --member plain bind-in-bind-file /bin/true
+t "a member's file bind target missing inside a read-write bind is refused; nothing on the host" \
+    eval 'bindsrc_untouched && host_untouched && refused "/hostdir/$ATTACK-f"'
+
+policy bind-in-bind-link <<YAML
+filesystem:
+  mounts:
+    - { type: bind, source: $BINDSRC, target: /mnt/v, readonly: false }
+    - { type: tmpfs, target: /evil/$ATTACK-x }
+YAML
+run --member evil bind-in-bind-link /bin/true
+t "a tmpfs target through an image symlink (/evil -> /mnt/v) into a bind is refused" \
+    eval 'bindsrc_untouched && host_untouched && refused "/evil/$ATTACK-x"'
+
+policy bind-in-etc <<YAML
+filesystem:
+  mounts:
+    - { type: bind, source: /etc, target: /hostetc, readonly: false }
+    - { type: tmpfs, target: /hostetc/$ATTACK-d }
+    - { type: bind, source: $T/src/file, target: /hostetc/$ATTACK-f }
+YAML
+run --member plain bind-in-etc /bin/true
+t "a member's mount points inside a read-write bind of /etc create nothing in the host's /etc" \
+    eval 'host_untouched && refused "/hostetc/$ATTACK-"'
 
 policy bind-in-bind-existing <<YAML
 filesystem:
