@@ -277,6 +277,27 @@ run --member plain bind-in-bind-existing /bin/sh -c \
 t "mount points that exist inside a bind still work, and the mounts stay in the sandbox" \
     eval 'rc_is 0 && out_is "$(printf "bound from the host\ntmpfs")" && bindsrc_untouched'
 
+# Mount points are still created on the sandbox's own filesystems.
+policy in-own <<YAML
+filesystem:
+  mounts:
+    - { type: bind, source: $T/src/file, target: /tmp/sub/f }
+    - { type: tmpfs, target: /data }
+    - { type: tmpfs, target: /data/sub }
+YAML
+run --member plain in-own /bin/sh -c 'cat /tmp/sub/f; stat -f -c %T /data/sub'
+t "mount points are created in /tmp, in a policy tmpfs and in the overlay" \
+    eval 'rc_is 0 && out_is "$(printf "bound from the host\ntmpfs")"'
+cp "$T/plain.ext4" "$T/rw.ext4"
+policy in-image <<YAML
+filesystem:
+  writable_image: true
+  mounts: [{ type: tmpfs, target: /new/sub }]
+YAML
+run rw in-image /bin/sh -c 'stat -f -c %T /new/sub'
+t "with writable_image, mount points are created in the image (and stay there)" \
+    eval 'rc_is 0 && out_is tmpfs && debugfs -R "ls /new" "$T/rw.ext4" 2>/dev/null | grep -qw sub'
+
 # ---- the guest's cwd (chdir runs after pivot_root: confined already) ---------------
 
 policy cwd-link <<'YAML'
