@@ -27,7 +27,6 @@
 #include "policy/policy.h"
 #include "sbx/macro.h"
 
-#define RUN_FIXED_FDS 4 /* image, stdin, stdout, stderr */
 #define MAX_POLICY_FILE (256 * 1024)
 #define RUN_MAX_TMPFS 64 /* tmpfs mounts of one policy */
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -455,8 +454,9 @@ static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_
     sbx_diags_free(&diags);
     if (r < 0)
         return r;
-    if (req->frame.n_fds != RUN_FIXED_FDS) {
-        snprintf(msg, msglen, "RUN carries %u fds, expected %u", req->frame.n_fds, RUN_FIXED_FDS);
+    if (req->frame.n_fds != SBX_RUN_FIXED_FDS) {
+        snprintf(msg, msglen, "RUN carries %u fds, expected %u", req->frame.n_fds,
+                 SBX_RUN_FIXED_FDS);
         return -EBADMSG;
     }
     if ((r = check_stdio(req->frame.fds + 1, msg, msglen)) < 0)
@@ -471,9 +471,9 @@ static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_
         return -E2BIG;
     }
     req->writable_image = p->writable_image;
-    if (req->n_binds + RUN_FIXED_FDS + 3 > SBX_PROTO_MAX_FDS) {
+    if (req->n_binds + SBX_RUN_FIXED_FDS + 3 > SBX_PROTO_MAX_FDS) {
         snprintf(msg, msglen, "too many bind mounts (at most %d)",
-                 SBX_PROTO_MAX_FDS - RUN_FIXED_FDS - 3);
+                 SBX_PROTO_MAX_FDS - SBX_RUN_FIXED_FDS - 3);
         return -E2BIG;
     }
     uint32_t mode = req->run.mode != SBX_RUN_MODE_DEFAULT ? req->run.mode
@@ -561,6 +561,11 @@ static int check_bind_source(const struct sbx_policy *p, unsigned n, const struc
     return 0;
 }
 
+unsigned sbx_run_req_fds_wanted(const struct sbx_run_req *req)
+{
+    return req ? req->n_binds + (req->writable_image ? 1 : 0) : 0;
+}
+
 /*
  * The FDS frame: one fd per requested path, each of a kind that can be
  * mounted, each the file the policy names (check_bind_source), each open
@@ -577,7 +582,7 @@ static int check_bind_source(const struct sbx_policy *p, unsigned n, const struc
 static int check_extra(struct sbx_run_req *req, struct sbx_frame *extra, const int **ret_binds,
                        int *ret_image, char *msg, size_t msglen)
 {
-    unsigned want = req->n_binds + (req->writable_image ? 1 : 0);
+    unsigned want = sbx_run_req_fds_wanted(req);
     struct sbx_msg_fds m;
     if (!extra || sbx_msg_fds_decode(extra, &m) < 0 || m.count != extra->n_fds || m.count != want) {
         snprintf(msg, msglen, "FDS must carry %u fds", want);

@@ -6,6 +6,9 @@
 
 #include "proto/proto.h"
 
+/* RUN carries the image, stdin, stdout and stderr. */
+#define SBX_RUN_FIXED_FDS 4
+
 struct sbx_daemon;
 struct sbx_client;
 struct sbx_sandbox;
@@ -43,6 +46,8 @@ int sbx_run_prepare(struct sbx_daemon *d, struct sbx_client *c, struct sbx_frame
 int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req *req,
                   struct sbx_frame *extra, struct sbx_sandbox **ret, char *msg, size_t msglen);
 void sbx_run_req_free(struct sbx_run_req *req);
+/* How many fds the FDS frame of a request must carry (0 for NULL). */
+unsigned sbx_run_req_fds_wanted(const struct sbx_run_req *req);
 
 /* Compiles a policy's filter (sbx_policy_export_bpf's flags) into a sealed memfd. */
 int sbx_run_compile_policy(const struct sbx_policy *p, unsigned flags, int *ret_fd);

@@ -319,6 +319,11 @@ static void fail_frame(struct sbx_client *c, int r)
     else if (ours)
         sbx_client_fail(c, EMSGSIZE, "a frame of type %u may carry at most %u bytes, not %u",
                         rx->hdr.type, rx->max_payload, rx->hdr.length);
+    else if (r == -ETOOMANYREFS)
+        sbx_client_fail(c, EBADMSG,
+                        "the frame carries more fds than it may here (at most %u: HELLO, SIGNAL "
+                        "and frames after RUN none, RUN %u, FDS one per path OPEN named)",
+                        rx->max_fds, SBX_RUN_FIXED_FDS);
     else if (r == -EMFILE || r == -ENFILE)
         sbx_client_fail(c, r,
                         "sandboxd is out of file descriptors (%s): the fds of the frame were lost",
@@ -341,6 +346,13 @@ static void on_client(uv_poll_t *h, int status, int events)
     }
     /* Only RUN may be big, and only as big as the caller's share of the buffers allows. */
     c->rx.max_payload = c->state == SBX_CL_READY ? sbx_server_room(c) : SBX_SERVER_SMALL_FRAME_MAX;
+    /*
+     * And only the frame that carries fds may bring them, as many as it
+     * carries: a connection holds no more descriptors than its share.
+     */
+    c->rx.max_fds = c->state == SBX_CL_READY     ? SBX_RUN_FIXED_FDS
+                    : c->state == SBX_CL_OPENING ? sbx_run_req_fds_wanted(c->pending)
+                                                 : 0;
     struct sbx_frame f;
     int r = sbx_proto_rx_read(&c->rx, c->fd, &f);
     if (r == 0) {

@@ -390,19 +390,24 @@ int sbx_proto_send(int sock, const struct sbx_buf *b, const int *fds, unsigned n
  * or -ENFILE for the system).  A probing dup tells which: the descriptors
  * that did arrive are still open, so the table is as full as it was.
  */
-static int truncated_cause(int sock)
+static int truncated_cause(int sock, int too_many)
 {
     int probe = fcntl(sock, F_DUPFD_CLOEXEC, 0);
     if (probe >= 0) {
         close(probe);
-        return -EMSGSIZE;
+        return too_many;
     }
-    return errno == EMFILE || errno == ENFILE ? -errno : -EMSGSIZE;
+    return errno == EMFILE || errno == ENFILE ? -errno : too_many;
 }
 
-/* Adds the descriptors of every SCM_RIGHTS message to f; too many -> -EMSGSIZE. */
-static int collect_fds(int sock, struct msghdr *mh, struct sbx_frame *f)
+/*
+ * Adds the descriptors of every SCM_RIGHTS message to f.  More than the
+ * protocol's limit is -EMSGSIZE; more than a smaller max the receiver set
+ * for this frame is -ETOOMANYREFS.
+ */
+static int collect_fds(int sock, struct msghdr *mh, struct sbx_frame *f, unsigned max)
 {
+    int too_many = max < SBX_PROTO_MAX_FDS ? -ETOOMANYREFS : -EMSGSIZE;
     int r = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
@@ -413,35 +418,40 @@ static int collect_fds(int sock, struct msghdr *mh, struct sbx_frame *f)
             int fd;
             memcpy(&fd, data + i * sizeof(int), sizeof(int));
             /* Every received fd is either kept or closed, even past the limit. */
-            if (f->n_fds < SBX_PROTO_MAX_FDS)
+            if (f->n_fds < max && f->n_fds < SBX_PROTO_MAX_FDS)
                 f->fds[f->n_fds++] = fd;
             else {
                 sbx_close(fd);
-                r = -EMSGSIZE;
+                r = too_many;
             }
         }
     }
     if (mh->msg_flags & MSG_CTRUNC)
-        r = truncated_cause(sock);
+        r = truncated_cause(sock, too_many);
     return r;
 }
 
 /*
- * One recvmsg() of at most n bytes into p, fds added to f.  Returns the
+ * One recvmsg() of at most n bytes into p, fds added to f, at most max_fds
+ * of them in all: the control buffer has room for no more, so the kernel
+ * installs no more (it drops the rest and says MSG_CTRUNC).  Returns the
  * byte count (0 on EOF), -EAGAIN, or another negative errno.
  */
-static ssize_t recv_some(int sock, void *p, size_t n, struct sbx_frame *f)
+static ssize_t recv_some(int sock, void *p, size_t n, struct sbx_frame *f, unsigned max_fds)
 {
     union {
         char buf[CONTROL_SIZE];
         struct cmsghdr align;
     } control;
+    unsigned room = max_fds > SBX_PROTO_MAX_FDS ? SBX_PROTO_MAX_FDS : max_fds;
+    room = f->n_fds < room ? room - f->n_fds : 0;
     struct iovec iov = { .iov_base = p, .iov_len = n };
     struct msghdr mh = {
         .msg_iov = &iov,
         .msg_iovlen = 1,
         .msg_control = control.buf,
-        .msg_controllen = sizeof(control.buf),
+        .msg_controllen =
+            (room ? CMSG_SPACE(sizeof(int) * room) : 0) + CMSG_SPACE(sizeof(struct ucred)),
     };
     ssize_t got;
     do
@@ -449,7 +459,7 @@ static ssize_t recv_some(int sock, void *p, size_t n, struct sbx_frame *f)
     while (got < 0 && errno == EINTR);
     if (got < 0)
         return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-    int r = collect_fds(sock, &mh, f);
+    int r = collect_fds(sock, &mh, f, max_fds);
     if (r < 0)
         return r;
     return got;
@@ -459,7 +469,7 @@ static ssize_t recv_some(int sock, void *p, size_t n, struct sbx_frame *f)
 static int recv_exact(int sock, uint8_t *p, size_t n, size_t *got, struct sbx_frame *f)
 {
     while (*got < n) {
-        ssize_t k = recv_some(sock, p + *got, n - *got, f);
+        ssize_t k = recv_some(sock, p + *got, n - *got, f, SBX_PROTO_MAX_FDS);
         if (k == -EAGAIN) {
             int r = wait_for(sock, POLLIN);
             if (r < 0)
@@ -523,7 +533,8 @@ fail:
 
 void sbx_proto_rx_init(struct sbx_proto_rx *rx)
 {
-    *rx = (struct sbx_proto_rx){ .max_payload = SBX_PROTO_MAX_PAYLOAD };
+    *rx =
+        (struct sbx_proto_rx){ .max_payload = SBX_PROTO_MAX_PAYLOAD, .max_fds = SBX_PROTO_MAX_FDS };
 }
 
 void sbx_proto_rx_clear(struct sbx_proto_rx *rx)
@@ -554,7 +565,7 @@ int sbx_proto_rx_read(struct sbx_proto_rx *rx, int sock, struct sbx_frame *ret)
             want = rx->hdr.length - off;
         }
 
-        ssize_t k = recv_some(sock, p, want, &rx->frame);
+        ssize_t k = recv_some(sock, p, want, &rx->frame, rx->max_fds);
         if (k == -EAGAIN)
             return 0;
         if (k < 0)

@@ -128,6 +128,7 @@ struct sbx_proto_rx {
     struct sbx_frame_header hdr;
     struct sbx_frame frame; /* under construction; owned */
     uint32_t max_payload;   /* a longer frame is -EMSGSIZE; SBX_PROTO_MAX_PAYLOAD after init */
+    unsigned max_fds;       /* more are never installed: -ETOOMANYREFS; SBX_PROTO_MAX_FDS at init */
 };
 void sbx_proto_rx_init(struct sbx_proto_rx *rx);
 int sbx_proto_rx_read(struct sbx_proto_rx *rx, int sock, struct sbx_frame *ret);

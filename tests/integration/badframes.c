@@ -349,6 +349,27 @@ static bool case_signal_before_run(int fd)
     return ok && expect_error_then_eof(fd, EPROTO, false);
 }
 
+/* A HELLO that brings 16 fds: refused, and the daemon never holds them. */
+static bool case_hello_with_fds(int fd)
+{
+    struct sbx_msg_hello h = { .min_version = SBX_PROTO_VERSION,
+                               .max_version = SBX_PROTO_VERSION,
+                               .client = "badframes" };
+    int fds[SBX_PROTO_MAX_FDS];
+    for (unsigned i = 0; i < SBX_PROTO_MAX_FDS; i++)
+        fds[i] = STDERR_FILENO;
+    struct sbx_buf b = { 0 };
+    int r = sbx_msg_hello_encode(&h, &b);
+    if (r >= 0)
+        r = sbx_proto_send(fd, &b, fds, SBX_PROTO_MAX_FDS);
+    sbx_buf_free(&b);
+    if (r < 0) {
+        printf("FAIL %s: sending HELLO: %s\n", current_case, strerror(-r));
+        return false;
+    }
+    return expect_error_then_eof(fd, EBADMSG, false);
+}
+
 static const struct {
     const char *name;
     bool (*fn)(int fd);
@@ -370,6 +391,7 @@ static const struct {
     { "RUN before HELLO", case_run_before_hello },
     { "RUN without fds", case_run_without_fds },
     { "SIGNAL before RUN", case_signal_before_run },
+    { "HELLO carrying fds", case_hello_with_fds },
 };
 
 /* A fresh, well-formed connection still gets its WELCOME. */
