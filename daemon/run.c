@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -193,6 +194,9 @@ static int apply_options(struct sbx_run_req *req, char *msg, size_t len)
             req->user_option = o;
         if (option_is(o, "user") || option_is(o, "volume"))
             req->operator_policy = false;
+        if (option_is(o, "memory") || option_is(o, "pids-limit") || option_is(o, "tmpfs") ||
+            option_is(o, "ulimit"))
+            req->limit_option = o;
     }
     if (ret == -ENOMEM)
         snprintf(msg, len, "policy options: out of memory");
@@ -429,6 +433,20 @@ static int check_stdio(const int fds[3], char *msg, size_t msglen)
     return 0;
 }
 
+/*
+ * The daemon's own hard rlimits: a caller other than root may not give its
+ * guest more (sandbox init sets rlimits while it can still raise them).
+ */
+static const uint64_t *daemon_hard_limits(void)
+{
+    static uint64_t hard[RLIM_NLIMITS];
+    for (int i = 0; i < RLIM_NLIMITS; i++) {
+        struct rlimit rl;
+        hard[i] = getrlimit(i, &rl) == 0 ? (uint64_t)rl.rlim_max : 0;
+    }
+    return hard;
+}
+
 /* Everything that can be checked before the client opens anything. */
 static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req *req,
                          char *msg, size_t msglen)
@@ -443,6 +461,15 @@ static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_
     }
     if (c->cred.uid != 0 && sbx_policy_needs_root(p, &what)) {
         snprintf(msg, msglen, "permission denied: only root may use '%s' in a policy", what);
+        return -EPERM;
+    }
+    req->own_limits = c->cred.uid != 0 && (!req->operator_policy || req->limit_option);
+    if (req->own_limits && sbx_policy_above_defaults(p, daemon_hard_limits(), &what)) {
+        snprintf(msg, msglen,
+                 "permission denied: only root or an operator's policy may ask for more than "
+                 "the default limits (%s%s%s)",
+                 what, req->limit_option ? ", from " : "",
+                 req->limit_option ? req->limit_option : "");
         return -EPERM;
     }
     struct sbx_host_features h;
@@ -739,8 +766,12 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
                 (struct sbx_spec_bind){ .target = m->target,
                                         .flags = m->readonly ? SBX_BIND_READONLY : 0 };
         else
-            tmpfs[spec.n_tmpfs++] =
-                (struct sbx_spec_tmpfs){ .target = m->target, .size = m->size, .mode = m->mode };
+            /* Unsized, a tmpfs would be half the host's memory: the default /tmp's size. */
+            tmpfs[spec.n_tmpfs++] = (struct sbx_spec_tmpfs){
+                .target = m->target,
+                .size = m->size || !req->own_limits ? m->size : SBX_POLICY_DEFAULT_TMP_SIZE,
+                .mode = m->mode
+            };
     }
     for (size_t i = 0; i < p->n_rlimits && spec.n_rlimits < ARRAY_SIZE(rlimits); i++)
         rlimits[spec.n_rlimits++] =

@@ -32,6 +32,13 @@ struct sbx_run_req {
      * made the policy need root, and the last --user, for messages.
      */
     const char *root_option, *user_option;
+    /* The last option that set a limit or a size (--memory, --tmpfs...). */
+    const char *limit_option;
+    /*
+     * The caller is held to the default limits: not root, and the limits are
+     * its own (its policy, or options over an operator's).
+     */
+    bool own_limits;
 };
 
 /*

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "policy/policy-internal.h"
 
@@ -80,6 +81,42 @@ int sbx_policy_new_default(struct sbx_policy **ret)
     }
     *ret = p;
     return 0;
+}
+
+/* Whether a limit of 0 (unlimited) or above def was asked for. */
+static bool above(uint64_t v, uint64_t def)
+{
+    return v == 0 || v > def;
+}
+
+int sbx_policy_above_defaults(const struct sbx_policy *p, const uint64_t *hard,
+                              const char **ret_what)
+{
+    const char *what = NULL;
+    if (above(p->memory, SBX_POLICY_DEFAULT_MEMORY))
+        what = "limits: memory";
+    else if (above(p->pids, SBX_POLICY_DEFAULT_PIDS))
+        what = "limits: pids";
+    else if (above(p->overlay_size, SBX_POLICY_DEFAULT_OVERLAY_SIZE))
+        what = "filesystem: overlay_size";
+    else if (above(p->tmp_size, SBX_POLICY_DEFAULT_TMP_SIZE))
+        what = "filesystem: tmp_size";
+    else if (above(p->shm_size, SBX_POLICY_DEFAULT_SHM_SIZE))
+        what = "filesystem: shm_size";
+    for (size_t i = 0; !what && i < p->n_mounts; i++)
+        if (p->mounts[i].type == SBX_MOUNT_TMPFS && p->mounts[i].size > SBX_POLICY_DEFAULT_TMP_SIZE)
+            what = "filesystem: mounts: a tmpfs size";
+    for (size_t i = 0; !what && i < p->n_rlimits; i++) {
+        const struct sbx_rlimit *r = &p->rlimits[i];
+        if (r->resource >= 0 && r->resource < RLIM_NLIMITS &&
+            (r->cur > hard[r->resource] || r->max > hard[r->resource]))
+            what = "process: rlimits";
+    }
+    if (!what)
+        return 0;
+    if (ret_what)
+        *ret_what = what;
+    return 1;
 }
 
 int sbx_policy_needs_root(const struct sbx_policy *p, const char **ret_what)

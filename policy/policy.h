@@ -237,6 +237,18 @@ void sbx_policy_limits(const struct sbx_policy *p, const struct sbx_host_feature
 int sbx_policy_needs_root(const struct sbx_policy *p, const char **ret_what);
 
 /*
+ * What in the policy asks for more of the host than the defaults give: a
+ * memory or pids limit, or a writable layer's size, above its default or
+ * unlimited; a tmpfs mount larger than the default /tmp; an rlimit above
+ * hard[resource] (the daemon's own hard limits, RLIM_NLIMITS entries).  0
+ * when nothing, 1 with *ret_what naming the first such setting as a user
+ * would write it ("limits: memory").  A caller other than root may ask for
+ * these only through an operator's policy.
+ */
+int sbx_policy_above_defaults(const struct sbx_policy *p, const uint64_t *hard,
+                              const char **ret_what);
+
+/*
  * Resolves user/group/groups against the text of the image's /etc/passwd
  * and /etc/group (either may be NULL when the image has none).  Numeric
  * values need no files.  0, or -ENOENT/-EINVAL with a message in *ret_err.

@@ -307,6 +307,51 @@ YAML
 run --as 65534 65534 private-bind /bin/true
 t "a bind source the caller cannot open is refused, naming it" \
     eval "rc_is 125 && err_has 'cannot open bind source $T/private'"
+# The default limits protect the host from a member: its own policy and its
+# options may lower them, only root or an operator's policy may raise them.
+policy more-memory <<'YAML'
+limits: { memory: 2G, pids: 2048 }
+YAML
+run --as 65534 65534 "$T/policies/more-memory.yaml" /bin/true
+t "a member's own policy may not raise the default memory limit" \
+    eval 'rc_is 125 && err_has "only root or an operator.s policy may ask for more than the default limits (limits: memory)"'
+policy no-memory-limit <<'YAML'
+limits: { memory: unlimited }
+YAML
+run --as 65534 65534 "$T/policies/no-memory-limit.yaml" /bin/true
+t "a member's own policy may not lift the memory limit" \
+    eval 'rc_is 125 && err_has "limits: memory"'
+policy big-tmp <<'YAML'
+filesystem: { tmp_size: 4G }
+YAML
+run --as 65534 65534 "$T/policies/big-tmp.yaml" /bin/true
+t "a member's own policy may not raise a writable layer's size" \
+    eval 'rc_is 125 && err_has "filesystem: tmp_size"'
+policy rtprio <<'YAML'
+process: { rlimits: { rtprio: 99 } }
+YAML
+run --as 65534 65534 "$T/policies/rtprio.yaml" /bin/true
+t "a member's own policy may not raise an rlimit over the daemon's hard limit" \
+    eval 'rc_is 125 && err_has "process: rlimits"'
+policy less <<'YAML'
+limits: { memory: 256M, pids: 64 }
+filesystem: { tmp_size: 16M }
+YAML
+run --as 65534 65534 "$T/policies/less.yaml" /bin/sh -c 'df -k /tmp | awk "NR==2 {print \$2}"'
+t "a member's own policy may lower the defaults" eval 'rc_is 0 && out_is 16384'
+run --as 65534 65534 more-memory /bin/true
+t "an operator's policy may raise the defaults for a member" eval 'rc_is 0'
+policy tmpfs-unsized <<'YAML'
+filesystem:
+  mounts: [{ type: tmpfs, target: /scratch }]
+YAML
+run --as 65534 65534 "$T/policies/tmpfs-unsized.yaml" \
+    /bin/sh -c 'df -k /scratch | awk "NR==2 {print \$2}"'
+t "a member's tmpfs mount without a size gets the default /tmp's size" \
+    eval 'rc_is 0 && out_is 524288'
+run "$T/policies/no-memory-limit.yaml" /bin/true
+t "root may lift the memory limit" eval 'rc_is 0'
+
 # Let everyone reach the socket, so that sandboxd's own check is what refuses.
 chmod 0666 "$SOCK"
 run --as 1 1 - /bin/true

@@ -459,6 +459,40 @@ static void test_needs_root(void)
     }
 }
 
+static void test_above_defaults(void)
+{
+    static const struct {
+        const char *yaml, *what;
+    } cases[] = {
+        { "name: plain\n", NULL },
+        { "limits: { memory: 256M, pids: 10 }\nfilesystem: { tmp_size: 1M }\n", NULL },
+        { "limits: { memory: 1G, pids: 1024 }\n", NULL },
+        { "limits: { memory: 1025M }\n", "limits: memory" },
+        { "limits: { memory: unlimited }\n", "limits: memory" },
+        { "limits: { pids: unlimited }\n", "limits: pids" },
+        { "filesystem: { overlay_size: 2G }\n", "filesystem: overlay_size" },
+        { "filesystem: { shm_size: unlimited }\n", "filesystem: shm_size" },
+        { "filesystem:\n  mounts: [{ type: tmpfs, target: /t, size: 1G }]\n",
+          "filesystem: mounts: a tmpfs size" },
+        { "filesystem:\n  mounts: [{ type: tmpfs, target: /t }]\n", NULL },
+        { "process: { rlimits: { nofile: 4096 } }\n", NULL },
+        { "process: { rlimits: { nofile: 4097 } }\n", "process: rlimits" },
+    };
+    uint64_t hard[RLIM_NLIMITS];
+    for (int i = 0; i < RLIM_NLIMITS; i++)
+        hard[i] = 4096;
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct sbx_diags diags = { 0 };
+        struct sbx_policy *p = parse_text(cases[i].yaml, &diags);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        const char *what = NULL;
+        CU_ASSERT_EQUAL(sbx_policy_above_defaults(p, hard, &what), cases[i].what ? 1 : 0);
+        if (cases[i].what)
+            CU_ASSERT(what && strcmp(what, cases[i].what) == 0);
+        sbx_policy_free(p);
+    }
+}
+
 static void test_check_host(void)
 {
     struct sbx_diags diags = { 0 };
@@ -966,7 +1000,7 @@ static const struct sbx_test tests[] = {
     SBX_TEST(test_units),
     SBX_TEST(test_negative_value),
     SBX_TEST(test_user_shorthand),
-    SBX_TEST(test_needs_root),
+    SBX_TEST(test_needs_root), SBX_TEST(test_above_defaults),
     SBX_TEST(test_check_host),
     SBX_TEST(test_resolve_identity),
     SBX_TEST(test_size_limit),
