@@ -134,11 +134,13 @@ installed_files() {
     local p
     for p in /usr/bin/sandboxctl /usr/sbin/sandboxd /lib/systemd/system/sandboxd.service \
         /lib/systemd/system/sandboxd.socket /usr/lib/sysusers.d/sandboxd.conf \
-        /usr/lib/tmpfiles.d/sandboxd.conf /etc/sandboxd/policies/default.yaml; do
+        /usr/lib/tmpfiles.d/sandboxd.conf /etc/sandboxd/policies/default.yaml \
+        /usr/share/doc/sandboxd/README.md; do
         [ -e "$p" ] || { say "missing: $p"; return 1; }
     done
 }
-t "binaries, units, sysusers.d, tmpfiles.d entries and policies are installed" installed_files
+t "binaries, units, sysusers.d and tmpfiles.d entries, policies and the README are installed" \
+    installed_files
 t "postinst created the group sandbox" getent group sandbox
 state_dir_made() { [ "$(stat -c '%a %U %G' "$state")" = "700 root root" ]; }
 t "postinst created $state, mode 0700, root's" state_dir_made
