@@ -92,9 +92,26 @@ stop_leaves_nothing() {
     return $ok
 }
 socket_starts_it_again() { run_through_socket; }
+# An upgrade (here a reinstall of the same version, which runs the same
+# maintainer scripts) stops neither unit: running sandboxes survive it.
+main_pid=
+upgrade_keeps_sandboxes() {
+    guest_pid=
+    long_guest_runs || return 1
+    main_pid=$(systemctl show -P MainPID sandboxd.service)
+    dpkg -i /sbx-in/sandboxd.deb || return 1
+    local ok=0
+    kill -0 "$guest_pid" 2>/dev/null || { echo "the guest's sandboxctl ended"; ok=1; }
+    [ -n "$(sbx_inits)" ] || { echo "no sbx-init runs"; ok=1; }
+    [ "$(systemctl show -P MainPID sandboxd.service)" = "$main_pid" ] ||
+        { echo "the daemon was restarted"; ok=1; }
+    return $ok
+}
 purge_stops_and_removes() {
     dpkg --purge sandboxd || return 1
     local ok=0 state
+    wait_for guest_gone || { echo "the running sandbox's sandboxctl still runs"; ok=1; }
+    wait_for image_detached || { echo "loop device left: $(losetup -j "$img")"; ok=1; }
     state=$(systemctl show -P ActiveState sandboxd.socket sandboxd.service | grep . | sort -u)
     [ "$state" = inactive ] || { echo "units after purge: $state"; ok=1; }
     [ -z "$(sbx_inits)" ] || { echo "sbx-init still runs"; ok=1; }
@@ -117,6 +134,9 @@ check "the daemon logs the socket systemd handed it" logs_handed_socket
 check "a long sandbox runs (sbx-init, its cgroup, its loop device)" long_guest_runs
 check "systemctl stop sandboxd leaves no sandbox, cgroup or loop device" stop_leaves_nothing
 check "the socket starts the daemon again afterwards" socket_starts_it_again
-check "dpkg --purge stops both units, removes state, group and files" purge_stops_and_removes
+check "reinstalling (the upgrade path) keeps the daemon and its sandbox running" \
+    upgrade_keeps_sandboxes
+check "dpkg --purge with a sandbox running stops both units, the sandbox, removes state, group, files" \
+    purge_stops_and_removes
 echo "done" >>"$results"
 systemctl poweroff --no-block
