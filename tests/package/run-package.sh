@@ -105,12 +105,14 @@ deb=$T/deb/sandboxd_${version}_$(dpkg --print-architecture).deb
 dpkg-deb -c "$deb" | awk '{ sub(/^\./, "", $6); print $6 }' >"$T/contents"
 
 # Every file meson installs is in the package (with Debian 12's unit
-# directory), the example policies are conffiles.
+# directory, man pages compressed), the example policies are conffiles.
 has_meson_files() {
     local dest missing=0
     while read -r dest; do
         dest=${dest/#\/usr\/lib\/systemd\/system\//\/lib\/systemd\/system\/}
-        grep -qxF "$dest" "$T/contents" || { say "not in the package: $dest"; missing=1; }
+        # dh_compress gzips man pages.
+        grep -qxF -e "$dest" -e "$dest.gz" "$T/contents" ||
+            { say "not in the package: $dest"; missing=1; }
     done < <(meson introspect --installed "$BUILD_ROOT" |
         python3 -c 'import json, sys; print("\n".join(json.load(sys.stdin).values()))' |
         sed -e 's|^/usr/local/etc/|/etc/|' -e 's|^/usr/local/|/usr/|')
