@@ -70,8 +70,10 @@ service_notified() {
         [ "$(systemctl show -P SubState sandboxd.service)" = running ]
 }
 logs_handed_socket() {
-    journalctl --no-pager -u sandboxd.service | tee /dev/stderr |
-        grep -q 'serving on /run/sandboxd/sandboxd.sock, passed by systemd'
+    local journal
+    journal=$(journalctl --no-pager -u sandboxd.service)
+    echo "$journal"
+    grep -q 'serving on /run/sandboxd/sandboxd.sock, passed by systemd' <<<"$journal"
 }
 guest_pid=
 long_guest_runs() {
