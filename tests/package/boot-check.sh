@@ -73,7 +73,7 @@ logs_handed_socket() {
     local journal
     journal=$(journalctl --no-pager -u sandboxd.service)
     echo "$journal"
-    grep -q 'serving on /run/sandboxd/sandboxd.sock, passed by systemd' <<<"$journal"
+    grep -q 'serving on /run/sandboxd/sandboxd.sock (socket activation)' <<<"$journal"
 }
 guest_pid=
 long_guest_runs() {
