@@ -590,7 +590,7 @@ static int run_check(const void *p)
         return -1;
     if (m->mode != SBX_RUN_MODE_DEFAULT && check_mode(m->mode) < 0)
         return -1;
-    return m->flags & ~SBX_RUN_STATS ? -1 : 0;
+    return m->flags & ~(SBX_RUN_STATS | SBX_RUN_TTY) ? -1 : 0;
 }
 
 static const struct slot run_slots[] = {
@@ -631,10 +631,16 @@ static const struct slot started_slots[] = {
 };
 DESC(started_desc, SBX_MSG_STARTED, started_slots, NULL);
 
+static int signal_check(const void *p)
+{
+    return ((const struct sbx_msg_signal *)p)->flags & ~SBX_SIGNAL_END ? -1 : 0;
+}
+
 static const struct slot signal_slots[] = {
     ONE(1, SLOT_U32, true, struct sbx_msg_signal, signo),
+    ONE(2, SLOT_U32, false, struct sbx_msg_signal, flags),
 };
-DESC(signal_desc, SBX_MSG_SIGNAL, signal_slots, NULL);
+DESC(signal_desc, SBX_MSG_SIGNAL, signal_slots, signal_check);
 
 static int exit_check(const void *p)
 {
@@ -654,7 +660,7 @@ static int spec_check(const void *p)
     const struct sbx_spec *m = p;
     if (check_mode(m->mode) < 0)
         return -1;
-    return m->flags & ~(SBX_SPEC_WRITABLE_IMAGE | SBX_SPEC_NET_HOST) ? -1 : 0;
+    return m->flags & ~(SBX_SPEC_WRITABLE_IMAGE | SBX_SPEC_NET_HOST | SBX_SPEC_TTY) ? -1 : 0;
 }
 
 static const struct slot spec_slots[] = {
@@ -732,6 +738,28 @@ MSG_FREE(run)
 MSG_FREE(open)
 MSG_FREE(exit)
 MSG_FREE(report)
+
+int sbx_msg_tty_encode(struct sbx_buf *ret)
+{
+    _cleanup_(sbx_buf_free) struct sbx_buf b = { 0 };
+    sbx_proto_begin(&b, SBX_MSG_TTY);
+    int r = sbx_proto_finish(&b);
+    if (r < 0)
+        return r;
+    *ret = b;
+    b = (struct sbx_buf){ 0 };
+    return 0;
+}
+
+int sbx_msg_tty_decode(const struct sbx_frame *f)
+{
+    return f->type == SBX_MSG_TTY && f->length == 0 ? 0 : -EBADMSG;
+}
+
+int sbx_msg_guest_decode(const struct sbx_frame *f)
+{
+    return f->type == SBX_MSG_GUEST && f->length == 0 ? 0 : -EBADMSG;
+}
 
 int sbx_spec_encode(const struct sbx_spec *m, struct sbx_buf *ret)
 {

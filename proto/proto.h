@@ -26,12 +26,14 @@ enum sbx_msg_type {
     SBX_MSG_RUN = 4,     /* client -> daemon, with fds */
     SBX_MSG_STARTED = 5, /* daemon -> client */
     SBX_MSG_EXIT = 6,    /* daemon -> client, last frame of a run */
-    SBX_MSG_SIGNAL = 7,  /* client -> daemon: end the sandbox */
+    SBX_MSG_SIGNAL = 7,  /* client -> daemon: a signal for the guest */
     SBX_MSG_OPEN = 8,    /* daemon -> client: host paths to open for the policy */
     SBX_MSG_FDS = 9,     /* client -> daemon: the fds OPEN asked for */
+    SBX_MSG_TTY = 10,    /* init -> daemon -> client: the master of the guest's pty */
     /* daemon <-> sandbox init, on a private socketpair: */
     SBX_MSG_SPEC = 64,   /* daemon -> init, with fds */
     SBX_MSG_REPORT = 65, /* init -> daemon */
+    SBX_MSG_GUEST = 66,  /* init -> daemon: a pidfd of the guest's main process */
 };
 
 /* Field value types. */
@@ -157,6 +159,7 @@ struct sbx_msg_error {
 
 /* RUN flags */
 #define SBX_RUN_STATS (1u << 0) /* report per-syscall statistics in EXIT */
+#define SBX_RUN_TTY (1u << 1)   /* the guest's stdio is a pty; its master comes in TTY */
 
 /*
  * RUN.  fds, in order: image, stdin, stdout, stderr, then one fd per
@@ -200,9 +203,15 @@ struct sbx_msg_started {
     uint64_t id;
 };
 
-/* SIGNAL: the client was asked to stop with this signal. */
+/*
+ * SIGNAL: the client got signo, for the guest's main process; with
+ * SBX_SIGNAL_END the sandbox is to be ended outright instead.
+ */
+#define SBX_SIGNAL_END (1u << 0)
+#define SBX_SIGNAL_MAX 64 /* the highest signal number of Linux (SIGRTMAX) */
 struct sbx_msg_signal {
     uint32_t signo;
+    uint32_t flags; /* SBX_SIGNAL_*; optional on the wire, 0 when absent */
 };
 
 /* How a sandbox ended, in EXIT and REPORT. */
@@ -257,6 +266,7 @@ struct sbx_spec_rlimit {
 
 #define SBX_SPEC_WRITABLE_IMAGE (1u << 0) /* image mount is read-write, no overlay */
 #define SBX_SPEC_NET_HOST (1u << 1)       /* keep the host network namespace */
+#define SBX_SPEC_TTY (1u << 2)            /* a pty in the sandbox's devpts for the guest's stdio */
 
 struct sbx_spec {
     char *staging;  /* existing host directory that init mounts its staging tmpfs over */
@@ -329,6 +339,15 @@ int sbx_msg_started_decode(const struct sbx_frame *f, struct sbx_msg_started *re
 
 int sbx_msg_signal_encode(const struct sbx_msg_signal *m, struct sbx_buf *ret);
 int sbx_msg_signal_decode(const struct sbx_frame *f, struct sbx_msg_signal *ret);
+
+/*
+ * TTY and GUEST: no field; exactly one fd rides on each (the caller checks
+ * the count): the pty master, the guest's pidfd.  decode checks type and
+ * emptiness.
+ */
+int sbx_msg_tty_encode(struct sbx_buf *ret);
+int sbx_msg_tty_decode(const struct sbx_frame *f);
+int sbx_msg_guest_decode(const struct sbx_frame *f);
 
 int sbx_msg_exit_encode(const struct sbx_msg_exit *m, struct sbx_buf *ret);
 int sbx_msg_exit_decode(const struct sbx_frame *f, struct sbx_msg_exit *ret);

@@ -510,6 +510,29 @@ static void test_roundtrip_small(void)
     CU_ASSERT_EQUAL(SBX_MSG_SIGNAL, f.type);
     CU_ASSERT_EQUAL_FATAL(0, sbx_msg_signal_decode(&f, &g2));
     CU_ASSERT_EQUAL(15, g2.signo);
+    CU_ASSERT_EQUAL(0, g2.flags);
+    sbx_frame_clear(&f);
+    sbx_buf_free(&b);
+
+    /* The end flag travels; an unknown flag bit is refused both ways. */
+    g = (struct sbx_msg_signal){ .signo = 2, .flags = SBX_SIGNAL_END };
+    CU_ASSERT_EQUAL_FATAL(0, sbx_msg_signal_encode(&g, &b));
+    frame_from_buf(&b, &f);
+    CU_ASSERT_EQUAL_FATAL(0, sbx_msg_signal_decode(&f, &g2));
+    CU_ASSERT_EQUAL(SBX_SIGNAL_END, g2.flags);
+    sbx_frame_clear(&f);
+    sbx_buf_free(&b);
+    g.flags = 2;
+    CU_ASSERT_EQUAL(-EINVAL, sbx_msg_signal_encode(&g, &b));
+
+    /* TTY: no field at all. */
+    CU_ASSERT_EQUAL_FATAL(0, sbx_msg_tty_encode(&b));
+    frame_from_buf(&b, &f);
+    CU_ASSERT_EQUAL(SBX_MSG_TTY, f.type);
+    CU_ASSERT_EQUAL(0, f.length);
+    CU_ASSERT_EQUAL(0, sbx_msg_tty_decode(&f));
+    /* GUEST is the same shape, told apart by its type. */
+    CU_ASSERT_EQUAL(-EBADMSG, sbx_msg_guest_decode(&f));
     sbx_frame_clear(&f);
     sbx_buf_free(&b);
 
@@ -781,7 +804,7 @@ static void test_reject_fields(void)
     /* Unknown RUN flag, unknown mode. */
     n = raw_field(p, 1, SBX_FIELD_STR, 0, 1, "x", 1);
     n += raw_field(p + n, 6, SBX_FIELD_U32, 0, 4, zero, 4);
-    n += raw_field(p + n, 7, SBX_FIELD_U32, 0, 4, "\2\0\0\0", 4);
+    n += raw_field(p + n, 7, SBX_FIELD_U32, 0, 4, "\4\0\0\0", 4);
     expect_run_rejected(p, n);
     n = raw_field(p, 1, SBX_FIELD_STR, 0, 1, "x", 1);
     n += raw_field(p + n, 6, SBX_FIELD_U32, 0, 4, "\3\0\0\0", 4);
