@@ -204,6 +204,9 @@ static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx
     for (int i = 0; i < 3; i++)
         if (dup2(fds->stdio[i], i) < 0)
             child_fail(status, errno, SBX_STAGE_SETUP, 125);
+    /* A pty's slave becomes the controlling terminal of the new session: job control works. */
+    if ((spec->flags & SBX_SPEC_TTY) && ioctl(0, TIOCSCTTY, 0) < 0)
+        child_fail(status, errno, SBX_STAGE_SETUP, 125);
     if (spec->mode != SBX_MODE_OFF &&
         (fd_move(fds->stats, SBX_FD_STATS, 0) < 0 || fd_move(fds->policy, SBX_FD_POLICY, 0) < 0 ||
          fd_move(fds->trampoline, SBX_FD_TRAMPOLINE, 0) < 0 || put_exec_request(spec, path) < 0))
@@ -235,6 +238,27 @@ static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx
 }
 
 /* ---- back in init ---- */
+
+int sbx_init_open_pty(const struct sbx_spec *spec, int *ret_master, int *ret_slave,
+                      struct sbx_init_error *e)
+{
+    /* Inside the new root: the sandbox's own devpts instance, mounted by init. */
+    _cleanup_close_ int m = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0)
+        return sbx_init_fail(e, errno, "open /dev/pts/ptmx for the guest's terminal");
+    int unlock = 0;
+    if (ioctl(m, TIOCSPTLCK, &unlock) < 0)
+        return sbx_init_fail(e, errno, "unlock the guest's pty");
+    _cleanup_close_ int sl = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (sl < 0)
+        return sbx_init_fail(e, errno, "open the slave of the guest's pty");
+    /* The guest's own terminal, as login makes it: programs reopen it by name. */
+    if (fchown(sl, spec->uid, spec->gid) < 0 || fchmod(sl, 0620) < 0)
+        return sbx_init_fail(e, errno, "give the guest's pty to uid %u", spec->uid);
+    *ret_master = TAKE_FD(m);
+    *ret_slave = TAKE_FD(sl);
+    return 0;
+}
 
 static int read_policy(int fd, struct sock_fprog *prog, struct sbx_init_error *e)
 {

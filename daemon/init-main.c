@@ -1,8 +1,9 @@
 /*
  * sbx-init: pid 1 of every sandbox, started by the daemon with execveat of a
  * sealed memfd.  It reads its SPEC from the control socket, builds the root
- * filesystem, starts the guest, reaps every orphan, and reports how the
- * guest ended.  When it exits, the kernel kills whatever is left in the
+ * filesystem, starts the guest, hands the daemon a pidfd of it (and, with
+ * a tty, its pty's master), reaps every orphan, and reports how the guest
+ * ended.  When it exits, the kernel kills whatever is left in the
  * sandbox's pid namespace.
  */
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <sys/capability.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -117,10 +119,40 @@ static int reap_until(pid_t guest)
     }
 }
 
+/* Sends a frame of no field with one fd: GUEST (the guest's pidfd) or TTY (its pty master). */
+static int send_fd(int ctl, uint16_t type, int fd)
+{
+    struct sbx_buf b = { 0 };
+    sbx_proto_begin(&b, type);
+    int r = sbx_proto_finish(&b);
+    if (r >= 0)
+        r = sbx_proto_send(ctl, &b, &fd, 1);
+    sbx_buf_free(&b);
+    return r;
+}
+
+/*
+ * The daemon signals the guest through its pidfd (SIGNAL frames of the
+ * client), so init needs no capability for that; the pty's master goes on to
+ * the client.  Without either the run cannot be what the client asked for:
+ * the guest does not run on.
+ */
+static int hand_over(int ctl, pid_t guest, int master, struct sbx_init_error *e)
+{
+    _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, guest, 0);
+    if (pidfd < 0 || send_fd(ctl, SBX_MSG_GUEST, pidfd) < 0)
+        return sbx_init_fail(e, errno ? errno : EPIPE, "hand the guest's pidfd to sandboxd");
+    if (master >= 0 && send_fd(ctl, SBX_MSG_TTY, master) < 0)
+        return sbx_init_fail(e, EPIPE, "hand the guest's terminal to sandboxd");
+    return 0;
+}
+
 int main(void)
 {
     int ctl = SBX_INIT_CTL_FD;
     struct sbx_init_error e = { 0 };
+    /* The guest's pty, with SBX_SPEC_TTY; before the first goto, so cleanup sees them set. */
+    _cleanup_close_ int master = -EBADF, slave = -EBADF;
     /* No one in the sandbox may ptrace or read /proc/1/ of the sandbox's only privileged process.
      */
     prctl(PR_SET_DUMPABLE, 0);
@@ -147,11 +179,21 @@ int main(void)
         sbx_init_fail(&e, ENOENT, "%s", spec.argv[0]);
         goto fail;
     }
+    if ((spec.flags & SBX_SPEC_TTY) && sbx_init_open_pty(&spec, &master, &slave, &e) < 0)
+        goto fail;
+    if (slave >= 0)
+        fds.stdio[0] = fds.stdio[1] = fds.stdio[2] = slave;
     pid_t guest = sbx_init_spawn_guest(&spec, &fds, path, &e, &kind);
     if (guest < 0)
         goto fail;
     /* init keeps nothing the guest could want: its copies of the guest's fds go now. */
     sbx_frame_clear(&f);
+    slave = sbx_close(slave);
+    if (hand_over(ctl, guest, master, &e) < 0) {
+        kill(guest, SIGKILL);
+        goto fail;
+    }
+    master = sbx_close(master);
     /* If this fails, init exits below, and the kernel kills the guest with its pid namespace. */
     if (drop_own_capabilities(&e) < 0)
         goto fail;

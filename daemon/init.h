@@ -33,6 +33,9 @@ int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
                     struct sbx_init_error *e);
 /* Hostname and loopback. */
 int sbx_init_uts_net(const struct sbx_spec *spec, struct sbx_init_error *e);
+/* With SBX_SPEC_TTY: a pty in the sandbox's devpts, its slave owned by the guest's ids. */
+int sbx_init_open_pty(const struct sbx_spec *spec, int *ret_master, int *ret_slave,
+                      struct sbx_init_error *e);
 /* Forks the guest; returns its pid, or -errno with e filled and the kind of failure. */
 int sbx_init_spawn_guest(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
                          const char *path, struct sbx_init_error *e, unsigned *ret_kind);

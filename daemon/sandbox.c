@@ -16,7 +16,9 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -147,6 +149,7 @@ static void sandbox_finish(struct sbx_sandbox *s)
     sbx_proto_rx_clear(&s->rx);
     sbx_msg_report_free(&s->report);
     s->stats_fd = sbx_close(s->stats_fd);
+    s->guest_pidfd = sbx_close(s->guest_pidfd);
     s->handles_open = (unsigned)__builtin_popcount(s->handles_inited);
     if (s->handles_open == 0) {
         struct sbx_daemon *d = s->d;
@@ -325,6 +328,95 @@ static void on_init_exit(uv_poll_t *h, int status, int events)
     sandbox_finish(s);
 }
 
+/*
+ * The guest's process group is orphaned (its parent, init, is in another
+ * session), so the kernel drops a SIGTSTP, SIGTTIN or SIGTTOU whose default
+ * action would stop it.  The daemon does what that default would do, and
+ * sends SIGSTOP, unless the guest catches or ignores the signal.  /proc is
+ * read by the pid in fdinfo; if that pid were reused meanwhile, only the
+ * choice of signal could be wrong: the signal itself goes by pidfd.
+ */
+static int stop_signal_for(int pidfd, int sig)
+{
+    if (sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU)
+        return sig;
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+    int pid = 0;
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return sig;
+    while (fgets(line, sizeof(line), f))
+        sscanf(line, "Pid: %d", &pid);
+    fclose(f);
+    if (pid <= 0)
+        return sig;
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    if (!(f = fopen(path, "re")))
+        return sig;
+    unsigned long long caught = 0, ignored = 0;
+    while (fgets(line, sizeof(line), f)) {
+        sscanf(line, "SigCgt: %llx", &caught);
+        sscanf(line, "SigIgn: %llx", &ignored);
+    }
+    fclose(f);
+    return (caught | ignored) & (1ULL << (sig - 1)) ? sig : SIGSTOP;
+}
+
+static int deliver(struct sbx_sandbox *s, int sig)
+{
+    if (syscall(SYS_pidfd_send_signal, s->guest_pidfd, stop_signal_for(s->guest_pidfd, sig), NULL,
+                0) < 0)
+        return sbx_neg_errno();
+    return 0;
+}
+
+int sbx_sandbox_signal(struct sbx_sandbox *s, uint32_t signo)
+{
+    if (s->killed || s->have_report)
+        return -ESRCH;
+    /* Before init has handed over the guest: kept, at most once per signal, like the kernel. */
+    if (s->guest_pidfd < 0) {
+        s->pending_signals |= 1ULL << (signo - 1);
+        return 0;
+    }
+    return deliver(s, (int)signo);
+}
+
+/* GUEST from init: the pidfd of the guest's main process, once; the signals kept go now. */
+static bool on_guest(struct sbx_sandbox *s, struct sbx_frame *f)
+{
+    if (s->guest_pidfd >= 0 || f->n_fds != 1 || sbx_msg_guest_decode(f) < 0 ||
+        syscall(SYS_pidfd_send_signal, f->fds[0], 0, NULL, 0) < 0)
+        return false;
+    s->guest_pidfd = TAKE_FD(f->fds[0]);
+    for (int sig = 1; sig <= SBX_SIGNAL_MAX; sig++)
+        if (s->pending_signals & (1ULL << (sig - 1)))
+            deliver(s, sig);
+    s->pending_signals = 0;
+    return true;
+}
+
+/* Only a pty master goes to the client: a character device of major 5, minor 2. */
+static bool is_pty_master(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 5 &&
+           minor(st.st_rdev) == 2;
+}
+
+/* TTY from init: the master of the guest's pty, passed on to the client, once. */
+static bool on_tty(struct sbx_sandbox *s, struct sbx_frame *f)
+{
+    if (!s->want_tty || s->tty_sent || f->n_fds != 1 || sbx_msg_tty_decode(f) < 0 ||
+        !is_pty_master(f->fds[0]))
+        return false;
+    s->tty_sent = true;
+    if (s->client && sbx_client_send_tty(s->client, f->fds[0]) < 0)
+        sbx_info("sandbox %llu: cannot hand the terminal to the client", (unsigned long long)s->id);
+    return true;
+}
+
 static void on_ctl(uv_poll_t *h, int status, int events)
 {
     struct sbx_sandbox *s = h->data;
@@ -339,6 +431,11 @@ static void on_ctl(uv_poll_t *h, int status, int events)
             sbx_frame_clear(&f);
             if (!s->writable_image)
                 report_exit(s, NULL);
+            return;
+        }
+        if ((f.type == SBX_MSG_TTY && on_tty(s, &f)) ||
+            (f.type == SBX_MSG_GUEST && on_guest(s, &f))) {
+            sbx_frame_clear(&f);
             return;
         }
         sbx_frame_clear(&f);
@@ -456,6 +553,7 @@ static int sandbox_spawn(struct sbx_daemon *d, bool net_host, struct sbx_sandbox
         .pidfd = -EBADF,
         .ctl_fd = -EBADF,
         .stats_fd = -EBADF,
+        .guest_pidfd = -EBADF,
         .cg = { .v2_fd = -EBADF },
         .net_host = net_host,
     };
@@ -557,6 +655,7 @@ static int sandbox_launch(struct sbx_sandbox *s, struct sbx_client *client,
     s->writable_image = p->image->writable;
     s->timeout_ms = p->timeout_ms;
     s->want_stats = p->stats;
+    s->want_tty = p->spec->flags & SBX_SPEC_TTY;
     int r;
     if ((r = sbx_cgroup_limit(&d->cgroups, &s->cg, &p->limits, msg, msglen)) < 0)
         return r;

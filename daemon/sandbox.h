@@ -33,6 +33,10 @@ struct sbx_sandbox {
     struct sbx_cgroup cg;
     int stats_fd; /* trampoline's counters; -EBADF in off mode */
     bool want_stats;
+    bool want_tty;            /* the guest has a pty: init sends its master once (TTY) */
+    int guest_pidfd;          /* the guest's main process, from init (GUEST); -EBADF before */
+    uint64_t pending_signals; /* bit n-1: signal n came before guest_pidfd */
+    bool tty_sent;
     uint64_t timeout_ms;
     uv_timer_t timer;
     struct sbx_msg_report report;
@@ -73,6 +77,11 @@ int sbx_sandbox_start(struct sbx_daemon *d, struct sbx_client *client,
 void sbx_sandbox_refill_spare(struct sbx_daemon *d);
 /* Kills the spare; it stays on the daemon's list of sandboxes until it is reaped. */
 void sbx_sandbox_drop_spare(struct sbx_daemon *d);
+/*
+ * Sends signo (1..SBX_SIGNAL_MAX) to the guest's main process by its pidfd,
+ * or keeps it until init has handed that over; -ESRCH when the guest is done.
+ */
+int sbx_sandbox_signal(struct sbx_sandbox *s, uint32_t signo);
 /* Ends it now (SIGKILL to the whole sandbox); the exit is reported as usual,
  * with why (a static string) as its message. */
 void sbx_sandbox_kill(struct sbx_sandbox *s, const char *why);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -223,6 +224,11 @@ static void handle_run(struct sbx_client *c, struct sbx_frame *f)
     c->state = SBX_CL_OPENING;
 }
 
+/*
+ * A signal for the guest's main process, sent by its pidfd; or, with
+ * SBX_SIGNAL_END, the end of the sandbox.  Each frame costs one syscall at
+ * most, and a client that floods signals only its own guest.
+ */
 static void handle_signal(struct sbx_client *c, const struct sbx_frame *f)
 {
     struct sbx_msg_signal sig;
@@ -230,13 +236,41 @@ static void handle_signal(struct sbx_client *c, const struct sbx_frame *f)
         sbx_client_fail(c, EBADMSG, "malformed SIGNAL frame");
         return;
     }
-    /* The first one ends the sandbox; the ones after it have nothing left to do. */
-    if (c->signalled)
+    bool end = sig.flags & SBX_SIGNAL_END;
+    if (sig.signo < 1 || sig.signo > SBX_SIGNAL_MAX ||
+        (!end && (sig.signo == SIGKILL || sig.signo == SIGSTOP))) {
+        sbx_client_fail(c, EINVAL,
+                        "SIGNAL: %u is not a signal for the guest (1-%d, not SIGKILL or SIGSTOP: "
+                        "those end the sandbox, with the end flag)",
+                        sig.signo, SBX_SIGNAL_MAX);
         return;
-    c->signalled = true;
-    sbx_log_limited(&client_lines, LOG_INFO, "sandbox %llu: client asked to stop it (signal %u)",
-                    (unsigned long long)c->sandbox->id, sig.signo);
-    sbx_sandbox_kill(c->sandbox, "killed: the client asked to stop it");
+    }
+    if (end) {
+        sbx_log_limited(&client_lines, LOG_INFO,
+                        "sandbox %llu: the client asked to end it (signal %u)",
+                        (unsigned long long)c->sandbox->id, sig.signo);
+        sbx_sandbox_kill(c->sandbox, "killed: sandboxctl asked to end the sandbox");
+        return;
+    }
+    int r = sbx_sandbox_signal(c->sandbox, sig.signo);
+    if (r < 0)
+        sbx_log_limited(&client_lines, LOG_INFO, "sandbox %llu: signal %u not passed on: %s",
+                        (unsigned long long)c->sandbox->id, sig.signo, strerror(-r));
+}
+
+int sbx_client_send_tty(struct sbx_client *c, int master)
+{
+    struct sbx_buf b = { 0 };
+    int r = sbx_msg_tty_encode(&b);
+    if (r >= 0) {
+        /* As in send_buf: a small frame into a socket the client drains. */
+        int fl = fcntl(c->fd, F_GETFL);
+        fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
+        r = sbx_proto_send(c->fd, &b, &master, 1);
+        fcntl(c->fd, F_SETFL, fl);
+    }
+    sbx_buf_free(&b);
+    return r;
 }
 
 static void handle_frame(struct sbx_client *c, struct sbx_frame *f)

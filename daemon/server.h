@@ -55,7 +55,6 @@ struct sbx_client {
     bool trusted;          /* root or the daemon's own uid: no per-uid limits */
     bool counted;          /* in the connection counts (not a refused connection) */
     bool peer_shut;        /* the peer shut down its sending side while its sandbox runs */
-    bool signalled;        /* a SIGNAL frame ended the sandbox; later ones do nothing */
     size_t frame_charge;   /* bytes of the RUN frame in progress counted against the budgets */
     size_t pending_charge; /* bytes of the pending RUN counted against them */
     enum sbx_client_state state;
@@ -100,6 +99,8 @@ int sbx_client_add(struct sbx_daemon *d, int fd);
 bool sbx_client_in_group(struct sbx_client *c, gid_t gid);
 /* Closes the connection; a sandbox it started is killed. */
 void sbx_client_close(struct sbx_client *c);
+/* The guest's pty master, from sandbox init, goes to the client (TTY). */
+int sbx_client_send_tty(struct sbx_client *c, int master);
 /* The sandbox of this client ended: send EXIT, and close. */
 void sbx_client_sandbox_exited(struct sbx_client *c, struct sbx_sandbox *s,
                                const struct sbx_msg_exit *m);
