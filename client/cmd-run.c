@@ -20,6 +20,8 @@
 
 #include "client/connect.h"
 #include "client/run-options.h"
+#include "client/sigproxy.h"
+#include "client/tty.h"
 #include "proto/proto.h"
 #include "sbx-config.h"
 #include "sbx/macro.h"
@@ -40,10 +42,15 @@ static void usage(FILE *f)
         "  --policy NAME|FILE    a policy by name (in sandboxd's policy directory) or a\n"
         "                        YAML file (any argument with a '/' or a .yaml ending)\n"
         "  --syscall-mode MODE   off, trap or rewrite (default: the policy's, then sandboxd's)\n"
-        "  --stats               print per-syscall counts of the trampoline at exit\n",
+        "  --stats               print per-syscall counts of the trampoline at exit\n"
+        "  -t, --tty             give CMD a terminal of its own (a pty in the sandbox)\n"
+        "  -i, --interactive     with -t: copy this terminal's input to it (stdin is\n"
+        "                        always passed without -t)\n",
         SBX_DEFAULT_SOCKET);
     sbx_run_options_usage(f);
-    fputs("\nExit status: CMD's; 128+N if it died of signal N; 124 timeout; 125 sandbox\n"
+    fputs("\nSignals sent to sandboxctl go to CMD; a third SIGINT or SIGTERM within 3 s\n"
+          "ends the sandbox.\n"
+          "Exit status: CMD's; 128+N if it died of signal N; 124 timeout; 125 sandbox\n"
           "error; 126 CMD cannot be executed; 127 CMD not found in the image.\n",
           f);
 }
@@ -54,6 +61,7 @@ struct run_opts {
     uint32_t mode;
     bool stats;
     struct sbx_run_options extra; /* -e, --env-file and the policy fields */
+    bool tty, interactive;
 };
 
 static void run_opts_done(struct run_opts *o)
@@ -201,7 +209,7 @@ static int send_run(int sock, const struct run_opts *o, int image_fd, char **arg
         .options = o->extra.options,
         .n_options = o->extra.n_options,
         .mode = o->mode,
-        .flags = o->stats ? SBX_RUN_STATS : 0,
+        .flags = (o->stats ? SBX_RUN_STATS : 0) | (o->tty ? SBX_RUN_TTY : 0),
     };
     _cleanup_free_ char *text = NULL;
     if (o->policy && is_policy_file(o->policy)) {
@@ -283,9 +291,9 @@ static int exit_status(const struct sbx_msg_exit *m, const char *cmd)
     }
 }
 
-static int send_signal(int sock, int signo)
+static int send_signal(int sock, int signo, uint32_t flags)
 {
-    struct sbx_msg_signal s = { .signo = (uint32_t)signo };
+    struct sbx_msg_signal s = { .signo = (uint32_t)signo, .flags = flags };
     struct sbx_buf b = { 0 };
     int r = sbx_msg_signal_encode(&s, &b);
     if (r >= 0)
@@ -353,65 +361,139 @@ static void print_error(const struct sbx_msg_error *e, const char *image)
         fprintf(stderr, "sandboxctl: %s\n", msg);
 }
 
-/* Reads the daemon's answers until EXIT; turns our signals into SIGNAL frames. */
-static int wait_for_exit(int sock, int sigfd, bool stats, const char *cmd, const char *image)
+/* A run in progress, between RUN and EXIT. */
+struct run_state {
+    int sock;
+    int sigfd;
+    bool stats, tty;
+    const char *cmd, *image;
+    bool started;
+    int held[32]; /* signals that came before STARTED, in order */
+    unsigned n_held;
+    bool stopped; /* sandboxctl was just stopped and continued: the last poll is stale */
+    struct sbx_sigproxy proxy;
+    struct sbx_tty term;
+};
+
+/*
+ * One signal sandboxctl got: passed on to the guest (held until STARTED,
+ * since the daemon takes SIGNAL only while the sandbox runs).  A stop signal
+ * also stops sandboxctl, with its terminal restored, so that the caller's
+ * shell gets its terminal back; SIGCONT resumes both.  Returns an exit
+ * status when sandboxctl is to end now, else -1.
+ */
+static int on_signal(struct run_state *st, int signo)
 {
-    int got_signal = 0;
+    if (signo == SIGWINCH) {
+        /* The guest's pty signals its foreground job, as a terminal does. */
+        sbx_tty_resize(&st->term);
+        return -1;
+    }
+    if (sbx_sigproxy_is_end(&st->proxy, signo)) {
+        fprintf(stderr, "sandboxctl: a third SIGINT or SIGTERM within %d s: ending the sandbox\n",
+                SBX_SIGPROXY_END_MS / 1000);
+        if (!st->started)
+            return 128 + signo; /* nothing runs yet: closing the connection is enough */
+        send_signal(st->sock, signo, SBX_SIGNAL_END);
+        return -1;
+    }
+    if (st->started)
+        send_signal(st->sock, signo, 0);
+    else if (st->n_held < ARRAY_SIZE(st->held))
+        st->held[st->n_held++] = signo;
+    if (signo == SIGTSTP || signo == SIGTTIN || signo == SIGTTOU) {
+        sbx_tty_suspend(&st->term);
+        raise(SIGSTOP);
+        st->stopped = true;
+    } else if (signo == SIGCONT) {
+        sbx_tty_resume(&st->term);
+    }
+    return -1;
+}
+
+static void on_started(struct run_state *st)
+{
+    st->started = true;
+    for (unsigned i = 0; i < st->n_held; i++)
+        send_signal(st->sock, st->held[i], 0);
+    st->n_held = 0;
+}
+
+/* One frame from the daemon; returns an exit status when the run is over, else -1. */
+static int on_frame(struct run_state *st, struct sbx_frame *f)
+{
+    int status = -1;
+    if (f->type == SBX_MSG_STARTED) {
+        on_started(st);
+    } else if (f->type == SBX_MSG_TTY && st->tty && f->n_fds == 1 && sbx_msg_tty_decode(f) == 0) {
+        int master = TAKE_FD(f->fds[0]);
+        if (sbx_tty_attach(&st->term, master) < 0)
+            status = EXIT_SETUP;
+    } else if (f->type == SBX_MSG_OPEN) {
+        int failed = answer_open(st->sock, f, st->image);
+        if (failed)
+            status = failed;
+    } else if (f->type == SBX_MSG_EXIT) {
+        struct sbx_msg_exit m;
+        /* The guest's last words may still be in its pty. */
+        sbx_tty_drain(&st->term);
+        if (sbx_msg_exit_decode(f, &m) < 0) {
+            fprintf(stderr, "sandboxctl: malformed EXIT from sandboxd\n");
+            status = EXIT_SETUP;
+        } else {
+            if (st->stats)
+                print_stats(&m);
+            status = exit_status(&m, st->cmd);
+            sbx_msg_exit_free(&m);
+        }
+    } else if (f->type == SBX_MSG_ERROR) {
+        struct sbx_msg_error e;
+        if (sbx_msg_error_decode(f, &e) >= 0) {
+            print_error(&e, st->image);
+            sbx_msg_error_free(&e);
+        }
+        status = EXIT_SETUP;
+    } else {
+        fprintf(stderr, "sandboxctl: unexpected frame %u from sandboxd\n", f->type);
+        status = EXIT_SETUP;
+    }
+    return status;
+}
+
+/* Reads the daemon's answers until EXIT, passes our signals on, and copies the tty. */
+static int wait_for_exit(struct run_state *st)
+{
     for (;;) {
-        struct pollfd p[2] = { { .fd = sock, .events = POLLIN },
-                               { .fd = sigfd, .events = POLLIN } };
-        if (poll(p, 2, -1) < 0) {
+        struct pollfd p[2 + SBX_TTY_MAX_POLL] = { { .fd = st->sock, .events = POLLIN },
+                                                  { .fd = st->sigfd, .events = POLLIN } };
+        unsigned n = 2 + sbx_tty_poll_fds(&st->term, p + 2);
+        if (poll(p, n, -1) < 0) {
             if (errno == EINTR)
                 continue;
             return EXIT_SETUP;
         }
+        st->stopped = false;
         if (p[1].revents & POLLIN) {
             struct signalfd_siginfo si;
-            if (read(sigfd, &si, sizeof(si)) == sizeof(si) && !got_signal) {
-                got_signal = (int)si.ssi_signo;
-                send_signal(sock, got_signal);
+            if (read(st->sigfd, &si, sizeof(si)) == sizeof(si)) {
+                int status = on_signal(st, (int)si.ssi_signo);
+                if (status >= 0)
+                    return status;
             }
         }
+        if (st->stopped)
+            continue;
+        sbx_tty_handle(&st->term);
         if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
             continue;
         struct sbx_frame f = { 0 };
-        int r = sbx_proto_recv(sock, &f);
+        int r = sbx_proto_recv(st->sock, &f);
         if (r <= 0) {
-            if (got_signal)
-                return 128 + got_signal;
             fprintf(stderr, "sandboxctl: sandboxd closed the connection: %s\n",
                     r < 0 ? strerror(-r) : "no exit status");
             return EXIT_SETUP;
         }
-        int status = -1;
-        if (f.type == SBX_MSG_STARTED) {
-            /* Nothing to do: the guest runs. */
-        } else if (f.type == SBX_MSG_OPEN) {
-            int failed = answer_open(sock, &f, image);
-            if (failed)
-                status = failed;
-        } else if (f.type == SBX_MSG_EXIT) {
-            struct sbx_msg_exit m;
-            if (sbx_msg_exit_decode(&f, &m) < 0) {
-                fprintf(stderr, "sandboxctl: malformed EXIT from sandboxd\n");
-                status = EXIT_SETUP;
-            } else {
-                if (stats)
-                    print_stats(&m);
-                status = got_signal ? 128 + got_signal : exit_status(&m, cmd);
-                sbx_msg_exit_free(&m);
-            }
-        } else if (f.type == SBX_MSG_ERROR) {
-            struct sbx_msg_error e;
-            if (sbx_msg_error_decode(&f, &e) >= 0) {
-                print_error(&e, image);
-                sbx_msg_error_free(&e);
-            }
-            status = EXIT_SETUP;
-        } else {
-            fprintf(stderr, "sandboxctl: unexpected frame %u from sandboxd\n", f.type);
-            status = EXIT_SETUP;
-        }
+        int status = on_frame(st, &f);
         sbx_frame_clear(&f);
         if (status >= 0)
             return status;
@@ -426,13 +508,15 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
         { "policy", required_argument, NULL, OPT_POLICY },
         { "syscall-mode", required_argument, NULL, OPT_MODE },
         { "stats", no_argument, NULL, OPT_STATS },
+        { "tty", no_argument, NULL, 't' },
+        { "interactive", no_argument, NULL, 'i' },
         { "help", no_argument, NULL, 'h' },
         SBX_RUN_OPTIONS_LONG,
         {},
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+h" SBX_RUN_OPTIONS_SHORT, opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+hti" SBX_RUN_OPTIONS_SHORT, opts, NULL)) != -1) {
         switch (c) {
         case OPT_SOCKET:
             o->socket = optarg;
@@ -451,6 +535,12 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
             break;
         case OPT_STATS:
             o->stats = true;
+            break;
+        case 't':
+            o->tty = true;
+            break;
+        case 'i':
+            o->interactive = true;
             break;
         case 'h':
             usage(stdout);
@@ -495,20 +585,28 @@ int sbx_cmd_run(int argc, char **argv)
         return EXIT_SETUP;
     /* Blocked before the daemon exists, so no signal is lost; read through a signalfd. */
     sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGHUP);
+    sbx_sigproxy_set(&mask, o.tty);
     struct sbx_conn conn;
     if (sbx_conn_open(&conn, o.socket) < 0)
         return EXIT_SETUP;
     sigprocmask(SIG_BLOCK, &mask, NULL);
     _cleanup_close_ int sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
     int status = EXIT_SETUP;
+    struct run_state st = {
+        .sock = conn.fd,
+        .sigfd = sigfd,
+        .stats = o.stats,
+        .tty = o.tty,
+        .cmd = cmd[0],
+        .image = image,
+    };
+    sbx_tty_init(&st.term, o.interactive);
     if (sigfd < 0)
         fprintf(stderr, "sandboxctl: signalfd: %s\n", strerror(errno));
     else if (send_run(conn.fd, &o, image_fd, cmd, cmdc) >= 0)
-        status = wait_for_exit(conn.fd, sigfd, o.stats, cmd[0], image);
+        status = wait_for_exit(&st);
+    /* Every way out of the run comes here: the caller's terminal is restored first. */
+    sbx_tty_done(&st.term);
     sbx_conn_close(&conn);
     return status;
 }

@@ -51,9 +51,14 @@ static int start_embedded(struct sbx_conn *c)
     }
     if (pid == 0) {
         close(sv[0]);
-        /* The client turns terminal signals into a SIGNAL frame; the daemon follows that. */
-        signal(SIGINT, SIG_IGN);
-        signal(SIGHUP, SIG_IGN);
+        /*
+         * Out of sandboxctl's process group, so that the keys of the caller's
+         * terminal (Ctrl-C, Ctrl-\, Ctrl-Z) signal sandboxctl, which passes
+         * them on to the guest, and never the private daemon.  Its log lines
+         * from the background must not stop it either (stty tostop).
+         */
+        setpgid(0, 0);
+        signal(SIGTTOU, SIG_IGN);
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         struct sbx_daemon_config cfg = {
             .state_dir = SBX_DEFAULT_STATE_DIR,
