@@ -674,7 +674,7 @@ mounted_from() {
         END { exit !found }' /proc/self/mountinfo
 }
 
-# sandboxctl stops its sandbox on SIGNAL and exits with 128+SIGNAL.
+# SIGNAL to sandboxctl goes to the guest, /bin/sleep, which dies of it: 128+SIGNAL.
 sandboxctl_signal() {
     local sig=$1 want=$2
     start_sleeper || return 1
@@ -1098,16 +1098,17 @@ t "the guest is a session leader" test_session_leader
 t "the hostname is 'sandbox' and the host's is unchanged" test_hostname
 t "a running guest: own namespaces and cgroup, image on a ro autoclear loop, no host mounts" \
     test_running_namespaces
-t "SIGTERM to sandboxctl ends a running sandbox promptly (exit 143)" sandboxctl_signal TERM 143
-t "SIGINT to sandboxctl ends a running sandbox promptly (exit 130)" sandboxctl_signal INT 130
-t "SIGHUP to sandboxctl ends a running sandbox promptly (exit 129)" sandboxctl_signal HUP 129
+t "SIGTERM to sandboxctl reaches the guest, which dies of it (exit 143)" sandboxctl_signal TERM 143
+t "SIGINT to sandboxctl reaches the guest, which dies of it (exit 130)" sandboxctl_signal INT 130
+t "SIGHUP to sandboxctl reaches the guest, which dies of it (exit 129)" sandboxctl_signal HUP 129
 t "SIGKILL to sandboxctl: sandboxd ends the sandbox" test_sigkill_sandboxctl
 t "sandboxd still serves" test_daemon_alive
 t "embedded: --socket /nonexistent/sock runs 'echo hi; exit 7' with no daemon" \
     test_embedded_exit_7
 t "embedded: statuses 137, 127 and 125" test_embedded_statuses
 t "embedded: same isolation (caps, seccomp, fds)" test_embedded_isolation
-t "embedded: SIGTERM ends the sandbox and the private daemon" test_embedded_sigterm
+t "embedded: SIGTERM reaches the guest; the sandbox and the private daemon end" \
+    test_embedded_sigterm
 t "sandboxd still serves after embedded runs ended" test_daemon_alive
 t "two sandboxes run at the same time and talk through the caller's pipes" test_two_concurrent
 t "eight concurrent sandboxes all complete with their own status" test_many_concurrent
