@@ -253,8 +253,8 @@ static void handle_signal(struct sbx_client *c, const struct sbx_frame *f)
         return;
     }
     int r = sbx_sandbox_signal(c->sandbox, sig.signo);
-    if (r < 0)
-        sbx_log_limited(&client_lines, LOG_INFO, "sandbox %llu: signal %u not passed on: %s",
+    if (r < 0 && r != -ESRCH)
+        sbx_log_limited(&client_lines, LOG_DEBUG, "sandbox %llu: signal %u not passed on: %s",
                         (unsigned long long)c->sandbox->id, sig.signo, strerror(-r));
 }
 
