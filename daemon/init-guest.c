@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/filter.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <signal.h>
@@ -21,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -242,10 +245,22 @@ static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx
 int sbx_init_open_pty(const struct sbx_spec *spec, int *ret_master, int *ret_slave,
                       struct sbx_init_error *e)
 {
-    /* Inside the new root: the sandbox's own devpts instance, mounted by init. */
-    _cleanup_close_ int m = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    /*
+     * Inside the new root: the sandbox's own devpts instance, mounted by init
+     * (no policy mount may cover /dev).  No symlink is followed, and what
+     * opens must be a devpts node: init is root here, and this open is not to
+     * be pointed anywhere else.
+     */
+    struct open_how how = {
+        .flags = O_RDWR | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW,
+        .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    _cleanup_close_ int m = (int)syscall(SYS_openat2, AT_FDCWD, "/dev/pts/ptmx", &how, sizeof(how));
     if (m < 0)
         return sbx_init_fail(e, errno, "open /dev/pts/ptmx for the guest's terminal");
+    struct statfs sfs;
+    if (fstatfs(m, &sfs) < 0 || sfs.f_type != DEVPTS_SUPER_MAGIC)
+        return sbx_init_fail(e, EPERM, "/dev/pts/ptmx is not the sandbox's devpts");
     int unlock = 0;
     if (ioctl(m, TIOCSPTLCK, &unlock) < 0)
         return sbx_init_fail(e, errno, "unlock the guest's pty");

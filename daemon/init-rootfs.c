@@ -26,6 +26,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,7 @@ int sbx_init_fail(struct sbx_init_error *e, int err, const char *fmt, ...)
 struct mount_rec {
     uint64_t id;
     const char *target;
+    bool system; /* /dev or /dev/shm: the sandbox's own, but no place for a policy mount */
 };
 
 struct mounts {
@@ -114,8 +116,7 @@ static int mounts_add(struct mounts *ms, int mnt, const char *target, struct sbx
         ms->m = m;
         ms->cap = cap;
     }
-    ms->m[ms->n].id = id;
-    ms->m[ms->n++].target = target;
+    ms->m[ms->n++] = (struct mount_rec){ .id = id, .target = target };
     return 0;
 }
 
@@ -531,6 +532,50 @@ static int mount_tmp(struct mounts *ms, int root, const struct sbx_spec *spec,
     return mount_new(ms, "tmpfs", opts, ATTR_BASE, mp, e, "/tmp");
 }
 
+/*
+ * Marks /dev and /dev/shm: the sandbox's own filesystems, on which sbx-init
+ * made the device nodes, yet no place for a policy mount.  sbx-init opens
+ * paths there as root (the pty of -t), and the guest's /dev is for the
+ * sandbox to define.
+ */
+static int mark_system(struct mounts *ms, int root, struct sbx_init_error *e)
+{
+    static const char *const paths[] = { "dev", "dev/shm" };
+    for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
+        _cleanup_close_ int fd =
+            open_below(root, paths[i], O_DIRECTORY,
+                       RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+        uint64_t id;
+        int r = fd < 0 ? fd : mount_id(fd, &id);
+        if (r < 0)
+            return sbx_init_fail(e, r, "the mount of /%s", paths[i]);
+        for (size_t k = 0; k < ms->n; k++)
+            if (ms->m[k].id == id)
+                ms->m[k].system = true;
+    }
+    return 0;
+}
+
+/*
+ * A policy mount goes only on the sandbox's root, /tmp, a policy tmpfs or
+ * inside a bind: never in /proc, /dev and the mounts in them, which are not
+ * in ms or are marked system.
+ */
+static int not_system(const struct mounts *ms, int mp, struct sbx_init_error *e, const char *what)
+{
+    uint64_t id;
+    int r = mount_id(mp, &id);
+    if (r < 0)
+        return sbx_init_fail(e, r, "%s: the mount id of the mount point", what);
+    for (size_t i = 0; i < ms->n; i++)
+        if (ms->m[i].id == id && !ms->m[i].system)
+            return 0;
+    return sbx_init_fail(e, EPERM,
+                         "%s: the mount point is in the sandbox's own /proc or /dev, which a "
+                         "policy cannot mount in",
+                         what);
+}
+
 static int mount_policy(struct mounts *ms, int root, const struct sbx_spec *spec,
                         const struct sbx_init_fds *fds, struct sbx_init_error *e)
 {
@@ -546,6 +591,8 @@ static int mount_policy(struct mounts *ms, int root, const struct sbx_spec *spec
             open_mount_point(ms, root, b->target, RESOLVE_GUEST, S_ISDIR(st.st_mode), e, what);
         if (mp < 0)
             return mp;
+        if ((r = not_system(ms, mp, e, what)) < 0)
+            return r;
         uint64_t attrs = ATTR_BASE | ((b->flags & SBX_BIND_READONLY) ? MOUNT_ATTR_RDONLY : 0);
         if ((r = attach(fds->binds[i], attrs, mp, e, what)) < 0 ||
             (r = mounts_add(ms, fds->binds[i], b->target, e, what)) < 0)
@@ -557,6 +604,8 @@ static int mount_policy(struct mounts *ms, int root, const struct sbx_spec *spec
         _cleanup_close_ int mp = open_mount_point(ms, root, t->target, RESOLVE_GUEST, 1, e, what);
         if (mp < 0)
             return mp;
+        if ((r = not_system(ms, mp, e, what)) < 0)
+            return r;
         char opts[128];
         int n =
             snprintf(opts, sizeof(opts), "source=sbx-tmpfs,mode=%04o", t->mode ? t->mode : 01777);
@@ -591,7 +640,8 @@ int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
         return root;
     int r;
     if ((r = mount_proc(&ms, root, e)) < 0 || (r = mount_dev(&ms, root, spec, e)) < 0 ||
-        (r = mount_tmp(&ms, root, spec, e)) < 0 || (r = mount_policy(&ms, root, spec, fds, e)) < 0)
+        (r = mount_tmp(&ms, root, spec, e)) < 0 || (r = mark_system(&ms, root, e)) < 0 ||
+        (r = mount_policy(&ms, root, spec, fds, e)) < 0)
         return r;
 
     if (fchdir(root) < 0)

@@ -178,6 +178,13 @@ static bool path_ok(const char *s)
     return true;
 }
 
+/* Whether path is dir or below it (both absolute, without '.' or '..'). */
+static bool in_dir(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
 static char *get_path(struct sbx_pctx *c, const struct sbx_ynode *n, const char *key)
 {
     const char *s = sbx_pctx_scalar(c, n, "a path", key);
@@ -298,6 +305,9 @@ static void parse_mount(struct sbx_pctx *c, const struct sbx_ynode *n, struct sb
         sbx_pctx_report(c, n->line, n->col, "a mount needs a 'target'");
     else if ((m->target = get_path(c, v[2], "target")) && strcmp(m->target, "/") == 0)
         sbx_pctx_report(c, v[2]->line, v[2]->col, "a mount cannot replace the root directory");
+    else if (m->target && (in_dir(m->target, "/dev") || in_dir(m->target, "/proc")))
+        sbx_pctx_report(c, v[2]->line, v[2]->col,
+                        "a mount cannot go in the sandbox's own /dev or /proc ('%s')", m->target);
     if (v[3]) {
         int b = sbx_pctx_bool(c, v[3], "readonly");
         if (b >= 0)

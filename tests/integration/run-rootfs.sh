@@ -122,6 +122,7 @@ image proc "rm -rf proc; ln -s /etc proc"
 image tmp "rm -rf tmp; ln -s $HOST/tmp tmp"
 image fifo "rm etc/passwd; mkfifo etc/passwd"
 image evil "mkdir -p mnt/v; ln -s /mnt/v evil"
+image devlink "ln -s /dev dlink; ln -s /proc plink"
 
 mount -t tmpfs -o mode=0755 sbx-rootfs-bindsrc "$BINDSRC"
 mount --make-shared "$BINDSRC"
@@ -340,6 +341,37 @@ filesystem:
 YAML
 run plain file-on-dir /bin/true
 t "a tmpfs on a file is refused, naming the target" refused "/etc/passwd"
+
+# The sandbox's own /dev and /proc take no policy mounts: sbx-init opens the
+# pty of -t there as root, and a bind over /dev/pts would choose what it opens.
+policy over-pts <<'YAML'
+filesystem:
+  mounts: [{ type: tmpfs, target: /dev/pts }]
+YAML
+run plain over-pts /bin/true
+t "a policy mount in /dev is refused by the parser, naming it" \
+    refused "a mount cannot go in the sandbox's own /dev or /proc ('/dev/pts')"
+policy pts-via-link <<'YAML'
+filesystem:
+  mounts: [{ type: tmpfs, target: /dlink/pts }]
+YAML
+run devlink pts-via-link /bin/true
+t "a tmpfs on /dev/pts through an image symlink is refused by sbx-init" \
+    refused "is in the sandbox's own /proc or /dev"
+policy ptmx-via-link <<YAML
+filesystem:
+  mounts: [{ type: bind, source: $T/src/file, target: /dlink/pts/ptmx }]
+YAML
+run devlink ptmx-via-link /bin/true
+t "a file bind on /dev/pts/ptmx through an image symlink is refused" \
+    refused "is in the sandbox's own /proc or /dev"
+policy proc-via-link <<'YAML'
+filesystem:
+  mounts: [{ type: tmpfs, target: /plink/sys }]
+YAML
+run devlink proc-via-link /bin/true
+t "a tmpfs on /proc/sys through an image symlink is refused" \
+    refused "is in the sandbox's own /proc or /dev"
 
 # ---- /dev ------------------------------------------------------------------------
 
