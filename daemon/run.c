@@ -164,6 +164,20 @@ static void option_label(const char *option, char *buf, size_t len)
 }
 
 /*
+ * The daemon's own hard rlimits: a caller other than root may not give its
+ * guest more (sandbox init sets rlimits while it can still raise them).
+ */
+static const uint64_t *daemon_hard_limits(void)
+{
+    static uint64_t hard[RLIM_NLIMITS];
+    for (int i = 0; i < RLIM_NLIMITS; i++) {
+        struct rlimit rl;
+        hard[i] = getrlimit(i, &rl) == 0 ? (uint64_t)rl.rlim_max : 0;
+    }
+    return hard;
+}
+
+/*
  * The request's command-line options over its policy, in order, through the
  * policy's own validation; every bad one is reported.  The permission checks
  * that follow see the merged policy.  A bind mount or an identity the caller
@@ -179,6 +193,7 @@ static int apply_options(struct sbx_run_req *req, char *msg, size_t len)
         return -E2BIG;
     }
     bool needed_root = sbx_policy_needs_root(req->policy, NULL);
+    sbx_policy_bounds_of(req->policy, daemon_hard_limits(), &req->policy_bounds);
     struct sbx_diags diags = { 0 };
     int ret = 0;
     for (uint32_t i = 0; i < run->n_options && ret != -ENOMEM; i++) {
@@ -194,8 +209,8 @@ static int apply_options(struct sbx_run_req *req, char *msg, size_t len)
             req->user_option = o;
         if (option_is(o, "user") || option_is(o, "volume"))
             req->operator_policy = false;
-        if (option_is(o, "memory") || option_is(o, "pids-limit") || option_is(o, "tmpfs") ||
-            option_is(o, "ulimit"))
+        if (option_is(o, "memory") || option_is(o, "pids-limit") || option_is(o, "cpus") ||
+            option_is(o, "timeout") || option_is(o, "tmpfs") || option_is(o, "ulimit"))
             req->limit_option = o;
     }
     if (ret == -ENOMEM)
@@ -433,20 +448,6 @@ static int check_stdio(const int fds[3], char *msg, size_t msglen)
     return 0;
 }
 
-/*
- * The daemon's own hard rlimits: a caller other than root may not give its
- * guest more (sandbox init sets rlimits while it can still raise them).
- */
-static const uint64_t *daemon_hard_limits(void)
-{
-    static uint64_t hard[RLIM_NLIMITS];
-    for (int i = 0; i < RLIM_NLIMITS; i++) {
-        struct rlimit rl;
-        hard[i] = getrlimit(i, &rl) == 0 ? (uint64_t)rl.rlim_max : 0;
-    }
-    return hard;
-}
-
 /* Everything that can be checked before the client opens anything. */
 static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req *req,
                          char *msg, size_t msglen)
@@ -463,14 +464,36 @@ static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_
         snprintf(msg, msglen, "permission denied: only root may use '%s' in a policy", what);
         return -EPERM;
     }
-    req->own_limits = c->cred.uid != 0 && (!req->operator_policy || req->limit_option);
-    if (req->own_limits && sbx_policy_above_defaults(p, daemon_hard_limits(), &what)) {
-        snprintf(msg, msglen,
-                 "permission denied: only root or an operator's policy may ask for more than "
-                 "the default limits (%s%s%s)",
-                 what, req->limit_option ? ", from " : "",
-                 req->limit_option ? req->limit_option : "");
-        return -EPERM;
+    /*
+     * A caller other than root gets no more of the host than the default
+     * limits give, or than an operator's policy gives it: its options over
+     * such a policy may lower the policy's limits, never raise them.
+     */
+    if (c->cred.uid != 0 && (!req->operator_policy || req->limit_option)) {
+        struct sbx_policy_bounds defaults;
+        const struct sbx_policy_bounds *b = &req->policy_bounds;
+        if (!req->operator_policy) {
+            struct sbx_policy *def = NULL;
+            if (sbx_policy_new_default(&def) < 0)
+                return -ENOMEM;
+            sbx_policy_bounds_of(def, daemon_hard_limits(), &defaults);
+            sbx_policy_free(def);
+            b = &defaults;
+        }
+        if (sbx_policy_exceeds(p, b, &what)) {
+            if (req->operator_policy)
+                snprintf(msg, msglen,
+                         "permission denied: %s may lower the operator's policy's limits, not "
+                         "raise them (%s)",
+                         req->limit_option, what);
+            else
+                snprintf(msg, msglen,
+                         "permission denied: only root or an operator's policy may ask for more "
+                         "than the default limits (%s%s%s)",
+                         what, req->limit_option ? ", from " : "",
+                         req->limit_option ? req->limit_option : "");
+            return -EPERM;
+        }
     }
     struct sbx_host_features h;
     policy_features(d, &h);
@@ -770,7 +793,7 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
             /* Unsized, a tmpfs would be half the host's memory: the default /tmp's size. */
             tmpfs[spec.n_tmpfs++] = (struct sbx_spec_tmpfs){
                 .target = m->target,
-                .size = m->size || !req->own_limits ? m->size : SBX_POLICY_DEFAULT_TMP_SIZE,
+                .size = m->size || c->cred.uid == 0 ? m->size : SBX_POLICY_DEFAULT_TMP_SIZE,
                 .mode = m->mode
             };
     }

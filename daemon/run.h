@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "policy/policy.h"
 #include "proto/proto.h"
 
 /* RUN carries the image, stdin, stdout and stderr. */
@@ -34,11 +35,8 @@ struct sbx_run_req {
     const char *root_option, *user_option;
     /* The last option that set a limit or a size (--memory, --tmpfs...). */
     const char *limit_option;
-    /*
-     * The caller is held to the default limits: not root, and the limits are
-     * its own (its policy, or options over an operator's).
-     */
-    bool own_limits;
+    /* What the policy gave before the options: their bound over an operator's policy. */
+    struct sbx_policy_bounds policy_bounds;
 };
 
 /*

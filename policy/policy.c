@@ -83,33 +83,62 @@ int sbx_policy_new_default(struct sbx_policy **ret)
     return 0;
 }
 
-/* Whether a limit of 0 (unlimited) or above def was asked for. */
-static bool above(uint64_t v, uint64_t def)
+void sbx_policy_bounds_of(const struct sbx_policy *p, const uint64_t *hard,
+                          struct sbx_policy_bounds *ret)
 {
-    return v == 0 || v > def;
+    *ret = (struct sbx_policy_bounds){
+        .memory = p->memory,
+        .pids = p->pids,
+        .cpu_millis = p->cpu_millis,
+        .timeout_ms = p->timeout_ms,
+        .overlay_size = p->overlay_size,
+        .tmp_size = p->tmp_size,
+        .shm_size = p->shm_size,
+        .tmpfs_size = p->tmp_size,
+    };
+    for (size_t i = 0; i < p->n_mounts; i++)
+        if (p->mounts[i].type == SBX_MOUNT_TMPFS && p->mounts[i].size > ret->tmpfs_size)
+            ret->tmpfs_size = p->mounts[i].size;
+    for (int r = 0; r < RLIM_NLIMITS; r++)
+        ret->rlimit_max[r] = hard[r];
+    for (size_t i = 0; i < p->n_rlimits; i++)
+        if (p->rlimits[i].resource >= 0 && p->rlimits[i].resource < RLIM_NLIMITS &&
+            p->rlimits[i].max < ret->rlimit_max[p->rlimits[i].resource])
+            ret->rlimit_max[p->rlimits[i].resource] = p->rlimits[i].max;
 }
 
-int sbx_policy_above_defaults(const struct sbx_policy *p, const uint64_t *hard,
-                              const char **ret_what)
+/* Whether v (0: unlimited) asks for more than the bound b (0: unlimited). */
+static bool more(uint64_t v, uint64_t b)
+{
+    return b != 0 && (v == 0 || v > b);
+}
+
+int sbx_policy_exceeds(const struct sbx_policy *p, const struct sbx_policy_bounds *b,
+                       const char **ret_what)
 {
     const char *what = NULL;
-    if (above(p->memory, SBX_POLICY_DEFAULT_MEMORY))
+    if (more(p->memory, b->memory))
         what = "limits: memory";
-    else if (above(p->pids, SBX_POLICY_DEFAULT_PIDS))
+    else if (more(p->pids, b->pids))
         what = "limits: pids";
-    else if (above(p->overlay_size, SBX_POLICY_DEFAULT_OVERLAY_SIZE))
+    else if (more(p->cpu_millis, b->cpu_millis))
+        what = "limits: cpu";
+    else if (more(p->timeout_ms, b->timeout_ms))
+        what = "limits: timeout";
+    else if (more(p->overlay_size, b->overlay_size))
         what = "filesystem: overlay_size";
-    else if (above(p->tmp_size, SBX_POLICY_DEFAULT_TMP_SIZE))
+    else if (more(p->tmp_size, b->tmp_size))
         what = "filesystem: tmp_size";
-    else if (above(p->shm_size, SBX_POLICY_DEFAULT_SHM_SIZE))
+    else if (more(p->shm_size, b->shm_size))
         what = "filesystem: shm_size";
     for (size_t i = 0; !what && i < p->n_mounts; i++)
-        if (p->mounts[i].type == SBX_MOUNT_TMPFS && p->mounts[i].size > SBX_POLICY_DEFAULT_TMP_SIZE)
+        if (p->mounts[i].type == SBX_MOUNT_TMPFS && p->mounts[i].size &&
+            more(p->mounts[i].size, b->tmpfs_size))
             what = "filesystem: mounts: a tmpfs size";
     for (size_t i = 0; !what && i < p->n_rlimits; i++) {
         const struct sbx_rlimit *r = &p->rlimits[i];
         if (r->resource >= 0 && r->resource < RLIM_NLIMITS &&
-            (r->cur > hard[r->resource] || r->max > hard[r->resource]))
+            (r->cur > b->rlimit_max[r->resource] || r->max > b->rlimit_max[r->resource]))
             what = "process: rlimits";
     }
     if (!what)

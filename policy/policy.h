@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
 
 #include "sbx/abi.h"
 
@@ -237,16 +238,28 @@ void sbx_policy_limits(const struct sbx_policy *p, const struct sbx_host_feature
 int sbx_policy_needs_root(const struct sbx_policy *p, const char **ret_what);
 
 /*
- * What in the policy asks for more of the host than the defaults give: a
- * memory or pids limit, or a writable layer's size, above its default or
- * unlimited; a tmpfs mount larger than the default /tmp; an rlimit above
- * hard[resource] (the daemon's own hard limits, RLIM_NLIMITS entries).  0
- * when nothing, 1 with *ret_what naming the first such setting as a user
- * would write it ("limits: memory").  A caller other than root may ask for
- * these only through an operator's policy.
+ * How much of the host a policy gives a sandbox, as a bound for another
+ * policy: memory and pids limits, CPU share, timeout, the writable layers'
+ * sizes, the largest tmpfs mount, and each rlimit (0 = unlimited for the
+ * first ones; an rlimit the policy leaves unset is bounded by hard[], the
+ * daemon's own hard limits, RLIM_NLIMITS entries).
  */
-int sbx_policy_above_defaults(const struct sbx_policy *p, const uint64_t *hard,
-                              const char **ret_what);
+struct sbx_policy_bounds {
+    uint64_t memory, pids, cpu_millis, timeout_ms;
+    uint64_t overlay_size, tmp_size, shm_size, tmpfs_size;
+    uint64_t rlimit_max[RLIM_NLIMITS];
+};
+void sbx_policy_bounds_of(const struct sbx_policy *p, const uint64_t *hard,
+                          struct sbx_policy_bounds *ret);
+/*
+ * What in the policy asks for more than the bounds give (a limit above its
+ * bound, or unlimited where the bound is not): 0 when nothing, 1 with
+ * *ret_what naming the first such setting as a user would write it
+ * ("limits: memory").  A caller other than root is bounded by the default
+ * policy's, or by an operator's policy it adds options to.
+ */
+int sbx_policy_exceeds(const struct sbx_policy *p, const struct sbx_policy_bounds *b,
+                       const char **ret_what);
 
 /*
  * Resolves user/group/groups against the text of the image's /etc/passwd

@@ -301,6 +301,19 @@ t "with -v, an operator's policy no longer gives another caller a third uid" \
 run --as 65534 --policy as-sbxuser -u 65534 "$IMG" id -u
 t "-u over an operator's policy is the caller's choice, checked as the caller's" \
     eval 'rc_is 0 && out_is 65534'
+# Options over an operator's policy may lower its limits, never raise them.
+cat >"$T/policies/op-limits.yaml" <<'YAML'
+process: { user: "1000:1000" }
+limits: { memory: 64M, pids: 10, timeout: 20s }
+YAML
+run --as 65534 --policy op-limits --memory 1G "$IMG" /bin/true
+t "an option may not raise an operator's memory limit, even to the default" \
+    eval 'rc_is 125 && err_has "may lower the operator.s policy.s limits, not raise them (limits: memory)"'
+run --as 65534 --policy op-limits --timeout unlimited "$IMG" /bin/true
+t "an option may not lift an operator's timeout" eval 'rc_is 125 && err_has "limits: timeout"'
+run --as 65534 --policy op-limits --memory 32M --pids-limit 5 "$IMG" id -u
+t "options may lower an operator's limits, and its identity stays" eval 'rc_is 0 && out_is 1000'
+
 run --as 65534 --memory 12Q "$IMG" /bin/true
 t "a caller other than root gets the same messages for bad values" \
     eval 'rc_is 125 && err_has "^sandboxctl: --memory 12Q: invalid value"'

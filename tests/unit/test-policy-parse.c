@@ -481,16 +481,61 @@ static void test_above_defaults(void)
     uint64_t hard[RLIM_NLIMITS];
     for (int i = 0; i < RLIM_NLIMITS; i++)
         hard[i] = 4096;
+    struct sbx_policy *def = NULL;
+    CU_ASSERT_EQUAL_FATAL(sbx_policy_new_default(&def), 0);
+    struct sbx_policy_bounds b;
+    sbx_policy_bounds_of(def, hard, &b);
+    sbx_policy_free(def);
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         struct sbx_diags diags = { 0 };
         struct sbx_policy *p = parse_text(cases[i].yaml, &diags);
         CU_ASSERT_PTR_NOT_NULL_FATAL(p);
         const char *what = NULL;
-        CU_ASSERT_EQUAL(sbx_policy_above_defaults(p, hard, &what), cases[i].what ? 1 : 0);
+        CU_ASSERT_EQUAL(sbx_policy_exceeds(p, &b, &what), cases[i].what ? 1 : 0);
         if (cases[i].what)
             CU_ASSERT(what && strcmp(what, cases[i].what) == 0);
         sbx_policy_free(p);
     }
+}
+
+/* An operator's policy bounds the options over it: they may lower, not raise. */
+static void test_operator_bounds(void)
+{
+    uint64_t hard[RLIM_NLIMITS];
+    for (int i = 0; i < RLIM_NLIMITS; i++)
+        hard[i] = RLIM_INFINITY;
+    struct sbx_diags diags = { 0 };
+    struct sbx_policy *op = parse_text("limits: { memory: 4G, pids: 10, cpu: 1, timeout: 5s }\n"
+                                       "process: { rlimits: { fsize: 1M } }\n",
+                                       &diags);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(op);
+    struct sbx_policy_bounds b;
+    sbx_policy_bounds_of(op, hard, &b);
+    const char *what = NULL;
+    CU_ASSERT_EQUAL(sbx_policy_exceeds(op, &b, &what), 0);
+    static const struct {
+        const char *option, *what;
+    } cases[] = {
+        { "memory=2G", NULL },          { "memory=8G", "limits: memory" },
+        { "pids-limit=5", NULL },       { "pids-limit=1024", "limits: pids" },
+        { "cpus=0.5", NULL },           { "cpus=unlimited", "limits: cpu" },
+        { "timeout=1s", NULL },         { "timeout=unlimited", "limits: timeout" },
+        { "ulimit=fsize=1024", NULL },  { "ulimit=fsize=unlimited", "process: rlimits" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct sbx_policy *p = parse_text("limits: { memory: 4G, pids: 10, cpu: 1, timeout: 5s }\n"
+                                          "process: { rlimits: { fsize: 1M } }\n",
+                                          &diags);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        CU_ASSERT_EQUAL(sbx_policy_apply_option(p, cases[i].option, &diags), 0);
+        what = NULL;
+        CU_ASSERT_EQUAL(sbx_policy_exceeds(p, &b, &what), cases[i].what ? 1 : 0);
+        if (cases[i].what)
+            CU_ASSERT(what && strcmp(what, cases[i].what) == 0);
+        sbx_policy_free(p);
+    }
+    sbx_diags_free(&diags);
+    sbx_policy_free(op);
 }
 
 static void test_check_host(void)
@@ -1000,7 +1045,7 @@ static const struct sbx_test tests[] = {
     SBX_TEST(test_units),
     SBX_TEST(test_negative_value),
     SBX_TEST(test_user_shorthand),
-    SBX_TEST(test_needs_root), SBX_TEST(test_above_defaults),
+    SBX_TEST(test_needs_root), SBX_TEST(test_above_defaults), SBX_TEST(test_operator_bounds),
     SBX_TEST(test_check_host),
     SBX_TEST(test_resolve_identity),
     SBX_TEST(test_size_limit),
