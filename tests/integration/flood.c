@@ -393,8 +393,11 @@ static int mode_halfclose(const char *image)
 
 static int mode_signals(const char *image, int n)
 {
-    char *argv[] = { "/bin/sleep", "30", NULL };
-    int fd = start_run(image, argv, 2, NULL);
+    /* A guest that lives through the flood: it traps USR1 and ends with 7. */
+    char *argv[] = { "/bin/sh", "-c",
+                     "trap : USR1; i=0; while [ $i -lt 30 ]; do sleep 0.1; i=$((i+1)); done; exit 7",
+                     NULL };
+    int fd = start_run(image, argv, 3, NULL);
     if (fd < 0)
         return 1;
     struct sbx_frame f = { 0 };
@@ -405,7 +408,9 @@ static int mode_signals(const char *image, int n)
         close(fd);
         return 1;
     }
-    struct sbx_msg_signal s = { .signo = SIGTERM };
+    /* The guest's shell sets its trap first; a USR1 before that would end it. */
+    usleep(500 * 1000);
+    struct sbx_msg_signal s = { .signo = SIGUSR1 };
     struct sbx_buf b = { 0 };
     if (sbx_msg_signal_encode(&s, &b) < 0)
         return 1;
@@ -418,7 +423,8 @@ static int mode_signals(const char *image, int n)
     uint32_t code = 0;
     int kind = read_until_exit(fd, 20000, &code);
     close(fd);
-    return kind > 0 ? 0 : 1;
+    printf("exit kind %d code %u\n", kind, code);
+    return kind == SBX_EXIT_EXITED && code == 7 ? 0 : 1;
 }
 
 static int mode_stall_open(const char *image, const char *dir, int seconds)
