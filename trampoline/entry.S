@@ -90,8 +90,10 @@ sbx_tramp_restorer:
     .size sbx_tramp_restorer, . - sbx_tramp_restorer
 
 /*
- * long sbx_tramp_probe_syscall(nr): a syscall outside the gate.  Under our
- * filter it traps; the handler notices the address and passes it through.
+ * long sbx_tramp_probe_syscall(nr): syscall nr, with every argument zero,
+ * outside the gate.  Under our filter a gated nr traps; the handler notices
+ * the address and dispatches it as usual.  Zero arguments keep the probe
+ * harmless for a number like rt_sigprocmask, trapped or not.
  */
     .globl sbx_tramp_probe_syscall
     .hidden sbx_tramp_probe_syscall
@@ -100,6 +102,12 @@ sbx_tramp_restorer:
     .hidden sbx_tramp_probe_ret
 sbx_tramp_probe_syscall:
     mov %rdi, %rax
+    xor %edi, %edi
+    xor %esi, %esi
+    xor %edx, %edx
+    xor %r10d, %r10d
+    xor %r8d, %r8d
+    xor %r9d, %r9d
     syscall
 sbx_tramp_probe_ret:
     ret

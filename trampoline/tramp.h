@@ -41,7 +41,7 @@ long sbx_tramp_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, lo
 void sbx_tramp_restorer(void);
 /* Switches to sp, clears the registers and jumps to entry. */
 SBX_NORETURN void sbx_tramp_enter(uint64_t sp, uint64_t entry);
-/* A `syscall` outside the gate, used once at startup to probe for our filter. */
+/* A `syscall` outside the gate, arguments zero, used once at startup to probe for our filter. */
 long sbx_tramp_probe_syscall(long nr);
 extern char sbx_tramp_probe_ret[];
 

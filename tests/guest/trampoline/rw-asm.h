@@ -17,14 +17,19 @@ long rw_read(long fd, void *buf, long n);                  /* site 0 */
 long rw_fork(void);                                        /* site 57 */
 long rw_sigprocmask(long how, const void *set, void *oset, long size); /* site 14 */
 long rw_munmap(void *addr, long len);                      /* site 11 */
-/* Jumps straight to the `syscall` of its getpid site with eax = 110. */
-long rw_branch_getppid(void);
-extern const uint8_t rw_getpid_site[], rw_getppid_site[], rw_branch_site[];
+/*
+ * Only the syscalls the trampoline gates trap and get patched lazily: these
+ * make a gated call with a known answer, fcntl(0, F_GETFD).
+ */
+long rw_getfd(void); /* site 72 */
+/* Jumps straight to the `syscall` of its fcntl site, eax = 72 too. */
+long rw_branch_getfd(void);
+extern const uint8_t rw_getpid_site[], rw_getppid_site[], rw_getfd_site[], rw_branch_site[];
 extern const uint8_t rw_sigprocmask_site[], rw_munmap_site[];
 
 /*
  * A leaf that fills its red zone and the registers a syscall preserves,
- * makes getpid through a site, and stores into out[]: [0] the result,
+ * makes fcntl(rdi = in[6], F_GETFD) through a site (in[6] is no open fd), and stores into out[]: [0] the result,
  * [1] the number of red-zone words (16) that kept their value, [2] rbx,
  * [3] rbp, [4] r12, [5] r13, [6] r14, [7] r15, [8] rdi, [9] rsi, [10] rdx,
  * [11] r8, [12] r9, [13] r10, [14] the flags after it (CF and DF were set
@@ -90,17 +95,30 @@ __asm__(".text\n"
         "    ret\n"
         ".size rw_munmap, .-rw_munmap\n"
 
-        /* Jumps over its mov to the syscall with eax = 110. */
         ".p2align 4\n"
-        ".globl rw_branch_getppid\n.type rw_branch_getppid,@function\n"
-        "rw_branch_getppid:\n"
-        "    mov $110, %eax\n"
+        ".globl rw_getfd\n.type rw_getfd,@function\n"
+        "rw_getfd:\n"
+        "    xor %edi, %edi\n"
+        "    mov $1, %esi\n"
+        ".globl rw_getfd_site\nrw_getfd_site:\n"
+        "    mov $72, %eax\n"
+        "    syscall\n"
+        "    ret\n"
+        ".size rw_getfd, .-rw_getfd\n"
+
+        /* Jumps over its mov to the syscall. */
+        ".p2align 4\n"
+        ".globl rw_branch_getfd\n.type rw_branch_getfd,@function\n"
+        "rw_branch_getfd:\n"
+        "    xor %edi, %edi\n"
+        "    mov $1, %esi\n"
+        "    mov $72, %eax\n"
         "    jmp 1f\n"
         ".globl rw_branch_site\nrw_branch_site:\n"
-        "    mov $39, %eax\n"
+        "    mov $72, %eax\n"
         "1:  syscall\n"
         "    ret\n"
-        ".size rw_branch_getppid, .-rw_branch_getppid\n"
+        ".size rw_branch_getfd, .-rw_branch_getfd\n"
 
         ".p2align 4\n"
         ".globl rw_regs\n.type rw_regs,@function\n"
@@ -109,7 +127,7 @@ __asm__(".text\n"
         "    stc\n"
         "    std\n"
         ".globl rw_regs_site\nrw_regs_site:\n"
-        "    mov $39, %eax\n"
+        "    mov $72, %eax\n"
         "    syscall\n"
         /* Flags first, from below the red zone. */
         "    lea -128(%rsp), %rsp\n"

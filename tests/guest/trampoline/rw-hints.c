@@ -21,6 +21,7 @@
  *                      it either state of a site is accepted, results are
  *                      still checked (tests/integration/debian runs it so)
  */
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -31,28 +32,36 @@
 #include "layout.h"
 #include "sbx/abi.h"
 
-long rwh_getpid(void);
-long rwh_sys0(long nr);
-extern const uint8_t rwh_getpid_site[], rwh_sys0_site[];
+/*
+ * Only the syscalls the trampoline gates trap, so the sites make a gated
+ * call with a known answer: fcntl(0, F_GETFD).
+ */
+long rwh_getfd(void);
+long rwh_sys2(long nr, long a, long b);
+extern const uint8_t rwh_getfd_site[], rwh_sys2_site[];
 
 __asm__(".text\n"
         ".p2align 4\n"
-        ".globl rwh_getpid\n.type rwh_getpid,@function\n"
-        "rwh_getpid:\n"
-        ".globl rwh_getpid_site\nrwh_getpid_site:\n"
-        "    mov $39, %eax\n"
+        ".globl rwh_getfd\n.type rwh_getfd,@function\n"
+        "rwh_getfd:\n"
+        "    xor %edi, %edi\n"
+        "    mov $1, %esi\n"
+        ".globl rwh_getfd_site\nrwh_getfd_site:\n"
+        "    mov $72, %eax\n"
         "    syscall\n"
         "    ret\n"
-        ".size rwh_getpid, .-rwh_getpid\n"
+        ".size rwh_getfd, .-rwh_getfd\n"
         /* A syscall site: the number from a register, its slot in the padding. */
         ".p2align 4\n"
-        ".globl rwh_sys0\n.type rwh_sys0,@function\n"
-        "rwh_sys0:\n"
+        ".globl rwh_sys2\n.type rwh_sys2,@function\n"
+        "rwh_sys2:\n"
         "    mov %rdi, %rax\n"
-        ".globl rwh_sys0_site\nrwh_sys0_site:\n"
+        "    mov %rsi, %rdi\n"
+        "    mov %rdx, %rsi\n"
+        ".globl rwh_sys2_site\nrwh_sys2_site:\n"
         "    syscall\n"
         "    ret\n"
-        ".size rwh_sys0, .-rwh_sys0\n"
+        ".size rwh_sys2, .-rwh_sys2\n"
         ".p2align 4\n");
 
 enum { UNKNOWN = -1, UNPATCHED = 0, PATCHED = 1 };
@@ -72,19 +81,19 @@ static void test_fork(void)
         pid_t pid = fork();
         GUEST_CHECK(pid >= 0, "fork");
         if (pid == 0) {
-            int early = state(rwh_getpid_site, 0xe9, 0xb8, "child's getpid site");
-            if (rwh_getpid() != getpid())
+            int early = state(rwh_getfd_site, 0xe9, 0xb8, "child's fcntl site");
+            if (rwh_getfd() != fcntl(0, F_GETFD))
                 _exit(3);
             _exit(early ? 10 : 20);
         }
         int st;
         GUEST_CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st), "child %d status %#x", i, st);
         GUEST_CHECK(WEXITSTATUS(st) == 10 || WEXITSTATUS(st) == 20,
-                    "child %d: getpid through the site gave a wrong answer (exit %d)", i,
+                    "child %d: fcntl through the site gave a wrong answer (exit %d)", i,
                     WEXITSTATUS(st));
         seen[i] = WEXITSTATUS(st) == 10;
     }
-    int parent = state(rwh_getpid_site, 0xe9, 0xb8, "parent's getpid site");
+    int parent = state(rwh_getfd_site, 0xe9, 0xb8, "parent's fcntl site");
     if (expect == UNPATCHED) {
         for (int i = 0; i < 4; i++)
             GUEST_CHECK(!seen[i], "child %d found the site patched without rewrite mode", i);
@@ -101,13 +110,13 @@ static void test_fork(void)
 static void exec_child(void)
 {
     /* Nothing called the site in this image yet. */
-    int early = state(rwh_sys0_site, 0xeb, 0x0f, "register site after exec");
+    int early = state(rwh_sys2_site, 0xeb, 0x0f, "register site after exec");
     if (expect == PATCHED)
         GUEST_CHECK(early, "the hot site was not patched when the program was mapped");
     else if (expect == UNPATCHED)
         GUEST_CHECK(!early, "the site is patched without rewrite mode");
-    GUEST_CHECK(rwh_sys0(SYS_getppid) == getppid(), "getppid through the site after exec");
-    GUEST_CHECK(rwh_sys0(SYS_gettid) == gettid(), "gettid through the site after exec");
+    GUEST_CHECK(rwh_sys2(SYS_getppid, 0, 0) == getppid(), "getppid through the site after exec");
+    GUEST_CHECK(rwh_sys2(SYS_gettid, 0, 0) == gettid(), "gettid through the site after exec");
 }
 
 /* Garbage hints naming this program, all of them hot (rewrite mode only: the table is mapped). */
@@ -134,7 +143,8 @@ static void scribble(void)
         pid_t pid = fork();
         GUEST_CHECK(pid >= 0, "fork");
         if (pid == 0)
-            _exit(rwh_getpid() == getpid() && rwh_sys0(SYS_getppid) == getppid() ? 0 : 1);
+            _exit(rwh_getfd() == fcntl(0, F_GETFD) && rwh_sys2(SYS_getppid, 0, 0) == getppid() ? 0
+                                                                                               : 1);
         int status;
         GUEST_CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
                         WEXITSTATUS(status) == 0,
@@ -155,8 +165,10 @@ static void exec_self(const char *mode, const char *what)
 
 static void test_exec(const char *mode)
 {
-    GUEST_CHECK(rwh_sys0(SYS_getpid) == getpid(), "getpid through the register site");
-    GUEST_CHECK(rwh_sys0(SYS_getppid) == getppid(), "getppid through the register site");
+    long fl = fcntl(0, F_GETFD);
+    GUEST_CHECK(rwh_sys2(SYS_fcntl, 0, F_GETFD) == fl, "fcntl through the register site");
+    GUEST_CHECK(rwh_sys2(SYS_fcntl, 0, F_GETFD) == fl, "fcntl through the register site");
+    GUEST_CHECK(rwh_sys2(SYS_getppid, 0, 0) == getppid(), "getppid through the register site");
     exec_self(mode, "--exec-child");
 }
 
@@ -177,10 +189,10 @@ int main(int argc, char **argv)
         exec_self(mode, "--after-garbage");
     }
     if (argc > 2 && !strcmp(argv[2], "--after-garbage")) {
-        state(rwh_sys0_site, 0xeb, 0x0f, "register site after garbage hints");
-        GUEST_CHECK(rwh_getpid() == getpid(), "getpid after garbage hints");
+        state(rwh_sys2_site, 0xeb, 0x0f, "register site after garbage hints");
+        GUEST_CHECK(rwh_getfd() == fcntl(0, F_GETFD), "fcntl after garbage hints");
         for (int i = 0; i < 3; i++)
-            GUEST_CHECK(rwh_sys0(SYS_getppid) == getppid(), "getppid after garbage hints");
+            GUEST_CHECK(rwh_sys2(SYS_getppid, 0, 0) == getppid(), "getppid after garbage hints");
         return guest_pass();
     }
     test_fork();

@@ -3,16 +3,19 @@
  * where file-backed sites are patched at their second trap: a branch
  * straight to the `syscall` of a patched site, red zone and registers
  * across a patched site, fork from a patched site, rt_sigprocmask from a
- * patched site (straight to the kernel, SIGSYS stripped), munmap of the trampoline and of stub pages
- * refused through patched sites too, JIT code
- * (written RW, made RX) that is patched and answers getpid, RWX memory that
- * keeps working unpatched; then, after a thread existed, JIT code that is
- * proven but left alone and gets patched lazily in a forked child.
+ * patched site (straight to the kernel, SIGSYS stripped), munmap of the trampoline and of stub
+ * pages refused through patched sites too, JIT code (written RW, made RX) that is patched and
+ * answers getpid, RWX memory that keeps working unpatched; then, after a thread existed, JIT code
+ * that is proven but left alone and gets patched lazily in a forked child.  Lazy patching needs
+ * traps, and only gated calls trap: the sites that test it call fcntl(0, F_GETFD); a getpid site
+ * stays as it is.
  *
  *   rw-sites [MODE]    MODE: trap, rewrite or native (what to expect); without
  *                      it either state of a site is accepted, results are
  *                      still checked (tests/integration/debian runs it so)
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -47,17 +50,22 @@ static void expect_patched(const void *site, const char *what)
  */
 static void test_branch(void)
 {
-    GUEST_CHECK(rw_getpid() == getpid(), "getpid through its site, first call");
+    long fl = fcntl(0, F_GETFD);
+    GUEST_CHECK(rw_getfd() == fl, "fcntl through its site, first call");
     if (rewrite == 1) {
-        expect_patched_not(rw_getpid_site, "getpid site after one trap");
+        expect_patched_not(rw_getfd_site, "fcntl site after one trap");
     }
-    GUEST_CHECK(rw_getpid() == getpid(), "getpid through its site, second call");
-    expect_patched(rw_getpid_site, "getpid site");
-    GUEST_CHECK(rw_getpid() == getpid(), "getpid through its site, patched");
+    GUEST_CHECK(rw_getfd() == fl, "fcntl through its site, second call");
+    expect_patched(rw_getfd_site, "fcntl site");
+    GUEST_CHECK(rw_getfd() == fl, "fcntl through its site, patched");
     /* The branch skips the mov: its trap patches the mov, the branch keeps trapping. */
     for (int i = 0; i < 3; i++)
-        GUEST_CHECK(rw_branch_getppid() == getppid(), "branch to the syscall, call %d", i);
+        GUEST_CHECK(rw_branch_getfd() == fl, "branch to the syscall, call %d", i);
     expect_patched(rw_branch_site, "branch site");
+    /* An ungated call never traps: its site stays as it is until an eager scan. */
+    GUEST_CHECK(rw_getpid() == getpid() && rw_getpid() == getpid(), "getpid through its site");
+    if (rewrite == 1)
+        expect_patched_not(rw_getpid_site, "getpid site after two calls");
 }
 
 static void test_regs(void)
@@ -69,7 +77,7 @@ static void test_regs(void)
     rw_regs(out, in);
     expect_patched(rw_regs_site, "regs site");
     rw_regs(out, in);
-    GUEST_CHECK((long)out[0] == getpid(), "result %ld", (long)out[0]);
+    GUEST_CHECK((long)out[0] == -EBADF, "result %ld", (long)out[0]);
     GUEST_CHECK(out[1] == 16, "%llu of 16 red-zone words survived", (unsigned long long)out[1]);
     for (int i = 0; i < 12; i++)
         GUEST_CHECK(out[2 + i] == in[i], "register %d: %#llx, expected %#llx", i,
@@ -81,9 +89,9 @@ static void test_regs(void)
 static void test_fork(void)
 {
     pid_t self = getpid();
-    (void)rw_getppid();
-    (void)rw_getppid();
-    expect_patched(rw_getppid_site, "getppid site");
+    (void)rw_getfd();
+    (void)rw_getfd();
+    expect_patched(rw_getfd_site, "fcntl site");
     /* The second fork goes through the site its first one patched. */
     for (int round = 0; round < 2; round++) {
         long r = rw_fork();
@@ -145,26 +153,36 @@ static void test_protected(void)
     if (rewrite != 1)
         return;
     int32_t rel;
-    memcpy(&rel, rw_getpid_site + 1, 4);
-    uintptr_t stub = (uintptr_t)rw_getpid_site + 5 + (intptr_t)rel;
+    memcpy(&rel, rw_getfd_site + 1, 4);
+    uintptr_t stub = (uintptr_t)rw_getfd_site + 5 + (intptr_t)rel;
     void *page = (void *)(stub & ~(uintptr_t)4095);
     GUEST_CHECK(munmap(page, 4096) == -1 && errno == EINVAL, "munmap of a stub page");
     GUEST_CHECK(mprotect(page, 4096, PROT_READ | PROT_WRITE) == -1 && errno == EACCES,
                 "mprotect of a stub page");
     GUEST_CHECK(mmap(page, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
-                        MAP_FAILED && errno == ENOMEM,
+                        MAP_FAILED &&
+                    errno == ENOMEM,
                 "MAP_FIXED over a stub page");
 }
 
 static const uint8_t jit_getpid[] = { 0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0xc3 };
+/* xor %edi,%edi; mov $1,%esi; then the site of fcntl(0, F_GETFD), a gated call, at 7. */
+static const uint8_t jit_getfd[] = { 0x31, 0xff, 0xbe, 1, 0,    0,    0,   0xb8,
+                                     72,   0,    0,    0, 0x0f, 0x05, 0xc3 };
+#define JIT_GETFD_SITE 7
 
-static uint8_t *jit(int prot_after)
+static uint8_t *jit_code(int prot_after, const uint8_t *code, size_t len)
 {
     uint8_t *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     GUEST_CHECK(p != MAP_FAILED, "mmap");
-    memcpy(p, jit_getpid, sizeof(jit_getpid));
+    memcpy(p, code, len);
     GUEST_CHECK(mprotect(p, 4096, prot_after) == 0, "mprotect %#x", prot_after);
     return p;
+}
+
+static uint8_t *jit(int prot_after)
+{
+    return jit_code(prot_after, jit_getpid, sizeof(jit_getpid));
 }
 
 static void test_jit(void)
@@ -177,8 +195,8 @@ static void test_jit(void)
 
 static void test_rwx(void)
 {
-    uint8_t *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
-                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint8_t *p =
+        mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     GUEST_CHECK(p != MAP_FAILED, "mmap RWX");
     memcpy(p, jit_getpid, sizeof(jit_getpid));
     GUEST_CHECK(((long (*)(void))p)() == getpid(), "RWX getpid");
@@ -201,25 +219,25 @@ static void test_lazy_in_child(void)
     pthread_t t;
     GUEST_CHECK(pthread_create(&t, NULL, nothing, NULL) == 0, "pthread_create");
     GUEST_CHECK(pthread_join(t, NULL) == 0, "pthread_join");
-    uint8_t *p = jit(PROT_READ | PROT_EXEC);
-    GUEST_CHECK(p[0] == 0xb8, "code other threads may run was patched in place");
-    GUEST_CHECK(((long (*)(void))p)() == getpid(), "JIT getpid with threads");
+    uint8_t *p = jit_code(PROT_READ | PROT_EXEC, jit_getfd, sizeof(jit_getfd));
+    uint8_t *site = p + JIT_GETFD_SITE;
+    long fl = fcntl(0, F_GETFD);
+    GUEST_CHECK(site[0] == 0xb8, "code other threads may run was patched in place");
+    GUEST_CHECK(((long (*)(void))p)() == fl, "JIT fcntl with threads");
     pid_t child = fork();
     if (child == 0) {
-        /* A site is patched at its second trap in the child. */
+        /* A site of a gated call is patched at its second trap in the child. */
         long first = ((long (*)(void))p)();
         long second = ((long (*)(void))p)();
-        int patched = p[0] == 0xe9;
+        int patched = site[0] == 0xe9;
         long third = ((long (*)(void))p)();
-        int ok = first == getpid() && second == getpid() && third == getpid() &&
-                 (rewrite < 0 || patched == rewrite);
+        int ok = first == fl && second == fl && third == fl && (rewrite < 0 || patched == rewrite);
         _exit(ok ? 43 : 1);
     }
     int st;
     GUEST_CHECK(waitpid(child, &st, 0) == child, "waitpid");
-    GUEST_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 43, "lazy patch in the child: status %#x",
-                st);
-    GUEST_CHECK(p[0] == 0xb8, "the child's patch leaked into the parent");
+    GUEST_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 43, "lazy patch in the child: status %#x", st);
+    GUEST_CHECK(site[0] == 0xb8, "the child's patch leaked into the parent");
 }
 
 int main(int argc, char **argv)

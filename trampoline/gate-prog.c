@@ -1,0 +1,100 @@
+/*
+ * The gate prefix of the trampoline's seccomp program.  Only the syscalls
+ * the trampoline virtualizes must come from the gate: for those numbers the
+ * prefix reads the instruction pointer and traps a call from anywhere else.
+ * Every other number reaches the policy after loads of arch and nr alone,
+ * so that where the policy allows it by number the kernel's action cache
+ * (5.11+) allows it without running the filter at all.  Numbers with the
+ * x32 bit or beyond are gated as well, as every syscall was before: the
+ * trampoline never lets a number it does not know bypass its handler.
+ *
+ * Signal-safety contract: pure; startup only (see gate-prog.h).
+ */
+#include <linux/audit.h>
+#include <linux/seccomp.h>
+#include <asm/unistd.h>
+
+#include "gate-prog.h"
+
+/*
+ * What the trampoline must see, by reason: exec (it loads the new program
+ * itself), the signal disposition and every call that carries a signal mask
+ * (SIGSYS stays the trampoline's), new processes and threads (clone onto a
+ * new stack, the rewriter's per-process state), the mapping calls that
+ * create executable code or could touch the trampoline's own ranges, the
+ * calls that could close, replace or reveal its descriptors, and the
+ * readlink of /proc/self/exe.  handler.c's table must not name a number
+ * missing here; sbx_tramp_setup_filter gates its table as well.
+ */
+static const uint16_t gated_nrs[] = {
+    __NR_rt_sigaction, __NR_rt_sigprocmask, __NR_rt_sigsuspend, __NR_ppoll,    __NR_epoll_pwait,
+    __NR_epoll_pwait2, __NR_signalfd,       __NR_signalfd4,     __NR_pselect6, __NR_execve,
+    __NR_execveat,     __NR_clone,          __NR_fork,          __NR_vfork,    __NR_clone3,
+    __NR_mmap,         __NR_munmap,         __NR_mremap,        __NR_mprotect, __NR_pkey_mprotect,
+    __NR_madvise,      __NR_close,          __NR_dup2,          __NR_dup3,     __NR_close_range,
+    __NR_fcntl,        __NR_readlink,       __NR_readlinkat,
+};
+
+void sbx_gate_mark_gated(uint8_t *gated)
+{
+    for (size_t i = 0; i < sizeof(gated_nrs) / sizeof(gated_nrs[0]); i++)
+        gated[gated_nrs[i]] = 1;
+}
+
+#define LD_ABS(off) ((struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off)))
+#define JMP(op, k, jt, jf) ((struct sock_filter)BPF_JUMP(BPF_JMP | (op) | BPF_K, (k), (jt), (jf)))
+#define JA(k) ((struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, (k)))
+#define RET(k) ((struct sock_filter)BPF_STMT(BPF_RET | BPF_K, (k)))
+
+/* The IP check: 4 instructions, then TRAP; falls into the policy when the call came from the gate.
+ */
+#define IP_CHECK_LEN 5
+
+/*
+ *   0   ld arch;  != x86_64 -> policy
+ *   2   ld nr;    >= x32 bit -> ip check
+ *   4.. == each gated nr -> ip check
+ *   k   ja policy
+ *   ip: ld ip low;  != gate low -> trap
+ *       ld ip high; == gate high -> policy
+ *       ret TRAP
+ *   policy...
+ * The prefix leaves nothing behind that the policy relies on: the policy
+ * starts with its own loads, and its jumps are relative.
+ */
+size_t sbx_gate_build(struct sock_filter *out, size_t cap, const uint8_t *gated, uint64_t gate_ret,
+                      const struct sock_filter *policy, size_t n)
+{
+    size_t ngated = 0;
+    for (size_t nr = 0; nr < SBX_STATS_NSYSCALLS; nr++)
+        ngated += gated[nr] != 0;
+    if (ngated > SBX_GATE_MAX_GATED)
+        return 0;
+    size_t prefix = 4 + ngated + 1 + IP_CHECK_LEN;
+    if (prefix > cap || n > cap - prefix)
+        return 0;
+
+    size_t ip = 4 + ngated + 1, pol = prefix, i = 0;
+    out[i++] = LD_ABS(offsetof(struct seccomp_data, arch));
+    out[i] = JMP(BPF_JEQ, AUDIT_ARCH_X86_64, 0, (uint8_t)(pol - i - 1));
+    i++;
+    out[i++] = LD_ABS(offsetof(struct seccomp_data, nr));
+    out[i] = JMP(BPF_JGE, SBX_GATE_X32_BIT, (uint8_t)(ip - i - 1), 0);
+    i++;
+    for (size_t nr = 0; nr < SBX_STATS_NSYSCALLS; nr++) {
+        if (!gated[nr])
+            continue;
+        out[i] = JMP(BPF_JEQ, (uint32_t)nr, (uint8_t)(ip - i - 1), 0);
+        i++;
+    }
+    out[i] = JA((uint32_t)(pol - i - 1));
+    i++;
+    out[i++] = LD_ABS(offsetof(struct seccomp_data, instruction_pointer));
+    out[i++] = JMP(BPF_JEQ, (uint32_t)gate_ret, 0, 2);
+    out[i++] = LD_ABS(offsetof(struct seccomp_data, instruction_pointer) + 4);
+    out[i++] = JMP(BPF_JEQ, (uint32_t)(gate_ret >> 32), 1, 0);
+    out[i++] = RET(SECCOMP_RET_TRAP);
+    for (size_t k = 0; k < n; k++)
+        out[i++] = policy[k];
+    return i;
+}
