@@ -41,6 +41,16 @@ void sbx_gate_mark_gated(uint8_t *gated)
         gated[gated_nrs[i]] = 1;
 }
 
+int sbx_gate_is_gated(uint32_t nr)
+{
+    if (nr >= SBX_GATE_X32_BIT)
+        return 1;
+    for (size_t i = 0; i < sizeof(gated_nrs) / sizeof(gated_nrs[0]); i++)
+        if (gated_nrs[i] == nr)
+            return 1;
+    return 0;
+}
+
 #define LD_ABS(off) ((struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off)))
 #define JMP(op, k, jt, jf) ((struct sock_filter)BPF_JUMP(BPF_JMP | (op) | BPF_K, (k), (jt), (jf)))
 #define JA(k) ((struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, (k)))

@@ -26,6 +26,9 @@
  */
 void sbx_gate_mark_gated(uint8_t *gated);
 
+/* Whether gate-prog's list gates nr (any x32 number is gated). */
+int sbx_gate_is_gated(uint32_t nr);
+
 /*
  * Writes to out[0..cap) the gate prefix for the numbers marked in gated,
  * followed by the policy's n instructions.  Returns the program's length,

@@ -4,6 +4,7 @@
  * Signal-safety contract: pure functions over bytes in memory; no state, no
  * syscalls, no library calls.  Callable from the SIGSYS handler.
  */
+#include "gate-prog.h"
 #include "rewrite-site.h"
 #include "x86-decode.h"
 
@@ -33,6 +34,18 @@ int sbx_rw_is_mov_site(const uint8_t *p)
      */
     return p[0] == 0xb8 && p[5] == 0x0f && p[6] == 0x05 && imm != __NR_rt_sigreturn &&
            PAGE_OF(p) == PAGE_OF(p + 4);
+}
+
+int sbx_rw_known_ungated(uint64_t lo, uint64_t sc)
+{
+    const uint8_t *p = (const uint8_t *)sc;
+    if (sc >= lo + 2 && p[-2] == 0x31 && p[-1] == 0xc0)
+        return !sbx_gate_is_gated(0);
+    if (sc < lo + 5 || p[-5] != 0xb8)
+        return 0;
+    uint32_t imm =
+        (uint32_t)p[-4] | (uint32_t)p[-3] << 8 | (uint32_t)p[-2] << 16 | (uint32_t)p[-1] << 24;
+    return !sbx_gate_is_gated(imm);
 }
 
 /*
@@ -254,7 +267,7 @@ size_t sbx_rw_candidates(const uint64_t *st, size_t nst, uint64_t lo, uint64_t h
 {
     for (uint64_t a = lo; a + 2 <= hi && n < max; a++) {
         const uint8_t *p = (const uint8_t *)a;
-        if (p[0] != 0x0f || p[1] != 0x05 || (skip && skip(lo, a)))
+        if (p[0] != 0x0f || p[1] != 0x05 || sbx_rw_known_ungated(lo, a) || (skip && skip(lo, a)))
             continue;
         if (a >= lo + 5 && sbx_rw_is_mov_site(p - 5) && sbx_rw_prove(st, nst, hi, a - 5)) {
             out[n++] = (struct sbx_rw_patch){ .site = a - 5 };

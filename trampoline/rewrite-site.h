@@ -34,6 +34,16 @@ struct sbx_rw_slot {
 int sbx_rw_is_mov_site(const uint8_t *p);
 
 /*
+ * Whether the `syscall` at sc (inside code starting at lo) visibly makes a
+ * call the trampoline does not gate: right after `mov $nr,%eax` with nr
+ * ungated, or after `xor %eax,%eax` (read).  Such a call never traps and
+ * goes to the kernel faster from its own site than through a stub, so
+ * eager patching leaves it alone.  Only a hint: a branch straight to the
+ * `syscall` with another number still traps and is patched lazily.
+ */
+int sbx_rw_known_ungated(uint64_t lo, uint64_t sc);
+
+/*
  * Whether decoding from the last known point st[] at or before at lands
  * exactly on it, without passing hi (st sorted; at most 256 KiB of decoding).
  */
@@ -63,7 +73,8 @@ struct sbx_rw_patch {
  * a byte search for `syscall`, then a mov site proven from the last known
  * point before it, or else a syscall site with a slot not in
  * taken[0..*ntaken).  A `syscall` for which skip(lo, sc) is true (its site
- * is patched already) is passed over; skip may be NULL.  Appends to
+ * is patched already) is passed over, and so is one sbx_rw_known_ungated
+ * names; skip may be NULL.  Appends to
  * out[n..max) and its slots to taken[]; returns the new n.
  */
 size_t sbx_rw_candidates(const uint64_t *st, size_t nst, uint64_t lo, uint64_t hi,

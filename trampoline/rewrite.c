@@ -351,7 +351,7 @@ static size_t scan_range(const struct sbx_rw_range *r, const uint64_t *st, size_
             continue;
         }
         if (len == 5 && r->hi - pos >= SBX_RW_MOV_LEN && sbx_rw_is_mov_site((const uint8_t *)pos) &&
-            n < SBX_RW_MAX_SITES)
+            !sbx_rw_known_ungated(pos, pos + 5) && n < SBX_RW_MAX_SITES)
             s->patches[n++] = (struct sbx_rw_patch){ .site = pos };
         pos += (uint64_t)len;
     }

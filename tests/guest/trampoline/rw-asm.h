@@ -29,11 +29,11 @@ extern const uint8_t rw_sigprocmask_site[], rw_munmap_site[];
 
 /*
  * A leaf that fills its red zone and the registers a syscall preserves,
- * makes fcntl(rdi = in[6], F_GETFD) through a site (in[6] is no open fd), and stores into out[]: [0] the result,
- * [1] the number of red-zone words (16) that kept their value, [2] rbx,
- * [3] rbp, [4] r12, [5] r13, [6] r14, [7] r15, [8] rdi, [9] rsi, [10] rdx,
- * [11] r8, [12] r9, [13] r10, [14] the flags after it (CF and DF were set
- * before).  in[] gives the values put into the registers.
+ * makes fcntl(rdi = in[6], F_GETFD) through a site (in[6] is no open fd),
+ * and stores into out[]: [0] the result, [1] the number of red-zone words
+ * (16) that kept their value, [2] rbx, [3] rbp, [4] r12, [5] r13, [6] r14,
+ * [7] r15, [8] rdi, [9] rsi, [10] rdx, [11] r8, [12] r9, [13] r10, [14] the
+ * flags after it (CF and DF were set before).  in[] gives the values put into the registers.
  */
 void rw_regs(uint64_t *out, const uint64_t *in);
 extern const uint8_t rw_regs_site[];

@@ -3,7 +3,9 @@
  * image ahead of time, a program of that image finds its own sites of both
  * shapes, and libc's, patched before it ever calls them; they answer right,
  * in a forked child too, and again after an exec.  Without a map the same
- * sites are unpatched until they trap.
+ * sites are unpatched until they trap.  The sites make gated calls (only
+ * those trap, and a map leaves the others alone): fcntl(0, F_GETFD), close,
+ * libc's munmap; libc's getppid, not gated, stays unpatched with a map too.
  *
  *   rw-map MODE    mapped: the program's file and libc are in the sandbox's
  *                  site map (tests/integration/debian runs it so from the
@@ -14,60 +16,65 @@
  * In the mapped modes a copy of the program (another inode: not the file
  * the map lists) then runs unpatched until its sites trap.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "guest.h"
 
-long rwm_getpid(void);
-long rwm_sys0(long nr);
-extern const uint8_t rwm_getpid_site[], rwm_sys0_site[];
+long rwm_getfd(void);
+long rwm_sys1(long nr, long a);
+extern const uint8_t rwm_getfd_site[], rwm_sys1_site[];
 
 __asm__(".text\n"
         ".p2align 4\n"
-        ".globl rwm_getpid\n.type rwm_getpid,@function\n"
-        "rwm_getpid:\n"
-        ".globl rwm_getpid_site\nrwm_getpid_site:\n"
-        "    mov $39, %eax\n"
+        ".globl rwm_getfd\n.type rwm_getfd,@function\n"
+        "rwm_getfd:\n"
+        "    xor %edi, %edi\n"
+        "    mov $1, %esi\n"
+        ".globl rwm_getfd_site\nrwm_getfd_site:\n"
+        "    mov $72, %eax\n"
         "    syscall\n"
         "    ret\n"
-        ".size rwm_getpid, .-rwm_getpid\n"
+        ".size rwm_getfd, .-rwm_getfd\n"
         /* A syscall site: the number from a register, its slot in the padding. */
         ".p2align 4\n"
-        ".globl rwm_sys0\n.type rwm_sys0,@function\n"
-        "rwm_sys0:\n"
+        ".globl rwm_sys1\n.type rwm_sys1,@function\n"
+        "rwm_sys1:\n"
         "    mov %rdi, %rax\n"
-        ".globl rwm_sys0_site\nrwm_sys0_site:\n"
+        "    mov %rsi, %rdi\n"
+        ".globl rwm_sys1_site\nrwm_sys1_site:\n"
         "    syscall\n"
         "    ret\n"
-        ".size rwm_sys0, .-rwm_sys0\n"
+        ".size rwm_sys1, .-rwm_sys1\n"
         ".p2align 4\n");
 
 enum { UNPATCHED, PATCHED, EITHER };
 static int own = EITHER, libc = EITHER; /* what to expect before the first call */
 
-/* libc's getppid: `mov $110,%eax; syscall`, patched or not, within its first bytes. */
-static const uint8_t *libc_getppid_site(void)
+/* libc's fn: `mov $nr,%eax; syscall`, patched or not, within its first bytes. */
+static const uint8_t *libc_site(const void *fn, uint8_t nr, const char *name)
 {
-    const uint8_t *p = (const uint8_t *)(uintptr_t)getppid;
+    const uint8_t *p = fn;
     for (int i = 0; i < 32; i++) {
         const uint8_t *s = p + i;
         if (s[5] == 0x0f && s[6] == 0x05 &&
-            ((s[0] == 0xb8 && s[1] == 110 && !s[2] && !s[3] && !s[4]) || s[0] == 0xe9))
+            ((s[0] == 0xb8 && s[1] == nr && !s[2] && !s[3] && !s[4]) || s[0] == 0xe9))
             return s;
     }
-    GUEST_CHECK(0, "libc's getppid has no `mov $110,%%eax; syscall` in its first 32 bytes");
+    GUEST_CHECK(0, "libc's %s has no `mov $%u,%%eax; syscall` in its first 32 bytes", name, nr);
     return NULL;
 }
 
 /* Every site's state before anything called it. */
 static void expect_sites(const char *when)
 {
-    uint8_t b = *(const volatile uint8_t *)rwm_getpid_site;
-    const volatile uint8_t *s = rwm_sys0_site;
+    uint8_t b = *(const volatile uint8_t *)rwm_getfd_site;
+    const volatile uint8_t *s = rwm_sys1_site;
     if (own == PATCHED) {
         GUEST_CHECK(b == 0xe9, "%s: own mov site starts %#x, expected the jmp", when, b);
         GUEST_CHECK(s[0] == 0xeb, "%s: own syscall site starts %#x, expected eb", when, s[0]);
@@ -79,18 +86,22 @@ static void expect_sites(const char *when)
                     s[1]);
     }
     if (libc != EITHER) {
-        b = *(const volatile uint8_t *)libc_getppid_site();
-        GUEST_CHECK(b == (libc == PATCHED ? 0xe9 : 0xb8), "%s: libc's getppid site starts %#x",
-                    when, b);
+        b = *(const volatile uint8_t *)libc_site((const void *)(uintptr_t)munmap, 11, "munmap");
+        GUEST_CHECK(b == (libc == PATCHED ? 0xe9 : 0xb8), "%s: libc's munmap site starts %#x", when,
+                    b);
     }
+    /* Not gated: a map leaves it alone, it never traps. */
+    b = *(const volatile uint8_t *)libc_site((const void *)(uintptr_t)getppid, 110, "getppid");
+    GUEST_CHECK(own == EITHER || b == 0xb8, "%s: libc's getppid site starts %#x", when, b);
 }
 
 static void expect_answers(const char *when)
 {
     for (int i = 0; i < 3; i++) {
-        GUEST_CHECK(rwm_getpid() == syscall(SYS_getpid), "%s: getpid through the mov site", when);
-        GUEST_CHECK(rwm_sys0(SYS_getppid) == syscall(SYS_getppid),
-                    "%s: getppid through the syscall site", when);
+        GUEST_CHECK(rwm_getfd() == fcntl(0, F_GETFD), "%s: fcntl through the mov site", when);
+        GUEST_CHECK(rwm_sys1(SYS_close, -1) == -EBADF, "%s: close(-1) through the syscall site",
+                    when);
+        GUEST_CHECK(munmap(NULL, 0) == -1 && errno == EINVAL, "%s: libc's munmap", when);
         GUEST_CHECK(getppid() == syscall(SYS_getppid), "%s: libc's getppid", when);
     }
 }

@@ -166,9 +166,13 @@ static void test_protected(void)
 }
 
 static const uint8_t jit_getpid[] = { 0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0xc3 };
-/* xor %edi,%edi; mov $1,%esi; then the site of fcntl(0, F_GETFD), a gated call, at 7. */
-static const uint8_t jit_getfd[] = { 0x31, 0xff, 0xbe, 1, 0,    0,    0,   0xb8,
-                                     72,   0,    0,    0, 0x0f, 0x05, 0xc3 };
+/*
+ * xor %edi,%edi; mov $1,%esi; then the site of fcntl(0, F_GETFD), a gated
+ * call, at 7; ret; nop, so that the zeros after it decode to the page's end
+ * (the sweep of anonymous code must land on it).
+ */
+static const uint8_t jit_getfd[] = { 0x31, 0xff, 0xbe, 1, 0,    0,    0,    0xb8,
+                                     72,   0,    0,    0, 0x0f, 0x05, 0xc3, 0x90 };
 #define JIT_GETFD_SITE 7
 
 static uint8_t *jit_code(int prot_after, const uint8_t *code, size_t len)
@@ -187,8 +191,14 @@ static uint8_t *jit(int prot_after)
 
 static void test_jit(void)
 {
-    uint8_t *p = jit(PROT_READ | PROT_EXEC);
-    expect_patched(p, "JIT code");
+    uint8_t *p = jit_code(PROT_READ | PROT_EXEC, jit_getfd, sizeof(jit_getfd));
+    expect_patched(p + JIT_GETFD_SITE, "JIT code");
+    GUEST_CHECK(((long (*)(void))p)() == fcntl(0, F_GETFD), "JIT fcntl");
+    GUEST_CHECK(munmap(p, 4096) == 0, "munmap");
+    /* An ungated call's site is left alone: it goes to the kernel faster as it is. */
+    p = jit(PROT_READ | PROT_EXEC);
+    if (rewrite >= 0)
+        GUEST_CHECK(p[0] == 0xb8, "JIT getpid site patched");
     GUEST_CHECK(((long (*)(void))p)() == getpid(), "JIT getpid");
     GUEST_CHECK(munmap(p, 4096) == 0, "munmap");
 }

@@ -3,8 +3,9 @@
  *
  * storm_run(): a second thread sends SIGUSR1 to the main thread, each signal
  * once the previous one was handled (none merge), while the main thread
- * calls getppid through a site; with SA_RESTART and without.  Every result
- * must be right, in the handler (getpid through a site) too; the handler
+ * makes a call through a site (one the trampoline sees in rewrite mode: a
+ * gated call, or any through a register site); with SA_RESTART and without.
+ * Every result must be right, in the handler (getpid through a site) too; the handler
  * counts the signals that interrupted the trampoline or a given stub.
  *
  * storm_blocking_read(): a blocking read through a site, interrupted by
@@ -29,15 +30,16 @@
 #define STORM_SIGNALS 3000
 
 struct storm {
-    long (*getppid)(void); /* through the site under test */
-    long (*getpid)(void);  /* through a site, from the handler */
+    long (*call)(void);         /* through the site under test */
+    long want;                  /* what call returns */
+    long (*getpid)(void);       /* through a site, from the handler */
     uintptr_t stub_lo, stub_hi; /* interruptions counted apart (0, 0: none) */
 };
 
 static const struct storm *storm_cfg;
-static pid_t storm_self, storm_parent, storm_tid;
-static volatile int storm_stop, storm_hits, storm_bad, storm_in_tramp, storm_in_stub,
-    storm_alarms, storm_done;
+static pid_t storm_self, storm_tid;
+static volatile int storm_stop, storm_hits, storm_bad, storm_in_tramp, storm_in_stub, storm_alarms,
+    storm_done;
 static int storm_pipe[2];
 
 static void storm_on_usr1(int sig, siginfo_t *si, void *ctx)
@@ -83,7 +85,7 @@ static void storm_round(int flags)
      */
     int wrong = 0;
     for (long i = 0; i < STORM_CALLS || !__atomic_load_n(&storm_done, __ATOMIC_ACQUIRE); i++)
-        wrong += storm_cfg->getppid() != storm_parent;
+        wrong += storm_cfg->call() != storm_cfg->want;
     __atomic_store_n(&storm_stop, 1, __ATOMIC_RELEASE);
     GUEST_CHECK(pthread_join(t, NULL) == 0, "pthread_join");
     GUEST_CHECK(wrong == 0 && storm_bad == 0, "%d wrong results, %d in the handler", wrong,
@@ -95,7 +97,6 @@ static void storm_run(const struct storm *cfg)
 {
     storm_cfg = cfg;
     storm_self = getpid();
-    storm_parent = getppid();
     storm_tid = gettid();
     storm_round(SA_RESTART);
     storm_round(0);
