@@ -191,7 +191,13 @@ def real_section(meta, res, out):
     stats = [(w, meta.get(f"real_stats_{w}")) for w in REAL if meta.get(f"real_stats_{w}")]
     if stats:
         out.append("Where the syscalls went in rewrite mode (one more run of each with "
-                   "`--stats`; every process of the command counted):\n")
+                   "`--stats`; every process of the command counted). The counts cover the "
+                   "calls the trampoline sees: the syscalls it gates (exec, signal disposition "
+                   "and masks, clone and fork, the mapping calls, calls on descriptors, "
+                   "readlink; docs/trampoline.md), and any call through a rewritten site whose "
+                   "number comes from a register. Every other syscall goes from its own site "
+                   "to the kernel, where the policy alone decides it, and is not counted; the "
+                   "patched share is the share of the counted calls that did not trap.\n")
         out.append("| program | trapped | through patched sites | patched share |")
         out.append("| --- | ---: | ---: | ---: |")
         for w, v in stats:
@@ -250,7 +256,8 @@ def budget_section(meta, res, out):
 
     rows = []
     native = r("syscall", "getppid", "native")
-    for mode, limit in (("sandboxd-rewrite", 1.6), ("sandboxd-trap", 25.0)):
+    for mode, limit in (("sandboxd-off", 1.08), ("sandboxd-rewrite", 1.6),
+                        ("sandboxd-trap", 25.0)):
         x = r("syscall", "getppid", mode)
         if native and x:
             v = x.median / native.median
@@ -260,6 +267,15 @@ def budget_section(meta, res, out):
             why = res.get(("syscall", "getppid", mode))
             rows.append((f"getppid, {RUNNER_TEXT[mode]}", f"≤ {limit}× native",
                          why.reason if why else "not measured", "–"))
+    # Selective gating: a passthrough syscall costs what the policy alone costs.
+    for test in ("getppid", "pread"):
+        off, x = r("syscall", test, "sandboxd-off"), r("syscall", test, "sandboxd-rewrite")
+        label = f"{test}, {RUNNER_TEXT['sandboxd-rewrite']}, against mode off"
+        if off and x:
+            v = x.median / off.median
+            rows.append((label, "≤ 1.05× mode off", f"{v:.2f}×", "yes" if v <= 1.05 else "no"))
+        else:
+            rows.append((label, "≤ 1.05× mode off", "not measured", "–"))
     warm, bw = r("startup", "true", "sandboxd-warm"), r("startup", "true", "bwrap")
     if warm and bw:
         rows.append(("`sandboxctl run img /bin/true`, warm daemon", "faster than bwrap",
@@ -273,11 +289,11 @@ def budget_section(meta, res, out):
             if worst is None or v > worst[0]:
                 worst = (v, w)
     if worst:
-        rows.append(("real programs, rewrite mode (worst)", "≤ 1.05× native",
-                     f"{worst[0]:.2f}× ({worst[1]})", "yes" if worst[0] <= 1.05 else "no"))
+        rows.append(("real programs, rewrite mode (worst)", "≤ 1.03× native",
+                     f"{worst[0]:.2f}× ({worst[1]})", "yes" if worst[0] <= 1.03 else "no"))
     else:
         x = res.get(("real", "python", "sandboxd-rewrite"))
-        rows.append(("real programs, rewrite mode", "≤ 1.05× native",
+        rows.append(("real programs, rewrite mode", "≤ 1.03× native",
                      x.reason if x else "not measured", "–"))
     sc = scale_rows(res)
     if sc:
