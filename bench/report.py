@@ -19,7 +19,7 @@ LOOP_RUNNERS = ["native", "sandboxd-off", "sandboxd-trap", "sandboxd-rewrite", "
 STARTUP_RUNNERS = ["native", "sandboxd-warm", "sandboxd-first", "sandboxd-off", "sandboxd-trap",
                    "sandboxd-rewrite", "bwrap", "gvisor"]
 MODES = ["sandboxd-off", "sandboxd-trap", "sandboxd-rewrite"]
-TESTS = ["getppid", "pread", "openclose"]
+TESTS = ["getppid", "pread", "openclose", "fork"]
 REAL = ["python", "sqlite", "targz", "bashfork"]
 
 RUNNER_TEXT = {
@@ -91,7 +91,8 @@ def syscall_section(meta, res, out):
         "`clock_gettime(CLOCK_MONOTONIC)` around the loop, after a warm-up of 1% of the "
         "iterations. `getppid` is the cheapest passthrough syscall; `pread` reads 64 bytes of "
         "`/dev/zero`; `openclose` opens and closes a 4 KiB file (`/bench/data` in the image, the "
-        "same file by its host path for native and strace). A first, untimed round runs a "
+        "same file by its host path for native and strace); `fork` forks a child that exits at "
+        "once and waits for it (one iteration: fork, exit, wait). A first, untimed round runs a "
         "2000-iteration loop on every runner to set that runner's iteration count, so that one "
         f"loop lasts about {meta.get('loop_target_ms', '?')} ms; then "
         f"{meta.get('loop_reps', '?')} rounds follow in which the runners take turns, each loop in "
@@ -276,6 +277,13 @@ def budget_section(meta, res, out):
             rows.append((label, "≤ 1.05× mode off", f"{v:.2f}×", "yes" if v <= 1.05 else "no"))
         else:
             rows.append((label, "≤ 1.05× mode off", "not measured", "–"))
+    native_fork, x = r("syscall", "fork", "native"), r("syscall", "fork", "sandboxd-rewrite")
+    label = f"fork + exit + wait, {RUNNER_TEXT['sandboxd-rewrite']}"
+    if native_fork and x:
+        v = x.median / native_fork.median
+        rows.append((label, "≤ 1.10× native", f"{v:.2f}×", "yes" if v <= 1.10 else "no"))
+    else:
+        rows.append((label, "≤ 1.10× native", "not measured", "–"))
     warm, bw = r("startup", "true", "sandboxd-warm"), r("startup", "true", "bwrap")
     if warm and bw:
         rows.append(("`sandboxctl run img /bin/true`, warm daemon", "faster than bwrap",

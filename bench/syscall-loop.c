@@ -3,16 +3,18 @@
  * Built static (gcc -static -O2) so that it runs unchanged natively, in an
  * image, under bwrap, strace and gVisor.
  *
- * Usage: syscall-loop getppid|pread|openclose ITERATIONS [PATH]
+ * Usage: syscall-loop getppid|pread|openclose|fork ITERATIONS [PATH]
  * pread reads 64 bytes at offset 0 of PATH (default /dev/zero); openclose
- * opens PATH (default /bench/data) read-only and closes it. The syscalls go
- * through libc wrappers, as a real program's do. */
+ * opens PATH (default /bench/data) read-only and closes it; fork forks a
+ * child that exits at once and waits for it. The syscalls go through libc
+ * wrappers, as a real program's do. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static long long now_ns(void)
@@ -58,6 +60,22 @@ static int loop_openclose(long n, const char *path)
     return 0;
 }
 
+static int loop_fork(long n, const char *path)
+{
+    (void)path;
+    for (long i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid < 0)
+            return -errno;
+        if (pid == 0)
+            _exit(0);
+        int st;
+        if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            return -ECHILD;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -68,9 +86,10 @@ int main(int argc, char **argv)
         { "getppid", loop_getppid, NULL },
         { "pread", loop_pread, "/dev/zero" },
         { "openclose", loop_openclose, "/bench/data" },
+        { "fork", loop_fork, NULL },
     };
     if (argc < 3 || argc > 4) {
-        fprintf(stderr, "usage: syscall-loop getppid|pread|openclose ITERATIONS [PATH]\n");
+        fprintf(stderr, "usage: syscall-loop getppid|pread|openclose|fork ITERATIONS [PATH]\n");
         return 2;
     }
     char *end;
