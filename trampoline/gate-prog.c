@@ -56,8 +56,7 @@ int sbx_gate_is_gated(uint32_t nr)
 #define JA(k) ((struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, (k)))
 #define RET(k) ((struct sock_filter)BPF_STMT(BPF_RET | BPF_K, (k)))
 
-/* The IP check: 4 instructions, then TRAP; falls into the policy when the call came from the gate.
- */
+/* The IP check: two loads, two compares (from the gate: on to the policy), the TRAP. */
 #define IP_CHECK_LEN 5
 
 /*
