@@ -294,6 +294,9 @@ int sbx_policy_compiled_size(const struct sbx_policy *p, size_t *ret_insns)
     int r = build(p, &all, &prog);
     if (r < 0)
         return r;
+    /* The trampoline's prefix goes in front of it in trap and rewrite mode. */
+    if (prog.n > SBX_POLICY_MAX_INSNS)
+        return -E2BIG;
     *ret_insns = prog.n;
     return 0;
 }

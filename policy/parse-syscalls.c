@@ -473,9 +473,9 @@ void sbx_parse_syscalls(struct sbx_pctx *c, const struct sbx_ynode *n)
     int r = sbx_policy_compiled_size(p, &insns);
     if (r == -E2BIG)
         sbx_pctx_report(c, n->line, n->col,
-                        "the rules compile to a filter longer than the kernel's limit of %u "
-                        "instructions",
-                        SBX_BPF_MAX_INSNS);
+                        "the rules compile to a filter longer than %u instructions (the "
+                        "kernel's limit of %u, less %u for the trampoline)",
+                        SBX_POLICY_MAX_INSNS, SBX_BPF_MAX_INSNS, SBX_FILTER_PREFIX_MAX);
     else if (r == -ENOMEM)
         c->oom = c->failed = true;
     else if (r < 0)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "policy/policy.h"
+#include "sbx/abi.h"
 #include "sbx/macro.h"
 
 /* diag.c */
@@ -49,10 +50,12 @@ int sbx_baseline_add_rules(void *scmp_ctx, const struct sbx_baseline_opts *o);
 
 /* The kernel's limit on one filter program (BPF_MAXINSNS). */
 #define SBX_BPF_MAX_INSNS 4096
+/* A policy's own limit: room for the trampoline's prefix (include/sbx/abi.h). */
+#define SBX_POLICY_MAX_INSNS (SBX_BPF_MAX_INSNS - SBX_FILTER_PREFIX_MAX)
 
 /*
  * Compiles without exporting: the program's length for the sandbox that
- * takes the most baseline rules, or -E2BIG past SBX_BPF_MAX_INSNS.
+ * takes the most baseline rules, or -E2BIG past SBX_POLICY_MAX_INSNS.
  */
 int sbx_policy_compiled_size(const struct sbx_policy *p, size_t *ret_insns);
 

@@ -19,6 +19,9 @@
 
 /* The most syscall numbers the prefix can gate: its jumps are 8 bits wide. */
 #define SBX_GATE_MAX_GATED 200
+/* The longest prefix (sbx_gate_build) fits the room every policy leaves. */
+_Static_assert(4 + SBX_GATE_MAX_GATED + 1 + 5 <= SBX_FILTER_PREFIX_MAX,
+               "the gate prefix outgrows SBX_FILTER_PREFIX_MAX");
 
 /*
  * Marks in gated[0..SBX_STATS_NSYSCALLS) the syscalls the trampoline must see

@@ -65,6 +65,12 @@ struct sbx_status_record {
     int32_t stage; /* enum sbx_status_stage */
 };
 
+/*
+ * The most instructions the trampoline puts in front of the policy's program
+ * (its gate prefix); a policy leaves them room under the kernel's 4096.
+ */
+#define SBX_FILTER_PREFIX_MAX 256
+
 /* Per-syscall counters, shared by every process of one sandbox. */
 #define SBX_STATS_MAGIC 0x53425853544154ULL /* "SBXSTAT" */
 #define SBX_STATS_NSYSCALLS 512

@@ -311,6 +311,21 @@ static void test_too_long(void)
         0);
 }
 
+/* The longest policy the parser accepts fits behind the longest prefix. */
+static void test_policy_room(void)
+{
+    static struct prog policy, full;
+    memset(gated, 0, sizeof(gated));
+    for (size_t nr = 0; nr < SBX_GATE_MAX_GATED; nr++)
+        gated[nr] = 1;
+    policy.n = BPF_MAXINSNS - SBX_FILTER_PREFIX_MAX;
+    for (size_t i = 0; i < policy.n; i++)
+        policy.insns[i] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    full.n = sbx_gate_build(full.insns, BPF_MAXINSNS, gated, SBX_TRAMPOLINE_GATE_RET, policy.insns,
+                            policy.n);
+    CU_ASSERT(full.n > policy.n && full.n <= BPF_MAXINSNS);
+}
+
 static const struct sbx_test tests[] = {
     SBX_TEST(test_default_policy_cached),
     SBX_TEST(test_default_policy_guest_root_cached),
@@ -318,6 +333,7 @@ static const struct sbx_test tests[] = {
     SBX_TEST(test_arg_rules_uncached),
     SBX_TEST(test_gated_set),
     SBX_TEST(test_too_long),
+    SBX_TEST(test_policy_room),
 };
 
 int main(void)
