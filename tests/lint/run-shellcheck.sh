@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck over every shell script of the tree (by name or by #! line),
+# Runs shellcheck over every shell script of the tree (by name or by #! line),
 # reported as TAP, one test per script.  Usage: run-shellcheck.sh SOURCE_ROOT
 set -euo pipefail
 cd "$1"
