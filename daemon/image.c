@@ -7,6 +7,7 @@
  */
 #include "daemon/image.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -260,6 +261,40 @@ static bool loop_holds(int nr, dev_t dev, ino_t ino)
     return info.lo_device == (uint64_t)dev && info.lo_inode == (uint64_t)ino;
 }
 
+/*
+ * Whether any loop device on the host is bound to the file dev:ino (with
+ * rw_only, bound read-write); if so, its name goes to name.  The daemon's
+ * cache knows only the mounts this daemon made since it started: a mount
+ * that outlived an earlier daemon (a process outside held it) is found only
+ * here.  A device that cannot be asked is skipped: it was freed meanwhile,
+ * or is not a loop device the daemon could have made.
+ */
+static bool loop_find(dev_t dev, ino_t ino, bool rw_only, char *name, size_t len)
+{
+    DIR *dir = opendir("/sys/block");
+    if (!dir)
+        return false;
+    bool found = false;
+    struct dirent *de;
+    while (!found && (de = readdir(dir))) {
+        if (strncmp(de->d_name, "loop", 4) != 0)
+            continue;
+        char path[sizeof("/dev/") + sizeof(de->d_name)];
+        snprintf(path, sizeof(path), "/dev/%s", de->d_name);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        struct loop_info64 info;
+        if (fd < 0 || ioctl(fd, LOOP_GET_STATUS64, &info) < 0)
+            continue;
+        if (info.lo_device != (uint64_t)dev || info.lo_inode != (uint64_t)ino ||
+            (rw_only && (info.lo_flags & LO_FLAGS_READ_ONLY)))
+            continue;
+        snprintf(name, len, "%s", path);
+        found = true;
+    }
+    closedir(dir);
+    return found;
+}
+
 static void cache_unlink(struct sbx_image_cache *c, struct sbx_image *img)
 {
     for (struct sbx_image **p = &c->head; *p; p = &(*p)->next) {
@@ -270,6 +305,15 @@ static void cache_unlink(struct sbx_image_cache *c, struct sbx_image *img)
             return;
         }
     }
+}
+
+static int attached_elsewhere(const char *loop_name, char *msg, size_t len)
+{
+    snprintf(msg, len,
+             "in use: %s is attached to it (a mount of it that a process outside sandboxd "
+             "holds, or another attachment of the file)",
+             loop_name);
+    return -EBUSY;
 }
 
 static int image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
@@ -326,6 +370,13 @@ static int image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
             return -EBUSY;
         }
     }
+    /*
+     * Outside this daemon's cache: a read-only mount is refused while the
+     * file is attached read-write (its filesystem changes under the reader).
+     */
+    char loop_name[300];
+    if (!writable && loop_find(st.st_dev, st.st_ino, true, loop_name, sizeof(loop_name)))
+        return attached_elsewhere(loop_name, msg, len);
     struct sbx_image *i = c->head;
     while (i) {
         struct sbx_image *next = i->next;
@@ -341,6 +392,13 @@ static int image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
             cache_unlink(c, i);
         i = next;
     }
+    /*
+     * Every mount of the file this daemon had is gone by now, so a loop
+     * device still bound to it is another's: two read-write ext4 instances,
+     * or one under a reader, corrupt the file.
+     */
+    if (writable && loop_find(st.st_dev, st.st_ino, false, loop_name, sizeof(loop_name)))
+        return attached_elsewhere(loop_name, msg, len);
     struct sbx_image *img = calloc(1, sizeof(*img));
     if (!img)
         return -ENOMEM;

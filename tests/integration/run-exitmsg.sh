@@ -75,14 +75,15 @@ err_has() { grep -q -- "$1" "$T/err"; }
 err_lines() { [ "$(wc -l <"$T/err")" -eq "$1" ]; }
 rc_is() { [ "$rc" = "$1" ]; }
 
-# start_daemon LOG ARGS...: a daemon on $SOCK, ready when this returns.
+# start_daemon LOG ARGS...: a daemon on $SOCK, ready when this returns.  Fd 7 is
+# the test's own hold on an image's filesystem: the daemon must not inherit it.
 start_daemon() {
     local log=$1
     shift
     rm -f "$T/ready"
     mkfifo "$T/ready"
     "$SANDBOXD" --socket "$SOCK" --state-dir "$T/state" --policy-dir "$T/policies" \
-        --ready-fd 3 "$@" 3>"$T/ready" 2>"$log" &
+        --ready-fd 3 "$@" 3>"$T/ready" 2>"$log" 7<&- &
     daemon_pid=$!
     if ! read -r -t 20 _ <"$T/ready"; then
         echo "Bail out! sandboxd did not become ready"
@@ -171,6 +172,16 @@ t "held image: sandboxd warns that the loop device still holds it" \
 run writable "$W2" /bin/true
 t "held image: the next writable run is refused as in use" \
     eval 'rc_is 125 && err_lines 1 && err_has "image $W2: in use: its loop device still holds it"'
+# The daemon's memory of the lingering mount goes with it; the loop device
+# does not, and a restarted daemon must find it there.
+stop_daemon
+start_daemon "$T/restarted.log" --group nogroup
+run writable "$W2" /bin/sh -c 'echo restarted >> /appended'
+t "held image: after a restart of sandboxd, a writable run is still refused, naming the loop device" \
+    eval 'rc_is 125 && err_lines 1 && err_has "image $W2: in use: /dev/loop[0-9]* is attached to it"'
+run - "$W2" /bin/true
+t "held image: after a restart, a read-only run is refused too (the file is attached read-write)" \
+    eval 'rc_is 125 && err_lines 1 && err_has "image $W2: in use: /dev/loop[0-9]* is attached to it"'
 if [ "$held" = yes ]; then
     exec 7<&-
 fi
@@ -178,6 +189,7 @@ run writable "$W2" /bin/sh -c 'echo after >> /appended'
 t "held image: once let go, the next writable run works and writes" \
     eval 'rc_is 0 && [ "$(debugfs -R "cat /appended" "$W2" 2>/dev/null)" = "$(printf "held\nafter")" ] &&
         [ -z "$(losetup -j "$W2")" ]'
+t "held image: e2fsck -fn finds the file clean" eval 'e2fsck -fn "$W2" >"$T/out" 2>&1'
 
 # ---- a seccomp kill says so ------------------------------------------------------
 
