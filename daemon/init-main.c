@@ -7,6 +7,7 @@
  * sandbox's pid namespace.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -153,6 +154,8 @@ int main(void)
     struct sbx_init_error e = { 0 };
     /* The guest's pty, with SBX_SPEC_TTY; before the first goto, so cleanup sees them set. */
     _cleanup_close_ int master = -EBADF, slave = -EBADF;
+    /* The writable image's root, for the write-back after the guest. */
+    _cleanup_close_ int root = -EBADF;
     /* No one in the sandbox may ptrace or read /proc/1/ of the sandbox's only privileged process.
      */
     prctl(PR_SET_DUMPABLE, 0);
@@ -174,6 +177,12 @@ int main(void)
     if (split_fds(&spec, &f, &fds, &e) < 0 || sbx_init_rootfs(&spec, &fds, &e) < 0 ||
         sbx_init_uts_net(&spec, &e) < 0)
         goto fail;
+    /* Opened before the guest runs, which could otherwise change what "/" names. */
+    if ((spec.flags & SBX_SPEC_WRITABLE_IMAGE) &&
+        (root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        sbx_init_fail(&e, errno, "open the writable image's root");
+        goto fail;
+    }
     if (resolve_program(&spec, path, sizeof(path)) < 0) {
         kind = SBX_EXIT_NOTFOUND;
         sbx_init_fail(&e, ENOENT, "%s", spec.argv[0]);
@@ -200,6 +209,16 @@ int main(void)
     int st = reap_until(guest);
     if (st < 0)
         return 125;
+    /*
+     * A writable image's dirty data would otherwise be written back by the
+     * final unmount, which runs in the daemon's thread when it closes its
+     * mount, and stalls every other sandbox meanwhile.  Written back here,
+     * it is this sandbox's time.  syncfs needs no capability.  An error is
+     * not the guest's: the unmount writes what is left, and e2fsck on the
+     * host shows what the device lost.
+     */
+    if (root >= 0)
+        syncfs(root);
     if (WIFSIGNALED(st))
         report(ctl, SBX_EXIT_SIGNALED, (unsigned)WTERMSIG(st), NULL);
     else
