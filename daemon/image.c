@@ -447,6 +447,13 @@ void sbx_image_hold(struct sbx_image *img)
     img->refs++;
 }
 
+int sbx_image_take_mount(struct sbx_image *img)
+{
+    int fd = img->mount_fd;
+    img->mount_fd = -EBADF;
+    return fd;
+}
+
 bool sbx_image_file_busy(struct sbx_image_cache *c, dev_t dev, ino_t ino)
 {
     bool busy = false;

@@ -48,6 +48,12 @@ int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
  * sees it free).
  */
 int sbx_image_release(struct sbx_image_cache *c, struct sbx_image *img, uint64_t now_ms);
+/*
+ * Takes a writable image's mount out of it, for the caller to close off the
+ * event loop: that close runs the filesystem's final unmount.  The caller
+ * keeps its reference, and releases it once the close has returned.
+ */
+int sbx_image_take_mount(struct sbx_image *img);
 /* Whether a released writable image of the file dev:ino is still attached to its loop device. */
 bool sbx_image_file_busy(struct sbx_image_cache *c, dev_t dev, ino_t ino);
 /* One more reference to an acquired image (released with sbx_image_release). */

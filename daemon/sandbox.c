@@ -282,28 +282,49 @@ static void on_release_poll(uv_timer_t *t)
     sandbox_finish(s);
 }
 
+/* In libuv's thread pool: the final unmount, with the write-back syncfs left to it. */
+static void close_writable_mount(uv_work_t *w)
+{
+    struct sbx_sandbox *s = w->data;
+    s->release_fd = sbx_close(s->release_fd);
+}
+
+static void writable_mount_closed(uv_work_t *w, int status)
+{
+    (void)status; /* nothing cancels this work */
+    struct sbx_sandbox *s = w->data;
+    struct sbx_image *img = s->image;
+    s->image = NULL;
+    if (sbx_image_release(&s->d->images, img, sbx_daemon_now(s->d)) == -EBUSY &&
+        uv_timer_start(&s->timer, on_release_poll, RELEASE_POLL_MS, RELEASE_POLL_MS) == 0)
+        return;
+    report_exit(s, &s->init_si);
+    sandbox_finish(s);
+}
+
 /*
  * The client of a writable image reads or reuses the file as soon as it has
  * its EXIT, so that waits until init is gone (with it its mount namespace and
  * every mount of the image in it), the daemon's own mount is closed, and the
  * loop device has let go of the file: by then ext4 has written everything
  * back through the loop device into the file, and the next run may mount it.
- * The unmount normally completes within the daemon's close; a process that
- * still holds the filesystem (an fd passed out of the sandbox) is waited for
- * a while, then reported, and the image stays exclusive until it is free.
+ * init wrote the data back before it ended; the rest of the unmount (the
+ * journal, the superblock, the loop device's flush) still takes a while, so
+ * the daemon's close runs in libuv's thread pool, and the sandbox keeps its
+ * reference (the image stays exclusive) until it returns.  The unmount
+ * normally completes within that close; a process that still holds the
+ * filesystem (an fd passed out of the sandbox) is waited for a while, then
+ * reported, and the image stays exclusive until it is free.
  */
 static void release_writable(struct sbx_sandbox *s, const siginfo_t *si)
 {
-    struct sbx_image *img = s->image;
     s->init_si = *si;
-    s->image_dev = img->dev;
-    s->image_ino = img->ino;
-    s->image = NULL;
-    if (sbx_image_release(&s->d->images, img, sbx_daemon_now(s->d)) == -EBUSY &&
-        uv_timer_start(&s->timer, on_release_poll, RELEASE_POLL_MS, RELEASE_POLL_MS) == 0)
-        return;
-    report_exit(s, si);
-    sandbox_finish(s);
+    s->image_dev = s->image->dev;
+    s->image_ino = s->image->ino;
+    s->release_fd = sbx_image_take_mount(s->image);
+    s->release_work.data = s;
+    /* It fails only without a work callback. */
+    (void)uv_queue_work(s->d->loop, &s->release_work, close_writable_mount, writable_mount_closed);
 }
 
 static void on_init_exit(uv_poll_t *h, int status, int events)

@@ -29,7 +29,9 @@ struct sbx_sandbox {
     dev_t image_dev;
     ino_t image_ino;
     unsigned release_polls;
-    siginfo_t init_si; /* how init ended, kept while a writable image is let go */
+    siginfo_t init_si;      /* how init ended, kept while a writable image is let go */
+    uv_work_t release_work; /* closes release_fd, the writable image's mount, off the loop */
+    int release_fd;
     struct sbx_cgroup cg;
     int stats_fd; /* trampoline's counters; -EBADF in off mode */
     bool want_stats;
