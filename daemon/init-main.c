@@ -210,11 +210,11 @@ int main(void)
     if (st < 0)
         return 125;
     /*
-     * A writable image's dirty data would otherwise be written back by the
-     * final unmount, which runs in the daemon's thread when it closes its
-     * mount, and stalls every other sandbox meanwhile.  Written back here,
-     * it is this sandbox's time.  syncfs needs no capability.  An error is
-     * not the guest's: the unmount writes what is left, and e2fsck on the
+     * A writable image's dirty data is written back here, before the
+     * report, so that it is this sandbox's time: left to the final unmount,
+     * it would be the daemon's, which closes its mount of the image for
+     * every sandbox in turn.  syncfs needs no capability.  Its error is not
+     * the guest's end: the unmount writes what is left, and e2fsck on the
      * host shows what the device lost.
      */
     if (root >= 0)

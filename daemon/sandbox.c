@@ -282,7 +282,7 @@ static void on_release_poll(uv_timer_t *t)
     sandbox_finish(s);
 }
 
-/* In libuv's thread pool: the final unmount, with the write-back syncfs left to it. */
+/* In libuv's thread pool: this close is the final unmount, and writes what init's syncfs left. */
 static void close_writable_mount(uv_work_t *w)
 {
     struct sbx_sandbox *s = w->data;
