@@ -1,35 +1,22 @@
 #!/usr/bin/env bash
 # A writable image's write-back is its own sandbox's time, reported as TAP:
 # while a group member's run writes 500 MiB into a writable image and ends,
-# another sandbox's /bin/true, started every 0.1 s, never waits long on the
-# daemon; and when the writer's sandboxctl returns, the data is in the file.
+# another sandbox's /bin/true, started every 0.1 s, keeps being served; and
+# when the writer's sandboxctl returns, the data is in the file.
 # Needs root.  Environment: SANDBOXD, SANDBOXCTL, TEST_IMAGE (paths).
 # shellcheck disable=SC2016,SC2034  # variables read in eval
 set -euo pipefail
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "1..0 # SKIP the writeback suite needs root"
-    exit 0
-fi
-for var in SANDBOXD SANDBOXCTL TEST_IMAGE; do
-    if [ ! -e "${!var:-}" ]; then
-        echo "Bail out! $var does not name an existing file: '${!var:-}'"
-        exit 1
-    fi
-done
-
-exec </dev/null
-T=$(mktemp -d /tmp/sbx-writeback.XXXXXX)
-chmod 0755 "$T"
+# shellcheck source=tests/integration/suite.sh
+. "$(dirname "$0")/suite.sh"
+suite_init writeback SANDBOXD SANDBOXCTL TEST_IMAGE
 SOCK=$T/sandboxd.sock
 MIB=500
-# Before the write-back moved out of the daemon's event loop, the prober's
-# worst run took 0.8 to 1.6 s here; afterwards under 0.1 s.
-MAX_STALL_MS=500
+# How long the prober's slowest run took is reported, not asserted: speed is
+# the benchmark harness's to measure.  Before the write-back moved out of the
+# daemon's event loop it was 0.8 to 1.6 s here; afterwards under 0.1 s.
 daemon_pid=
 prober=
-# shellcheck source=tests/integration/tap.sh
-. "$(dirname "$0")/tap.sh"
 
 cleanup() {
     touch "$T/stop"
@@ -103,7 +90,6 @@ t "when its sandboxctl returns, the $MIB MiB are in the file, which e2fsck finds
     eval '[ "$size" = $((MIB * 1048576)) ] && [ "$fsck_rc" = 0 ] && [ -z "$attached" ] ||
         { say "size ${size:-?}, e2fsck $fsck_rc, loop: $attached"; diag "$T/fsck"; false; }'
 t "every probe run succeeds" eval '[ ! -e "$T/probe.err" ] && [ "$(wc -l <"$T/probe.ms")" -ge 10 ]'
-t "the slowest probe run took under $MAX_STALL_MS ms (it took $worst ms)" \
-    eval '[ "$worst" -lt "$MAX_STALL_MS" ]'
+say "the slowest probe run took $worst ms"
 
 tap_finish
