@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Timing and load helpers of the benchmark harness (bench/run), in C so that
  * what is measured is the command, not a shell or interpreter around it.
  *

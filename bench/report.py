@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Turns the raw results of bench/run into OUTDIR/performance.md and OUTDIR/performance.png.
 
 Usage: report.py RESULTS.tsv OUTDIR

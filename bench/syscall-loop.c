@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The syscall cost probe of the benchmark harness: runs one syscall (or pair)
  * in a tight loop and prints the mean cost per iteration in nanoseconds.
  * Built static (gcc -static -O2) so that it runs unchanged natively, in an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sandboxctl policy check FILE...: validates policy files the way the daemon
  * would, including the limits this host's cgroups can enforce.

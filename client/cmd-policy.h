@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sandboxctl policy: offline checks of policy files. */
 #pragma once
 

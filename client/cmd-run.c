@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sandboxctl run: sends the image fd and the caller's stdio to sandboxd,
  * waits for the guest, and exits with its status (podman's conventions for

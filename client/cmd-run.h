@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sandboxctl run: boot an image, run a program in it with the caller's stdio. */
 #pragma once
 

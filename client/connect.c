@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Reaching a daemon.  When nothing answers at the socket and the caller is
  * root, sandboxctl forks a private daemon that serves exactly this command

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Reaching a daemon: the socket, or a private embedded daemon for this command only. */
 #pragma once
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sandboxctl: the client of sandboxd; one file per command. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sandboxctl run's policy and environment options.  The policy ones are not
  * checked here: they travel as "NAME=VALUE" in RUN, and sandboxd applies

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The options of sandboxctl run that set policy fields (sent to sandboxd,
  * which validates them with the policy's own rules) and the ones that build

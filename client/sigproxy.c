@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The signals sandboxctl passes on, and the "third interrupt ends it" rule. */
 #include "client/sigproxy.h"
 

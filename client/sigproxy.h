@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Which signals `sandboxctl run` passes on to the guest's main process, as
  * podman's --sig-proxy does, and when repeated interrupts mean "end it now".

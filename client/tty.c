@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The caller's side of `sandboxctl run -t`: raw mode, the window size, and
  * the copy between the caller's stdio and the master of the guest's pty.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sandboxctl run -t: the caller's terminal and the master of the guest's pty.
  * The daemon hands the master over and relays no byte; sandboxctl copies

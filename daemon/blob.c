@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Helper programs embedded in the daemon (tools/embed.py), handed to sandboxes
  * as sealed memfds: the guest can never reach a host path of either, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Helper programs embedded in the daemon, handed to sandboxes as sealed memfds. */
 #pragma once
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Per-sandbox cgroups.  cgroup v2 is used whenever it is mounted (placement with
  * CLONE_INTO_CGROUP, cgroup.kill, and limits where its controllers exist); on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Per-sandbox cgroups: v2 first, the v1 memory/pids/cpu controllers where v2 lacks them. */
 #pragma once
 

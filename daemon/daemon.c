@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The daemon's event loop: the listening socket (or, embedded in sandboxctl,
  * one connection), signals, and an orderly stop in which every sandbox is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The daemon: configuration, shared state, and the entry point used by sandboxd and sandboxctl. */
 #pragma once
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The access check behind every fd a client sends (image, stdio, bind
  * sources): the daemon is root, so what it does with a client's fd must be

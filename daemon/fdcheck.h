@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What an fd a client sends proves: the access it was opened with. */
 #pragma once
 

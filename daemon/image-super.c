@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The ext4 superblock, decoded by hand: fixed offsets, little-endian fields,
  * plain bounded arithmetic.  The image is hostile, so nothing here trusts a

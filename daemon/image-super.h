@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The ext4 superblock of a guest image, read by the daemon itself: what it
  * refuses before mounting, and why the kernel refused a mount (ext4 logs its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Guest images: loop device (LOOP_CONFIGURE, autoclear) + ext4 mounted with the
  * new mount API.  The mount is never attached to the daemon's mount table: a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Guest images: loop device + read-only ext4 mount, shared by every sandbox of an image. */
 #pragma once
 

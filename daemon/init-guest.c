@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sbx-init, the guest: hostname and loopback for the sandbox, then a child
  * that drops everything (session, fds, identity, capabilities, rlimits,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sbx-init: pid 1 of every sandbox, started by the daemon with execveat of a
  * sealed memfd.  It reads its SPEC from the control socket, builds the root

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sbx-init, root filesystem: a staging tmpfs in the sandbox's private mount
  * namespace holds the overlay (image below, tmpfs above), then /proc, /dev,

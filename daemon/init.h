@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sbx-init: pid 1 of every sandbox.  Builds the root filesystem, isolates, runs the guest. */
 #pragma once
 

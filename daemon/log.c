@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Daemon logging: one line per event on stderr, with a syslog priority prefix under systemd. */
 #include "daemon/log.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sandboxd: command line, then the daemon loop (daemon/daemon.c). */
 #include <errno.h>
 #include <getopt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * A RUN request: its policy (named, sent as text, or the default) is parsed
  * and checked against what the caller may ask for, the image is resolved for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A RUN request: policy, image, identity and environment turned into a sandbox. */
 #pragma once
 

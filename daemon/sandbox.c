@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * One sandbox's life in the daemon: clone3 into new namespaces and the
  * sandbox's cgroup, exec sbx-init from its sealed memfd at once, hand it the

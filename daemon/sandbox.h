@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* One running sandbox, as the daemon sees it: init's pidfd, control socket, cgroup, image. */
 #pragma once
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Admission: accepting connections, checking the caller's credentials before
  * a byte is read, and holding every caller but root to its share of

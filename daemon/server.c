@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * One client connection.  Each is a small state machine: HELLO (version),
  * RUN (one sandbox), OPEN/FDS when the policy names host paths, then SIGNAL

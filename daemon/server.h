@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Client connections: admission at accept (credentials and connection
  * limits), the handshake, RUN requests, exit reports, and a deadline for

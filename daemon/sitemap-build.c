@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Site maps made in the background.  The first rewrite-mode run of a
  * read-only image starts sbx-sitemap and goes on without waiting: it and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Site maps made in the background, one sbx-sitemap per image (daemon/sitemap.h). */
 #pragma once
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sbx-sitemap: computes the site map of a read-only image
  * (include/sbx/sitemap.h).  sandboxd runs it from a sealed memfd with the

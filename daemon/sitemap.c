@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Site maps: running sbx-sitemap (daemon/sitemap-main.c) and checking what
  * it wrote before any sandbox sees it.  The helper reads untrusted files;

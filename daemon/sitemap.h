@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Site maps (include/sbx/sitemap.h): the daemon runs sbx-sitemap over a
  * read-only image once, checks what it wrote, keeps it in its state

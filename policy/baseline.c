@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The built-in deny list: syscalls no workload needs and sandbox escapes use,
  * the socket families that reach past a sandbox's own network namespace, and

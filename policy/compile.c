@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Policy -> classic BPF.  libseccomp compiles the baseline and the policy's
  * own rules as two programs; this file chains them into one.

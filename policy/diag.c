@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Diagnostics: problems found in a policy, each with file:line:col. */
 #include <errno.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * user/group/groups of a policy -> numeric ids, against the text of the
  * image's /etc/passwd and /etc/group, and the check that a policy gives them

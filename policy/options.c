@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The options of `sandboxctl run` that set policy fields.  Each one becomes
  * the YAML tree of the key it stands for, built here by hand so that no value

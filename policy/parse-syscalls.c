@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The 'syscalls' section of a policy: mode, default action, baseline and
  * rules with argument conditions, checked against each other and against

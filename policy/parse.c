@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * YAML tree -> validated struct sbx_policy: the top-level keys and the
  * filesystem, process, limits and network sections.  The syscalls section

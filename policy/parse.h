@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The schema walker shared by parse.c and parse-syscalls.c: a parsing
  * context that collects diagnostics and typed accessors for YAML nodes.

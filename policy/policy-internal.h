@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Declarations shared between the files of the policy module and its tests;
  * nothing here is part of the API the daemon uses.

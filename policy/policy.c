@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The policy model's life cycle and the questions the daemon asks of a
  * validated policy (root-only features, limits the host cannot enforce).

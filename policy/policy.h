@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Workload policies: YAML text in, a validated model and a compiled seccomp
  * program out.  Pure code: no I/O beyond the fd handed to the exporter (and

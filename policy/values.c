@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Scalar values of a policy: numbers, sizes, durations, CPU shares, errno
  * names, symbolic constants for argument conditions, rlimit names, and the

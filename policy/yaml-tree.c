@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * YAML text -> a small tree of scalars, sequences and mappings, each node
  * with its 1-based line:col.  Built from libyaml's event stream so that the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Typed messages of the wire protocol.  Each message is described by a table
  * of slots (tag, wire type, where the value lives in the C struct), and one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Framing of the sandboxd wire protocol: the frame header, the field builder
  * and reader, and frame I/O with fd passing (blocking and incremental).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The sandboxd wire protocol: framing, typed fields, and fd passing.
  * Pure code except for sbx_proto_send()/sbx_proto_recv(), which do I/O on the

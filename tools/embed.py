@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Writes an assembly file that embeds a binary as SYMBOL / SYMBOL_size (read-only data)."""
 import os
 import sys

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * ELF load planner (see elf-plan.h).  Everything the loader needs to know
  * about a file is decided here, on the header bytes alone, so that malformed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * ELF load planner: a pure function from the bytes of an ELF header and its
  * program headers to the list of mappings that load it.  Built twice: into

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Assembly of the trampoline: the gate, the process entry, the jump into the
  * guest, the signal restorer, the landing pad of cloned children and the

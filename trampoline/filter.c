@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The trampoline's seccomp filter: the gate prefix (gate-prog.c), which
  * traps the calls the trampoline must see unless they come from its gate,

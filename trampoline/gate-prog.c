@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The gate prefix of the trampoline's seccomp program.  Only the syscalls
  * the trampoline virtualizes must come from the gate: for those numbers the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The IP-gate prefix of the trampoline's seccomp program, planned without
  * side effects so that a unit test can run the whole program on the host

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The SIGSYS handler: every syscall the guest makes outside the gate lands
  * here.  It decodes the call from the ucontext, counts it, dispatches it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The two syscall helpers rewrite-elf.c calls, for its hosted builds (the
  * decoder tests and sbx-sitemap): libc's syscall(2) and pread(2).  The

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Kernel ABI structures the trampoline uses directly (it has no libc):
  * rt_sigaction's struct, the SIGSYS siginfo, the x86-64 ucontext.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Fixed addresses of the trampoline, shared by its linker script, its code,
  * the ELF planner and the guest tests.  Header-only constants.

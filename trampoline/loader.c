@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Loader: opens a program the way execve would (permissions, `#!`, the ELF
  * interpreter), plans it with elf-plan.c and maps the plan.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Finding and mapping programs: resolves a path to an ELF file (following
  * one `#!` line), plans it and its interpreter, and maps the plans.  Used at

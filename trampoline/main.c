@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Startup of the trampoline: parse the kernel's stack, install the SIGSYS
  * handler and the IP-gated filter, load the guest (and its interpreter),

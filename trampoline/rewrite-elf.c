@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Known instruction starts of an ELF file, for the rewriter's proofs:
  * where its executable segments begin, where its executable sections and

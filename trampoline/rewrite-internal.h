@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Internals of rewrite mode shared by rewrite.c (patching) and
  * rewrite-elf.c (known instruction starts from an ELF file).

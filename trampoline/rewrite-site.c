@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Site shapes and proofs for rewrite mode (see rewrite-site.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Rewrite mode: the two shapes of syscall site, and the proofs that make a
  * site safe to patch (rewrite.c patches; this file only reads bytes).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Rewrite mode: syscall sites in guest code, found at proven instruction
  * boundaries, are sent through per-site stubs to the fast entry (entry.S)

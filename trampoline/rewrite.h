@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Rewrite mode (issue 5): syscall sites in guest code are sent through a
  * per-site stub that calls the fast entry (entry.S) instead of trapping:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Internal interface of the freestanding trampoline: the gate, syscall
  * wrappers, string helpers and the pieces shared between startup, loader and

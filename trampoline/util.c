@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Freestanding helpers: the memory functions the compiler may call, string
  * helpers, exit and a full pread.

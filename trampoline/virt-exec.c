@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * execve/execveat re-enter the trampoline: the target is resolved and
  * checked first (so ENOENT, EACCES, ENOEXEC... come back to the guest as a

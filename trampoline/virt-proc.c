@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Process-level virtualization: clone/clone3/vfork, the trampoline's own
  * mappings and descriptors, and /proc/self/exe.

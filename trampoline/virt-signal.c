@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Signal virtualization.  SIGSYS belongs to the trampoline: the guest's
  * rt_sigaction(SIGSYS) is recorded and read back but never installed, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The syscalls the SIGSYS handler does not simply pass through the gate.
  * Each takes the trapped call and returns the value for the guest's RAX.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * x86-64 instruction length decoder (see x86-decode.h).  It follows the
  * encoding tables of the Intel SDM volume 2 (appendix A) for 64-bit mode:

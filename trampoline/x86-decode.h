@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * x86-64 instruction length decoder: how many bytes the instruction at a
  * given address occupies, for the rewriter to find instruction boundaries.

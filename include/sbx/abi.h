@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Constants shared between the hosted parts (daemon, sandbox init) and the
  * freestanding trampoline.  Header-only: no code, no libc types beyond

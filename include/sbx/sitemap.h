@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The site map of an image: for every ELF file of a read-only image, the
  * syscall sites rewrite mode may patch, proven ahead of time (file offsets).

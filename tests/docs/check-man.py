@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The man pages against the programs and docs/policy.md, reported as TAP.
 
 Every option that `sandboxd --help` and `sandboxctl COMMAND --help` print is

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The bash completion of sandboxctl, driven the way bash drives it
 # (COMP_WORDS, COMP_CWORD, then the function), reported as TAP.
 # Usage: run-completion.sh COMPLETION_FILE SANDBOXCTL

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * libFuzzer target for the trampoline's ELF planner: arbitrary bytes as a
  * whole file.  Besides memory errors, it checks the promises of an accepted

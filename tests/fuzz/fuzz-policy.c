@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * libFuzzer target for the policy parser and the command-line options: any
  * bytes in, a policy or diagnostics out, nothing leaked.  Seed corpus:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * libFuzzer target for the protocol decoder: arbitrary bytes go through the
  * header decoder, the field reader and every typed decoder.  Whatever a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * libFuzzer target for the daemon's site map check (daemon/sitemap.c): the
  * map comes from a helper that read untrusted files.  Whatever the check

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * libFuzzer target for the rewriter's slot search (trampoline/rewrite-site.c)
  * on arbitrary code bytes.  Input: byte 0 says where the `syscall` goes (4x),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * exitwith: ends in a chosen way with no shell in between, so that the exit
  * status a test sees comes from the guest itself.

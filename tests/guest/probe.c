@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * probe: a static guest program that reports what a sandboxed process sees
  * (open fds, syscall outcomes, capabilities, identity, session, network

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Guest program: tries socket(FAMILY, SOCK_STREAM, 0) and prints "ok" or "errno=NAME". */
 #include <errno.h>
 #include <stdio.h>

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Builds the Debian test root filesystem: debootstrap (minbase, bookworm) into
 # OUTDIR/rootfs, packed into OUTDIR/debian.ext4 with mkfs.ext4 -d. Cached: a
 # stamp file records the script version and package list, and a matching stamp

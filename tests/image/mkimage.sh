@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Builds the test image: busybox-static (every applet linked), a small /etc,
 # and the project's guest programs under /sbx, packed with mkfs.ext4 -d.
 # Usage: mkimage.sh OUT.ext4 [GUEST_PROGRAM...]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * badframes: sends malformed frames to a running sandboxd, one connection
  * each, and checks that the daemon answers with an ERROR frame, closes that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * fdattack: a client of sandboxd that sends crafted fds, which sandboxctl
  * would never send, to show what the daemon accepts: O_PATH fds (they prove

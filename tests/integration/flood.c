@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * flood: a hostile or careless client of sandboxd, for the flood suite
  * (run-flood.sh).  It speaks the protocol directly, so it can do what

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # End-to-end tests of sandboxd and sandboxctl, reported as TAP: a real daemon
 # on a temporary socket and state directory, real sandboxes booted from a copy
 # of the test image, and host-wide checks that nothing is left behind.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # What `sandboxctl run` leaves behind when it returns, and what it says when a
 # run fails, reported as TAP: a writable image is unmounted, detached and
 # consistent on disk by then; a seccomp kill, a corrupt image, an argv over

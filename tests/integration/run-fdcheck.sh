@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # What the fds a client sends prove, reported as TAP: sandboxd refuses fds
 # that prove no right to read or write what it relies on (fdattack speaks the
 # protocol with crafted fds), a caller other than root runs the guest as

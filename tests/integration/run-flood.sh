@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Floods and stalls against sandboxd, reported as TAP: what one client (a
 # member of the daemon's group, or a careless root) can make the daemon spend,
 # and whether everyone else is still served.  The daemon starts with the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Selective gating (issue 18), reported as TAP: in trap and rewrite mode the
 # trampoline sees only the syscalls it gates, so sandboxctl's --stats counts
 # no trap of any other number (before, every syscall trapped in trap mode);

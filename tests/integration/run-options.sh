@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The policy fields as options of sandboxctl run, reported as TAP: each one
 # working in a real sandbox of a real sandboxd, its composition with
 # --policy (the option wins), the refusals a caller other than root gets,

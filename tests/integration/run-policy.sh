@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Policies end to end, reported as TAP: every section of a YAML policy shown
 # working inside real sandboxes of a real sandboxd, and what callers other
 # than root may not ask for.  Needs root.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Robustness end to end, reported as TAP: images whose superblock asks for
 # dangerous error behaviour, images the kernel cannot mount and the reason the
 # user is told, failed launches and the processes they leave, the default

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The sandbox's root filesystem against hostile images, reported as TAP.  Each
 # image carries symlinks that point out of the tree (absolute, relative,
 # through /dev, /proc and /tmp); policies mount and mask through them.  Every

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Signals and terminals of `sandboxctl run`, reported as TAP: signals sent to
 # sandboxctl reach the guest's main process (which may trap them), three
 # interrupts end the sandbox, Ctrl-C and Ctrl-Z at the caller's terminal, and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The socket sandboxd says it serves is the one it serves, reported as TAP:
 # with --socket PATH, and with a socket handed over by socket activation
 # (LISTEN_FDS, as systemd passes it), where it once logged its default path

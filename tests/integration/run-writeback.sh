@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A writable image's write-back is its own sandbox's time, reported as TAP:
 # while a group member's run writes 500 MiB into a writable image and ends,
 # another sandbox's /bin/true, started every 0.1 s, keeps being served; and

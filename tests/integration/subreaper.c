@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Runs a command as the child of a child subreaper and reports what the
  * command leaves behind when it exits: its unreaped children (zombies) and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # What every shell suite of a real sandboxd does first; source it, then call
 # suite_init NAME VAR...  It also brings in tap.sh.
 # shellcheck shell=bash

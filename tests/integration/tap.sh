@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # TAP helpers shared by the shell suites; source it, then call t NAME CMD...
 # and tap_finish at the end.  A suite may define tap_on_fail (called after a
 # failed test) to print what went wrong.

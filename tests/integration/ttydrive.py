@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Drives `sandboxctl run -t -i IMAGE /bin/sh -s MARK` through a pty of its own, as
 a user at a terminal would, and prints one `name=value` line per finding for
 run-signals.sh to check.

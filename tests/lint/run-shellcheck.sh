@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Runs shellcheck over every shell script of the tree (by name or by #! line),
 # reported as TAP, one test per script.  Usage: run-shellcheck.sh SOURCE_ROOT
 set -euo pipefail

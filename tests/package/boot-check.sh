@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Runs inside a booted Debian root with systemd as pid 1 (run-package.sh
 # starts it with systemd-nspawn --boot), as a oneshot unit once the system
 # is up. Installs the package under the running systemd, checks the socket,

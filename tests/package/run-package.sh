@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The Debian package end to end, reported as TAP. Builds the .deb with
 # tools/build-deb, checks it holds everything meson installs, installs it on
 # this machine, runs a sandbox through the installed binaries with

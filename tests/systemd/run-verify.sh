@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # systemd-analyze verify of the units as meson installs them, reported as
 # TAP.  The build is installed into a temporary root (the units and the
 # binaries their ExecStart= names) with a copy of the host's own unit

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Shared CUnit scaffolding: one suite per test binary, and a helper that runs
  * a test body in a forked child with a timeout, for tests that install

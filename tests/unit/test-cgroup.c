@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Per-sandbox cgroups on this host: creation, limits, placement, OOM detection, removal. */
 #include <fcntl.h>
 #include <linux/sched.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Tests of the trampoline's ELF load planner (trampoline/elf-plan.c): real
  * binaries of this machine and of this build, and malformed headers derived

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Tests of the trampoline's seccomp program (trampoline/gate-prog.c in front
  * of the compiled policy).  This kernel has no CONFIG_SECCOMP_CACHE_DEBUG,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The ext4 superblock reader: crafted superblocks in, refusals and reasons out. */
 #include <errno.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Image cache: real loop devices and ext4 mounts, shared per image, gone when released. */
 #include <fcntl.h>
 #include <linux/openat2.h>

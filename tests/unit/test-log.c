@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Daemon logging: the rate limit for lines that clients can cause. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Policy -> BPF: each test compiles a policy, installs the exported program
  * in a forked child and checks what syscalls then do.

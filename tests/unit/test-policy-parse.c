@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Policy parsing and validation: fixtures in policy-fixtures/ (the suite runs
  * with tests/unit as its working directory), the shipped policies, values,

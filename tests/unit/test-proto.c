@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Unit tests of the wire protocol: header and field format, every typed
  * message, strict rejection of malformed input, and frame I/O with fds.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Site maps (daemon/sitemap.c, daemon/sitemap-main.c): the real sbx-sitemap
  * over a directory holding a copy of the host's libc, the checks that keep

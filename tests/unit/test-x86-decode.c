@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Tests of the trampoline's x86-64 decoder (trampoline/x86-decode.c) and of
  * the rewriter's syscall-site slots (trampoline/rewrite-site.c) against

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* dlopen of a shared library (dynamic guests only): PATH_OF_LIB as argv[1]. */
 #include <dlfcn.h>
 

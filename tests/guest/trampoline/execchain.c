@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * A five-deep execve chain through `sh -c`: execchain PATH N execs
  * /bin/busybox sh -c 'exec PATH N-1' until N is 0.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fork + wait, and exit statuses and signals seen through wait. */
 #include <signal.h>
 #include <sys/wait.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The guest cannot get around the policy or break the trampoline: a mount
  * issued straight at the gate still gets the policy's EPERM, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Benchmark: N getppid calls (default 1e6) through libc's wrapper, a
  * `mov $110,%eax; syscall` that the trampoline does not gate: in every mode

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Helpers for the trampoline's guest programs: each program checks one
  * behaviour, prints "PASS name" or "FAIL name: why" and exits 0 only on

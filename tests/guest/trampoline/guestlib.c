@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The shared library that the dlopen guest loads. */
 #include <unistd.h>
 

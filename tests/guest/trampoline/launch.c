@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Standalone launcher for the trampoline, for tests on the host until the
  * daemon runs it: sets up the descriptors sandbox init would (trampoline

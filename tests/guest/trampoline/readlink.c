@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * /proc/self/exe and /proc/PID/exe read back as the guest, not the trampoline,
  * and /proc/self/cmdline is exactly the guest's argv.  An exec of either

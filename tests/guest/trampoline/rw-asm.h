@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Hand-written syscall sites for the rewrite-mode guests: each function is
  * a symbol (a known start for the rewriter) holding one `mov $imm32,%eax ;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The trampoline's own descriptors (SBX_FD_EXEC, SBX_FD_STATS,
  * SBX_FD_TRAMPOLINE) through a patched site: close, dup2, dup3 and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Rewrite mode's shared hints (struct sbx_hot_site in the stats memfd): a
  * site that trapped twice anywhere in the sandbox is patched early in the

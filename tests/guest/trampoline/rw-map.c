@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Site maps (include/sbx/sitemap.h): when the daemon proved the sites of an
  * image ahead of time, a program of that image finds its own sites of both

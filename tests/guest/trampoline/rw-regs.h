@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The two ends of the register/red-zone leaf functions of the rewrite-mode
  * guests (rw_regs in rw-asm.h, rws_regs in rw-syscalls.c), as assembler

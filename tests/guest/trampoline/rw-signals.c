@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Signals while a thread is in a stub or the fast entry: a second thread
  * sends SIGUSR1 to the main thread as fast as it can while the main thread

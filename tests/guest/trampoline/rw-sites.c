@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Rewrite mode on hand-written sites (rw-asm.h), single-threaded first,
  * where file-backed sites are patched at their second trap: a branch

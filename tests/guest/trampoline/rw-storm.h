@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Signals against rewritten sites, shared by rw-signals and rw-syscalls.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Rewrite mode on "syscall sites": a `syscall` whose eax does not come from
  * a `mov $imm32,%eax` right before it (a register, `xor %eax,%eax`).  Such a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Eight threads hammer syscalls through patched sites (libc's and
  * rw-asm.h's, patched when the first thread was created) while the main

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Signals around trapped syscalls: a blocking read interrupted by a handler
  * without SA_RESTART fails with EINTR, with SA_RESTART it is restarted and

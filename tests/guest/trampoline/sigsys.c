@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * A guest installing its own SIGSYS handler: sigaction succeeds and reads
  * back, traps never call it, a SIGSYS sent with kill does.  SIGSYS cannot be

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Eight threads issue syscalls at the same time; every result must be right. */
 #include <fcntl.h>
 #include <pthread.h>

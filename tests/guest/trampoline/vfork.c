@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vfork + exec of this program, and posix_spawn of it: the child's exit code comes back. */
 #include <spawn.h>
 #include <sys/wait.h>

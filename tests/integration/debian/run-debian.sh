@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Real workloads in the Debian test image (issue 3), reported as TAP: each
 # workload runs natively in a chroot of the Debian root filesystem and in a
 # sandbox of a real sandboxd (syscall modes off, trap, rewrite); stdout,
