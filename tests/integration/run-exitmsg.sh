@@ -10,29 +10,16 @@
 # shellcheck disable=SC2016,SC2034  # guest scripts single-quoted; variables read in eval
 set -euo pipefail
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "1..0 # SKIP the exitmsg suite needs root"
-    exit 0
-fi
+# shellcheck source=tests/integration/suite.sh
+. "$(dirname "$0")/suite.sh"
+suite_init exitmsg SANDBOXD SANDBOXCTL TEST_IMAGE
 EXPECT_POLICY_DIR=${EXPECT_POLICY_DIR:-/etc/sandboxd/policies}
-for var in SANDBOXD SANDBOXCTL TEST_IMAGE; do
-    if [ ! -e "${!var:-}" ]; then
-        echo "Bail out! $var does not name an existing file: '${!var:-}'"
-        exit 1
-    fi
-done
-
-exec </dev/null
-T=$(mktemp -d /tmp/sbx-exitmsg.XXXXXX)
-chmod 0755 "$T"
 SOCK=$T/sandboxd.sock
 IMG=$T/test.ext4
 cp "$TEST_IMAGE" "$IMG"
 chmod 0644 "$IMG"
 mkdir -p "$T/policies"
 daemon_pid=
-# shellcheck source=tests/integration/tap.sh
-. "$(dirname "$0")/tap.sh"
 
 cleanup() {
     if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
@@ -42,14 +29,6 @@ cleanup() {
     rm -rf "$T"
 }
 trap cleanup EXIT
-
-# After a failed test: the last run's output.
-tap_on_fail() {
-    say "exit status ${rc:-?}; stdout:"
-    diag "$T/out"
-    say "stderr:"
-    diag "$T/err"
-}
 
 # policy NAME: writes stdin to $T/policies/NAME.yaml.
 policy() {
@@ -74,7 +53,6 @@ run() {
 
 err_has() { grep -q -- "$1" "$T/err"; }
 err_lines() { [ "$(wc -l <"$T/err")" -eq "$1" ]; }
-rc_is() { [ "$rc" = "$1" ]; }
 
 # start_daemon LOG ARGS...: a daemon on $SOCK, ready when this returns.  Fd 7 is
 # the test's own hold on an image's filesystem: the daemon must not inherit it.

@@ -95,15 +95,7 @@ run() {
         >"$T/out" 2>"$T/err" || rc=$?
 }
 
-mkfifo "$T/ready"
-"$SANDBOXD" --socket "$SOCK" --state-dir "$T/state" --policy-dir "$T/policies" \
-    --group nogroup --ready-fd 3 3>"$T/ready" 2>"$T/sandboxd.log" &
-daemon_pid=$!
-if ! read -r -t 20 _ <"$T/ready"; then
-    echo "Bail out! sandboxd did not become ready"
-    diag "$T/sandboxd.log"
-    exit 1
-fi
+suite_daemon
 
 # ---- fds a client sends: the controls first, so the client is shown to work ---
 

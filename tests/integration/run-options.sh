@@ -9,20 +9,9 @@
 # shellcheck disable=SC2016,SC2034  # guest scripts single-quoted; variables read in eval
 set -euo pipefail
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "1..0 # SKIP the options suite needs root"
-    exit 0
-fi
-for var in SANDBOXD SANDBOXCTL TEST_IMAGE; do
-    if [ ! -e "${!var:-}" ]; then
-        echo "Bail out! $var does not name an existing file: '${!var:-}'"
-        exit 1
-    fi
-done
-
-exec </dev/null
-T=$(mktemp -d /tmp/sbx-options.XXXXXX)
-chmod 0755 "$T"
+# shellcheck source=tests/integration/suite.sh
+. "$(dirname "$0")/suite.sh"
+suite_init options SANDBOXD SANDBOXCTL TEST_IMAGE
 SOCK=$T/sandboxd.sock
 IMG=$T/test.ext4
 cp "$TEST_IMAGE" "$IMG"
@@ -32,8 +21,6 @@ echo "from the host" >"$T/hostro/file"
 chmod 0777 "$T/hostrw"
 chmod 0700 "$T/private"
 daemon_pid=
-# shellcheck source=tests/integration/tap.sh
-. "$(dirname "$0")/tap.sh"
 
 cleanup() {
     if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
@@ -43,13 +30,6 @@ cleanup() {
     rm -rf "$T"
 }
 trap cleanup EXIT
-
-tap_on_fail() {
-    say "exit status ${rc:-?}; stdout:"
-    diag "$T/out"
-    say "stderr:"
-    diag "$T/err"
-}
 
 # run [--as UID] ARGS...: sandboxctl run ARGS (options, IMAGE, CMD) on our daemon.
 run() {
@@ -65,17 +45,8 @@ run() {
 out_is() { [ "$(cat "$T/out")" = "$1" ]; }
 err_is() { [ "$(cat "$T/err")" = "$1" ]; }
 err_has() { grep -q -- "$1" "$T/err"; }
-rc_is() { [ "$rc" = "$1" ]; }
 
-mkfifo "$T/ready"
-"$SANDBOXD" --socket "$SOCK" --state-dir "$T/state" --policy-dir "$T/policies" \
-    --group nogroup --ready-fd 3 3>"$T/ready" 2>"$T/sandboxd.log" &
-daemon_pid=$!
-if ! read -r -t 20 _ <"$T/ready"; then
-    echo "Bail out! sandboxd did not become ready"
-    diag "$T/sandboxd.log"
-    exit 1
-fi
+suite_daemon
 
 # ---- filesystem ------------------------------------------------------------------
 

@@ -130,15 +130,7 @@ mount --make-shared "$BINDSRC"
 mkdir "$BINDSRC/existing"
 echo "the host's file" >"$BINDSRC/existfile"
 
-mkfifo "$T/ready"
-"$SANDBOXD" --socket "$SOCK" --state-dir "$T/state" --policy-dir "$T/policies" \
-    --group nogroup --ready-fd 3 3>"$T/ready" 2>"$T/sandboxd.log" &
-daemon_pid=$!
-if ! read -r -t 20 _ <"$T/ready"; then
-    echo "Bail out! sandboxd did not become ready"
-    diag "$T/sandboxd.log"
-    exit 1
-fi
+suite_daemon
 
 # ---- policy mounts through the image's symlinks ----------------------------------
 

@@ -46,15 +46,7 @@ debugfs -w -R "sif /data mode 041777" "$W" >/dev/null 2>&1
 chown 4242 "$W"
 chmod 0600 "$W"
 
-mkfifo "$T/ready"
-"$SANDBOXD" --socket "$SOCK" --state-dir "$T/state" --policy-dir "$T/policies" \
-    --group nogroup --ready-fd 3 3>"$T/ready" 2>"$T/sandboxd.log" &
-daemon_pid=$!
-if ! read -r -t 20 _ <"$T/ready"; then
-    echo "Bail out! sandboxd did not become ready"
-    diag "$T/sandboxd.log"
-    exit 1
-fi
+suite_daemon
 
 # The prober: one read-only /bin/true run every 0.1 s, each run's milliseconds.
 probe() {

@@ -47,3 +47,20 @@ wait_until() {
         sleep 0.1
     done
 }
+
+# suite_daemon: a sandboxd of the suite's own, serving members of
+# nogroup, on $SOCK with its state, policies and log under $T; sets
+# daemon_pid, and bails out unless it reports ready within 20 s.
+suite_daemon() {
+    rm -f "$T/ready"
+    mkfifo "$T/ready"
+    "$SANDBOXD" --socket "$SOCK" --state-dir "$T/state" --policy-dir "$T/policies" \
+        --group nogroup --ready-fd 3 3>"$T/ready" 2>"$T/sandboxd.log" &
+    # shellcheck disable=SC2034  # the suites stop it by this pid
+    daemon_pid=$!
+    if ! read -r -t 20 _ <"$T/ready"; then
+        echo "Bail out! sandboxd did not become ready"
+        diag "$T/sandboxd.log"
+        exit 1
+    fi
+}
