@@ -590,6 +590,14 @@ int sbx_cmd_run(int argc, char **argv)
     struct sbx_conn conn;
     if (sbx_conn_open(&conn, o.socket) < 0)
         return EXIT_SETUP;
+    /*
+     * A closed stdout or stderr must not kill sandboxctl before it restores
+     * the terminal and reports the guest's status: the copy of -t output sees
+     * EPIPE and drops the rest.  Set after the private daemon was forked
+     * (which ignores SIGPIPE itself); the guest starts with every signal at
+     * its default, so a guest writing to that pipe still dies of SIGPIPE.
+     */
+    signal(SIGPIPE, SIG_IGN);
     sigprocmask(SIG_BLOCK, &mask, NULL);
     _cleanup_close_ int sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
     int status = EXIT_SETUP;

@@ -288,6 +288,31 @@ tty_drain() {
     [ "$rc" = 6 ] && [ "$n" = 3000 ] && [ "$last" = line2999 ]
 }
 
+# -t -i with stdout a pipe whose reader leaves after a line (`| head -1`): the
+# output is dropped, the guest's status comes back, the terminal is restored.
+tty_pipe_closed() {
+    ttydrive pipe root
+    tty_is prompt=1 && tty_is first_line=1 && tty_is status=3 && tty_is restored=1
+}
+
+# Without -t the guest writes to that pipe itself: it dies of SIGPIPE, as it
+# would outside a sandbox (sandboxctl's own disposition does not reach it).
+# With the suite's daemon and with sandboxctl's private one.
+guest_sigpipe() {
+    local sock status
+    for sock in "$SOCK" "$T/none/sock"; do
+        {
+            rc=0
+            timeout -k 5 60 "$SANDBOXCTL" run --socket "$sock" "$IMG" /bin/sh -c \
+                'while :; do echo y; done' 2>"$T/err" || rc=$?
+            echo "$rc" >"$T/status"
+        } | head -n 1 >"$T/out" || true
+        status=$(cat "$T/status")
+        say "--socket $sock: status $status"
+        [ "$status" = 141 ] || return 1
+    done
+}
+
 mkfifo "$T/ready"
 "$SANDBOXD" --socket "$SOCK" --state-dir "$T/state" --group nogroup --ready-fd 3 3>"$T/ready" \
     2>"$T/sandboxd.log" &
@@ -320,5 +345,7 @@ t "-t: SIGTERM to sandboxctl reaches the guest's shell; the third ends it, termi
 t "-t without -i: the guest has a tty, sandboxctl's stdin is not copied" tty_no_input
 t "-t -i with a pipe as stdin: its bytes reach the guest" tty_input
 t "-t: every line the guest wrote before exiting reaches stdout" tty_drain
+t "-t -i, stdout a pipe closed after a line: status 3, the terminal restored" tty_pipe_closed
+t "without -t, a guest writing to a closed pipe dies of SIGPIPE (141)" guest_sigpipe
 
 tap_finish

@@ -7,6 +7,7 @@ run-signals.sh to check.
     ttydrive.py session SANDBOXCTL SOCKET IMAGE MARK   job control, Ctrl-C, Ctrl-Z, sizes
     ttydrive.py kill SANDBOXCTL SOCKET IMAGE MARK      SIGKILL of the guest's shell
     ttydrive.py term SANDBOXCTL SOCKET IMAGE MARK      SIGTERM to sandboxctl, three times
+    ttydrive.py pipe SANDBOXCTL SOCKET IMAGE MARK      stdout a pipe whose reader goes away
 
 Either way the driver's terminal settings (what `stty -g` shows) are compared
 before sandboxctl starts and after it has exited.
@@ -27,7 +28,7 @@ def set_size(fd, rows, cols):
 
 
 class Session:
-    def __init__(self, argv):
+    def __init__(self, argv, stdout=None):
         self.master, self.slave = os.openpty()
         set_size(self.master, 33, 101)
         self.before = termios.tcgetattr(self.slave)
@@ -37,12 +38,17 @@ class Session:
             fcntl.ioctl(self.slave, termios.TIOCSCTTY, 0)
             for fd in (0, 1, 2):
                 os.dup2(self.slave, fd)
+            if stdout is not None:
+                os.dup2(stdout, 1)
             os.closerange(3, 1024)
+            # Python ignores SIGPIPE; a program started from a user's shell has it at default.
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
             os.execvp(argv[0], argv)
         self.seen = b""
 
-    def read_until(self, pattern, timeout=15):
-        """Reads the terminal until the regex matches what came since the last call."""
+    def read_until(self, pattern, timeout=15, fd=None):
+        """Reads the terminal (or fd) until the regex matches what came since the last call."""
+        fd = self.master if fd is None else fd
         end = time.time() + timeout
         buf = b""
         while time.time() < end:
@@ -50,12 +56,15 @@ class Session:
             if m:
                 self.seen += buf
                 return buf
-            r, _, _ = select.select([self.master], [], [], 0.1)
+            r, _, _ = select.select([fd], [], [], 0.1)
             if r:
                 try:
-                    buf += os.read(self.master, 4096)
+                    chunk = os.read(fd, 4096)
                 except OSError:
                     break
+                if not chunk:
+                    break
+                buf += chunk
         self.seen += buf
         sys.stderr.write("timed out waiting for %r; got %r\n" % (pattern, buf))
         return None
@@ -189,16 +198,40 @@ def term(s):
     report("restored", s.restored())
 
 
+def pipe(argv):
+    """stdin the terminal, stdout a pipe read for a line and then closed, as `| head -1` does."""
+    r, w = os.pipe()
+    s = Session(argv, stdout=w)
+    os.close(w)
+    if s.read_until(PROMPT, fd=r) is None:
+        report("prompt", 0)
+        return s
+    report("prompt", 1)
+    os.write(s.master, b"i=0; while [ $i -lt 20000 ]; do echo line$i; i=$((i+1)); done; exit 3\r")
+    report("first_line", int(s.read_until(rb"line0\r?\n", fd=r) is not None))
+    os.close(r)
+    report("status", s.wait())
+    report("restored", s.restored())
+    return s
+
+
 def main():
     what, ctl, sock, image, mark = sys.argv[1:6]
     # TTYDRIVE_AS: words put in front, such as a setpriv command line.
-    s = Session(os.environ.get("TTYDRIVE_AS", "").split() + [ctl, "run", "--socket", sock, "-t", "-i", image, "/bin/sh", "-s", mark])
+    argv = os.environ.get("TTYDRIVE_AS", "").split() + [ctl, "run", "--socket", sock, "-t", "-i", image, "/bin/sh", "-s", mark]
+    if what == "pipe":
+        return finish(pipe(argv))
+    s = Session(argv)
     if what == "session":
         session(s)
     elif what == "term":
         term(s)
     else:
         kill_guest(s, mark)
+    finish(s)
+
+
+def finish(s):
     if s.pid:
         try:
             os.kill(s.pid, signal.SIGKILL)
