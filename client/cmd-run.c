@@ -468,7 +468,7 @@ static int wait_for_exit(struct run_state *st)
         struct pollfd p[2 + SBX_TTY_MAX_POLL] = { { .fd = st->sock, .events = POLLIN },
                                                   { .fd = st->sigfd, .events = POLLIN } };
         unsigned n = 2 + sbx_tty_poll_fds(&st->term, p + 2);
-        if (poll(p, n, -1) < 0) {
+        if (poll(p, n, sbx_tty_poll_timeout(&st->term)) < 0) {
             if (errno == EINTR)
                 continue;
             return EXIT_SETUP;

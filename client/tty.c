@@ -29,10 +29,34 @@ void sbx_tty_init(struct sbx_tty *t, bool interactive)
     };
 }
 
-static void set_raw(struct sbx_tty *t)
+/*
+ * Whether stdin is a terminal that job control gave to another process
+ * group.  sandboxctl blocks SIGTTIN and SIGTTOU (it passes them on), so the
+ * kernel neither stops it for touching such a terminal nor refuses it a
+ * tcsetattr: without this check a background sandboxctl would put the
+ * foreground shell's terminal in raw mode, and its reads would fail with EIO.
+ */
+static bool in_background(int fd)
 {
-    /* Raw only when sandboxctl reads the terminal: otherwise its keys stay signals for us. */
-    if (t->in < 0 || !isatty(t->in) || tcgetattr(t->in, &t->saved) < 0)
+    pid_t pgrp = tcgetpgrp(fd);
+    return pgrp >= 0 && pgrp != getpgrp();
+}
+
+/*
+ * With -i on a terminal, and only from the foreground: raw mode (only when
+ * sandboxctl reads the terminal: otherwise its keys stay signals for us),
+ * and stdin read.  In the background the terminal is left alone, and looked
+ * at again on SIGCONT and every SBX_TTY_BACKGROUND_MS.  The mode from before
+ * is saved only when the terminal is not raw by sandboxctl already (after a
+ * SIGSTOP, which cannot be caught, it still is), so that the one restored at
+ * the end is the user's.
+ */
+static void take_terminal(struct sbx_tty *t)
+{
+    if (t->master < 0 || t->in < 0 || !isatty(t->in))
+        return;
+    t->background = in_background(t->in);
+    if (t->background || (!t->raw && tcgetattr(t->in, &t->saved) < 0))
         return;
     struct termios raw = t->saved;
     cfmakeraw(&raw);
@@ -57,7 +81,7 @@ int sbx_tty_attach(struct sbx_tty *t, int master)
     }
     t->master = master;
     sbx_tty_resize(t);
-    set_raw(t);
+    take_terminal(t);
     return 0;
 }
 
@@ -73,7 +97,7 @@ unsigned sbx_tty_poll_fds(struct sbx_tty *t, struct pollfd *p)
         p[n] = (struct pollfd){ .fd = t->master, .events = master_ev };
         t->p[0] = &p[n++];
     }
-    if (t->in >= 0 && !t->to_master.len) {
+    if (t->in >= 0 && !t->background && !t->to_master.len) {
         p[n] = (struct pollfd){ .fd = t->in, .events = POLLIN };
         t->p[1] = &p[n++];
     }
@@ -82,6 +106,11 @@ unsigned sbx_tty_poll_fds(struct sbx_tty *t, struct pollfd *p)
         t->p[2] = &p[n++];
     }
     return n;
+}
+
+int sbx_tty_poll_timeout(const struct sbx_tty *t)
+{
+    return t->background ? SBX_TTY_BACKGROUND_MS : -1;
 }
 
 /* Reads into an empty buffer: >0 bytes, 0 nothing now, -1 end of that side. */
@@ -113,6 +142,8 @@ static int flush(int fd, struct sbx_tty_buf *b)
 void sbx_tty_handle(struct sbx_tty *t)
 {
     struct pollfd *pm = t->p[0], *pi = t->p[1], *po = t->p[2];
+    if (t->background)
+        take_terminal(t);
     if (pm && (pm->revents & POLLOUT) && flush(t->master, &t->to_master) < 0)
         t->to_master.len = 0;
     if (pm && (pm->revents & (POLLIN | POLLHUP | POLLERR)) && !t->to_out.len) {
@@ -125,8 +156,13 @@ void sbx_tty_handle(struct sbx_tty *t)
         if (t->out < 0)
             t->to_out.len = 0;
     }
-    if (pi && (pi->revents & (POLLIN | POLLHUP | POLLERR)) && fill(t->in, &t->to_master) < 0)
-        t->in = -EBADF; /* a pty has no end of input: the guest just gets no more */
+    if (pi && (pi->revents & (POLLIN | POLLHUP | POLLERR)) && fill(t->in, &t->to_master) < 0) {
+        /* EIO: moved to the background since the poll; read again after fg. */
+        if (in_background(t->in))
+            t->background = true;
+        else
+            t->in = -EBADF; /* a pty has no end of input: the guest just gets no more */
+    }
     if (po && (po->revents & (POLLOUT | POLLHUP | POLLERR)) && flush(t->out, &t->to_out) < 0) {
         t->out = -EBADF;
         t->to_out.len = 0;
@@ -143,18 +179,20 @@ void sbx_tty_drain(struct sbx_tty *t)
     }
 }
 
+/*
+ * From the background the terminal belongs to the foreground job, and the
+ * shell has put back its own mode already (it does when a job stops): it is
+ * not sandboxctl's to change.
+ */
 void sbx_tty_suspend(struct sbx_tty *t)
 {
-    if (t->raw)
-        tcsetattr(t->in, TCSADRAIN, &t->saved);
+    if (t->raw && !in_background(t->in) && tcsetattr(t->in, TCSADRAIN, &t->saved) == 0)
+        t->raw = false;
 }
 
 void sbx_tty_resume(struct sbx_tty *t)
 {
-    if (t->raw) {
-        t->raw = false;
-        set_raw(t);
-    }
+    take_terminal(t);
     sbx_tty_resize(t);
 }
 

@@ -313,6 +313,35 @@ guest_sigpipe() {
     done
 }
 
+# tty_job WHAT WANT...: a -t -i job of an interactive bash (ttydrive.py WHAT).
+tty_job() {
+    ttydrive "$1" root
+    shift
+    local ok=0 want
+    for want in "$@"; do
+        tty_is "$want" || {
+            say "expected $want"
+            ok=1
+        }
+    done
+    [ "$ok" = 0 ] || diag "$T/tty.log"
+    wait_until 5 no_guest "$mark" || ok=1
+    return "$ok"
+}
+
+# Started with `&`: the shell's terminal stays as it is and the shell reads
+# its lines; after fg the job's terminal is raw and its input reaches the guest.
+tty_background() {
+    tty_job background shell=1 started=1 bg_untouched=1 shell_reads=1 fg_raw=1 fg_input=1 \
+        status=4 restored=1
+}
+
+# Stopped (SIGTSTP) and continued with bg: the same, and fg takes the terminal again.
+tty_stop_bg() {
+    tty_job stop-bg shell=1 started2=1 raw2=1 stopped_restored=1 bg_again_untouched=1 \
+        fg_again_raw=1 fg_again_input=1 status2=5 restored=1
+}
+
 mkfifo "$T/ready"
 "$SANDBOXD" --socket "$SOCK" --state-dir "$T/state" --group nogroup --ready-fd 3 3>"$T/ready" \
     2>"$T/sandboxd.log" &
@@ -347,5 +376,7 @@ t "-t -i with a pipe as stdin: its bytes reach the guest" tty_input
 t "-t: every line the guest wrote before exiting reaches stdout" tty_drain
 t "-t -i, stdout a pipe closed after a line: status 3, the terminal restored" tty_pipe_closed
 t "without -t, a guest writing to a closed pipe dies of SIGPIPE (141)" guest_sigpipe
+t "-t -i started with & from bash: the terminal is left alone until fg" tty_background
+t "-t -i stopped and continued with bg: the terminal is left alone until fg" tty_stop_bg
 
 tap_finish

@@ -8,9 +8,14 @@ run-signals.sh to check.
     ttydrive.py kill SANDBOXCTL SOCKET IMAGE MARK      SIGKILL of the guest's shell
     ttydrive.py term SANDBOXCTL SOCKET IMAGE MARK      SIGTERM to sandboxctl, three times
     ttydrive.py pipe SANDBOXCTL SOCKET IMAGE MARK      stdout a pipe whose reader goes away
+    ttydrive.py background SANDBOXCTL SOCKET IMAGE MARK   a job of bash: `&`, then fg
+    ttydrive.py stop-bg SANDBOXCTL SOCKET IMAGE MARK   a job of bash: Ctrl-Z, bg, fg
 
 Either way the driver's terminal settings (what `stty -g` shows) are compared
-before sandboxctl starts and after it has exited.
+before sandboxctl starts and after it has exited.  The last two run an
+interactive bash in that pty instead, which runs `sandboxctl run -t -i` as a
+job (with a guest script of their own), and compare with bash's mode at its
+prompt.
 """
 import fcntl
 import os
@@ -45,6 +50,7 @@ class Session:
             signal.signal(signal.SIGPIPE, signal.SIG_DFL)
             os.execvp(argv[0], argv)
         self.seen = b""
+        self.job = 0  # a job of the shell that the driver started, to end with it
 
     def read_until(self, pattern, timeout=15, fd=None):
         """Reads the terminal (or fd) until the regex matches what came since the last call."""
@@ -151,6 +157,20 @@ def session(s):
     report("restored", s.restored())
 
 
+def sandboxctls(mark):
+    """Host pids of sandboxctl whose command line ends in MARK."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if is_sandboxctl(int(pid)) and args[-2:] == [mark.encode(), b""]:
+            pids.append(int(pid))
+    return pids
+
+
 def guest_shells(mark):
     """Host pids of the guest's shell: its command line ends in `sh -s MARK`."""
     pids = []
@@ -215,8 +235,102 @@ def pipe(argv):
     return s
 
 
+def job_status(s, pid):
+    """The shell's $? once the job pid has ended (a line typed before would go to the job)."""
+    end = time.time() + 10
+    while is_sandboxctl(pid) and time.time() < end:
+        time.sleep(0.1)
+    time.sleep(0.3)
+    out = s.cmd(b"echo status=$?\r", rb"status=\d+\r\n", 5)
+    m = re.search(rb"status=(\d+)\r\n", out or b"")
+    return m.group(1).decode() if m else "?"
+
+
+def shell_prompt(s):
+    """bash's terminal mode at its prompt, or None if it did not start.
+
+    bash without line editing leaves its terminal as it found it while it
+    reads a command, so that is the mode a job has to leave alone.
+    """
+    if s.cmd(b"echo start-$((6*7))\r", rb"start-42\r\n") is None:
+        report("shell", 0)
+        return None
+    report("shell", 1)
+    time.sleep(0.3)
+    return termios.tcgetattr(s.slave)
+
+
+def background(s, run, mark):
+    """A job started with `&` and brought back with fg."""
+    before = shell_prompt(s)
+    if before is None:
+        return
+    guest = b"'echo ready; read x; echo \"got=[$x]\"; exit 4' " + mark.encode()
+    # The guest's line, not the echo of the command that holds it; either may come first.
+    out = s.cmd(run + b" /bin/sh -c " + guest + b" & echo pid=$!\r",
+                rb"(?=.*pid=\d+\r\n)(?=.*ready\r)")
+    m = re.search(rb"pid=(\d+)\r\n", out or b"")
+    if not m:
+        report("started", 0)
+        return
+    report("started", 1)
+    pid = s.job = int(m.group(1))
+    time.sleep(0.5)
+    report("bg_untouched", int(termios.tcgetattr(s.slave) == before))
+    # The foreground shell reads its own lines while the job runs.
+    report("shell_reads", int(s.cmd(b"echo fg-$((6*7))\r", rb"fg-42\r\n", 5) is not None))
+    s.cmd(b"fg\r", rb"fg\r\n", 5)
+    time.sleep(0.5)
+    report("fg_raw", s.raw())
+    report("fg_input", int(s.cmd(b"hello\r", rb"got=\[hello\]", 5) is not None))
+    report("status", job_status(s, pid))
+    report("restored", int(termios.tcgetattr(s.slave) == before))
+
+
+def stop_bg(s, run, mark):
+    """A job started in the foreground, stopped (SIGTSTP, as Ctrl-Z sends it
+    without raw mode), continued with bg and brought back with fg."""
+    before = shell_prompt(s)
+    if before is None:
+        return
+    guest = b"'echo ready2; read x; echo \"got2=[$x]\"; exit 5' " + mark.encode()
+    if s.cmd(run + b" /bin/sh -c " + guest + b"\r", rb"ready2\r") is None:
+        report("started2", 0)
+        return
+    report("started2", 1)
+    pids = sandboxctls(mark)
+    if len(pids) != 1:
+        report("one_job", 0)
+        return
+    pid = s.job = pids[0]
+    time.sleep(0.3)
+    report("raw2", s.raw())
+    os.kill(pid, signal.SIGTSTP)
+    s.read_until(rb"Stopped", 5)
+    time.sleep(0.3)
+    report("stopped_restored", int(termios.tcgetattr(s.slave) == before))
+    s.cmd(b"bg\r", rb"bg\r\n", 5)
+    time.sleep(0.5)
+    report("bg_again_untouched", int(termios.tcgetattr(s.slave) == before))
+    s.cmd(b"fg\r", rb"fg\r\n", 5)
+    time.sleep(0.5)
+    report("fg_again_raw", s.raw())
+    report("fg_again_input", int(s.cmd(b"bye\r", rb"got2=\[bye\]", 5) is not None))
+    report("status2", job_status(s, pid))
+    report("restored", int(termios.tcgetattr(s.slave) == before))
+
+
 def main():
     what, ctl, sock, image, mark = sys.argv[1:6]
+    if what in ("background", "stop-bg"):
+        # HISTFILE: the shell leaves no history behind.
+        os.environ["HISTFILE"] = "/dev/null"
+        s = Session(["bash", "--norc", "--noprofile", "--noediting", "-i"])
+        run = " ".join([ctl, "run", "--socket", sock, "-t", "-i", image]).encode()
+        (background if what == "background" else stop_bg)(s, run, mark)
+        os.write(s.master, b"exit\r")
+        s.wait(5)
+        return finish(s)
     # TTYDRIVE_AS: words put in front, such as a setpriv command line.
     argv = os.environ.get("TTYDRIVE_AS", "").split() + [ctl, "run", "--socket", sock, "-t", "-i", image, "/bin/sh", "-s", mark]
     if what == "pipe":
@@ -231,7 +345,17 @@ def main():
     finish(s)
 
 
+def is_sandboxctl(pid):
+    try:
+        with open("/proc/%d/comm" % pid, "rb") as f:
+            return f.read().strip() == b"sandboxctl"
+    except OSError:
+        return False
+
+
 def finish(s):
+    if s.job and is_sandboxctl(s.job):
+        os.kill(s.job, signal.SIGKILL)
     if s.pid:
         try:
             os.kill(s.pid, signal.SIGKILL)
