@@ -234,9 +234,13 @@ static int apply_limit(const struct sbx_cgroup *cg, enum sbx_cg_ctrl c, bool v2,
 {
     const char *dir = v2 ? cg->v2_path : cg->v1_path[c];
     char val[64];
+    /* 0 lifts a limit an earlier call set (the spare is made with the defaults). */
     switch (c) {
     case SBX_CG_MEMORY:
-        snprintf(val, sizeof(val), "%llu", (unsigned long long)lim->memory);
+        if (lim->memory)
+            snprintf(val, sizeof(val), "%llu", (unsigned long long)lim->memory);
+        else
+            snprintf(val, sizeof(val), "%s", v2 ? "max" : "-1");
         if (v2) {
             int r = write_file(dir, "memory.max", val);
             /* No swap: the limit means what it says. */
@@ -244,14 +248,24 @@ static int apply_limit(const struct sbx_cgroup *cg, enum sbx_cg_ctrl c, bool v2,
                 write_file(dir, "memory.swap.max", "0");
             return r;
         }
+        /*
+         * memsw (memory + swap, where the kernel accounts swap) may never be
+         * below the memory limit: raised first, lowered after.
+         */
+        write_file(dir, "memory.memsw.limit_in_bytes", val);
         int r = write_file(dir, "memory.limit_in_bytes", val);
         if (r == 0)
             write_file(dir, "memory.memsw.limit_in_bytes", val);
         return r;
     case SBX_CG_PIDS:
-        snprintf(val, sizeof(val), "%llu", (unsigned long long)lim->pids);
+        if (lim->pids)
+            snprintf(val, sizeof(val), "%llu", (unsigned long long)lim->pids);
+        else
+            snprintf(val, sizeof(val), "max");
         return write_file(dir, "pids.max", val);
     case SBX_CG_CPU: {
+        if (!lim->cpu_millis)
+            return write_file(dir, v2 ? "cpu.max" : "cpu.cfs_quota_us", v2 ? "max" : "-1");
         const unsigned period = 100000;
         unsigned long long quota = lim->cpu_millis * period / 1000;
         if (quota < 1000)
@@ -279,10 +293,12 @@ int sbx_cgroup_limit(const struct sbx_cgroup_root *r, struct sbx_cgroup *cg,
                      const struct sbx_cg_limits *lim, char *msg, size_t msglen)
 {
     for (int c = 0; c < SBX_CG_N; c++) {
-        if (!limit_of(lim, c))
-            continue;
         bool v2 = r->v2_ctrl[c];
-        if (!v2) {
+        /* A limit to set, or one an earlier call set that this one lifts. */
+        bool present = v2 ? cg->limited[c] : cg->v1_path[c] != NULL;
+        if (!limit_of(lim, c) && !present)
+            continue;
+        if (!v2 && !cg->v1_path[c]) {
             if (!r->v1_base[c]) {
                 snprintf(msg, msglen,
                          "the %s limit cannot be enforced: no %s controller on "
@@ -304,6 +320,7 @@ int sbx_cgroup_limit(const struct sbx_cgroup_root *r, struct sbx_cgroup *cg,
             snprintf(msg, msglen, "cannot set the %s limit: %s", ctrl_name[c], strerror(-err));
             return err;
         }
+        cg->limited[c] = limit_of(lim, c) != 0;
     }
     return 0;
 }
@@ -345,16 +362,18 @@ fail:
     return err;
 }
 
-int sbx_cgroup_attach_v1(const struct sbx_cgroup *cg, pid_t pid)
+int sbx_cgroup_attach_v1(struct sbx_cgroup *cg, pid_t pid)
 {
     char val[32];
     snprintf(val, sizeof(val), "%d", (int)pid);
     for (int c = 0; c < SBX_CG_N; c++) {
-        if (!cg->v1_path[c])
+        /* Each move is slow (it waits for an RCU grace period): once per controller. */
+        if (!cg->v1_path[c] || cg->v1_attached[c])
             continue;
         int r = write_file(cg->v1_path[c], "cgroup.procs", val);
         if (r < 0)
             return r;
+        cg->v1_attached[c] = true;
     }
     return 0;
 }

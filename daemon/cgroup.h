@@ -20,6 +20,8 @@ struct sbx_cgroup {
     char *v2_path;
     int v2_fd; /* O_DIRECTORY fd for CLONE_INTO_CGROUP; -EBADF if none */
     char *v1_path[SBX_CG_N];
+    bool v1_attached[SBX_CG_N]; /* init was moved into v1_path[c] */
+    bool limited[SBX_CG_N];     /* a limit is set on controller c */
 };
 
 struct sbx_cg_limits {
@@ -44,7 +46,7 @@ int sbx_cgroup_create(const struct sbx_cgroup_root *r, const char *name,
 int sbx_cgroup_limit(const struct sbx_cgroup_root *r, struct sbx_cgroup *cg,
                      const struct sbx_cg_limits *lim, char *msg, size_t msglen);
 /* Moves pid into the v1 groups (v2 placement is done by CLONE_INTO_CGROUP). */
-int sbx_cgroup_attach_v1(const struct sbx_cgroup *cg, pid_t pid);
+int sbx_cgroup_attach_v1(struct sbx_cgroup *cg, pid_t pid);
 /* Whether the memory controller killed something in this cgroup. */
 bool sbx_cgroup_oom_killed(const struct sbx_cgroup *cg);
 /* Kills whatever is left, removes the directories. */

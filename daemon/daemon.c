@@ -201,6 +201,7 @@ static int daemon_setup(struct sbx_daemon *d, char *msg, size_t len)
             (d->sitemap_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
             sbx_warn("cannot use %s: %s", dir, strerror(r < 0 ? -r : errno));
     }
+    sbx_cgroup_root_init(&d->cgroups, "sandboxd");
     /* The default policy has no writable bind: its one program serves every guest. */
     struct sbx_policy *def = NULL;
     if ((r = sbx_policy_new_default(&def)) < 0 ||
@@ -209,6 +210,17 @@ static int daemon_setup(struct sbx_daemon *d, char *msg, size_t len)
         snprintf(msg, len, "cannot compile the default policy: %s", strerror(-r));
         return r;
     }
+    /* The spare sandbox is made with the default limits, off the path of a run. */
+    struct sbx_host_features host = {
+        .memory = sbx_cgroup_root_can(&d->cgroups, SBX_CG_MEMORY),
+        .pids = sbx_cgroup_root_can(&d->cgroups, SBX_CG_PIDS),
+        .cpu = sbx_cgroup_root_can(&d->cgroups, SBX_CG_CPU),
+    };
+    struct sbx_policy_limits lim;
+    sbx_policy_limits(def, &host, &lim);
+    d->default_limits = (struct sbx_cg_limits){ .memory = lim.memory,
+                                                .pids = lim.pids,
+                                                .cpu_millis = lim.cpu_millis };
     sbx_policy_free(def);
     struct group gr, *res = NULL;
     char buf[4096];
@@ -221,7 +233,6 @@ static int daemon_setup(struct sbx_daemon *d, char *msg, size_t len)
                  "mode 0600); create the group or start sandboxd with --group NAME",
                  d->cfg.group);
     }
-    sbx_cgroup_root_init(&d->cgroups, "sandboxd");
     sbx_image_cache_init(&d->images, IMAGE_MAX_IDLE);
     if ((r = sbx_server_init(d)) < 0) {
         snprintf(msg, len, "cannot reserve a file descriptor: %s", strerror(-r));

@@ -50,6 +50,7 @@ struct sbx_daemon {
     bool have_sandbox_gid;
     struct sbx_image_cache images;
     struct sbx_cgroup_root cgroups;
+    struct sbx_cg_limits default_limits; /* the default policy's, on this host */
     struct sbx_client *clients;    /* list */
     struct sbx_sandbox *sandboxes; /* list */
     struct sbx_sandbox *spare;     /* spawned ahead of the next run; not in the list */

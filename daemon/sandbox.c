@@ -583,7 +583,8 @@ static int sandbox_spawn(struct sbx_daemon *d, bool net_host, struct sbx_sandbox
     int ctl[2] = { -EBADF, -EBADF };
     char name[64];
     snprintf(name, sizeof(name), "sbx-%d-%llu", (int)getpid(), (unsigned long long)s->id);
-    int r = sbx_cgroup_create(&d->cgroups, name, &(struct sbx_cg_limits){ 0 }, &s->cg, msg, msglen);
+    /* Limits of a run are mostly the defaults: the launch then moves init nowhere. */
+    int r = sbx_cgroup_create(&d->cgroups, name, &d->default_limits, &s->cg, msg, msglen);
     if (r < 0)
         goto fail;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) < 0) {
@@ -597,6 +598,12 @@ static int sandbox_spawn(struct sbx_daemon *d, bool net_host, struct sbx_sandbox
     if (s->pid < 0) {
         r = s->pid;
         snprintf(msg, msglen, "clone3 of the sandbox: %s", strerror(-r));
+        goto fail;
+    }
+    /* v1 controllers have no CLONE_INTO_CGROUP: init is moved now, before any request. */
+    if ((r = sbx_cgroup_attach_v1(&s->cg, s->pid)) < 0) {
+        snprintf(msg, msglen, "cannot move the sandbox into its cgroup: %s", strerror(-r));
+        kill_and_reap_now(s);
         goto fail;
     }
     if ((r = uv_poll_init(d->loop, &s->pid_poll, s->pidfd)) < 0) {

@@ -111,6 +111,8 @@ t "--env-file: a bad line is refused with FILE:LINE" \
 
 # cg_read FILE... -- OPTIONS...: while a sandbox started with OPTIONS sleeps,
 # the first of the FILEs (v2 or v1 names) that its cgroups have, from the host.
+# The daemon's spare sandbox has cgroups too, with the default limits and
+# sandbox init alone in them: the running one holds its guest as well.
 cg_read() {
     local files=() dir f v=
     while [ "$1" != -- ]; do files+=("$1"); shift; done
@@ -120,6 +122,7 @@ cg_read() {
     for _ in $(seq 50); do
         while read -r dir; do
             for f in "${files[@]}"; do
+                [ "$(wc -l <"$dir/cgroup.procs" 2>/dev/null || echo 0)" -ge 2 ] || continue
                 if [ -z "$v" ] && [ -r "$dir/$f" ]; then v=$(cat "$dir/$f"); fi
             done
         done < <(find /sys/fs/cgroup -maxdepth 5 -type d -name "sbx-$daemon_pid-*" 2>/dev/null)

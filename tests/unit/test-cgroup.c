@@ -32,7 +32,7 @@ static int read_num(const char *dir, const char *file, unsigned long long *ret)
     return 0;
 }
 
-static const char *limit_dir(const struct sbx_cgroup *cg, enum sbx_cg_ctrl c)
+static const char *limit_dir(struct sbx_cgroup *cg, enum sbx_cg_ctrl c)
 {
     return cg->v1_path[c] ? cg->v1_path[c] : cg->v2_path;
 }
@@ -87,7 +87,7 @@ static void test_limits_are_written(void)
 }
 
 /* Starts a child in the cgroup (v2 by CLONE_INTO_CGROUP, v1 by attach) that runs fn. */
-static pid_t start_in(const struct sbx_cgroup *cg, void (*fn)(void), int *pidfd)
+static pid_t start_in(struct sbx_cgroup *cg, void (*fn)(void), int *pidfd)
 {
     struct clone_args args = {
         .flags = CLONE_PIDFD | (cg->v2_fd >= 0 ? CLONE_INTO_CGROUP : 0),
