@@ -14,26 +14,11 @@ set -euo pipefail
 . "$(dirname "$0")/suite.sh"
 suite_init exitmsg SANDBOXD SANDBOXCTL TEST_IMAGE
 EXPECT_POLICY_DIR=${EXPECT_POLICY_DIR:-/etc/sandboxd/policies}
-SOCK=$T/sandboxd.sock
 IMG=$T/test.ext4
 cp "$TEST_IMAGE" "$IMG"
 chmod 0644 "$IMG"
 mkdir -p "$T/policies"
-daemon_pid=
 
-cleanup() {
-    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-        kill -TERM "$daemon_pid"
-        wait "$daemon_pid" || true
-    fi
-    rm -rf "$T"
-}
-trap cleanup EXIT
-
-# policy NAME: writes stdin to $T/policies/NAME.yaml.
-policy() {
-    cat >"$T/policies/$1.yaml"
-}
 
 # run [--as UID] POLICY IMAGE CMD...: sandboxctl run ("-" for no policy).
 run() {

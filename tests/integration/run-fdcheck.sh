@@ -16,7 +16,6 @@ set -euo pipefail
 # shellcheck source=tests/integration/suite.sh
 . "$(dirname "$0")/suite.sh"
 suite_init fdcheck SANDBOXD SANDBOXCTL TEST_IMAGE FDATTACK
-SOCK=$T/sandboxd.sock
 IMG=$T/test.ext4
 cp "$TEST_IMAGE" "$IMG"
 chmod 0644 "$IMG"
@@ -43,16 +42,7 @@ mkfifo "$T/fifo"
 # The attacker: not root, a member of the daemon's group (nogroup) only.
 ATTACKER=4242
 as_attacker=(setpriv "--reuid=$ATTACKER" --regid=65534 --clear-groups --)
-daemon_pid=
 
-cleanup() {
-    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-        kill -TERM "$daemon_pid"
-        wait "$daemon_pid" || true
-    fi
-    rm -rf "$T"
-}
-trap cleanup EXIT
 
 out_has() { grep -q -- "$1" "$T/out"; }
 err_has() { grep -q -- "$1" "$T/err"; }
@@ -325,7 +315,6 @@ t "sandboxctl started with 0, 1 and 2 closed gives the guest neither image nor s
 kill -TERM "$daemon_pid"
 rc=0
 wait "$daemon_pid" || rc=$?
-daemon_pid=
 t "sandboxd served the whole suite and stops cleanly" rc_is 0
 
 tap_finish

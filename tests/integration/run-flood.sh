@@ -11,7 +11,6 @@ set -euo pipefail
 # shellcheck source=tests/integration/suite.sh
 . "$(dirname "$0")/suite.sh"
 suite_init flood SANDBOXD SANDBOXCTL TEST_IMAGE FLOOD
-SOCK=$T/sandboxd.sock
 IMG=$T/test.ext4
 LOG=$T/sandboxd.log
 cp "$TEST_IMAGE" "$IMG"
@@ -21,7 +20,6 @@ mkdir "$T/bindsrc"
 # through its primary gid.
 AS_MEMBER=(setpriv --reuid=65534 --regid=65534 --clear-groups --)
 HZ=$(getconf CLK_TCK)
-daemon_pid=
 bg_pids=()
 
 cleanup() {

@@ -14,17 +14,7 @@ set -euo pipefail
 # shellcheck source=tests/integration/suite.sh
 . "$(dirname "$0")/suite.sh"
 suite_init gating SANDBOXD SANDBOXCTL TEST_IMAGE GATE_PROG_C
-SOCK=$T/sandboxd.sock
-daemon_pid=
 
-cleanup() {
-    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-        kill -TERM "$daemon_pid"
-        wait "$daemon_pid" || true
-    fi
-    rm -rf "$T"
-}
-trap cleanup EXIT
 
 # The gated syscalls by name, from the list the trampoline compiles in.
 GATED=" $(sed -n '/gated_nrs\[\] = {/,/};/p' "$GATE_PROG_C" |

@@ -12,7 +12,6 @@ set -euo pipefail
 # shellcheck source=tests/integration/suite.sh
 . "$(dirname "$0")/suite.sh"
 suite_init options SANDBOXD SANDBOXCTL TEST_IMAGE
-SOCK=$T/sandboxd.sock
 IMG=$T/test.ext4
 cp "$TEST_IMAGE" "$IMG"
 chmod 0644 "$IMG"
@@ -20,16 +19,7 @@ mkdir -p "$T/policies" "$T/hostro" "$T/hostrw" "$T/private"
 echo "from the host" >"$T/hostro/file"
 chmod 0777 "$T/hostrw"
 chmod 0700 "$T/private"
-daemon_pid=
 
-cleanup() {
-    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-        kill -TERM "$daemon_pid"
-        wait "$daemon_pid" || true
-    fi
-    rm -rf "$T"
-}
-trap cleanup EXIT
 
 # run [--as UID] ARGS...: sandboxctl run ARGS (options, IMAGE, CMD) on our daemon.
 run() {

@@ -11,7 +11,6 @@ set -euo pipefail
 # shellcheck source=tests/integration/suite.sh
 . "$(dirname "$0")/suite.sh"
 suite_init policy SANDBOXD SANDBOXCTL TEST_IMAGE
-SOCK=$T/sandboxd.sock
 IMG=$T/test.ext4
 cp "$TEST_IMAGE" "$IMG"
 chmod 0644 "$IMG"
@@ -19,21 +18,7 @@ mkdir -p "$T/policies" "$T/hostro" "$T/hostrw" "$T/private"
 echo "from the host" >"$T/hostro/file"
 chmod 0777 "$T/hostrw"
 chmod 0700 "$T/private"
-daemon_pid=
 
-cleanup() {
-    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-        kill -TERM "$daemon_pid"
-        wait "$daemon_pid" || true
-    fi
-    rm -rf "$T"
-}
-trap cleanup EXIT
-
-# policy NAME: writes stdin to $T/policies/NAME.yaml.
-policy() {
-    cat >"$T/policies/$1.yaml"
-}
 
 # run [--as USER] POLICY CMD...: sandboxctl run with that policy ("-" for none).
 run() {
@@ -477,7 +462,6 @@ t "baseline: a root guest makes no set-id file in a writable image" \
 kill -TERM "$daemon_pid"
 rc=0
 wait "$daemon_pid" || rc=$?
-daemon_pid=
 t "sandboxd served the whole suite and stops cleanly" rc_is 0
 
 tap_finish

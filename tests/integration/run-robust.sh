@@ -13,7 +13,6 @@ set -euo pipefail
 # shellcheck source=tests/integration/suite.sh
 . "$(dirname "$0")/suite.sh"
 suite_init robust SANDBOXD SANDBOXCTL TEST_IMAGE SUBREAPER
-SOCK=$T/sandboxd.sock
 IMG=$T/test.ext4
 LOG=$T/sandboxd.log
 mkdir -p "$T/policies"
@@ -21,7 +20,6 @@ cp "$TEST_IMAGE" "$IMG"
 # Guest sleeps run for "8<our pid><n>" seconds, a number nobody else uses.
 SLEEP_PREFIX=8$$
 sleeps=0
-daemon_pid=
 started_pids=()
 
 cleanup() {
@@ -101,10 +99,6 @@ stop_sleeper() {
     kill -KILL "$bg_pid" 2>/dev/null || true
     wait "$bg_pid" 2>/dev/null || true
     [ -z "$guest" ] || kill -KILL "$guest" 2>/dev/null || true
-}
-
-policy() {
-    cat >"$T/policies/$1.yaml"
 }
 
 start_daemon "$SOCK" "$T/state" "$LOG"

@@ -15,7 +15,6 @@ set -euo pipefail
 # shellcheck source=tests/integration/suite.sh
 . "$(dirname "$0")/suite.sh"
 suite_init rootfs SANDBOXD SANDBOXCTL TEST_IMAGE
-SOCK=$T/sandboxd.sock
 # A name no other file on the host has: what an attack would create in /etc.
 ATTACK=sbx-rootfs-attack-$$
 # The host directory the images' absolute symlinks point at; it must stay empty.
@@ -26,7 +25,6 @@ HOST=$T/host
 BINDSRC=$T/bindsrc
 mkdir -p "$T/policies" "$HOST/dev" "$HOST/tmp" "$T/src" "$BINDSRC"
 echo "bound from the host" >"$T/src/file"
-daemon_pid=
 
 # stop_daemon: SIGTERM, and SIGKILL if it has not exited within 10 s.
 stop_daemon() {
@@ -52,10 +50,6 @@ cleanup() {
     rm -rf "$T" "/etc/${ATTACK:?}" "/etc/$ATTACK-f" "/etc/$ATTACK-d"
 }
 trap cleanup EXIT
-
-policy() {
-    cat >"$T/policies/$1.yaml"
-}
 
 # run [--member] IMAGE POLICY CMD...: sandboxctl run of IMAGE ($T/NAME.ext4) with a policy
 # ("-" for none); as root, or with --member as nobody in the daemon's group (nogroup).

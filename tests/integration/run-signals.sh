@@ -13,7 +13,6 @@ set -euo pipefail
 # shellcheck source=tests/integration/suite.sh
 . "$(dirname "$0")/suite.sh"
 suite_init signals SANDBOXD SANDBOXCTL TEST_IMAGE TTYDRIVE
-SOCK=$T/sandboxd.sock
 IMG=$T/test.ext4
 cp "$TEST_IMAGE" "$IMG"
 chmod 0644 "$IMG"
@@ -22,7 +21,6 @@ MEMBER=(setpriv --reuid=4242 --regid=65534 --clear-groups --)
 # Marks in the guests' command lines: numbers no other process uses.
 MARK=8$$
 marks=0
-daemon_pid=
 bg_pid=
 
 cleanup() {

@@ -11,7 +11,6 @@ set -euo pipefail
 . "$(dirname "$0")/suite.sh"
 suite_init sockname SANDBOXD SANDBOXCTL TEST_IMAGE
 mkdir -p "$T/policies"
-daemon_pid=
 
 stop_daemon() {
     if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then

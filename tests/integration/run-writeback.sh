@@ -11,12 +11,10 @@ set -euo pipefail
 # shellcheck source=tests/integration/suite.sh
 . "$(dirname "$0")/suite.sh"
 suite_init writeback SANDBOXD SANDBOXCTL TEST_IMAGE
-SOCK=$T/sandboxd.sock
 MIB=500
 # How long the prober's slowest run took is reported, not asserted: speed is
 # the benchmark harness's to measure.  Before the write-back moved out of the
 # daemon's event loop it was 0.8 to 1.6 s here; afterwards under 0.1 s.
-daemon_pid=
 prober=
 
 cleanup() {

@@ -26,6 +26,24 @@ suite_init() {
     exec </dev/null
     T=$(mktemp -d "/tmp/sbx-$name.XXXXXX")
     chmod 0755 "$T"
+    SOCK=$T/sandboxd.sock
+    daemon_pid=
+    # A suite that leaves more behind sets a trap of its own.
+    trap suite_cleanup EXIT
+}
+
+# Stops the suite's daemon, if it runs, and removes $T.
+suite_cleanup() {
+    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
+        kill -TERM "$daemon_pid"
+        wait "$daemon_pid" || true
+    fi
+    rm -rf "$T"
+}
+
+# policy NAME: writes stdin to $T/policies/NAME.yaml.
+policy() {
+    cat >"$T/policies/$1.yaml"
 }
 
 # After a failed test: the last run's status and output ($rc, $T/out, $T/err).
