@@ -50,12 +50,15 @@ static int stats_memfd(void)
     return TAKE_FD(fd);
 }
 
+/* The status of a spawned child that could not join its v1 cgroups; init never exits with it. */
+#define SBX_SPAWN_EXIT_CGROUP 123
+
 /*
  * clone3 + exec of sbx-init.  The child runs in a copy of a possibly
  * multi-threaded process, so it makes async-signal-safe syscalls only.
  */
-static pid_t spawn_init(struct sbx_daemon *d, int ctl_child, int cgroup_fd, bool net_host,
-                        int *ret_pidfd)
+static pid_t spawn_init(struct sbx_daemon *d, int ctl_child, int cgroup_fd,
+                        const int v1_procs[SBX_CG_N], bool net_host, int *ret_pidfd)
 {
     int pidfd = -1;
     struct clone_args args = {
@@ -70,6 +73,15 @@ static pid_t spawn_init(struct sbx_daemon *d, int ctl_child, int cgroup_fd, bool
     if (pid < 0)
         return sbx_neg_errno();
     if (pid == 0) {
+        /*
+         * v1 controllers have no CLONE_INTO_CGROUP.  Moving a task there
+         * waits for an RCU grace period (milliseconds): the child moves
+         * itself, so the daemon's loop does not wait, and execs init only
+         * once it is in every group: nothing of a sandbox runs outside them.
+         */
+        for (int c = 0; c < SBX_CG_N; c++)
+            if (v1_procs[c] >= 0 && write(v1_procs[c], "0", 1) != 1)
+                _exit(SBX_SPAWN_EXIT_CGROUP);
         int exe = d->init_memfd;
         if (exe == SBX_INIT_CTL_FD)
             exe = fcntl(exe, F_DUPFD_CLOEXEC, SBX_INIT_CTL_FD + 1);
@@ -233,6 +245,10 @@ static void describe_exit(struct sbx_sandbox *s, const siginfo_t *si, struct sbx
     } else if (sbx_cgroup_oom_killed(&s->cg)) {
         m->kind = SBX_EXIT_OOM;
         m->message = "killed: out of memory (the policy's memory limit)";
+    } else if (si && si->si_code == CLD_EXITED && si->si_status == SBX_SPAWN_EXIT_CGROUP) {
+        m->kind = SBX_EXIT_SETUP;
+        m->code = EIO;
+        m->message = "the sandbox could not join its v1 cgroup (the guest never ran)";
     } else {
         m->kind = SBX_EXIT_SETUP;
         m->code = EIO;
@@ -552,6 +568,8 @@ static void on_spare_exit(uv_poll_t *h, int status, int events)
         return; /* not yet: a spurious wakeup */
     if (s->d->spare == s)
         s->d->spare = NULL;
+    if (r == 0 && si.si_code == CLD_EXITED && si.si_status == SBX_SPAWN_EXIT_CGROUP)
+        sbx_warn("the spare sandbox could not join its v1 cgroup: it was dropped");
     uv_poll_stop(&s->pid_poll);
     s->exit_sent = true;
     sandbox_finish(s);
@@ -593,17 +611,21 @@ static int sandbox_spawn(struct sbx_daemon *d, bool net_host, struct sbx_sandbox
         goto fail;
     }
     s->ctl_fd = ctl[0];
-    s->pid = spawn_init(d, ctl[1], s->cg.v2_fd, net_host, &s->pidfd);
+    int procs[SBX_CG_N];
+    if ((r = sbx_cgroup_v1_procs_open(&s->cg, procs)) < 0) {
+        sbx_close(ctl[1]);
+        snprintf(msg, msglen, "cannot open the sandbox's v1 cgroup: %s", strerror(-r));
+        goto fail;
+    }
+    s->pid = spawn_init(d, ctl[1], s->cg.v2_fd, procs, net_host, &s->pidfd);
     sbx_close(ctl[1]);
+    if (s->pid >= 0)
+        sbx_cgroup_v1_self_attached(&s->cg, procs);
+    for (int c = 0; c < SBX_CG_N; c++)
+        sbx_close(procs[c]);
     if (s->pid < 0) {
         r = s->pid;
         snprintf(msg, msglen, "clone3 of the sandbox: %s", strerror(-r));
-        goto fail;
-    }
-    /* v1 controllers have no CLONE_INTO_CGROUP: init is moved now, before any request. */
-    if ((r = sbx_cgroup_attach_v1(&s->cg, s->pid)) < 0) {
-        snprintf(msg, msglen, "cannot move the sandbox into its cgroup: %s", strerror(-r));
-        kill_and_reap_now(s);
         goto fail;
     }
     if ((r = uv_poll_init(d->loop, &s->pid_poll, s->pidfd)) < 0) {
