@@ -421,11 +421,15 @@ int sbx_sandbox_signal(struct sbx_sandbox *s, uint32_t signo)
     return deliver(s, (int)signo);
 }
 
-/* GUEST from init: the pidfd of the guest's main process, once; the signals kept go now. */
+/*
+ * GUEST from init: the pidfd of the guest's main process, once; the signals
+ * kept go now.  Signal 0 proves the fd is a pidfd; ESRCH proves it too: a
+ * short guest may be gone, and reaped by init, before the daemon reads this.
+ */
 static bool on_guest(struct sbx_sandbox *s, struct sbx_frame *f)
 {
     if (s->guest_pidfd >= 0 || f->n_fds != 1 || sbx_msg_guest_decode(f) < 0 ||
-        syscall(SYS_pidfd_send_signal, f->fds[0], 0, NULL, 0) < 0)
+        (syscall(SYS_pidfd_send_signal, f->fds[0], 0, NULL, 0) < 0 && errno != ESRCH))
         return false;
     s->guest_pidfd = TAKE_FD(f->fds[0]);
     for (int sig = 1; sig <= SBX_SIGNAL_MAX; sig++)
