@@ -28,6 +28,7 @@
 #include "daemon/init.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
+#include "daemon/spawn-report.h"
 #include "sbx/macro.h"
 
 /*
@@ -50,15 +51,12 @@ static int stats_memfd(void)
     return TAKE_FD(fd);
 }
 
-/* The status of a spawned child that could not join its v1 cgroups; init never exits with it. */
-#define SBX_SPAWN_EXIT_CGROUP 123
-
 /*
  * clone3 + exec of sbx-init.  The child runs in a copy of a possibly
  * multi-threaded process, so it makes async-signal-safe syscalls only.
  */
 static pid_t spawn_init(struct sbx_daemon *d, int ctl_child, int cgroup_fd,
-                        const int v1_procs[SBX_CG_N], bool net_host, int *ret_pidfd)
+                        const int v1_procs[SBX_CG_N], int report, bool net_host, int *ret_pidfd)
 {
     int pidfd = -1;
     struct clone_args args = {
@@ -79,23 +77,25 @@ static pid_t spawn_init(struct sbx_daemon *d, int ctl_child, int cgroup_fd,
          * itself, so the daemon's loop does not wait, and execs init only
          * once it is in every group: nothing of a sandbox runs outside them.
          */
+        if (report == SBX_INIT_CTL_FD)
+            report = fcntl(report, F_DUPFD_CLOEXEC, SBX_INIT_CTL_FD + 1);
         for (int c = 0; c < SBX_CG_N; c++)
             if (v1_procs[c] >= 0 && write(v1_procs[c], "0", 1) != 1)
-                _exit(SBX_SPAWN_EXIT_CGROUP);
+                sbx_spawn_fail(report, SBX_SPAWN_CGROUP);
         int exe = d->init_memfd;
-        if (exe == SBX_INIT_CTL_FD)
-            exe = fcntl(exe, F_DUPFD_CLOEXEC, SBX_INIT_CTL_FD + 1);
-        if (ctl_child == SBX_INIT_CTL_FD)
-            fcntl(ctl_child, F_SETFD, 0);
-        else
-            dup2(ctl_child, SBX_INIT_CTL_FD);
+        if (exe == SBX_INIT_CTL_FD && (exe = fcntl(exe, F_DUPFD_CLOEXEC, SBX_INIT_CTL_FD + 1)) < 0)
+            sbx_spawn_fail(report, SBX_SPAWN_FDS);
+        if (ctl_child == SBX_INIT_CTL_FD ? fcntl(ctl_child, F_SETFD, 0) < 0
+                                         : dup2(ctl_child, SBX_INIT_CTL_FD) < 0)
+            sbx_spawn_fail(report, SBX_SPAWN_FDS);
         /* The daemon raised its own nofile limit; the sandbox gets the one it was started with. */
-        if (d->child_nofile.rlim_max)
-            syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &d->child_nofile, NULL);
+        if (d->child_nofile.rlim_max &&
+            syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &d->child_nofile, NULL) < 0)
+            sbx_spawn_fail(report, SBX_SPAWN_NOFILE);
         char *const argv[] = { "sbx-init", NULL };
         char *const envp[] = { NULL };
         syscall(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
-        _exit(125);
+        sbx_spawn_fail(report, SBX_SPAWN_EXEC);
     }
     *ret_pidfd = pidfd;
     return (pid_t)pid;
@@ -163,6 +163,7 @@ static void sandbox_finish(struct sbx_sandbox *s)
     sbx_msg_report_free(&s->report);
     s->stats_fd = sbx_close(s->stats_fd);
     s->guest_pidfd = sbx_close(s->guest_pidfd);
+    s->spawn_report = sbx_close(s->spawn_report);
     s->handles_open = (unsigned)__builtin_popcount(s->handles_inited);
     if (s->handles_open == 0) {
         struct sbx_daemon *d = s->d;
@@ -214,6 +215,17 @@ static int read_stats(struct sbx_sandbox *s, struct sbx_msg_exit *m)
     return 0;
 }
 
+/* Whether the child of clone3 failed before it became sbx-init; s->spawn_msg says how. */
+static bool spawn_failed(struct sbx_sandbox *s)
+{
+    char why[160];
+    if (!sbx_spawn_report_read(s->spawn_report, why, sizeof(why)))
+        return false;
+    snprintf(s->spawn_msg, sizeof(s->spawn_msg), "the sandbox's init %s (the guest never ran)",
+             why);
+    return true;
+}
+
 /* How the sandbox ended, from init's report and what the daemon saw. */
 static void describe_exit(struct sbx_sandbox *s, const siginfo_t *si, struct sbx_msg_exit *m)
 {
@@ -245,10 +257,11 @@ static void describe_exit(struct sbx_sandbox *s, const siginfo_t *si, struct sbx
     } else if (sbx_cgroup_oom_killed(&s->cg)) {
         m->kind = SBX_EXIT_OOM;
         m->message = "killed: out of memory (the policy's memory limit)";
-    } else if (si && si->si_code == CLD_EXITED && si->si_status == SBX_SPAWN_EXIT_CGROUP) {
+    } else if (si && si->si_code == CLD_EXITED && si->si_status == SBX_SPAWN_EXIT_STATUS &&
+               spawn_failed(s)) {
         m->kind = SBX_EXIT_SETUP;
         m->code = EIO;
-        m->message = "the sandbox could not join its v1 cgroup (the guest never ran)";
+        m->message = s->spawn_msg;
     } else {
         m->kind = SBX_EXIT_SETUP;
         m->code = EIO;
@@ -572,8 +585,9 @@ static void on_spare_exit(uv_poll_t *h, int status, int events)
         return; /* not yet: a spurious wakeup */
     if (s->d->spare == s)
         s->d->spare = NULL;
-    if (r == 0 && si.si_code == CLD_EXITED && si.si_status == SBX_SPAWN_EXIT_CGROUP)
-        sbx_warn("the spare sandbox could not join its v1 cgroup: it was dropped");
+    if (r == 0 && si.si_code == CLD_EXITED && si.si_status == SBX_SPAWN_EXIT_STATUS &&
+        spawn_failed(s))
+        sbx_warn("the spare sandbox was dropped: %s", s->spawn_msg);
     uv_poll_stop(&s->pid_poll);
     s->exit_sent = true;
     sandbox_finish(s);
@@ -598,6 +612,7 @@ static int sandbox_spawn(struct sbx_daemon *d, bool net_host, struct sbx_sandbox
         .ctl_fd = -EBADF,
         .stats_fd = -EBADF,
         .guest_pidfd = -EBADF,
+        .spawn_report = -EBADF,
         .cg = { .v2_fd = -EBADF },
         .net_host = net_host,
     };
@@ -615,14 +630,23 @@ static int sandbox_spawn(struct sbx_daemon *d, bool net_host, struct sbx_sandbox
         goto fail;
     }
     s->ctl_fd = ctl[0];
+    int report[2];
+    if ((r = sbx_spawn_report_open(report)) < 0) {
+        sbx_close(ctl[1]);
+        snprintf(msg, msglen, "pipe: %s", strerror(-r));
+        goto fail;
+    }
+    s->spawn_report = report[0];
     int procs[SBX_CG_N];
     if ((r = sbx_cgroup_v1_procs_open(&s->cg, procs)) < 0) {
         sbx_close(ctl[1]);
+        sbx_close(report[1]);
         snprintf(msg, msglen, "cannot open the sandbox's v1 cgroup: %s", strerror(-r));
         goto fail;
     }
-    s->pid = spawn_init(d, ctl[1], s->cg.v2_fd, procs, net_host, &s->pidfd);
+    s->pid = spawn_init(d, ctl[1], s->cg.v2_fd, procs, report[1], net_host, &s->pidfd);
     sbx_close(ctl[1]);
+    sbx_close(report[1]);
     if (s->pid >= 0)
         sbx_cgroup_v1_self_attached(&s->cg, procs);
     for (int c = 0; c < SBX_CG_N; c++)
@@ -644,6 +668,7 @@ static int sandbox_spawn(struct sbx_daemon *d, bool net_host, struct sbx_sandbox
 fail:
     sbx_close(s->ctl_fd);
     sbx_close(s->pidfd);
+    sbx_close(s->spawn_report);
     sbx_cgroup_destroy(&s->cg);
     free(s);
     return r;
