@@ -79,6 +79,25 @@ static void on_signal(uv_signal_t *h, int signo)
     daemon_stop(d, signo == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+/* SIGTERM and SIGINT stop the daemon, SIGHUP is logged; without them it could not be stopped
+ * cleanly. */
+static int start_signals(struct sbx_daemon *d, char *msg, size_t len)
+{
+    static const int signos[] = { SIGTERM, SIGINT, SIGHUP };
+    uv_signal_t *handles[] = { &d->sig_term, &d->sig_int, &d->sig_hup };
+    for (size_t i = 0; i < ARRAY_SIZE(signos); i++) {
+        int r = uv_signal_init(d->loop, handles[i]);
+        handles[i]->data = d;
+        if (r == 0)
+            r = uv_signal_start(handles[i], on_signal, signos[i]);
+        if (r < 0) {
+            snprintf(msg, len, "cannot handle %s: %s", strsignal(signos[i]), uv_strerror(r));
+            return r;
+        }
+    }
+    return 0;
+}
+
 static void on_idle_timer(uv_timer_t *t)
 {
     struct sbx_daemon *d = t->data;
@@ -255,8 +274,13 @@ static int daemon_serve(struct sbx_daemon *d, char *msg, size_t len)
             return d->listen_fd;
         }
     } else {
-        fcntl(d->listen_fd, F_SETFL, fcntl(d->listen_fd, F_GETFL) | O_NONBLOCK);
-        fcntl(d->listen_fd, F_SETFD, FD_CLOEXEC);
+        int fl = fcntl(d->listen_fd, F_GETFL);
+        if (fl < 0 || fcntl(d->listen_fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+            fcntl(d->listen_fd, F_SETFD, FD_CLOEXEC) < 0) {
+            int r = sbx_neg_errno();
+            snprintf(msg, len, "cannot use the socket systemd passed: %s", strerror(-r));
+            return r;
+        }
     }
     return sbx_server_listen(d);
 }
@@ -304,14 +328,9 @@ int sbx_daemon_run(const struct sbx_daemon_config *cfg)
         return 1;
     d.loop = &loop;
     int r = daemon_setup(&d, msg, sizeof(msg));
+    if (r >= 0)
+        r = start_signals(&d, msg, sizeof(msg));
     if (r >= 0) {
-        uv_signal_init(&loop, &d.sig_term);
-        uv_signal_init(&loop, &d.sig_int);
-        uv_signal_init(&loop, &d.sig_hup);
-        d.sig_term.data = d.sig_int.data = d.sig_hup.data = &d;
-        uv_signal_start(&d.sig_term, on_signal, SIGTERM);
-        uv_signal_start(&d.sig_int, on_signal, SIGINT);
-        uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
         uv_timer_init(&loop, &d.idle_timer);
         d.idle_timer.data = &d;
         uv_timer_start(&d.idle_timer, on_idle_timer, IMAGE_IDLE_MS, IMAGE_IDLE_MS);

@@ -283,7 +283,10 @@ static void report_exit(struct sbx_sandbox *s, const siginfo_t *si)
     s->exit_sent = true;
     struct sbx_msg_exit m = { 0 };
     describe_exit(s, si, &m);
-    read_stats(s, &m);
+    int r = read_stats(s, &m);
+    if (r < 0)
+        sbx_warn("sandbox %llu: cannot read its syscall counts: %s", (unsigned long long)s->id,
+                 strerror(-r));
     sbx_info("sandbox %llu ended (kind %u, code %u)", (unsigned long long)s->id, m.kind, m.code);
     struct sbx_client *c = s->client;
     s->client = NULL;
