@@ -29,7 +29,6 @@
 #include "policy/policy.h"
 #include "sbx/macro.h"
 
-#define MAX_POLICY_FILE (256 * 1024)
 #define RUN_MAX_TMPFS 64 /* tmpfs mounts of one policy */
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -131,7 +130,7 @@ static int load_policy(struct sbx_daemon *d, const struct sbx_msg_run *run, stru
             snprintf(msg, len, "policy '%s': %s is not a regular file", run->policy_name, file);
             return -EINVAL;
         }
-        int r = read_fd_text(fd, MAX_POLICY_FILE, &text);
+        int r = read_fd_text(fd, SBX_POLICY_MAX_BYTES, &text);
         if (r < 0) {
             snprintf(msg, len, "policy %s: %s", file, strerror(-r));
             return r;
