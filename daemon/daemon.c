@@ -202,24 +202,22 @@ static int daemon_setup(struct sbx_daemon *d, char *msg, size_t len)
         snprintf(msg, len, "cannot load sbx-init: %s", strerror(-d->init_memfd));
         return d->init_memfd;
     }
-    if (sbx_blob_have_trampoline() && (d->trampoline_memfd = sbx_blob_memfd_trampoline()) < 0) {
+    if ((d->trampoline_memfd = sbx_blob_memfd_trampoline()) < 0) {
         snprintf(msg, len, "cannot load the trampoline: %s", strerror(-d->trampoline_memfd));
         return d->trampoline_memfd;
     }
-    if (sbx_blob_have_trampoline()) {
-        if ((d->sitemap_memfd = sbx_blob_memfd_sitemap()) < 0) {
-            snprintf(msg, len, "cannot load sbx-sitemap: %s", strerror(-d->sitemap_memfd));
-            return d->sitemap_memfd;
-        }
-        d->sitemap_id = sbx_blob_sitemap_id();
-        /* Without it maps are made again for every mount of an image: worth a warning only. */
-        _cleanup_free_ char *dir = NULL;
-        if (asprintf(&dir, "%s/sitemaps", d->cfg.state_dir) < 0)
-            return -ENOMEM;
-        if ((r = mkdir_private(dir)) < 0 ||
-            (d->sitemap_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-            sbx_warn("cannot use %s: %s", dir, strerror(r < 0 ? -r : errno));
+    if ((d->sitemap_memfd = sbx_blob_memfd_sitemap()) < 0) {
+        snprintf(msg, len, "cannot load sbx-sitemap: %s", strerror(-d->sitemap_memfd));
+        return d->sitemap_memfd;
     }
+    d->sitemap_id = sbx_blob_sitemap_id();
+    /* Without it maps are made again for every mount of an image: worth a warning only. */
+    _cleanup_free_ char *dir = NULL;
+    if (asprintf(&dir, "%s/sitemaps", d->cfg.state_dir) < 0)
+        return -ENOMEM;
+    if ((r = mkdir_private(dir)) < 0 ||
+        (d->sitemap_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        sbx_warn("cannot use %s: %s", dir, strerror(r < 0 ? -r : errno));
     sbx_cgroup_root_init(&d->cgroups, "sandboxd");
     /* The default policy has no writable bind: its one program serves every guest. */
     struct sbx_policy *def = NULL;

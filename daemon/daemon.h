@@ -25,6 +25,9 @@ struct sbx_daemon_config {
     enum sbx_syscall_mode default_mode;
 };
 
+/* The syscall mode of a run that neither its policy nor its request chose. */
+#define SBX_DEFAULT_MODE SBX_MODE_REWRITE
+
 struct sbx_client;
 struct sbx_sandbox;
 struct sbx_sitemap_build;
