@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The policy's kill rules, carried out by the daemon.  They compile to
+ * SECCOMP_RET_USER_NOTIF (include/sbx/notify.h), and the listener comes from
+ * init (NOTIFY).  A caller waits in the kernel, its call not made, until the
+ * daemon reads the notification: the daemon then knows the syscall and kills
+ * the calling thread with SIGSYS, as SECCOMP_RET_KILL_PROCESS would.  It
+ * never answers a notification, so no call of a kill rule ever runs.
+ *
+ * SIGSYS alone is not the whole kill: a process that catches or blocks it
+ * would live on.  A thread that notifies again after SIGSYS gets SIGKILL at
+ * once, and a process still alive KILL_GRACE_MS after its SIGSYS gets
+ * SIGKILL then.  Anything that keeps the daemon from carrying out a kill
+ * (the listener fails, a pidfd cannot be had, too many kills at once) kills
+ * the whole sandbox: the kill rules fail closed.
+ */
+#include "daemon/killnotif.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+#include "daemon/log.h"
+#include "daemon/sandbox.h"
+#include "sbx/macro.h"
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+
+#define KILL_GRACE_MS 500
+#define MAX_PENDING 16     /* processes given SIGSYS and not yet seen to die */
+#define RECV_PER_WAKEUP 64 /* notifications read before the loop serves others */
+
+struct pending {
+    pid_t tid;
+    int pidfd; /* the thread group; -EBADF: a free slot */
+    uint64_t deadline_ms;
+};
+
+struct sbx_killnotif {
+    struct sbx_sandbox *s; /* NULL once the sandbox let go */
+    int fd;
+    uv_poll_t poll;
+    uv_timer_t timer;
+    unsigned handles_open;
+    struct seccomp_notif *n; /* sized as the kernel says */
+    size_t n_size;
+    struct pending pending[MAX_PENDING];
+    char *first_name; /* the first killed call, by name */
+    unsigned kills;
+    char message[192];
+};
+
+static void on_closed(uv_handle_t *h)
+{
+    struct sbx_killnotif *k = h->data;
+    if (--k->handles_open > 0)
+        return;
+    for (unsigned i = 0; i < MAX_PENDING; i++)
+        sbx_close(k->pending[i].pidfd);
+    sbx_close(k->fd);
+    free(k->n);
+    free(k->first_name);
+    free(k);
+}
+
+void sbx_killnotif_free(struct sbx_killnotif *k)
+{
+    if (!k)
+        return;
+    k->s = NULL;
+    uv_close((uv_handle_t *)&k->poll, on_closed);
+    uv_close((uv_handle_t *)&k->timer, on_closed);
+}
+
+const char *sbx_killnotif_syscall(const struct sbx_killnotif *k)
+{
+    return k ? k->first_name : NULL;
+}
+
+const char *sbx_killnotif_describe(struct sbx_killnotif *k, bool main_sigsys)
+{
+    if (!k || !k->first_name)
+        return NULL;
+    char more[48] = "";
+    if (k->kills > 1)
+        snprintf(more, sizeof(more), " (and %u more)", k->kills - 1);
+    if (main_sigsys)
+        snprintf(k->message, sizeof(k->message),
+                 "killed by SIGSYS: the seccomp policy's kill action, on syscall %s%s",
+                 k->first_name, more);
+    else
+        snprintf(k->message, sizeof(k->message),
+                 "a process was killed by the seccomp policy's kill action, on syscall %s%s",
+                 k->first_name, more);
+    return k->message;
+}
+
+/* Ends the sandbox when a kill cannot be carried out: no call of a kill rule may go on. */
+static void fail_closed(struct sbx_killnotif *k, const char *what)
+{
+    sbx_warn("sandbox %llu: %s: %m; killing the sandbox", (unsigned long long)k->s->id, what);
+    uv_poll_stop(&k->poll);
+    sbx_sandbox_kill(k->s, "killed: sandboxd could not carry out the seccomp policy's kill action");
+}
+
+static bool exited(int pidfd)
+{
+    struct pollfd p = { .fd = pidfd, .events = POLLIN };
+    return poll(&p, 1, 0) == 1;
+}
+
+static void on_grace(uv_timer_t *t)
+{
+    struct sbx_killnotif *k = t->data;
+    uint64_t now = uv_now(t->loop);
+    bool left = false;
+    for (unsigned i = 0; i < MAX_PENDING; i++) {
+        struct pending *p = &k->pending[i];
+        if (p->pidfd < 0)
+            continue;
+        if (!exited(p->pidfd) && now < p->deadline_ms) {
+            left = true;
+            continue;
+        }
+        /* It caught, ignored or blocked SIGSYS: the kill rule still ends it. */
+        if (!exited(p->pidfd))
+            syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
+        p->pidfd = sbx_close(p->pidfd);
+    }
+    if (!left)
+        uv_timer_stop(t);
+}
+
+/* The thread group of tid, from /proc (the notification names the thread only). */
+static pid_t tgid_of(pid_t tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/status", tid);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    const char *t = strstr(buf, "\nTgid:");
+    return t ? (pid_t)strtol(t + 6, NULL, 10) : -1;
+}
+
+static struct pending *pending_of(struct sbx_killnotif *k, pid_t tid)
+{
+    for (unsigned i = 0; i < MAX_PENDING; i++)
+        if (k->pending[i].pidfd >= 0 && k->pending[i].tid == tid)
+            return &k->pending[i];
+    return NULL;
+}
+
+static struct pending *free_pending(struct sbx_killnotif *k)
+{
+    for (unsigned i = 0; i < MAX_PENDING; i++)
+        if (k->pending[i].pidfd < 0)
+            return &k->pending[i];
+    return NULL;
+}
+
+static void note_kill(struct sbx_killnotif *k, int nr)
+{
+    k->kills++;
+    if (k->first_name)
+        return;
+    char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr);
+    if (name || asprintf(&name, "syscall %d", nr) >= 0)
+        k->first_name = name;
+}
+
+/*
+ * One notification.  The pid in it is the thread's, in the daemon's pid
+ * namespace; the thread stays in the kernel until it is signalled, so it
+ * cannot exit on its own meanwhile, but another thread of its process may
+ * end it and the pid be reused.  The pidfds are opened first and the
+ * notification checked afterwards: if it is still valid, they name the
+ * thread that made it.
+ */
+static int kill_caller(struct sbx_killnotif *k)
+{
+    const struct seccomp_notif *n = k->n;
+    pid_t tid = (pid_t)n->pid;
+    pid_t tgid = tgid_of(tid);
+    _cleanup_close_ int thread = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+    bool have_thread = thread >= 0;
+    _cleanup_close_ int group = tgid > 0 ? (int)syscall(SYS_pidfd_open, tgid, 0) : -EBADF;
+    uint64_t id = n->id;
+    if (ioctl(k->fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0)
+        return 0; /* the caller is gone, or a signal took it out of its call */
+    if (group < 0)
+        return -1;
+    note_kill(k, n->data.nr);
+    struct pending *p = pending_of(k, tid);
+    struct pending *slot = p ? NULL : free_pending(k);
+    /* A second call after SIGSYS, or no room to watch the first: SIGKILL now. */
+    int sig = slot ? SIGSYS : SIGKILL;
+    int r;
+    if (have_thread)
+        r = (int)syscall(SYS_pidfd_send_signal, thread, sig, NULL, 0);
+    else if (tid == tgid)
+        r = (int)syscall(SYS_pidfd_send_signal, group, sig, NULL, 0);
+    else
+        r = (int)syscall(SYS_tgkill, tgid, tid, sig);
+    if (r < 0 && errno != ESRCH)
+        return -1;
+    if (sig == SIGKILL || r < 0)
+        return 0;
+    *slot = (struct pending){ .tid = tid,
+                              .pidfd = TAKE_FD(group),
+                              .deadline_ms = uv_now(k->poll.loop) + KILL_GRACE_MS };
+    if (!uv_is_active((uv_handle_t *)&k->timer))
+        uv_timer_start(&k->timer, on_grace, KILL_GRACE_MS / 5, KILL_GRACE_MS / 5);
+    return 0;
+}
+
+static void on_notify(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    struct sbx_killnotif *k = h->data;
+    if (!k->s)
+        return;
+    if (status < 0) {
+        errno = -status;
+        fail_closed(k, "seccomp listener");
+        return;
+    }
+    for (unsigned i = 0; i < RECV_PER_WAKEUP; i++) {
+        /* RECV blocks when nothing waits: ask poll first, which does not. */
+        struct pollfd p = { .fd = k->fd, .events = POLLIN };
+        if (poll(&p, 1, 0) != 1)
+            return;
+        if (!(p.revents & POLLIN)) {
+            uv_poll_stop(h); /* POLLHUP: no process is left under the filter */
+            return;
+        }
+        memset(k->n, 0, k->n_size);
+        if (ioctl(k->fd, SECCOMP_IOCTL_NOTIF_RECV, k->n) < 0) {
+            if (errno == ENOENT || errno == EINTR)
+                continue; /* the caller went away between poll and RECV */
+            fail_closed(k, "read the seccomp listener");
+            return;
+        }
+        if (kill_caller(k) < 0) {
+            fail_closed(k, "kill the caller of a syscall the policy kills");
+            return;
+        }
+    }
+}
+
+int sbx_killnotif_start(struct sbx_sandbox *s, int fd, struct sbx_killnotif **ret)
+{
+    struct seccomp_notif_sizes sizes;
+    if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) < 0)
+        return sbx_neg_errno();
+    struct sbx_killnotif *k = calloc(1, sizeof(*k));
+    if (!k)
+        return -ENOMEM;
+    k->n_size = sizes.seccomp_notif > sizeof(*k->n) ? sizes.seccomp_notif : sizeof(*k->n);
+    k->n = calloc(1, k->n_size);
+    if (!k->n) {
+        free(k);
+        return -ENOMEM;
+    }
+    for (unsigned i = 0; i < MAX_PENDING; i++)
+        k->pending[i].pidfd = -EBADF;
+    k->s = s;
+    k->fd = fd;
+    uv_loop_t *loop = s->d->loop;
+    int r = uv_poll_init(loop, &k->poll, fd);
+    if (r < 0) {
+        free(k->n);
+        free(k);
+        return r;
+    }
+    uv_timer_init(loop, &k->timer);
+    k->poll.data = k->timer.data = k;
+    k->handles_open = 2;
+    r = uv_poll_start(&k->poll, UV_READABLE, on_notify);
+    if (r < 0) {
+        k->fd = -EBADF; /* the caller still owns it on failure */
+        sbx_killnotif_free(k);
+        return r;
+    }
+    *ret = k;
+    return 0;
+}
