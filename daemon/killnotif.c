@@ -10,9 +10,10 @@
  * SIGSYS alone is not the whole kill: a process that catches or blocks it
  * would live on.  A thread that notifies again after SIGSYS gets SIGKILL at
  * once, and a process still alive KILL_GRACE_MS after its SIGSYS gets
- * SIGKILL then.  Anything that keeps the daemon from carrying out a kill
- * (the listener fails, a pidfd cannot be had, too many kills at once) kills
- * the whole sandbox: the kill rules fail closed.
+ * SIGKILL then; so does, at once, a process beyond the MAX_PENDING watched
+ * at a time.  Anything that keeps the daemon from carrying out a kill (the
+ * listener fails, a pidfd cannot be had) kills the whole sandbox: the kill
+ * rules fail closed.
  */
 #include "daemon/killnotif.h"
 
@@ -42,9 +43,16 @@
 #define MAX_PENDING 16     /* processes given SIGSYS and not yet seen to die */
 #define RECV_PER_WAKEUP 64 /* notifications read before the loop serves others */
 
+/*
+ * A process given SIGSYS and not yet seen to die.  It is known by pid and
+ * start time, not by a pidfd: a sandbox holds no descriptor for it (the
+ * daemon's budget of descriptors per connection), and a pid reused within
+ * the grace period would also have to start in the same clock tick.
+ */
 struct pending {
     pid_t tid;
-    int pidfd; /* the thread group; -EBADF: a free slot */
+    pid_t tgid; /* 0: a free slot */
+    unsigned long long start;
     uint64_t deadline_ms;
 };
 
@@ -67,8 +75,6 @@ static void on_closed(uv_handle_t *h)
     struct sbx_killnotif *k = h->data;
     if (--k->handles_open > 0)
         return;
-    for (unsigned i = 0; i < MAX_PENDING; i++)
-        sbx_close(k->pending[i].pidfd);
     sbx_close(k->fd);
     free(k->n);
     free(k->first_name);
@@ -115,10 +121,46 @@ static void fail_closed(struct sbx_killnotif *k, const char *what)
     sbx_sandbox_kill(k->s, "killed: sandboxd could not carry out the seccomp policy's kill action");
 }
 
-static bool exited(int pidfd)
+/*
+ * The start time of process pid (field 22 of /proc/PID/stat), or 0 when it is
+ * gone or a zombie.  The command name in parentheses may hold anything: the
+ * fields are counted from its last ')'.
+ */
+static unsigned long long start_time(pid_t pid)
 {
-    struct pollfd p = { .fd = pidfd, .events = POLLIN };
-    return poll(&p, 1, 0) == 1;
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
+        return 0;
+    p += 2; /* field 3, the state */
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p, ' ');
+        if (!p)
+            return 0;
+        p++;
+    }
+    return strtoull(p, NULL, 10);
+}
+
+static bool alive(const struct pending *p)
+{
+    return p->tgid > 0 && start_time(p->tgid) == p->start;
+}
+
+/* SIGKILL to the process p names, by a pidfd checked against its start time. */
+static void kill_pending(const struct pending *p)
+{
+    _cleanup_close_ int fd = (int)syscall(SYS_pidfd_open, p->tgid, 0);
+    if (fd >= 0 && alive(p))
+        syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0);
 }
 
 static void on_grace(uv_timer_t *t)
@@ -128,16 +170,15 @@ static void on_grace(uv_timer_t *t)
     bool left = false;
     for (unsigned i = 0; i < MAX_PENDING; i++) {
         struct pending *p = &k->pending[i];
-        if (p->pidfd < 0)
+        if (p->tgid == 0)
             continue;
-        if (!exited(p->pidfd) && now < p->deadline_ms) {
+        if (alive(p) && now < p->deadline_ms) {
             left = true;
             continue;
         }
         /* It caught, ignored or blocked SIGSYS: the kill rule still ends it. */
-        if (!exited(p->pidfd))
-            syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
-        p->pidfd = sbx_close(p->pidfd);
+        kill_pending(p);
+        p->tgid = 0;
     }
     if (!left)
         uv_timer_stop(t);
@@ -162,15 +203,19 @@ static pid_t tgid_of(pid_t tid)
 static struct pending *pending_of(struct sbx_killnotif *k, pid_t tid)
 {
     for (unsigned i = 0; i < MAX_PENDING; i++)
-        if (k->pending[i].pidfd >= 0 && k->pending[i].tid == tid)
+        if (k->pending[i].tgid > 0 && k->pending[i].tid == tid && alive(&k->pending[i]))
             return &k->pending[i];
     return NULL;
 }
 
+/* A slot for one more process, after letting go of those that died. */
 static struct pending *free_pending(struct sbx_killnotif *k)
 {
     for (unsigned i = 0; i < MAX_PENDING; i++)
-        if (k->pending[i].pidfd < 0)
+        if (k->pending[i].tgid > 0 && !alive(&k->pending[i]))
+            k->pending[i].tgid = 0;
+    for (unsigned i = 0; i < MAX_PENDING; i++)
+        if (k->pending[i].tgid == 0)
             return &k->pending[i];
     return NULL;
 }
@@ -223,8 +268,11 @@ static int kill_caller(struct sbx_killnotif *k)
     if (sig == SIGKILL || r < 0)
         return 0;
     *slot = (struct pending){ .tid = tid,
-                              .pidfd = TAKE_FD(group),
+                              .tgid = tgid,
+                              .start = start_time(tgid),
                               .deadline_ms = uv_now(k->poll.loop) + KILL_GRACE_MS };
+    if (slot->start == 0)
+        slot->tgid = 0; /* dead already */
     if (!uv_is_active((uv_handle_t *)&k->timer))
         uv_timer_start(&k->timer, on_grace, KILL_GRACE_MS / 5, KILL_GRACE_MS / 5);
     return 0;
@@ -278,8 +326,6 @@ int sbx_killnotif_start(struct sbx_sandbox *s, int fd, struct sbx_killnotif **re
         free(k);
         return -ENOMEM;
     }
-    for (unsigned i = 0; i < MAX_PENDING; i++)
-        k->pending[i].pidfd = -EBADF;
     k->s = s;
     k->fd = fd;
     uv_loop_t *loop = s->d->loop;
