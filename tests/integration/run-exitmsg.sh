@@ -155,19 +155,59 @@ t "held image: once let go, the next writable run works and writes" \
         [ -z "$(losetup -j "$W2")" ]'
 t "held image: e2fsck -fn finds the file clean" eval 'e2fsck -fn "$W2" >"$T/out" 2>&1'
 
-# ---- a seccomp kill says so ------------------------------------------------------
+# ---- a seccomp kill names the call, and the call does not run ------------------
 
 policy kill-mkdir <<'YAML'
 syscalls:
   rules:
     - { action: kill, syscalls: [mkdir, mkdirat] }
 YAML
-for m in off trap rewrite; do
+policy kill-read <<'YAML'
+syscalls:
+  rules:
+    - { action: kill, syscalls: [read] }
+YAML
+mkdir -p "$T/vol"
+# krun MODE POLICY CMD...: a run with $T/vol at /vol, read-write ("-" for no policy).
+krun() {
+    local m=$1 pol=()
+    [ "$2" = - ] || pol=(--policy "$2")
+    shift 2
     rc=0
-    timeout 60 "$SANDBOXCTL" run --socket "$SOCK" --policy kill-mkdir --syscall-mode "$m" \
-        "$IMG" /bin/mkdir /tmp/d >"$T/out" 2>"$T/err" || rc=$?
-    t "seccomp kill ($m): exit 159 and one stderr line naming SIGSYS and the kill action" \
-        eval 'rc_is 159 && err_lines 1 && err_has "SIGSYS" && err_has "kill action"'
+    timeout 60 "$SANDBOXCTL" run --socket "$SOCK" "${pol[@]}" --syscall-mode "$m" \
+        -v "$T/vol:/vol:rw" "$IMG" "$@" >"$T/out" 2>"$T/err" || rc=$?
+}
+sbx_lines() { [ "$(grep -c '^sandboxctl: ' "$T/err")" -eq "$1" ]; }
+for m in off trap rewrite; do
+    # The same call without the kill rule does make the directory: the host's check can fail.
+    rm -rf "$T/vol"/*
+    krun "$m" - /bin/mkdir /vol/control
+    t "seccomp kill ($m): without the rule, mkdir makes /vol/control on the host" \
+        eval 'rc_is 0 && [ -d "$T/vol/control" ]'
+
+    krun "$m" kill-mkdir /bin/mkdir /vol/main
+    t "seccomp kill ($m): the main process exits 159 with one line naming mkdir" \
+        eval 'rc_is 159 && err_lines 1 &&
+            err_has "^sandboxctl: killed by SIGSYS: the seccomp policy.s kill action, on syscall mkdir$"'
+    t "seccomp kill ($m): the killed mkdir made nothing on the host" eval '[ ! -e "$T/vol/main" ]'
+
+    krun "$m" kill-mkdir /bin/sh -c 'mkdir /vol/child; s=$?; echo "$s" >/vol/status; exit "$s"'
+    t "seccomp kill ($m): a shell sees its child end with 159, sandboxctl names mkdir once" \
+        eval 'rc_is 159 && [ "$(cat "$T/vol/status")" = 159 ] && sbx_lines 1 &&
+            err_has "^sandboxctl: a process was killed by the seccomp policy.s kill action, on syscall mkdir$"'
+    t "seccomp kill ($m): the child's killed mkdir made nothing on the host" \
+        eval '[ ! -e "$T/vol/child" ]'
+
+    # A guest that ignores SIGSYS still dies, and its call still does not run.
+    krun "$m" kill-mkdir /bin/sh -c "trap '' SYS; exec mkdir /vol/ignored"
+    t "seccomp kill ($m): a guest that ignores SIGSYS is killed all the same, naming mkdir" \
+        eval '{ rc_is 159 || rc_is 137; } && [ ! -e "$T/vol/ignored" ] && sbx_lines 1 &&
+            err_has "kill action, on syscall mkdir$"'
+
+    # The installer's own first call under the filter is a read: killed and named, no hang.
+    krun "$m" kill-read /bin/true
+    t "seccomp kill ($m): a kill rule on read kills at the filter's install, naming read" \
+        eval 'rc_is 159 && err_lines 1 && err_has "kill action, on syscall read$"'
 done
 run - "$IMG" /bin/sh -c 'exit 3'
 t "an ordinary exit says nothing on stderr" eval 'rc_is 3 && err_lines 0'
