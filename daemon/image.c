@@ -143,10 +143,11 @@ static void explain_failure(int fsfd, int kmsg, const char *source, int err, int
     if (sbx_image_super_explain(sb, bytes, writable, kernel_features(), why, len))
         return;
     const char *dev = source + strlen("/dev/");
-    const char *corrupt = err == -EUCLEAN ? "the filesystem is corrupt: " : "";
-    char kern[SBX_KMSG_REASON_MAX] = "", prefix[48];
-    snprintf(prefix, sizeof(prefix), "EXT4-fs (%s): ", dev);
-    if (kmsg >= 0 && sbx_kmsg_collect(kmsg, prefix, kern, sizeof(kern)) > 0)
+    /* EUCLEAN is ext4's EFSCORRUPTED, EBADMSG its EFSBADCRC (a checksum). */
+    const char *corrupt =
+        err == -EUCLEAN || err == -EBADMSG ? "the filesystem is corrupt: " : "";
+    char kern[SBX_KMSG_REASON_MAX] = "";
+    if (kmsg >= 0 && sbx_kmsg_collect(kmsg, dev, kern, sizeof(kern)) > 0)
         snprintf(why, len, "%s%s; the kernel says: %s", corrupt, strerror(-err), kern);
     else
         snprintf(why, len, "%s%s (the kernel logged why, as 'EXT4-fs (%s)'%s)", corrupt,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The kernel's reason for a failed mount.  ext4 logs it to the kernel's log
- * during mount(2), before the call returns, as "EXT4-fs (loopN): ...", and
+ * during mount(2), before the call returns, as "EXT4-fs (loopN): ..." (or
+ * "EXT4-fs error (device loopN): ..."), and
  * tells the caller only an errno.  The daemon opens /dev/kmsg at its end
  * before the mount and, when the mount fails, reads what was logged since
  * and keeps the records naming its own loop device.  The text is the
@@ -13,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -28,7 +30,25 @@ int sbx_kmsg_open_end(void)
     return TAKE_FD(fd);
 }
 
-bool sbx_kmsg_take(const char *rec, size_t n, const char *prefix, char *out, size_t outlen)
+/* The length of the ext4 prefix naming dev that text starts with, or 0. */
+static size_t ext4_prefix(const char *text, size_t tlen, const char *dev)
+{
+    static const char *const forms[][2] = {
+        { "EXT4-fs (", "): " },
+        { "EXT4-fs error (device ", "): " },
+        { "EXT4-fs warning (device ", "): " },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(forms); i++) {
+        char prefix[96];
+        int plen = snprintf(prefix, sizeof(prefix), "%s%s%s", forms[i][0], dev, forms[i][1]);
+        if (plen > 0 && (size_t)plen < sizeof(prefix) && tlen >= (size_t)plen &&
+            memcmp(text, prefix, (size_t)plen) == 0)
+            return (size_t)plen;
+    }
+    return 0;
+}
+
+bool sbx_kmsg_take(const char *rec, size_t n, const char *dev, char *out, size_t outlen)
 {
     const char *text = memchr(rec, ';', n);
     if (!text || outlen < 4)
@@ -36,8 +56,8 @@ bool sbx_kmsg_take(const char *rec, size_t n, const char *prefix, char *out, siz
     text++;
     const char *end = memchr(text, '\n', n - (size_t)(text - rec));
     size_t tlen = end ? (size_t)(end - text) : n - (size_t)(text - rec);
-    size_t plen = strlen(prefix);
-    if (tlen < plen || memcmp(text, prefix, plen) != 0)
+    size_t plen = ext4_prefix(text, tlen, dev);
+    if (plen == 0)
         return false;
     text += plen;
     tlen -= plen;
@@ -61,7 +81,7 @@ bool sbx_kmsg_take(const char *rec, size_t n, const char *prefix, char *out, siz
     return true;
 }
 
-int sbx_kmsg_collect(int fd, const char *prefix, char *out, size_t outlen)
+int sbx_kmsg_collect(int fd, const char *dev, char *out, size_t outlen)
 {
     /* One read is one record; the kernel's records are at most 8 KiB with their dictionary. */
     char rec[8192];
@@ -72,7 +92,7 @@ int sbx_kmsg_collect(int fd, const char *prefix, char *out, size_t outlen)
             continue; /* EPIPE: records were overwritten before they were read */
         if (n <= 0)
             break; /* EAGAIN: the end of the log */
-        taken += sbx_kmsg_take(rec, (size_t)n, prefix, out, outlen);
+        taken += sbx_kmsg_take(rec, (size_t)n, dev, out, outlen);
     }
     return taken;
 }

@@ -226,6 +226,16 @@ t "corrupt image: one line naming the file and that it cannot be mounted" \
 t "corrupt image: says it is corrupt, with the kernel's own reason" \
     eval 'err_has "the filesystem is corrupt: Structure needs cleaning; the kernel says: .*group descriptors corrupted!$"'
 
+# The root directory's inode zeroed: only the kernel can find that, and says so while mounting.
+cp "$IMG" "$T/badroot.ext4"
+itable=$(dumpe2fs "$T/badroot.ext4" 2>/dev/null | sed -n 's/^ *Inode table at \([0-9]*\)-.*/\1/p' | head -n 1)
+dd if=/dev/zero of="$T/badroot.ext4" bs="$block_size" seek="$itable" count=1 conv=notrunc \
+    status=none
+run - "$T/badroot.ext4" /bin/true
+t "corrupt root inode: one line naming the file, with the kernel's own reason" \
+    eval 'rc_is 125 && err_lines 1 && err_has "image $T/badroot.ext4: cannot mount it: " &&
+        err_has "the filesystem is corrupt: .*; the kernel says: .*root inode"'
+
 run - "$IMG" /bin/true $(seq 1 5000)
 t "argv: more entries than the protocol carries names the limit of 4096" \
     eval 'rc_is 125 && err_lines 1 && err_has "5001 arguments, at most 4096"'

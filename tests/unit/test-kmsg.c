@@ -12,11 +12,11 @@
 #include "sbx-test.h"
 #include "sbx/macro.h"
 
-#define PREFIX "EXT4-fs (loop3): "
+#define DEV "loop3"
 
 static bool take(const char *rec, char *out, size_t len)
 {
-    return sbx_kmsg_take(rec, strlen(rec), PREFIX, out, len);
+    return sbx_kmsg_take(rec, strlen(rec), DEV, out, len);
 }
 
 static void test_records_of_the_device_only(void)
@@ -37,6 +37,17 @@ static void test_records_of_the_device_only(void)
         "ext4_check_descriptors: Block bitmap for group 0 not in group (block 0)!; "
         "group descriptors corrupted!",
         out);
+    /* ext4's errors and warnings name the device another way. */
+    out[0] = '\0';
+    CU_ASSERT_TRUE(take("3,1205,1,-;EXT4-fs error (device loop3): __ext4_fill_super:5544: inode "
+                        "#2: comm sandboxd: iget: checksum invalid\n",
+                        out, sizeof(out)));
+    CU_ASSERT_TRUE(take("4,1206,1,-;EXT4-fs warning (device loop3): ext4_multi_mount_protect\n",
+                        out, sizeof(out)));
+    CU_ASSERT_FALSE(take("3,1207,1,-;EXT4-fs error (device loop30): other\n", out, sizeof(out)));
+    CU_ASSERT_STRING_EQUAL("__ext4_fill_super:5544: inode #2: comm sandboxd: iget: checksum "
+                           "invalid; ext4_multi_mount_protect",
+                           out);
     /* Not a record at all: no ';' after the header. */
     CU_ASSERT_FALSE(take("EXT4-fs (loop3): no header\n", out, sizeof(out)));
 }
@@ -65,9 +76,9 @@ static void test_collect_reads_to_the_end(void)
     const char *rec = "3,9,1,-;EXT4-fs (loop3): bad superblock\n";
     CU_ASSERT_EQUAL_FATAL((ssize_t)strlen(rec), write(p[1], rec, strlen(rec)));
     char out[SBX_KMSG_REASON_MAX] = "";
-    CU_ASSERT_EQUAL(1, sbx_kmsg_collect(p[0], PREFIX, out, sizeof(out)));
+    CU_ASSERT_EQUAL(1, sbx_kmsg_collect(p[0], DEV, out, sizeof(out)));
     CU_ASSERT_STRING_EQUAL("bad superblock", out);
-    CU_ASSERT_EQUAL(0, sbx_kmsg_collect(p[0], PREFIX, out, sizeof(out)));
+    CU_ASSERT_EQUAL(0, sbx_kmsg_collect(p[0], DEV, out, sizeof(out)));
     close(p[0]);
     close(p[1]);
 }
