@@ -120,6 +120,22 @@ static int read_super(const char *source, struct sbx_image_super *sb, uint64_t *
 }
 
 /*
+ * The group descriptors, checked before the kernel parses them (the image
+ * is hostile input to it); a table that cannot be read is left to the
+ * kernel.  -EUCLEAN with msg when they are corrupt.
+ */
+static int check_groups(const char *source, const struct sbx_image_super *sb, uint64_t bytes,
+                        char *msg, size_t len)
+{
+    _cleanup_close_ int dev = open(source, O_RDONLY | O_CLOEXEC);
+    char why[384];
+    if (dev < 0 || sbx_image_groups_check(dev, sb, bytes, why, sizeof(why)) != -EUCLEAN)
+        return 0;
+    snprintf(msg, len, "cannot mount it: %s", why);
+    return -EUCLEAN;
+}
+
+/*
  * Why a mount failed with err, for people: the kernel's word (the fs
  * context's, or its log's about this loop device: daemon/kmsg.c), or the
  * superblock's.  When none explains it, the message says where to look.
@@ -217,6 +233,8 @@ static int image_mount(int loop_nr, bool writable, int *ret_fd, char *msg, size_
     int super_err = read_super(source, &sb, &bytes);
     int r;
     if (super_err == 0 && (r = sbx_image_super_check(&sb, writable, msg, len)) < 0)
+        return r;
+    if (super_err == 0 && (r = check_groups(source, &sb, bytes, msg, len)) < 0)
         return r;
     _cleanup_close_ int fs = fsopen("ext4", FSOPEN_CLOEXEC);
     if (fs < 0)
