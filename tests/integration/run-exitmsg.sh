@@ -204,6 +204,14 @@ for m in off trap rewrite; do
         eval '{ rc_is 159 || rc_is 137; } && [ ! -e "$T/vol/ignored" ] && sbx_lines 1 &&
             err_has "kill action, on syscall mkdir$"'
 
+    # What a kill rule costs: the sandbox's filter holds the one listener a chain may have.
+    krun "$m" kill-mkdir /sbx/probe syscall seccomp-listener
+    t "seccomp kill ($m): with a kill rule, the guest's own seccomp listener is refused (EBUSY)" \
+        eval 'rc_is 0 && [ "$(cat "$T/out")" = errno=EBUSY ]'
+    krun "$m" - /sbx/probe syscall seccomp-listener
+    t "seccomp kill ($m): without one, the guest may have a seccomp listener" \
+        eval 'rc_is 0 && [ "$(cat "$T/out")" = ok ]'
+
     # The installer's own first call under the filter is a read: killed and named, no hang.
     krun "$m" kill-read /bin/true
     t "seccomp kill ($m): a kill rule on read kills at the filter's install, naming read" \
