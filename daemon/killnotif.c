@@ -67,7 +67,8 @@ struct sbx_killnotif {
     struct pending pending[MAX_PENDING];
     char *first_name; /* the first killed call, by name */
     unsigned kills;
-    char message[192];
+    unsigned sigkills; /* of them, ended with SIGKILL after SIGSYS did not do it */
+    char message[256];
 };
 
 static void on_closed(uv_handle_t *h)
@@ -95,16 +96,21 @@ const char *sbx_killnotif_syscall(const struct sbx_killnotif *k)
     return k ? k->first_name : NULL;
 }
 
-const char *sbx_killnotif_describe(struct sbx_killnotif *k, bool main_sigsys)
+const char *sbx_killnotif_describe(struct sbx_killnotif *k, int main_signal)
 {
     if (!k || !k->first_name)
         return NULL;
     char more[48] = "";
     if (k->kills > 1)
         snprintf(more, sizeof(more), " (and %u more)", k->kills - 1);
-    if (main_sigsys)
+    if (main_signal == SIGSYS)
         snprintf(k->message, sizeof(k->message),
                  "killed by SIGSYS: the seccomp policy's kill action, on syscall %s%s",
+                 k->first_name, more);
+    else if (main_signal == SIGKILL && k->sigkills)
+        snprintf(k->message, sizeof(k->message),
+                 "killed by SIGKILL: the seccomp policy's kill action, on syscall %s%s, after "
+                 "SIGSYS did not end the process (it ignores, blocks or catches SIGSYS)",
                  k->first_name, more);
     else
         snprintf(k->message, sizeof(k->message),
@@ -177,7 +183,10 @@ static void on_grace(uv_timer_t *t)
             continue;
         }
         /* It caught, ignored or blocked SIGSYS: the kill rule still ends it. */
-        kill_pending(p);
+        if (alive(p)) {
+            k->sigkills++;
+            kill_pending(p);
+        }
         p->tgid = 0;
     }
     if (!left)
@@ -265,6 +274,7 @@ static int kill_caller(struct sbx_killnotif *k)
         r = (int)syscall(SYS_tgkill, tgid, tid, sig);
     if (r < 0 && errno != ESRCH)
         return -1;
+    k->sigkills += sig == SIGKILL && r == 0;
     if (sig == SIGKILL || r < 0)
         return 0;
     *slot = (struct pending){ .tid = tid,

@@ -2,8 +2,6 @@
 /* The policy's kill rules, carried out by the daemon from the filter's listener. */
 #pragma once
 
-#include <stdbool.h>
-
 struct sbx_sandbox;
 struct sbx_killnotif;
 
@@ -15,7 +13,9 @@ void sbx_killnotif_free(struct sbx_killnotif *k);
 /* The first call a kill rule stopped, by name, or NULL when none did. */
 const char *sbx_killnotif_syscall(const struct sbx_killnotif *k);
 /*
- * The line for people when a kill rule stopped a call, or NULL: for the
- * guest's main process killed by SIGSYS, or for another process of it.
+ * The line for people when a kill rule stopped a call, or NULL.  main_signal
+ * is the signal that ended the guest's main process, or 0: SIGSYS (the kill
+ * rule's), SIGKILL (the daemon's, when SIGSYS did not end it), or another
+ * process of the sandbox was the one killed.
  */
-const char *sbx_killnotif_describe(struct sbx_killnotif *k, bool main_sigsys);
+const char *sbx_killnotif_describe(struct sbx_killnotif *k, int main_signal);

@@ -250,7 +250,8 @@ static void describe_exit(struct sbx_sandbox *s, const siginfo_t *si, struct sbx
          */
         bool sigsys = m->kind == SBX_EXIT_SIGNALED && m->code == SIGSYS;
         if (!m->message)
-            m->message = (char *)sbx_killnotif_describe(s->killnotif, sigsys);
+            m->message = (char *)sbx_killnotif_describe(
+                s->killnotif, m->kind == SBX_EXIT_SIGNALED ? (int)m->code : 0);
         if (sigsys && !m->message)
             m->message = "killed by SIGSYS: not by a kill rule of the policy, so by a syscall "
                          "of another architecture (i386, x32), which the policy always kills, "
