@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Leaked descriptors: every directory this process or sandbox init (pid 1)
+ * holds, and the roots and working directories behind /proc/1, walked up
+ * with ".." and asked for MARKER (a path relative to the host's root, to a
+ * file only the host has).  Prints "leak none" or each way that found it.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+
+#include "escape.h"
+
+static int found;
+
+static void try_dir(const char *how, int dir, const char *marker)
+{
+    int up = openat(dir, "../../../../../../../../../../../../../../../..",
+                    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (up < 0)
+        return;
+    int fd = openat(up, marker, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        printf("leak %s\n", how);
+        found++;
+        close(fd);
+    }
+    close(up);
+}
+
+static void try_fds_of(const char *fddir, const char *marker)
+{
+    DIR *d = opendir(fddir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[512], how[512];
+        snprintf(path, sizeof(path), "%s/%s", fddir, e->d_name);
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        snprintf(how, sizeof(how), "%s", path);
+        try_dir(how, fd, marker);
+        close(fd);
+    }
+    closedir(d);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2)
+        esc_usage(argv[0], "MARKER");
+    try_fds_of("/proc/self/fd", argv[1]);
+    try_fds_of("/proc/1/fd", argv[1]);
+    static const char *const links[] = { "/proc/1/root", "/proc/1/cwd", "/proc/self/root" };
+    for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+        int fd = open(links[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) {
+            try_dir(links[i], fd, argv[1]);
+            close(fd);
+        }
+    }
+    if (!found)
+        puts("leak none");
+    return 0;
+}
