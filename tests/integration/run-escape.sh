@@ -113,6 +113,8 @@ host_args=(
     [exe]=-
     [gate]=-
 )
+# Who runs each program in its sandboxes: both callers, unless named here
+# (a set-user-ID file and the other caller's processes are the user's tests).
 caller=([setuid]=user [kill]=user)
 
 # The attempts.  PROGRAM LABEL MODES SANDBOXED CONTROL: in each of MODES
@@ -243,19 +245,19 @@ EOF
 
 # ---- running them ----------------------------------------------------------
 
-# run_guest PROG MODE: the program in a sandbox; its output in $T/esc-PROG-MODE.
+# run_guest PROG MODE WHO: the program in a sandbox, run by root or by the
+# other caller (WHO: root or user); its output in $T/esc-PROG-MODE-WHO.
 run_guest() {
-    local prog=$1 mode=$2 args rc=0
+    local prog=$1 mode=$2 who=$3 args rc=0 out=$T/esc-$1-$2-$3
     read -r -a args <<<"${guest_args[$prog]:-}"
     local cmd=("$SANDBOXCTL" run --socket "$SOCK" --syscall-mode "$mode" "$IMG" "/sbx/esc-$prog"
         "${args[@]}")
-    if [ "${caller[$prog]:-root}" = user ]; then
+    if [ "$who" = user ]; then
         cmd=(setpriv --reuid="$USER_ID" --regid=65534 --clear-groups "${cmd[@]}")
     fi
     # The caller's fd 3, a directory of the host's, must not reach the guest.
-    timeout -k 5 60 "${cmd[@]}" 3<"$T/jail" >"$T/esc-$prog-$mode" 2>"$T/esc-$prog-$mode.err" ||
-        rc=$?
-    echo "exit $rc" >>"$T/esc-$prog-$mode"
+    timeout -k 5 60 "${cmd[@]}" 3<"$T/jail" >"$out" 2>"$out.err" || rc=$?
+    echo "exit $rc" >>"$out"
 }
 
 # run_control PROG: the program on the host, unsandboxed, with fd 3 as above.
@@ -307,9 +309,12 @@ while read -r prog label modes expect control; do
     fi
     for mode in "${MODES[@]}"; do
         [ "$modes" = all ] || [[ ",$modes," == *",$mode,"* ]] || continue
-        [ -n "${ran_guest[$prog-$mode]:-}" ] || { run_guest "$prog" "$mode"; ran_guest[$prog-$mode]=1; }
-        t "escape: $prog $label ($mode): $expect" \
-            attempt_refused "$T/esc-$prog-$mode" "$label" "$expect"
+        for who in ${caller[$prog]:-root user}; do
+            [ -n "${ran_guest[$prog-$mode-$who]:-}" ] ||
+                { run_guest "$prog" "$mode" "$who"; ran_guest[$prog-$mode-$who]=1; }
+            t "escape: $prog $label ($mode, $who): $expect" \
+                attempt_refused "$T/esc-$prog-$mode-$who" "$label" "$expect"
+        done
     done
 done <<<"$TABLE"
 
@@ -318,7 +323,7 @@ done <<<"$TABLE"
 # Every guest program ran to its end (exit 0): no attempt took it down unseen.
 guests_finished() {
     local f bad=0
-    for f in "$T"/esc-*-off "$T"/esc-*-trap "$T"/esc-*-rewrite; do
+    for f in "$T"/esc-*-root "$T"/esc-*-user; do
         [ "$(tail -n 1 "$f")" = "exit 0" ] || { say "$f: $(tail -n 1 "$f")"; bad=1; }
     done
     return $bad
