@@ -162,7 +162,7 @@ client_killed_running() {
 fault "client: SIGKILL while its guest runs ends the guest" client_killed_running
 
 # The client dies at some point of its conversation: before HELLO, during
-# the launch, after STARTED.  Twenty runs, killed after 0 to 190 ms.
+# the launch, after STARTED.  Twenty runs, killed after 0 to 90 ms.
 client_killed_anywhere() {
     local i pid
     for i in $(seq 0 19); do
