@@ -87,15 +87,16 @@ sums_before=$(sums)
 # ---- the programs: arguments inside, arguments on the host, caller ----------
 
 declare -A guest_args host_args caller
+proc_files="/proc/sys/kernel/core_pattern /proc/sys/vm/drop_caches"
 guest_args=(
     [ptrace]=init
     [mountapi]=/tmp
     [hostnet]="$PORT $host_addr"
-    [procsys]="write /proc/sys/kernel/core_pattern /proc/sys/vm/drop_caches /proc/sysrq-trigger"
+    [procsys]="write $proc_files /proc/sys/kernel/hostname /proc/sysrq-trigger"
     [devnode]="/tmp null-node=/sbx/null-node disk-node=/sbx/disk-node"
     [cgroup]=/tmp
     [kill]="$user_sleeper all"
-    [fds]="${MARKER#/}"
+    [fds]="${MARKER#/} init"
     [chroot]="/tmp/jail $MARKER"
 )
 # "-": no control (the attempt would change the host, or there is nothing to show).
@@ -103,7 +104,7 @@ host_args=(
     [ptrace]=""
     [mountapi]=$T/host
     [hostnet]="$PORT $host_addr"
-    [procsys]="open /proc/sys/kernel/core_pattern /proc/sys/vm/drop_caches"
+    [procsys]="open $proc_files"
     [devnode]="$T/host null-node=/dev/null disk-node=$host_loop"
     [cgroup]=$T/host
     [kill]=$control_sleeper
@@ -189,6 +190,7 @@ hostnet      connect-lo            all          errno=ECONNREFUSED            ok
 hostnet      connect-host          all          errno=E(NETUNREACH|CONNREFUSED) ok
 procsys      /proc/sys/kernel/core_pattern all  errno=E(ROFS|ACCES|PERM)      ok
 procsys      /proc/sys/vm/drop_caches all       errno=E(ROFS|ACCES|PERM)      ok
+procsys      /proc/sys/kernel/hostname all      errno=E(ROFS|ACCES|PERM)      -
 procsys      /proc/sysrq-trigger   all          errno=E(NOENT|ROFS|ACCES|PERM) -
 kmem         kcore                 all          errno=E(NOENT|ACCES|PERM)     -
 kmem         kmsg-read             all          errno=E(NOENT|ACCES|PERM)     ok
@@ -226,6 +228,7 @@ seccomp      clear-nnp             all          errno=EINVAL                  er
 seccomp      strict                all          errno=EINVAL                  ok
 seccomp      seccomp-mode          all          2                             0
 fds          leak                  all          none                          /proc/self/fd/3
+fds          init-fd               all          none                          -
 chroot       dotdot                all          errno=ENOENT                  ok
 chroot       chroot                all          errno=EPERM                   ok
 chroot       breakout              all          errno=EPERM                   ok

@@ -4,6 +4,8 @@
  * holds, and the roots and working directories behind /proc/1, walked up
  * with ".." and asked for MARKER (a path relative to the host's root, to a
  * file only the host has).  Prints "leak none" or each way that found it.
+ * With `init`, also sandbox init's descriptors themselves (not on the host,
+ * whose pid 1 is not to be disturbed).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -48,10 +50,40 @@ static void try_fds_of(const char *fddir, const char *marker)
     closedir(d);
 }
 
+/*
+ * Sandbox init's own descriptors (its control socket to the daemon among
+ * them), opened through /proc/1/fd: with one, a guest could speak for init.
+ */
+static void try_init_fds(void)
+{
+    DIR *d = opendir("/proc/1/fd");
+    int opened = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[512];
+        snprintf(path, sizeof(path), "/proc/1/fd/%s", e->d_name);
+        static const int modes[] = { O_RDONLY, O_WRONLY, O_RDWR };
+        for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+            int fd = open(path, modes[i] | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+            if (fd >= 0) {
+                printf("init-fd %s opened\n", e->d_name);
+                opened++;
+                close(fd);
+            }
+        }
+    }
+    if (d)
+        closedir(d);
+    if (!opened)
+        puts("init-fd none");
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 2)
-        esc_usage(argv[0], "MARKER");
+    if (argc < 2)
+        esc_usage(argv[0], "MARKER [init]");
     try_fds_of("/proc/self/fd", argv[1]);
     try_fds_of("/proc/1/fd", argv[1]);
     static const char *const links[] = { "/proc/1/root", "/proc/1/cwd", "/proc/self/root" };
@@ -64,5 +96,7 @@ int main(int argc, char **argv)
     }
     if (!found)
         puts("leak none");
+    if (argc > 2)
+        try_init_fds();
     return 0;
 }
