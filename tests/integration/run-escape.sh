@@ -72,12 +72,20 @@ setpriv --reuid="$USER_ID" --regid=65534 --clear-groups sleep 3600 &
 control_sleeper=$!
 started_pids+=("$root_sleeper" "$user_sleeper" "$control_sleeper")
 
-PORT=$((20000 + $$ % 20000))
 host_addr=$(ip -4 -o addr show scope global 2>/dev/null | awk '{ sub("/.*", "", $4); print $4; exit }')
 host_addr=${host_addr:-127.0.0.1}
-"$ESCAPE_GUESTS/esc-hostnet" serve "$PORT" 3600 >"$T/listener" 2>&1 &
-started_pids+=("$!")
-wait_until 10 grep -q listening "$T/listener" || echo "Bail out! the host's listener did not start"
+# A listener on every address of the host, on the first free port of a few.
+for PORT in $((20000 + $$ % 20000)) $((20001 + $$ % 20000)) $((20002 + $$ % 20000)); do
+    "$ESCAPE_GUESTS/esc-hostnet" serve "$PORT" 3600 >"$T/listener" 2>&1 &
+    listener=$!
+    started_pids+=("$listener")
+    wait_until 10 grep -q listening "$T/listener" && break
+    kill "$listener" 2>/dev/null || true
+done
+if ! grep -q listening "$T/listener"; then
+    echo "Bail out! the host's listener did not start: $(cat "$T/listener")"
+    exit 1
+fi
 
 core_pattern=$(cat /proc/sys/kernel/core_pattern)
 host_name=$(hostname)

@@ -109,13 +109,21 @@ suite_loops() {
 }
 suite_guests() { pgrep -f "sleep ${SLEEP_PREFIX}[0-9]*\$" || true; }
 
-# rest: records what the daemon holds when nothing runs.
+holdings() { echo "$(daemon_fds) $(daemon_children) $(daemon_cgroups)"; }
+
+# rest: records what the daemon holds when nothing runs: after a run, once
+# the counts have stayed the same for a second (the site map of a new image
+# is made in the background, and the spare sandbox is prepared after a run).
 rest() {
     run "$IMG" /bin/true
-    wait_until 20 settled_to "$(daemon_fds)" "$(daemon_children)" "$(daemon_cgroups)" || true
-    rest_fds=$(daemon_fds)
-    rest_children=$(daemon_children)
-    rest_cgroups=$(daemon_cgroups)
+    local i now last=""
+    for i in $(seq 1 40); do
+        now=$(holdings)
+        [ "$now" = "$last" ] && break
+        last=$now
+        sleep 1
+    done
+    read -r rest_fds rest_children rest_cgroups <<<"$now"
     say "at rest: $rest_fds fds, $rest_children children, $rest_cgroups cgroup directories"
 }
 
