@@ -3,12 +3,16 @@
  * Overwriting the programs that run the sandbox (the runc CVE-2019-5736
  * lesson): /proc/self/exe and sandbox init's /proc/1/exe opened for
  * writing, directly and by reopening a read-only descriptor through
- * /proc/self/fd, and the trampoline's own descriptor.  Whatever opens is
- * written to; the host checks that its files are unchanged.
+ * /proc/self/fd, and the trampoline's own descriptor, reopened, written
+ * and mapped shared for writing (its memfd must be sealed against writes).
+ * Whatever opens is written to; the host checks that its files are
+ * unchanged.
  */
 #include <fcntl.h>
+#include <sys/mman.h>
 
 #include "escape.h"
+#include "sbx/abi.h"
 
 static void try_write(const char *label, const char *path)
 {
@@ -44,5 +48,8 @@ int main(void)
     try_write("init-exe", "/proc/1/exe");
     try_reopen("init-exe-reopen", "/proc/1/exe");
     try_write("trampoline-fd", "/proc/self/fd/1023");
+    esc_report("trampoline-fd-pwrite", pwrite(SBX_FD_TRAMPOLINE, "\xcc", 1, 0x1000));
+    void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, SBX_FD_TRAMPOLINE, 0);
+    esc_report("trampoline-fd-mmap", p == MAP_FAILED ? -1 : 0);
     return 0;
 }
