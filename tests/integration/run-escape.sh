@@ -123,8 +123,9 @@ host_args=(
     [gate]=-
 )
 # Who runs each program in its sandboxes: both callers, unless named here
-# (a set-user-ID file and the other caller's processes are the user's tests).
-caller=([setuid]=user [kill]=user)
+# (a set-user-ID file is the other caller's test; its control runs as that
+# caller too, every other control as root).
+caller=([setuid]=user)
 
 # The attempts.  PROGRAM LABEL MODES SANDBOXED CONTROL: in each of MODES
 # ("all" or a comma list) the line "LABEL VALUE" of PROGRAM's output in a
