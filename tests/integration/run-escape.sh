@@ -104,7 +104,7 @@ guest_args=(
     [devnode]="/tmp null-node=/sbx/null-node disk-node=/sbx/disk-node"
     [cgroup]=/tmp
     [kill]="$user_sleeper all"
-    [fds]="${MARKER#/} init"
+    [fds]="${MARKER#/} init create=by-guest"
     [chroot]="/tmp/jail $MARKER"
 )
 # "-": no control (the attempt would change the host, or there is nothing to show).
@@ -116,7 +116,7 @@ host_args=(
     [devnode]="$T/host null-node=/dev/null disk-node=$host_loop"
     [cgroup]=$T/host
     [kill]=$control_sleeper
-    [fds]="${MARKER#/}"
+    [fds]="${MARKER#/} create=by-control"
     [chroot]="$T/jail/inner $MARKER"
     [timehost]=-
     [exe]=-
@@ -238,6 +238,7 @@ seccomp      strict                all          errno=EINVAL                  ok
 seccomp      seccomp-mode          all          2                             0
 fds          leak                  all          none                          /proc/self/fd/3
 fds          init-fd               all          none                          -
+fds          create-in-fd3         all          errno=EBADF                   ok
 chroot       dotdot                all          errno=ENOENT                  ok
 chroot       chroot                all          errno=EPERM                   ok
 chroot       breakout              all          errno=EPERM                   ok
@@ -366,6 +367,9 @@ t "procsys: the host's core_pattern is unchanged" \
 t "timehost: the host's hostname is unchanged" test "$(hostname)" = "$host_name"
 t "timehost: the host's clock is not in 2001" test "$(date +%Y)" -gt 2001
 t "exe: sandboxd, sandboxctl and the image are unchanged" test "$(sums)" = "$sums_before"
+# Every sandbox's caller passed $T/jail as its fd 3, and so did the control's.
+t "fds: the control made a file through its fd 3" test -e "$T/jail/by-control"
+t "fds: no guest made one through the caller's fd 3" test ! -e "$T/jail/by-guest"
 
 # ---- the cgroup, while a guest runs and after --------------------------------
 

@@ -5,7 +5,9 @@
  * with ".." and asked for MARKER (a path relative to the host's root, to a
  * file only the host has).  Prints "leak none" or each way that found it.
  * With `init`, also sandbox init's descriptors themselves (not on the host,
- * whose pid 1 is not to be disturbed).
+ * whose pid 1 is not to be disturbed).  With `create=NAME`, it makes a file
+ * NAME in the directory of fd 3, the one its caller passes, if it has one:
+ * the host looks for it.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -80,10 +82,18 @@ static void try_init_fds(void)
         puts("init-fd none");
 }
 
+static void create_in_fd3(const char *name)
+{
+    int fd = openat(3, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+    esc_report("create-in-fd3", fd);
+    if (fd >= 0)
+        close(fd);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
-        esc_usage(argv[0], "MARKER [init]");
+        esc_usage(argv[0], "MARKER [init] [create=NAME]");
     try_fds_of("/proc/self/fd", argv[1]);
     try_fds_of("/proc/1/fd", argv[1]);
     static const char *const links[] = { "/proc/1/root", "/proc/1/cwd", "/proc/self/root" };
@@ -96,7 +106,13 @@ int main(int argc, char **argv)
     }
     if (!found)
         puts("leak none");
-    if (argc > 2)
-        try_init_fds();
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "init") == 0)
+            try_init_fds();
+        else if (strncmp(argv[i], "create=", 7) == 0)
+            create_in_fd3(argv[i] + 7);
+        else
+            esc_usage(argv[0], "MARKER [init] [create=NAME]");
+    }
     return 0;
 }
