@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "client/cmd-image.h"
 #include "client/cmd-policy.h"
 #include "client/cmd-run.h"
 #include "sbx-config.h"
@@ -15,6 +16,8 @@ static void usage(FILE *f)
                "Commands:\n"
                "  run [OPTIONS] IMAGE CMD [ARGS...]   run CMD inside the ext4 IMAGE\n"
                "  policy check FILE...                validate policy files\n"
+               "  image build SOURCE OUTPUT           make an ext4 image from a directory, tar or OCI image\n"
+               "  image inspect [--json] IMAGE        show what a built image holds\n"
                "  version                             print the version\n\n"
                "'sandboxctl COMMAND --help' tells more.\n");
 }
@@ -50,6 +53,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "run") == 0)
         return sbx_cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "image") == 0)
+        return sbx_cmd_image(argc - 1, argv + 1);
     if (strcmp(cmd, "policy") == 0)
         return sbx_cmd_policy(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The metadata trailer of built images (image/meta.h); its reader trusts nothing it reads. */
+#include "image/meta.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sbx/macro.h"
+
+static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return sbx_neg_errno();
+        if (n == 0)
+            return -EIO;
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+int sbx_image_meta_write(int fd, uint64_t fs_bytes, const char *json, size_t len)
+{
+    if (len > SBX_IMAGE_META_MAX_JSON)
+        return -EFBIG;
+    struct sbx_image_meta_footer f = {
+        .version = SBX_IMAGE_META_VERSION, .fs_bytes = fs_bytes, .json_bytes = len
+    };
+    memcpy(f.magic, SBX_IMAGE_META_MAGIC, sizeof(f.magic));
+    EVP_Digest(json, len, f.sha256, NULL, EVP_sha256(), NULL);
+    int r = pwrite_all(fd, json, len, fs_bytes);
+    if (r == 0)
+        r = pwrite_all(fd, &f, sizeof(f), fs_bytes + len);
+    return r;
+}
+
+int sbx_image_meta_read(int fd, char **ret_json, size_t *ret_len, uint64_t *ret_fs_bytes,
+                        char *msg, size_t msglen)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return sbx_neg_errno();
+    struct sbx_image_meta_footer f;
+    if ((uint64_t)st.st_size < sizeof(f) ||
+        pread(fd, &f, sizeof(f), st.st_size - (off_t)sizeof(f)) != (ssize_t)sizeof(f) ||
+        memcmp(f.magic, SBX_IMAGE_META_MAGIC, sizeof(f.magic)) != 0)
+        return -ENOENT;
+    uint64_t size = (uint64_t)st.st_size - sizeof(f);
+    if (f.version != SBX_IMAGE_META_VERSION) {
+        snprintf(msg, msglen, "image metadata of version %u, this sandboxctl reads %d", f.version,
+                 SBX_IMAGE_META_VERSION);
+        return -EBADMSG;
+    }
+    if (f.json_bytes > SBX_IMAGE_META_MAX_JSON || f.json_bytes > size ||
+        f.fs_bytes != size - f.json_bytes || f.fs_bytes % 4096 != 0) {
+        snprintf(msg, msglen, "image metadata that does not fit the file (%llu + %llu bytes)",
+                 (unsigned long long)f.fs_bytes, (unsigned long long)f.json_bytes);
+        return -EBADMSG;
+    }
+    size_t len = (size_t)f.json_bytes;
+    _cleanup_free_ char *json = malloc(len + 1);
+    if (!json)
+        return -ENOMEM;
+    if (pread(fd, json, len, (off_t)f.fs_bytes) != (ssize_t)len) {
+        snprintf(msg, msglen, "cannot read the image metadata");
+        return -EIO;
+    }
+    json[len] = '\0';
+    uint8_t sha[32];
+    EVP_Digest(json, len, sha, NULL, EVP_sha256(), NULL);
+    if (memcmp(sha, f.sha256, sizeof(sha)) != 0 || strlen(json) != len) {
+        snprintf(msg, msglen, "image metadata damaged (its sha256 does not match)");
+        return -EBADMSG;
+    }
+    *ret_json = TAKE_PTR(json);
+    *ret_len = len;
+    *ret_fs_bytes = f.fs_bytes;
+    return 0;
+}

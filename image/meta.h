@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The metadata of a built image: a JSON document (source, digest, config,
+ * labels, counts) stored after the end of the ext4 filesystem in the same
+ * file, and found by a footer in the file's last bytes.  The filesystem
+ * does not reach it (its block count ends before it), so a guest never
+ * sees it, and a plain image (mkfs.ext4 -d) simply has no footer.
+ *
+ * Layout: [filesystem: fs_bytes][JSON: json_bytes][footer: 64 bytes].
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SBX_IMAGE_META_MAGIC "sbximage"
+#define SBX_IMAGE_META_VERSION 1
+/* Largest JSON document accepted. */
+#define SBX_IMAGE_META_MAX_JSON (1U << 20)
+
+struct sbx_image_meta_footer {
+    char magic[8];
+    uint32_t version;
+    uint32_t reserved;
+    uint64_t fs_bytes;
+    uint64_t json_bytes;
+    uint8_t sha256[32]; /* of the JSON, against a truncated or damaged file */
+};
+_Static_assert(sizeof(struct sbx_image_meta_footer) == 64, "format");
+
+/* Appends the JSON and the footer at fs_bytes of fd. */
+int sbx_image_meta_write(int fd, uint64_t fs_bytes, const char *json, size_t len);
+
+/*
+ * Reads the JSON of fd's footer (NUL-terminated, malloc'd).  -ENOENT when
+ * the file has no footer (a plain image); -EBADMSG, with msg, when it has a
+ * bad one.
+ */
+int sbx_image_meta_read(int fd, char **ret_json, size_t *ret_len, uint64_t *ret_fs_bytes,
+                        char *msg, size_t msglen);

@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Directories and tar archives as image sources, and the one place where a
+ * libarchive entry becomes a tree entry.  libarchive only reads here: it
+ * never writes anything to the host.
+ */
+#include "image/source.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "image/oci.h"
+#include "sbx/macro.h"
+
+/* Most xattrs one entry may carry (their bytes are limited by the tree). */
+#define MAX_ENTRY_XATTRS 64
+
+void sbx_source_hex(const uint8_t sha[32], char out[72])
+{
+    strcpy(out, "sha256:");
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 7 + 2 * i, 3, "%02x", sha[i]);
+}
+
+static ssize_t read_archive_data(void *ctx, void *buf, size_t len)
+{
+    la_ssize_t n = archive_read_data(ctx, buf, len);
+    return n < 0 ? -EIO : n;
+}
+
+static int entry_type(mode_t ft, enum sbx_tree_type *ret)
+{
+    switch (ft) {
+    case AE_IFDIR:
+        *ret = SBX_TREE_DIR;
+        return 0;
+    case AE_IFREG:
+        *ret = SBX_TREE_REG;
+        return 0;
+    case AE_IFLNK:
+        *ret = SBX_TREE_SYMLINK;
+        return 0;
+    case AE_IFCHR:
+        *ret = SBX_TREE_CHR;
+        return 0;
+    case AE_IFBLK:
+        *ret = SBX_TREE_BLK;
+        return 0;
+    case AE_IFIFO:
+        *ret = SBX_TREE_FIFO;
+        return 0;
+    case AE_IFSOCK:
+        *ret = SBX_TREE_SOCK;
+        return 0;
+    default:
+        return -EINVAL;
+    }
+}
+
+/* Applies one libarchive entry at path (the entry's name, or relative to a directory source). */
+static int apply_entry(struct archive *a, struct archive_entry *ae, const char *path,
+                       const char *hardlink, struct sbx_tree *t, unsigned layer, bool whiteouts,
+                       const char *what, char *err, size_t errlen)
+{
+    struct sbx_tree_entry e = {
+        .path = path,
+        .mode = (uint32_t)archive_entry_mode(ae) & 07777,
+        .uid = (uint32_t)archive_entry_uid(ae),
+        .gid = (uint32_t)archive_entry_gid(ae),
+        .mtime = archive_entry_mtime(ae),
+        .mtime_nsec = (uint32_t)archive_entry_mtime_nsec(ae),
+        .rdev_major = archive_entry_rdevmajor(ae),
+        .rdev_minor = archive_entry_rdevminor(ae),
+        .size = archive_entry_size_is_set(ae) ? (uint64_t)archive_entry_size(ae) : 0,
+        .read = read_archive_data,
+        .read_ctx = a,
+    };
+    if (archive_entry_uid(ae) < 0 || archive_entry_uid(ae) > UINT32_MAX - 1 ||
+        archive_entry_gid(ae) < 0 || archive_entry_gid(ae) > UINT32_MAX - 1) {
+        snprintf(err, errlen, "%s: entry '%s': owner %lld:%lld out of range", what, path,
+                 (long long)archive_entry_uid(ae), (long long)archive_entry_gid(ae));
+        return -EINVAL;
+    }
+    if (hardlink) {
+        e.type = SBX_TREE_HARDLINK;
+        e.link = hardlink;
+    } else if (entry_type(archive_entry_filetype(ae), &e.type) < 0) {
+        snprintf(err, errlen, "%s: entry '%s': unsupported file type 0%o", what, path,
+                 (unsigned)archive_entry_filetype(ae));
+        return -EINVAL;
+    } else if (e.type == SBX_TREE_SYMLINK) {
+        e.link = archive_entry_symlink(ae);
+    }
+    if (e.type != SBX_TREE_REG)
+        e.size = 0;
+    struct sbx_tree_xattr xs[MAX_ENTRY_XATTRS];
+    size_t nx = 0;
+    const char *name;
+    const void *value;
+    size_t len;
+    archive_entry_xattr_reset(ae);
+    while (archive_entry_xattr_next(ae, &name, &value, &len) == ARCHIVE_OK) {
+        if (nx == MAX_ENTRY_XATTRS) {
+            snprintf(err, errlen, "%s: entry '%s': more than %d xattrs", what, path,
+                     MAX_ENTRY_XATTRS);
+            return -E2BIG;
+        }
+        xs[nx++] = (struct sbx_tree_xattr){ .name = (char *)name, .value = (void *)value,
+                                            .len = len };
+    }
+    e.xattrs = xs;
+    e.nxattrs = nx;
+    int r = sbx_tree_apply(t, &e, layer, whiteouts);
+    if (r < 0) {
+        if (r == -EIO && archive_errno(a) != 0)
+            snprintf(err, errlen, "%s: entry '%s': %s", what, path, archive_error_string(a));
+        else
+            snprintf(err, errlen, "%s: %s", what, t->err);
+    }
+    return r;
+}
+
+int sbx_source_apply_archive(struct archive *a, const char *what, struct sbx_tree *t,
+                             unsigned layer, unsigned layers, bool whiteouts,
+                             const struct sbx_source_progress *progress, uint64_t total,
+                             char *err, size_t errlen)
+{
+    struct archive_entry *ae;
+    int r;
+    while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+        const char *path = archive_entry_pathname(ae);
+        if (!path) {
+            snprintf(err, errlen, "%s: an entry without a name (or not in UTF-8)", what);
+            return -EINVAL;
+        }
+        int k = apply_entry(a, ae, path, archive_entry_hardlink(ae), t, layer, whiteouts, what,
+                            err, errlen);
+        if (k < 0)
+            return k;
+        if (progress && progress->fn && (t->entries & 255) == 0)
+            progress->fn(progress->ctx, layer, layers, t->entries,
+                         (uint64_t)archive_filter_bytes(a, -1), total);
+    }
+    if (r != ARCHIVE_EOF) {
+        snprintf(err, errlen, "%s: %s", what, archive_error_string(a));
+        return -EIO;
+    }
+    if (progress && progress->fn)
+        progress->fn(progress->ctx, layer, layers, t->entries, total, total);
+    return 0;
+}
+
+/* The sha256 of a whole file. */
+static int file_sha256(int fd, uint8_t out[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(md);
+        return -ENOMEM;
+    }
+    char buf[65536];
+    ssize_t n;
+    off_t off = 0;
+    while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
+        EVP_DigestUpdate(md, buf, (size_t)n);
+        off += n;
+    }
+    int r = n < 0 ? sbx_neg_errno() : 0;
+    EVP_DigestFinal_ex(md, out, NULL);
+    EVP_MD_CTX_free(md);
+    return r;
+}
+
+static int read_tar(const char *file, struct sbx_tree *t, struct sbx_source_result *res,
+                    const struct sbx_source_progress *progress, char *err, size_t errlen)
+{
+    _cleanup_close_ int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        snprintf(err, errlen, "%s: %s", file, strerror(errno));
+        return sbx_neg_errno();
+    }
+    uint8_t sha[32];
+    int r = file_sha256(fd, sha);
+    if (r < 0) {
+        snprintf(err, errlen, "%s: cannot read it: %s", file, strerror(-r));
+        return r;
+    }
+    sbx_source_hex(sha, res->digest);
+    struct archive *a = archive_read_new();
+    if (!a)
+        return -ENOMEM;
+    archive_read_support_filter_all(a);
+    archive_read_support_format_tar(a);
+    archive_read_support_format_gnutar(a);
+    if (archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK) {
+        snprintf(err, errlen, "%s: not a tar archive libarchive reads: %s", file,
+                 archive_error_string(a));
+        archive_read_free(a);
+        return -EINVAL;
+    }
+    r = sbx_source_apply_archive(a, file, t, 1, 1, false, progress, (uint64_t)st.st_size, err,
+                                 errlen);
+    archive_read_free(a);
+    snprintf(res->kind, sizeof(res->kind), "tar");
+    res->layers = 1;
+    return r;
+}
+
+/* Files of a directory source with more than one name: the first name seen. */
+struct link_seen {
+    dev_t dev;
+    ino_t ino;
+    char *path;
+};
+
+static int read_dir(const char *dir, struct sbx_tree *t, struct sbx_source_result *res,
+                    const struct sbx_source_progress *progress, char *err, size_t errlen)
+{
+    struct archive *a = archive_read_disk_new();
+    if (!a)
+        return -ENOMEM;
+    archive_read_disk_set_symlink_physical(a);
+    /* Numeric owners only: names would be the host's, not the image's. */
+    archive_read_disk_set_behavior(a, ARCHIVE_READDISK_NO_FFLAGS | ARCHIVE_READDISK_NO_ACL);
+    int r = 0;
+    if (archive_read_disk_open(a, dir) != ARCHIVE_OK) {
+        snprintf(err, errlen, "%s: %s", dir, archive_error_string(a));
+        archive_read_free(a);
+        return -EINVAL;
+    }
+    struct link_seen *seen = NULL;
+    size_t nseen = 0, capseen = 0;
+    size_t prefix = strlen(dir);
+    struct archive_entry *ae = archive_entry_new();
+    int k;
+    while (r == 0 && ae && (k = archive_read_next_header2(a, ae)) != ARCHIVE_EOF) {
+        if (k != ARCHIVE_OK && k != ARCHIVE_WARN) {
+            snprintf(err, errlen, "%s: %s", dir, archive_error_string(a));
+            r = -EIO;
+            break;
+        }
+        archive_read_disk_descend(a);
+        const char *full = archive_entry_sourcepath(ae);
+        if (!full)
+            full = archive_entry_pathname(ae);
+        const char *rel = full && strncmp(full, dir, prefix) == 0 ? full + prefix : NULL;
+        if (!rel || (*rel && *rel != '/')) {
+            snprintf(err, errlen, "%s: an entry outside it: %s", dir, full ? full : "?");
+            r = -EINVAL;
+            break;
+        }
+        while (*rel == '/')
+            rel++;
+        char path[4200];
+        snprintf(path, sizeof(path), "./%s", rel);
+        const char *hardlink = NULL;
+        if (archive_entry_nlink(ae) > 1 && archive_entry_filetype(ae) != AE_IFDIR) {
+            const struct stat *st = archive_entry_stat(ae);
+            for (size_t i = 0; i < nseen && !hardlink; i++)
+                if (seen[i].dev == st->st_dev && seen[i].ino == st->st_ino)
+                    hardlink = seen[i].path;
+            if (!hardlink) {
+                if (nseen == capseen) {
+                    size_t cap = capseen ? capseen * 2 : 64;
+                    struct link_seen *n = realloc(seen, cap * sizeof(*n));
+                    if (!n) {
+                        r = -ENOMEM;
+                        break;
+                    }
+                    seen = n;
+                    capseen = cap;
+                }
+                seen[nseen] = (struct link_seen){ st->st_dev, st->st_ino, strdup(path) };
+                if (!seen[nseen].path) {
+                    r = -ENOMEM;
+                    break;
+                }
+                nseen++;
+            }
+        }
+        r = apply_entry(a, ae, path, hardlink, t, 1, false, dir, err, errlen);
+        if (progress && progress->fn && (t->entries & 255) == 0)
+            progress->fn(progress->ctx, 1, 1, t->entries, t->bytes, 0);
+    }
+    if (!ae)
+        r = -ENOMEM;
+    archive_entry_free(ae);
+    for (size_t i = 0; i < nseen; i++)
+        free(seen[i].path);
+    free(seen);
+    archive_read_free(a);
+    if (r == 0) {
+        uint8_t sha[32];
+        sbx_tree_digest(t, sha);
+        sbx_source_hex(sha, res->digest);
+    }
+    snprintf(res->kind, sizeof(res->kind), "directory");
+    res->layers = 1;
+    return r;
+}
+
+int sbx_source_read(const char *spec, struct sbx_tree *t, struct sbx_source_result *res,
+                    const struct sbx_source_progress *progress, char *err, size_t errlen)
+{
+    *res = (struct sbx_source_result){ 0 };
+    static const struct {
+        const char *prefix;
+        enum sbx_oci_kind kind;
+    } oci[] = {
+        { "oci:", SBX_OCI_LAYOUT },
+        { "oci-archive:", SBX_OCI_ARCHIVE },
+        { "docker-archive:", SBX_OCI_DOCKER_ARCHIVE },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(oci); i++) {
+        size_t n = strlen(oci[i].prefix);
+        if (strncmp(spec, oci[i].prefix, n) == 0)
+            return sbx_oci_read(oci[i].kind, spec + n, t, res, progress, err, errlen);
+    }
+    struct stat st;
+    if (stat(spec, &st) < 0) {
+        snprintf(err, errlen, "%s: %s", spec, strerror(errno));
+        return sbx_neg_errno();
+    }
+    if (S_ISDIR(st.st_mode))
+        return read_dir(spec, t, res, progress, err, errlen);
+    if (S_ISREG(st.st_mode))
+        return read_tar(spec, t, res, progress, err, errlen);
+    snprintf(err, errlen, "%s: neither a directory nor a file", spec);
+    return -EINVAL;
+}
+
+void sbx_source_result_free(struct sbx_source_result *res)
+{
+    json_object_put(res->config);
+    json_object_put(res->labels);
+    res->config = res->labels = NULL;
+}
