@@ -30,17 +30,16 @@
 
 static void usage_build(FILE *f)
 {
-    fprintf(f,
-            "Usage: sandboxctl image build [OPTIONS] SOURCE OUTPUT\n\n"
-            "Makes the ext4 image OUTPUT from SOURCE: a directory, a tar archive (plain,\n"
-            "gzip, xz, zstd, bzip2; found by content), oci:DIR[:TAG], oci-archive:FILE[:TAG]\n"
-            "or docker-archive:FILE[:TAG].  OUTPUT appears only when the build succeeded.\n\n"
-            "Options:\n"
-            "  -s, --size SIZE     the filesystem's size (K, M, G, T suffixes); by default its\n"
-            "                      content plus headroom\n"
-            "  -l, --label K=V     store a label (repeatable; overrides the image's own)\n"
-            "  -q, --quiet         print errors only\n"
-            "  -h, --help          show this help\n");
+    fprintf(f, "Usage: sandboxctl image build [OPTIONS] SOURCE OUTPUT\n\n"
+               "Makes the ext4 image OUTPUT from SOURCE: a directory, a tar archive (plain,\n"
+               "gzip, xz, zstd, bzip2; found by content), oci:DIR[:TAG], oci-archive:FILE[:TAG]\n"
+               "or docker-archive:FILE[:TAG].  OUTPUT appears only when the build succeeded.\n\n"
+               "Options:\n"
+               "  -s, --size SIZE     the filesystem's size (K, M, G, T suffixes); by default its\n"
+               "                      content plus headroom\n"
+               "  -l, --label K=V     store a label (repeatable; overrides the image's own)\n"
+               "  -q, --quiet         print errors only\n"
+               "  -h, --help          show this help\n");
 }
 
 static void usage_inspect(FILE *f)
@@ -163,8 +162,8 @@ static json_object *meta_document(const char *source, const struct sbx_source_re
                            res->config ? json_object_get(res->config) : json_object_new_object());
     json_object *l = json_object_new_object();
     if (res->labels) {
-        json_object_object_foreach(res->labels, k, v) json_object_object_add(l, k,
-                                                                             json_object_get(v));
+        json_object_object_foreach(res->labels, k, v)
+            json_object_object_add(l, k, json_object_get(v));
     }
     for (size_t i = 0; i < nlabels; i++) {
         char *eq = strchr(labels[i], '=');
@@ -408,8 +407,8 @@ static int cmd_inspect(int argc, char **argv)
         if (cfg && json_object_object_get_ex(cfg, strs[i], &v))
             printf("%-12s %s\n", strs[i], json_object_get_string(v));
     if (labels && json_object_is_type(labels, json_type_object)) {
-        json_object_object_foreach(labels, k, lv) printf("label        %s=%s\n", k,
-                                                         json_object_get_string(lv));
+        json_object_object_foreach(labels, k, lv)
+            printf("label        %s=%s\n", k, json_object_get_string(lv));
     }
     json_object_put(doc);
     return 0;

@@ -184,8 +184,7 @@ static int set_attrs(struct writer *w, ext2_ino_t ino, const struct sbx_tree_ino
     ext2fs_set_i_gid_high(in, i->gid >> 16);
     in.i_atime = in.i_ctime = in.i_mtime = in.i_crtime = (__u32)i->mtime;
     if (in.i_extra_isize >= 24)
-        in.i_atime_extra = in.i_ctime_extra = in.i_mtime_extra = in.i_crtime_extra =
-            time_extra(i);
+        in.i_atime_extra = in.i_ctime_extra = in.i_mtime_extra = in.i_crtime_extra = time_extra(i);
     if (i->type != SBX_TREE_DIR)
         in.i_links_count = (__u16)i->refs;
     e = ext2fs_write_inode_full(w->fs, ino, (struct ext2_inode *)&in, sizeof(in));
@@ -231,8 +230,8 @@ static int write_content(struct writer *w, ext2_ino_t ino, const struct sbx_tree
     while (!e && r == 0 && off < i->size) {
         size_t len = i->size - off < sizeof(buf) ? (size_t)(i->size - off) : sizeof(buf);
         if ((r = sbx_tree_read(w->t, i, off, buf, len)) < 0) {
-            snprintf(w->err, w->errlen, "'%s': cannot read its content from the spool: %s",
-                     w->path, strerror(-r));
+            snprintf(w->err, w->errlen, "'%s': cannot read its content from the spool: %s", w->path,
+                     strerror(-r));
             break;
         }
         for (size_t p = 0; !e && p < len; p += BS) {
@@ -413,9 +412,10 @@ static int make_fs(struct writer *w, int fd, uint64_t bytes, const uint8_t seed[
     param.s_feature_compat = EXT2_FEATURE_COMPAT_EXT_ATTR | EXT2_FEATURE_COMPAT_DIR_INDEX;
     param.s_feature_incompat = EXT2_FEATURE_INCOMPAT_FILETYPE | EXT3_FEATURE_INCOMPAT_EXTENTS |
                                EXT4_FEATURE_INCOMPAT_64BIT | EXT4_FEATURE_INCOMPAT_FLEX_BG;
-    param.s_feature_ro_compat = EXT2_FEATURE_RO_COMPAT_SPARSE_SUPER |
-                                EXT2_FEATURE_RO_COMPAT_LARGE_FILE | EXT4_FEATURE_RO_COMPAT_HUGE_FILE |
-                                EXT4_FEATURE_RO_COMPAT_DIR_NLINK | EXT4_FEATURE_RO_COMPAT_EXTRA_ISIZE;
+    param.s_feature_ro_compat =
+        EXT2_FEATURE_RO_COMPAT_SPARSE_SUPER | EXT2_FEATURE_RO_COMPAT_LARGE_FILE |
+        EXT4_FEATURE_RO_COMPAT_HUGE_FILE | EXT4_FEATURE_RO_COMPAT_DIR_NLINK |
+        EXT4_FEATURE_RO_COMPAT_EXTRA_ISIZE;
     param.s_log_groups_per_flex = 4;
     param.s_default_mount_opts = 0;
     /* The library closes the descriptor it was given; the caller keeps its own. */

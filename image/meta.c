@@ -34,9 +34,9 @@ int sbx_image_meta_write(int fd, uint64_t fs_bytes, const char *json, size_t len
 {
     if (len > SBX_IMAGE_META_MAX_JSON)
         return -EFBIG;
-    struct sbx_image_meta_footer f = {
-        .version = SBX_IMAGE_META_VERSION, .fs_bytes = fs_bytes, .json_bytes = len
-    };
+    struct sbx_image_meta_footer f = { .version = SBX_IMAGE_META_VERSION,
+                                       .fs_bytes = fs_bytes,
+                                       .json_bytes = len };
     memcpy(f.magic, SBX_IMAGE_META_MAGIC, sizeof(f.magic));
     EVP_Digest(json, len, f.sha256, NULL, EVP_sha256(), NULL);
     int r = pwrite_all(fd, json, len, fs_bytes);
@@ -45,8 +45,8 @@ int sbx_image_meta_write(int fd, uint64_t fs_bytes, const char *json, size_t len
     return r;
 }
 
-int sbx_image_meta_read(int fd, char **ret_json, size_t *ret_len, uint64_t *ret_fs_bytes,
-                        char *msg, size_t msglen)
+int sbx_image_meta_read(int fd, char **ret_json, size_t *ret_len, uint64_t *ret_fs_bytes, char *msg,
+                        size_t msglen)
 {
     struct stat st;
     if (fstat(fd, &st) < 0)

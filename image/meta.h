@@ -36,5 +36,5 @@ int sbx_image_meta_write(int fd, uint64_t fs_bytes, const char *json, size_t len
  * the file has no footer (a plain image); -EBADMSG, with msg, when it has a
  * bad one.
  */
-int sbx_image_meta_read(int fd, char **ret_json, size_t *ret_len, uint64_t *ret_fs_bytes,
-                        char *msg, size_t msglen);
+int sbx_image_meta_read(int fd, char **ret_json, size_t *ret_len, uint64_t *ret_fs_bytes, char *msg,
+                        size_t msglen);

@@ -317,8 +317,7 @@ static int read_json(struct store *s, const char *name, const char *digest, int6
     _cleanup_free_ char *buf = NULL;
     size_t len;
     if ((r = read_all(fd, &buf, &len, SBX_OCI_MAX_JSON)) < 0)
-        return ERR(r, "%s %s: %s", what, name,
-                   r == -EFBIG ? "larger than 4 MiB" : strerror(-r));
+        return ERR(r, "%s %s: %s", what, name, r == -EFBIG ? "larger than 4 MiB" : strerror(-r));
     if (digest) {
         char got[72];
         sha256_hex(buf, len, got);
@@ -514,8 +513,8 @@ static int apply_layer(int fd, const char *what, const char *digest, int64_t siz
         r = ERR(-EBADMSG, "%s: not a tar stream: %s", what, archive_error_string(tar));
         goto out;
     }
-    r = sbx_source_apply_archive(tar, what, t, layer, layers, true, progress,
-                                 (uint64_t)st.st_size, err, errlen);
+    r = sbx_source_apply_archive(tar, what, t, layer, layers, true, progress, (uint64_t)st.st_size,
+                                 err, errlen);
     if (r < 0)
         goto out;
     /* Whatever follows the tar's end counts for both digests. */
@@ -534,8 +533,7 @@ static int apply_layer(int fd, const char *what, const char *digest, int64_t siz
         goto out;
     }
     if (digest && strcmp(got, digest) != 0)
-        r = ERR(-EBADMSG, "%s: sha256 mismatch: the manifest says %s, it is %s", what, digest,
-                got);
+        r = ERR(-EBADMSG, "%s: sha256 mismatch: the manifest says %s, it is %s", what, digest, got);
     else if (diff_id && strcmp(got_plain, diff_id) != 0)
         r = ERR(-EBADMSG, "%s: uncompressed sha256 mismatch: the config's diff_id is %s, it is %s",
                 what, diff_id, got_plain);
@@ -656,8 +654,8 @@ static int read_layout(struct store *s, const char *tag, struct sbx_tree *t,
     if ((r = take_config(config, res, err, errlen)) < 0)
         goto out;
     json_object *layers = get_typed(manifest, "layers", json_type_array);
-    json_object *diff_ids = get_typed(get_typed(config, "rootfs", json_type_object), "diff_ids",
-                                      json_type_array);
+    json_object *diff_ids =
+        get_typed(get_typed(config, "rootfs", json_type_object), "diff_ids", json_type_array);
     size_t n = layers ? json_object_array_length(layers) : 0;
     if (!layers || !diff_ids || json_object_array_length(diff_ids) != n) {
         r = ERR(-EBADMSG, "manifest %s: %zu layers but %zu diff_ids in its config", md, n,
@@ -741,8 +739,8 @@ static int read_docker(struct store *s, const char *tag, struct sbx_tree *t,
     size_t n = json_object_array_length(top);
     json_object *pick = NULL;
     for (size_t i = 0; i < n && tag && !pick; i++) {
-        json_object *tags = get_typed(json_object_array_get_idx(top, i), "RepoTags",
-                                      json_type_array);
+        json_object *tags =
+            get_typed(json_object_array_get_idx(top, i), "RepoTags", json_type_array);
         for (size_t k = 0; tags && k < json_object_array_length(tags); k++)
             if (strcmp(json_object_get_string(json_object_array_get_idx(tags, k)), tag) == 0)
                 pick = json_object_array_get_idx(top, i);
@@ -777,8 +775,8 @@ static int read_docker(struct store *s, const char *tag, struct sbx_tree *t,
     }
     if ((r = take_config(config, res, err, errlen)) < 0)
         goto out;
-    json_object *diff_ids = get_typed(get_typed(config, "rootfs", json_type_object), "diff_ids",
-                                      json_type_array);
+    json_object *diff_ids =
+        get_typed(get_typed(config, "rootfs", json_type_object), "diff_ids", json_type_array);
     size_t nl = json_object_array_length(layers);
     if (!diff_ids || json_object_array_length(diff_ids) != nl) {
         r = ERR(-EBADMSG, "manifest.json: %zu layers but %zu diff_ids in config %s", nl,

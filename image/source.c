@@ -112,8 +112,8 @@ static int apply_entry(struct archive *a, struct archive_entry *ae, const char *
                      MAX_ENTRY_XATTRS);
             return -E2BIG;
         }
-        xs[nx++] = (struct sbx_tree_xattr){ .name = (char *)name, .value = (void *)value,
-                                            .len = len };
+        xs[nx++] =
+            (struct sbx_tree_xattr){ .name = (char *)name, .value = (void *)value, .len = len };
     }
     e.xattrs = xs;
     e.nxattrs = nx;
@@ -129,8 +129,8 @@ static int apply_entry(struct archive *a, struct archive_entry *ae, const char *
 
 int sbx_source_apply_archive(struct archive *a, const char *what, struct sbx_tree *t,
                              unsigned layer, unsigned layers, bool whiteouts,
-                             const struct sbx_source_progress *progress, uint64_t total,
-                             char *err, size_t errlen)
+                             const struct sbx_source_progress *progress, uint64_t total, char *err,
+                             size_t errlen)
 {
     struct archive_entry *ae;
     int r;
@@ -140,8 +140,8 @@ int sbx_source_apply_archive(struct archive *a, const char *what, struct sbx_tre
             snprintf(err, errlen, "%s: an entry without a name (or not in UTF-8)", what);
             return -EINVAL;
         }
-        int k = apply_entry(a, ae, path, archive_entry_hardlink(ae), t, layer, whiteouts, what,
-                            err, errlen);
+        int k = apply_entry(a, ae, path, archive_entry_hardlink(ae), t, layer, whiteouts, what, err,
+                            errlen);
         if (k < 0)
             return k;
         if (progress && progress->fn && (t->entries & 255) == 0)

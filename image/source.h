@@ -19,10 +19,10 @@ struct sbx_source_progress {
 };
 
 struct sbx_source_result {
-    char kind[16];        /* "directory", "tar", "oci", "oci-archive", "docker-archive" */
-    char digest[72];      /* "sha256:HEX": the manifest's, the archive file's, or the tree's */
-    json_object *config;  /* the image config's Entrypoint, Cmd, Env, WorkingDir, User; or NULL */
-    json_object *labels;  /* the image config's labels, or NULL */
+    char kind[16];       /* "directory", "tar", "oci", "oci-archive", "docker-archive" */
+    char digest[72];     /* "sha256:HEX": the manifest's, the archive file's, or the tree's */
+    json_object *config; /* the image config's Entrypoint, Cmd, Env, WorkingDir, User; or NULL */
+    json_object *labels; /* the image config's labels, or NULL */
     unsigned layers;
 };
 
@@ -35,8 +35,8 @@ void sbx_source_result_free(struct sbx_source_result *res);
 struct archive;
 int sbx_source_apply_archive(struct archive *a, const char *what, struct sbx_tree *t,
                              unsigned layer, unsigned layers, bool whiteouts,
-                             const struct sbx_source_progress *progress, uint64_t total,
-                             char *err, size_t errlen);
+                             const struct sbx_source_progress *progress, uint64_t total, char *err,
+                             size_t errlen);
 
 /* Digests as OCI spells them. */
 void sbx_source_hex(const uint8_t sha[32], char out[72]);

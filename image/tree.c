@@ -34,7 +34,7 @@ const struct sbx_tree_limits sbx_tree_default_limits = {
 
 #define ERR(t, r, ...)                                                                             \
     ({                                                                                             \
-        snprintf((t)->err, sizeof((t)->err), __VA_ARGS__);                                        \
+        snprintf((t)->err, sizeof((t)->err), __VA_ARGS__);                                         \
         (r);                                                                                       \
     })
 
@@ -147,8 +147,8 @@ static void child_remove(struct sbx_tree *t, struct sbx_tree_inode *dir, size_t 
  * `.` ones.  Refuses absolute names and `..` (which no well-formed layer
  * has) rather than guessing what they meant.
  */
-static int split(struct sbx_tree *t, const char *what, const char *path, char *buf,
-                 char **comps, unsigned *ncomps)
+static int split(struct sbx_tree *t, const char *what, const char *path, char *buf, char **comps,
+                 unsigned *ncomps)
 {
     size_t len = strlen(path);
     if (len > t->limits.max_path)
@@ -193,9 +193,9 @@ static struct sbx_tree_inode *walk_dirs(struct sbx_tree *t, const char *path, ch
         if (found) {
             struct sbx_tree_inode *c = dir->children[at]->inode;
             if (c->type == SBX_TREE_SYMLINK) {
-                *ret = ERR(t, -ELOOP,
-                           "entry '%s': '%s' is a symlink; writing through it is refused", path,
-                           comps[k]);
+                *ret =
+                    ERR(t, -ELOOP, "entry '%s': '%s' is a symlink; writing through it is refused",
+                        path, comps[k]);
                 return NULL;
             }
             if (c->type != SBX_TREE_DIR) {
@@ -358,8 +358,10 @@ static int apply_whiteout(struct sbx_tree *t, const struct sbx_tree_entry *e, ch
         return 0;
     }
     if (strncmp(base, ".wh..wh.", 8) == 0)
-        return ERR(t, -EOPNOTSUPP, "entry '%s': an unsupported whiteout (only .wh.NAME and "
-                   ".wh..wh..opq are known)", e->path);
+        return ERR(t, -EOPNOTSUPP,
+                   "entry '%s': an unsupported whiteout (only .wh.NAME and "
+                   ".wh..wh..opq are known)",
+                   e->path);
     const char *name = base + 4;
     if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
         return ERR(t, -EINVAL, "entry '%s': a whiteout of no name", e->path);
@@ -468,8 +470,8 @@ int sbx_tree_apply(struct sbx_tree *t, const struct sbx_tree_entry *e, unsigned 
             /* Linux makes every symlink 0777 and ignores its mode. */
             i->mode = 0777;
             if (!e->link || !e->link[0] || strlen(e->link) > TARGET_MAX_BYTES)
-                r = ERR(t, -EINVAL, "entry '%s': a symlink target empty or over %d bytes",
-                        e->path, TARGET_MAX_BYTES);
+                r = ERR(t, -EINVAL, "entry '%s': a symlink target empty or over %d bytes", e->path,
+                        TARGET_MAX_BYTES);
             else if (!(i->target = strdup(e->link)))
                 r = -ENOMEM;
             break;
@@ -536,8 +538,8 @@ int sbx_tree_walk(struct sbx_tree *t,
 
 static void digest_inode(EVP_MD_CTX *md, const struct sbx_tree_inode *i)
 {
-    uint64_t f[] = { i->type, i->mode, i->uid, i->gid, (uint64_t)i->mtime, i->mtime_nsec,
-                     i->rdev_major, i->rdev_minor, i->size, i->nxattrs };
+    uint64_t f[] = { i->type,       i->mode,       i->uid,        i->gid,  (uint64_t)i->mtime,
+                     i->mtime_nsec, i->rdev_major, i->rdev_minor, i->size, i->nxattrs };
     EVP_DigestUpdate(md, f, sizeof(f));
     if (i->type == SBX_TREE_REG)
         EVP_DigestUpdate(md, i->sha256, sizeof(i->sha256));

@@ -27,10 +27,10 @@ enum sbx_tree_type {
 /* Limits on what one build may hold; an entry over any of them fails the build. */
 struct sbx_tree_limits {
     uint64_t max_entries;
-    uint64_t max_bytes;   /* sum of the regular files' sizes, every layer counted */
-    uint32_t max_path;    /* bytes of an entry's name */
-    uint32_t max_depth;   /* components of an entry's name */
-    uint32_t max_xattrs;  /* bytes of one entry's xattr names and values */
+    uint64_t max_bytes;  /* sum of the regular files' sizes, every layer counted */
+    uint32_t max_path;   /* bytes of an entry's name */
+    uint32_t max_depth;  /* components of an entry's name */
+    uint32_t max_xattrs; /* bytes of one entry's xattr names and values */
 };
 extern const struct sbx_tree_limits sbx_tree_default_limits;
 
@@ -49,14 +49,14 @@ struct sbx_tree_inode {
     int64_t mtime;
     uint32_t mtime_nsec;
     uint64_t rdev_major, rdev_minor;
-    uint64_t size;        /* regular file: bytes at spool_off in the spool */
+    uint64_t size; /* regular file: bytes at spool_off in the spool */
     uint64_t spool_off;
-    uint8_t sha256[32];   /* regular file: of its content */
-    char *target;         /* symlink */
+    uint8_t sha256[32]; /* regular file: of its content */
+    char *target;       /* symlink */
     struct sbx_tree_xattr *xattrs;
     size_t nxattrs;
-    uint32_t refs;        /* entries that name this inode */
-    uint32_t out_ino;     /* assigned by the writer */
+    uint32_t refs;                   /* entries that name this inode */
+    uint32_t out_ino;                /* assigned by the writer */
     struct sbx_tree_node **children; /* directory, sorted by name */
     size_t nchildren, capchildren;
 };
