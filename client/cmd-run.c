@@ -38,8 +38,10 @@ static void usage(FILE *f)
 {
     fprintf(
         f,
-        "Usage: sandboxctl run [OPTIONS] [--] IMAGE CMD [ARGS...]\n"
-        "Boots the ext4 IMAGE in a sandbox and runs CMD in it with this terminal's stdio.\n\n"
+        "Usage: sandboxctl run [OPTIONS] [--] IMAGE [CMD [ARGS...]]\n"
+        "Boots the ext4 IMAGE in a sandbox and runs CMD in it with this terminal's stdio.\n"
+        "An image made by 'sandboxctl image build' runs its Entrypoint before CMD, and\n"
+        "its Cmd when no CMD is given, in its WorkingDir, as its User, with its Env.\n\n"
         "  --socket PATH         sandboxd's socket (default %s)\n"
         "  --policy NAME|FILE    a policy by name (in sandboxd's policy directory) or a\n"
         "                        YAML file (any argument with a '/' or a .yaml ending)\n"
@@ -557,8 +559,8 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
         }
         }
     }
-    if (argc - optind < 2) {
-        fprintf(stderr, "sandboxctl run: expected IMAGE and CMD\n");
+    if (argc - optind < 1) {
+        fprintf(stderr, "sandboxctl run: expected IMAGE [CMD]\n");
         usage(stderr);
         return -EINVAL;
     }
@@ -607,7 +609,7 @@ int sbx_cmd_run(int argc, char **argv)
         .sigfd = sigfd,
         .stats = o.stats,
         .tty = o.tty,
-        .cmd = cmd[0],
+        .cmd = cmdc ? cmd[0] : "the image's command",
         .image = image,
     };
     sbx_tty_init(&st.term, o.interactive);

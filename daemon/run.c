@@ -222,6 +222,66 @@ static int apply_options(struct sbx_run_req *req, char *msg, size_t len)
 }
 
 /*
+ * A built image's config: the guest's argv (Entrypoint, then the caller's
+ * command or Cmd), and its User and WorkingDir where the policy sets none
+ * (no user, a cwd of "/"), applied as the options would be, before them:
+ * the caller's -u and -w still win.  The image chose that identity, not the operator, so it gets
+ * the checks of a caller's own --user.
+ */
+static int run_image_config(struct sbx_run_req *req, char *msg, size_t len)
+{
+    char why[400] = "";
+    struct sbx_image_config *cfg = &req->image_config;
+    int fd = req->frame.n_fds > 0 ? req->frame.fds[0] : -EBADF;
+    /*
+     * A file that cannot be read here (an O_PATH fd) has no config; the
+     * image's own checks refuse it next, with the reason.
+     */
+    int r = sbx_image_config_read(fd, cfg, why, sizeof(why));
+    if (r == -ENOMEM || r == -EBADMSG) {
+        snprintf(msg, len, "image: %s", r == -ENOMEM ? "out of memory" : why);
+        return r;
+    }
+    if (r < 0)
+        *cfg = (struct sbx_image_config){ 0 };
+    r = sbx_image_config_argv(cfg, req->run.argv, req->run.argc, &req->argv, why, sizeof(why));
+    if (r < 0) {
+        snprintf(msg, len, "%s", why);
+        return r;
+    }
+    req->argc = (uint32_t)r;
+    struct sbx_policy *p = req->policy;
+    const struct {
+        const char *name, *value;
+        bool unset;
+    } fields[] = {
+        { "user", cfg->user, !p->user && !p->group && !p->n_groups },
+        /* Every policy has a cwd, "/" unless it says otherwise. */
+        { "workdir", cfg->workdir, !p->cwd || strcmp(p->cwd, "/") == 0 },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+        if (!fields[i].value || !fields[i].unset)
+            continue;
+        _cleanup_free_ char *opt = NULL;
+        if (asprintf(&opt, "%s=%s", fields[i].name, fields[i].value) < 0)
+            return -ENOMEM;
+        struct sbx_diags diags = { 0 };
+        r = sbx_policy_apply_option(p, opt, &diags);
+        if (r < 0)
+            diags_message(&diags, i == 0 ? "image config User: " : "image config WorkingDir: ",
+                          msg, len);
+        sbx_diags_free(&diags);
+        if (r < 0)
+            return r;
+        if (i == 0) {
+            req->image_user = true;
+            req->operator_policy = false;
+        }
+    }
+    return 0;
+}
+
+/*
  * Reads a file of the image (e.g. etc/passwd), resolving symlinks as if the
  * image were the root, so a crafted link cannot reach the daemon's files.
  * O_NONBLOCK: opening a FIFO would otherwise wait for a writer, forever,
@@ -245,7 +305,10 @@ static char *image_file(int mount_fd, const char *path)
     return text;
 }
 
-/* The guest's environment: defaults, then the policy's, then the client's -e. */
+/*
+ * The guest's environment: defaults, then a built image's Env, then the
+ * policy's, then the client's -e.
+ */
 struct env_builder {
     char *items[SBX_PROTO_MAX_ARGS + 1];
     uint32_t n;
@@ -270,12 +333,15 @@ static int env_set(struct env_builder *e, char *kv)
 }
 
 static int env_build(struct env_builder *e, const struct sbx_policy *p,
-                     const struct sbx_msg_run *run, uint32_t uid)
+                     const struct sbx_image_config *img, const struct sbx_msg_run *run,
+                     uint32_t uid)
 {
     int r = 0;
     if (!p->env_replace) {
         r |= env_set(e, "PATH=" DEFAULT_PATH);
         r |= env_set(e, uid == 0 ? "HOME=/root" : "HOME=/");
+        for (size_t i = 0; i < img->n_env; i++)
+            r |= env_set(e, img->env[i]);
     }
     for (size_t i = 0; i < p->n_env; i++)
         r |= env_set(e, p->env[i]);
@@ -377,6 +443,14 @@ static void prefix_option(const char *option, char *msg, size_t len)
     free(rest);
 }
 
+/* "the image's User X (give --user to run as another): " before msg. */
+static void image_user_message(const char *user, char *msg, size_t len)
+{
+    _cleanup_free_ char *rest = strdup(msg);
+    if (rest)
+        snprintf(msg, len, "the image's config User '%s' (--user overrides it): %s", user, rest);
+}
+
 static bool holds_id_zero(const struct sbx_spec *spec)
 {
     if (spec->uid == 0 || spec->gid == 0)
@@ -413,6 +487,10 @@ void sbx_run_req_free(struct sbx_run_req *req)
     if (!req)
         return;
     sbx_msg_run_free(&req->run);
+    sbx_image_config_free(&req->image_config);
+    for (uint32_t i = 0; i < req->argc; i++)
+        free(req->argv[i]);
+    free(req->argv);
     sbx_policy_free(req->policy);
     sbx_frame_clear(&req->frame);
     free(req);
@@ -553,6 +631,8 @@ int sbx_run_prepare(struct sbx_daemon *d, struct sbx_client *c, struct sbx_frame
     *f = (struct sbx_frame){ 0 };
     int r = load_policy(d, &req->run, &req->policy, &req->operator_policy, msg, msglen);
     if (r < 0)
+        return r;
+    if ((r = run_image_config(req, msg, msglen)) < 0)
         return r;
     if ((r = apply_options(req, msg, msglen)) < 0)
         return r;
@@ -741,8 +821,8 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
 
     struct sbx_spec spec = {
         .staging = d->staging_dir,
-        .argv = req->run.argv,
-        .argc = req->run.argc,
+        .argv = req->argv,
+        .argc = req->argc,
         .cwd = p->cwd ? p->cwd : "/",
         .hostname = p->hostname ? p->hostname : "sandbox",
         .mode = req->run.mode,
@@ -763,6 +843,8 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
     if (r < 0) {
         if (req->user_option)
             prefix_option(req->user_option, msg, msglen);
+        else if (req->image_user)
+            image_user_message(req->image_config.user, msg, msglen);
         goto fail_image;
     }
     /*
@@ -781,10 +863,10 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         goto fail_image;
     }
     struct env_builder env = { 0 };
-    if ((r = env_build(&env, p, &req->run, spec.uid)) < 0) {
+    if ((r = env_build(&env, p, &req->image_config, &req->run, spec.uid)) < 0) {
         snprintf(msg, msglen,
-                 "the guest's environment would have more than %u variables (the policy's env "
-                 "and the client's together)",
+                 "the guest's environment would have more than %u variables (the image's Env, "
+                 "the policy's env and the client's together)",
                  SBX_PROTO_MAX_ARGS);
         goto fail_image;
     }

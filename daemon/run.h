@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "daemon/image-config.h"
 #include "policy/policy.h"
 #include "proto/proto.h"
 
@@ -38,6 +39,11 @@ struct sbx_run_req {
     const char *limit_option;
     /* What the policy gave before the options: their bound over an operator's policy. */
     struct sbx_policy_bounds policy_bounds;
+    /* A built image's config, and the guest's argv made with it (owned). */
+    struct sbx_image_config image_config;
+    char **argv;
+    uint32_t argc;
+    bool image_user; /* the guest's user is the image config's */
 };
 
 /*

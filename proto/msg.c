@@ -595,7 +595,8 @@ static int run_check(const void *p)
 }
 
 static const struct slot run_slots[] = {
-    MANY(1, SLOT_STRV, true, struct sbx_msg_run, argv, argc, NULL),
+    /* Empty: a built image's own command (daemon/image-config.h). */
+    MANY(1, SLOT_STRV, false, struct sbx_msg_run, argv, argc, NULL),
     MANY(2, SLOT_STRV, false, struct sbx_msg_run, env, envc, NULL),
     ONE(3, SLOT_STR, false, struct sbx_msg_run, policy_name),
     ONE(4, SLOT_STR, false, struct sbx_msg_run, policy_text),
