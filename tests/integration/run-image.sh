@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# sandboxctl image build and inspect, reported as TAP: images from a
+# directory, tar archives in every compression, hand-made OCI layouts with
+# every entry type and whiteout case, and podman's and skopeo's own output
+# (docker-archive, oci-archive, oci:), each checked with e2fsck -fn and
+# compared entry by entry with `umoci unpack` of the same image (or the
+# source tree); reproducibility; hostile and damaged inputs with the
+# message each gives and no output left; the image config honoured by
+# sandboxctl run in a real sandboxd.  Needs root (for the loop mounts that
+# read the images back), podman, skopeo and umoci.
+# Environment: SANDBOXD, SANDBOXCTL, TEST_IMAGE (paths).
+# shellcheck disable=SC2016  # guest scripts single-quoted: they expand in the guest
+set -euo pipefail
+
+# shellcheck source=tests/integration/suite.sh
+. "$(dirname "$0")/suite.sh"
+suite_init image SANDBOXD SANDBOXCTL TEST_IMAGE
+HERE=$(cd "$(dirname "$0")" && pwd)
+for tool in podman skopeo umoci e2fsck debugfs python3; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "Bail out! $tool is missing (tools/install-deps --tests)"
+        exit 1
+    fi
+done
+
+MNT=$T/mnt
+mkdir -p "$MNT" "$T/policies"
+cleanup() {
+    if mountpoint -q "$MNT"; then
+        umount "$MNT" || true
+    fi
+    suite_cleanup
+}
+trap cleanup EXIT
+
+build() {
+    rc=0
+    "$SANDBOXCTL" image build "$@" >"$T/out" 2>"$T/err" || rc=$?
+}
+err_has() { grep -q -- "$1" "$T/err"; }
+fsck_clean() { e2fsck -fn "$1" >"$T/fsck" 2>&1; }
+
+# same_tree IMAGE DIR: IMAGE, mounted read-only, equals DIR entry by entry.
+same_tree() {
+    mount -o ro,loop "$1" "$MNT"
+    local r=0
+    python3 "$HERE/treediff.py" "$MNT" "$2" >"$T/diff" 2>&1 || r=$?
+    umount "$MNT"
+    [ "$r" -eq 0 ]
+}
+
+tap_on_fail() {
+    say "exit status ${rc:-?}; stdout:"
+    diag "$T/out"
+    say "stderr:"
+    diag "$T/err"
+    for f in fsck diff; do
+        if [ -s "$T/$f" ]; then
+            say "$f:"
+            diag "$T/$f"
+        fi
+    done
+}
+
+# The test image's tree, as the source of the directory and tar cases.
+ROOT=$T/root
+mkdir "$ROOT"
+debugfs -R "rdump / $ROOT" "$TEST_IMAGE" >/dev/null 2>&1
+
+build "$ROOT" "$T/dir.ext4"
+t "a directory builds" test "$rc" = 0
+t "the directory's image passes e2fsck -fn" fsck_clean "$T/dir.ext4"
+t "the directory's image holds the directory, entry by entry" same_tree "$T/dir.ext4" "$ROOT"
+
+tar -C "$ROOT" -cf "$T/root.tar" .
+for z in gzip xz zstd; do
+    "$z" -c "$T/root.tar" >"$T/root.tar.$z"
+    # A misleading name: the compression is found by content.
+    build "$T/root.tar.$z" "$T/tar-$z.ext4"
+    t "a $z tar builds" test "$rc" = 0
+    t "the $z tar's image passes e2fsck -fn" fsck_clean "$T/tar-$z.ext4"
+    t "the $z tar's image holds the tree, entry by entry" same_tree "$T/tar-$z.ext4" "$ROOT"
+done
+
+# Every entry type and whiteout case over three layers, two of them gzip.
+python3 "$HERE/mkoci.py" all "$T/all"
+build "oci:$T/all:t" "$T/all.ext4"
+t "a hand-made OCI layout builds" test "$rc" = 0
+t "its image passes e2fsck -fn" fsck_clean "$T/all.ext4"
+umoci unpack --image "$T/all:t" "$T/all-bundle" >/dev/null 2>&1
+t "its image equals umoci unpack, entry by entry" same_tree "$T/all.ext4" "$T/all-bundle/rootfs"
+whiteouts_applied() {
+    mount -o ro,loop "$T/all.ext4" "$MNT"
+    local r=0
+    [ ! -e "$MNT/gone-file" ] && [ ! -e "$MNT/gone-dir" ] && [ ! -e "$MNT/opaque/old" ] &&
+        [ ! -e "$MNT/opaque/sub" ] && [ -f "$MNT/opaque/new" ] && [ -d "$MNT/file-to-dir" ] &&
+        [ -f "$MNT/dir-to-file" ] && [ "$(cat "$MNT/keep/a")" = replaced ] &&
+        [ "$(stat -c %i "$MNT/lower-target")" = "$(stat -c %i "$MNT/upper-link")" ] &&
+        [ "$(stat -c %a "$MNT/bin/tool")" = 4755 ] && [ "$(readlink "$MNT/bin/rel")" = sgid ] &&
+        python3 -c 'import os,sys; os.getxattr(sys.argv[1], "security.capability")' "$MNT/cap" &&
+        [ -z "$(find "$MNT" -name '.wh.*')" ] || r=1
+    umount "$MNT"
+    return "$r"
+}
+t "whiteouts, opaque directories, overrides and cross-layer hard links applied" whiteouts_applied
+
+build "oci:$T/all:t" "$T/again.ext4"
+t "the same layout gives a byte-identical image" cmp -s "$T/all.ext4" "$T/again.ext4"
+build "oci:$T/all" "$T/untagged.ext4"
+# The metadata after the filesystem names the source as given, so only the filesystems compare.
+fs_bytes=$(debugfs -R stats "$T/all.ext4" 2>/dev/null | sed -n 's/^Block count: *//p')
+t "a layout with one image needs no tag" \
+    cmp -s -n $((fs_bytes * 4096)) "$T/all.ext4" "$T/untagged.ext4"
+build "oci:$T/all:nope" "$T/nope.ext4"
+t "an unknown tag is an error listing the tags" \
+    eval 'test "$rc" = 1 && err_has "no image tagged .nope. (there are: t)" && [ ! -e "$T/nope.ext4" ]'
+
+# podman's and skopeo's output, made offline from the test image's tree.
+PM=$T/podman
+mkdir -p "$PM/ctx"
+printf '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n' \
+    >"$PM/containers.conf"
+printf '[storage]\ndriver = "vfs"\nrunroot = "%s/run"\ngraphroot = "%s/root"\n' "$PM" "$PM" \
+    >"$PM/storage.conf"
+export CONTAINERS_CONF=$PM/containers.conf CONTAINERS_STORAGE_CONF=$PM/storage.conf
+echo "added by build" >"$PM/ctx/added.txt"
+cat >"$PM/ctx/Containerfile" <<'EOF'
+FROM localhost/sbx-image-base:1
+COPY added.txt /srv/added.txt
+ENV GREETING=hello
+WORKDIR /srv
+LABEL org.example.suite=image
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["echo $GREETING from $(pwd) as $(id -u)"]
+EOF
+podman_made() {
+    podman import "$T/root.tar" localhost/sbx-image-base:1 &&
+        podman build --pull=never -t localhost/sbx-image-app:1 "$PM/ctx" &&
+        podman save --format docker-archive -o "$PM/app.docker.tar" localhost/sbx-image-app:1 &&
+        podman save --format oci-archive -o "$PM/app.oci.tar" localhost/sbx-image-app:1 &&
+        skopeo copy containers-storage:localhost/sbx-image-app:1 oci:"$PM/layout":app &&
+        umoci unpack --image "$PM/layout:app" "$PM/bundle"
+}
+t "podman import, build, save and skopeo copy made the images" \
+    eval 'podman_made >"$T/out" 2>"$T/err"'
+for src in "docker-archive:$PM/app.docker.tar" "oci-archive:$PM/app.oci.tar" \
+    "oci:$PM/layout:app"; do
+    kind=${src%%:*}
+    build "$src" "$T/$kind.ext4"
+    t "$kind from podman builds" test "$rc" = 0
+    t "$kind: its image passes e2fsck -fn" fsck_clean "$T/$kind.ext4"
+    t "$kind: its image equals umoci unpack, entry by entry" \
+        same_tree "$T/$kind.ext4" "$PM/bundle/rootfs"
+done
+inspect_shows() {
+    "$SANDBOXCTL" image inspect "$T/oci.ext4" >"$T/out" 2>"$T/err" &&
+        grep -q "^digest  *sha256:" "$T/out" && grep -q '^WorkingDir  */srv' "$T/out" &&
+        grep -q '^label  *org.example.suite=image' "$T/out" && grep -q '^sitemap  *no' "$T/out"
+}
+t "image inspect shows the digest, config and labels" inspect_shows
+t "image inspect --json gives the same document" \
+    eval '"$SANDBOXCTL" image inspect --json "$T/oci.ext4" | python3 -c "import json,sys; d=json.load(sys.stdin); assert d[\"config\"][\"Cmd\"] and d[\"kind\"] == \"oci\"" 2>"$T/err"'
+rc=0
+"$SANDBOXCTL" image inspect "$TEST_IMAGE" >"$T/out" 2>"$T/err" || rc=$?
+t "image inspect of a plain image says it has no metadata" \
+    eval 'test "$rc" = 1 && err_has "no metadata"'
+build --label owner=suite --label org.example.suite=override "oci:$PM/layout:app" "$T/labels.ext4"
+t "--label adds and overrides labels" \
+    eval '"$SANDBOXCTL" image inspect "$T/labels.ext4" | grep -q "^label  *org.example.suite=override" &&
+        "$SANDBOXCTL" image inspect "$T/labels.ext4" | grep -q "^label  *owner=suite"'
+build --size 64M "$ROOT" "$T/sized.ext4"
+t "--size sets the filesystem's size" \
+    eval 'test "$rc" = 0 && [ "$(debugfs -R stats "$T/sized.ext4" 2>/dev/null | sed -n "s/^Block count: *//p")" = 16384 ]'
+build --size 8M "$ROOT" "$T/small.ext4"
+t "a --size too small fails, says so, and leaves nothing" \
+    eval 'test "$rc" = 1 && err_has "give a larger --size" && [ ! -e "$T/small.ext4" ] &&
+        ! ls "$T"/small.ext4.tmp-* >/dev/null 2>&1'
+rc=0
+script -qec "$SANDBOXCTL image build $ROOT $T/tty.ext4" /dev/null >"$T/out" 2>&1 || rc=$?
+t "on a terminal a build shows its progress" eval 'test "$rc" = 0 && grep -q "entries" "$T/out"'
+build "$ROOT" "$T/quiet.ext4"
+t "without a terminal it prints nothing" eval 'test "$rc" = 0 && [ ! -s "$T/err" ]'
+
+# Hostile layers and damaged images: each refused by name, nothing left behind.
+check_refused() {
+    local case=$1 want=$2
+    python3 "$HERE/mkoci.py" "$case" "$T/h-$case"
+    build "oci:$T/h-$case" "$T/h-$case.ext4"
+    test "$rc" = 1 && err_has "$want" && [ ! -e "$T/h-$case.ext4" ] &&
+        ! ls "$T/h-$case.ext4".tmp-* >/dev/null 2>&1
+}
+t "'..' in a name is refused" check_refused dotdot "entry 'etc/../../escape': a '..' component"
+t "an absolute name is refused" check_refused absolute "entry '/etc/abs': an absolute name"
+t "writing through a symlink is refused" \
+    check_refused through-symlink "entry 'link/owned': 'link' is a symlink"
+t "a hard link to a missing entry is refused" \
+    check_refused link-missing "entry 'hl': a hard link to 'no/such/file', which is not"
+t "a hard link out of the tree is refused" \
+    check_refused link-outside "hard link target '../../etc/passwd': a '..' component"
+t "a blob whose sha256 differs is refused" check_refused bad-digest "sha256 mismatch: the manifest"
+t "a layer whose diff_id differs is refused" \
+    check_refused bad-diffid "layer 2 (sha256:[0-9a-f]*): uncompressed sha256 mismatch"
+t "a missing blob is named" check_refused missing-blob "blob 'blobs/sha256/[0-9a-f]*': missing"
+t "a bad gzip stream is named" check_refused bad-gzip "layer 2 (sha256:[0-9a-f]*): .*gzip"
+t "an unsupported media type is named" \
+    check_refused bad-mediatype "unsupported media type 'application/vnd.example.layer.v1.squashfs'"
+t "nothing was written outside the images" \
+    eval '! ls /escape /etc/abs "$T/escape" >/dev/null 2>&1 && ! grep -q owned /tmp/owned 2>/dev/null'
+
+# The config, honoured by sandboxctl run in a real sandboxd.
+suite_daemon
+run() {
+    rc=0
+    timeout 60 "$@" >"$T/out" 2>"$T/err" || rc=$?
+}
+IMG=$T/oci.ext4
+chmod 0644 "$IMG" "$T/all.ext4" "$T/dir.ext4"
+run "$SANDBOXCTL" run --socket "$SOCK" "$IMG"
+t "run IMAGE runs Entrypoint + Cmd in WorkingDir with Env" \
+    eval 'test "$rc" = 0 && [ "$(cat "$T/out")" = "hello from /srv as 0" ]'
+run "$SANDBOXCTL" run --socket "$SOCK" "$IMG" 'echo replaced in $PWD'
+t "run IMAGE CMD replaces Cmd, keeps Entrypoint" \
+    eval 'test "$rc" = 0 && [ "$(cat "$T/out")" = "replaced in /srv" ]'
+run "$SANDBOXCTL" run --socket "$SOCK" -e GREETING=bye -w / "$IMG"
+t "-e and -w override Env and WorkingDir" \
+    eval 'test "$rc" = 0 && [ "$(cat "$T/out")" = "bye from / as 0" ]'
+printf 'process:\n  cwd: /tmp\n  env: { GREETING: policy }\n' >"$T/policies/over.yaml"
+run "$SANDBOXCTL" run --socket "$SOCK" --policy over "$IMG"
+t "the policy's cwd and env override the config" \
+    eval 'test "$rc" = 0 && [ "$(cat "$T/out")" = "policy from /tmp as 0" ]'
+run setpriv --reuid=4242 --regid=65534 --clear-groups "$SANDBOXCTL" run --socket "$SOCK" "$IMG"
+t "a member runs an image without User as itself" \
+    eval 'test "$rc" = 0 && [ "$(cat "$T/out")" = "hello from /srv as 4242" ]'
+run setpriv --reuid=4242 --regid=65534 --clear-groups "$SANDBOXCTL" run --socket "$SOCK" \
+    "$T/all.ext4" /bin/tool
+t "a member may not become the image's User" \
+    eval 'test "$rc" = 125 && err_has "the image.s config User .0:0. (--user overrides it): permission denied"'
+run "$SANDBOXCTL" run --socket "$SOCK" "$T/dir.ext4"
+t "an image without Entrypoint or Cmd needs a command" \
+    eval 'test "$rc" = 125 && err_has "no command given, and the image.s config has neither"'
+run "$SANDBOXCTL" run --socket "$SOCK" "$T/dir.ext4" /bin/echo built
+t "a built directory image runs a command" eval 'test "$rc" = 0 && [ "$(cat "$T/out")" = built ]'
+run "$SANDBOXCTL" run --socket "$SOCK" "$TEST_IMAGE"
+t "a plain image without a command is refused" \
+    eval 'test "$rc" = 125 && err_has "no command given (only an image made by"'
+cp "$IMG" "$T/damaged.ext4"
+printf 'X' | dd of="$T/damaged.ext4" bs=1 seek=$(($(stat -c %s "$T/damaged.ext4") - 100)) \
+    conv=notrunc 2>/dev/null
+run "$SANDBOXCTL" run --socket "$SOCK" "$T/damaged.ext4" /bin/true
+t "damaged metadata fails the run, named" \
+    eval 'test "$rc" = 125 && err_has "image metadata damaged"'
+
+tap_finish
