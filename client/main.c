@@ -16,8 +16,7 @@ static void usage(FILE *f)
                "Commands:\n"
                "  run [OPTIONS] IMAGE CMD [ARGS...]   run CMD inside the ext4 IMAGE\n"
                "  policy check FILE...                validate policy files\n"
-               "  image build SOURCE OUTPUT           make an ext4 image from a directory, tar or OCI image\n"
-               "  image inspect [--json] IMAGE        show what a built image holds\n"
+               "  image build|inspect ARGS...         build an ext4 image (directory, tar, OCI); inspect one\n"
                "  version                             print the version\n\n"
                "'sandboxctl COMMAND --help' tells more.\n");
 }

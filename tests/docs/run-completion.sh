@@ -61,9 +61,12 @@ includes() {
 
 registered() { complete -p sandboxctl | grep -q _sandboxctl; }
 t "the bash completion is registered for sandboxctl" registered
-t "commands" offers run policy version --help --version -- ''
+t "commands" offers run image policy version --help --version -- ''
 t "a command from its first letters" offers policy -- po
 t "policy's subcommand" offers check --help -- policy ''
+t "image's subcommands" offers build inspect --help -- image ''
+t "image build's options" offers --size --label --quiet --help -- image build -
+t "image inspect's options" offers --json --help -- image inspect -
 t "policy check: YAML files and directories" offers local.yaml sub -- policy check ''
 t "run: every option --help prints" includes --syscall-mode -- run --
 t "run: short options too" includes -e -- run -
