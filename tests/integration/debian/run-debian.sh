@@ -76,6 +76,20 @@ IMAGE=$DEBIAN_DIR/debian.ext4
 # every program the suite starts.
 exec 8<"$DEBIAN_DIR/.lock"
 flock -s 8
+# With DEBIAN_IMAGE_BUILD=1 the image is `sandboxctl image build` of a tar of
+# the same root filesystem instead of mkfs.ext4 -d's.
+if [ "${DEBIAN_IMAGE_BUILD:-0}" = 1 ]; then
+    tar -C "$ROOTFS" --xattrs --xattrs-include='*' -cf "$T/rootfs.tar" . 8<&-
+    if ! "$SANDBOXCTL" image build --quiet "$T/rootfs.tar" "$T/built.ext4" \
+        8<&- 2>"$T/build.err"; then
+        echo "Bail out! sandboxctl image build of the Debian root failed:"
+        diag "$T/build.err"
+        exit 1
+    fi
+    rm -f "$T/rootfs.tar"
+    IMAGE=$T/built.ext4
+    say "Debian image built by sandboxctl image build from a tar of $ROOTFS"
+fi
 
 # ---- Running both sides -------------------------------------------------------
 
