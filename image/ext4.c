@@ -43,7 +43,8 @@ static int size_node(void *ctx, struct sbx_tree_node *parent, struct sbx_tree_no
         return 0; /* another name of an inode counted */
     s->inodes++;
     if (i->type == SBX_TREE_REG)
-        s->blocks += div_up(i->size, BS) + div_up(i->size, 128ULL << 20);
+        /* Four extents (of up to 128 MiB) fit in the inode; more need a block per 340. */
+        s->blocks += div_up(i->size, BS) + i->size / (512ULL << 20);
     if (i->type == SBX_TREE_SYMLINK && strlen(i->target) > FAST_SYMLINK_MAX)
         s->blocks++;
     if (i->nxattrs)
