@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "client/image-sitemap.h"
 #include "image/ext4.h"
 #include "image/meta.h"
 #include "image/source.h"
@@ -148,7 +149,7 @@ static int open_output(const char *output, char *tmp, size_t len)
 
 static json_object *meta_document(const char *source, const struct sbx_source_result *res,
                                   const struct sbx_tree *t, const uint8_t tree_sha[32],
-                                  uint64_t fs_bytes, char **labels, size_t nlabels)
+                                  uint64_t fs_bytes, bool sitemap, char **labels, size_t nlabels)
 {
     json_object *o = json_object_new_object();
     char tree[72];
@@ -175,7 +176,7 @@ static json_object *meta_document(const char *source, const struct sbx_source_re
     json_object_object_add(o, "files", json_object_new_int64((int64_t)t->inodes));
     json_object_object_add(o, "content_bytes", json_object_new_int64((int64_t)t->bytes));
     json_object_object_add(o, "filesystem_bytes", json_object_new_int64((int64_t)fs_bytes));
-    json_object_object_add(o, "sitemap", json_object_new_boolean(0));
+    json_object_object_add(o, "sitemap", json_object_new_boolean(sitemap));
     return o;
 }
 
@@ -235,10 +236,17 @@ static int build(const char *source, const char *output, uint64_t size, char **l
         unlink(tmp);
         goto out;
     }
-    json_object *doc = meta_document(source, &res, &t, tree_sha, bytes, labels, nlabels);
+    /* The filesystem is complete: its site map, where this user can mount it. */
+    _cleanup_free_ void *map = NULL;
+    size_t map_len = 0;
+    r = sbx_image_build_sitemap(fd, &map, &map_len, err, sizeof(err));
+    if (r < 0 && r != -EPERM && !quiet)
+        fprintf(stderr, "sandboxctl: image build: %s (the daemon makes it at the first run)\n",
+                err);
+    json_object *doc = meta_document(source, &res, &t, tree_sha, bytes, r == 0, labels, nlabels);
     const char *json = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
                                                                JSON_C_TO_STRING_NOSLASHESCAPE);
-    r = sbx_image_meta_write(fd, bytes, json, strlen(json));
+    r = sbx_image_meta_write(fd, bytes, map, map_len, json, strlen(json));
     json_object_put(doc);
     if (r == 0 && fsync(fd) < 0)
         r = sbx_neg_errno();

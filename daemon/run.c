@@ -26,6 +26,7 @@
 #include "daemon/sandbox.h"
 #include "daemon/server.h"
 #include "daemon/sitemap-build.h"
+#include "image/meta.h"
 #include "policy/policy.h"
 #include "sbx/macro.h"
 
@@ -244,6 +245,10 @@ static int run_image_config(struct sbx_run_req *req, char *msg, size_t len)
     }
     if (r < 0)
         *cfg = (struct sbx_image_config){ 0 };
+    /* Checked when the image is mounted (sbx_sitemap_offer); a bad one is only ignored. */
+    if (cfg->present &&
+        sbx_image_meta_read_map(fd, &req->image_map, &req->image_map_len, why, sizeof(why)) < 0)
+        req->image_map = NULL;
     r = sbx_image_config_argv(cfg, req->run.argv, req->run.argc, &req->argv, why, sizeof(why));
     if (r < 0) {
         snprintf(msg, len, "%s", why);
@@ -488,6 +493,7 @@ void sbx_run_req_free(struct sbx_run_req *req)
         return;
     sbx_msg_run_free(&req->run);
     sbx_image_config_free(&req->image_config);
+    free(req->image_map);
     for (uint32_t i = 0; i < req->argc; i++)
         free(req->argv[i]);
     free(req->argv);
@@ -816,6 +822,8 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
     r = sbx_image_acquire(&d->images, image_fd, p->writable_image, &img, msg, msglen);
     if (r < 0)
         return r;
+    if (req->run.mode == SBX_MODE_REWRITE && req->image_map)
+        sbx_sitemap_offer(img, req->image_map, req->image_map_len);
     if (req->run.mode == SBX_MODE_REWRITE)
         sbx_sitemap_request(d, img);
 

@@ -197,6 +197,22 @@ void sbx_sitemap_request(struct sbx_daemon *d, struct sbx_image *img)
     }
 }
 
+void sbx_sitemap_offer(struct sbx_image *img, const void *map, size_t len)
+{
+    if (img->sitemap_tried || img->writable)
+        return;
+    char why[200];
+    if (sbx_sitemap_check(map, len, why, sizeof(why)) < 0) {
+        sbx_warn("image loop%d: ignoring the site map in the image file: %s", img->loop_nr, why);
+        return;
+    }
+    const struct sbx_sitemap_header *h = map;
+    img->sitemap_tried = true;
+    install(img, map, len);
+    sbx_info("image loop%d: site map of %u files, %u sites, from the image file", img->loop_nr,
+             h->nfiles, h->nsites);
+}
+
 void sbx_sitemap_cancel_all(struct sbx_daemon *d)
 {
     while (d->sitemap_builds)

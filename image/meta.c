@@ -30,23 +30,40 @@ static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
     return 0;
 }
 
-int sbx_image_meta_write(int fd, uint64_t fs_bytes, const char *json, size_t len)
+static void digest(const void *map, size_t map_len, const char *json, size_t len, uint8_t out[32])
 {
-    if (len > SBX_IMAGE_META_MAX_JSON)
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    memset(out, 0, 32);
+    if (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1) {
+        EVP_DigestUpdate(md, map, map_len);
+        EVP_DigestUpdate(md, json, len);
+        EVP_DigestFinal_ex(md, out, NULL);
+    }
+    EVP_MD_CTX_free(md);
+}
+
+int sbx_image_meta_write(int fd, uint64_t fs_bytes, const void *map, size_t map_len,
+                         const char *json, size_t len)
+{
+    if (len > SBX_IMAGE_META_MAX_JSON || map_len > SBX_IMAGE_META_MAX_MAP)
         return -EFBIG;
     struct sbx_image_meta_footer f = { .version = SBX_IMAGE_META_VERSION,
+                                       .map_bytes = (uint32_t)map_len,
                                        .fs_bytes = fs_bytes,
                                        .json_bytes = len };
     memcpy(f.magic, SBX_IMAGE_META_MAGIC, sizeof(f.magic));
-    EVP_Digest(json, len, f.sha256, NULL, EVP_sha256(), NULL);
-    int r = pwrite_all(fd, json, len, fs_bytes);
+    digest(map, map_len, json, len, f.sha256);
+    int r = map_len ? pwrite_all(fd, map, map_len, fs_bytes) : 0;
     if (r == 0)
-        r = pwrite_all(fd, &f, sizeof(f), fs_bytes + len);
+        r = pwrite_all(fd, json, len, fs_bytes + map_len);
+    if (r == 0)
+        r = pwrite_all(fd, &f, sizeof(f), fs_bytes + map_len + len);
     return r;
 }
 
-int sbx_image_meta_read(int fd, char **ret_json, size_t *ret_len, uint64_t *ret_fs_bytes, char *msg,
-                        size_t msglen)
+/* Reads the footer, map and JSON of fd, each checked against the others and the file. */
+static int meta_read(int fd, char **ret_json, size_t *ret_len, void **ret_map, size_t *ret_map_len,
+                     uint64_t *ret_fs_bytes, char *msg, size_t msglen)
 {
     struct stat st;
     if (fstat(fd, &st) < 0)
@@ -58,33 +75,54 @@ int sbx_image_meta_read(int fd, char **ret_json, size_t *ret_len, uint64_t *ret_
         return -ENOENT;
     uint64_t size = (uint64_t)st.st_size - sizeof(f);
     if (f.version != SBX_IMAGE_META_VERSION) {
-        snprintf(msg, msglen, "image metadata of version %u, this sandboxctl reads %d", f.version,
+        snprintf(msg, msglen, "image metadata of version %u, this sandboxd reads %d", f.version,
                  SBX_IMAGE_META_VERSION);
         return -EBADMSG;
     }
-    if (f.json_bytes > SBX_IMAGE_META_MAX_JSON || f.json_bytes > size ||
-        f.fs_bytes != size - f.json_bytes || f.fs_bytes % 4096 != 0) {
-        snprintf(msg, msglen, "image metadata that does not fit the file (%llu + %llu bytes)",
-                 (unsigned long long)f.fs_bytes, (unsigned long long)f.json_bytes);
+    if (f.json_bytes > SBX_IMAGE_META_MAX_JSON || f.map_bytes > SBX_IMAGE_META_MAX_MAP ||
+        f.json_bytes + f.map_bytes > size || f.fs_bytes != size - f.json_bytes - f.map_bytes ||
+        f.fs_bytes % 4096 != 0) {
+        snprintf(msg, msglen, "image metadata that does not fit the file (%llu + %u + %llu bytes)",
+                 (unsigned long long)f.fs_bytes, f.map_bytes, (unsigned long long)f.json_bytes);
         return -EBADMSG;
     }
-    size_t len = (size_t)f.json_bytes;
+    size_t len = (size_t)f.json_bytes, mlen = f.map_bytes;
     _cleanup_free_ char *json = malloc(len + 1);
-    if (!json)
+    _cleanup_free_ char *map = malloc(mlen ? mlen : 1);
+    if (!json || !map)
         return -ENOMEM;
-    if (pread(fd, json, len, (off_t)f.fs_bytes) != (ssize_t)len) {
+    if ((mlen && pread(fd, map, mlen, (off_t)f.fs_bytes) != (ssize_t)mlen) ||
+        pread(fd, json, len, (off_t)(f.fs_bytes + mlen)) != (ssize_t)len) {
         snprintf(msg, msglen, "cannot read the image metadata");
         return -EIO;
     }
     json[len] = '\0';
     uint8_t sha[32];
-    EVP_Digest(json, len, sha, NULL, EVP_sha256(), NULL);
+    digest(map, mlen, json, len, sha);
     if (memcmp(sha, f.sha256, sizeof(sha)) != 0 || strlen(json) != len) {
         snprintf(msg, msglen, "image metadata damaged (its sha256 does not match)");
         return -EBADMSG;
     }
-    *ret_json = TAKE_PTR(json);
-    *ret_len = len;
-    *ret_fs_bytes = f.fs_bytes;
+    if (ret_json) {
+        *ret_json = TAKE_PTR(json);
+        *ret_len = len;
+    }
+    if (ret_map) {
+        *ret_map = mlen ? TAKE_PTR(map) : NULL;
+        *ret_map_len = mlen;
+    }
+    if (ret_fs_bytes)
+        *ret_fs_bytes = f.fs_bytes;
     return 0;
+}
+
+int sbx_image_meta_read(int fd, char **ret_json, size_t *ret_len, uint64_t *ret_fs_bytes, char *msg,
+                        size_t msglen)
+{
+    return meta_read(fd, ret_json, ret_len, NULL, NULL, ret_fs_bytes, msg, msglen);
+}
+
+int sbx_image_meta_read_map(int fd, void **ret_map, size_t *ret_len, char *msg, size_t msglen)
+{
+    return meta_read(fd, NULL, NULL, ret_map, ret_len, NULL, msg, msglen);
 }

@@ -6,7 +6,8 @@
  * does not reach it (its block count ends before it), so a guest never
  * sees it, and a plain image (mkfs.ext4 -d) simply has no footer.
  *
- * Layout: [filesystem: fs_bytes][JSON: json_bytes][footer: 64 bytes].
+ * Layout: [filesystem: fs_bytes][site map: map_bytes][JSON: json_bytes]
+ * [footer: 64 bytes].  The site map (include/sbx/sitemap.h) is optional.
  */
 #pragma once
 
@@ -21,15 +22,19 @@
 struct sbx_image_meta_footer {
     char magic[8];
     uint32_t version;
-    uint32_t reserved;
+    uint32_t map_bytes;
     uint64_t fs_bytes;
     uint64_t json_bytes;
-    uint8_t sha256[32]; /* of the JSON, against a truncated or damaged file */
+    uint8_t sha256[32]; /* of the map and the JSON, against a truncated or damaged file */
 };
 _Static_assert(sizeof(struct sbx_image_meta_footer) == 64, "format");
 
-/* Appends the JSON and the footer at fs_bytes of fd. */
-int sbx_image_meta_write(int fd, uint64_t fs_bytes, const char *json, size_t len);
+/* Largest site map accepted. */
+#define SBX_IMAGE_META_MAX_MAP (16U << 20)
+
+/* Appends the site map (map_len 0: none), the JSON and the footer at fs_bytes of fd. */
+int sbx_image_meta_write(int fd, uint64_t fs_bytes, const void *map, size_t map_len,
+                         const char *json, size_t len);
 
 /*
  * Reads the JSON of fd's footer (NUL-terminated, malloc'd).  -ENOENT when
@@ -38,3 +43,6 @@ int sbx_image_meta_write(int fd, uint64_t fs_bytes, const char *json, size_t len
  */
 int sbx_image_meta_read(int fd, char **ret_json, size_t *ret_len, uint64_t *ret_fs_bytes, char *msg,
                         size_t msglen);
+
+/* The site map stored in fd (malloc'd; *ret_len 0 and NULL when there is none). */
+int sbx_image_meta_read_map(int fd, void **ret_map, size_t *ret_len, char *msg, size_t msglen);

@@ -156,9 +156,19 @@ done
 inspect_shows() {
     "$SANDBOXCTL" image inspect "$T/oci.ext4" >"$T/out" 2>"$T/err" &&
         grep -q "^digest  *sha256:" "$T/out" && grep -q '^WorkingDir  */srv' "$T/out" &&
-        grep -q '^label  *org.example.suite=image' "$T/out" && grep -q '^sitemap  *no' "$T/out"
+        grep -q '^label  *org.example.suite=image' "$T/out" && grep -q '^sitemap  *yes' "$T/out"
 }
-t "image inspect shows the digest, config and labels" inspect_shows
+t "image inspect shows the digest, config, labels and a site map (root's build)" inspect_shows
+mkdir -m 0777 "$T/member"
+rc=0
+setpriv --reuid=4242 --regid=65534 --clear-groups "$SANDBOXCTL" image build \
+    "oci:$PM/layout:app" "$T/member/app.ext4" >"$T/out" 2>"$T/err" || rc=$?
+t "a member builds an image too, without a site map (it cannot mount)" \
+    eval 'test "$rc" = 0 && [ ! -s "$T/err" ] && [ "$(stat -c %u "$T/member/app.ext4")" = 4242 ] &&
+        "$SANDBOXCTL" image inspect "$T/member/app.ext4" | grep -q "^sitemap  *no" &&
+        cmp -s -n "$(stat -c %s "$T/oci.ext4" | awk "{ print \$1 - 100000 }")" \
+            "$T/oci.ext4" "$T/member/app.ext4"'
+
 t "image inspect --json gives the same document" \
     eval '"$SANDBOXCTL" image inspect --json "$T/oci.ext4" | python3 -c "import json,sys; d=json.load(sys.stdin); assert d[\"config\"][\"Cmd\"] and d[\"kind\"] == \"oci\"" 2>"$T/err"'
 rc=0
@@ -219,6 +229,9 @@ chmod 0644 "$IMG" "$T/all.ext4" "$T/dir.ext4"
 run "$SANDBOXCTL" run --socket "$SOCK" "$IMG"
 t "run IMAGE runs Entrypoint + Cmd in WorkingDir with Env" \
     eval 'test "$rc" = 0 && [ "$(cat "$T/out")" = "hello from /srv as 0" ]'
+t "its first rewrite-mode run uses the site map stored in it" \
+    eval 'grep -q "site map of [1-9][0-9]* files, [0-9]* sites, from the image file" "$T/sandboxd.log" &&
+        [ -z "$(ls -A "$T/state/sitemaps" 2>/dev/null)" ]'
 run "$SANDBOXCTL" run --socket "$SOCK" "$IMG" 'echo replaced in $PWD'
 t "run IMAGE CMD replaces Cmd, keeps Entrypoint" \
     eval 'test "$rc" = 0 && [ "$(cat "$T/out")" = "replaced in /srv" ]'
