@@ -244,6 +244,9 @@ static int build(const char *source, const char *output, uint64_t size, char **l
         fprintf(stderr, "sandboxctl: image build: %s (the daemon makes it at the first run)\n",
                 err);
     json_object *doc = meta_document(source, &res, &t, tree_sha, bytes, r == 0, labels, nlabels);
+    char sb[72];
+    if (sbx_image_meta_superblock(fd, sb) == 0)
+        json_object_object_add(doc, "superblock", json_object_new_string(sb));
     const char *json = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
                                                                JSON_C_TO_STRING_NOSLASHESCAPE);
     r = sbx_image_meta_write(fd, bytes, map, map_len, json, strlen(json));

@@ -26,6 +26,7 @@ void sbx_image_config_free(struct sbx_image_config *cfg)
     strv_free(cfg->env);
     free(cfg->workdir);
     free(cfg->user);
+    free(cfg->superblock);
     *cfg = (struct sbx_image_config){ 0 };
 }
 
@@ -121,7 +122,8 @@ int sbx_image_config_read(int image_fd, struct sbx_image_config *cfg, char *msg,
         (r = take_strv(c, "Cmd", &cfg->cmd, &cfg->n_cmd, msg, len)) < 0 ||
         (r = take_strv(c, "Env", &cfg->env, &cfg->n_env, msg, len)) < 0 ||
         (r = take_string(c, "WorkingDir", &cfg->workdir, msg, len)) < 0 ||
-        (r = take_string(c, "User", &cfg->user, msg, len)) < 0) {
+        (r = take_string(c, "User", &cfg->user, msg, len)) < 0 ||
+        (r = take_string(doc, "superblock", &cfg->superblock, msg, len)) < 0) {
         json_object_put(doc);
         sbx_image_config_free(cfg);
         return r;

@@ -20,6 +20,7 @@ struct sbx_image_config {
     char **entrypoint, **cmd, **env; /* NULL-terminated */
     size_t n_entrypoint, n_cmd, n_env;
     char *workdir, *user; /* NULL when not set, or set to "" */
+    char *superblock;     /* the filesystem's superblock digest at build time, or NULL */
 };
 
 /*

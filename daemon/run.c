@@ -245,8 +245,14 @@ static int run_image_config(struct sbx_run_req *req, char *msg, size_t len)
     }
     if (r < 0)
         *cfg = (struct sbx_image_config){ 0 };
-    /* Checked when the image is mounted (sbx_sitemap_offer); a bad one is only ignored. */
-    if (cfg->present &&
+    /*
+     * The stored site map, while the filesystem is the one it was made for;
+     * checked when the image is mounted (sbx_sitemap_offer), and a bad one
+     * only ignored: the helper then makes one, as for any image.
+     */
+    char sb[72];
+    if (cfg->superblock && sbx_image_meta_superblock(fd, sb) == 0 &&
+        strcmp(sb, cfg->superblock) == 0 &&
         sbx_image_meta_read_map(fd, &req->image_map, &req->image_map_len, why, sizeof(why)) < 0)
         req->image_map = NULL;
     r = sbx_image_config_argv(cfg, req->run.argv, req->run.argc, &req->argv, why, sizeof(why));
@@ -273,8 +279,8 @@ static int run_image_config(struct sbx_run_req *req, char *msg, size_t len)
         struct sbx_diags diags = { 0 };
         r = sbx_policy_apply_option(p, opt, &diags);
         if (r < 0)
-            diags_message(&diags, i == 0 ? "image config User: " : "image config WorkingDir: ",
-                          msg, len);
+            diags_message(&diags, i == 0 ? "image config User: " : "image config WorkingDir: ", msg,
+                          len);
         sbx_diags_free(&diags);
         if (r < 0)
             return r;

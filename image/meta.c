@@ -126,3 +126,15 @@ int sbx_image_meta_read_map(int fd, void **ret_map, size_t *ret_len, char *msg, 
 {
     return meta_read(fd, NULL, NULL, ret_map, ret_len, NULL, msg, msglen);
 }
+
+int sbx_image_meta_superblock(int fd, char out[72])
+{
+    uint8_t sb[1024], sha[32];
+    if (pread(fd, sb, sizeof(sb), 1024) != (ssize_t)sizeof(sb))
+        return -EIO;
+    EVP_Digest(sb, sizeof(sb), sha, NULL, EVP_sha256(), NULL);
+    strcpy(out, "sha256:");
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 7 + 2 * i, 3, "%02x", sha[i]);
+    return 0;
+}

@@ -46,3 +46,10 @@ int sbx_image_meta_read(int fd, char **ret_json, size_t *ret_len, uint64_t *ret_
 
 /* The site map stored in fd (malloc'd; *ret_len 0 and NULL when there is none). */
 int sbx_image_meta_read_map(int fd, void **ret_map, size_t *ret_len, char *msg, size_t msglen);
+
+/*
+ * "sha256:HEX" of fd's ext4 superblock (bytes 1024 to 2047).  Stored at
+ * build time, it tells whether the filesystem changed since (a read-write
+ * mount, debugfs -w): then the stored site map no longer describes it.
+ */
+int sbx_image_meta_superblock(int fd, char out[72]);

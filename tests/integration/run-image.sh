@@ -10,7 +10,7 @@
 # sandboxctl run in a real sandboxd.  Needs root (for the loop mounts that
 # read the images back), podman, skopeo and umoci.
 # Environment: SANDBOXD, SANDBOXCTL, TEST_IMAGE (paths).
-# shellcheck disable=SC2016  # guest scripts single-quoted: they expand in the guest
+# shellcheck disable=SC2016,SC2034  # guest scripts single-quoted; variables read in eval
 set -euo pipefail
 
 # shellcheck source=tests/integration/suite.sh
@@ -235,6 +235,15 @@ t "its first rewrite-mode run uses the site map stored in it" \
 run "$SANDBOXCTL" run --socket "$SOCK" "$IMG" 'echo replaced in $PWD'
 t "run IMAGE CMD replaces Cmd, keeps Entrypoint" \
     eval 'test "$rc" = 0 && [ "$(cat "$T/out")" = "replaced in /srv" ]'
+# Changed after the build, its filesystem no longer matches the stored map: the helper makes one.
+cp "$IMG" "$T/changed.ext4"
+debugfs -w -R "write $T/root.tar.gzip /srv/new" "$T/changed.ext4" >/dev/null 2>&1
+chmod 0644 "$T/changed.ext4"
+run "$SANDBOXCTL" run --socket "$SOCK" "$T/changed.ext4"
+changed_map=$T/state/sitemaps/$(stat -c '%d %i' "$T/changed.ext4" | awk '{ printf "%x-%x.map", $1, $2 }')
+t "a built image changed since is given a new site map, not its stale one" \
+    eval 'test "$rc" = 0 && wait_until 30 test -s "$changed_map" &&
+        [ "$(grep -c "from the image file" "$T/sandboxd.log")" = 1 ]'
 run "$SANDBOXCTL" run --socket "$SOCK" -e GREETING=bye -w / "$IMG"
 t "-e and -w override Env and WorkingDir" \
     eval 'test "$rc" = 0 && [ "$(cat "$T/out")" = "bye from / as 0" ]'
