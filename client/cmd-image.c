@@ -196,6 +196,8 @@ static int build(const char *source, const char *output, uint64_t size, char **l
     char err[2048] = "";
     char tmp[PATH_MAX + 32];
     _cleanup_close_ int fd = -EBADF;
+    _cleanup_free_ void *map = NULL;
+    size_t map_len = 0;
     int r = sbx_tree_init(&t, NULL, spool_dir());
     if (r < 0) {
         fprintf(stderr, "sandboxctl: image build: %s\n", t.err[0] ? t.err : strerror(-r));
@@ -237,8 +239,6 @@ static int build(const char *source, const char *output, uint64_t size, char **l
         goto out;
     }
     /* The filesystem is complete: its site map, where this user can mount it. */
-    _cleanup_free_ void *map = NULL;
-    size_t map_len = 0;
     r = sbx_image_build_sitemap(fd, &map, &map_len, err, sizeof(err));
     if (r < 0 && r != -EPERM && !quiet)
         fprintf(stderr, "sandboxctl: image build: %s (the daemon makes it at the first run)\n",

@@ -4,10 +4,13 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <linux/magic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include "image/meta.h"
 #include "sbx/macro.h"
@@ -91,6 +94,16 @@ static int take_string(json_object *cfg, const char *key, char **ret, char *msg,
 int sbx_image_config_read(int image_fd, struct sbx_image_config *cfg, char *msg, size_t len)
 {
     *cfg = (struct sbx_image_config){ 0 };
+    /*
+     * Read in the daemon's loop: only a regular file off FUSE, whose reads no
+     * user-space server answers.  Anything else has no config here, and the
+     * image's own checks refuse it with the reason.
+     */
+    struct stat st;
+    struct statfs sfs;
+    if (fstat(image_fd, &st) < 0 || !S_ISREG(st.st_mode) || fstatfs(image_fd, &sfs) < 0 ||
+        sfs.f_type == FUSE_SUPER_MAGIC)
+        return 0;
     _cleanup_free_ char *text = NULL;
     size_t tlen;
     uint64_t fs_bytes;

@@ -245,16 +245,6 @@ static int run_image_config(struct sbx_run_req *req, char *msg, size_t len)
     }
     if (r < 0)
         *cfg = (struct sbx_image_config){ 0 };
-    /*
-     * The stored site map, while the filesystem is the one it was made for;
-     * checked when the image is mounted (sbx_sitemap_offer), and a bad one
-     * only ignored: the helper then makes one, as for any image.
-     */
-    char sb[72];
-    if (cfg->superblock && sbx_image_meta_superblock(fd, sb) == 0 &&
-        strcmp(sb, cfg->superblock) == 0 &&
-        sbx_image_meta_read_map(fd, &req->image_map, &req->image_map_len, why, sizeof(why)) < 0)
-        req->image_map = NULL;
     r = sbx_image_config_argv(cfg, req->run.argv, req->run.argc, &req->argv, why, sizeof(why));
     if (r < 0) {
         snprintf(msg, len, "%s", why);
@@ -499,7 +489,6 @@ void sbx_run_req_free(struct sbx_run_req *req)
         return;
     sbx_msg_run_free(&req->run);
     sbx_image_config_free(&req->image_config);
-    free(req->image_map);
     for (uint32_t i = 0; i < req->argc; i++)
         free(req->argv[i]);
     free(req->argv);
@@ -807,6 +796,25 @@ static int detach_binds(const int *src, unsigned n, struct detached *ret, char *
     return 0;
 }
 
+/*
+ * The site map a built image stores, read once, when the image first needs
+ * one, and only while the filesystem is the one it was made for (its
+ * superblock unchanged); sbx_sitemap_offer checks it as it checks the
+ * helper's.  Without it the helper makes one, as for any image.
+ */
+static void offer_image_map(const struct sbx_run_req *req, struct sbx_image *img, int image_fd)
+{
+    const struct sbx_image_config *cfg = &req->image_config;
+    char sb[72], why[200];
+    _cleanup_free_ void *map = NULL;
+    size_t len = 0;
+    if (img->sitemap_tried || img->writable || !cfg->superblock ||
+        sbx_image_meta_superblock(image_fd, sb) < 0 || strcmp(sb, cfg->superblock) != 0 ||
+        sbx_image_meta_read_map(image_fd, &map, &len, why, sizeof(why)) < 0 || !map)
+        return;
+    sbx_sitemap_offer(img, map, len);
+}
+
 int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req *req,
                   struct sbx_frame *extra, struct sbx_sandbox **ret, char *msg, size_t msglen)
 {
@@ -828,10 +836,10 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
     r = sbx_image_acquire(&d->images, image_fd, p->writable_image, &img, msg, msglen);
     if (r < 0)
         return r;
-    if (req->run.mode == SBX_MODE_REWRITE && req->image_map)
-        sbx_sitemap_offer(img, req->image_map, req->image_map_len);
-    if (req->run.mode == SBX_MODE_REWRITE)
+    if (req->run.mode == SBX_MODE_REWRITE) {
+        offer_image_map(req, img, image_fd);
         sbx_sitemap_request(d, img);
+    }
 
     struct sbx_spec spec = {
         .staging = d->staging_dir,

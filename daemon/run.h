@@ -44,8 +44,6 @@ struct sbx_run_req {
     char **argv;
     uint32_t argc;
     bool image_user; /* the guest's user is the image config's */
-    void *image_map; /* the site map stored in a built image (owned), or NULL */
-    size_t image_map_len;
 };
 
 /*
