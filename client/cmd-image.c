@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
+#include <libgen.h>
 #include <limits.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -140,11 +141,40 @@ static void progress_end(struct progress *p)
     p->wrote = false;
 }
 
-/* The output's directory and a temporary name in it, beside OUTPUT. */
-static int open_output(const char *output, char *tmp, size_t len)
+/*
+ * The output file, unnamed until it is complete (O_TMPFILE in OUTPUT's
+ * directory), so that a build that fails or is killed leaves nothing; on a
+ * filesystem without O_TMPFILE, a temporary name beside OUTPUT (*named).
+ */
+static int open_output(const char *output, char *tmp, size_t len, bool *named)
 {
+    _cleanup_free_ char *copy = strdup(output);
+    if (!copy)
+        return -ENOMEM;
     snprintf(tmp, len, "%s.tmp-%d", output, (int)getpid());
-    return open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
+    const char *dir = dirname(copy);
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+    *named = fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR);
+    if (*named)
+        fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
+    return fd;
+}
+
+/* Gives the complete output its name, replacing what was there. */
+static int name_output(int fd, const char *output, const char *tmp, bool named)
+{
+    if (!named) {
+        char self[64];
+        snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+        if (linkat(AT_FDCWD, self, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) < 0)
+            return sbx_neg_errno();
+    }
+    if (rename(tmp, output) < 0) {
+        int r = sbx_neg_errno();
+        unlink(tmp);
+        return r;
+    }
+    return 0;
 }
 
 static json_object *meta_document(const char *source, const struct sbx_source_result *res,
@@ -225,9 +255,10 @@ static int build(const char *source, const char *output, uint64_t size, char **l
     uint64_t need = sbx_ext4_size(&t);
     uint64_t bytes = size ? size : need;
     bytes &= ~(uint64_t)(SBX_EXT4_BLOCK_SIZE - 1);
-    fd = open_output(output, tmp, sizeof(tmp));
+    bool named;
+    fd = open_output(output, tmp, sizeof(tmp), &named);
     if (fd < 0) {
-        fprintf(stderr, "sandboxctl: image build: %s: %s\n", tmp, strerror(errno));
+        fprintf(stderr, "sandboxctl: image build: %s: %s\n", output, strerror(errno));
         r = sbx_neg_errno();
         goto out;
     }
@@ -235,7 +266,8 @@ static int build(const char *source, const char *output, uint64_t size, char **l
     progress_end(&p);
     if (r < 0) {
         fprintf(stderr, "sandboxctl: image build: %s\n", err);
-        unlink(tmp);
+        if (named)
+            unlink(tmp);
         goto out;
     }
     /* The filesystem is complete: its site map, where this user can mount it. */
@@ -253,11 +285,12 @@ static int build(const char *source, const char *output, uint64_t size, char **l
     json_object_put(doc);
     if (r == 0 && fsync(fd) < 0)
         r = sbx_neg_errno();
-    if (r == 0 && rename(tmp, output) < 0)
-        r = sbx_neg_errno();
+    if (r == 0)
+        r = name_output(fd, output, tmp, named);
     if (r < 0) {
         fprintf(stderr, "sandboxctl: image build: %s: %s\n", output, strerror(-r));
-        unlink(tmp);
+        if (named)
+            unlink(tmp);
         goto out;
     }
     if (!quiet && isatty(STDERR_FILENO))
@@ -324,7 +357,7 @@ static int cmd_build(int argc, char **argv)
 
 static void print_strings(const char *key, json_object *a)
 {
-    printf("%-12s", key);
+    printf("%-17s", key);
     for (size_t i = 0; a && i < json_object_array_length(a); i++)
         printf(" %s", json_object_to_json_string_ext(json_object_array_get_idx(a, i),
                                                      JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -402,13 +435,13 @@ static int cmd_inspect(int argc, char **argv)
     static const char *const top[] = { "source", "kind", "digest", "tree" };
     for (size_t i = 0; i < ARRAY_SIZE(top); i++)
         if (json_object_object_get_ex(doc, top[i], &v))
-            printf("%-12s %s\n", top[i], json_object_get_string(v));
+            printf("%-17s %s\n", top[i], json_object_get_string(v));
     static const char *const nums[] = { "layers", "files", "content_bytes", "filesystem_bytes" };
     for (size_t i = 0; i < ARRAY_SIZE(nums); i++)
         if (json_object_object_get_ex(doc, nums[i], &v))
-            printf("%-12s %lld\n", nums[i], (long long)json_object_get_int64(v));
+            printf("%-17s %lld\n", nums[i], (long long)json_object_get_int64(v));
     bool map = json_object_object_get_ex(doc, "sitemap", &v) && json_object_get_boolean(v);
-    printf("%-12s %s\n", "sitemap", map ? "yes" : "no");
+    printf("%-17s %s\n", "sitemap", map ? "yes" : "no");
     static const char *const arrays[] = { "Entrypoint", "Cmd", "Env" };
     for (size_t i = 0; i < ARRAY_SIZE(arrays); i++)
         if (cfg && json_object_object_get_ex(cfg, arrays[i], &v))
@@ -416,10 +449,10 @@ static int cmd_inspect(int argc, char **argv)
     static const char *const strs[] = { "WorkingDir", "User" };
     for (size_t i = 0; i < ARRAY_SIZE(strs); i++)
         if (cfg && json_object_object_get_ex(cfg, strs[i], &v))
-            printf("%-12s %s\n", strs[i], json_object_get_string(v));
+            printf("%-17s %s\n", strs[i], json_object_get_string(v));
     if (labels && json_object_is_type(labels, json_type_object)) {
         json_object_object_foreach(labels, k, lv)
-            printf("label        %s=%s\n", k, json_object_get_string(lv));
+            printf("label             %s=%s\n", k, json_object_get_string(lv));
     }
     json_object_put(doc);
     return 0;
