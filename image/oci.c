@@ -742,7 +742,8 @@ static int read_docker(struct store *s, const char *tag, struct sbx_tree *t,
         json_object *tags =
             get_typed(json_object_array_get_idx(top, i), "RepoTags", json_type_array);
         for (size_t k = 0; tags && k < json_object_array_length(tags); k++)
-            if (strcmp(json_object_get_string(json_object_array_get_idx(tags, k)), tag) == 0)
+            if (json_object_is_type(json_object_array_get_idx(tags, k), json_type_string) &&
+                strcmp(json_object_get_string(json_object_array_get_idx(tags, k)), tag) == 0)
                 pick = json_object_array_get_idx(top, i);
     }
     if (tag && !pick) {
