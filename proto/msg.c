@@ -591,7 +591,9 @@ static int run_check(const void *p)
         return -1;
     if (m->mode != SBX_RUN_MODE_DEFAULT && check_mode(m->mode) < 0)
         return -1;
-    return m->flags & ~(SBX_RUN_STATS | SBX_RUN_TTY) ? -1 : 0;
+    if (m->name && (!(m->flags & SBX_RUN_DETACH) || strlen(m->name) > SBX_NAME_MAX))
+        return -1;
+    return m->flags & ~(SBX_RUN_STATS | SBX_RUN_TTY | SBX_RUN_DETACH) ? -1 : 0;
 }
 
 static const struct slot run_slots[] = {
@@ -603,6 +605,7 @@ static const struct slot run_slots[] = {
     ONE(6, SLOT_U32, true, struct sbx_msg_run, mode),
     ONE(7, SLOT_U32, true, struct sbx_msg_run, flags),
     MANY(8, SLOT_STRV, false, struct sbx_msg_run, options, n_options, NULL),
+    ONE(9, SLOT_STR, false, struct sbx_msg_run, name),
 };
 DESC(run_desc, SBX_MSG_RUN, run_slots, run_check);
 
@@ -629,8 +632,67 @@ DESC(fds_desc, SBX_MSG_FDS, fds_slots, fds_check);
 
 static const struct slot started_slots[] = {
     ONE(1, SLOT_U64, true, struct sbx_msg_started, id),
+    ONE(2, SLOT_STR, false, struct sbx_msg_started, sandbox),
 };
 DESC(started_desc, SBX_MSG_STARTED, started_slots, NULL);
+
+static int ctl_check(const void *p)
+{
+    const struct sbx_msg_ctl *m = p;
+    if (m->target && strlen(m->target) > SBX_NAME_MAX)
+        return -1;
+    return m->flags & ~(SBX_CTL_ALL | SBX_CTL_FOLLOW | SBX_CTL_FORCE) ? -1 : 0;
+}
+
+static const struct slot ctl_slots[] = {
+    ONE(1, SLOT_STR, false, struct sbx_msg_ctl, target),
+    ONE(2, SLOT_U32, true, struct sbx_msg_ctl, flags),
+    ONE(3, SLOT_U32, true, struct sbx_msg_ctl, value),
+};
+DESC(ps_desc, SBX_MSG_PS, ctl_slots, ctl_check);
+DESC(logs_desc, SBX_MSG_LOGS, ctl_slots, ctl_check);
+DESC(wait_desc, SBX_MSG_WAIT, ctl_slots, ctl_check);
+DESC(stop_desc, SBX_MSG_STOP, ctl_slots, ctl_check);
+DESC(kill_desc, SBX_MSG_KILL, ctl_slots, ctl_check);
+DESC(rm_desc, SBX_MSG_RM, ctl_slots, ctl_check);
+DESC(inspect_desc, SBX_MSG_INSPECT, ctl_slots, ctl_check);
+
+static const struct msg_desc *ctl_desc(uint16_t type)
+{
+    switch (type) {
+    case SBX_MSG_PS:
+        return &ps_desc;
+    case SBX_MSG_LOGS:
+        return &logs_desc;
+    case SBX_MSG_WAIT:
+        return &wait_desc;
+    case SBX_MSG_STOP:
+        return &stop_desc;
+    case SBX_MSG_KILL:
+        return &kill_desc;
+    case SBX_MSG_RM:
+        return &rm_desc;
+    case SBX_MSG_INSPECT:
+        return &inspect_desc;
+    default:
+        return NULL;
+    }
+}
+
+static const struct slot reply_slots[] = {
+    ONE(1, SLOT_STR, true, struct sbx_msg_reply, json),
+};
+DESC(reply_desc, SBX_MSG_REPLY, reply_slots, NULL);
+
+static int log_check(const void *p)
+{
+    return ((const struct sbx_msg_log *)p)->count > SBX_PROTO_MAX_FDS ? -1 : 0;
+}
+
+static const struct slot log_slots[] = {
+    ONE(1, SLOT_U32, true, struct sbx_msg_log, count),
+};
+DESC(log_desc, SBX_MSG_LOG, log_slots, log_check);
 
 static int signal_check(const void *p)
 {
@@ -732,6 +794,10 @@ MSG_CODEC(report)
 MSG_CODEC(fds)
 MSG_CODEC(started)
 MSG_CODEC(signal)
+MSG_CODEC(reply)
+MSG_CODEC(log)
+MSG_FREE(started)
+MSG_FREE(reply)
 MSG_FREE(hello)
 MSG_FREE(welcome)
 MSG_FREE(error)
@@ -739,6 +805,23 @@ MSG_FREE(run)
 MSG_FREE(open)
 MSG_FREE(exit)
 MSG_FREE(report)
+
+int sbx_msg_ctl_encode(uint16_t type, const struct sbx_msg_ctl *m, struct sbx_buf *ret)
+{
+    const struct msg_desc *d = ctl_desc(type);
+    return d ? msg_encode(d, m, ret) : -EINVAL;
+}
+
+int sbx_msg_ctl_decode(const struct sbx_frame *f, struct sbx_msg_ctl *ret)
+{
+    const struct msg_desc *d = ctl_desc(f->type);
+    return d ? msg_decode(d, f, ret, sizeof(*ret)) : -EBADMSG;
+}
+
+void sbx_msg_ctl_free(struct sbx_msg_ctl *m)
+{
+    msg_free(&ps_desc, m);
+}
 
 int sbx_msg_tty_encode(struct sbx_buf *ret)
 {

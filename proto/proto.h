@@ -31,6 +31,16 @@ enum sbx_msg_type {
     SBX_MSG_OPEN = 8,    /* daemon -> client: host paths to open for the policy */
     SBX_MSG_FDS = 9,     /* client -> daemon: the fds OPEN asked for */
     SBX_MSG_TTY = 10,    /* init -> daemon -> client: the master of the guest's pty */
+    /* The lifecycle of detached sandboxes (run -d), client -> daemon (CTL frames): */
+    SBX_MSG_PS = 11,      /* list the caller's sandboxes; answer REPLY */
+    SBX_MSG_LOGS = 12,    /* a sandbox's log; answer LOG (and, following, LOG, EXIT) */
+    SBX_MSG_WAIT = 13,    /* answer EXIT once the sandbox has ended */
+    SBX_MSG_STOP = 14,    /* SIGTERM, SIGKILL after value seconds; EXIT once ended */
+    SBX_MSG_KILL = 15,    /* signal value to the guest; answer REPLY */
+    SBX_MSG_RM = 16,      /* forget an ended sandbox (a running one with FORCE); REPLY */
+    SBX_MSG_INSPECT = 17, /* everything known of one sandbox; answer REPLY */
+    SBX_MSG_REPLY = 20,   /* daemon -> client: a JSON document */
+    SBX_MSG_LOG = 21,     /* daemon -> client: the log's files, oldest first, as fds */
     /* daemon <-> sandbox init, on a private socketpair: */
     SBX_MSG_SPEC = 64,   /* daemon -> init, with fds */
     SBX_MSG_REPORT = 65, /* init -> daemon */
@@ -161,6 +171,12 @@ struct sbx_msg_error {
 /* RUN flags */
 #define SBX_RUN_STATS (1u << 0) /* report per-syscall statistics in EXIT */
 #define SBX_RUN_TTY (1u << 1)   /* the guest's stdio is a pty; its master comes in TTY */
+/*
+ * Detached: stdout and stderr go to a log the daemon keeps; STARTED comes
+ * once the guest runs, and then the connection ends while the sandbox goes on.
+ */
+#define SBX_RUN_DETACH (1u << 2)
+#define SBX_NAME_MAX 64 /* bytes of a sandbox's name */
 
 /*
  * RUN.  fds, in order: image, stdin, stdout, stderr, then one fd per
@@ -179,6 +195,7 @@ struct sbx_msg_run {
     /* Policy fields from the command line, "NAME=VALUE" (sbx_policy_apply_option). */
     char **options; /* n_options entries + NULL; may be empty */
     uint32_t n_options;
+    char *name; /* optional, with SBX_RUN_DETACH only: the sandbox's name */
 };
 #define SBX_RUN_MODE_DEFAULT 0xffffffffu
 
@@ -202,6 +219,31 @@ struct sbx_msg_fds {
 /* STARTED: the sandbox is running. */
 struct sbx_msg_started {
     uint64_t id;
+    char *sandbox; /* detached only: the sandbox's lifecycle id (ps, logs ...) */
+};
+
+/*
+ * The lifecycle requests PS .. INSPECT share one body.  target is a name or
+ * an id (or a unique prefix of one), required by all but PS; value is STOP's
+ * grace time in seconds and KILL's signal.
+ */
+#define SBX_CTL_ALL (1u << 0)    /* PS: exited sandboxes too */
+#define SBX_CTL_FOLLOW (1u << 1) /* LOGS: stay and pass on what comes */
+#define SBX_CTL_FORCE (1u << 2)  /* RM: kill a running one first */
+struct sbx_msg_ctl {
+    char *target;
+    uint32_t flags; /* SBX_CTL_* */
+    uint32_t value;
+};
+
+/* REPLY: what a lifecycle request asked for (docs/cli.md has the documents). */
+struct sbx_msg_reply {
+    char *json;
+};
+
+/* LOG: count fds ride on this frame, the log's files, oldest first. */
+struct sbx_msg_log {
+    uint32_t count;
 };
 
 /*
@@ -337,6 +379,19 @@ int sbx_msg_fds_decode(const struct sbx_frame *f, struct sbx_msg_fds *ret);
 
 int sbx_msg_started_encode(const struct sbx_msg_started *m, struct sbx_buf *ret);
 int sbx_msg_started_decode(const struct sbx_frame *f, struct sbx_msg_started *ret);
+void sbx_msg_started_free(struct sbx_msg_started *m);
+
+/* type: one of SBX_MSG_PS .. SBX_MSG_INSPECT; decode accepts any of them. */
+int sbx_msg_ctl_encode(uint16_t type, const struct sbx_msg_ctl *m, struct sbx_buf *ret);
+int sbx_msg_ctl_decode(const struct sbx_frame *f, struct sbx_msg_ctl *ret);
+void sbx_msg_ctl_free(struct sbx_msg_ctl *m);
+
+int sbx_msg_reply_encode(const struct sbx_msg_reply *m, struct sbx_buf *ret);
+int sbx_msg_reply_decode(const struct sbx_frame *f, struct sbx_msg_reply *ret);
+void sbx_msg_reply_free(struct sbx_msg_reply *m);
+
+int sbx_msg_log_encode(const struct sbx_msg_log *m, struct sbx_buf *ret);
+int sbx_msg_log_decode(const struct sbx_frame *f, struct sbx_msg_log *ret);
 
 int sbx_msg_signal_encode(const struct sbx_msg_signal *m, struct sbx_buf *ret);
 int sbx_msg_signal_decode(const struct sbx_frame *f, struct sbx_msg_signal *ret);
