@@ -234,6 +234,8 @@ static int daemon_setup(struct sbx_daemon *d, char *msg, size_t len)
                  d->cfg.group);
     }
     sbx_image_cache_init(&d->images, IMAGE_MAX_IDLE);
+    if ((r = sbx_lifecycle_init(d, msg, len)) < 0)
+        return r;
     if ((r = sbx_server_init(d)) < 0) {
         snprintf(msg, len, "cannot reserve a file descriptor: %s", strerror(-r));
         return r;
@@ -294,6 +296,7 @@ int sbx_daemon_run(const struct sbx_daemon_config *cfg)
         .sitemap_dir_fd = -EBADF,
         .default_bpf_fd = -EBADF,
         .srv = { .reserve_fd = -EBADF },
+        .lifecycle = { .dir_fd = -EBADF },
     };
     uv_loop_t loop;
     char msg[512] = "";
@@ -335,6 +338,7 @@ int sbx_daemon_run(const struct sbx_daemon_config *cfg)
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
 
+    sbx_lifecycle_done(&d);
     sbx_image_cache_clear(&d.images);
     sbx_cgroup_root_done(&d.cgroups);
     sbx_close(d.listen_fd);

@@ -26,6 +26,7 @@
 #include "daemon/daemon.h"
 #include "daemon/image.h"
 #include "daemon/init.h"
+#include "daemon/lifecycle.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "sbx/macro.h"
@@ -144,6 +145,7 @@ static void sandbox_unlink(struct sbx_sandbox *s)
 static void sandbox_finish(struct sbx_sandbox *s)
 {
     sandbox_unlink(s);
+    sbx_lifecycle_gone(s);
     sbx_cgroup_destroy(&s->cg);
     sbx_image_release(&s->d->images, s->image, sbx_daemon_now(s->d));
     s->image = NULL;
@@ -255,7 +257,7 @@ static void report_exit(struct sbx_sandbox *s, const siginfo_t *si)
     struct sbx_msg_exit m = { 0 };
     describe_exit(s, si, &m);
     read_stats(s, &m);
-    sbx_info("sandbox %llu ended (kind %u, code %u)", (unsigned long long)s->id, m.kind, m.code);
+    sbx_lifecycle_exited(s, &m);
     struct sbx_client *c = s->client;
     s->client = NULL;
     if (c)
@@ -416,6 +418,7 @@ static bool on_guest(struct sbx_sandbox *s, struct sbx_frame *f)
         if (s->pending_signals & (1ULL << (sig - 1)))
             deliver(s, sig);
     s->pending_signals = 0;
+    sbx_lifecycle_guest_started(s);
     return true;
 }
 
