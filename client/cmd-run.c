@@ -46,7 +46,11 @@ static void usage(FILE *f)
         "  --stats               print per-syscall counts of the trampoline at exit\n"
         "  -t, --tty             give CMD a terminal of its own (a pty in the sandbox)\n"
         "  -i, --interactive     with -t: copy this terminal's input to it (stdin is\n"
-        "                        always passed without -t)\n",
+        "                        always passed without -t)\n"
+        "  -d, --detach          run in the background: print the sandbox's id once CMD\n"
+        "                        runs; stdin is /dev/null, stdout and stderr go to its log\n"
+        "                        (sandboxctl logs); needs a running sandboxd\n"
+        "  --name NAME           with -d: the sandbox's name (default: its id)\n",
         SBX_DEFAULT_SOCKET);
     sbx_run_options_usage(f);
     fputs("\nSignals sent to sandboxctl go to CMD; a third SIGINT or SIGTERM within 3 s\n"
@@ -63,6 +67,8 @@ struct run_opts {
     bool stats;
     struct sbx_run_options extra; /* -e, --env-file and the policy fields */
     bool tty, interactive;
+    bool detach;
+    const char *name;
 };
 
 static void run_opts_done(struct run_opts *o)
@@ -210,7 +216,9 @@ static int send_run(int sock, const struct run_opts *o, int image_fd, char **arg
         .options = o->extra.options,
         .n_options = o->extra.n_options,
         .mode = o->mode,
-        .flags = (o->stats ? SBX_RUN_STATS : 0) | (o->tty ? SBX_RUN_TTY : 0),
+        .flags = (o->stats ? SBX_RUN_STATS : 0) | (o->tty ? SBX_RUN_TTY : 0) |
+                 (o->detach ? SBX_RUN_DETACH : 0),
+        .name = (char *)o->name,
     };
     _cleanup_free_ char *text = NULL;
     if (o->policy && is_policy_file(o->policy)) {
@@ -228,7 +236,12 @@ static int send_run(int sock, const struct run_opts *o, int image_fd, char **arg
         return -EMSGSIZE;
     struct sbx_buf b = { 0 };
     int r = sbx_msg_run_encode(&m, &b);
-    if (r >= 0) {
+    if (r >= 0 && o->detach) {
+        /* The daemon puts its log's pipes in place of stdout and stderr. */
+        _cleanup_close_ int null = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+        int fds[] = { image_fd, null, null, null };
+        r = null < 0 ? sbx_neg_errno() : sbx_proto_send(sock, &b, fds, ARRAY_SIZE(fds));
+    } else if (r >= 0) {
         int fds[] = { image_fd, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO };
         r = sbx_proto_send(sock, &b, fds, ARRAY_SIZE(fds));
     }
@@ -366,7 +379,7 @@ static void print_error(const struct sbx_msg_error *e, const char *image)
 struct run_state {
     int sock;
     int sigfd;
-    bool stats, tty;
+    bool stats, tty, detach;
     const char *cmd, *image;
     bool started;
     int held[32]; /* signals that came before STARTED, in order */
@@ -424,7 +437,18 @@ static void on_started(struct run_state *st)
 static int on_frame(struct run_state *st, struct sbx_frame *f)
 {
     int status = -1;
-    if (f->type == SBX_MSG_STARTED) {
+    if (f->type == SBX_MSG_STARTED && st->detach) {
+        /* Detached: the guest runs, and the daemon keeps it. */
+        struct sbx_msg_started m;
+        if (sbx_msg_started_decode(f, &m) < 0 || !m.sandbox) {
+            fprintf(stderr, "sandboxctl: malformed STARTED from sandboxd\n");
+            status = EXIT_SETUP;
+        } else {
+            printf("%s\n", m.sandbox);
+            status = fflush(stdout) == 0 ? 0 : EXIT_SETUP;
+            sbx_msg_started_free(&m);
+        }
+    } else if (f->type == SBX_MSG_STARTED) {
         on_started(st);
     } else if (f->type == SBX_MSG_TTY && st->tty && f->n_fds == 1 && sbx_msg_tty_decode(f) == 0) {
         int master = TAKE_FD(f->fds[0]);
@@ -503,7 +527,7 @@ static int wait_for_exit(struct run_state *st)
 
 static int parse_args(int argc, char **argv, struct run_opts *o)
 {
-    enum { OPT_SOCKET = 256, OPT_POLICY, OPT_MODE, OPT_STATS };
+    enum { OPT_SOCKET = 256, OPT_POLICY, OPT_MODE, OPT_STATS, OPT_NAME };
     static const struct option opts[] = {
         { "socket", required_argument, NULL, OPT_SOCKET },
         { "policy", required_argument, NULL, OPT_POLICY },
@@ -511,13 +535,15 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
         { "stats", no_argument, NULL, OPT_STATS },
         { "tty", no_argument, NULL, 't' },
         { "interactive", no_argument, NULL, 'i' },
+        { "detach", no_argument, NULL, 'd' },
+        { "name", required_argument, NULL, OPT_NAME },
         { "help", no_argument, NULL, 'h' },
         SBX_RUN_OPTIONS_LONG,
         {},
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+hti" SBX_RUN_OPTIONS_SHORT, opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+htid" SBX_RUN_OPTIONS_SHORT, opts, NULL)) != -1) {
         switch (c) {
         case OPT_SOCKET:
             o->socket = optarg;
@@ -543,6 +569,12 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
         case 'i':
             o->interactive = true;
             break;
+        case 'd':
+            o->detach = true;
+            break;
+        case OPT_NAME:
+            o->name = optarg;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -555,6 +587,19 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
             return r < 0 ? r : -EINVAL;
         }
         }
+    }
+    if (o->detach && (o->tty || o->interactive || o->stats)) {
+        fprintf(stderr, "sandboxctl run: -d cannot go with %s: nobody is there to see it\n",
+                o->stats ? "--stats" : o->tty ? "-t" : "-i");
+        return -EINVAL;
+    }
+    if (o->name && !o->detach) {
+        fprintf(stderr, "sandboxctl run: --name needs -d (only detached sandboxes have names)\n");
+        return -EINVAL;
+    }
+    if (o->name && strlen(o->name) > SBX_NAME_MAX) {
+        fprintf(stderr, "sandboxctl run: --name: at most %d bytes\n", SBX_NAME_MAX);
+        return -EINVAL;
     }
     if (argc - optind < 2) {
         fprintf(stderr, "sandboxctl run: expected IMAGE and CMD\n");
@@ -588,7 +633,8 @@ int sbx_cmd_run(int argc, char **argv)
     sigset_t mask;
     sbx_sigproxy_set(&mask, o.tty);
     struct sbx_conn conn;
-    if (sbx_conn_open(&conn, o.socket) < 0)
+    if ((o.detach ? sbx_conn_open_running(&conn, o.socket, "run -d")
+                  : sbx_conn_open(&conn, o.socket)) < 0)
         return EXIT_SETUP;
     /*
      * A closed stdout or stderr must not kill sandboxctl before it restores
@@ -606,6 +652,7 @@ int sbx_cmd_run(int argc, char **argv)
         .sigfd = sigfd,
         .stats = o.stats,
         .tty = o.tty,
+        .detach = o.detach,
         .cmd = cmd[0],
         .image = image,
     };

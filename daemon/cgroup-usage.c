@@ -31,7 +31,8 @@ static int64_t read_number(const char *dir, const char *file, const char *key)
     if (key) {
         size_t kl = strlen(key);
         p = NULL;
-        for (const char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        for (const char *line = buf; line && *line;
+             line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
             if (strncmp(line, key, kl) == 0 && line[kl] == ' ') {
                 p = line + kl + 1;
                 break;

@@ -67,7 +67,8 @@ static void send_json(struct sbx_client *c, json_object *o)
 
 static void send_exit(struct sbx_client *c, const struct sbx_life *l)
 {
-    struct sbx_msg_exit m = { .kind = l->exit_kind, .code = l->exit_code,
+    struct sbx_msg_exit m = { .kind = l->exit_kind,
+                              .code = l->exit_code,
                               .message = l->exit_message };
     struct sbx_buf b = { 0 };
     if (sbx_msg_exit_encode(&m, &b) < 0 || client_send(c, &b, NULL, 0) < 0)
@@ -215,8 +216,7 @@ static struct sbx_life *find(struct sbx_client *c, const char *target, char *msg
         snprintf(msg, len, "'%s' is the start of %u sandboxes' ids: give more of it", target,
                  n_prefix);
     else
-        snprintf(msg, len, "no sandbox '%s'%s", target,
-                 c->cred.uid == 0 ? "" : " of yours");
+        snprintf(msg, len, "no sandbox '%s'%s", target, c->cred.uid == 0 ? "" : " of yours");
     return NULL;
 }
 
@@ -245,9 +245,13 @@ static void audit(const struct sbx_life *l, const char *event, const char *detai
 {
     char cmd[AUDIT_CMD_MAX];
     audit_command(l, cmd, sizeof(cmd));
-    sbx_info("sandbox %s %s: name %s, uid %u, image %s, command %s (sandbox %llu%s%s)", l->id,
-             event, l->name ? l->name : "-", l->uid, l->image ? l->image : "?", cmd,
-             (unsigned long long)l->sandbox_no, detail ? "; " : "", detail ? detail : "");
+    char no[32] = "";
+    if (l->sandbox_no)
+        snprintf(no, sizeof(no), "sandbox %llu%s", (unsigned long long)l->sandbox_no,
+                 detail ? "; " : "");
+    sbx_info("sandbox %s %s: name %s, uid %u, image %s, command %s (%s%s)", l->id, event,
+             l->name ? l->name : "-", l->uid, l->image ? l->image : "?", cmd, no,
+             detail ? detail : "");
 }
 
 /* ---- From run.c and sandbox.c --------------------------------------------- */
@@ -259,7 +263,8 @@ static bool valid_name(const char *n)
         return false;
     for (size_t i = 0; i < len; i++) {
         char ch = n[i];
-        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        bool alnum =
+            (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
         if (!alnum && (i == 0 || (ch != '_' && ch != '.' && ch != '-')))
             return false;
     }
@@ -284,8 +289,8 @@ static int new_id(struct sbx_lifecycle *lc, char id[SBX_LIFE_ID_LEN + 1])
 }
 
 /* The limits on what one uid keeps, and the uniqueness of names. */
-static int check_detached(struct sbx_daemon *d, struct sbx_client *c, const char *name,
-                          char *msg, size_t msglen)
+static int check_detached(struct sbx_daemon *d, struct sbx_client *c, const char *name, char *msg,
+                          size_t msglen)
 {
     unsigned live = 0, records = 0;
     for (struct sbx_life *l = d->lifecycle.lives; l; l = l->next) {
@@ -347,8 +352,7 @@ static json_object *mounts_json(const struct sbx_policy *p)
 }
 
 int sbx_lifecycle_prepare(struct sbx_daemon *d, struct sbx_client *c, const struct sbx_run_req *req,
-                          int image_fd, struct sbx_life **ret, int out[2], char *msg,
-                          size_t msglen)
+                          int image_fd, struct sbx_life **ret, int out[2], char *msg, size_t msglen)
 {
     const struct sbx_msg_run *run = &req->run;
     bool detached = run->flags & SBX_RUN_DETACH;
@@ -384,7 +388,7 @@ int sbx_lifecycle_prepare(struct sbx_daemon *d, struct sbx_client *c, const stru
     l->log = (struct sbx_log){ .file_fd = -EBADF, .write_out = -EBADF, .write_err = -EBADF };
     l->log.out.fd = l->log.err.fd = -EBADF;
     l->image = fd_path(image_fd);
-    l->policy = strdup(run->policy_name ? run->policy_name
+    l->policy = strdup(run->policy_name   ? run->policy_name
                        : run->policy_file ? run->policy_file
                        : run->policy_text ? "<policy>"
                                           : "default");
@@ -551,7 +555,8 @@ void sbx_lifecycle_gone(struct sbx_sandbox *s)
     s->life = NULL;
     l->sandbox = NULL;
     if (!l->reported) {
-        struct sbx_msg_exit m = { .kind = SBX_EXIT_SETUP, .code = EIO,
+        struct sbx_msg_exit m = { .kind = SBX_EXIT_SETUP,
+                                  .code = EIO,
                                   .message = "the sandbox ended without a report" };
         l->sandbox = s;
         s->life = l;
@@ -605,9 +610,9 @@ static json_object *inspect_json(struct sbx_life *l)
         struct sbx_cg_usage u;
         sbx_cgroup_usage(&l->sandbox->cg, &u);
         json_object *j = json_object_new_object();
-        json_object_object_add(j, "memory_current_bytes", u.memory_current >= 0
-                                                              ? json_object_new_int64(u.memory_current)
-                                                              : NULL);
+        json_object_object_add(j, "memory_current_bytes",
+                               u.memory_current >= 0 ? json_object_new_int64(u.memory_current)
+                                                     : NULL);
         json_object_object_add(j, "memory_peak_bytes",
                                u.memory_peak >= 0 ? json_object_new_int64(u.memory_peak) : NULL);
         json_object_object_add(j, "cpu_usec",
@@ -620,8 +625,10 @@ static json_object *inspect_json(struct sbx_life *l)
     }
     if (l->detached) {
         json_object *g = json_object_new_object();
-        json_object_object_add(g, "limit_bytes", json_object_new_int64((int64_t)l->d->cfg.log_size));
-        json_object_object_add(g, "stored_bytes", json_object_new_int64((int64_t)dir_bytes(l->dir_fd)));
+        json_object_object_add(g, "limit_bytes",
+                               json_object_new_int64((int64_t)l->d->cfg.log_size));
+        json_object_object_add(g, "stored_bytes",
+                               json_object_new_int64((int64_t)dir_bytes(l->dir_fd)));
         json_object_object_add(g, "dropped_bytes", json_object_new_int64((int64_t)l->log.dropped));
         json_object_object_add(o, "log", g);
     }
@@ -714,8 +721,8 @@ static void do_kill(struct sbx_client *c, struct sbx_life *l, const struct sbx_m
 static void do_rm(struct sbx_client *c, struct sbx_life *l, const struct sbx_msg_ctl *m)
 {
     if (l->running && !(m->flags & SBX_CTL_FORCE)) {
-        sbx_client_fail(c, EBUSY,
-                        "sandbox %s is running: stop it first, or remove it with rm -f", l->id);
+        sbx_client_fail(c, EBUSY, "sandbox %s is running: stop it first, or remove it with rm -f",
+                        l->id);
         return;
     }
     if (!life_over(l)) {

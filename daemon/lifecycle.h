@@ -24,8 +24,8 @@ struct sbx_sandbox;
 struct sbx_run_req;
 
 /* Defaults of the daemon options that bound what a caller keeps (docs/man/sandboxd.8.scd). */
-#define SBX_LIFE_DEFAULT_MAX_DETACHED 32 /* detached sandboxes running, per uid */
-#define SBX_LIFE_DEFAULT_MAX_RECORDS 128 /* records kept (running or ended), per uid */
+#define SBX_LIFE_DEFAULT_MAX_DETACHED 32     /* detached sandboxes running, per uid */
+#define SBX_LIFE_DEFAULT_MAX_RECORDS 128     /* records kept (running or ended), per uid */
 #define SBX_LIFE_DEFAULT_LOG_SIZE (1u << 20) /* bytes of log per sandbox, both files */
 #define SBX_LIFE_MIN_LOG_SIZE (64u << 10)
 #define SBX_LIFE_ID_LEN 12 /* hex digits of an id */
@@ -39,9 +39,9 @@ struct sbx_log_stream {
 };
 
 struct sbx_log {
-    int file_fd;    /* "log", written at its end; -EBADF when it cannot be written */
-    uint64_t size;  /* bytes in file_fd */
-    uint64_t half;  /* a file is rotated to "log.1" before it grows past this */
+    int file_fd;      /* "log", written at its end; -EBADF when it cannot be written */
+    uint64_t size;    /* bytes in file_fd */
+    uint64_t half;    /* a file is rotated to "log.1" before it grows past this */
     uint64_t dropped; /* bytes that could not be written (a full disk) */
     struct sbx_log_stream out, err;
     int write_out, write_err; /* the write ends, until the SPEC has gone */
@@ -62,15 +62,15 @@ struct sbx_life {
     json_object *mounts; /* owned: the policy's mounts, as inspect shows them */
     bool detached;
     bool running;
-    int64_t started_ms, ended_ms; /* wall clock, ms since the epoch */
-    uint64_t sandbox_no;          /* the daemon's number of it, in its log lines */
+    int64_t started_ms, ended_ms;  /* wall clock, ms since the epoch */
+    uint64_t sandbox_no;           /* the daemon's number of it, in its log lines */
     uint32_t exit_kind, exit_code; /* enum sbx_exit_kind, once ended */
     char *exit_message;
     struct sbx_sandbox *sandbox; /* while it runs; not owned */
     int dir_fd;                  /* STATE/sandboxes/ID, detached only */
     struct sbx_log log;
-    bool reported;      /* the end is known; the log may still be draining */
-    bool removing;      /* rm -f: forget it once it has ended */
+    bool reported; /* the end is known; the log may still be draining */
+    bool removing; /* rm -f: forget it once it has ended */
     uv_timer_t stop_timer;
     unsigned handles_open; /* libuv handles that must close before the struct goes */
     bool freeing;

@@ -68,18 +68,17 @@ static void log_rotate(struct sbx_life *l)
     if (renameat(l->dir_fd, "log", l->dir_fd, "log.1") < 0)
         sbx_log_limited(&log_lines, LOG_WARNING, "sandbox %s: cannot rotate its log: %m", l->id);
     sbx_close(g->file_fd);
-    g->file_fd = openat(l->dir_fd, "log", O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
-                        0600);
+    g->file_fd =
+        openat(l->dir_fd, "log", O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
     if (g->file_fd < 0)
-        sbx_log_limited(&log_lines, LOG_WARNING, "sandbox %s: cannot begin a new log: %m",
-                        l->id);
+        sbx_log_limited(&log_lines, LOG_WARNING, "sandbox %s: cannot begin a new log: %m", l->id);
     g->size = 0;
     sbx_lifecycle_log_rotated(l);
 }
 
 /* One record: the prefix, up to LINE_MAX_BYTES of the line, a newline. */
-static void emit(struct sbx_life *l, struct outbuf *o, const char *prefix, size_t plen,
-                 char kind, const char *text, size_t n)
+static void emit(struct sbx_life *l, struct outbuf *o, const char *prefix, size_t plen, char kind,
+                 const char *text, size_t n)
 {
     struct sbx_log *g = &l->log;
     size_t rec = plen + 2 + n + 1;
@@ -176,8 +175,8 @@ int sbx_log_open(struct sbx_life *l, uint64_t log_size, char *msg, size_t msglen
     g->half = log_size / 2;
     g->out = (struct sbx_log_stream){ .fd = -EBADF, .tag = "stdout" };
     g->err = (struct sbx_log_stream){ .fd = -EBADF, .tag = "stderr" };
-    g->file_fd = openat(l->dir_fd, "log", O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
-                        0600);
+    g->file_fd =
+        openat(l->dir_fd, "log", O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
     if (g->file_fd < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
         int r = sbx_neg_errno();
         snprintf(msg, msglen, "cannot make the sandbox's log: %s", strerror(-r));

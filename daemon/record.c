@@ -24,8 +24,9 @@
 #define RECORD_MAX_DEPTH 8
 
 static const char *const kind_names[] = {
-    [SBX_EXIT_EXITED] = "exited",   [SBX_EXIT_SIGNALED] = "signaled", [SBX_EXIT_SETUP] = "setup",
-    [SBX_EXIT_NOTFOUND] = "notfound", [SBX_EXIT_NOEXEC] = "noexec", [SBX_EXIT_TIMEOUT] = "timeout",
+    [SBX_EXIT_EXITED] = "exited", [SBX_EXIT_SIGNALED] = "signaled",
+    [SBX_EXIT_SETUP] = "setup",   [SBX_EXIT_NOTFOUND] = "notfound",
+    [SBX_EXIT_NOEXEC] = "noexec", [SBX_EXIT_TIMEOUT] = "timeout",
     [SBX_EXIT_OOM] = "oom",
 };
 static const char *const mode_names[] = { "off", "trap", "rewrite" };
@@ -84,10 +85,9 @@ json_object *sbx_life_to_json(const struct sbx_life *l)
     for (uint32_t i = 0; i < l->argc; i++)
         json_object_array_add(cmd, json_object_new_string(l->argv[i]));
     json_object_object_add(o, "command", cmd);
-    json_object_object_add(o, "syscall_mode",
-                           json_object_new_string(l->mode < ARRAY_SIZE(mode_names)
-                                                      ? mode_names[l->mode]
-                                                      : "unknown"));
+    json_object_object_add(
+        o, "syscall_mode",
+        json_object_new_string(l->mode < ARRAY_SIZE(mode_names) ? mode_names[l->mode] : "unknown"));
     json_object_object_add(o, "policy", str_or_null(l->policy));
     json_object_object_add(o, "detached", json_object_new_boolean(l->detached));
     json_object_object_add(o, "state", json_object_new_string(l->running ? "running" : "exited"));
@@ -114,8 +114,8 @@ json_object *sbx_life_to_json(const struct sbx_life *l)
     json_object_object_add(lim, "cpu_millis", json_object_new_int64((int64_t)l->limits.cpu_millis));
     json_object_object_add(lim, "timeout_ms", json_object_new_int64((int64_t)l->timeout_ms));
     json_object_object_add(o, "limits", lim);
-    json_object_object_add(o, "mounts", l->mounts ? json_object_get(l->mounts)
-                                                  : json_object_new_array());
+    json_object_object_add(o, "mounts",
+                           l->mounts ? json_object_get(l->mounts) : json_object_new_array());
     return o;
 }
 
@@ -152,16 +152,14 @@ static json_object *field(struct checker *k, json_object *o, const char *key, js
         return NULL;
     if (!json_object_object_get_ex(o, key, &v) || (!v && !nullable) ||
         (v && json_object_get_type(v) != type)) {
-        snprintf(k->msg, k->len, "field '%s' is missing or not a %s", key,
-                 json_type_to_name(type));
+        snprintf(k->msg, k->len, "field '%s' is missing or not a %s", key, json_type_to_name(type));
         k->bad = true;
         return NULL;
     }
     return v;
 }
 
-static int64_t int_field(struct checker *k, json_object *o, const char *key, int64_t lo,
-                         int64_t hi)
+static int64_t int_field(struct checker *k, json_object *o, const char *key, int64_t lo, int64_t hi)
 {
     json_object *v = field(k, o, key, json_type_int, false);
     if (!v)
@@ -283,8 +281,8 @@ int sbx_record_load(struct sbx_daemon *d, int dir_fd, const char *name, struct s
         snprintf(msg, msglen, "cannot open it: %m");
         return -errno;
     }
-    _cleanup_close_ int fd = openat(dfd, "record.json", O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-                                                            O_CLOEXEC);
+    _cleanup_close_ int fd =
+        openat(dfd, "record.json", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
         snprintf(msg, msglen, "cannot open record.json: %m");
