@@ -234,8 +234,6 @@ static int daemon_setup(struct sbx_daemon *d, char *msg, size_t len)
                  d->cfg.group);
     }
     sbx_image_cache_init(&d->images, IMAGE_MAX_IDLE);
-    if ((r = sbx_lifecycle_init(d, msg, len)) < 0)
-        return r;
     if ((r = sbx_server_init(d)) < 0) {
         snprintf(msg, len, "cannot reserve a file descriptor: %s", strerror(-r));
         return r;
@@ -319,6 +317,9 @@ int sbx_daemon_run(const struct sbx_daemon_config *cfg)
         d.idle_timer.data = &d;
         uv_timer_start(&d.idle_timer, on_idle_timer, IMAGE_IDLE_MS, IMAGE_IDLE_MS);
         r = daemon_serve(&d, msg, sizeof(msg));
+        /* Once the socket is the daemon's: a second daemon must not take the records over. */
+        if (r >= 0)
+            r = sbx_lifecycle_init(&d, msg, sizeof(msg));
     }
     if (r < 0) {
         sbx_err("%s", msg[0] ? msg : strerror(-r));

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -825,6 +826,13 @@ int sbx_lifecycle_init(struct sbx_daemon *d, char *msg, size_t msglen)
         snprintf(msg, msglen, "cannot open %s: %s", dir, strerror(-r));
         return r;
     }
+    if (flock(lc->dir_fd, LOCK_EX | LOCK_NB) < 0) {
+        int r = sbx_neg_errno();
+        snprintf(msg, msglen, "cannot lock %s: %s", dir,
+                 r == -EWOULDBLOCK ? "another sandboxd uses this state directory" : strerror(-r));
+        return r;
+    }
+    sbx_lifecycle_clean(d);
     int dup = fcntl(lc->dir_fd, F_DUPFD_CLOEXEC, 3);
     DIR *dh = dup >= 0 ? fdopendir(dup) : NULL;
     if (!dh) {

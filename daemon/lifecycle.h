@@ -84,6 +84,8 @@ struct sbx_lifecycle {
     int64_t started_ms;
 };
 
+/* What a dead daemon left under the state directory: mounts, loop devices (lifecycle-clean.c). */
+void sbx_lifecycle_clean(struct sbx_daemon *d);
 /* Opens STATE/sandboxes and loads the records; a record that was running is marked killed. */
 int sbx_lifecycle_init(struct sbx_daemon *d, char *msg, size_t msglen);
 void sbx_lifecycle_done(struct sbx_daemon *d);
