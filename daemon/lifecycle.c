@@ -478,6 +478,11 @@ void sbx_lifecycle_guest_started(struct sbx_sandbox *s)
 /* The end is known and the log complete: the waiters get their answers. */
 static void life_ended(struct sbx_life *l)
 {
+    /* rm -f is answered once the record is gone. */
+    if (l->removing) {
+        sbx_info("sandbox %s: its record is removed", l->id);
+        remove_files(l);
+    }
     while (l->waiters) {
         struct sbx_client *c = l->waiters;
         remove_waiter(c);
@@ -490,10 +495,9 @@ static void life_ended(struct sbx_life *l)
         }
         sbx_client_close(c);
     }
-    if (l->removing) {
-        remove_files(l);
+    if (l->removing)
         life_drop(l);
-    } else if (!l->detached && !l->sandbox) {
+    else if (!l->detached && !l->sandbox) {
         life_drop(l);
     }
 }
