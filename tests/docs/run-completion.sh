@@ -61,8 +61,11 @@ includes() {
 
 registered() { complete -p sandboxctl | grep -q _sandboxctl; }
 t "the bash completion is registered for sandboxctl" registered
-t "commands" offers run policy version --help --version -- ''
+t "commands" offers run ps logs wait stop kill rm inspect policy version --help --version -- ''
 t "a command from its first letters" offers policy -- po
+t "stop: its options from --help" includes --time -- stop --
+t "logs: its options from --help" includes --tail -- logs --t
+t "kill -s: signal names" includes TERM -- kill -s ''
 t "policy's subcommand" offers check --help -- policy ''
 t "policy check: YAML files and directories" offers local.yaml sub -- policy check ''
 t "run: every option --help prints" includes --syscall-mode -- run --
