@@ -119,7 +119,7 @@ static int run_cmd(const struct cmd *c, int argc, char **argv)
     int status = SBX_CTL_EXIT_ERROR;
     if (c->type == SBX_MSG_KILL || c->type == SBX_MSG_RM) {
         json_object *reply = NULL;
-        if (sbx_ctl_reply(conn.fd, c->name, &reply) == 0) {
+        if (sbx_ctl_reply(conn.fd, c->name, &reply, NULL) == 0) {
             printf("%s\n", target);
             status = 0;
         }

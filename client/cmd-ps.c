@@ -5,6 +5,7 @@
  */
 #include "client/cmd-ps.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,13 +133,25 @@ int sbx_cmd_ps(int argc, char **argv)
     struct sbx_conn conn;
     if (sbx_ctl_request(&conn, socket, "ps", SBX_MSG_PS, NULL, all ? SBX_CTL_ALL : 0, 0) < 0)
         return SBX_CTL_EXIT_ERROR;
-    json_object *a = NULL;
-    int r = sbx_ctl_reply(conn.fd, "ps", &a);
+    /* One document per sandbox, then the count. */
+    json_object *a = json_object_new_array();
+    bool more = true;
+    int r = 0;
+    while (r == 0 && more) {
+        json_object *o = NULL;
+        if ((r = sbx_ctl_reply(conn.fd, "ps", &o, &more)) < 0)
+            break;
+        if (more && !json_object_is_type(o, json_type_object)) {
+            fprintf(stderr, "sandboxctl ps: sandboxd's answer is not a sandbox\n");
+            r = -EBADMSG;
+        }
+        if (more && r == 0)
+            json_object_array_add(a, o);
+        else
+            json_object_put(o);
+    }
     sbx_conn_close(&conn);
-    if (r < 0)
-        return SBX_CTL_EXIT_ERROR;
-    if (!json_object_is_type(a, json_type_array)) {
-        fprintf(stderr, "sandboxctl ps: sandboxd's answer is not a list\n");
+    if (r < 0) {
         json_object_put(a);
         return SBX_CTL_EXIT_ERROR;
     }
@@ -217,7 +230,7 @@ int sbx_cmd_inspect(int argc, char **argv)
     if (sbx_ctl_request(&conn, socket, "inspect", SBX_MSG_INSPECT, argv[optind], 0, 0) < 0)
         return SBX_CTL_EXIT_ERROR;
     json_object *o = NULL;
-    int r = sbx_ctl_reply(conn.fd, "inspect", &o);
+    int r = sbx_ctl_reply(conn.fd, "inspect", &o, NULL);
     sbx_conn_close(&conn);
     if (r < 0)
         return SBX_CTL_EXIT_ERROR;

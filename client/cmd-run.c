@@ -590,7 +590,9 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
     }
     if (o->detach && (o->tty || o->interactive || o->stats)) {
         fprintf(stderr, "sandboxctl run: -d cannot go with %s: nobody is there to see it\n",
-                o->stats ? "--stats" : o->tty ? "-t" : "-i");
+                o->stats ? "--stats"
+                : o->tty ? "-t"
+                         : "-i");
         return -EINVAL;
     }
     if (o->name && !o->detach) {

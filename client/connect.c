@@ -166,13 +166,13 @@ int sbx_conn_open_running(struct sbx_conn *c, const char *socket_path, const cha
     int fd = connect_socket(socket_path);
     if (fd < 0) {
         bool none = fd == -ENOENT || fd == -ECONNREFUSED || fd == -ENOTDIR;
-        fprintf(stderr, "sandboxctl %s: cannot connect to sandboxd at %s: %s%s\n", cmd,
-                socket_path, strerror(-fd),
+        fprintf(stderr, "sandboxctl %s: cannot connect to sandboxd at %s: %s%s\n", cmd, socket_path,
+                strerror(-fd),
                 none ? " (this needs a running sandboxd: a private one, as run starts without "
                        "one, ends with its command and keeps nothing)"
-                     : fd == -EACCES || fd == -EPERM
-                         ? " (only root and members of sandboxd's group may use it)"
-                         : "");
+                : fd == -EACCES || fd == -EPERM
+                    ? " (only root and members of sandboxd's group may use it)"
+                    : "");
         return fd;
     }
     c->fd = fd;

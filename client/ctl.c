@@ -56,7 +56,7 @@ int sbx_ctl_recv(int fd, const char *cmd, struct sbx_frame *f)
     return r;
 }
 
-int sbx_ctl_reply(int fd, const char *cmd, json_object **ret)
+int sbx_ctl_reply(int fd, const char *cmd, json_object **ret, bool *ret_more)
 {
     struct sbx_frame f;
     int r = sbx_ctl_recv(fd, cmd, &f);
@@ -70,8 +70,31 @@ int sbx_ctl_reply(int fd, const char *cmd, json_object **ret)
         return -EBADMSG;
     }
     sbx_frame_clear(&f);
-    *ret = json_tokener_parse(m.json);
+    if (m.more && !ret_more) {
+        fprintf(stderr, "sandboxctl %s: sandboxd's answer has more parts than expected\n", cmd);
+        sbx_msg_reply_free(&m);
+        return -EBADMSG;
+    }
+    if (ret_more)
+        *ret_more = m.more;
+    size_t len = 0;
+    for (uint32_t i = 0; i < m.n_json; i++)
+        len += strlen(m.json[i]);
+    char *text = malloc(len + 1);
+    if (!text) {
+        sbx_msg_reply_free(&m);
+        return -ENOMEM;
+    }
+    len = 0;
+    for (uint32_t i = 0; i < m.n_json; i++) {
+        size_t n = strlen(m.json[i]);
+        memcpy(text + len, m.json[i], n);
+        len += n;
+    }
+    text[len] = '\0';
     sbx_msg_reply_free(&m);
+    *ret = json_tokener_parse(text);
+    free(text);
     if (!*ret) {
         fprintf(stderr, "sandboxctl %s: sandboxd's answer is not JSON\n", cmd);
         return -EBADMSG;

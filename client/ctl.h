@@ -6,6 +6,7 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "client/connect.h"
@@ -21,8 +22,12 @@ int sbx_ctl_request(struct sbx_conn *conn, const char *socket, const char *cmd, 
  * gives -errno, as does a closed connection.  1 with a frame.
  */
 int sbx_ctl_recv(int fd, const char *cmd, struct sbx_frame *f);
-/* A REPLY's document; an ERROR or anything else is printed; -errno then. */
-int sbx_ctl_reply(int fd, const char *cmd, json_object **ret);
+/*
+ * A REPLY's document (*ret_more: another REPLY follows, as in PS's answer;
+ * may be NULL where none may follow); an ERROR or anything else is printed;
+ * -errno then.
+ */
+int sbx_ctl_reply(int fd, const char *cmd, json_object **ret, bool *ret_more);
 /* The status sandboxctl run would have exited with, with its line on stderr if any. */
 int sbx_ctl_exit_status(const struct sbx_msg_exit *m, const char *cmd);
 /* For option parsing: a decimal number in [0, max], or -EINVAL. */

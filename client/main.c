@@ -64,8 +64,8 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } life[] = {
-        { "ps", sbx_cmd_ps },     { "logs", sbx_cmd_logs }, { "wait", sbx_cmd_wait },
-        { "stop", sbx_cmd_stop }, { "kill", sbx_cmd_kill }, { "rm", sbx_cmd_rm },
+        { "ps", sbx_cmd_ps },           { "logs", sbx_cmd_logs }, { "wait", sbx_cmd_wait },
+        { "stop", sbx_cmd_stop },       { "kill", sbx_cmd_kill }, { "rm", sbx_cmd_rm },
         { "inspect", sbx_cmd_inspect },
     };
     for (size_t i = 0; i < sizeof(life) / sizeof(life[0]); i++)

@@ -55,15 +55,40 @@ static int client_send(struct sbx_client *c, struct sbx_buf *b, const int *fds, 
     return r;
 }
 
-static void send_json(struct sbx_client *c, json_object *o)
+/* One REPLY (more: others follow); takes o.  The document goes in pieces of the protocol's
+ * longest string. */
+static int send_json(struct sbx_client *c, json_object *o, bool more)
 {
-    struct sbx_msg_reply m = {
-        .json = (char *)json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
-    };
+    const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    size_t len = strlen(text), n = (len + SBX_PROTO_MAX_STRING - 1) / SBX_PROTO_MAX_STRING;
+    char **pieces = calloc(n + 2, sizeof(char *));
+    int r = pieces ? 0 : -ENOMEM;
+    for (size_t i = 0; r == 0 && i < n; i++)
+        if (!(pieces[i] = strndup(text + i * SBX_PROTO_MAX_STRING, SBX_PROTO_MAX_STRING)))
+            r = -ENOMEM;
+    if (r == 0 && n == 0 && !(pieces[n++] = strdup("")))
+        r = -ENOMEM;
+    struct sbx_msg_reply m = { .json = pieces, .n_json = (uint32_t)n, .more = more };
     struct sbx_buf b = { 0 };
-    if (sbx_msg_reply_encode(&m, &b) < 0 || client_send(c, &b, NULL, 0) < 0)
+    if (r == 0 && (r = sbx_msg_reply_encode(&m, &b)) == 0)
+        r = client_send(c, &b, NULL, 0);
+    else
         sbx_buf_free(&b);
+    for (size_t i = 0; pieces && i < n; i++)
+        free(pieces[i]);
+    free(pieces);
     json_object_put(o);
+    return r;
+}
+
+/* The answer of INSPECT, KILL, RM; an answer too big for a frame is said so. */
+static void answer(struct sbx_client *c, json_object *o)
+{
+    int r = send_json(c, o, false);
+    if (r == -EMSGSIZE)
+        sbx_client_fail(c, EMSGSIZE, "the answer is over the protocol's limit of a frame");
+    else
+        sbx_client_close(c);
 }
 
 static void send_exit(struct sbx_client *c, const struct sbx_life *l)
@@ -489,10 +514,10 @@ static void life_ended(struct sbx_life *l)
         if (c->life_req == SBX_MSG_RM) {
             json_object *o = json_object_new_object();
             json_object_object_add(o, "id", json_object_new_string(l->id));
-            send_json(c, o);
-        } else {
-            send_exit(c, l);
+            answer(c, o);
+            continue;
         }
+        send_exit(c, l);
         sbx_client_close(c);
     }
     if (l->removing)
@@ -510,6 +535,12 @@ void sbx_lifecycle_exited(struct sbx_sandbox *s, const struct sbx_msg_exit *m)
                  sbx_exit_kind_name(m->kind), m->code);
         return;
     }
+    /*
+     * A guest that ran and ended before its GUEST frame was read (init's
+     * last frames are read together): the client still hears that it ran.
+     */
+    if (m->kind != SBX_EXIT_SETUP && m->kind != SBX_EXIT_NOTFOUND && m->kind != SBX_EXIT_NOEXEC)
+        sbx_lifecycle_guest_started(s);
     l->running = false;
     l->reported = true;
     l->ended_ms = wall_ms();
@@ -640,13 +671,22 @@ static json_object *inspect_json(struct sbx_life *l)
     return o;
 }
 
+/* One REPLY per sandbox, then one with their number: a list of any length fits. */
 static void do_ps(struct sbx_client *c, const struct sbx_msg_ctl *m)
 {
-    json_object *a = json_object_new_array();
-    for (struct sbx_life *l = c->d->lifecycle.lives; l; l = l->next)
-        if (visible(c, l) && (l->running || (m->flags & SBX_CTL_ALL)))
-            json_object_array_add(a, sbx_life_to_json(l));
-    send_json(c, a);
+    int64_t n = 0;
+    for (struct sbx_life *l = c->d->lifecycle.lives; l; l = l->next) {
+        if (!visible(c, l) || !(l->running || (m->flags & SBX_CTL_ALL)))
+            continue;
+        if (send_json(c, sbx_life_to_json(l), true) < 0) {
+            sbx_client_close(c);
+            return;
+        }
+        n++;
+    }
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "count", json_object_new_int64(n));
+    send_json(c, o, false);
     sbx_client_close(c);
 }
 
@@ -719,8 +759,7 @@ static void do_kill(struct sbx_client *c, struct sbx_life *l, const struct sbx_m
     json_object *o = json_object_new_object();
     json_object_object_add(o, "id", json_object_new_string(l->id));
     json_object_object_add(o, "signal", json_object_new_int((int)m->value));
-    send_json(c, o);
-    sbx_client_close(c);
+    answer(c, o);
 }
 
 static void do_rm(struct sbx_client *c, struct sbx_life *l, const struct sbx_msg_ctl *m)
@@ -742,8 +781,7 @@ static void do_rm(struct sbx_client *c, struct sbx_life *l, const struct sbx_msg
     json_object_object_add(o, "id", json_object_new_string(l->id));
     remove_files(l);
     life_drop(l);
-    send_json(c, o);
-    sbx_client_close(c);
+    answer(c, o);
 }
 
 void sbx_lifecycle_request(struct sbx_client *c, struct sbx_frame *f)
@@ -784,8 +822,7 @@ void sbx_lifecycle_request(struct sbx_client *c, struct sbx_frame *f)
         do_rm(c, l, &m);
         break;
     case SBX_MSG_INSPECT:
-        send_json(c, inspect_json(l));
-        sbx_client_close(c);
+        answer(c, inspect_json(l));
         break;
     }
     sbx_msg_ctl_free(&m);

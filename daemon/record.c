@@ -20,7 +20,7 @@
 #include "sbx/macro.h"
 
 #define RECORD_VERSION 1
-#define RECORD_MAX_BYTES (512 * 1024)
+#define RECORD_MAX_BYTES (4 * 1024 * 1024) /* a RUN frame is at most 1 MiB */
 #define RECORD_MAX_DEPTH 8
 
 static const char *const kind_names[] = {

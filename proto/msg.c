@@ -679,10 +679,16 @@ static const struct msg_desc *ctl_desc(uint16_t type)
     }
 }
 
+static int reply_check(const void *p)
+{
+    return ((const struct sbx_msg_reply *)p)->more > 1 ? -1 : 0;
+}
+
 static const struct slot reply_slots[] = {
-    ONE(1, SLOT_STR, true, struct sbx_msg_reply, json),
+    MANY(1, SLOT_STRV, true, struct sbx_msg_reply, json, n_json, NULL),
+    ONE(2, SLOT_U32, false, struct sbx_msg_reply, more),
 };
-DESC(reply_desc, SBX_MSG_REPLY, reply_slots, NULL);
+DESC(reply_desc, SBX_MSG_REPLY, reply_slots, reply_check);
 
 static int log_check(const void *p)
 {

@@ -236,9 +236,15 @@ struct sbx_msg_ctl {
     uint32_t value;
 };
 
-/* REPLY: what a lifecycle request asked for (docs/cli.md has the documents). */
+/*
+ * REPLY: what a lifecycle request asked for, a JSON document (docs/cli.md),
+ * in pieces of at most SBX_PROTO_MAX_STRING bytes to be joined.  PS sends
+ * one REPLY per sandbox with more set, then one with more 0.
+ */
 struct sbx_msg_reply {
-    char *json;
+    char **json;
+    uint32_t n_json;
+    uint32_t more; /* optional on the wire, 0 when absent */
 };
 
 /* LOG: count fds ride on this frame, the log's files, oldest first. */
