@@ -668,3 +668,129 @@ int sbx_cmd_run(int argc, char **argv)
     sbx_conn_close(&conn);
     return status;
 }
+
+/* ---- exec ------------------------------------------------------------------ */
+
+static void usage_exec(FILE *f)
+{
+    fprintf(f,
+            "Usage: sandboxctl exec [OPTIONS] [--] NAME CMD [ARGS...]\n"
+            "Runs CMD in the running detached sandbox NAME with this terminal's stdio, as\n"
+            "its guest runs: its namespaces, cgroup, identity, policy filter, trampoline.\n\n"
+            "  -e, --env KEY=VALUE   set a variable over the sandbox's environment\n"
+            "  -t, --tty             give CMD a terminal of its own (a pty in the sandbox)\n"
+            "  -i, --interactive     with -t: copy this terminal's input to it\n"
+            "  --socket PATH         sandboxd's socket (default %s)\n\n"
+            "Signals sent to sandboxctl go to CMD. Exit status: CMD's, as for run.\n",
+            SBX_DEFAULT_SOCKET);
+}
+
+static int send_exec(int sock, const char *target, char **argv, int argc, char **env, uint32_t envc,
+                     bool tty)
+{
+    struct sbx_msg_exec m = {
+        .target = (char *)target,
+        .argv = argv,
+        .argc = (uint32_t)argc,
+        .env = env,
+        .envc = envc,
+        .flags = tty ? SBX_EXEC_TTY : 0,
+    };
+    struct sbx_buf b = { 0 };
+    int r = sbx_msg_exec_encode(SBX_MSG_EXEC, &m, &b);
+    if (r >= 0) {
+        int fds[] = { STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO };
+        r = sbx_proto_send(sock, &b, fds, ARRAY_SIZE(fds));
+    }
+    sbx_buf_free(&b);
+    if (r < 0)
+        fprintf(stderr, "sandboxctl exec: cannot send the request: %s\n", strerror(-r));
+    return r;
+}
+
+int sbx_cmd_exec(int argc, char **argv)
+{
+    enum { OPT_SOCKET = 256 };
+    static const struct option opts[] = {
+        { "env", required_argument, NULL, 'e' },
+        { "tty", no_argument, NULL, 't' },
+        { "interactive", no_argument, NULL, 'i' },
+        { "socket", required_argument, NULL, OPT_SOCKET },
+        { "help", no_argument, NULL, 'h' },
+        {},
+    };
+    const char *socket = SBX_DEFAULT_SOCKET;
+    bool tty = false, interactive = false;
+    _cleanup_free_ char **env = calloc(SBX_PROTO_MAX_ARGS + 1, sizeof(char *));
+    uint32_t envc = 0;
+    int c;
+    if (!env)
+        return EXIT_SETUP;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+he:ti", opts, NULL)) != -1) {
+        switch (c) {
+        case 'e':
+            if (!strchr(optarg, '=') || optarg[0] == '=') {
+                fprintf(stderr, "sandboxctl exec: -e: expected KEY=VALUE, not '%s'\n", optarg);
+                return EXIT_SETUP;
+            }
+            if (envc >= SBX_PROTO_MAX_ARGS) {
+                fprintf(stderr, "sandboxctl exec: at most %d -e\n", SBX_PROTO_MAX_ARGS);
+                return EXIT_SETUP;
+            }
+            env[envc++] = optarg;
+            break;
+        case 't':
+            tty = true;
+            break;
+        case 'i':
+            interactive = true;
+            break;
+        case OPT_SOCKET:
+            socket = optarg;
+            break;
+        case 'h':
+            usage_exec(stdout);
+            return 0;
+        default:
+            usage_exec(stderr);
+            return EXIT_SETUP;
+        }
+    }
+    if (argc - optind < 2) {
+        fprintf(stderr, "sandboxctl exec: expected NAME and CMD\n");
+        usage_exec(stderr);
+        return EXIT_SETUP;
+    }
+    const char *target = argv[optind];
+    char **cmd = argv + optind + 1;
+    int cmdc = argc - optind - 1;
+    if (cmdc > SBX_PROTO_MAX_ARGS || strlen(target) > SBX_NAME_MAX) {
+        fprintf(stderr, "sandboxctl exec: too many arguments, or no sandbox's name\n");
+        return EXIT_SETUP;
+    }
+    sigset_t mask;
+    sbx_sigproxy_set(&mask, tty);
+    struct sbx_conn conn;
+    if (sbx_conn_open_running(&conn, socket, "exec") < 0)
+        return EXIT_SETUP;
+    signal(SIGPIPE, SIG_IGN);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    _cleanup_close_ int sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    int status = EXIT_SETUP;
+    struct run_state st = {
+        .sock = conn.fd,
+        .sigfd = sigfd,
+        .tty = tty,
+        .cmd = cmd[0],
+        .image = target,
+    };
+    sbx_tty_init(&st.term, interactive);
+    if (sigfd < 0)
+        fprintf(stderr, "sandboxctl: signalfd: %s\n", strerror(errno));
+    else if (send_exec(conn.fd, target, cmd, cmdc, env, envc, tty) >= 0)
+        status = wait_for_exit(&st);
+    sbx_tty_done(&st.term);
+    sbx_conn_close(&conn);
+    return status;
+}

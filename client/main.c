@@ -24,6 +24,7 @@ static void usage(FILE *f)
                "  kill [-s SIGNAL] NAME               send a signal to its command\n"
                "  rm [-f] NAME                        remove an ended sandbox's record\n"
                "  inspect [--json] NAME               all that sandboxd knows of one\n"
+               "  exec [-t] [-e K=V] NAME CMD...      run CMD in a running detached one\n"
                "  policy check FILE...                validate policy files\n"
                "  version                             print the version\n\n"
                "'sandboxctl COMMAND --help' tells more.\n");
@@ -66,7 +67,7 @@ int main(int argc, char **argv)
     } life[] = {
         { "ps", sbx_cmd_ps },           { "logs", sbx_cmd_logs }, { "wait", sbx_cmd_wait },
         { "stop", sbx_cmd_stop },       { "kill", sbx_cmd_kill }, { "rm", sbx_cmd_rm },
-        { "inspect", sbx_cmd_inspect },
+        { "inspect", sbx_cmd_inspect }, { "exec", sbx_cmd_exec },
     };
     for (size_t i = 0; i < sizeof(life) / sizeof(life[0]); i++)
         if (strcmp(cmd, life[i].name) == 0)

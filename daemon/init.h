@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "proto/proto.h"
 
@@ -40,3 +41,12 @@ int sbx_init_open_pty(const struct sbx_spec *spec, int *ret_master, int *ret_sla
 /* Forks the guest; returns its pid, or -errno with e filled and the kind of failure. */
 int sbx_init_spawn_guest(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
                          const char *path, struct sbx_init_error *e, unsigned *ret_kind);
+
+/* Finds the spec's argv[0] in the new root as execvp would: 0 with its path in out, or -ENOENT. */
+int sbx_init_resolve_program(const struct sbx_spec *spec, char *out, size_t len);
+/*
+ * SBX_SPEC_EXEC: reaps, starts the daemon's INIT_EXEC requests with
+ * sbx_init_spawn_guest(), until guest ends; returns its wait status, or -1.
+ */
+int sbx_init_serve(int ctl, const struct sbx_spec *spec, const struct sbx_init_fds *fds,
+                   pid_t guest);

@@ -113,7 +113,7 @@ static int send_log_fds(struct sbx_client *c, const int *fds, unsigned n)
 
 /* ---- Lives ------------------------------------------------------------- */
 
-static void remove_waiter(struct sbx_client *c)
+void sbx_lifecycle_unwait(struct sbx_client *c)
 {
     struct sbx_life *l = c->life;
     if (!l)
@@ -128,7 +128,7 @@ static void remove_waiter(struct sbx_client *c)
     c->life_next = NULL;
 }
 
-static void add_waiter(struct sbx_life *l, struct sbx_client *c, uint16_t req)
+void sbx_lifecycle_wait_on(struct sbx_life *l, struct sbx_client *c, uint16_t req)
 {
     c->life = l;
     c->life_req = req;
@@ -181,7 +181,7 @@ static void life_drop(struct sbx_life *l)
     life_unlink(l);
     while (l->waiters) {
         struct sbx_client *c = l->waiters;
-        remove_waiter(c);
+        sbx_lifecycle_unwait(c);
         sbx_client_close(c);
     }
     sbx_log_close(l);
@@ -510,7 +510,15 @@ static void life_ended(struct sbx_life *l)
     }
     while (l->waiters) {
         struct sbx_client *c = l->waiters;
-        remove_waiter(c);
+        sbx_lifecycle_unwait(c);
+        if (c->life_req == SBX_MSG_EXEC) {
+            /* Its process died with the sandbox's pid namespace. */
+            struct sbx_msg_exit e = { .kind = SBX_EXIT_SIGNALED,
+                                      .code = SIGKILL,
+                                      .message = "killed: the sandbox ended" };
+            sbx_client_sandbox_exited(c, NULL, &e);
+            continue;
+        }
         if (c->life_req == SBX_MSG_RM) {
             json_object *o = json_object_new_object();
             json_object_object_add(o, "id", json_object_new_string(l->id));
@@ -711,7 +719,7 @@ static void do_logs(struct sbx_client *c, struct sbx_life *l, const struct sbx_m
         return;
     }
     if ((m->flags & SBX_CTL_FOLLOW) && !life_over(l)) {
-        add_waiter(l, c, SBX_MSG_LOGS);
+        sbx_lifecycle_wait_on(l, c, SBX_MSG_LOGS);
         return;
     }
     if (m->flags & SBX_CTL_FOLLOW)
@@ -722,7 +730,7 @@ static void do_logs(struct sbx_client *c, struct sbx_life *l, const struct sbx_m
 static void do_wait(struct sbx_client *c, struct sbx_life *l, uint16_t type)
 {
     if (!life_over(l)) {
-        add_waiter(l, c, type);
+        sbx_lifecycle_wait_on(l, c, type);
         return;
     }
     send_exit(c, l);
@@ -773,7 +781,7 @@ static void do_rm(struct sbx_client *c, struct sbx_life *l, const struct sbx_msg
         l->removing = true;
         if (l->sandbox)
             sbx_sandbox_kill(l->sandbox, "killed: sandboxctl rm -f");
-        add_waiter(l, c, SBX_MSG_RM);
+        sbx_lifecycle_wait_on(l, c, SBX_MSG_RM);
         return;
     }
     sbx_info("sandbox %s: uid %u removes its record", l->id, (unsigned)c->cred.uid);
@@ -784,8 +792,31 @@ static void do_rm(struct sbx_client *c, struct sbx_life *l, const struct sbx_msg
     answer(c, o);
 }
 
+/* EXEC: a target like the others', and a body of its own. */
+static void request_exec(struct sbx_client *c, struct sbx_frame *f)
+{
+    struct sbx_msg_exec m;
+    if (sbx_msg_exec_decode(f, &m) < 0 || !m.target) {
+        sbx_client_fail(c, EBADMSG, "malformed EXEC frame");
+        if (f->type == SBX_MSG_EXEC)
+            sbx_msg_exec_free(&m);
+        return;
+    }
+    char msg[256];
+    struct sbx_life *l = find(c, m.target, msg, sizeof(msg));
+    sbx_msg_exec_free(&m);
+    if (!l)
+        sbx_client_fail(c, ENOENT, "%s", msg);
+    else
+        sbx_lifecycle_exec(c, l, f);
+}
+
 void sbx_lifecycle_request(struct sbx_client *c, struct sbx_frame *f)
 {
+    if (f->type == SBX_MSG_EXEC) {
+        request_exec(c, f);
+        return;
+    }
     struct sbx_msg_ctl m;
     if (sbx_msg_ctl_decode(f, &m) < 0) {
         sbx_client_fail(c, EBADMSG, "malformed request (frame type %u)", f->type);
@@ -830,7 +861,8 @@ void sbx_lifecycle_request(struct sbx_client *c, struct sbx_frame *f)
 
 void sbx_lifecycle_client_gone(struct sbx_client *c)
 {
-    remove_waiter(c);
+    sbx_lifecycle_exec_gone(c);
+    sbx_lifecycle_unwait(c);
 }
 
 /* ---- Start and stop of the daemon --------------------------------------- */

@@ -82,6 +82,7 @@ struct sbx_lifecycle {
     struct sbx_life *lives; /* running ones and the records */
     int dir_fd;             /* STATE/sandboxes */
     int64_t started_ms;
+    uint32_t next_exec; /* the last exec's id (lifecycle-exec.c) */
 };
 
 /* What a dead daemon left under the state directory: mounts, loop devices (lifecycle-clean.c). */
@@ -111,6 +112,15 @@ void sbx_lifecycle_gone(struct sbx_sandbox *s);
 /* From server.c: a frame PS .. INSPECT; a waiting client that goes away. */
 void sbx_lifecycle_request(struct sbx_client *c, struct sbx_frame *f);
 void sbx_lifecycle_client_gone(struct sbx_client *c);
+
+/* exec (lifecycle-exec.c): the request, init's frames about it, the client's signals and end. */
+void sbx_lifecycle_exec(struct sbx_client *c, struct sbx_life *l, struct sbx_frame *f);
+bool sbx_lifecycle_init_frame(struct sbx_sandbox *s, struct sbx_frame *f);
+void sbx_lifecycle_exec_signal(struct sbx_client *c, const struct sbx_frame *f);
+void sbx_lifecycle_exec_gone(struct sbx_client *c);
+/* c waits for l (req: the request's frame type), or no more. */
+void sbx_lifecycle_wait_on(struct sbx_life *l, struct sbx_client *c, uint16_t req);
+void sbx_lifecycle_unwait(struct sbx_client *c);
 
 /* Between lifecycle.c, record.c and logs.c. */
 json_object *sbx_life_to_json(const struct sbx_life *l);

@@ -745,7 +745,8 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         .mode = req->run.mode,
         .flags = (p->network == SBX_NET_HOST ? SBX_SPEC_NET_HOST : 0) |
                  (p->writable_image ? SBX_SPEC_WRITABLE_IMAGE : 0) |
-                 (req->run.flags & SBX_RUN_TTY ? SBX_SPEC_TTY : 0),
+                 (req->run.flags & SBX_RUN_TTY ? SBX_SPEC_TTY : 0) |
+                 (req->run.flags & SBX_RUN_DETACH ? SBX_SPEC_EXEC : 0),
         .umask = p->umask >= 0 ? (uint32_t)p->umask : 022,
         .caps_keep = p->caps_keep,
         .overlay_size = p->overlay_size,

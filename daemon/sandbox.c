@@ -459,7 +459,7 @@ static void on_ctl(uv_poll_t *h, int status, int events)
             return;
         }
         if ((f.type == SBX_MSG_TTY && on_tty(s, &f)) ||
-            (f.type == SBX_MSG_GUEST && on_guest(s, &f))) {
+            (f.type == SBX_MSG_GUEST && on_guest(s, &f)) || sbx_lifecycle_init_frame(s, &f)) {
             sbx_frame_clear(&f);
             return;
         }

@@ -289,7 +289,7 @@ static void handle_frame(struct sbx_client *c, struct sbx_frame *f)
     case SBX_CL_READY:
         if (f->type == SBX_MSG_RUN)
             handle_run(c, f);
-        else if (f->type >= SBX_MSG_PS && f->type <= SBX_MSG_INSPECT)
+        else if (f->type >= SBX_MSG_PS && f->type <= SBX_MSG_EXEC)
             sbx_lifecycle_request(c, f);
         else
             sbx_client_fail(c, EPROTO, "unexpected frame type %u (expected RUN)", f->type);
@@ -307,7 +307,11 @@ static void handle_frame(struct sbx_client *c, struct sbx_frame *f)
             sbx_client_fail(c, EPROTO, "unexpected frame type %u while a sandbox runs", f->type);
         break;
     case SBX_CL_WAITING:
-        sbx_client_fail(c, EPROTO, "unexpected frame type %u while the request waits", f->type);
+        if (f->type == SBX_MSG_SIGNAL && c->life_req == SBX_MSG_EXEC)
+            sbx_lifecycle_exec_signal(c, f);
+        else
+            sbx_client_fail(c, EPROTO, "unexpected frame type %u while the request waits",
+                            f->type);
         break;
     case SBX_CL_REFUSED:
     case SBX_CL_DONE:

@@ -66,6 +66,7 @@ struct sbx_client {
     bool closing;
     struct sbx_life *life;        /* not owned: the sandbox a WAITING request waits for */
     uint16_t life_req;            /* that request's frame type */
+    uint32_t exec_id;             /* EXEC: the process's id in its sandbox */
     struct sbx_client *life_next; /* the other requests waiting for it */
     struct sbx_client *next;
 };

@@ -729,7 +729,9 @@ static int spec_check(const void *p)
     const struct sbx_spec *m = p;
     if (check_mode(m->mode) < 0)
         return -1;
-    return m->flags & ~(SBX_SPEC_WRITABLE_IMAGE | SBX_SPEC_NET_HOST | SBX_SPEC_TTY) ? -1 : 0;
+    return m->flags & ~(SBX_SPEC_WRITABLE_IMAGE | SBX_SPEC_NET_HOST | SBX_SPEC_TTY | SBX_SPEC_EXEC)
+               ? -1
+               : 0;
 }
 
 static const struct slot spec_slots[] = {
@@ -767,6 +769,49 @@ static const struct slot report_slots[] = {
 };
 DESC(report_desc, SBX_MSG_REPORT, report_slots, report_check);
 
+static int exec_check(const void *p)
+{
+    const struct sbx_msg_exec *m = p;
+    if (m->target && strlen(m->target) > SBX_NAME_MAX)
+        return -1;
+    return m->flags & ~SBX_EXEC_TTY ? -1 : 0;
+}
+
+static const struct slot exec_slots[] = {
+    ONE(1, SLOT_STR, false, struct sbx_msg_exec, target),
+    ONE(2, SLOT_U32, false, struct sbx_msg_exec, id),
+    MANY(3, SLOT_STRV, true, struct sbx_msg_exec, argv, argc, NULL),
+    MANY(4, SLOT_STRV, false, struct sbx_msg_exec, env, envc, NULL),
+    ONE(5, SLOT_U32, true, struct sbx_msg_exec, flags),
+};
+DESC(exec_desc, SBX_MSG_EXEC, exec_slots, exec_check);
+DESC(init_exec_desc, SBX_MSG_INIT_EXEC, exec_slots, exec_check);
+
+static int exec_end_check(const void *p)
+{
+    return check_exit_kind(((const struct sbx_msg_exec_end *)p)->kind);
+}
+
+static const struct slot exec_end_slots[] = {
+    ONE(1, SLOT_U32, true, struct sbx_msg_exec_end, id),
+    ONE(2, SLOT_U32, true, struct sbx_msg_exec_end, kind),
+    ONE(3, SLOT_U32, true, struct sbx_msg_exec_end, code),
+    ONE(4, SLOT_STR, false, struct sbx_msg_exec_end, message),
+};
+DESC(exec_end_desc, SBX_MSG_INIT_EXEC_END, exec_end_slots, exec_end_check);
+
+static int exec_signal_check(const void *p)
+{
+    return ((const struct sbx_msg_exec_signal *)p)->signo > SBX_SIGNAL_MAX ? -1 : 0;
+}
+
+static const struct slot exec_signal_slots[] = {
+    ONE(1, SLOT_U32, true, struct sbx_msg_exec_signal, id),
+    ONE(2, SLOT_U32, true, struct sbx_msg_exec_signal, signo),
+};
+DESC(exec_signal_desc, SBX_MSG_INIT_EXEC_SIGNAL, exec_signal_slots, exec_signal_check);
+DESC(exec_tty_desc, SBX_MSG_INIT_EXEC_TTY, exec_signal_slots, exec_signal_check);
+
 _Static_assert(ARRAY_SIZE(spec_slots) <= MAX_SLOTS, "MAX_SLOTS too small");
 
 /* ---- Public entry points ------------------------------------------------ */
@@ -802,6 +847,8 @@ MSG_CODEC(started)
 MSG_CODEC(signal)
 MSG_CODEC(reply)
 MSG_CODEC(log)
+MSG_CODEC(exec_end)
+MSG_FREE(exec_end)
 MSG_FREE(started)
 MSG_FREE(reply)
 MSG_FREE(hello)
@@ -827,6 +874,42 @@ int sbx_msg_ctl_decode(const struct sbx_frame *f, struct sbx_msg_ctl *ret)
 void sbx_msg_ctl_free(struct sbx_msg_ctl *m)
 {
     msg_free(&ps_desc, m);
+}
+
+int sbx_msg_exec_encode(uint16_t type, const struct sbx_msg_exec *m, struct sbx_buf *ret)
+{
+    if (type != SBX_MSG_EXEC && type != SBX_MSG_INIT_EXEC)
+        return -EINVAL;
+    return msg_encode(type == SBX_MSG_EXEC ? &exec_desc : &init_exec_desc, m, ret);
+}
+
+int sbx_msg_exec_decode(const struct sbx_frame *f, struct sbx_msg_exec *ret)
+{
+    if (f->type != SBX_MSG_EXEC && f->type != SBX_MSG_INIT_EXEC)
+        return -EBADMSG;
+    return msg_decode(f->type == SBX_MSG_EXEC ? &exec_desc : &init_exec_desc, f, ret,
+                      sizeof(*ret));
+}
+
+void sbx_msg_exec_free(struct sbx_msg_exec *m)
+{
+    msg_free(&exec_desc, m);
+}
+
+int sbx_msg_exec_signal_encode(uint16_t type, const struct sbx_msg_exec_signal *m,
+                               struct sbx_buf *ret)
+{
+    if (type != SBX_MSG_INIT_EXEC_SIGNAL && type != SBX_MSG_INIT_EXEC_TTY)
+        return -EINVAL;
+    return msg_encode(type == SBX_MSG_INIT_EXEC_TTY ? &exec_tty_desc : &exec_signal_desc, m, ret);
+}
+
+int sbx_msg_exec_signal_decode(const struct sbx_frame *f, struct sbx_msg_exec_signal *ret)
+{
+    if (f->type != SBX_MSG_INIT_EXEC_SIGNAL && f->type != SBX_MSG_INIT_EXEC_TTY)
+        return -EBADMSG;
+    return msg_decode(f->type == SBX_MSG_INIT_EXEC_TTY ? &exec_tty_desc : &exec_signal_desc, f,
+                      ret, sizeof(*ret));
 }
 
 int sbx_msg_tty_encode(struct sbx_buf *ret)

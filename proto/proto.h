@@ -39,12 +39,17 @@ enum sbx_msg_type {
     SBX_MSG_KILL = 15,    /* signal value to the guest; answer REPLY */
     SBX_MSG_RM = 16,      /* forget an ended sandbox (a running one with FORCE); REPLY */
     SBX_MSG_INSPECT = 17, /* everything known of one sandbox; answer REPLY */
+    SBX_MSG_EXEC = 18,    /* a new process in a running detached sandbox, with fds; as RUN */
     SBX_MSG_REPLY = 20,   /* daemon -> client: a JSON document */
     SBX_MSG_LOG = 21,     /* daemon -> client: the log's files, oldest first, as fds */
     /* daemon <-> sandbox init, on a private socketpair: */
     SBX_MSG_SPEC = 64,   /* daemon -> init, with fds */
     SBX_MSG_REPORT = 65, /* init -> daemon */
     SBX_MSG_GUEST = 66,  /* init -> daemon: a pidfd of the guest's main process */
+    SBX_MSG_INIT_EXEC = 67,        /* daemon -> init: start an exec'd process, with fds */
+    SBX_MSG_INIT_EXEC_END = 68,    /* init -> daemon: how it ended, or why it never ran */
+    SBX_MSG_INIT_EXEC_TTY = 69,    /* init -> daemon: the master of its pty, with the fd */
+    SBX_MSG_INIT_EXEC_SIGNAL = 70, /* daemon -> init: a signal for it */
 };
 
 /* Field value types. */
@@ -316,6 +321,12 @@ struct sbx_spec_rlimit {
 #define SBX_SPEC_WRITABLE_IMAGE (1u << 0) /* image mount is read-write, no overlay */
 #define SBX_SPEC_NET_HOST (1u << 1)       /* keep the host network namespace */
 #define SBX_SPEC_TTY (1u << 2)            /* a pty in the sandbox's devpts for the guest's stdio */
+/*
+ * Init stays able to start more guest processes (INIT_EXEC) the way it
+ * started the first: it keeps its capabilities and the policy, trampoline
+ * and statistics fds while the guest runs.  Detached sandboxes only.
+ */
+#define SBX_SPEC_EXEC (1u << 3)
 
 struct sbx_spec {
     char *staging;  /* existing host directory that init mounts its staging tmpfs over */
@@ -343,6 +354,37 @@ struct sbx_spec {
     uint32_t n_masked;
     struct sbx_spec_rlimit *rlimits;
     uint32_t n_rlimits;
+};
+
+/*
+ * EXEC (client -> daemon; fds stdin, stdout, stderr) and INIT_EXEC (daemon
+ * -> init, the same fds): a process in a running sandbox, with the sandbox's
+ * identity, limits, filter and trampoline.  target is EXEC's, id INIT_EXEC's.
+ * env is set over the sandbox's environment.
+ */
+#define SBX_EXEC_TTY (1u << 0) /* a pty of its own, whose master comes in TTY (INIT_EXEC_TTY) */
+struct sbx_msg_exec {
+    char *target;
+    uint32_t id;
+    char **argv;
+    uint32_t argc;
+    char **env;
+    uint32_t envc;
+    uint32_t flags; /* SBX_EXEC_* */
+};
+
+/* INIT_EXEC_END: as REPORT, for exec'd process id. */
+struct sbx_msg_exec_end {
+    uint32_t id;
+    uint32_t kind; /* enum sbx_exit_kind */
+    uint32_t code;
+    char *message;
+};
+
+/* INIT_EXEC_SIGNAL (signo for process id) and INIT_EXEC_TTY (its pty master rides on it). */
+struct sbx_msg_exec_signal {
+    uint32_t id;
+    uint32_t signo;
 };
 
 /* REPORT (init -> daemon): how the guest ended, or why it never started. */
@@ -418,6 +460,18 @@ void sbx_msg_exit_free(struct sbx_msg_exit *m);
 int sbx_spec_encode(const struct sbx_spec *m, struct sbx_buf *ret);
 int sbx_spec_decode(const struct sbx_frame *f, struct sbx_spec *ret);
 void sbx_spec_free(struct sbx_spec *m);
+
+/* type: SBX_MSG_EXEC or SBX_MSG_INIT_EXEC. */
+int sbx_msg_exec_encode(uint16_t type, const struct sbx_msg_exec *m, struct sbx_buf *ret);
+int sbx_msg_exec_decode(const struct sbx_frame *f, struct sbx_msg_exec *ret);
+void sbx_msg_exec_free(struct sbx_msg_exec *m);
+int sbx_msg_exec_end_encode(const struct sbx_msg_exec_end *m, struct sbx_buf *ret);
+int sbx_msg_exec_end_decode(const struct sbx_frame *f, struct sbx_msg_exec_end *ret);
+void sbx_msg_exec_end_free(struct sbx_msg_exec_end *m);
+/* type: SBX_MSG_INIT_EXEC_SIGNAL or SBX_MSG_INIT_EXEC_TTY (signo 0). */
+int sbx_msg_exec_signal_encode(uint16_t type, const struct sbx_msg_exec_signal *m,
+                               struct sbx_buf *ret);
+int sbx_msg_exec_signal_decode(const struct sbx_frame *f, struct sbx_msg_exec_signal *ret);
 
 int sbx_msg_report_encode(const struct sbx_msg_report *m, struct sbx_buf *ret);
 int sbx_msg_report_decode(const struct sbx_frame *f, struct sbx_msg_report *ret);
