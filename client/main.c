@@ -9,6 +9,7 @@
 #include "client/cmd-logs.h"
 #include "client/cmd-policy.h"
 #include "client/cmd-ps.h"
+#include "client/cmd-stats.h"
 #include "client/cmd-run.h"
 #include "sbx-config.h"
 
@@ -25,6 +26,8 @@ static void usage(FILE *f)
                "  rm [-f] NAME                        remove an ended sandbox's record\n"
                "  inspect [--json] NAME               all that sandboxd knows of one\n"
                "  exec [-t] [-e K=V] NAME CMD...      run CMD in a running detached one\n"
+               "  stats [--no-stream] [NAME...]       live CPU, memory, pids, syscalls\n"
+               "  status [--json]                     sandboxd's version, uptime, counts\n"
                "  policy check FILE...                validate policy files\n"
                "  version                             print the version\n\n"
                "'sandboxctl COMMAND --help' tells more.\n");
@@ -67,7 +70,8 @@ int main(int argc, char **argv)
     } life[] = {
         { "ps", sbx_cmd_ps },           { "logs", sbx_cmd_logs }, { "wait", sbx_cmd_wait },
         { "stop", sbx_cmd_stop },       { "kill", sbx_cmd_kill }, { "rm", sbx_cmd_rm },
-        { "inspect", sbx_cmd_inspect }, { "exec", sbx_cmd_exec },
+        { "inspect", sbx_cmd_inspect }, { "exec", sbx_cmd_exec }, { "stats", sbx_cmd_stats },
+        { "status", sbx_cmd_status },
     };
     for (size_t i = 0; i < sizeof(life) / sizeof(life[0]); i++)
         if (strcmp(cmd, life[i].name) == 0)

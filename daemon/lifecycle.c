@@ -650,23 +650,7 @@ static uint64_t dir_bytes(int dir_fd)
 static json_object *inspect_json(struct sbx_life *l)
 {
     json_object *o = sbx_life_to_json(l);
-    if (l->sandbox) {
-        struct sbx_cg_usage u;
-        sbx_cgroup_usage(&l->sandbox->cg, &u);
-        json_object *j = json_object_new_object();
-        json_object_object_add(j, "memory_current_bytes",
-                               u.memory_current >= 0 ? json_object_new_int64(u.memory_current)
-                                                     : NULL);
-        json_object_object_add(j, "memory_peak_bytes",
-                               u.memory_peak >= 0 ? json_object_new_int64(u.memory_peak) : NULL);
-        json_object_object_add(j, "cpu_usec",
-                               u.cpu_usec >= 0 ? json_object_new_int64(u.cpu_usec) : NULL);
-        json_object_object_add(j, "pids_current",
-                               u.pids_current >= 0 ? json_object_new_int64(u.pids_current) : NULL);
-        json_object_object_add(o, "usage", j);
-    } else {
-        json_object_object_add(o, "usage", NULL);
-    }
+    json_object_object_add(o, "usage", sbx_life_usage_json(l));
     if (l->detached) {
         json_object *g = json_object_new_object();
         json_object_object_add(g, "limit_bytes",
@@ -822,6 +806,11 @@ void sbx_lifecycle_request(struct sbx_client *c, struct sbx_frame *f)
         sbx_client_fail(c, EBADMSG, "malformed request (frame type %u)", f->type);
         return;
     }
+    if (f->type == SBX_MSG_STATUS) {
+        answer(c, sbx_lifecycle_status_json(c->d, c->cred.uid));
+        sbx_msg_ctl_free(&m);
+        return;
+    }
     if (f->type == SBX_MSG_PS) {
         do_ps(c, &m);
         sbx_msg_ctl_free(&m);
@@ -887,6 +876,7 @@ int sbx_lifecycle_init(struct sbx_daemon *d, char *msg, size_t msglen)
     struct sbx_lifecycle *lc = &d->lifecycle;
     lc->dir_fd = -EBADF;
     lc->started_ms = wall_ms();
+    lc->loop_started = sbx_daemon_now(d);
     /* A private daemon serves one run: it keeps no records and must not touch the real ones. */
     if (d->cfg.conn_fd >= 0)
         return 0;

@@ -83,6 +83,7 @@ struct sbx_lifecycle {
     int dir_fd;             /* STATE/sandboxes */
     int64_t started_ms;
     uint32_t next_exec; /* the last exec's id (lifecycle-exec.c) */
+    uint64_t loop_started; /* sbx_daemon_now() at start, for the uptime */
 };
 
 /* What a dead daemon left under the state directory: mounts, loop devices (lifecycle-clean.c). */
@@ -121,6 +122,10 @@ void sbx_lifecycle_exec_gone(struct sbx_client *c);
 /* c waits for l (req: the request's frame type), or no more. */
 void sbx_lifecycle_wait_on(struct sbx_life *l, struct sbx_client *c, uint16_t req);
 void sbx_lifecycle_unwait(struct sbx_client *c);
+
+/* lifecycle-status.c: STATUS's document for uid; a running sandbox's usage (NULL if none). */
+json_object *sbx_lifecycle_status_json(struct sbx_daemon *d, uid_t uid);
+json_object *sbx_life_usage_json(const struct sbx_life *l);
 
 /* Between lifecycle.c, record.c and logs.c. */
 json_object *sbx_life_to_json(const struct sbx_life *l);

@@ -289,7 +289,7 @@ static void handle_frame(struct sbx_client *c, struct sbx_frame *f)
     case SBX_CL_READY:
         if (f->type == SBX_MSG_RUN)
             handle_run(c, f);
-        else if (f->type >= SBX_MSG_PS && f->type <= SBX_MSG_EXEC)
+        else if (f->type >= SBX_MSG_PS && f->type <= SBX_MSG_STATUS)
             sbx_lifecycle_request(c, f);
         else
             sbx_client_fail(c, EPROTO, "unexpected frame type %u (expected RUN)", f->type);

@@ -656,6 +656,7 @@ DESC(stop_desc, SBX_MSG_STOP, ctl_slots, ctl_check);
 DESC(kill_desc, SBX_MSG_KILL, ctl_slots, ctl_check);
 DESC(rm_desc, SBX_MSG_RM, ctl_slots, ctl_check);
 DESC(inspect_desc, SBX_MSG_INSPECT, ctl_slots, ctl_check);
+DESC(status_desc, SBX_MSG_STATUS, ctl_slots, ctl_check);
 
 static const struct msg_desc *ctl_desc(uint16_t type)
 {
@@ -674,6 +675,8 @@ static const struct msg_desc *ctl_desc(uint16_t type)
         return &rm_desc;
     case SBX_MSG_INSPECT:
         return &inspect_desc;
+    case SBX_MSG_STATUS:
+        return &status_desc;
     default:
         return NULL;
     }

@@ -40,6 +40,7 @@ enum sbx_msg_type {
     SBX_MSG_RM = 16,      /* forget an ended sandbox (a running one with FORCE); REPLY */
     SBX_MSG_INSPECT = 17, /* everything known of one sandbox; answer REPLY */
     SBX_MSG_EXEC = 18,    /* a new process in a running detached sandbox, with fds; as RUN */
+    SBX_MSG_STATUS = 19,  /* the daemon's version, uptime, counts; answer REPLY */
     SBX_MSG_REPLY = 20,   /* daemon -> client: a JSON document */
     SBX_MSG_LOG = 21,     /* daemon -> client: the log's files, oldest first, as fds */
     /* daemon <-> sandbox init, on a private socketpair: */
@@ -429,7 +430,7 @@ int sbx_msg_started_encode(const struct sbx_msg_started *m, struct sbx_buf *ret)
 int sbx_msg_started_decode(const struct sbx_frame *f, struct sbx_msg_started *ret);
 void sbx_msg_started_free(struct sbx_msg_started *m);
 
-/* type: one of SBX_MSG_PS .. SBX_MSG_INSPECT; decode accepts any of them. */
+/* type: one of SBX_MSG_PS .. SBX_MSG_INSPECT or SBX_MSG_STATUS; decode accepts any of them. */
 int sbx_msg_ctl_encode(uint16_t type, const struct sbx_msg_ctl *m, struct sbx_buf *ret);
 int sbx_msg_ctl_decode(const struct sbx_frame *f, struct sbx_msg_ctl *ret);
 void sbx_msg_ctl_free(struct sbx_msg_ctl *m);

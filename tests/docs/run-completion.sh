@@ -61,7 +61,8 @@ includes() {
 
 registered() { complete -p sandboxctl | grep -q _sandboxctl; }
 t "the bash completion is registered for sandboxctl" registered
-t "commands" offers run ps logs wait stop kill rm inspect exec policy version --help --version -- ''
+t "commands" offers run ps logs wait stop kill rm inspect exec stats status policy version \
+    --help --version -- ''
 t "a command from its first letters" offers policy -- po
 t "stop: its options from --help" includes --time -- stop --
 t "logs: its options from --help" includes --tail -- logs --t

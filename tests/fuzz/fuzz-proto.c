@@ -50,6 +50,16 @@ static int ctl_encode(const struct sbx_msg_ctl *m, struct sbx_buf *ret)
     return sbx_msg_ctl_encode(ctl_type, m, ret);
 }
 
+static int exec_encode(const struct sbx_msg_exec *m, struct sbx_buf *ret)
+{
+    return sbx_msg_exec_encode(SBX_MSG_EXEC, m, ret);
+}
+
+static int init_exec_encode(const struct sbx_msg_exec *m, struct sbx_buf *ret)
+{
+    return sbx_msg_exec_encode(SBX_MSG_INIT_EXEC, m, ret);
+}
+
 static void decode_all(const struct sbx_frame *in)
 {
     struct sbx_frame f = *in;
@@ -73,8 +83,14 @@ static void decode_all(const struct sbx_frame *in)
     TRY(SBX_MSG_RUN, sbx_msg_run_decode, sbx_msg_run_encode, sbx_msg_run_free, struct sbx_msg_run);
     TRY(SBX_MSG_STARTED, sbx_msg_started_decode, sbx_msg_started_encode, sbx_msg_started_free,
         struct sbx_msg_started);
-    for (ctl_type = SBX_MSG_PS; ctl_type <= SBX_MSG_INSPECT; ctl_type++)
-        TRY(ctl_type, sbx_msg_ctl_decode, ctl_encode, sbx_msg_ctl_free, struct sbx_msg_ctl);
+    for (ctl_type = SBX_MSG_PS; ctl_type <= SBX_MSG_STATUS; ctl_type++)
+        if (ctl_type != SBX_MSG_EXEC)
+            TRY(ctl_type, sbx_msg_ctl_decode, ctl_encode, sbx_msg_ctl_free, struct sbx_msg_ctl);
+    TRY(SBX_MSG_EXEC, sbx_msg_exec_decode, exec_encode, sbx_msg_exec_free, struct sbx_msg_exec);
+    TRY(SBX_MSG_INIT_EXEC, sbx_msg_exec_decode, init_exec_encode, sbx_msg_exec_free,
+        struct sbx_msg_exec);
+    TRY(SBX_MSG_INIT_EXEC_END, sbx_msg_exec_end_decode, sbx_msg_exec_end_encode,
+        sbx_msg_exec_end_free, struct sbx_msg_exec_end);
     TRY(SBX_MSG_REPLY, sbx_msg_reply_decode, sbx_msg_reply_encode, sbx_msg_reply_free,
         struct sbx_msg_reply);
     TRY(SBX_MSG_LOG, sbx_msg_log_decode, sbx_msg_log_encode, no_free, struct sbx_msg_log);

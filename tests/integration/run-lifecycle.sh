@@ -276,6 +276,33 @@ t_member_denied() {
 }
 t "a member can neither see nor touch root's sandbox" t_member_denied
 
+t_stats() {
+    ctl root stats --no-stream
+    rc_is 0 && grep -Eq "^$mid +mine +[0-9.]+ +[0-9.]+s +[0-9.]+[KMG]iB +[0-9.]+[KMG]iB +[1-9]" \
+        "$T/out" && out_has " web " || return 1
+    ctl member stats --no-stream
+    rc_is 0 && out_has " mine " && ! out_has " web "
+}
+t "stats --no-stream: CPU, memory and pids of running ones, each user's own" t_stats
+
+t_status() {
+    ctl root status --json
+    rc_is 0 && python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["server"].startswith("sandboxd ") and d["uptime_ms"] >= 0 and d["scope"] == "all"
+assert d["sandboxes"]["running"] >= 2 and d["sandboxes"]["recorded"] >= 3, d
+assert d["images_cached"] >= 1 and d["state_dir_bytes"] > 0, d
+' "$T/out" || return 1
+    ctl member status --json
+    rc_is 0 && python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["scope"] == "own" and d["sandboxes"]["running"] == 1 and d["sandboxes"]["recorded"] == 1, d
+' "$T/out"
+}
+t "status: version, uptime, counts (a member's own), images, state directory" t_status
+
 t_member_acts() {
     ctl member logs mine
     out_has member-out || return 1
