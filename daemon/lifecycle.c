@@ -179,6 +179,11 @@ static void life_unlink(struct sbx_life *l)
 static void life_drop(struct sbx_life *l)
 {
     life_unlink(l);
+    /* rm -f of a sandbox still being torn down: it finishes without its record. */
+    if (l->sandbox) {
+        l->sandbox->life = NULL;
+        l->sandbox = NULL;
+    }
     while (l->waiters) {
         struct sbx_client *c = l->waiters;
         sbx_lifecycle_unwait(c);
