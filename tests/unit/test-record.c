@@ -139,8 +139,11 @@ static void test_too_deep_or_big(void)
     n += (size_t)snprintf(buf, sizeof(buf), "{\"version\":1,\"mounts\":");
     for (int i = 0; i < 64; i++)
         buf[n++] = '[';
+    for (int i = 0; i < 64; i++)
+        buf[n++] = ']';
+    buf[n++] = '}';
     buf[n] = '\0';
-    expect_refused(buf, "not JSON");
+    expect_refused(buf, "not JSON (nesting too deep)");
     /* Bigger than any record the daemon writes. */
     int d = openat(dir_fd, ID, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int fd = openat(d, "record.json", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
