@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * What a daemon that died (SIGKILL, a crash) may have left under its state
- * directory: mounts on paths in it, and loop devices backed by files in it.
+ * directory: mounts on its own directories there (staging, sandboxes), and
+ * loop devices backed by files in it.  The state directory itself may well
+ * be a mount of the operator's, and so may any other directory in it: those
+ * stay.
  * Its sandboxes died with it (sbx-init has PR_SET_PDEATHSIG), its cgroups are
  * swept by cgroup.c; this is the rest, done once at start, before the daemon
  * mounts anything of its own.  Only the state directory is looked at: mounts
@@ -47,9 +50,19 @@ static bool under(const char *path, const char *dir)
     return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
-/* Mounts on the state directory or below it, the last mounted (the deepest) first. */
-static void clean_mounts(const char *dir)
+/* Strictly below dir: a file in it, not dir itself. */
+static bool inside(const char *path, const char *dir)
 {
+    size_t n = strlen(dir);
+    return strncmp(path, dir, n) == 0 && path[n] == '/' && path[n + 1];
+}
+
+/* Mounts on the daemon's own directories of the state directory, the last mounted first. */
+static void clean_mounts(const char *state)
+{
+    char staging[4096], sandboxes[4096];
+    snprintf(staging, sizeof(staging), "%s/staging", state);
+    snprintf(sandboxes, sizeof(sandboxes), "%s/sandboxes", state);
     FILE *f = fopen("/proc/self/mountinfo", "re");
     if (!f)
         return;
@@ -65,7 +78,7 @@ static void clean_mounts(const char *dir)
         if (!tok)
             continue;
         unescape(tok);
-        if (under(tok, dir) && (points[n] = strdup(tok)))
+        if ((under(tok, staging) || under(tok, sandboxes)) && (points[n] = strdup(tok)))
             n++;
     }
     free(line);
@@ -100,7 +113,7 @@ static void clean_loops(const char *dir)
             continue;
         backing[len] = '\0';
         backing[strcspn(backing, "\n")] = '\0';
-        if (!under(backing, dir))
+        if (!inside(backing, dir))
             continue;
         snprintf(path, sizeof(path), "/dev/%s", de->d_name);
         _cleanup_close_ int dev = open(path, O_RDONLY | O_CLOEXEC);

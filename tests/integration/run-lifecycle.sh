@@ -29,7 +29,7 @@ cleanup() {
         wait "$daemon_pid" || true
     fi
     # The leftovers this suite makes on purpose, should a test have failed.
-    umount -l "$T/state/leftover" 2>/dev/null || true
+    umount -l "$T/state/staging" 2>/dev/null || true
     [ -z "${loopdev:-}" ] || losetup -d "$loopdev" 2>/dev/null || true
     rm -rf "$T"
 }
@@ -447,14 +447,13 @@ t_sigkill_restart() {
     wait_until 10 grep -q before-the-crash "$T/state/sandboxes/$id/log" || return 1
     detach member survivor2 /bin/sleep 1000 "$MARK"
     local old=$daemon_pid
-    # What a dead daemon could leave under its state directory.
-    mkdir -p "$T/state/leftover"
-    mount -t tmpfs none "$T/state/leftover"
-    truncate -s 1M "$T/state/leftover.img"
-    loopdev=$(losetup -f --show "$T/state/leftover.img")
     kill -KILL "$daemon_pid"
     wait "$daemon_pid" 2>/dev/null || true
     wait_until 10 no_guest || { say "guests outlived their daemon"; return 1; }
+    # What a dead daemon could leave in its state directory.
+    mount -t tmpfs none "$T/state/staging"
+    truncate -s 1M "$T/state/leftover.img"
+    loopdev=$(losetup -f --show "$T/state/leftover.img")
     life_daemon
     ctl root ps -a --json
     python3 -c '
@@ -483,7 +482,7 @@ for n in ("survivor", "survivor2"):
         return 1
     fi
     loopdev=
-    grep -q "unmounted $T/state/leftover, left by a sandboxd that died" "$T/sandboxd.log"
+    grep -q "unmounted $T/state/staging, left by a sandboxd that died" "$T/sandboxd.log"
 }
 t "SIGKILL of the daemon, then a restart: records, logs, nothing left" t_sigkill_restart
 
