@@ -217,7 +217,7 @@ int main(void)
         /* init-exec.c: the capabilities stay, to start exec'd processes as the guest was. */
         st = sbx_init_serve(ctl, &spec, &fds, guest);
     } else {
-        /* If this fails, init exits below, and the kernel kills the guest with its pid namespace. */
+        /* If this fails, init exits below; the kernel kills the guest with its pid namespace. */
         if (drop_own_capabilities(&e) < 0)
             goto fail;
         st = reap_until(guest);

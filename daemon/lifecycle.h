@@ -82,7 +82,7 @@ struct sbx_lifecycle {
     struct sbx_life *lives; /* running ones and the records */
     int dir_fd;             /* STATE/sandboxes */
     int64_t started_ms;
-    uint32_t next_exec; /* the last exec's id (lifecycle-exec.c) */
+    uint32_t next_exec;    /* the last exec's id (lifecycle-exec.c) */
     uint64_t loop_started; /* sbx_daemon_now() at start, for the uptime */
 };
 

@@ -163,8 +163,7 @@ int main(int argc, char **argv)
             *(c == OPT_MAX_DETACHED ? &cfg.max_detached : &cfg.max_records) = (unsigned)n;
             break;
         case OPT_LOG_SIZE:
-            if (parse_size(optarg, true, &n) < 0 || n < SBX_LIFE_MIN_LOG_SIZE ||
-                n > (1ull << 40)) {
+            if (parse_size(optarg, true, &n) < 0 || n < SBX_LIFE_MIN_LOG_SIZE || n > (1ull << 40)) {
                 fprintf(stderr,
                         "sandboxd: --log-size: expected bytes from 64K to 1T (K, M, G or T "
                         "allowed), not '%s'\n",

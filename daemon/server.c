@@ -310,8 +310,7 @@ static void handle_frame(struct sbx_client *c, struct sbx_frame *f)
         if (f->type == SBX_MSG_SIGNAL && c->life_req == SBX_MSG_EXEC)
             sbx_lifecycle_exec_signal(c, f);
         else
-            sbx_client_fail(c, EPROTO, "unexpected frame type %u while the request waits",
-                            f->type);
+            sbx_client_fail(c, EPROTO, "unexpected frame type %u while the request waits", f->type);
         break;
     case SBX_CL_REFUSED:
     case SBX_CL_DONE:
