@@ -14,7 +14,8 @@
 #include "sbx/macro.h"
 
 /* The parser refuses more; reading one byte beyond lets it say so. */
-#define MAX_FILE_SIZE ((1u << 20) + 1)
+/* One byte past the limit, so that the parser sees a file that is too large. */
+#define MAX_FILE_SIZE (SBX_POLICY_MAX_BYTES + 1)
 
 static void usage(FILE *f)
 {

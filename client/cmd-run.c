@@ -23,6 +23,7 @@
 #include "client/run-options.h"
 #include "client/sigproxy.h"
 #include "client/tty.h"
+#include "policy/policy.h"
 #include "proto/proto.h"
 #include "sbx-config.h"
 #include "sbx/macro.h"
@@ -31,7 +32,7 @@
 #define EXIT_SETUP 125
 #define EXIT_NOEXEC 126
 #define EXIT_NOTFOUND 127
-#define MAX_POLICY_FILE (256 * 1024)
+_Static_assert(SBX_POLICY_MAX_BYTES <= SBX_PROTO_MAX_STRING, "a policy file fits in a RUN frame");
 
 static void usage(FILE *f)
 {
@@ -99,14 +100,14 @@ static int read_file(const char *path, char **ret)
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return sbx_neg_errno();
-    char *buf = malloc(MAX_POLICY_FILE + 1);
+    char *buf = malloc(SBX_POLICY_MAX_BYTES + 1);
     if (!buf)
         return -ENOMEM;
     size_t len = 0;
     ssize_t n;
-    while ((n = read(fd, buf + len, MAX_POLICY_FILE + 1 - len)) > 0) {
+    while ((n = read(fd, buf + len, SBX_POLICY_MAX_BYTES + 1 - len)) > 0) {
         len += (size_t)n;
-        if (len > MAX_POLICY_FILE) {
+        if (len > SBX_POLICY_MAX_BYTES) {
             free(buf);
             return -EFBIG;
         }
@@ -172,14 +173,6 @@ static int check_request_size(const struct sbx_msg_run *m)
         char **items;
         uint32_t n;
     } lists[] = { { "argv entry", m->argv, m->argc }, { "--env entry", m->env, m->envc } };
-    size_t policy = m->policy_text ? strlen(m->policy_text) : 0;
-    if (policy > SBX_PROTO_MAX_STRING) {
-        fprintf(stderr,
-                "sandboxctl: policy %s is %zu bytes, at most %u (the protocol's limit "
-                "for one string)\n",
-                m->policy_file, policy, SBX_PROTO_MAX_STRING);
-        return -EMSGSIZE;
-    }
     for (size_t l = 0; l < ARRAY_SIZE(lists); l++) {
         for (uint32_t i = 0; i < lists[l].n; i++) {
             size_t n = strlen(lists[l].items[i]);
@@ -223,6 +216,11 @@ static int send_run(int sock, const struct run_opts *o, int image_fd, char **arg
     _cleanup_free_ char *text = NULL;
     if (o->policy && is_policy_file(o->policy)) {
         int r = read_file(o->policy, &text);
+        if (r == -EFBIG) {
+            fprintf(stderr, "sandboxctl: policy %s is larger than %u bytes\n", o->policy,
+                    SBX_POLICY_MAX_BYTES);
+            return r;
+        }
         if (r < 0) {
             fprintf(stderr, "sandboxctl: cannot read policy %s: %s\n", o->policy, strerror(-r));
             return r;

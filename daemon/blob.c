@@ -15,12 +15,10 @@
 
 extern const unsigned char sbx_init_blob[];
 extern const size_t sbx_init_blob_size;
-#ifdef SBX_HAVE_TRAMPOLINE
 extern const unsigned char sbx_trampoline_blob[];
 extern const size_t sbx_trampoline_blob_size;
 extern const unsigned char sbx_sitemap_blob[];
 extern const size_t sbx_sitemap_blob_size;
-#endif
 
 static int write_all(int fd, const void *data, size_t size)
 {
@@ -70,51 +68,26 @@ int sbx_blob_memfd_init(void)
     return blob_memfd("sbx-init", sbx_init_blob, sbx_init_blob_size);
 }
 
-int sbx_blob_have_trampoline(void)
-{
-#ifdef SBX_HAVE_TRAMPOLINE
-    return 1;
-#else
-    return 0;
-#endif
-}
-
 int sbx_blob_memfd_trampoline(void)
 {
-#ifdef SBX_HAVE_TRAMPOLINE
     return blob_memfd("sbx-trampoline", sbx_trampoline_blob, sbx_trampoline_blob_size);
-#else
-    return -EOPNOTSUPP;
-#endif
 }
 
 int sbx_blob_memfd_trampoline_with(const void *tail, size_t tail_size)
 {
-#ifdef SBX_HAVE_TRAMPOLINE
     return blob_memfd_tail("sbx-trampoline", sbx_trampoline_blob, sbx_trampoline_blob_size, tail,
                            tail_size);
-#else
-    (void)tail;
-    (void)tail_size;
-    return -EOPNOTSUPP;
-#endif
 }
 
 uint64_t sbx_blob_sitemap_id(void)
 {
     uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-#ifdef SBX_HAVE_TRAMPOLINE
     for (size_t i = 0; i < sbx_sitemap_blob_size; i++)
         h = (h ^ sbx_sitemap_blob[i]) * 0x100000001b3ULL;
-#endif
     return h;
 }
 
 int sbx_blob_memfd_sitemap(void)
 {
-#ifdef SBX_HAVE_TRAMPOLINE
     return blob_memfd("sbx-sitemap", sbx_sitemap_blob, sbx_sitemap_blob_size);
-#else
-    return -EOPNOTSUPP;
-#endif
 }

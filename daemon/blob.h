@@ -14,5 +14,3 @@ int sbx_blob_memfd_trampoline_with(const void *tail, size_t tail_size);
 int sbx_blob_memfd_sitemap(void);
 /* A hash of sbx-sitemap: stored maps made by another build are not used. */
 uint64_t sbx_blob_sitemap_id(void);
-/* Whether this build embeds the trampoline (trap and rewrite modes). */
-int sbx_blob_have_trampoline(void);

@@ -298,6 +298,9 @@ int sbx_cgroup_limit(const struct sbx_cgroup_root *r, struct sbx_cgroup *cg,
         bool present = v2 ? cg->limited[c] : cg->v1_path[c] != NULL;
         if (!limit_of(lim, c) && !present)
             continue;
+        /* The spare was made with the defaults: a run that keeps them writes nothing. */
+        if (cg->applied[c] && cg->applied_value[c] == limit_of(lim, c))
+            continue;
         if (!v2 && !cg->v1_path[c]) {
             if (!r->v1_base[c]) {
                 snprintf(msg, msglen,
@@ -321,6 +324,8 @@ int sbx_cgroup_limit(const struct sbx_cgroup_root *r, struct sbx_cgroup *cg,
             return err;
         }
         cg->limited[c] = limit_of(lim, c) != 0;
+        cg->applied[c] = true;
+        cg->applied_value[c] = limit_of(lim, c);
     }
     return 0;
 }
@@ -376,6 +381,34 @@ int sbx_cgroup_attach_v1(struct sbx_cgroup *cg, pid_t pid)
         cg->v1_attached[c] = true;
     }
     return 0;
+}
+
+int sbx_cgroup_v1_procs_open(const struct sbx_cgroup *cg, int fds[SBX_CG_N])
+{
+    for (int c = 0; c < SBX_CG_N; c++)
+        fds[c] = -EBADF;
+    for (int c = 0; c < SBX_CG_N; c++) {
+        if (!cg->v1_path[c] || cg->v1_attached[c])
+            continue;
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/cgroup.procs", cg->v1_path[c]);
+        fds[c] = open(path, O_WRONLY | O_CLOEXEC);
+        if (fds[c] < 0) {
+            int err = sbx_neg_errno();
+            for (int i = 0; i < c; i++)
+                sbx_close(fds[i]);
+            fds[c] = -EBADF;
+            return err;
+        }
+    }
+    return 0;
+}
+
+void sbx_cgroup_v1_self_attached(struct sbx_cgroup *cg, const int fds[SBX_CG_N])
+{
+    for (int c = 0; c < SBX_CG_N; c++)
+        if (fds[c] >= 0)
+            cg->v1_attached[c] = true;
 }
 
 bool sbx_cgroup_oom_killed(const struct sbx_cgroup *cg)

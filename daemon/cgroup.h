@@ -22,6 +22,9 @@ struct sbx_cgroup {
     char *v1_path[SBX_CG_N];
     bool v1_attached[SBX_CG_N]; /* init was moved into v1_path[c] */
     bool limited[SBX_CG_N];     /* a limit is set on controller c */
+    /* The value sbx_cgroup_limit last wrote for controller c, if applied[c]. */
+    uint64_t applied_value[SBX_CG_N];
+    bool applied[SBX_CG_N];
 };
 
 struct sbx_cg_limits {
@@ -47,6 +50,13 @@ int sbx_cgroup_limit(const struct sbx_cgroup_root *r, struct sbx_cgroup *cg,
                      const struct sbx_cg_limits *lim, char *msg, size_t msglen);
 /* Moves pid into the v1 groups (v2 placement is done by CLONE_INTO_CGROUP). */
 int sbx_cgroup_attach_v1(struct sbx_cgroup *cg, pid_t pid);
+/*
+ * For a child that moves itself: opens cgroup.procs of every v1 group it is
+ * not in yet (fds[c], else -EBADF).  Writing "0" to each before anything else
+ * runs puts the writer there; sbx_cgroup_v1_self_attached then records it.
+ */
+int sbx_cgroup_v1_procs_open(const struct sbx_cgroup *cg, int fds[SBX_CG_N]);
+void sbx_cgroup_v1_self_attached(struct sbx_cgroup *cg, const int fds[SBX_CG_N]);
 /* Whether the memory controller killed something in this cgroup. */
 bool sbx_cgroup_oom_killed(const struct sbx_cgroup *cg);
 /* Kills whatever is left, removes the directories. */

@@ -79,6 +79,25 @@ static void on_signal(uv_signal_t *h, int signo)
     daemon_stop(d, signo == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+/* SIGTERM and SIGINT stop the daemon, SIGHUP is logged; without them it could not be stopped
+ * cleanly. */
+static int start_signals(struct sbx_daemon *d, char *msg, size_t len)
+{
+    static const int signos[] = { SIGTERM, SIGINT, SIGHUP };
+    uv_signal_t *handles[] = { &d->sig_term, &d->sig_int, &d->sig_hup };
+    for (size_t i = 0; i < ARRAY_SIZE(signos); i++) {
+        int r = uv_signal_init(d->loop, handles[i]);
+        handles[i]->data = d;
+        if (r == 0)
+            r = uv_signal_start(handles[i], on_signal, signos[i]);
+        if (r < 0) {
+            snprintf(msg, len, "cannot handle %s: %s", strsignal(signos[i]), uv_strerror(r));
+            return r;
+        }
+    }
+    return 0;
+}
+
 static void on_idle_timer(uv_timer_t *t)
 {
     struct sbx_daemon *d = t->data;
@@ -183,24 +202,22 @@ static int daemon_setup(struct sbx_daemon *d, char *msg, size_t len)
         snprintf(msg, len, "cannot load sbx-init: %s", strerror(-d->init_memfd));
         return d->init_memfd;
     }
-    if (sbx_blob_have_trampoline() && (d->trampoline_memfd = sbx_blob_memfd_trampoline()) < 0) {
+    if ((d->trampoline_memfd = sbx_blob_memfd_trampoline()) < 0) {
         snprintf(msg, len, "cannot load the trampoline: %s", strerror(-d->trampoline_memfd));
         return d->trampoline_memfd;
     }
-    if (sbx_blob_have_trampoline()) {
-        if ((d->sitemap_memfd = sbx_blob_memfd_sitemap()) < 0) {
-            snprintf(msg, len, "cannot load sbx-sitemap: %s", strerror(-d->sitemap_memfd));
-            return d->sitemap_memfd;
-        }
-        d->sitemap_id = sbx_blob_sitemap_id();
-        /* Without it maps are made again for every mount of an image: worth a warning only. */
-        _cleanup_free_ char *dir = NULL;
-        if (asprintf(&dir, "%s/sitemaps", d->cfg.state_dir) < 0)
-            return -ENOMEM;
-        if ((r = mkdir_private(dir)) < 0 ||
-            (d->sitemap_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-            sbx_warn("cannot use %s: %s", dir, strerror(r < 0 ? -r : errno));
+    if ((d->sitemap_memfd = sbx_blob_memfd_sitemap()) < 0) {
+        snprintf(msg, len, "cannot load sbx-sitemap: %s", strerror(-d->sitemap_memfd));
+        return d->sitemap_memfd;
     }
+    d->sitemap_id = sbx_blob_sitemap_id();
+    /* Without it maps are made again for every mount of an image: worth a warning only. */
+    _cleanup_free_ char *dir = NULL;
+    if (asprintf(&dir, "%s/sitemaps", d->cfg.state_dir) < 0)
+        return -ENOMEM;
+    if ((r = mkdir_private(dir)) < 0 ||
+        (d->sitemap_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        sbx_warn("cannot use %s: %s", dir, strerror(r < 0 ? -r : errno));
     sbx_cgroup_root_init(&d->cgroups, "sandboxd");
     /* The default policy has no writable bind: its one program serves every guest. */
     struct sbx_policy *def = NULL;
@@ -255,8 +272,13 @@ static int daemon_serve(struct sbx_daemon *d, char *msg, size_t len)
             return d->listen_fd;
         }
     } else {
-        fcntl(d->listen_fd, F_SETFL, fcntl(d->listen_fd, F_GETFL) | O_NONBLOCK);
-        fcntl(d->listen_fd, F_SETFD, FD_CLOEXEC);
+        int fl = fcntl(d->listen_fd, F_GETFL);
+        if (fl < 0 || fcntl(d->listen_fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+            fcntl(d->listen_fd, F_SETFD, FD_CLOEXEC) < 0) {
+            int r = sbx_neg_errno();
+            snprintf(msg, len, "cannot use the socket systemd passed: %s", strerror(-r));
+            return r;
+        }
     }
     return sbx_server_listen(d);
 }
@@ -305,14 +327,9 @@ int sbx_daemon_run(const struct sbx_daemon_config *cfg)
         return 1;
     d.loop = &loop;
     int r = daemon_setup(&d, msg, sizeof(msg));
+    if (r >= 0)
+        r = start_signals(&d, msg, sizeof(msg));
     if (r >= 0) {
-        uv_signal_init(&loop, &d.sig_term);
-        uv_signal_init(&loop, &d.sig_int);
-        uv_signal_init(&loop, &d.sig_hup);
-        d.sig_term.data = d.sig_int.data = d.sig_hup.data = &d;
-        uv_signal_start(&d.sig_term, on_signal, SIGTERM);
-        uv_signal_start(&d.sig_int, on_signal, SIGINT);
-        uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
         uv_timer_init(&loop, &d.idle_timer);
         d.idle_timer.data = &d;
         uv_timer_start(&d.idle_timer, on_idle_timer, IMAGE_IDLE_MS, IMAGE_IDLE_MS);

@@ -19,7 +19,7 @@ void sbx_log_init(int max_level)
     log_journal = getenv("JOURNAL_STREAM") != NULL;
 }
 
-static void log_v(int level, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void log_v(int level, const char *fmt, va_list ap)
 {
     int saved = errno;
     char line[1024];

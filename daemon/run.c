@@ -30,7 +30,6 @@
 #include "policy/policy.h"
 #include "sbx/macro.h"
 
-#define MAX_POLICY_FILE (256 * 1024)
 #define RUN_MAX_TMPFS 64 /* tmpfs mounts of one policy */
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -132,7 +131,7 @@ static int load_policy(struct sbx_daemon *d, const struct sbx_msg_run *run, stru
             snprintf(msg, len, "policy '%s': %s is not a regular file", run->policy_name, file);
             return -EINVAL;
         }
-        int r = read_fd_text(fd, MAX_POLICY_FILE, &text);
+        int r = read_fd_text(fd, SBX_POLICY_MAX_BYTES, &text);
         if (r < 0) {
             snprintf(msg, len, "policy %s: %s", file, strerror(-r));
             return r;
@@ -255,31 +254,36 @@ struct env_builder {
     unsigned n_owned;
 };
 
-static void env_set(struct env_builder *e, char *kv)
+/* Sets or replaces one KEY=VALUE; -E2BIG past the protocol's count, never a silent drop. */
+static int env_set(struct env_builder *e, char *kv)
 {
     size_t klen = strcspn(kv, "=");
     for (uint32_t i = 0; i < e->n; i++) {
         if (strncmp(e->items[i], kv, klen) == 0 && e->items[i][klen] == '=') {
             e->items[i] = kv;
-            return;
+            return 0;
         }
     }
-    if (e->n < SBX_PROTO_MAX_ARGS)
-        e->items[e->n++] = kv;
+    if (e->n >= SBX_PROTO_MAX_ARGS)
+        return -E2BIG;
+    e->items[e->n++] = kv;
+    return 0;
 }
 
-static void env_build(struct env_builder *e, const struct sbx_policy *p,
-                      const struct sbx_msg_run *run, uint32_t uid)
+static int env_build(struct env_builder *e, const struct sbx_policy *p,
+                     const struct sbx_msg_run *run, uint32_t uid)
 {
+    int r = 0;
     if (!p->env_replace) {
-        env_set(e, "PATH=" DEFAULT_PATH);
-        env_set(e, uid == 0 ? "HOME=/root" : "HOME=/");
+        r |= env_set(e, "PATH=" DEFAULT_PATH);
+        r |= env_set(e, uid == 0 ? "HOME=/root" : "HOME=/");
     }
     for (size_t i = 0; i < p->n_env; i++)
-        env_set(e, p->env[i]);
+        r |= env_set(e, p->env[i]);
     for (uint32_t i = 0; i < run->envc; i++)
-        env_set(e, run->env[i]);
+        r |= env_set(e, run->env[i]);
     e->items[e->n] = NULL;
+    return r ? -E2BIG : 0;
 }
 
 /* Group 0 owns files of root's, such as those 0640 root:root. */
@@ -779,7 +783,13 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         goto fail_image;
     }
     struct env_builder env = { 0 };
-    env_build(&env, p, &req->run, spec.uid);
+    if ((r = env_build(&env, p, &req->run, spec.uid)) < 0) {
+        snprintf(msg, msglen,
+                 "the guest's environment would have more than %u variables (the policy's env "
+                 "and the client's together)",
+                 SBX_PROTO_MAX_ARGS);
+        goto fail_image;
+    }
     spec.env = env.items;
     spec.envc = env.n;
 

@@ -29,6 +29,7 @@
 #include "daemon/lifecycle.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
+#include "daemon/spawn-report.h"
 #include "sbx/macro.h"
 
 /*
@@ -55,8 +56,8 @@ static int stats_memfd(void)
  * clone3 + exec of sbx-init.  The child runs in a copy of a possibly
  * multi-threaded process, so it makes async-signal-safe syscalls only.
  */
-static pid_t spawn_init(struct sbx_daemon *d, int ctl_child, int cgroup_fd, bool net_host,
-                        int *ret_pidfd)
+static pid_t spawn_init(struct sbx_daemon *d, int ctl_child, int cgroup_fd,
+                        const int v1_procs[SBX_CG_N], int report, bool net_host, int *ret_pidfd)
 {
     int pidfd = -1;
     struct clone_args args = {
@@ -71,20 +72,31 @@ static pid_t spawn_init(struct sbx_daemon *d, int ctl_child, int cgroup_fd, bool
     if (pid < 0)
         return sbx_neg_errno();
     if (pid == 0) {
+        /*
+         * v1 controllers have no CLONE_INTO_CGROUP.  Moving a task there
+         * waits for an RCU grace period (milliseconds): the child moves
+         * itself, so the daemon's loop does not wait, and execs init only
+         * once it is in every group: nothing of a sandbox runs outside them.
+         */
+        if (report == SBX_INIT_CTL_FD)
+            report = fcntl(report, F_DUPFD_CLOEXEC, SBX_INIT_CTL_FD + 1);
+        for (int c = 0; c < SBX_CG_N; c++)
+            if (v1_procs[c] >= 0 && write(v1_procs[c], "0", 1) != 1)
+                sbx_spawn_fail(report, SBX_SPAWN_CGROUP);
         int exe = d->init_memfd;
-        if (exe == SBX_INIT_CTL_FD)
-            exe = fcntl(exe, F_DUPFD_CLOEXEC, SBX_INIT_CTL_FD + 1);
-        if (ctl_child == SBX_INIT_CTL_FD)
-            fcntl(ctl_child, F_SETFD, 0);
-        else
-            dup2(ctl_child, SBX_INIT_CTL_FD);
+        if (exe == SBX_INIT_CTL_FD && (exe = fcntl(exe, F_DUPFD_CLOEXEC, SBX_INIT_CTL_FD + 1)) < 0)
+            sbx_spawn_fail(report, SBX_SPAWN_FDS);
+        if (ctl_child == SBX_INIT_CTL_FD ? fcntl(ctl_child, F_SETFD, 0) < 0
+                                         : dup2(ctl_child, SBX_INIT_CTL_FD) < 0)
+            sbx_spawn_fail(report, SBX_SPAWN_FDS);
         /* The daemon raised its own nofile limit; the sandbox gets the one it was started with. */
-        if (d->child_nofile.rlim_max)
-            syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &d->child_nofile, NULL);
+        if (d->child_nofile.rlim_max &&
+            syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &d->child_nofile, NULL) < 0)
+            sbx_spawn_fail(report, SBX_SPAWN_NOFILE);
         char *const argv[] = { "sbx-init", NULL };
         char *const envp[] = { NULL };
         syscall(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
-        _exit(125);
+        sbx_spawn_fail(report, SBX_SPAWN_EXEC);
     }
     *ret_pidfd = pidfd;
     return (pid_t)pid;
@@ -153,6 +165,7 @@ static void sandbox_finish(struct sbx_sandbox *s)
     sbx_msg_report_free(&s->report);
     s->stats_fd = sbx_close(s->stats_fd);
     s->guest_pidfd = sbx_close(s->guest_pidfd);
+    s->spawn_report = sbx_close(s->spawn_report);
     s->handles_open = (unsigned)__builtin_popcount(s->handles_inited);
     if (s->handles_open == 0) {
         struct sbx_daemon *d = s->d;
@@ -204,6 +217,17 @@ static int read_stats(struct sbx_sandbox *s, struct sbx_msg_exit *m)
     return 0;
 }
 
+/* Whether the child of clone3 failed before it became sbx-init; s->spawn_msg says how. */
+static bool spawn_failed(struct sbx_sandbox *s)
+{
+    char why[160];
+    if (!sbx_spawn_report_read(s->spawn_report, why, sizeof(why)))
+        return false;
+    snprintf(s->spawn_msg, sizeof(s->spawn_msg), "the sandbox's init %s (the guest never ran)",
+             why);
+    return true;
+}
+
 /* How the sandbox ended, from init's report and what the daemon saw. */
 static void describe_exit(struct sbx_sandbox *s, const siginfo_t *si, struct sbx_msg_exit *m)
 {
@@ -235,6 +259,11 @@ static void describe_exit(struct sbx_sandbox *s, const siginfo_t *si, struct sbx
     } else if (sbx_cgroup_oom_killed(&s->cg)) {
         m->kind = SBX_EXIT_OOM;
         m->message = "killed: out of memory (the policy's memory limit)";
+    } else if (si && si->si_code == CLD_EXITED && si->si_status == SBX_SPAWN_EXIT_STATUS &&
+               spawn_failed(s)) {
+        m->kind = SBX_EXIT_SETUP;
+        m->code = EIO;
+        m->message = s->spawn_msg;
     } else {
         m->kind = SBX_EXIT_SETUP;
         m->code = EIO;
@@ -256,7 +285,10 @@ static void report_exit(struct sbx_sandbox *s, const siginfo_t *si)
     s->exit_sent = true;
     struct sbx_msg_exit m = { 0 };
     describe_exit(s, si, &m);
-    read_stats(s, &m);
+    int r = read_stats(s, &m);
+    if (r < 0)
+        sbx_warn("sandbox %llu: cannot read its syscall counts: %s", (unsigned long long)s->id,
+                 strerror(-r));
     sbx_lifecycle_exited(s, &m);
     struct sbx_client *c = s->client;
     s->client = NULL;
@@ -407,11 +439,15 @@ int sbx_sandbox_signal(struct sbx_sandbox *s, uint32_t signo)
     return deliver(s, (int)signo);
 }
 
-/* GUEST from init: the pidfd of the guest's main process, once; the signals kept go now. */
+/*
+ * GUEST from init: the pidfd of the guest's main process, once; the signals
+ * kept go now.  Signal 0 proves the fd is a pidfd; ESRCH proves it too: a
+ * short guest may be gone, and reaped by init, before the daemon reads this.
+ */
 static bool on_guest(struct sbx_sandbox *s, struct sbx_frame *f)
 {
     if (s->guest_pidfd >= 0 || f->n_fds != 1 || sbx_msg_guest_decode(f) < 0 ||
-        syscall(SYS_pidfd_send_signal, f->fds[0], 0, NULL, 0) < 0)
+        (syscall(SYS_pidfd_send_signal, f->fds[0], 0, NULL, 0) < 0 && errno != ESRCH))
         return false;
     s->guest_pidfd = TAKE_FD(f->fds[0]);
     for (int sig = 1; sig <= SBX_SIGNAL_MAX; sig++)
@@ -555,6 +591,9 @@ static void on_spare_exit(uv_poll_t *h, int status, int events)
         return; /* not yet: a spurious wakeup */
     if (s->d->spare == s)
         s->d->spare = NULL;
+    if (r == 0 && si.si_code == CLD_EXITED && si.si_status == SBX_SPAWN_EXIT_STATUS &&
+        spawn_failed(s))
+        sbx_warn("the spare sandbox was dropped: %s", s->spawn_msg);
     uv_poll_stop(&s->pid_poll);
     s->exit_sent = true;
     sandbox_finish(s);
@@ -579,6 +618,7 @@ static int sandbox_spawn(struct sbx_daemon *d, bool net_host, struct sbx_sandbox
         .ctl_fd = -EBADF,
         .stats_fd = -EBADF,
         .guest_pidfd = -EBADF,
+        .spawn_report = -EBADF,
         .cg = { .v2_fd = -EBADF },
         .net_host = net_host,
     };
@@ -596,17 +636,30 @@ static int sandbox_spawn(struct sbx_daemon *d, bool net_host, struct sbx_sandbox
         goto fail;
     }
     s->ctl_fd = ctl[0];
-    s->pid = spawn_init(d, ctl[1], s->cg.v2_fd, net_host, &s->pidfd);
+    int report[2];
+    if ((r = sbx_spawn_report_open(report)) < 0) {
+        sbx_close(ctl[1]);
+        snprintf(msg, msglen, "pipe: %s", strerror(-r));
+        goto fail;
+    }
+    s->spawn_report = report[0];
+    int procs[SBX_CG_N];
+    if ((r = sbx_cgroup_v1_procs_open(&s->cg, procs)) < 0) {
+        sbx_close(ctl[1]);
+        sbx_close(report[1]);
+        snprintf(msg, msglen, "cannot open the sandbox's v1 cgroup: %s", strerror(-r));
+        goto fail;
+    }
+    s->pid = spawn_init(d, ctl[1], s->cg.v2_fd, procs, report[1], net_host, &s->pidfd);
     sbx_close(ctl[1]);
+    sbx_close(report[1]);
+    if (s->pid >= 0)
+        sbx_cgroup_v1_self_attached(&s->cg, procs);
+    for (int c = 0; c < SBX_CG_N; c++)
+        sbx_close(procs[c]);
     if (s->pid < 0) {
         r = s->pid;
         snprintf(msg, msglen, "clone3 of the sandbox: %s", strerror(-r));
-        goto fail;
-    }
-    /* v1 controllers have no CLONE_INTO_CGROUP: init is moved now, before any request. */
-    if ((r = sbx_cgroup_attach_v1(&s->cg, s->pid)) < 0) {
-        snprintf(msg, msglen, "cannot move the sandbox into its cgroup: %s", strerror(-r));
-        kill_and_reap_now(s);
         goto fail;
     }
     if ((r = uv_poll_init(d->loop, &s->pid_poll, s->pidfd)) < 0) {
@@ -621,6 +674,7 @@ static int sandbox_spawn(struct sbx_daemon *d, bool net_host, struct sbx_sandbox
 fail:
     sbx_close(s->ctl_fd);
     sbx_close(s->pidfd);
+    sbx_close(s->spawn_report);
     sbx_cgroup_destroy(&s->cg);
     free(s);
     return r;

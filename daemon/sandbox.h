@@ -37,8 +37,10 @@ struct sbx_sandbox {
     struct sbx_cgroup cg;
     int stats_fd; /* trampoline's counters; -EBADF in off mode */
     bool want_stats;
-    bool want_tty;            /* the guest has a pty: init sends its master once (TTY) */
-    int guest_pidfd;          /* the guest's main process, from init (GUEST); -EBADF before */
+    bool want_tty;    /* the guest has a pty: init sends its master once (TTY) */
+    int guest_pidfd;  /* the guest's main process, from init (GUEST); -EBADF before */
+    int spawn_report; /* what the child of clone3 says if it fails before exec */
+    char spawn_msg[256];
     uint64_t pending_signals; /* bit n-1: signal n came before guest_pidfd */
     bool tty_sent;
     uint64_t timeout_ms;

@@ -79,13 +79,25 @@ void sbx_client_close(struct sbx_client *c)
     uv_close((uv_handle_t *)&c->deadline, on_client_closed);
 }
 
+/*
+ * Replies are small and the socket was empty: a blocking send cannot stall
+ * the loop, and a partial one cannot happen.  The fd goes back to
+ * non-blocking for libuv, or the connection is not usable (-errno).
+ */
+static int send_blocking(int fd, struct sbx_buf *b, const int *fds, unsigned n_fds)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+        return sbx_neg_errno();
+    int r = sbx_proto_send(fd, b, fds, n_fds);
+    if (fcntl(fd, F_SETFL, fl) < 0 && r >= 0)
+        r = sbx_neg_errno();
+    return r;
+}
+
 static int send_buf(struct sbx_client *c, struct sbx_buf *b)
 {
-    /* Replies are small and the socket was empty: a blocking send cannot stall the loop. */
-    int fl = fcntl(c->fd, F_GETFL);
-    fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
-    int r = sbx_proto_send(c->fd, b, NULL, 0);
-    fcntl(c->fd, F_SETFL, fl);
+    int r = send_blocking(c->fd, b, NULL, 0);
     sbx_buf_free(b);
     return r;
 }
@@ -271,10 +283,7 @@ int sbx_client_send_tty(struct sbx_client *c, int master)
     int r = sbx_msg_tty_encode(&b);
     if (r >= 0) {
         /* As in send_buf: a small frame into a socket the client drains. */
-        int fl = fcntl(c->fd, F_GETFL);
-        fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
-        r = sbx_proto_send(c->fd, &b, &master, 1);
-        fcntl(c->fd, F_SETFL, fl);
+        r = send_blocking(c->fd, &b, &master, 1);
     }
     sbx_buf_free(&b);
     return r;
@@ -476,7 +485,12 @@ int sbx_client_add(struct sbx_daemon *d, int fd)
         close(fd);
         return r;
     }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        int r = sbx_neg_errno();
+        close(fd);
+        return r;
+    }
     bool trusted = cred.uid == 0 || cred.uid == geteuid();
     if (!sbx_client_new(d, fd, &cred, trusted, SBX_CL_HELLO)) {
         close(fd);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "daemon/blob.h"
+#include "daemon/spawn-report.h"
 #include "sbx/macro.h"
 #include "sbx/sitemap.h"
 
@@ -95,7 +96,7 @@ int sbx_sitemap_check(const void *buf, size_t len, char *msg, size_t msglen)
  * clone3 into new namespaces, then exec the helper with root at 3 and out
  * at 4.  The child runs in a copy of the daemon: async-signal-safe calls only.
  */
-static pid_t spawn(int helper_fd, int root_fd, int out_fd, int *ret_pidfd)
+static pid_t spawn(int helper_fd, int root_fd, int out_fd, int report, int *ret_pidfd)
 {
     int pidfd = -1;
     struct clone_args args = {
@@ -109,21 +110,25 @@ static pid_t spawn(int helper_fd, int root_fd, int out_fd, int *ret_pidfd)
         return sbx_neg_errno();
     if (pid == 0) {
         /* A daemon that dies (even of SIGKILL) takes its helper with it. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+            sbx_spawn_fail(report, SBX_SPAWN_DEATHSIG);
+        /* Out of the way of 0-4, which the helper's descriptors take. */
+        if ((report = fcntl(report, F_DUPFD_CLOEXEC, 10)) < 0)
+            _exit(SBX_SPAWN_EXIT_STATUS);
         /* Nothing of the daemon's but stderr (the journal), for its messages. */
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0)
-            _exit(125);
+            sbx_spawn_fail(report, SBX_SPAWN_FDS);
         int exe = fcntl(helper_fd, F_DUPFD_CLOEXEC, 10);
         int root = fcntl(root_fd, F_DUPFD_CLOEXEC, 10);
         int out = fcntl(out_fd, F_DUPFD_CLOEXEC, 10);
         if (exe < 0 || root < 0 || out < 0 || dup2(root, 3) < 0 || dup2(out, 4) < 0)
-            _exit(125);
+            sbx_spawn_fail(report, SBX_SPAWN_FDS);
         syscall(SYS_close_range, 5, ~0U, CLOSE_RANGE_CLOEXEC);
         char *const argv[] = { "sbx-sitemap", NULL };
         char *const envp[] = { NULL };
         syscall(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
-        _exit(126);
+        sbx_spawn_fail(report, SBX_SPAWN_EXEC);
     }
     *ret_pidfd = pidfd;
     return (pid_t)pid;
@@ -132,18 +137,25 @@ static pid_t spawn(int helper_fd, int root_fd, int out_fd, int *ret_pidfd)
 int sbx_sitemap_start(int helper_fd, int root_fd, struct sbx_sitemap_job *job, char *msg,
                       size_t msglen)
 {
-    *job = (struct sbx_sitemap_job){ .pidfd = -EBADF, .out = -EBADF };
+    *job = (struct sbx_sitemap_job){ .pidfd = -EBADF, .out = -EBADF, .report = -EBADF };
     _cleanup_close_ int out = memfd_create("sbx-sitemap-out", MFD_CLOEXEC);
     if (out < 0)
         return sbx_neg_errno();
+    int report[2];
+    int r = sbx_spawn_report_open(report);
+    if (r < 0)
+        return r;
     int pidfd = -EBADF;
-    pid_t pid = spawn(helper_fd, root_fd, out, &pidfd);
+    pid_t pid = spawn(helper_fd, root_fd, out, report[1], &pidfd);
+    sbx_close(report[1]);
     if (pid < 0) {
+        sbx_close(report[0]);
         snprintf(msg, msglen, "cannot start sbx-sitemap: %s", strerror((int)-pid));
         return pid;
     }
     job->pidfd = pidfd;
     job->out = TAKE_FD(out);
+    job->report = report[0];
     return 0;
 }
 
@@ -171,6 +183,7 @@ int sbx_sitemap_cancel(struct sbx_sitemap_job *job, int timeout_ms)
     }
     job->pidfd = sbx_close(job->pidfd);
     job->out = sbx_close(job->out);
+    job->report = sbx_close(job->report);
     return r;
 }
 
@@ -181,8 +194,15 @@ int sbx_sitemap_finish(struct sbx_sitemap_job *job, void **ret_map, size_t *ret_
     int r = waitid(P_PIDFD, (id_t)job->pidfd, &si, WEXITED) < 0 ? sbx_neg_errno() : 0;
     job->pidfd = sbx_close(job->pidfd);
     _cleanup_close_ int out = TAKE_FD(job->out);
+    _cleanup_close_ int report = TAKE_FD(job->report);
     if (r < 0)
         return r;
+    char step[160];
+    if (si.si_code == CLD_EXITED && si.si_status == SBX_SPAWN_EXIT_STATUS &&
+        sbx_spawn_report_read(report, step, sizeof(step))) {
+        snprintf(msg, msglen, "sbx-sitemap %s", step);
+        return -EIO;
+    }
     if (si.si_code != CLD_EXITED || si.si_status != 0) {
         snprintf(msg, msglen, "sbx-sitemap %s %d",
                  si.si_code == CLD_EXITED ? "exited with" : "died of signal", si.si_status);

@@ -23,6 +23,7 @@ int sbx_sitemap_check(const void *buf, size_t len, char *msg, size_t msglen);
 /* A running sbx-sitemap: its pidfd (readable once it exited) and its output. */
 struct sbx_sitemap_job {
     int pidfd, out;
+    int report; /* what the helper's child of clone3 says if it fails before exec */
 };
 
 /* Starts the sbx-sitemap program in memfd helper_fd over the directory root_fd. */

@@ -12,9 +12,6 @@
 
 #include "policy/parse.h"
 
-/* Policies are hand-written text; anything larger is a mistake or an attack. */
-#define MAX_POLICY_SIZE (1u << 20)
-
 void sbx_pctx_report(struct sbx_pctx *c, unsigned line, unsigned col, const char *fmt, ...)
 {
     char *msg = NULL;
@@ -756,9 +753,9 @@ int sbx_policy_parse(const char *text, size_t len, const char *file, struct sbx_
 {
     if (!file)
         file = "<policy>";
-    if (len > MAX_POLICY_SIZE) {
+    if (len > SBX_POLICY_MAX_BYTES) {
         int r = sbx_diag_add(diags, file, 1, 1, "the policy is larger than %u bytes",
-                             MAX_POLICY_SIZE);
+                             SBX_POLICY_MAX_BYTES);
         return r < 0 ? r : -EINVAL;
     }
     struct sbx_ynode *root = NULL;

@@ -104,6 +104,14 @@ enum sbx_network { SBX_NET_NONE, SBX_NET_HOST };
 #define SBX_POLICY_DEFAULT_TMP_SIZE (512ull << 20)   /* /tmp: 512 MiB */
 #define SBX_POLICY_DEFAULT_SHM_SIZE (64ull << 20)    /* /dev/shm: 64 MiB */
 
+/*
+ * The largest policy file, wherever it is read (policy check, sandboxctl run
+ * --policy FILE, the daemon's named policies): what one string of the
+ * protocol holds, so that a file that checks can also be sent.  Policies are
+ * hand-written or learned text; anything larger is a mistake or an attack.
+ */
+#define SBX_POLICY_MAX_BYTES (64u * 1024)
+
 struct sbx_policy {
     char *name;
 

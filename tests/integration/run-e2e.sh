@@ -1010,9 +1010,9 @@ test_image_unchanged() {
 
 test_daemon_log_clean() {
     local problems
-    problems=$(grep -E 'left behind|cannot remove|still busy' "$LOG" || true)
+    problems=$(grep -E 'left behind|cannot remove|still busy|unexpected frame from init|Sanitizer' "$LOG" || true)
     if [ -n "$problems" ]; then
-        say "sandboxd reported cleanup problems:"
+        say "sandboxd reported problems:"
         diag <<<"$problems"
         return 1
     fi
@@ -1126,6 +1126,6 @@ t "afterwards: no mount refers to the state dir or the image" test_no_mounts
 t "afterwards: no cgroup directory is left behind" test_no_cgroups
 t "afterwards: no process of the suite is left" test_no_processes
 t "afterwards: the image is unchanged (sha256)" test_image_unchanged
-t "afterwards: sandboxd's log reports no cleanup problem" test_daemon_log_clean
+t "afterwards: sandboxd's log reports no cleanup, init protocol or sanitizer problem" test_daemon_log_clean
 
 tap_finish

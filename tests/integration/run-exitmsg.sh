@@ -193,6 +193,16 @@ long=$(head -c 70000 /dev/zero | tr '\0' a)
 run - "$IMG" /bin/echo "$long"
 t "argv: a string over 64 KiB names the entry and the string limit" \
     eval 'rc_is 125 && err_lines 1 && err_has "argv entry 1 is 70000 bytes, at most 65536"'
+# PATH and HOME come first: a policy's 4095 variables make 4097, past what
+# the SPEC carries; refused with the count, never cut short.
+{
+    echo "process:"
+    echo "  env:"
+    for i in $(seq 4095); do echo "    V$i: x"; done
+} >"$T/policies/env-4095.yaml"
+run env-4095 "$IMG" /bin/true
+t "env: more variables than a spec carries names the limit of 4096" \
+    eval 'rc_is 125 && err_lines 1 && err_has "more than 4096 variables"'
 mid=$(head -c 60000 /dev/zero | tr '\0' b)
 run - "$IMG" /bin/echo "$mid" "$mid" "$mid" "$mid" "$mid" "$mid" "$mid" "$mid" "$mid" "$mid" \
     "$mid" "$mid" "$mid" "$mid" "$mid" "$mid" "$mid" "$mid"

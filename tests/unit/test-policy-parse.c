@@ -731,16 +731,24 @@ static void test_identity_numeric(void)
     free(err);
 }
 
+/* One byte over SBX_POLICY_MAX_BYTES is refused by size; a comment of exactly that many is not. */
 static void test_size_limit(void)
 {
-    size_t len = (1u << 20) + 1;
+    size_t len = SBX_POLICY_MAX_BYTES + 1;
     char *big = malloc(len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(big);
     memset(big, '#', len);
     struct sbx_policy *p = NULL;
     struct sbx_diags diags = { 0 };
     CU_ASSERT_EQUAL(sbx_policy_parse(big, len, "big.yaml", &p, &diags), -EINVAL);
-    CU_ASSERT_EQUAL(diags.n, 1);
+    CU_ASSERT_EQUAL_FATAL(diags.n, 1);
+    CU_ASSERT_STRING_EQUAL(diags.items[0].message, "the policy is larger than 65536 bytes");
+    sbx_diags_free(&diags);
+    diags = (struct sbx_diags){ 0 };
+    sbx_policy_parse(big, len - 1, "big.yaml", &p, &diags);
+    for (size_t i = 0; i < diags.n; i++)
+        CU_ASSERT_PTR_NULL(strstr(diags.items[i].message, "larger than"));
+    sbx_policy_free(p);
     sbx_diags_free(&diags);
     free(big);
 }
@@ -761,15 +769,18 @@ static void test_deep_nesting(void)
 /* Rules that validate one by one but add up to more than the kernel loads. */
 static void test_filter_too_long(void)
 {
-    size_t cap = 256 * 1024, len = 0;
+    size_t cap = SBX_POLICY_MAX_BYTES, len = 0;
     char *text = malloc(cap);
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     len += (size_t)snprintf(text, cap, "syscalls:\n  default: errno EPERM\n  rules:\n");
-    for (unsigned i = 0; i < 1500; i++)
+    /* As many as a policy file holds: far more instructions than the kernel loads. */
+    for (unsigned i = 0; i < 370; i++)
         len += (size_t)snprintf(text + len, cap - len,
-                                "    - { action: allow, syscalls: [socket], args: [{ index: 0, "
-                                "op: eq, value: %u }, { index: 1, op: eq, value: %u }] }\n",
-                                i, i + 7);
+                                "  - {action: allow, syscalls: [ioctl], args: [{index: 0, op: eq, "
+                                "value: %u}, {index: 1, op: eq, value: %u}, {index: 2, op: eq, "
+                                "value: %u}, {index: 3, op: eq, value: %u}]}\n",
+                                i, i + 1, i + 2, i + 3);
+    CU_ASSERT_FATAL(len < cap);
     struct sbx_policy *p = NULL;
     struct sbx_diags diags = { 0 };
     CU_ASSERT_EQUAL(sbx_policy_parse(text, len, "long.yaml", &p, &diags), -EINVAL);

@@ -482,7 +482,8 @@ static void check_slots(struct file_ctx *c, int fd, struct rw_tally *rt)
             }
         }
     }
-    qsort(spans, nspans, sizeof(*spans), cmp_span);
+    if (nspans)
+        qsort(spans, nspans, sizeof(*spans), cmp_span);
     for (size_t i = 1; i < nspans; i++) {
         if (spans[i].lo < spans[i - 1].hi && rt->overlap++ < 20)
             fprintf(stderr,
