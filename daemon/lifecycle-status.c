@@ -157,6 +157,8 @@ json_object *sbx_lifecycle_status_json(struct sbx_daemon *d, uid_t uid)
                                    : NULL);
     json_object *lim = json_object_new_object();
     json_object_object_add(lim, "max_detached", json_object_new_int64(d->cfg.max_detached));
+    json_object_object_add(lim, "max_detached_all",
+                           json_object_new_int64(d->lifecycle.max_detached_all));
     json_object_object_add(lim, "max_records", json_object_new_int64(d->cfg.max_records));
     json_object_object_add(lim, "log_size_bytes", json_object_new_int64((int64_t)d->cfg.log_size));
     json_object_object_add(o, "limits", lim);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -323,8 +324,9 @@ static int new_id(struct sbx_lifecycle *lc, char id[SBX_LIFE_ID_LEN + 1])
 static int check_detached(struct sbx_daemon *d, struct sbx_client *c, const char *name, char *msg,
                           size_t msglen)
 {
-    unsigned live = 0, records = 0;
+    unsigned live = 0, records = 0, all = 0;
     for (struct sbx_life *l = d->lifecycle.lives; l; l = l->next) {
+        all += l->detached && l->running;
         if (name && l->name && strcmp(l->name, name) == 0) {
             snprintf(msg, msglen, "the name '%s' is taken by sandbox %s (uid %u, %s)", name, l->id,
                      l->uid, l->running ? "running" : "exited: sandboxctl rm frees the name");
@@ -334,6 +336,13 @@ static int check_detached(struct sbx_daemon *d, struct sbx_client *c, const char
             continue;
         live += l->running;
         records++;
+    }
+    if (all >= d->lifecycle.max_detached_all) {
+        snprintf(msg, msglen,
+                 "sandboxd runs %u detached sandboxes, the most its file descriptors allow "
+                 "(RLIMIT_NOFILE, beside its connections)",
+                 all);
+        return -EAGAIN;
     }
     if (live >= d->cfg.max_detached) {
         snprintf(msg, msglen,
@@ -882,6 +891,15 @@ int sbx_lifecycle_init(struct sbx_daemon *d, char *msg, size_t msglen)
     lc->dir_fd = -EBADF;
     lc->started_ms = wall_ms();
     lc->loop_started = sbx_daemon_now(d);
+    /* What the connections leave of the descriptors (server-accept.c sizes those). */
+    struct rlimit rl;
+    uint64_t conn_fds =
+        (uint64_t)d->srv.max_conns * SBX_SERVER_FDS_PER_CONN + SBX_SERVER_FDS_RESERVED;
+    uint64_t left = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > conn_fds
+                        ? (rl.rlim_cur - conn_fds) / SBX_LIFE_FDS_PER_DETACHED
+                        : 0;
+    lc->max_detached_all =
+        left > SBX_LIFE_MIN_DETACHED_ALL ? (unsigned)left : SBX_LIFE_MIN_DETACHED_ALL;
     /* A private daemon serves one run: it keeps no records and must not touch the real ones. */
     if (d->cfg.conn_fd >= 0)
         return 0;

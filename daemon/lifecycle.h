@@ -29,6 +29,14 @@ struct sbx_run_req;
 #define SBX_LIFE_DEFAULT_LOG_SIZE (1u << 20) /* bytes of log per sandbox, both files */
 #define SBX_LIFE_MIN_LOG_SIZE (64u << 10)
 #define SBX_LIFE_ID_LEN 12 /* hex digits of an id */
+/*
+ * Descriptors a detached sandbox holds with no connection to count them:
+ * init's and the guest's pidfds, the control socket, the statistics memfd,
+ * the cgroup's directory, the log's two pipes, file and directory, and
+ * slack for v1 groups.
+ */
+#define SBX_LIFE_FDS_PER_DETACHED 12
+#define SBX_LIFE_MIN_DETACHED_ALL 16
 
 /* One detached sandbox's log: two pipes in, two files out (logs.c). */
 struct sbx_log_stream {
@@ -82,8 +90,9 @@ struct sbx_lifecycle {
     struct sbx_life *lives; /* running ones and the records */
     int dir_fd;             /* STATE/sandboxes */
     int64_t started_ms;
-    uint32_t next_exec;    /* the last exec's id (lifecycle-exec.c) */
-    uint64_t loop_started; /* sbx_daemon_now() at start, for the uptime */
+    uint32_t next_exec;        /* the last exec's id (lifecycle-exec.c) */
+    uint64_t loop_started;     /* sbx_daemon_now() at start, for the uptime */
+    unsigned max_detached_all; /* running detached sandboxes of all uids: what nofile leaves */
 };
 
 /* What a dead daemon left under the state directory: mounts, loop devices (lifecycle-clean.c). */
