@@ -891,13 +891,19 @@ int sbx_lifecycle_init(struct sbx_daemon *d, char *msg, size_t msglen)
     lc->dir_fd = -EBADF;
     lc->started_ms = wall_ms();
     lc->loop_started = sbx_daemon_now(d);
-    /* What the connections leave of the descriptors (server-accept.c sizes those). */
+    /*
+     * What the connections leave of the descriptors (server-accept.c sizes
+     * those for the worst case), or a quarter of the connection limit if that
+     * is more: connections rarely hold all the descriptors they may.
+     */
     struct rlimit rl;
     uint64_t conn_fds =
         (uint64_t)d->srv.max_conns * SBX_SERVER_FDS_PER_CONN + SBX_SERVER_FDS_RESERVED;
     uint64_t left = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > conn_fds
                         ? (rl.rlim_cur - conn_fds) / SBX_LIFE_FDS_PER_DETACHED
                         : 0;
+    if (left < d->srv.max_conns / 4)
+        left = d->srv.max_conns / 4;
     lc->max_detached_all =
         left > SBX_LIFE_MIN_DETACHED_ALL ? (unsigned)left : SBX_LIFE_MIN_DETACHED_ALL;
     /* A private daemon serves one run: it keeps no records and must not touch the real ones. */
