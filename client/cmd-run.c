@@ -678,13 +678,14 @@ static void usage_exec(FILE *f)
             "  -e, --env KEY=VALUE   set a variable over the sandbox's environment\n"
             "  -t, --tty             give CMD a terminal of its own (a pty in the sandbox)\n"
             "  -i, --interactive     with -t: copy this terminal's input to it\n"
+            "  -u, --user UID[:GID]  root only: run CMD as these numeric ids, no groups\n"
             "  --socket PATH         sandboxd's socket (default %s)\n\n"
             "Signals sent to sandboxctl go to CMD. Exit status: CMD's, as for run.\n",
             SBX_DEFAULT_SOCKET);
 }
 
 static int send_exec(int sock, const char *target, char **argv, int argc, char **env, uint32_t envc,
-                     bool tty)
+                     bool tty, const uint32_t *ids)
 {
     struct sbx_msg_exec m = {
         .target = (char *)target,
@@ -692,7 +693,9 @@ static int send_exec(int sock, const char *target, char **argv, int argc, char *
         .argc = (uint32_t)argc,
         .env = env,
         .envc = envc,
-        .flags = tty ? SBX_EXEC_TTY : 0,
+        .flags = (tty ? SBX_EXEC_TTY : 0) | (ids ? SBX_EXEC_USER : 0),
+        .uid = ids ? ids[0] : 0,
+        .gid = ids ? ids[1] : 0,
     };
     struct sbx_buf b = { 0 };
     int r = sbx_msg_exec_encode(SBX_MSG_EXEC, &m, &b);
@@ -714,19 +717,37 @@ int sbx_cmd_exec(int argc, char **argv)
         { "tty", no_argument, NULL, 't' },
         { "interactive", no_argument, NULL, 'i' },
         { "socket", required_argument, NULL, OPT_SOCKET },
+        { "user", required_argument, NULL, 'u' },
         { "help", no_argument, NULL, 'h' },
         {},
     };
     const char *socket = SBX_DEFAULT_SOCKET;
-    bool tty = false, interactive = false;
+    bool tty = false, interactive = false, user = false;
+    uint32_t ids[2];
     _cleanup_free_ char **env = calloc(SBX_PROTO_MAX_ARGS + 1, sizeof(char *));
     uint32_t envc = 0;
     int c;
     if (!env)
         return EXIT_SETUP;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+he:ti", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+he:tiu:", opts, NULL)) != -1) {
         switch (c) {
+        case 'u': {
+            char *end;
+            unsigned long uid = strtoul(optarg, &end, 10), gid = uid;
+            if (end != optarg && *end == ':')
+                gid = strtoul(end + 1, &end, 10);
+            if (optarg[0] < '0' || optarg[0] > '9' || *end || uid >= UINT32_MAX ||
+                gid >= UINT32_MAX) {
+                fprintf(stderr, "sandboxctl exec: -u: expected UID[:GID] as numbers, not '%s'\n",
+                        optarg);
+                return EXIT_SETUP;
+            }
+            ids[0] = (uint32_t)uid;
+            ids[1] = (uint32_t)gid;
+            user = true;
+            break;
+        }
         case 'e':
             if (!strchr(optarg, '=') || optarg[0] == '=') {
                 fprintf(stderr, "sandboxctl exec: -e: expected KEY=VALUE, not '%s'\n", optarg);
@@ -786,7 +807,7 @@ int sbx_cmd_exec(int argc, char **argv)
     sbx_tty_init(&st.term, interactive);
     if (sigfd < 0)
         fprintf(stderr, "sandboxctl: signalfd: %s\n", strerror(errno));
-    else if (send_exec(conn.fd, target, cmd, cmdc, env, envc, tty) >= 0)
+    else if (send_exec(conn.fd, target, cmd, cmdc, env, envc, tty, user ? ids : NULL) >= 0)
         status = wait_for_exit(&st);
     sbx_tty_done(&st.term);
     sbx_conn_close(&conn);

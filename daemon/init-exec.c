@@ -98,6 +98,13 @@ static void start_exec(struct served *sv, struct sbx_frame *f)
     x.argv = m.argv;
     x.argc = m.argc;
     x.flags = (x.flags & ~SBX_SPEC_TTY) | (m.flags & SBX_EXEC_TTY ? SBX_SPEC_TTY : 0);
+    if (m.flags & SBX_EXEC_USER) {
+        /* The daemon checked the ids against the caller and the guest's filter. */
+        x.uid = m.uid;
+        x.gid = m.gid;
+        x.groups = NULL;
+        x.n_groups = 0;
+    }
     if (f->n_fds != 3) {
         sbx_init_fail(&e, EBADMSG, "exec carries %u fds, expected 3", f->n_fds);
         goto fail;

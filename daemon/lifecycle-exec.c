@@ -96,6 +96,21 @@ void sbx_lifecycle_exec(struct sbx_client *c, struct sbx_life *l, struct sbx_fra
         if (r == 0)
             r = check_stdio(f->fds, msg, sizeof(msg));
     }
+    /*
+     * Another identity is root's to choose, as run's --user for ids not the
+     * caller's; and id 0 only where the guest holds it, since its filter
+     * refuses set-id modes only to a guest it was compiled for as id 0.
+     */
+    if (r == 0 && (m.flags & SBX_EXEC_USER) && c->cred.uid != 0) {
+        snprintf(msg, sizeof(msg), "permission denied: only root may choose exec's user (-u)");
+        r = -EPERM;
+    } else if (r == 0 && (m.flags & SBX_EXEC_USER) && (m.uid == 0 || m.gid == 0) &&
+               !l->guest_id_zero) {
+        snprintf(msg, sizeof(msg),
+                 "permission denied: -u %u:%u: id 0 only in a sandbox whose guest holds it", m.uid,
+                 m.gid);
+        r = -EPERM;
+    }
     if (r < 0) {
         sbx_client_fail(c, r, "%s", msg);
         sbx_msg_exec_free(&m);
@@ -114,8 +129,9 @@ void sbx_lifecycle_exec(struct sbx_client *c, struct sbx_life *l, struct sbx_fra
         sbx_msg_exec_free(&m);
         return;
     }
-    sbx_log_limited(&exec_lines, LOG_INFO, "sandbox %s: uid %u execs %s (exec %u)", l->id,
-                    (unsigned)c->cred.uid, m.argv[0], m.id);
+    sbx_log_limited(&exec_lines, LOG_INFO, "sandbox %s: uid %u execs %s (exec %u%s)", l->id,
+                    (unsigned)c->cred.uid, m.argv[0], m.id,
+                    m.flags & SBX_EXEC_USER ? ", its own ids" : "");
     c->exec_id = m.id;
     sbx_lifecycle_wait_on(l, c, SBX_MSG_EXEC);
     sbx_msg_exec_free(&m);

@@ -392,7 +392,8 @@ static json_object *mounts_json(const struct sbx_policy *p)
 }
 
 int sbx_lifecycle_prepare(struct sbx_daemon *d, struct sbx_client *c, const struct sbx_run_req *req,
-                          int image_fd, struct sbx_life **ret, int out[2], char *msg, size_t msglen)
+                          const struct sbx_spec *spec, int image_fd, struct sbx_life **ret,
+                          int out[2], char *msg, size_t msglen)
 {
     const struct sbx_msg_run *run = &req->run;
     bool detached = run->flags & SBX_RUN_DETACH;
@@ -424,7 +425,10 @@ int sbx_lifecycle_prepare(struct sbx_daemon *d, struct sbx_client *c, const stru
         .mode = run->mode,
         .detached = detached,
         .dir_fd = -EBADF,
+        .guest_id_zero = spec->uid == 0 || spec->gid == 0,
     };
+    for (uint32_t i = 0; i < spec->n_groups; i++)
+        l->guest_id_zero |= spec->groups[i] == 0;
     l->log = (struct sbx_log){ .file_fd = -EBADF, .write_out = -EBADF, .write_err = -EBADF };
     l->log.out.fd = l->log.err.fd = -EBADF;
     l->image = fd_path(image_fd);

@@ -60,7 +60,8 @@ struct sbx_life {
     char id[SBX_LIFE_ID_LEN + 1];
     char *name; /* detached only */
     uint32_t uid, gid;
-    char *image; /* the image file as the daemon sees its fd, for people */
+    bool guest_id_zero; /* the guest holds uid, gid or a group 0: its filter was compiled so */
+    char *image;        /* the image file as the daemon sees its fd, for people */
     char **argv;
     uint32_t argc;
     uint32_t mode;
@@ -108,8 +109,8 @@ void sbx_lifecycle_done(struct sbx_daemon *d);
  * taken.  begin() after the sandbox started, abort() when it did not.
  */
 int sbx_lifecycle_prepare(struct sbx_daemon *d, struct sbx_client *c, const struct sbx_run_req *req,
-                          int image_fd, struct sbx_life **ret, int out[2], char *msg,
-                          size_t msglen);
+                          const struct sbx_spec *spec, int image_fd, struct sbx_life **ret,
+                          int out[2], char *msg, size_t msglen);
 void sbx_lifecycle_begin(struct sbx_life *l, struct sbx_sandbox *s,
                          const struct sbx_cg_limits *limits, uint64_t timeout_ms);
 void sbx_lifecycle_abort(struct sbx_life *l);

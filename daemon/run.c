@@ -828,7 +828,7 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
     /* Its id and owner; detached, its record, and the log's pipes as stdout and stderr. */
     struct sbx_life *life = NULL;
     int logs[2] = { req->frame.fds[2], req->frame.fds[3] };
-    if ((r = sbx_lifecycle_prepare(d, c, req, image_fd, &life, logs, msg, msglen)) < 0)
+    if ((r = sbx_lifecycle_prepare(d, c, req, &spec, image_fd, &life, logs, msg, msglen)) < 0)
         goto fail_image;
 
     struct sbx_sandbox_params params = {

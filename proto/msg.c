@@ -777,7 +777,7 @@ static int exec_check(const void *p)
     const struct sbx_msg_exec *m = p;
     if (m->target && strlen(m->target) > SBX_NAME_MAX)
         return -1;
-    return m->flags & ~SBX_EXEC_TTY ? -1 : 0;
+    return m->flags & ~(SBX_EXEC_TTY | SBX_EXEC_USER) ? -1 : 0;
 }
 
 static const struct slot exec_slots[] = {
@@ -786,6 +786,8 @@ static const struct slot exec_slots[] = {
     MANY(3, SLOT_STRV, true, struct sbx_msg_exec, argv, argc, NULL),
     MANY(4, SLOT_STRV, false, struct sbx_msg_exec, env, envc, NULL),
     ONE(5, SLOT_U32, true, struct sbx_msg_exec, flags),
+    ONE(6, SLOT_U32, false, struct sbx_msg_exec, uid),
+    ONE(7, SLOT_U32, false, struct sbx_msg_exec, gid),
 };
 DESC(exec_desc, SBX_MSG_EXEC, exec_slots, exec_check);
 DESC(init_exec_desc, SBX_MSG_INIT_EXEC, exec_slots, exec_check);
@@ -824,16 +826,16 @@ _Static_assert(ARRAY_SIZE(spec_slots) <= MAX_SLOTS, "MAX_SLOTS too small");
  * messages that own memory) over its descriptor NAME_desc.
  */
 #define MSG_CODEC(name)                                                                            \
-    int sbx_msg_##name##_encode(const struct sbx_msg_##name *m, struct sbx_buf *ret)              \
+    int sbx_msg_##name##_encode(const struct sbx_msg_##name *m, struct sbx_buf *ret)               \
     {                                                                                              \
         return msg_encode(&name##_desc, m, ret);                                                   \
     }                                                                                              \
-    int sbx_msg_##name##_decode(const struct sbx_frame *f, struct sbx_msg_##name *ret)            \
+    int sbx_msg_##name##_decode(const struct sbx_frame *f, struct sbx_msg_##name *ret)             \
     {                                                                                              \
         return msg_decode(&name##_desc, f, ret, sizeof(*ret));                                     \
     }
 #define MSG_FREE(name)                                                                             \
-    void sbx_msg_##name##_free(struct sbx_msg_##name *m)                                          \
+    void sbx_msg_##name##_free(struct sbx_msg_##name *m)                                           \
     {                                                                                              \
         msg_free(&name##_desc, m);                                                                 \
     }
@@ -890,8 +892,7 @@ int sbx_msg_exec_decode(const struct sbx_frame *f, struct sbx_msg_exec *ret)
 {
     if (f->type != SBX_MSG_EXEC && f->type != SBX_MSG_INIT_EXEC)
         return -EBADMSG;
-    return msg_decode(f->type == SBX_MSG_EXEC ? &exec_desc : &init_exec_desc, f, ret,
-                      sizeof(*ret));
+    return msg_decode(f->type == SBX_MSG_EXEC ? &exec_desc : &init_exec_desc, f, ret, sizeof(*ret));
 }
 
 void sbx_msg_exec_free(struct sbx_msg_exec *m)
@@ -911,8 +912,8 @@ int sbx_msg_exec_signal_decode(const struct sbx_frame *f, struct sbx_msg_exec_si
 {
     if (f->type != SBX_MSG_INIT_EXEC_SIGNAL && f->type != SBX_MSG_INIT_EXEC_TTY)
         return -EBADMSG;
-    return msg_decode(f->type == SBX_MSG_INIT_EXEC_TTY ? &exec_tty_desc : &exec_signal_desc, f,
-                      ret, sizeof(*ret));
+    return msg_decode(f->type == SBX_MSG_INIT_EXEC_TTY ? &exec_tty_desc : &exec_signal_desc, f, ret,
+                      sizeof(*ret));
 }
 
 int sbx_msg_tty_encode(struct sbx_buf *ret)
@@ -965,4 +966,3 @@ void sbx_spec_free(struct sbx_spec *m)
 {
     msg_free(&spec_desc, m);
 }
-

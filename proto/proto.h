@@ -364,6 +364,7 @@ struct sbx_spec {
  * env is set over the sandbox's environment.
  */
 #define SBX_EXEC_TTY (1u << 0) /* a pty of its own, whose master comes in TTY (INIT_EXEC_TTY) */
+#define SBX_EXEC_USER (1u << 1) /* run as uid:gid, without supplementary groups */
 struct sbx_msg_exec {
     char *target;
     uint32_t id;
@@ -372,6 +373,7 @@ struct sbx_msg_exec {
     char **env;
     uint32_t envc;
     uint32_t flags; /* SBX_EXEC_* */
+    uint32_t uid, gid; /* with SBX_EXEC_USER */
 };
 
 /* INIT_EXEC_END: as REPORT, for exec'd process id. */

@@ -242,6 +242,17 @@ t_exec_refused() {
 }
 t "exec: not into another's, not into an ended one; a missing program is 127" t_exec_refused
 
+t_exec_user() {
+    ctl root exec -u 4242:65534 web /bin/sh -c 'id -u; id -g; id -G'
+    rc_is 0 && [ "$(cat "$T/out")" = "$(printf '4242\n65534\n65534')" ] || return 1
+    ctl member exec -u 4242 held /bin/true
+    rc_is 125 && err_has "only root may choose exec's user" || return 1
+    # The member's guest does not hold id 0: its filter was not compiled for it.
+    ctl root exec -u 0 held /bin/true
+    rc_is 125 && err_has "id 0 only in a sandbox whose guest holds it"
+}
+t "exec -u: root's choice, and never id 0 where the guest has none" t_exec_user
+
 "$SANDBOXCTL" rm -f --socket "$SOCK" strict >/dev/null
 "$SANDBOXCTL" rm -f --socket "$SOCK" held >/dev/null
 
