@@ -279,6 +279,9 @@ static int exit_status(const struct sbx_msg_exit *m, const char *cmd)
     const char *why = m->message && m->message[0] ? m->message : NULL;
     switch (m->kind) {
     case SBX_EXIT_EXITED:
+        /* The guest ended on its own, but the sandbox has something to say (a kill rule). */
+        if (why)
+            fprintf(stderr, "sandboxctl: %s\n", why);
         return (int)(m->code & 0xff);
     case SBX_EXIT_SIGNALED:
         if (why)

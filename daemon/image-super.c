@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -17,13 +18,19 @@
 #define EXT4_MAX_LOG_BLOCK_SIZE 6 /* 64 KiB blocks */
 
 /* Offsets into struct ext4_super_block. */
+#define OFF_INODES_COUNT 0x00
 #define OFF_BLOCKS_LO 0x04
+#define OFF_FIRST_DATA_BLOCK 0x14
 #define OFF_LOG_BLOCK_SIZE 0x18
 #define OFF_BLOCKS_PER_GROUP 0x20
+#define OFF_INODES_PER_GROUP 0x28
 #define OFF_MAGIC 0x38
+#define OFF_REV_LEVEL 0x4c
+#define OFF_INODE_SIZE 0x58
 #define OFF_FEATURE_COMPAT 0x5c
 #define OFF_FEATURE_INCOMPAT 0x60
 #define OFF_FEATURE_RO_COMPAT 0x64
+#define OFF_DESC_SIZE 0xfe
 #define OFF_DEFAULT_MOUNT_OPTS 0x100
 #define OFF_BLOCKS_HI 0x150
 #define OFF_CHECKSUM_TYPE 0x175
@@ -31,10 +38,13 @@
 #define LEN_MOUNT_OPTS 64
 #define OFF_CHECKSUM 0x3fc
 
+#define INCOMPAT_META_BG 0x10
 #define INCOMPAT_64BIT 0x80
+#define INCOMPAT_FLEX_BG 0x200
 #define INCOMPAT_MMP 0x100
 #define INCOMPAT_ENCRYPT 0x10000
 #define INCOMPAT_CASEFOLD 0x20000
+#define RO_COMPAT_BIGALLOC 0x200
 #define RO_COMPAT_METADATA_CSUM 0x400
 #define DEFM_DEBUG 0x1
 
@@ -71,14 +81,21 @@ void sbx_image_super_decode(const unsigned char raw[SBX_IMAGE_SUPER_SIZE],
         .log_block_size = le32(raw + OFF_LOG_BLOCK_SIZE),
         .blocks_count = le32(raw + OFF_BLOCKS_LO),
         .blocks_per_group = le32(raw + OFF_BLOCKS_PER_GROUP),
+        .first_data_block = le32(raw + OFF_FIRST_DATA_BLOCK),
+        .inodes_count = le32(raw + OFF_INODES_COUNT),
+        .inodes_per_group = le32(raw + OFF_INODES_PER_GROUP),
+        .inode_size = le32(raw + OFF_REV_LEVEL) == 0 ? 128 : le16(raw + OFF_INODE_SIZE),
+        .desc_size = 32,
         .feature_compat = le32(raw + OFF_FEATURE_COMPAT),
         .feature_incompat = le32(raw + OFF_FEATURE_INCOMPAT),
         .feature_ro_compat = le32(raw + OFF_FEATURE_RO_COMPAT),
         .default_mount_opts = le32(raw + OFF_DEFAULT_MOUNT_OPTS),
         .csum_ok = true,
     };
-    if (sb.feature_incompat & INCOMPAT_64BIT)
+    if (sb.feature_incompat & INCOMPAT_64BIT) {
         sb.blocks_count |= (uint64_t)le32(raw + OFF_BLOCKS_HI) << 32;
+        sb.desc_size = le16(raw + OFF_DESC_SIZE);
+    }
     memcpy(sb.mount_opts, raw + OFF_MOUNT_OPTS, LEN_MOUNT_OPTS);
     sb.mount_opts[LEN_MOUNT_OPTS] = '\0';
     /* Type 1 is the only checksum ext4 knows; the kernel refuses any other. */
@@ -230,6 +247,137 @@ int sbx_image_super_explain(const struct sbx_image_super *sb, uint64_t dev_bytes
                  "(ro_compat 0x%x), and the policy asks for a writable image",
                  unsup);
         return 1;
+    }
+    return 0;
+}
+
+/* Descriptor fields (struct ext4_group_desc): the low halves, then the high ones of 64bit. */
+#define GD_BLOCK_BITMAP 0x00
+#define GD_INODE_BITMAP 0x04
+#define GD_INODE_TABLE 0x08
+#define GD_HI 0x20 /* the three high halves follow, in the same order */
+#define GD_SIZE_64BIT 64
+#define GD_TABLE_MAX (16u << 20)
+
+static bool power_of_two(uint32_t v)
+{
+    return v && !(v & (v - 1));
+}
+
+/* The geometry the descriptors are read with, as ext4 refuses it; 0 or -EUCLEAN with msg. */
+static int check_geometry(const struct sbx_image_super *sb, uint32_t block, uint64_t groups,
+                          char *msg, size_t len)
+{
+    if (sb->blocks_per_group > 8 * block) {
+        snprintf(msg, len, "bad geometry: %u blocks per group, at most %u with blocks of %u bytes",
+                 sb->blocks_per_group, 8 * block, block);
+        return -EUCLEAN;
+    }
+    if (sb->inode_size < 128 || sb->inode_size > block || !power_of_two(sb->inode_size)) {
+        snprintf(msg, len, "bad geometry: inodes of %u bytes", sb->inode_size);
+        return -EUCLEAN;
+    }
+    if (sb->inodes_per_group < block / sb->inode_size || sb->inodes_per_group > 8 * block) {
+        snprintf(msg, len, "bad geometry: %u inodes per group, %u to %u with blocks of %u bytes",
+                 sb->inodes_per_group, block / sb->inode_size, 8 * block, block);
+        return -EUCLEAN;
+    }
+    if (groups * sb->inodes_per_group != sb->inodes_count) {
+        snprintf(msg, len, "bad geometry: %u inodes, but %llu groups of %u inodes",
+                 sb->inodes_count, (unsigned long long)groups, sb->inodes_per_group);
+        return -EUCLEAN;
+    }
+    if ((sb->feature_incompat & INCOMPAT_64BIT) &&
+        (sb->desc_size < GD_SIZE_64BIT || sb->desc_size > 1024 || !power_of_two(sb->desc_size))) {
+        snprintf(msg, len, "bad geometry: group descriptors of %u bytes", sb->desc_size);
+        return -EUCLEAN;
+    }
+    return 0;
+}
+
+static uint64_t gd_field(const unsigned char *gd, unsigned off, bool wide)
+{
+    return le32(gd + off) | (wide ? (uint64_t)le32(gd + GD_HI + off) << 32 : 0);
+}
+
+/*
+ * One descriptor, whose bitmaps and inode table (itb blocks) must lie in
+ * blocks first..last: its group's, or with flex_bg the whole filesystem's.
+ * 0 or -EUCLEAN with msg.
+ */
+static int check_group(const unsigned char *gd, bool wide, bool flex, uint64_t g, uint64_t first,
+                       uint64_t last, uint32_t itb, char *msg, size_t len)
+{
+    static const struct {
+        unsigned off;
+        const char *what;
+    } parts[] = {
+        { GD_BLOCK_BITMAP, "block bitmap" },
+        { GD_INODE_BITMAP, "inode bitmap" },
+        { GD_INODE_TABLE, "inode table" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+        uint64_t at = gd_field(gd, parts[i].off, wide);
+        uint64_t end = parts[i].off == GD_INODE_TABLE ? at + itb - 1 : at;
+        if (at >= first && end >= at && end <= last)
+            continue;
+        snprintf(msg, len,
+                 "the filesystem is corrupt: group %llu's %s (block %llu) is outside %s "
+                 "(blocks %llu to %llu); e2fsck -fn shows it too",
+                 (unsigned long long)g, parts[i].what, (unsigned long long)at,
+                 flex ? "the filesystem" : "its group", (unsigned long long)first,
+                 (unsigned long long)last);
+        return -EUCLEAN;
+    }
+    return 0;
+}
+
+int sbx_image_groups_check(int fd, const struct sbx_image_super *sb, uint64_t dev_bytes, char *msg,
+                           size_t len)
+{
+    if (sb->magic != EXT4_MAGIC || !sb->csum_ok || sb->log_block_size > EXT4_MAX_LOG_BLOCK_SIZE ||
+        sb->blocks_per_group == 0 || sb->first_data_block >= sb->blocks_count ||
+        (sb->feature_incompat & INCOMPAT_META_BG) || (sb->feature_ro_compat & RO_COMPAT_BIGALLOC))
+        return 0; /* what the superblock says of itself is explained after the mount fails */
+    uint32_t block = 1024u << sb->log_block_size;
+    if (sb->blocks_count > dev_bytes / block)
+        return 0;
+    uint64_t groups =
+        (sb->blocks_count - sb->first_data_block + sb->blocks_per_group - 1) / sb->blocks_per_group;
+    int r = check_geometry(sb, block, groups, msg, len);
+    if (r < 0)
+        return r;
+    uint64_t table = groups * sb->desc_size;
+    if (table > GD_TABLE_MAX)
+        return 0;
+    _cleanup_free_ unsigned char *gdt = malloc(table);
+    if (!gdt)
+        return -ENOMEM;
+    /* The table starts in the block after the superblock's. */
+    uint64_t off = ((uint64_t)sb->first_data_block + 1) * block;
+    for (uint64_t done = 0; done < table;) {
+        ssize_t n = pread(fd, gdt + done, table - done, (off_t)(off + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return sbx_neg_errno();
+        if (n == 0)
+            return 0; /* past the end: the kernel's own checks say so */
+        done += (uint64_t)n;
+    }
+    bool flex = sb->feature_incompat & INCOMPAT_FLEX_BG;
+    bool wide = (sb->feature_incompat & INCOMPAT_64BIT) && sb->desc_size >= GD_SIZE_64BIT;
+    uint32_t itb =
+        (uint32_t)(((uint64_t)sb->inodes_per_group * sb->inode_size + block - 1) / block);
+    uint64_t first = sb->first_data_block;
+    for (uint64_t g = 0; g < groups; g++) {
+        uint64_t last =
+            g == groups - 1 || flex ? sb->blocks_count - 1 : first + sb->blocks_per_group - 1;
+        r = check_group(gdt + g * sb->desc_size, wide, flex, g, first, last, itb, msg, len);
+        if (r < 0)
+            return r;
+        if (!flex)
+            first += sb->blocks_per_group;
     }
     return 0;
 }

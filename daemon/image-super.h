@@ -19,6 +19,10 @@ struct sbx_image_super {
     uint32_t log_block_size; /* block size = 1024 << log_block_size */
     uint64_t blocks_count;   /* with the high half when the 64bit feature is on */
     uint32_t blocks_per_group;
+    uint32_t first_data_block;
+    uint32_t inodes_count, inodes_per_group;
+    uint16_t inode_size; /* 128 for revision 0, which has no field for it */
+    uint16_t desc_size;  /* of a group descriptor: 32 without the 64bit feature */
     uint32_t feature_compat, feature_incompat, feature_ro_compat;
     uint32_t default_mount_opts; /* EXT4_DEFM_* bits (tune2fs -o) */
     char mount_opts[65];         /* s_mount_opts (tune2fs -E mount_opts=), NUL-terminated */
@@ -44,6 +48,18 @@ int sbx_image_super_read(int fd, struct sbx_image_super *ret);
  * -EINVAL with msg saying what and how to clear it.
  */
 int sbx_image_super_check(const struct sbx_image_super *sb, bool writable, char *msg, size_t len);
+
+/*
+ * The group descriptors of fd's filesystem, checked as ext4 checks them at
+ * every mount (ext4_check_descriptors), with the geometry they depend on:
+ * each group's bitmaps and inode table must lie inside the group (inside the
+ * filesystem with flex_bg).  Lets the daemon refuse a corrupt image before
+ * the kernel parses it.  0 when they pass or cannot be checked here (meta_bg,
+ * bigalloc, a table over 16 MiB: the kernel checks those), -EUCLEAN with msg saying
+ * which group and what is wrong, or -errno when fd cannot be read.
+ */
+int sbx_image_groups_check(int fd, const struct sbx_image_super *sb, uint64_t dev_bytes, char *msg,
+                           size_t len);
 
 /*
  * Why ext4 would refuse to mount this superblock on a device of dev_bytes

@@ -26,6 +26,7 @@
 
 #include "daemon/fdcheck.h"
 #include "daemon/image-super.h"
+#include "daemon/kmsg.h"
 #include "sbx/macro.h"
 
 void sbx_image_cache_init(struct sbx_image_cache *c, size_t max_idle)
@@ -119,26 +120,62 @@ static int read_super(const char *source, struct sbx_image_super *sb, uint64_t *
 }
 
 /*
- * Why a mount failed with err, for people: the kernel's word, or the
- * superblock's.  When neither explains it, the reason is only in the
- * kernel's log, which is the host's: the message says where to look.
+ * The group descriptors, checked before the kernel parses them (the image
+ * is hostile input to it); a table that cannot be read is left to the
+ * kernel.  -EUCLEAN with msg when they are corrupt.
  */
-static void mount_failure(int fsfd, const char *source, int err, int super_err,
+static int check_groups(const char *source, const struct sbx_image_super *sb, uint64_t bytes,
+                        char *msg, size_t len)
+{
+    _cleanup_close_ int dev = open(source, O_RDONLY | O_CLOEXEC);
+    char why[384];
+    if (dev < 0 || sbx_image_groups_check(dev, sb, bytes, why, sizeof(why)) != -EUCLEAN)
+        return 0;
+    snprintf(msg, len, "cannot mount it: %s", why);
+    return -EUCLEAN;
+}
+
+/*
+ * Why a mount failed with err, for people: the kernel's word (the fs
+ * context's, or its log's about this loop device: daemon/kmsg.c), or the
+ * superblock's.  When none explains it, the message says where to look.
+ */
+static void explain_failure(int fsfd, int kmsg, const char *source, int err, int super_err,
+                            const struct sbx_image_super *sb, uint64_t bytes, bool writable,
+                            char *why, size_t len)
+{
+    fs_context_message(fsfd, why, len);
+    if (why[0])
+        return;
+    if (super_err == -ENODATA) {
+        snprintf(why, len, "not an ext4 filesystem (%llu bytes, too short to hold one)",
+                 (unsigned long long)bytes);
+        return;
+    }
+    if (super_err < 0) {
+        snprintf(why, len, "its superblock cannot be read (%s)", strerror(-super_err));
+        return;
+    }
+    if (sbx_image_super_explain(sb, bytes, writable, kernel_features(), why, len))
+        return;
+    const char *dev = source + strlen("/dev/");
+    /* EUCLEAN is ext4's EFSCORRUPTED, EBADMSG its EFSBADCRC (a checksum). */
+    const char *corrupt =
+        err == -EUCLEAN || err == -EBADMSG ? "the filesystem is corrupt: " : "";
+    char kern[SBX_KMSG_REASON_MAX] = "";
+    if (kmsg >= 0 && sbx_kmsg_collect(kmsg, dev, kern, sizeof(kern)) > 0)
+        snprintf(why, len, "%s%s; the kernel says: %s", corrupt, strerror(-err), kern);
+    else
+        snprintf(why, len, "%s%s (the kernel logged why, as 'EXT4-fs (%s)'%s)", corrupt,
+                 strerror(-err), dev, err == -EUCLEAN ? "; e2fsck -fn shows it too" : "");
+}
+
+static void mount_failure(int fsfd, int kmsg, const char *source, int err, int super_err,
                           const struct sbx_image_super *sb, uint64_t bytes, bool writable,
                           char *msg, size_t len)
 {
-    char why[256] = "";
-    fs_context_message(fsfd, why, sizeof(why));
-    if (!why[0] && super_err == -ENODATA)
-        snprintf(why, sizeof(why), "not an ext4 filesystem (%llu bytes, too short to hold one)",
-                 (unsigned long long)bytes);
-    else if (!why[0] && super_err < 0)
-        snprintf(why, sizeof(why), "its superblock cannot be read (%s)", strerror(-super_err));
-    else if (!why[0] &&
-             !sbx_image_super_explain(sb, bytes, writable, kernel_features(), why, sizeof(why)))
-        snprintf(why, sizeof(why), "%s%s (the kernel logged why, as 'EXT4-fs (%s)'%s)",
-                 err == -EUCLEAN ? "the filesystem is corrupt: " : "", strerror(-err),
-                 source + strlen("/dev/"), err == -EUCLEAN ? "; e2fsck -fn shows it too" : "");
+    char why[512] = "";
+    explain_failure(fsfd, kmsg, source, err, super_err, sb, bytes, writable, why, sizeof(why));
     snprintf(msg, len, "cannot mount it: %s", why);
 }
 
@@ -197,6 +234,8 @@ static int image_mount(int loop_nr, bool writable, int *ret_fd, char *msg, size_
     int r;
     if (super_err == 0 && (r = sbx_image_super_check(&sb, writable, msg, len)) < 0)
         return r;
+    if (super_err == 0 && (r = check_groups(source, &sb, bytes, msg, len)) < 0)
+        return r;
     _cleanup_close_ int fs = fsopen("ext4", FSOPEN_CLOEXEC);
     if (fs < 0)
         return sbx_neg_errno();
@@ -220,6 +259,8 @@ static int image_mount(int loop_nr, bool writable, int *ret_fd, char *msg, size_
         snprintf(msg, len, "cannot set its mount options: %s", strerror(-r));
         return r;
     }
+    /* Where the kernel's log ends now: what the mount logs comes after. */
+    _cleanup_close_ int kmsg = sbx_kmsg_open_end();
     struct timespec start, end;
     clock_gettime(CLOCK_MONOTONIC, &start);
     if ((r = create_within_timeout(fs)) < 0) {
@@ -230,7 +271,7 @@ static int image_mount(int loop_nr, bool writable, int *ret_fd, char *msg, size_
                      "(a writable image with multi-mount protection?)",
                      MOUNT_TIMEOUT_S);
         else
-            mount_failure(fs, source, r, super_err, &sb, bytes, writable, msg, len);
+            mount_failure(fs, kmsg, source, r, super_err, &sb, bytes, writable, msg, len);
         return r;
     }
     unsigned attrs = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | (writable ? 0 : MOUNT_ATTR_RDONLY);

@@ -14,6 +14,7 @@
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -196,11 +197,14 @@ static int put_exec_request(const struct sbx_spec *spec, const char *path)
 }
 
 static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
-                                   const char *path, int status_w, const struct sock_fprog *prog)
+                                   const char *path, int status_w, int notify,
+                                   struct sock_fprog *prog)
 {
     int status = fd_move(status_w, SBX_FD_STATUS, spec->mode == SBX_MODE_OFF);
     if (status < 0)
         child_fail(status_w, errno, SBX_STAGE_SETUP, 125);
+    if (fd_move(notify, SBX_FD_NOTIFY, spec->mode == SBX_MODE_OFF) < 0)
+        child_fail(status, errno, SBX_STAGE_SETUP, 125);
     if (setsid() < 0)
         child_fail(status, errno, SBX_STAGE_SETUP, 125);
 
@@ -216,8 +220,9 @@ static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx
          fd_move(fds->trampoline, SBX_FD_TRAMPOLINE, 0) < 0 || put_exec_request(spec, path) < 0))
         child_fail(status, errno, SBX_STAGE_SETUP, 125);
     /* Every other fd of init (control socket, image mount, bind sources...) goes. */
-    unsigned first_kept = spec->mode == SBX_MODE_OFF ? SBX_FD_STATUS : SBX_FD_EXEC;
-    if (syscall(SYS_close_range, 3, first_kept - 1, 0) < 0 ||
+    if (syscall(SYS_close_range, 3, SBX_FD_NOTIFY - 1, 0) < 0 ||
+        (spec->mode == SBX_MODE_OFF &&
+         syscall(SYS_close_range, SBX_FD_NOTIFY + 1, SBX_FD_STATUS - 1, 0) < 0) ||
         syscall(SYS_close_range,
                 spec->mode == SBX_MODE_OFF ? SBX_FD_STATUS + 1 : SBX_FD_TRAMPOLINE + 1, ~0U, 0) < 0)
         child_fail(status, errno, SBX_STAGE_SETUP, 125);
@@ -230,7 +235,7 @@ static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx
         child_fail(status, errno, SBX_STAGE_CWD, 125);
 
     if (spec->mode == SBX_MODE_OFF) {
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, prog) < 0)
+        if (sbx_init_notify_install(prog) < 0)
             child_fail(status, errno, SBX_STAGE_FILTER, 125);
         execve(path, spec->argv, spec->env);
         child_fail(status, errno, SBX_STAGE_EXEC, errno == ENOENT ? 127 : 126);
@@ -297,35 +302,85 @@ static int read_policy(int fd, struct sock_fprog *prog, struct sbx_init_error *e
     return 0;
 }
 
+/*
+ * Reads the guest's startup status; meanwhile, the listener of the policy's
+ * kill rules goes to the daemon as soon as it comes (init-notify.c), since
+ * a call of the starting guest may already wait for it.
+ */
+static ssize_t read_status(int status, int notify, int ctl, struct sbx_status_record *rec)
+{
+    for (;;) {
+        struct pollfd p[2] = { { .fd = status, .events = POLLIN },
+                               { .fd = notify, .events = POLLIN } };
+        if (poll(p, notify >= 0 ? 2 : 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (notify >= 0 && p[1].revents) {
+            int r = sbx_init_notify_forward(notify, ctl);
+            if (r < 0) {
+                errno = -r;
+                return -1;
+            }
+            if (r > 0 || (p[1].revents & POLLHUP))
+                notify = -EBADF;
+        }
+        if (p[0].revents) {
+            ssize_t n;
+            do
+                n = read(status, rec, sizeof(*rec));
+            while (n < 0 && errno == EINTR);
+            return n;
+        }
+    }
+}
+
 int sbx_init_spawn_guest(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
-                         const char *path, struct sbx_init_error *e, unsigned *ret_kind)
+                         const char *path, int ctl, struct sbx_init_error *e, unsigned *ret_kind)
 {
     struct sock_fprog prog = { 0 };
     *ret_kind = SBX_EXIT_SETUP;
     if (spec->mode == SBX_MODE_OFF && read_policy(fds->policy, &prog, e) < 0)
         return -e->err;
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) < 0)
+    int pipefd[2], notify[2];
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        free(prog.filter);
         return sbx_init_fail(e, errno, "status pipe");
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, notify) < 0) {
+        free(prog.filter);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return sbx_init_fail(e, errno, "socket for the seccomp listener");
+    }
     pid_t pid = fork();
     if (pid < 0) {
         free(prog.filter);
         close(pipefd[0]);
         close(pipefd[1]);
+        close(notify[0]);
+        close(notify[1]);
         return sbx_init_fail(e, errno, "fork the guest");
     }
     if (pid == 0) {
         close(pipefd[0]);
-        guest_child(spec, fds, path, pipefd[1], &prog);
+        close(notify[0]);
+        guest_child(spec, fds, path, pipefd[1], notify[1], &prog);
     }
     free(prog.filter);
     close(pipefd[1]);
+    close(notify[1]);
     struct sbx_status_record rec;
-    ssize_t n;
-    do
-        n = read(pipefd[0], &rec, sizeof(rec));
-    while (n < 0 && errno == EINTR);
+    ssize_t n = read_status(pipefd[0], notify[0], ctl, &rec);
+    int err = errno;
     close(pipefd[0]);
+    close(notify[0]);
+    if (n < 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return sbx_init_fail(e, err, "hand the seccomp listener to sandboxd");
+    }
     if (n == 0)
         return pid; /* end of file: the guest is running */
     waitpid(pid, NULL, 0);

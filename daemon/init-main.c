@@ -193,7 +193,7 @@ int main(void)
         goto fail;
     if (slave >= 0)
         fds.stdio[0] = fds.stdio[1] = fds.stdio[2] = slave;
-    pid_t guest = sbx_init_spawn_guest(&spec, &fds, path, &e, &kind);
+    pid_t guest = sbx_init_spawn_guest(&spec, &fds, path, ctl, &e, &kind);
     if (guest < 0)
         goto fail;
     /*

@@ -2,6 +2,7 @@
 /* sbx-init: pid 1 of every sandbox.  Builds the root filesystem, isolates, runs the guest. */
 #pragma once
 
+#include <linux/filter.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -38,9 +39,20 @@ int sbx_init_uts_net(const struct sbx_spec *spec, struct sbx_init_error *e);
 /* With SBX_SPEC_TTY: a pty in the sandbox's devpts, its slave owned by the guest's ids. */
 int sbx_init_open_pty(const struct sbx_spec *spec, int *ret_master, int *ret_slave,
                       struct sbx_init_error *e);
-/* Forks the guest; returns its pid, or -errno with e filled and the kind of failure. */
+/*
+ * Forks the guest; returns its pid, or -errno with e filled and the kind of
+ * failure.  The listener of the policy's kill rules goes to ctl as NOTIFY.
+ */
 int sbx_init_spawn_guest(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
-                         const char *path, struct sbx_init_error *e, unsigned *ret_kind);
+                         const char *path, int ctl, struct sbx_init_error *e, unsigned *ret_kind);
+/*
+ * In the guest's process: installs the policy's program with a listener
+ * for its kill rules, handed out through SBX_FD_NOTIFY, or with plain kills
+ * when no listener can be had.  0, or -1 with errno set.
+ */
+int sbx_init_notify_install(struct sock_fprog *prog);
+/* In init: passes a listener waiting on sock to ctl as NOTIFY; 1 if one was, 0 if none. */
+int sbx_init_notify_forward(int sock, int ctl);
 
 /* Finds the spec's argv[0] in the new root as execvp would: 0 with its path in out, or -ENOENT. */
 int sbx_init_resolve_program(const struct sbx_spec *spec, char *out, size_t len);

@@ -26,6 +26,7 @@
 #include "daemon/daemon.h"
 #include "daemon/image.h"
 #include "daemon/init.h"
+#include "daemon/killnotif.h"
 #include "daemon/lifecycle.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
@@ -158,6 +159,8 @@ static void sandbox_finish(struct sbx_sandbox *s)
 {
     sandbox_unlink(s);
     sbx_lifecycle_gone(s);
+    sbx_killnotif_free(s->killnotif);
+    s->killnotif = NULL;
     sbx_cgroup_destroy(&s->cg);
     sbx_image_release(&s->d->images, s->image, sbx_daemon_now(s->d));
     s->image = NULL;
@@ -243,15 +246,18 @@ static void describe_exit(struct sbx_sandbox *s, const siginfo_t *si, struct sbx
             m->message = "killed: out of memory (the policy's memory limit)";
         }
         /*
-         * SECCOMP_RET_KILL_PROCESS ends the guest as if by SIGSYS and tells
-         * its parent nothing more: not which syscall, not even that seccomp
-         * did it (a guest may raise SIGSYS itself).  The kernel's audit
-         * record has the number, but that log is the host's, not ours.
+         * The policy's kill rules are the daemon's to carry out (killnotif.c),
+         * so it knows the call.  A SIGSYS without one is the kernel's kill of
+         * a call of another architecture, or the guest's own signal.
          */
-        if (m->kind == SBX_EXIT_SIGNALED && m->code == SIGSYS && !m->message)
-            m->message = "killed by SIGSYS: most likely the seccomp policy's kill action (a "
-                         "syscall it denies with kill, or one of another architecture); the "
-                         "kernel does not say which syscall";
+        bool sigsys = m->kind == SBX_EXIT_SIGNALED && m->code == SIGSYS;
+        if (!m->message)
+            m->message = (char *)sbx_killnotif_describe(
+                s->killnotif, m->kind == SBX_EXIT_SIGNALED ? (int)m->code : 0);
+        if (sigsys && !m->message)
+            m->message = "killed by SIGSYS: not by a kill rule of the policy, so by a syscall "
+                         "of another architecture (i386, x32), which the policy always kills, "
+                         "or by a signal";
     } else if (s->killed) {
         m->kind = SBX_EXIT_SIGNALED;
         m->code = SIGKILL;
@@ -285,6 +291,7 @@ static void report_exit(struct sbx_sandbox *s, const siginfo_t *si)
     s->exit_sent = true;
     struct sbx_msg_exit m = { 0 };
     describe_exit(s, si, &m);
+    m.killed_syscall = (char *)sbx_killnotif_syscall(s->killnotif);
     int r = read_stats(s, &m);
     if (r < 0)
         sbx_warn("sandbox %llu: cannot read its syscall counts: %s", (unsigned long long)s->id,
@@ -458,6 +465,25 @@ static bool on_guest(struct sbx_sandbox *s, struct sbx_frame *f)
     return true;
 }
 
+/*
+ * NOTIFY from init: the listener of the policy's kill rules, once.  If the
+ * daemon cannot watch it, no call of a kill rule would ever end: the sandbox goes.
+ */
+static bool on_notify_fd(struct sbx_sandbox *s, struct sbx_frame *f)
+{
+    if (s->killnotif || f->n_fds != 1 || sbx_msg_notify_decode(f) < 0)
+        return false;
+    int r = sbx_killnotif_start(s, f->fds[0], &s->killnotif);
+    if (r < 0) {
+        sbx_warn("sandbox %llu: cannot watch the seccomp listener: %s", (unsigned long long)s->id,
+                 strerror(-r));
+        sbx_sandbox_kill(s, "killed: sandboxd cannot carry out the seccomp policy's kill rules");
+        return true;
+    }
+    f->fds[0] = -EBADF;
+    return true;
+}
+
 /* Only a pty master goes to the client: a character device of major 5, minor 2. */
 static bool is_pty_master(int fd)
 {
@@ -495,7 +521,8 @@ static void on_ctl(uv_poll_t *h, int status, int events)
             return;
         }
         if ((f.type == SBX_MSG_TTY && on_tty(s, &f)) ||
-            (f.type == SBX_MSG_GUEST && on_guest(s, &f)) || sbx_lifecycle_init_frame(s, &f)) {
+            (f.type == SBX_MSG_GUEST && on_guest(s, &f)) ||
+            (f.type == SBX_MSG_NOTIFY && on_notify_fd(s, &f)) || sbx_lifecycle_init_frame(s, &f)) {
             sbx_frame_clear(&f);
             return;
         }

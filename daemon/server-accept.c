@@ -40,7 +40,8 @@ static int open_reserve(void)
 /*
  * The limits follow from the descriptors the daemon may have.  A connection
  * costs the daemon at worst SBX_SERVER_FDS_PER_CONN of them: its socket, and
- * for its sandbox init's pidfd and control socket, the statistics memfd, the
+ * for its sandbox init's pidfd and control socket, the guest's pidfd, the
+ * seccomp listener of the policy's kill rules, the statistics memfd, the
  * cgroup directory and an image of its own (mount and trampoline); while it
  * waits for FDS, the four of RUN.  What a launch needs for a moment, the
  * spare sandbox, the cached images and the loop itself come out of

@@ -28,7 +28,7 @@ struct sbx_life;
  */
 #define SBX_SERVER_SMALL_FRAME_MAX 4096
 /* Descriptors the daemon may hold for one connection at worst (see sbx_server_init). */
-#define SBX_SERVER_FDS_PER_CONN 8
+#define SBX_SERVER_FDS_PER_CONN 9
 /* Descriptors kept for the daemon itself: loop, images, spare sandbox, launches, sitemaps. */
 #define SBX_SERVER_FDS_RESERVED 256
 #define SBX_SERVER_MAX_CONNS 4096

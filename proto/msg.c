@@ -724,6 +724,7 @@ static const struct slot exit_slots[] = {
     ONE(2, SLOT_U32, true, struct sbx_msg_exit, code),
     ONE(3, SLOT_STR, false, struct sbx_msg_exit, message),
     MANY(4, SLOT_ITEMS, false, struct sbx_msg_exit, stats, n_stats, &stat_item),
+    ONE(5, SLOT_STR, false, struct sbx_msg_exit, killed_syscall),
 };
 DESC(exit_desc, SBX_MSG_EXIT, exit_slots, exit_check);
 
@@ -936,6 +937,11 @@ int sbx_msg_tty_decode(const struct sbx_frame *f)
 int sbx_msg_guest_decode(const struct sbx_frame *f)
 {
     return f->type == SBX_MSG_GUEST && f->length == 0 ? 0 : -EBADMSG;
+}
+
+int sbx_msg_notify_decode(const struct sbx_frame *f)
+{
+    return f->type == SBX_MSG_NOTIFY && f->length == 0 ? 0 : -EBADMSG;
 }
 
 int sbx_spec_encode(const struct sbx_spec *m, struct sbx_buf *ret)

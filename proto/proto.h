@@ -47,10 +47,11 @@ enum sbx_msg_type {
     SBX_MSG_SPEC = 64,   /* daemon -> init, with fds */
     SBX_MSG_REPORT = 65, /* init -> daemon */
     SBX_MSG_GUEST = 66,  /* init -> daemon: a pidfd of the guest's main process */
-    SBX_MSG_INIT_EXEC = 67,        /* daemon -> init: start an exec'd process, with fds */
-    SBX_MSG_INIT_EXEC_END = 68,    /* init -> daemon: how it ended, or why it never ran */
-    SBX_MSG_INIT_EXEC_TTY = 69,    /* init -> daemon: the master of its pty, with the fd */
-    SBX_MSG_INIT_EXEC_SIGNAL = 70, /* daemon -> init: a signal for it */
+    SBX_MSG_NOTIFY = 67, /* init -> daemon: the seccomp listener of the policy's kill rules */
+    SBX_MSG_INIT_EXEC = 68,        /* daemon -> init: start an exec'd process, with fds */
+    SBX_MSG_INIT_EXEC_END = 69,    /* init -> daemon: how it ended, or why it never ran */
+    SBX_MSG_INIT_EXEC_TTY = 70,    /* init -> daemon: the master of its pty, with the fd */
+    SBX_MSG_INIT_EXEC_SIGNAL = 71, /* daemon -> init: a signal for it */
 };
 
 /* Field value types. */
@@ -293,6 +294,7 @@ struct sbx_msg_exit {
     char *message; /* optional, for people */
     struct sbx_stat_entry *stats; /* optional */
     uint32_t n_stats;
+    char *killed_syscall; /* optional: the call a kill rule stopped, by name */
 };
 
 /*
@@ -448,13 +450,14 @@ int sbx_msg_signal_encode(const struct sbx_msg_signal *m, struct sbx_buf *ret);
 int sbx_msg_signal_decode(const struct sbx_frame *f, struct sbx_msg_signal *ret);
 
 /*
- * TTY and GUEST: no field; exactly one fd rides on each (the caller checks
- * the count): the pty master, the guest's pidfd.  decode checks type and
- * emptiness.
+ * TTY, GUEST and NOTIFY: no field; exactly one fd rides on each (the caller
+ * checks the count): the pty master, the guest's pidfd, the seccomp listener.
+ * decode checks type and emptiness.
  */
 int sbx_msg_tty_encode(struct sbx_buf *ret);
 int sbx_msg_tty_decode(const struct sbx_frame *f);
 int sbx_msg_guest_decode(const struct sbx_frame *f);
+int sbx_msg_notify_decode(const struct sbx_frame *f);
 
 int sbx_msg_exit_encode(const struct sbx_msg_exit *m, struct sbx_buf *ret);
 int sbx_msg_exit_decode(const struct sbx_frame *f, struct sbx_msg_exit *ret);

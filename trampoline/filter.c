@@ -67,7 +67,7 @@ int sbx_tramp_setup_filter(void)
         return -E2BIG;
 
     struct sock_fprog fprog = { .len = (unsigned short)len, .filter = prog };
-    r = sbx_sys3(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)&fprog);
+    r = sbx_tramp_install_filter(&fprog);
     if (r < 0)
         return (int)r;
     sbx_sys1(__NR_close, SBX_FD_POLICY);

@@ -15,6 +15,8 @@
 #define SBX_SIGSTOP 19
 #define SBX_SIGBIT(s) (1ULL << ((s) - 1))
 #define SBX_SYS_SECCOMP 1
+#define SBX_SI_USER 0
+#define SBX_SI_TKILL (-6)
 
 #define SBX_SA_SIGINFO 0x00000004UL
 #define SBX_SA_RESTORER 0x04000000UL

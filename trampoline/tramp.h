@@ -111,6 +111,9 @@ extern volatile int sbx_tramp_probe_hit;
 /* Installs gate prefix + policy from SBX_FD_POLICY unless ours is active. */
 /* 1: installed now (the sandbox's first trampoline); 0: already there (a re-exec). */
 int sbx_tramp_setup_filter(void);
+/* notify.c: installs fp, with a listener for the policy's kill rules when it has any. */
+struct sock_fprog;
+int sbx_tramp_install_filter(struct sock_fprog *fp);
 
 /* ---- loader.c ---- */
 

@@ -13,6 +13,7 @@
  * trampoline.  They sit below the default RLIMIT_NOFILE soft limit (1024) and
  * above what programs normally use.  None of them exists in `off` mode.
  */
+#define SBX_FD_NOTIFY 1018     /* startup only: socket to init for the filter's listener */
 #define SBX_FD_EXEC 1019       /* memfd of exec requests (below), kept for the guest's life */
 #define SBX_FD_STATUS 1020     /* startup status pipe: see struct sbx_status_record */
 #define SBX_FD_STATS 1021      /* memfd holding struct sbx_stats, mapped shared */

@@ -13,9 +13,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/netlink.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
+#include <linux/seccomp.h>
 #include <linux/vm_sockets.h>
 #include <net/if.h>
 #include <poll.h>
@@ -146,10 +148,28 @@ static int probe_netlink_route(void)
     return probe_socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
 }
 
+static int probe_seccomp_listener(void)
+{
+    /*
+     * A filter that allows everything, with a listener of its own: the kernel
+     * allows one listener in a chain, so this fails with EBUSY when the
+     * sandbox's filter has one (a kill rule in the policy).
+     */
+    struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    struct sock_fprog prog = { .len = 1, .filter = &allow };
+    long fd =
+        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+    if (fd < 0)
+        return errno;
+    close((int)fd);
+    return 0;
+}
+
 static const struct {
     const char *name;
     probe_fn fn;
 } syscall_probes[] = {
+    { "seccomp-listener", probe_seccomp_listener },
     { "mount", probe_mount },
     { "unshare-mnt", probe_unshare_mnt },
     { "unshare-user", probe_unshare_user },

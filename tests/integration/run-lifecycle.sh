@@ -216,6 +216,21 @@ YAML
 }
 t "exec obeys the sandbox's policy: a call it denies fails in exec too" t_exec_policy
 
+t_exec_kill_rules() {
+    policy kill-mkdir <<'YAML'
+syscalls:
+  rules:
+    - { action: kill, syscalls: [mkdir, mkdirat] }
+YAML
+    ctl root run -d --name killer --policy kill-mkdir "$IMG" /bin/sleep 1000 "$MARK"
+    rc_is 0 || return 1
+    ctl root exec killer /bin/sh -c 'mkdir /tmp/d; echo "after mkdir: $?"'
+    ! out_has "after mkdir" && rc_is 125 && err_has "kill rules" &&
+        [ "$(state_of killer)" = running ]
+}
+t "exec under kill rules is refused, and no call of theirs runs" t_exec_kill_rules
+"$SANDBOXCTL" rm -f --socket "$SOCK" killer >/dev/null
+
 t_exec_tty() {
     ctl root exec -t web /bin/sh -c 'tty; [ -t 0 ] && [ -t 1 ] && echo isatty; exit 4'
     rc_is 4 && grep -q "^/dev/pts/[0-9]" "$T/out" && out_has isatty

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The ext4 superblock reader: crafted superblocks in, refusals and reasons out. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,6 +246,122 @@ static void test_short_file(void)
     close(fd);
 }
 
+/* A fresh image made by mkfs.ext4 with opts, SIZE bytes, opened read-write; its fd. */
+static int mkfs_image(const char *opts, const char *size, char *dir, size_t dirlen)
+{
+    snprintf(dir, dirlen, "/tmp/sbx-test-groups-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    char path[96], cmd[512];
+    snprintf(path, sizeof(path), "%s/img", dir);
+    snprintf(cmd, sizeof(cmd), "mkfs.ext4 -q -F %s %s %s >/dev/null 2>&1", opts, path, size);
+    if (system(cmd) != 0)
+        return -1;
+    return open(path, O_RDWR | O_CLOEXEC);
+}
+
+static void rm_dir(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    CU_ASSERT_EQUAL(0, system(cmd));
+}
+
+/* groups_check on fd as it is now; its message, or "" when it passes. */
+static const char *groups(int fd, uint64_t bytes)
+{
+    static char msg[512];
+    struct sbx_image_super sb;
+    msg[0] = '\0';
+    CU_ASSERT_EQUAL_FATAL(0, sbx_image_super_read(fd, &sb));
+    int r = sbx_image_groups_check(fd, &sb, bytes, msg, sizeof(msg));
+    CU_ASSERT(r == 0 || r == -EUCLEAN);
+    return r == 0 ? "" : msg;
+}
+
+static void put_at(int fd, off_t off, uint32_t v)
+{
+    unsigned char b[4];
+    put32(b, 0, v);
+    CU_ASSERT_EQUAL(4, pwrite(fd, b, 4, off));
+}
+
+/* What mkfs.ext4 makes passes, whatever the layout. */
+static void test_groups_of_real_images(void)
+{
+    static const char *const opts[] = {
+        "-b 1024 -O ^flex_bg",
+        "-b 1024",
+        "-b 4096 -O 64bit",
+        "-b 4096 -O ^64bit",
+        "-b 2048 -I 1024 -N 100",
+        "-b 4096 -g 1024",
+        "-b 4096 -O meta_bg,^resize_inode",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+        char dir[64];
+        int fd = mkfs_image(opts[i], "64M", dir, sizeof(dir));
+        CU_ASSERT_FATAL(fd >= 0);
+        CU_ASSERT_STRING_EQUAL("", groups(fd, 64 * MIB));
+        close(fd);
+        rm_dir(dir);
+    }
+}
+
+/*
+ * Descriptors that ext4 refuses: without flex_bg a group's metadata must lie
+ * in the group itself, with it anywhere in the filesystem.  1 KiB blocks, no
+ * metadata_csum (the superblock's checksum would otherwise need fixing):
+ * the table is in block 2, groups are 8192 blocks from block 1, 32 bytes
+ * per descriptor.
+ */
+static void test_groups_corrupt(void)
+{
+    char dir[64];
+    int fd = mkfs_image("-b 1024 -O ^flex_bg,^metadata_csum,^64bit", "32M", dir, sizeof(dir));
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_STRING_EQUAL("", groups(fd, 32 * MIB));
+    /* Group 2's inode table moved into group 0. */
+    put_at(fd, 2048 + 2 * 32 + 8, 300);
+    CU_ASSERT_STRING_EQUAL(
+        "the filesystem is corrupt: group 2's inode table (block 300) is outside "
+        "its group (blocks 16385 to 24576); e2fsck -fn shows it too",
+        groups(fd, 32 * MIB));
+    close(fd);
+    rm_dir(dir);
+
+    fd = mkfs_image("-b 1024 -O ^metadata_csum,^64bit", "32M", dir, sizeof(dir));
+    CU_ASSERT_FATAL(fd >= 0);
+    /* With flex_bg, group 1's block bitmap past the filesystem's end; block 0 for group 0. */
+    put_at(fd, 2048 + 1 * 32 + 0, 40000);
+    CU_ASSERT_STRING_EQUAL("the filesystem is corrupt: group 1's block bitmap (block 40000) is "
+                           "outside the filesystem (blocks 1 to 32767); e2fsck -fn shows it too",
+                           groups(fd, 32 * MIB));
+    put_at(fd, 2048 + 0, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(groups(fd, 32 * MIB), "group 0's block bitmap (block 0)"));
+    close(fd);
+    rm_dir(dir);
+}
+
+/* The geometry the descriptors depend on, as ext4 checks it. */
+static void test_groups_geometry(void)
+{
+    char dir[64];
+    int fd = mkfs_image("-b 1024 -O ^metadata_csum,^64bit", "32M", dir, sizeof(dir));
+    CU_ASSERT_FATAL(fd >= 0);
+    struct sbx_image_super sb;
+    CU_ASSERT_EQUAL_FATAL(0, sbx_image_super_read(fd, &sb));
+    put_at(fd, 1024 + 0x00, sb.inodes_count + 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(groups(fd, 32 * MIB), "bad geometry: "));
+    put_at(fd, 1024 + 0x00, sb.inodes_count);
+    put_at(fd, 1024 + 0x20, 8 * 1024 + 1);
+    CU_ASSERT_STRING_EQUAL("bad geometry: 8193 blocks per group, at most 8192 with blocks of 1024 "
+                           "bytes",
+                           groups(fd, 32 * MIB));
+    close(fd);
+    rm_dir(dir);
+}
+
 int main(void)
 {
     static const struct sbx_test tests[] = {
@@ -256,6 +373,9 @@ int main(void)
         SBX_TEST(test_mount_options),
         SBX_TEST(test_real_checksum),
         SBX_TEST(test_short_file),
+        SBX_TEST(test_groups_of_real_images),
+        SBX_TEST(test_groups_corrupt),
+        SBX_TEST(test_groups_geometry),
     };
     return sbx_test_main("image-super", tests, ARRAY_SIZE(tests));
 }

@@ -24,6 +24,7 @@
 #include "policy/policy.h"
 #include "sbx-test.h"
 #include "sbx/macro.h"
+#include "sbx/notify.h"
 
 /* Exit codes of the children: 0 = every check passed, else the failing check's line. */
 #define CHECK(cond)                                                                                \
@@ -57,8 +58,8 @@ static struct sbx_policy *parse_or_die(const char *yaml)
     return p;
 }
 
-/* Exports p for a sandbox with flags, reads the program back and installs it here. */
-static int install(const struct sbx_policy *p, unsigned flags)
+/* Exports p for a sandbox with flags and reads the program back into *prog. */
+static int load(const struct sbx_policy *p, unsigned flags, struct sock_fprog *prog)
 {
     int fd = memfd_create("test-bpf", MFD_CLOEXEC);
     if (fd < 0)
@@ -80,14 +81,38 @@ static int install(const struct sbx_policy *p, unsigned flags)
         return -EIO;
     }
     close(fd);
-    struct sock_fprog prog = { .len = (unsigned short)(st.st_size / sizeof(*insns)),
-                               .filter = insns };
-    r = 0;
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+    *prog = (struct sock_fprog){ .len = (unsigned short)(st.st_size / sizeof(*insns)),
+                                 .filter = insns };
+    return 0;
+}
+
+/*
+ * Installs p's program here with seccomp_flags; with
+ * SECCOMP_FILTER_FLAG_NEW_LISTENER returns the listener.  kill_fallback
+ * first turns the kill rules into plain kills, as an installer does that
+ * cannot have a listener.
+ */
+static int install_as(const struct sbx_policy *p, unsigned flags, unsigned seccomp_flags,
+                      bool kill_fallback)
+{
+    struct sock_fprog prog;
+    int r = load(p, flags, &prog);
+    if (r < 0)
+        return r;
+    if (kill_fallback)
+        sbx_notify_to_kill(prog.filter, prog.len);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         r = -errno;
-    free(insns);
+    else if ((r = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, seccomp_flags, &prog)) < 0)
+        r = -errno;
+    free(prog.filter);
     return r;
+}
+
+static int install(const struct sbx_policy *p, unsigned flags)
+{
+    int r = install_as(p, flags, 0, false);
+    return r < 0 ? r : 0;
 }
 
 /*
@@ -296,10 +321,69 @@ static int checks_kill(void)
     return 0;
 }
 
+/* Without a listener, a kill rule is a plain kill: the process dies of SIGSYS. */
+static int run_kill_fallback(void *arg)
+{
+    struct sbx_policy *p = arg;
+    if (install_as(p, 0, 0, true) < 0)
+        return 255;
+    return checks_kill();
+}
+
+static void test_kill_action_fallback(void)
+{
+    struct sbx_policy *p = parse_or_die(rules_yaml);
+    int st = sbx_test_fork(run_kill_fallback, p, 10);
+    sbx_policy_free(p);
+    CU_ASSERT(SBX_TEST_SIGNALED(st, SIGSYS));
+}
+
+/*
+ * A kill rule compiles to a user notification: the caller stops in the
+ * kernel, its call not made, and the listener reads which call it was.  The
+ * holder of the listener then kills it with SIGSYS, as sandboxd does.  The
+ * caller writes to a pipe once its call returns: nothing may arrive.
+ */
+static int run_kill_notify(void *arg)
+{
+    struct sbx_policy *p = arg;
+    int pfd[2];
+    CHECK(pipe2(pfd, O_CLOEXEC) == 0);
+    int listener = install_as(p, 0, SECCOMP_FILTER_FLAG_NEW_LISTENER, false);
+    CHECK(listener >= 0);
+    pid_t caller = fork();
+    CHECK(caller >= 0);
+    if (caller == 0) {
+        sys(SYS_getppid, 0, 0, 0);
+        _exit(write(pfd[1], "r", 1) == 1 ? 0 : 1);
+    }
+    close(pfd[1]);
+    struct seccomp_notif_sizes sizes;
+    CHECK(sys(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, (long)&sizes) == 0);
+    struct seccomp_notif *n = calloc(1, sizes.seccomp_notif);
+    CHECK(n);
+    CHECK(ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, n) == 0);
+    CHECK(n->data.nr == SYS_getppid);
+    CHECK(n->pid == (uint32_t)caller);
+    CHECK(ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &n->id) == 0);
+    CHECK(kill(caller, SIGSYS) == 0);
+    int st;
+    CHECK(waitpid(caller, &st, 0) == caller);
+    CHECK(SBX_TEST_SIGNALED(st, SIGSYS));
+    char c;
+    CHECK(read(pfd[0], &c, 1) == 0);
+    free(n);
+    return 0;
+}
+
 static void test_kill_action(void)
 {
-    int st = run_under(parse_or_die(rules_yaml), checks_kill);
-    CU_ASSERT(SBX_TEST_SIGNALED(st, SIGSYS));
+    struct sbx_policy *p = parse_or_die("syscalls:\n"
+                                        "  default: allow\n"
+                                        "  rules: [ { action: kill, syscalls: [getppid] } ]\n");
+    int st = sbx_test_fork(run_kill_notify, p, 10);
+    sbx_policy_free(p);
+    CU_ASSERT(SBX_TEST_EXITED(st, 0));
 }
 
 static volatile sig_atomic_t trapped_nr = -1;
@@ -546,6 +630,7 @@ static const struct sbx_test tests[] = {
     SBX_TEST(test_baseline_none),
     SBX_TEST(test_rules),
     SBX_TEST(test_kill_action),
+    SBX_TEST(test_kill_action_fallback),
     SBX_TEST(test_trap_action),
     SBX_TEST(test_default_allow_with_rules),
     SBX_TEST(test_socket_families),

@@ -551,8 +551,11 @@ static void test_roundtrip_small(void)
     CU_ASSERT_EQUAL(SBX_MSG_TTY, f.type);
     CU_ASSERT_EQUAL(0, f.length);
     CU_ASSERT_EQUAL(0, sbx_msg_tty_decode(&f));
-    /* GUEST is the same shape, told apart by its type. */
+    /* GUEST and NOTIFY are the same shape, told apart by their type. */
     CU_ASSERT_EQUAL(-EBADMSG, sbx_msg_guest_decode(&f));
+    CU_ASSERT_EQUAL(-EBADMSG, sbx_msg_notify_decode(&f));
+    f.type = SBX_MSG_NOTIFY;
+    CU_ASSERT_EQUAL(0, sbx_msg_notify_decode(&f));
     sbx_frame_clear(&f);
     sbx_buf_free(&b);
 
@@ -613,6 +616,19 @@ static void test_roundtrip_exit(void)
     CU_ASSERT_PTR_NULL(m2.message);
     CU_ASSERT_PTR_NULL(m2.stats);
     CU_ASSERT_EQUAL(0, m2.n_stats);
+    CU_ASSERT_PTR_NULL(m2.killed_syscall);
+    sbx_msg_exit_free(&m2);
+    sbx_frame_clear(&f);
+    sbx_buf_free(&b);
+
+    /* The call a kill rule stopped, by name. */
+    m.kind = SBX_EXIT_SIGNALED;
+    m.code = 31;
+    m.killed_syscall = "mkdir";
+    CU_ASSERT_EQUAL_FATAL(0, sbx_msg_exit_encode(&m, &b));
+    frame_from_buf(&b, &f);
+    CU_ASSERT_EQUAL_FATAL(0, sbx_msg_exit_decode(&f, &m2));
+    CU_ASSERT_STRING_EQUAL("mkdir", m2.killed_syscall);
     sbx_msg_exit_free(&m2);
     sbx_frame_clear(&f);
     sbx_buf_free(&b);
