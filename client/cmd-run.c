@@ -49,7 +49,11 @@ static void usage(FILE *f)
         "  --stats               print per-syscall counts of the trampoline at exit\n"
         "  -t, --tty             give CMD a terminal of its own (a pty in the sandbox)\n"
         "  -i, --interactive     with -t: copy this terminal's input to it (stdin is\n"
-        "                        always passed without -t)\n",
+        "                        always passed without -t)\n"
+        "  -d, --detach          run in the background: print the sandbox's id once CMD\n"
+        "                        runs; stdin is /dev/null, stdout and stderr go to its log\n"
+        "                        (sandboxctl logs); needs a running sandboxd\n"
+        "  --name NAME           with -d: the sandbox's name (default: its id)\n",
         SBX_DEFAULT_SOCKET);
     sbx_run_options_usage(f);
     fputs("\nSignals sent to sandboxctl go to CMD; a third SIGINT or SIGTERM within 3 s\n"
@@ -66,6 +70,8 @@ struct run_opts {
     bool stats;
     struct sbx_run_options extra; /* -e, --env-file and the policy fields */
     bool tty, interactive;
+    bool detach;
+    const char *name;
 };
 
 static void run_opts_done(struct run_opts *o)
@@ -205,7 +211,9 @@ static int send_run(int sock, const struct run_opts *o, int image_fd, char **arg
         .options = o->extra.options,
         .n_options = o->extra.n_options,
         .mode = o->mode,
-        .flags = (o->stats ? SBX_RUN_STATS : 0) | (o->tty ? SBX_RUN_TTY : 0),
+        .flags = (o->stats ? SBX_RUN_STATS : 0) | (o->tty ? SBX_RUN_TTY : 0) |
+                 (o->detach ? SBX_RUN_DETACH : 0),
+        .name = (char *)o->name,
     };
     _cleanup_free_ char *text = NULL;
     if (o->policy && is_policy_file(o->policy)) {
@@ -228,7 +236,12 @@ static int send_run(int sock, const struct run_opts *o, int image_fd, char **arg
         return -EMSGSIZE;
     struct sbx_buf b = { 0 };
     int r = sbx_msg_run_encode(&m, &b);
-    if (r >= 0) {
+    if (r >= 0 && o->detach) {
+        /* The daemon puts its log's pipes in place of stdout and stderr. */
+        _cleanup_close_ int null = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+        int fds[] = { image_fd, null, null, null };
+        r = null < 0 ? sbx_neg_errno() : sbx_proto_send(sock, &b, fds, ARRAY_SIZE(fds));
+    } else if (r >= 0) {
         int fds[] = { image_fd, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO };
         r = sbx_proto_send(sock, &b, fds, ARRAY_SIZE(fds));
     }
@@ -369,7 +382,7 @@ static void print_error(const struct sbx_msg_error *e, const char *image)
 struct run_state {
     int sock;
     int sigfd;
-    bool stats, tty;
+    bool stats, tty, detach;
     const char *cmd, *image;
     bool started;
     int held[32]; /* signals that came before STARTED, in order */
@@ -427,7 +440,18 @@ static void on_started(struct run_state *st)
 static int on_frame(struct run_state *st, struct sbx_frame *f)
 {
     int status = -1;
-    if (f->type == SBX_MSG_STARTED) {
+    if (f->type == SBX_MSG_STARTED && st->detach) {
+        /* Detached: the guest runs, and the daemon keeps it. */
+        struct sbx_msg_started m;
+        if (sbx_msg_started_decode(f, &m) < 0 || !m.sandbox) {
+            fprintf(stderr, "sandboxctl: malformed STARTED from sandboxd\n");
+            status = EXIT_SETUP;
+        } else {
+            printf("%s\n", m.sandbox);
+            status = fflush(stdout) == 0 ? 0 : EXIT_SETUP;
+            sbx_msg_started_free(&m);
+        }
+    } else if (f->type == SBX_MSG_STARTED) {
         on_started(st);
     } else if (f->type == SBX_MSG_TTY && st->tty && f->n_fds == 1 && sbx_msg_tty_decode(f) == 0) {
         int master = TAKE_FD(f->fds[0]);
@@ -506,7 +530,7 @@ static int wait_for_exit(struct run_state *st)
 
 static int parse_args(int argc, char **argv, struct run_opts *o)
 {
-    enum { OPT_SOCKET = 256, OPT_POLICY, OPT_MODE, OPT_STATS };
+    enum { OPT_SOCKET = 256, OPT_POLICY, OPT_MODE, OPT_STATS, OPT_NAME };
     static const struct option opts[] = {
         { "socket", required_argument, NULL, OPT_SOCKET },
         { "policy", required_argument, NULL, OPT_POLICY },
@@ -514,13 +538,15 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
         { "stats", no_argument, NULL, OPT_STATS },
         { "tty", no_argument, NULL, 't' },
         { "interactive", no_argument, NULL, 'i' },
+        { "detach", no_argument, NULL, 'd' },
+        { "name", required_argument, NULL, OPT_NAME },
         { "help", no_argument, NULL, 'h' },
         SBX_RUN_OPTIONS_LONG,
         {},
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+hti" SBX_RUN_OPTIONS_SHORT, opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+htid" SBX_RUN_OPTIONS_SHORT, opts, NULL)) != -1) {
         switch (c) {
         case OPT_SOCKET:
             o->socket = optarg;
@@ -546,6 +572,12 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
         case 'i':
             o->interactive = true;
             break;
+        case 'd':
+            o->detach = true;
+            break;
+        case OPT_NAME:
+            o->name = optarg;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -558,6 +590,21 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
             return r < 0 ? r : -EINVAL;
         }
         }
+    }
+    if (o->detach && (o->tty || o->interactive || o->stats)) {
+        fprintf(stderr, "sandboxctl run: -d cannot go with %s: nobody is there to see it\n",
+                o->stats ? "--stats"
+                : o->tty ? "-t"
+                         : "-i");
+        return -EINVAL;
+    }
+    if (o->name && !o->detach) {
+        fprintf(stderr, "sandboxctl run: --name needs -d (only detached sandboxes have names)\n");
+        return -EINVAL;
+    }
+    if (o->name && strlen(o->name) > SBX_NAME_MAX) {
+        fprintf(stderr, "sandboxctl run: --name: at most %d bytes\n", SBX_NAME_MAX);
+        return -EINVAL;
     }
     if (argc - optind < 1) {
         fprintf(stderr, "sandboxctl run: expected IMAGE [CMD]\n");
@@ -591,7 +638,8 @@ int sbx_cmd_run(int argc, char **argv)
     sigset_t mask;
     sbx_sigproxy_set(&mask, o.tty);
     struct sbx_conn conn;
-    if (sbx_conn_open(&conn, o.socket) < 0)
+    if ((o.detach ? sbx_conn_open_running(&conn, o.socket, "run -d")
+                  : sbx_conn_open(&conn, o.socket)) < 0)
         return EXIT_SETUP;
     /*
      * A closed stdout or stderr must not kill sandboxctl before it restores
@@ -609,6 +657,7 @@ int sbx_cmd_run(int argc, char **argv)
         .sigfd = sigfd,
         .stats = o.stats,
         .tty = o.tty,
+        .detach = o.detach,
         .cmd = cmdc ? cmd[0] : "the image's command",
         .image = image,
     };
@@ -618,6 +667,153 @@ int sbx_cmd_run(int argc, char **argv)
     else if (send_run(conn.fd, &o, image_fd, cmd, cmdc) >= 0)
         status = wait_for_exit(&st);
     /* Every way out of the run comes here: the caller's terminal is restored first. */
+    sbx_tty_done(&st.term);
+    sbx_conn_close(&conn);
+    return status;
+}
+
+/* ---- exec ------------------------------------------------------------------ */
+
+static void usage_exec(FILE *f)
+{
+    fprintf(f,
+            "Usage: sandboxctl exec [OPTIONS] [--] NAME CMD [ARGS...]\n"
+            "Runs CMD in the running detached sandbox NAME with this terminal's stdio, as\n"
+            "its guest runs: its namespaces, cgroup, identity, policy filter, trampoline.\n\n"
+            "  -e, --env KEY=VALUE   set a variable over the sandbox's environment\n"
+            "  -t, --tty             give CMD a terminal of its own (a pty in the sandbox)\n"
+            "  -i, --interactive     with -t: copy this terminal's input to it\n"
+            "  -u, --user UID[:GID]  root only: run CMD as these numeric ids, no groups\n"
+            "  --socket PATH         sandboxd's socket (default %s)\n\n"
+            "Signals sent to sandboxctl go to CMD. Exit status: CMD's, as for run.\n",
+            SBX_DEFAULT_SOCKET);
+}
+
+static int send_exec(int sock, const char *target, char **argv, int argc, char **env, uint32_t envc,
+                     bool tty, const uint32_t *ids)
+{
+    struct sbx_msg_exec m = {
+        .target = (char *)target,
+        .argv = argv,
+        .argc = (uint32_t)argc,
+        .env = env,
+        .envc = envc,
+        .flags = (tty ? SBX_EXEC_TTY : 0) | (ids ? SBX_EXEC_USER : 0),
+        .uid = ids ? ids[0] : 0,
+        .gid = ids ? ids[1] : 0,
+    };
+    struct sbx_buf b = { 0 };
+    int r = sbx_msg_exec_encode(SBX_MSG_EXEC, &m, &b);
+    if (r >= 0) {
+        int fds[] = { STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO };
+        r = sbx_proto_send(sock, &b, fds, ARRAY_SIZE(fds));
+    }
+    sbx_buf_free(&b);
+    if (r < 0)
+        fprintf(stderr, "sandboxctl exec: cannot send the request: %s\n", strerror(-r));
+    return r;
+}
+
+int sbx_cmd_exec(int argc, char **argv)
+{
+    enum { OPT_SOCKET = 256 };
+    static const struct option opts[] = {
+        { "env", required_argument, NULL, 'e' },
+        { "tty", no_argument, NULL, 't' },
+        { "interactive", no_argument, NULL, 'i' },
+        { "socket", required_argument, NULL, OPT_SOCKET },
+        { "user", required_argument, NULL, 'u' },
+        { "help", no_argument, NULL, 'h' },
+        {},
+    };
+    const char *socket = SBX_DEFAULT_SOCKET;
+    bool tty = false, interactive = false, user = false;
+    uint32_t ids[2];
+    _cleanup_free_ char **env = calloc(SBX_PROTO_MAX_ARGS + 1, sizeof(char *));
+    uint32_t envc = 0;
+    int c;
+    if (!env)
+        return EXIT_SETUP;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+he:tiu:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'u': {
+            char *end;
+            unsigned long uid = strtoul(optarg, &end, 10), gid = uid;
+            if (end != optarg && *end == ':')
+                gid = strtoul(end + 1, &end, 10);
+            if (optarg[0] < '0' || optarg[0] > '9' || *end || uid >= UINT32_MAX ||
+                gid >= UINT32_MAX) {
+                fprintf(stderr, "sandboxctl exec: -u: expected UID[:GID] as numbers, not '%s'\n",
+                        optarg);
+                return EXIT_SETUP;
+            }
+            ids[0] = (uint32_t)uid;
+            ids[1] = (uint32_t)gid;
+            user = true;
+            break;
+        }
+        case 'e':
+            if (!strchr(optarg, '=') || optarg[0] == '=') {
+                fprintf(stderr, "sandboxctl exec: -e: expected KEY=VALUE, not '%s'\n", optarg);
+                return EXIT_SETUP;
+            }
+            if (envc >= SBX_PROTO_MAX_ARGS) {
+                fprintf(stderr, "sandboxctl exec: at most %d -e\n", SBX_PROTO_MAX_ARGS);
+                return EXIT_SETUP;
+            }
+            env[envc++] = optarg;
+            break;
+        case 't':
+            tty = true;
+            break;
+        case 'i':
+            interactive = true;
+            break;
+        case OPT_SOCKET:
+            socket = optarg;
+            break;
+        case 'h':
+            usage_exec(stdout);
+            return 0;
+        default:
+            usage_exec(stderr);
+            return EXIT_SETUP;
+        }
+    }
+    if (argc - optind < 2) {
+        fprintf(stderr, "sandboxctl exec: expected NAME and CMD\n");
+        usage_exec(stderr);
+        return EXIT_SETUP;
+    }
+    const char *target = argv[optind];
+    char **cmd = argv + optind + 1;
+    int cmdc = argc - optind - 1;
+    if (cmdc > SBX_PROTO_MAX_ARGS || strlen(target) > SBX_NAME_MAX) {
+        fprintf(stderr, "sandboxctl exec: too many arguments, or no sandbox's name\n");
+        return EXIT_SETUP;
+    }
+    sigset_t mask;
+    sbx_sigproxy_set(&mask, tty);
+    struct sbx_conn conn;
+    if (sbx_conn_open_running(&conn, socket, "exec") < 0)
+        return EXIT_SETUP;
+    signal(SIGPIPE, SIG_IGN);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    _cleanup_close_ int sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    int status = EXIT_SETUP;
+    struct run_state st = {
+        .sock = conn.fd,
+        .sigfd = sigfd,
+        .tty = tty,
+        .cmd = cmd[0],
+        .image = target,
+    };
+    sbx_tty_init(&st.term, interactive);
+    if (sigfd < 0)
+        fprintf(stderr, "sandboxctl: signalfd: %s\n", strerror(errno));
+    else if (send_exec(conn.fd, target, cmd, cmdc, env, envc, tty, user ? ids : NULL) >= 0)
+        status = wait_for_exit(&st);
     sbx_tty_done(&st.term);
     sbx_conn_close(&conn);
     return status;

@@ -3,3 +3,5 @@
 #pragma once
 
 int sbx_cmd_run(int argc, char **argv);
+/* sandboxctl exec: one more process in a running detached sandbox. */
+int sbx_cmd_exec(int argc, char **argv);

@@ -159,3 +159,25 @@ void sbx_conn_close(struct sbx_conn *c)
         c->embedded = 0;
     }
 }
+
+int sbx_conn_open_running(struct sbx_conn *c, const char *socket_path, const char *cmd)
+{
+    *c = (struct sbx_conn){ .fd = -EBADF };
+    int fd = connect_socket(socket_path);
+    if (fd < 0) {
+        bool none = fd == -ENOENT || fd == -ECONNREFUSED || fd == -ENOTDIR;
+        fprintf(stderr, "sandboxctl %s: cannot connect to sandboxd at %s: %s%s\n", cmd, socket_path,
+                strerror(-fd),
+                none ? " (this needs a running sandboxd: a private one, as run starts without "
+                       "one, ends with its command and keeps nothing)"
+                : fd == -EACCES || fd == -EPERM
+                    ? " (only root and members of sandboxd's group may use it)"
+                    : "");
+        return fd;
+    }
+    c->fd = fd;
+    int r = handshake(c->fd);
+    if (r < 0)
+        sbx_conn_close(c);
+    return r;
+}

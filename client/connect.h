@@ -13,5 +13,11 @@ struct sbx_conn {
 /* Connects and does the HELLO/WELCOME handshake.  On failure prints a
  * message naming what failed and returns -errno. */
 int sbx_conn_open(struct sbx_conn *c, const char *socket_path);
+/*
+ * The same without the embedded default: what outlives the command (run -d,
+ * ps, logs ...) needs a running daemon, and what names the command (cmd)
+ * says so when none answers.
+ */
+int sbx_conn_open_running(struct sbx_conn *c, const char *socket_path, const char *cmd);
 /* Closes the connection and waits for a private daemon to finish cleaning up. */
 void sbx_conn_close(struct sbx_conn *c);

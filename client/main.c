@@ -6,7 +6,12 @@
 #include <string.h>
 
 #include "client/cmd-image.h"
+
+#include "client/cmd-ctl.h"
+#include "client/cmd-logs.h"
 #include "client/cmd-policy.h"
+#include "client/cmd-ps.h"
+#include "client/cmd-stats.h"
 #include "client/cmd-run.h"
 #include "sbx-config.h"
 
@@ -14,7 +19,17 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: sandboxctl COMMAND [ARGS...]\n\n"
                "Commands:\n"
-               "  run [OPTIONS] IMAGE CMD [ARGS...]   run CMD inside the ext4 IMAGE\n"
+               "  run [OPTIONS] IMAGE [CMD [ARGS...]] run CMD (or the image's) inside IMAGE\n"
+               "  ps [-a] [--json]                    list your sandboxes\n"
+               "  logs [-f] [--tail N] NAME           the output of a detached sandbox\n"
+               "  wait NAME                           wait for its end, exit with its status\n"
+               "  stop [-t SECONDS] NAME              SIGTERM, then SIGKILL after SECONDS\n"
+               "  kill [-s SIGNAL] NAME               send a signal to its command\n"
+               "  rm [-f] NAME                        remove an ended sandbox's record\n"
+               "  inspect [--json] NAME               all that sandboxd knows of one\n"
+               "  exec [-t] [-e K=V] NAME CMD...      run CMD in a running detached one\n"
+               "  stats [--no-stream] [NAME...]       live CPU, memory, pids, syscalls\n"
+               "  status [--json]                     sandboxd's version, uptime, counts\n"
                "  policy check FILE...                validate policy files\n"
                "  image build|inspect ARGS...         build an ext4 image (directory, tar, OCI); inspect one\n"
                "  version                             print the version\n\n"
@@ -54,6 +69,19 @@ int main(int argc, char **argv)
         return sbx_cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "image") == 0)
         return sbx_cmd_image(argc - 1, argv + 1);
+
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } life[] = {
+        { "ps", sbx_cmd_ps },           { "logs", sbx_cmd_logs }, { "wait", sbx_cmd_wait },
+        { "stop", sbx_cmd_stop },       { "kill", sbx_cmd_kill }, { "rm", sbx_cmd_rm },
+        { "inspect", sbx_cmd_inspect }, { "exec", sbx_cmd_exec }, { "stats", sbx_cmd_stats },
+        { "status", sbx_cmd_status },
+    };
+    for (size_t i = 0; i < sizeof(life) / sizeof(life[0]); i++)
+        if (strcmp(cmd, life[i].name) == 0)
+            return life[i].fn(argc - 1, argv + 1);
     if (strcmp(cmd, "policy") == 0)
         return sbx_cmd_policy(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

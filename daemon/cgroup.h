@@ -61,3 +61,12 @@ void sbx_cgroup_v1_self_attached(struct sbx_cgroup *cg, const int fds[SBX_CG_N])
 bool sbx_cgroup_oom_killed(const struct sbx_cgroup *cg);
 /* Kills whatever is left, removes the directories. */
 void sbx_cgroup_destroy(struct sbx_cgroup *cg);
+
+/* What a sandbox's cgroup uses now (cgroup-usage.c); -1 where the host cannot tell. */
+struct sbx_cg_usage {
+    int64_t memory_current; /* bytes */
+    int64_t memory_peak;    /* bytes; v2 memory.peak needs Linux 5.19 */
+    int64_t cpu_usec;
+    int64_t pids_current;
+};
+void sbx_cgroup_usage(const struct sbx_cgroup *cg, struct sbx_cg_usage *ret);

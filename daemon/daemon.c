@@ -316,6 +316,7 @@ int sbx_daemon_run(const struct sbx_daemon_config *cfg)
         .sitemap_dir_fd = -EBADF,
         .default_bpf_fd = -EBADF,
         .srv = { .reserve_fd = -EBADF },
+        .lifecycle = { .dir_fd = -EBADF },
     };
     uv_loop_t loop;
     char msg[512] = "";
@@ -333,6 +334,9 @@ int sbx_daemon_run(const struct sbx_daemon_config *cfg)
         d.idle_timer.data = &d;
         uv_timer_start(&d.idle_timer, on_idle_timer, IMAGE_IDLE_MS, IMAGE_IDLE_MS);
         r = daemon_serve(&d, msg, sizeof(msg));
+        /* Once the socket is the daemon's: a second daemon must not take the records over. */
+        if (r >= 0)
+            r = sbx_lifecycle_init(&d, msg, sizeof(msg));
     }
     if (r < 0) {
         sbx_err("%s", msg[0] ? msg : strerror(-r));
@@ -352,6 +356,7 @@ int sbx_daemon_run(const struct sbx_daemon_config *cfg)
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
 
+    sbx_lifecycle_done(&d);
     sbx_image_cache_clear(&d.images);
     sbx_cgroup_root_done(&d.cgroups);
     sbx_close(d.listen_fd);

@@ -10,6 +10,7 @@
 
 #include "daemon/cgroup.h"
 #include "daemon/image.h"
+#include "daemon/lifecycle.h"
 #include "daemon/server.h"
 #include "sbx/abi.h"
 
@@ -23,6 +24,10 @@ struct sbx_daemon_config {
     int ready_fd;      /* write "READY\n" here once serving, then close; or -1 */
     int log_level;     /* LOG_* */
     enum sbx_syscall_mode default_mode;
+    /* What one uid may keep (daemon/lifecycle.h has the defaults). */
+    unsigned max_detached; /* detached sandboxes running */
+    unsigned max_records;  /* records kept, running or ended */
+    uint64_t log_size;     /* bytes of log per detached sandbox */
 };
 
 /* The syscall mode of a run that neither its policy nor its request chose. */
@@ -57,6 +62,7 @@ struct sbx_daemon {
     struct sbx_client *clients;    /* list */
     struct sbx_sandbox *sandboxes; /* list */
     struct sbx_sandbox *spare;     /* spawned ahead of the next run; not in the list */
+    struct sbx_lifecycle lifecycle; /* ids, names, records, logs */
     uint64_t next_id;
     bool stopping;
     int exit_code;

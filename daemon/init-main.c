@@ -66,7 +66,7 @@ static const char *guest_path_var(const struct sbx_spec *spec)
  * Finds the program like execvp does, inside the new root: a name with a
  * slash is taken as is, any other is looked up in PATH.  0 or -ENOENT.
  */
-static int resolve_program(const struct sbx_spec *spec, char *out, size_t len)
+int sbx_init_resolve_program(const struct sbx_spec *spec, char *out, size_t len)
 {
     const char *name = spec->argv[0];
     if (strchr(name, '/')) {
@@ -184,7 +184,7 @@ int main(void)
         sbx_init_fail(&e, errno, "open the writable image's root");
         goto fail;
     }
-    if (resolve_program(&spec, path, sizeof(path)) < 0) {
+    if (sbx_init_resolve_program(&spec, path, sizeof(path)) < 0) {
         kind = SBX_EXIT_NOTFOUND;
         sbx_init_fail(&e, ENOENT, "%s", spec.argv[0]);
         goto fail;
@@ -196,18 +196,32 @@ int main(void)
     pid_t guest = sbx_init_spawn_guest(&spec, &fds, path, ctl, &e, &kind);
     if (guest < 0)
         goto fail;
-    /* init keeps nothing the guest could want: its copies of the guest's fds go now. */
-    sbx_frame_clear(&f);
+    /*
+     * init keeps nothing the guest could want: its copies of the guest's fds
+     * go now.  With SBX_SPEC_EXEC it keeps what starting another guest
+     * process takes (policy, trampoline, statistics), not the image or stdio.
+     */
+    if (spec.flags & SBX_SPEC_EXEC)
+        for (unsigned i = 0; i < 4; i++)
+            f.fds[i] = sbx_close(f.fds[i]);
+    else
+        sbx_frame_clear(&f);
     slave = sbx_close(slave);
     if (hand_over(ctl, guest, master, &e) < 0) {
         kill(guest, SIGKILL);
         goto fail;
     }
     master = sbx_close(master);
-    /* If this fails, init exits below, and the kernel kills the guest with its pid namespace. */
-    if (drop_own_capabilities(&e) < 0)
-        goto fail;
-    int st = reap_until(guest);
+    int st;
+    if (spec.flags & SBX_SPEC_EXEC) {
+        /* init-exec.c: the capabilities stay, to start exec'd processes as the guest was. */
+        st = sbx_init_serve(ctl, &spec, &fds, guest);
+    } else {
+        /* If this fails, init exits below; the kernel kills the guest with its pid namespace. */
+        if (drop_own_capabilities(&e) < 0)
+            goto fail;
+        st = reap_until(guest);
+    }
     if (st < 0)
         return 125;
     /*

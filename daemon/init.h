@@ -4,6 +4,7 @@
 
 #include <linux/filter.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "proto/proto.h"
 
@@ -52,3 +53,12 @@ int sbx_init_spawn_guest(const struct sbx_spec *spec, const struct sbx_init_fds 
 int sbx_init_notify_install(struct sock_fprog *prog);
 /* In init: passes a listener waiting on sock to ctl as NOTIFY; 1 if one was, 0 if none. */
 int sbx_init_notify_forward(int sock, int ctl);
+
+/* Finds the spec's argv[0] in the new root as execvp would: 0 with its path in out, or -ENOENT. */
+int sbx_init_resolve_program(const struct sbx_spec *spec, char *out, size_t len);
+/*
+ * SBX_SPEC_EXEC: reaps, starts the daemon's INIT_EXEC requests with
+ * sbx_init_spawn_guest(), until guest ends; returns its wait status, or -1.
+ */
+int sbx_init_serve(int ctl, const struct sbx_spec *spec, const struct sbx_init_fds *fds,
+                   pid_t guest);

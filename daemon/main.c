@@ -21,11 +21,15 @@ static void usage(FILE *f)
             "  --policy-dir DIR     where --policy NAME is looked up (default %s)\n"
             "  --group NAME         members may run sandboxes (default %s)\n"
             "  --syscall-mode MODE  default mode: off, trap or rewrite\n"
+            "  --max-detached N     detached sandboxes one uid may run (default %d)\n"
+            "  --max-records N      sandbox records one uid may keep (default %d)\n"
+            "  --log-size BYTES     log kept per detached sandbox (default %u, K/M/G allowed)\n"
             "  --ready-fd FD        write READY to FD once serving\n"
             "  -v, --verbose        log debug messages\n"
             "  -q, --quiet          log warnings and errors only\n"
             "  --version            print the version\n",
-            SBX_DEFAULT_SOCKET, SBX_DEFAULT_STATE_DIR, SBX_DEFAULT_POLICY_DIR, SBX_GROUP);
+            SBX_DEFAULT_SOCKET, SBX_DEFAULT_STATE_DIR, SBX_DEFAULT_POLICY_DIR, SBX_GROUP,
+            SBX_LIFE_DEFAULT_MAX_DETACHED, SBX_LIFE_DEFAULT_MAX_RECORDS, SBX_LIFE_DEFAULT_LOG_SIZE);
 }
 
 static int parse_mode(const char *s, enum sbx_syscall_mode *ret)
@@ -38,6 +42,31 @@ static int parse_mode(const char *s, enum sbx_syscall_mode *ret)
         *ret = SBX_MODE_REWRITE;
     else
         return -EINVAL;
+    return 0;
+}
+
+/* A decimal number, with units a K, M, G or T suffix (powers of 1024). */
+static int parse_size(const char *s, bool units, uint64_t *ret)
+{
+    char *end;
+    errno = 0;
+    if (*s < '0' || *s > '9')
+        return -EINVAL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -EINVAL;
+    static const char suffixes[] = "KMGT";
+    const char *u = *end && units ? strchr(suffixes, *end) : NULL;
+    if (u && end[1] == '\0') {
+        for (const char *q = suffixes; q <= u; q++) {
+            if (v > (~0ull >> 10))
+                return -ERANGE;
+            v <<= 10;
+        }
+    } else if (*end) {
+        return -EINVAL;
+    }
+    *ret = v;
     return 0;
 }
 
@@ -62,7 +91,10 @@ int main(int argc, char **argv)
         OPT_GROUP,
         OPT_MODE,
         OPT_READY,
-        OPT_VERSION
+        OPT_VERSION,
+        OPT_MAX_DETACHED,
+        OPT_MAX_RECORDS,
+        OPT_LOG_SIZE,
     };
     static const struct option opts[] = {
         { "socket", required_argument, NULL, OPT_SOCKET },
@@ -71,6 +103,9 @@ int main(int argc, char **argv)
         { "group", required_argument, NULL, OPT_GROUP },
         { "syscall-mode", required_argument, NULL, OPT_MODE },
         { "ready-fd", required_argument, NULL, OPT_READY },
+        { "max-detached", required_argument, NULL, OPT_MAX_DETACHED },
+        { "max-records", required_argument, NULL, OPT_MAX_RECORDS },
+        { "log-size", required_argument, NULL, OPT_LOG_SIZE },
         { "verbose", no_argument, NULL, 'v' },
         { "quiet", no_argument, NULL, 'q' },
         { "version", no_argument, NULL, OPT_VERSION },
@@ -87,7 +122,11 @@ int main(int argc, char **argv)
         .ready_fd = -1,
         .log_level = LOG_INFO,
         .default_mode = SBX_DEFAULT_MODE,
+        .max_detached = SBX_LIFE_DEFAULT_MAX_DETACHED,
+        .max_records = SBX_LIFE_DEFAULT_MAX_RECORDS,
+        .log_size = SBX_LIFE_DEFAULT_LOG_SIZE,
     };
+    uint64_t n;
     int c;
     while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
         switch (c) {
@@ -113,6 +152,25 @@ int main(int argc, char **argv)
             break;
         case OPT_READY:
             cfg.ready_fd = atoi(optarg);
+            break;
+        case OPT_MAX_DETACHED:
+        case OPT_MAX_RECORDS:
+            if (parse_size(optarg, false, &n) < 0 || n < 1 || n > 100000) {
+                fprintf(stderr, "sandboxd: --%s: expected a number from 1 to 100000, not '%s'\n",
+                        c == OPT_MAX_DETACHED ? "max-detached" : "max-records", optarg);
+                return 2;
+            }
+            *(c == OPT_MAX_DETACHED ? &cfg.max_detached : &cfg.max_records) = (unsigned)n;
+            break;
+        case OPT_LOG_SIZE:
+            if (parse_size(optarg, true, &n) < 0 || n < SBX_LIFE_MIN_LOG_SIZE || n > (1ull << 40)) {
+                fprintf(stderr,
+                        "sandboxd: --log-size: expected bytes from 64K to 1T (K, M, G or T "
+                        "allowed), not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            cfg.log_size = n;
             break;
         case 'v':
             cfg.log_level = LOG_DEBUG;

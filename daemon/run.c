@@ -22,6 +22,7 @@
 #include "daemon/daemon.h"
 #include "daemon/fdcheck.h"
 #include "daemon/image.h"
+#include "daemon/lifecycle.h"
 #include "daemon/log.h"
 #include "daemon/sandbox.h"
 #include "daemon/server.h"
@@ -850,7 +851,8 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         .mode = req->run.mode,
         .flags = (p->network == SBX_NET_HOST ? SBX_SPEC_NET_HOST : 0) |
                  (p->writable_image ? SBX_SPEC_WRITABLE_IMAGE : 0) |
-                 (req->run.flags & SBX_RUN_TTY ? SBX_SPEC_TTY : 0),
+                 (req->run.flags & SBX_RUN_TTY ? SBX_SPEC_TTY : 0) |
+                 (req->run.flags & SBX_RUN_DETACH ? SBX_SPEC_EXEC : 0),
         .umask = p->umask >= 0 ? (uint32_t)p->umask : 022,
         .caps_keep = p->caps_keep,
         .overlay_size = p->overlay_size,
@@ -927,10 +929,16 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
     policy_features(d, &host);
     sbx_policy_limits(p, &host, &lim);
 
+    /* Its id and owner; detached, its record, and the log's pipes as stdout and stderr. */
+    struct sbx_life *life = NULL;
+    int logs[2] = { req->frame.fds[2], req->frame.fds[3] };
+    if ((r = sbx_lifecycle_prepare(d, c, req, &spec, image_fd, &life, logs, msg, msglen)) < 0)
+        goto fail_image;
+
     struct sbx_sandbox_params params = {
         .spec = &spec,
         .image = img,
-        .stdio = { req->frame.fds[1], req->frame.fds[2], req->frame.fds[3] },
+        .stdio = { req->frame.fds[1], logs[0], logs[1] },
         .policy_bpf_fd = bpf,
         .bind_fds = binds_detached.fds,
         .limits = { .memory = lim.memory, .pids = lim.pids, .cpu_millis = lim.cpu_millis },
@@ -938,7 +946,12 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         .stats = req->run.flags & SBX_RUN_STATS,
         .net_host = p->network == SBX_NET_HOST,
     };
-    return sbx_sandbox_start(d, c, &params, ret, msg, msglen);
+    if ((r = sbx_sandbox_start(d, c, &params, ret, msg, msglen)) < 0) {
+        sbx_lifecycle_abort(life);
+        return r;
+    }
+    sbx_lifecycle_begin(life, *ret, &params.limits, params.timeout_ms);
+    return 0;
 
 fail_image:
     sbx_image_release(&d->images, img, sbx_daemon_now(d));

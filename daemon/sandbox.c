@@ -27,6 +27,7 @@
 #include "daemon/image.h"
 #include "daemon/init.h"
 #include "daemon/killnotif.h"
+#include "daemon/lifecycle.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/spawn-report.h"
@@ -157,6 +158,7 @@ static void sandbox_unlink(struct sbx_sandbox *s)
 static void sandbox_finish(struct sbx_sandbox *s)
 {
     sandbox_unlink(s);
+    sbx_lifecycle_gone(s);
     sbx_killnotif_free(s->killnotif);
     s->killnotif = NULL;
     sbx_cgroup_destroy(&s->cg);
@@ -294,7 +296,7 @@ static void report_exit(struct sbx_sandbox *s, const siginfo_t *si)
     if (r < 0)
         sbx_warn("sandbox %llu: cannot read its syscall counts: %s", (unsigned long long)s->id,
                  strerror(-r));
-    sbx_info("sandbox %llu ended (kind %u, code %u)", (unsigned long long)s->id, m.kind, m.code);
+    sbx_lifecycle_exited(s, &m);
     struct sbx_client *c = s->client;
     s->client = NULL;
     if (c)
@@ -459,6 +461,7 @@ static bool on_guest(struct sbx_sandbox *s, struct sbx_frame *f)
         if (s->pending_signals & (1ULL << (sig - 1)))
             deliver(s, sig);
     s->pending_signals = 0;
+    sbx_lifecycle_guest_started(s);
     return true;
 }
 
@@ -519,7 +522,7 @@ static void on_ctl(uv_poll_t *h, int status, int events)
         }
         if ((f.type == SBX_MSG_TTY && on_tty(s, &f)) ||
             (f.type == SBX_MSG_GUEST && on_guest(s, &f)) ||
-            (f.type == SBX_MSG_NOTIFY && on_notify_fd(s, &f))) {
+            (f.type == SBX_MSG_NOTIFY && on_notify_fd(s, &f)) || sbx_lifecycle_init_frame(s, &f)) {
             sbx_frame_clear(&f);
             return;
         }

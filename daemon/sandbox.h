@@ -14,6 +14,7 @@
 struct sbx_daemon;
 struct sbx_image;
 struct sbx_client;
+struct sbx_life;
 
 struct sbx_sandbox {
     struct sbx_daemon *d;
@@ -54,6 +55,7 @@ struct sbx_sandbox {
     const char *kill_reason; /* static */
     unsigned handles_inited; /* SBX_H_* bits: libuv handles to close before the struct can go */
     unsigned handles_open;
+    struct sbx_life *life; /* its id, owner and, detached, record and log (lifecycle.c) */
     struct sbx_sandbox *next;
 };
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "daemon/lifecycle.h"
 #include "daemon/log.h"
 #include "daemon/run.h"
 #include "daemon/sandbox.h"
@@ -66,6 +67,7 @@ void sbx_client_close(struct sbx_client *c)
         sbx_sandbox_kill(c->sandbox, "killed: the client went away");
         c->sandbox = NULL;
     }
+    sbx_lifecycle_client_gone(c);
     sbx_run_req_free(c->pending);
     c->pending = NULL;
     sbx_server_charge(c, &c->pending_charge, 0);
@@ -135,6 +137,7 @@ static void on_deadline(uv_timer_t *t)
     case SBX_CL_RUNNING:
         sbx_client_fail(c, ETIMEDOUT, "a frame was left unfinished for %u s", s);
         break;
+    case SBX_CL_WAITING:
     case SBX_CL_REFUSED:
     case SBX_CL_DONE:
         sbx_client_close(c);
@@ -145,7 +148,7 @@ static void on_deadline(uv_timer_t *t)
 /* The deadline of the wait the connection is in now, or none while its sandbox runs. */
 static void arm_deadline(struct sbx_client *c)
 {
-    if (c->state == SBX_CL_RUNNING)
+    if (c->state == SBX_CL_RUNNING || c->state == SBX_CL_WAITING)
         uv_timer_stop(&c->deadline);
     else
         uv_timer_start(&c->deadline, on_deadline,
@@ -197,6 +200,9 @@ static void start_pending(struct sbx_client *c, struct sbx_frame *extra)
     }
     c->sandbox = s;
     c->state = SBX_CL_RUNNING;
+    /* A detached sandbox's STARTED waits for its guest to run (sbx_lifecycle_guest_started). */
+    if (s->life && s->life->detached)
+        return;
     struct sbx_msg_started st = { .id = s->id };
     struct sbx_buf b = { 0 };
     if (sbx_msg_started_encode(&st, &b) < 0 || send_buf(c, &b) < 0) {
@@ -292,6 +298,8 @@ static void handle_frame(struct sbx_client *c, struct sbx_frame *f)
     case SBX_CL_READY:
         if (f->type == SBX_MSG_RUN)
             handle_run(c, f);
+        else if (f->type >= SBX_MSG_PS && f->type <= SBX_MSG_STATUS)
+            sbx_lifecycle_request(c, f);
         else
             sbx_client_fail(c, EPROTO, "unexpected frame type %u (expected RUN)", f->type);
         break;
@@ -306,6 +314,12 @@ static void handle_frame(struct sbx_client *c, struct sbx_frame *f)
             handle_signal(c, f);
         else
             sbx_client_fail(c, EPROTO, "unexpected frame type %u while a sandbox runs", f->type);
+        break;
+    case SBX_CL_WAITING:
+        if (f->type == SBX_MSG_SIGNAL && c->life_req == SBX_MSG_EXEC)
+            sbx_lifecycle_exec_signal(c, f);
+        else
+            sbx_client_fail(c, EPROTO, "unexpected frame type %u while the request waits", f->type);
         break;
     case SBX_CL_REFUSED:
     case SBX_CL_DONE:
@@ -427,7 +441,7 @@ static void on_client(uv_poll_t *h, int status, int events)
     if (c->closing)
         return;
     sbx_server_charge(c, &c->frame_charge, 0);
-    if (c->state != before || c->state == SBX_CL_RUNNING)
+    if (c->state != before || c->state == SBX_CL_RUNNING || c->state == SBX_CL_WAITING)
         arm_deadline(c);
 }
 

@@ -17,6 +17,7 @@
 
 struct sbx_daemon;
 struct sbx_sandbox;
+struct sbx_life;
 
 /* How long the daemon waits on a client: for HELLO, RUN, FDS, or the rest of a frame. */
 #define SBX_SERVER_WAIT_MS 10000
@@ -41,6 +42,7 @@ enum sbx_client_state {
     SBX_CL_READY,   /* WELCOME sent, waiting for RUN */
     SBX_CL_OPENING, /* OPEN sent, waiting for FDS */
     SBX_CL_RUNNING, /* the sandbox runs; SIGNAL frames may come */
+    SBX_CL_WAITING, /* a lifecycle request waits for a sandbox's end (WAIT, STOP, LOGS -f) */
     SBX_CL_REFUSED, /* ERROR sent at accept; waiting a moment for the peer to read it */
     SBX_CL_DONE,
 };
@@ -62,6 +64,10 @@ struct sbx_client {
     struct sbx_run_req *pending; /* owned: a RUN waiting for the FDS its OPEN asked for */
     struct sbx_sandbox *sandbox; /* not owned: the sandbox outlives a vanished client */
     bool closing;
+    struct sbx_life *life;        /* not owned: the sandbox a WAITING request waits for */
+    uint16_t life_req;            /* that request's frame type */
+    uint32_t exec_id;             /* EXEC: the process's id in its sandbox */
+    struct sbx_client *life_next; /* the other requests waiting for it */
     struct sbx_client *next;
 };
 

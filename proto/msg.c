@@ -591,7 +591,9 @@ static int run_check(const void *p)
         return -1;
     if (m->mode != SBX_RUN_MODE_DEFAULT && check_mode(m->mode) < 0)
         return -1;
-    return m->flags & ~(SBX_RUN_STATS | SBX_RUN_TTY) ? -1 : 0;
+    if (m->name && (!(m->flags & SBX_RUN_DETACH) || strlen(m->name) > SBX_NAME_MAX))
+        return -1;
+    return m->flags & ~(SBX_RUN_STATS | SBX_RUN_TTY | SBX_RUN_DETACH) ? -1 : 0;
 }
 
 static const struct slot run_slots[] = {
@@ -604,6 +606,7 @@ static const struct slot run_slots[] = {
     ONE(6, SLOT_U32, true, struct sbx_msg_run, mode),
     ONE(7, SLOT_U32, true, struct sbx_msg_run, flags),
     MANY(8, SLOT_STRV, false, struct sbx_msg_run, options, n_options, NULL),
+    ONE(9, SLOT_STR, false, struct sbx_msg_run, name),
 };
 DESC(run_desc, SBX_MSG_RUN, run_slots, run_check);
 
@@ -630,8 +633,76 @@ DESC(fds_desc, SBX_MSG_FDS, fds_slots, fds_check);
 
 static const struct slot started_slots[] = {
     ONE(1, SLOT_U64, true, struct sbx_msg_started, id),
+    ONE(2, SLOT_STR, false, struct sbx_msg_started, sandbox),
 };
 DESC(started_desc, SBX_MSG_STARTED, started_slots, NULL);
+
+static int ctl_check(const void *p)
+{
+    const struct sbx_msg_ctl *m = p;
+    if (m->target && strlen(m->target) > SBX_NAME_MAX)
+        return -1;
+    return m->flags & ~(SBX_CTL_ALL | SBX_CTL_FOLLOW | SBX_CTL_FORCE) ? -1 : 0;
+}
+
+static const struct slot ctl_slots[] = {
+    ONE(1, SLOT_STR, false, struct sbx_msg_ctl, target),
+    ONE(2, SLOT_U32, true, struct sbx_msg_ctl, flags),
+    ONE(3, SLOT_U32, true, struct sbx_msg_ctl, value),
+};
+DESC(ps_desc, SBX_MSG_PS, ctl_slots, ctl_check);
+DESC(logs_desc, SBX_MSG_LOGS, ctl_slots, ctl_check);
+DESC(wait_desc, SBX_MSG_WAIT, ctl_slots, ctl_check);
+DESC(stop_desc, SBX_MSG_STOP, ctl_slots, ctl_check);
+DESC(kill_desc, SBX_MSG_KILL, ctl_slots, ctl_check);
+DESC(rm_desc, SBX_MSG_RM, ctl_slots, ctl_check);
+DESC(inspect_desc, SBX_MSG_INSPECT, ctl_slots, ctl_check);
+DESC(status_desc, SBX_MSG_STATUS, ctl_slots, ctl_check);
+
+static const struct msg_desc *ctl_desc(uint16_t type)
+{
+    switch (type) {
+    case SBX_MSG_PS:
+        return &ps_desc;
+    case SBX_MSG_LOGS:
+        return &logs_desc;
+    case SBX_MSG_WAIT:
+        return &wait_desc;
+    case SBX_MSG_STOP:
+        return &stop_desc;
+    case SBX_MSG_KILL:
+        return &kill_desc;
+    case SBX_MSG_RM:
+        return &rm_desc;
+    case SBX_MSG_INSPECT:
+        return &inspect_desc;
+    case SBX_MSG_STATUS:
+        return &status_desc;
+    default:
+        return NULL;
+    }
+}
+
+static int reply_check(const void *p)
+{
+    return ((const struct sbx_msg_reply *)p)->more > 1 ? -1 : 0;
+}
+
+static const struct slot reply_slots[] = {
+    MANY(1, SLOT_STRV, true, struct sbx_msg_reply, json, n_json, NULL),
+    ONE(2, SLOT_U32, false, struct sbx_msg_reply, more),
+};
+DESC(reply_desc, SBX_MSG_REPLY, reply_slots, reply_check);
+
+static int log_check(const void *p)
+{
+    return ((const struct sbx_msg_log *)p)->count > SBX_PROTO_MAX_FDS ? -1 : 0;
+}
+
+static const struct slot log_slots[] = {
+    ONE(1, SLOT_U32, true, struct sbx_msg_log, count),
+};
+DESC(log_desc, SBX_MSG_LOG, log_slots, log_check);
 
 static int signal_check(const void *p)
 {
@@ -663,7 +734,9 @@ static int spec_check(const void *p)
     const struct sbx_spec *m = p;
     if (check_mode(m->mode) < 0)
         return -1;
-    return m->flags & ~(SBX_SPEC_WRITABLE_IMAGE | SBX_SPEC_NET_HOST | SBX_SPEC_TTY) ? -1 : 0;
+    return m->flags & ~(SBX_SPEC_WRITABLE_IMAGE | SBX_SPEC_NET_HOST | SBX_SPEC_TTY | SBX_SPEC_EXEC)
+               ? -1
+               : 0;
 }
 
 static const struct slot spec_slots[] = {
@@ -701,6 +774,51 @@ static const struct slot report_slots[] = {
 };
 DESC(report_desc, SBX_MSG_REPORT, report_slots, report_check);
 
+static int exec_check(const void *p)
+{
+    const struct sbx_msg_exec *m = p;
+    if (m->target && strlen(m->target) > SBX_NAME_MAX)
+        return -1;
+    return m->flags & ~(SBX_EXEC_TTY | SBX_EXEC_USER) ? -1 : 0;
+}
+
+static const struct slot exec_slots[] = {
+    ONE(1, SLOT_STR, false, struct sbx_msg_exec, target),
+    ONE(2, SLOT_U32, false, struct sbx_msg_exec, id),
+    MANY(3, SLOT_STRV, true, struct sbx_msg_exec, argv, argc, NULL),
+    MANY(4, SLOT_STRV, false, struct sbx_msg_exec, env, envc, NULL),
+    ONE(5, SLOT_U32, true, struct sbx_msg_exec, flags),
+    ONE(6, SLOT_U32, false, struct sbx_msg_exec, uid),
+    ONE(7, SLOT_U32, false, struct sbx_msg_exec, gid),
+};
+DESC(exec_desc, SBX_MSG_EXEC, exec_slots, exec_check);
+DESC(init_exec_desc, SBX_MSG_INIT_EXEC, exec_slots, exec_check);
+
+static int exec_end_check(const void *p)
+{
+    return check_exit_kind(((const struct sbx_msg_exec_end *)p)->kind);
+}
+
+static const struct slot exec_end_slots[] = {
+    ONE(1, SLOT_U32, true, struct sbx_msg_exec_end, id),
+    ONE(2, SLOT_U32, true, struct sbx_msg_exec_end, kind),
+    ONE(3, SLOT_U32, true, struct sbx_msg_exec_end, code),
+    ONE(4, SLOT_STR, false, struct sbx_msg_exec_end, message),
+};
+DESC(exec_end_desc, SBX_MSG_INIT_EXEC_END, exec_end_slots, exec_end_check);
+
+static int exec_signal_check(const void *p)
+{
+    return ((const struct sbx_msg_exec_signal *)p)->signo > SBX_SIGNAL_MAX ? -1 : 0;
+}
+
+static const struct slot exec_signal_slots[] = {
+    ONE(1, SLOT_U32, true, struct sbx_msg_exec_signal, id),
+    ONE(2, SLOT_U32, true, struct sbx_msg_exec_signal, signo),
+};
+DESC(exec_signal_desc, SBX_MSG_INIT_EXEC_SIGNAL, exec_signal_slots, exec_signal_check);
+DESC(exec_tty_desc, SBX_MSG_INIT_EXEC_TTY, exec_signal_slots, exec_signal_check);
+
 _Static_assert(ARRAY_SIZE(spec_slots) <= MAX_SLOTS, "MAX_SLOTS too small");
 
 /* ---- Public entry points ------------------------------------------------ */
@@ -710,16 +828,16 @@ _Static_assert(ARRAY_SIZE(spec_slots) <= MAX_SLOTS, "MAX_SLOTS too small");
  * messages that own memory) over its descriptor NAME_desc.
  */
 #define MSG_CODEC(name)                                                                            \
-    int sbx_msg_##name##_encode(const struct sbx_msg_##name *m, struct sbx_buf *ret)              \
+    int sbx_msg_##name##_encode(const struct sbx_msg_##name *m, struct sbx_buf *ret)               \
     {                                                                                              \
         return msg_encode(&name##_desc, m, ret);                                                   \
     }                                                                                              \
-    int sbx_msg_##name##_decode(const struct sbx_frame *f, struct sbx_msg_##name *ret)            \
+    int sbx_msg_##name##_decode(const struct sbx_frame *f, struct sbx_msg_##name *ret)             \
     {                                                                                              \
         return msg_decode(&name##_desc, f, ret, sizeof(*ret));                                     \
     }
 #define MSG_FREE(name)                                                                             \
-    void sbx_msg_##name##_free(struct sbx_msg_##name *m)                                          \
+    void sbx_msg_##name##_free(struct sbx_msg_##name *m)                                           \
     {                                                                                              \
         msg_free(&name##_desc, m);                                                                 \
     }
@@ -734,6 +852,12 @@ MSG_CODEC(report)
 MSG_CODEC(fds)
 MSG_CODEC(started)
 MSG_CODEC(signal)
+MSG_CODEC(reply)
+MSG_CODEC(log)
+MSG_CODEC(exec_end)
+MSG_FREE(exec_end)
+MSG_FREE(started)
+MSG_FREE(reply)
 MSG_FREE(hello)
 MSG_FREE(welcome)
 MSG_FREE(error)
@@ -741,6 +865,58 @@ MSG_FREE(run)
 MSG_FREE(open)
 MSG_FREE(exit)
 MSG_FREE(report)
+
+int sbx_msg_ctl_encode(uint16_t type, const struct sbx_msg_ctl *m, struct sbx_buf *ret)
+{
+    const struct msg_desc *d = ctl_desc(type);
+    return d ? msg_encode(d, m, ret) : -EINVAL;
+}
+
+int sbx_msg_ctl_decode(const struct sbx_frame *f, struct sbx_msg_ctl *ret)
+{
+    const struct msg_desc *d = ctl_desc(f->type);
+    return d ? msg_decode(d, f, ret, sizeof(*ret)) : -EBADMSG;
+}
+
+void sbx_msg_ctl_free(struct sbx_msg_ctl *m)
+{
+    msg_free(&ps_desc, m);
+}
+
+int sbx_msg_exec_encode(uint16_t type, const struct sbx_msg_exec *m, struct sbx_buf *ret)
+{
+    if (type != SBX_MSG_EXEC && type != SBX_MSG_INIT_EXEC)
+        return -EINVAL;
+    return msg_encode(type == SBX_MSG_EXEC ? &exec_desc : &init_exec_desc, m, ret);
+}
+
+int sbx_msg_exec_decode(const struct sbx_frame *f, struct sbx_msg_exec *ret)
+{
+    if (f->type != SBX_MSG_EXEC && f->type != SBX_MSG_INIT_EXEC)
+        return -EBADMSG;
+    return msg_decode(f->type == SBX_MSG_EXEC ? &exec_desc : &init_exec_desc, f, ret, sizeof(*ret));
+}
+
+void sbx_msg_exec_free(struct sbx_msg_exec *m)
+{
+    msg_free(&exec_desc, m);
+}
+
+int sbx_msg_exec_signal_encode(uint16_t type, const struct sbx_msg_exec_signal *m,
+                               struct sbx_buf *ret)
+{
+    if (type != SBX_MSG_INIT_EXEC_SIGNAL && type != SBX_MSG_INIT_EXEC_TTY)
+        return -EINVAL;
+    return msg_encode(type == SBX_MSG_INIT_EXEC_TTY ? &exec_tty_desc : &exec_signal_desc, m, ret);
+}
+
+int sbx_msg_exec_signal_decode(const struct sbx_frame *f, struct sbx_msg_exec_signal *ret)
+{
+    if (f->type != SBX_MSG_INIT_EXEC_SIGNAL && f->type != SBX_MSG_INIT_EXEC_TTY)
+        return -EBADMSG;
+    return msg_decode(f->type == SBX_MSG_INIT_EXEC_TTY ? &exec_tty_desc : &exec_signal_desc, f, ret,
+                      sizeof(*ret));
+}
 
 int sbx_msg_tty_encode(struct sbx_buf *ret)
 {
@@ -797,4 +973,3 @@ void sbx_spec_free(struct sbx_spec *m)
 {
     msg_free(&spec_desc, m);
 }
-

@@ -31,11 +31,27 @@ enum sbx_msg_type {
     SBX_MSG_OPEN = 8,    /* daemon -> client: host paths to open for the policy */
     SBX_MSG_FDS = 9,     /* client -> daemon: the fds OPEN asked for */
     SBX_MSG_TTY = 10,    /* init -> daemon -> client: the master of the guest's pty */
+    /* The lifecycle of detached sandboxes (run -d), client -> daemon (CTL frames): */
+    SBX_MSG_PS = 11,      /* list the caller's sandboxes; answer REPLY */
+    SBX_MSG_LOGS = 12,    /* a sandbox's log; answer LOG (and, following, LOG, EXIT) */
+    SBX_MSG_WAIT = 13,    /* answer EXIT once the sandbox has ended */
+    SBX_MSG_STOP = 14,    /* SIGTERM, SIGKILL after value seconds; EXIT once ended */
+    SBX_MSG_KILL = 15,    /* signal value to the guest; answer REPLY */
+    SBX_MSG_RM = 16,      /* forget an ended sandbox (a running one with FORCE); REPLY */
+    SBX_MSG_INSPECT = 17, /* everything known of one sandbox; answer REPLY */
+    SBX_MSG_EXEC = 18,    /* a new process in a running detached sandbox, with fds; as RUN */
+    SBX_MSG_STATUS = 19,  /* the daemon's version, uptime, counts; answer REPLY */
+    SBX_MSG_REPLY = 20,   /* daemon -> client: a JSON document */
+    SBX_MSG_LOG = 21,     /* daemon -> client: the log's files, oldest first, as fds */
     /* daemon <-> sandbox init, on a private socketpair: */
     SBX_MSG_SPEC = 64,   /* daemon -> init, with fds */
     SBX_MSG_REPORT = 65, /* init -> daemon */
     SBX_MSG_GUEST = 66,  /* init -> daemon: a pidfd of the guest's main process */
     SBX_MSG_NOTIFY = 67, /* init -> daemon: the seccomp listener of the policy's kill rules */
+    SBX_MSG_INIT_EXEC = 68,        /* daemon -> init: start an exec'd process, with fds */
+    SBX_MSG_INIT_EXEC_END = 69,    /* init -> daemon: how it ended, or why it never ran */
+    SBX_MSG_INIT_EXEC_TTY = 70,    /* init -> daemon: the master of its pty, with the fd */
+    SBX_MSG_INIT_EXEC_SIGNAL = 71, /* daemon -> init: a signal for it */
 };
 
 /* Field value types. */
@@ -162,6 +178,12 @@ struct sbx_msg_error {
 /* RUN flags */
 #define SBX_RUN_STATS (1u << 0) /* report per-syscall statistics in EXIT */
 #define SBX_RUN_TTY (1u << 1)   /* the guest's stdio is a pty; its master comes in TTY */
+/*
+ * Detached: stdout and stderr go to a log the daemon keeps; STARTED comes
+ * once the guest runs, and then the connection ends while the sandbox goes on.
+ */
+#define SBX_RUN_DETACH (1u << 2)
+#define SBX_NAME_MAX 64 /* bytes of a sandbox's name */
 
 /*
  * RUN.  fds, in order: image, stdin, stdout, stderr, then one fd per
@@ -180,6 +202,7 @@ struct sbx_msg_run {
     /* Policy fields from the command line, "NAME=VALUE" (sbx_policy_apply_option). */
     char **options; /* n_options entries + NULL; may be empty */
     uint32_t n_options;
+    char *name; /* optional, with SBX_RUN_DETACH only: the sandbox's name */
 };
 #define SBX_RUN_MODE_DEFAULT 0xffffffffu
 
@@ -203,6 +226,37 @@ struct sbx_msg_fds {
 /* STARTED: the sandbox is running. */
 struct sbx_msg_started {
     uint64_t id;
+    char *sandbox; /* detached only: the sandbox's lifecycle id (ps, logs ...) */
+};
+
+/*
+ * The lifecycle requests PS .. INSPECT share one body.  target is a name or
+ * an id (or a unique prefix of one), required by all but PS; value is STOP's
+ * grace time in seconds and KILL's signal.
+ */
+#define SBX_CTL_ALL (1u << 0)    /* PS: exited sandboxes too */
+#define SBX_CTL_FOLLOW (1u << 1) /* LOGS: stay and pass on what comes */
+#define SBX_CTL_FORCE (1u << 2)  /* RM: kill a running one first */
+struct sbx_msg_ctl {
+    char *target;
+    uint32_t flags; /* SBX_CTL_* */
+    uint32_t value;
+};
+
+/*
+ * REPLY: what a lifecycle request asked for, a JSON document (docs/cli.md),
+ * in pieces of at most SBX_PROTO_MAX_STRING bytes to be joined.  PS sends
+ * one REPLY per sandbox with more set, then one with more 0.
+ */
+struct sbx_msg_reply {
+    char **json;
+    uint32_t n_json;
+    uint32_t more; /* optional on the wire, 0 when absent */
+};
+
+/* LOG: count fds ride on this frame, the log's files, oldest first. */
+struct sbx_msg_log {
+    uint32_t count;
 };
 
 /*
@@ -270,6 +324,12 @@ struct sbx_spec_rlimit {
 #define SBX_SPEC_WRITABLE_IMAGE (1u << 0) /* image mount is read-write, no overlay */
 #define SBX_SPEC_NET_HOST (1u << 1)       /* keep the host network namespace */
 #define SBX_SPEC_TTY (1u << 2)            /* a pty in the sandbox's devpts for the guest's stdio */
+/*
+ * Init stays able to start more guest processes (INIT_EXEC) the way it
+ * started the first: it keeps its capabilities and the policy, trampoline
+ * and statistics fds while the guest runs.  Detached sandboxes only.
+ */
+#define SBX_SPEC_EXEC (1u << 3)
 
 struct sbx_spec {
     char *staging;  /* existing host directory that init mounts its staging tmpfs over */
@@ -297,6 +357,39 @@ struct sbx_spec {
     uint32_t n_masked;
     struct sbx_spec_rlimit *rlimits;
     uint32_t n_rlimits;
+};
+
+/*
+ * EXEC (client -> daemon; fds stdin, stdout, stderr) and INIT_EXEC (daemon
+ * -> init, the same fds): a process in a running sandbox, with the sandbox's
+ * identity, limits, filter and trampoline.  target is EXEC's, id INIT_EXEC's.
+ * env is set over the sandbox's environment.
+ */
+#define SBX_EXEC_TTY (1u << 0) /* a pty of its own, whose master comes in TTY (INIT_EXEC_TTY) */
+#define SBX_EXEC_USER (1u << 1) /* run as uid:gid, without supplementary groups */
+struct sbx_msg_exec {
+    char *target;
+    uint32_t id;
+    char **argv;
+    uint32_t argc;
+    char **env;
+    uint32_t envc;
+    uint32_t flags; /* SBX_EXEC_* */
+    uint32_t uid, gid; /* with SBX_EXEC_USER */
+};
+
+/* INIT_EXEC_END: as REPORT, for exec'd process id. */
+struct sbx_msg_exec_end {
+    uint32_t id;
+    uint32_t kind; /* enum sbx_exit_kind */
+    uint32_t code;
+    char *message;
+};
+
+/* INIT_EXEC_SIGNAL (signo for process id) and INIT_EXEC_TTY (its pty master rides on it). */
+struct sbx_msg_exec_signal {
+    uint32_t id;
+    uint32_t signo;
 };
 
 /* REPORT (init -> daemon): how the guest ended, or why it never started. */
@@ -339,6 +432,19 @@ int sbx_msg_fds_decode(const struct sbx_frame *f, struct sbx_msg_fds *ret);
 
 int sbx_msg_started_encode(const struct sbx_msg_started *m, struct sbx_buf *ret);
 int sbx_msg_started_decode(const struct sbx_frame *f, struct sbx_msg_started *ret);
+void sbx_msg_started_free(struct sbx_msg_started *m);
+
+/* type: one of SBX_MSG_PS .. SBX_MSG_INSPECT or SBX_MSG_STATUS; decode accepts any of them. */
+int sbx_msg_ctl_encode(uint16_t type, const struct sbx_msg_ctl *m, struct sbx_buf *ret);
+int sbx_msg_ctl_decode(const struct sbx_frame *f, struct sbx_msg_ctl *ret);
+void sbx_msg_ctl_free(struct sbx_msg_ctl *m);
+
+int sbx_msg_reply_encode(const struct sbx_msg_reply *m, struct sbx_buf *ret);
+int sbx_msg_reply_decode(const struct sbx_frame *f, struct sbx_msg_reply *ret);
+void sbx_msg_reply_free(struct sbx_msg_reply *m);
+
+int sbx_msg_log_encode(const struct sbx_msg_log *m, struct sbx_buf *ret);
+int sbx_msg_log_decode(const struct sbx_frame *f, struct sbx_msg_log *ret);
 
 int sbx_msg_signal_encode(const struct sbx_msg_signal *m, struct sbx_buf *ret);
 int sbx_msg_signal_decode(const struct sbx_frame *f, struct sbx_msg_signal *ret);
@@ -360,6 +466,18 @@ void sbx_msg_exit_free(struct sbx_msg_exit *m);
 int sbx_spec_encode(const struct sbx_spec *m, struct sbx_buf *ret);
 int sbx_spec_decode(const struct sbx_frame *f, struct sbx_spec *ret);
 void sbx_spec_free(struct sbx_spec *m);
+
+/* type: SBX_MSG_EXEC or SBX_MSG_INIT_EXEC. */
+int sbx_msg_exec_encode(uint16_t type, const struct sbx_msg_exec *m, struct sbx_buf *ret);
+int sbx_msg_exec_decode(const struct sbx_frame *f, struct sbx_msg_exec *ret);
+void sbx_msg_exec_free(struct sbx_msg_exec *m);
+int sbx_msg_exec_end_encode(const struct sbx_msg_exec_end *m, struct sbx_buf *ret);
+int sbx_msg_exec_end_decode(const struct sbx_frame *f, struct sbx_msg_exec_end *ret);
+void sbx_msg_exec_end_free(struct sbx_msg_exec_end *m);
+/* type: SBX_MSG_INIT_EXEC_SIGNAL or SBX_MSG_INIT_EXEC_TTY (signo 0). */
+int sbx_msg_exec_signal_encode(uint16_t type, const struct sbx_msg_exec_signal *m,
+                               struct sbx_buf *ret);
+int sbx_msg_exec_signal_decode(const struct sbx_frame *f, struct sbx_msg_exec_signal *ret);
 
 int sbx_msg_report_encode(const struct sbx_msg_report *m, struct sbx_buf *ret);
 int sbx_msg_report_decode(const struct sbx_frame *f, struct sbx_msg_report *ret);

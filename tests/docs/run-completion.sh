@@ -61,8 +61,12 @@ includes() {
 
 registered() { complete -p sandboxctl | grep -q _sandboxctl; }
 t "the bash completion is registered for sandboxctl" registered
-t "commands" offers run image policy version --help --version -- ''
+t "commands" offers run image ps logs wait stop kill rm inspect exec stats status policy version \
+    --help --version -- ''
 t "a command from its first letters" offers policy -- po
+t "stop: its options from --help" includes --time -- stop --
+t "logs: its options from --help" includes --tail -- logs --t
+t "kill -s: signal names" includes TERM -- kill -s ''
 t "policy's subcommand" offers check --help -- policy ''
 t "image's subcommands" offers build inspect --help -- image ''
 t "image build's options" offers --size --label --quiet --help -- image build -

@@ -42,6 +42,24 @@ static void no_free(void *m)
     (void)m;
 }
 
+/* The lifecycle requests share one body: the type being tried is the one encoded. */
+static uint16_t ctl_type;
+
+static int ctl_encode(const struct sbx_msg_ctl *m, struct sbx_buf *ret)
+{
+    return sbx_msg_ctl_encode(ctl_type, m, ret);
+}
+
+static int exec_encode(const struct sbx_msg_exec *m, struct sbx_buf *ret)
+{
+    return sbx_msg_exec_encode(SBX_MSG_EXEC, m, ret);
+}
+
+static int init_exec_encode(const struct sbx_msg_exec *m, struct sbx_buf *ret)
+{
+    return sbx_msg_exec_encode(SBX_MSG_INIT_EXEC, m, ret);
+}
+
 static void decode_all(const struct sbx_frame *in)
 {
     struct sbx_frame f = *in;
@@ -63,8 +81,19 @@ static void decode_all(const struct sbx_frame *in)
     TRY(SBX_MSG_ERROR, sbx_msg_error_decode, sbx_msg_error_encode, sbx_msg_error_free,
         struct sbx_msg_error);
     TRY(SBX_MSG_RUN, sbx_msg_run_decode, sbx_msg_run_encode, sbx_msg_run_free, struct sbx_msg_run);
-    TRY(SBX_MSG_STARTED, sbx_msg_started_decode, sbx_msg_started_encode, no_free,
+    TRY(SBX_MSG_STARTED, sbx_msg_started_decode, sbx_msg_started_encode, sbx_msg_started_free,
         struct sbx_msg_started);
+    for (ctl_type = SBX_MSG_PS; ctl_type <= SBX_MSG_STATUS; ctl_type++)
+        if (ctl_type != SBX_MSG_EXEC)
+            TRY(ctl_type, sbx_msg_ctl_decode, ctl_encode, sbx_msg_ctl_free, struct sbx_msg_ctl);
+    TRY(SBX_MSG_EXEC, sbx_msg_exec_decode, exec_encode, sbx_msg_exec_free, struct sbx_msg_exec);
+    TRY(SBX_MSG_INIT_EXEC, sbx_msg_exec_decode, init_exec_encode, sbx_msg_exec_free,
+        struct sbx_msg_exec);
+    TRY(SBX_MSG_INIT_EXEC_END, sbx_msg_exec_end_decode, sbx_msg_exec_end_encode,
+        sbx_msg_exec_end_free, struct sbx_msg_exec_end);
+    TRY(SBX_MSG_REPLY, sbx_msg_reply_decode, sbx_msg_reply_encode, sbx_msg_reply_free,
+        struct sbx_msg_reply);
+    TRY(SBX_MSG_LOG, sbx_msg_log_decode, sbx_msg_log_encode, no_free, struct sbx_msg_log);
     TRY(SBX_MSG_SIGNAL, sbx_msg_signal_decode, sbx_msg_signal_encode, no_free,
         struct sbx_msg_signal);
     TRY(SBX_MSG_EXIT, sbx_msg_exit_decode, sbx_msg_exit_encode, sbx_msg_exit_free,

@@ -502,8 +502,27 @@ static void test_roundtrip_small(void)
     CU_ASSERT_EQUAL(SBX_MSG_STARTED, f.type);
     CU_ASSERT_EQUAL_FATAL(0, sbx_msg_started_decode(&f, &s2));
     CU_ASSERT_EQUAL(s.id, s2.id);
+    CU_ASSERT_PTR_NULL(s2.sandbox);
     sbx_frame_clear(&f);
     sbx_buf_free(&b);
+
+    /* The lifecycle requests: one body, the frame type says which. */
+    struct sbx_msg_ctl k = { .target = "web", .flags = SBX_CTL_FOLLOW, .value = 7 }, k2;
+    CU_ASSERT_EQUAL_FATAL(0, sbx_msg_ctl_encode(SBX_MSG_LOGS, &k, &b));
+    frame_from_buf(&b, &f);
+    CU_ASSERT_EQUAL(SBX_MSG_LOGS, f.type);
+    CU_ASSERT_EQUAL_FATAL(0, sbx_msg_ctl_decode(&f, &k2));
+    CU_ASSERT_STRING_EQUAL(k2.target, "web");
+    CU_ASSERT_EQUAL(k2.flags, SBX_CTL_FOLLOW);
+    CU_ASSERT_EQUAL(k2.value, 7);
+    sbx_msg_ctl_free(&k2);
+    f.type = SBX_MSG_RUN;
+    CU_ASSERT_EQUAL(-EBADMSG, sbx_msg_ctl_decode(&f, &k2));
+    sbx_frame_clear(&f);
+    sbx_buf_free(&b);
+    k.flags = 1u << 9;
+    CU_ASSERT_EQUAL(-EINVAL, sbx_msg_ctl_encode(SBX_MSG_PS, &k, &b));
+    CU_ASSERT_EQUAL(-EINVAL, sbx_msg_ctl_encode(SBX_MSG_RUN, &k, &b));
 
     struct sbx_msg_signal g = { .signo = 15 }, g2;
     CU_ASSERT_EQUAL_FATAL(0, sbx_msg_signal_encode(&g, &b));
@@ -831,7 +850,11 @@ static void test_reject_fields(void)
     /* Unknown RUN flag, unknown mode. */
     n = raw_field(p, 1, SBX_FIELD_STR, 0, 1, "x", 1);
     n += raw_field(p + n, 6, SBX_FIELD_U32, 0, 4, zero, 4);
-    n += raw_field(p + n, 7, SBX_FIELD_U32, 0, 4, "\4\0\0\0", 4);
+    n += raw_field(p + n, 7, SBX_FIELD_U32, 0, 4, "\10\0\0\0", 4);
+    expect_run_rejected(p, n);
+    /* A name without the detach flag. */
+    n = run_prefix(p);
+    n += raw_field(p + n, 9, SBX_FIELD_STR, 0, 3, "web", 3);
     expect_run_rejected(p, n);
     n = raw_field(p, 1, SBX_FIELD_STR, 0, 1, "x", 1);
     n += raw_field(p + n, 6, SBX_FIELD_U32, 0, 4, "\3\0\0\0", 4);

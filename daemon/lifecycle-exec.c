@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * exec: a new process in a running detached sandbox.  The daemon checks
+ * the request and the client's stdio as for RUN and hands both to the
+ * sandbox's init (INIT_EXEC), which starts the process through the code that
+ * started the guest (daemon/init-exec.c): same namespaces, cgroup, identity,
+ * rlimits, capabilities, policy filter and trampoline.  The client gets
+ * STARTED at once, its signals go on as INIT_EXEC_SIGNAL, and EXIT comes
+ * when init reports the process's end; a client that goes away takes its
+ * process with it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+#include "daemon/fdcheck.h"
+#include "daemon/lifecycle.h"
+#include "daemon/log.h"
+#include "daemon/sandbox.h"
+#include "daemon/server.h"
+#include "sbx/macro.h"
+
+static struct sbx_log_ratelimit exec_lines = SBX_LOG_RATELIMIT(5000, 20);
+
+/* The same checks as RUN's stdio: not O_PATH, not a directory. */
+static int check_stdio(const int fds[3], char *msg, size_t msglen)
+{
+    static const char *const names[] = { "stdin", "stdout", "stderr" };
+    for (int i = 0; i < 3; i++) {
+        const char *why;
+        struct stat st;
+        int r = sbx_fdcheck_access(fds[i], 0, &why);
+        if (r >= 0 && fstat(fds[i], &st) < 0) {
+            why = "cannot be examined (fstat failed)";
+            r = sbx_neg_errno();
+        } else if (r >= 0 && S_ISDIR(st.st_mode)) {
+            why = "a directory, which would give the process a way out of its root";
+            r = -EISDIR;
+        }
+        if (r < 0) {
+            snprintf(msg, msglen, "%s (EXEC fd %d): %s", names[i], i + 1, why);
+            return r;
+        }
+    }
+    return 0;
+}
+
+static int send_to_init(struct sbx_sandbox *s, struct sbx_buf *b, const int *fds, unsigned n)
+{
+    int fl = fcntl(s->ctl_fd, F_GETFL);
+    fcntl(s->ctl_fd, F_SETFL, fl & ~O_NONBLOCK);
+    int r = sbx_proto_send(s->ctl_fd, b, fds, n);
+    fcntl(s->ctl_fd, F_SETFL, fl);
+    sbx_buf_free(b);
+    return r;
+}
+
+static void exec_signal(struct sbx_sandbox *s, uint32_t id, uint32_t signo)
+{
+    struct sbx_msg_exec_signal m = { .id = id, .signo = signo };
+    struct sbx_buf b = { 0 };
+    if (sbx_msg_exec_signal_encode(SBX_MSG_INIT_EXEC_SIGNAL, &m, &b) < 0 ||
+        send_to_init(s, &b, NULL, 0) < 0)
+        sbx_buf_free(&b);
+}
+
+void sbx_lifecycle_exec(struct sbx_client *c, struct sbx_life *l, struct sbx_frame *f)
+{
+    struct sbx_msg_exec m;
+    char msg[512] = "";
+    if (sbx_msg_exec_decode(f, &m) < 0) {
+        sbx_client_fail(c, EBADMSG, "malformed EXEC frame");
+        return;
+    }
+    int r = 0;
+    if (!l->detached || !l->running || !l->sandbox) {
+        snprintf(msg, sizeof(msg), "sandbox %s is %s", l->id,
+                 l->running ? "not detached: exec needs one started with run -d" : "not running");
+        r = -EINVAL;
+    } else if (f->n_fds != 3) {
+        snprintf(msg, sizeof(msg), "EXEC carries %u fds, expected 3", f->n_fds);
+        r = -EBADMSG;
+    } else {
+        for (uint32_t i = 0; i < m.envc && r == 0; i++) {
+            if (!strchr(m.env[i], '=')) {
+                snprintf(msg, sizeof(msg), "environment entry '%s' has no '='", m.env[i]);
+                r = -EINVAL;
+            }
+        }
+        if (r == 0)
+            r = check_stdio(f->fds, msg, sizeof(msg));
+    }
+    /*
+     * Another identity is root's to choose, as run's --user for ids not the
+     * caller's; and id 0 only where the guest holds it, since its filter
+     * refuses set-id modes only to a guest it was compiled for as id 0.
+     */
+    if (r == 0 && (m.flags & SBX_EXEC_USER) && c->cred.uid != 0) {
+        snprintf(msg, sizeof(msg), "permission denied: only root may choose exec's user (-u)");
+        r = -EPERM;
+    } else if (r == 0 && (m.flags & SBX_EXEC_USER) && (m.uid == 0 || m.gid == 0) &&
+               !l->guest_id_zero) {
+        snprintf(msg, sizeof(msg),
+                 "permission denied: -u %u:%u: id 0 only in a sandbox whose guest holds it", m.uid,
+                 m.gid);
+        r = -EPERM;
+    }
+    if (r < 0) {
+        sbx_client_fail(c, r, "%s", msg);
+        sbx_msg_exec_free(&m);
+        return;
+    }
+    struct sbx_sandbox *s = l->sandbox;
+    m.id = ++l->d->lifecycle.next_exec;
+    free(m.target);
+    m.target = NULL;
+    struct sbx_buf b = { 0 };
+    if ((r = sbx_msg_exec_encode(SBX_MSG_INIT_EXEC, &m, &b)) < 0 ||
+        (r = send_to_init(s, &b, f->fds, 3)) < 0) {
+        sbx_buf_free(&b);
+        sbx_client_fail(c, r, "sandbox %s: cannot hand the request to its init: %s", l->id,
+                        strerror(-r));
+        sbx_msg_exec_free(&m);
+        return;
+    }
+    sbx_log_limited(&exec_lines, LOG_INFO, "sandbox %s: uid %u execs %s (exec %u%s)", l->id,
+                    (unsigned)c->cred.uid, m.argv[0], m.id,
+                    m.flags & SBX_EXEC_USER ? ", its own ids" : "");
+    c->exec_id = m.id;
+    sbx_lifecycle_wait_on(l, c, SBX_MSG_EXEC);
+    sbx_msg_exec_free(&m);
+    struct sbx_msg_started st = { .id = s->id };
+    b = (struct sbx_buf){ 0 };
+    int fl = fcntl(c->fd, F_GETFL);
+    fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
+    if (sbx_msg_started_encode(&st, &b) < 0 || sbx_proto_send(c->fd, &b, NULL, 0) < 0)
+        sbx_client_close(c);
+    else
+        fcntl(c->fd, F_SETFL, fl);
+    sbx_buf_free(&b);
+}
+
+static struct sbx_client *exec_client(struct sbx_life *l, uint32_t id)
+{
+    for (struct sbx_client *c = l->waiters; c; c = c->life_next)
+        if (c->life_req == SBX_MSG_EXEC && c->exec_id == id)
+            return c;
+    return NULL;
+}
+
+static bool is_pty_master(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 5 &&
+           minor(st.st_rdev) == 2;
+}
+
+bool sbx_lifecycle_init_frame(struct sbx_sandbox *s, struct sbx_frame *f)
+{
+    struct sbx_life *l = s->life;
+    if (!l)
+        return false;
+    if (f->type == SBX_MSG_INIT_EXEC_TTY) {
+        struct sbx_msg_exec_signal m;
+        if (sbx_msg_exec_signal_decode(f, &m) < 0 || f->n_fds != 1 || !is_pty_master(f->fds[0]))
+            return false;
+        struct sbx_client *c = exec_client(l, m.id);
+        if (c && sbx_client_send_tty(c, f->fds[0]) < 0)
+            sbx_client_close(c);
+        return true;
+    }
+    if (f->type != SBX_MSG_INIT_EXEC_END)
+        return false;
+    struct sbx_msg_exec_end m;
+    if (sbx_msg_exec_end_decode(f, &m) < 0)
+        return false;
+    sbx_log_limited(&exec_lines, LOG_INFO, "sandbox %s: exec %u ended (%s, code %u%s%s)", l->id,
+                    m.id, sbx_exit_kind_name(m.kind), m.code, m.message ? ": " : "",
+                    m.message ? m.message : "");
+    struct sbx_client *c = exec_client(l, m.id);
+    if (c) {
+        struct sbx_msg_exit e = { .kind = m.kind, .code = m.code, .message = m.message };
+        sbx_lifecycle_unwait(c);
+        sbx_client_sandbox_exited(c, NULL, &e);
+    }
+    sbx_msg_exec_end_free(&m);
+    return true;
+}
+
+void sbx_lifecycle_exec_signal(struct sbx_client *c, const struct sbx_frame *f)
+{
+    struct sbx_msg_signal sig;
+    if (sbx_msg_signal_decode(f, &sig) < 0 || sig.signo < 1 || sig.signo > SBX_SIGNAL_MAX) {
+        sbx_client_fail(c, EBADMSG, "malformed SIGNAL frame");
+        return;
+    }
+    if (c->life && c->life->sandbox)
+        exec_signal(c->life->sandbox, c->exec_id,
+                    sig.flags & SBX_SIGNAL_END ? (uint32_t)SIGKILL : sig.signo);
+}
+
+void sbx_lifecycle_exec_gone(struct sbx_client *c)
+{
+    if (c->life && c->life_req == SBX_MSG_EXEC && c->life->sandbox)
+        exec_signal(c->life->sandbox, c->exec_id, SIGKILL);
+}
