@@ -661,7 +661,10 @@ static int spec_check(const void *p)
     const struct sbx_spec *m = p;
     if (check_mode(m->mode) < 0)
         return -1;
-    return m->flags & ~(SBX_SPEC_WRITABLE_IMAGE | SBX_SPEC_NET_HOST | SBX_SPEC_TTY) ? -1 : 0;
+    const uint32_t known = SBX_SPEC_WRITABLE_IMAGE | SBX_SPEC_NET_HOST | SBX_SPEC_TTY |
+                           SBX_SPEC_READONLY_ROOT | SBX_SPEC_SYSFS | SBX_SPEC_CGROUPFS |
+                           SBX_SPEC_MQUEUE | SBX_SPEC_WAIT_START;
+    return m->flags & ~known ? -1 : 0;
 }
 
 static const struct slot spec_slots[] = {
@@ -684,6 +687,7 @@ static const struct slot spec_slots[] = {
     MANY(17, SLOT_ITEMS, false, struct sbx_spec, rlimits, n_rlimits, &rlimit_item),
     ONE(18, SLOT_U64, true, struct sbx_spec, tmp_size),
     ONE(19, SLOT_U64, true, struct sbx_spec, shm_size),
+    MANY(20, SLOT_STRV, false, struct sbx_spec, readonly, n_readonly, NULL),
 };
 DESC(spec_desc, SBX_MSG_SPEC, spec_slots, spec_check);
 
@@ -708,16 +712,16 @@ _Static_assert(ARRAY_SIZE(spec_slots) <= MAX_SLOTS, "MAX_SLOTS too small");
  * messages that own memory) over its descriptor NAME_desc.
  */
 #define MSG_CODEC(name)                                                                            \
-    int sbx_msg_##name##_encode(const struct sbx_msg_##name *m, struct sbx_buf *ret)              \
+    int sbx_msg_##name##_encode(const struct sbx_msg_##name *m, struct sbx_buf *ret)               \
     {                                                                                              \
         return msg_encode(&name##_desc, m, ret);                                                   \
     }                                                                                              \
-    int sbx_msg_##name##_decode(const struct sbx_frame *f, struct sbx_msg_##name *ret)            \
+    int sbx_msg_##name##_decode(const struct sbx_frame *f, struct sbx_msg_##name *ret)             \
     {                                                                                              \
         return msg_decode(&name##_desc, f, ret, sizeof(*ret));                                     \
     }
 #define MSG_FREE(name)                                                                             \
-    void sbx_msg_##name##_free(struct sbx_msg_##name *m)                                          \
+    void sbx_msg_##name##_free(struct sbx_msg_##name *m)                                           \
     {                                                                                              \
         msg_free(&name##_desc, m);                                                                 \
     }
@@ -762,6 +766,23 @@ int sbx_msg_guest_decode(const struct sbx_frame *f)
     return f->type == SBX_MSG_GUEST && f->length == 0 ? 0 : -EBADMSG;
 }
 
+int sbx_msg_empty_encode(uint16_t type, struct sbx_buf *ret)
+{
+    _cleanup_(sbx_buf_free) struct sbx_buf b = { 0 };
+    sbx_proto_begin(&b, type);
+    int r = sbx_proto_finish(&b);
+    if (r < 0)
+        return r;
+    *ret = b;
+    b = (struct sbx_buf){ 0 };
+    return 0;
+}
+
+int sbx_msg_empty_decode(const struct sbx_frame *f, uint16_t type)
+{
+    return f->type == type && f->length == 0 && f->n_fds == 0 ? 0 : -EBADMSG;
+}
+
 int sbx_spec_encode(const struct sbx_spec *m, struct sbx_buf *ret)
 {
     return msg_encode(&spec_desc, m, ret);
@@ -790,4 +811,3 @@ void sbx_spec_free(struct sbx_spec *m)
 {
     msg_free(&spec_desc, m);
 }
-
