@@ -564,8 +564,13 @@ static int mount_kernel_fs(struct mounts *ms, int root, const struct sbx_spec *s
         }
     }
     if (spec->flags & SBX_SPEC_MQUEUE) {
+        /* From /dev's own root: RESOLVE_STRICT does not cross into another mount. */
+        _cleanup_close_ int dev =
+            open_below(root, "dev", O_DIRECTORY, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+        if (dev < 0)
+            return sbx_init_fail(e, dev, "/dev");
         _cleanup_close_ int mp =
-            open_mount_point(ms, root, "/dev/mqueue", RESOLVE_STRICT, 1, e, "/dev/mqueue");
+            open_mount_point(ms, dev, "mqueue", RESOLVE_STRICT, 1, e, "/dev/mqueue");
         if (mp < 0 || (r = mount_new(NULL, "mqueue", NULL, ATTR_BASE | MOUNT_ATTR_NOEXEC, mp, e,
                                      "/dev/mqueue")) < 0)
             return mp < 0 ? mp : r;
