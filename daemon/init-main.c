@@ -70,15 +70,16 @@ static const char *guest_path_var(const struct sbx_spec *spec)
 static int resolve_program(const struct sbx_spec *spec, char *out, size_t len)
 {
     const char *name = spec->argv[0];
+    struct stat st;
     if (strchr(name, '/')) {
         snprintf(out, len, "%s", name);
-        return 0;
+        /* An absolute path is known missing now; a relative one only from the guest's cwd. */
+        return name[0] != '/' || stat(out, &st) == 0 || errno != ENOENT ? 0 : -ENOENT;
     }
     const char *p = guest_path_var(spec);
     while (*p) {
         size_t n = strcspn(p, ":");
         if (snprintf(out, len, "%.*s/%s", (int)n, n ? p : ".", name) < (int)len) {
-            struct stat st;
             if (stat(out, &st) == 0 && S_ISREG(st.st_mode))
                 return 0;
         }

@@ -389,8 +389,11 @@ static int mount_root(struct mounts *ms, const struct sbx_spec *spec,
     if (root_dir < 0)
         return root_dir;
     if (spec->flags & (SBX_SPEC_WRITABLE_IMAGE | SBX_SPEC_READONLY_ROOT)) {
-        uint64_t ro = (spec->flags & SBX_SPEC_READONLY_ROOT) ? MOUNT_ATTR_RDONLY : 0;
-        int r = attach(fds->image, ro, root_dir, e, "image");
+        /*
+         * A directory root may come from a mount that allows devices: never in
+         * a sandbox.  A read-only one becomes so once its mount points are made.
+         */
+        int r = attach(fds->image, ATTR_BASE, root_dir, e, "image");
         if (r < 0 || (r = mounts_add(ms, fds->image, NULL, e, "image")) < 0)
             return r;
         int root = fcntl(fds->image, F_DUPFD_CLOEXEC, 3);
@@ -704,6 +707,10 @@ int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
         (r = mount_tmp(&ms, root, spec, e)) < 0 || (r = mount_kernel_fs(&ms, root, spec, e)) < 0 ||
         (r = mark_system(&ms, root, e)) < 0 || (r = mount_policy(&ms, root, spec, fds, e)) < 0)
         return r;
+    struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
+    if ((spec->flags & SBX_SPEC_READONLY_ROOT) &&
+        mount_setattr(root, "", AT_EMPTY_PATH, &ro, sizeof(ro)) < 0)
+        return sbx_init_fail(e, errno, "make the root read-only");
 
     if (fchdir(root) < 0)
         return sbx_init_fail(e, errno, "chdir into the new root");

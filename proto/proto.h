@@ -271,10 +271,10 @@ struct sbx_spec_rlimit {
 #define SBX_SPEC_TTY (1u << 2)            /* a pty in the sandbox's devpts for the guest's stdio */
 /*
  * For an OCI runtime (oci/): the image is a directory tree the engine
- * mounted, attached as is (read-only with SBX_SPEC_READONLY_ROOT, else
- * read-write, no overlay); sysfs, cgroup2 and mqueue at their usual places;
- * and init waits, once the root is built and the program found, until the
- * control socket says START (it sends READY, after TTY with SBX_SPEC_TTY).
+ * mounted, attached nosuid and nodev without an overlay (made read-only
+ * with SBX_SPEC_READONLY_ROOT once its mount points are made); sysfs, cgroup2 and mqueue at their
+ * usual places; and init waits, once the root is built and the program found, until the control
+ * socket says START (it sends READY, after TTY with SBX_SPEC_TTY).
  */
 #define SBX_SPEC_READONLY_ROOT (1u << 3)
 #define SBX_SPEC_SYSFS (1u << 4)    /* read-only sysfs at /sys */
