@@ -6,10 +6,12 @@
  * as if it had got it.  The few keys accepted without an effect of their own
  * say why next to them (docs/oci.md lists them).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <linux/capability.h>
 #include <seccomp.h>
 #include <stdarg.h>
@@ -18,6 +20,7 @@
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "oci/oci.h"
@@ -583,7 +586,7 @@ static int load_seccomp(json_object *linux_, struct sbx_policy *p, struct sbx_oc
 /* ---- mounts ---- */
 
 struct mount_opts {
-    bool ro, recursive;
+    bool ro, recursive, copyup;
     char *data; /* tmpfs: "size=...,mode=..." */
 };
 
@@ -616,6 +619,10 @@ static int parse_mount_opts(json_object *m, const char *where, bool bind, struct
         }
         if (!strcmp(o, "rbind")) {
             ret->recursive = true;
+            continue;
+        }
+        if (!bind && !strcmp(o, "tmpcopyup")) {
+            ret->copyup = true;
             continue;
         }
         bool ok = false;
@@ -685,6 +692,45 @@ static int tmpfs_data(const char *data, const char *where, struct sbx_spec_tmpfs
             return sbx_oci_fail(e, EOPNOTSUPP, "%s.options: %s= is not supported", where, kv);
         }
     }
+    return 0;
+}
+
+/*
+ * tmpcopyup fills a tmpfs with what the root has at its mount point.
+ * sbx-init does not copy; where there is nothing to copy (the directory is
+ * empty or missing, as /tmp, /run and /var/tmp of images usually are) the
+ * tmpfs is the same without it, and otherwise the option is refused.  The
+ * path is resolved inside the root, as the container would see it.
+ */
+static int empty_in_root(const char *root, const char *dst, const char *where,
+                         struct sbx_oci_err *e)
+{
+    _cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rfd < 0)
+        return sbx_oci_fail(e, errno, "root.path %s: %s", root, strerror(errno));
+    struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+    const char *rel = dst + strspn(dst, "/");
+    int fd = (int)syscall(SYS_openat2, rfd, *rel ? rel : ".", &how, sizeof(how));
+    if (fd < 0)
+        return errno == ENOENT
+                   ? 0
+                   : sbx_oci_fail(e, errno, "%s: %s in the root: %s", where, dst, strerror(errno));
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return -ENOMEM;
+    }
+    struct dirent *de;
+    bool empty = true;
+    while (empty && (de = readdir(d)))
+        empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+    closedir(d);
+    if (!empty)
+        return sbx_oci_fail(e, EOPNOTSUPP,
+                            "%s.options: tmpcopyup of %s, which is not empty in the root, is not "
+                            "supported",
+                            where, dst);
     return 0;
 }
 
@@ -762,7 +808,8 @@ static int load_mount(json_object *m, const char *where, struct sbx_oci_config *
     }
     if (!strcmp(type, "tmpfs")) {
         struct sbx_spec_tmpfs t = { 0 };
-        if ((r = tmpfs_data(data, where, &t, e)) < 0)
+        if ((r = tmpfs_data(data, where, &t, e)) < 0 ||
+            (o.copyup && (r = empty_in_root(c->root_path, dst, where, e)) < 0))
             return r;
         if (o.ro)
             return sbx_oci_fail(e, EOPNOTSUPP, "%s.options: a read-only tmpfs is not supported",
@@ -895,17 +942,21 @@ static int load_resources(json_object *linux_, struct sbx_oci_config *c, struct 
         r = refuse_if_set(res, refused[i], "linux.resources", e);
     if (r < 0)
         return r;
+    /*
+     * The device cgroup is not used: a sandbox's /dev holds only the few
+     * harmless nodes sbx-init binds, and every other filesystem of it is
+     * nodev, so no rule can reach a device beyond those.  The rules are
+     * checked for their shape only.
+     */
     json_object *dev = get(res, "devices");
+    if (dev && !json_object_is_type(dev, json_type_array))
+        return sbx_oci_fail(e, EINVAL, "linux.resources.devices: not an array");
     for (size_t i = 0; dev && i < json_object_array_length(dev); i++) {
-        bool allow = true;
         char where[48];
         snprintf(where, sizeof(where), "linux.resources.devices[%zu]", i);
-        if ((r = get_bool(json_object_array_get_idx(dev, i), "allow", where, &allow, e)) < 0)
+        static const char *const dk[] = { "allow", "type", "major", "minor", "access", NULL };
+        if ((r = check_keys(json_object_array_get_idx(dev, i), where, dk, e)) < 0)
             return r;
-        if (allow)
-            return sbx_oci_fail(e, EOPNOTSUPP,
-                                "%s: allowing devices is not supported (sandboxes have none)",
-                                where);
     }
     json_object *mem = get(res, "memory");
     if (mem) {
@@ -962,8 +1013,16 @@ static int load_resources(json_object *linux_, struct sbx_oci_config *c, struct 
             (r = get_i64(cpu, "quota", "linux.resources.cpu", &quota, e)) < 0 ||
             (r = get_u64(cpu, "period", "linux.resources.cpu", &period, e)) < 0)
             return r;
-        static const char *const crefused[] = { "shares",          "cpus",           "mems",
-                                                "realtimeRuntime", "realtimePeriod", "idle" };
+        /* A weight of 1024 is every cgroup's default: asking for it asks for nothing. */
+        uint64_t shares = 1024;
+        if ((r = get_u64(cpu, "shares", "linux.resources.cpu", &shares, e)) < 0)
+            return r;
+        if (shares != 1024)
+            return sbx_oci_fail(e, EOPNOTSUPP,
+                                "linux.resources.cpu.shares: a weight other than 1024 is not "
+                                "supported by sandboxd-oci");
+        static const char *const crefused[] = { "cpus", "mems", "realtimeRuntime", "realtimePeriod",
+                                                "idle" };
         for (size_t i = 0; i < ARRAY_SIZE(crefused); i++)
             if ((r = refuse_if_set(cpu, crefused[i], "linux.resources.cpu", e)) < 0)
                 return r;

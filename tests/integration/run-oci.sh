@@ -109,12 +109,13 @@ t "run --rm: nothing left in the runtime's state" eval '[ -z "$(ls -A "$OCIROOT"
 
 # ---- detached: logs, ps, kill, pause, stop, rm ----
 mkdir -p "$T/vol"
+logs_have() { pm logs "$id" 2>&1 | grep -q -- "$1"; }
 detached() {
     id=$(pm run -d --network none -v "$T/vol:/vol" "$IMG" sh -c '
         trap "echo got-usr1" USR1
         echo started; i=0
         while true; do i=$((i+1)); echo $i > /vol/count; sleep 0.1; done')
-    [ -n "$id" ] && wait_until 20 grep -q started <(pm logs "$id")
+    [ -n "$id" ] && wait_until 20 logs_have started
 }
 t "run -d: the container runs and logs" detached
 t "ps: podman shows it up" eval 'pm ps --format "{{.ID}} {{.Status}}" | grep -q "^${id:0:12} Up"'
@@ -127,8 +128,9 @@ state_running() {
 }
 t "state: running; its pid is the monitor, a child of conmon" state_running
 t "kill -s USR1 reaches the guest's trap" eval \
-    'pm kill -s USR1 "$id" >/dev/null && wait_until 10 grep -q got-usr1 <(pm logs "$id")'
+    'pm kill -s USR1 "$id" >/dev/null && wait_until 10 logs_have got-usr1'
 count() { cat "$T/vol/count"; }
+count_is_not() { [ "$(count)" != "$1" ]; }
 paused() {
     pm pause "$id" >/dev/null || return 1
     [ "$(pm inspect --format '{{.State.Status}}' "$id")" = paused ] || return 1
@@ -138,7 +140,7 @@ paused() {
     sleep 1
     [ "$(count)" = "$a" ] || return 1
     pm unpause "$id" >/dev/null || return 1
-    wait_until 10 test "$(count)" != "$a" && [ "$(pm inspect --format '{{.State.Status}}' "$id")" = running ]
+    wait_until 10 count_is_not "$a" && [ "$(pm inspect --format '{{.State.Status}}' "$id")" = running ]
 }
 t "pause: the cgroup is frozen and the guest makes no progress; unpause resumes it" paused
 
@@ -191,6 +193,9 @@ t "--pids-limit: forks past it fail" eval \
 t "--read-only: / refuses writes, /tmp takes them" eval \
     'run pm run --rm --network none --read-only "$IMG" sh -c "touch /x 2>&1; touch /tmp/y && echo tmp-ok"
      out_has "Read-only file system" && out_has tmp-ok'
+t "the root is nodev: a device node made in it does not open" eval \
+    'run pm run --rm --network none "$IMG" sh -c "mknod /null2 c 1 3 && echo x > /null2"
+     ! rc_is 0 && err_has "Permission denied"'
 t "--network none: loopback only" eval \
     'run pm run --rm --network none "$IMG" ls /sys/class/net; rc_is 0 && out_is lo'
 netns_join() {
