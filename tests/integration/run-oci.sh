@@ -152,6 +152,23 @@ exec_isolated() {
     rc_is 0 && out_has 'Seccomp:.2' && out_has "$(pm inspect --format '{{.Config.Hostname}}' "$id")"
 }
 t "exec: the process is under the filter, in the container's uts namespace" exec_isolated
+exec_cgroup() {
+    pm exec -d "$id" sleep 63 >/dev/null || return 1
+    wait_until 10 pgrep -x -f "sleep 63" || return 1
+    local pid
+    pid=$(pgrep -x -f "sleep 63" | head -n 1)
+    grep -qx "$pid" "$(field "$id" cgroup_v2)/cgroup.procs" &&
+        [ "$(readlink "/proc/$pid/ns/pid")" = "$(readlink "/proc/$(field "$id" init)/ns/pid")" ] &&
+        grep -q 'memfd:sbx-trampoline' "/proc/$pid/maps"
+}
+t "exec -d: the process is in the container's cgroup and pid namespace, with the trampoline" \
+    exec_cgroup
+exec_tty() {
+    python3 "$OCITTY" podman --root "$T/storage" --runroot "$T/run" --tmpdir "$T/tmp" \
+        --storage-driver vfs exec -it "$id" /bin/sh >"$T/out" 2>&1 || true
+    out_has ready=yes && out_has 'tty=/dev/pts/' && out_has status=5
+}
+t "exec -it: a shell on a pty of the container's devpts, its status back" exec_tty
 t "exec: a missing program is 127" eval 'run pm exec "$id" /nonexistent; rc_is 127'
 
 stopped() {
@@ -173,16 +190,19 @@ t "run -it: a shell on a pty, its status back" tty_session
 # ---- limits, read-only root, network ----
 cgroup_file() { cat "$(field "$1" "$2")/$3"; }
 limits() {
-    id=$(pm run -d --network none --memory 64m --pids-limit 32 "$IMG" sleep 60) || return 1
+    id=$(pm run -d --network none --memory 64m --pids-limit 32 --cpus 0.5 "$IMG" sleep 60) ||
+        return 1
     local ok=0
     [ "$(cgroup_file "$id" cgroup_v1_memory memory.limit_in_bytes 2>/dev/null ||
         cgroup_file "$id" cgroup_v2 memory.max)" = 67108864 ] || ok=1
     [ "$(cgroup_file "$id" cgroup_v1_pids pids.max 2>/dev/null ||
         cgroup_file "$id" cgroup_v2 pids.max)" = 32 ] || ok=1
+    [ "$(cgroup_file "$id" cgroup_v1_cpu cpu.cfs_quota_us 2>/dev/null ||
+        cgroup_file "$id" cgroup_v2 cpu.max | cut -d' ' -f1)" = 50000 ] || ok=1
     pm rm -f "$id" >/dev/null
     return "$ok"
 }
-t "--memory, --pids-limit: the container's cgroup has the limits" limits
+t "--memory, --pids-limit, --cpus: the container's cgroup has the limits" limits
 t "--memory: going past it is an OOM kill (137)" eval \
     'run pm run --rm --network none --memory 32m "$IMG" sh -c "head -c 200m /dev/zero | tail > /dev/null"
      rc_is 137'
@@ -198,6 +218,11 @@ t "the root is nodev: a device node made in it does not open" eval \
      ! rc_is 0 && err_has "Permission denied"'
 t "--network none: loopback only" eval \
     'run pm run --rm --network none "$IMG" ls /sys/class/net; rc_is 0 && out_is lo'
+t "--sysctl: the container's own net and ipc sysctls are set, the host's are not" eval \
+    'run pm run --rm --network none --sysctl net.ipv4.ip_forward=1 --sysctl kernel.shmmni=1234 \
+        "$IMG" cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni
+     rc_is 0 && [ "$(tr "\n" " " <"$T/out")" = "1 1234 " ] &&
+        [ "$(cat /proc/sys/kernel/shmmni)" != 1234 ]'
 netns_join() {
     netns=sbx-oci-$$
     ip netns add "$netns" || return 1
