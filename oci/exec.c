@@ -177,7 +177,21 @@ static _noreturn_ void exec_child(const struct sbx_oci_state *s, struct sbx_oci_
     char path[PATH_MAX];
     _cleanup_close_ int master = -EBADF, slave = -EBADF;
     ssize_t n;
-    int r = join_cgroup(s);
+    /* Signals are for the process: held for wait_forwarding (the process starts with none held). */
+    sigset_t all;
+    sigfillset(&all);
+    sigdelset(&all, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    /* The console socket is a path on the host: connected before the mount namespace changes. */
+    _cleanup_close_ int csock = -EBADF;
+    int r = 0;
+    if ((proc->spec.flags & SBX_SPEC_TTY) && !console) {
+        r = sbx_oci_fail(&e, EINVAL, "exec: process.terminal needs --console-socket");
+        goto fail;
+    }
+    if ((proc->spec.flags & SBX_SPEC_TTY) && (r = csock = sbx_oci_console_connect(console, &e)) < 0)
+        goto fail;
+    r = join_cgroup(s);
     if (r < 0) {
         sbx_oci_fail(&e, r, "exec: join the container's cgroup: %s", strerror(-r));
         goto fail;
@@ -206,12 +220,9 @@ static _noreturn_ void exec_child(const struct sbx_oci_state *s, struct sbx_oci_
             struct winsize ws = { .ws_row = proc->console_rows, .ws_col = proc->console_cols };
             ioctl(master, TIOCSWINSZ, &ws);
         }
-        if (!console) {
-            r = sbx_oci_fail(&e, EINVAL, "exec: process.terminal needs --console-socket");
+        if ((r = sbx_oci_console_send(csock, console, master, &e)) < 0)
             goto fail;
-        }
-        if ((r = sbx_oci_send_console(console, master, &e)) < 0)
-            goto fail;
+        csock = sbx_close(csock);
         fds.stdio[0] = fds.stdio[1] = fds.stdio[2] = slave;
     }
     unsigned kind;

@@ -173,7 +173,7 @@ int sbx_oci_watch(struct sbx_oci_watch *w)
     }
 }
 
-int sbx_oci_send_console(const char *path, int fd, struct sbx_oci_err *e)
+int sbx_oci_console_connect(const char *path, struct sbx_oci_err *e)
 {
     _cleanup_close_ int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -182,6 +182,17 @@ int sbx_oci_send_console(const char *path, int fd, struct sbx_oci_err *e)
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
     if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
         return sbx_oci_fail(e, errno, "--console-socket %s: %s", path, strerror(errno));
+    return TAKE_FD(s);
+}
+
+int sbx_oci_send_console(const char *path, int fd, struct sbx_oci_err *e)
+{
+    _cleanup_close_ int s = sbx_oci_console_connect(path, e);
+    return s < 0 ? s : sbx_oci_console_send(s, path, fd, e);
+}
+
+int sbx_oci_console_send(int s, const char *path, int fd, struct sbx_oci_err *e)
+{
     /* As runc: one byte of payload naming the terminal, the master in SCM_RIGHTS. */
     char name[] = "/dev/ptmx";
     struct iovec iov = { .iov_base = name, .iov_len = sizeof(name) - 1 };

@@ -140,6 +140,9 @@ int sbx_oci_cmd_exec(const struct sbx_oci_global *g, int argc, char **argv, stru
 
 /* Sends fd over the Unix socket at path (--console-socket), as runc does. */
 int sbx_oci_send_console(const char *path, int fd, struct sbx_oci_err *e);
+/* The same in two steps: connect while the host's paths are in view, send later. */
+int sbx_oci_console_connect(const char *path, struct sbx_oci_err *e);
+int sbx_oci_console_send(int sock, const char *path, int fd, struct sbx_oci_err *e);
 /* Writes pid to path atomically (--pid-file). */
 int sbx_oci_write_pid_file(const char *path, pid_t pid, struct sbx_oci_err *e);
 /* A signal by name ("TERM", "SIGTERM") or number; -EINVAL if neither. */
