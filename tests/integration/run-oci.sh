@@ -250,6 +250,9 @@ t "baseline: unshare(CLONE_NEWUSER) fails with EPERM" probe unshare-user errno=E
 t "baseline: keyctl fails with EPERM" probe keyctl errno=EPERM
 t "baseline: clone3 fails with ENOSYS" probe clone3 errno=ENOSYS
 t "baseline: io_uring_setup fails with EPERM" probe io_uring errno=EPERM
+t "baseline: perf_event_open fails with EPERM" probe perf_event_open errno=EPERM
+t "baseline: ioctl TIOCSTI fails with EPERM" probe tiocsti errno=EPERM
+t "baseline: unshare(CLONE_NEWUSER|CLONE_NEWNS) fails with EPERM" probe unshare-mnt errno=EPERM
 mapped() {
     id=$(pm run -d --network none "$IMG" sleep 61) || return 1
     local pid
@@ -267,6 +270,26 @@ t "annotation org.sandboxd.syscall-mode=off: no trampoline" eval \
 t "annotation org.sandboxd.syscall-mode=bogus: refused, named" eval \
     'run pm run --rm --network none --annotation org.sandboxd.syscall-mode=bogus "$IMG" true
      ! rc_is 0 && err_has "org.sandboxd.syscall-mode"'
+
+# ---- the runtime's own commands on a container of podman's ----
+own_commands() {
+    id=$(pm run -d --network none "$IMG" sh -c 'sleep 64 & sleep 65 & wait') || return 1
+    wait_until 10 pgrep -x -f "sleep 65" || return 1
+    local ok=0 pids
+    pids=$("$T/sandboxd-oci" ps --format json "$id")
+    # The init, the shell and its two sleeps: the cgroup's pids, as JSON.
+    python3 -c 'import json,sys; p = json.loads(sys.argv[1]); sys.exit(len(p) != 4)' "$pids" ||
+        { say "ps: $pids"; ok=1; }
+    grep -q "$(pgrep -x -f "sleep 65")" <<<"$pids" || ok=1
+    "$T/sandboxd-oci" kill --all "$id" KILL || ok=1
+    wait_until 10 eval '! pgrep -x -f "sleep 6[45]"' || ok=1
+    pm rm -f "$id" >/dev/null
+    return "$ok"
+}
+t "ps --format json lists the container's pids; kill --all KILL ends them all" own_commands
+t "--version names the runtime and libseccomp; podman info shows it" eval \
+    '"$T/sandboxd-oci" --version | grep -q "^sandboxd-oci version" &&
+     pm info --format "{{.Host.OCIRuntime.Version}}" | grep -q "sandboxd-oci version"'
 
 # ---- recovery after conmon died ----
 recovery() {
