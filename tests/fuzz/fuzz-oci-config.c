@@ -20,6 +20,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char bundle[] = "/tmp/sbx-fuzz-oci.XXXXXX";
 
+/* libFuzzer ends with exit(): the bundle goes then. */
+static void remove_bundle(void)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/config.json", bundle);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/rootfs", bundle);
+    rmdir(path);
+    rmdir(bundle);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int ready;
@@ -29,6 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         snprintf(path, sizeof(path), "%s/rootfs", bundle);
         mkdir(path, 0755);
+        atexit(remove_bundle);
         ready = 1;
     }
     snprintf(path, sizeof(path), "%s/config.json", bundle);
