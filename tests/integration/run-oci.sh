@@ -329,6 +329,14 @@ sys.exit(not (l["level"] == "error" and "linux.devices" in l["msg"]))' "$T/log.j
         [ ! -e "$OCIROOT/bad" ]
 }
 t "an unsupported field is an error naming it, in the JSON log" unsupported
+run_cmd() {
+    bundle_with 'c["process"]["args"] = ["/bin/sh", "-c", "echo via-run; exit 6"]'
+    run "$T/sandboxd-oci" run --bundle "$T/b" r1
+    rc_is 6 && out_is via-run && [ -d "$(field r1 cgroup_v2)" ] &&
+        "$T/sandboxd-oci" delete r1 && [ ! -e "$OCIROOT/r1" ] &&
+        ! find /sys/fs/cgroup -maxdepth 3 -name sandboxd-oci | grep -q .
+}
+t "run: create, start and the status; delete removes the cgroup and its parent" run_cmd
 t "delete --force of a container that does not exist succeeds" \
     "$T/sandboxd-oci" delete --force no-such-container
 t "features: JSON naming the seccomp actions" eval \
@@ -391,7 +399,25 @@ PY
     t "containerd: ctr run --runc-binary, output and exit status" eval \
         'run ctr_ run --rm --runc-binary "$T/sandboxd-oci" "$IMG" c1 sh -c "echo via-ctr; exit 4"
          rc_is 4 && out_is via-ctr'
-    t "containerd: nothing left in the runtime's state" eval '[ ! -e "$OCIROOT/c1" ]'
+    ctrd_task() {
+        ctr_ run -d --runc-binary "$T/sandboxd-oci" "$IMG" c2 sleep 66 >/dev/null || return 1
+        wait_until 10 pgrep -x -f "sleep 66" || return 1
+        local ok=0
+        run ctr_ task exec --exec-id e1 c2 sh -c 'echo in-exec; exit 6'
+        if ! rc_is 6 || ! out_is in-exec; then
+            say "exec: $rc $(cat "$T/out" "$T/err")"
+            ok=1
+        fi
+        ctr_ task ps c2 | grep -q "$(pgrep -x -f "sleep 66")" || { say "ps"; ok=1; }
+        ctr_ task kill -s SIGKILL c2 || ok=1
+        wait_until 10 eval '! pgrep -x -f "sleep 66"' || { say "still running"; ok=1; }
+        wait_until 10 eval 'ctr_ task rm c2 >/dev/null 2>&1' || ok=1
+        ctr_ container rm c2 || ok=1
+        return "$ok"
+    }
+    t "containerd: task exec (status, output), ps, kill, rm" ctrd_task
+    t "containerd: nothing left in the runtime's state" eval \
+        '[ ! -e "$OCIROOT/c1" ] && [ ! -e "$OCIROOT/c2" ]'
 else
     echo "ok $((n + 1)) - containerd # SKIP containerd and ctr are not installed"
     n=$((n + 1))
