@@ -605,7 +605,7 @@ static int do_create(const struct sbx_oci_global *g, const struct create_opts *o
         goto out;
     }
     struct created_msg *m = calloc(1, sizeof(*m));
-    ssize_t n = m ? read(status[0], m, sizeof(*m)) : -1;
+    ssize_t n = m ? sbx_oci_read_full(status[0], m, sizeof(*m)) : -1;
     if (n != (ssize_t)sizeof(*m) || m->err) {
         r = sbx_oci_fail(e, m && n == (ssize_t)sizeof(*m) ? m->err : EIO, "%s",
                          m && n == (ssize_t)sizeof(*m) ? m->msg : "the monitor ended");
@@ -690,7 +690,8 @@ static int do_start(const struct sbx_oci_global *g, const char *id, struct sbx_o
     }
     struct sbx_oci_start_reply rep = { 0 };
     char go = 's';
-    if (write(sock, &go, 1) != 1 || read(sock, &rep, sizeof(rep)) != (ssize_t)sizeof(rep)) {
+    if (write(sock, &go, 1) != 1 ||
+        sbx_oci_read_full(sock, &rep, sizeof(rep)) != (ssize_t)sizeof(rep)) {
         r = sbx_oci_fail(e, EPIPE, "start %s: the monitor ended", id);
         goto out;
     }

@@ -301,7 +301,7 @@ int sbx_oci_cmd_exec(const struct sbx_oci_global *g, int argc, char **argv, stru
         goto out;
     }
     struct exec_status es = { 0 };
-    if (read(status[0], &es, sizeof(es)) != (ssize_t)sizeof(es) || es.err) {
+    if (sbx_oci_read_full(status[0], &es, sizeof(es)) != (ssize_t)sizeof(es) || es.err) {
         es.msg[sizeof(es.msg) - 1] = '\0';
         r = sbx_oci_fail(e, es.err ? es.err : EIO, "%s", es.err ? es.msg : "exec: setup ended");
         waitpid(pid, NULL, 0);

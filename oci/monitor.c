@@ -228,6 +228,22 @@ int sbx_oci_write_pid_file(const char *path, pid_t pid, struct sbx_oci_err *e)
     return 0;
 }
 
+ssize_t sbx_oci_read_full(int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = read(fd, (char *)buf + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
 int sbx_oci_parse_signal(const char *s)
 {
     char *end;

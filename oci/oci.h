@@ -145,6 +145,8 @@ int sbx_oci_console_connect(const char *path, struct sbx_oci_err *e);
 int sbx_oci_console_send(int sock, const char *path, int fd, struct sbx_oci_err *e);
 /* Writes pid to path atomically (--pid-file). */
 int sbx_oci_write_pid_file(const char *path, pid_t pid, struct sbx_oci_err *e);
+/* Reads len bytes unless EOF comes first (a status larger than PIPE_BUF arrives in parts). */
+ssize_t sbx_oci_read_full(int fd, void *buf, size_t len);
 /* A signal by name ("TERM", "SIGTERM") or number; -EINVAL if neither. */
 int sbx_oci_parse_signal(const char *s);
 /* The exit status the monitor ends with for a guest's wait status: code, or 128 + signal. */
