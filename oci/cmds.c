@@ -62,7 +62,7 @@ int sbx_oci_cmd_state(const struct sbx_oci_global *g, int argc, char **argv, str
 /* The pids of the container's cgroup (v2, else the first v1 group it has). */
 static int cgroup_pids(const struct sbx_oci_state *s, pid_t **ret, size_t *ret_n)
 {
-    const char *dir = s->cg.v2_path;
+    const char *dir = s->cg.v2_path ? s->cg.v2_path : s->freezer_v1;
     for (int c = 0; !dir && c < SBX_CG_N; c++)
         dir = s->cg.v1_path[c];
     *ret = NULL;
@@ -141,10 +141,34 @@ out:
     return r;
 }
 
+/* v1: FROZEN or THAWED in freezer.state, which reads so once it is done. */
+static int write_freeze_v1(const char *dir, const char *v, struct sbx_oci_err *e)
+{
+    const char *want = *v == '1' ? "FROZEN" : "THAWED";
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/freezer.state", dir);
+    for (int i = 0; i < 5000; i++) {
+        /* Written again each round: a freeze that races a fork may not finish. */
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
+        char buf[64];
+        ssize_t n;
+        if (fd < 0 || write(fd, want, strlen(want)) < 0 ||
+            (n = pread(fd, buf, sizeof(buf) - 1, 0)) < 0)
+            return sbx_oci_fail(e, errno, "%s: %s", path, strerror(errno));
+        buf[n] = '\0';
+        if (!strncmp(buf, want, strlen(want)))
+            return 0;
+        nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+    }
+    return sbx_oci_fail(e, ETIMEDOUT, "%s: the cgroup did not reach %s", path, want);
+}
+
 static int write_freeze(const struct sbx_oci_state *s, const char *v, struct sbx_oci_err *e)
 {
+    if (!s->cg.v2_path && s->freezer_v1)
+        return write_freeze_v1(s->freezer_v1, v, e);
     if (!s->cg.v2_path)
-        return sbx_oci_fail(e, EOPNOTSUPP, "pause: this host has no cgroup v2 freezer");
+        return sbx_oci_fail(e, EOPNOTSUPP, "pause: this host has no cgroup freezer");
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/cgroup.freeze", s->cg.v2_path);
     _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -242,13 +266,16 @@ int sbx_oci_cmd_delete(const struct sbx_oci_global *g, int argc, char **argv, st
     if (sbx_oci_alive(s.monitor, s.monitor_start))
         kill(s.monitor, SIGKILL);
     /* cgroup.kill (or each pid, on v1) and the directories; nothing runs on after this. */
-    char *parents[1 + SBX_CG_N] = { NULL };
-    const char *dirs[1 + SBX_CG_N] = { s.cg.v2_path, s.cg.v1_path[0], s.cg.v1_path[1],
-                                       s.cg.v1_path[2] };
+    char *parents[2 + SBX_CG_N] = { NULL };
+    const char *dirs[2 + SBX_CG_N] = { s.cg.v2_path, s.cg.v1_path[0], s.cg.v1_path[1],
+                                       s.cg.v1_path[2], s.freezer_v1 };
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
         if (dirs[i] && (parents[i] = strdup(dirs[i])) && strrchr(parents[i], '/'))
             *strrchr(parents[i], '/') = '\0';
     sbx_cgroup_destroy(&s.cg);
+    /* The freezer group empties with the others (they held the same processes). */
+    for (int i = 0; s.freezer_v1 && i < 5000 && rmdir(s.freezer_v1) < 0 && errno == EBUSY; i++)
+        nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
     /*
      * The parent made for it (cgroupsPath's directory) goes too once no other
      * container is in it; rmdir refuses while one is.  A hierarchy's root

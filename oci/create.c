@@ -49,6 +49,7 @@ struct created_msg {
     uint64_t init_start;
     char cgroup_v2[PATH_MAX];
     char cgroup_v1[SBX_CG_N][PATH_MAX];
+    char freezer_v1[PATH_MAX];
     char msg[1024];
 };
 
@@ -135,6 +136,32 @@ static int cgroup_root_for(const char *cgroups_path, const struct sbx_cg_limits 
             return -ENOMEM;
         if ((err = mkdir_p(r->v1_base[c])) < 0)
             return sbx_oci_fail(e, err, "create cgroup %s: %s", r->v1_base[c], strerror(-err));
+    }
+    return 0;
+}
+
+/*
+ * pause needs a freezer: cgroup v2 has one in every group; a host without
+ * v2 has the v1 freezer hierarchy, and init goes into a group of it (its
+ * children follow).  0 with ret empty when there is v2, or neither.
+ */
+static int freezer_v1_for(const char *cgroups_path, const struct sbx_cgroup *cg, pid_t init,
+                          char *ret, size_t len, struct sbx_oci_err *e)
+{
+    ret[0] = '\0';
+    if (cg->v2_path || !is_fs("/sys/fs/cgroup/freezer", CGROUP_SUPER_MAGIC))
+        return 0;
+    if (snprintf(ret, len, "/sys/fs/cgroup/freezer%s", cgroups_path) >= (int)len)
+        return sbx_oci_fail(e, ENAMETOOLONG, "freezer cgroup: path too long");
+    int r = mkdir_p(ret);
+    char procs[PATH_MAX + 16], pid[16];
+    snprintf(procs, sizeof(procs), "%s/cgroup.procs", ret);
+    int n = snprintf(pid, sizeof(pid), "%d", (int)init);
+    _cleanup_close_ int fd = r < 0 ? -EBADF : open(procs, O_WRONLY | O_CLOEXEC);
+    if (r < 0 || fd < 0 || write(fd, pid, (size_t)n) != n) {
+        r = r < 0 ? r : sbx_neg_errno();
+        rmdir(ret);
+        return sbx_oci_fail(e, r, "freezer cgroup %s: %s", ret, strerror(-r));
     }
     return 0;
 }
@@ -391,6 +418,8 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
     if ((r = sbx_cgroup_attach_v1(&cg, init)) < 0)
         sbx_oci_fail(&e, r, "place sandbox init in its cgroups: %s", strerror(-r));
     if (r >= 0)
+        r = freezer_v1_for(c->cgroups_path, &cg, init, m->freezer_v1, sizeof(m->freezer_v1), &e);
+    if (r >= 0)
         r = apply_sysctl(c, init, &e);
     if (r >= 0) {
         struct sbx_spec spec = c->proc.spec;
@@ -413,6 +442,8 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
         kill(init, SIGKILL);
         waitpid(init, NULL, 0);
         sbx_cgroup_destroy(&cg);
+        if (m->freezer_v1[0])
+            rmdir(m->freezer_v1);
         monitor_fail(mo->status_w, m, r < 0 ? r : lsock, &e);
     }
     m->init = init;
@@ -632,6 +663,7 @@ static int do_create(const struct sbx_oci_global *g, const struct create_opts *o
                              *m->cgroup_v1[1] ? m->cgroup_v1[1] : NULL,
                              *m->cgroup_v1[2] ? m->cgroup_v1[2] : NULL },
                 .v2_fd = -EBADF },
+        .freezer_v1 = *m->freezer_v1 ? m->freezer_v1 : NULL,
     };
     r = sbx_oci_state_write(dir, &s, e);
     free(m);

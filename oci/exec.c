@@ -108,8 +108,8 @@ static int resolve(const struct sbx_spec *spec, char *out, size_t len)
 
 static int join_cgroup(const struct sbx_oci_state *s)
 {
-    const char *dirs[1 + SBX_CG_N] = { s->cg.v2_path, s->cg.v1_path[0], s->cg.v1_path[1],
-                                       s->cg.v1_path[2] };
+    const char *dirs[2 + SBX_CG_N] = { s->cg.v2_path, s->cg.v1_path[0], s->cg.v1_path[1],
+                                       s->cg.v1_path[2], s->freezer_v1 };
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
         if (!dirs[i])
             continue;

@@ -95,6 +95,7 @@ struct sbx_oci_state {
     uint32_t mode;
     bool started;
     struct sbx_cgroup cg; /* paths only; v2_fd is -EBADF */
+    char *freezer_v1;     /* the v1 freezer group, on a host without cgroup v2; or NULL */
 };
 
 /* Where state goes: ROOT/ID, checked to be a plain id. */

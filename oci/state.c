@@ -64,6 +64,7 @@ int sbx_oci_state_write(const char *dir, const struct sbx_oci_state *s, struct s
                                               "cgroup_v1_cpu" };
     for (int c = 0; c < SBX_CG_N; c++)
         add_str(o, v1[c], s->cg.v1_path[c]);
+    add_str(o, "cgroup_v1_freezer", s->freezer_v1);
     const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
     char tmp[PATH_MAX], path[PATH_MAX];
     snprintf(tmp, sizeof(tmp), "%s/.state.json.%d", dir, (int)getpid());
@@ -131,6 +132,7 @@ int sbx_oci_state_read(const char *dir, struct sbx_oci_state *ret, struct sbx_oc
     s.cg.v1_path[SBX_CG_MEMORY] = dup_field(o, "cgroup_v1_memory");
     s.cg.v1_path[SBX_CG_PIDS] = dup_field(o, "cgroup_v1_pids");
     s.cg.v1_path[SBX_CG_CPU] = dup_field(o, "cgroup_v1_cpu");
+    s.freezer_v1 = dup_field(o, "cgroup_v1_freezer");
     json_object_put(o);
     if (!s.id) {
         sbx_oci_state_free(&s);
@@ -148,6 +150,7 @@ void sbx_oci_state_free(struct sbx_oci_state *s)
     free(s->created);
     free(s->annotations_json);
     free(s->cg.name);
+    free(s->freezer_v1);
     free(s->cg.v2_path);
     for (int c = 0; c < SBX_CG_N; c++)
         free(s->cg.v1_path[c]);
@@ -189,12 +192,19 @@ bool sbx_oci_alive(pid_t pid, uint64_t start)
 static bool frozen(const struct sbx_oci_state *s)
 {
     char path[PATH_MAX], buf[256];
-    if (!s->cg.v2_path)
+    if (!s->cg.v2_path && !s->freezer_v1)
         return false;
-    snprintf(path, sizeof(path), "%s/cgroup.freeze", s->cg.v2_path);
+    if (s->cg.v2_path)
+        snprintf(path, sizeof(path), "%s/cgroup.freeze", s->cg.v2_path);
+    else
+        snprintf(path, sizeof(path), "%s/freezer.state", s->freezer_v1);
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
     ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-    return n > 0 && buf[0] == '1';
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    /* v1 says FREEZING on the way: the container is no longer running either. */
+    return s->cg.v2_path ? buf[0] == '1' : strncmp(buf, "THAWED", 6) != 0;
 }
 
 const char *sbx_oci_status(const struct sbx_oci_state *s)
