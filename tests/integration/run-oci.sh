@@ -35,6 +35,9 @@ cleanup() {
     done
     pm rm -a -f >/dev/null 2>&1 || true
     [ -z "$netns" ] || ip netns delete "$netns" 2>/dev/null || true
+    # podman's cgroupfs manager puts conmon in libpod_parent/conmon of every
+    # hierarchy and leaves it; rmdir takes them only when no one uses them.
+    rmdir /sys/fs/cgroup/*/libpod_parent/conmon /sys/fs/cgroup/*/libpod_parent 2>/dev/null || true
     # podman leaves its storage mounted (overlay, shm): only below $T.
     grep -o " $T/[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do
         umount -l "$m" 2>/dev/null || true
