@@ -26,6 +26,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -365,6 +366,8 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
     int r;
     if (!m)
         _exit(1);
+    /* What ps shows: the process the engine waits for, not a create that hangs. */
+    prctl(PR_SET_NAME, "sbx-oci-monitor");
     /* The engine's terminal signals are not the container's; `kill` is how signals arrive. */
     sigset_t all;
     sigfillset(&all);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -177,6 +178,7 @@ static _noreturn_ void exec_child(const struct sbx_oci_state *s, struct sbx_oci_
     char path[PATH_MAX];
     _cleanup_close_ int master = -EBADF, slave = -EBADF;
     ssize_t n;
+    prctl(PR_SET_NAME, "sbx-oci-exec");
     /* Signals are for the process: held for wait_forwarding (the process starts with none held). */
     sigset_t all;
     sigfillset(&all);
