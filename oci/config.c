@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -897,6 +898,22 @@ static int load_namespaces(json_object *linux_, struct sbx_oci_config *c, struct
             if (path && *path) {
                 if (path[0] != '/')
                     return sbx_oci_fail(e, EINVAL, "%s.path: not absolute", where);
+                /*
+                 * An engine that shares "the namespace of container X" names
+                 * it by X's pid, which for a container of sandboxd-oci is its
+                 * monitor's, on the host: joining that would be the host's
+                 * network, which the config did not ask for.
+                 */
+                struct stat want, own;
+                if (stat(path, &want) < 0)
+                    return sbx_oci_fail(e, errno, "%s.path: %s: %s", where, path, strerror(errno));
+                if (stat("/proc/self/ns/net", &own) == 0 && want.st_dev == own.st_dev &&
+                    want.st_ino == own.st_ino)
+                    return sbx_oci_fail(e, EOPNOTSUPP,
+                                        "%s.path: %s is the host's network namespace (the "
+                                        "namespaces of a sandboxd-oci container cannot be "
+                                        "joined by its pid)",
+                                        where, path);
                 c->netns_path = TAKE_PTR(path);
             }
             continue;
@@ -925,8 +942,6 @@ static int load_namespaces(json_object *linux_, struct sbx_oci_config *c, struct
 
 /*
  * linux.resources: memory, pids and cpu limits, as the daemon sets them.
- * The devices list may only deny: sandboxes have no device nodes but the
- * few harmless ones sbx-init binds, and every other mount is nodev.
  */
 static int load_resources(json_object *linux_, struct sbx_oci_config *c, struct sbx_oci_err *e)
 {

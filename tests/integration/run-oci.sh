@@ -233,6 +233,13 @@ netns_join() {
     rc_is 0 && [ "$(cat "$T/out")" = "net:[$(stat -L -c %i "/run/netns/$netns")]" ]
 }
 t "linux.namespaces: a network namespace joined by path" netns_join
+share_net() {
+    id=$(pm run -d --network none "$IMG" sleep 67) || return 1
+    run pm run --rm --network "container:$id" "$IMG" true
+    pm rm -f -t 0 "$id" >/dev/null
+    ! rc_is 0 && err_has "host's network namespace"
+}
+t "--network container:X: refused, not the host's network" share_net
 
 # ---- the sandbox inside: baseline under podman's profile, trampoline ----
 host_probe() {
