@@ -38,6 +38,21 @@ static void make_bundle(const char *fixture, void (*edit)(json_object *))
     json_object *root;
     CU_ASSERT_FATAL(json_object_object_get_ex(c, "root", &root));
     json_object_object_add(root, "path", json_object_new_string("rootfs"));
+    /* The engine's network namespace file is checked to exist: one of the bundle's own. */
+    json_object *lx, *nss;
+    if (json_object_object_get_ex(c, "linux", &lx) &&
+        json_object_object_get_ex(lx, "namespaces", &nss)) {
+        for (size_t i = 0; i < json_object_array_length(nss); i++) {
+            json_object *n = json_object_array_get_idx(nss, i), *p;
+            if (!json_object_object_get_ex(n, "path", &p))
+                continue;
+            snprintf(path, sizeof(path), "%s/netns", bundle);
+            FILE *f = fopen(path, "w");
+            CU_ASSERT_FATAL(f != NULL);
+            fclose(f);
+            json_object_object_add(n, "path", json_object_new_string(path));
+        }
+    }
     if (edit)
         edit(c);
     snprintf(path, sizeof(path), "%s/config.json", bundle);
@@ -189,6 +204,13 @@ static void host_sysctl(json_object *c)
     json_object_object_add(s, "kernel.panic", json_object_new_string("1"));
     json_object_object_add(linux_of(c), "sysctl", s);
 }
+static void host_netns(json_object *c)
+{
+    json_object *ns;
+    json_object_object_get_ex(linux_of(c), "namespaces", &ns);
+    json_object_object_add(json_object_array_get_idx(ns, 1), "path",
+                           json_object_new_string("/proc/self/ns/net"));
+}
 static void systemd_path(json_object *c)
 {
     json_object_object_add(linux_of(c), "cgroupsPath",
@@ -213,6 +235,7 @@ static void test_refused_named(void)
     expect_error(suid_bind, "mounts[5].options[2]: suid");
     expect_error(mode_bogus, "annotations.org.sandboxd.syscall-mode");
     expect_error(host_sysctl, "linux.sysctl.kernel.panic");
+    expect_error(host_netns, "linux.namespaces[1].path: /proc/self/ns/net is the host's");
 }
 
 static void test_mode_and_systemd(void)
