@@ -266,28 +266,7 @@ int sbx_oci_cmd_delete(const struct sbx_oci_global *g, int argc, char **argv, st
     if (sbx_oci_alive(s.monitor, s.monitor_start))
         kill(s.monitor, SIGKILL);
     /* cgroup.kill (or each pid, on v1) and the directories; nothing runs on after this. */
-    char *parents[2 + SBX_CG_N] = { NULL };
-    const char *dirs[2 + SBX_CG_N] = { s.cg.v2_path, s.cg.v1_path[0], s.cg.v1_path[1],
-                                       s.cg.v1_path[2], s.freezer_v1 };
-    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
-        if (dirs[i] && (parents[i] = strdup(dirs[i])) && strrchr(parents[i], '/'))
-            *strrchr(parents[i], '/') = '\0';
-    sbx_cgroup_destroy(&s.cg);
-    /* The freezer group empties with the others (they held the same processes). */
-    for (int i = 0; s.freezer_v1 && i < 5000 && rmdir(s.freezer_v1) < 0 && errno == EBUSY; i++)
-        nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
-    /*
-     * The parent made for it (cgroupsPath's directory) goes too once no other
-     * container is in it; rmdir refuses while one is.  A hierarchy's root
-     * and systemd's slices (its own, even where it does not run) stay.
-     */
-    for (size_t i = 0; i < ARRAY_SIZE(parents); i++) {
-        size_t len = parents[i] ? strlen(parents[i]) : 0;
-        if (len > 15 && strncmp(parents[i], "/sys/fs/cgroup/", 15) == 0 &&
-            strchr(parents[i] + 15, '/') && (len < 6 || strcmp(parents[i] + len - 6, ".slice")))
-            rmdir(parents[i]);
-        free(parents[i]);
-    }
+    sbx_oci_cgroup_destroy(&s.cg, s.freezer_v1);
     wait_gone(s.init, s.init_start);
     wait_gone(s.monitor, s.monitor_start);
     if ((r = sbx_oci_state_remove(dir)) < 0)

@@ -389,6 +389,12 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
         monitor_fail(mo->status_w, m, r, &e);
     if ((r = sbx_cgroup_create(&root, name, &c->limits, &cg, msg, sizeof(msg))) < 0) {
         sbx_oci_fail(&e, r, "cgroup %s: %s", c->cgroups_path, msg);
+        /* The parents made for it go when nothing else is in them (rmdir refuses otherwise). */
+        if (root.v2_base)
+            rmdir(root.v2_base);
+        for (int k = 0; k < SBX_CG_N; k++)
+            if (root.v1_base[k])
+                rmdir(root.v1_base[k]);
         monitor_fail(mo->status_w, m, r, &e);
     }
     cgroup_root_free(&root);
@@ -397,7 +403,7 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
         if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
             sbx_oci_fail(&e, errno, "linux.namespaces: join network namespace %s: %s",
                          c->netns_path, strerror(errno));
-            sbx_cgroup_destroy(&cg);
+            sbx_oci_cgroup_destroy(&cg, NULL);
             monitor_fail(mo->status_w, m, -errno, &e);
         }
     }
@@ -405,7 +411,7 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
     _cleanup_close_ int init_memfd = sbx_blob_memfd_init();
     if (init_memfd < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
         sbx_oci_fail(&e, errno, "sandbox init: %s", strerror(errno));
-        sbx_cgroup_destroy(&cg);
+        sbx_oci_cgroup_destroy(&cg, NULL);
         monitor_fail(mo->status_w, m, -EIO, &e);
     }
     int pidfd = -1;
@@ -414,7 +420,7 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
     int ctl = sp[0];
     if (init < 0) {
         sbx_oci_fail(&e, init, "clone3 sandbox init: %s", strerror(-init));
-        sbx_cgroup_destroy(&cg);
+        sbx_oci_cgroup_destroy(&cg, NULL);
         monitor_fail(mo->status_w, m, init, &e);
     }
     uint64_t init_start = sbx_oci_start_time(init);
@@ -434,7 +440,14 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
         if (r < 0)
             sbx_oci_fail(&e, r, "send the spec to sandbox init: %s", strerror(-r));
     }
-    /* sbx-init holds its own copies now. */
+    /*
+     * sbx-init holds its own copies now.  The container's stdio too: the
+     * monitor keeps none of the engine's pipes open, so that they end when
+     * the container's process closes them, as with runc.
+     */
+    _cleanup_close_ int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    for (int i = 0; r >= 0 && null >= 0 && i < 3; i++)
+        dup2(null, i);
     sbx_close(mo->tree);
     for (uint32_t i = 0; i < c->proc.spec.n_binds; i++)
         sbx_close(mo->bind_fds[i]);
@@ -444,9 +457,7 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
     if (r < 0 || lsock < 0) {
         kill(init, SIGKILL);
         waitpid(init, NULL, 0);
-        sbx_cgroup_destroy(&cg);
-        if (m->freezer_v1[0])
-            rmdir(m->freezer_v1);
+        sbx_oci_cgroup_destroy(&cg, m->freezer_v1[0] ? m->freezer_v1 : NULL);
         monitor_fail(mo->status_w, m, r < 0 ? r : lsock, &e);
     }
     m->init = init;

@@ -21,6 +21,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "oci/oci.h"
@@ -226,6 +227,32 @@ int sbx_oci_write_pid_file(const char *path, pid_t pid, struct sbx_oci_err *e)
         return sbx_oci_fail(e, err, "--pid-file %s: %s", path, strerror(err));
     }
     return 0;
+}
+
+void sbx_oci_cgroup_destroy(struct sbx_cgroup *cg, const char *freezer_v1)
+{
+    char *parents[2 + SBX_CG_N] = { NULL };
+    const char *dirs[2 + SBX_CG_N] = { cg->v2_path, cg->v1_path[0], cg->v1_path[1], cg->v1_path[2],
+                                       freezer_v1 };
+    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+        if (dirs[i] && (parents[i] = strdup(dirs[i])) && strrchr(parents[i], '/'))
+            *strrchr(parents[i], '/') = '\0';
+    sbx_cgroup_destroy(cg);
+    /* The freezer group empties with the others (they held the same processes). */
+    for (int i = 0; freezer_v1 && i < 5000 && rmdir(freezer_v1) < 0 && errno == EBUSY; i++)
+        nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+    /*
+     * The parent made for it (cgroupsPath's directory) goes too once no other
+     * container is in it; rmdir refuses while one is.  A hierarchy's root
+     * and systemd's slices (its own, even where it does not run) stay.
+     */
+    for (size_t i = 0; i < ARRAY_SIZE(parents); i++) {
+        size_t len = parents[i] ? strlen(parents[i]) : 0;
+        if (len > 15 && strncmp(parents[i], "/sys/fs/cgroup/", 15) == 0 &&
+            strchr(parents[i] + 15, '/') && (len < 6 || strcmp(parents[i] + len - 6, ".slice")))
+            rmdir(parents[i]);
+        free(parents[i]);
+    }
 }
 
 ssize_t sbx_oci_read_full(int fd, void *buf, size_t len)

@@ -146,6 +146,11 @@ int sbx_oci_console_connect(const char *path, struct sbx_oci_err *e);
 int sbx_oci_console_send(int sock, const char *path, int fd, struct sbx_oci_err *e);
 /* Writes pid to path atomically (--pid-file). */
 int sbx_oci_write_pid_file(const char *path, pid_t pid, struct sbx_oci_err *e);
+/*
+ * Kills what is left in the container's cgroups and removes them, the v1
+ * freezer group (or NULL) and the parents made for them once empty.
+ */
+void sbx_oci_cgroup_destroy(struct sbx_cgroup *cg, const char *freezer_v1);
 /* Reads len bytes unless EOF comes first (a status larger than PIPE_BUF arrives in parts). */
 ssize_t sbx_oci_read_full(int fd, void *buf, size_t len);
 /* A signal by name ("TERM", "SIGTERM") or number; -EINVAL if neither. */

@@ -339,6 +339,13 @@ sys.exit(not (l["level"] == "error" and "linux.devices" in l["msg"]))' "$T/log.j
         [ ! -e "$OCIROOT/bad" ]
 }
 t "an unsupported field is an error naming it, in the JSON log" unsupported
+failed_setup() {
+    bundle_with 'c["mounts"] = [{"destination": "/dev/x", "type": "bind", "source": "/etc/hostname"}]'
+    run "$T/sandboxd-oci" create --bundle "$T/b" bad2
+    rc_is 1 && err_has "bind /dev/x" && [ ! -e "$OCIROOT/bad2" ] &&
+        ! find /sys/fs/cgroup -maxdepth 3 -name sandboxd-oci | grep -q .
+}
+t "a create that fails in sbx-init leaves no state and no cgroup" failed_setup
 run_cmd() {
     bundle_with 'c["process"]["args"] = ["/bin/sh", "-c", "echo via-run; exit 6"]'
     run "$T/sandboxd-oci" run --bundle "$T/b" r1
