@@ -41,7 +41,7 @@ cleanup() {
     # podman leaves its storage mounted (overlay, shm): only below $T.
     grep -o " $T/[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do
         umount -l "$m" 2>/dev/null || true
-    done
+    done || true
     rm -rf "$T"
 }
 trap cleanup EXIT
