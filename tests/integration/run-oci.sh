@@ -182,6 +182,19 @@ t "stop: SIGTERM ends it (143), rm removes it" stopped
 t "stop/rm: nothing left in the runtime's state, no cgroup" eval \
     '[ -z "$(ls -A "$OCIROOT")" ] && ! find /sys/fs/cgroup -maxdepth 4 -name "*$id*" | grep -q .'
 
+stop_ignored() {
+    id=$(pm run -d --network none "$IMG" sh -c 'trap "" TERM; echo up; while :; do sleep 0.1; done') ||
+        return 1
+    wait_until 10 logs_have up || return 1
+    pm stop -t 1 "$id" >/dev/null || return 1
+    [ "$(pm inspect --format '{{.State.ExitCode}}' "$id")" = 137 ] && pm rm "$id" >/dev/null &&
+        [ ! -e "$OCIROOT/$id" ]
+}
+t "stop of a guest that ignores SIGTERM: SIGKILL after the timeout (137)" stop_ignored
+t "podman restart: the same id created again" eval \
+    'id=$(pm run -d --network none "$IMG" sleep 68) && pm restart -t 0 "$id" >/dev/null &&
+     [ "$(pm inspect --format "{{.State.Status}}" "$id")" = running ] && pm rm -f -t 0 "$id" >/dev/null'
+
 # ---- a terminal ----
 tty_session() {
     python3 "$OCITTY" podman --root "$T/storage" --runroot "$T/run" --tmpdir "$T/tmp" \
