@@ -19,7 +19,6 @@ if ! command -v podman >/dev/null || ! command -v conmon >/dev/null; then
 fi
 suite_init oci SANDBOXD_OCI TEST_IMAGE PROBE OCITTY
 OCIROOT=$T/oci-state
-netns=
 ctrd_pid=
 
 cleanup() {
@@ -34,7 +33,6 @@ cleanup() {
         "$SANDBOXD_OCI" --root "$OCIROOT" delete --force "${d##*/}" >/dev/null 2>&1 || true
     done
     pm rm -a -f >/dev/null 2>&1 || true
-    [ -z "$netns" ] || ip netns delete "$netns" 2>/dev/null || true
     # podman's cgroupfs manager puts conmon in libpod_parent/conmon of every
     # hierarchy and leaves it; rmdir takes them only when no one uses them.
     rmdir /sys/fs/cgroup/*/libpod_parent/conmon /sys/fs/cgroup/*/libpod_parent 2>/dev/null || true
@@ -239,11 +237,13 @@ t "--sysctl: the container's own net and ipc sysctls are set, the host's are not
         "$IMG" cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni
      rc_is 0 && [ "$(tr "\n" " " <"$T/out")" = "1 1234 " ] &&
         [ "$(cat /proc/sys/kernel/shmmni)" != 1234 ]'
+# A network namespace kept by a bind mount on a file of $T, as ip netns keeps
+# them in /run/netns (the cleanup's umount of $T takes it).
 netns_join() {
-    netns=sbx-oci-$$
-    ip netns add "$netns" || return 1
-    run pm run --rm --network "ns:/run/netns/$netns" "$IMG" readlink /proc/self/ns/net
-    rc_is 0 && [ "$(cat "$T/out")" = "net:[$(stat -L -c %i "/run/netns/$netns")]" ]
+    touch "$T/netns"
+    unshare --net="$T/netns" true || return 1
+    run pm run --rm --network "ns:$T/netns" "$IMG" readlink /proc/self/ns/net
+    rc_is 0 && [ "$(cat "$T/out")" = "net:[$(stat -L -c %i "$T/netns")]" ]
 }
 t "linux.namespaces: a network namespace joined by path" netns_join
 share_net() {
