@@ -20,6 +20,10 @@ fi
 suite_init oci SANDBOXD_OCI TEST_IMAGE PROBE OCITTY
 OCIROOT=$T/oci-state
 ctrd_pid=
+# podman keeps a blob-info cache in /var/lib/containers/cache whatever its
+# --root: the suite removes it when it was the one that made it.
+made_varlib=0
+[ -e /var/lib/containers ] || made_varlib=1
 
 cleanup() {
     local d
@@ -40,6 +44,7 @@ cleanup() {
     grep -o " $T/[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do
         umount -l "$m" 2>/dev/null || true
     done || true
+    [ "$made_varlib" = 0 ] || rm -rf /var/lib/containers
     rm -rf "$T"
 }
 trap cleanup EXIT
