@@ -24,6 +24,9 @@ ctrd_pid=
 # --root: the suite removes it when it was the one that made it.
 made_varlib=0
 [ -e /var/lib/containers ] || made_varlib=1
+# The runc shim keeps fifos and sockets in /run/containerd whatever the root.
+made_runctrd=0
+[ -e /run/containerd ] || made_runctrd=1
 
 cleanup() {
     local d
@@ -45,6 +48,7 @@ cleanup() {
         umount -l "$m" 2>/dev/null || true
     done || true
     [ "$made_varlib" = 0 ] || rm -rf /var/lib/containers
+    [ "$made_runctrd" = 0 ] || rm -rf /run/containerd
     rm -rf "$T"
 }
 trap cleanup EXIT
