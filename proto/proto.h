@@ -35,8 +35,8 @@ enum sbx_msg_type {
     SBX_MSG_SPEC = 64,   /* daemon -> init, with fds */
     SBX_MSG_REPORT = 65, /* init -> daemon */
     SBX_MSG_GUEST = 66,  /* init -> daemon: a pidfd of the guest's main process */
-    SBX_MSG_READY = 67,  /* init -> runtime, SBX_SPEC_WAIT_START: set up, waiting */
-    SBX_MSG_START = 68,  /* runtime -> init: start the guest */
+    SBX_MSG_READY = 68,  /* init -> runtime, SBX_SPEC_WAIT_START: set up, waiting */
+    SBX_MSG_START = 69,  /* runtime -> init: start the guest */
 };
 
 /* Field value types. */
