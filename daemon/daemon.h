@@ -30,8 +30,6 @@ struct sbx_daemon_config {
     uint64_t log_size;     /* bytes of log per detached sandbox */
 };
 
-/* The syscall mode of a run that neither its policy nor its request chose. */
-#define SBX_DEFAULT_MODE SBX_MODE_REWRITE
 
 struct sbx_client;
 struct sbx_sandbox;

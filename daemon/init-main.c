@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/capability.h>
@@ -69,15 +70,16 @@ static const char *guest_path_var(const struct sbx_spec *spec)
 int sbx_init_resolve_program(const struct sbx_spec *spec, char *out, size_t len)
 {
     const char *name = spec->argv[0];
+    struct stat st;
     if (strchr(name, '/')) {
         snprintf(out, len, "%s", name);
-        return 0;
+        /* An absolute path is known missing now; a relative one only from the guest's cwd. */
+        return name[0] != '/' || stat(out, &st) == 0 || errno != ENOENT ? 0 : -ENOENT;
     }
     const char *p = guest_path_var(spec);
     while (*p) {
         size_t n = strcspn(p, ":");
         if (snprintf(out, len, "%.*s/%s", (int)n, n ? p : ".", name) < (int)len) {
-            struct stat st;
             if (stat(out, &st) == 0 && S_ISREG(st.st_mode))
                 return 0;
         }
@@ -149,6 +151,30 @@ static int hand_over(int ctl, pid_t guest, int master, struct sbx_init_error *e)
     return 0;
 }
 
+/*
+ * SBX_SPEC_WAIT_START: the runtime's `create` ends here, with the root built
+ * and the program found; the guest starts at `start`.  The pty's master goes
+ * first, as an engine wants the console before `create` returns.  0 on START;
+ * -1 when the runtime went away or sent anything else (nothing to report to).
+ */
+static int wait_start(int ctl, int *master, struct sbx_init_error *e)
+{
+    struct sbx_buf b = { 0 };
+    if (*master >= 0 && send_fd(ctl, SBX_MSG_TTY, *master) < 0)
+        return sbx_init_fail(e, EPIPE, "hand the guest's terminal to the runtime");
+    *master = sbx_close(*master);
+    int r = sbx_msg_empty_encode(SBX_MSG_READY, &b);
+    if (r >= 0)
+        r = sbx_proto_send(ctl, &b, NULL, 0);
+    sbx_buf_free(&b);
+    if (r < 0)
+        return sbx_init_fail(e, r, "tell the runtime the sandbox is ready");
+    struct sbx_frame f = { 0 };
+    bool start = sbx_proto_recv(ctl, &f) > 0 && sbx_msg_empty_decode(&f, SBX_MSG_START) == 0;
+    sbx_frame_clear(&f);
+    return start ? 0 : -1;
+}
+
 int main(void)
 {
     int ctl = SBX_INIT_CTL_FD;
@@ -193,6 +219,11 @@ int main(void)
         goto fail;
     if (slave >= 0)
         fds.stdio[0] = fds.stdio[1] = fds.stdio[2] = slave;
+    if ((spec.flags & SBX_SPEC_WAIT_START) && wait_start(ctl, &master, &e) < 0) {
+        if (e.err)
+            goto fail;
+        return 125;
+    }
     pid_t guest = sbx_init_spawn_guest(&spec, &fds, path, ctl, &e, &kind);
     if (guest < 0)
         goto fail;

@@ -388,8 +388,12 @@ static int mount_root(struct mounts *ms, const struct sbx_spec *spec,
     _cleanup_close_ int root_dir = staging_dir(staging, "root", 0755, e);
     if (root_dir < 0)
         return root_dir;
-    if (spec->flags & SBX_SPEC_WRITABLE_IMAGE) {
-        int r = attach(fds->image, 0, root_dir, e, "image");
+    if (spec->flags & (SBX_SPEC_WRITABLE_IMAGE | SBX_SPEC_READONLY_ROOT)) {
+        /*
+         * A directory root may come from a mount that allows devices: never in
+         * a sandbox.  A read-only one becomes so once its mount points are made.
+         */
+        int r = attach(fds->image, ATTR_BASE, root_dir, e, "image");
         if (r < 0 || (r = mounts_add(ms, fds->image, NULL, e, "image")) < 0)
             return r;
         int root = fcntl(fds->image, F_DUPFD_CLOEXEC, 3);
@@ -534,6 +538,50 @@ static int mount_tmp(struct mounts *ms, int root, const struct sbx_spec *spec,
 }
 
 /*
+ * The kernel filesystems an OCI bundle asks for, at their usual places:
+ * sysfs read-only (it shows the host's devices and tunables), cgroup2
+ * read-only inside it (the sandbox's cgroup namespace makes its own cgroup
+ * the root), and a POSIX message queue filesystem of the sandbox's ipc
+ * namespace in /dev, before /dev is closed to further mounts.
+ */
+static int mount_kernel_fs(struct mounts *ms, int root, const struct sbx_spec *spec,
+                           struct sbx_init_error *e)
+{
+    int r;
+    if (spec->flags & SBX_SPEC_SYSFS) {
+        _cleanup_close_ int mp = open_mount_point(ms, root, "/sys", RESOLVE_STRICT, 1, e, "/sys");
+        if (mp < 0)
+            return mp;
+        _cleanup_close_ int sys =
+            new_mount("sysfs", NULL, ATTR_BASE | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_RDONLY, e, "/sys");
+        if (sys < 0 || (r = attach(sys, 0, mp, e, "/sys")) < 0)
+            return sys < 0 ? sys : r;
+        if (spec->flags & SBX_SPEC_CGROUPFS) {
+            _cleanup_close_ int cg = open_below(sys, "fs/cgroup", O_DIRECTORY, RESOLVE_STRICT);
+            if (cg < 0)
+                return sbx_init_fail(e, cg, "/sys/fs/cgroup");
+            if ((r = mount_new(NULL, "cgroup2", NULL,
+                               ATTR_BASE | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_RDONLY, cg, e,
+                               "/sys/fs/cgroup")) < 0)
+                return r;
+        }
+    }
+    if (spec->flags & SBX_SPEC_MQUEUE) {
+        /* From /dev's own root: RESOLVE_STRICT does not cross into another mount. */
+        _cleanup_close_ int dev =
+            open_below(root, "dev", O_DIRECTORY, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+        if (dev < 0)
+            return sbx_init_fail(e, dev, "/dev");
+        _cleanup_close_ int mp =
+            open_mount_point(ms, dev, "mqueue", RESOLVE_STRICT, 1, e, "/dev/mqueue");
+        if (mp < 0 || (r = mount_new(NULL, "mqueue", NULL, ATTR_BASE | MOUNT_ATTR_NOEXEC, mp, e,
+                                     "/dev/mqueue")) < 0)
+            return mp < 0 ? mp : r;
+    }
+    return 0;
+}
+
+/*
  * Marks /dev and /dev/shm: the sandbox's own filesystems, on which sbx-init
  * made the device nodes, yet no place for a policy mount.  sbx-init opens
  * paths there as root (the pty of -t), and the guest's /dev is for the
@@ -626,6 +674,21 @@ static int mount_policy(struct mounts *ms, int root, const struct sbx_spec *spec
         if ((r = mask(fd, e, what)) < 0)
             return r;
     }
+    for (uint32_t i = 0; i < spec->n_readonly; i++) {
+        snprintf(what, sizeof(what), "read-only %s", spec->readonly[i]);
+        const char *rel = spec->readonly[i] + strspn(spec->readonly[i], "/");
+        _cleanup_close_ int fd = open_below(root, *rel ? rel : ".", 0, RESOLVE_GUEST);
+        if (fd == -ENOENT)
+            continue;
+        if (fd < 0)
+            return sbx_init_fail(e, fd, "%s", what);
+        _cleanup_close_ int tree =
+            open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+        if (tree < 0)
+            return sbx_init_fail(e, errno, "%s: open_tree", what);
+        if ((r = attach(tree, ATTR_BASE | MOUNT_ATTR_RDONLY, fd, e, what)) < 0)
+            return r;
+    }
     return 0;
 }
 
@@ -641,9 +704,13 @@ int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
         return root;
     int r;
     if ((r = mount_proc(&ms, root, e)) < 0 || (r = mount_dev(&ms, root, spec, e)) < 0 ||
-        (r = mount_tmp(&ms, root, spec, e)) < 0 || (r = mark_system(&ms, root, e)) < 0 ||
-        (r = mount_policy(&ms, root, spec, fds, e)) < 0)
+        (r = mount_tmp(&ms, root, spec, e)) < 0 || (r = mount_kernel_fs(&ms, root, spec, e)) < 0 ||
+        (r = mark_system(&ms, root, e)) < 0 || (r = mount_policy(&ms, root, spec, fds, e)) < 0)
         return r;
+    struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
+    if ((spec->flags & SBX_SPEC_READONLY_ROOT) &&
+        mount_setattr(root, "", AT_EMPTY_PATH, &ro, sizeof(ro)) < 0)
+        return sbx_init_fail(e, errno, "make the root read-only");
 
     if (fchdir(root) < 0)
         return sbx_init_fail(e, errno, "chdir into the new root");

@@ -734,9 +734,10 @@ static int spec_check(const void *p)
     const struct sbx_spec *m = p;
     if (check_mode(m->mode) < 0)
         return -1;
-    return m->flags & ~(SBX_SPEC_WRITABLE_IMAGE | SBX_SPEC_NET_HOST | SBX_SPEC_TTY | SBX_SPEC_EXEC)
-               ? -1
-               : 0;
+    const uint32_t known = SBX_SPEC_WRITABLE_IMAGE | SBX_SPEC_NET_HOST | SBX_SPEC_TTY |
+                           SBX_SPEC_EXEC | SBX_SPEC_READONLY_ROOT | SBX_SPEC_SYSFS |
+                           SBX_SPEC_CGROUPFS | SBX_SPEC_MQUEUE | SBX_SPEC_WAIT_START;
+    return m->flags & ~known ? -1 : 0;
 }
 
 static const struct slot spec_slots[] = {
@@ -759,6 +760,7 @@ static const struct slot spec_slots[] = {
     MANY(17, SLOT_ITEMS, false, struct sbx_spec, rlimits, n_rlimits, &rlimit_item),
     ONE(18, SLOT_U64, true, struct sbx_spec, tmp_size),
     ONE(19, SLOT_U64, true, struct sbx_spec, shm_size),
+    MANY(20, SLOT_STRV, false, struct sbx_spec, readonly, n_readonly, NULL),
 };
 DESC(spec_desc, SBX_MSG_SPEC, spec_slots, spec_check);
 
@@ -943,6 +945,23 @@ int sbx_msg_guest_decode(const struct sbx_frame *f)
 int sbx_msg_notify_decode(const struct sbx_frame *f)
 {
     return f->type == SBX_MSG_NOTIFY && f->length == 0 ? 0 : -EBADMSG;
+}
+
+int sbx_msg_empty_encode(uint16_t type, struct sbx_buf *ret)
+{
+    _cleanup_(sbx_buf_free) struct sbx_buf b = { 0 };
+    sbx_proto_begin(&b, type);
+    int r = sbx_proto_finish(&b);
+    if (r < 0)
+        return r;
+    *ret = b;
+    b = (struct sbx_buf){ 0 };
+    return 0;
+}
+
+int sbx_msg_empty_decode(const struct sbx_frame *f, uint16_t type)
+{
+    return f->type == type && f->length == 0 && f->n_fds == 0 ? 0 : -EBADMSG;
 }
 
 int sbx_spec_encode(const struct sbx_spec *m, struct sbx_buf *ret)

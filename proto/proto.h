@@ -52,13 +52,15 @@ enum sbx_msg_type {
     SBX_MSG_INIT_EXEC_END = 69,    /* init -> daemon: how it ended, or why it never ran */
     SBX_MSG_INIT_EXEC_TTY = 70,    /* init -> daemon: the master of its pty, with the fd */
     SBX_MSG_INIT_EXEC_SIGNAL = 71, /* daemon -> init: a signal for it */
+    SBX_MSG_READY = 72,  /* init -> runtime, SBX_SPEC_WAIT_START: set up, waiting */
+    SBX_MSG_START = 73,  /* runtime -> init: start the guest */
 };
 
 /* Field value types. */
 enum sbx_field_type {
     SBX_FIELD_U32 = 1,
     SBX_FIELD_U64 = 2,
-    SBX_FIELD_STR = 3,   /* no NUL byte inside, not NUL-terminated on the wire */
+    SBX_FIELD_STR = 3, /* no NUL byte inside, not NUL-terminated on the wire */
     SBX_FIELD_BYTES = 4,
 };
 
@@ -66,7 +68,7 @@ struct sbx_frame_header {
     uint32_t magic;
     uint16_t version;
     uint16_t type;
-    uint32_t flags; /* must be 0 in version 1 */
+    uint32_t flags;  /* must be 0 in version 1 */
     uint32_t length; /* payload bytes after the header */
 };
 
@@ -112,8 +114,7 @@ void sbx_buf_free(struct sbx_buf *b);
 
 /* Header and field decoding.  -EPROTO bad magic/flags, -EPROTONOSUPPORT
  * version, -EMSGSIZE over limits, -EBADMSG malformed field. */
-int sbx_proto_decode_header(const uint8_t raw[SBX_PROTO_HEADER_SIZE],
-                            struct sbx_frame_header *ret);
+int sbx_proto_decode_header(const uint8_t raw[SBX_PROTO_HEADER_SIZE], struct sbx_frame_header *ret);
 void sbx_reader_init(struct sbx_reader *r, const struct sbx_frame *f);
 int sbx_reader_next(struct sbx_reader *r, struct sbx_field *ret); /* 1 field, 0 end, <0 error */
 int sbx_field_u32(const struct sbx_field *f, uint32_t *ret);
@@ -144,7 +145,7 @@ int sbx_proto_recv(int sock, struct sbx_frame *ret);
  */
 struct sbx_proto_rx {
     uint8_t header[SBX_PROTO_HEADER_SIZE];
-    size_t have;       /* bytes of header + payload received so far */
+    size_t have; /* bytes of header + payload received so far */
     struct sbx_frame_header hdr;
     struct sbx_frame frame; /* under construction; owned */
     uint32_t max_payload;   /* a longer frame is -EMSGSIZE; SBX_PROTO_MAX_PAYLOAD after init */
@@ -272,13 +273,13 @@ struct sbx_msg_signal {
 
 /* How a sandbox ended, in EXIT and REPORT. */
 enum sbx_exit_kind {
-    SBX_EXIT_EXITED = 1,    /* code = exit status */
-    SBX_EXIT_SIGNALED = 2,  /* code = signal number */
-    SBX_EXIT_SETUP = 3,     /* code = errno; sandbox setup failed */
-    SBX_EXIT_NOTFOUND = 4,  /* code = errno; program missing in the image */
-    SBX_EXIT_NOEXEC = 5,    /* code = errno; program present, cannot execute */
-    SBX_EXIT_TIMEOUT = 6,   /* code = 0; killed by the policy's timeout */
-    SBX_EXIT_OOM = 7,       /* code = 0; killed by the memory limit */
+    SBX_EXIT_EXITED = 1,   /* code = exit status */
+    SBX_EXIT_SIGNALED = 2, /* code = signal number */
+    SBX_EXIT_SETUP = 3,    /* code = errno; sandbox setup failed */
+    SBX_EXIT_NOTFOUND = 4, /* code = errno; program missing in the image */
+    SBX_EXIT_NOEXEC = 5,   /* code = errno; program present, cannot execute */
+    SBX_EXIT_TIMEOUT = 6,  /* code = 0; killed by the policy's timeout */
+    SBX_EXIT_OOM = 7,      /* code = 0; killed by the memory limit */
 };
 
 /* Packed little-endian in the stats field: one entry per syscall seen. */
@@ -291,7 +292,7 @@ struct sbx_stat_entry {
 struct sbx_msg_exit {
     uint32_t kind; /* enum sbx_exit_kind */
     uint32_t code;
-    char *message; /* optional, for people */
+    char *message;                /* optional, for people */
     struct sbx_stat_entry *stats; /* optional */
     uint32_t n_stats;
     char *killed_syscall; /* optional: the call a kill rule stopped, by name */
@@ -330,9 +331,21 @@ struct sbx_spec_rlimit {
  * and statistics fds while the guest runs.  Detached sandboxes only.
  */
 #define SBX_SPEC_EXEC (1u << 3)
+/*
+ * For an OCI runtime (oci/): the image is a directory tree the engine
+ * mounted, attached nosuid and nodev without an overlay (made read-only
+ * with SBX_SPEC_READONLY_ROOT once its mount points are made); sysfs, cgroup2 and mqueue at their
+ * usual places; and init waits, once the root is built and the program found, until the control
+ * socket says START (it sends READY, after TTY with SBX_SPEC_TTY).
+ */
+#define SBX_SPEC_READONLY_ROOT (1u << 4)
+#define SBX_SPEC_SYSFS (1u << 5)    /* read-only sysfs at /sys */
+#define SBX_SPEC_CGROUPFS (1u << 6) /* read-only cgroup2 at /sys/fs/cgroup (with SYSFS) */
+#define SBX_SPEC_MQUEUE (1u << 7)   /* mqueue at /dev/mqueue */
+#define SBX_SPEC_WAIT_START (1u << 8)
 
 struct sbx_spec {
-    char *staging;  /* existing host directory that init mounts its staging tmpfs over */
+    char *staging; /* existing host directory that init mounts its staging tmpfs over */
     char **argv;
     uint32_t argc;
     char **env;
@@ -345,7 +358,7 @@ struct sbx_spec {
     uint32_t *groups; /* supplementary groups */
     uint32_t n_groups;
     uint32_t umask;
-    uint64_t caps_keep; /* bit n = keep capability n */
+    uint64_t caps_keep;    /* bit n = keep capability n */
     uint64_t overlay_size; /* bytes for the tmpfs upper layer, 0 = unlimited */
     uint64_t tmp_size;     /* bytes of /tmp, 0 = unlimited */
     uint64_t shm_size;     /* bytes of /dev/shm, 0 = unlimited */
@@ -357,6 +370,8 @@ struct sbx_spec {
     uint32_t n_masked;
     struct sbx_spec_rlimit *rlimits;
     uint32_t n_rlimits;
+    char **readonly; /* paths made read-only in the sandbox */
+    uint32_t n_readonly;
 };
 
 /*
@@ -458,6 +473,9 @@ int sbx_msg_tty_encode(struct sbx_buf *ret);
 int sbx_msg_tty_decode(const struct sbx_frame *f);
 int sbx_msg_guest_decode(const struct sbx_frame *f);
 int sbx_msg_notify_decode(const struct sbx_frame *f);
+/* A frame of no field and no fd (READY, START). */
+int sbx_msg_empty_encode(uint16_t type, struct sbx_buf *ret);
+int sbx_msg_empty_decode(const struct sbx_frame *f, uint16_t type);
 
 int sbx_msg_exit_encode(const struct sbx_msg_exit *m, struct sbx_buf *ret);
 int sbx_msg_exit_decode(const struct sbx_frame *f, struct sbx_msg_exit *ret);

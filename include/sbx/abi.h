@@ -47,6 +47,9 @@ enum sbx_syscall_mode {
     SBX_MODE_REWRITE = 2,
 };
 
+/* The syscall mode of a run that neither its policy nor its request chose. */
+#define SBX_DEFAULT_MODE SBX_MODE_REWRITE
+
 /*
  * Startup status.  Whoever turns into the guest (sandbox init's child in
  * `off` mode, the trampoline otherwise) writes one record to SBX_FD_STATUS

@@ -10,7 +10,10 @@ is in sandbox-policy(5) and the reverse, each with its type, default (or that
 it is required) and an example, and the page's example policy is valid.
 -h and --help are how the output is got, so they are not compared.
 
-Usage: check-man.py SANDBOXD SANDBOXCTL MAN_SOURCE_DIR POLICY_MD
+The global options of `sandboxd-oci --help` are those of sandboxd-oci(1), and
+every command it lists has its section there.
+
+Usage: check-man.py SANDBOXD SANDBOXCTL MAN_SOURCE_DIR POLICY_MD SANDBOXD_OCI
 """
 import os
 import re
@@ -145,8 +148,23 @@ def scd_entries(path):
 
 
 def main():
-    sandboxd, sandboxctl, mandir, policy_md = sys.argv[1:5]
+    sandboxd, sandboxctl, mandir, policy_md, oci = sys.argv[1:6]
     tap = Tap()
+
+    page = os.path.join(mandir, "sandboxd-oci.1.scd")
+    sections = scd_sections(page)
+    text = run_help([oci, "--help"])
+    tap.check("sandboxd-oci --help and sandboxd-oci(1) name the same global options",
+              compare("sandboxd-oci", help_options(text.split("Global options:")[-1]),
+                      "sandboxd-oci --help", scd_options(sections.get(("GLOBAL OPTIONS", ""), [])),
+                      page, "GLOBAL OPTIONS"))
+    cmds = help_commands(text)
+    documented = {sub for (sec, sub) in sections if sec == "COMMANDS" and sub}
+    tap.check("sandboxd-oci --help and sandboxd-oci(1) name the same commands",
+              [f"sandboxd-oci: command '{c}' has no '## {c}' in {page}"
+               for c in cmds if c not in documented] +
+              [f"sandboxd-oci: {page} has '## {c}' but --help lists no '{c}'"
+               for c in sorted(documented - set(cmds))])
 
     page = os.path.join(mandir, "sandboxd.8.scd")
     opts = scd_options(scd_sections(page).get(("OPTIONS", ""), []))

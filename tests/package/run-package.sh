@@ -135,7 +135,8 @@ install_deb() { "${apt[@]}" install "$deb" >"$out" 2>"$err" || { rc=$?; return 1
 t "apt-get install of the package" install_deb
 installed_files() {
     local p
-    for p in /usr/bin/sandboxctl /usr/sbin/sandboxd /lib/systemd/system/sandboxd.service \
+    for p in /usr/bin/sandboxctl /usr/sbin/sandboxd /usr/bin/sandboxd-oci \
+        /lib/systemd/system/sandboxd.service \
         /lib/systemd/system/sandboxd.socket /usr/lib/sysusers.d/sandboxd.conf \
         /usr/lib/tmpfiles.d/sandboxd.conf /etc/sandboxd/policies/default.yaml \
         /usr/share/doc/sandboxd/README.md; do

@@ -639,6 +639,7 @@ static void test_roundtrip_spec(void)
     char *argv[] = { "/usr/bin/python3", "-c", "print(1)", NULL };
     char *env[] = { "HOME=/", NULL };
     char *masked[] = { "/proc/kcore", "/sys/firmware", NULL };
+    char *readonly[] = { "/proc/asound", NULL };
     uint32_t groups[] = { 10, 100, 65534 };
     struct sbx_spec_bind binds[] = {
         { .target = "/data", .flags = SBX_BIND_READONLY },
@@ -658,7 +659,8 @@ static void test_roundtrip_spec(void)
         .cwd = "/work",
         .hostname = "box",
         .mode = SBX_MODE_REWRITE,
-        .flags = SBX_SPEC_NET_HOST,
+        .flags = SBX_SPEC_NET_HOST | SBX_SPEC_READONLY_ROOT | SBX_SPEC_SYSFS | SBX_SPEC_CGROUPFS |
+                 SBX_SPEC_MQUEUE | SBX_SPEC_WAIT_START,
         .uid = 65534,
         .gid = 65533,
         .groups = groups,
@@ -674,6 +676,8 @@ static void test_roundtrip_spec(void)
         .n_tmpfs = 1,
         .masked = masked,
         .n_masked = 2,
+        .readonly = readonly,
+        .n_readonly = 1,
         .rlimits = rl,
         .n_rlimits = 2,
     };
@@ -696,7 +700,11 @@ static void test_roundtrip_spec(void)
     CU_ASSERT_STRING_EQUAL("/work", m2.cwd);
     CU_ASSERT_STRING_EQUAL("box", m2.hostname);
     CU_ASSERT_EQUAL(SBX_MODE_REWRITE, m2.mode);
-    CU_ASSERT_EQUAL(SBX_SPEC_NET_HOST, m2.flags);
+    CU_ASSERT_EQUAL(SBX_SPEC_NET_HOST | SBX_SPEC_READONLY_ROOT | SBX_SPEC_SYSFS |
+                        SBX_SPEC_CGROUPFS | SBX_SPEC_MQUEUE | SBX_SPEC_WAIT_START,
+                    m2.flags);
+    CU_ASSERT_EQUAL_FATAL(1, m2.n_readonly);
+    CU_ASSERT_STRING_EQUAL("/proc/asound", m2.readonly[0]);
     CU_ASSERT_EQUAL(65534, m2.uid);
     CU_ASSERT_EQUAL(65533, m2.gid);
     CU_ASSERT_EQUAL_FATAL(3, m2.n_groups);
