@@ -205,8 +205,8 @@ sbx_tramp_fast_entry:
 
 /*
  * close, fcntl, dup2 and dup3 are virtualized only to protect the
- * trampoline's own descriptors, which all lie at or above SBX_FD_EXEC
- * (1019): with a lower descriptor (the kernel reads it as unsigned int) they
+ * trampoline's kept descriptor, SBX_FD_STATS (1021, under `--stats`; without
+ * it they are not even gated): with a lower descriptor (the kernel reads it as unsigned int) they
  * are plain passthrough calls and need not leave the fast path.
  * sbx_tramp_fd_arg[nr] says which argument holds it: 1 rdi, 2 rsi, 0 none.
  */
@@ -217,10 +217,10 @@ sbx_tramp_fast_entry:
     je 2f
     cmp $2, %eax
     jne .Lfast_restore_slow
-    cmp $1019, %esi             /* SBX_FD_EXEC */
+    cmp $1021, %esi             /* SBX_FD_STATS */
     jb .Lfast_pass
     jmp .Lfast_restore_slow
-2:  cmp $1019, %edi
+2:  cmp $1021, %edi
     jb .Lfast_pass
 
 .Lfast_restore_slow:

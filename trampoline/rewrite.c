@@ -182,21 +182,20 @@ static const struct sbx_sitemap_header *sitemap;
 static const struct sbx_sitemap_file *sitemap_files;
 static const struct sbx_sitemap_site *sitemap_sites;
 
-static void sitemap_map(void)
+static void sitemap_map_from(int fd)
 {
     struct stat st;
     struct sbx_sitemap_footer ft;
-    if (sbx_sys2(__NR_fstat, SBX_FD_TRAMPOLINE, (long)&st) < 0 ||
+    if (sbx_sys2(__NR_fstat, fd, (long)&st) < 0 ||
         (uint64_t)st.st_size < sizeof(ft) + sizeof(*sitemap) ||
-        sbx_pread_full(SBX_FD_TRAMPOLINE, &ft, sizeof(ft), st.st_size - sizeof(ft)) !=
-            (long)sizeof(ft) ||
+        sbx_pread_full(fd, &ft, sizeof(ft), st.st_size - sizeof(ft)) != (long)sizeof(ft) ||
         ft.magic != SBX_SITEMAP_FOOTER_MAGIC || ft.bytes < sizeof(*sitemap) ||
         ft.bytes > SBX_SITEMAP_MAX_BYTES || ft.bytes > st.st_size - sizeof(ft))
         return;
     uint64_t at = st.st_size - sizeof(ft) - ft.bytes, page = at & ~(PAGE - 1);
     uint64_t len = at - page + ft.bytes;
     long m = sbx_tramp_syscall6(__NR_mmap, (long)SBX_TRAMPOLINE_SITEMAP_ADDR, (long)len, PROT_READ,
-                                MAP_SHARED | MAP_FIXED_NOREPLACE, SBX_FD_TRAMPOLINE, (long)page);
+                                MAP_SHARED | MAP_FIXED_NOREPLACE, fd, (long)page);
     if (m != (long)SBX_TRAMPOLINE_SITEMAP_ADDR) {
         if (m >= 0)
             sbx_sys2(__NR_munmap, m, (long)len);
@@ -215,6 +214,20 @@ static void sitemap_map(void)
     sitemap_files = (const struct sbx_sitemap_file *)(h + 1);
     sitemap_sites = (const struct sbx_sitemap_site *)(sitemap_files + h->nfiles);
     sitemap = h;
+}
+
+/*
+ * The trampoline's memfd (with the map at its end) is this process's exe
+ * file, so it is reached through /proc/self/exe, and no descriptor of it
+ * stays open for the guest to see; the mapping outlives the descriptor.
+ */
+static void sitemap_map(void)
+{
+    long fd = sbx_sys4(__NR_openat, AT_FDCWD, (long)"/proc/self/exe", O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    sitemap_map_from((int)fd);
+    sbx_sys1(__NR_close, fd);
 }
 
 /* The map's entry for the file open at fd, or NULL. */

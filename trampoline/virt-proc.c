@@ -19,6 +19,7 @@
 #include <linux/mman.h>
 #include <linux/sched.h>
 #include <linux/close_range.h>
+#include <linux/openat2.h>
 
 #include "sbx/abi.h"
 #include "rewrite.h"
@@ -202,39 +203,32 @@ long sbx_virt_mm(struct sbx_call *c)
     return sbx_call_gate(c);
 }
 
-/* The kernel reads descriptors as unsigned int: so must we (0x1000003ff is 1023). */
+/*
+ * The one descriptor the guest may keep of ours: SBX_FD_STATS under
+ * `--stats`.  The kernel reads descriptors as unsigned int: so must we
+ * (0x1000003fd is 1021).
+ */
 static int is_kept_fd(long arg)
 {
-    unsigned fd = (unsigned)arg;
-    return fd == SBX_FD_TRAMPOLINE || fd == SBX_FD_EXEC ||
-           (fd == SBX_FD_STATS && sbx_tramp.keep_stats_fd);
+    return (unsigned)arg == SBX_FD_STATS && sbx_tramp.keep_stats_fd;
 }
 
-/* close_range around the kept fds, which sit at the top of the fd range. */
+/* close_range around the kept fd. */
 static long close_range_split(unsigned first, unsigned last, unsigned flags)
 {
-    const unsigned kept[] = { SBX_FD_EXEC, SBX_FD_STATS, SBX_FD_TRAMPOLINE };
-    unsigned lo = first;
-    long r;
     if (first > last)
         return -EINVAL;
-    for (unsigned i = 0; i < SBX_ARRAY_SIZE(kept); i++) {
-        unsigned k = kept[i];
-        if (!is_kept_fd(k) || k < lo)
-            continue;
-        if (k > last)
-            break;
-        if (k > lo) {
-            r = sbx_sys3(__NR_close_range, lo, k - 1, flags);
-            if (r < 0)
-                return r;
-            flags &= ~(unsigned)CLOSE_RANGE_UNSHARE;
-        }
-        lo = k + 1;
+    if (!is_kept_fd(SBX_FD_STATS) || first > SBX_FD_STATS || last < SBX_FD_STATS)
+        return sbx_sys3(__NR_close_range, first, last, flags);
+    if (first < SBX_FD_STATS) {
+        long r = sbx_sys3(__NR_close_range, first, SBX_FD_STATS - 1, flags);
+        if (r < 0)
+            return r;
+        flags &= ~(unsigned)CLOSE_RANGE_UNSHARE;
     }
-    if (lo > last)
+    if (last == SBX_FD_STATS)
         return 0;
-    return sbx_sys3(__NR_close_range, lo, last, flags);
+    return sbx_sys3(__NR_close_range, SBX_FD_STATS + 1, last, flags);
 }
 
 long sbx_virt_fd(struct sbx_call *c)
@@ -274,6 +268,28 @@ int sbx_virt_is_self_exe(const char *path)
     n += sbx_utoa((uint64_t)sbx_sys0(__NR_getpid), buf + n);
     memcpy(buf + n, "/exe", 5);
     return sbx_streq(path, buf);
+}
+
+/*
+ * open of the exe link: the kernel's link leads to the trampoline's memfd,
+ * so the program's file is opened by the path it was loaded from instead
+ * (with the guest's flags and rights).  O_NOFOLLOW (ELOOP, or the link
+ * itself with O_PATH) and openat2's RESOLVE_NO_MAGICLINKS / NO_SYMLINKS
+ * (ELOOP) are native as they are: such calls go through unchanged.
+ */
+long sbx_virt_open(struct sbx_call *c, int dirfd, const char *path, long flags, long resolve)
+{
+    if (!path || (dirfd != AT_FDCWD && path[0] != '/') || (flags & O_NOFOLLOW) ||
+        (resolve & (RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS)) || !sbx_virt_is_self_exe(path))
+        return sbx_call_gate(c);
+    struct sbx_call o = *c;
+    if (c->nr == __NR_open) {
+        o.a[0] = (long)sbx_tramp.exe_path;
+    } else {
+        o.a[0] = AT_FDCWD;
+        o.a[1] = (long)sbx_tramp.exe_path;
+    }
+    return sbx_call_gate(&o);
 }
 
 long sbx_virt_readlink(struct sbx_call *c, int dirfd, const char *path, char *buf, long size)

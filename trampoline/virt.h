@@ -53,5 +53,7 @@ long sbx_virt_clone3(struct sbx_call *c);
 long sbx_virt_mm(struct sbx_call *c);
 long sbx_virt_fd(struct sbx_call *c);
 long sbx_virt_readlink(struct sbx_call *c, int dirfd, const char *path, char *buf, long size);
+/* open, openat, openat2 (resolve: its RESOLVE_* flags, 0 for the others). */
+long sbx_virt_open(struct sbx_call *c, int dirfd, const char *path, long flags, long resolve);
 /* Whether path names this process's /proc exe link (self, thread-self or its pid). */
 int sbx_virt_is_self_exe(const char *path);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The trampoline's own descriptors (SBX_FD_EXEC, SBX_FD_STATS,
- * SBX_FD_TRAMPOLINE) through a patched site: close, dup2, dup3 and
+ * The trampoline's one kept descriptor (SBX_FD_STATS, which the launcher
+ * keeps as `--stats` does) through a patched site: close, dup2, dup3 and
  * fcntl(F_SETFD) of them fail with EBADF, also when the descriptor comes
  * with high bits set (the kernel reads an unsigned int), while the same
  * calls on the guest's own descriptors below them stay plain passthrough
@@ -54,7 +54,7 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "trap") || !strcmp(mode, "native"))
         GUEST_CHECK(b == 0x0f, "site patched without rewrite mode: %#x", b);
 
-    const long kept[] = { SBX_FD_EXEC, SBX_FD_TRAMPOLINE };
+    const long kept[] = { SBX_FD_STATS };
     /* Natively (and without a MODE) those numbers are nothing special. */
     const unsigned nkept = sandboxed ? sizeof(kept) / sizeof(kept[0]) : 0;
     for (int round = 0; round < 3; round++) {
