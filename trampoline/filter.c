@@ -55,15 +55,12 @@ int sbx_tramp_setup_filter(void)
     /*
      * Whatever handler.c virtualizes is gated, even a number the list in
      * gate-prog.c lacks; rt_sigreturn is not: it must run on the signal frame
-     * from anywhere (the restorer of the guest's own handlers).  Nor are the
-     * descriptor calls, unless the guest keeps a descriptor of ours
-     * (sbx_gate_fd_calls): without one they have nothing to guard.
+     * from anywhere (the restorer of the guest's own handlers).
      */
     static uint8_t gated[SBX_STATS_NSYSCALLS];
     sbx_gate_mark_gated(gated);
     for (size_t nr = 0; nr < SBX_STATS_NSYSCALLS; nr++)
-        if (sbx_tramp_virt_fn[nr] && nr != __NR_rt_sigreturn &&
-            (sbx_gate_fd_calls || !sbx_gate_is_fd_call((uint32_t)nr)))
+        if (sbx_tramp_virt_fn[nr] && nr != __NR_rt_sigreturn)
             gated[nr] = 1;
     size_t len = sbx_gate_build(prog, BPF_MAXINSNS, gated, SBX_TRAMPOLINE_GATE_RET, policy, n);
     if (len == 0)

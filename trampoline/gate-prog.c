@@ -23,10 +23,11 @@
  * (SIGSYS stays the trampoline's), new processes and threads (clone onto a
  * new stack, the rewriter's per-process state), the mapping calls that
  * create executable code or could touch the trampoline's own ranges, and
- * the readlink and open of /proc/self/exe.  The descriptor calls (close,
- * fcntl, dup2, dup3, close_range) are gated only when the guest keeps a
- * descriptor of the trampoline's (`--stats`): sbx_tramp_setup_filter adds
- * handler.c's table, those calls included then.
+ * the readlink and open of /proc/self/exe.  No descriptor call: the guest
+ * has no descriptor of the trampoline's to guard (under `--stats` it may
+ * close or replace the stats page's, which costs it only its counts).
+ * handler.c's table must not name a number missing here;
+ * sbx_tramp_setup_filter gates its table as well.
  */
 static const uint16_t gated_nrs[] = {
     __NR_rt_sigaction, __NR_rt_sigprocmask, __NR_rt_sigsuspend, __NR_ppoll,    __NR_epoll_pwait,
@@ -37,29 +38,15 @@ static const uint16_t gated_nrs[] = {
     __NR_openat2,
 };
 
-static const uint16_t fd_nrs[] = { __NR_close, __NR_dup2, __NR_dup3, __NR_close_range, __NR_fcntl };
-
-int sbx_gate_fd_calls;
-
-int sbx_gate_is_fd_call(uint32_t nr)
-{
-    for (size_t i = 0; i < sizeof(fd_nrs) / sizeof(fd_nrs[0]); i++)
-        if (fd_nrs[i] == nr)
-            return 1;
-    return 0;
-}
-
 void sbx_gate_mark_gated(uint8_t *gated)
 {
     for (size_t i = 0; i < sizeof(gated_nrs) / sizeof(gated_nrs[0]); i++)
         gated[gated_nrs[i]] = 1;
-    for (size_t i = 0; sbx_gate_fd_calls && i < sizeof(fd_nrs) / sizeof(fd_nrs[0]); i++)
-        gated[fd_nrs[i]] = 1;
 }
 
 int sbx_gate_is_gated(uint32_t nr)
 {
-    if (nr >= SBX_GATE_X32_BIT || (sbx_gate_fd_calls && sbx_gate_is_fd_call(nr)))
+    if (nr >= SBX_GATE_X32_BIT)
         return 1;
     for (size_t i = 0; i < sizeof(gated_nrs) / sizeof(gated_nrs[0]); i++)
         if (gated_nrs[i] == nr)

@@ -34,16 +34,6 @@ void sbx_gate_mark_gated(uint8_t *gated);
 int sbx_gate_is_gated(uint32_t nr);
 
 /*
- * The descriptor calls (close, fcntl, dup2, dup3, close_range) guard the one
- * descriptor a guest may keep of the trampoline's (SBX_FD_STATS under
- * `--stats`): nonzero, they are in the list; 0 (the default, and what the
- * site map's builder assumes), they are not.  Set once at startup.
- */
-extern int sbx_gate_fd_calls;
-/* Whether nr is one of those descriptor calls. */
-int sbx_gate_is_fd_call(uint32_t nr);
-
-/*
  * Writes to out[0..cap) the gate prefix for the numbers marked in gated,
  * followed by the policy's n instructions.  Returns the program's length,
  * or 0 when it does not fit in cap or gates too many numbers.

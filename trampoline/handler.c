@@ -125,29 +125,11 @@ sbx_virt_fn *const sbx_tramp_virt_fn[SBX_STATS_NSYSCALLS] = {
     [__NR_pkey_mprotect] = sbx_virt_mm,
     [__NR_madvise] = sbx_virt_mm,
     [__NR_mmap] = sbx_virt_mm,
-    [__NR_close] = sbx_virt_fd,
-    [__NR_dup2] = sbx_virt_fd,
-    [__NR_dup3] = sbx_virt_fd,
-    [__NR_close_range] = sbx_virt_fd,
-    [__NR_fcntl] = sbx_virt_fd,
     [__NR_readlink] = v_readlink,
     [__NR_readlinkat] = v_readlinkat,
     [__NR_open] = v_open,
     [__NR_openat] = v_openat,
     [__NR_openat2] = v_openat2,
-};
-
-/*
- * For the fast entry: the argument holding a descriptor that sbx_virt_fd
- * guards (1 = the first, 2 = the second); below SBX_FD_STATS the call is a
- * plain passthrough.  Must agree with sbx_virt_fd (virt-proc.c).
- */
-_Static_assert(SBX_FD_STATS == 1021, "entry.S compares descriptors with 1021");
-const uint8_t sbx_tramp_fd_arg[SBX_STATS_NSYSCALLS] = {
-    [__NR_close] = 1,
-    [__NR_fcntl] = 1,
-    [__NR_dup2] = 2,
-    [__NR_dup3] = 2,
 };
 
 static long dispatch(struct sbx_call *c)

@@ -17,7 +17,6 @@
 #include <asm/stat.h>
 #include <linux/stat.h>
 
-#include "gate-prog.h"
 #include "loader.h"
 #include "rewrite.h"
 #include "sbx/abi.h"
@@ -138,10 +137,9 @@ static int read_request(uint64_t *sp, struct request *rq, const char **ret_path)
 _Static_assert(sizeof(struct sbx_stats) <= SBX_TRAMPOLINE_STATS_MAX, "stats overlap the image");
 
 /*
- * Whether SBX_FD_STATS, if sandbox init left it, asks to be kept open (only
- * `--stats` does).  Read before the filter is installed, which gates the
- * descriptor calls only then; on a re-exec fd 1021 may be the guest's own,
- * so this only looks at a regular file of the stats page's size.
+ * Whether SBX_FD_STATS, which sandbox init left, asks to be kept open (only
+ * `--stats` does).  Asked on the sandbox's first start only, and even then
+ * it only reads a regular file of the stats page's size.
  */
 static int stats_fd_wants_keeping(void)
 {
@@ -398,9 +396,6 @@ void sbx_tramp_main(uint64_t *sp)
     int r = sbx_tramp_install_handler();
     if (r < 0)
         fail(-r, SBX_STAGE_SETUP);
-    /* A first start gates the descriptor calls for good if it keeps SBX_FD_STATS. */
-    int keep_stats = stats_fd_wants_keeping();
-    sbx_gate_fd_calls = keep_stats;
     r = sbx_tramp_setup_filter();
     if (r < 0)
         fail(-r, SBX_STAGE_FILTER);
@@ -414,8 +409,7 @@ void sbx_tramp_main(uint64_t *sp)
     if (r < 0)
         fail(-r, SBX_STAGE_SETUP);
     sbx_tramp.mode = rq.mode;
-    if (!first_start)
-        sbx_gate_fd_calls = keep_stats = rq.keep_stats;
+    int keep_stats = first_start ? stats_fd_wants_keeping() : rq.keep_stats;
     map_stats(first_start || keep_stats, keep_stats);
     sbx_rw_init();
 

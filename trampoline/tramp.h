@@ -92,7 +92,7 @@ long sbx_pread_full(int fd, void *buf, size_t n, uint64_t off);
 
 struct sbx_tramp_state {
     int stats_mapped;            /* SBX_FD_STATS mapped at SBX_TRAMPOLINE_STATS_ADDR */
-    int keep_stats_fd;           /* SBX_FD_STATS stays open (`--stats`): guard it */
+    int keep_stats_fd;           /* SBX_FD_STATS stays open (`--stats`) */
     int mode;                    /* enum sbx_syscall_mode */
     uint64_t guard_lo, guard_hi; /* the trampoline's own mappings */
     size_t exe_len;              /* length of exe_path */

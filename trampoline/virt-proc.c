@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Process-level virtualization: clone/clone3/vfork, the trampoline's own
- * mappings and descriptors, and /proc/self/exe.
+ * mappings, and /proc/self/exe.
  *
  * A child cloned onto a new stack cannot return through the SIGSYS frame,
  * which lives on the parent's stack.  Before the call, the handler writes the
@@ -18,7 +18,6 @@
 #include <linux/fcntl.h>
 #include <linux/mman.h>
 #include <linux/sched.h>
-#include <linux/close_range.h>
 #include <linux/openat2.h>
 
 #include "sbx/abi.h"
@@ -199,56 +198,6 @@ long sbx_virt_mm(struct sbx_call *c)
         if (c->a[3] & MAP_FIXED)
             sbx_rw_forget(addr, len);
         return sbx_rw_mmap(c->a[0], c->a[1], c->a[2], c->a[3], c->a[4], c->a[5]);
-    }
-    return sbx_call_gate(c);
-}
-
-/*
- * The one descriptor the guest may keep of ours: SBX_FD_STATS under
- * `--stats`.  The kernel reads descriptors as unsigned int: so must we
- * (0x1000003fd is 1021).
- */
-static int is_kept_fd(long arg)
-{
-    return (unsigned)arg == SBX_FD_STATS && sbx_tramp.keep_stats_fd;
-}
-
-/* close_range around the kept fd. */
-static long close_range_split(unsigned first, unsigned last, unsigned flags)
-{
-    if (first > last)
-        return -EINVAL;
-    if (!is_kept_fd(SBX_FD_STATS) || first > SBX_FD_STATS || last < SBX_FD_STATS)
-        return sbx_sys3(__NR_close_range, first, last, flags);
-    if (first < SBX_FD_STATS) {
-        long r = sbx_sys3(__NR_close_range, first, SBX_FD_STATS - 1, flags);
-        if (r < 0)
-            return r;
-        flags &= ~(unsigned)CLOSE_RANGE_UNSHARE;
-    }
-    if (last == SBX_FD_STATS)
-        return 0;
-    return sbx_sys3(__NR_close_range, SBX_FD_STATS + 1, last, flags);
-}
-
-long sbx_virt_fd(struct sbx_call *c)
-{
-    switch (c->nr) {
-    case __NR_close:
-        if (is_kept_fd(c->a[0]))
-            return -EBADF;
-        break;
-    case __NR_dup2:
-    case __NR_dup3:
-        if (is_kept_fd(c->a[1]))
-            return -EBADF;
-        break;
-    case __NR_fcntl:
-        if (is_kept_fd(c->a[0]) && c->a[1] == F_SETFD)
-            return -EBADF;
-        break;
-    case __NR_close_range:
-        return close_range_split((unsigned)c->a[0], (unsigned)c->a[1], (unsigned)c->a[2]);
     }
     return sbx_call_gate(c);
 }

@@ -6,8 +6,7 @@
 # it still sees the ones it gates; and the kernel policy still decides the
 # others, from the guest's own code.  Needs root.
 # Environment: SANDBOXD, SANDBOXCTL, TEST_IMAGE, GATE_PROG_C (trampoline/
-# gate-prog.c, whose gated_nrs list is the gated set; under --stats, which
-# keeps the stats descriptor open, so are the descriptor calls of fd_nrs).
+# gate-prog.c, whose gated_nrs list is the gated set).
 # Guest scripts are single-quoted on purpose: they expand in the guest.
 # shellcheck disable=SC2016  # guest scripts single-quoted
 set -euo pipefail
@@ -17,9 +16,8 @@ set -euo pipefail
 suite_init gating SANDBOXD SANDBOXCTL TEST_IMAGE GATE_PROG_C
 
 
-# The gated syscalls by name, from the lists the trampoline compiles in
-# (every run here uses --stats).
-GATED=" $(sed -n -e '/gated_nrs\[\] = {/,/};/p' -e '/fd_nrs\[\] = {/,/};/p' "$GATE_PROG_C" |
+# The gated syscalls by name, from the list the trampoline compiles in.
+GATED=" $(sed -n '/gated_nrs\[\] = {/,/};/p' "$GATE_PROG_C" |
     grep -o '__NR_[a-z0-9_]*' | sed 's/^__NR_//' | tr '\n' ' ')"
 if [ "$GATED" = " " ]; then
     echo "Bail out! no gated_nrs list in $GATE_PROG_C"
