@@ -62,6 +62,7 @@ struct request {
     int keep_stats; /* ":stats" */
     int byfd;       /* ":byfd" */
     int self;       /* ":self" */
+    size_t hot_len; /* ":hot=": hot_hex[0..hot_len) */
     char **tag;     /* the envp slot of the tag: envp ends here for the guest */
 };
 
@@ -73,6 +74,9 @@ static int parse_opt(const char *s, const char *opt, const char **rest)
     *rest = s + n;
     return 1;
 }
+
+/* The hot sites of ":hot=", copied: the request's strings are cleared. */
+static char hot_hex[SBX_EXEC_REQUEST_MAX];
 
 /* The mode: "trap" or "rewrite", then options (abi.h). */
 static int parse_mode(const char *s, struct request *rq)
@@ -91,6 +95,13 @@ static int parse_mode(const char *s, struct request *rq)
             rq->byfd = 1;
         } else if (parse_opt(s, ":self", &s)) {
             rq->self = 1;
+        } else if (parse_opt(s, ":hot=", &s)) {
+            size_t n = 0;
+            while (s[n] && s[n] != ':' && n < sizeof(hot_hex))
+                n++;
+            memcpy(hot_hex, s, n);
+            rq->hot_len = n;
+            s += n;
         } else if (parse_opt(s, ":close=", &s)) {
             int fd = 0;
             if (*s < '0' || *s > '9')
@@ -153,6 +164,25 @@ static int stats_fd_wants_keeping(void)
 }
 
 /*
+ * Without the stats memfd (an exec when `--stats` did not keep it), rewrite
+ * mode still wants a stats page for its hot sites, shared with this
+ * program's children: an anonymous shared one, which nobody reads counts
+ * from.  The exec request brings the hot sites along (":hot=").
+ */
+static void map_own_stats(void)
+{
+    if (sbx_tramp.mode != SBX_MODE_REWRITE)
+        return;
+    long m = sbx_tramp_syscall6(__NR_mmap, (long)SBX_TRAMPOLINE_STATS_ADDR,
+                                sizeof(struct sbx_stats), PROT_READ | PROT_WRITE,
+                                MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (m != (long)SBX_TRAMPOLINE_STATS_ADDR)
+        return;
+    ((struct sbx_stats *)m)->magic = SBX_STATS_MAGIC;
+    sbx_tramp.stats_mapped = 1;
+}
+
+/*
  * Maps the stats page at its fixed address.  SBX_FD_STATS is looked at on
  * the sandbox's first start, or when the exec'ing trampoline kept it
  * (":stats"); otherwise it may be the guest's own descriptor.  Unless it is
@@ -162,8 +192,10 @@ static int stats_fd_wants_keeping(void)
 static void map_stats(int look, int keep)
 {
     struct stat st;
-    if (!look || sbx_sys2(__NR_fstat, SBX_FD_STATS, (long)&st) < 0)
+    if (!look || sbx_sys2(__NR_fstat, SBX_FD_STATS, (long)&st) < 0) {
+        map_own_stats();
         return;
+    }
     sbx_tramp.keep_stats_fd = keep;
     if (st.st_size >= (long)sizeof(struct sbx_stats)) {
         long m = sbx_tramp_syscall6(__NR_mmap, (long)SBX_TRAMPOLINE_STATS_ADDR,
@@ -411,6 +443,7 @@ void sbx_tramp_main(uint64_t *sp)
     sbx_tramp.mode = rq.mode;
     int keep_stats = first_start ? stats_fd_wants_keeping() : rq.keep_stats;
     map_stats(first_start || keep_stats, keep_stats);
+    sbx_rw_hot_import(hot_hex, rq.hot_len);
     sbx_rw_init();
 
     static struct sbx_tramp_target t;

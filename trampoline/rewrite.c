@@ -753,6 +753,69 @@ static uint32_t hot_note(const struct region *r, uint64_t sc)
 }
 
 /*
+ * Across an exec without the stats memfd (abi.h: only `--stats` keeps it)
+ * the new program gets a stats page of its own, and the hot sites travel in
+ * the exec request (":hot=", 48 hex digits each: off1, dev, ino), so that a
+ * site the process made hot is patched when the new program maps its file.
+ */
+#define HOT_CARRY 64
+
+static void hex64(char *out, uint64_t v)
+{
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        out[i] = "0123456789abcdef"[v & 15];
+}
+
+size_t sbx_rw_hot_export(char *buf, size_t cap)
+{
+    const struct sbx_stats *st = shared_stats();
+    size_t n = 0;
+    for (unsigned i = 0; st && i < SBX_STATS_HOT && n + 48 <= cap && n / 48 < HOT_CARRY; i++) {
+        const struct sbx_hot_site *e = &st->hot[i];
+        uint64_t off1 = __atomic_load_n(&e->off1, __ATOMIC_ACQUIRE);
+        if (!off1 || __atomic_load_n(&e->traps, __ATOMIC_RELAXED) < HOT_AT)
+            continue;
+        hex64(buf + n, off1);
+        hex64(buf + n + 16, __atomic_load_n(&e->dev, __ATOMIC_RELAXED));
+        hex64(buf + n + 32, __atomic_load_n(&e->ino, __ATOMIC_RELAXED));
+        n += 48;
+    }
+    return n;
+}
+
+static int unhex64(const char *s, uint64_t *v)
+{
+    *v = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return 0;
+        *v = *v << 4 | (uint64_t)d;
+    }
+    return 1;
+}
+
+void sbx_rw_hot_import(const char *hex, size_t len)
+{
+    struct sbx_stats *st = shared_stats();
+    for (size_t at = 0; st && at + 48 <= len && at / 48 < HOT_CARRY; at += 48) {
+        uint64_t off1, dev, ino;
+        if (!unhex64(hex + at, &off1) || !unhex64(hex + at + 16, &dev) ||
+            !unhex64(hex + at + 32, &ino) || !off1)
+            return;
+        uint64_t h = hot_hash(dev, ino, off1);
+        for (unsigned i = 0; i < HOT_PROBE; i++) {
+            struct sbx_hot_site *e = &st->hot[(h + i) & (SBX_STATS_HOT - 1)];
+            if (e->off1 == 0) {
+                *e = (struct sbx_hot_site){ .off1 = off1, .dev = dev, .ino = ino, .traps = HOT_AT };
+                break;
+            }
+        }
+    }
+}
+
+/*
  * The hot sites of file (dev, ino) that lie in [lo, hi), where file offset
  * foff is mapped at lo: their `syscall` addresses into out[0..max).
  */

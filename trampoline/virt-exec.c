@@ -28,6 +28,7 @@
 #include <linux/mman.h>
 
 #include "loader.h"
+#include "rewrite.h"
 #include "sbx/abi.h"
 #include "virt.h"
 
@@ -36,7 +37,7 @@
 struct scratch {
     struct sbx_tramp_target target;
     char path[SBX_PATH_MAX + 64];
-    char mode[96];
+    char mode[SBX_EXEC_REQUEST_MAX];
     int byfd, self; /* the exec was by descriptor, or of the exe link */
 };
 
@@ -113,6 +114,13 @@ static void make_mode(struct scratch *s, int dup_fd)
         append(s->mode, &n, sizeof(s->mode), ":byfd");
     if (s->self)
         append(s->mode, &n, sizeof(s->mode), ":self");
+    /* Without the kept memfd the new program's stats page starts empty: carry the hot sites. */
+    if (sbx_tramp.mode == SBX_MODE_REWRITE && !sbx_tramp.keep_stats_fd) {
+        size_t room = sizeof(s->mode) / 2 - n;
+        append(s->mode, &n, sizeof(s->mode), ":hot=");
+        n += sbx_rw_hot_export(s->mode + n, room > 5 ? room - 5 : 0);
+        s->mode[n] = '\0';
+    }
     if (dup_fd >= 0) {
         char num[24];
         num[sbx_utoa((uint64_t)dup_fd, num)] = '\0';

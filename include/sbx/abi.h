@@ -30,14 +30,15 @@
  * two strings, the exec request: SBX_EXEC_TAG and the mode name
  * (SBX_MODE_NAME_TRAP or SBX_MODE_NAME_REWRITE, then options, each
  * ":close=N", an fd the new trampoline closes, ":stats", SBX_FD_STATS is the
- * kept stats memfd, or ":byfd", the program was exec'd by descriptor and
- * takes its file's name), then the path of the program to load (it contains
- * a '/').  The new trampoline removes both from envp and, with
- * prctl(PR_SET_MM_MAP), from the end of the environment the kernel records,
- * so /proc/self/environ reads as the guest's own.
+ * kept stats memfd, ":hot=HEX", rewrite mode's hot sites for a new stats
+ * page when it is not kept, ":self", an exec of /proc/self/exe, or ":byfd",
+ * the program was exec'd by descriptor and takes its file's name), then the
+ * path of the program to load (it contains a '/').  The new trampoline removes both from envp and,
+ * with prctl(PR_SET_MM_MAP), from the end of the environment the kernel records, so
+ * /proc/self/environ reads as the guest's own.
  */
 #define SBX_EXEC_TAG "\001sbx-exec="
-#define SBX_EXEC_REQUEST_MAX 4096 /* mode and path with their NULs */
+#define SBX_EXEC_REQUEST_MAX 8192 /* mode and path with their NULs */
 #define SBX_MODE_NAME_TRAP "trap"
 #define SBX_MODE_NAME_REWRITE "rewrite"
 
