@@ -421,7 +421,8 @@ void sbx_tramp_main(uint64_t *sp)
 {
     first_start = sbx_sys1(__NR_prctl, PR_GET_SECCOMP) == 0;
     sbx_tramp.guard_lo = SBX_TRAMPOLINE_RESERVED_LO;
-    sbx_tramp.guard_hi = (uint64_t)__sbx_image_end;
+    /* The image and what rewrite.c keeps above it (own_mmap). */
+    sbx_tramp.guard_hi = SBX_TRAMPOLINE_RESERVED_HI;
     if ((uint64_t)sbx_tramp_gate != SBX_TRAMPOLINE_GATE)
         fail(EFAULT, SBX_STAGE_SETUP);
 
