@@ -10,7 +10,8 @@
 # image, dumped with debugfs) with a /proc of its own pid namespace, and in a
 # sandbox in each syscall mode, by the same users; the outputs must be the
 # same bytes, but for what docs/trampoline.md names as unavoidable: the
-# trampoline's own mappings in /proc/self/maps, masked by mask_maps below.
+# trampoline's own mappings and rewrite mode's stub pages in
+# /proc/self/maps, masked by mask_maps below.
 # Needs root.  Environment: SANDBOXD, SANDBOXCTL, TEST_IMAGE (paths).
 # shellcheck disable=SC2016  # the native wrapper is single-quoted: it expands in its own bash
 set -euo pipefail
@@ -66,14 +67,11 @@ sandboxed() {
 # mask_maps MODE FILE: FILE without what docs/trampoline.md ("What the guest
 # can tell") names as unavoidable in MODE.  In every mode: the trampoline's
 # own mappings, at the addresses it reserves (invis tags those lines
-# "trampoline"), and in rewrite mode the stub pages next to patched code
-# (anonymous, r-x).  In rewrite mode also, not yet fixed: a patched page
-# splits its file mapping into several of the same file and protection
-# (collapsed here, on both sides), and the rewriter's anonymous scratch
-# memory (anonymous rw-p lines are dropped on both sides).
+# "trampoline"), and in rewrite mode the stub pages, which must lie within
+# 2 GiB of the code they serve (anonymous, r-x).
 mask_maps() {
     if [ "$1" = rewrite ]; then
-        grep -v -e '^map: .* trampoline$' -e '^map: r-xp $' -e '^map: rw-p $' "$2" | uniq
+        grep -v -e '^map: .* trampoline$' -e '^map: r-xp $' "$2"
     else
         grep -v -e '^map: .* trampoline$' "$2"
     fi
