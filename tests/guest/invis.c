@@ -11,7 +11,8 @@
  * Facts: the fd table and its /proc listings; fd allocation under several
  * RLIMIT_NOFILE values; dup2, dup3, F_DUPFD and close_range onto and around
  * the numbers the trampoline once kept (1019-1023); open and readlink of
- * /proc/self/exe and /proc/PID/exe; comm, status Name and stat's name;
+ * /proc/self/exe and /proc/PID/exe; comm, status Name and stat's name; the
+ * fd table size of a forked child;
  * whether /proc/self/environ, cmdline and auxv hold exactly what the
  * process got; /proc/self/maps without addresses, offsets and inodes.
  */
@@ -27,6 +28,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../trampoline/layout.h"
@@ -229,6 +231,27 @@ static void maps(void)
     }
 }
 
+/*
+ * The size of a forked child's fd table: fork copies the table up to the
+ * highest open descriptor, so descriptors kept at 1019-1023 made every
+ * child's 1024 slots.
+ */
+static void fork_fdsize(void)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        size_t n;
+        char *s = slurp("/proc/self/status", &n);
+        char *f = s ? strstr(s, "FDSize:") : NULL;
+        printf("child %.*s\n", f ? (int)strcspn(f, "\n") : 0, f ? f : "");
+        fflush(stdout);
+        _exit(0);
+    }
+    int ws;
+    waitpid(pid, &ws, 0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -242,6 +265,7 @@ int main(int argc, char **argv)
     same_strings("/proc/self/cmdline", argv);
     auxv();
     names();
+    fork_fdsize();
     exe("/proc/self/exe", "/proc/self/exe");
     exe("/proc/thread-self/exe", "/proc/thread-self/exe");
     char own[64];
