@@ -222,15 +222,25 @@ int sbx_virt_is_self_exe(const char *path)
 /*
  * open of the exe link: the kernel's link leads to the trampoline's memfd,
  * so the program's file is opened by the path it was loaded from instead
- * (with the guest's flags and rights).  O_NOFOLLOW (ELOOP, or the link
- * itself with O_PATH) and openat2's RESOLVE_NO_MAGICLINKS / NO_SYMLINKS
- * (ELOOP) are native as they are: such calls go through unchanged.
+ * (with the guest's flags and rights).  A native process cannot write the
+ * file it runs (ETXTBSY), and the program, mapped by us rather than exec'd,
+ * is not write-denied by the kernel: an open for writing gets ETXTBSY here,
+ * after the access check that would come first (EACCES, EROFS).  O_PATH
+ * opens go through unchanged, to the memfd, which the kernel write-denies
+ * as an exec'd file: a reopen of it for writing through /proc/self/fd gets
+ * ETXTBSY as natively (the price: such a descriptor names the memfd).
+ * O_NOFOLLOW (ELOOP) and openat2's RESOLVE_NO_MAGICLINKS / NO_SYMLINKS
+ * (ELOOP) are native as they are: such calls go through unchanged too.
  */
 long sbx_virt_open(struct sbx_call *c, int dirfd, const char *path, long flags, long resolve)
 {
-    if (!path || (dirfd != AT_FDCWD && path[0] != '/') || (flags & O_NOFOLLOW) ||
+    if (!path || (dirfd != AT_FDCWD && path[0] != '/') || (flags & (O_NOFOLLOW | O_PATH)) ||
         (resolve & (RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS)) || !sbx_virt_is_self_exe(path))
         return sbx_call_gate(c);
+    if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
+        long r = sbx_sys4(__NR_faccessat, AT_FDCWD, (long)sbx_tramp.exe_path, 2 /* W_OK */, 0);
+        return r < 0 ? r : -ETXTBSY;
+    }
     struct sbx_call o = *c;
     if (c->nr == __NR_open) {
         o.a[0] = (long)sbx_tramp.exe_path;

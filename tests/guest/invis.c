@@ -10,8 +10,8 @@
  *
  * Facts: the fd table and its /proc listings; fd allocation under several
  * RLIMIT_NOFILE values; dup2, dup3, F_DUPFD and close_range onto and around
- * the numbers the trampoline once kept (1019-1023); open and readlink of
- * /proc/self/exe and /proc/PID/exe; comm, status Name and stat's name; the
+ * the numbers the trampoline once kept (1019-1023); open (also for
+ * writing) and readlink of /proc/self/exe and /proc/PID/exe; comm, status Name and stat's name; the
  * fd table size of a forked child;
  * whether /proc/self/environ, cmdline and auxv hold exactly what the
  * process got; /proc/self/maps without addresses, offsets and inodes.
@@ -158,6 +158,10 @@ static void exe(const char *path, const char *label)
     }
     fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     printf("open %s O_NOFOLLOW: %s\n", label, fd < 0 ? strerror(errno) : "opened");
+    if (fd >= 0)
+        close(fd);
+    fd = open(path, O_WRONLY | O_CLOEXEC);
+    printf("open %s O_WRONLY: %s\n", label, fd < 0 ? strerror(errno) : "opened");
     if (fd >= 0)
         close(fd);
     ssize_t n = readlink(path, link, sizeof(link) - 1);
