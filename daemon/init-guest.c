@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/ioctl.h>
@@ -155,45 +156,31 @@ static int reset_signals(void)
     return sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-/* Writes one exec request (abi.h) into buf; its length, or -1 with errno set. */
-static ssize_t format_request(const struct sbx_spec *spec, const char *path, char *buf)
-{
-    const char *mode = spec->mode == SBX_MODE_REWRITE ? SBX_MODE_NAME_REWRITE : SBX_MODE_NAME_TRAP;
-    size_t ml = strlen(mode) + 1, pl = strlen(path) + 1;
-    if (ml + pl > SBX_EXEC_SLOT) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(buf, mode, ml);
-    memcpy(buf + ml, path, pl);
-    return (ssize_t)(ml + pl);
-}
-
 /*
- * The sandbox's exec request file at SBX_FD_EXEC, with this process's
- * request in its slot.  Runs before the rlimits apply, so a plain pwrite is
- * fine here.  Returns 0 or -1 with errno set.
+ * The guest's environment followed by the exec request (abi.h): the tagged
+ * mode, then the path.  Returns the new envp (NULL-terminated, pointing
+ * into spec->env and static storage), or NULL with errno set.
  */
-static int put_exec_request(const struct sbx_spec *spec, const char *path)
+static char **request_env(const struct sbx_spec *spec, const char *path)
 {
-    char req[SBX_EXEC_SLOT];
-    ssize_t len = format_request(spec, path, req);
-    if (len < 0)
-        return -1;
-    int fd = memfd_create("sbx-exec", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0)
-        return -1;
-    off_t slot = (off_t)getpid() * SBX_EXEC_SLOT;
-    /* Size sealed: a guest could otherwise shrink it under every trampoline's mappings. */
-    if (ftruncate(fd, (off_t)SBX_EXEC_FILE_SIZE) < 0 || pwrite(fd, req, (size_t)len, slot) != len ||
-        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 ||
-        fd_move(fd, SBX_FD_EXEC, 0) < 0) {
-        int err = errno ? errno : EIO;
-        close(fd);
-        errno = err;
-        return -1;
+    static char mode[64];
+    snprintf(mode, sizeof(mode), "%s%s", SBX_EXEC_TAG,
+             spec->mode == SBX_MODE_REWRITE ? SBX_MODE_NAME_REWRITE : SBX_MODE_NAME_TRAP);
+    if (strlen(mode) + strlen(path) + 2 > SBX_EXEC_REQUEST_MAX) {
+        errno = ENAMETOOLONG;
+        return NULL;
     }
-    return 0;
+    size_t n = 0;
+    while (spec->env && spec->env[n])
+        n++;
+    char **env = calloc(n + 3, sizeof(*env));
+    if (!env)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        env[i] = spec->env[i];
+    env[n] = mode;
+    env[n + 1] = (char *)path;
+    return env;
 }
 
 static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
@@ -217,12 +204,14 @@ static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx
         child_fail(status, errno, SBX_STAGE_SETUP, 125);
     if (spec->mode != SBX_MODE_OFF &&
         (fd_move(fds->stats, SBX_FD_STATS, 0) < 0 || fd_move(fds->policy, SBX_FD_POLICY, 0) < 0 ||
-         fd_move(fds->trampoline, SBX_FD_TRAMPOLINE, 0) < 0 || put_exec_request(spec, path) < 0))
+         fd_move(fds->trampoline, SBX_FD_TRAMPOLINE, 0) < 0))
+        child_fail(status, errno, SBX_STAGE_SETUP, 125);
+    char **env = spec->mode == SBX_MODE_OFF ? spec->env : request_env(spec, path);
+    if (!env)
         child_fail(status, errno, SBX_STAGE_SETUP, 125);
     /* Every other fd of init (control socket, image mount, bind sources...) goes. */
     if (syscall(SYS_close_range, 3, SBX_FD_NOTIFY - 1, 0) < 0 ||
-        (spec->mode == SBX_MODE_OFF &&
-         syscall(SYS_close_range, SBX_FD_NOTIFY + 1, SBX_FD_STATUS - 1, 0) < 0) ||
+        syscall(SYS_close_range, SBX_FD_NOTIFY + 1, SBX_FD_STATUS - 1, 0) < 0 ||
         syscall(SYS_close_range,
                 spec->mode == SBX_MODE_OFF ? SBX_FD_STATUS + 1 : SBX_FD_TRAMPOLINE + 1, ~0U, 0) < 0)
         child_fail(status, errno, SBX_STAGE_SETUP, 125);
@@ -242,7 +231,7 @@ static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx
     }
 
     /* The trampoline installs the filter itself, around its own gate. */
-    syscall(SYS_execveat, SBX_FD_TRAMPOLINE, "", spec->argv, spec->env, AT_EMPTY_PATH);
+    syscall(SYS_execveat, SBX_FD_TRAMPOLINE, "", spec->argv, env, AT_EMPTY_PATH);
     child_fail(status, errno, SBX_STAGE_SETUP, 125);
 }
 

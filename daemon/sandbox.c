@@ -37,16 +37,19 @@
  * The trampoline's counters, shared with every process of the sandbox.  Its
  * size is sealed: a guest that could shrink it would make every mapping of it
  * fault.  The contents stay the guest's to scribble on (statistics only).
+ * Only `--stats` makes the trampoline keep the descriptor open (counts that
+ * survive exec); otherwise it maps the page and closes the fd, so the guest
+ * sees no descriptor of ours.
  */
-static int stats_memfd(void)
+static int stats_memfd(bool keep_fd)
 {
     _cleanup_close_ int fd = memfd_create("sbx-stats", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return sbx_neg_errno();
     if (ftruncate(fd, sizeof(struct sbx_stats)) < 0)
         return sbx_neg_errno();
-    uint64_t magic = SBX_STATS_MAGIC;
-    if (pwrite(fd, &magic, sizeof(magic), 0) != sizeof(magic))
+    uint64_t head[2] = { SBX_STATS_MAGIC, keep_fd ? SBX_STATS_KEEP_FD : 0 };
+    if (pwrite(fd, head, sizeof(head), 0) != sizeof(head))
         return -EIO;
     if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
         return sbx_neg_errno();
@@ -776,7 +779,7 @@ static int sandbox_launch(struct sbx_sandbox *s, struct sbx_client *client,
         snprintf(msg, msglen, "cannot move the sandbox into its cgroup: %s", strerror(-r));
         return r;
     }
-    if (p->spec->mode != SBX_MODE_OFF && (r = s->stats_fd = stats_memfd()) < 0) {
+    if (p->spec->mode != SBX_MODE_OFF && (r = s->stats_fd = stats_memfd(s->want_stats)) < 0) {
         snprintf(msg, msglen, "cannot create the statistics memfd: %s", strerror(-r));
         return r;
     }

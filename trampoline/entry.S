@@ -185,7 +185,7 @@ sbx_tramp_fast_entry:
     jae .Lfast_restore_slow
     lea sbx_tramp_virt_fn(%rip), %rax
     cmpq $0, (%rax,%rcx,8)
-    jne .Lfast_guarded
+    jne .Lfast_restore_slow
 .Lfast_pass:
     mov sbx_tramp_patched_ctr(%rip), %rax
     test %rax, %rax
@@ -202,26 +202,6 @@ sbx_tramp_fast_entry:
     mov %rcx, %rax
     /* The kernel keeps the flags across the syscall and leaves them in r11. */
     jmp sbx_tramp_gate
-
-/*
- * close, fcntl, dup2 and dup3 are virtualized only to protect the
- * trampoline's own descriptors, which all lie at or above SBX_FD_EXEC
- * (1019): with a lower descriptor (the kernel reads it as unsigned int) they
- * are plain passthrough calls and need not leave the fast path.
- * sbx_tramp_fd_arg[nr] says which argument holds it: 1 rdi, 2 rsi, 0 none.
- */
-.Lfast_guarded:
-    lea sbx_tramp_fd_arg(%rip), %rax
-    movzbl (%rax,%rcx), %eax
-    cmp $1, %eax
-    je 2f
-    cmp $2, %eax
-    jne .Lfast_restore_slow
-    cmp $1019, %esi             /* SBX_FD_EXEC */
-    jb .Lfast_pass
-    jmp .Lfast_restore_slow
-2:  cmp $1019, %edi
-    jb .Lfast_pass
 
 .Lfast_restore_slow:
     mov %r11, %rax

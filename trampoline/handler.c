@@ -75,6 +75,22 @@ static long v_sigreturn(struct sbx_call *c)
     (void)c;
     return -ENOSYS;
 }
+static long v_open(struct sbx_call *c)
+{
+    return sbx_virt_open(c, AT_FDCWD, (const char *)c->a[0], c->a[1], 0);
+}
+static long v_openat(struct sbx_call *c)
+{
+    return sbx_virt_open(c, (int)c->a[0], (const char *)c->a[1], c->a[2], 0);
+}
+/* struct open_how: flags, mode, resolve (u64 each); a short or missing one goes through. */
+static long v_openat2(struct sbx_call *c)
+{
+    const uint64_t *how = (const uint64_t *)c->a[2];
+    if (!how || (size_t)c->a[3] < 3 * sizeof(uint64_t))
+        return sbx_call_gate(c);
+    return sbx_virt_open(c, (int)c->a[0], (const char *)c->a[1], (long)how[0], (long)how[2]);
+}
 static long v_readlinkat(struct sbx_call *c)
 {
     long *a = c->a;
@@ -109,28 +125,11 @@ sbx_virt_fn *const sbx_tramp_virt_fn[SBX_STATS_NSYSCALLS] = {
     [__NR_pkey_mprotect] = sbx_virt_mm,
     [__NR_madvise] = sbx_virt_mm,
     [__NR_mmap] = sbx_virt_mm,
-    [__NR_close] = sbx_virt_fd,
-    [__NR_dup2] = sbx_virt_fd,
-    [__NR_dup3] = sbx_virt_fd,
-    [__NR_close_range] = sbx_virt_fd,
-    [__NR_fcntl] = sbx_virt_fd,
     [__NR_readlink] = v_readlink,
     [__NR_readlinkat] = v_readlinkat,
-};
-
-/*
- * For the fast entry: the argument holding a descriptor that sbx_virt_fd
- * guards (1 = the first, 2 = the second); below SBX_FD_EXEC the call is a
- * plain passthrough.  Must agree with sbx_virt_fd (virt-proc.c).
- */
-_Static_assert(SBX_FD_EXEC == 1019 && SBX_FD_STATS > SBX_FD_EXEC &&
-                   SBX_FD_TRAMPOLINE > SBX_FD_EXEC,
-               "entry.S compares descriptors with 1019");
-const uint8_t sbx_tramp_fd_arg[SBX_STATS_NSYSCALLS] = {
-    [__NR_close] = 1,
-    [__NR_fcntl] = 1,
-    [__NR_dup2] = 2,
-    [__NR_dup3] = 2,
+    [__NR_open] = v_open,
+    [__NR_openat] = v_openat,
+    [__NR_openat2] = v_openat2,
 };
 
 static long dispatch(struct sbx_call *c)

@@ -11,11 +11,11 @@
  * gate).
  */
 #include <elf.h>
-#include <linux/falloc.h>
 #include <linux/fcntl.h>
 #include <linux/mman.h>
 #include <linux/prctl.h>
 #include <asm/stat.h>
+#include <linux/stat.h>
 
 #include "loader.h"
 #include "rewrite.h"
@@ -55,89 +55,162 @@ static SBX_NORETURN void fail(int err, int stage)
     sbx_exit(err == ENOENT ? 127 : 126);
 }
 
-/* The request's mode: "trap" or "rewrite", optionally ":close=N" (an fd of a re-exec). */
-static int parse_mode(const char *s, int *close_fd)
+/* The exec request (abi.h), read from the end of envp at startup. */
+struct request {
+    int mode;       /* enum sbx_syscall_mode */
+    int close_fd;   /* ":close=N", or -1 */
+    int keep_stats; /* ":stats" */
+    int byfd;       /* ":byfd" */
+    int self;       /* ":self" */
+    size_t hot_len; /* ":hot=": hot_hex[0..hot_len) */
+    char **tag;     /* the envp slot of the tag: envp ends here for the guest */
+};
+
+static int parse_opt(const char *s, const char *opt, const char **rest)
 {
-    static const char suffix[] = ":close=";
-    int mode;
-    size_t n;
-    if (memcmp(s, SBX_MODE_NAME_TRAP, 4) == 0) {
-        mode = SBX_MODE_TRAP;
-        n = 4;
-    } else if (memcmp(s, SBX_MODE_NAME_REWRITE, 7) == 0) {
-        mode = SBX_MODE_REWRITE;
-        n = 7;
-    } else {
+    size_t n = sbx_strlen(opt);
+    if (memcmp(s, opt, n) != 0)
+        return 0;
+    *rest = s + n;
+    return 1;
+}
+
+/* The hot sites of ":hot=", copied: the request's strings are cleared. */
+static char hot_hex[SBX_EXEC_REQUEST_MAX];
+
+/* The mode: "trap" or "rewrite", then options (abi.h). */
+static int parse_mode(const char *s, struct request *rq)
+{
+    if (parse_opt(s, SBX_MODE_NAME_TRAP, &s))
+        rq->mode = SBX_MODE_TRAP;
+    else if (parse_opt(s, SBX_MODE_NAME_REWRITE, &s))
+        rq->mode = SBX_MODE_REWRITE;
+    else
         return -EINVAL;
+    rq->close_fd = -1;
+    while (*s) {
+        if (parse_opt(s, ":stats", &s)) {
+            rq->keep_stats = 1;
+        } else if (parse_opt(s, ":byfd", &s)) {
+            rq->byfd = 1;
+        } else if (parse_opt(s, ":self", &s)) {
+            rq->self = 1;
+        } else if (parse_opt(s, ":hot=", &s)) {
+            size_t n = 0;
+            while (s[n] && s[n] != ':' && n < sizeof(hot_hex))
+                n++;
+            memcpy(hot_hex, s, n);
+            rq->hot_len = n;
+            s += n;
+        } else if (parse_opt(s, ":close=", &s)) {
+            int fd = 0;
+            if (*s < '0' || *s > '9')
+                return -EINVAL;
+            for (; *s >= '0' && *s <= '9' && fd < 100000; s++)
+                fd = fd * 10 + (*s - '0');
+            rq->close_fd = fd;
+        } else {
+            return -EINVAL;
+        }
     }
-    *close_fd = -1;
-    if (s[n] == '\0')
-        return mode;
-    if (memcmp(s + n, suffix, sizeof(suffix) - 1) != 0)
-        return -EINVAL;
-    s += n + sizeof(suffix) - 1;
-    int fd = 0;
-    for (; *s >= '0' && *s <= '9' && fd < 100000; s++)
-        fd = fd * 10 + (*s - '0');
-    if (*s)
-        return -EINVAL;
-    *close_fd = fd;
-    return mode;
+    return 0;
 }
 
 /*
- * Reads this process's exec request from SBX_FD_EXEC (abi.h): "MODE\0PATH\0"
- * in the slot of its pid, then punches the slot out so it takes no memory.
- * Returns the mode with *ret_path pointing into static storage, or -errno.
+ * Takes the exec request from the last two strings of envp (abi.h): the
+ * tagged mode and the path.  The path is copied to static storage and both
+ * strings are cleared, so the guest finds nothing of them in its memory.
+ * Returns 0 with *ret_path set, or -errno.
  */
-static int read_request(const char **ret_path, int *close_fd)
+static int read_request(uint64_t *sp, struct request *rq, const char **ret_path)
 {
-    static char req[SBX_EXEC_SLOT + 1];
-    long pid = sbx_sys0(__NR_getpid);
-    long off = pid * SBX_EXEC_SLOT;
-    long m = sbx_tramp_syscall6(__NR_mmap, 0, SBX_EXEC_SLOT, PROT_READ, MAP_SHARED, SBX_FD_EXEC,
-                                off);
-    if (m < 0)
-        return (int)m;
-    memcpy(req, (const void *)m, SBX_EXEC_SLOT);
-    sbx_sys2(__NR_munmap, m, SBX_EXEC_SLOT);
-    sbx_sys4(__NR_fallocate, SBX_FD_EXEC, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
-             SBX_EXEC_SLOT);
-    req[SBX_EXEC_SLOT] = '\0';
-    size_t ml = sbx_strlen(req);
-    if (ml == 0 || ml + 1 >= SBX_EXEC_SLOT)
+    static char path[SBX_EXEC_REQUEST_MAX];
+    char **env = (char **)(sp + 1) + sp[0] + 1, **e = env;
+    while (*e)
+        e++;
+    if (e - env < 2)
         return -EINVAL;
-    const char *path = req + ml + 1;
-    if (!path[0] || ml + 1 + sbx_strlen(path) >= SBX_EXEC_SLOT)
+    char *tag = e[-2], *p = e[-1];
+    size_t tl = sbx_strlen(SBX_EXEC_TAG), ml = sbx_strlen(tag), pl = sbx_strlen(p);
+    if (ml < tl || memcmp(tag, SBX_EXEC_TAG, tl) != 0 || pl == 0 || ml + pl + 2 > sizeof(path))
         return -EINVAL;
-    int mode = parse_mode(req, close_fd);
-    if (mode < 0)
-        return mode;
+    int r = parse_mode(tag + tl, rq);
+    if (r < 0)
+        return r;
+    memcpy(path, p, pl + 1);
+    memset(tag, 0, ml);
+    memset(p, 0, pl);
+    rq->tag = e - 2;
     *ret_path = path;
-    return mode;
+    return 0;
 }
 
 _Static_assert(sizeof(struct sbx_stats) <= SBX_TRAMPOLINE_STATS_MAX, "stats overlap the image");
 
-static void map_stats(void)
+/*
+ * Whether SBX_FD_STATS, which sandbox init left, asks to be kept open (only
+ * `--stats` does).  Asked on the sandbox's first start only, and even then
+ * it only reads a regular file of the stats page's size.
+ */
+static int stats_fd_wants_keeping(void)
 {
     struct stat st;
-    if (sbx_sys2(__NR_fstat, SBX_FD_STATS, (long)&st) < 0)
-        return;
-    sbx_tramp.keep_stats_fd = 1;
-    if (st.st_size < (long)sizeof(struct sbx_stats))
+    uint64_t head[2];
+    if (sbx_sys2(__NR_fstat, SBX_FD_STATS, (long)&st) < 0 || (st.st_mode & S_IFMT) != S_IFREG ||
+        st.st_size != (long)sizeof(struct sbx_stats) ||
+        sbx_pread_full(SBX_FD_STATS, head, sizeof(head), 0) != (long)sizeof(head))
+        return 0;
+    return head[0] == SBX_STATS_MAGIC && (head[1] & SBX_STATS_KEEP_FD);
+}
+
+/*
+ * Without the stats memfd (an exec when `--stats` did not keep it), rewrite
+ * mode still wants a stats page for its hot sites, shared with this
+ * program's children: an anonymous shared one, which nobody reads counts
+ * from.  The exec request brings the hot sites along (":hot=").
+ */
+static void map_own_stats(void)
+{
+    if (sbx_tramp.mode != SBX_MODE_REWRITE)
         return;
     long m = sbx_tramp_syscall6(__NR_mmap, (long)SBX_TRAMPOLINE_STATS_ADDR,
                                 sizeof(struct sbx_stats), PROT_READ | PROT_WRITE,
-                                MAP_SHARED | MAP_FIXED_NOREPLACE, SBX_FD_STATS, 0);
+                                MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     if (m != (long)SBX_TRAMPOLINE_STATS_ADDR)
         return;
-    const struct sbx_stats *stats = (const struct sbx_stats *)SBX_TRAMPOLINE_STATS_ADDR;
-    if (stats->magic != SBX_STATS_MAGIC) {
-        sbx_sys2(__NR_munmap, m, sizeof(struct sbx_stats));
+    ((struct sbx_stats *)m)->magic = SBX_STATS_MAGIC;
+    sbx_tramp.stats_mapped = 1;
+}
+
+/*
+ * Maps the stats page at its fixed address.  SBX_FD_STATS is looked at on
+ * the sandbox's first start, or when the exec'ing trampoline kept it
+ * (":stats"); otherwise it may be the guest's own descriptor.  Unless it is
+ * kept, the descriptor is closed: the shared mapping goes on to this
+ * process's children, and a program exec'd later has no stats page.
+ */
+static void map_stats(int look, int keep)
+{
+    struct stat st;
+    if (!look || sbx_sys2(__NR_fstat, SBX_FD_STATS, (long)&st) < 0) {
+        map_own_stats();
         return;
     }
-    sbx_tramp.stats_mapped = 1;
+    sbx_tramp.keep_stats_fd = keep;
+    if (st.st_size >= (long)sizeof(struct sbx_stats)) {
+        long m = sbx_tramp_syscall6(__NR_mmap, (long)SBX_TRAMPOLINE_STATS_ADDR,
+                                    sizeof(struct sbx_stats), PROT_READ | PROT_WRITE,
+                                    MAP_SHARED | MAP_FIXED_NOREPLACE, SBX_FD_STATS, 0);
+        if (m == (long)SBX_TRAMPOLINE_STATS_ADDR) {
+            const struct sbx_stats *stats = (const struct sbx_stats *)m;
+            if (stats->magic == SBX_STATS_MAGIC)
+                sbx_tramp.stats_mapped = 1;
+            else
+                sbx_sys2(__NR_munmap, m, sizeof(struct sbx_stats));
+        }
+    }
+    if (!keep)
+        sbx_sys1(__NR_close, SBX_FD_STATS);
 }
 
 /* Remembers what /proc/self/exe should read back as: the file actually run. */
@@ -175,17 +248,17 @@ static void aux_put(uint64_t *aux, unsigned *n, uint64_t type, uint64_t val)
  * Rewrites the kernel's tables for the guest.  The old layout at sp is
  * argc, argv[0..argc], envp[..NULL], auxv[..AT_NULL], then strings.  The new
  * tables keep the strings where they are: argv is the guest's (or, for a
- * script, [interp, arg?, path] in front of argv[1..]), envp is unchanged,
- * auxv is rebuilt.  They end where the old ones ended, and
- * _start keeps C code 8 KiB below sp, so they never meet a live frame.
+ * script, [interp, arg?, path] in front of argv[1..]), envp is the guest's
+ * (up to env_end, the exec request's slot), auxv is rebuilt.  They end where
+ * the old ones ended, and _start keeps C code 8 KiB below sp, so they never
+ * meet a live frame.
  */
 static uint64_t build_stack(uint64_t *sp, char **prefix, unsigned nprefix, unsigned skip,
-                            const uint64_t *aux, unsigned naux_words)
+                            char **env_end, const uint64_t *aux, unsigned naux_words)
 {
     uint64_t argc = sp[0];
     char **argv = (char **)(sp + 1);
-    char **env = argv + argc + 1;
-    char **e = env;
+    char **e = env_end;
     while (*e)
         e++;
     uint64_t *old_aux = (uint64_t *)(e + 1);
@@ -193,26 +266,122 @@ static uint64_t build_stack(uint64_t *sp, char **prefix, unsigned nprefix, unsig
         old_aux += 2;
     uint64_t old_end = (uint64_t)(old_aux + 2);
 
-    /* Words copied verbatim: argv[skip..argc], NULL, envp..., NULL. */
+    /* Words copied verbatim: argv[skip..argc], NULL, envp up to env_end; then a NULL. */
     uint64_t *copy_from = (uint64_t *)(argv + (skip < argc ? skip : argc));
-    uint64_t copy_words = (uint64_t)((uint64_t *)(e + 1) - copy_from);
-    uint64_t words = 1 + nprefix + copy_words + naux_words;
+    uint64_t copy_words = (uint64_t)((uint64_t *)env_end - copy_from);
+    uint64_t words = 1 + nprefix + copy_words + 1 + naux_words;
     uint64_t *nsp = (uint64_t *)((old_end - words * 8) & ~15ULL);
 
     memmove(nsp + 1 + nprefix, copy_from, copy_words * 8);
     nsp[0] = (argc > skip ? argc - skip : 0) + nprefix;
     for (unsigned i = 0; i < nprefix; i++)
         nsp[1 + i] = (uint64_t)prefix[i];
-    memcpy(nsp + 1 + nprefix + copy_words, aux, naux_words * 8);
+    nsp[1 + nprefix + copy_words] = 0;
+    memcpy(nsp + 1 + nprefix + copy_words + 1, aux, naux_words * 8);
     return (uint64_t)nsp;
+}
+
+/*
+ * Tells the kernel what it would have recorded had it exec'd the guest
+ * itself (prctl PR_SET_MM_MAP, unprivileged unless the exe file changes):
+ * the program's code and data, a break after the program (natively placed,
+ * so /proc/self/maps shows [heap] where a native process has it), the
+ * guest's stack, the environment without the exec request, and the guest's
+ * auxv, which /proc/self/auxv reads.  The kernel's own values describe the
+ * trampoline.  A policy that refuses prctl leaves them so (startup goes on:
+ * this is what the guest sees, not what it may do).
+ */
+struct mm_strings {
+    uint64_t arg_start, env_start, env_end;
+};
+
+/* Where argv's and envp's strings lie (read before the tables are rebuilt). */
+static struct mm_strings mm_strings(uint64_t *sp, char **tag)
+{
+    char **argv = (char **)(sp + 1), **env = argv + sp[0] + 1;
+    uint64_t env_start = (uint64_t)(env < tag ? env[0] : tag[0]);
+    return (struct mm_strings){
+        .arg_start = sp[0] ? (uint64_t)argv[0] : env_start,
+        .env_start = env_start,
+        .env_end = (uint64_t)tag[0],
+    };
+}
+
+static void set_mm(const struct sbx_tramp_image *exe, const struct sbx_elf_plan *plan,
+                   const struct mm_strings *str, uint64_t nsp, const uint64_t *aux,
+                   unsigned naux_words)
+{
+    uint64_t code_lo = UINT64_MAX, code_hi = 0, data_lo = 0, data_hi = 0;
+    for (unsigned i = 0; i < plan->nseg; i++) {
+        const struct sbx_elf_segment *g = &plan->seg[i];
+        uint64_t lo = g->map_addr + exe->bias, hi = lo + g->file_len;
+        if (lo < code_lo)
+            code_lo = lo;
+        if ((g->prot & PROT_EXEC) && hi > code_hi)
+            code_hi = hi;
+        if (lo > data_lo)
+            data_lo = lo;
+        if (hi > data_hi)
+            data_hi = hi;
+    }
+    if (code_hi <= code_lo) {
+        code_lo = plan->lo + exe->bias;
+        code_hi = plan->hi + exe->bias;
+    }
+    if (data_hi < data_lo)
+        data_hi = data_lo;
+    uint64_t rnd = 0;
+    sbx_sys3(__NR_getrandom, (long)&rnd, sizeof(rnd), 0);
+    /* As the kernel randomizes it: up to 32 MiB above the program's end, page-granular. */
+    uint64_t brk = plan->hi + exe->bias + (rnd % 8192) * 4096;
+    struct prctl_mm_map m = {
+        .start_code = code_lo,
+        .end_code = code_hi,
+        .start_data = data_lo,
+        .end_data = data_hi,
+        .start_brk = brk,
+        .brk = brk,
+        .start_stack = nsp,
+        .arg_start = str->arg_start,
+        .arg_end = str->env_start,
+        .env_start = str->env_start,
+        .env_end = str->env_end,
+        .auxv = (__u64 *)aux,
+        .auxv_size = naux_words * 8,
+        .exe_fd = (uint32_t)-1,
+    };
+    sbx_sys5(__NR_prctl, PR_SET_MM, PR_SET_MM_MAP, (long)&m, sizeof(m), 0);
+}
+
+/*
+ * The kernel named the process after the trampoline's memfd or "exe"; a
+ * native exec names it after the last component of the path it was given,
+ * or after the file's own name for an exec by descriptor.
+ */
+static void set_comm(const struct request *rq, const char *path)
+{
+    const char *name = rq->self ? "exe" : rq->byfd ? sbx_tramp.exe_path : path;
+    const char *base = name;
+    for (const char *c = name; *c; c++)
+        if (*c == '/' && c[1])
+            base = c + 1;
+    char comm[16];
+    size_t n = 0;
+    while (base[n] && base[n] != '/' && n < sizeof(comm) - 1) {
+        comm[n] = base[n];
+        n++;
+    }
+    comm[n] = '\0';
+    sbx_sys2(__NR_prctl, PR_SET_NAME, (long)comm);
 }
 
 static unsigned make_auxv(uint64_t *out, const struct aux_in *in, const struct sbx_tramp_image *exe,
                           const struct sbx_tramp_image *interp, const char *execfn)
 {
-    static const int passed[] = { AT_SYSINFO_EHDR, AT_MINSIGSTKSZ, AT_HWCAP,  AT_PAGESZ,
-                                  AT_CLKTCK,       AT_UID,         AT_EUID,   AT_GID,
-                                  AT_EGID,         AT_HWCAP2,      AT_PLATFORM, AT_RSEQ_FEATURE_SIZE,
+    static const int passed[] = { AT_SYSINFO_EHDR, AT_MINSIGSTKSZ, AT_HWCAP,
+                                  AT_PAGESZ,       AT_CLKTCK,      AT_UID,
+                                  AT_EUID,         AT_GID,         AT_EGID,
+                                  AT_HWCAP2,       AT_PLATFORM,    AT_RSEQ_FEATURE_SIZE,
                                   AT_RSEQ_ALIGN };
     unsigned n = 0;
     for (unsigned i = 0; i < SBX_ARRAY_SIZE(passed); i++)
@@ -252,7 +421,8 @@ void sbx_tramp_main(uint64_t *sp)
 {
     first_start = sbx_sys1(__NR_prctl, PR_GET_SECCOMP) == 0;
     sbx_tramp.guard_lo = SBX_TRAMPOLINE_RESERVED_LO;
-    sbx_tramp.guard_hi = (uint64_t)__sbx_image_end;
+    /* The image and what rewrite.c keeps above it (own_mmap). */
+    sbx_tramp.guard_hi = SBX_TRAMPOLINE_RESERVED_HI;
     if ((uint64_t)sbx_tramp_gate != SBX_TRAMPOLINE_GATE)
         fail(EFAULT, SBX_STAGE_SETUP);
 
@@ -263,20 +433,24 @@ void sbx_tramp_main(uint64_t *sp)
     if (r < 0)
         fail(-r, SBX_STAGE_FILTER);
     first_start = r == 1;
+    if (first_start)
+        sbx_sys1(__NR_close, SBX_FD_TRAMPOLINE);
 
-    int close_fd = -1;
+    struct request rq = { 0 };
     const char *path = 0;
-    int mode = read_request(&path, &close_fd);
-    if (mode < 0)
-        fail(-mode, SBX_STAGE_SETUP);
-    sbx_tramp.mode = mode;
-    map_stats();
+    r = read_request(sp, &rq, &path);
+    if (r < 0)
+        fail(-r, SBX_STAGE_SETUP);
+    sbx_tramp.mode = rq.mode;
+    int keep_stats = first_start ? stats_fd_wants_keeping() : rq.keep_stats;
+    map_stats(first_start || keep_stats, keep_stats);
+    sbx_rw_hot_import(hot_hex, rq.hot_len);
     sbx_rw_init();
 
     static struct sbx_tramp_target t;
     r = sbx_tramp_resolve(path, 0, &t);
-    if (close_fd >= 0)
-        sbx_sys1(__NR_close, close_fd);
+    if (rq.close_fd >= 0)
+        sbx_sys1(__NR_close, rq.close_fd);
     if (r < 0)
         fail(-r, t.err_stage);
 
@@ -291,6 +465,7 @@ void sbx_tramp_main(uint64_t *sp)
     }
     record_exe(t.fd, t.is_script ? t.sh_interp : path);
     sbx_tramp_target_close(&t);
+    set_comm(&rq, path);
 
     static struct aux_in in;
     uint64_t aux[AUX_MAX * 2];
@@ -308,8 +483,10 @@ void sbx_tramp_main(uint64_t *sp)
         prefix[nprefix++] = (char *)path;
         skip = 1;
     }
-    uint64_t nsp = build_stack(sp, prefix, nprefix, skip, aux, naux);
+    struct mm_strings str = mm_strings(sp, rq.tag);
+    uint64_t nsp = build_stack(sp, prefix, nprefix, skip, rq.tag, aux, naux);
     uint64_t entry = t.plan.interp_len ? interp.entry : exe.entry;
+    set_mm(&exe, &t.plan, &str, nsp, aux, naux);
 
     if (first_start)
         sbx_sys1(__NR_close, SBX_FD_STATUS);

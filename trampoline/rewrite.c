@@ -182,21 +182,20 @@ static const struct sbx_sitemap_header *sitemap;
 static const struct sbx_sitemap_file *sitemap_files;
 static const struct sbx_sitemap_site *sitemap_sites;
 
-static void sitemap_map(void)
+static void sitemap_map_from(int fd)
 {
     struct stat st;
     struct sbx_sitemap_footer ft;
-    if (sbx_sys2(__NR_fstat, SBX_FD_TRAMPOLINE, (long)&st) < 0 ||
+    if (sbx_sys2(__NR_fstat, fd, (long)&st) < 0 ||
         (uint64_t)st.st_size < sizeof(ft) + sizeof(*sitemap) ||
-        sbx_pread_full(SBX_FD_TRAMPOLINE, &ft, sizeof(ft), st.st_size - sizeof(ft)) !=
-            (long)sizeof(ft) ||
+        sbx_pread_full(fd, &ft, sizeof(ft), st.st_size - sizeof(ft)) != (long)sizeof(ft) ||
         ft.magic != SBX_SITEMAP_FOOTER_MAGIC || ft.bytes < sizeof(*sitemap) ||
         ft.bytes > SBX_SITEMAP_MAX_BYTES || ft.bytes > st.st_size - sizeof(ft))
         return;
     uint64_t at = st.st_size - sizeof(ft) - ft.bytes, page = at & ~(PAGE - 1);
     uint64_t len = at - page + ft.bytes;
     long m = sbx_tramp_syscall6(__NR_mmap, (long)SBX_TRAMPOLINE_SITEMAP_ADDR, (long)len, PROT_READ,
-                                MAP_SHARED | MAP_FIXED_NOREPLACE, SBX_FD_TRAMPOLINE, (long)page);
+                                MAP_SHARED | MAP_FIXED_NOREPLACE, fd, (long)page);
     if (m != (long)SBX_TRAMPOLINE_SITEMAP_ADDR) {
         if (m >= 0)
             sbx_sys2(__NR_munmap, m, (long)len);
@@ -215,6 +214,20 @@ static void sitemap_map(void)
     sitemap_files = (const struct sbx_sitemap_file *)(h + 1);
     sitemap_sites = (const struct sbx_sitemap_site *)(sitemap_files + h->nfiles);
     sitemap = h;
+}
+
+/*
+ * The trampoline's memfd (with the map at its end) is this process's exe
+ * file, so it is reached through /proc/self/exe, and no descriptor of it
+ * stays open for the guest to see; the mapping outlives the descriptor.
+ */
+static void sitemap_map(void)
+{
+    long fd = sbx_sys4(__NR_openat, AT_FDCWD, (long)"/proc/self/exe", O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    sitemap_map_from((int)fd);
+    sbx_sys1(__NR_close, fd);
 }
 
 /* The map's entry for the file open at fd, or NULL. */
@@ -511,22 +524,24 @@ static int still_padding(uint64_t lo, uint64_t hi)
 }
 
 /*
- * Points a site at its stub; the pages of the site and its slot are
- * writable, not executable.  Every byte is checked first: a mov site must
- * still hold the mov its stub was built from, a syscall site its `syscall`
- * and its slot padding.  Returns whether it wrote.
+ * Points a site at its stub, writing the bytes at out (the code's own
+ * address, or a copy of the patch's span at the address base).  Every byte
+ * of the code is checked first: a mov site must still hold the mov its stub
+ * was built from, a syscall site its `syscall` and its slot padding.
+ * Returns whether it wrote.
  */
-static int write_patch(const struct sbx_rw_patch *pt, uint64_t stub)
+static int patch_to(const struct sbx_rw_patch *pt, uint64_t stub, uint8_t *out, uint64_t base)
 {
-    uint8_t *p = (uint8_t *)pt->site;
+    const uint8_t *p = (const uint8_t *)pt->site;
+    uint8_t *po = (uint8_t *)((uintptr_t)out + (pt->site - base));
     if (pt->slot.at) {
         if (p[0] != 0x0f || p[1] != 0x05 || !still_padding(pt->slot.at, pt->slot.end))
             return 0;
-        uint8_t *q = (uint8_t *)pt->slot.at;
+        uint8_t *q = (uint8_t *)((uintptr_t)out + (pt->slot.at - base));
         emit_jmp(q, pt->slot.at, stub);
         memset(q + SBX_RW_SLOT_LEN, 0x90, pt->slot.end - pt->slot.at - SBX_RW_SLOT_LEN);
-        p[1] = (uint8_t)(int8_t)(int64_t)(pt->slot.at - (pt->site + 2));
-        p[0] = 0xeb;
+        po[1] = (uint8_t)(int8_t)(int64_t)(pt->slot.at - (pt->site + 2));
+        po[0] = 0xeb;
         return 1;
     }
     uint8_t expect[SBX_RW_MOV_LEN];
@@ -535,8 +550,49 @@ static int write_patch(const struct sbx_rw_patch *pt, uint64_t stub)
     expect[6] = 0x05;
     if (memcmp(p, expect, SBX_RW_MOV_LEN) != 0)
         return 0;
-    emit_jmp(p, pt->site, stub);
+    emit_jmp(po, pt->site, stub);
     return 1;
+}
+
+/* In place: the pages of the site and its slot are writable, not executable. */
+static int write_patch(const struct sbx_rw_patch *pt, uint64_t stub)
+{
+    return patch_to(pt, stub, (uint8_t *)0, 0);
+}
+
+static void patch_span(const struct sbx_rw_patch *pt, uint64_t *lo, uint64_t *hi);
+
+/*
+ * /proc/self/mem writes to code that is not writable without changing its
+ * protection, so the patched page does not split its mapping in two or
+ * three (an mprotect round trip leaves it VM_ACCOUNT, which its neighbours
+ * are not): /proc/self/maps keeps the lines a native process has.  Open for
+ * the moment of a patch only; -1 where it cannot be opened.
+ */
+static int self_mem_open(void)
+{
+    long fd = sbx_sys4(__NR_openat, AT_FDCWD, (long)"/proc/self/mem", O_RDWR | O_CLOEXEC, 0);
+    return fd < 0 ? -1 : (int)fd;
+}
+
+/*
+ * Writes one patch through mem (self_mem_open): 1 written, 0 the code is no
+ * longer what was proven, -1 the kernel refused the write (a kernel booted
+ * with proc_mem.force_override=never, say): the caller mprotects instead.
+ */
+static int poke_patch(int mem, const struct sbx_rw_patch *pt, uint64_t stub)
+{
+    uint64_t lo, hi;
+    uint8_t buf[512];
+    patch_span(pt, &lo, &hi);
+    if (hi - lo > sizeof(buf))
+        return -1;
+    memcpy(buf, (const void *)lo, hi - lo);
+    if (!patch_to(pt, stub, buf, lo))
+        return 0;
+    return sbx_sys4(__NR_pwrite64, mem, (long)buf, (long)(hi - lo), (long)lo) == (long)(hi - lo)
+               ? 1
+               : -1;
 }
 
 /* The bytes a patch writes: [*lo, *hi). */
@@ -574,7 +630,13 @@ static void patch_sites(const struct sbx_rw_range *r, unsigned nr, const struct 
         stub_for(area + STUB_HDR + i * STUB_SIZE, area, &pt[i]);
     if (sbx_sys3(__NR_mprotect, (long)area, (long)size, PROT_READ | PROT_EXEC) < 0)
         return;
-    for (unsigned i = 0; i < nr; i++) {
+    int mem = self_mem_open(), poked = mem >= 0;
+    for (size_t j = 0; poked && j < n; j++)
+        poked = poke_patch(mem, &pt[j], area + STUB_HDR + j * STUB_SIZE) >= 0;
+    if (mem >= 0)
+        sbx_sys1(__NR_close, mem);
+    /* Refused: what was poked no longer checks out below, the rest is written in place. */
+    for (unsigned i = 0; !poked && i < nr; i++) {
         uint64_t plo = r[i].lo & ~(PAGE - 1), phi = (r[i].hi + PAGE - 1) & ~(PAGE - 1);
         if (sbx_sys3(__NR_mprotect, (long)plo, (long)(phi - plo), PROT_READ | PROT_WRITE) < 0)
             continue;
@@ -586,6 +648,27 @@ static void patch_sites(const struct sbx_rw_range *r, unsigned nr, const struct 
 }
 
 /* ---- regions: registered code, patched lazily ---- */
+
+/*
+ * Memory a region keeps for its life (its known instruction starts), in the
+ * trampoline's reserved range above its image, where /proc/self/maps shows
+ * it with the trampoline's own mappings rather than as one more anonymous
+ * mapping of the guest's; anywhere when that range is full.
+ */
+static long own_mmap(uint64_t bytes)
+{
+    uint64_t a = ((uint64_t)__sbx_image_end + PAGE - 1) & ~(PAGE - 1);
+    for (; a + bytes <= SBX_TRAMPOLINE_RESERVED_HI; a += bytes) {
+        long m = sbx_tramp_syscall6(__NR_mmap, (long)a, (long)bytes, PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (m == (long)a)
+            return m;
+        if (m != -EEXIST)
+            break;
+    }
+    return sbx_tramp_syscall6(__NR_mmap, 0, (long)bytes, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
 
 static void region_add(const struct sbx_rw_range *rg, const uint64_t *st, size_t nst, int prot,
                        uint64_t dev, uint64_t ino, uint64_t foff)
@@ -605,8 +688,7 @@ static void region_add(const struct sbx_rw_range *rg, const uint64_t *st, size_t
     while (first + n < nst && st[first + n] <= rg->hi)
         n++;
     uint64_t bytes = ((n + 1) * sizeof(uint64_t) + PAGE - 1) & ~(PAGE - 1);
-    long m = sbx_tramp_syscall6(__NR_mmap, 0, (long)bytes, PROT_READ | PROT_WRITE,
-                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    long m = own_mmap(bytes);
     if (m < 0)
         return;
     uint64_t *copy = (uint64_t *)m;
@@ -737,6 +819,69 @@ static uint32_t hot_note(const struct region *r, uint64_t sc)
         }
     }
     return 0;
+}
+
+/*
+ * Across an exec without the stats memfd (abi.h: only `--stats` keeps it)
+ * the new program gets a stats page of its own, and the hot sites travel in
+ * the exec request (":hot=", 48 hex digits each: off1, dev, ino), so that a
+ * site the process made hot is patched when the new program maps its file.
+ */
+#define HOT_CARRY 64
+
+static void hex64(char *out, uint64_t v)
+{
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        out[i] = "0123456789abcdef"[v & 15];
+}
+
+size_t sbx_rw_hot_export(char *buf, size_t cap)
+{
+    const struct sbx_stats *st = shared_stats();
+    size_t n = 0;
+    for (unsigned i = 0; st && i < SBX_STATS_HOT && n + 48 <= cap && n / 48 < HOT_CARRY; i++) {
+        const struct sbx_hot_site *e = &st->hot[i];
+        uint64_t off1 = __atomic_load_n(&e->off1, __ATOMIC_ACQUIRE);
+        if (!off1 || __atomic_load_n(&e->traps, __ATOMIC_RELAXED) < HOT_AT)
+            continue;
+        hex64(buf + n, off1);
+        hex64(buf + n + 16, __atomic_load_n(&e->dev, __ATOMIC_RELAXED));
+        hex64(buf + n + 32, __atomic_load_n(&e->ino, __ATOMIC_RELAXED));
+        n += 48;
+    }
+    return n;
+}
+
+static int unhex64(const char *s, uint64_t *v)
+{
+    *v = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return 0;
+        *v = *v << 4 | (uint64_t)d;
+    }
+    return 1;
+}
+
+void sbx_rw_hot_import(const char *hex, size_t len)
+{
+    struct sbx_stats *st = shared_stats();
+    for (size_t at = 0; st && at + 48 <= len && at / 48 < HOT_CARRY; at += 48) {
+        uint64_t off1, dev, ino;
+        if (!unhex64(hex + at, &off1) || !unhex64(hex + at + 16, &dev) ||
+            !unhex64(hex + at + 32, &ino) || !off1)
+            return;
+        uint64_t h = hot_hash(dev, ino, off1);
+        for (unsigned i = 0; i < HOT_PROBE; i++) {
+            struct sbx_hot_site *e = &st->hot[(h + i) & (SBX_STATS_HOT - 1)];
+            if (e->off1 == 0) {
+                *e = (struct sbx_hot_site){ .off1 = off1, .dev = dev, .ino = ino, .traps = HOT_AT };
+                break;
+            }
+        }
+    }
 }
 
 /*
@@ -1007,6 +1152,14 @@ static int patch_in_place(struct region *r, uint64_t sc)
     patch_span(&pt, &lo, &hi);
     uint64_t page = lo & ~(PAGE - 1);
     uint64_t end = (hi + PAGE - 1) & ~(PAGE - 1);
+    int mem = stub ? self_mem_open() : -1;
+    if (mem >= 0) {
+        patched = poke_patch(mem, &pt, stub);
+        sbx_sys1(__NR_close, mem);
+        if (patched >= 0)
+            return patched;
+        patched = 0;
+    }
     if (stub &&
         sbx_sys3(__NR_mprotect, (long)page, (long)(end - page), PROT_READ | PROT_WRITE) == 0) {
         patched = write_patch(&pt, stub);

@@ -25,6 +25,10 @@ void sbx_tramp_fast_entry(void);
 
 /* Points the fast entry at the stats page; called once at startup. */
 void sbx_rw_init(void);
+/* The hot sites for an exec request's ":hot=" option (abi.h) into buf[0..cap); its length. */
+size_t sbx_rw_hot_export(char *buf, size_t cap);
+/* Enters the hot sites of a ":hot=" option into this process's stats page (startup). */
+void sbx_rw_hot_import(const char *hex, size_t len);
 
 /*
  * Code at [addr, addr + len) was just mapped readable but not executable,

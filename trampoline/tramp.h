@@ -91,11 +91,11 @@ long sbx_pread_full(int fd, void *buf, size_t n, uint64_t off);
 /* ---- main.c: state set up at startup ---- */
 
 struct sbx_tramp_state {
-    int stats_mapped;          /* SBX_FD_STATS mapped at SBX_TRAMPOLINE_STATS_ADDR */
-    int keep_stats_fd;         /* SBX_FD_STATS was open at startup: keep it for the guest */
-    int mode;                  /* enum sbx_syscall_mode */
+    int stats_mapped;            /* SBX_FD_STATS mapped at SBX_TRAMPOLINE_STATS_ADDR */
+    int keep_stats_fd;           /* SBX_FD_STATS stays open (`--stats`) */
+    int mode;                    /* enum sbx_syscall_mode */
     uint64_t guard_lo, guard_hi; /* the trampoline's own mappings */
-    size_t exe_len;            /* length of exe_path */
+    size_t exe_len;              /* length of exe_path */
     char exe_path[SBX_PATH_MAX]; /* what /proc/self/exe reads back as */
 };
 extern struct sbx_tramp_state sbx_tramp;

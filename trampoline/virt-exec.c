@@ -2,14 +2,17 @@
 /*
  * execve/execveat re-enter the trampoline: the target is resolved and
  * checked first (so ENOENT, EACCES, ENOEXEC... come back to the guest as a
- * native execve would return them), then the process execs the trampoline's
- * memfd with the guest's own argv, the mode and path in its slot of the exec
- * request file (SBX_FD_EXEC), and the new trampoline loads the target the
- * same way the first one did.
+ * native execve would return them), then the process execs the trampoline
+ * with the guest's own argv, and envp followed by the exec request (mode and
+ * path, abi.h), and the new trampoline loads the target the same way the
+ * first one did.  The trampoline is reached as /proc/self/exe: the kernel's
+ * link names the trampoline's memfd, which this process was exec'd from, so
+ * no descriptor of it has to stay open.  (This needs the sandbox's /proc at
+ * /proc in the process's root, as sandbox init mounts it.)
  *
- * /proc/self/exe names the trampoline's memfd in the kernel, so an exec of
- * it runs the path the guest was loaded from, which is what readlink of it
- * shows the guest (virt-proc.c).
+ * For the guest, /proc/self/exe stands for the program it was loaded from:
+ * an exec of it runs that path, as readlink and open of it show
+ * (virt-proc.c).
  *
  * Targets relative to a directory fd, or given as an fd (AT_EMPTY_PATH),
  * become /proc/self/fd/N[/path].  A close-on-exec N would vanish in the exec,
@@ -21,11 +24,11 @@
  * unmapped when the exec fails (and vanishes with the old image when it
  * succeeds).
  */
-#include <linux/falloc.h>
 #include <linux/fcntl.h>
 #include <linux/mman.h>
 
 #include "loader.h"
+#include "rewrite.h"
 #include "sbx/abi.h"
 #include "virt.h"
 
@@ -34,8 +37,8 @@
 struct scratch {
     struct sbx_tramp_target target;
     char path[SBX_PATH_MAX + 64];
-    char mode[48];
-    char req[SBX_EXEC_SLOT];
+    char mode[SBX_EXEC_REQUEST_MAX];
+    int byfd, self; /* the exec was by descriptor, or of the exe link */
 };
 
 /* Appends s to buf at *n, within cap (the last byte kept for NUL). */
@@ -66,8 +69,10 @@ static int target_path(struct scratch *s, int dirfd, const char *path, int flags
     size_t n = 0;
     *ret_dup = -1;
     /* The kernel's link names this trampoline: exec what it stands for (as readlink says). */
-    if ((dirfd == AT_FDCWD || path[0] == '/') && sbx_virt_is_self_exe(path))
+    if ((dirfd == AT_FDCWD || path[0] == '/') && sbx_virt_is_self_exe(path)) {
+        s->self = 1;
         return append(s->path, &n, sizeof(s->path), sbx_tramp.exe_path);
+    }
     if (path[0] == '/')
         return append(s->path, &n, sizeof(s->path), path);
     if (path[0] == '\0' && !(flags & AT_EMPTY_PATH))
@@ -77,6 +82,7 @@ static int target_path(struct scratch *s, int dirfd, const char *path, int flags
         int r = append(s->path, &n, sizeof(s->path), "./");
         return r < 0 ? r : append(s->path, &n, sizeof(s->path), path);
     }
+    s->byfd = path[0] == '\0';
     long fl = sbx_sys2(__NR_fcntl, dirfd, F_GETFD);
     if (fl < 0)
         return (int)fl;
@@ -99,8 +105,22 @@ static int target_path(struct scratch *s, int dirfd, const char *path, int flags
 static void make_mode(struct scratch *s, int dup_fd)
 {
     size_t n = 0;
+    append(s->mode, &n, sizeof(s->mode), SBX_EXEC_TAG);
     append(s->mode, &n, sizeof(s->mode),
            sbx_tramp.mode == SBX_MODE_REWRITE ? SBX_MODE_NAME_REWRITE : SBX_MODE_NAME_TRAP);
+    if (sbx_tramp.keep_stats_fd)
+        append(s->mode, &n, sizeof(s->mode), ":stats");
+    if (s->byfd)
+        append(s->mode, &n, sizeof(s->mode), ":byfd");
+    if (s->self)
+        append(s->mode, &n, sizeof(s->mode), ":self");
+    /* Without the kept memfd the new program's stats page starts empty: carry the hot sites. */
+    if (sbx_tramp.mode == SBX_MODE_REWRITE && !sbx_tramp.keep_stats_fd) {
+        size_t room = sizeof(s->mode) / 2 - n;
+        append(s->mode, &n, sizeof(s->mode), ":hot=");
+        n += sbx_rw_hot_export(s->mode + n, room > 5 ? room - 5 : 0);
+        s->mode[n] = '\0';
+    }
     if (dup_fd >= 0) {
         char num[24];
         num[sbx_utoa((uint64_t)dup_fd, num)] = '\0';
@@ -110,32 +130,33 @@ static void make_mode(struct scratch *s, int dup_fd)
 }
 
 /*
- * Execs the trampoline with the guest's own argv and envp; the mode and the
- * path go into this process's slot of the exec request file (abi.h).
+ * Execs the trampoline with the guest's own argv, and its envp followed by
+ * the exec request (abi.h) in a copy of the pointer array.
  */
 static long exec_with(struct scratch *s, char **argv, char **envp, int dup_fd)
 {
     make_mode(s, dup_fd);
+    if (sbx_strlen(s->mode) + sbx_strlen(s->path) + 2 > SBX_EXEC_REQUEST_MAX)
+        return -ENAMETOOLONG;
     size_t n = 0;
-    long r = append(s->req, &n, sizeof(s->req), s->mode);
-    if (r == 0) {
-        n++; /* keep the NUL */
-        r = append(s->req, &n, sizeof(s->req), s->path);
+    while (envp && envp[n]) {
+        if (++n > ARGV_MAX)
+            return -E2BIG;
     }
-    if (r < 0)
-        return r;
-    n++;
-    long off = sbx_sys0(__NR_getpid) * SBX_EXEC_SLOT;
-    long m = sbx_tramp_syscall6(__NR_mmap, 0, SBX_EXEC_SLOT, PROT_READ | PROT_WRITE, MAP_SHARED,
-                                SBX_FD_EXEC, off);
+    size_t len = (n + 3) * sizeof(char *);
+    long m = sbx_tramp_syscall6(__NR_mmap, 0, (long)len, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m < 0)
         return m;
-    memcpy((void *)m, s->req, n);
-    sbx_sys2(__NR_munmap, m, SBX_EXEC_SLOT);
-    r = sbx_sys5(__NR_execveat, SBX_FD_TRAMPOLINE, (long)"", (long)argv, (long)envp, AT_EMPTY_PATH);
-    /* Still here: the exec failed, and the slot's page goes back. */
-    sbx_sys4(__NR_fallocate, SBX_FD_EXEC, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
-             SBX_EXEC_SLOT);
+    char **env = (char **)m;
+    if (n)
+        memcpy(env, envp, n * sizeof(char *));
+    env[n] = s->mode;
+    env[n + 1] = s->path;
+    env[n + 2] = 0;
+    long r = sbx_sys3(__NR_execve, (long)"/proc/self/exe", (long)argv, (long)env);
+    /* Still here: the exec failed. */
+    sbx_sys2(__NR_munmap, m, (long)len);
     return r;
 }
 

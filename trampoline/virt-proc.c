@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Process-level virtualization: clone/clone3/vfork, the trampoline's own
- * mappings and descriptors, and /proc/self/exe.
+ * mappings, and /proc/self/exe.
  *
  * A child cloned onto a new stack cannot return through the SIGSYS frame,
  * which lives on the parent's stack.  Before the call, the handler writes the
@@ -18,7 +18,7 @@
 #include <linux/fcntl.h>
 #include <linux/mman.h>
 #include <linux/sched.h>
-#include <linux/close_range.h>
+#include <linux/openat2.h>
 
 #include "sbx/abi.h"
 #include "rewrite.h"
@@ -202,63 +202,6 @@ long sbx_virt_mm(struct sbx_call *c)
     return sbx_call_gate(c);
 }
 
-/* The kernel reads descriptors as unsigned int: so must we (0x1000003ff is 1023). */
-static int is_kept_fd(long arg)
-{
-    unsigned fd = (unsigned)arg;
-    return fd == SBX_FD_TRAMPOLINE || fd == SBX_FD_EXEC ||
-           (fd == SBX_FD_STATS && sbx_tramp.keep_stats_fd);
-}
-
-/* close_range around the kept fds, which sit at the top of the fd range. */
-static long close_range_split(unsigned first, unsigned last, unsigned flags)
-{
-    const unsigned kept[] = { SBX_FD_EXEC, SBX_FD_STATS, SBX_FD_TRAMPOLINE };
-    unsigned lo = first;
-    long r;
-    if (first > last)
-        return -EINVAL;
-    for (unsigned i = 0; i < SBX_ARRAY_SIZE(kept); i++) {
-        unsigned k = kept[i];
-        if (!is_kept_fd(k) || k < lo)
-            continue;
-        if (k > last)
-            break;
-        if (k > lo) {
-            r = sbx_sys3(__NR_close_range, lo, k - 1, flags);
-            if (r < 0)
-                return r;
-            flags &= ~(unsigned)CLOSE_RANGE_UNSHARE;
-        }
-        lo = k + 1;
-    }
-    if (lo > last)
-        return 0;
-    return sbx_sys3(__NR_close_range, lo, last, flags);
-}
-
-long sbx_virt_fd(struct sbx_call *c)
-{
-    switch (c->nr) {
-    case __NR_close:
-        if (is_kept_fd(c->a[0]))
-            return -EBADF;
-        break;
-    case __NR_dup2:
-    case __NR_dup3:
-        if (is_kept_fd(c->a[1]))
-            return -EBADF;
-        break;
-    case __NR_fcntl:
-        if (is_kept_fd(c->a[0]) && c->a[1] == F_SETFD)
-            return -EBADF;
-        break;
-    case __NR_close_range:
-        return close_range_split((unsigned)c->a[0], (unsigned)c->a[1], (unsigned)c->a[2]);
-    }
-    return sbx_call_gate(c);
-}
-
 int sbx_virt_is_self_exe(const char *path)
 {
     static const char proc[] = "/proc/";
@@ -274,6 +217,38 @@ int sbx_virt_is_self_exe(const char *path)
     n += sbx_utoa((uint64_t)sbx_sys0(__NR_getpid), buf + n);
     memcpy(buf + n, "/exe", 5);
     return sbx_streq(path, buf);
+}
+
+/*
+ * open of the exe link: the kernel's link leads to the trampoline's memfd,
+ * so the program's file is opened by the path it was loaded from instead
+ * (with the guest's flags and rights).  A native process cannot write the
+ * file it runs (ETXTBSY), and the program, mapped by us rather than exec'd,
+ * is not write-denied by the kernel: an open for writing gets ETXTBSY here,
+ * after the access check that would come first (EACCES, EROFS).  O_PATH
+ * opens go through unchanged, to the memfd, which the kernel write-denies
+ * as an exec'd file: a reopen of it for writing through /proc/self/fd gets
+ * ETXTBSY as natively (the price: such a descriptor names the memfd).
+ * O_NOFOLLOW (ELOOP) and openat2's RESOLVE_NO_MAGICLINKS / NO_SYMLINKS
+ * (ELOOP) are native as they are: such calls go through unchanged too.
+ */
+long sbx_virt_open(struct sbx_call *c, int dirfd, const char *path, long flags, long resolve)
+{
+    if (!path || (dirfd != AT_FDCWD && path[0] != '/') || (flags & (O_NOFOLLOW | O_PATH)) ||
+        (resolve & (RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS)) || !sbx_virt_is_self_exe(path))
+        return sbx_call_gate(c);
+    if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
+        long r = sbx_sys4(__NR_faccessat, AT_FDCWD, (long)sbx_tramp.exe_path, 2 /* W_OK */, 0);
+        return r < 0 ? r : -ETXTBSY;
+    }
+    struct sbx_call o = *c;
+    if (c->nr == __NR_open) {
+        o.a[0] = (long)sbx_tramp.exe_path;
+    } else {
+        o.a[0] = AT_FDCWD;
+        o.a[1] = (long)sbx_tramp.exe_path;
+    }
+    return sbx_call_gate(&o);
 }
 
 long sbx_virt_readlink(struct sbx_call *c, int dirfd, const char *path, char *buf, long size)

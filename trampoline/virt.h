@@ -26,8 +26,6 @@ struct sbx_call {
 typedef long sbx_virt_fn(struct sbx_call *c);
 /* handler.c: the virtualized syscalls by number (NULL: through the gate). */
 extern sbx_virt_fn *const sbx_tramp_virt_fn[];
-/* Which argument of a virtualized call is a guarded descriptor (handler.c, read by entry.S). */
-extern const uint8_t sbx_tramp_fd_arg[];
 
 static inline long sbx_call_gate(const struct sbx_call *c)
 {
@@ -51,7 +49,8 @@ long sbx_virt_execveat(struct sbx_call *c, int dirfd, const char *path, char **a
 long sbx_virt_clone(struct sbx_call *c);
 long sbx_virt_clone3(struct sbx_call *c);
 long sbx_virt_mm(struct sbx_call *c);
-long sbx_virt_fd(struct sbx_call *c);
 long sbx_virt_readlink(struct sbx_call *c, int dirfd, const char *path, char *buf, long size);
+/* open, openat, openat2 (resolve: its RESOLVE_* flags, 0 for the others). */
+long sbx_virt_open(struct sbx_call *c, int dirfd, const char *path, long flags, long resolve);
 /* Whether path names this process's /proc exe link (self, thread-self or its pid). */
 int sbx_virt_is_self_exe(const char *path);

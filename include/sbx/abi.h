@@ -10,34 +10,36 @@
 
 /*
  * Descriptors that sandbox init leaves open, at fixed numbers, for the
- * trampoline.  They sit below the default RLIMIT_NOFILE soft limit (1024) and
- * above what programs normally use.  None of them exists in `off` mode.
+ * trampoline's first start.  They sit below the default RLIMIT_NOFILE soft
+ * limit (1024).  The trampoline closes every one of them before the guest
+ * runs, so that the guest's fd table is its own; the one exception is
+ * SBX_FD_STATS when the stats page says SBX_STATS_KEEP_FD (`--stats`, whose
+ * counts must survive exec).  None of them exists in `off` mode.
  */
 #define SBX_FD_NOTIFY 1018     /* startup only: socket to init for the filter's listener */
-#define SBX_FD_EXEC 1019       /* memfd of exec requests (below), kept for the guest's life */
 #define SBX_FD_STATUS 1020     /* startup status pipe: see struct sbx_status_record */
 #define SBX_FD_STATS 1021      /* memfd holding struct sbx_stats, mapped shared */
 #define SBX_FD_POLICY 1022     /* memfd with the policy's classic BPF program */
-#define SBX_FD_TRAMPOLINE 1023 /* sealed memfd of the trampoline itself, for re-exec */
+#define SBX_FD_TRAMPOLINE 1023 /* sealed memfd of the trampoline itself */
 
 /*
  * The trampoline is started as
- *     execveat(SBX_FD_TRAMPOLINE, "", argv, envp, AT_EMPTY_PATH)
- * with argv and envp exactly the guest's (so /proc/self/cmdline and environ
- * read as the guest's own).  What to load comes in an exec request at
- * SBX_FD_EXEC: a sparse memfd of SBX_EXEC_FILE_SIZE bytes, shared by every
- * process of the sandbox, with one SBX_EXEC_SLOT-byte slot per pid (pids of
- * the sandbox's pid namespace; pid and tgid survive exec).  Before exec'ing,
- * a process writes its slot at pid * SBX_EXEC_SLOT, through a shared mapping
- * (no new fd, so RLIMIT_NOFILE cannot get in the way, and no write(2), so
- * RLIMIT_FSIZE cannot either): the mode name (SBX_MODE_NAME_TRAP or
- * SBX_MODE_NAME_REWRITE, optionally followed by ":close=N", an fd the new
- * trampoline closes), a NUL, the path of the program to load (it contains a
- * '/'), a NUL.  The new trampoline reads its slot and punches it out.
+ *     execveat(SBX_FD_TRAMPOLINE, "", argv, envp + request, AT_EMPTY_PATH)
+ * by sandbox init, and as execve("/proc/self/exe", ...) by itself (the mm's
+ * exe file is the trampoline's memfd, so no descriptor has to stay open for
+ * a re-exec).  argv is exactly the guest's; envp is the guest's followed by
+ * two strings, the exec request: SBX_EXEC_TAG and the mode name
+ * (SBX_MODE_NAME_TRAP or SBX_MODE_NAME_REWRITE, then options, each
+ * ":close=N", an fd the new trampoline closes, ":stats", SBX_FD_STATS is the
+ * kept stats memfd, ":hot=HEX", rewrite mode's hot sites for a new stats
+ * page when it is not kept, ":self", an exec of /proc/self/exe, or ":byfd",
+ * the program was exec'd by descriptor and takes its file's name), then the
+ * path of the program to load (it contains a '/').  The new trampoline removes both from envp and,
+ * with prctl(PR_SET_MM_MAP), from the end of the environment the kernel records, so
+ * /proc/self/environ reads as the guest's own.
  */
-#define SBX_EXEC_SLOT 4096
-#define SBX_EXEC_PID_MAX 4194304 /* the kernel's PID_MAX_LIMIT */
-#define SBX_EXEC_FILE_SIZE ((uint64_t)SBX_EXEC_SLOT * SBX_EXEC_PID_MAX)
+#define SBX_EXEC_TAG "\001sbx-exec="
+#define SBX_EXEC_REQUEST_MAX 8192 /* mode and path with their NULs */
 #define SBX_MODE_NAME_TRAP "trap"
 #define SBX_MODE_NAME_REWRITE "rewrite"
 
@@ -58,11 +60,11 @@ enum sbx_syscall_mode {
  * guest is running.
  */
 enum sbx_status_stage {
-    SBX_STAGE_EXEC = 1,    /* finding or executing the guest program */
-    SBX_STAGE_LOAD = 2,    /* the trampoline's ELF loader refused the program */
-    SBX_STAGE_FILTER = 3,  /* installing the seccomp filter failed */
-    SBX_STAGE_SETUP = 4,   /* any other isolation step */
-    SBX_STAGE_CWD = 5,     /* chdir to the guest's working directory */
+    SBX_STAGE_EXEC = 1,   /* finding or executing the guest program */
+    SBX_STAGE_LOAD = 2,   /* the trampoline's ELF loader refused the program */
+    SBX_STAGE_FILTER = 3, /* installing the seccomp filter failed */
+    SBX_STAGE_SETUP = 4,  /* any other isolation step */
+    SBX_STAGE_CWD = 5,    /* chdir to the guest's working directory */
 };
 
 struct sbx_status_record {
@@ -95,8 +97,12 @@ struct sbx_hot_site {
     uint32_t traps, reserved;
 };
 
+/* In struct sbx_stats.flags: the guest keeps SBX_FD_STATS open, so counts survive exec. */
+#define SBX_STATS_KEEP_FD 1ULL
+
 struct sbx_stats {
     uint64_t magic;
+    uint64_t flags;                        /* SBX_STATS_*, set by the daemon */
     uint64_t trapped[SBX_STATS_NSYSCALLS]; /* calls that reached the SIGSYS handler */
     uint64_t patched[SBX_STATS_NSYSCALLS]; /* calls that came through a rewritten site */
     uint64_t hot_gen;                      /* bumped whenever a site becomes hot */

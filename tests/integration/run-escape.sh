@@ -247,10 +247,8 @@ exe          self-exe-reopen       all          errno=E(TXTBSY|ACCES|PERM|ROFS) 
 exe          init-exe              all          errno=E(ACCES|PERM|NOENT)     -
 exe          init-exe-reopen       all          errno=E(ACCES|PERM|NOENT)     -
 exe          trampoline-fd         all          errno=E(NOENT|TXTBSY|PERM|ACCES) -
-exe          trampoline-fd-pwrite  off          errno=EBADF                   -
-exe          trampoline-fd-pwrite  trap,rewrite errno=EPERM                   -
-exe          trampoline-fd-mmap    off          errno=EBADF                   -
-exe          trampoline-fd-mmap    trap,rewrite errno=EPERM                   -
+exe          trampoline-fd-pwrite  all          errno=EBADF                   -
+exe          trampoline-fd-mmap    all          errno=EBADF                   -
 gate         gate                  off          absent                        -
 gate         gate-mount            trap,rewrite errno=EPERM                   -
 gate         gate-unshare          trap,rewrite errno=EPERM                   -

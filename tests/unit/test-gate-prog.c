@@ -179,12 +179,12 @@ static const long hot[] = {
     SYS_getppid,         SYS_getpid,       SYS_gettid, SYS_read,       SYS_write,
     SYS_pread64,         SYS_pwrite64,     SYS_futex,  SYS_lseek,      SYS_fstat,
     SYS_newfstatat,      SYS_getrandom,    SYS_wait4,  SYS_exit_group, SYS_brk,
-    SYS_clock_nanosleep, SYS_rt_sigreturn,
+    SYS_clock_nanosleep, SYS_rt_sigreturn, SYS_close,  SYS_fcntl,      SYS_dup2,
 };
 static const long trampoline_must_see[] = {
     SYS_execve, SYS_execveat, SYS_rt_sigaction, SYS_rt_sigprocmask, SYS_clone,  SYS_clone3,
     SYS_fork,   SYS_vfork,    SYS_mmap,         SYS_mprotect,       SYS_munmap, SYS_mremap,
-    SYS_close,  SYS_dup2,     SYS_dup3,         SYS_close_range,    SYS_fcntl,  SYS_readlink,
+    SYS_open,   SYS_openat,   SYS_openat2,      SYS_readlink,
 };
 
 static void check_hot_cached(const struct prog *policy, const struct prog *full)

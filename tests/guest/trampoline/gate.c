@@ -2,7 +2,9 @@
 /*
  * The guest cannot get around the policy or break the trampoline: a mount
  * issued straight at the gate still gets the policy's EPERM, and the
- * trampoline's mappings and descriptors refuse to be unmapped or closed.
+ * trampoline's mappings refuse to be unmapped; of sandbox init's
+ * descriptors at most the stats page's is left (the launcher asks for it as
+ * `--stats` does), and it is the guest's to close like any other.
  */
 #include <stdint.h>
 #include <fcntl.h>
@@ -25,8 +27,8 @@ static long gate_call(long nr, long a1, long a2, long a3, long a4, long a5)
                      "call *%[gate]\n\t"
                      "add $128, %%rsp"
                      : "=a"(ret)
-                     : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8),
-                       [gate] "r"((uintptr_t)SBX_TRAMPOLINE_GATE)
+                     : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10),
+                       "r"(r8), [gate] "r"((uintptr_t)SBX_TRAMPOLINE_GATE)
                      : "rcx", "r11", "memory");
     return ret;
 }
@@ -46,18 +48,16 @@ int main(void)
                     MAP_FAILED,
                 "mmap MAP_FIXED over the trampoline");
 
-    GUEST_CHECK(close(SBX_FD_TRAMPOLINE) == -1 && errno == EBADF, "close");
-    GUEST_CHECK(dup2(0, SBX_FD_TRAMPOLINE) == -1 && errno == EBADF, "dup2");
-    GUEST_CHECK(syscall(SYS_close_range, 3, ~0U, 0) == 0, "close_range");
-    GUEST_CHECK(fcntl(SBX_FD_TRAMPOLINE, F_GETFD) >= 0, "trampoline fd closed by close_range");
-    GUEST_CHECK(fcntl(SBX_FD_STATS, F_GETFD) >= 0, "stats fd closed by close_range");
+    GUEST_CHECK(fcntl(SBX_FD_TRAMPOLINE, F_GETFD) == -1, "trampoline fd left open");
     GUEST_CHECK(fcntl(SBX_FD_POLICY, F_GETFD) == -1, "policy fd left open");
     GUEST_CHECK(fcntl(SBX_FD_STATUS, F_GETFD) == -1, "status fd left open");
-    GUEST_CHECK(fcntl(SBX_FD_EXEC, F_GETFD) >= 0, "exec request fd closed by close_range");
+    GUEST_CHECK(dup2(0, SBX_FD_TRAMPOLINE) == SBX_FD_TRAMPOLINE, "dup2 onto 1023");
+    GUEST_CHECK(syscall(SYS_close_range, 3, ~0U, 0) == 0, "close_range");
+    GUEST_CHECK(fcntl(SBX_FD_TRAMPOLINE, F_GETFD) == -1, "close_range left 1023 open");
+    GUEST_CHECK(fcntl(SBX_FD_STATS, F_GETFD) == -1, "close_range left 1021 open");
 
-    /* A range from 0 that ends below the kept fds is still applied in full. */
     int fd = dup(1);
-    GUEST_CHECK(fd > 2 && fd < SBX_FD_EXEC, "dup");
+    GUEST_CHECK(fd > 2, "dup");
     GUEST_CHECK(syscall(SYS_close_range, 0, fd, CLOSE_RANGE_CLOEXEC) == 0, "close_range from 0");
     GUEST_CHECK(fcntl(fd, F_GETFD) == FD_CLOEXEC, "close_range(0, %d) left fd %d alone", fd, fd);
     for (int i = 0; i <= 2; i++)

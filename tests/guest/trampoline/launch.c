@@ -141,6 +141,8 @@ static struct sbx_stats *stats_memfd(int *ret_fd)
     if (st == MAP_FAILED)
         die("mmap stats");
     st->magic = SBX_STATS_MAGIC;
+    /* As `sandboxctl run --stats`: the counts must survive the guests' execs. */
+    st->flags = SBX_STATS_KEEP_FD;
     *ret_fd = fd;
     return st;
 }
@@ -242,9 +244,18 @@ int main(int argc, char **argv)
         targv[k] = gargv[k];
     if (nargs == 0)
         targv[0] = prog;
-    int req_fd = memfd_create("sbx-exec", MFD_CLOEXEC);
-    if (req_fd < 0 || ftruncate(req_fd, (off_t)SBX_EXEC_FILE_SIZE) < 0)
-        die("exec request memfd");
+    /* envp, then the exec request: the tagged mode and the path (abi.h). */
+    size_t nenv = 0;
+    while (environ[nenv])
+        nenv++;
+    char **tenv = calloc(nenv + 3, sizeof(*tenv));
+    char *tag = malloc(strlen(SBX_EXEC_TAG) + strlen(mode) + 1);
+    if (!tenv || !tag)
+        die("calloc");
+    memcpy(tenv, environ, nenv * sizeof(*tenv));
+    strcat(strcpy(tag, SBX_EXEC_TAG), mode);
+    tenv[nenv] = tag;
+    tenv[nenv + 1] = (char *)prog;
 
     fflush(NULL);
     pid_t pid = fork();
@@ -259,19 +270,9 @@ int main(int argc, char **argv)
         if (pfd >= 0)
             place(pfd, SBX_FD_POLICY);
         place(tfd, SBX_FD_TRAMPOLINE);
-        /* The request goes into the slot of the child's own pid (abi.h). */
-        char req[SBX_EXEC_SLOT] = { 0 };
-        size_t ml = strlen(mode) + 1, pl = strlen(prog) + 1;
-        if (ml + pl > sizeof(req))
-            die("exec request too long");
-        memcpy(req, mode, ml);
-        memcpy(req + ml, prog, pl);
-        if (pwrite(req_fd, req, ml + pl, (off_t)getpid() * SBX_EXEC_SLOT) != (ssize_t)(ml + pl))
-            die("write the exec request");
-        place(req_fd, SBX_FD_EXEC);
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
             die("no_new_privs");
-        syscall(SYS_execveat, SBX_FD_TRAMPOLINE, "", targv, environ, AT_EMPTY_PATH);
+        syscall(SYS_execveat, SBX_FD_TRAMPOLINE, "", targv, tenv, AT_EMPTY_PATH);
         die("execveat trampoline");
     }
     close(status_pipe[1]);

@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include <errno.h>
 #include <stdint.h>
 
 #include "rw-regs.h"
@@ -20,17 +21,19 @@ long rw_sigprocmask(long how, const void *set, void *oset, long size); /* site 1
 long rw_munmap(void *addr, long len);                      /* site 11 */
 /*
  * Only the syscalls the trampoline gates trap and get patched lazily: these
- * make a gated call with a known answer, fcntl(0, F_GETFD).
+ * make a gated call with a known answer and no side effect on the
+ * rewriter (which munmap has, in threads), readlink(NULL, 1, 1): EFAULT.
  */
-long rw_getfd(void); /* site 72 */
-/* Jumps straight to the `syscall` of its fcntl site, eax = 72 too. */
+#define RW_GETFD_ANSWER (-(long)EFAULT)
+long rw_getfd(void); /* site 89 */
+/* Jumps straight to the `syscall` of its readlink site, eax = 89 too. */
 long rw_branch_getfd(void);
 extern const uint8_t rw_getpid_site[], rw_getppid_site[], rw_getfd_site[], rw_branch_site[];
 extern const uint8_t rw_sigprocmask_site[], rw_munmap_site[];
 
 /*
  * A leaf that fills its red zone and the registers a syscall preserves,
- * makes fcntl(rdi = in[6], F_GETFD) through a site (in[6] is no open fd),
+ * makes munmap(rdi = in[6], rsi = in[7]) through a site (in[6] is unaligned),
  * and stores into out[]: [0] the result, [1] the number of red-zone words
  * (16) that kept their value, [2] rbx, [3] rbp, [4] r12, [5] r13, [6] r14,
  * [7] r15, [8] rdi, [9] rsi, [10] rdx, [11] r8, [12] r9, [13] r10, [14] the
@@ -101,8 +104,9 @@ __asm__(".text\n"
         "rw_getfd:\n"
         "    xor %edi, %edi\n"
         "    mov $1, %esi\n"
+        "    mov $1, %edx\n"
         ".globl rw_getfd_site\nrw_getfd_site:\n"
-        "    mov $72, %eax\n"
+        "    mov $89, %eax\n"
         "    syscall\n"
         "    ret\n"
         ".size rw_getfd, .-rw_getfd\n"
@@ -113,10 +117,11 @@ __asm__(".text\n"
         "rw_branch_getfd:\n"
         "    xor %edi, %edi\n"
         "    mov $1, %esi\n"
-        "    mov $72, %eax\n"
+        "    mov $1, %edx\n"
+        "    mov $89, %eax\n"
         "    jmp 1f\n"
         ".globl rw_branch_site\nrw_branch_site:\n"
-        "    mov $72, %eax\n"
+        "    mov $89, %eax\n"
         "1:  syscall\n"
         "    ret\n"
         ".size rw_branch_getfd, .-rw_branch_getfd\n"
@@ -128,7 +133,7 @@ __asm__(".text\n"
         "    stc\n"
         "    std\n"
         ".globl rw_regs_site\nrw_regs_site:\n"
-        "    mov $72, %eax\n"
+        "    mov $11, %eax\n"
         "    syscall\n"
         /* Flags first, from below the red zone. */
         "    lea -128(%rsp), %rsp\n"

@@ -5,8 +5,9 @@
  * shapes, and libc's, patched before it ever calls them; they answer right,
  * in a forked child too, and again after an exec.  Without a map the same
  * sites are unpatched until they trap.  The sites make gated calls (only
- * those trap, and a map leaves the others alone): fcntl(0, F_GETFD), close,
- * libc's munmap; libc's getppid, not gated, stays unpatched with a map too.
+ * those trap, and a map leaves the others alone): rt_sigprocmask, munmap
+ * through a syscall site, libc's munmap; libc's getppid, not gated, stays
+ * unpatched with a map too.
  *
  *   rw-map MODE    mapped: the program's file and libc are in the sandbox's
  *                  site map (tests/integration/debian runs it so from the
@@ -27,21 +28,24 @@
 
 #include "guest.h"
 
-long rwm_getfd(void);
+long rwm_mask(void);
 long rwm_sys1(long nr, long a);
-extern const uint8_t rwm_getfd_site[], rwm_sys1_site[];
+extern const uint8_t rwm_mask_site[], rwm_sys1_site[];
 
+/* rwm_mask: rt_sigprocmask(SIG_BLOCK, NULL, NULL, 8), which answers 0. */
 __asm__(".text\n"
         ".p2align 4\n"
-        ".globl rwm_getfd\n.type rwm_getfd,@function\n"
-        "rwm_getfd:\n"
+        ".globl rwm_mask\n.type rwm_mask,@function\n"
+        "rwm_mask:\n"
         "    xor %edi, %edi\n"
-        "    mov $1, %esi\n"
-        ".globl rwm_getfd_site\nrwm_getfd_site:\n"
-        "    mov $72, %eax\n"
+        "    xor %esi, %esi\n"
+        "    xor %edx, %edx\n"
+        "    mov $8, %r10d\n"
+        ".globl rwm_mask_site\nrwm_mask_site:\n"
+        "    mov $14, %eax\n"
         "    syscall\n"
         "    ret\n"
-        ".size rwm_getfd, .-rwm_getfd\n"
+        ".size rwm_mask, .-rwm_mask\n"
         /* A syscall site: the number from a register, its slot in the padding. */
         ".p2align 4\n"
         ".globl rwm_sys1\n.type rwm_sys1,@function\n"
@@ -74,7 +78,7 @@ static const uint8_t *libc_site(const void *fn, uint8_t nr, const char *name)
 /* Every site's state before anything called it. */
 static void expect_sites(const char *when)
 {
-    uint8_t b = *(const volatile uint8_t *)rwm_getfd_site;
+    uint8_t b = *(const volatile uint8_t *)rwm_mask_site;
     const volatile uint8_t *s = rwm_sys1_site;
     if (own == PATCHED) {
         GUEST_CHECK(b == 0xe9, "%s: own mov site starts %#x, expected the jmp", when, b);
@@ -99,8 +103,8 @@ static void expect_sites(const char *when)
 static void expect_answers(const char *when)
 {
     for (int i = 0; i < 3; i++) {
-        GUEST_CHECK(rwm_getfd() == fcntl(0, F_GETFD), "%s: fcntl through the mov site", when);
-        GUEST_CHECK(rwm_sys1(SYS_close, -1) == -EBADF, "%s: close(-1) through the syscall site",
+        GUEST_CHECK(rwm_mask() == 0, "%s: rt_sigprocmask through the mov site", when);
+        GUEST_CHECK(rwm_sys1(SYS_munmap, 1) == -EINVAL, "%s: munmap(1) through the syscall site",
                     when);
         GUEST_CHECK(munmap(NULL, 0) == -1 && errno == EINVAL, "%s: libc's munmap", when);
         GUEST_CHECK(getppid() == syscall(SYS_getppid), "%s: libc's getppid", when);
@@ -112,7 +116,7 @@ static void copy_self(char *buf, size_t len)
 {
     snprintf(buf, len, "/tmp/rw-map-copy-XXXXXX");
     int out = mkstemp(buf);
-    /* Opened by name: the trampoline virtualizes readlink of /proc/self/exe, not open. */
+    /* Opened by the name readlink gives, as a program without /proc/self/exe would. */
     char self[4096];
     ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
     GUEST_CHECK(sl > 0, "readlink /proc/self/exe");

@@ -2,7 +2,7 @@
 /*
  * Signals while a thread is in a stub or the fast entry: a second thread
  * sends SIGUSR1 to the main thread as fast as it can while the main thread
- * calls fcntl(0, F_GETFD) through a site (a gated call: an ungated one's
+ * calls readlink(NULL, 1, 1) through a site (a gated call: an ungated one's
  * site is never patched); every result must be right, in the handler
  * too, and (rewrite mode) some signals must have interrupted the
  * trampoline's code.  Then a blocking read through a site, interrupted by
@@ -11,6 +11,7 @@
  *   rw-signals [MODE]    MODE: trap, rewrite or native (what to expect)
  */
 #include <fcntl.h>
+#include <sys/mman.h>
 
 #include "guest.h"
 #include "rw-asm.h"
@@ -20,7 +21,7 @@ int main(int argc, char **argv)
 {
     guest_name = "rw-signals";
     int rewrite = argc > 1 && !strcmp(argv[1], "rewrite");
-    const struct storm cfg = { .call = rw_getfd, .want = fcntl(0, F_GETFD), .getpid = rw_getpid };
+    const struct storm cfg = { .call = rw_getfd, .want = RW_GETFD_ANSWER, .getpid = rw_getpid };
     storm_run(&cfg);
     if (rewrite)
         GUEST_CHECK(storm_in_tramp > 0, "no signal interrupted the fast path");

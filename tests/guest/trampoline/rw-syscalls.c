@@ -11,9 +11,9 @@
  * by `.p2align 4`: the assembler's multi-byte nops there are the slots.
  *
  * Only the syscalls the trampoline gates trap, so lazy patching is driven
- * by gated calls with a known answer (close(-1), EBADF).  In order,
+ * by gated calls with a known answer (munmap(-1), EINVAL).  In order,
  * single-threaded: a register site used as a generic syscall (getpid,
- * getppid, gettid, close; patched at its second trap); a `xor %eax,%eax`
+ * getppid, gettid, munmap; patched at its second trap); a `xor %eax,%eax`
  * read site (read is not gated: it stays a syscall, eager pass included); a branch straight to the
  * `syscall` of a patched site, and a site only ever reached by such a branch; registers, all
  * arithmetic flags, DF and the red zone across a patched site; numbers the fast path must not
@@ -97,10 +97,10 @@ __asm__(".text\n"
         "    ret\n"
         END(rws_sys0)
 
-        /* close(-1) (a gated call: only those trap) by a branch. */
+        /* munmap(-1) (a gated call: only those trap) by a branch. */
         FN(rws_branch_close)
         "    mov $-1, %edi\n"
-        "    mov $3, %eax\n"
+        "    mov $11, %eax\n"
         "    jmp rws_sys0_site\n"
         END(rws_branch_close)
 
@@ -436,11 +436,11 @@ static void test_reg_site(void)
     long r = rws_sys1(SYS_getpid, 0);
     GUEST_CHECK(r == self, "getpid through the register site: %ld, expected %d", r, self);
     expect_first(rws_sys1_site, "register site after an ungated call");
-    r = rws_sys1(SYS_close, -1);
-    GUEST_CHECK(r == -EBADF, "close(-1) through the register site: %ld", r);
+    r = rws_sys1(SYS_munmap, -1);
+    GUEST_CHECK(r == -EINVAL, "munmap(-1) through the register site: %ld", r);
     expect_first(rws_sys1_site, "register site after one trap");
-    r = rws_sys1(SYS_close, -1);
-    GUEST_CHECK(r == -EBADF, "close(-1) through the register site: %ld", r);
+    r = rws_sys1(SYS_munmap, -1);
+    GUEST_CHECK(r == -EINVAL, "munmap(-1) through the register site: %ld", r);
     expect_site(rws_sys1_site, CODE(rws_sys1), rws_sys1_end, "register site after two traps");
     for (int i = 0; i < 5; i++) {
         r = rws_sys1(SYS_gettid, 0);
@@ -451,9 +451,9 @@ static void test_reg_site(void)
         r = rws_sys1(SYS_getppid, 0);
         GUEST_CHECK(r == parent, "getppid through the register site: %ld", r);
     }
-    /* An argument: close(-1) is EBADF. */
-    r = rws_sys1(SYS_close, -1);
-    GUEST_CHECK(r == -EBADF, "close(-1) through the register site: %ld", r);
+    /* An argument: munmap(-1) is EINVAL. */
+    r = rws_sys1(SYS_munmap, -1);
+    GUEST_CHECK(r == -EINVAL, "munmap(-1) through the register site: %ld", r);
     expect_site(rws_sys1_site, CODE(rws_sys1), rws_sys1_end, "register site");
 }
 
@@ -498,11 +498,11 @@ static void test_branch(void)
     /* A site only ever reached by a branch is patched at its second trap too. */
     expect_room(rws_sys0_site, rws_sys0_end, rws_sys0_padend, "branch-only site");
     long r = rws_branch_close();
-    GUEST_CHECK(r == -EBADF, "close(-1) by a branch, first call: %ld", r);
+    GUEST_CHECK(r == -EINVAL, "munmap(-1) by a branch, first call: %ld", r);
     expect_first(rws_sys0_site, "branch-only site after one call");
     for (int i = 0; i < 3; i++) {
         r = rws_branch_close();
-        GUEST_CHECK(r == -EBADF, "close(-1) by a branch, call %d: %ld", i + 1, r);
+        GUEST_CHECK(r == -EINVAL, "munmap(-1) by a branch, call %d: %ld", i + 1, r);
         expect_site(rws_sys0_site, CODE(rws_sys0), rws_sys0_end, "branch-only site");
     }
 }
@@ -538,10 +538,10 @@ static const uint64_t flag_sets[] = { RW_FLAGS, 0, 0x841, 0x494 };
 static void test_regs(void)
 {
     expect_room(rws_regs_site, rws_regs_end, rws_regs_padend, "regs site");
-    /* Gated calls, which trap and so patch the site; close(-1) is EBADF. */
-    regs_call(SYS_close, (uint64_t)-1, 8, 9, RW_FLAGS, -EBADF, "regs, first call");
+    /* Gated calls, which trap and so patch the site; munmap(-1) is EINVAL. */
+    regs_call(SYS_munmap, (uint64_t)-1, 8, 9, RW_FLAGS, -EINVAL, "regs, first call");
     expect_first(rws_regs_site, "regs site after one call");
-    regs_call(SYS_close, (uint64_t)-1, 8, 9, 0, -EBADF, "regs, second call");
+    regs_call(SYS_munmap, (uint64_t)-1, 8, 9, 0, -EINVAL, "regs, second call");
     expect_site(rws_regs_site, CODE(rws_regs), rws_regs_end, "regs site");
     for (int i = 0; i < 8; i++)
         regs_call(SYS_getpid, 7, 8, 9, flag_sets[i % 4], self, "regs, patched");
@@ -685,8 +685,8 @@ static void test_no_slot(void)
         GUEST_CHECK(r == parent, "entrysite site, call %d: %ld", i, r);
         r = rws_entryfn();
         GUEST_CHECK(r == 41, "function with entry nops: %ld", r);
-        r = rws_noslot(SYS_close, -1);
-        GUEST_CHECK(r == -EBADF, "close(-1) through the no-slot site: %ld", r);
+        r = rws_noslot(SYS_munmap, -1);
+        GUEST_CHECK(r == -EINVAL, "munmap(-1) through the no-slot site: %ld", r);
         check_unslotted();
     }
 }
@@ -743,17 +743,17 @@ static void test_pairs(void)
                      rws_pair_tight_padend, 5, 9, "tight pair");
     /* a patched first, then b: b gets the rest of the padding, or (tight) nothing. */
     for (int i = 0; i < 4; i++) {
-        /* close(-1): a gated call, which traps and so patches. */
-        GUEST_CHECK(rws_pair(SYS_close, -1, 0) == -EBADF, "pair, site a, call %d", i);
-        GUEST_CHECK(rws_pair_tight(SYS_close, -1, 0) == -EBADF, "tight pair, site a, call %d", i);
+        /* munmap(-1): a gated call, which traps and so patches. */
+        GUEST_CHECK(rws_pair(SYS_munmap, -1, 0) == -EINVAL, "pair, site a, call %d", i);
+        GUEST_CHECK(rws_pair_tight(SYS_munmap, -1, 0) == -EINVAL, "tight pair, site a, call %d", i);
     }
     expect_site(rws_pair_a, CODE(rws_pair), rws_pair_end, "pair, site a");
     expect_site(rws_pair_tight_a, CODE(rws_pair_tight), rws_pair_tight_end, "tight pair, site a");
     expect_first(rws_pair_b, "pair, site b before its calls");
     expect_first(rws_pair_tight_b, "tight pair, site b before its calls");
     for (int i = 0; i < 4; i++) {
-        GUEST_CHECK(rws_pair(SYS_close, -1, 1) == -EBADF, "pair, site b, call %d", i);
-        GUEST_CHECK(rws_pair_tight(SYS_close, -1, 1) == -EBADF, "tight pair, site b, call %d", i);
+        GUEST_CHECK(rws_pair(SYS_munmap, -1, 1) == -EINVAL, "pair, site b, call %d", i);
+        GUEST_CHECK(rws_pair_tight(SYS_munmap, -1, 1) == -EINVAL, "tight pair, site b, call %d", i);
         GUEST_CHECK(rws_pair(SYS_gettid, 0, 0) == main_tid, "pair, site a again");
         GUEST_CHECK(rws_pair_tight(SYS_gettid, 0, 0) == main_tid, "tight pair, site a again");
     }

@@ -6,7 +6,7 @@
  * of this program's text, which the rewriter patches as they appear, and
  * hands each copy to the threads as soon as it is mapped.  Eager patching
  * leaves the sites of ungated calls alone (getpid, getppid): the sites
- * checked make a gated call, fcntl(0, F_GETFD).
+ * checked make a gated call, readlink(NULL, 1, 1).
  *
  *   rw-threads [MODE]    MODE: trap, rewrite or native (what to expect);
  *                        without it either state of a site is accepted
@@ -73,7 +73,7 @@ int main(int argc, char **argv)
     self_path[len] = '\0';
     self = getpid();
     parent = getppid();
-    getfd = fcntl(0, F_GETFD);
+    getfd = RW_GETFD_ANSWER;
     struct text t = { 0 };
     GUEST_CHECK(dl_iterate_phdr(find_text, &t) == 1, "text segment not found");
     int fd = open(self_path, O_RDONLY | O_CLOEXEC);

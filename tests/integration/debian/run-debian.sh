@@ -205,7 +205,7 @@ w_bash_pipeline() {
 # whatever its ancestors outside the sandbox ignored.
 w_signal_state() {
     cmd=(/bin/grep -E '^Sig(Ign|Blk)' /proc/self/status)
-    key=close
+    key=openat
 }
 
 w_bash_subshells() {
@@ -347,26 +347,26 @@ w_sqlite() {
     sqlite_input delete
     cmd=(/usr/bin/sqlite3 -batch /tmp/sbx-test.db)
     input=$T/sqlite-delete.sql
-    key=fcntl
+    key=openat
 }
 
 w_sqlite_wal() {
     sqlite_input wal
     cmd=(/usr/bin/sqlite3 -batch /tmp/sbx-test.db)
     input=$T/sqlite-wal.sql
-    key=fcntl
+    key=openat
 }
 
 w_tar_gzip() {
     cmd=(/bin/bash -c 'tar -C / -cf - usr/share/doc | gzip -1c | gunzip -c | tar -tf - | wc -l
         tar -C / -cf - usr/share/doc etc | gzip -1 | gzip -dc | tar -tf - | sort | md5sum')
-    key=dup2
+    key=execve
 }
 
 w_find_md5sum() {
     cmd=(/bin/bash -c 'cd /usr/share/doc && find . -type f | sort | xargs md5sum | md5sum
         find /usr/bin -maxdepth 1 -type f -perm -u+x | wc -l')
-    key=dup2
+    key=execve
 }
 
 WORKLOADS=(
