@@ -14,6 +14,7 @@
 #include <linux/seccomp.h>
 
 #include "gate-prog.h"
+#include "trace.h"
 #include "tramp.h"
 #include "virt.h"
 #include "sbx/abi.h"
@@ -62,7 +63,9 @@ int sbx_tramp_setup_filter(void)
     for (size_t nr = 0; nr < SBX_STATS_NSYSCALLS; nr++)
         if (sbx_tramp_virt_fn[nr] && nr != __NR_rt_sigreturn)
             gated[nr] = 1;
-    size_t len = sbx_gate_build(prog, BPF_MAXINSNS, gated, SBX_TRAMPOLINE_GATE_RET, policy, n);
+    /* A traced sandbox gates every number: the trampoline records each call (trace.c). */
+    size_t len = sbx_gate_build(prog, BPF_MAXINSNS, sbx_trace_wanted() ? 0 : gated,
+                                SBX_TRAMPOLINE_GATE_RET, policy, n);
     if (len == 0)
         return -E2BIG;
 

@@ -34,8 +34,9 @@ void sbx_gate_mark_gated(uint8_t *gated);
 int sbx_gate_is_gated(uint32_t nr);
 
 /*
- * Writes to out[0..cap) the gate prefix for the numbers marked in gated,
- * followed by the policy's n instructions.  Returns the program's length,
+ * Writes to out[0..cap) the gate prefix for the numbers marked in gated
+ * (NULL: every number but rt_sigreturn, for tracing), followed by the
+ * policy's n instructions.  Returns the program's length,
  * or 0 when it does not fit in cap or gates too many numbers.
  */
 size_t sbx_gate_build(struct sock_filter *out, size_t cap, const uint8_t *gated, uint64_t gate_ret,

@@ -19,6 +19,7 @@
 
 #include "loader.h"
 #include "rewrite.h"
+#include "trace.h"
 #include "sbx/abi.h"
 
 #ifndef AT_MINSIGSTKSZ
@@ -271,6 +272,7 @@ void sbx_tramp_main(uint64_t *sp)
         fail(-mode, SBX_STAGE_SETUP);
     sbx_tramp.mode = mode;
     map_stats();
+    sbx_trace_init();
     sbx_rw_init();
 
     static struct sbx_tramp_target t;
@@ -290,6 +292,7 @@ void sbx_tramp_main(uint64_t *sp)
             fail(-r, SBX_STAGE_LOAD);
     }
     record_exe(t.fd, t.is_script ? t.sh_interp : path);
+    sbx_trace_exec(path, (char *const *)(sp + 1));
     sbx_tramp_target_close(&t);
 
     static struct aux_in in;
