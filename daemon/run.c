@@ -531,6 +531,10 @@ static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_
                     : p->mode_set                         ? (uint32_t)p->mode
                                                           : (uint32_t)d->cfg.default_mode;
     req->run.mode = mode;
+    if (mode == SBX_MODE_OFF && (req->run.flags & SBX_RUN_TRACE)) {
+        snprintf(msg, msglen, "--trace and --learn need the trap or rewrite syscall mode, not off");
+        return -EINVAL;
+    }
     return check_mode(d, mode, msg, msglen);
 }
 
@@ -822,6 +826,7 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         .limits = { .memory = lim.memory, .pids = lim.pids, .cpu_millis = lim.cpu_millis },
         .timeout_ms = p->timeout_ms,
         .stats = req->run.flags & SBX_RUN_STATS,
+        .trace = req->run.flags & SBX_RUN_TRACE,
         .net_host = p->network == SBX_NET_HOST,
     };
     return sbx_sandbox_start(d, c, &params, ret, msg, msglen);

@@ -29,21 +29,25 @@
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "sbx/macro.h"
+#include "sbx/trace.h"
 
 /*
  * The trampoline's counters, shared with every process of the sandbox.  Its
  * size is sealed: a guest that could shrink it would make every mapping of it
  * fault.  The contents stay the guest's to scribble on (statistics only).
  */
-static int stats_memfd(void)
+static int stats_memfd(bool trace)
 {
     _cleanup_close_ int fd = memfd_create("sbx-stats", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return sbx_neg_errno();
-    if (ftruncate(fd, sizeof(struct sbx_stats)) < 0)
+    if (ftruncate(fd, trace ? (off_t)sbx_trace_memfd_size() : (off_t)sizeof(struct sbx_stats)) < 0)
         return sbx_neg_errno();
     uint64_t magic = SBX_STATS_MAGIC;
     if (pwrite(fd, &magic, sizeof(magic), 0) != sizeof(magic))
+        return -EIO;
+    magic = SBX_TRACE_MAGIC;
+    if (trace && pwrite(fd, &magic, sizeof(magic), SBX_TRACE_OFFSET) != sizeof(magic))
         return -EIO;
     if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
         return sbx_neg_errno();
@@ -692,8 +696,12 @@ static int sandbox_launch(struct sbx_sandbox *s, struct sbx_client *client,
         snprintf(msg, msglen, "cannot move the sandbox into its cgroup: %s", strerror(-r));
         return r;
     }
-    if (p->spec->mode != SBX_MODE_OFF && (r = s->stats_fd = stats_memfd()) < 0) {
+    if (p->spec->mode != SBX_MODE_OFF && (r = s->stats_fd = stats_memfd(p->trace)) < 0) {
         snprintf(msg, msglen, "cannot create the statistics memfd: %s", strerror(-r));
+        return r;
+    }
+    if (p->trace && s->stats_fd >= 0 && (r = sbx_client_send_trace(client, s->stats_fd)) < 0) {
+        snprintf(msg, msglen, "cannot send the trace ring: %s", strerror(-r));
         return r;
     }
     if ((r = send_spec(s, p)) < 0) {

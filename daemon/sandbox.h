@@ -64,6 +64,7 @@ struct sbx_sandbox_params {
     struct sbx_cg_limits limits;
     uint64_t timeout_ms;
     bool stats;
+    bool trace; /* a trace ring in the stats memfd, sent to the client (TRACE) */
     bool net_host;
 };
 

@@ -591,7 +591,7 @@ static int run_check(const void *p)
         return -1;
     if (m->mode != SBX_RUN_MODE_DEFAULT && check_mode(m->mode) < 0)
         return -1;
-    return m->flags & ~(SBX_RUN_STATS | SBX_RUN_TTY) ? -1 : 0;
+    return m->flags & ~(SBX_RUN_STATS | SBX_RUN_TTY | SBX_RUN_TRACE) ? -1 : 0;
 }
 
 static const struct slot run_slots[] = {
@@ -755,6 +755,23 @@ int sbx_msg_tty_encode(struct sbx_buf *ret)
 int sbx_msg_tty_decode(const struct sbx_frame *f)
 {
     return f->type == SBX_MSG_TTY && f->length == 0 ? 0 : -EBADMSG;
+}
+
+int sbx_msg_trace_encode(struct sbx_buf *ret)
+{
+    _cleanup_(sbx_buf_free) struct sbx_buf b = { 0 };
+    sbx_proto_begin(&b, SBX_MSG_TRACE);
+    int r = sbx_proto_finish(&b);
+    if (r < 0)
+        return r;
+    *ret = b;
+    b = (struct sbx_buf){ 0 };
+    return 0;
+}
+
+int sbx_msg_trace_decode(const struct sbx_frame *f)
+{
+    return f->type == SBX_MSG_TRACE && f->length == 0 ? 0 : -EBADMSG;
 }
 
 int sbx_msg_guest_decode(const struct sbx_frame *f)

@@ -31,6 +31,7 @@ enum sbx_msg_type {
     SBX_MSG_OPEN = 8,    /* daemon -> client: host paths to open for the policy */
     SBX_MSG_FDS = 9,     /* client -> daemon: the fds OPEN asked for */
     SBX_MSG_TTY = 10,    /* init -> daemon -> client: the master of the guest's pty */
+    SBX_MSG_TRACE = 11,  /* daemon -> client: the memfd holding the sandbox's trace ring */
     /* daemon <-> sandbox init, on a private socketpair: */
     SBX_MSG_SPEC = 64,   /* daemon -> init, with fds */
     SBX_MSG_REPORT = 65, /* init -> daemon */
@@ -161,6 +162,7 @@ struct sbx_msg_error {
 /* RUN flags */
 #define SBX_RUN_STATS (1u << 0) /* report per-syscall statistics in EXIT */
 #define SBX_RUN_TTY (1u << 1)   /* the guest's stdio is a pty; its master comes in TTY */
+#define SBX_RUN_TRACE (1u << 2) /* record every syscall; the ring's memfd comes in TRACE */
 
 /*
  * RUN.  fds, in order: image, stdin, stdout, stderr, then one fd per
@@ -348,6 +350,9 @@ int sbx_msg_signal_decode(const struct sbx_frame *f, struct sbx_msg_signal *ret)
  */
 int sbx_msg_tty_encode(struct sbx_buf *ret);
 int sbx_msg_tty_decode(const struct sbx_frame *f);
+/* TRACE: no field; one fd, the memfd of include/sbx/trace.h (its ring at SBX_TRACE_OFFSET). */
+int sbx_msg_trace_encode(struct sbx_buf *ret);
+int sbx_msg_trace_decode(const struct sbx_frame *f);
 int sbx_msg_guest_decode(const struct sbx_frame *f);
 
 int sbx_msg_exit_encode(const struct sbx_msg_exit *m, struct sbx_buf *ret);
