@@ -18,6 +18,7 @@
  *   C clock id     K madvise advice                 Y mremap flags
  *   I arch_prctl code                               G getrandom flags
  *   j O_* flags without an access mode (pipe2, dup3)
+ *   E faccessat2's flags (its 0x200 is AT_EACCESS, not AT_REMOVEDIR)
  * Everything printed from memory comes from the record (what the trampoline
  * copied); without it, the pointer is printed in hex, as strace does for
  * memory it cannot read.
@@ -201,7 +202,7 @@ static const struct sbx_trace_decl decls[512] = {
     E(SYS_clone3, "clone3", "pu", 'd', PR),
     E(SYS_close_range, "close_range", "uux", 'd', DS),
     E(SYS_openat2, "openat2", "Fspu", 'd', DS | F_),
-    E(SYS_faccessat2, "faccessat2", "FsaA", 'd', DS | F_),
+    E(SYS_faccessat2, "faccessat2", "FsaE", 'd', DS | F_),
     E(SYS_renameat2, "renameat2", "FsFsx", 'd', DS | F_),
     E(SYS_execveat, "execveat", "FsvpA", 'd', DS | F_ | PR),
     E(SYS_sendfile, "sendfile", "ffpu", 'd', DS | NW),
@@ -384,7 +385,9 @@ static void map_flags(struct out *o, uint64_t v)
 static const struct bit at_bits[] = { B(AT_SYMLINK_NOFOLLOW), B(AT_REMOVEDIR),
                                       B(AT_SYMLINK_FOLLOW),   B(AT_NO_AUTOMOUNT),
                                       B(AT_EMPTY_PATH),       B(AT_STATX_FORCE_SYNC),
-                                      B(AT_STATX_DONT_SYNC),  B(AT_EACCESS) };
+                                      B(AT_STATX_DONT_SYNC) };
+static const struct bit eaccess_bits[] = { B(AT_EACCESS), B(AT_SYMLINK_NOFOLLOW),
+                                           B(AT_EMPTY_PATH) };
 static const struct bit access_bits[] = { B(R_OK), B(W_OK), B(X_OK) };
 static const struct bit families[] = {
     B(AF_UNSPEC), B(AF_UNIX),  B(AF_INET),      B(AF_INET6), B(AF_NETLINK), B(AF_PACKET),
@@ -627,6 +630,9 @@ static void arg(struct out *o, const struct sbx_trace_rec *r, unsigned i, char k
         break;
     case 'A':
         flags(o, v, at_bits, ARRAY_SIZE(at_bits), "0");
+        break;
+    case 'E':
+        flags(o, v, eaccess_bits, ARRAY_SIZE(eaccess_bits), "0");
         break;
     case 'k':
         value(o, v, families, ARRAY_SIZE(families), false);
