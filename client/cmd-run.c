@@ -488,9 +488,9 @@ static int wait_for_exit(struct run_state *st)
                                                   { .fd = st->sigfd, .events = POLLIN } };
         unsigned n = 2 + sbx_tty_poll_fds(&st->term, p + 2);
         int timeout = sbx_tty_poll_timeout(&st->term);
-        /* The ring is drained every 10 ms while the guest runs. */
+        /* The ring is drained every 10 ms while the guest runs, at once while it fills fast. */
         if (st->trace && st->trace->ring && (timeout < 0 || timeout > 10))
-            timeout = 10;
+            timeout = st->trace->busy ? 0 : 10;
         if (poll(p, n, timeout) < 0) {
             if (errno == EINTR)
                 continue;

@@ -99,6 +99,7 @@ void sbx_trace_sink_drain(struct sbx_trace_sink *s, bool final)
     /* A head behind us or more than a ring ahead is the guest's scribbling. */
     if (head - s->tail > s->nrec)
         head = s->tail + s->nrec;
+    s->busy = head - s->tail >= s->nrec / 4;
     while (s->tail != head) {
         struct sbx_trace_rec *slot = &rg->rec[s->tail & (s->nrec - 1)];
         if (__atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE) == s->tail + 1) {

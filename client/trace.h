@@ -24,6 +24,7 @@ struct sbx_trace_sink {
     uint64_t nrec, tail;
     uint64_t skipped; /* records left incomplete by their writer */
     uint64_t dropped; /* the ring's count of calls not recorded, at the end */
+    bool busy;        /* the last drain found the ring a quarter full: drain again at once */
 };
 
 /*

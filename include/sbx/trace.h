@@ -28,7 +28,7 @@
 
 #define SBX_TRACE_MAGIC 0x4543415254584253ULL /* "SBXTRACE" */
 #define SBX_TRACE_OFFSET 0x10000u             /* after struct sbx_stats, page aligned */
-#define SBX_TRACE_NREC_DEFAULT 16384u         /* 4 MiB of records */
+#define SBX_TRACE_NREC_DEFAULT 65536u         /* 16 MiB of records */
 #define SBX_TRACE_NREC_MAX 65536u             /* 16 MiB: what the trampoline maps at most */
 
 /* Bytes of each string or buffer a record carries (longer ones are cut). */
