@@ -488,11 +488,14 @@ static const struct bit ioctls[] = {
 
 static const char *signame(uint64_t s, char *buf, size_t len)
 {
-    const char *n = s > 0 && s < 65 ? sigabbrev_np((int)s) : NULL;
+    /* The kernel's real-time signals start at 32 (glibc keeps two for itself). */
+    const char *n = s > 0 && s < 32 ? sigabbrev_np((int)s) : NULL;
     if (n)
         snprintf(buf, len, "SIG%s", n);
-    else if (s >= (uint64_t)SIGRTMIN && s <= (uint64_t)SIGRTMAX)
-        snprintf(buf, len, "SIGRT_%d", (int)s - SIGRTMIN);
+    else if (s == 32)
+        snprintf(buf, len, "SIGRTMIN");
+    else if (s > 32 && s <= 64)
+        snprintf(buf, len, "SIGRT_%d", (int)s - 32);
     else
         snprintf(buf, len, "%llu", (unsigned long long)s);
     return buf;
@@ -890,6 +893,16 @@ static void result(struct out *o, const struct sbx_trace_rec *r, char kind)
             put(o, " = -1 E%d", e);
         return;
     }
+    /* fcntl's F_GETFD and F_GETFL answer flags: strace names them. */
+    if (r->nr == SYS_fcntl && (r->args[1] == F_GETFD || r->args[1] == F_GETFL)) {
+        put(o, " = %#llx (flags ", (unsigned long long)v);
+        if (r->args[1] == F_GETFD)
+            flags(o, (uint64_t)v, (const struct bit[]){ B(FD_CLOEXEC) }, 1, "0");
+        else
+            open_mode(o, (uint64_t)v);
+        put(o, ")");
+        return;
+    }
     if (kind == 'x')
         put(o, " = %#llx", (unsigned long long)v);
     else if (kind == 'o')
@@ -908,7 +921,13 @@ size_t sbx_trace_format(const struct sbx_trace_rec *r, char *buf, size_t len)
     const struct sbx_trace_decl *d = sbx_trace_decl(r->nr);
     put(&o, "%s(", sbx_trace_name(r->nr, nb, sizeof(nb)));
     const char *args = d ? d->args : "xxxxxx";
-    for (unsigned i = 0; args[i] && i < 6; i++) {
+    /* fcntl's commands that take no argument print without one. */
+    size_t nargs = strlen(args);
+    if (r->nr == SYS_fcntl &&
+        (r->args[1] == F_GETFD || r->args[1] == F_GETFL || r->args[1] == F_GETOWN ||
+         r->args[1] == F_GETSIG || r->args[1] == F_GETPIPE_SZ || r->args[1] == F_GET_SEALS))
+        nargs = 2;
+    for (unsigned i = 0; i < nargs && i < 6; i++) {
         /* O: the mode of open/openat, printed only when the flags create a file. */
         if (args[i] == 'O' && !(r->args[i - 1] & O_CREAT) &&
             (r->args[i - 1] & O_TMPFILE) != O_TMPFILE)

@@ -91,6 +91,7 @@ static void test_every_entry(void)
 static void test_kinds(void)
 {
     struct sbx_trace_rec r;
+    uint64_t set;
 
     r = rec(SYS_openat, 3, (uint64_t)AT_FDCWD, 1, O_RDONLY | O_CLOEXEC, 0, 0, 0);
     copy(&r, 0, 1, "/etc/hosts", 10);
@@ -176,8 +177,12 @@ static void test_kinds(void)
     r = rec(SYS_kill, 0, 5, SIGTERM, 0, 0, 0, 0);
     expect(&r, "kill(5, SIGTERM) = 0");
     r = rec(SYS_tgkill, 0, 5, 6, 40, 0, 0, 0);
-    expect(&r, "tgkill(5, 6, SIGRT_6) = 0");
-    uint64_t set = (1ull << (SIGINT - 1)) | (1ull << (SIGCHLD - 1));
+    expect(&r, "tgkill(5, 6, SIGRT_8) = 0");
+    set = 3ull << 31;
+    r = rec(SYS_rt_sigprocmask, 0, SIG_UNBLOCK, 1, 0, 8, 0, 0);
+    copy(&r, 0, 1, &set, 8);
+    expect(&r, "rt_sigprocmask(SIG_UNBLOCK, [RTMIN RT_1], NULL, 8) = 0");
+    set = (1ull << (SIGINT - 1)) | (1ull << (SIGCHLD - 1));
     r = rec(SYS_rt_sigprocmask, 0, SIG_BLOCK, 1, 0, 8, 0, 0);
     copy(&r, 0, 1, &set, 8);
     expect(&r, "rt_sigprocmask(SIG_BLOCK, [INT CHLD], NULL, 8) = 0");
@@ -214,7 +219,13 @@ static void test_kinds(void)
     r = rec(SYS_prctl, 0, PR_SET_NAME, 0x1000, 0, 0, 0, 0);
     expect(&r, "prctl(PR_SET_NAME, 0x1000, 0, 0, 0) = 0");
     r = rec(SYS_fcntl, 0x8002, 3, F_GETFL, 0, 0, 0, 0);
-    expect(&r, "fcntl(3, F_GETFL, 0) = 32770");
+    expect(&r, "fcntl(3, F_GETFL) = 0x8002 (flags O_RDWR|O_LARGEFILE)");
+    r = rec(SYS_fcntl, 1, 3, F_GETFD, 0, 0, 0, 0);
+    expect(&r, "fcntl(3, F_GETFD) = 0x1 (flags FD_CLOEXEC)");
+    r = rec(SYS_fcntl, 0, 3, F_SETFD, FD_CLOEXEC, 0, 0, 0);
+    expect(&r, "fcntl(3, F_SETFD, 0x1) = 0");
+    r = rec(SYS_fcntl, -EBADF, 9, F_GETFD, 0, 0, 0, 0);
+    expect(&r, "fcntl(9, F_GETFD) = -1 EBADF (Bad file descriptor)");
     uint64_t lim[2] = { 8388608, UINT64_MAX };
     r = rec(SYS_prlimit64, 0, 0, RLIMIT_STACK, 0, 1, 0, 0);
     copy(&r, 1, 3, lim, 16);
