@@ -383,7 +383,8 @@ struct run_state {
     bool stopped; /* sandboxctl was just stopped and continued: the last poll is stale */
     struct sbx_sigproxy proxy;
     struct sbx_tty term;
-    struct sbx_trace_sink *trace; /* --trace or --learn */
+    struct sbx_trace_sink *trace; /* --trace, --learn, or the policy's trace rules */
+    struct sbx_trace_sink policy_trace;
 };
 
 /*
@@ -440,9 +441,11 @@ static int on_frame(struct run_state *st, struct sbx_frame *f)
         int master = TAKE_FD(f->fds[0]);
         if (sbx_tty_attach(&st->term, master) < 0)
             status = EXIT_SETUP;
-    } else if (f->type == SBX_MSG_TRACE && st->trace && f->n_fds == 1 &&
-               sbx_msg_trace_decode(f) == 0) {
-        if (sbx_trace_sink_attach(st->trace, TAKE_FD(f->fds[0])) < 0) {
+    } else if (f->type == SBX_MSG_TRACE && f->n_fds == 1 && sbx_msg_trace_decode(f) == 0) {
+        /* Unasked for: the policy's trace rules, whose calls go to stderr. */
+        if (!st->trace && sbx_trace_sink_open(&st->policy_trace, NULL) == 0)
+            st->trace = &st->policy_trace;
+        if (!st->trace || sbx_trace_sink_attach(st->trace, TAKE_FD(f->fds[0])) < 0) {
             fprintf(stderr, "sandboxctl: cannot map the trace ring from sandboxd\n");
             status = EXIT_SETUP;
         }

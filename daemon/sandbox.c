@@ -36,7 +36,7 @@
  * size is sealed: a guest that could shrink it would make every mapping of it
  * fault.  The contents stay the guest's to scribble on (statistics only).
  */
-static int stats_memfd(bool trace)
+static int stats_memfd(bool trace, const uint64_t *select)
 {
     _cleanup_close_ int fd = memfd_create("sbx-stats", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
@@ -46,8 +46,11 @@ static int stats_memfd(bool trace)
     uint64_t magic = SBX_STATS_MAGIC;
     if (pwrite(fd, &magic, sizeof(magic), 0) != sizeof(magic))
         return -EIO;
-    magic = SBX_TRACE_MAGIC;
-    if (trace && pwrite(fd, &magic, sizeof(magic), SBX_TRACE_OFFSET) != sizeof(magic))
+    struct sbx_trace_ring h = { .magic = SBX_TRACE_MAGIC,
+                                .what = select ? SBX_TRACE_SELECT : SBX_TRACE_ALL };
+    if (select)
+        memcpy(h.select, select, sizeof(h.select));
+    if (trace && pwrite(fd, &h, sizeof(h), SBX_TRACE_OFFSET) != sizeof(h))
         return -EIO;
     if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
         return sbx_neg_errno();
@@ -696,7 +699,7 @@ static int sandbox_launch(struct sbx_sandbox *s, struct sbx_client *client,
         snprintf(msg, msglen, "cannot move the sandbox into its cgroup: %s", strerror(-r));
         return r;
     }
-    if (p->spec->mode != SBX_MODE_OFF && (r = s->stats_fd = stats_memfd(p->trace)) < 0) {
+    if (p->spec->mode != SBX_MODE_OFF && (r = s->stats_fd = stats_memfd(p->trace, p->trace_select)) < 0) {
         snprintf(msg, msglen, "cannot create the statistics memfd: %s", strerror(-r));
         return r;
     }

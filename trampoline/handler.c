@@ -176,10 +176,11 @@ int sbx_tramp_fast_call(struct sbx_fast_frame *f)
     }
     /* The virtualizers may point the arguments at copies of their own: trace the guest's. */
     const struct sbx_call guest = c;
-    if (sbx_trace_on && (c.nr == __NR_exit_group || c.nr == __NR_exit))
+    int trace = sbx_trace_wants(c.nr);
+    if (trace && (c.nr == __NR_exit_group || c.nr == __NR_exit))
         sbx_trace_noret(&c);
     f->ret = dispatch(&c);
-    if (sbx_trace_on)
+    if (trace)
         sbx_trace_call(&guest, f->ret);
     return 0;
 }
@@ -212,7 +213,7 @@ static void sigsys_handler(int sig, struct sbx_siginfo *si, void *ctx)
     if (sbx_tramp.mode == SBX_MODE_REWRITE && (c.nr == __NR_exit_group || c.nr == __NR_exit))
         sbx_rw_note_exit(si->call_addr);
     /* The startup probe is the trampoline's own call, not the guest's. */
-    int trace = sbx_trace_on && si->call_addr != (uint64_t)sbx_tramp_probe_ret;
+    int trace = sbx_trace_wants(c.nr) && si->call_addr != (uint64_t)sbx_tramp_probe_ret;
     const struct sbx_call guest = c;
     if (trace && (c.nr == __NR_exit_group || c.nr == __NR_exit))
         sbx_trace_noret(&c);

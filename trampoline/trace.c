@@ -24,8 +24,9 @@
 #include "trace.h"
 #include "virt.h"
 
-/* Set at startup when the ring is mapped; read by entry.S. */
+/* Set at startup when the ring is mapped; sbx_trace_sel is read by entry.S. */
 uint8_t sbx_trace_on;
+uint8_t sbx_trace_sel[512];
 static uint64_t ring_mask;
 
 enum copy_kind {
@@ -317,18 +318,34 @@ void sbx_trace_noret(const struct sbx_call *c)
 
 void sbx_trace_exec(const char *path, char *const *argv)
 {
-    if (!sbx_trace_on)
+    if (!sbx_trace_wants(__NR_execve))
         return;
     long a[6] = { (long)path, (long)argv, 0, 0, 0, 0 };
     put(__NR_execve, a, 0, SBX_TRACE_EXEC, 0);
 }
 
-int sbx_trace_wanted(void)
+/*
+ * Reads what the ring's header asks for.  The header is the guest's to
+ * write, too: a guest can narrow what later programs record (never what the
+ * kernel's policy decides); tracing is an account of a cooperating workload.
+ */
+int sbx_trace_wanted(uint8_t *sel)
 {
     struct stat st;
-    if (sbx_sys2(__NR_fstat, SBX_FD_STATS, (long)&st) < 0)
+    struct sbx_trace_ring h;
+    if (sbx_sys2(__NR_fstat, SBX_FD_STATS, (long)&st) < 0 ||
+        st.st_size <= (long)(SBX_TRACE_OFFSET + sizeof(h)) ||
+        sbx_pread_full(SBX_FD_STATS, &h, sizeof(h), SBX_TRACE_OFFSET) != (long)sizeof(h) ||
+        h.magic != SBX_TRACE_MAGIC)
         return 0;
-    return st.st_size > (long)SBX_TRACE_OFFSET;
+    if (h.what != SBX_TRACE_SELECT) {
+        for (int i = 0; i < 512; i++)
+            sel[i] = 1;
+        return SBX_TRACE_ALL;
+    }
+    for (int i = 0; i < 512; i++)
+        sel[i] = (h.select[i / 64] >> (i % 64)) & 1;
+    return SBX_TRACE_SELECT;
 }
 
 void sbx_trace_init(void)
@@ -347,7 +364,7 @@ void sbx_trace_init(void)
                                 SBX_FD_STATS, SBX_TRACE_OFFSET);
     if (m != (long)SBX_TRAMPOLINE_TRACE_ADDR)
         return;
-    if (ring()->magic != SBX_TRACE_MAGIC) {
+    if (ring()->magic != SBX_TRACE_MAGIC || !sbx_trace_wanted(sbx_trace_sel)) {
         sbx_sys2(__NR_munmap, m, (long)bytes);
         return;
     }

@@ -13,11 +13,22 @@
 
 struct sbx_call;
 
-/* 1 once the ring is mapped (startup); entry.S then sends every call to the slow path. */
+/* 1 once the ring is mapped (startup). */
 extern uint8_t sbx_trace_on;
+/* The numbers recorded, 1 each (entry.S sends them to the slow path); set at startup. */
+extern uint8_t sbx_trace_sel[512];
 
-/* Whether this sandbox traces (its stats memfd holds a ring): every syscall is then gated. */
-int sbx_trace_wanted(void);
+static inline int sbx_trace_wants(long nr)
+{
+    return sbx_trace_on && (nr < 0 || nr >= 512 || sbx_trace_sel[nr]);
+}
+
+/*
+ * What this sandbox traces, from its stats memfd: 0 nothing, SBX_TRACE_ALL
+ * (every number is then gated), or SBX_TRACE_SELECT, with the numbers
+ * marked in sel (they are gated too).
+ */
+int sbx_trace_wanted(uint8_t *sel);
 /* Maps the ring at SBX_TRAMPOLINE_TRACE_ADDR and turns recording on. */
 void sbx_trace_init(void);
 /* Records a call that returned ret (the guest's view of it). */

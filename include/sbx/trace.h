@@ -60,15 +60,22 @@ struct sbx_trace_rec {
 };
 _Static_assert(sizeof(struct sbx_trace_rec) == 256, "trace records are 256 bytes");
 
+/* What is recorded: every call (--trace, --learn), or the numbers in select (the policy's `trace`
+ * rules). */
+#define SBX_TRACE_ALL 1
+#define SBX_TRACE_SELECT 2
+
 struct sbx_trace_ring {
     uint64_t magic;
     uint64_t head;    /* next position producers reserve */
     uint64_t tail;    /* first position the consumer has not released */
     uint64_t dropped; /* calls not recorded because the ring was full */
-    uint64_t reserved[4];
+    uint64_t what;    /* SBX_TRACE_ALL or SBX_TRACE_SELECT, written by the daemon */
+    uint64_t reserved[3];
+    uint64_t select[8]; /* with SBX_TRACE_SELECT: bit nr % 64 of word nr / 64 */
     struct sbx_trace_rec rec[];
 };
-_Static_assert(sizeof(struct sbx_trace_ring) == 64, "the ring header is 64 bytes");
+_Static_assert(sizeof(struct sbx_trace_ring) == 128, "the ring header is 128 bytes");
 
 /* Bytes of the ring region for nrec records. */
 #define SBX_TRACE_RING_SIZE(nrec) (sizeof(struct sbx_trace_ring) + (uint64_t)(nrec)*256u)
