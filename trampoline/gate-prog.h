@@ -30,8 +30,14 @@ _Static_assert(4 + SBX_GATE_MAX_GATED + 1 + 5 <= SBX_FILTER_PREFIX_MAX,
  */
 void sbx_gate_mark_gated(uint8_t *gated);
 
-/* Whether gate-prog's list gates nr (any x32 number is gated). */
+/* Whether gate-prog's list gates nr (any x32 number is gated), or sbx_gate_also added it. */
 int sbx_gate_is_gated(uint32_t nr);
+/*
+ * Adds the numbers marked in gated[0..SBX_STATS_NSYSCALLS) to what
+ * sbx_gate_is_gated answers: a traced sandbox gates them too, so the
+ * rewriter must patch their sites as well.
+ */
+void sbx_gate_also(const uint8_t *gated);
 
 /*
  * Writes to out[0..cap) the gate prefix for the numbers marked in gated

@@ -177,8 +177,8 @@ int sbx_tramp_fast_call(struct sbx_fast_frame *f)
     /* The virtualizers may point the arguments at copies of their own: trace the guest's. */
     const struct sbx_call guest = c;
     int trace = sbx_trace_wants(c.nr);
-    if (trace && (c.nr == __NR_exit_group || c.nr == __NR_exit))
-        sbx_trace_noret(&c);
+    if (trace)
+        sbx_trace_before(&c);
     f->ret = dispatch(&c);
     if (trace)
         sbx_trace_call(&guest, f->ret);
@@ -215,8 +215,8 @@ static void sigsys_handler(int sig, struct sbx_siginfo *si, void *ctx)
     /* The startup probe is the trampoline's own call, not the guest's. */
     int trace = sbx_trace_wants(c.nr) && si->call_addr != (uint64_t)sbx_tramp_probe_ret;
     const struct sbx_call guest = c;
-    if (trace && (c.nr == __NR_exit_group || c.nr == __NR_exit))
-        sbx_trace_noret(&c);
+    if (trace)
+        sbx_trace_before(&c);
     uc->mc.rax = (uint64_t)dispatch(&c);
     if (trace)
         sbx_trace_call(&guest, (long)uc->mc.rax);

@@ -21,6 +21,7 @@
 
 #include "sbx/abi.h"
 #include "sbx/trace.h"
+#include "gate-prog.h"
 #include "trace.h"
 #include "virt.h"
 
@@ -28,6 +29,13 @@
 uint8_t sbx_trace_on;
 uint8_t sbx_trace_sel[512];
 static uint64_t ring_mask;
+/*
+ * The process's id while it can have but one thread, so that a record
+ * needs no gettid; 0 once it may have more (a clone onto a new stack was
+ * asked for), and then each record asks the kernel.  Refreshed in a fork's
+ * child.
+ */
+static int32_t one_tid;
 
 enum copy_kind {
     CP_NONE = 0,
@@ -287,7 +295,7 @@ static void put(long nr, const long *a, long ret, unsigned kind, unsigned flags)
     if (!r)
         return;
     r->nr = (uint32_t)nr;
-    r->tid = (int32_t)sbx_sys0(__NR_gettid);
+    r->tid = one_tid ? one_tid : (int32_t)sbx_sys0(__NR_gettid);
     r->kind = (uint16_t)kind;
     r->sarg[0] = r->sarg[1] = SBX_TRACE_NOARG;
     r->slen[0] = r->slen[1] = 0;
@@ -305,15 +313,22 @@ static void put(long nr, const long *a, long ret, unsigned kind, unsigned flags)
 void sbx_trace_call(const struct sbx_call *c, long ret)
 {
     /* A fork's child returns here too: its parent records the call. */
-    if (ret == 0 &&
-        (c->nr == __NR_fork || c->nr == __NR_vfork || c->nr == __NR_clone || c->nr == __NR_clone3))
+    if (ret == 0 && (c->nr == __NR_fork || c->nr == __NR_vfork || c->nr == __NR_clone ||
+                     c->nr == __NR_clone3)) {
+        if (one_tid)
+            one_tid = (int32_t)sbx_sys0(__NR_gettid);
         return;
+    }
     put(c->nr, c->a, ret, SBX_TRACE_SYSCALL, 0);
 }
 
-void sbx_trace_noret(const struct sbx_call *c)
+void sbx_trace_before(const struct sbx_call *c)
 {
-    put(c->nr, c->a, 0, SBX_TRACE_SYSCALL, SBX_TRACE_NORET);
+    /* A thread, or a process sharing this memory, could read one_tid: stop trusting it. */
+    if (c->nr == __NR_clone3 || (c->nr == __NR_clone && c->a[1]))
+        one_tid = 0;
+    if (c->nr == __NR_exit_group || c->nr == __NR_exit)
+        put(c->nr, c->a, 0, SBX_TRACE_SYSCALL, SBX_TRACE_NORET);
 }
 
 void sbx_trace_exec(const char *path, char *const *argv)
@@ -369,5 +384,8 @@ void sbx_trace_init(void)
         return;
     }
     ring_mask = nrec - 1;
+    one_tid = (int32_t)sbx_sys0(__NR_gettid);
     sbx_trace_on = 1;
+    /* The filter gates what is traced: its sites are worth patching. */
+    sbx_gate_also(sbx_trace_sel);
 }

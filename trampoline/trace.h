@@ -3,7 +3,7 @@
  * The guest side of `--trace` (trace.c): records of the guest's syscalls in
  * the sandbox's trace ring.
  *
- * Signal-safety contract: sbx_trace_call, sbx_trace_noret and
+ * Signal-safety contract: sbx_trace_call, sbx_trace_before and
  * sbx_trace_exec may run in the SIGSYS handler, in many threads at once;
  * sbx_trace_wanted and sbx_trace_init run at startup only.
  */
@@ -33,7 +33,10 @@ int sbx_trace_wanted(uint8_t *sel);
 void sbx_trace_init(void);
 /* Records a call that returned ret (the guest's view of it). */
 void sbx_trace_call(const struct sbx_call *c, long ret);
-/* Records a call that does not return (exit, exit_group), before it is made. */
-void sbx_trace_noret(const struct sbx_call *c);
+/*
+ * Before a recorded call is made: records one that does not return (exit,
+ * exit_group), and notes a clone onto a new stack (more threads).
+ */
+void sbx_trace_before(const struct sbx_call *c);
 /* Records the successful exec that started this program. */
 void sbx_trace_exec(const char *path, char *const *argv);
