@@ -15,8 +15,8 @@ import subprocess
 import sys
 import tempfile
 
-LOOP_RUNNERS = ["native", "sandboxd-off", "sandboxd-trap", "sandboxd-rewrite", "bwrap", "strace",
-                "gvisor"]
+LOOP_RUNNERS = ["native", "sandboxd-off", "sandboxd-trap", "sandboxd-rewrite", "sandboxd-trace",
+                "bwrap", "strace", "gvisor"]
 STARTUP_RUNNERS = ["native", "sandboxd-warm", "sandboxd-first", "sandboxd-off", "sandboxd-trap",
                    "sandboxd-rewrite", "bwrap", "gvisor"]
 MODES = ["sandboxd-off", "sandboxd-trap", "sandboxd-rewrite"]
@@ -28,6 +28,7 @@ RUNNER_TEXT = {
     "sandboxd-off": "sandboxd, mode off",
     "sandboxd-trap": "sandboxd, mode trap",
     "sandboxd-rewrite": "sandboxd, mode rewrite",
+    "sandboxd-trace": "sandboxd, mode rewrite, --trace",
     "sandboxd-warm": "sandboxd, warm daemon (default mode)",
     "sandboxd-first": "sandboxd, first run of an image",
     "bwrap": "bubblewrap",
