@@ -911,12 +911,50 @@ static void result(struct out *o, const struct sbx_trace_rec *r, char kind)
         put(o, " = %lld", (long long)v);
 }
 
+/* "--- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=3, ...} ---", as strace. */
+static void signal_line(struct out *o, const struct sbx_trace_rec *r)
+{
+    static const struct bit si_codes[] = { { 0, "SI_USER" },
+                                           { 0x80, "SI_KERNEL" },
+                                           { (uint32_t)-1, "SI_QUEUE" },
+                                           { (uint32_t)-2, "SI_TIMER" },
+                                           { (uint32_t)-6, "SI_TKILL" } };
+    static const struct bit cld_codes[] = { { 1, "CLD_EXITED" },  { 2, "CLD_KILLED" },
+                                            { 3, "CLD_DUMPED" },  { 4, "CLD_TRAPPED" },
+                                            { 5, "CLD_STOPPED" }, { 6, "CLD_CONTINUED" } };
+    static const struct bit fault_codes[] = { { 1, "SEGV_MAPERR" }, { 2, "SEGV_ACCERR" } };
+    char sb[32];
+    int32_t code = (int32_t)r->args[0];
+    bool user = code <= 0 || code == 0x80;
+    bool fault = r->nr == SIGSEGV || r->nr == SIGBUS || r->nr == SIGILL || r->nr == SIGFPE;
+    const char *name = signame(r->nr, sb, sizeof(sb));
+    put(o, "--- %s {si_signo=%s, si_code=", name, name);
+    if (!user && r->nr == SIGCHLD)
+        value(o, (uint32_t)code, cld_codes, ARRAY_SIZE(cld_codes), false);
+    else if (!user && r->nr == SIGSEGV)
+        value(o, (uint32_t)code, fault_codes, ARRAY_SIZE(fault_codes), false);
+    else
+        value(o, (uint32_t)code, si_codes, ARRAY_SIZE(si_codes), false);
+    if (!user && r->nr == SIGCHLD)
+        put(o, ", si_pid=%d, si_uid=%u, si_status=%d, ...", (int)r->args[1], (unsigned)r->args[2],
+            (int)r->args[3]);
+    else if (!user && fault)
+        put(o, ", si_addr=%#llx", (unsigned long long)r->args[4]);
+    else if (code == 0 || code == -1 || code == -6)
+        put(o, ", si_pid=%d, si_uid=%u", (int)r->args[1], (unsigned)r->args[2]);
+    put(o, "} ---");
+}
+
 size_t sbx_trace_format(const struct sbx_trace_rec *r, char *buf, size_t len)
 {
     struct out o = { buf, len, 0 };
     if (len == 0)
         return 0;
     buf[0] = '\0';
+    if (r->kind == SBX_TRACE_SIGNAL) {
+        signal_line(&o, r);
+        return o.n < len ? o.n : len - 1;
+    }
     char nb[48];
     const struct sbx_trace_decl *d = sbx_trace_decl(r->nr);
     put(&o, "%s(", sbx_trace_name(r->nr, nb, sizeof(nb)));

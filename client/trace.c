@@ -79,14 +79,16 @@ int sbx_trace_sink_attach(struct sbx_trace_sink *s, int memfd)
 
 static void emit(struct sbx_trace_sink *s, const struct sbx_trace_rec *r)
 {
-    if (s->learn)
+    bool sig = r->kind == SBX_TRACE_SIGNAL;
+    if (s->learn && !sig)
         sbx_learn_add(s->learn, r->nr, r->args);
-    if (!s->out || !sbx_trace_filter_match(&s->filter, r->nr))
+    /* Signals are shown whatever the list, as strace does. */
+    if (!s->out || (!sig && !sbx_trace_filter_match(&s->filter, r->nr)))
         return;
     char line[1024];
     sbx_trace_format(r, line, sizeof(line));
     fprintf(s->out, "[pid %d] %s\n", r->tid, line);
-    if (r->nr == SYS_exit_group && (r->flags & SBX_TRACE_NORET))
+    if (!sig && r->nr == SYS_exit_group && (r->flags & SBX_TRACE_NORET))
         fprintf(s->out, "[pid %d] +++ exited with %d +++\n", r->tid, (int)(r->args[0] & 0xff));
 }
 

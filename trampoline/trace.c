@@ -28,6 +28,7 @@
 /* Set at startup when the ring is mapped; sbx_trace_sel is read by entry.S. */
 uint8_t sbx_trace_on;
 uint8_t sbx_trace_sel[512];
+uint8_t sbx_trace_signals;
 static uint64_t ring_mask;
 /*
  * The process's id while it can have but one thread, so that a record
@@ -331,6 +332,65 @@ void sbx_trace_before(const struct sbx_call *c)
         put(c->nr, c->a, 0, SBX_TRACE_SYSCALL, SBX_TRACE_NORET);
 }
 
+/*
+ * The guest's handlers of the signals whose disposition points at the
+ * wrapper, per process (dispositions are).
+ */
+struct guest_sa {
+    uint64_t handler, flags;
+};
+static struct guest_sa guest_sa[65];
+
+typedef void sbx_sa_handler(int);
+typedef void sbx_sa_sigaction(int, struct sbx_siginfo *, void *);
+
+static void sig_wrapper(int sig, struct sbx_siginfo *si, void *uc)
+{
+    if (sig < 1 || sig > 64)
+        return;
+    struct guest_sa g = guest_sa[sig];
+    const char *u = (const char *)si + 16;
+    int32_t pid, uid, status;
+    uint64_t addr;
+    memcpy(&pid, u, 4);
+    memcpy(&uid, u + 4, 4);
+    memcpy(&status, u + 8, 4);
+    memcpy(&addr, u, 8);
+    long a[6] = { si->si_code, pid, uid, status, (long)addr, 0 };
+    put(sig, a, 0, SBX_TRACE_SIGNAL, SBX_TRACE_NORET);
+    if (g.handler <= 1)
+        return; /* reset meanwhile: nothing the guest asked for runs */
+    if (g.flags & SBX_SA_SIGINFO)
+        ((sbx_sa_sigaction *)g.handler)(sig, si, uc);
+    else
+        ((sbx_sa_handler *)g.handler)(sig);
+}
+
+long sbx_trace_rt_sigaction(struct sbx_call *c, struct sbx_ksigaction *act)
+{
+    int sig = (int)c->a[0];
+    struct sbx_ksigaction *oact = (struct sbx_ksigaction *)c->a[2];
+    if (sig < 1 || sig > 64)
+        return sbx_call_gate(c);
+    struct guest_sa old = guest_sa[sig];
+    /* SIG_DFL (0) and SIG_IGN (1) stay the kernel's to carry out. */
+    if (act && act->handler > 1) {
+        guest_sa[sig] = (struct guest_sa){ act->handler, act->flags };
+        act->handler = (uint64_t)sig_wrapper;
+        act->flags |= SBX_SA_SIGINFO;
+    }
+    long r = sbx_call_gate(c);
+    if (r < 0) {
+        guest_sa[sig] = old;
+        return r;
+    }
+    if (oact && oact->handler == (uint64_t)sig_wrapper) {
+        oact->handler = old.handler;
+        oact->flags = old.flags;
+    }
+    return r;
+}
+
 void sbx_trace_exec(const char *path, char *const *argv)
 {
     if (!sbx_trace_wants(__NR_execve))
@@ -379,11 +439,13 @@ void sbx_trace_init(void)
                                 SBX_FD_STATS, SBX_TRACE_OFFSET);
     if (m != (long)SBX_TRAMPOLINE_TRACE_ADDR)
         return;
-    if (ring()->magic != SBX_TRACE_MAGIC || !sbx_trace_wanted(sbx_trace_sel)) {
+    int what = ring()->magic == SBX_TRACE_MAGIC ? sbx_trace_wanted(sbx_trace_sel) : 0;
+    if (!what) {
         sbx_sys2(__NR_munmap, m, (long)bytes);
         return;
     }
     ring_mask = nrec - 1;
+    sbx_trace_signals = what == SBX_TRACE_ALL;
     one_tid = (int32_t)sbx_sys0(__NR_gettid);
     sbx_trace_on = 1;
     /* The filter gates what is traced: its sites are worth patching. */

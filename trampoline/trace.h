@@ -15,6 +15,8 @@ struct sbx_call;
 
 /* 1 once the ring is mapped (startup). */
 extern uint8_t sbx_trace_on;
+/* Whether every call is traced: then signals delivered to guest handlers are recorded too. */
+extern uint8_t sbx_trace_signals;
 /* The numbers recorded, 1 each (entry.S sends them to the slow path); set at startup. */
 extern uint8_t sbx_trace_sel[512];
 
@@ -38,5 +40,13 @@ void sbx_trace_call(const struct sbx_call *c, long ret);
  * exit_group), and notes a clone onto a new stack (more threads).
  */
 void sbx_trace_before(const struct sbx_call *c);
+struct sbx_ksigaction;
+/*
+ * rt_sigaction of a signal other than SIGSYS while tracing every call: a
+ * handler is installed wrapped (SA_SIGINFO, the trampoline's wrapper, which
+ * records each delivery and calls it), act being the copy the kernel gets;
+ * the old disposition reads back as the guest set it.  Returns the result.
+ */
+long sbx_trace_rt_sigaction(struct sbx_call *c, struct sbx_ksigaction *act);
 /* Records the successful exec that started this program. */
 void sbx_trace_exec(const char *path, char *const *argv);

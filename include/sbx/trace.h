@@ -37,6 +37,9 @@
 enum sbx_trace_kind {
     SBX_TRACE_SYSCALL = 1, /* a call and its result */
     SBX_TRACE_EXEC = 2, /* a successful execve/execveat, written by the new program's trampoline */
+    /* A signal delivered to a guest handler: nr = the signal, args[0..4] = si_code, si_pid, si_uid,
+     * si_status, si_addr. */
+    SBX_TRACE_SIGNAL = 3,
 };
 
 #define SBX_TRACE_NORET (1u << 0)  /* the call does not return (exit, exit_group): ret unset */

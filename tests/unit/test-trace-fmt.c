@@ -278,6 +278,27 @@ static void test_kinds(void)
     expect(&r, "wait4(0, NULL, 0, NULL) = ? ERESTARTSYS (To be restarted if SA_RESTART is set)");
 }
 
+/* Signals delivered to a guest handler, as strace prints them. */
+static void test_signals(void)
+{
+    struct sbx_trace_rec r = rec(SIGCHLD, 0, 1, 3, 0, 7, 0, 0);
+    r.kind = SBX_TRACE_SIGNAL;
+    expect(&r, "--- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=3, si_uid=0, "
+               "si_status=7, ...} ---");
+    r = rec(SIGUSR1, 0, 0, 2, 65534, 0, 0, 0);
+    r.kind = SBX_TRACE_SIGNAL;
+    expect(&r, "--- SIGUSR1 {si_signo=SIGUSR1, si_code=SI_USER, si_pid=2, si_uid=65534} ---");
+    r = rec(SIGTERM, 0, (uint64_t)-6, 2, 0, 0, 0, 0);
+    r.kind = SBX_TRACE_SIGNAL;
+    expect(&r, "--- SIGTERM {si_signo=SIGTERM, si_code=SI_TKILL, si_pid=2, si_uid=0} ---");
+    r = rec(SIGSEGV, 0, 1, 0, 0, 0, 0x10, 0);
+    r.kind = SBX_TRACE_SIGNAL;
+    expect(&r, "--- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=0x10} ---");
+    r = rec(SIGALRM, 0, 0x80, 0, 0, 0, 0, 0);
+    r.kind = SBX_TRACE_SIGNAL;
+    expect(&r, "--- SIGALRM {si_signo=SIGALRM, si_code=SI_KERNEL} ---");
+}
+
 /* Numbers without an entry: libseccomp's name and six arguments in hex; beyond it, a number. */
 static void test_unknown(void)
 {
@@ -357,7 +378,7 @@ static void test_filters(void)
 
 static const struct sbx_test tests[] = {
     SBX_TEST(test_every_entry), SBX_TEST(test_kinds),   SBX_TEST(test_unknown),
-    SBX_TEST(test_strings),     SBX_TEST(test_filters),
+    SBX_TEST(test_strings),     SBX_TEST(test_filters), SBX_TEST(test_signals),
 };
 
 int main(void)
