@@ -629,6 +629,7 @@ int sbx_cmd_run(int argc, char **argv)
             trace.out = NULL;
         if (o.learn && sbx_trace_learn_begin(&trace, o.learn) < 0) {
             sbx_trace_sink_done(&trace);
+            free(trace.learn);
             return EXIT_SETUP;
         }
     }

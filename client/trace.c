@@ -194,7 +194,7 @@ int sbx_trace_learn_finish(struct sbx_trace_sink *s, const char *path)
     snprintf(tmp, len + 16, "%s.tmpXXXXXX", path);
     int fd = mkostemp(tmp, O_CLOEXEC);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    int r = -EIO;
+    int r = f ? -EIO : -errno;
     if (f) {
         r = sbx_learn_write(s->learn, "learned", f);
         fchmod(fd, 0644);

@@ -233,8 +233,12 @@ static unsigned copy_one(struct sbx_trace_rec *r, int i, const struct copy *c, c
         memcpy(dst, src + c->off, n);
         break;
     case CP_ARGV: {
-        /* Only the new program's trampoline sees a successful exec: see sbx_trace_exec. */
-        if (!path_was_read(ret))
+        /*
+         * Only the new program's trampoline sees a successful exec, and reads
+         * its own argv (sbx_trace_exec); a failed one may have failed before
+         * anything read the guest's argv.
+         */
+        if (ret < 0)
             return 0;
         char *const *v = (char *const *)src;
         for (; *v && n < cap; v++) {
