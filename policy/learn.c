@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 
+#include "policy/policy-internal.h"
 #include "sbx/macro.h"
 
 int sbx_learn_arg_of(uint32_t nr)
@@ -162,6 +163,13 @@ int sbx_learn_write(const struct sbx_learn *l, const char *name, FILE *f)
         name_of((int)nr, nb, sizeof(nb));
         const struct sbx_learn_values *vs = &l->values[nr];
         int a = sbx_learn_arg_of(nr);
+        /* What the baseline always denies failed for the workload too: no rule may allow it. */
+        if (sbx_baseline_scope((int)nr) == SBX_BASELINE_ALWAYS) {
+            fprintf(f, "    # learned: %s %s%" PRIu64 "\n", nb, a >= 0 ? "many " : "",
+                    l->calls[nr]);
+            fprintf(f, "    # (denied by the baseline: no rule can allow it)\n");
+            continue;
+        }
         if (a < 0 || vs->many || vs->count == 0) {
             fprintf(f, "    # learned: %s %s%" PRIu64 "\n", nb, a >= 0 ? "many " : "",
                     l->calls[nr]);

@@ -43,6 +43,7 @@ static void test_write_parse_merge(void)
     add(&l, SYS_socket, AF_INET, 0, 1);
     add(&l, SYS_ioctl, 1, 0x5413, 3);
     add(&l, SYS_ioctl, 1, 0xffffffff00005401ull, 1); /* the kernel reads 32 bits */
+    add(&l, SYS_clone3, 0, 0, 2);                    /* the baseline denies it whatever */
     char *text = write_text(&l);
     CU_ASSERT(strstr(text, "  default: errno EPERM\n") != NULL);
     CU_ASSERT(strstr(text, "    # learned: read 5\n    - { action: allow, syscalls: [read] }\n") !=
@@ -55,6 +56,8 @@ static void test_write_parse_merge(void)
     CU_ASSERT(strstr(text, "op: masked_eq, mask: 0xffffffff, value: 0x5413") != NULL);
     CU_ASSERT(strstr(text, "rt_sigreturn") != NULL); /* the trampoline's own */
     CU_ASSERT(strstr(text, "learned: write") == NULL);
+    CU_ASSERT(strstr(text, "    # learned: clone3 2\n    # (denied by the baseline") != NULL);
+    CU_ASSERT(strstr(text, "[clone3]") == NULL);
 
     struct sbx_policy *p = NULL;
     struct sbx_diags diags = { 0 };
