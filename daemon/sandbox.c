@@ -699,7 +699,8 @@ static int sandbox_launch(struct sbx_sandbox *s, struct sbx_client *client,
         snprintf(msg, msglen, "cannot move the sandbox into its cgroup: %s", strerror(-r));
         return r;
     }
-    if (p->spec->mode != SBX_MODE_OFF && (r = s->stats_fd = stats_memfd(p->trace, p->trace_select)) < 0) {
+    if (p->spec->mode != SBX_MODE_OFF &&
+        (r = s->stats_fd = stats_memfd(p->trace, p->trace_select)) < 0) {
         snprintf(msg, msglen, "cannot create the statistics memfd: %s", strerror(-r));
         return r;
     }

@@ -338,8 +338,8 @@ static void test_trace_gates_all(void)
     static struct prog policy, full;
     struct sbx_policy *pol = default_policy();
     policy_prog(pol, 0, &policy);
-    full.n = sbx_gate_build(full.insns, BPF_MAXINSNS, NULL, SBX_TRAMPOLINE_GATE_RET,
-                            policy.insns, policy.n);
+    full.n = sbx_gate_build(full.insns, BPF_MAXINSNS, NULL, SBX_TRAMPOLINE_GATE_RET, policy.insns,
+                            policy.n);
     CU_ASSERT_FATAL(full.n > policy.n);
     for (uint32_t nr = 0; nr < NR_MAX; nr++)
         CU_ASSERT_EQUAL(const_allow(&full, nr), nr == SYS_rt_sigreturn);
