@@ -114,8 +114,12 @@ void sbx_trace_sink_drain(struct sbx_trace_sink *s, bool final)
             break;
         }
         s->tail++;
-        __atomic_store_n(&rg->tail, s->tail, __ATOMIC_RELEASE);
     }
+    /*
+     * Released once per drain: a store per record would pull the header's
+     * cache line away from the producers, which read tail on every call.
+     */
+    __atomic_store_n(&rg->tail, s->tail, __ATOMIC_RELEASE);
     if (s->out)
         fflush(s->out);
 }
