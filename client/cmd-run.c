@@ -22,6 +22,7 @@
 #include "client/connect.h"
 #include "client/run-options.h"
 #include "client/sigproxy.h"
+#include "client/trace.h"
 #include "client/tty.h"
 #include "policy/policy.h"
 #include "proto/proto.h"
@@ -47,6 +48,11 @@ static void usage(FILE *f)
         "                        YAML file (any argument with a '/' or a .yaml ending)\n"
         "  --syscall-mode MODE   off, trap or rewrite (default: the policy's, then sandboxd's)\n"
         "  --stats               print per-syscall counts of the trampoline at exit\n"
+        "  --trace[=[FILE][:LIST]]  print every syscall of the guest, strace-style, to\n"
+        "                        FILE (default: stderr); LIST: names and %%file, %%desc,\n"
+        "                        %%network, %%process, %%signal, %%memory, %%ipc, %%creds\n"
+        "  --learn FILE.yaml     write the policy of what CMD did to FILE (merged into\n"
+        "                        it when it is a policy --learn wrote)\n"
         "  -t, --tty             give CMD a terminal of its own (a pty in the sandbox)\n"
         "  -i, --interactive     with -t: copy this terminal's input to it (stdin is\n"
         "                        always passed without -t)\n"
@@ -68,6 +74,8 @@ struct run_opts {
     const char *policy;
     uint32_t mode;
     bool stats;
+    bool trace;
+    const char *trace_arg, *learn;
     struct sbx_run_options extra; /* -e, --env-file and the policy fields */
     bool tty, interactive;
     bool detach;
@@ -212,7 +220,8 @@ static int send_run(int sock, const struct run_opts *o, int image_fd, char **arg
         .n_options = o->extra.n_options,
         .mode = o->mode,
         .flags = (o->stats ? SBX_RUN_STATS : 0) | (o->tty ? SBX_RUN_TTY : 0) |
-                 (o->detach ? SBX_RUN_DETACH : 0),
+                 (o->detach ? SBX_RUN_DETACH : 0) |
+                 (o->trace || o->learn ? SBX_RUN_TRACE : 0),
         .name = (char *)o->name,
     };
     _cleanup_free_ char *text = NULL;
@@ -390,6 +399,8 @@ struct run_state {
     bool stopped; /* sandboxctl was just stopped and continued: the last poll is stale */
     struct sbx_sigproxy proxy;
     struct sbx_tty term;
+    struct sbx_trace_sink *trace; /* --trace, --learn, or the policy's trace rules */
+    struct sbx_trace_sink policy_trace;
 };
 
 /*
@@ -457,6 +468,14 @@ static int on_frame(struct run_state *st, struct sbx_frame *f)
         int master = TAKE_FD(f->fds[0]);
         if (sbx_tty_attach(&st->term, master) < 0)
             status = EXIT_SETUP;
+    } else if (f->type == SBX_MSG_TRACE && f->n_fds == 1 && sbx_msg_trace_decode(f) == 0) {
+        /* Unasked for: the policy's trace rules, whose calls go to stderr. */
+        if (!st->trace && sbx_trace_sink_open(&st->policy_trace, NULL) == 0)
+            st->trace = &st->policy_trace;
+        if (!st->trace || sbx_trace_sink_attach(st->trace, TAKE_FD(f->fds[0])) < 0) {
+            fprintf(stderr, "sandboxctl: cannot map the trace ring from sandboxd\n");
+            status = EXIT_SETUP;
+        }
     } else if (f->type == SBX_MSG_OPEN) {
         int failed = answer_open(st->sock, f, st->image);
         if (failed)
@@ -465,6 +484,9 @@ static int on_frame(struct run_state *st, struct sbx_frame *f)
         struct sbx_msg_exit m;
         /* The guest's last words may still be in its pty. */
         sbx_tty_drain(&st->term);
+        /* Every process of the sandbox is gone: the ring holds all there is. */
+        if (st->trace)
+            sbx_trace_sink_done(st->trace);
         if (sbx_msg_exit_decode(f, &m) < 0) {
             fprintf(stderr, "sandboxctl: malformed EXIT from sandboxd\n");
             status = EXIT_SETUP;
@@ -495,11 +517,17 @@ static int wait_for_exit(struct run_state *st)
         struct pollfd p[2 + SBX_TTY_MAX_POLL] = { { .fd = st->sock, .events = POLLIN },
                                                   { .fd = st->sigfd, .events = POLLIN } };
         unsigned n = 2 + sbx_tty_poll_fds(&st->term, p + 2);
-        if (poll(p, n, sbx_tty_poll_timeout(&st->term)) < 0) {
+        int timeout = sbx_tty_poll_timeout(&st->term);
+        /* The ring is drained every 10 ms while the guest runs, at once while it fills fast. */
+        if (st->trace && st->trace->ring && (timeout < 0 || timeout > 10))
+            timeout = st->trace->busy ? 0 : 10;
+        if (poll(p, n, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             return EXIT_SETUP;
         }
+        if (st->trace)
+            sbx_trace_sink_drain(st->trace, false);
         st->stopped = false;
         if (p[1].revents & POLLIN) {
             struct signalfd_siginfo si;
@@ -530,12 +558,14 @@ static int wait_for_exit(struct run_state *st)
 
 static int parse_args(int argc, char **argv, struct run_opts *o)
 {
-    enum { OPT_SOCKET = 256, OPT_POLICY, OPT_MODE, OPT_STATS, OPT_NAME };
+    enum { OPT_SOCKET = 256, OPT_POLICY, OPT_MODE, OPT_STATS, OPT_NAME, OPT_TRACE, OPT_LEARN };
     static const struct option opts[] = {
         { "socket", required_argument, NULL, OPT_SOCKET },
         { "policy", required_argument, NULL, OPT_POLICY },
         { "syscall-mode", required_argument, NULL, OPT_MODE },
         { "stats", no_argument, NULL, OPT_STATS },
+        { "trace", optional_argument, NULL, OPT_TRACE },
+        { "learn", required_argument, NULL, OPT_LEARN },
         { "tty", no_argument, NULL, 't' },
         { "interactive", no_argument, NULL, 'i' },
         { "detach", no_argument, NULL, 'd' },
@@ -565,6 +595,13 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
             break;
         case OPT_STATS:
             o->stats = true;
+            break;
+        case OPT_TRACE:
+            o->trace = true;
+            o->trace_arg = optarg;
+            break;
+        case OPT_LEARN:
+            o->learn = optarg;
             break;
         case 't':
             o->tty = true;
@@ -634,6 +671,18 @@ int sbx_cmd_run(int argc, char **argv)
     _cleanup_close_ int image_fd = open_host_file("image", image, O_RDONLY, false);
     if (image_fd < 0)
         return EXIT_SETUP;
+    struct sbx_trace_sink trace;
+    if (o.trace || o.learn) {
+        if (sbx_trace_sink_open(&trace, o.trace ? o.trace_arg : NULL) < 0)
+            return EXIT_SETUP;
+        if (!o.trace)
+            trace.out = NULL;
+        if (o.learn && sbx_trace_learn_begin(&trace, o.learn) < 0) {
+            sbx_trace_sink_done(&trace);
+            free(trace.learn);
+            return EXIT_SETUP;
+        }
+    }
     /* Blocked before the daemon exists, so no signal is lost; read through a signalfd. */
     sigset_t mask;
     sbx_sigproxy_set(&mask, o.tty);
@@ -660,6 +709,7 @@ int sbx_cmd_run(int argc, char **argv)
         .detach = o.detach,
         .cmd = cmdc ? cmd[0] : "the image's command",
         .image = image,
+        .trace = o.trace || o.learn ? &trace : NULL,
     };
     sbx_tty_init(&st.term, o.interactive);
     if (sigfd < 0)
@@ -669,6 +719,13 @@ int sbx_cmd_run(int argc, char **argv)
     /* Every way out of the run comes here: the caller's terminal is restored first. */
     sbx_tty_done(&st.term);
     sbx_conn_close(&conn);
+    if (st.trace) {
+        sbx_trace_sink_done(st.trace);
+        /* A learned policy only of a run that ended as the guest chose, with every call seen. */
+        if (o.learn && status != EXIT_SETUP && sbx_trace_learn_finish(st.trace, o.learn) < 0)
+            status = EXIT_SETUP;
+        free(st.trace->learn);
+    }
     return status;
 }
 

@@ -615,6 +615,10 @@ static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_
                     : p->mode_set                         ? (uint32_t)p->mode
                                                           : (uint32_t)d->cfg.default_mode;
     req->run.mode = mode;
+    if (mode == SBX_MODE_OFF && (req->run.flags & SBX_RUN_TRACE)) {
+        snprintf(msg, msglen, "--trace and --learn need the trap or rewrite syscall mode, not off");
+        return -EINVAL;
+    }
     return check_mode(d, mode, msg, msglen);
 }
 
@@ -816,9 +820,29 @@ static void offer_image_map(const struct sbx_run_req *req, struct sbx_image *img
     sbx_sitemap_offer(img, map, len);
 }
 
+/* The numbers of the policy's `trace` rules, which the trampoline records; false if none. */
+static bool policy_traces(const struct sbx_policy *p, uint64_t select[8])
+{
+    bool any = false;
+    memset(select, 0, 8 * sizeof(uint64_t));
+    for (size_t i = 0; i < p->n_rules; i++) {
+        if (p->rules[i].action.kind != SBX_ACT_TRACE)
+            continue;
+        for (size_t k = 0; k < p->rules[i].n_syscalls; k++) {
+            int nr = p->rules[i].syscalls[k];
+            if (nr >= 0 && nr < 512) {
+                select[nr / 64] |= 1ull << (nr % 64);
+                any = true;
+            }
+        }
+    }
+    return any;
+}
+
 int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req *req,
                   struct sbx_frame *extra, struct sbx_sandbox **ret, char *msg, size_t msglen)
 {
+    uint64_t trace_select[8];
     _cleanup_(detached_clear) struct detached binds_detached = { .n = 0 };
     const struct sbx_policy *p = req->policy;
     _cleanup_free_ uint32_t *groups = NULL;
@@ -944,6 +968,8 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         .limits = { .memory = lim.memory, .pids = lim.pids, .cpu_millis = lim.cpu_millis },
         .timeout_ms = p->timeout_ms,
         .stats = req->run.flags & SBX_RUN_STATS,
+        .trace = (req->run.flags & SBX_RUN_TRACE) || policy_traces(p, trace_select),
+        .trace_select = req->run.flags & SBX_RUN_TRACE ? NULL : trace_select,
         .net_host = p->network == SBX_NET_HOST,
     };
     if ((r = sbx_sandbox_start(d, c, &params, ret, msg, msglen)) < 0) {

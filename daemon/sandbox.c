@@ -32,6 +32,7 @@
 #include "daemon/server.h"
 #include "daemon/spawn-report.h"
 #include "sbx/macro.h"
+#include "sbx/trace.h"
 
 /*
  * The trampoline's counters, shared with every process of the sandbox.  Its
@@ -41,15 +42,21 @@
  * survive exec); otherwise it maps the page and closes the fd, so the guest
  * sees no descriptor of ours.
  */
-static int stats_memfd(bool keep_fd)
+static int stats_memfd(bool keep_fd, bool trace, const uint64_t *select)
 {
     _cleanup_close_ int fd = memfd_create("sbx-stats", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return sbx_neg_errno();
-    if (ftruncate(fd, sizeof(struct sbx_stats)) < 0)
+    if (ftruncate(fd, trace ? (off_t)sbx_trace_memfd_size() : (off_t)sizeof(struct sbx_stats)) < 0)
         return sbx_neg_errno();
     uint64_t head[2] = { SBX_STATS_MAGIC, keep_fd ? SBX_STATS_KEEP_FD : 0 };
     if (pwrite(fd, head, sizeof(head), 0) != sizeof(head))
+        return -EIO;
+    struct sbx_trace_ring h = { .magic = SBX_TRACE_MAGIC,
+                                .what = select ? SBX_TRACE_SELECT : SBX_TRACE_ALL };
+    if (select)
+        memcpy(h.select, select, sizeof(h.select));
+    if (trace && pwrite(fd, &h, sizeof(h), SBX_TRACE_OFFSET) != sizeof(h))
         return -EIO;
     if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
         return sbx_neg_errno();
@@ -779,8 +786,15 @@ static int sandbox_launch(struct sbx_sandbox *s, struct sbx_client *client,
         snprintf(msg, msglen, "cannot move the sandbox into its cgroup: %s", strerror(-r));
         return r;
     }
-    if (p->spec->mode != SBX_MODE_OFF && (r = s->stats_fd = stats_memfd(s->want_stats)) < 0) {
+    /* A trace's ring is in the stats memfd: the fd is kept across exec as for --stats. */
+    if (p->spec->mode != SBX_MODE_OFF &&
+        (r = s->stats_fd = stats_memfd(s->want_stats || p->trace, p->trace,
+                                       p->trace_select)) < 0) {
         snprintf(msg, msglen, "cannot create the statistics memfd: %s", strerror(-r));
+        return r;
+    }
+    if (p->trace && s->stats_fd >= 0 && (r = sbx_client_send_trace(client, s->stats_fd)) < 0) {
+        snprintf(msg, msglen, "cannot send the trace ring: %s", strerror(-r));
         return r;
     }
     if ((r = send_spec(s, p)) < 0) {

@@ -69,6 +69,8 @@ struct sbx_sandbox_params {
     struct sbx_cg_limits limits;
     uint64_t timeout_ms;
     bool stats;
+    bool trace;                   /* a trace ring in the stats memfd, sent to the client (TRACE) */
+    const uint64_t *trace_select; /* NULL: record every call; else only these (8 words) */
     bool net_host;
 };
 

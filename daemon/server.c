@@ -289,6 +289,21 @@ int sbx_client_send_tty(struct sbx_client *c, int master)
     return r;
 }
 
+int sbx_client_send_trace(struct sbx_client *c, int memfd)
+{
+    struct sbx_buf b = { 0 };
+    int r = sbx_msg_trace_encode(&b);
+    if (r >= 0) {
+        /* As in sbx_client_send_tty. */
+        int fl = fcntl(c->fd, F_GETFL);
+        fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
+        r = sbx_proto_send(c->fd, &b, &memfd, 1);
+        fcntl(c->fd, F_SETFL, fl);
+    }
+    sbx_buf_free(&b);
+    return r;
+}
+
 static void handle_frame(struct sbx_client *c, struct sbx_frame *f)
 {
     switch (c->state) {

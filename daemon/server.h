@@ -108,6 +108,8 @@ bool sbx_client_in_group(struct sbx_client *c, gid_t gid);
 void sbx_client_close(struct sbx_client *c);
 /* The guest's pty master, from sandbox init, goes to the client (TTY). */
 int sbx_client_send_tty(struct sbx_client *c, int master);
+/* Sends TRACE with the sandbox's trace memfd. */
+int sbx_client_send_trace(struct sbx_client *c, int memfd);
 /* The sandbox of this client ended: send EXIT, and close. */
 void sbx_client_sandbox_exited(struct sbx_client *c, struct sbx_sandbox *s,
                                const struct sbx_msg_exit *m);

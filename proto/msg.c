@@ -593,7 +593,7 @@ static int run_check(const void *p)
         return -1;
     if (m->name && (!(m->flags & SBX_RUN_DETACH) || strlen(m->name) > SBX_NAME_MAX))
         return -1;
-    return m->flags & ~(SBX_RUN_STATS | SBX_RUN_TTY | SBX_RUN_DETACH) ? -1 : 0;
+    return m->flags & ~(SBX_RUN_STATS | SBX_RUN_TTY | SBX_RUN_DETACH | SBX_RUN_TRACE) ? -1 : 0;
 }
 
 static const struct slot run_slots[] = {
@@ -935,6 +935,23 @@ int sbx_msg_tty_encode(struct sbx_buf *ret)
 int sbx_msg_tty_decode(const struct sbx_frame *f)
 {
     return f->type == SBX_MSG_TTY && f->length == 0 ? 0 : -EBADMSG;
+}
+
+int sbx_msg_trace_encode(struct sbx_buf *ret)
+{
+    _cleanup_(sbx_buf_free) struct sbx_buf b = { 0 };
+    sbx_proto_begin(&b, SBX_MSG_TRACE);
+    int r = sbx_proto_finish(&b);
+    if (r < 0)
+        return r;
+    *ret = b;
+    b = (struct sbx_buf){ 0 };
+    return 0;
+}
+
+int sbx_msg_trace_decode(const struct sbx_frame *f)
+{
+    return f->type == SBX_MSG_TRACE && f->length == 0 ? 0 : -EBADMSG;
 }
 
 int sbx_msg_guest_decode(const struct sbx_frame *f)

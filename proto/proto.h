@@ -43,6 +43,7 @@ enum sbx_msg_type {
     SBX_MSG_STATUS = 19,  /* the daemon's version, uptime, counts; answer REPLY */
     SBX_MSG_REPLY = 20,   /* daemon -> client: a JSON document */
     SBX_MSG_LOG = 21,     /* daemon -> client: the log's files, oldest first, as fds */
+    SBX_MSG_TRACE = 22,   /* daemon -> client: the memfd holding the sandbox's trace ring */
     /* daemon <-> sandbox init, on a private socketpair: */
     SBX_MSG_SPEC = 64,   /* daemon -> init, with fds */
     SBX_MSG_REPORT = 65, /* init -> daemon */
@@ -185,6 +186,7 @@ struct sbx_msg_error {
  */
 #define SBX_RUN_DETACH (1u << 2)
 #define SBX_NAME_MAX 64 /* bytes of a sandbox's name */
+#define SBX_RUN_TRACE (1u << 3) /* record every syscall; the ring's memfd comes in TRACE */
 
 /*
  * RUN.  fds, in order: image, stdin, stdout, stderr, then one fd per
@@ -471,6 +473,9 @@ int sbx_msg_signal_decode(const struct sbx_frame *f, struct sbx_msg_signal *ret)
  */
 int sbx_msg_tty_encode(struct sbx_buf *ret);
 int sbx_msg_tty_decode(const struct sbx_frame *f);
+/* TRACE: no field; one fd, the memfd of include/sbx/trace.h (its ring at SBX_TRACE_OFFSET). */
+int sbx_msg_trace_encode(struct sbx_buf *ret);
+int sbx_msg_trace_decode(const struct sbx_frame *f);
 int sbx_msg_guest_decode(const struct sbx_frame *f);
 int sbx_msg_notify_decode(const struct sbx_frame *f);
 /* A frame of no field and no fd (READY, START). */

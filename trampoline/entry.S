@@ -183,6 +183,10 @@ sbx_tramp_fast_entry:
     mov %rax, %r11
     cmp $512, %rcx              /* SBX_STATS_NSYSCALLS */
     jae .Lfast_restore_slow
+    /* A number the trace records (trace.c) takes the slow path. */
+    lea sbx_trace_sel(%rip), %rax
+    cmpb $0, (%rax,%rcx)
+    jne .Lfast_restore_slow
     lea sbx_tramp_virt_fn(%rip), %rax
     cmpq $0, (%rax,%rcx,8)
     jne .Lfast_restore_slow

@@ -14,9 +14,11 @@
 #include <linux/seccomp.h>
 
 #include "gate-prog.h"
+#include "trace.h"
 #include "tramp.h"
 #include "virt.h"
 #include "sbx/abi.h"
+#include "sbx/trace.h"
 
 #define SECCOMP_MODE_FILTER_VALUE 2
 
@@ -62,7 +64,20 @@ int sbx_tramp_setup_filter(void)
     for (size_t nr = 0; nr < SBX_STATS_NSYSCALLS; nr++)
         if (sbx_tramp_virt_fn[nr] && nr != __NR_rt_sigreturn)
             gated[nr] = 1;
-    size_t len = sbx_gate_build(prog, BPF_MAXINSNS, gated, SBX_TRAMPOLINE_GATE_RET, policy, n);
+    /*
+     * A traced sandbox gates the numbers it records (trace.c): every one
+     * for --trace, those of the policy's trace rules, or, when they are too
+     * many for the prefix, every one.
+     */
+    static uint8_t sel[SBX_STATS_NSYSCALLS];
+    int trace = sbx_trace_wanted(sel);
+    if (trace == SBX_TRACE_SELECT)
+        for (size_t nr = 0; nr < SBX_STATS_NSYSCALLS; nr++)
+            gated[nr] |= sel[nr] && nr != __NR_rt_sigreturn;
+    size_t len = sbx_gate_build(prog, BPF_MAXINSNS, trace == SBX_TRACE_ALL ? 0 : gated,
+                                SBX_TRAMPOLINE_GATE_RET, policy, n);
+    if (len == 0 && trace == SBX_TRACE_SELECT)
+        len = sbx_gate_build(prog, BPF_MAXINSNS, 0, SBX_TRAMPOLINE_GATE_RET, policy, n);
     if (len == 0)
         return -E2BIG;
 

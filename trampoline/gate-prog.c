@@ -44,9 +44,18 @@ void sbx_gate_mark_gated(uint8_t *gated)
         gated[gated_nrs[i]] = 1;
 }
 
+/* What a traced sandbox gates besides the list (trace.c); nothing in the hosted builds. */
+static uint8_t also_gated[SBX_STATS_NSYSCALLS];
+
+void sbx_gate_also(const uint8_t *gated)
+{
+    for (size_t i = 0; i < SBX_STATS_NSYSCALLS; i++)
+        also_gated[i] |= gated[i];
+}
+
 int sbx_gate_is_gated(uint32_t nr)
 {
-    if (nr >= SBX_GATE_X32_BIT)
+    if (nr >= SBX_GATE_X32_BIT || (nr < SBX_STATS_NSYSCALLS && also_gated[nr]))
         return 1;
     for (size_t i = 0; i < sizeof(gated_nrs) / sizeof(gated_nrs[0]); i++)
         if (gated_nrs[i] == nr)
@@ -74,9 +83,41 @@ int sbx_gate_is_gated(uint32_t nr)
  * The prefix leaves nothing behind that the policy relies on: the policy
  * starts with its own loads, and its jumps are relative.
  */
+/*
+ * With gated NULL (a traced sandbox: the trampoline records every call),
+ * every number but rt_sigreturn is gated, with one compare:
+ *   0   ld arch;  != x86_64 -> policy
+ *   2   ld nr;    == rt_sigreturn -> policy
+ *   ip: as above
+ */
+static size_t build_all(struct sock_filter *out, size_t cap, uint64_t gate_ret,
+                        const struct sock_filter *policy, size_t n)
+{
+    size_t prefix = 4 + IP_CHECK_LEN;
+    if (prefix > cap || n > cap - prefix)
+        return 0;
+    size_t pol = prefix, i = 0;
+    out[i++] = LD_ABS(offsetof(struct seccomp_data, arch));
+    out[i] = JMP(BPF_JEQ, AUDIT_ARCH_X86_64, 0, (uint8_t)(pol - i - 1));
+    i++;
+    out[i++] = LD_ABS(offsetof(struct seccomp_data, nr));
+    out[i] = JMP(BPF_JEQ, __NR_rt_sigreturn, (uint8_t)(pol - i - 1), 0);
+    i++;
+    out[i++] = LD_ABS(offsetof(struct seccomp_data, instruction_pointer));
+    out[i++] = JMP(BPF_JEQ, (uint32_t)gate_ret, 0, 2);
+    out[i++] = LD_ABS(offsetof(struct seccomp_data, instruction_pointer) + 4);
+    out[i++] = JMP(BPF_JEQ, (uint32_t)(gate_ret >> 32), 1, 0);
+    out[i++] = RET(SECCOMP_RET_TRAP);
+    for (size_t k = 0; k < n; k++)
+        out[i++] = policy[k];
+    return i;
+}
+
 size_t sbx_gate_build(struct sock_filter *out, size_t cap, const uint8_t *gated, uint64_t gate_ret,
                       const struct sock_filter *policy, size_t n)
 {
+    if (!gated)
+        return build_all(out, cap, gate_ret, policy, n);
     size_t ngated = 0;
     for (size_t nr = 0; nr < SBX_STATS_NSYSCALLS; nr++)
         ngated += gated[nr] != 0;

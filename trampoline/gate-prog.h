@@ -30,12 +30,19 @@ _Static_assert(4 + SBX_GATE_MAX_GATED + 1 + 5 <= SBX_FILTER_PREFIX_MAX,
  */
 void sbx_gate_mark_gated(uint8_t *gated);
 
-/* Whether gate-prog's list gates nr (any x32 number is gated). */
+/* Whether gate-prog's list gates nr (any x32 number is gated), or sbx_gate_also added it. */
 int sbx_gate_is_gated(uint32_t nr);
+/*
+ * Adds the numbers marked in gated[0..SBX_STATS_NSYSCALLS) to what
+ * sbx_gate_is_gated answers: a traced sandbox gates them too, so the
+ * rewriter must patch their sites as well.
+ */
+void sbx_gate_also(const uint8_t *gated);
 
 /*
- * Writes to out[0..cap) the gate prefix for the numbers marked in gated,
- * followed by the policy's n instructions.  Returns the program's length,
+ * Writes to out[0..cap) the gate prefix for the numbers marked in gated
+ * (NULL: every number but rt_sigreturn, for tracing), followed by the
+ * policy's n instructions.  Returns the program's length,
  * or 0 when it does not fit in cap or gates too many numbers.
  */
 size_t sbx_gate_build(struct sock_filter *out, size_t cap, const uint8_t *gated, uint64_t gate_ret,

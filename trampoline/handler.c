@@ -20,6 +20,7 @@
 
 #include "sbx/abi.h"
 #include "rewrite.h"
+#include "trace.h"
 #include "virt.h"
 
 volatile int sbx_tramp_probe_hit;
@@ -172,7 +173,14 @@ int sbx_tramp_fast_call(struct sbx_fast_frame *f)
         struct sbx_stats *st = (struct sbx_stats *)SBX_TRAMPOLINE_STATS_ADDR;
         __atomic_fetch_add(&st->patched[c.nr], 1, __ATOMIC_RELAXED);
     }
+    /* The virtualizers may point the arguments at copies of their own: trace the guest's. */
+    const struct sbx_call guest = c;
+    int trace = sbx_trace_wants(c.nr);
+    if (trace)
+        sbx_trace_before(&c);
     f->ret = dispatch(&c);
+    if (trace)
+        sbx_trace_call(&guest, f->ret);
     return 0;
 }
 
@@ -203,7 +211,14 @@ static void sigsys_handler(int sig, struct sbx_siginfo *si, void *ctx)
     count(c.nr);
     if (sbx_tramp.mode == SBX_MODE_REWRITE && (c.nr == __NR_exit_group || c.nr == __NR_exit))
         sbx_rw_note_exit(si->call_addr);
+    /* The startup probe is the trampoline's own call, not the guest's. */
+    int trace = sbx_trace_wants(c.nr) && si->call_addr != (uint64_t)sbx_tramp_probe_ret;
+    const struct sbx_call guest = c;
+    if (trace)
+        sbx_trace_before(&c);
     uc->mc.rax = (uint64_t)dispatch(&c);
+    if (trace)
+        sbx_trace_call(&guest, (long)uc->mc.rax);
     if (sbx_tramp.mode == SBX_MODE_REWRITE)
         sbx_rw_lazy(si->call_addr);
 }

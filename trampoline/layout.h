@@ -34,11 +34,18 @@
 #define SBX_TRAMPOLINE_SITEMAP_ADDR (SBX_TRAMPOLINE_STATS_ADDR - SBX_TRAMPOLINE_SITEMAP_MAX)
 
 /*
- * Address range the trampoline keeps for itself (site map, stats, image,
- * slack for the image to grow): guests may not map, unmap or protect
- * anything inside it.
+ * The trace ring (include/sbx/trace.h), shared, below the site map: its
+ * largest size rounded up to a page.
  */
-#define SBX_TRAMPOLINE_RESERVED_LO SBX_TRAMPOLINE_SITEMAP_ADDR
+#define SBX_TRAMPOLINE_TRACE_MAX (0x1000000 + 0x1000)
+#define SBX_TRAMPOLINE_TRACE_ADDR (SBX_TRAMPOLINE_SITEMAP_ADDR - SBX_TRAMPOLINE_TRACE_MAX)
+
+/*
+ * Address range the trampoline keeps for itself (trace ring, site map,
+ * stats, image, slack for the image to grow): guests may not map, unmap or
+ * protect anything inside it.
+ */
+#define SBX_TRAMPOLINE_RESERVED_LO SBX_TRAMPOLINE_TRACE_ADDR
 #define SBX_TRAMPOLINE_RESERVED_HI (SBX_TRAMPOLINE_BASE + 0x400000)
 
 /* Where position-independent main programs are placed (plus a random slide). */

@@ -19,6 +19,7 @@
 
 #include "loader.h"
 #include "rewrite.h"
+#include "trace.h"
 #include "sbx/abi.h"
 
 #ifndef AT_MINSIGSTKSZ
@@ -157,7 +158,7 @@ static int stats_fd_wants_keeping(void)
     struct stat st;
     uint64_t head[2];
     if (sbx_sys2(__NR_fstat, SBX_FD_STATS, (long)&st) < 0 || (st.st_mode & S_IFMT) != S_IFREG ||
-        st.st_size != (long)sizeof(struct sbx_stats) ||
+        st.st_size < (long)sizeof(struct sbx_stats) ||
         sbx_pread_full(SBX_FD_STATS, head, sizeof(head), 0) != (long)sizeof(head))
         return 0;
     return head[0] == SBX_STATS_MAGIC && (head[1] & SBX_STATS_KEEP_FD);
@@ -445,6 +446,7 @@ void sbx_tramp_main(uint64_t *sp)
     int keep_stats = first_start ? stats_fd_wants_keeping() : rq.keep_stats;
     map_stats(first_start || keep_stats, keep_stats);
     sbx_rw_hot_import(hot_hex, rq.hot_len);
+    sbx_trace_init();
     sbx_rw_init();
 
     static struct sbx_tramp_target t;
@@ -464,6 +466,7 @@ void sbx_tramp_main(uint64_t *sp)
             fail(-r, SBX_STAGE_LOAD);
     }
     record_exe(t.fd, t.is_script ? t.sh_interp : path);
+    sbx_trace_exec(path, (char *const *)(sp + 1));
     sbx_tramp_target_close(&t);
     set_comm(&rq, path);
 

@@ -21,6 +21,7 @@
  */
 #include <linux/signal.h>
 
+#include "trace.h"
 #include "virt.h"
 
 #define SIGSET_BYTES 8
@@ -49,11 +50,12 @@ long sbx_virt_rt_sigaction(struct sbx_call *c)
 
     if (sig != SBX_SIGSYS) {
         if (!act || c->a[3] != SIGSET_BYTES)
-            return sbx_call_gate(c);
+            return sbx_trace_signals ? sbx_trace_rt_sigaction(c, NULL) : sbx_call_gate(c);
         struct sbx_ksigaction copy = *act;
         copy.mask &= ~SBX_SIGBIT(SBX_SIGSYS);
         c->a[1] = (long)&copy;
-        return sbx_call_gate(c);
+        /* --trace: the handler is wrapped, so that each delivery is recorded (trace.c). */
+        return sbx_trace_signals ? sbx_trace_rt_sigaction(c, &copy) : sbx_call_gate(c);
     }
     if (c->a[3] != SIGSET_BYTES)
         return -EINVAL;

@@ -81,6 +81,9 @@ t "run --policy: names, YAML files and directories" \
 t "run --syscall-mode: the modes" offers off trap rewrite -- run --syscall-mode ''
 t "run --env takes a value, not a completion" offers -- run --env ''
 t "run: the image is a file" offers img.ext4 -- run --stats i
+t "run: --trace, its optional argument attached" offers --trace -- run --tra
+t "run: after --trace, the image" offers img.ext4 -- run --trace i
+t "run --learn: a file" offers img.ext4 -- run --learn i
 t "run: after an option's argument, the image" offers img.ext4 -- run --policy web i
 t "run: no options after the image" offers -- run img.ext4 --
 t "run: after '--', the image" offers img.ext4 -- run -- i

@@ -327,6 +327,35 @@ static void test_policy_room(void)
     CU_ASSERT(full.n > policy.n && full.n <= BPF_MAXINSNS);
 }
 
+/*
+ * The prefix of a traced sandbox (gated NULL): every number but rt_sigreturn
+ * traps from outside the gate, so the trampoline sees and records each
+ * call; from the gate (and rt_sigreturn from anywhere) the policy decides
+ * as before; nothing but rt_sigreturn stays in the action cache.
+ */
+static void test_trace_gates_all(void)
+{
+    static struct prog policy, full;
+    struct sbx_policy *pol = default_policy();
+    policy_prog(pol, 0, &policy);
+    full.n = sbx_gate_build(full.insns, BPF_MAXINSNS, NULL, SBX_TRAMPOLINE_GATE_RET, policy.insns,
+                            policy.n);
+    CU_ASSERT_FATAL(full.n > policy.n);
+    for (uint32_t nr = 0; nr < NR_MAX; nr++)
+        CU_ASSERT_EQUAL(const_allow(&full, nr), nr == SYS_rt_sigreturn);
+    static const uint64_t ips[] = { 0x401000, SBX_TRAMPOLINE_GATE_RET,
+                                    SBX_TRAMPOLINE_GATE_RET + (1ull << 32) };
+    for (uint32_t nr = 0; nr < NR_MAX + 8; nr++)
+        for (size_t i = 0; i < ARRAY_SIZE(ips); i++) {
+            struct seccomp_data d = data(AUDIT_ARCH_X86_64, nr, ips[i], 0);
+            bool must_trap = nr != SYS_rt_sigreturn && ips[i] != SBX_TRAMPOLINE_GATE_RET;
+            CU_ASSERT_EQUAL(run(&full, &d), must_trap ? SECCOMP_RET_TRAP : run(&policy, &d));
+            struct seccomp_data i386 = data(AUDIT_ARCH_I386, nr, ips[i], 0);
+            CU_ASSERT_EQUAL(run(&full, &i386), run(&policy, &i386));
+        }
+    sbx_policy_free(pol);
+}
+
 static const struct sbx_test tests[] = {
     SBX_TEST(test_default_policy_cached),
     SBX_TEST(test_default_policy_guest_root_cached),
@@ -335,6 +364,7 @@ static const struct sbx_test tests[] = {
     SBX_TEST(test_gated_set),
     SBX_TEST(test_too_long),
     SBX_TEST(test_policy_room),
+    SBX_TEST(test_trace_gates_all),
 };
 
 int main(void)

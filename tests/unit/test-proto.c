@@ -434,7 +434,7 @@ static void test_roundtrip_run(void)
         .policy_text = "name: x\n",
         .policy_file = "x.yaml",
         .mode = SBX_MODE_TRAP,
-        .flags = SBX_RUN_STATS,
+        .flags = SBX_RUN_STATS | SBX_RUN_TRACE,
     };
     struct sbx_msg_run m2;
     struct sbx_buf b;
@@ -456,7 +456,7 @@ static void test_roundtrip_run(void)
     CU_ASSERT_STRING_EQUAL("name: x\n", m2.policy_text);
     CU_ASSERT_STRING_EQUAL("x.yaml", m2.policy_file);
     CU_ASSERT_EQUAL(SBX_MODE_TRAP, m2.mode);
-    CU_ASSERT_EQUAL(SBX_RUN_STATS, m2.flags);
+    CU_ASSERT_EQUAL(SBX_RUN_STATS | SBX_RUN_TRACE, m2.flags);
     /* Options keep their order: the last of two wins in the daemon. */
     CU_ASSERT_EQUAL_FATAL(3, m2.n_options);
     for (unsigned i = 0; i < 3; i++)
@@ -556,6 +556,17 @@ static void test_roundtrip_small(void)
     CU_ASSERT_EQUAL(-EBADMSG, sbx_msg_notify_decode(&f));
     f.type = SBX_MSG_NOTIFY;
     CU_ASSERT_EQUAL(0, sbx_msg_notify_decode(&f));
+    CU_ASSERT_EQUAL(-EBADMSG, sbx_msg_trace_decode(&f));
+    sbx_frame_clear(&f);
+    sbx_buf_free(&b);
+
+    /* TRACE: no field either. */
+    CU_ASSERT_EQUAL_FATAL(0, sbx_msg_trace_encode(&b));
+    frame_from_buf(&b, &f);
+    CU_ASSERT_EQUAL(SBX_MSG_TRACE, f.type);
+    CU_ASSERT_EQUAL(0, f.length);
+    CU_ASSERT_EQUAL(0, sbx_msg_trace_decode(&f));
+    CU_ASSERT_EQUAL(-EBADMSG, sbx_msg_tty_decode(&f));
     sbx_frame_clear(&f);
     sbx_buf_free(&b);
 
@@ -858,7 +869,7 @@ static void test_reject_fields(void)
     /* Unknown RUN flag, unknown mode. */
     n = raw_field(p, 1, SBX_FIELD_STR, 0, 1, "x", 1);
     n += raw_field(p + n, 6, SBX_FIELD_U32, 0, 4, zero, 4);
-    n += raw_field(p + n, 7, SBX_FIELD_U32, 0, 4, "\10\0\0\0", 4);
+    n += raw_field(p + n, 7, SBX_FIELD_U32, 0, 4, "\20\0\0\0", 4);
     expect_run_rejected(p, n);
     /* A name without the detach flag. */
     n = run_prefix(p);

@@ -453,6 +453,35 @@ test_workload_stats() {
     fi
 }
 
+# --learn (docs/trace.md): a policy learned from the workload in trap mode
+# (the same output meanwhile) passes `policy check`, and under it the
+# workload gives the native output again in trap and rewrite mode.
+test_workload_learned() {
+    local p=$T/learned-$fn.yaml opts=(--socket "$SOCK") kv mode
+    for kv in "${GUEST_ENV[@]}"; do
+        opts+=(-e "$kv")
+    done
+    rm -f "$p"
+    rc=0
+    timeout -k 5 "$CTL_TIMEOUT" "$SANDBOXCTL" run "${opts[@]}" --syscall-mode trap --learn "$p" \
+        "$IMAGE" "${cmd[@]}" <"$input" >"$T/sbx.out" 2>"$T/sbx.err" 8<&- || rc=$?
+    same_as_native plain || return 1
+    if ! "$SANDBOXCTL" policy check "$p" >"$T/check" 2>&1; then
+        show "policy check of the learned policy" "$T/check"
+        return 1
+    fi
+    for mode in trap rewrite; do
+        rc=0
+        timeout -k 5 "$CTL_TIMEOUT" "$SANDBOXCTL" run "${opts[@]}" --syscall-mode "$mode" \
+            --policy "$p" "$IMAGE" "${cmd[@]}" <"$input" >"$T/sbx.out" 2>"$T/sbx.err" 8<&- || rc=$?
+        if ! same_as_native plain; then
+            say "under the learned policy, in $mode mode"
+            return 1
+        fi
+    done
+    say "$fn: a learned policy of $(grep -c '# learned:' "$p") rules"
+}
+
 test_native_ran() {
     # A workload that fails natively would make the comparison meaningless.
     case $nrc in
@@ -570,6 +599,7 @@ for w in "${WORKLOADS[@]}"; do
         t "$desc [$mode --stats]: same output, trampoline counts $key$([ "$mode" = rewrite ] && echo ", >= 90% through patched sites")" \
             test_workload_stats "$mode"
     done
+    t "$desc [--learn]: its learned policy passes it (trap, rewrite)" test_workload_learned
     say "$fn: $((SECONDS - wstart)) s"
 done
 

@@ -1,0 +1,1042 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Decoding trace records as strace prints the calls.  One table entry per
+ * syscall: its name, one letter per argument (below), the kind of its
+ * result and its strace classes.  A number without an entry prints with
+ * libseccomp's name and its six arguments in hex.
+ *
+ * Argument letters:
+ *   d int          D long          u unsigned long  x hex           p pointer
+ *   f descriptor   F dirfd (AT_FDCWD)               s path (copied) b buffer (copied)
+ *   o open flags   O mode after open flags (only with O_CREAT or O_TMPFILE)
+ *   m mode (octal) P mmap prot     M mmap flags     a access mode   A AT_* flags
+ *   S struct stat  X struct statx  t timespec       k address family
+ *   T socket type  c clone flags   g signal         h sigprocmask how
+ *   v argv         w wait status   W wait options   i ioctl request r prctl option
+ *   l fcntl cmd    e sockaddr      n int[2]         R rlimit resource
+ *   L struct rlimit                z sigset         q sigaction     U struct utsname
+ *   C clock id     K madvise advice                 Y mremap flags
+ *   I arch_prctl code                               G getrandom flags
+ *   j O_* flags without an access mode (pipe2, dup3)
+ *   E faccessat2's flags (its 0x200 is AT_EACCESS, not AT_REMOVEDIR)
+ * Everything printed from memory comes from the record (what the trampoline
+ * copied); without it, the pointer is printed in hex, as strace does for
+ * memory it cannot read.
+ */
+#include "client/trace-fmt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <linux/sched.h>
+#include <linux/prctl.h>
+#include <linux/stat.h>
+
+#include "sbx/macro.h"
+
+#define F_ SBX_TC_FILE
+#define DS SBX_TC_DESC
+#define NW SBX_TC_NETWORK
+#define PR SBX_TC_PROCESS
+#define SG SBX_TC_SIGNAL
+#define MM SBX_TC_MEMORY
+#define IP SBX_TC_IPC
+#define CR SBX_TC_CREDS
+
+#define E(nr_, name_, args_, ret_, cls_) [nr_] = { name_, args_, ret_, cls_ }
+
+static const struct sbx_trace_decl decls[512] = {
+    E(SYS_read, "read", "fbu", 'd', DS),
+    E(SYS_write, "write", "fbu", 'd', DS),
+    E(SYS_open, "open", "soO", 'd', DS | F_),
+    E(SYS_close, "close", "f", 'd', DS),
+    E(SYS_stat, "stat", "sS", 'd', F_),
+    E(SYS_fstat, "fstat", "fS", 'd', DS),
+    E(SYS_lstat, "lstat", "sS", 'd', F_),
+    E(SYS_poll, "poll", "pud", 'd', DS),
+    E(SYS_lseek, "lseek", "fDd", 'd', DS),
+    E(SYS_mmap, "mmap", "puPMfx", 'x', MM | DS),
+    E(SYS_mprotect, "mprotect", "puP", 'd', MM),
+    E(SYS_munmap, "munmap", "pu", 'd', MM),
+    E(SYS_brk, "brk", "p", 'x', MM),
+    E(SYS_rt_sigaction, "rt_sigaction", "gqpu", 'd', SG),
+    E(SYS_rt_sigprocmask, "rt_sigprocmask", "hzpu", 'd', SG),
+    E(SYS_ioctl, "ioctl", "fix", 'd', DS),
+    E(SYS_pread64, "pread64", "fbuD", 'd', DS),
+    E(SYS_pwrite64, "pwrite64", "fbuD", 'd', DS),
+    E(SYS_readv, "readv", "fpd", 'd', DS),
+    E(SYS_writev, "writev", "fpd", 'd', DS),
+    E(SYS_access, "access", "sa", 'd', F_),
+    E(SYS_pipe, "pipe", "n", 'd', DS),
+    E(SYS_select, "select", "dpppp", 'd', DS),
+    E(SYS_sched_yield, "sched_yield", "", 'd', 0),
+    E(SYS_mremap, "mremap", "puuYp", 'x', MM),
+    E(SYS_madvise, "madvise", "puK", 'd', MM),
+    E(SYS_dup, "dup", "f", 'd', DS),
+    E(SYS_dup2, "dup2", "ff", 'd', DS),
+    E(SYS_nanosleep, "nanosleep", "tp", 'd', 0),
+    E(SYS_getpid, "getpid", "", 'd', PR),
+    E(SYS_socket, "socket", "kTd", 'd', NW),
+    E(SYS_connect, "connect", "feu", 'd', NW | DS),
+    E(SYS_accept, "accept", "fpp", 'd', NW | DS),
+    E(SYS_sendto, "sendto", "fbuxeu", 'd', NW | DS),
+    E(SYS_recvfrom, "recvfrom", "fbuxpp", 'd', NW | DS),
+    E(SYS_sendmsg, "sendmsg", "fpx", 'd', NW | DS),
+    E(SYS_recvmsg, "recvmsg", "fpx", 'd', NW | DS),
+    E(SYS_shutdown, "shutdown", "fd", 'd', NW | DS),
+    E(SYS_bind, "bind", "feu", 'd', NW | DS),
+    E(SYS_listen, "listen", "fd", 'd', NW | DS),
+    E(SYS_getsockname, "getsockname", "fpp", 'd', NW | DS),
+    E(SYS_getpeername, "getpeername", "fpp", 'd', NW | DS),
+    E(SYS_socketpair, "socketpair", "kTdn", 'd', NW),
+    E(SYS_setsockopt, "setsockopt", "fddpu", 'd', NW | DS),
+    E(SYS_getsockopt, "getsockopt", "fddpp", 'd', NW | DS),
+    E(SYS_clone, "clone", "cpppx", 'd', PR),
+    E(SYS_fork, "fork", "", 'd', PR),
+    E(SYS_vfork, "vfork", "", 'd', PR),
+    E(SYS_execve, "execve", "svp", 'd', F_ | PR),
+    E(SYS_exit, "exit", "d", 'd', PR),
+    E(SYS_wait4, "wait4", "dwWp", 'd', PR),
+    E(SYS_kill, "kill", "dg", 'd', SG | PR),
+    E(SYS_uname, "uname", "U", 'd', 0),
+    E(SYS_fcntl, "fcntl", "flx", 'd', DS),
+    E(SYS_flock, "flock", "fd", 'd', DS),
+    E(SYS_fsync, "fsync", "f", 'd', DS),
+    E(SYS_fdatasync, "fdatasync", "f", 'd', DS),
+    E(SYS_truncate, "truncate", "sD", 'd', F_),
+    E(SYS_ftruncate, "ftruncate", "fD", 'd', DS),
+    E(SYS_getdents64, "getdents64", "fpu", 'd', DS),
+    E(SYS_getcwd, "getcwd", "su", 'd', F_),
+    E(SYS_chdir, "chdir", "s", 'd', F_),
+    E(SYS_fchdir, "fchdir", "f", 'd', DS),
+    E(SYS_rename, "rename", "ss", 'd', F_),
+    E(SYS_mkdir, "mkdir", "sm", 'd', F_),
+    E(SYS_rmdir, "rmdir", "s", 'd', F_),
+    E(SYS_creat, "creat", "sm", 'd', F_ | DS),
+    E(SYS_link, "link", "ss", 'd', F_),
+    E(SYS_unlink, "unlink", "s", 'd', F_),
+    E(SYS_symlink, "symlink", "ss", 'd', F_),
+    E(SYS_readlink, "readlink", "sbu", 'd', F_),
+    E(SYS_chmod, "chmod", "sm", 'd', F_),
+    E(SYS_fchmod, "fchmod", "fm", 'd', DS),
+    E(SYS_chown, "chown", "sdd", 'd', F_),
+    E(SYS_fchown, "fchown", "fdd", 'd', DS),
+    E(SYS_lchown, "lchown", "sdd", 'd', F_),
+    E(SYS_umask, "umask", "m", 'o', 0),
+    E(SYS_gettimeofday, "gettimeofday", "pp", 'd', 0),
+    E(SYS_getrlimit, "getrlimit", "Rp", 'd', 0),
+    E(SYS_getrusage, "getrusage", "dp", 'd', 0),
+    E(SYS_sysinfo, "sysinfo", "p", 'd', 0),
+    E(SYS_getuid, "getuid", "", 'd', CR),
+    E(SYS_getgid, "getgid", "", 'd', CR),
+    E(SYS_setuid, "setuid", "d", 'd', CR),
+    E(SYS_setgid, "setgid", "d", 'd', CR),
+    E(SYS_geteuid, "geteuid", "", 'd', CR),
+    E(SYS_getegid, "getegid", "", 'd', CR),
+    E(SYS_setpgid, "setpgid", "dd", 'd', PR),
+    E(SYS_getppid, "getppid", "", 'd', PR),
+    E(SYS_getpgrp, "getpgrp", "", 'd', PR),
+    E(SYS_setsid, "setsid", "", 'd', PR),
+    E(SYS_getgroups, "getgroups", "dp", 'd', CR),
+    E(SYS_getpgid, "getpgid", "d", 'd', PR),
+    E(SYS_getsid, "getsid", "d", 'd', PR),
+    E(SYS_rt_sigsuspend, "rt_sigsuspend", "zu", 'd', SG),
+    E(SYS_sigaltstack, "sigaltstack", "pp", 'd', SG),
+    E(SYS_statfs, "statfs", "sp", 'd', F_),
+    E(SYS_fstatfs, "fstatfs", "fp", 'd', DS),
+    E(SYS_prctl, "prctl", "rxxxx", 'd', 0),
+    E(SYS_arch_prctl, "arch_prctl", "Ip", 'd', PR),
+    E(SYS_gettid, "gettid", "", 'd', PR),
+    E(SYS_futex, "futex", "pdxppx", 'd', 0),
+    E(SYS_sched_getaffinity, "sched_getaffinity", "dup", 'd', 0),
+    E(SYS_getdents, "getdents", "fpu", 'd', DS),
+    E(SYS_set_tid_address, "set_tid_address", "p", 'd', 0),
+    E(SYS_fadvise64, "fadvise64", "fDDd", 'd', DS),
+    E(SYS_clock_gettime, "clock_gettime", "Ct", 'd', 0),
+    E(SYS_clock_getres, "clock_getres", "Cp", 'd', 0),
+    E(SYS_clock_nanosleep, "clock_nanosleep", "Cdtp", 'd', 0),
+    E(SYS_exit_group, "exit_group", "d", 'd', PR),
+    E(SYS_epoll_wait, "epoll_wait", "fpdd", 'd', DS),
+    E(SYS_epoll_ctl, "epoll_ctl", "fdfp", 'd', DS),
+    E(SYS_tgkill, "tgkill", "ddg", 'd', SG | PR),
+    E(SYS_waitid, "waitid", "ddpWp", 'd', PR),
+    E(SYS_openat, "openat", "FsoO", 'd', DS | F_),
+    E(SYS_mkdirat, "mkdirat", "Fsm", 'd', DS | F_),
+    E(SYS_fchownat, "fchownat", "FsddA", 'd', DS | F_),
+    E(SYS_newfstatat, "newfstatat", "FsSA", 'd', DS | F_),
+    E(SYS_unlinkat, "unlinkat", "FsA", 'd', DS | F_),
+    E(SYS_renameat, "renameat", "FsFs", 'd', DS | F_),
+    E(SYS_linkat, "linkat", "FsFsA", 'd', DS | F_),
+    E(SYS_symlinkat, "symlinkat", "sFs", 'd', DS | F_),
+    E(SYS_readlinkat, "readlinkat", "Fsbu", 'd', DS | F_),
+    E(SYS_fchmodat, "fchmodat", "Fsm", 'd', DS | F_),
+    E(SYS_faccessat, "faccessat", "Fsa", 'd', DS | F_),
+    E(SYS_pselect6, "pselect6", "dppppp", 'd', DS),
+    E(SYS_ppoll, "ppoll", "puppu", 'd', DS),
+    E(SYS_set_robust_list, "set_robust_list", "pu", 'd', 0),
+    E(SYS_get_robust_list, "get_robust_list", "dpp", 'd', 0),
+    E(SYS_utimensat, "utimensat", "FspA", 'd', DS | F_),
+    E(SYS_epoll_pwait, "epoll_pwait", "fpddpu", 'd', DS),
+    E(SYS_eventfd2, "eventfd2", "ux", 'd', DS),
+    E(SYS_epoll_create1, "epoll_create1", "x", 'd', DS),
+    E(SYS_dup3, "dup3", "ffj", 'd', DS),
+    E(SYS_pipe2, "pipe2", "nj", 'd', DS),
+    E(SYS_accept4, "accept4", "fppT", 'd', NW | DS),
+    E(SYS_prlimit64, "prlimit64", "dRLL", 'd', 0),
+    E(SYS_getrandom, "getrandom", "puG", 'd', 0),
+    E(SYS_memfd_create, "memfd_create", "sx", 'd', DS),
+    E(SYS_statx, "statx", "FsAxX", 'd', DS | F_),
+    E(SYS_rseq, "rseq", "puxx", 'd', 0),
+    E(SYS_clone3, "clone3", "pu", 'd', PR),
+    E(SYS_close_range, "close_range", "uux", 'd', DS),
+    E(SYS_openat2, "openat2", "Fspu", 'd', DS | F_),
+    E(SYS_faccessat2, "faccessat2", "FsaE", 'd', DS | F_),
+    E(SYS_renameat2, "renameat2", "FsFsx", 'd', DS | F_),
+    E(SYS_execveat, "execveat", "FsvpA", 'd', DS | F_ | PR),
+    E(SYS_sendfile, "sendfile", "ffpu", 'd', DS | NW),
+    E(SYS_copy_file_range, "copy_file_range", "fpfpux", 'd', DS),
+    E(SYS_setitimer, "setitimer", "dpp", 'd', 0),
+    E(SYS_alarm, "alarm", "u", 'd', 0),
+    E(SYS_pause, "pause", "", 'd', SG),
+    E(SYS_getpriority, "getpriority", "dd", 'd', 0),
+    E(SYS_setpriority, "setpriority", "ddd", 'd', 0),
+    E(SYS_times, "times", "p", 'd', 0),
+    E(SYS_sync, "sync", "", 'd', 0),
+    E(SYS_mount, "mount", "ssspp", 'd', F_),
+    E(SYS_umount2, "umount2", "sx", 'd', F_),
+    E(SYS_chroot, "chroot", "s", 'd', F_),
+    E(SYS_unshare, "unshare", "c", 'd', 0),
+    E(SYS_setresuid, "setresuid", "ddd", 'd', CR),
+    E(SYS_setresgid, "setresgid", "ddd", 'd', CR),
+    E(SYS_getresuid, "getresuid", "ppp", 'd', CR),
+    E(SYS_getresgid, "getresgid", "ppp", 'd', CR),
+    E(SYS_capget, "capget", "pp", 'd', CR),
+    E(SYS_capset, "capset", "pp", 'd', CR),
+    E(SYS_shmget, "shmget", "dux", 'd', IP),
+    E(SYS_shmat, "shmat", "dpx", 'x', IP | MM),
+    E(SYS_shmctl, "shmctl", "ddp", 'd', IP),
+    E(SYS_shmdt, "shmdt", "p", 'd', IP | MM),
+    E(SYS_semget, "semget", "ddx", 'd', IP),
+    E(SYS_semop, "semop", "dpu", 'd', IP),
+    E(SYS_semctl, "semctl", "dddx", 'd', IP),
+    E(SYS_msgget, "msgget", "dx", 'd', IP),
+    E(SYS_msgsnd, "msgsnd", "dpux", 'd', IP),
+    E(SYS_msgrcv, "msgrcv", "dpuDx", 'd', IP),
+    E(SYS_msgctl, "msgctl", "ddp", 'd', IP),
+    /* fchmodat2 (Linux 6.6) is newer than these headers. */
+    E(452, "fchmodat2", "FsmA", 'd', DS | F_),
+};
+
+const struct sbx_trace_decl *sbx_trace_decl(uint32_t nr)
+{
+    return nr < ARRAY_SIZE(decls) && decls[nr].name ? &decls[nr] : NULL;
+}
+
+size_t sbx_trace_decl_count(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(decls); i++)
+        n += decls[i].name != NULL;
+    return n;
+}
+
+uint32_t sbx_trace_decl_nr(size_t i)
+{
+    for (uint32_t nr = 0; nr < ARRAY_SIZE(decls); nr++)
+        if (decls[nr].name && i-- == 0)
+            return nr;
+    return UINT32_MAX;
+}
+
+const char *sbx_trace_name(uint32_t nr, char *buf, size_t len)
+{
+    const struct sbx_trace_decl *d = sbx_trace_decl(nr);
+    if (d)
+        return d->name;
+    char *s = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, (int)nr);
+    if (s) {
+        snprintf(buf, len, "%s", s);
+        free(s);
+    } else {
+        snprintf(buf, len, "syscall_%u", nr);
+    }
+    return buf;
+}
+
+/* ---- output into a bounded buffer ---- */
+
+struct out {
+    char *p;
+    size_t len, n;
+};
+
+__attribute__((format(printf, 2, 3))) static void put(struct out *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = o->n < o->len ? o->len - o->n : 0;
+    int k = vsnprintf(o->p + (o->n < o->len ? o->n : o->len - 1), room ? room : 1, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        o->n += (size_t)k;
+}
+
+struct bit {
+    uint64_t v;
+    const char *name;
+};
+#define B(x)                                                                                       \
+    {                                                                                              \
+        x, #x                                                                                      \
+    }
+
+/* Prints the names of the bits set in v, the rest in hex, "|"-separated; zero as zero. */
+static void flags(struct out *o, uint64_t v, const struct bit *b, size_t nb, const char *zero)
+{
+    bool any = false;
+    for (size_t i = 0; i < nb; i++)
+        if (b[i].v && (v & b[i].v) == b[i].v) {
+            put(o, "%s%s", any ? "|" : "", b[i].name);
+            v &= ~b[i].v;
+            any = true;
+        }
+    if (v)
+        put(o, "%s%#llx", any ? "|" : "", (unsigned long long)v);
+    else if (!any)
+        put(o, "%s", zero);
+}
+
+/* A value from a list of names, else decimal (or hex when hex is set). */
+static void value(struct out *o, uint64_t v, const struct bit *b, size_t nb, bool hex)
+{
+    for (size_t i = 0; i < nb; i++)
+        if (b[i].v == v) {
+            put(o, "%s", b[i].name);
+            return;
+        }
+    if (hex)
+        put(o, "%#llx", (unsigned long long)v);
+    else
+        put(o, "%lld", (long long)v);
+}
+
+static const struct bit open_flags[] = {
+    B(O_WRONLY),    B(O_RDWR),    B(O_CREAT),   B(O_EXCL),
+    B(O_NOCTTY),    B(O_TRUNC),   B(O_APPEND),  B(O_NONBLOCK),
+    B(O_SYNC),      B(O_DSYNC),   B(O_DIRECT),  { 0100000, "O_LARGEFILE" },
+    B(O_NOFOLLOW),  B(O_NOATIME), B(O_CLOEXEC), B(O_PATH),
+    B(O_DIRECTORY),
+};
+
+static void open_mode(struct out *o, uint64_t v)
+{
+    /* O_TMPFILE includes O_DIRECTORY: print it whole, as strace does. */
+    bool tmp = (v & O_TMPFILE) == O_TMPFILE;
+    if (tmp)
+        v &= ~(uint64_t)O_TMPFILE;
+    const char *acc = (v & O_ACCMODE) == O_RDWR     ? "O_RDWR"
+                      : (v & O_ACCMODE) == O_WRONLY ? "O_WRONLY"
+                      : (v & O_ACCMODE) == O_RDONLY ? "O_RDONLY"
+                                                    : NULL;
+    if (acc)
+        put(o, "%s", acc);
+    else
+        put(o, "%#llx", (unsigned long long)(v & O_ACCMODE));
+    v &= ~(uint64_t)O_ACCMODE;
+    if (tmp)
+        put(o, "|O_TMPFILE");
+    if (v) {
+        put(o, "|");
+        flags(o, v, open_flags + 2, ARRAY_SIZE(open_flags) - 2, "0");
+    }
+}
+
+static const struct bit prot_bits[] = { B(PROT_READ),        B(PROT_WRITE),     B(PROT_EXEC),
+                                        { 0x8, "PROT_SEM" }, B(PROT_GROWSDOWN), B(PROT_GROWSUP) };
+static const struct bit map_bits[] = {
+    B(MAP_FIXED),      B(MAP_ANONYMOUS), B(MAP_32BIT),     B(MAP_GROWSDOWN),       B(MAP_DENYWRITE),
+    B(MAP_EXECUTABLE), B(MAP_LOCKED),    B(MAP_NORESERVE), B(MAP_POPULATE),        B(MAP_NONBLOCK),
+    B(MAP_STACK),      B(MAP_HUGETLB),   B(MAP_SYNC),      B(MAP_FIXED_NOREPLACE),
+};
+static void map_flags(struct out *o, uint64_t v)
+{
+    static const struct bit type[] = { B(MAP_SHARED), B(MAP_PRIVATE), B(MAP_SHARED_VALIDATE) };
+    value(o, v & 3, type, ARRAY_SIZE(type), true);
+    v &= ~(uint64_t)3;
+    if (v) {
+        put(o, "|");
+        /* MAP_FIXED_NOREPLACE is its own flag, not MAP_FIXED with more. */
+        flags(o, v, map_bits, ARRAY_SIZE(map_bits), "0");
+    }
+}
+
+static const struct bit at_bits[] = { B(AT_SYMLINK_NOFOLLOW), B(AT_REMOVEDIR),
+                                      B(AT_SYMLINK_FOLLOW),   B(AT_NO_AUTOMOUNT),
+                                      B(AT_EMPTY_PATH),       B(AT_STATX_FORCE_SYNC),
+                                      B(AT_STATX_DONT_SYNC) };
+static const struct bit eaccess_bits[] = { B(AT_EACCESS), B(AT_SYMLINK_NOFOLLOW),
+                                           B(AT_EMPTY_PATH) };
+static const struct bit access_bits[] = { B(R_OK), B(W_OK), B(X_OK) };
+static const struct bit families[] = {
+    B(AF_UNSPEC), B(AF_UNIX),  B(AF_INET),      B(AF_INET6), B(AF_NETLINK), B(AF_PACKET),
+    B(AF_ALG),    B(AF_VSOCK), B(AF_BLUETOOTH), B(AF_KEY),   B(AF_X25),
+};
+static const struct bit sock_types[] = { B(SOCK_STREAM), B(SOCK_DGRAM),     B(SOCK_RAW),
+                                         B(SOCK_RDM),    B(SOCK_SEQPACKET), B(SOCK_PACKET) };
+static const struct bit sock_flags[] = { B(SOCK_NONBLOCK), B(SOCK_CLOEXEC) };
+static const struct bit clone_bits[] = {
+    B(CLONE_VM),
+    B(CLONE_FS),
+    B(CLONE_FILES),
+    B(CLONE_SIGHAND),
+    B(CLONE_PIDFD),
+    B(CLONE_PTRACE),
+    B(CLONE_VFORK),
+    B(CLONE_PARENT),
+    B(CLONE_THREAD),
+    B(CLONE_NEWNS),
+    B(CLONE_SYSVSEM),
+    B(CLONE_SETTLS),
+    B(CLONE_PARENT_SETTID),
+    B(CLONE_CHILD_CLEARTID),
+    B(CLONE_UNTRACED),
+    B(CLONE_CHILD_SETTID),
+    B(CLONE_NEWCGROUP),
+    B(CLONE_NEWUTS),
+    B(CLONE_NEWIPC),
+    B(CLONE_NEWUSER),
+    B(CLONE_NEWPID),
+    B(CLONE_NEWNET),
+    B(CLONE_IO),
+};
+static const struct bit how_names[] = { B(SIG_BLOCK), B(SIG_UNBLOCK), B(SIG_SETMASK) };
+static const struct bit wait_bits[] = { B(WNOHANG), B(WUNTRACED),   B(WCONTINUED), B(WEXITED),
+                                        B(WNOWAIT), B(__WNOTHREAD), B(__WALL),     B(__WCLONE) };
+static const struct bit fcntl_cmds[] = {
+    B(F_DUPFD),         B(F_GETFD),      B(F_SETFD),      B(F_GETFL),     B(F_SETFL),
+    B(F_GETLK),         B(F_SETLK),      B(F_SETLKW),     B(F_SETOWN),    B(F_GETOWN),
+    B(F_SETSIG),        B(F_GETSIG),     B(F_OFD_GETLK),  B(F_OFD_SETLK), B(F_OFD_SETLKW),
+    B(F_DUPFD_CLOEXEC), B(F_SETPIPE_SZ), B(F_GETPIPE_SZ), B(F_ADD_SEALS), B(F_GET_SEALS),
+};
+static const struct bit prctl_opts[] = {
+    B(PR_SET_PDEATHSIG),
+    B(PR_GET_PDEATHSIG),
+    B(PR_GET_DUMPABLE),
+    B(PR_SET_DUMPABLE),
+    B(PR_SET_NAME),
+    B(PR_GET_NAME),
+    B(PR_GET_SECCOMP),
+    B(PR_SET_SECCOMP),
+    B(PR_CAPBSET_READ),
+    B(PR_CAPBSET_DROP),
+    B(PR_SET_NO_NEW_PRIVS),
+    B(PR_GET_NO_NEW_PRIVS),
+    B(PR_SET_CHILD_SUBREAPER),
+    B(PR_GET_CHILD_SUBREAPER),
+    B(PR_SET_VMA),
+    B(PR_CAP_AMBIENT),
+    B(PR_SET_MM),
+    B(PR_SET_THP_DISABLE),
+    B(PR_GET_THP_DISABLE),
+    B(PR_SET_KEEPCAPS),
+    B(PR_GET_KEEPCAPS),
+    B(PR_SET_TIMERSLACK),
+    B(PR_GET_TIMERSLACK),
+};
+static const struct bit rlimits[] = {
+    B(RLIMIT_CPU),      B(RLIMIT_FSIZE), B(RLIMIT_DATA),   B(RLIMIT_STACK),
+    B(RLIMIT_CORE),     B(RLIMIT_RSS),   B(RLIMIT_NPROC),  B(RLIMIT_NOFILE),
+    B(RLIMIT_MEMLOCK),  B(RLIMIT_AS),    B(RLIMIT_LOCKS),  B(RLIMIT_SIGPENDING),
+    B(RLIMIT_MSGQUEUE), B(RLIMIT_NICE),  B(RLIMIT_RTPRIO), B(RLIMIT_RTTIME),
+};
+static const struct bit clocks[] = {
+    B(CLOCK_REALTIME),          B(CLOCK_MONOTONIC),     B(CLOCK_PROCESS_CPUTIME_ID),
+    B(CLOCK_THREAD_CPUTIME_ID), B(CLOCK_MONOTONIC_RAW), B(CLOCK_REALTIME_COARSE),
+    B(CLOCK_MONOTONIC_COARSE),  B(CLOCK_BOOTTIME),
+};
+static const struct bit advice[] = {
+    B(MADV_NORMAL),      B(MADV_RANDOM),   B(MADV_SEQUENTIAL), B(MADV_WILLNEED), B(MADV_DONTNEED),
+    B(MADV_FREE),        B(MADV_REMOVE),   B(MADV_DONTFORK),   B(MADV_DOFORK),   B(MADV_MERGEABLE),
+    B(MADV_UNMERGEABLE), B(MADV_HUGEPAGE), B(MADV_NOHUGEPAGE), B(MADV_DONTDUMP), B(MADV_DODUMP),
+};
+static const struct bit arch_codes[] = {
+    { 0x1001, "ARCH_SET_GS" }, { 0x1002, "ARCH_SET_FS" },    { 0x1003, "ARCH_GET_FS" },
+    { 0x1004, "ARCH_GET_GS" }, { 0x1011, "ARCH_GET_CPUID" }, { 0x1012, "ARCH_SET_CPUID" }
+};
+static const struct bit grnd_bits[] = { { 1, "GRND_NONBLOCK" },
+                                        { 2, "GRND_RANDOM" },
+                                        { 4, "GRND_INSECURE" } };
+static const struct bit mremap_bits[] = { B(MREMAP_MAYMOVE), B(MREMAP_FIXED) };
+static const struct bit ioctls[] = {
+    { 0x5401, "TCGETS" },     { 0x5402, "TCSETS" },    { 0x5403, "TCSETSW" },
+    { 0x540f, "TIOCGPGRP" },  { 0x5410, "TIOCSPGRP" }, { 0x5413, "TIOCGWINSZ" },
+    { 0x5414, "TIOCSWINSZ" }, { 0x541b, "FIONREAD" },  { 0x5421, "FIONBIO" },
+    { 0x5451, "FIOCLEX" },    { 0x5450, "FIONCLEX" },  { 0x540e, "TIOCSCTTY" },
+};
+
+static const char *signame(uint64_t s, char *buf, size_t len)
+{
+    /* The kernel's real-time signals start at 32 (glibc keeps two for itself). */
+    const char *n = s > 0 && s < 32 ? sigabbrev_np((int)s) : NULL;
+    if (n)
+        snprintf(buf, len, "SIG%s", n);
+    else if (s == 32)
+        snprintf(buf, len, "SIGRTMIN");
+    else if (s > 32 && s <= 64)
+        snprintf(buf, len, "SIGRT_%d", (int)s - 32);
+    else
+        snprintf(buf, len, "%llu", (unsigned long long)s);
+    return buf;
+}
+
+/* A signal set as strace prints it: [INT TERM], or ~[...] when more than half is set. */
+static void sig_set(struct out *o, uint64_t set)
+{
+    char sb[32];
+    bool inv = __builtin_popcountll(set) > 32;
+    put(o, "%s[", inv ? "~" : "");
+    if (inv)
+        set = ~set;
+    bool first = true;
+    for (int s = 1; s <= 64; s++)
+        if (set & (1ull << (s - 1))) {
+            const char *nm = signame((uint64_t)s, sb, sizeof(sb));
+            put(o, "%s%s", first ? "" : " ", nm + (strncmp(nm, "SIG", 3) ? 0 : 3));
+            first = false;
+        }
+    put(o, "]");
+}
+
+static const struct bit sa_bits[] = {
+    { 0x00000001, "SA_NOCLDSTOP" }, { 0x00000002, "SA_NOCLDWAIT" }, { 0x00000004, "SA_SIGINFO" },
+    { 0x04000000, "SA_RESTORER" },  { 0x08000000, "SA_ONSTACK" },   { 0x10000000, "SA_RESTART" },
+    { 0x40000000, "SA_NODEFER" },   { 0x80000000, "SA_RESETHAND" },
+};
+
+/* A string as strace quotes it: \n \t \" \\ named, other unprintables in octal. */
+static void quoted(struct out *o, const char *s, size_t n, size_t max, bool cut)
+{
+    put(o, "\"");
+    size_t k = n < max ? n : max;
+    for (size_t i = 0; i < k; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            put(o, "\\%c", c);
+        else if (c == '\n')
+            put(o, "\\n");
+        else if (c == '\t')
+            put(o, "\\t");
+        else if (c == '\r')
+            put(o, "\\r");
+        else if (c < 0x20 || c >= 0x7f)
+            put(o, "\\%o", c);
+        else
+            put(o, "%c", c);
+    }
+    put(o, "\"%s", cut || n > max ? "..." : "");
+}
+
+static void pointer(struct out *o, uint64_t v)
+{
+    if (v)
+        put(o, "%#llx", (unsigned long long)v);
+    else
+        put(o, "NULL");
+}
+
+/* The copy of argument i in r, if the trampoline made one. */
+static const char *copied(const struct sbx_trace_rec *r, unsigned i, size_t *n, bool *cut)
+{
+    for (int k = 0; k < 2; k++)
+        if (r->sarg[k] == i && r->slen[k] <= SBX_TRACE_STR) {
+            *n = r->slen[k];
+            *cut = r->flags & (k ? SBX_TRACE_TRUNC1 : SBX_TRACE_TRUNC0);
+            return r->str[k];
+        }
+    return NULL;
+}
+
+static void file_type(struct out *o, uint32_t mode)
+{
+    static const struct bit types[] = { B(S_IFREG), B(S_IFDIR), B(S_IFLNK), B(S_IFCHR),
+                                        B(S_IFBLK), B(S_IFIFO), B(S_IFSOCK) };
+    value(o, mode & S_IFMT, types, ARRAY_SIZE(types), true);
+    put(o, "|%#o", mode & 07777);
+}
+
+static void arg(struct out *o, const struct sbx_trace_rec *r, unsigned i, char kind)
+{
+    uint64_t v = r->args[i];
+    size_t n = 0;
+    bool cut = false;
+    const char *mem = copied(r, i, &n, &cut);
+    char sb[32];
+    switch (kind) {
+    case 'd':
+    case 'f':
+        put(o, "%d", (int)v);
+        break;
+    case 'D':
+        put(o, "%lld", (long long)v);
+        break;
+    case 'u':
+        put(o, "%llu", (unsigned long long)v);
+        break;
+    case 'F':
+        if ((int)v == AT_FDCWD)
+            put(o, "AT_FDCWD");
+        else
+            put(o, "%d", (int)v);
+        break;
+    case 's':
+        /* Up to the NUL: getcwd's result includes it. */
+        if (mem)
+            quoted(o, mem, strnlen(mem, n), SBX_TRACE_STR, cut);
+        else
+            pointer(o, v);
+        break;
+    case 'b':
+        if (mem)
+            quoted(o, mem, n, SBX_TRACE_FMT_STRLEN, cut);
+        else
+            pointer(o, v);
+        break;
+    case 'o':
+        open_mode(o, v);
+        break;
+    case 'j':
+        flags(o, v, open_flags + 2, ARRAY_SIZE(open_flags) - 2, "0");
+        break;
+    case 'm':
+        put(o, "%#llo", (unsigned long long)(v & 07777));
+        break;
+    case 'P':
+        flags(o, v, prot_bits, ARRAY_SIZE(prot_bits), "PROT_NONE");
+        break;
+    case 'M':
+        map_flags(o, v);
+        break;
+    case 'a':
+        flags(o, v, access_bits, ARRAY_SIZE(access_bits), "F_OK");
+        break;
+    case 'A':
+        flags(o, v, at_bits, ARRAY_SIZE(at_bits), "0");
+        break;
+    case 'E':
+        flags(o, v, eaccess_bits, ARRAY_SIZE(eaccess_bits), "0");
+        break;
+    case 'k':
+        value(o, v, families, ARRAY_SIZE(families), false);
+        break;
+    case 'T':
+        value(o, v & 0xf, sock_types, ARRAY_SIZE(sock_types), false);
+        if (v & ~(uint64_t)0xf) {
+            put(o, "|");
+            flags(o, v & ~(uint64_t)0xf, sock_flags, ARRAY_SIZE(sock_flags), "0");
+        }
+        break;
+    case 'c': {
+        /* The low byte of clone's flags is the exit signal. */
+        uint64_t sig = v & 0xff;
+        if (v & ~(uint64_t)0xff)
+            flags(o, v & ~(uint64_t)0xff, clone_bits, ARRAY_SIZE(clone_bits), "0");
+        if (sig)
+            put(o, "%s%s", v & ~(uint64_t)0xff ? "|" : "", signame(sig, sb, sizeof(sb)));
+        else if (!(v & ~(uint64_t)0xff))
+            put(o, "0");
+        break;
+    }
+    case 'g':
+        put(o, "%s", signame(v, sb, sizeof(sb)));
+        break;
+    case 'h':
+        value(o, v, how_names, ARRAY_SIZE(how_names), false);
+        break;
+    case 'W':
+        flags(o, v, wait_bits, ARRAY_SIZE(wait_bits), "0");
+        break;
+    case 'l':
+        value(o, v, fcntl_cmds, ARRAY_SIZE(fcntl_cmds), false);
+        break;
+    case 'r':
+        value(o, v, prctl_opts, ARRAY_SIZE(prctl_opts), false);
+        break;
+    case 'R':
+        value(o, v, rlimits, ARRAY_SIZE(rlimits), false);
+        break;
+    case 'C':
+        value(o, v, clocks, ARRAY_SIZE(clocks), false);
+        break;
+    case 'K':
+        value(o, v, advice, ARRAY_SIZE(advice), false);
+        break;
+    case 'I':
+        value(o, v, arch_codes, ARRAY_SIZE(arch_codes), true);
+        break;
+    case 'G':
+        flags(o, v, grnd_bits, ARRAY_SIZE(grnd_bits), "0");
+        break;
+    case 'Y':
+        flags(o, v, mremap_bits, ARRAY_SIZE(mremap_bits), "0");
+        break;
+    case 'i':
+        value(o, v & 0xffffffffu, ioctls, ARRAY_SIZE(ioctls), true);
+        break;
+    case 'S':
+        if (mem && n >= 32) {
+            uint32_t mode;
+            int64_t size;
+            uint64_t rdev;
+            memcpy(&mode, mem, 4);
+            memcpy(&rdev, mem + 16, 8);
+            memcpy(&size, mem + 24, 8);
+            put(o, "{st_mode=");
+            file_type(o, mode);
+            if (S_ISCHR(mode) || S_ISBLK(mode))
+                put(o, ", st_rdev=makedev(%#x, %#x), ...}",
+                    (unsigned)(((rdev >> 8) & 0xfff) | ((rdev >> 32) & ~0xfffu)),
+                    (unsigned)((rdev & 0xff) | ((rdev >> 12) & ~0xffu)));
+            else
+                put(o, ", st_size=%lld, ...}", (long long)size);
+        } else {
+            pointer(o, v);
+        }
+        break;
+    case 'X':
+        if (mem && n >= 48) {
+            uint16_t mode;
+            uint64_t size;
+            memcpy(&mode, mem + 28, 2);
+            memcpy(&size, mem + 40, 8);
+            put(o, "{stx_mask=%#x, stx_mode=", (unsigned)*(const uint32_t *)(const void *)mem);
+            file_type(o, mode);
+            put(o, ", stx_size=%llu, ...}", (unsigned long long)size);
+        } else {
+            pointer(o, v);
+        }
+        break;
+    case 't':
+        if (mem && n >= 16) {
+            int64_t ts[2];
+            memcpy(ts, mem, 16);
+            put(o, "{tv_sec=%lld, tv_nsec=%lld}", (long long)ts[0], (long long)ts[1]);
+        } else {
+            pointer(o, v);
+        }
+        break;
+    case 'L':
+        if (mem && n >= 16) {
+            uint64_t l[2];
+            memcpy(l, mem, 16);
+            put(o, "{rlim_cur=");
+            if (l[0] == UINT64_MAX)
+                put(o, "RLIM64_INFINITY");
+            else
+                put(o, "%llu", (unsigned long long)l[0]);
+            put(o, ", rlim_max=");
+            if (l[1] == UINT64_MAX)
+                put(o, "RLIM64_INFINITY");
+            else
+                put(o, "%llu", (unsigned long long)l[1]);
+            put(o, "}");
+        } else {
+            pointer(o, v);
+        }
+        break;
+    case 'n':
+        if (mem && n >= 8) {
+            int fd[2];
+            memcpy(fd, mem, 8);
+            put(o, "[%d, %d]", fd[0], fd[1]);
+        } else {
+            pointer(o, v);
+        }
+        break;
+    case 'w':
+        if (mem && n >= 4) {
+            int st;
+            memcpy(&st, mem, 4);
+            if ((st & 0x7f) == 0)
+                put(o, "[{WIFEXITED(s) && WEXITSTATUS(s) == %d}]", (st >> 8) & 0xff);
+            else if (((st & 0x7f) + 1) >> 1 > 0)
+                put(o, "[{WIFSIGNALED(s) && WTERMSIG(s) == %s%s}]",
+                    signame((uint64_t)(st & 0x7f), sb, sizeof(sb)),
+                    st & 0x80 ? " && WCOREDUMP(s)" : "");
+            else
+                put(o, "[%#x]", (unsigned)st);
+        } else {
+            pointer(o, v);
+        }
+        break;
+    case 'z':
+        if (mem && n >= 8) {
+            uint64_t set;
+            memcpy(&set, mem, 8);
+            sig_set(o, set);
+        } else {
+            pointer(o, v);
+        }
+        break;
+    case 'q':
+        if (mem && n >= 32) {
+            uint64_t sa[4];
+            memcpy(sa, mem, 32);
+            put(o, "{sa_handler=");
+            if (sa[0] == 0)
+                put(o, "SIG_DFL");
+            else if (sa[0] == 1)
+                put(o, "SIG_IGN");
+            else
+                put(o, "%#llx", (unsigned long long)sa[0]);
+            put(o, ", sa_mask=");
+            sig_set(o, sa[3]);
+            put(o, ", sa_flags=");
+            flags(o, sa[1], sa_bits, ARRAY_SIZE(sa_bits), "0");
+            if (sa[1] & 0x04000000)
+                put(o, ", sa_restorer=%#llx", (unsigned long long)sa[2]);
+            put(o, "}");
+        } else {
+            pointer(o, v);
+        }
+        break;
+    case 'U':
+        if (mem && n > 0) {
+            put(o, "{sysname=");
+            quoted(o, mem, strnlen(mem, n), SBX_TRACE_STR, false);
+            put(o, ", ...}");
+        } else {
+            pointer(o, v);
+        }
+        break;
+    case 'v':
+        if (mem) {
+            put(o, "[");
+            size_t at = 0;
+            for (bool first = true; at < n; first = false) {
+                size_t l = strnlen(mem + at, n - at);
+                put(o, "%s", first ? "" : ", ");
+                quoted(o, mem + at, l, SBX_TRACE_FMT_STRLEN, at + l >= n && cut);
+                at += l + 1;
+            }
+            put(o, "%s]", cut ? ", ..." : "");
+        } else {
+            pointer(o, v);
+        }
+        break;
+    case 'e':
+        if (mem && n >= 2) {
+            uint16_t fam;
+            memcpy(&fam, mem, 2);
+            put(o, "{sa_family=");
+            value(o, fam, families, ARRAY_SIZE(families), false);
+            if (fam == AF_UNIX && n > 2) {
+                /* An abstract name starts with a NUL: strace prints it as @name. */
+                const char *p = mem + 2;
+                size_t l = strnlen(p, n - 2);
+                put(o, ", sun_path=");
+                if (l == 0 && n > 3) {
+                    put(o, "@");
+                    quoted(o, p + 1, strnlen(p + 1, n - 3), SBX_TRACE_STR, cut);
+                } else {
+                    quoted(o, p, l, SBX_TRACE_STR, cut);
+                }
+            } else if (fam == AF_INET && n >= 8) {
+                const unsigned char *a = (const unsigned char *)mem;
+                put(o, ", sin_port=htons(%u), sin_addr=inet_addr(\"%u.%u.%u.%u\")",
+                    (unsigned)(a[2] << 8 | a[3]), a[4], a[5], a[6], a[7]);
+            }
+            put(o, "}");
+        } else {
+            pointer(o, v);
+        }
+        break;
+    case 'p':
+        pointer(o, v);
+        break;
+    case 'x':
+    default:
+        put(o, "%#llx", (unsigned long long)v);
+        break;
+    }
+}
+
+static void result(struct out *o, const struct sbx_trace_rec *r, char kind)
+{
+    if (r->flags & SBX_TRACE_NORET) {
+        put(o, " = ?");
+        return;
+    }
+    int64_t v = r->ret;
+    if (v < 0 && v >= -4095) {
+        int e = (int)-v;
+        const char *name = strerrorname_np(e);
+        /* The restart codes never reach a guest, but strace names them. */
+        if (e == 512)
+            put(o, " = ? ERESTARTSYS (To be restarted if SA_RESTART is set)");
+        else if (e == 516)
+            put(o, " = ? ERESTART_RESTARTBLOCK (Interrupted by signal)");
+        else if (name)
+            put(o, " = -1 %s (%s)", name, strerror(e));
+        else
+            put(o, " = -1 E%d", e);
+        return;
+    }
+    /* fcntl's F_GETFD and F_GETFL answer flags: strace names them. */
+    if (r->nr == SYS_fcntl && (r->args[1] == F_GETFD || r->args[1] == F_GETFL)) {
+        put(o, " = %#llx (flags ", (unsigned long long)v);
+        if (r->args[1] == F_GETFD)
+            flags(o, (uint64_t)v, (const struct bit[]){ B(FD_CLOEXEC) }, 1, "0");
+        else
+            open_mode(o, (uint64_t)v);
+        put(o, ")");
+        return;
+    }
+    if (kind == 'x')
+        put(o, " = %#llx", (unsigned long long)v);
+    else if (kind == 'o')
+        put(o, " = %#llo", (unsigned long long)v);
+    else
+        put(o, " = %lld", (long long)v);
+}
+
+/* "--- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=3, ...} ---", as strace. */
+static void signal_line(struct out *o, const struct sbx_trace_rec *r)
+{
+    static const struct bit si_codes[] = { { 0, "SI_USER" },
+                                           { 0x80, "SI_KERNEL" },
+                                           { (uint32_t)-1, "SI_QUEUE" },
+                                           { (uint32_t)-2, "SI_TIMER" },
+                                           { (uint32_t)-6, "SI_TKILL" } };
+    static const struct bit cld_codes[] = { { 1, "CLD_EXITED" },  { 2, "CLD_KILLED" },
+                                            { 3, "CLD_DUMPED" },  { 4, "CLD_TRAPPED" },
+                                            { 5, "CLD_STOPPED" }, { 6, "CLD_CONTINUED" } };
+    static const struct bit fault_codes[] = { { 1, "SEGV_MAPERR" }, { 2, "SEGV_ACCERR" } };
+    char sb[32];
+    int32_t code = (int32_t)r->args[0];
+    bool user = code <= 0 || code == 0x80;
+    bool fault = r->nr == SIGSEGV || r->nr == SIGBUS || r->nr == SIGILL || r->nr == SIGFPE;
+    const char *name = signame(r->nr, sb, sizeof(sb));
+    put(o, "--- %s {si_signo=%s, si_code=", name, name);
+    if (!user && r->nr == SIGCHLD)
+        value(o, (uint32_t)code, cld_codes, ARRAY_SIZE(cld_codes), false);
+    else if (!user && r->nr == SIGSEGV)
+        value(o, (uint32_t)code, fault_codes, ARRAY_SIZE(fault_codes), false);
+    else
+        value(o, (uint32_t)code, si_codes, ARRAY_SIZE(si_codes), false);
+    if (!user && r->nr == SIGCHLD)
+        put(o, ", si_pid=%d, si_uid=%u, si_status=%d, ...", (int)r->args[1], (unsigned)r->args[2],
+            (int)r->args[3]);
+    else if (!user && fault)
+        put(o, ", si_addr=%#llx", (unsigned long long)r->args[4]);
+    else if (code == 0 || code == -1 || code == -6)
+        put(o, ", si_pid=%d, si_uid=%u", (int)r->args[1], (unsigned)r->args[2]);
+    put(o, "} ---");
+}
+
+size_t sbx_trace_format(const struct sbx_trace_rec *r, char *buf, size_t len)
+{
+    struct out o = { buf, len, 0 };
+    if (len == 0)
+        return 0;
+    buf[0] = '\0';
+    if (r->kind == SBX_TRACE_SIGNAL) {
+        signal_line(&o, r);
+        return o.n < len ? o.n : len - 1;
+    }
+    char nb[48];
+    const struct sbx_trace_decl *d = sbx_trace_decl(r->nr);
+    put(&o, "%s(", sbx_trace_name(r->nr, nb, sizeof(nb)));
+    const char *args = d ? d->args : "xxxxxx";
+    /* fcntl's commands that take no argument print without one. */
+    size_t nargs = strlen(args);
+    if (r->nr == SYS_fcntl &&
+        (r->args[1] == F_GETFD || r->args[1] == F_GETFL || r->args[1] == F_GETOWN ||
+         r->args[1] == F_GETSIG || r->args[1] == F_GETPIPE_SZ || r->args[1] == F_GET_SEALS))
+        nargs = 2;
+    for (unsigned i = 0; i < nargs && i < 6; i++) {
+        /* O: the mode of open/openat, printed only when the flags create a file. */
+        if (args[i] == 'O' && !(r->args[i - 1] & O_CREAT) &&
+            (r->args[i - 1] & O_TMPFILE) != O_TMPFILE)
+            break;
+        if (i)
+            put(&o, ", ");
+        arg(&o, r, i, args[i] == 'O' ? 'm' : args[i]);
+    }
+    put(&o, ")");
+    result(&o, r, d ? d->ret : 'd');
+    return o.n < len ? o.n : len - 1;
+}
+
+/* ---- filters ---- */
+
+static const struct {
+    const char *name;
+    uint32_t cls;
+} classes[] = {
+    { "file", SBX_TC_FILE },     { "desc", SBX_TC_DESC },       { "network", SBX_TC_NETWORK },
+    { "net", SBX_TC_NETWORK },   { "process", SBX_TC_PROCESS }, { "signal", SBX_TC_SIGNAL },
+    { "memory", SBX_TC_MEMORY }, { "ipc", SBX_TC_IPC },         { "creds", SBX_TC_CREDS },
+};
+
+int sbx_trace_filter_parse(struct sbx_trace_filter *f, const char *spec, char *err, size_t errlen)
+{
+    memset(f, 0, sizeof(*f));
+    if (!spec || !*spec) {
+        snprintf(err, errlen, "an empty list of syscalls");
+        return -EINVAL;
+    }
+    char item[64];
+    for (const char *p = spec; *p;) {
+        size_t l = strcspn(p, ",");
+        if (l == 0 || l >= sizeof(item)) {
+            snprintf(err, errlen, "'%.*s': not a syscall name or class", (int)(l ? l : 1), p);
+            return -EINVAL;
+        }
+        memcpy(item, p, l);
+        item[l] = '\0';
+        p += l + (p[l] == ',');
+        if (strcmp(item, "all") == 0) {
+            f->all = true;
+            continue;
+        }
+        const char *cname = item[0] == '%' ? item + 1 : item;
+        uint32_t cls = 0;
+        for (size_t i = 0; i < ARRAY_SIZE(classes); i++)
+            if (strcmp(cname, classes[i].name) == 0)
+                cls = classes[i].cls;
+        /* A bare word is a class only when no syscall has that name ("%" forces the class). */
+        int nr = item[0] == '%' ? __NR_SCMP_ERROR
+                                : seccomp_syscall_resolve_name_arch(SCMP_ARCH_X86_64, item);
+        if (nr >= 0 && nr < (int)ARRAY_SIZE(f->nr)) {
+            f->nr[nr] = 1;
+        } else if (cls) {
+            for (uint32_t k = 0; k < ARRAY_SIZE(decls); k++)
+                if (decls[k].name && (decls[k].classes & cls))
+                    f->nr[k] = 1;
+        } else {
+            snprintf(err, errlen,
+                     "'%s': not a syscall name or class (%%file, %%desc, %%network, "
+                     "%%process, %%signal, %%memory, %%ipc, %%creds)",
+                     item);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+bool sbx_trace_filter_match(const struct sbx_trace_filter *f, uint32_t nr)
+{
+    return f->all || (nr < ARRAY_SIZE(f->nr) && f->nr[nr]);
+}

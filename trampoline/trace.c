@@ -1,0 +1,457 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The guest side of `--trace`: one fixed-size record per syscall into the
+ * sandbox's trace ring (include/sbx/trace.h).  Formatting and I/O are the
+ * client's; here only the call, its result, the thread id and the bytes of
+ * the few pointer arguments the decoder prints are written.
+ *
+ * Guest memory is read directly, and only where the kernel has just read or
+ * written it for this call (a result >= 0, or a path lookup error), so that
+ * a bad pointer the kernel refused with EFAULT is never touched.  What is
+ * copied comes from the table below, by syscall number.
+ *
+ * Signal-safety contract: called from the SIGSYS handler and the fast
+ * entry's slow path, in many threads at once and nested; state on the stack,
+ * the ring written with atomics only (reserve by compare-and-swap, publish
+ * by a release store of seq).  A full ring drops the record and counts it.
+ */
+#include <asm/stat.h>
+#include <asm/unistd.h>
+#include <linux/mman.h>
+
+#include "sbx/abi.h"
+#include "sbx/trace.h"
+#include "gate-prog.h"
+#include "trace.h"
+#include "virt.h"
+
+/* Set at startup when the ring is mapped; sbx_trace_sel is read by entry.S. */
+uint8_t sbx_trace_on;
+uint8_t sbx_trace_sel[512];
+uint8_t sbx_trace_signals;
+static uint64_t ring_mask;
+/*
+ * The process's id while it can have but one thread, so that a record
+ * needs no gettid; 0 once it may have more (a clone onto a new stack was
+ * asked for), and then each record asks the kernel.  Refreshed in a fork's
+ * child.
+ */
+static int32_t one_tid;
+
+enum copy_kind {
+    CP_NONE = 0,
+    CP_STR,     /* NUL-terminated string */
+    CP_BUF_LEN, /* buffer, length in argument p */
+    CP_BUF_RET, /* buffer, length = the result */
+    CP_MEM,     /* p bytes from offset off, when the call succeeded */
+    CP_ARGV,    /* NULL-terminated array of strings, packed NUL-separated */
+    CP_ADDR,    /* a socket address, length in argument p */
+};
+
+struct copy {
+    uint8_t arg1; /* argument index + 1; 0 = nothing */
+    uint8_t kind;
+    uint8_t p;
+    uint8_t off;
+};
+
+#define S(i)                                                                                       \
+    {                                                                                              \
+        (i) + 1, CP_STR, 0, 0                                                                      \
+    }
+#define BL(i, l)                                                                                   \
+    {                                                                                              \
+        (i) + 1, CP_BUF_LEN, (l), 0                                                                \
+    }
+#define BR(i)                                                                                      \
+    {                                                                                              \
+        (i) + 1, CP_BUF_RET, 0, 0                                                                  \
+    }
+#define M(i, n, o)                                                                                 \
+    {                                                                                              \
+        (i) + 1, CP_MEM, (n), (o)                                                                  \
+    }
+#define AV(i)                                                                                      \
+    {                                                                                              \
+        (i) + 1, CP_ARGV, 0, 0                                                                     \
+    }
+#define SA(i, l)                                                                                   \
+    {                                                                                              \
+        (i) + 1, CP_ADDR, (l), 0                                                                   \
+    }
+/* struct stat from st_mode to st_size (mode, nlink-free part, uid, gid, rdev, size). */
+#define STAT(i) M(i, 32, 24)
+
+static const struct copy copies[SBX_STATS_NSYSCALLS][2] = {
+    [__NR_read] = { BR(1) },
+    [__NR_write] = { BL(1, 2) },
+    [__NR_pread64] = { BR(1) },
+    [__NR_pwrite64] = { BL(1, 2) },
+    [__NR_open] = { S(0) },
+    [__NR_creat] = { S(0) },
+    [__NR_stat] = { S(0), STAT(1) },
+    [__NR_lstat] = { S(0), STAT(1) },
+    [__NR_fstat] = { STAT(1) },
+    [__NR_newfstatat] = { S(1), STAT(2) },
+    [__NR_statx] = { S(1), M(4, 56, 0) },
+    [__NR_access] = { S(0) },
+    [__NR_faccessat] = { S(1) },
+    [__NR_faccessat2] = { S(1) },
+    [__NR_openat] = { S(1) },
+    [__NR_openat2] = { S(1) },
+    [__NR_execve] = { S(0), AV(1) },
+    [__NR_execveat] = { S(1), AV(2) },
+    [__NR_chdir] = { S(0) },
+    [__NR_mkdir] = { S(0) },
+    [__NR_mkdirat] = { S(1) },
+    [__NR_rmdir] = { S(0) },
+    [__NR_unlink] = { S(0) },
+    [__NR_unlinkat] = { S(1) },
+    [__NR_rename] = { S(0), S(1) },
+    [__NR_renameat] = { S(1), S(3) },
+    [__NR_renameat2] = { S(1), S(3) },
+    [__NR_link] = { S(0), S(1) },
+    [__NR_linkat] = { S(1), S(3) },
+    [__NR_symlink] = { S(0), S(1) },
+    [__NR_symlinkat] = { S(0), S(2) },
+    [__NR_readlink] = { S(0), BR(1) },
+    [__NR_readlinkat] = { S(1), BR(2) },
+    [__NR_chmod] = { S(0) },
+    [__NR_fchmodat] = { S(1) },
+    [__NR_chown] = { S(0) },
+    [__NR_lchown] = { S(0) },
+    [__NR_fchownat] = { S(1) },
+    [__NR_truncate] = { S(0) },
+    [__NR_statfs] = { S(0) },
+    [__NR_utimensat] = { S(1) },
+    [__NR_getcwd] = { BR(0) },
+    [__NR_uname] = { M(0, 65, 0) },
+    [__NR_pipe] = { M(0, 8, 0) },
+    [__NR_pipe2] = { M(0, 8, 0) },
+    [__NR_socketpair] = { M(3, 8, 0) },
+    [__NR_wait4] = { M(1, 4, 0) },
+    [__NR_clock_gettime] = { M(1, 16, 0) },
+    [__NR_nanosleep] = { M(0, 16, 0) },
+    [__NR_clock_nanosleep] = { M(2, 16, 0) },
+    [__NR_connect] = { SA(1, 2) },
+    [__NR_bind] = { SA(1, 2) },
+    [__NR_sendto] = { BL(1, 2), SA(4, 5) },
+    [__NR_recvfrom] = { BR(1) },
+    [__NR_rt_sigaction] = { M(1, 32, 0) },
+    [__NR_rt_sigprocmask] = { M(1, 8, 0) },
+    [__NR_prlimit64] = { M(2, 16, 0), M(3, 16, 0) },
+};
+
+/*
+ * Whether the kernel has read a path argument for this result: it did for
+ * success and for the errors of a path lookup.  Other errors (EFAULT above
+ * all, EBADF or EINVAL found before the path was read, a policy's errno)
+ * leave the pointer unread, and so do we.
+ */
+static int path_was_read(long ret)
+{
+    switch (ret) {
+    case -ENOENT:
+    case -ENOTDIR:
+    case -EACCES:
+    case -ELOOP:
+    case -EEXIST:
+    case -EISDIR:
+    case -ENOTEMPTY:
+    case -EROFS:
+    case -EXDEV:
+    case -ENXIO:
+    case -ETXTBSY:
+        return 1;
+    default:
+        return ret >= 0;
+    }
+}
+
+/* Whether connect, bind or sendto read their address for this result. */
+static int addr_was_read(long ret)
+{
+    switch (ret) {
+    case -ECONNREFUSED:
+    case -EINPROGRESS:
+    case -EADDRINUSE:
+    case -EADDRNOTAVAIL:
+    case -ENETUNREACH:
+    case -EHOSTUNREACH:
+    case -ETIMEDOUT:
+    case -EAGAIN:
+    case -ENOENT:
+    case -EACCES:
+    case -EISCONN:
+        return 1;
+    default:
+        return ret >= 0;
+    }
+}
+
+/* Copies what c describes into r->str[i]; returns the SBX_TRACE_TRUNC bit when it was cut. */
+static unsigned copy_one(struct sbx_trace_rec *r, int i, const struct copy *c, const long *a,
+                         long ret)
+{
+    const char *src = (const char *)a[c->arg1 - 1];
+    size_t n = 0, cap = SBX_TRACE_STR;
+    unsigned cut = 0;
+    char *dst = r->str[i];
+    if (!src)
+        return 0;
+    switch (c->kind) {
+    case CP_STR:
+        if (!path_was_read(ret))
+            return 0;
+        while (n < cap && src[n])
+            n++;
+        memcpy(dst, src, n);
+        cut = n == cap && src[n];
+        break;
+    case CP_BUF_LEN:
+    case CP_BUF_RET: {
+        if (ret <= 0)
+            return 0;
+        uint64_t len = (uint64_t)ret;
+        if (c->kind == CP_BUF_LEN && (uint64_t)a[c->p] < len)
+            len = (uint64_t)a[c->p];
+        n = len < cap ? (size_t)len : cap;
+        cut = len > cap;
+        memcpy(dst, src, n);
+        break;
+    }
+    case CP_ADDR:
+        if (!addr_was_read(ret))
+            return 0;
+        n = (uint64_t)a[c->p] < cap ? (size_t)a[c->p] : cap;
+        memcpy(dst, src, n);
+        break;
+    case CP_MEM:
+        if (ret < 0)
+            return 0;
+        n = c->p < cap ? c->p : cap;
+        memcpy(dst, src + c->off, n);
+        break;
+    case CP_ARGV: {
+        /*
+         * Only the new program's trampoline sees a successful exec, and reads
+         * its own argv (sbx_trace_exec); a failed one may have failed before
+         * anything read the guest's argv.
+         */
+        if (ret < 0)
+            return 0;
+        char *const *v = (char *const *)src;
+        for (; *v && n < cap; v++) {
+            const char *s = *v;
+            while (n < cap && *s)
+                dst[n++] = *s++;
+            if (n < cap)
+                dst[n++] = '\0';
+            else
+                cut = 1;
+        }
+        if (*v)
+            cut = 1;
+        break;
+    }
+    default:
+        return 0;
+    }
+    r->sarg[i] = (uint8_t)(c->arg1 - 1);
+    r->slen[i] = (uint16_t)n;
+    return cut ? (i ? SBX_TRACE_TRUNC1 : SBX_TRACE_TRUNC0) : 0;
+}
+
+static struct sbx_trace_ring *ring(void)
+{
+    return (struct sbx_trace_ring *)SBX_TRAMPOLINE_TRACE_ADDR;
+}
+
+/* Reserves a record, or counts a drop and returns NULL. */
+static struct sbx_trace_rec *reserve(uint64_t *pos)
+{
+    struct sbx_trace_ring *rg = ring();
+    uint64_t h = __atomic_load_n(&rg->head, __ATOMIC_RELAXED);
+    for (;;) {
+        uint64_t t = __atomic_load_n(&rg->tail, __ATOMIC_ACQUIRE);
+        if (h - t > ring_mask) {
+            __atomic_fetch_add(&rg->dropped, 1, __ATOMIC_RELAXED);
+            return 0;
+        }
+        if (__atomic_compare_exchange_n(&rg->head, &h, h + 1, 1, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED))
+            break;
+    }
+    *pos = h;
+    struct sbx_trace_rec *r = &rg->rec[h & ring_mask];
+    __atomic_store_n(&r->seq, 0, __ATOMIC_RELAXED);
+    return r;
+}
+
+static void publish(struct sbx_trace_rec *r, uint64_t pos)
+{
+    __atomic_store_n(&r->seq, pos + 1, __ATOMIC_RELEASE);
+}
+
+static void put(long nr, const long *a, long ret, unsigned kind, unsigned flags)
+{
+    uint64_t pos;
+    struct sbx_trace_rec *r = reserve(&pos);
+    if (!r)
+        return;
+    r->nr = (uint32_t)nr;
+    r->tid = one_tid ? one_tid : (int32_t)sbx_sys0(__NR_gettid);
+    r->kind = (uint16_t)kind;
+    r->sarg[0] = r->sarg[1] = SBX_TRACE_NOARG;
+    r->slen[0] = r->slen[1] = 0;
+    for (int i = 0; i < 6; i++)
+        r->args[i] = (uint64_t)a[i];
+    r->ret = ret;
+    if (!(flags & SBX_TRACE_NORET) && nr >= 0 && nr < SBX_STATS_NSYSCALLS)
+        for (int i = 0; i < 2; i++)
+            if (copies[nr][i].arg1)
+                flags |= copy_one(r, i, &copies[nr][i], a, ret);
+    r->flags = (uint16_t)flags;
+    publish(r, pos);
+}
+
+void sbx_trace_call(const struct sbx_call *c, long ret)
+{
+    /* A fork's child returns here too: its parent records the call. */
+    if (ret == 0 && (c->nr == __NR_fork || c->nr == __NR_vfork || c->nr == __NR_clone ||
+                     c->nr == __NR_clone3)) {
+        if (one_tid)
+            one_tid = (int32_t)sbx_sys0(__NR_gettid);
+        return;
+    }
+    put(c->nr, c->a, ret, SBX_TRACE_SYSCALL, 0);
+}
+
+void sbx_trace_before(const struct sbx_call *c)
+{
+    /* A thread, or a process sharing this memory, could read one_tid: stop trusting it. */
+    if (c->nr == __NR_clone3 || (c->nr == __NR_clone && c->a[1]))
+        one_tid = 0;
+    if (c->nr == __NR_exit_group || c->nr == __NR_exit)
+        put(c->nr, c->a, 0, SBX_TRACE_SYSCALL, SBX_TRACE_NORET);
+}
+
+/*
+ * The guest's handlers of the signals whose disposition points at the
+ * wrapper, per process (dispositions are).
+ */
+struct guest_sa {
+    uint64_t handler, flags;
+};
+static struct guest_sa guest_sa[65];
+
+typedef void sbx_sa_handler(int);
+typedef void sbx_sa_sigaction(int, struct sbx_siginfo *, void *);
+
+static void sig_wrapper(int sig, struct sbx_siginfo *si, void *uc)
+{
+    if (sig < 1 || sig > 64)
+        return;
+    struct guest_sa g = guest_sa[sig];
+    const char *u = (const char *)si + 16;
+    int32_t pid, uid, status;
+    uint64_t addr;
+    memcpy(&pid, u, 4);
+    memcpy(&uid, u + 4, 4);
+    memcpy(&status, u + 8, 4);
+    memcpy(&addr, u, 8);
+    long a[6] = { si->si_code, pid, uid, status, (long)addr, 0 };
+    put(sig, a, 0, SBX_TRACE_SIGNAL, SBX_TRACE_NORET);
+    if (g.handler <= 1)
+        return; /* reset meanwhile: nothing the guest asked for runs */
+    if (g.flags & SBX_SA_SIGINFO)
+        ((sbx_sa_sigaction *)g.handler)(sig, si, uc);
+    else
+        ((sbx_sa_handler *)g.handler)(sig);
+}
+
+long sbx_trace_rt_sigaction(struct sbx_call *c, struct sbx_ksigaction *act)
+{
+    int sig = (int)c->a[0];
+    struct sbx_ksigaction *oact = (struct sbx_ksigaction *)c->a[2];
+    if (sig < 1 || sig > 64)
+        return sbx_call_gate(c);
+    struct guest_sa old = guest_sa[sig];
+    /* SIG_DFL (0) and SIG_IGN (1) stay the kernel's to carry out. */
+    if (act && act->handler > 1) {
+        guest_sa[sig] = (struct guest_sa){ act->handler, act->flags };
+        act->handler = (uint64_t)sig_wrapper;
+        act->flags |= SBX_SA_SIGINFO;
+    }
+    long r = sbx_call_gate(c);
+    if (r < 0) {
+        guest_sa[sig] = old;
+        return r;
+    }
+    if (oact && oact->handler == (uint64_t)sig_wrapper) {
+        oact->handler = old.handler;
+        oact->flags = old.flags;
+    }
+    return r;
+}
+
+void sbx_trace_exec(const char *path, char *const *argv)
+{
+    if (!sbx_trace_wants(__NR_execve))
+        return;
+    long a[6] = { (long)path, (long)argv, 0, 0, 0, 0 };
+    put(__NR_execve, a, 0, SBX_TRACE_EXEC, 0);
+}
+
+/*
+ * Reads what the ring's header asks for.  The header is the guest's to
+ * write, too: a guest can narrow what later programs record (never what the
+ * kernel's policy decides); tracing is an account of a cooperating workload.
+ */
+int sbx_trace_wanted(uint8_t *sel)
+{
+    struct stat st;
+    struct sbx_trace_ring h;
+    if (sbx_sys2(__NR_fstat, SBX_FD_STATS, (long)&st) < 0 ||
+        st.st_size <= (long)(SBX_TRACE_OFFSET + sizeof(h)) ||
+        sbx_pread_full(SBX_FD_STATS, &h, sizeof(h), SBX_TRACE_OFFSET) != (long)sizeof(h) ||
+        h.magic != SBX_TRACE_MAGIC)
+        return 0;
+    if (h.what != SBX_TRACE_SELECT) {
+        for (int i = 0; i < 512; i++)
+            sel[i] = 1;
+        return SBX_TRACE_ALL;
+    }
+    for (int i = 0; i < 512; i++)
+        sel[i] = (h.select[i / 64] >> (i % 64)) & 1;
+    return SBX_TRACE_SELECT;
+}
+
+void sbx_trace_init(void)
+{
+    struct stat st;
+    if (sbx_sys2(__NR_fstat, SBX_FD_STATS, (long)&st) < 0 || st.st_size <= (long)SBX_TRACE_OFFSET)
+        return;
+    uint64_t bytes = (uint64_t)st.st_size - SBX_TRACE_OFFSET;
+    uint64_t nrec = sbx_trace_nrec(bytes);
+    if (nrec == 0)
+        return;
+    if (bytes > SBX_TRAMPOLINE_TRACE_MAX)
+        bytes = SBX_TRAMPOLINE_TRACE_MAX;
+    long m = sbx_tramp_syscall6(__NR_mmap, (long)SBX_TRAMPOLINE_TRACE_ADDR, (long)bytes,
+                                PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE,
+                                SBX_FD_STATS, SBX_TRACE_OFFSET);
+    if (m != (long)SBX_TRAMPOLINE_TRACE_ADDR)
+        return;
+    int what = ring()->magic == SBX_TRACE_MAGIC ? sbx_trace_wanted(sbx_trace_sel) : 0;
+    if (!what) {
+        sbx_sys2(__NR_munmap, m, (long)bytes);
+        return;
+    }
+    ring_mask = nrec - 1;
+    sbx_trace_signals = what == SBX_TRACE_ALL;
+    one_tid = (int32_t)sbx_sys0(__NR_gettid);
+    sbx_trace_on = 1;
+    /* The filter gates what is traced: its sites are worth patching. */
+    sbx_gate_also(sbx_trace_sel);
+}
