@@ -314,15 +314,28 @@ guests_running() {
 # One member's running sandboxes fill its share, another member's idle
 # connections fill the rest: a third member takes an idle one's place.
 test_runners_shield_no_idle() {
-    local i dur=61$$ ok=0 runners=()
-    for i in $(seq 42); do
+    local i dur=61$$ ok=0 runners=() conns reserve share line
+    # The daemon's own limits (its start line), not numbers that follow from
+    # what one connection costs it today.
+    line=$(grep 'limits: ' "$LOG" | tail -n 1)
+    conns=$(sed -n 's/.*limits: \([0-9]*\) connections.*/\1/p' <<<"$line")
+    reserve=$(sed -n 's/.* (\([0-9]*\) of them for root only).*/\1/p' <<<"$line")
+    share=$(sed -n 's/.*, \([0-9]*\) per user;.*/\1/p' <<<"$line")
+    if [ -z "$conns" ] || [ -z "$reserve" ] || [ -z "$share" ]; then
+        say "no limits line in sandboxd's log: '$line'"
+        return 1
+    fi
+    say "limits: $conns connections, $reserve for root, $share per user"
+    for i in $(seq "$share"); do
         setpriv --reuid=60011 --regid=65534 --clear-groups -- \
             "$SANDBOXCTL" run --socket "$SOCK" "$IMG" /bin/sleep "$dur" >/dev/null 2>&1 &
         runners+=($!)
         bg_pids+=($!)
     done
-    wait_until 60 guests_running "$dur" 42 || { say "the 42 sandboxes of uid 60011 did not all start"; ok=1; }
-    setpriv --reuid=60012 --regid=65534 --clear-groups -- "$FLOOD" idle "$SOCK" 42 60 \
+    wait_until 60 guests_running "$dur" "$share" ||
+        { say "the $share sandboxes of uid 60011 did not all start"; ok=1; }
+    setpriv --reuid=60012 --regid=65534 --clear-groups -- \
+        "$FLOOD" idle "$SOCK" $((conns - reserve - share)) 60 \
         >"$T/flood.out" 2>&1 &
     flood_pid=$!
     bg_pids+=("$flood_pid")
