@@ -220,8 +220,11 @@ boot_tests() {
 cache=${SBX_TEST_CACHE:-/var/cache/sandboxd-test}
 tree=$cache/systemd-root
 tree_stamp=$cache/systemd-root.stamp
-# The tree: systemd as init, dbus, and what the package depends on.
-tree_packages=systemd,systemd-sysv,dbus,libuv1,libyaml-0-2,libseccomp2,libcap2
+# The tree: systemd as init, dbus, and what the package depends on, read
+# from the package itself (a new library dependency changes the stamp).
+deb_depends=$(dpkg-deb -f "$deb" Depends | tr ',' '\n' |
+    sed 's/|.*//; s/(.*)//; s/[[:space:]]//g' | grep -v '^$' | sort -u | paste -sd, -)
+tree_packages=systemd,systemd-sysv,dbus,$deb_depends
 want_stamp="bookworm minbase $tree_packages"
 
 ensure_tools() {
