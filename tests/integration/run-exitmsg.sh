@@ -212,6 +212,13 @@ for m in off trap rewrite; do
                 err_has "^sandboxctl: killed by SIGSYS: the seccomp policy.s kill action, on syscall mkdir$"'
     fi
 
+    # A worker that catches SIGSYS forks in its handler: no process it made outlives its kill.
+    rm -rf "$T/vol"/*
+    krun "$m" kill-mkdir /sbx/killdodge fork /vol
+    t "seccomp kill ($m): a child forked in the SIGSYS handler does not outlive the kill" \
+        eval 'rc_is 0 && grep -q "^worker signal" "$T/out" && [ ! -e "$T/vol/dir" ] &&
+            [ ! -e "$T/vol/survived" ]'
+
     # What a kill rule costs: the sandbox's filter holds the one listener a chain may have.
     krun "$m" kill-mkdir /sbx/probe syscall seccomp-listener
     t "seccomp kill ($m): with a kill rule, the guest's own seccomp listener is refused (EBUSY)" \

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * killdodge: a guest that tries to outlive a kill rule of its policy (one on
+ * mkdir).  The main process starts a worker and waits for it, and then long
+ * enough for anything the worker left behind to act; the test looks on the
+ * host for what came through.
+ *     killdodge fork DIR    the worker catches SIGSYS, calls mkdir(DIR/dir)
+ *                           and, in its handler, forks; the child waits past
+ *                           the daemon's grace period and makes DIR/survived
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *dir;
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* The grandchild: well past the 500 ms grace of its parent's SIGSYS, it leaves a mark. */
+static void on_sigsys(int sig)
+{
+    (void)sig;
+    if (fork() != 0)
+        return;
+    pause_ms(1500);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/survived", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    _exit(fd < 0 ? 1 : 0);
+}
+
+static int worker(void)
+{
+    struct sigaction sa = { .sa_handler = on_sigsys };
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSYS, &sa, NULL) < 0)
+        return 1;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/dir", dir);
+    mkdir(path, 0755);
+    /* Here only after the handler ran; the daemon's SIGKILL ends this process. */
+    for (;;)
+        pause();
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3 || strcmp(argv[1], "fork") != 0) {
+        fprintf(stderr, "Usage: killdodge fork DIR\n");
+        return 2;
+    }
+    dir = argv[2];
+    pid_t w = fork();
+    if (w < 0)
+        return 1;
+    if (w == 0)
+        _exit(worker());
+    int st;
+    while (waitpid(w, &st, 0) < 0 && errno == EINTR)
+        ;
+    pause_ms(3000);
+    printf("worker %s %d\n", WIFSIGNALED(st) ? "signal" : "exit",
+           WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+    return 0;
+}
