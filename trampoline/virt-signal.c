@@ -142,14 +142,16 @@ void sbx_virt_foreign_sigsys(int sig, struct sbx_siginfo *si, struct sbx_ucontex
     /*
      * A signal from outside the sandbox has si_pid 0 (its sender is not in
      * the guest's pid namespace): sandboxd carrying out a kill rule of the
-     * policy.  Ignoring it would let the guest run on after its call (which
-     * then fails with EINTR), so an ignored one kills as the default does.
+     * policy.  It kills as the default does whatever the guest asked for:
+     * ignored, the guest would run on after its call (which then fails with
+     * EINTR), and a handler of the guest's could fork a child that nobody
+     * watches for the kill, which would so outlive it.
      */
     int32_t sender = (int32_t)(uint32_t)si->call_addr; /* si_pid shares the slot */
     int outside = (si->si_code == SBX_SI_USER || si->si_code == SBX_SI_TKILL) && sender == 0;
     if (sa.handler == SBX_SIG_IGN && !outside)
         return;
-    if (sa.handler == SBX_SIG_DFL || sa.handler == SBX_SIG_IGN) {
+    if (sa.handler == SBX_SIG_DFL || sa.handler == SBX_SIG_IGN || outside) {
         /* Die of SIGSYS as the guest would: default action, then resend. */
         struct sbx_ksigaction dfl = { .handler = SBX_SIG_DFL };
         sbx_sys4(__NR_rt_sigaction, SBX_SIGSYS, (long)&dfl, 0, SIGSET_BYTES);
