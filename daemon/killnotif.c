@@ -8,10 +8,11 @@
  * never answers a notification, so no call of a kill rule ever runs.
  *
  * SIGSYS alone is not the whole kill: a process that catches or blocks it
- * would live on.  A thread that notifies again after SIGSYS gets SIGKILL at
- * once, and a process still alive KILL_GRACE_MS after its SIGSYS gets
- * SIGKILL then; so does, at once, a process beyond the MAX_PENDING watched
- * at a time.  Anything that keeps the daemon from carrying out a kill (the
+ * would live on.  One that catches it (its handler could fork a child that
+ * nobody watches) gets SIGKILL instead.  A thread that notifies again after
+ * SIGSYS gets SIGKILL at once, and a process still alive KILL_GRACE_MS after
+ * its SIGSYS gets SIGKILL then; so does, at once, a process beyond the
+ * MAX_PENDING watched at a time.  Anything that keeps the daemon from carrying out a kill (the
  * listener fails, a pidfd cannot be had) kills the whole sandbox: the kill
  * rules fail closed.
  */
@@ -193,10 +194,16 @@ static void on_grace(uv_timer_t *t)
         uv_timer_stop(t);
 }
 
-/* The thread group of tid, from /proc (the notification names the thread only). */
-static pid_t tgid_of(pid_t tid)
+/*
+ * The thread group of tid, from /proc (the notification names the thread
+ * only), and whether the process catches SIGSYS (SigCgt, a hex mask whose
+ * bit n-1 is signal n).  A status too long to hold SigCgt counts as one
+ * that catches it.
+ */
+static pid_t tgid_of(pid_t tid, bool *catches_sigsys)
 {
-    char path[64], buf[512];
+    char path[64], buf[8192];
+    *catches_sigsys = true;
     snprintf(path, sizeof(path), "/proc/%d/status", tid);
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -205,6 +212,9 @@ static pid_t tgid_of(pid_t tid)
     if (n <= 0)
         return -1;
     buf[n] = '\0';
+    const char *c = strstr(buf, "\nSigCgt:");
+    if (c)
+        *catches_sigsys = (strtoull(c + 8, NULL, 16) >> (SIGSYS - 1)) & 1;
     const char *t = strstr(buf, "\nTgid:");
     return t ? (pid_t)strtol(t + 6, NULL, 10) : -1;
 }
@@ -251,7 +261,8 @@ static int kill_caller(struct sbx_killnotif *k)
 {
     const struct seccomp_notif *n = k->n;
     pid_t tid = (pid_t)n->pid;
-    pid_t tgid = tgid_of(tid);
+    bool catches;
+    pid_t tgid = tgid_of(tid, &catches);
     _cleanup_close_ int thread = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
     bool have_thread = thread >= 0;
     _cleanup_close_ int group = tgid > 0 ? (int)syscall(SYS_pidfd_open, tgid, 0) : -EBADF;
@@ -263,8 +274,13 @@ static int kill_caller(struct sbx_killnotif *k)
     note_kill(k, n->data.nr);
     struct pending *p = pending_of(k, tid);
     struct pending *slot = p ? NULL : free_pending(k);
-    /* A second call after SIGSYS, or no room to watch the first: SIGKILL now. */
-    int sig = slot ? SIGSYS : SIGKILL;
+    /*
+     * A second call after SIGSYS, or no room to watch the first: SIGKILL now.
+     * So too for a guest's own SIGSYS handler (off mode; in the others the
+     * trampoline's handler dies of a SIGSYS from outside): it would run the
+     * guest's code after the kill, and a child it forks would outlive it.
+     */
+    int sig = slot && !(k->s->guest_sigsys && catches) ? SIGSYS : SIGKILL;
     int r;
     if (have_thread)
         r = (int)syscall(SYS_pidfd_send_signal, thread, sig, NULL, 0);

@@ -779,6 +779,7 @@ static int sandbox_launch(struct sbx_sandbox *s, struct sbx_client *client,
     s->timeout_ms = p->timeout_ms;
     s->want_stats = p->stats;
     s->want_tty = p->spec->flags & SBX_SPEC_TTY;
+    s->guest_sigsys = p->spec->mode == SBX_MODE_OFF;
     int r;
     if ((r = sbx_cgroup_limit(&d->cgroups, &s->cg, &p->limits, msg, msglen)) < 0)
         return r;
