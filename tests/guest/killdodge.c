@@ -7,13 +7,19 @@
  *     killdodge fork DIR    the worker catches SIGSYS, calls mkdir(DIR/dir)
  *                           and, in its handler, forks; the child waits past
  *                           the daemon's grace period and makes DIR/survived
+ *     killdodge intr DIR    50 workers in turn each call mkdir(DIR/dir) with
+ *                           a 20 us timer set to interrupt the call before
+ *                           sandboxd reads its notification; prints how many
+ *                           died, saw EINTR, or saw anything else
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,13 +60,59 @@ static int worker(void)
         pause();
 }
 
+static void on_alarm(int sig)
+{
+    (void)sig;
+}
+
+/* A killed call that a signal of the caller's own takes out of its wait. */
+static int interrupted(void)
+{
+    struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART: the call fails */
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGALRM, &sa, NULL) < 0)
+        return 2;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/dir", dir);
+    struct itimerval it = { .it_value = { .tv_usec = 20 } };
+    if (setitimer(ITIMER_REAL, &it, NULL) < 0)
+        return 2;
+    int r = mkdir(path, 0755);
+    return r < 0 && errno == EINTR ? 0 : 1;
+}
+
+static int intr(void)
+{
+    unsigned died = 0, eintr = 0, other = 0;
+    for (int i = 0; i < 50; i++) {
+        pid_t w = fork();
+        if (w < 0)
+            return 1;
+        if (w == 0)
+            _exit(interrupted());
+        int st;
+        while (waitpid(w, &st, 0) < 0 && errno == EINTR)
+            ;
+        if (WIFSIGNALED(st))
+            died++;
+        else if (WEXITSTATUS(st) == 0)
+            eintr++;
+        else
+            other++;
+    }
+    printf("died %u eintr %u other %u\n", died, eintr, other);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 3 || strcmp(argv[1], "fork") != 0) {
-        fprintf(stderr, "Usage: killdodge fork DIR\n");
+    if (argc != 3 || (strcmp(argv[1], "fork") != 0 && strcmp(argv[1], "intr") != 0)) {
+        fprintf(stderr, "Usage: killdodge fork|intr DIR\n");
         return 2;
     }
     dir = argv[2];
+    if (strcmp(argv[1], "intr") == 0)
+        return intr();
     pid_t w = fork();
     if (w < 0)
         return 1;

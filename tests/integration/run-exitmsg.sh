@@ -219,6 +219,14 @@ for m in off trap rewrite; do
         eval 'rc_is 0 && grep -q "^worker signal" "$T/out" && [ ! -e "$T/vol/dir" ] &&
             [ ! -e "$T/vol/survived" ]'
 
+    # A caller that interrupts its own killed call before sandboxd reads it may live on
+    # (EINTR, the race is the guest's to win), but its call never runs.
+    rm -rf "$T/vol"/*
+    krun "$m" kill-mkdir /sbx/killdodge intr /vol
+    t "seccomp kill ($m): a killed call that a signal interrupts still never runs" \
+        eval 'rc_is 0 && grep -q "^died [0-9]* eintr [0-9]* other 0$" "$T/out" &&
+            [ ! -e "$T/vol/dir" ]'
+
     # What a kill rule costs: the sandbox's filter holds the one listener a chain may have.
     krun "$m" kill-mkdir /sbx/probe syscall seccomp-listener
     t "seccomp kill ($m): with a kill rule, the guest's own seccomp listener is refused (EBUSY)" \
