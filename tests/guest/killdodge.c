@@ -7,6 +7,10 @@
  *     killdodge fork DIR    the worker catches SIGSYS, calls mkdir(DIR/dir)
  *                           and, in its handler, forks; the child waits past
  *                           the daemon's grace period and makes DIR/survived
+ *     killdodge zombie DIR  the worker, SIGSYS blocked, leaves only two threads
+ *                           behind its ended main thread (a zombie leader):
+ *                           one calls mkdir(DIR/dir), the other makes
+ *                           DIR/survived after the grace period and exits
  *     killdodge intr DIR    50 workers in turn each call mkdir(DIR/dir) with
  *                           a 20 us timer set to interrupt the call before
  *                           sandboxd reads its notification; prints how many
@@ -14,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,6 +63,39 @@ static int worker(void)
     /* Here only after the handler ran; the daemon's SIGKILL ends this process. */
     for (;;)
         pause();
+}
+
+static void *zombie_mkdir(void *arg)
+{
+    (void)arg;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/dir", dir);
+    mkdir(path, 0755);
+    return NULL;
+}
+
+static void *zombie_mark(void *arg)
+{
+    (void)arg;
+    pause_ms(1500);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/survived", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    _exit(fd < 0 ? 1 : 0);
+}
+
+/* The main thread ends first: the process's leader is a zombie while its threads run. */
+static int zombie_worker(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGSYS);
+    pthread_t t;
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
+        pthread_create(&t, NULL, zombie_mark, NULL) != 0 ||
+        pthread_create(&t, NULL, zombie_mkdir, NULL) != 0)
+        return 1;
+    pthread_exit(NULL);
 }
 
 static void on_alarm(int sig)
@@ -106,18 +144,20 @@ static int intr(void)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3 || (strcmp(argv[1], "fork") != 0 && strcmp(argv[1], "intr") != 0)) {
-        fprintf(stderr, "Usage: killdodge fork|intr DIR\n");
+    if (argc != 3 || (strcmp(argv[1], "fork") != 0 && strcmp(argv[1], "zombie") != 0 &&
+                      strcmp(argv[1], "intr") != 0)) {
+        fprintf(stderr, "Usage: killdodge fork|zombie|intr DIR\n");
         return 2;
     }
     dir = argv[2];
     if (strcmp(argv[1], "intr") == 0)
         return intr();
+    int (*work)(void) = strcmp(argv[1], "zombie") == 0 ? zombie_worker : worker;
     pid_t w = fork();
     if (w < 0)
         return 1;
     if (w == 0)
-        _exit(worker());
+        _exit(work());
     int st;
     while (waitpid(w, &st, 0) < 0 && errno == EINTR)
         ;

@@ -219,6 +219,14 @@ for m in off trap rewrite; do
         eval 'rc_is 0 && grep -q "^worker signal" "$T/out" && [ ! -e "$T/vol/dir" ] &&
             [ ! -e "$T/vol/survived" ]'
 
+    # A process whose leader has ended (a zombie while its threads run) and that blocks
+    # SIGSYS is still ended by the SIGKILL of the grace period.
+    rm -rf "$T/vol"/*
+    krun "$m" kill-mkdir /sbx/killdodge zombie /vol
+    t "seccomp kill ($m): a process with a zombie leader does not outlive the kill" \
+        eval 'rc_is 0 && grep -q "^worker signal" "$T/out" && [ ! -e "$T/vol/dir" ] &&
+            [ ! -e "$T/vol/survived" ]'
+
     # A caller that interrupts its own killed call before sandboxd reads it may live on
     # (EINTR, the race is the guest's to win), but its call never runs.
     rm -rf "$T/vol"/*
