@@ -45,15 +45,18 @@
 #define RECV_PER_WAKEUP 64 /* notifications read before the loop serves others */
 
 /*
- * A process given SIGSYS and not yet seen to die.  It is known by pid and
- * start time, not by a pidfd: a sandbox holds no descriptor for it (the
- * daemon's budget of descriptors per connection), and a pid reused within
- * the grace period would also have to start in the same clock tick.
+ * A process given SIGSYS and not yet seen to die.  It is known by the
+ * calling thread's tid and start time, not by a pidfd: a sandbox holds no
+ * descriptor for it (the daemon's budget of descriptors per connection),
+ * and a tid reused within the grace period would also have to start in the
+ * same clock tick.  The thread, not the group's leader: a leader that has
+ * ended while its threads run reads as a zombie, which is no sign of the
+ * process's end, while the thread waits in its call until the process dies.
  */
 struct pending {
     pid_t tid;
-    pid_t tgid; /* 0: a free slot */
-    unsigned long long start;
+    pid_t tgid;               /* 0: a free slot */
+    unsigned long long start; /* of tid */
     uint64_t deadline_ms;
 };
 
@@ -129,9 +132,9 @@ static void fail_closed(struct sbx_killnotif *k, const char *what)
 }
 
 /*
- * The start time of process pid (field 22 of /proc/PID/stat), or 0 when it is
- * gone or a zombie.  The command name in parentheses may hold anything: the
- * fields are counted from its last ')'.
+ * The start time of thread or process pid (field 22 of /proc/PID/stat), or 0
+ * when it is gone or a zombie.  The command name in parentheses may hold
+ * anything: the fields are counted from its last ')'.
  */
 static unsigned long long start_time(pid_t pid)
 {
@@ -159,10 +162,10 @@ static unsigned long long start_time(pid_t pid)
 
 static bool alive(const struct pending *p)
 {
-    return p->tgid > 0 && start_time(p->tgid) == p->start;
+    return p->tgid > 0 && start_time(p->tid) == p->start;
 }
 
-/* SIGKILL to the process p names, by a pidfd checked against its start time. */
+/* SIGKILL to the process p names, by a pidfd checked against its thread's start time. */
 static void kill_pending(const struct pending *p)
 {
     _cleanup_close_ int fd = (int)syscall(SYS_pidfd_open, p->tgid, 0);
@@ -266,11 +269,13 @@ static int kill_caller(struct sbx_killnotif *k)
     _cleanup_close_ int thread = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
     bool have_thread = thread >= 0;
     _cleanup_close_ int group = tgid > 0 ? (int)syscall(SYS_pidfd_open, tgid, 0) : -EBADF;
+    /* Read while the caller is known to wait (below): after the signal, tid may be reused. */
+    unsigned long long start = start_time(tid);
     uint64_t id = n->id;
     if (ioctl(k->fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0)
         return 0; /* the caller is gone, or a signal took it out of its call */
-    if (group < 0)
-        return -1;
+    if (group < 0 || start == 0)
+        return -1; /* the caller waits, and this daemon cannot watch it */
     note_kill(k, n->data.nr);
     struct pending *p = pending_of(k, tid);
     struct pending *slot = p ? NULL : free_pending(k);
@@ -295,10 +300,8 @@ static int kill_caller(struct sbx_killnotif *k)
         return 0;
     *slot = (struct pending){ .tid = tid,
                               .tgid = tgid,
-                              .start = start_time(tgid),
+                              .start = start,
                               .deadline_ms = uv_now(k->poll.loop) + KILL_GRACE_MS };
-    if (slot->start == 0)
-        slot->tgid = 0; /* dead already */
     if (!uv_is_active((uv_handle_t *)&k->timer))
         uv_timer_start(&k->timer, on_grace, KILL_GRACE_MS / 5, KILL_GRACE_MS / 5);
     return 0;
