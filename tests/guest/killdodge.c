@@ -11,6 +11,9 @@
  *                           behind its ended main thread (a zombie leader):
  *                           one calls mkdir(DIR/dir), the other makes
  *                           DIR/survived after the grace period and exits
+ *     killdodge execveat PROG ARG...
+ *                           runs PROG by execveat (AT_FDCWD, no flags), as
+ *                           no shell would; prints the errno if it fails
  *     killdodge intr DIR    50 workers in turn each call mkdir(DIR/dir) with
  *                           a 20 us timer set to interrupt the call before
  *                           sandboxd reads its notification; prints how many
@@ -24,6 +27,7 @@
 #include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -144,9 +148,15 @@ static int intr(void)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 3 && strcmp(argv[1], "execveat") == 0) {
+        extern char **environ;
+        syscall(SYS_execveat, AT_FDCWD, argv[2], argv + 2, environ, 0);
+        printf("execveat: %s\n", strerrorname_np(errno));
+        return 1;
+    }
     if (argc != 3 || (strcmp(argv[1], "fork") != 0 && strcmp(argv[1], "zombie") != 0 &&
                       strcmp(argv[1], "intr") != 0)) {
-        fprintf(stderr, "Usage: killdodge fork|zombie|intr DIR\n");
+        fprintf(stderr, "Usage: killdodge fork|zombie|intr DIR | execveat PROG ARG...\n");
         return 2;
     }
     dir = argv[2];

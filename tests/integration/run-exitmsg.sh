@@ -162,6 +162,16 @@ syscalls:
   rules:
     - { action: kill, syscalls: [mkdir, mkdirat] }
 YAML
+policy kill-execve <<'YAML'
+syscalls:
+  rules:
+    - { action: kill, syscalls: [execve] }
+YAML
+policy kill-execveat <<'YAML'
+syscalls:
+  rules:
+    - { action: kill, syscalls: [execveat] }
+YAML
 policy kill-read <<'YAML'
 syscalls:
   rules:
@@ -234,6 +244,20 @@ for m in off trap rewrite; do
     t "seccomp kill ($m): a killed call that a signal interrupts still never runs" \
         eval 'rc_is 0 && grep -q "^died [0-9]* eintr [0-9]* other 0$" "$T/out" &&
             [ ! -e "$T/vol/dir" ]'
+
+    # The trampoline carries out a guest's exec as an exec of itself: the policy's rule on
+    # execve and the one on execveat each still decide their own call (in off mode a rule
+    # on execve ends the guest's own first execve).
+    krun "$m" kill-execveat /sbx/killdodge execveat /sbx/exitwith 3
+    t "seccomp kill ($m): a kill rule on execveat kills the guest's execveat, naming it" \
+        eval 'rc_is 159 && sbx_lines 1 && err_has "kill action, on syscall execveat$"'
+    if [ "$m" != off ]; then
+        rm -rf "$T/vol"/*
+        krun "$m" kill-execve /bin/sh -c '/sbx/exitwith 3; echo "$?" >/vol/status'
+        t "seccomp kill ($m): a kill rule on execve kills the guest's execve, naming it" \
+            eval 'rc_is 0 && [ "$(cat "$T/vol/status")" = 159 ] && sbx_lines 1 &&
+                err_has "kill action, on syscall execve$"'
+    fi
 
     # What a kill rule costs: the sandbox's filter holds the one listener a chain may have.
     krun "$m" kill-mkdir /sbx/probe syscall seccomp-listener
