@@ -131,9 +131,12 @@ static void make_mode(struct scratch *s, int dup_fd)
 
 /*
  * Execs the trampoline with the guest's own argv, and its envp followed by
- * the exec request (abi.h) in a copy of the pointer array.
+ * the exec request (abi.h) in a copy of the pointer array.  The exec is the
+ * syscall the guest made, nr, so that the policy's rule on execve and the
+ * one on execveat each decide their own call (an errno, a kill and its
+ * name), as they do without a trampoline.
  */
-static long exec_with(struct scratch *s, char **argv, char **envp, int dup_fd)
+static long exec_with(struct scratch *s, long nr, char **argv, char **envp, int dup_fd)
 {
     make_mode(s, dup_fd);
     if (sbx_strlen(s->mode) + sbx_strlen(s->path) + 2 > SBX_EXEC_REQUEST_MAX)
@@ -154,7 +157,10 @@ static long exec_with(struct scratch *s, char **argv, char **envp, int dup_fd)
     env[n] = s->mode;
     env[n + 1] = s->path;
     env[n + 2] = 0;
-    long r = sbx_sys3(__NR_execve, (long)"/proc/self/exe", (long)argv, (long)env);
+    long r =
+        nr == __NR_execveat
+            ? sbx_sys5(__NR_execveat, AT_FDCWD, (long)"/proc/self/exe", (long)argv, (long)env, 0)
+            : sbx_sys3(__NR_execve, (long)"/proc/self/exe", (long)argv, (long)env);
     /* Still here: the exec failed. */
     sbx_sys2(__NR_munmap, m, (long)len);
     return r;
@@ -180,12 +186,11 @@ long sbx_virt_execveat(struct sbx_call *c, int dirfd, const char *path, char **a
         r = sbx_tramp_resolve(s->path, nofollow, &s->target);
         if (r == 0) {
             sbx_tramp_target_close(&s->target);
-            r = exec_with(s, argv, envp, dup_fd);
+            r = exec_with(s, c->nr, argv, envp, dup_fd);
         }
     }
     if (dup_fd >= 0)
         sbx_sys1(__NR_close, dup_fd);
     sbx_sys2(__NR_munmap, m, sizeof(struct scratch));
-    (void)c;
     return r;
 }
