@@ -11,6 +11,9 @@
 
 #include <stdint.h>
 
+/* Linked at a fixed address, not preempted: every symbol is the trampoline's own. */
+#pragma GCC visibility push(hidden)
+
 struct sbx_call;
 
 /* 1 once the ring is mapped (startup). */
@@ -50,3 +53,5 @@ struct sbx_ksigaction;
 long sbx_trace_rt_sigaction(struct sbx_call *c, struct sbx_ksigaction *act);
 /* Records the successful exec that started this program. */
 void sbx_trace_exec(const char *path, char *const *argv);
+
+#pragma GCC visibility pop
