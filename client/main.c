@@ -2,10 +2,10 @@
 /* sandboxctl: the client of sandboxd; one file per command. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
-
-#include "client/cmd-image.h"
+#include <unistd.h>
 
 #include "client/cmd-ctl.h"
 #include "client/cmd-logs.h"
@@ -31,9 +31,35 @@ static void usage(FILE *f)
                "  stats [--no-stream] [NAME...]       live CPU, memory, pids, syscalls\n"
                "  status [--json]                     sandboxd's version, uptime, counts\n"
                "  policy check FILE...                validate policy files\n"
-               "  image build|inspect ARGS...         build an ext4 image (directory, tar, OCI); inspect one\n"
+               "  image build|inspect ARGS...         build an ext4 image (directory, tar, OCI); "
+               "inspect one\n"
                "  version                             print the version\n\n"
                "'sandboxctl COMMAND --help' tells more.\n");
+}
+
+/*
+ * `sandboxctl image ...` is sandboxctl-image: beside this program in a build
+ * tree, else in the installed libexec directory.  It is found by this
+ * program's own path, never by $PATH.
+ */
+static int exec_image(char **argv)
+{
+    char self[PATH_MAX], path[PATH_MAX + 32];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(path, sizeof(path), "%s/sandboxctl-image", self);
+            if (access(path, X_OK) == 0)
+                execv(path, argv);
+        }
+    }
+    snprintf(path, sizeof(path), "%s/sandboxctl-image", SBX_LIBEXEC_DIR);
+    execv(path, argv);
+    fprintf(stderr, "sandboxctl: cannot run %s: %s\n", path, strerror(errno));
+    return 125;
 }
 
 /*
@@ -68,7 +94,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "run") == 0)
         return sbx_cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "image") == 0)
-        return sbx_cmd_image(argc - 1, argv + 1);
+        return exec_image(argv + 1);
 
     static const struct {
         const char *name;
