@@ -13,7 +13,8 @@
  * Signal-safety contract: called from the SIGSYS handler and the fast
  * entry's slow path, in many threads at once and nested; state on the stack,
  * the ring written with atomics only (reserve by compare-and-swap, publish
- * by a release store of seq).  A full ring drops the record and counts it.
+ * by a release store of seq).  A full ring waits, boundedly, for a reader
+ * that is only slow, then drops the record and counts it (wait_for_room).
  */
 #include <asm/stat.h>
 #include <asm/unistd.h>
@@ -267,6 +268,38 @@ static struct sbx_trace_ring *ring(void)
     return (struct sbx_trace_ring *)SBX_TRAMPOLINE_TRACE_ADDR;
 }
 
+/*
+ * The tail at which the reader was last found stalled (plus one; 0: never).
+ * While the tail stays there a full ring drops at once; once it moves the
+ * reader is alive again and is waited for again.
+ */
+static uint64_t stalled_tail;
+
+/*
+ * A full ring: waits up to about 100 ms for the reader to free a record, so
+ * that a reader that is merely slow (a loaded machine) loses nothing.  A
+ * reader that frees nothing in that time is stalled (stopped, or gone): the
+ * call is dropped, and so are the next ones until the tail moves, so that a
+ * guest is never held longer than that per stall.  Whether there is room
+ * again comes back as true.
+ */
+static int wait_for_room(struct sbx_trace_ring *rg, uint64_t t)
+{
+    if (__atomic_load_n(&stalled_tail, __ATOMIC_RELAXED) == t + 1)
+        return 0;
+    struct {
+        long sec, nsec;
+    } pause = { 0, 100000 };
+    for (int i = 0; i < 1000; i++) {
+        sbx_sys2(__NR_nanosleep, (long)&pause, 0);
+        uint64_t h = __atomic_load_n(&rg->head, __ATOMIC_RELAXED);
+        if (h - __atomic_load_n(&rg->tail, __ATOMIC_ACQUIRE) <= ring_mask)
+            return 1;
+    }
+    __atomic_store_n(&stalled_tail, t + 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
 /* Reserves a record, or counts a drop and returns NULL. */
 static struct sbx_trace_rec *reserve(uint64_t *pos)
 {
@@ -275,6 +308,10 @@ static struct sbx_trace_rec *reserve(uint64_t *pos)
     for (;;) {
         uint64_t t = __atomic_load_n(&rg->tail, __ATOMIC_ACQUIRE);
         if (h - t > ring_mask) {
+            if (wait_for_room(rg, t)) {
+                h = __atomic_load_n(&rg->head, __ATOMIC_RELAXED);
+                continue;
+            }
             __atomic_fetch_add(&rg->dropped, 1, __ATOMIC_RELAXED);
             return 0;
         }
