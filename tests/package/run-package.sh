@@ -171,6 +171,18 @@ run_installed() {
     [ "$rc" = 0 ] && [ "$(cat "$out")" = packaged ]
 }
 t "sandboxctl run --policy default through the installed binaries" run_installed
+# sandboxctl image is the installed sandboxctl-image (LIBEXECDIR/sandboxd),
+# which sandboxctl finds by its configured path, not beside itself.
+image_installed() {
+    mkdir -p "$T/tree/etc"
+    echo packaged >"$T/tree/etc/marker"
+    rc=0
+    /usr/bin/sandboxctl image build --quiet "$T/tree" "$T/built.ext4" >"$out" 2>"$err" || rc=$?
+    [ "$rc" = 0 ] || return 1
+    /usr/bin/sandboxctl image inspect "$T/built.ext4" >"$out" 2>"$err" || rc=$?
+    [ "$rc" = 0 ] && grep -q 'directory' "$out"
+}
+t "sandboxctl image build and inspect through the installed sandboxctl-image" image_installed
 stop_installed() {
     kill -TERM "$daemon_pid"
     rc=0
