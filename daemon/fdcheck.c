@@ -8,6 +8,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "sbx/macro.h"
 
 int sbx_fdcheck_access(int fd, unsigned need, const char **ret_why)
 {
@@ -28,6 +32,28 @@ int sbx_fdcheck_access(int fd, unsigned need, const char **ret_why)
     if ((need & SBX_FDCHECK_WRITE) && acc != O_WRONLY && acc != O_RDWR) {
         *ret_why = "not open for writing";
         return -EBADF;
+    }
+    return 0;
+}
+
+int sbx_fdcheck_stdio(const int fds[3], const char *frame, int first, char *msg, size_t msglen)
+{
+    static const char *const names[] = { "stdin", "stdout", "stderr" };
+    for (int i = 0; i < 3; i++) {
+        const char *why;
+        struct stat st;
+        int r = sbx_fdcheck_access(fds[i], 0, &why);
+        if (r >= 0 && fstat(fds[i], &st) < 0) {
+            why = "cannot be examined (fstat failed)";
+            r = sbx_neg_errno();
+        } else if (r >= 0 && S_ISDIR(st.st_mode)) {
+            why = "a directory, which would give the guest a way out of its root";
+            r = -EISDIR;
+        }
+        if (r < 0) {
+            snprintf(msg, msglen, "%s (%s fd %d): %s", names[i], frame, i + first, why);
+            return r;
+        }
     }
     return 0;
 }

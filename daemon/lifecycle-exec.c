@@ -28,29 +28,6 @@
 
 static struct sbx_log_ratelimit exec_lines = SBX_LOG_RATELIMIT(5000, 20);
 
-/* The same checks as RUN's stdio: not O_PATH, not a directory. */
-static int check_stdio(const int fds[3], char *msg, size_t msglen)
-{
-    static const char *const names[] = { "stdin", "stdout", "stderr" };
-    for (int i = 0; i < 3; i++) {
-        const char *why;
-        struct stat st;
-        int r = sbx_fdcheck_access(fds[i], 0, &why);
-        if (r >= 0 && fstat(fds[i], &st) < 0) {
-            why = "cannot be examined (fstat failed)";
-            r = sbx_neg_errno();
-        } else if (r >= 0 && S_ISDIR(st.st_mode)) {
-            why = "a directory, which would give the process a way out of its root";
-            r = -EISDIR;
-        }
-        if (r < 0) {
-            snprintf(msg, msglen, "%s (EXEC fd %d): %s", names[i], i + 1, why);
-            return r;
-        }
-    }
-    return 0;
-}
-
 static int send_to_init(struct sbx_sandbox *s, struct sbx_buf *b, const int *fds, unsigned n)
 {
     int fl = fcntl(s->ctl_fd, F_GETFL);
@@ -94,7 +71,7 @@ void sbx_lifecycle_exec(struct sbx_client *c, struct sbx_life *l, struct sbx_fra
             }
         }
         if (r == 0)
-            r = check_stdio(f->fds, msg, sizeof(msg));
+            r = sbx_fdcheck_stdio(f->fds, "EXEC", 1, msg, sizeof(msg));
     }
     /*
      * Another identity is root's to choose, as run's --user for ids not the

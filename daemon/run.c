@@ -503,36 +503,6 @@ static void run_req_freep(struct sbx_run_req **req)
     sbx_run_req_free(*req);
 }
 
-/*
- * The caller's stdio goes to the guest as it is, so the guest may do with it
- * whatever its open allowed.  An O_PATH fd proves nothing about the file, yet
- * the guest could reopen it through /proc/self/fd with whatever rights its
- * own ids have there; a directory would let it walk out of its root with
- * openat(fd, "..").  Which way each one is open is the caller's business, as
- * it is natively.
- */
-static int check_stdio(const int fds[3], char *msg, size_t msglen)
-{
-    static const char *const names[] = { "stdin", "stdout", "stderr" };
-    for (int i = 0; i < 3; i++) {
-        const char *why;
-        struct stat st;
-        int r = sbx_fdcheck_access(fds[i], 0, &why);
-        if (r >= 0 && fstat(fds[i], &st) < 0) {
-            why = "cannot be examined (fstat failed)";
-            r = sbx_neg_errno();
-        } else if (r >= 0 && S_ISDIR(st.st_mode)) {
-            why = "a directory, which would give the guest a way out of its root";
-            r = -EISDIR;
-        }
-        if (r < 0) {
-            snprintf(msg, msglen, "%s (RUN fd %d): %s", names[i], i + 2, why);
-            return r;
-        }
-    }
-    return 0;
-}
-
 /* Everything that can be checked before the client opens anything. */
 static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req *req,
                          char *msg, size_t msglen)
@@ -594,7 +564,7 @@ static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_
                  SBX_RUN_FIXED_FDS);
         return -EBADMSG;
     }
-    if ((r = check_stdio(req->frame.fds + 1, msg, msglen)) < 0)
+    if ((r = sbx_fdcheck_stdio(req->frame.fds + 1, "RUN", 2, msg, msglen)) < 0)
         return r;
     size_t n_tmpfs = 0;
     for (size_t i = 0; i < p->n_mounts; i++) {
