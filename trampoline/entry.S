@@ -10,6 +10,8 @@
  * probe, which is meant to trap).
  */
 
+#include "entry-abi.h"
+
 /* The gate sits first in .text, at SBX_TRAMPOLINE_GATE (see tramp.ld). */
     .section .text.sbx_gate, "ax", @progbits
     .globl sbx_tramp_gate
@@ -48,7 +50,7 @@ sbx_tramp_syscall6:
 _start:
     xor %ebp, %ebp
     mov %rsp, %rdi
-    lea -8192(%rsp), %rsp
+    lea -SBX_ENTRY_C_STACK_GAP(%rsp), %rsp
     and $-16, %rsp
     call sbx_tramp_main
     hlt
@@ -85,7 +87,7 @@ sbx_tramp_enter:
     .hidden sbx_tramp_restorer
     .type sbx_tramp_restorer, @function
 sbx_tramp_restorer:
-    mov $15, %eax
+    mov $SBX_ENTRY_NR_RT_SIGRETURN, %eax
     syscall
     hlt
     .size sbx_tramp_restorer, . - sbx_tramp_restorer
@@ -153,8 +155,8 @@ sbx_tramp_clone_child:
 /*
  * Fast entry from a rewritten site's stub (rewrite.c).  On entry rax = nr
  * (zero-extended imm32), the arguments are in rdi, rsi, rdx, r10, r8, r9 as
- * for `syscall`, and the stub has stepped 128 bytes below the guest's stack
- * pointer (red zone) before calling us.  Like a real syscall, it returns the
+ * for `syscall`, and the stub has stepped SBX_RW_RED_ZONE (128) bytes below
+ * the guest's stack pointer (red zone) before calling us.  Like a real syscall, it returns the
  * result in rax, leaves r11 = the flags, clobbers rcx (the stub sets it to
  * the site's return address) and preserves every other register and the
  * flags.  The passthrough path tail-jumps to the gate, whose `ret` returns
@@ -181,7 +183,7 @@ sbx_tramp_fast_entry:
     lahf
     seto %al
     mov %rax, %r11
-    cmp $512, %rcx              /* SBX_STATS_NSYSCALLS */
+    cmp $SBX_ENTRY_NSYSCALLS, %rcx
     jae .Lfast_restore_slow
     /* A number the trace records (trace.c) takes the slow path. */
     lea sbx_trace_sel(%rip), %rax
@@ -221,7 +223,7 @@ sbx_tramp_fast_entry:
     push %rsi
     push %rdi
     push %rax
-    sub $8, %rsp                /* struct sbx_fast_frame: ret, nr, a[6] */
+    sub $SBX_FAST_FRAME_NR, %rsp   /* struct sbx_fast_frame: ret, nr, a[6] (entry-abi.h) */
     mov %rsp, %rdi
     push %rbp
     mov %rsp, %rbp
@@ -240,7 +242,8 @@ sbx_tramp_fast_entry:
     pop %r9
     jz 2f
     mov %r11, %rax
-    addq $20, 8(%rsp)           /* SBX_RW_STUB_ALT_DELTA: take the trap path */
+    /* Past the frame and the flags: the stub's return address, moved to its trap path. */
+    addq $SBX_RW_STUB_ALT_DELTA, (SBX_FAST_FRAME_RIP - SBX_FAST_FRAME_SIZE)(%rsp)
 2:  mov (%rsp), %r11
     popfq
     ret

@@ -19,6 +19,7 @@
 #include <linux/fcntl.h>
 
 #include "sbx/abi.h"
+#include "entry-abi.h"
 #include "rewrite.h"
 #include "trace.h"
 #include "virt.h"
@@ -146,6 +147,22 @@ struct sbx_fast_frame {
     long nr;
     long a[6];
 };
+
+/* The order in which entry.S pushes the frame, and the tables it indexes. */
+_Static_assert(offsetof(struct sbx_fast_frame, ret) == SBX_FAST_FRAME_RET, "fast frame: ret");
+_Static_assert(offsetof(struct sbx_fast_frame, nr) == SBX_FAST_FRAME_NR, "fast frame: nr");
+_Static_assert(offsetof(struct sbx_fast_frame, a[0]) == SBX_FAST_FRAME_A0, "fast frame: rdi");
+_Static_assert(offsetof(struct sbx_fast_frame, a[1]) == SBX_FAST_FRAME_A0 + 8, "fast frame: rsi");
+_Static_assert(offsetof(struct sbx_fast_frame, a[2]) == SBX_FAST_FRAME_A0 + 16, "fast frame: rdx");
+_Static_assert(offsetof(struct sbx_fast_frame, a[3]) == SBX_FAST_FRAME_A0 + 24, "fast frame: r10");
+_Static_assert(offsetof(struct sbx_fast_frame, a[4]) == SBX_FAST_FRAME_A0 + 32, "fast frame: r8");
+_Static_assert(offsetof(struct sbx_fast_frame, a[5]) == SBX_FAST_FRAME_A0 + 40, "fast frame: r9");
+_Static_assert(sizeof(struct sbx_fast_frame) == SBX_FAST_FRAME_SIZE, "fast frame: size");
+_Static_assert(SBX_ENTRY_NSYSCALLS == SBX_STATS_NSYSCALLS, "fast entry: table size");
+_Static_assert(sizeof(sbx_tramp_virt_fn) / sizeof(sbx_tramp_virt_fn[0]) == SBX_ENTRY_NSYSCALLS,
+               "fast entry: sbx_tramp_virt_fn");
+_Static_assert(sizeof(sbx_trace_sel) == SBX_ENTRY_NSYSCALLS, "fast entry: sbx_trace_sel");
+_Static_assert(SBX_ENTRY_NR_RT_SIGRETURN == __NR_rt_sigreturn, "restorer: rt_sigreturn");
 
 int sbx_tramp_fast_call(struct sbx_fast_frame *f);
 

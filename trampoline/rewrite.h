@@ -15,10 +15,8 @@
  */
 #pragma once
 
+#include "entry-abi.h"
 #include "tramp.h"
-
-/* The fast entry returns this much further into the stub to take the trap. */
-#define SBX_RW_STUB_ALT_DELTA 20
 
 /* entry.S: where stubs call. */
 void sbx_tramp_fast_entry(void);
