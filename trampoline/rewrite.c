@@ -2,36 +2,11 @@
 /*
  * Rewrite mode: syscall sites in guest code, found at proven instruction
  * boundaries, are sent through per-site stubs to the fast entry (entry.S)
- * instead of trapping.  Two shapes (rewrite-site.h):
- *
- * A mov site A is `b8 imm32 0f 05`.  Only its 5-byte mov becomes `e9 rel32`
- * to a stub; the `syscall` at A+5 stays, so every instruction boundary
- * survives and a branch straight to A+5 still traps.  Its stub (64 bytes):
- *
- *   +0  lea -128(%rsp),%rsp      step over the guest's red zone
- *   +5  mov $imm32,%eax
- *   +10 call *slot(%rip)         slot = first 8 bytes of the stub page(s)
- *   +16 lea 128(%rsp),%rsp
- *   +24 lea A+7(%rip),%rcx       what a real syscall leaves in rcx
- *   +31 jmp A+7
- *   +36 lea 128(%rsp),%rsp       the fast entry returns here (+20) when the
- *   +44 jmp A+5                  call needs the trap path: eax = nr again
- *
- * A syscall site S is any other `0f 05` (eax from a register, `xor
- * %eax,%eax` as in glibc's read, memory).  It becomes `eb rel8` to a slot P,
- * five bytes of dead padding within 128 bytes that become `e9 rel32` to the
- * stub (sbx_rw_find_slot proves the padding dead); S+2 is untouched, so the
- * trap of the call that patches it returns where it always did.  Its stub:
- *
- *   +0  lea -128(%rsp),%rsp
- *   +5  call *slot(%rip)         rax is the guest's number, whatever it is
- *   +11 lea 128(%rsp),%rsp
- *   +19 lea S+2(%rip),%rcx
- *   +26 jmp S+2
- *   +31 lea 128(%rsp),%rsp       the trap path (+11 + 20): a real `syscall`
- *   +39 syscall                  here, with the guest's registers and stack
- *   +41 lea S+2(%rip),%rcx
- *   +48 jmp S+2
+ * instead of trapping.  The stubs and the two shapes of site, and how a site
+ * is pointed at its stub, are in rewrite-stub.c; the hot sites the
+ * sandbox's processes share in rewrite-hot.c; the image's site map in
+ * rewrite-sitemap.c.  This file decides when code is patched and keeps the
+ * code registered for lazy patching.
  *
  * Proofs.  A site counts only at an instruction boundary proven by linear
  * decoding (x86-decode.c) from a known point: the start of an executable
@@ -67,29 +42,15 @@
  */
 #include <linux/fcntl.h>
 #include <linux/mman.h>
-#include <asm/stat.h>
 
 #include "rewrite-internal.h"
-#include "trace.h"
 #include "sbx/abi.h"
-#include "sbx/sitemap.h"
 #include "x86-decode.h"
 
-#define PAGE 4096ULL
-#define STUB_SIZE 64
-#define STUB_HDR 64
-#define MAX_AREAS 1024
 #define MAX_REGIONS 256
 #define MAPS_MAX (1 << 20)
 /* How far a lazy proof may decode. */
 #define LAZY_REACH (256 << 10)
-/* rel32 reach, with room for the size of a stub area. */
-#define REACH ((1LL << 31) - (16LL << 20))
-
-struct area {
-    uint64_t lo, hi;
-};
-
 /* File-backed code registered for lazy patching. */
 struct region {
     uint64_t lo, hi; /* code bytes; lo == hi: free slot */
@@ -107,8 +68,6 @@ uint64_t *sbx_tramp_patched_ctr;
 
 static int rw_lock;
 static int threaded;
-static struct area areas[MAX_AREAS];
-static unsigned nareas;
 static struct region regions[MAX_REGIONS];
 /* Slots at and above this were never used: searches stop here (every trap searches). */
 static unsigned regions_used;
@@ -167,130 +126,12 @@ static int is_threaded(void)
     return __atomic_load_n(&threaded, __ATOMIC_ACQUIRE);
 }
 
-/* ---- the image's site map (include/sbx/sitemap.h) ---- */
-
-/*
- * The daemon proved every site of a read-only image's files ahead of time
- * and checked the map it appended to this trampoline's sealed memfd.  A
- * mapping of a file the map lists gets all its sites patched before it
- * becomes executable, with no search and no proof here: nothing of it traps
- * first, and nothing of it is registered for lazy patching.  A file is known
- * by inode, size, mtime and ctime (include/sbx/sitemap.h); a file that
- * matches and still changed is someone's own code, which the map can only
- * mis-patch for whoever runs it (docs/security.md).
- */
-static const struct sbx_sitemap_header *sitemap;
-static const struct sbx_sitemap_file *sitemap_files;
-static const struct sbx_sitemap_site *sitemap_sites;
-
-static void sitemap_map_from(int fd)
-{
-    struct stat st;
-    struct sbx_sitemap_footer ft;
-    /* The map leaves out the sites of ungated numbers, which a trace gates: patch lazily. */
-    if (sbx_trace_on)
-        return;
-    if (sbx_sys2(__NR_fstat, fd, (long)&st) < 0 ||
-        (uint64_t)st.st_size < sizeof(ft) + sizeof(*sitemap) ||
-        sbx_pread_full(fd, &ft, sizeof(ft), st.st_size - sizeof(ft)) != (long)sizeof(ft) ||
-        ft.magic != SBX_SITEMAP_FOOTER_MAGIC || ft.bytes < sizeof(*sitemap) ||
-        ft.bytes > SBX_SITEMAP_MAX_BYTES || ft.bytes > st.st_size - sizeof(ft))
-        return;
-    uint64_t at = st.st_size - sizeof(ft) - ft.bytes, page = at & ~(PAGE - 1);
-    uint64_t len = at - page + ft.bytes;
-    long m = sbx_tramp_syscall6(__NR_mmap, (long)SBX_TRAMPOLINE_SITEMAP_ADDR, (long)len, PROT_READ,
-                                MAP_SHARED | MAP_FIXED_NOREPLACE, fd, (long)page);
-    if (m != (long)SBX_TRAMPOLINE_SITEMAP_ADDR) {
-        if (m >= 0)
-            sbx_sys2(__NR_munmap, m, (long)len);
-        return;
-    }
-    const struct sbx_sitemap_header *h = (const void *)(m + (at - page));
-    if (h->magic != SBX_SITEMAP_MAGIC || h->version != SBX_SITEMAP_VERSION ||
-        h->bytes != ft.bytes || h->nfiles > SBX_SITEMAP_MAX_FILES ||
-        h->nsites > SBX_SITEMAP_MAX_SITES ||
-        sizeof(*h) + (uint64_t)h->nfiles * sizeof(*sitemap_files) +
-                (uint64_t)h->nsites * sizeof(*sitemap_sites) !=
-            h->bytes) {
-        sbx_sys2(__NR_munmap, m, (long)len);
-        return;
-    }
-    sitemap_files = (const struct sbx_sitemap_file *)(h + 1);
-    sitemap_sites = (const struct sbx_sitemap_site *)(sitemap_files + h->nfiles);
-    sitemap = h;
-}
-
-/*
- * The trampoline's memfd (with the map at its end) is this process's exe
- * file, so it is reached through /proc/self/exe, and no descriptor of it
- * stays open for the guest to see; the mapping outlives the descriptor.
- */
-static void sitemap_map(void)
-{
-    long fd = sbx_sys4(__NR_openat, AT_FDCWD, (long)"/proc/self/exe", O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0)
-        return;
-    sitemap_map_from((int)fd);
-    sbx_sys1(__NR_close, fd);
-}
-
-/* The map's entry for the file open at fd, or NULL. */
-static const struct sbx_sitemap_file *sitemap_file(int fd)
-{
-    struct stat st;
-    if (!sitemap || sbx_sys2(__NR_fstat, fd, (long)&st) < 0)
-        return NULL;
-    size_t lo = 0, hi = sitemap->nfiles;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (sitemap_files[mid].ino < (uint64_t)st.st_ino)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == sitemap->nfiles)
-        return NULL;
-    const struct sbx_sitemap_file *f = &sitemap_files[lo];
-    int64_t mtime = (int64_t)st.st_mtime * 1000000000 + (int64_t)st.st_mtime_nsec;
-    int64_t ctime = (int64_t)st.st_ctime * 1000000000 + (int64_t)st.st_ctime_nsec;
-    if (f->ino != (uint64_t)st.st_ino || f->size != (uint64_t)st.st_size || f->mtime_ns != mtime ||
-        f->ctime_ns != ctime || (uint64_t)f->first + f->nsites > sitemap->nsites)
-        return NULL;
-    return f;
-}
-
-/*
- * The listed sites of f that lie, with their slots, inside the mapping at
- * addr of file offsets [off, off + len): into out[0..max).
- */
-static size_t sitemap_patches(const struct sbx_sitemap_file *f, uint64_t addr, uint64_t off,
-                              uint64_t len, struct sbx_rw_patch *out, size_t max)
-{
-    size_t n = 0;
-    for (uint32_t k = 0; k < f->nsites && n < max; k++) {
-        const struct sbx_sitemap_site *s = &sitemap_sites[f->first + k];
-        int slot = s->slot_at != s->slot_end;
-        int64_t lo = slot && s->slot_at < 0 ? s->slot_at : 0;
-        int64_t hi = !slot ? SBX_RW_MOV_LEN : s->slot_end > 2 ? s->slot_end : 2;
-        if ((lo < 0 && s->off < (uint64_t)-lo) || s->off + (uint64_t)lo < off ||
-            s->off + (uint64_t)hi > off + len)
-            continue;
-        uint64_t site = addr + (s->off - off);
-        out[n] = (struct sbx_rw_patch){ .site = site };
-        if (slot)
-            out[n].slot = (struct sbx_rw_slot){ site + (uint64_t)(int64_t)s->slot_at,
-                                                site + (uint64_t)(int64_t)s->slot_end };
-        n++;
-    }
-    return n;
-}
-
 void sbx_rw_init(void)
 {
     if (sbx_tramp.stats_mapped)
         sbx_tramp_patched_ctr = ((struct sbx_stats *)SBX_TRAMPOLINE_STATS_ADDR)->patched;
     if (rewriting())
-        sitemap_map();
+        sbx_rw_sitemap_map();
 }
 
 static uint64_t block_signals(void)
@@ -384,273 +225,6 @@ static size_t scan_candidates(const struct sbx_rw_range *r, const uint64_t *st, 
                              SBX_RW_MAX_SITES, s->taken, ntaken);
 }
 
-static int in_reach(uint64_t a, uint64_t b)
-{
-    int64_t d = (int64_t)(a - b);
-    return d < REACH && d > -REACH;
-}
-
-/* Maps size bytes read-write within reach of [lo, hi), never over anything. */
-static uint64_t map_area(uint64_t lo, uint64_t hi, uint64_t size)
-{
-    static const int64_t steps[] = { 1, 16, 256, 4096, 65536 };
-    for (int dir = 0; dir < 2; dir++) {
-        for (unsigned i = 0; i < SBX_ARRAY_SIZE(steps); i++) {
-            for (int j = 0; j < 8; j++) {
-                int64_t delta = (int64_t)((uint64_t)steps[i] * (uint64_t)(j + 1) * PAGE);
-                uint64_t a = dir == 0 ? (lo & ~(PAGE - 1)) - size - (uint64_t)delta + PAGE
-                                      : ((hi + PAGE - 1) & ~(PAGE - 1)) + (uint64_t)delta - PAGE;
-                if (a < 0x10000 || a + size > SBX_ELF_USER_TOP || !in_reach(a, hi) ||
-                    !in_reach(a + size, lo) ||
-                    (a < SBX_TRAMPOLINE_RESERVED_HI && a + size > SBX_TRAMPOLINE_RESERVED_LO))
-                    continue;
-                long r =
-                    sbx_tramp_syscall6(__NR_mmap, (long)a, (long)size, PROT_READ | PROT_WRITE,
-                                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-                if (r == (long)a)
-                    return a;
-                if (r >= 0)
-                    sbx_sys2(__NR_munmap, r, (long)size);
-            }
-        }
-    }
-    return 0;
-}
-
-static void put32(uint8_t *p, int64_t v)
-{
-    int32_t x = (int32_t)v;
-    memcpy(p, &x, 4);
-}
-
-static const uint8_t lea_down[] = { 0x48, 0x8d, 0x64, 0x24, 0x80 };
-static const uint8_t lea_up[] = { 0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00 };
-
-/* lea to(%rip),%rcx at p (7 bytes), p being at address at. */
-static void emit_lea_rcx(uint8_t *p, uint64_t at, uint64_t to)
-{
-    p[0] = 0x48;
-    p[1] = 0x8d;
-    p[2] = 0x0d;
-    put32(p + 3, (int64_t)(to - (at + 7)));
-}
-
-/* jmp to at p (5 bytes), p being at address at. */
-static void emit_jmp(uint8_t *p, uint64_t at, uint64_t to)
-{
-    p[0] = 0xe9;
-    put32(p + 1, (int64_t)(to - (at + 5)));
-}
-
-/* The stub of a mov site (layout at the top of this file). */
-static void emit_mov_stub(uint8_t *p, uint64_t at, uint64_t site, uint32_t imm, uint64_t slot)
-{
-    memset(p, 0xcc, STUB_SIZE);
-    memcpy(p, lea_down, 5);
-    p[5] = 0xb8;
-    memcpy(p + 6, &imm, 4);
-    p[10] = 0xff;
-    p[11] = 0x15;
-    put32(p + 12, (int64_t)(slot - (at + 16)));
-    memcpy(p + 16, lea_up, 8);
-    emit_lea_rcx(p + 24, at + 24, site + 7);
-    emit_jmp(p + 31, at + 31, site + 7);
-    memcpy(p + 36, lea_up, 8);
-    emit_jmp(p + 44, at + 44, site + 5);
-}
-
-/* The stub of a syscall site (layout at the top of this file). */
-static void emit_syscall_stub(uint8_t *p, uint64_t at, uint64_t site, uint64_t slot)
-{
-    memset(p, 0xcc, STUB_SIZE);
-    memcpy(p, lea_down, 5);
-    p[5] = 0xff;
-    p[6] = 0x15;
-    put32(p + 7, (int64_t)(slot - (at + 11)));
-    memcpy(p + 11, lea_up, 8);
-    emit_lea_rcx(p + 19, at + 19, site + 2);
-    emit_jmp(p + 26, at + 26, site + 2);
-    /* +31 = +11 + SBX_RW_STUB_ALT_DELTA: the trap path */
-    memcpy(p + 31, lea_up, 8);
-    p[39] = 0x0f;
-    p[40] = 0x05;
-    emit_lea_rcx(p + 41, at + 41, site + 2);
-    emit_jmp(p + 48, at + 48, site + 2);
-}
-
-static int register_area(uint64_t lo, uint64_t size)
-{
-    if (nareas == MAX_AREAS)
-        return -1;
-    areas[nareas] = (struct area){ lo, lo + size };
-    __atomic_store_n(&nareas, nareas + 1, __ATOMIC_RELEASE);
-    return 0;
-}
-
-/* A read-write stub area for n stubs near [lo, hi), its slot filled; 0 when none. */
-static uint64_t new_area(uint64_t lo, uint64_t hi, size_t n, uint64_t *ret_size)
-{
-    uint64_t size = (STUB_HDR + n * STUB_SIZE + PAGE - 1) & ~(PAGE - 1);
-    if (nareas == MAX_AREAS)
-        return 0;
-    uint64_t a = map_area(lo, hi, size);
-    if (!a)
-        return 0;
-    uint64_t entry = (uint64_t)sbx_tramp_fast_entry;
-    memcpy((void *)a, &entry, sizeof(entry));
-    register_area(a, size);
-    *ret_size = size;
-    return a;
-}
-
-static void stub_for(uint64_t stub, uint64_t area, const struct sbx_rw_patch *pt)
-{
-    if (pt->slot.at) {
-        emit_syscall_stub((uint8_t *)stub, stub, pt->site, area);
-    } else {
-        uint32_t imm;
-        memcpy(&imm, (const uint8_t *)pt->site + 1, 4);
-        emit_mov_stub((uint8_t *)stub, stub, pt->site, imm, area);
-    }
-}
-
-/* Whether [lo, hi) is still padding only (a slot nobody wrote yet). */
-static int still_padding(uint64_t lo, uint64_t hi)
-{
-    for (uint64_t pos = lo; pos < hi;) {
-        int len = sbx_x86_insn_len((const uint8_t *)pos, hi - pos);
-        uint64_t t;
-        if (len < 0 || sbx_x86_insn_flow((const uint8_t *)pos, len, pos, &t) != SBX_X86_PAD)
-            return 0;
-        pos += (uint64_t)len;
-    }
-    return 1;
-}
-
-/*
- * Points a site at its stub, writing the bytes at out (the code's own
- * address, or a copy of the patch's span at the address base).  Every byte
- * of the code is checked first: a mov site must still hold the mov its stub
- * was built from, a syscall site its `syscall` and its slot padding.
- * Returns whether it wrote.
- */
-static int patch_to(const struct sbx_rw_patch *pt, uint64_t stub, uint8_t *out, uint64_t base)
-{
-    const uint8_t *p = (const uint8_t *)pt->site;
-    uint8_t *po = (uint8_t *)((uintptr_t)out + (pt->site - base));
-    if (pt->slot.at) {
-        if (p[0] != 0x0f || p[1] != 0x05 || !still_padding(pt->slot.at, pt->slot.end))
-            return 0;
-        uint8_t *q = (uint8_t *)((uintptr_t)out + (pt->slot.at - base));
-        emit_jmp(q, pt->slot.at, stub);
-        memset(q + SBX_RW_SLOT_LEN, 0x90, pt->slot.end - pt->slot.at - SBX_RW_SLOT_LEN);
-        po[1] = (uint8_t)(int8_t)(int64_t)(pt->slot.at - (pt->site + 2));
-        po[0] = 0xeb;
-        return 1;
-    }
-    uint8_t expect[SBX_RW_MOV_LEN];
-    memcpy(expect, (const uint8_t *)stub + 5, 5);
-    expect[5] = 0x0f;
-    expect[6] = 0x05;
-    if (memcmp(p, expect, SBX_RW_MOV_LEN) != 0)
-        return 0;
-    emit_jmp(po, pt->site, stub);
-    return 1;
-}
-
-/* In place: the pages of the site and its slot are writable, not executable. */
-static int write_patch(const struct sbx_rw_patch *pt, uint64_t stub)
-{
-    return patch_to(pt, stub, (uint8_t *)0, 0);
-}
-
-static void patch_span(const struct sbx_rw_patch *pt, uint64_t *lo, uint64_t *hi);
-
-/*
- * /proc/self/mem writes to code that is not writable without changing its
- * protection, so the patched page does not split its mapping in two or
- * three (an mprotect round trip leaves it VM_ACCOUNT, which its neighbours
- * are not): /proc/self/maps keeps the lines a native process has.  Open for
- * the moment of a patch only; -1 where it cannot be opened.
- */
-static int self_mem_open(void)
-{
-    long fd = sbx_sys4(__NR_openat, AT_FDCWD, (long)"/proc/self/mem", O_RDWR | O_CLOEXEC, 0);
-    return fd < 0 ? -1 : (int)fd;
-}
-
-/*
- * Writes one patch through mem (self_mem_open): 1 written, 0 the code is no
- * longer what was proven, -1 the kernel refused the write (a kernel booted
- * with proc_mem.force_override=never, say): the caller mprotects instead.
- */
-static int poke_patch(int mem, const struct sbx_rw_patch *pt, uint64_t stub)
-{
-    uint64_t lo, hi;
-    uint8_t buf[512];
-    patch_span(pt, &lo, &hi);
-    if (hi - lo > sizeof(buf))
-        return -1;
-    memcpy(buf, (const void *)lo, hi - lo);
-    if (!patch_to(pt, stub, buf, lo))
-        return 0;
-    return sbx_sys4(__NR_pwrite64, mem, (long)buf, (long)(hi - lo), (long)lo) == (long)(hi - lo)
-               ? 1
-               : -1;
-}
-
-/* The bytes a patch writes: [*lo, *hi). */
-static void patch_span(const struct sbx_rw_patch *pt, uint64_t *lo, uint64_t *hi)
-{
-    *lo = pt->site;
-    *hi = pt->site + (pt->slot.at ? 2 : SBX_RW_MOV_LEN);
-    if (pt->slot.at && pt->slot.at < *lo)
-        *lo = pt->slot.at;
-    if (pt->slot.at && pt->slot.end > *hi)
-        *hi = pt->slot.end;
-}
-
-/*
- * Patches pt[0..n) (inside the ranges r[0..nr)) that nobody can be
- * running: stubs in a new area, then each range writable, written and back
- * to prot.
- */
-static void patch_sites(const struct sbx_rw_range *r, unsigned nr, const struct sbx_rw_patch *pt,
-                        size_t n, int prot)
-{
-    if (!n)
-        return;
-    uint64_t size, lo = UINT64_MAX, hi = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t a, b;
-        patch_span(&pt[i], &a, &b);
-        lo = a < lo ? a : lo;
-        hi = b > hi ? b : hi;
-    }
-    uint64_t area = new_area(lo, hi, n, &size);
-    if (!area)
-        return;
-    for (size_t i = 0; i < n; i++)
-        stub_for(area + STUB_HDR + i * STUB_SIZE, area, &pt[i]);
-    if (sbx_sys3(__NR_mprotect, (long)area, (long)size, PROT_READ | PROT_EXEC) < 0)
-        return;
-    int mem = self_mem_open(), poked = mem >= 0;
-    for (size_t j = 0; poked && j < n; j++)
-        poked = poke_patch(mem, &pt[j], area + STUB_HDR + j * STUB_SIZE) >= 0;
-    if (mem >= 0)
-        sbx_sys1(__NR_close, mem);
-    /* Refused: what was poked no longer checks out below, the rest is written in place. */
-    for (unsigned i = 0; !poked && i < nr; i++) {
-        uint64_t plo = r[i].lo & ~(PAGE - 1), phi = (r[i].hi + PAGE - 1) & ~(PAGE - 1);
-        if (sbx_sys3(__NR_mprotect, (long)plo, (long)(phi - plo), PROT_READ | PROT_WRITE) < 0)
-            continue;
-        for (size_t j = 0; j < n; j++)
-            if (pt[j].site >= r[i].lo && pt[j].site < r[i].hi)
-                write_patch(&pt[j], area + STUB_HDR + j * STUB_SIZE);
-        sbx_sys3(__NR_mprotect, (long)plo, (long)(phi - plo), prot);
-    }
-}
-
 /* ---- regions: registered code, patched lazily ---- */
 
 /*
@@ -661,7 +235,7 @@ static void patch_sites(const struct sbx_rw_range *r, unsigned nr, const struct 
  */
 static long own_mmap(uint64_t bytes)
 {
-    uint64_t a = ((uint64_t)__sbx_image_end + PAGE - 1) & ~(PAGE - 1);
+    uint64_t a = ((uint64_t)__sbx_image_end + SBX_RW_PAGE - 1) & ~(SBX_RW_PAGE - 1);
     for (; a + bytes <= SBX_TRAMPOLINE_RESERVED_HI; a += bytes) {
         long m = sbx_tramp_syscall6(__NR_mmap, (long)a, (long)bytes, PROT_READ | PROT_WRITE,
                                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
@@ -691,7 +265,7 @@ static void region_add(const struct sbx_rw_range *rg, const uint64_t *st, size_t
         first++;
     while (first + n < nst && st[first + n] <= rg->hi)
         n++;
-    uint64_t bytes = ((n + 1) * sizeof(uint64_t) + PAGE - 1) & ~(PAGE - 1);
+    uint64_t bytes = ((n + 1) * sizeof(uint64_t) + SBX_RW_PAGE - 1) & ~(SBX_RW_PAGE - 1);
     long m = own_mmap(bytes);
     if (m < 0)
         return;
@@ -728,23 +302,29 @@ static void region_drop(uint64_t addr, uint64_t len)
     }
 }
 
+/* Counts a trap at the `syscall` sc of r in the sandbox's hot sites; its count, or 0. */
+static uint32_t region_hot_note(const struct region *r, uint64_t sc)
+{
+    return sbx_rw_hot_note(r->dev, r->ino, r->foff + (sc - r->lo) + 1);
+}
+
 /* A fresh stub in r's lazy stub page, or 0. */
 static uint64_t lazy_stub(struct region *r, const struct sbx_rw_patch *pt)
 {
-    const unsigned cap = (PAGE - STUB_HDR) / STUB_SIZE;
+    const unsigned cap = (SBX_RW_PAGE - SBX_RW_STUB_HDR) / SBX_RW_STUB_SIZE;
     if (!r->stubs || r->stubs_used == cap) {
         uint64_t size;
-        uint64_t a = new_area(r->lo, r->hi, cap, &size);
+        uint64_t a = sbx_rw_new_area(r->lo, r->hi, cap, &size);
         if (!a)
             return 0;
         r->stubs = a;
         r->stubs_used = 0;
-    } else if (sbx_sys3(__NR_mprotect, (long)r->stubs, PAGE, PROT_READ | PROT_WRITE) < 0) {
+    } else if (sbx_sys3(__NR_mprotect, (long)r->stubs, SBX_RW_PAGE, PROT_READ | PROT_WRITE) < 0) {
         return 0;
     }
-    uint64_t stub = r->stubs + STUB_HDR + r->stubs_used++ * STUB_SIZE;
-    stub_for(stub, r->stubs, pt);
-    if (sbx_sys3(__NR_mprotect, (long)r->stubs, PAGE, PROT_READ | PROT_EXEC) < 0)
+    uint64_t stub = r->stubs + SBX_RW_STUB_HDR + r->stubs_used++ * SBX_RW_STUB_SIZE;
+    sbx_rw_stub_for(stub, r->stubs, pt);
+    if (sbx_sys3(__NR_mprotect, (long)r->stubs, SBX_RW_PAGE, PROT_READ | PROT_EXEC) < 0)
         return 0;
     return stub;
 }
@@ -762,156 +342,9 @@ static void patch_regions(void)
         struct sbx_rw_range rg = { r->lo, r->hi, 0 };
         size_t ntaken = 0;
         size_t n = scan_candidates(&rg, r->starts, r->nstarts, s, 0, &ntaken);
-        patch_sites(&rg, 1, s->patches, n, r->prot);
+        sbx_rw_patch_sites(&rg, 1, s->patches, n, r->prot);
     }
     put_scratch(s);
-}
-
-/* ---- hot sites, shared by the sandbox's processes (struct sbx_hot_site) ---- */
-
-/*
- * A site that trapped this often in the sandbox, in any processes, is
- * patched at its next trap in any process, when a process maps its file,
- * and by a parent before it forks (its children inherit the patch).  So the
- * first calls of a shell's children, or of a pipeline's later programs, do
- * not all trap.  The table is the guests' to write: entries are hints, the
- * sites they name are proven like any other, and at most SBX_RW_MAX_HINTS
- * are tried per mapping.
- */
-#define HOT_AT 2
-#define HOT_PROBE 8
-
-static struct sbx_stats *shared_stats(void)
-{
-    return sbx_tramp.stats_mapped ? (struct sbx_stats *)SBX_TRAMPOLINE_STATS_ADDR : NULL;
-}
-
-static uint64_t hot_hash(uint64_t dev, uint64_t ino, uint64_t off1)
-{
-    uint64_t h = (dev * 0x9e3779b97f4a7c15ULL) ^ (ino * 0xc2b2ae3d27d4eb4fULL) ^ off1;
-    h ^= h >> 29;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    return h ^ (h >> 32);
-}
-
-/* Counts a trap at the `syscall` sc of file-backed r; the site's count in the sandbox, or 0. */
-static uint32_t hot_note(const struct region *r, uint64_t sc)
-{
-    struct sbx_stats *st = shared_stats();
-    if (!st || !r->ino)
-        return 0;
-    uint64_t off1 = r->foff + (sc - r->lo) + 1;
-    uint64_t h = hot_hash(r->dev, r->ino, off1);
-    for (unsigned i = 0; i < HOT_PROBE; i++) {
-        struct sbx_hot_site *e = &st->hot[(h + i) & (SBX_STATS_HOT - 1)];
-        uint64_t cur = __atomic_load_n(&e->off1, __ATOMIC_ACQUIRE);
-        if (cur == 0 && __atomic_compare_exchange_n(&e->off1, &cur, off1, 0, __ATOMIC_ACQ_REL,
-                                                    __ATOMIC_ACQUIRE)) {
-            __atomic_store_n(&e->dev, r->dev, __ATOMIC_RELAXED);
-            __atomic_store_n(&e->ino, r->ino, __ATOMIC_RELAXED);
-            __atomic_store_n(&e->traps, 1, __ATOMIC_RELEASE);
-            return 1;
-        }
-        if (cur == off1 && __atomic_load_n(&e->traps, __ATOMIC_ACQUIRE) == 0)
-            return 0; /* another process is filling this entry in, maybe for this site */
-        if (cur == off1 && __atomic_load_n(&e->dev, __ATOMIC_RELAXED) == r->dev &&
-            __atomic_load_n(&e->ino, __ATOMIC_RELAXED) == r->ino) {
-            uint32_t n = __atomic_add_fetch(&e->traps, 1, __ATOMIC_RELAXED);
-            if (n == HOT_AT)
-                __atomic_add_fetch(&st->hot_gen, 1, __ATOMIC_RELEASE);
-            return n;
-        }
-    }
-    return 0;
-}
-
-/*
- * Across an exec without the stats memfd (abi.h: only `--stats` keeps it)
- * the new program gets a stats page of its own, and the hot sites travel in
- * the exec request (":hot=", 48 hex digits each: off1, dev, ino), so that a
- * site the process made hot is patched when the new program maps its file.
- */
-#define HOT_CARRY 64
-
-static void hex64(char *out, uint64_t v)
-{
-    for (int i = 15; i >= 0; i--, v >>= 4)
-        out[i] = "0123456789abcdef"[v & 15];
-}
-
-size_t sbx_rw_hot_export(char *buf, size_t cap)
-{
-    const struct sbx_stats *st = shared_stats();
-    size_t n = 0;
-    for (unsigned i = 0; st && i < SBX_STATS_HOT && n + 48 <= cap && n / 48 < HOT_CARRY; i++) {
-        const struct sbx_hot_site *e = &st->hot[i];
-        uint64_t off1 = __atomic_load_n(&e->off1, __ATOMIC_ACQUIRE);
-        if (!off1 || __atomic_load_n(&e->traps, __ATOMIC_RELAXED) < HOT_AT)
-            continue;
-        hex64(buf + n, off1);
-        hex64(buf + n + 16, __atomic_load_n(&e->dev, __ATOMIC_RELAXED));
-        hex64(buf + n + 32, __atomic_load_n(&e->ino, __ATOMIC_RELAXED));
-        n += 48;
-    }
-    return n;
-}
-
-static int unhex64(const char *s, uint64_t *v)
-{
-    *v = 0;
-    for (int i = 0; i < 16; i++) {
-        char c = s[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (d < 0)
-            return 0;
-        *v = *v << 4 | (uint64_t)d;
-    }
-    return 1;
-}
-
-void sbx_rw_hot_import(const char *hex, size_t len)
-{
-    struct sbx_stats *st = shared_stats();
-    for (size_t at = 0; st && at + 48 <= len && at / 48 < HOT_CARRY; at += 48) {
-        uint64_t off1, dev, ino;
-        if (!unhex64(hex + at, &off1) || !unhex64(hex + at + 16, &dev) ||
-            !unhex64(hex + at + 32, &ino) || !off1)
-            return;
-        uint64_t h = hot_hash(dev, ino, off1);
-        for (unsigned i = 0; i < HOT_PROBE; i++) {
-            struct sbx_hot_site *e = &st->hot[(h + i) & (SBX_STATS_HOT - 1)];
-            if (e->off1 == 0) {
-                *e = (struct sbx_hot_site){ .off1 = off1, .dev = dev, .ino = ino, .traps = HOT_AT };
-                break;
-            }
-        }
-    }
-}
-
-/*
- * The hot sites of file (dev, ino) that lie in [lo, hi), where file offset
- * foff is mapped at lo: their `syscall` addresses into out[0..max).
- */
-static size_t hot_sites(uint64_t dev, uint64_t ino, uint64_t foff, uint64_t lo, uint64_t hi,
-                        uint64_t *out, size_t max)
-{
-    const struct sbx_stats *st = shared_stats();
-    size_t n = 0;
-    if (!st || !ino || hi - lo < 2)
-        return 0;
-    for (unsigned i = 0; i < SBX_STATS_HOT && n < max; i++) {
-        const struct sbx_hot_site *e = &st->hot[i];
-        uint64_t off1 = __atomic_load_n(&e->off1, __ATOMIC_ACQUIRE);
-        if (!off1 || __atomic_load_n(&e->ino, __ATOMIC_RELAXED) != ino ||
-            __atomic_load_n(&e->dev, __ATOMIC_RELAXED) != dev ||
-            __atomic_load_n(&e->traps, __ATOMIC_RELAXED) < HOT_AT)
-            continue;
-        uint64_t off = off1 - 1;
-        if (off < foff || off - foff > hi - lo - 2)
-            continue;
-        out[n++] = lo + (off - foff);
-    }
-    return n;
 }
 
 /* The patch for the `syscall` at sc in rg, if it proves (mov site first); 0 when none. */
@@ -935,17 +368,63 @@ static int patch_for(const struct sbx_rw_range *rg, const uint64_t *st, size_t n
 
 /* ---- the ways code appears ---- */
 
+/* A mapping of a file the image's site map lists: its sites, with no search and no proof. */
+static void new_code_mapped(struct sbx_rw_scratch *s, const struct sbx_sitemap_file *f,
+                            uint64_t addr, uint64_t len, int prot, uint64_t off)
+{
+    struct sbx_rw_range rg = { addr, addr + len, 0 };
+    size_t n = sbx_rw_sitemap_patches(f, addr, off, len, s->patches, SBX_RW_MAX_SITES);
+    sbx_rw_patch_sites(&rg, 1, s->patches, n, prot);
+}
+
+/*
+ * File-backed code of a single-threaded process: its ranges s->ranges[0..nr)
+ * are registered for lazy patching, and only the sites other processes of
+ * the sandbox trapped at are patched now, before anybody runs them.
+ */
+static void new_code_lazy(struct sbx_rw_scratch *s, unsigned nr, size_t nstarts, uint64_t addr,
+                          uint64_t len, int prot, uint64_t off)
+{
+    for (unsigned i = 0; i < nr; i++)
+        region_add(&s->ranges[i], s->starts, nstarts, prot, s->dev, s->ino,
+                   off + (s->ranges[i].lo - addr));
+    size_t nh = sbx_rw_hot_sites(s->dev, s->ino, off, addr, addr + len, s->hints, SBX_RW_MAX_HINTS);
+    size_t n = 0, ntaken = 0;
+    for (size_t h = 0; h < nh && n < SBX_RW_MAX_SITES; h++)
+        for (unsigned i = 0; i < nr; i++)
+            if (patch_for(&s->ranges[i], s->starts, nstarts, s->hints[h], s->taken, ntaken,
+                          &s->patches[n])) {
+                if (s->patches[n].slot.at)
+                    s->taken[ntaken++] = s->patches[n].slot;
+                n++;
+                break;
+            }
+    sbx_rw_patch_sites(s->ranges, nr, s->patches, n, prot);
+}
+
+/*
+ * Code patched whole before it becomes executable: file-backed code of a
+ * threaded process, searched for candidates and each proven, or anonymous
+ * code, which has one known start (anon), swept whole.
+ */
+static void new_code_eager(struct sbx_rw_scratch *s, unsigned nr, size_t nstarts, int anon,
+                           int prot)
+{
+    size_t n = 0, ntaken = 0;
+    for (unsigned i = 0; i < nr; i++)
+        n = anon ? scan_range(&s->ranges[i], s->starts, nstarts, s, n)
+                 : scan_candidates(&s->ranges[i], s->starts, nstarts, s, n, &ntaken);
+    sbx_rw_patch_sites(s->ranges, nr, s->patches, n, prot);
+}
+
 int sbx_rw_new_code(uint64_t addr, uint64_t len, int prot, int fd, uint64_t off)
 {
     if (rewriting() && !(prot & PROT_WRITE) && lock()) {
         region_drop(addr, len);
         struct sbx_rw_scratch *s = get_scratch();
-        const struct sbx_sitemap_file *f = fd >= 0 && s ? sitemap_file(fd) : NULL;
+        const struct sbx_sitemap_file *f = fd >= 0 && s ? sbx_rw_sitemap_file(fd) : NULL;
         if (f) {
-            struct sbx_rw_range rg = { addr, addr + len, 0 };
-            size_t n = sitemap_patches(f, addr, off, len, s->patches, SBX_RW_MAX_SITES);
-            patch_sites(&rg, 1, s->patches, n, prot);
-            put_scratch(s);
+            new_code_mapped(s, f, addr, len, prot, off);
         } else if (s) {
             size_t nstarts = 1;
             unsigned nr = 1;
@@ -955,35 +434,13 @@ int sbx_rw_new_code(uint64_t addr, uint64_t len, int prot, int fd, uint64_t off)
                 s->ranges[0] = (struct sbx_rw_range){ addr, addr + len, 1 };
                 s->starts[0] = addr;
             }
-            if (fd >= 0 && !is_threaded()) {
-                for (unsigned i = 0; i < nr; i++)
-                    region_add(&s->ranges[i], s->starts, nstarts, prot, s->dev, s->ino,
-                               off + (s->ranges[i].lo - addr));
-                /* What other processes of the sandbox trapped at: patch it before anybody runs it.
-                 */
-                size_t nh =
-                    hot_sites(s->dev, s->ino, off, addr, addr + len, s->hints, SBX_RW_MAX_HINTS);
-                size_t n = 0, ntaken = 0;
-                for (size_t h = 0; h < nh && n < SBX_RW_MAX_SITES; h++)
-                    for (unsigned i = 0; i < nr; i++)
-                        if (patch_for(&s->ranges[i], s->starts, nstarts, s->hints[h], s->taken,
-                                      ntaken, &s->patches[n])) {
-                            if (s->patches[n].slot.at)
-                                s->taken[ntaken++] = s->patches[n].slot;
-                            n++;
-                            break;
-                        }
-                patch_sites(s->ranges, nr, s->patches, n, prot);
-            } else {
-                /* Anonymous code has one known start: sweep it whole. */
-                size_t n = 0, ntaken = 0;
-                for (unsigned i = 0; i < nr; i++)
-                    n = fd >= 0 ? scan_candidates(&s->ranges[i], s->starts, nstarts, s, n, &ntaken)
-                                : scan_range(&s->ranges[i], s->starts, nstarts, s, n);
-                patch_sites(s->ranges, nr, s->patches, n, prot);
-            }
-            put_scratch(s);
+            if (fd >= 0 && !is_threaded())
+                new_code_lazy(s, nr, nstarts, addr, len, prot, off);
+            else
+                new_code_eager(s, nr, nstarts, fd < 0, prot);
         }
+        if (s)
+            put_scratch(s);
         unlock();
     }
     return (int)sbx_sys3(__NR_mprotect, (long)addr, (long)len, prot);
@@ -1087,7 +544,7 @@ long sbx_rw_mprotect(long addr, long len, long prot)
 {
     if (!rewriting())
         return sbx_sys3(__NR_mprotect, addr, len, prot);
-    if (!(prot & PROT_EXEC) || (prot & PROT_WRITE) || len <= 0 || (addr & (PAGE - 1)) ||
+    if (!(prot & PROT_EXEC) || (prot & PROT_WRITE) || len <= 0 || (addr & (SBX_RW_PAGE - 1)) ||
         !range_is_anon((uint64_t)addr, (uint64_t)len)) {
         sbx_rw_forget((uint64_t)addr, (uint64_t)len);
         return sbx_sys3(__NR_mprotect, addr, len, prot);
@@ -1153,12 +610,12 @@ static int patch_in_place(struct region *r, uint64_t sc)
     int patched = 0;
     uint64_t stub = lazy_stub(r, &pt);
     uint64_t lo, hi;
-    patch_span(&pt, &lo, &hi);
-    uint64_t page = lo & ~(PAGE - 1);
-    uint64_t end = (hi + PAGE - 1) & ~(PAGE - 1);
-    int mem = stub ? self_mem_open() : -1;
+    sbx_rw_patch_span(&pt, &lo, &hi);
+    uint64_t page = lo & ~(SBX_RW_PAGE - 1);
+    uint64_t end = (hi + SBX_RW_PAGE - 1) & ~(SBX_RW_PAGE - 1);
+    int mem = stub ? sbx_rw_self_mem_open() : -1;
     if (mem >= 0) {
-        patched = poke_patch(mem, &pt, stub);
+        patched = sbx_rw_poke_patch(mem, &pt, stub);
         sbx_sys1(__NR_close, mem);
         if (patched >= 0)
             return patched;
@@ -1166,7 +623,7 @@ static int patch_in_place(struct region *r, uint64_t sc)
     }
     if (stub &&
         sbx_sys3(__NR_mprotect, (long)page, (long)(end - page), PROT_READ | PROT_WRITE) == 0) {
-        patched = write_patch(&pt, stub);
+        patched = sbx_rw_write_patch(&pt, stub);
         sbx_sys3(__NR_mprotect, (long)page, (long)(end - page), r->prot);
     }
     return patched;
@@ -1184,14 +641,14 @@ void sbx_rw_lazy(uint64_t ip)
      * change of the regions only makes a wrong hint.
      */
     struct region *r = region_at(sc);
-    uint32_t count = r ? hot_note(r, sc) : 0;
+    uint32_t count = r ? region_hot_note(r, sc) : 0;
     if (is_threaded())
         return;
     uint64_t *slot = seen_slot(sc);
     uint64_t v = __atomic_load_n(slot, __ATOMIC_RELAXED);
     if (v == ~sc)
         return; /* patching it failed here before */
-    if (v != sc && count < HOT_AT) {
+    if (v != sc && count < SBX_RW_HOT_AT) {
         __atomic_store_n(slot, sc, __ATOMIC_RELAXED);
         return;
     }
@@ -1209,14 +666,14 @@ void sbx_rw_note_exit(uint64_t ip)
 {
     struct region *r = rewriting() ? region_at(ip - 2) : NULL;
     if (r)
-        hot_note(r, ip - 2);
+        region_hot_note(r, ip - 2);
 }
 
 void sbx_rw_before_fork(void)
 {
     /* Per process; a child starts from its parent's view. */
     static uint64_t gen_done;
-    const struct sbx_stats *st = shared_stats();
+    const struct sbx_stats *st = sbx_rw_shared_stats();
     if (!rewriting() || !st || is_threaded())
         return;
     uint64_t gen = __atomic_load_n(&st->hot_gen, __ATOMIC_ACQUIRE);
@@ -1236,7 +693,7 @@ void sbx_rw_before_fork(void)
             if (r->lo == r->hi || !r->ino)
                 continue;
             size_t nh =
-                hot_sites(r->dev, r->ino, r->foff, r->lo, r->hi, s->hints, SBX_RW_MAX_HINTS);
+                sbx_rw_hot_sites(r->dev, r->ino, r->foff, r->lo, r->hi, s->hints, SBX_RW_MAX_HINTS);
             for (size_t h = 0; h < nh; h++) {
                 uint64_t sc = s->hints[h];
                 const uint8_t *p = (const uint8_t *)sc;
@@ -1294,14 +751,4 @@ void sbx_rw_forget(uint64_t addr, uint64_t len)
     } else {
         __atomic_add_fetch(&stale_gen, 1, __ATOMIC_RELEASE);
     }
-}
-
-int sbx_rw_owns(uint64_t addr, uint64_t len)
-{
-    uint64_t end = addr + len < addr ? UINT64_MAX : addr + len;
-    unsigned n = __atomic_load_n(&nareas, __ATOMIC_ACQUIRE);
-    for (unsigned i = 0; i < n; i++)
-        if (addr < areas[i].hi && end > areas[i].lo)
-            return 1;
-    return 0;
 }
