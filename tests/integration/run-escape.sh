@@ -21,13 +21,8 @@ IMG=$T/test.ext4
 MODES=(off trap rewrite)
 # A caller other than root, in the daemon's group (nogroup).
 USER_ID=4242
-started_pids=()
 
 cleanup() {
-    local pid
-    for pid in "${started_pids[@]}"; do
-        kill -KILL "$pid" 2>/dev/null || true
-    done
     [ -z "${host_loop:-}" ] || losetup -d "$host_loop" || true
     suite_cleanup
 }

@@ -21,25 +21,8 @@ IMG=$T/test.ext4
 LOG=$T/sandboxd.log
 mkdir -p "$T/policies"
 cp "$TEST_IMAGE" "$IMG"
-# Guest sleeps run for "6<our pid><n>" seconds, a number nobody else uses.
-SLEEP_PREFIX=6$$
-sleeps=0
-started_pids=()
-
-cleanup() {
-    local pid
-    for pid in "${started_pids[@]}"; do
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    for pid in $(pgrep -f "sleep ${SLEEP_PREFIX}[0-9]*\$" || true); do
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    if mountpoint -q "$T/tiny"; then
-        umount "$T/tiny" || true
-    fi
-    suite_cleanup
-}
-trap cleanup EXIT
+suite_sleeps 6
+cleanup_mounts=("$T/tiny")
 
 tap_on_fail() {
     say "last run: exit status ${rc:-?}; stderr:"
@@ -107,7 +90,6 @@ suite_mounts() {
 suite_loops() {
     losetup -a -n -O NAME,BACK-FILE 2>/dev/null | grep -F "$T" | grep -vF " $IMG" || true
 }
-suite_guests() { pgrep -f "sleep ${SLEEP_PREFIX}[0-9]*\$" || true; }
 
 holdings() { echo "$(daemon_fds) $(daemon_children) $(daemon_cgroups)"; }
 

@@ -17,29 +17,8 @@ IMG=$T/test.ext4
 LOG=$T/sandboxd.log
 mkdir -p "$T/policies"
 cp "$TEST_IMAGE" "$IMG"
-# Guest sleeps run for "8<our pid><n>" seconds, a number nobody else uses.
-SLEEP_PREFIX=8$$
-sleeps=0
-started_pids=()
-
-cleanup() {
-    local pid
-    for pid in "${started_pids[@]}"; do
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    for pid in $(pgrep -f "/bin/sleep ${SLEEP_PREFIX}[0-9]*\$" || true); do
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    wait 2>/dev/null || true
-    local m
-    for m in "$T/tiny" "$T/fuse"; do
-        if mountpoint -q "$m"; then
-            umount "$m" || true
-        fi
-    done
-    rm -rf --one-file-system "$T"
-}
-trap cleanup EXIT
+suite_sleeps 8
+cleanup_mounts=("$T/tiny" "$T/fuse")
 
 # start_daemon SOCKET STATE LOG [ARG...]: a daemon of our own; sets daemon_pid.
 start_daemon() {

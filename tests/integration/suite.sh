@@ -28,17 +28,55 @@ suite_init() {
     chmod 0755 "$T"
     SOCK=$T/sandboxd.sock
     daemon_pid=
-    # A suite that leaves more behind sets a trap of its own.
+    # What suite_cleanup undoes: background processes the suite started, the
+    # guests of suite_sleeps, mount points under $T.
+    started_pids=()
+    SLEEP_PREFIX=
+    cleanup_mounts=()
+    # A suite that leaves more behind sets a trap of its own that ends in
+    # suite_cleanup.
     trap suite_cleanup EXIT
 }
 
-# Stops the suite's daemon, if it runs, and removes $T.
+# suite_sleeps DIGIT: the suite's guests sleep for "DIGIT<our pid><n>"
+# seconds (SLEEP_PREFIX, then the counter sleeps), a number nobody else
+# uses, so that pgrep finds exactly them on the host and suite_cleanup kills
+# them.
+suite_sleeps() {
+    SLEEP_PREFIX=$1$$
+    # shellcheck disable=SC2034  # the suites count their sleeps in it
+    sleeps=0
+}
+
+# The suite's guest sleeps running on the host (suite_sleeps), one pid a line.
+suite_guests() {
+    [ -z "$SLEEP_PREFIX" ] || pgrep -f "sleep ${SLEEP_PREFIX}[0-9]*\$" || true
+}
+
+# Kills what the suite started (started_pids) and its guests
+# (suite_guests), unmounts cleanup_mounts, stops the suite's daemon, if it
+# runs, and removes $T (not across a mount that is still there).
 suite_cleanup() {
+    local pid m
+    for pid in "${started_pids[@]}"; do
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    for pid in $(suite_guests); do
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    for pid in "${started_pids[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    for m in "${cleanup_mounts[@]}"; do
+        if mountpoint -q "$m"; then
+            umount "$m" || true
+        fi
+    done
     if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
         kill -TERM "$daemon_pid"
         wait "$daemon_pid" || true
     fi
-    rm -rf "$T"
+    rm -rf --one-file-system "$T"
 }
 
 # policy NAME: writes stdin to $T/policies/NAME.yaml.
