@@ -261,8 +261,9 @@ static int cmd_scale(int argc, char **argv)
                 if (!WIFEXITED(status) || WEXITSTATUS(status) != want) {
                     char err_path[128];
                     snprintf(err_path, sizeof(err_path), "%s/%ld.err", dir, k);
-                    fprintf(stderr, "bench-tool: sandbox %ld: expected exit status %d, got %s %d; "
-                                    "its stderr:\n",
+                    fprintf(stderr,
+                            "bench-tool: sandbox %ld: expected exit status %d, got %s %d; "
+                            "its stderr:\n",
                             k, want, WIFEXITED(status) ? "exit status" : "signal",
                             WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
                     print_file(err_path, stderr);

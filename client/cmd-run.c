@@ -220,8 +220,7 @@ static int send_run(int sock, const struct run_opts *o, int image_fd, char **arg
         .n_options = o->extra.n_options,
         .mode = o->mode,
         .flags = (o->stats ? SBX_RUN_STATS : 0) | (o->tty ? SBX_RUN_TTY : 0) |
-                 (o->detach ? SBX_RUN_DETACH : 0) |
-                 (o->trace || o->learn ? SBX_RUN_TRACE : 0),
+                 (o->detach ? SBX_RUN_DETACH : 0) | (o->trace || o->learn ? SBX_RUN_TRACE : 0),
         .name = (char *)o->name,
     };
     _cleanup_free_ char *text = NULL;

@@ -30,7 +30,6 @@ struct sbx_daemon_config {
     uint64_t log_size;     /* bytes of log per detached sandbox */
 };
 
-
 struct sbx_client;
 struct sbx_sandbox;
 struct sbx_sitemap_build;
@@ -57,10 +56,10 @@ struct sbx_daemon {
     struct sbx_image_cache images;
     struct sbx_cgroup_root cgroups;
     struct sbx_cg_limits default_limits; /* the default policy's, on this host */
-    struct sbx_client *clients;    /* list */
-    struct sbx_sandbox *sandboxes; /* list */
-    struct sbx_sandbox *spare;     /* spawned ahead of the next run; not in the list */
-    struct sbx_lifecycle lifecycle; /* ids, names, records, logs */
+    struct sbx_client *clients;          /* list */
+    struct sbx_sandbox *sandboxes;       /* list */
+    struct sbx_sandbox *spare;           /* spawned ahead of the next run; not in the list */
+    struct sbx_lifecycle lifecycle;      /* ids, names, records, logs */
     uint64_t next_id;
     bool stopping;
     int exit_code;

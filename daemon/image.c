@@ -160,8 +160,7 @@ static void explain_failure(int fsfd, int kmsg, const char *source, int err, int
         return;
     const char *dev = source + strlen("/dev/");
     /* EUCLEAN is ext4's EFSCORRUPTED, EBADMSG its EFSBADCRC (a checksum). */
-    const char *corrupt =
-        err == -EUCLEAN || err == -EBADMSG ? "the filesystem is corrupt: " : "";
+    const char *corrupt = err == -EUCLEAN || err == -EBADMSG ? "the filesystem is corrupt: " : "";
     char kern[SBX_KMSG_REASON_MAX] = "";
     if (kmsg >= 0 && sbx_kmsg_collect(kmsg, dev, kern, sizeof(kern)) > 0)
         snprintf(why, len, "%s%s; the kernel says: %s", corrupt, strerror(-err), kern);

@@ -44,7 +44,7 @@ struct sbx_sandbox {
     uint64_t pending_signals; /* bit n-1: signal n came before guest_pidfd */
     bool tty_sent;
     struct sbx_killnotif *killnotif; /* the kill rules' listener, from init (NOTIFY); or NULL */
-    bool guest_sigsys; /* off mode: SIGSYS is the guest's own, not the trampoline's */
+    bool guest_sigsys;               /* off mode: SIGSYS is the guest's own, not the trampoline's */
     uint64_t timeout_ms;
     uv_timer_t timer;
     struct sbx_msg_report report;

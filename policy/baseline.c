@@ -20,7 +20,7 @@
 
 /* Every namespace bit clone() accepts; CLONE_NEWTIME shares its bit with the exit signal there. */
 static const uint64_t clone_ns_bits[] = {
-    CLONE_NEWNS,  CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
+    CLONE_NEWNS,   CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
     CLONE_NEWUSER, CLONE_NEWPID,    CLONE_NEWNET,
 };
 
@@ -237,8 +237,8 @@ int sbx_baseline_add_rules(void *scmp_ctx, const struct sbx_baseline_opts *o)
     int r;
 
     for (size_t i = 0; i < ARRAY_SIZE(always_denied); i++) {
-        r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(always_denied[i].err),
-                                   always_denied[i].nr, 0);
+        r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(always_denied[i].err), always_denied[i].nr,
+                                   0);
         if (r < 0)
             return r;
     }

@@ -72,9 +72,9 @@ static int resolve_group(const char *name, const char *group, uint32_t *ret, cha
     return -ENOENT;
 }
 
-int sbx_policy_resolve_identity(const struct sbx_policy *p, const char *passwd,
-                                const char *group, uint32_t *ret_uid, uint32_t *ret_gid,
-                                uint32_t **ret_groups, size_t *ret_n_groups, char **ret_err)
+int sbx_policy_resolve_identity(const struct sbx_policy *p, const char *passwd, const char *group,
+                                uint32_t *ret_uid, uint32_t *ret_gid, uint32_t **ret_groups,
+                                size_t *ret_n_groups, char **ret_err)
 {
     uint32_t uid = UINT32_MAX, gid = UINT32_MAX;
     char *err = NULL;

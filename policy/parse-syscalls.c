@@ -78,8 +78,7 @@ static bool parse_action(struct sbx_pctx *c, const struct sbx_ynode *n, const ch
             ;
     }
     if (i == ARRAY_SIZE(words)) {
-        const char *hint =
-            wlen < sizeof(word) ? sbx_suggest(word, words, ARRAY_SIZE(words)) : NULL;
+        const char *hint = wlen < sizeof(word) ? sbx_suggest(word, words, ARRAY_SIZE(words)) : NULL;
         if (hint)
             sbx_pctx_report(c, n->line, n->col, "unknown action '%s' (did you mean '%s'?)", s,
                             hint);
@@ -194,8 +193,7 @@ static bool parse_cond(struct sbx_pctx *c, const struct sbx_ynode *n, struct sbx
     if (sbx_pctx_fields(c, n, "an argument condition", keys, ARRAY_SIZE(keys), v)) {
         for (size_t i = 0; i < 3; i++)
             if (!v[i])
-                sbx_pctx_report(c, n->line, n->col, "an argument condition needs '%s'",
-                                keys[i]);
+                sbx_pctx_report(c, n->line, n->col, "an argument condition needs '%s'", keys[i]);
         if (v[0]) {
             const char *s = sbx_pctx_scalar(c, v[0], "a number", "index");
             uint64_t idx;
@@ -248,8 +246,8 @@ static bool refs_add(struct sbx_pctx *c, struct refs *r, int nr, size_t rule,
 {
     if (r->n == MAX_SYSCALL_REFS) {
         if (!r->full)
-            sbx_pctx_report(c, node->line, node->col,
-                            "the rules name more than %u syscalls in all", MAX_SYSCALL_REFS);
+            sbx_pctx_report(c, node->line, node->col, "the rules name more than %u syscalls in all",
+                            MAX_SYSCALL_REFS);
         c->failed = r->full = true;
         return false;
     }

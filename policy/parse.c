@@ -259,8 +259,7 @@ static void parse_limits(struct sbx_pctx *c, const struct sbx_ynode *n)
 }
 
 /* tmpfs and umask modes are octal, as with chmod, whether quoted or not. */
-static int get_octal(struct sbx_pctx *c, const struct sbx_ynode *n, const char *key,
-                     unsigned max)
+static int get_octal(struct sbx_pctx *c, const struct sbx_ynode *n, const char *key, unsigned max)
 {
     const char *s = sbx_pctx_scalar(c, n, "an octal mode", key);
     if (!s)
@@ -275,8 +274,8 @@ static int get_octal(struct sbx_pctx *c, const struct sbx_ynode *n, const char *
             v = v * 8 + (unsigned)(*d - '0');
     }
     if (!ok || v > max) {
-        sbx_pctx_report(c, n->line, n->col, "invalid mode '%s' for '%s' (octal, at most %04o)",
-                        s, key, max);
+        sbx_pctx_report(c, n->line, n->col, "invalid mode '%s' for '%s' (octal, at most %04o)", s,
+                        key, max);
         return -1;
     }
     return (int)v;
@@ -324,8 +323,8 @@ static void parse_mount(struct sbx_pctx *c, const struct sbx_ynode *n, struct sb
         if (v[1])
             sbx_pctx_report(c, v[1]->line, v[1]->col, "a tmpfs mount has no 'source'");
         if (v[4])
-            get_limit(c, v[4], "size", sbx_parse_size, 4096, UINT64_MAX / 2,
-                      "a size such as 64M", "at least 4K", &m->size);
+            get_limit(c, v[4], "size", sbx_parse_size, 4096, UINT64_MAX / 2, "a size such as 64M",
+                      "at least 4K", &m->size);
         if (v[5]) {
             int mode = get_octal(c, v[5], "mode", 07777);
             if (mode >= 0)
@@ -417,8 +416,9 @@ static char *get_id(struct sbx_pctx *c, const struct sbx_ynode *n, const char *k
     if (!s)
         return NULL;
     if (!id_ok(s)) {
-        sbx_pctx_report(c, n->line, n->col, "invalid %s '%s' (a name, or a number below 4294967295 without leading zeros)",
-                        key, s);
+        sbx_pctx_report(
+            c, n->line, n->col,
+            "invalid %s '%s' (a name, or a number below 4294967295 without leading zeros)", key, s);
         return NULL;
     }
     return sbx_pctx_strdup(c, s);
@@ -549,9 +549,9 @@ static void parse_caps(struct sbx_pctx *c, const struct sbx_ynode *n)
 /* Resources counted in bytes take size suffixes; the others are plain counts. */
 static bool rlimit_in_bytes(int res)
 {
-    return res == RLIMIT_AS || res == RLIMIT_CORE || res == RLIMIT_DATA ||
-           res == RLIMIT_FSIZE || res == RLIMIT_MEMLOCK || res == RLIMIT_MSGQUEUE ||
-           res == RLIMIT_RSS || res == RLIMIT_STACK;
+    return res == RLIMIT_AS || res == RLIMIT_CORE || res == RLIMIT_DATA || res == RLIMIT_FSIZE ||
+           res == RLIMIT_MEMLOCK || res == RLIMIT_MSGQUEUE || res == RLIMIT_RSS ||
+           res == RLIMIT_STACK;
 }
 
 static int parse_rlim_value(const char *s, int res, uint64_t *ret)
@@ -624,16 +624,16 @@ static void parse_rlimits(struct sbx_pctx *c, const struct sbx_ynode *n)
                             k->scalar);
             continue;
         }
-        p->rlimits[p->n_rlimits++] =
-            (struct sbx_rlimit){ .resource = res, .cur = cur, .max = max };
+        p->rlimits[p->n_rlimits++] = (struct sbx_rlimit){ .resource = res, .cur = cur, .max = max };
     }
 }
 
 static void parse_process(struct sbx_pctx *c, const struct sbx_ynode *n)
 {
-    static const char *const keys[] = { "user",     "group",        "groups", "cwd",
-                                        "env",      "env_mode",     "hostname",
-                                        "capabilities", "rlimits", "umask" };
+    static const char *const keys[] = {
+        "user",     "group",    "groups",       "cwd",     "env",
+        "env_mode", "hostname", "capabilities", "rlimits", "umask"
+    };
     static const char *const env_modes[] = { "extend", "replace" };
     const struct sbx_ynode *v[ARRAY_SIZE(keys)];
     struct sbx_policy *p = c->p;
@@ -684,8 +684,8 @@ static void parse_process(struct sbx_pctx *c, const struct sbx_ynode *n)
 
 static void parse_top(struct sbx_pctx *c, const struct sbx_ynode *root)
 {
-    static const char *const keys[] = { "name",   "syscalls", "filesystem",
-                                        "process", "limits",  "network" };
+    static const char *const keys[] = { "name",    "syscalls", "filesystem",
+                                        "process", "limits",   "network" };
     static const char *const networks[] = { "none", "host" };
     const struct sbx_ynode *v[ARRAY_SIZE(keys)];
     struct sbx_policy *p = c->p;
@@ -702,9 +702,9 @@ static void parse_top(struct sbx_pctx *c, const struct sbx_ynode *root)
     if (v[0]) {
         const char *s = sbx_pctx_scalar(c, v[0], "a string", "name");
         size_t len = s ? strlen(s) : 0;
-        if (s && (len == 0 || len > 64 ||
-                  strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
-                      len))
+        if (s &&
+            (len == 0 || len > 64 ||
+             strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != len))
             sbx_pctx_report(c, v[0]->line, v[0]->col,
                             "invalid name '%s' (letters, digits, '.', '_' and '-', at most 64)", s);
         else if (s)

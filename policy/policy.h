@@ -135,15 +135,15 @@ struct sbx_policy {
     uint64_t shm_size;     /* /dev/shm */
 
     /* process */
-    char *user;  /* "NAME" or "UID", NULL = default (the caller's own uid) */
-    char *group; /* "NAME" or "GID", NULL = the user's primary group */
+    char *user;    /* "NAME" or "UID", NULL = default (the caller's own uid) */
+    char *group;   /* "NAME" or "GID", NULL = the user's primary group */
     char **groups; /* supplementary, names or numbers */
     size_t n_groups;
-    char *cwd;      /* default "/" */
-    char **env;     /* "KEY=VALUE" */
+    char *cwd;  /* default "/" */
+    char **env; /* "KEY=VALUE" */
     size_t n_env;
-    bool env_replace; /* true: env is the whole environment */
-    char *hostname; /* default "sandbox" */
+    bool env_replace;   /* true: env is the whole environment */
+    char *hostname;     /* default "sandbox" */
     uint64_t caps_keep; /* bit n = keep capability n */
     struct sbx_rlimit *rlimits;
     size_t n_rlimits;
@@ -279,9 +279,9 @@ int sbx_policy_exceeds(const struct sbx_policy *p, const struct sbx_policy_bound
  * that the image's passwd does not list gets the gid of the same number.
  * *ret_groups is malloc'ed (NULL when there are none).
  */
-int sbx_policy_resolve_identity(const struct sbx_policy *p, const char *passwd,
-                                const char *group, uint32_t *ret_uid, uint32_t *ret_gid,
-                                uint32_t **ret_groups, size_t *ret_n_groups, char **ret_err);
+int sbx_policy_resolve_identity(const struct sbx_policy *p, const char *passwd, const char *group,
+                                uint32_t *ret_uid, uint32_t *ret_gid, uint32_t **ret_groups,
+                                size_t *ret_n_groups, char **ret_err);
 
 /*
  * 0 when user, group and groups are all numbers and a set user comes with

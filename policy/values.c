@@ -95,6 +95,8 @@ size_t sbx_errno_names(const char **out, size_t cap)
     return n;
 }
 
+/* The constants are a table, several entries a line. */
+/* clang-format off */
 #define C(x) { #x, (uint64_t)(x) }
 /* Signed constants are compared as the 64-bit value the C library passes. */
 #define CS(x) { #x, (uint64_t)(int64_t)(x) }
@@ -150,6 +152,7 @@ static const struct {
     C(MADV_NORMAL), C(MADV_RANDOM), C(MADV_SEQUENTIAL), C(MADV_WILLNEED), C(MADV_DONTNEED),
     C(MADV_FREE), C(MADV_DONTFORK), C(MADV_DOFORK), C(MADV_HUGEPAGE), C(MADV_NOHUGEPAGE),
 };
+/* clang-format on */
 
 int sbx_constant_lookup(const char *name, uint64_t *ret)
 {

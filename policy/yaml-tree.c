@@ -65,8 +65,8 @@ static void offset_to_pos(const char *text, size_t len, size_t off, unsigned *li
     }
 }
 
-static int syntax_error(const yaml_parser_t *parser, const char *text, size_t len,
-                        const char *file, struct sbx_diags *diags)
+static int syntax_error(const yaml_parser_t *parser, const char *text, size_t len, const char *file,
+                        struct sbx_diags *diags)
 {
     if (parser->error == YAML_MEMORY_ERROR)
         return -ENOMEM;
@@ -107,8 +107,7 @@ struct builder {
 };
 
 /* Attaches a new node where the event stream says it goes; containers are pushed. */
-static int place(struct builder *b, struct sbx_ynode *n, const char *file,
-                 struct sbx_diags *diags)
+static int place(struct builder *b, struct sbx_ynode *n, const char *file, struct sbx_diags *diags)
 {
     _cleanup_(ynode_freep) struct sbx_ynode *node = n;
     if (++b->nodes > MAX_NODES) {

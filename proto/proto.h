@@ -45,16 +45,16 @@ enum sbx_msg_type {
     SBX_MSG_LOG = 21,     /* daemon -> client: the log's files, oldest first, as fds */
     SBX_MSG_TRACE = 22,   /* daemon -> client: the memfd holding the sandbox's trace ring */
     /* daemon <-> sandbox init, on a private socketpair: */
-    SBX_MSG_SPEC = 64,   /* daemon -> init, with fds */
-    SBX_MSG_REPORT = 65, /* init -> daemon */
-    SBX_MSG_GUEST = 66,  /* init -> daemon: a pidfd of the guest's main process */
-    SBX_MSG_NOTIFY = 67, /* init -> daemon: the seccomp listener of the policy's kill rules */
-    SBX_MSG_INIT_EXEC = 68,        /* daemon -> init: start an exec'd process, with fds */
+    SBX_MSG_SPEC = 64,      /* daemon -> init, with fds */
+    SBX_MSG_REPORT = 65,    /* init -> daemon */
+    SBX_MSG_GUEST = 66,     /* init -> daemon: a pidfd of the guest's main process */
+    SBX_MSG_NOTIFY = 67,    /* init -> daemon: the seccomp listener of the policy's kill rules */
+    SBX_MSG_INIT_EXEC = 68, /* daemon -> init: start an exec'd process, with fds */
     SBX_MSG_INIT_EXEC_END = 69,    /* init -> daemon: how it ended, or why it never ran */
     SBX_MSG_INIT_EXEC_TTY = 70,    /* init -> daemon: the master of its pty, with the fd */
     SBX_MSG_INIT_EXEC_SIGNAL = 71, /* daemon -> init: a signal for it */
-    SBX_MSG_READY = 72,  /* init -> runtime, SBX_SPEC_WAIT_START: set up, waiting */
-    SBX_MSG_START = 73,  /* runtime -> init: start the guest */
+    SBX_MSG_READY = 72,            /* init -> runtime, SBX_SPEC_WAIT_START: set up, waiting */
+    SBX_MSG_START = 73,            /* runtime -> init: start the guest */
 };
 
 /* Field value types. */
@@ -185,7 +185,7 @@ struct sbx_msg_error {
  * once the guest runs, and then the connection ends while the sandbox goes on.
  */
 #define SBX_RUN_DETACH (1u << 2)
-#define SBX_NAME_MAX 64 /* bytes of a sandbox's name */
+#define SBX_NAME_MAX 64         /* bytes of a sandbox's name */
 #define SBX_RUN_TRACE (1u << 3) /* record every syscall; the ring's memfd comes in TRACE */
 
 /*
@@ -382,7 +382,7 @@ struct sbx_spec {
  * identity, limits, filter and trampoline.  target is EXEC's, id INIT_EXEC's.
  * env is set over the sandbox's environment.
  */
-#define SBX_EXEC_TTY (1u << 0) /* a pty of its own, whose master comes in TTY (INIT_EXEC_TTY) */
+#define SBX_EXEC_TTY (1u << 0)  /* a pty of its own, whose master comes in TTY (INIT_EXEC_TTY) */
 #define SBX_EXEC_USER (1u << 1) /* run as uid:gid, without supplementary groups */
 struct sbx_msg_exec {
     char *target;
@@ -391,7 +391,7 @@ struct sbx_msg_exec {
     uint32_t argc;
     char **env;
     uint32_t envc;
-    uint32_t flags; /* SBX_EXEC_* */
+    uint32_t flags;    /* SBX_EXEC_* */
     uint32_t uid, gid; /* with SBX_EXEC_USER */
 };
 

@@ -132,8 +132,7 @@ static int plan_phdrs(const Elf64_Ehdr *eh, const unsigned char *tab, uint64_t f
             if (p->nseg == 0)
                 p->lo = p->seg[0].map_addr;
             p->hi = page_up(prev_end);
-            if (!have_phdr && eh->e_phoff >= ph.p_offset &&
-                eh->e_phoff - ph.p_offset < ph.p_filesz)
+            if (!have_phdr && eh->e_phoff >= ph.p_offset && eh->e_phoff - ph.p_offset < ph.p_filesz)
                 p->phdr_addr = ph.p_vaddr + (eh->e_phoff - ph.p_offset);
             p->nseg++;
             break;
@@ -182,7 +181,8 @@ int sbx_elf_plan(const void *buf, size_t len, uint64_t file_size, struct sbx_elf
     if (p.phdr_addr == 0 || p.phdr_addr < p.lo || p.phdr_addr >= p.hi)
         p.phdr_addr = p.lo + eh.e_phoff;
     if (p.kind == SBX_ELF_FIXED) {
-        if (p.lo < 0x10000 || (p.lo < SBX_TRAMPOLINE_RESERVED_HI && p.hi > SBX_TRAMPOLINE_RESERVED_LO))
+        if (p.lo < 0x10000 ||
+            (p.lo < SBX_TRAMPOLINE_RESERVED_HI && p.hi > SBX_TRAMPOLINE_RESERVED_LO))
             return -ENOEXEC;
     } else if (p.hi - p.lo > (1ULL << 40)) {
         /* A relocatable object larger than a TiB cannot be placed sensibly. */

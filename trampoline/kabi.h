@@ -13,7 +13,7 @@
 #define SBX_SIGSYS 31
 #define SBX_SIGKILL 9
 #define SBX_SIGSTOP 19
-#define SBX_SIGBIT(s) (1ULL << ((s) - 1))
+#define SBX_SIGBIT(s) (1ULL << ((s)-1))
 #define SBX_SYS_SECCOMP 1
 #define SBX_SI_USER 0
 #define SBX_SI_TKILL (-6)

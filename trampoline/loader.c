@@ -158,8 +158,7 @@ int sbx_tramp_resolve(const char *path, int nofollow, struct sbx_tramp_target *t
     if (fd < 0)
         return fd;
     long n = sbx_pread_full(fd, t->line, SBX_SHEBANG_MAX, 0);
-    int r = n < 0 ? (int)n
-                  : sbx_tramp_parse_shebang(t->line, (size_t)n, &t->sh_interp, &t->sh_arg);
+    int r = n < 0 ? (int)n : sbx_tramp_parse_shebang(t->line, (size_t)n, &t->sh_interp, &t->sh_arg);
     if (r != 0) {
         sbx_sys1(__NR_close, fd);
         if (r < 0)
@@ -234,7 +233,8 @@ int sbx_tramp_map_plan(int fd, const struct sbx_elf_plan *plan, int is_interp,
 
     sbx_sys3(__NR_getrandom, (long)&rnd, sizeof(rnd), 0);
     uint64_t hint = plan->kind == SBX_ELF_FIXED ? plan->lo : sbx_elf_pie_hint(plan, is_interp, rnd);
-    int flags = MAP_PRIVATE | MAP_ANONYMOUS | (plan->kind == SBX_ELF_FIXED ? MAP_FIXED_NOREPLACE : 0);
+    int flags =
+        MAP_PRIVATE | MAP_ANONYMOUS | (plan->kind == SBX_ELF_FIXED ? MAP_FIXED_NOREPLACE : 0);
     long base = sbx_tramp_syscall6(__NR_mmap, (long)hint, (long)span, PROT_NONE, flags, -1, 0);
     if (base == -EEXIST)
         return -ENOMEM;

@@ -161,11 +161,15 @@ static uint64_t uleb(const uint8_t **p, const uint8_t *end)
 static unsigned enc_size(uint8_t enc)
 {
     switch (enc & 0x0f) {
-    case 0x02: case 0x0a:
+    case 0x02:
+    case 0x0a:
         return 2;
-    case 0x03: case 0x0b:
+    case 0x03:
+    case 0x0b:
         return 4;
-    case 0x00: case 0x04: case 0x0c:
+    case 0x00:
+    case 0x04:
+    case 0x0c:
         return 8;
     default:
         return 0;
@@ -181,13 +185,13 @@ static uint8_t cie_fde_enc(const uint8_t *p, const uint8_t *end)
         p++;
     if (p++ >= end || aug[0] != 'z')
         return aug[0] == '\0' ? 0x00 : DW_EH_PE_omit;
-    uleb(&p, end);              /* code alignment */
-    uleb(&p, end);              /* data alignment (sleb, skipped alike) */
+    uleb(&p, end); /* code alignment */
+    uleb(&p, end); /* data alignment (sleb, skipped alike) */
     if (version == 1)
-        p++;                    /* return address register */
+        p++; /* return address register */
     else
         uleb(&p, end);
-    uleb(&p, end);              /* augmentation length */
+    uleb(&p, end); /* augmentation length */
     for (const char *a = aug + 1; *a && p < end; a++) {
         if (*a == 'R')
             return *p;
@@ -312,10 +316,11 @@ static size_t add_sections(struct sbx_rw_scratch *s, size_t n, const struct file
     /* .eh_frame_hdr's table instead of .eh_frame, where it can be read. */
     int have_hdr = 0;
     for (unsigned i = 0; i < eh->e_shnum && !have_hdr; i++)
-        if (sh[i].sh_type == SHT_PROGBITS && nnames > 0 && (uint64_t)sh[i].sh_name + 14 <= (uint64_t)nnames &&
+        if (sh[i].sh_type == SHT_PROGBITS && nnames > 0 &&
+            (uint64_t)sh[i].sh_name + 14 <= (uint64_t)nnames &&
             memcmp(s->names + sh[i].sh_name, ".eh_frame_hdr", 14) == 0)
-            have_hdr = add_eh_frame_hdr(s, &n, m, sh[i].sh_addr, sh[i].sh_offset,
-                                        sh[i].sh_size) == 0;
+            have_hdr =
+                add_eh_frame_hdr(s, &n, m, sh[i].sh_addr, sh[i].sh_offset, sh[i].sh_size) == 0;
     for (unsigned i = 0; i < eh->e_shnum; i++) {
         if (sh[i].sh_type == SHT_SYMTAB || sh[i].sh_type == SHT_DYNSYM) {
             n = add_symbols(s, n, m, &sh[i]);

@@ -31,6 +31,8 @@ struct insn {
     int has_66_f2; /* for 0F 78 (extrq/insertq) */
 };
 
+/* The opcode tables keep several case labels a line. */
+/* clang-format off */
 /* Invalid one-byte opcodes in 64-bit mode, one bit each. */
 static int one_byte_invalid(uint8_t op)
 {
@@ -188,6 +190,7 @@ static int lockable(int map0f, uint8_t op, uint8_t m)
         return 0;
     }
 }
+/* clang-format on */
 
 /* Bytes of ModRM, SIB and displacement at p, or -1 past the end. */
 static int modrm_len(const uint8_t *p, size_t avail)
@@ -361,7 +364,9 @@ int sbx_x86_insn_len(const uint8_t *p, size_t avail)
             in.addr32 = 1;
             rex = 0;
             continue;
+        /* clang-format off */
         case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x64: case 0x65:
+            /* clang-format on */
             /* A REX followed by another prefix is ignored. */
             rex = 0;
             continue;

@@ -28,13 +28,13 @@ int sbx_x86_insn_len(const uint8_t *p, size_t avail);
 
 /* What an instruction does to the flow of control, for the rewriter. */
 enum sbx_x86_flow {
-    SBX_X86_NEXT,  /* falls through to the next instruction, no branch */
-    SBX_X86_PAD,   /* nop (90, 66 90, 0f 1f /0) or int3 (cc): alignment padding */
-    SBX_X86_JCC,   /* jcc, loop, jrcxz, xbegin: a relative target, falls through */
-    SBX_X86_CALL,  /* call rel32: target, falls through */
-    SBX_X86_JMP,   /* jmp rel8/rel32: target, never falls through */
-    SBX_X86_END,   /* ret, indirect jmp, ud2, hlt: never falls through, target unknown */
-    SBX_X86_ODD,   /* a relative branch with an operand-size prefix (CPUs disagree on it) */
+    SBX_X86_NEXT, /* falls through to the next instruction, no branch */
+    SBX_X86_PAD,  /* nop (90, 66 90, 0f 1f /0) or int3 (cc): alignment padding */
+    SBX_X86_JCC,  /* jcc, loop, jrcxz, xbegin: a relative target, falls through */
+    SBX_X86_CALL, /* call rel32: target, falls through */
+    SBX_X86_JMP,  /* jmp rel8/rel32: target, never falls through */
+    SBX_X86_END,  /* ret, indirect jmp, ud2, hlt: never falls through, target unknown */
+    SBX_X86_ODD,  /* a relative branch with an operand-size prefix (CPUs disagree on it) */
 };
 
 /*

@@ -24,8 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     for (unsigned i = 0; i < p.nseg; i++) {
         const struct sbx_elf_segment *s = &p.seg[i];
-        if (s->map_addr % SBX_ELF_PAGE || s->file_off % SBX_ELF_PAGE || s->file_len % SBX_ELF_PAGE ||
-            s->anon_addr % SBX_ELF_PAGE || s->anon_len % SBX_ELF_PAGE)
+        if (s->map_addr % SBX_ELF_PAGE || s->file_off % SBX_ELF_PAGE ||
+            s->file_len % SBX_ELF_PAGE || s->anon_addr % SBX_ELF_PAGE || s->anon_len % SBX_ELF_PAGE)
             abort();
         if (s->map_addr < p.lo || s->map_addr + s->file_len > p.hi ||
             (s->anon_len && (s->anon_addr < p.lo || s->anon_addr + s->anon_len > p.hi)))

@@ -22,8 +22,10 @@ int main(int argc, char **argv)
     }
     int fd = socket(family, SOCK_STREAM, 0);
     if (fd < 0) {
-        const char *name = errno == EPERM ? "EPERM" : errno == EACCES ? "EACCES"
-                           : errno == EAFNOSUPPORT ? "EAFNOSUPPORT" : strerror(errno);
+        const char *name = errno == EPERM          ? "EPERM"
+                           : errno == EACCES       ? "EACCES"
+                           : errno == EAFNOSUPPORT ? "EAFNOSUPPORT"
+                                                   : strerror(errno);
         printf("errno=%s\n", name);
         return 1;
     }

@@ -141,8 +141,7 @@ static bool expect_error_then_eof(int fd, uint32_t want_err, bool error_optional
     }
     struct sbx_msg_error e;
     if (f.type != SBX_MSG_ERROR || sbx_msg_error_decode(&f, &e) < 0) {
-        printf("FAIL %s: expected a valid ERROR frame, got frame type %u\n", current_case,
-               f.type);
+        printf("FAIL %s: expected a valid ERROR frame, got frame type %u\n", current_case, f.type);
         sbx_frame_clear(&f);
         return false;
     }
@@ -318,8 +317,9 @@ static bool send_run(int fd)
 {
     char *argv[] = { "/bin/true", NULL };
     char *env[] = { NULL };
-    struct sbx_msg_run m = { .argv = argv, .argc = 1, .env = env, .envc = 0,
-                             .mode = SBX_RUN_MODE_DEFAULT };
+    struct sbx_msg_run m = {
+        .argv = argv, .argc = 1, .env = env, .envc = 0, .mode = SBX_RUN_MODE_DEFAULT
+    };
     struct sbx_buf b = { 0 };
     int r = sbx_msg_run_encode(&m, &b);
     bool ok = r >= 0 && send_raw(fd, b.data, b.len);

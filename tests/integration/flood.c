@@ -395,9 +395,10 @@ static int mode_halfclose(const char *image)
 static int mode_signals(const char *image, int n)
 {
     /* A guest that lives through the flood: it traps USR1 and ends with 7. */
-    char *argv[] = { "/bin/sh", "-c",
-                     "trap : USR1; i=0; while [ $i -lt 30 ]; do sleep 0.1; i=$((i+1)); done; exit 7",
-                     NULL };
+    char *argv[] = {
+        "/bin/sh", "-c",
+        "trap : USR1; i=0; while [ $i -lt 30 ]; do sleep 0.1; i=$((i+1)); done; exit 7", NULL
+    };
     int fd = start_run(image, argv, 3, NULL);
     if (fd < 0)
         return 1;

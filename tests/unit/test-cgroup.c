@@ -136,8 +136,7 @@ static void test_oom_is_detected(void)
     struct sbx_cgroup cg;
     char msg[256] = "";
     struct sbx_cg_limits lim = { .memory = 32 << 20 };
-    CU_ASSERT_EQUAL_FATAL(sbx_cgroup_create(&root, "sbx-unit-oom", &lim, &cg, msg, sizeof(msg)),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(sbx_cgroup_create(&root, "sbx-unit-oom", &lim, &cg, msg, sizeof(msg)), 0);
     CU_ASSERT_FALSE(sbx_cgroup_oom_killed(&cg));
     int pidfd = -1;
     pid_t pid = start_in(&cg, hog, &pidfd);

@@ -216,14 +216,22 @@ static void make_img(struct img *m)
     eh->e_ehsize = sizeof(Elf64_Ehdr);
     eh->e_phentsize = sizeof(Elf64_Phdr);
     eh->e_phnum = 3;
-    *ph_of(m, 0) = (Elf64_Phdr){ .p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_offset = 0x1000,
-                                 .p_vaddr = 0x401000, .p_filesz = 0x800, .p_memsz = 0x800,
+    *ph_of(m, 0) = (Elf64_Phdr){ .p_type = PT_LOAD,
+                                 .p_flags = PF_R | PF_X,
+                                 .p_offset = 0x1000,
+                                 .p_vaddr = 0x401000,
+                                 .p_filesz = 0x800,
+                                 .p_memsz = 0x800,
                                  .p_align = 0x1000 };
-    *ph_of(m, 1) = (Elf64_Phdr){ .p_type = PT_LOAD, .p_flags = PF_R | PF_W, .p_offset = 0x2100,
-                                 .p_vaddr = 0x402100, .p_filesz = 0x100, .p_memsz = 0x5000,
+    *ph_of(m, 1) = (Elf64_Phdr){ .p_type = PT_LOAD,
+                                 .p_flags = PF_R | PF_W,
+                                 .p_offset = 0x2100,
+                                 .p_vaddr = 0x402100,
+                                 .p_filesz = 0x100,
+                                 .p_memsz = 0x5000,
                                  .p_align = 0x1000 };
-    *ph_of(m, 2) = (Elf64_Phdr){ .p_type = PT_INTERP, .p_flags = PF_R, .p_offset = 0x200,
-                                 .p_filesz = 5 };
+    *ph_of(m, 2) =
+        (Elf64_Phdr){ .p_type = PT_INTERP, .p_flags = PF_R, .p_offset = 0x200, .p_filesz = 5 };
     memcpy(m->b + 0x200, "/x/y", 5);
 }
 
@@ -304,6 +312,8 @@ static void expect_bad(void (*mutate)(struct img *), const char *what)
     CU_ASSERT_EQUAL(p.nseg, 0xa5a5a5a5);
 }
 
+/* The mutations of the valid image, one a line where one fits. */
+/* clang-format off */
 static void m_magic(struct img *m) { m->b[1] = 'X'; }
 static void m_class32(struct img *m) { eh_of(m)->e_ident[EI_CLASS] = ELFCLASS32; }
 static void m_bigendian(struct img *m) { eh_of(m)->e_ident[EI_DATA] = ELFDATA2MSB; }
@@ -362,6 +372,7 @@ static void m_too_many_loads(struct img *m)
                                      .p_vaddr = 0x401000 + 0x10000 * i, .p_filesz = 0x10,
                                      .p_memsz = 0x10 };
 }
+/* clang-format on */
 
 static void test_malformed(void)
 {
@@ -421,11 +432,9 @@ static void test_truncated(void)
 int main(void)
 {
     static const struct sbx_test tests[] = {
-        SBX_TEST(test_busybox_static),  SBX_TEST(test_ld_so),
-        SBX_TEST(test_pie_self),        SBX_TEST(test_build_programs),
-        SBX_TEST(test_pie_hint),        SBX_TEST(test_synth_valid),
-        SBX_TEST(test_synth_bss_only_and_dyn), SBX_TEST(test_malformed),
-        SBX_TEST(test_truncated),
+        SBX_TEST(test_busybox_static),         SBX_TEST(test_ld_so),     SBX_TEST(test_pie_self),
+        SBX_TEST(test_build_programs),         SBX_TEST(test_pie_hint),  SBX_TEST(test_synth_valid),
+        SBX_TEST(test_synth_bss_only_and_dyn), SBX_TEST(test_malformed), SBX_TEST(test_truncated),
     };
     return sbx_test_main("elf-plan", tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -211,12 +211,9 @@ int main(void)
         return 1;
     }
     static const struct sbx_test tests[] = {
-        SBX_TEST(test_acquire_shares_and_releases),
-        SBX_TEST(test_not_ext4_leaves_nothing),
-        SBX_TEST(test_rejects_non_regular),
-        SBX_TEST(test_changed_image_is_mounted_anew),
-        SBX_TEST(test_writable_is_exclusive),
-        SBX_TEST(test_cached_image_wants_a_readable_fd),
+        SBX_TEST(test_acquire_shares_and_releases), SBX_TEST(test_not_ext4_leaves_nothing),
+        SBX_TEST(test_rejects_non_regular),         SBX_TEST(test_changed_image_is_mounted_anew),
+        SBX_TEST(test_writable_is_exclusive),       SBX_TEST(test_cached_image_wants_a_readable_fd),
     };
     int r = sbx_test_main("image", tests, ARRAY_SIZE(tests));
     cleanup();

@@ -30,7 +30,7 @@
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "check failed at line %d: %s (errno %d)\n", __LINE__, #cond, errno);  \
+            fprintf(stderr, "check failed at line %d: %s (errno %d)\n", __LINE__, #cond, errno);   \
             return __LINE__ % 250 + 1;                                                             \
         }                                                                                          \
     } while (0)
@@ -418,13 +418,12 @@ static void test_trap_action(void)
 }
 
 /* Rules whose action equals the default are dropped (libseccomp refuses them), not errors. */
-static const char default_allow_yaml[] =
-    "syscalls:\n"
-    "  default: allow\n"
-    "  rules:\n"
-    "    - { action: allow, syscalls: [read, write] }\n"
-    "    - { action: trace, syscalls: [execve] }\n"
-    "    - { action: errno EACCES, syscalls: [mkdir] }\n";
+static const char default_allow_yaml[] = "syscalls:\n"
+                                         "  default: allow\n"
+                                         "  rules:\n"
+                                         "    - { action: allow, syscalls: [read, write] }\n"
+                                         "    - { action: trace, syscalls: [execve] }\n"
+                                         "    - { action: errno EACCES, syscalls: [mkdir] }\n";
 
 static int checks_default_allow(void)
 {

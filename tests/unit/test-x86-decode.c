@@ -44,15 +44,15 @@ enum zflow {
     Z_KINDS,
 };
 
-static const char *const zflow_name[Z_KINDS] = { "next", "pad", "jcc", "call",
+static const char *const zflow_name[Z_KINDS] = { "next", "pad", "jcc",    "call",
                                                  "jmp",  "end", "far ret" };
 
 struct tally {
     unsigned long files, segments, compared;
-    unsigned long len_differs;    /* both decode, lengths differ */
-    unsigned long we_reject;      /* Zydis decodes, we say invalid */
-    unsigned long zydis_rejects;  /* we decode, Zydis says invalid */
-    unsigned long zydis_invalid;  /* positions Zydis could not decode */
+    unsigned long len_differs;   /* both decode, lengths differ */
+    unsigned long we_reject;     /* Zydis decodes, we say invalid */
+    unsigned long zydis_rejects; /* we decode, Zydis says invalid */
+    unsigned long zydis_invalid; /* positions Zydis could not decode */
     unsigned long shown;
     /* sbx_x86_insn_flow() against Zydis, where the lengths agree */
     unsigned long flow_compared;
@@ -67,14 +67,14 @@ struct tally {
 /* The rewriter's syscall sites and slots. */
 struct rw_tally {
     unsigned long files, starts, pairs;
-    unsigned long proven;       /* syscalls at proven boundaries */
+    unsigned long proven; /* syscalls at proven boundaries */
     unsigned long mov_sites, slot_sites, no_slot;
-    unsigned long not_pad;      /* (i) the slot is not nop/int3 ending on slot.end */
-    unsigned long targeted;     /* (ii) a direct branch of the file points into it */
-    unsigned long far;          /* (iii) out of rel8 reach of the site */
-    unsigned long site_unseen;  /* (iv) the site is no instruction start of the sweep */
-    unsigned long not_dead;     /* (v) no never-falling-through instruction before it */
-    unsigned long overlap;      /* (vi) patches of the file overlap */
+    unsigned long not_pad;     /* (i) the slot is not nop/int3 ending on slot.end */
+    unsigned long targeted;    /* (ii) a direct branch of the file points into it */
+    unsigned long far;         /* (iii) out of rel8 reach of the site */
+    unsigned long site_unseen; /* (iv) the site is no instruction start of the sweep */
+    unsigned long not_dead;    /* (v) no never-falling-through instruction before it */
+    unsigned long overlap;     /* (vi) patches of the file overlap */
     unsigned long shown;
 };
 
@@ -320,8 +320,8 @@ static void compare_bytes(const char *file, uint64_t off, uint64_t va, const uin
             t->len_differs++;
             show("length differs", file, off + pos, p + pos, avail, ours, insn.length, &t->shown);
         } else {
-            compare_flow(file, off + pos, p + pos, avail, ours, va + pos, &insn, relative,
-                         ztarget, t);
+            compare_flow(file, off + pos, p + pos, avail, ours, va + pos, &insn, relative, ztarget,
+                         t);
         }
         pos += insn.length;
     }
@@ -477,8 +477,7 @@ static void check_slots(struct file_ctx *c, int fd, struct rw_tally *rt)
             }
             if (!zydis_dead(c, at)) {
                 rt->not_dead++;
-                show_rw("(v) not after a never-falling-through instruction", c, site, at, end,
-                        rt);
+                show_rw("(v) not after a never-falling-through instruction", c, site, at, end, rt);
             }
         }
     }
@@ -514,8 +513,8 @@ static void compare_elf(const char *path, struct tally *t, struct rw_tally *rt)
     }
     const Elf64_Ehdr *eh = (const Elf64_Ehdr *)m;
     if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
-        eh->e_machine != EM_X86_64 || eh->e_phentsize != sizeof(Elf64_Phdr) ||
-        eh->e_phoff > size || eh->e_phnum > (size - eh->e_phoff) / sizeof(Elf64_Phdr)) {
+        eh->e_machine != EM_X86_64 || eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phoff > size ||
+        eh->e_phnum > (size - eh->e_phoff) / sizeof(Elf64_Phdr)) {
         munmap(m, size);
         close(fd);
         return;
@@ -583,8 +582,8 @@ static void report(const char *what, const struct tally *t)
     printf("x86-decode %s: %lu files, %lu executable segments, %lu instructions compared, "
            "%lu length differences, %lu rejected by us only, %lu rejected by Zydis only "
            "(%lu positions Zydis could not decode)\n",
-           what, t->files, t->segments, t->compared, t->len_differs, t->we_reject,
-           t->zydis_rejects, t->zydis_invalid);
+           what, t->files, t->segments, t->compared, t->len_differs, t->we_reject, t->zydis_rejects,
+           t->zydis_invalid);
     printf("x86-flow %s: %lu instructions compared, %lu mismatches (zydis next %lu, pad %lu, "
            "jcc %lu, call %lu, jmp %lu, end %lu, far ret %lu; branch target %lu); "
            "%lu relative branches with 66 (ODD for us), %lu Zydis nop/int3 not padding for us, "
@@ -609,8 +608,8 @@ static void report_rw(const char *what, const struct rw_tally *rt)
            "%lu, (v) not after a never-falling-through instruction %lu, (vi) overlapping "
            "patches %lu)\n",
            what, rt->files, rt->starts, rt->pairs, rt->proven, rt->mov_sites, rt->slot_sites,
-           rt->no_slot, slot_violations(rt), rt->not_pad, rt->targeted, rt->far,
-           rt->site_unseen, rt->not_dead, rt->overlap);
+           rt->no_slot, slot_violations(rt), rt->not_pad, rt->targeted, rt->far, rt->site_unseen,
+           rt->not_dead, rt->overlap);
 }
 
 static void test_rootfs(void)
@@ -619,8 +618,8 @@ static void test_rootfs(void)
     struct rw_tally rt = { 0 };
     struct stat st;
     const char *what;
-    scratch = mmap(NULL, sizeof(*scratch), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+    scratch =
+        mmap(NULL, sizeof(*scratch), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     CU_ASSERT_FATAL(scratch != MAP_FAILED);
     if (stat(TEST_ROOTFS "/usr/lib", &st) == 0) {
         what = TEST_ROOTFS;
@@ -677,8 +676,7 @@ static void test_random(void)
         t.compared++;
         if (ours < 0) {
             t.we_reject++;
-            show("random: we reject", "random", 0, buf, sizeof(buf), ours, insn.length,
-                 &t.shown);
+            show("random: we reject", "random", 0, buf, sizeof(buf), ours, insn.length, &t.shown);
         } else if (ours != insn.length) {
             t.len_differs++;
             show("random: length differs", "random", 0, buf, sizeof(buf), ours, insn.length,
@@ -702,25 +700,26 @@ static void test_known(void)
         uint8_t b[15];
         int len;
     } cases[] = {
-        { { 0xb8, 0x27, 0, 0, 0, 0x0f, 0x05 }, 5 },          /* mov $39,%eax */
-        { { 0x0f, 0x05 }, 2 },                               /* syscall */
-        { { 0x48, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8 }, 10 },      /* movabs */
-        { { 0x66, 0xb8, 1, 2 }, 4 },                         /* mov $imm16,%ax */
-        { { 0x66, 0x48, 0xc7, 0xc0, 1, 2, 3, 4 }, 8 },       /* REX.W beats 66 */
-        { { 0x48, 0x66, 0xb8, 1, 2 }, 5 },                   /* REX before 66 is ignored */
-        { { 0xc5, 0xf8, 0x77 }, 3 },                         /* vzeroupper */
-        { { 0xc4, 0xe3, 0x79, 0x0f, 0xc1, 0x08 }, 6 },       /* vpalignr imm8 */
+        { { 0xb8, 0x27, 0, 0, 0, 0x0f, 0x05 }, 5 },                /* mov $39,%eax */
+        { { 0x0f, 0x05 }, 2 },                                     /* syscall */
+        { { 0x48, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8 }, 10 },            /* movabs */
+        { { 0x66, 0xb8, 1, 2 }, 4 },                               /* mov $imm16,%ax */
+        { { 0x66, 0x48, 0xc7, 0xc0, 1, 2, 3, 4 }, 8 },             /* REX.W beats 66 */
+        { { 0x48, 0x66, 0xb8, 1, 2 }, 5 },                         /* REX before 66 is ignored */
+        { { 0xc5, 0xf8, 0x77 }, 3 },                               /* vzeroupper */
+        { { 0xc4, 0xe3, 0x79, 0x0f, 0xc1, 0x08 }, 6 },             /* vpalignr imm8 */
         { { 0x62, 0xf1, 0xfd, 0x48, 0x6f, 0x44, 0x24, 0x01 }, 8 }, /* vmovdqa64 disp8 */
-        { { 0x8b, 0x04, 0x25, 1, 2, 3, 4 }, 7 },             /* SIB, no base: disp32 */
-        { { 0x8b, 0x05, 1, 2, 3, 4 }, 6 },                   /* RIP-relative */
-        { { 0xf7, 0xc0, 1, 2, 3, 4 }, 6 },                   /* test $imm32,%eax */
-        { { 0xf7, 0xd0 }, 2 },                               /* not %eax */
-        { { 0xc8, 1, 2, 3 }, 4 },                            /* enter */
-        { { 0xa1, 1, 2, 3, 4, 5, 6, 7, 8 }, 9 },             /* moffs64 */
-        { { 0x0f, 0x3a, 0x0f, 0xc1, 8 }, 5 },                /* palignr */
-        { { 0x06 }, -1 },                                    /* push es: invalid */
+        { { 0x8b, 0x04, 0x25, 1, 2, 3, 4 }, 7 },                   /* SIB, no base: disp32 */
+        { { 0x8b, 0x05, 1, 2, 3, 4 }, 6 },                         /* RIP-relative */
+        { { 0xf7, 0xc0, 1, 2, 3, 4 }, 6 },                         /* test $imm32,%eax */
+        { { 0xf7, 0xd0 }, 2 },                                     /* not %eax */
+        { { 0xc8, 1, 2, 3 }, 4 },                                  /* enter */
+        { { 0xa1, 1, 2, 3, 4, 5, 6, 7, 8 }, 9 },                   /* moffs64 */
+        { { 0x0f, 0x3a, 0x0f, 0xc1, 8 }, 5 },                      /* palignr */
+        { { 0x06 }, -1 },                                          /* push es: invalid */
         { { 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66,
-            0x90 }, 15 },
+            0x90 },
+          15 },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int got = sbx_x86_insn_len(cases[i].b, sizeof(cases[i].b));
@@ -747,30 +746,30 @@ static void test_known(void)
         { { 0xcc }, 1, SBX_X86_PAD, 0 },
         { { 0x0f, 0x1f, 0x44, 0x00, 0x00 }, 5, SBX_X86_PAD, 0 },
         { { 0x66, 0x2e, 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0 }, 10, SBX_X86_PAD, 0 },
-        { { 0x0f, 0x1f, 0x48, 0x00 }, 4, SBX_X86_NEXT, 0 },  /* 0f 1f /1: hint space */
-        { { 0x41, 0x90 }, 2, SBX_X86_NEXT, 0 },              /* xchg %eax,%r8d */
-        { { 0xf3, 0x90 }, 2, SBX_X86_NEXT, 0 },              /* pause */
-        { { 0xf3, 0x0f, 0x1e, 0xfa }, 4, SBX_X86_NEXT, 0 },  /* endbr64 */
-        { { 0x0f, 0x05 }, 2, SBX_X86_NEXT, 0 },              /* syscall */
-        { { 0xff, 0x15, 0, 0, 0, 0 }, 6, SBX_X86_NEXT, 0 },  /* call *(%rip) */
+        { { 0x0f, 0x1f, 0x48, 0x00 }, 4, SBX_X86_NEXT, 0 }, /* 0f 1f /1: hint space */
+        { { 0x41, 0x90 }, 2, SBX_X86_NEXT, 0 },             /* xchg %eax,%r8d */
+        { { 0xf3, 0x90 }, 2, SBX_X86_NEXT, 0 },             /* pause */
+        { { 0xf3, 0x0f, 0x1e, 0xfa }, 4, SBX_X86_NEXT, 0 }, /* endbr64 */
+        { { 0x0f, 0x05 }, 2, SBX_X86_NEXT, 0 },             /* syscall */
+        { { 0xff, 0x15, 0, 0, 0, 0 }, 6, SBX_X86_NEXT, 0 }, /* call *(%rip) */
         { { 0xc3 }, 1, SBX_X86_END, 0 },
-        { { 0xf3, 0xc3 }, 2, SBX_X86_END, 0 },               /* rep ret */
-        { { 0xc2, 0x08, 0x00 }, 3, SBX_X86_END, 0 },         /* ret $8 */
-        { { 0x3e, 0xff, 0xe0 }, 3, SBX_X86_END, 0 },         /* notrack jmp *%rax */
-        { { 0xff, 0x25, 0, 0, 0, 0 }, 6, SBX_X86_END, 0 },   /* jmp *(%rip) */
-        { { 0xff, 0x2c, 0x24 }, 3, SBX_X86_END, 0 },         /* ljmp *(%rsp) */
-        { { 0x0f, 0x0b }, 2, SBX_X86_END, 0 },               /* ud2 */
-        { { 0xf4 }, 1, SBX_X86_END, 0 },                     /* hlt */
+        { { 0xf3, 0xc3 }, 2, SBX_X86_END, 0 },             /* rep ret */
+        { { 0xc2, 0x08, 0x00 }, 3, SBX_X86_END, 0 },       /* ret $8 */
+        { { 0x3e, 0xff, 0xe0 }, 3, SBX_X86_END, 0 },       /* notrack jmp *%rax */
+        { { 0xff, 0x25, 0, 0, 0, 0 }, 6, SBX_X86_END, 0 }, /* jmp *(%rip) */
+        { { 0xff, 0x2c, 0x24 }, 3, SBX_X86_END, 0 },       /* ljmp *(%rsp) */
+        { { 0x0f, 0x0b }, 2, SBX_X86_END, 0 },             /* ud2 */
+        { { 0xf4 }, 1, SBX_X86_END, 0 },                   /* hlt */
         { { 0xe8, 0x10, 0, 0, 0 }, 5, SBX_X86_CALL, 0x1015 },
         { { 0xe9, 0xf0, 0xff, 0xff, 0xff }, 5, SBX_X86_JMP, 0xff5 },
         { { 0x48, 0xe9, 0x00, 0x01, 0, 0 }, 6, SBX_X86_JMP, 0x1106 },
         { { 0xf2, 0xe9, 0, 0, 0, 0 }, 6, SBX_X86_JMP, 0x1006 }, /* bnd jmp */
         { { 0xeb, 0xfe }, 2, SBX_X86_JMP, 0x1000 },
         { { 0x74, 0x05 }, 2, SBX_X86_JCC, 0x1007 },
-        { { 0x2e, 0x74, 0x80 }, 3, SBX_X86_JCC, 0xf83 },     /* jcc with a hint */
+        { { 0x2e, 0x74, 0x80 }, 3, SBX_X86_JCC, 0xf83 }, /* jcc with a hint */
         { { 0x0f, 0x84, 0x00, 0x01, 0, 0 }, 6, SBX_X86_JCC, 0x1106 },
-        { { 0xe2, 0xfe }, 2, SBX_X86_JCC, 0x1000 },          /* loop */
-        { { 0xe3, 0x10 }, 2, SBX_X86_JCC, 0x1012 },          /* jrcxz */
+        { { 0xe2, 0xfe }, 2, SBX_X86_JCC, 0x1000 }, /* loop */
+        { { 0xe3, 0x10 }, 2, SBX_X86_JCC, 0x1012 }, /* jrcxz */
         { { 0x66, 0xe9, 1, 0, 0, 0 }, 6, SBX_X86_ODD, 0 },
         { { 0x66, 0xe8, 1, 0, 0, 0 }, 6, SBX_X86_ODD, 0 },
         { { 0x66, 0xeb, 1 }, 3, SBX_X86_ODD, 0 },
@@ -786,8 +785,8 @@ static void test_known(void)
         bool has_target = f == SBX_X86_JCC || f == SBX_X86_CALL || f == SBX_X86_JMP;
         if (len != flows[i].len || f != flows[i].flow || (has_target && target != flows[i].target))
             fprintf(stderr,
-                    "flow case %zu: expected len %d flow %d target 0x%llx, got %d %d 0x%llx\n",
-                    i, flows[i].len, flows[i].flow, (unsigned long long)flows[i].target, len, f,
+                    "flow case %zu: expected len %d flow %d target 0x%llx, got %d %d 0x%llx\n", i,
+                    flows[i].len, flows[i].flow, (unsigned long long)flows[i].target, len, f,
                     (unsigned long long)target);
         CU_ASSERT_EQUAL(flows[i].len, len);
         CU_ASSERT_EQUAL(flows[i].flow, f);
@@ -795,7 +794,6 @@ static void test_known(void)
             CU_ASSERT_EQUAL(flows[i].target, target);
     }
 }
-
 
 /*
  * find_slot on hand-made code in a page-aligned buffer: where a slot must be
@@ -821,13 +819,13 @@ static int slot_in(const uint8_t *code, size_t len, size_t page_off, size_t sc_o
 static void test_slots_known(void)
 {
     /* mov %edi,%eax; syscall; ret; 10 nops of padding; ret */
-    uint8_t plain[] = { 0x89, 0xf8, 0x0f, 0x05, 0xc3, 0x66, 0x2e, 0x0f, 0x1f, 0x84,
-                        0,    0,    0,    0,    0,    0xc3 };
+    uint8_t plain[] = { 0x89, 0xf8, 0x0f, 0x05, 0xc3, 0x66, 0x2e, 0x0f,
+                        0x1f, 0x84, 0,    0,    0,    0,    0,    0xc3 };
     struct sbx_rw_slot slot;
     CU_ASSERT_EQUAL(1, slot_in(plain, sizeof(plain), 0, 2, &slot));
     /* The same, but the padding is the target of a jmp: no slot. */
-    uint8_t targeted[] = { 0xeb, 0x05, 0x89, 0xf8, 0x0f, 0x05, 0xc3, 0x90, 0x90,
-                           0x90, 0x90, 0x90, 0x90, 0xc3 };
+    uint8_t targeted[] = { 0xeb, 0x05, 0x89, 0xf8, 0x0f, 0x05, 0xc3,
+                           0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0xc3 };
     targeted[1] = 0x06; /* jmp to offset 8: inside the nops */
     CU_ASSERT_EQUAL(0, slot_in(targeted, sizeof(targeted), 0, 4, &slot));
     /*
@@ -837,24 +835,28 @@ static void test_slots_known(void)
      */
     uint8_t far[420];
     size_t n = 0;
-    far[n++] = 0x85; far[n++] = 0xc0;                 /* test %eax,%eax */
-    far[n++] = 0x75; far[n++] = 15;                   /* jnz 20 */
-    far[n++] = 0xc3;                                  /* ret */
+    far[n++] = 0x85;
+    far[n++] = 0xc0; /* test %eax,%eax */
+    far[n++] = 0x75;
+    far[n++] = 15;   /* jnz 20 */
+    far[n++] = 0xc3; /* ret */
     memset(far + n, 0x90, 400);
     n += 400;
-    far[n++] = 0x31; far[n++] = 0xc0;                 /* xor %eax,%eax */
+    far[n++] = 0x31;
+    far[n++] = 0xc0; /* xor %eax,%eax */
     size_t sc = n;
-    far[n++] = 0x0f; far[n++] = 0x05;                 /* syscall */
-    far[n++] = 0xc3;                                  /* ret */
+    far[n++] = 0x0f;
+    far[n++] = 0x05; /* syscall */
+    far[n++] = 0xc3; /* ret */
     CU_ASSERT_EQUAL(0, slot_in(far, n, 0, sc, &slot));
     /* Signal restorers (mov $15 in either encoding) are never slotted. */
-    uint8_t rest_rax[] = { 0x48, 0xc7, 0xc0, 0x0f, 0, 0, 0, 0x0f, 0x05, 0xc3,
-                           0x0f, 0x1f, 0x44, 0,    0, 0xc3 };
+    uint8_t rest_rax[] = { 0x48, 0xc7, 0xc0, 0x0f, 0,    0, 0, 0x0f,
+                           0x05, 0xc3, 0x0f, 0x1f, 0x44, 0, 0, 0xc3 };
     CU_ASSERT_EQUAL(0, slot_in(rest_rax, sizeof(rest_rax), 0, 7, &slot));
     uint8_t rest_eax[] = { 0xb8, 0x0f, 0, 0, 0, 0x0f, 0x05, 0xc3, 0x0f, 0x1f, 0x44, 0, 0, 0xc3 };
     CU_ASSERT_EQUAL(0, slot_in(rest_eax, sizeof(rest_eax), 0, 5, &slot));
-    uint8_t not_rest[] = { 0x48, 0xc7, 0xc0, 0x27, 0, 0, 0, 0x0f, 0x05, 0xc3,
-                           0x0f, 0x1f, 0x44, 0,    0, 0xc3 };
+    uint8_t not_rest[] = { 0x48, 0xc7, 0xc0, 0x27, 0,    0, 0, 0x0f,
+                           0x05, 0xc3, 0x0f, 0x1f, 0x44, 0, 0, 0xc3 };
     CU_ASSERT_EQUAL(1, slot_in(not_rest, sizeof(not_rest), 0, 7, &slot));
     /* Site and slot on different pages: no slot (a page may go back to the file's bytes). */
     CU_ASSERT_EQUAL(0, slot_in(plain, sizeof(plain), 4096 - 6, 2, &slot));
@@ -888,8 +890,8 @@ static void test_elf_names(void)
     CU_ASSERT_FATAL(write(fd, m, size) == (ssize_t)size);
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     CU_ASSERT_FATAL(map != MAP_FAILED);
-    struct sbx_rw_scratch *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE,
-                                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct sbx_rw_scratch *s =
+        mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     CU_ASSERT_FATAL(s != MAP_FAILED);
     size_t nstarts = 0;
     unsigned nr = sbx_rw_file_ranges(s, fd, (uint64_t)(uintptr_t)map, 0, size, &nstarts);
@@ -904,11 +906,8 @@ int main(void)
 {
     ZydisDecoderInit(&zydis, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
     static const struct sbx_test tests[] = {
-        SBX_TEST(test_known),
-        SBX_TEST(test_slots_known),
-        SBX_TEST(test_random),
-        SBX_TEST(test_rootfs),
-        SBX_TEST(test_elf_names),
+        SBX_TEST(test_known),  SBX_TEST(test_slots_known), SBX_TEST(test_random),
+        SBX_TEST(test_rootfs), SBX_TEST(test_elf_names),
     };
     return sbx_test_main("x86-decode", tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -13,12 +13,12 @@
 #include "rw-regs.h"
 
 /* Site functions: C calling convention in, raw kernel result out. */
-long rw_getpid(void);                                      /* site 39 */
-long rw_getppid(void);                                     /* site 110 */
-long rw_read(long fd, void *buf, long n);                  /* site 0 */
-long rw_fork(void);                                        /* site 57 */
+long rw_getpid(void);                                                  /* site 39 */
+long rw_getppid(void);                                                 /* site 110 */
+long rw_read(long fd, void *buf, long n);                              /* site 0 */
+long rw_fork(void);                                                    /* site 57 */
 long rw_sigprocmask(long how, const void *set, void *oset, long size); /* site 14 */
-long rw_munmap(void *addr, long len);                      /* site 11 */
+long rw_munmap(void *addr, long len);                                  /* site 11 */
 /*
  * Only the syscalls the trampoline gates trap and get patched lazily: these
  * make a gated call with a known answer and no side effect on the
@@ -45,6 +45,8 @@ extern const uint8_t rw_regs_site[];
 #define RW_FLAG_CF 0x1
 #define RW_FLAG_DF 0x400
 
+/* Assembler text, one instruction a line, with the RW_REGS_* pieces between. */
+/* clang-format off */
 __asm__(".text\n"
         ".p2align 4\n"
         ".globl rw_getpid\n.type rw_getpid,@function\n"
@@ -143,3 +145,4 @@ __asm__(".text\n"
         "    cld\n"
         RW_REGS_RETURN
         ".size rw_regs, .-rw_regs\n");
+/* clang-format on */

@@ -10,6 +10,8 @@
  */
 #pragma once
 
+/* Assembler text, one instruction a line. */
+/* clang-format off */
 #define RW_REGS_ENTER \
     "    push %rbx\n" \
     "    push %rbp\n" \
@@ -84,3 +86,4 @@
     "    pop %rbp\n" \
     "    pop %rbx\n" \
     "    ret\n"
+/* clang-format on */
