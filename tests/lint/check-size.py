@@ -4,8 +4,10 @@
 # a file that long has more than one concern and is split by them.
 # Usage: check-size.py SOURCE_ROOT
 import os
-import subprocess
 import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from sources import tracked_sources  # noqa: E402
 
 LIMIT = 1000
 SOURCE_EXT = (".c", ".h", ".S", ".sh", ".py")
@@ -19,17 +21,6 @@ PENDING = {
 }
 
 
-def is_source(path):
-    if path.endswith(SOURCE_EXT):
-        return True
-    try:
-        with open(path, "rb") as f:
-            first = f.readline(128)
-    except OSError:
-        return False
-    return first.startswith(b"#!") and (b"sh" in first or b"python" in first)
-
-
 def line_count(path):
     with open(path, "rb") as f:
         return sum(1 for _ in f)
@@ -37,12 +28,9 @@ def line_count(path):
 
 def main():
     os.chdir(sys.argv[1])
-    files = subprocess.run(["git", "ls-files"], capture_output=True, text=True,
-                           check=True).stdout.split()
+    files = tracked_sources(SOURCE_EXT)
     over, stale = [], []
-    for f in sorted(files):
-        if not os.path.isfile(f) or os.path.islink(f) or not is_source(f):
-            continue
+    for f in files:
         n = line_count(f)
         if n > LIMIT and f not in PENDING:
             over.append((f, n))
