@@ -24,6 +24,7 @@
 #include "daemon/image.h"
 #include "daemon/lifecycle.h"
 #include "daemon/log.h"
+#include "daemon/run-spec.h"
 #include "daemon/sandbox.h"
 #include "daemon/server.h"
 #include "daemon/sitemap-build.h"
@@ -32,7 +33,6 @@
 #include "sbx/macro.h"
 
 #define RUN_MAX_TMPFS 64 /* tmpfs mounts of one policy */
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 int sbx_run_compile_policy(const struct sbx_policy *p, unsigned flags, int *ret_fd)
 {
@@ -307,63 +307,10 @@ static char *image_file(int mount_fd, const char *path)
     return text;
 }
 
-/*
- * The guest's environment: defaults, then a built image's Env, then the
- * policy's, then the client's -e.
- */
-struct env_builder {
-    char *items[SBX_PROTO_MAX_ARGS + 1];
-    uint32_t n;
-    char *owned[4];
-    unsigned n_owned;
-};
-
-/* Sets or replaces one KEY=VALUE; -E2BIG past the protocol's count, never a silent drop. */
-static int env_set(struct env_builder *e, char *kv)
+/* The caller's group membership, as sbx_run_check_ids asks for it. */
+static bool client_in_group(void *c, uint32_t gid)
 {
-    size_t klen = strcspn(kv, "=");
-    for (uint32_t i = 0; i < e->n; i++) {
-        if (strncmp(e->items[i], kv, klen) == 0 && e->items[i][klen] == '=') {
-            e->items[i] = kv;
-            return 0;
-        }
-    }
-    if (e->n >= SBX_PROTO_MAX_ARGS)
-        return -E2BIG;
-    e->items[e->n++] = kv;
-    return 0;
-}
-
-static int env_build(struct env_builder *e, const struct sbx_policy *p,
-                     const struct sbx_image_config *img, const struct sbx_msg_run *run,
-                     uint32_t uid)
-{
-    int r = 0;
-    if (!p->env_replace) {
-        r |= env_set(e, "PATH=" DEFAULT_PATH);
-        r |= env_set(e, uid == 0 ? "HOME=/root" : "HOME=/");
-        for (size_t i = 0; i < img->n_env; i++)
-            r |= env_set(e, img->env[i]);
-    }
-    for (size_t i = 0; i < p->n_env; i++)
-        r |= env_set(e, p->env[i]);
-    for (uint32_t i = 0; i < run->envc; i++)
-        r |= env_set(e, run->env[i]);
-    e->items[e->n] = NULL;
-    return r ? -E2BIG : 0;
-}
-
-/* Group 0 owns files of root's, such as those 0640 root:root. */
-static int check_group_zero(uint32_t gid, const uint32_t *groups, size_t n, char *msg, size_t len)
-{
-    for (size_t i = 0; i <= n; i++) {
-        if ((i < n ? groups[i] : gid) == 0) {
-            snprintf(msg, len, "permission denied: only root may run a guest with group 0 (%s)",
-                     i < n ? "in the policy's groups" : "as its gid");
-            return -EPERM;
-        }
-    }
-    return 0;
+    return sbx_client_in_group(c, gid);
 }
 
 /*
@@ -406,27 +353,10 @@ static int resolve_identity(struct sbx_client *c, const struct sbx_run_req *req,
         uid = c->cred.uid;
     if (gid == UINT32_MAX)
         gid = c->cred.gid;
-    if (c->cred.uid != 0 && (r = check_group_zero(gid, *ret_groups, n, msg, len)) < 0)
+    struct sbx_run_caller caller = { c->cred.uid, c->cred.gid, client_in_group, c };
+    r = sbx_run_check_ids(&caller, req->operator_policy, uid, gid, *ret_groups, n, msg, len);
+    if (r < 0)
         return r;
-    if (c->cred.uid != 0 && !req->operator_policy) {
-        if (uid != c->cred.uid) {
-            snprintf(msg, len,
-                     "permission denied: only root or an operator's policy may run the guest "
-                     "as uid %u (yours is %u)",
-                     uid, (unsigned)c->cred.uid);
-            return -EPERM;
-        }
-        for (size_t i = 0; i <= n; i++) {
-            uint32_t g = i < n ? (*ret_groups)[i] : gid;
-            if (!sbx_client_in_group(c, g)) {
-                snprintf(msg, len,
-                         "permission denied: only root or an operator's policy may give the "
-                         "guest gid %u (not one of your groups)",
-                         g);
-                return -EPERM;
-            }
-        }
-    }
     spec->uid = uid;
     spec->gid = gid;
     spec->groups = *ret_groups;
@@ -521,39 +451,18 @@ static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_
     }
     /*
      * A caller other than root gets no more of the host than the default
-     * limits give, or than an operator's policy gives it: its options over
-     * such a policy may lower the policy's limits, never raise them.
+     * limits give, or than an operator's policy gives it.
      */
-    if (c->cred.uid != 0 && (!req->operator_policy || req->limit_option)) {
-        struct sbx_policy_bounds defaults;
-        const struct sbx_policy_bounds *b = &req->policy_bounds;
-        if (!req->operator_policy) {
-            struct sbx_policy *def = NULL;
-            if (sbx_policy_new_default(&def) < 0)
-                return -ENOMEM;
-            sbx_policy_bounds_of(def, daemon_hard_limits(), &defaults);
-            sbx_policy_free(def);
-            b = &defaults;
-        }
-        if (sbx_policy_exceeds(p, b, &what)) {
-            if (req->operator_policy)
-                snprintf(msg, msglen,
-                         "permission denied: %s may lower the operator's policy's limits, not "
-                         "raise them (%s)",
-                         req->limit_option, what);
-            else
-                snprintf(msg, msglen,
-                         "permission denied: only root or an operator's policy may ask for more "
-                         "than the default limits (%s%s%s)",
-                         what, req->limit_option ? ", from " : "",
-                         req->limit_option ? req->limit_option : "");
-            return -EPERM;
-        }
-    }
+    int r = 0;
+    if (c->cred.uid != 0)
+        r = sbx_run_check_limits(p, req->operator_policy, req->limit_option, &req->policy_bounds,
+                                 daemon_hard_limits(), msg, msglen);
+    if (r < 0)
+        return r;
     struct sbx_host_features h;
     policy_features(d, &h);
     struct sbx_diags diags = { 0 };
-    int r = sbx_policy_check_host(p, &h, &diags);
+    r = sbx_policy_check_host(p, &h, &diags);
     if (r < 0)
         diags_message(&diags, "", msg, msglen);
     sbx_diags_free(&diags);
@@ -880,8 +789,8 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         r = sbx_neg_errno();
         goto fail_image;
     }
-    struct env_builder env = { 0 };
-    if ((r = env_build(&env, p, &req->image_config, &req->run, spec.uid)) < 0) {
+    struct sbx_run_env env;
+    if ((r = sbx_run_env_build(&env, p, &req->image_config, &req->run, spec.uid)) < 0) {
         snprintf(msg, msglen,
                  "the guest's environment would have more than %u variables (the image's Env, "
                  "the policy's env and the client's together)",
