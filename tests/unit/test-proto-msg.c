@@ -435,16 +435,21 @@ static void test_roundtrip_spec(void)
 /* ---- Typed messages: rejections ----------------------------------------- */
 
 /* Decodes a hand-made RUN payload and checks that the result is -EBADMSG. */
-static void expect_run_rejected(const uint8_t *p, size_t n)
+/* Whether RUN decoding refuses p[0..n) (checked, and leaves *ret alone). */
+static bool decodes_rejected(const uint8_t *p, size_t n)
 {
     struct sbx_frame f;
     struct sbx_msg_run m;
     memset(&m, 0xa5, sizeof(m));
     frame_raw(SBX_MSG_RUN, p, n, &f);
-    CU_ASSERT_EQUAL(-EBADMSG, sbx_msg_run_decode(&f, &m));
+    int r = sbx_msg_run_decode(&f, &m);
+    CU_ASSERT_EQUAL(-EBADMSG, r);
     /* Failed decoders leave *ret alone. */
     CU_ASSERT_EQUAL(0xa5a5a5a5u, m.argc);
     sbx_frame_clear(&f);
+    if (r == 0)
+        sbx_msg_run_free(&m);
+    return r == -EBADMSG;
 }
 
 static size_t run_prefix(uint8_t *p)
@@ -473,27 +478,56 @@ static void test_reject_fields(void)
     sbx_msg_run_free(&m);
     sbx_frame_clear(&f);
 
-    /* Unknown tag. */
-    n = run_prefix(p);
-    n += raw_field(p + n, 99, SBX_FIELD_U32, 0, 4, zero, 4);
-    expect_run_rejected(p, n);
-    /* Known tag, wrong type (mode as U64, policy_name as BYTES). */
-    n = run_prefix(p);
-    n += raw_field(p + n, 3, SBX_FIELD_BYTES, 0, 1, "x", 1);
-    expect_run_rejected(p, n);
-    n = raw_field(p, 1, SBX_FIELD_STR, 0, 1, "x", 1);
-    n += raw_field(p + n, 6, SBX_FIELD_U64, 0, 8, zero, 8);
-    n += raw_field(p + n, 7, SBX_FIELD_U32, 0, 4, zero, 4);
-    expect_run_rejected(p, n);
-    /* Duplicate singleton: policy_file twice. */
-    n = run_prefix(p);
-    n += raw_field(p + n, 5, SBX_FIELD_STR, 0, 1, "a", 1);
-    n += raw_field(p + n, 5, SBX_FIELD_STR, 0, 1, "b", 1);
-    expect_run_rejected(p, n);
-    /* Missing required field: no flags. */
-    n = raw_field(p, 1, SBX_FIELD_STR, 0, 1, "x", 1);
-    n += raw_field(p + n, 6, SBX_FIELD_U32, 0, 4, zero, 4);
-    expect_run_rejected(p, n);
+    /* Each RUN payload a decoder must refuse: fields after the valid base, or alone. */
+    static const struct {
+        const char *what;
+        bool after_base;
+        struct {
+            uint16_t tag;
+            uint8_t type;
+            uint32_t len;
+            const char *value;
+        } f[3];
+    } rejected[] = {
+        { "unknown tag", true, { { 99, SBX_FIELD_U32, 4, "\0\0\0\0" } } },
+        { "policy_name as BYTES", true, { { 3, SBX_FIELD_BYTES, 1, "x" } } },
+        { "mode as U64",
+          false,
+          { { 1, SBX_FIELD_STR, 1, "x" },
+            { 6, SBX_FIELD_U64, 8, "\0\0\0\0\0\0\0\0" },
+            { 7, SBX_FIELD_U32, 4, "\0\0\0\0" } } },
+        { "policy_file twice",
+          true,
+          { { 5, SBX_FIELD_STR, 1, "a" }, { 5, SBX_FIELD_STR, 1, "b" } } },
+        { "no flags",
+          false,
+          { { 1, SBX_FIELD_STR, 1, "x" }, { 6, SBX_FIELD_U32, 4, "\0\0\0\0" } } },
+        { "NUL inside an env string", true, { { 2, SBX_FIELD_STR, 5, "A=\0=B" } } },
+        { "NUL inside an option", true, { { 8, SBX_FIELD_STR, 6, "pids\0=" } } },
+        { "an option as U32", true, { { 8, SBX_FIELD_U32, 4, "\0\0\0\0" } } },
+        { "both policy name and text",
+          true,
+          { { 3, SBX_FIELD_STR, 1, "a" }, { 4, SBX_FIELD_STR, 1, "b" } } },
+        { "unknown RUN flag",
+          false,
+          { { 1, SBX_FIELD_STR, 1, "x" },
+            { 6, SBX_FIELD_U32, 4, "\0\0\0\0" },
+            { 7, SBX_FIELD_U32, 4, "\20\0\0\0" } } },
+        { "a name without the detach flag", true, { { 9, SBX_FIELD_STR, 3, "web" } } },
+        { "unknown mode",
+          false,
+          { { 1, SBX_FIELD_STR, 1, "x" },
+            { 6, SBX_FIELD_U32, 4, "\3\0\0\0" },
+            { 7, SBX_FIELD_U32, 4, "\0\0\0\0" } } },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(rejected); i++) {
+        n = rejected[i].after_base ? run_prefix(p) : 0;
+        for (size_t k = 0; k < 3 && rejected[i].f[k].value; k++)
+            n += raw_field(p + n, rejected[i].f[k].tag, rejected[i].f[k].type, 0,
+                           rejected[i].f[k].len, rejected[i].f[k].value, rejected[i].f[k].len);
+        if (!decodes_rejected(p, n))
+            fprintf(stderr, "\n  accepted: %s\n", rejected[i].what);
+    }
     /* No argv at all: a built image's own command, an empty but terminated argv. */
     n = raw_field(p, 6, SBX_FIELD_U32, 0, 4, zero, 4);
     n += raw_field(p + n, 7, SBX_FIELD_U32, 0, 4, zero, 4);
@@ -508,43 +542,13 @@ static void test_reject_fields(void)
         sbx_msg_run_free(&em);
         sbx_frame_clear(&ef);
     }
-    /* NUL inside an env string. */
-    n = run_prefix(p);
-    n += raw_field(p + n, 2, SBX_FIELD_STR, 0, 5, "A=\0=B", 5);
-    expect_run_rejected(p, n);
-    /* NUL inside an option; an option as U32. */
-    n = run_prefix(p);
-    n += raw_field(p + n, 8, SBX_FIELD_STR, 0, 6, "pids\0=", 6);
-    expect_run_rejected(p, n);
-    n = run_prefix(p);
-    n += raw_field(p + n, 8, SBX_FIELD_U32, 0, 4, zero, 4);
-    expect_run_rejected(p, n);
-    /* Both policy name and text. */
-    n = run_prefix(p);
-    n += raw_field(p + n, 3, SBX_FIELD_STR, 0, 1, "a", 1);
-    n += raw_field(p + n, 4, SBX_FIELD_STR, 0, 1, "b", 1);
-    expect_run_rejected(p, n);
     /* Trailing bytes after the last field. */
     n = run_prefix(p);
     p[n++] = 0;
-    expect_run_rejected(p, n);
+    decodes_rejected(p, n);
     /* Truncated last field. */
     n = run_prefix(p);
-    expect_run_rejected(p, n - 1);
-    /* Unknown RUN flag, unknown mode. */
-    n = raw_field(p, 1, SBX_FIELD_STR, 0, 1, "x", 1);
-    n += raw_field(p + n, 6, SBX_FIELD_U32, 0, 4, zero, 4);
-    n += raw_field(p + n, 7, SBX_FIELD_U32, 0, 4, "\20\0\0\0", 4);
-    expect_run_rejected(p, n);
-    /* A name without the detach flag. */
-    n = run_prefix(p);
-    n += raw_field(p + n, 9, SBX_FIELD_STR, 0, 3, "web", 3);
-    expect_run_rejected(p, n);
-    n = raw_field(p, 1, SBX_FIELD_STR, 0, 1, "x", 1);
-    n += raw_field(p + n, 6, SBX_FIELD_U32, 0, 4, "\3\0\0\0", 4);
-    n += raw_field(p + n, 7, SBX_FIELD_U32, 0, 4, zero, 4);
-    expect_run_rejected(p, n);
-
+    decodes_rejected(p, n - 1);
     /* A valid RUN payload inside a frame of another type. */
     n = run_prefix(p);
     frame_raw(SBX_MSG_SPEC, p, n, &f);
