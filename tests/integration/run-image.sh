@@ -163,11 +163,11 @@ mkdir -m 0777 "$T/member"
 rc=0
 setpriv --reuid=4242 --regid=65534 --clear-groups "$SANDBOXCTL" image build \
     "oci:$PM/layout:app" "$T/member/app.ext4" >"$T/out" 2>"$T/err" || rc=$?
-t "a member builds an image too, without a site map (it cannot mount)" \
+# It cannot mount, so its helper is handed the files instead: the same map, the same bytes.
+t "a member's build equals root's byte for byte, site map included" \
     eval 'test "$rc" = 0 && [ ! -s "$T/err" ] && [ "$(stat -c %u "$T/member/app.ext4")" = 4242 ] &&
-        "$SANDBOXCTL" image inspect "$T/member/app.ext4" | grep -q "^sitemap  *no" &&
-        cmp -s -n "$(stat -c %s "$T/oci.ext4" | awk "{ print \$1 - 100000 }")" \
-            "$T/oci.ext4" "$T/member/app.ext4"'
+        "$SANDBOXCTL" image inspect "$T/member/app.ext4" | grep -q "^sitemap  *yes" &&
+        cmp "$T/oci.ext4" "$T/member/app.ext4" >"$T/diff" 2>&1'
 
 t "image inspect --json gives the same document" \
     eval '"$SANDBOXCTL" image inspect --json "$T/oci.ext4" | python3 -c "import json,sys; d=json.load(sys.stdin); assert d[\"config\"][\"Cmd\"] and d[\"kind\"] == \"oci\"" 2>"$T/err"'
