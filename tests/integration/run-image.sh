@@ -5,10 +5,11 @@
 # every entry type and whiteout case, and podman's and skopeo's own output
 # (docker-archive, oci-archive, oci:), each checked with e2fsck -fn and
 # compared entry by entry with `umoci unpack` of the same image (or the
-# source tree); reproducibility; hostile and damaged inputs with the
+# source tree); POSIX ACLs by getfacl; reproducibility; a member's build
+# equal to root's; hostile and damaged inputs with the
 # message each gives and no output left; the image config honoured by
 # sandboxctl run in a real sandboxd.  Needs root (for the loop mounts that
-# read the images back), podman, skopeo and umoci.
+# read the images back), podman, skopeo, umoci, getfacl and setfacl.
 # Environment: SANDBOXD, SANDBOXCTL, TEST_IMAGE (paths).
 # shellcheck disable=SC2016,SC2034  # guest scripts single-quoted; variables read in eval
 set -euo pipefail
@@ -17,7 +18,7 @@ set -euo pipefail
 . "$(dirname "$0")/suite.sh"
 suite_init image SANDBOXD SANDBOXCTL TEST_IMAGE
 HERE=$(cd "$(dirname "$0")" && pwd)
-for tool in podman skopeo umoci e2fsck debugfs python3; do
+for tool in podman skopeo umoci e2fsck debugfs python3 getfacl setfacl; do
     if ! command -v "$tool" >/dev/null; then
         echo "Bail out! $tool is missing (tools/install-deps --tests)"
         exit 1
@@ -82,6 +83,44 @@ for z in gzip xz zstd; do
     t "the $z tar's image passes e2fsck -fn" fsck_clean "$T/tar-$z.ext4"
     t "the $z tar's image holds the tree, entry by entry" same_tree "$T/tar-$z.ext4" "$ROOT"
 done
+
+# POSIX ACLs (access and default), from a directory and from GNU tar's SCHILY.acl records,
+# as getfacl sees them in the mounted image: only the entries with more than the mode (-s).
+ACL=$T/acl
+mkdir -p "$ACL/d/sub"
+echo acl >"$ACL/f"
+setfacl -m u:1234:rw,g:55:r,m::rw "$ACL/f"
+setfacl -m u:4321:rwx "$ACL/d"
+setfacl -d -m u:4321:rx,g:77:rwx "$ACL/d"
+# acls DIR: getfacl's listing of DIR, a line for each file, sorted (readdir's order differs).
+acls() { (cd "$1" && getfacl -R -s -n -p .) | awk -v RS= '{ gsub("\n", " "); print }' | sort; }
+acls "$ACL" >"$T/acl.want"
+same_acls() {
+    mount -o ro,loop "$1" "$MNT"
+    local r=0
+    acls "$MNT" >"$T/acl.got" 2>&1 || r=1
+    # With a mask, the group bits are the mask's.
+    [ "$(stat -c %a "$MNT/f")" = 664 ] || r=1
+    umount "$MNT"
+    diff -u "$T/acl.want" "$T/acl.got" >"$T/diff" || r=1
+    [ "$r" -eq 0 ] && grep -q ' user:1234:rw- ' "$T/acl.got" &&
+        grep -q ' default:group:77:rwx ' "$T/acl.got"
+}
+build "$ACL" "$T/acl-dir.ext4"
+t "a directory's POSIX ACLs are in its image" eval 'test "$rc" = 0 && same_acls "$T/acl-dir.ext4"'
+tar --acls --format=posix -C "$ACL" -cf "$T/acl.tar" .
+build "$T/acl.tar" "$T/acl-tar.ext4"
+t "a tar's SCHILY.acl records are the image's POSIX ACLs" \
+    eval 'test "$rc" = 0 && same_acls "$T/acl-tar.ext4"'
+# GNU tar names the users and groups an ACL entry gives a name for on its host.
+mkdir "$T/acl-named"
+touch "$T/acl-named/f"
+setfacl -m u:0:r "$T/acl-named/f"
+tar --acls --format=posix -C "$T/acl-named" -cf "$T/acl-named.tar" .
+build "$T/acl-named.tar" "$T/acl-named.ext4"
+t "an ACL entry naming a user without its number is refused, named" \
+    eval 'test "$rc" = 1 && err_has "entry ../f.: ACL entry .user:root. names its user without a number" &&
+        [ ! -e "$T/acl-named.ext4" ]'
 
 # Every entry type and whiteout case over three layers, two of them gzip.
 python3 "$HERE/mkoci.py" all "$T/all"
