@@ -192,6 +192,12 @@ for src in "docker-archive:$PM/app.docker.tar" "oci-archive:$PM/app.oci.tar" \
     t "$kind: its image equals umoci unpack, entry by entry" \
         same_tree "$T/$kind.ext4" "$PM/bundle/rootfs"
 done
+two_tags() {
+    skopeo copy "oci:$PM/layout:app" "oci:$T/two:a" && skopeo copy "oci:$PM/layout:app" "oci:$T/two:b"
+}
+t "a layout with two images needs a tag, and the error lists them" \
+    eval 'two_tags >"$T/out" 2>"$T/err" && build "oci:$T/two" "$T/two.ext4" && test "$rc" = 1 &&
+        err_has "2 images, name one with :TAG (there are: a, b)" && [ ! -e "$T/two.ext4" ]'
 inspect_shows() {
     "$SANDBOXCTL" image inspect "$T/oci.ext4" >"$T/out" 2>"$T/err" &&
         grep -q "^digest  *sha256:" "$T/out" && grep -q '^WorkingDir  */srv' "$T/out" &&
@@ -228,6 +234,9 @@ t "a --size too small fails, says so, and leaves nothing" \
 rc=0
 script -qec "$SANDBOXCTL image build $ROOT $T/tty.ext4" /dev/null >"$T/out" 2>&1 || rc=$?
 t "on a terminal a build shows its progress" eval 'test "$rc" = 0 && grep -q "entries" "$T/out"'
+rc=0
+script -qec "$SANDBOXCTL image build --quiet $ROOT $T/tty-quiet.ext4" /dev/null >"$T/out" 2>&1 || rc=$?
+t "--quiet on a terminal prints nothing" eval 'test "$rc" = 0 && [ ! -s "$T/out" ]'
 build "$ROOT" "$T/quiet.ext4"
 t "without a terminal it prints nothing" eval 'test "$rc" = 0 && [ ! -s "$T/err" ]'
 
@@ -286,6 +295,9 @@ t "a built image changed since is given a new site map, not its stale one" \
 run "$SANDBOXCTL" run --socket "$SOCK" -e GREETING=bye -w / "$IMG"
 t "-e and -w override Env and WorkingDir" \
     eval 'test "$rc" = 0 && [ "$(cat "$T/out")" = "bye from / as 0" ]'
+run "$SANDBOXCTL" run --socket "$SOCK" -u 4242 "$IMG"
+t "-u runs the image as the user it names" \
+    eval 'test "$rc" = 0 && [ "$(cat "$T/out")" = "hello from /srv as 4242" ]'
 printf 'process:\n  cwd: /tmp\n  env: { GREETING: policy }\n' >"$T/policies/over.yaml"
 run "$SANDBOXCTL" run --socket "$SOCK" --policy over "$IMG"
 t "the policy's cwd and env override the config" \
