@@ -7,7 +7,8 @@
  *
  * Root mounts the image read-only the way the daemon does and runs the
  * helper exactly as the daemon runs it (nobody, chrooted into the image,
- * new namespaces).  Another user cannot mount an ext4 filesystem, not even
+ * new namespaces); where it cannot mount (no loop devices), it does what
+ * every other user does.  Another user cannot mount an ext4 filesystem, not even
  * in a user namespace of its own, so the helper runs in its file mode: this
  * process walks the tree it has just written to the image, with the
  * helper's rules, and hands it each candidate file as a memfd of its
@@ -40,13 +41,16 @@
 #include "sbx/macro.h"
 #include "sbx/sitemap.h"
 
-static int mounted(int fd, int helper, void **ret_map, size_t *ret_len, char *msg, size_t msglen)
+/* Over the image mounted; *ret_mounted says whether the mount succeeded. */
+static int mounted(int fd, int helper, void **ret_map, size_t *ret_len, bool *ret_mounted,
+                   char *msg, size_t msglen)
 {
     struct sbx_image_cache cache;
     sbx_image_cache_init(&cache, 0);
     struct sbx_image *img = NULL;
     char why[512] = "";
     int r = sbx_image_acquire(&cache, fd, false, &img, why, sizeof(why));
+    *ret_mounted = r == 0;
     if (r < 0) {
         snprintf(msg, msglen, "cannot mount the image for its site map: %s", why);
         sbx_image_cache_clear(&cache);
@@ -243,7 +247,12 @@ int sbx_image_build_sitemap(int fd, const struct sbx_tree *t, void **ret_map, si
         snprintf(msg, msglen, "no sbx-sitemap in this build: %s", strerror(-helper));
         return helper;
     }
-    if (geteuid() == 0)
-        return mounted(fd, helper, ret_map, ret_len, msg, msglen);
+    if (geteuid() == 0) {
+        bool was_mounted;
+        int r = mounted(fd, helper, ret_map, ret_len, &was_mounted, msg, msglen);
+        /* Root without loop devices (in a container) is handed the files as anyone else. */
+        if (r == 0 || was_mounted)
+            return r;
+    }
     return from_tree(t, helper, ret_map, ret_len, msg, msglen);
 }
