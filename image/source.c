@@ -225,6 +225,10 @@ static int apply_entry(struct archive *a, struct archive_entry *ae, const char *
         const char *name;
     } acls[] = { { ARCHIVE_ENTRY_ACL_TYPE_ACCESS, "system.posix_acl_access" },
                  { ARCHIVE_ENTRY_ACL_TYPE_DEFAULT, "system.posix_acl_default" } };
+    if (archive_entry_acl_types(ae) & ARCHIVE_ENTRY_ACL_TYPE_NFS4) {
+        snprintf(err, errlen, "%s: entry '%s': an NFSv4 ACL, which ext4 cannot hold", what, path);
+        return -EINVAL;
+    }
     struct acl_xattr ax[ARRAY_SIZE(acls)];
     for (size_t k = 0; k < ARRAY_SIZE(acls); k++) {
         int mask;

@@ -121,6 +121,19 @@ build "$T/acl-named.tar" "$T/acl-named.ext4"
 t "an ACL entry naming a user without its number is refused, named" \
     eval 'test "$rc" = 1 && err_has "entry ../f.: ACL entry .user:root. names its user without a number" &&
         [ ! -e "$T/acl-named.ext4" ]'
+# bsdtar's record of an NFSv4 ACL, which POSIX ACLs cannot express.
+python3 - "$T/nfs4.tar" <<'EOF'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    ti = tarfile.TarInfo("f")
+    ti.size = 2
+    ti.pax_headers = {"SCHILY.acl.ace": "owner@:rw-p--aARWcCos:-------:allow"}
+    t.addfile(ti, io.BytesIO(b"hi"))
+EOF
+build "$T/nfs4.tar" "$T/nfs4.ext4"
+t "an NFSv4 ACL is refused, named" \
+    eval 'test "$rc" = 1 && err_has "entry .f.: an NFSv4 ACL, which ext4 cannot hold" &&
+        [ ! -e "$T/nfs4.ext4" ]'
 
 # Every entry type and whiteout case over three layers, two of them gzip.
 python3 "$HERE/mkoci.py" all "$T/all"
