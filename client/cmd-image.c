@@ -270,9 +270,9 @@ static int build(const char *source, const char *output, uint64_t size, char **l
             unlink(tmp);
         goto out;
     }
-    /* The filesystem is complete: its site map, where this user can mount it. */
-    r = sbx_image_build_sitemap(fd, &map, &map_len, err, sizeof(err));
-    if (r < 0 && r != -EPERM && !quiet)
+    /* The filesystem is complete: its site map. */
+    r = sbx_image_build_sitemap(fd, &t, &map, &map_len, err, sizeof(err));
+    if (r < 0 && !quiet)
         fprintf(stderr, "sandboxctl: image build: %s (the daemon makes it at the first run)\n",
                 err);
     json_object *doc = meta_document(source, &res, &t, tree_sha, bytes, r == 0, labels, nlabels);

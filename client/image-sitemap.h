@@ -3,11 +3,14 @@
 
 #include <stddef.h>
 
+#include "image/tree.h"
+
 /*
- * The site map of the ext4 image in fd (include/sbx/sitemap.h), made by the
- * daemon's own confined helper, sbx-sitemap, on a read-only mount of it:
- * so only for root, which can mount.  -EPERM for anyone else (the daemon
- * then makes the map at the image's first rewrite-mode run, as for any
- * image); other errors with msg.
+ * The site map (include/sbx/sitemap.h) of the ext4 image in fd, which
+ * sbx_ext4_write has just written from t, made by the daemon's own confined
+ * helper, sbx-sitemap: over a read-only mount of the image for root, over
+ * t's files for anyone else, the same map either way.  -errno with msg on
+ * failure.
  */
-int sbx_image_build_sitemap(int fd, void **ret_map, size_t *ret_len, char *msg, size_t msglen);
+int sbx_image_build_sitemap(int fd, const struct sbx_tree *t, void **ret_map, size_t *ret_len,
+                            char *msg, size_t msglen);

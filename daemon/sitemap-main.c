@@ -3,7 +3,11 @@
  * sbx-sitemap: computes the site map of a read-only image
  * (include/sbx/sitemap.h).  sandboxd runs it from a sealed memfd with the
  * image's root directory at fd 3 and an empty memfd at fd 4, and reads the
- * map from fd 4 when it exits 0.
+ * map from fd 4 when it exits 0.  `sandboxctl image build`, for a user who
+ * cannot mount the image it has just written, runs it in its file mode
+ * instead: fd 3 is a socket on which the builder hands over the files its
+ * own walk of the image finds, with the same rules (daemon/sitemap-walk.h),
+ * so that the map is the one a mount would give.
  *
  * Every file of the image is untrusted input to an x86 decoder and an ELF
  * reader, so before it reads any, this process keeps nothing it could abuse:
@@ -29,17 +33,18 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/sitemap-walk.h"
 #include "rewrite-internal.h"
 #include "sbx/sitemap.h"
 
 #define ROOT_FD 3
 #define OUT_FD 4
-#define MAX_DEPTH 48
 /* Larger files are left out (they keep lazy patching). */
 #define MAX_FILE SBX_SITEMAP_MAX_FILE_SIZE
 /*
@@ -184,29 +189,6 @@ static void index_file(struct map *m, int fd, const struct stat *st)
     }
 }
 
-/*
- * Directories that hold data, not code, in a Linux tree: skipped, because
- * reading every file's first block through a cold loop device costs about
- * 150 us a file (a Debian root has 4000 of its 6300 files there).  Code
- * found nowhere else is patched lazily, as without a map.
- */
-static int skipped(const char *parent, const char *name)
-{
-    static const char *const top[] = { "proc", "sys",  "dev", "run",   "tmp",       "var",
-                                       "etc",  "boot", "mnt", "media", "lost+found" };
-    static const char *const usr[] = { "share", "include", "src" };
-    if (!parent) {
-        for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++)
-            if (!strcmp(name, top[i]))
-                return 1;
-    } else if (!strcmp(parent, "usr")) {
-        for (size_t i = 0; i < sizeof(usr) / sizeof(usr[0]); i++)
-            if (!strcmp(name, usr[i]))
-                return 1;
-    }
-    return 0;
-}
-
 static void walk(struct map *m, int dir, unsigned depth, const char *name)
 {
     int lfd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -228,13 +210,13 @@ static void walk(struct map *m, int dir, unsigned depth, const char *name)
             type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : DT_UNKNOWN;
         if (type != DT_REG && type != DT_DIR)
             continue;
-        if (depth < 2 && type == DT_DIR && skipped(depth ? name : NULL, e->d_name))
+        if (depth < 2 && type == DT_DIR && sbx_sitemap_walk_skipped(depth ? name : NULL, e->d_name))
             continue;
         int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0)
             continue;
         if (fstat(fd, &st) == 0) {
-            if (S_ISDIR(st.st_mode) && depth < MAX_DEPTH)
+            if (S_ISDIR(st.st_mode) && depth < SBX_SITEMAP_WALK_MAX_DEPTH)
                 walk(m, fd, depth + 1, e->d_name);
             else if (S_ISREG(st.st_mode))
                 index_file(m, fd, &st);
@@ -266,17 +248,19 @@ static void write_all(const void *p, size_t n)
 }
 
 /*
- * The image's root becomes this process's root (nothing of the host can be
- * named any more), then it becomes nobody, keeping only the capability to
- * read every file of the image.
+ * Over a mounted image, the image's root becomes this process's root
+ * (nothing of the host can be named any more), then it becomes nobody,
+ * keeping only the capability to read every file of the image.  In the file
+ * mode (files), started by any user, nothing can be named at all: the
+ * allowlist has no call that takes a path, and it keeps no capability.
  */
-static void lock_down(void)
+static void lock_down(int files)
 {
     const uid_t nobody = 65534;
-    if (fchdir(ROOT_FD) < 0 || chroot(".") < 0 || chdir("/") < 0)
+    if (!files && (fchdir(ROOT_FD) < 0 || chroot(".") < 0 || chdir("/") < 0))
         die("chroot into the image", errno);
-    if (setgroups(0, NULL) < 0 || setresgid(nobody, nobody, nobody) < 0 ||
-        prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setresuid(nobody, nobody, nobody) < 0)
+    if (!files && (setgroups(0, NULL) < 0 || setresgid(nobody, nobody, nobody) < 0 ||
+                   prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setresuid(nobody, nobody, nobody) < 0))
         die("becoming nobody", errno);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         die("no_new_privs", errno);
@@ -287,8 +271,10 @@ static void lock_down(void)
         die("setrlimit", errno);
     cap_t caps = cap_init();
     cap_value_t keep = CAP_DAC_READ_SEARCH;
-    if (!caps || cap_set_flag(caps, CAP_PERMITTED, 1, &keep, CAP_SET) < 0 ||
-        cap_set_flag(caps, CAP_EFFECTIVE, 1, &keep, CAP_SET) < 0 || cap_set_proc(caps) < 0)
+    if (!caps ||
+        (!files && (cap_set_flag(caps, CAP_PERMITTED, 1, &keep, CAP_SET) < 0 ||
+                    cap_set_flag(caps, CAP_EFFECTIVE, 1, &keep, CAP_SET) < 0)) ||
+        cap_set_proc(caps) < 0)
         die("capabilities", errno);
     cap_free(caps);
 
@@ -297,9 +283,7 @@ static void lock_down(void)
         die("seccomp_init", ENOMEM);
     const int plain[] = { SCMP_SYS(read),
                           SCMP_SYS(pread64),
-                          SCMP_SYS(getdents64),
                           SCMP_SYS(fstat),
-                          SCMP_SYS(newfstatat),
                           SCMP_SYS(close),
                           SCMP_SYS(munmap),
                           SCMP_SYS(brk),
@@ -311,13 +295,23 @@ static void lock_down(void)
                           SCMP_SYS(mremap),
                           SCMP_SYS(sysinfo) /* glibc's qsort */,
                           SCMP_SYS(clock_gettime) /* when the vDSO cannot answer */ };
+    /* Calls that name files, for the walk of a mounted image only. */
+    const int walking[] = { SCMP_SYS(getdents64), SCMP_SYS(newfstatat) };
     int r = 0;
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]) && r == 0; i++)
         r = seccomp_rule_add(f, SCMP_ACT_ALLOW, plain[i], 0);
+    for (size_t i = 0; i < sizeof(walking) / sizeof(walking[0]) && r == 0 && !files; i++)
+        r = seccomp_rule_add(f, SCMP_ACT_ALLOW, walking[i], 0);
     const uint64_t open_bad = O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | (O_TMPFILE & ~O_DIRECTORY);
-    if (r == 0)
+    if (r == 0 && !files)
         r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
                              SCMP_A2(SCMP_CMP_MASKED_EQ, open_bad, 0));
+    /* The file mode's socket: records in, one byte back for each. */
+    if (r == 0 && files)
+        r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(recvmsg), 1,
+                             SCMP_A0(SCMP_CMP_EQ, ROOT_FD));
+    if (r == 0 && files)
+        r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(write), 1, SCMP_A0(SCMP_CMP_EQ, ROOT_FD));
     if (r == 0)
         r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
                              SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
@@ -354,25 +348,96 @@ static int probe(int argc, char **argv)
     return 0;
 }
 
+/*
+ * The file mode: the files come from the builder, one record and memfd at a
+ * time (daemon/sitemap-walk.h), in the order of its walk, and each is
+ * indexed as walk() indexes a file of a mounted image, with the inode
+ * number and times the record gives (those the mounted image will show).
+ */
+static void read_files(struct map *m)
+{
+    for (;;) {
+        struct sbx_sitemap_walk_record rec;
+        union {
+            struct cmsghdr h;
+            char buf[CMSG_SPACE(sizeof(int))];
+        } c;
+        struct iovec iov = { .iov_base = &rec, .iov_len = sizeof(rec) };
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof(c.buf)
+        };
+        ssize_t n = recvmsg(ROOT_FD, &mh, MSG_CMSG_CLOEXEC);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            die("reading a file record", errno);
+        if (n == 0)
+            return;
+        struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+        if (n != (ssize_t)sizeof(rec) || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || !h ||
+            h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS ||
+            h->cmsg_len != CMSG_LEN(sizeof(int)))
+            die("a file record without exactly one descriptor", EBADMSG);
+        int fd;
+        memcpy(&fd, CMSG_DATA(h), sizeof(fd));
+        struct stat st;
+        /* The plain fstat call: glibc's fstat is newfstatat, which takes a path. */
+        if (syscall(SYS_fstat, fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+            (uint64_t)st.st_size != rec.size)
+            die("a file record whose descriptor is not a file of its size", EBADMSG);
+        st.st_ino = (ino_t)rec.ino;
+        st.st_mtim = (struct timespec){ (time_t)(rec.mtime_ns / 1000000000),
+                                        (long)(rec.mtime_ns % 1000000000) };
+        st.st_ctim = (struct timespec){ (time_t)(rec.ctime_ns / 1000000000),
+                                        (long)(rec.ctime_ns % 1000000000) };
+        index_file(m, fd, &st);
+        close(fd);
+        char more = out_of_time(m) ? SBX_SITEMAP_WALK_DONE : SBX_SITEMAP_WALK_MORE;
+        while ((n = write(ROOT_FD, &more, 1)) < 0 && errno == EINTR)
+            ;
+        if (n != 1)
+            die("answering a file record", n < 0 ? errno : EIO);
+    }
+}
+
 int main(int argc, char **argv)
 {
-    struct stat st;
-    if (fstat(ROOT_FD, &st) < 0 || !S_ISDIR(st.st_mode) || fstat(OUT_FD, &st) < 0)
-        die("fds 3 (image root) and 4 (output)", EBADF);
+    struct stat st, out;
+    if (fstat(ROOT_FD, &st) < 0 || !(S_ISDIR(st.st_mode) || S_ISSOCK(st.st_mode)) ||
+        fstat(OUT_FD, &out) < 0)
+        die("fds 3 (image root or file socket) and 4 (output)", EBADF);
+    int files = S_ISSOCK(st.st_mode);
     struct map m = { .scratch = mmap(NULL, sizeof(struct sbx_rw_scratch), PROT_READ | PROT_WRITE,
                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) };
     if (m.scratch == MAP_FAILED)
         die("mmap", errno);
-    lock_down();
+    lock_down(files);
     if (argc > 1 && !strcmp(argv[1], "--probe"))
         return probe(argc, argv);
     cur_map = &m;
     clock_gettime(CLOCK_MONOTONIC, &m.deadline);
     m.deadline.tv_sec += BUDGET_S;
-    walk(&m, ROOT_FD, 0, NULL);
+    if (files)
+        read_files(&m);
+    else
+        walk(&m, ROOT_FD, 0, NULL);
 
-    /* Sorting the files by inode keeps each one's sites where they are. */
+    /*
+     * The files sorted by inode, their sites laid out in that order too: the
+     * map does not depend on the order the walk found them in (readdir's
+     * order on a mounted image, the tree's in the file mode).
+     */
     qsort(m.files, m.nfiles, sizeof(*m.files), cmp_file);
+    struct sbx_sitemap_site *sites = reallocarray(NULL, m.nsites ? m.nsites : 1, sizeof(*sites));
+    if (!sites)
+        die("out of memory", ENOMEM);
+    for (size_t i = 0, n = 0; i < m.nfiles && m.nsites; i++) {
+        memcpy(sites + n, m.sites + m.files[i].first, m.files[i].nsites * sizeof(*sites));
+        m.files[i].first = (uint32_t)n;
+        n += m.files[i].nsites;
+    }
+    free(m.sites);
+    m.sites = sites;
     struct sbx_sitemap_header h = {
         .magic = SBX_SITEMAP_MAGIC,
         .version = SBX_SITEMAP_VERSION,

@@ -64,6 +64,110 @@ static int entry_type(mode_t ft, enum sbx_tree_type *ret)
     }
 }
 
+/*
+ * POSIX ACLs: libarchive reads a tar's SCHILY.acl.* records, and a
+ * directory's ACLs, into the entry's ACL, not into its xattrs, so they are
+ * turned back into the system.posix_acl_* xattrs the kernel reads (the
+ * format of linux/posix_acl_xattr.h; libext2fs stores it in ext4's own).
+ */
+#define ACL_XATTR_VERSION 2
+#define MAX_ACL_ENTRIES 384 /* more do not fit in one entry's xattr bytes anyway */
+
+struct acl_xattr {
+    uint8_t buf[4 + 8 * MAX_ACL_ENTRIES];
+    size_t len;
+};
+
+struct acl_item {
+    uint16_t tag, perm;
+    uint32_t id;
+};
+
+static int acl_item_cmp(const void *a, const void *b)
+{
+    const struct acl_item *x = a, *y = b;
+    if (x->tag != y->tag)
+        return x->tag < y->tag ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void put_le(uint8_t *p, uint32_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/*
+ * The entry's ACL of type (access or default) as an xattr value in *x;
+ * x->len 0 when it has none.  *mask is the mask's permissions, -1 without
+ * one.
+ */
+static int acl_to_xattr(struct archive_entry *ae, int type, struct acl_xattr *x, int *mask,
+                        const char *what, const char *path, char *err, size_t errlen)
+{
+    static const struct {
+        int archive;
+        uint16_t tag;
+    } tags[] = {
+        { ARCHIVE_ENTRY_ACL_USER_OBJ, 0x01 },  { ARCHIVE_ENTRY_ACL_USER, 0x02 },
+        { ARCHIVE_ENTRY_ACL_GROUP_OBJ, 0x04 }, { ARCHIVE_ENTRY_ACL_GROUP, 0x08 },
+        { ARCHIVE_ENTRY_ACL_MASK, 0x10 },      { ARCHIVE_ENTRY_ACL_OTHER, 0x20 },
+    };
+    struct acl_item items[MAX_ACL_ENTRIES];
+    size_t n = 0;
+    x->len = 0;
+    *mask = -1;
+    if (archive_entry_acl_reset(ae, type) <= 0)
+        return 0;
+    int etype, perm, tag, id;
+    const char *name;
+    while (archive_entry_acl_next(ae, type, &etype, &perm, &tag, &id, &name) == ARCHIVE_OK) {
+        size_t k = 0;
+        while (k < ARRAY_SIZE(tags) && tags[k].archive != tag)
+            k++;
+        if (k == ARRAY_SIZE(tags) || (perm & ~7) != 0) {
+            snprintf(err, errlen, "%s: entry '%s': an ACL entry POSIX ACLs cannot hold", what,
+                     path);
+            return -EINVAL;
+        }
+        if (n == MAX_ACL_ENTRIES) {
+            snprintf(err, errlen, "%s: entry '%s': more than %d ACL entries", what, path,
+                     MAX_ACL_ENTRIES);
+            return -E2BIG;
+        }
+        bool named = tag == ARCHIVE_ENTRY_ACL_USER || tag == ARCHIVE_ENTRY_ACL_GROUP;
+        if (named && id < 0) {
+            snprintf(err, errlen,
+                     "%s: entry '%s': ACL entry '%s:%s' names its %s without a number (the "
+                     "archive's host's name, not the image's)",
+                     what, path, tag == ARCHIVE_ENTRY_ACL_USER ? "user" : "group",
+                     name ? name : "?", tag == ARCHIVE_ENTRY_ACL_USER ? "user" : "group");
+            return -EINVAL;
+        }
+        items[n++] = (struct acl_item){ tags[k].tag, (uint16_t)perm, named ? (uint32_t)id : ~0U };
+        if (tag == ARCHIVE_ENTRY_ACL_MASK)
+            *mask = perm;
+    }
+    qsort(items, n, sizeof(items[0]), acl_item_cmp);
+    put_le(x->buf, ACL_XATTR_VERSION, 4);
+    for (size_t k = 0; k < n; k++) {
+        uint8_t *p = x->buf + 4 + 8 * k;
+        put_le(p, items[k].tag, 2);
+        put_le(p + 2, items[k].perm, 2);
+        put_le(p + 4, items[k].id, 4);
+    }
+    x->len = 4 + 8 * n;
+    return 0;
+}
+
+static bool has_xattr(const struct sbx_tree_xattr *xs, size_t n, const char *name)
+{
+    for (size_t k = 0; k < n; k++)
+        if (!strcmp(xs[k].name, name))
+            return true;
+    return false;
+}
+
 /* Applies one libarchive entry at path (the entry's name, or relative to a directory source). */
 static int apply_entry(struct archive *a, struct archive_entry *ae, const char *path,
                        const char *hardlink, struct sbx_tree *t, unsigned layer, bool whiteouts,
@@ -114,6 +218,38 @@ static int apply_entry(struct archive *a, struct archive_entry *ae, const char *
         }
         xs[nx++] =
             (struct sbx_tree_xattr){ .name = (char *)name, .value = (void *)value, .len = len };
+    }
+    /* An ACL the entry also carries as its xattr (SCHILY.xattr.system.posix_acl_*) is that. */
+    static const struct {
+        int type;
+        const char *name;
+    } acls[] = { { ARCHIVE_ENTRY_ACL_TYPE_ACCESS, "system.posix_acl_access" },
+                 { ARCHIVE_ENTRY_ACL_TYPE_DEFAULT, "system.posix_acl_default" } };
+    if (archive_entry_acl_types(ae) & ARCHIVE_ENTRY_ACL_TYPE_NFS4) {
+        snprintf(err, errlen, "%s: entry '%s': an NFSv4 ACL, which ext4 cannot hold", what, path);
+        return -EINVAL;
+    }
+    struct acl_xattr ax[ARRAY_SIZE(acls)];
+    for (size_t k = 0; k < ARRAY_SIZE(acls); k++) {
+        int mask;
+        if (has_xattr(xs, nx, acls[k].name))
+            continue;
+        int r = acl_to_xattr(ae, acls[k].type, &ax[k], &mask, what, path, err, errlen);
+        if (r < 0)
+            return r;
+        if (!ax[k].len)
+            continue;
+        if (nx == MAX_ENTRY_XATTRS) {
+            snprintf(err, errlen, "%s: entry '%s': more than %d xattrs", what, path,
+                     MAX_ENTRY_XATTRS);
+            return -E2BIG;
+        }
+        xs[nx++] = (struct sbx_tree_xattr){ .name = (char *)acls[k].name,
+                                            .value = ax[k].buf,
+                                            .len = ax[k].len };
+        /* With a mask, the group bits of the mode are the mask's, as the kernel keeps them. */
+        if (acls[k].type == ARCHIVE_ENTRY_ACL_TYPE_ACCESS && mask >= 0)
+            e.mode = (e.mode & ~070u) | ((uint32_t)mask << 3);
     }
     e.xattrs = xs;
     e.nxattrs = nx;
@@ -228,8 +364,8 @@ static int read_dir(const char *dir, struct sbx_tree *t, struct sbx_source_resul
     if (!a)
         return -ENOMEM;
     archive_read_disk_set_symlink_physical(a);
-    /* Numeric owners only: names would be the host's, not the image's. */
-    archive_read_disk_set_behavior(a, ARCHIVE_READDISK_NO_FFLAGS | ARCHIVE_READDISK_NO_ACL);
+    /* Numeric owners only: names would be the host's, not the image's.  ACLs are read. */
+    archive_read_disk_set_behavior(a, ARCHIVE_READDISK_NO_FFLAGS);
     int r = 0;
     if (archive_read_disk_open(a, dir) != ARCHIVE_OK) {
         snprintf(err, errlen, "%s: %s", dir, archive_error_string(a));

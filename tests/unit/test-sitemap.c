@@ -5,9 +5,11 @@
  * a bad map away from sandboxes, and the store in the state directory.
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -165,11 +167,10 @@ static void test_run_real_helper(void)
     free(map);
 }
 
-/* Runs the embedded helper as `sbx-sitemap --probe PATHS...` over tmpdir/root; its status. */
-static int probe(const char *const *paths, int n)
+/* Runs the embedded helper as `sbx-sitemap --probe PATHS...` with root at fd 3; its status. */
+static int probe_fd(int root, const char *const *paths, int n)
 {
     _cleanup_close_ int helper = sbx_blob_memfd_sitemap();
-    _cleanup_close_ int root = open_root();
     _cleanup_close_ int out = memfd_create("out", MFD_CLOEXEC);
     CU_ASSERT_FATAL(helper >= 0 && root >= 0 && out >= 0);
     pid_t pid = fork();
@@ -191,6 +192,13 @@ static int probe(const char *const *paths, int n)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* The probe over tmpdir/root. */
+static int probe(const char *const *paths, int n)
+{
+    _cleanup_close_ int root = open_root();
+    return probe_fd(root, paths, n);
+}
+
 /* Locked down, the helper can name nothing outside the image; inside, it reads everything. */
 static void test_helper_confined(void)
 {
@@ -207,6 +215,24 @@ static void test_helper_confined(void)
     static const char *const inside[] = { "/lib/secret" };
     CU_ASSERT(sh_in(tmpdir, "echo x > root/lib/secret && chmod 600 root/lib/secret") == 0);
     CU_ASSERT(probe(inside, 1) == 3);
+}
+
+/*
+ * In the file mode (a socket at fd 3, as `sandboxctl image build` runs it
+ * for a user who cannot mount) it can open nothing at all: the first
+ * attempt kills it.
+ */
+static void test_helper_files_confined(void)
+{
+    int sv[2];
+    CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+    static const char *const any[] = { "/etc/passwd" };
+    static const char *const none[] = { NULL };
+    CU_ASSERT(probe_fd(sv[1], any, 1) == 128 + SIGSYS);
+    /* Locking down itself succeeds: with nothing to open, the probe passes. */
+    CU_ASSERT(probe_fd(sv[1], none, 0) == 0);
+    close(sv[0]);
+    close(sv[1]);
 }
 
 /* A helper that fails or writes nothing gives no map and says why. */
@@ -325,6 +351,7 @@ int main(void)
     static const struct sbx_test tests[] = {
         { "sbx-sitemap over a tree with libc: the map, stored and loaded", test_run_real_helper },
         { "sbx-sitemap cannot open host files, only the image's", test_helper_confined },
+        { "sbx-sitemap in its file mode cannot open any file", test_helper_files_confined },
         { "helpers that fail or write nothing give no map", test_run_bad_helpers },
         { "malformed maps are refused, saying what is wrong", test_check },
     };
