@@ -668,7 +668,7 @@ int sbx_cmd_run(int argc, char **argv)
     }
 
     /* Opened here, as the caller: a user boots only what the user can read. */
-    _cleanup_close_ int image_fd = open_host_file("image", image, O_RDONLY, false);
+    _cleanup_close_ int image_fd = open_host_file("image", image, O_RDONLY, true);
     if (image_fd < 0)
         return EXIT_SETUP;
     struct sbx_trace_sink trace;
