@@ -690,6 +690,16 @@ int sbx_cmd_run(int argc, char **argv)
     if ((o.detach ? sbx_conn_open_running(&conn, o.socket, "run -d")
                   : sbx_conn_open(&conn, o.socket)) < 0)
         return EXIT_SETUP;
+    /* Rootless, the root is what sandboxctl opens inside its namespaces (client/rootless.c). */
+    if (conn.rootless.active) {
+        int root = sbx_rootless_root(&conn.rootless, image, image_fd);
+        if (root < 0) {
+            sbx_conn_close(&conn);
+            return EXIT_SETUP;
+        }
+        sbx_close(image_fd);
+        image_fd = root;
+    }
     /*
      * A closed stdout or stderr must not kill sandboxctl before it restores
      * the terminal and reports the guest's status: the copy of -t output sees
