@@ -350,6 +350,22 @@ static bool is_mount_point(const char *dir)
     return stat(dir, &a) == 0 && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
 }
 
+/* The start of what fuse2fs wrote to log, as ": TEXT" on one line, or "". */
+static const char *log_text(int log)
+{
+    static char buf[512];
+    ssize_t n = pread(log, buf + 2, sizeof(buf) - 3, 0);
+    if (n <= 0)
+        return "";
+    buf[0] = ':';
+    buf[1] = ' ';
+    buf[n + 2] = '\0';
+    for (char *p = buf; *p; p++)
+        if (*p == '\n')
+            *p = *(p + 1) ? ' ' : '\0';
+    return buf;
+}
+
 /*
  * fuse2fs serves the image read-only on a mount point of the state
  * directory; it reads the image through the fd sandboxctl opened (its
@@ -382,6 +398,14 @@ static int fuse_mount(struct sbx_rootless *rl, const char *path, int fd)
         rl->mnt[0] = '\0';
         return r;
     }
+    /* What fuse2fs prints ("Mounting read-only.") matters only when it fails. */
+    _cleanup_close_ int log = open(rl->state_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (log < 0) {
+        int r = sbx_neg_errno();
+        fprintf(stderr, "sandboxctl: cannot create a file in %s: %s\n", rl->state_dir,
+                strerror(-r));
+        return r;
+    }
     char source[32];
     snprintf(source, sizeof(source), "/proc/self/fd/%d", fd);
     fflush(NULL);
@@ -397,7 +421,8 @@ static int fuse_mount(struct sbx_rootless *rl, const char *path, int fd)
         setpgid(0, 0);
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         int flags = fcntl(fd, F_GETFD);
-        if (flags < 0 || fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC) < 0)
+        if (flags < 0 || fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC) < 0 ||
+            dup2(log, STDOUT_FILENO) < 0 || dup2(log, STDERR_FILENO) < 0)
             _exit(126);
         execl(fuse2fs, fuse2fs, source, rl->mnt, "-f", "-o",
               "ro,default_permissions,allow_other,fsname=sbx-image", (char *)NULL);
@@ -408,9 +433,9 @@ static int fuse_mount(struct sbx_rootless *rl, const char *path, int fd)
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) {
             rl->fuse = 0;
-            fprintf(stderr, "sandboxctl: image %s: fuse2fs could not serve it (%s %d)\n", path,
+            fprintf(stderr, "sandboxctl: image %s: fuse2fs could not serve it (%s %d)%s\n", path,
                     WIFEXITED(st) ? "exit status" : "signal",
-                    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+                    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), log_text(log));
             return -EIO;
         }
         if (waited >= FUSE_MOUNT_WAIT_MS) {
@@ -452,14 +477,15 @@ int sbx_rootless_root(struct sbx_rootless *rl, const char *path, int fd)
 
 void sbx_rootless_done(struct sbx_rootless *rl)
 {
-    if (rl->mnt[0] && umount2(rl->mnt, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-        fprintf(stderr, "sandboxctl: cannot unmount %s: %m\n", rl->mnt);
+    /* fuse2fs unmounts on SIGTERM; a mount still there after it ended goes too. */
     if (rl->fuse > 0) {
         kill(rl->fuse, SIGTERM);
         while (waitpid(rl->fuse, NULL, 0) < 0 && errno == EINTR)
             ;
         rl->fuse = 0;
     }
+    if (rl->mnt[0] && is_mount_point(rl->mnt) && umount2(rl->mnt, MNT_DETACH) < 0)
+        fprintf(stderr, "sandboxctl: cannot unmount %s: %m\n", rl->mnt);
     if (rl->mnt[0] && rmdir(rl->mnt) < 0 && errno != ENOENT)
         fprintf(stderr, "sandboxctl: cannot remove %s: %m\n", rl->mnt);
     rl->mnt[0] = '\0';
