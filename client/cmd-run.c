@@ -692,7 +692,9 @@ int sbx_cmd_run(int argc, char **argv)
         return EXIT_SETUP;
     /* Rootless, the root is what sandboxctl opens inside its namespaces (client/rootless.c). */
     if (conn.rootless.active) {
-        int root = sbx_rootless_root(&conn.rootless, image, image_fd);
+        int root = sbx_rootless_check_limits(&conn.rootless, o.extra.options, o.extra.n_options);
+        if (root >= 0)
+            root = sbx_rootless_root(&conn.rootless, image, image_fd);
         if (root < 0) {
             sbx_conn_close(&conn);
             return EXIT_SETUP;

@@ -316,9 +316,8 @@ int sbx_rootless_enter(struct sbx_rootless *rl)
                 subid_start("/etc/subgid", name, m.uid, &m.subgid);
     bool tools = find_program("newuidmap", m.newuidmap, sizeof(m.newuidmap)) &&
                  find_program("newgidmap", m.newgidmap, sizeof(m.newgidmap));
-    if (full && tools) {
-        r = enter_mapped(&m);
-    } else {
+    r = full && tools ? enter_mapped(&m) : enter_single(&m);
+    if (r >= 0 && !(full && tools))
         fprintf(stderr,
                 "sandboxctl: rootless: %s, so the sandbox has only your own ids (guest uid and "
                 "gid 0) and no supplementary groups; for guest ids 0-65535, %s\n",
@@ -328,8 +327,6 @@ int sbx_rootless_enter(struct sbx_rootless *rl)
                 !full ? "ask root for one (usermod --add-subuids 100000-165535 "
                         "--add-subgids 100000-165535 USER)"
                       : "install them (Debian: apt-get install uidmap)");
-        r = enter_single(&m);
-    }
     if (r < 0)
         return r;
     rl->active = true;
@@ -338,6 +335,24 @@ int sbx_rootless_enter(struct sbx_rootless *rl)
         fprintf(stderr, "sandboxctl: rootless: no delegated cgroup (yours is not writable by you): "
                         "memory, pids and CPU limits are not enforced (run inside a delegated one, "
                         "e.g. systemd-run --user --scope -p Delegate=yes)\n");
+    return 0;
+}
+
+int sbx_rootless_check_limits(const struct sbx_rootless *rl, char *const *options, uint32_t n)
+{
+    static const char *const limits[] = { "memory=", "pids-limit=", "cpus=" };
+    for (uint32_t i = 0; !rl->cgroup && i < n; i++) {
+        for (size_t k = 0; k < ARRAY_SIZE(limits); k++) {
+            if (strncmp(options[i], limits[k], strlen(limits[k])) != 0)
+                continue;
+            fprintf(stderr,
+                    "sandboxctl: --%.*s: rootless with no delegated cgroup, no limit can be "
+                    "enforced: run sandboxctl in a cgroup of your own (systemd-run --user "
+                    "--scope -p Delegate=yes sandboxctl run ...), or through a sandboxd\n",
+                    (int)(strchr(options[i], '=') - options[i]), options[i]);
+            return -EPERM;
+        }
+    }
     return 0;
 }
 

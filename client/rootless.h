@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct sbx_rootless {
@@ -31,6 +32,12 @@ int sbx_rootless_enter(struct sbx_rootless *rl);
  * root is returned.  A new fd, or -errno after a message.
  */
 int sbx_rootless_root(struct sbx_rootless *rl, const char *path, int fd);
+
+/*
+ * Refuses the run's limit options (RUN's "memory=..." and the like) when no
+ * cgroup would enforce them, naming the fix.  0 or -EPERM after a message.
+ */
+int sbx_rootless_check_limits(const struct sbx_rootless *rl, char *const *options, uint32_t n);
 
 /* Unmounts fuse2fs's mount and waits for fuse2fs to end. */
 void sbx_rootless_done(struct sbx_rootless *rl);
