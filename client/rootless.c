@@ -406,10 +406,21 @@ static int fuse_mount(struct sbx_rootless *rl, const char *path, int fd)
                 path, strerror(-r));
         return r;
     }
-    snprintf(rl->mnt, sizeof(rl->mnt), "%s/image.%d", rl->state_dir, (int)getpid());
-    if (mkdir(rl->mnt, 0700) < 0) {
+    /*
+     * The mount point is on a tmpfs of sandboxctl's own mount namespace over
+     * STATE_DIR/fuse, so it is gone with the namespace even when sandboxctl
+     * is killed, and every run has its own under the same name.
+     */
+    char fuse_dir[sizeof(rl->state_dir) + 8];
+    snprintf(fuse_dir, sizeof(fuse_dir), "%s/fuse", rl->state_dir);
+    snprintf(rl->mnt, sizeof(rl->mnt), "%s/image", fuse_dir);
+    if ((mkdir(fuse_dir, 0700) < 0 && errno != EEXIST) ||
+        mount("sbx-fuse", fuse_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "size=16k,mode=0700") < 0 ||
+        mkdir(rl->mnt, 0700) < 0) {
         int r = sbx_neg_errno();
-        fprintf(stderr, "sandboxctl: cannot create %s: %s\n", rl->mnt, strerror(-r));
+        fprintf(stderr, "sandboxctl: cannot make a mount point for fuse2fs in %s: %s\n", fuse_dir,
+                strerror(-r));
         rl->mnt[0] = '\0';
         return r;
     }
@@ -501,7 +512,5 @@ void sbx_rootless_done(struct sbx_rootless *rl)
     }
     if (rl->mnt[0] && is_mount_point(rl->mnt) && umount2(rl->mnt, MNT_DETACH) < 0)
         fprintf(stderr, "sandboxctl: cannot unmount %s: %m\n", rl->mnt);
-    if (rl->mnt[0] && rmdir(rl->mnt) < 0 && errno != ENOENT)
-        fprintf(stderr, "sandboxctl: cannot remove %s: %m\n", rl->mnt);
     rl->mnt[0] = '\0';
 }
