@@ -40,9 +40,11 @@ static void usage(FILE *f)
     fprintf(
         f,
         "Usage: sandboxctl run [OPTIONS] [--] IMAGE [CMD [ARGS...]]\n"
-        "Boots the ext4 IMAGE in a sandbox and runs CMD in it with this terminal's stdio.\n"
-        "An image made by 'sandboxctl image build' runs its Entrypoint before CMD, and\n"
-        "its Cmd when no CMD is given, in its WorkingDir, as its User, with its Env.\n\n"
+        "Boots IMAGE (an ext4 file, or a directory as the root) in a sandbox and runs\n"
+        "CMD in it with this terminal's stdio.  An image made by 'sandboxctl image build'\n"
+        "runs its Entrypoint before CMD, and its Cmd when no CMD is given, in its\n"
+        "WorkingDir, as its User, with its Env.  With no sandboxd answering, a private\n"
+        "one serves this run: rootless for a caller other than root (sandboxctl(1)).\n\n"
         "  --socket PATH         sandboxd's socket (default %s)\n"
         "  --policy NAME|FILE    a policy by name (in sandboxd's policy directory) or a\n"
         "                        YAML file (any argument with a '/' or a .yaml ending)\n"
