@@ -128,8 +128,8 @@ int sbx_conn_open(struct sbx_conn *c, const char *socket_path)
         c->fd = fd;
     } else if (fd == -ENOENT || fd == -ECONNREFUSED || fd == -ENOTDIR) {
         /*
-         * Rootless, sandboxctl has said once what the host does not give it
-         * (cgroups): the daemon's own warnings of it would say it again.
+         * Rootless with no delegated cgroup, sandboxctl has said once that
+         * no limit holds: the daemon's own warnings of it would say it again.
          */
         int r;
         if (geteuid() == 0)
@@ -137,7 +137,8 @@ int sbx_conn_open(struct sbx_conn *c, const char *socket_path)
         else if ((r = sbx_rootless_enter(&c->rootless)) < 0)
             return r;
         else
-            r = start_embedded(c, c->rootless.state_dir, LOG_ERR);
+            r = start_embedded(c, c->rootless.state_dir,
+                               c->rootless.cgroup ? LOG_WARNING : LOG_ERR);
         if (r < 0) {
             fprintf(stderr, "sandboxctl: cannot start a private sandboxd: %s\n", strerror(-r));
             return r;

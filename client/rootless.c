@@ -283,13 +283,14 @@ static int make_state_dir(struct sbx_rootless *rl, uid_t uid)
 }
 
 /*
- * Whether the caller's own cgroup is delegated to it: cgroup v2, and the
- * caller may make a child there (systemd's user manager delegates
+ * Whether the caller's own cgroup is delegated to it: cgroup v2 at
+ * /sys/fs/cgroup with the memory and pids controllers, and the caller may
+ * make a child there and move processes (systemd's user manager delegates
  * user@UID.service; a `systemd-run --user -p Delegate=yes` scope too).
  */
 static bool cgroup_delegated(void)
 {
-    char line[PATH_MAX], dir[PATH_MAX + 32];
+    char line[PATH_MAX], path[PATH_MAX + 64], ctrls[512];
     _cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
     bool found = false;
     while (f && !found && fgets(line, sizeof(line), f))
@@ -297,10 +298,16 @@ static bool cgroup_delegated(void)
     if (!found)
         return false;
     line[strcspn(line, "\n")] = '\0';
-    snprintf(dir, sizeof(dir), "/sys/fs/cgroup%s", line + 3);
-    char procs[sizeof(dir) + 16];
-    snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
-    return access(dir, W_OK) == 0 && access(procs, W_OK) == 0;
+    const char *own = line + 3;
+    snprintf(path, sizeof(path), "/sys/fs/cgroup%s/cgroup.controllers", own);
+    if (read_text(path, ctrls, sizeof(ctrls)) < 0 || !strstr(ctrls, "memory") ||
+        !strstr(ctrls, "pids"))
+        return false;
+    snprintf(path, sizeof(path), "/sys/fs/cgroup%s/cgroup.procs", own);
+    if (access(path, W_OK) < 0)
+        return false;
+    snprintf(path, sizeof(path), "/sys/fs/cgroup%s", own);
+    return access(path, W_OK) == 0;
 }
 
 int sbx_rootless_enter(struct sbx_rootless *rl)
