@@ -360,10 +360,11 @@ test_125_empty_file() {
     expect_rc 125 && expect_one_line_err
 }
 
-test_125_directory() {
+# A directory is a root of its own (run DIR): an empty one has no /bin/true.
+test_127_empty_directory() {
     mkdir -p "$T/a-directory"
     ctl "$T/a-directory" /bin/true
-    expect_rc 125 && expect_one_line_err
+    expect_rc 127 && expect_one_line_err
 }
 
 test_125_missing_image() {
@@ -1037,7 +1038,7 @@ t "death by SIGHUP exits 129" test_signal_hup_by_name
 t "a shell that kills itself with -9 exits 137" test_signal_shell_kills_itself
 t "125 for an image that is not ext4" test_125_not_ext4
 t "125 for an empty image file" test_125_empty_file
-t "125 for a directory as image" test_125_directory
+t "127 for an empty directory as the root" test_127_empty_directory
 t "125 for a nonexistent image path" test_125_missing_image
 t "126 for a non-executable file (/etc/sbx-image)" test_126_not_executable
 t "126 for a directory as command (/etc)" test_126_directory
