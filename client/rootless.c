@@ -229,7 +229,10 @@ static int enter_mapped(const struct idmap *m)
     return r;
 }
 
-/* unshare with the caller's own ids alone: no helper, no supplementary groups. */
+/*
+ * unshare with the caller's own ids alone, no helper.  setgroups is denied
+ * there, so the caller's supplementary groups stay with every process.
+ */
 static int enter_single(const struct idmap *m)
 {
     if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
@@ -327,7 +330,7 @@ int sbx_rootless_enter(struct sbx_rootless *rl)
     if (r >= 0 && !(full && tools))
         fprintf(stderr,
                 "sandboxctl: rootless: %s, so the sandbox has only your own ids (guest uid and "
-                "gid 0) and no supplementary groups; for guest ids 0-65535, %s\n",
+                "gid 0), which keeps your supplementary groups; for guest ids 0-65535, %s\n",
                 !full ? "no range of 65536 subordinate ids for you in /etc/subuid and "
                         "/etc/subgid"
                       : "no newuidmap and newgidmap",
