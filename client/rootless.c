@@ -342,9 +342,10 @@ int sbx_rootless_enter(struct sbx_rootless *rl)
     rl->active = true;
     rl->cgroup = cgroup_delegated();
     if (!rl->cgroup)
-        fprintf(stderr, "sandboxctl: rootless: no delegated cgroup (yours is not writable by you): "
-                        "memory, pids and CPU limits are not enforced (run inside a delegated one, "
-                        "e.g. systemd-run --user --scope -p Delegate=yes)\n");
+        fprintf(stderr, "sandboxctl: rootless: no delegated cgroup (yours is not a cgroup v2 one "
+                        "with the memory and pids controllers that you may write): memory, pids "
+                        "and CPU limits are not enforced (run inside a delegated one, e.g. "
+                        "systemd-run --user --scope -p Delegate=yes)\n");
     return 0;
 }
 
