@@ -425,6 +425,23 @@ else
     t "rootless image: SIGKILL of sandboxctl leaves no fuse2fs, mount or guest" \
         fuse_while_running KILL -
 
+    # Runs of one user share the state directory; each has its own fuse2fs and mount point.
+    concurrent_runs() {
+        local i pids=() ok=0
+        for i in 1 2 3; do
+            user_cmd "$SANDBOXCTL" run --socket "$T/none.sock" "$IMG" /bin/sh -c "sleep 1; echo $i"
+            "${cmd[@]}" >"$T/par-$i" 2>/dev/null &
+            pids+=($!)
+        done
+        for i in 1 2 3; do
+            wait "${pids[$((i - 1))]}" || { say "run $i failed"; ok=1; }
+            [ "$(cat "$T/par-$i")" = "$i" ] || { say "run $i printed '$(cat "$T/par-$i")'"; ok=1; }
+        done
+        nothing_left || ok=1
+        return "$ok"
+    }
+    t "rootless image: three runs at once, each with its own fuse2fs" concurrent_runs
+
     for mode in off trap rewrite; do
         run_escapes "$IMG" "$mode"
         t "rootless image ($mode): the escape probes are refused" escapes_refused "$T/esc-$mode"
