@@ -342,9 +342,9 @@ static bool loop_find(dev_t dev, ino_t ino, bool rw_only, char *name, size_t len
  * A directory root (sandboxctl run DIR): a detached recursive clone of the
  * directory the caller opened, the same kind of tree sbx-init gets for an
  * image mount, so it becomes the overlay's read-only lower layer the same
- * way.  A bind is live, so it changes with the directory; it has no loop
- * device, no superblock to check and no site map to store (rewrite mode
- * patches lazily).
+ * way.  A bind is live, so it changes with the directory; it is not kept
+ * after its last sandbox; it has no loop device, no superblock to check and
+ * no site map to store (rewrite mode patches lazily).
  */
 static int dir_mount(int dir_fd, struct sbx_image *img, char *msg, size_t len)
 {
@@ -557,6 +557,14 @@ int sbx_image_release(struct sbx_image_cache *c, struct sbx_image *img, uint64_t
     if (!img || --img->refs > 0)
         return 0;
     img->idle_since_ms = now_ms;
+    /*
+     * A directory root is made again by one open_tree, and kept it would pin
+     * the caller's filesystem in the daemon: it goes with its last sandbox.
+     */
+    if (img->loop_nr < 0) {
+        cache_unlink(c, img);
+        return 0;
+    }
     /* A writable image is never shared, and its file may be changed later: unmount it now. */
     if (img->writable) {
         img->mount_fd = sbx_close(img->mount_fd);
