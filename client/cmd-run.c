@@ -40,9 +40,11 @@ static void usage(FILE *f)
     fprintf(
         f,
         "Usage: sandboxctl run [OPTIONS] [--] IMAGE [CMD [ARGS...]]\n"
-        "Boots the ext4 IMAGE in a sandbox and runs CMD in it with this terminal's stdio.\n"
-        "An image made by 'sandboxctl image build' runs its Entrypoint before CMD, and\n"
-        "its Cmd when no CMD is given, in its WorkingDir, as its User, with its Env.\n\n"
+        "Boots IMAGE (an ext4 file, or a directory as the root) in a sandbox and runs\n"
+        "CMD in it with this terminal's stdio.  An image made by 'sandboxctl image build'\n"
+        "runs its Entrypoint before CMD, and its Cmd when no CMD is given, in its\n"
+        "WorkingDir, as its User, with its Env.  With no sandboxd answering, a private\n"
+        "one serves this run: rootless for a caller other than root (sandboxctl(1)).\n\n"
         "  --socket PATH         sandboxd's socket (default %s)\n"
         "  --policy NAME|FILE    a policy by name (in sandboxd's policy directory) or a\n"
         "                        YAML file (any argument with a '/' or a .yaml ending)\n"
@@ -667,7 +669,7 @@ int sbx_cmd_run(int argc, char **argv)
     }
 
     /* Opened here, as the caller: a user boots only what the user can read. */
-    _cleanup_close_ int image_fd = open_host_file("image", image, O_RDONLY, false);
+    _cleanup_close_ int image_fd = open_host_file("image", image, O_RDONLY, true);
     if (image_fd < 0)
         return EXIT_SETUP;
     struct sbx_trace_sink trace;
@@ -689,6 +691,18 @@ int sbx_cmd_run(int argc, char **argv)
     if ((o.detach ? sbx_conn_open_running(&conn, o.socket, "run -d")
                   : sbx_conn_open(&conn, o.socket)) < 0)
         return EXIT_SETUP;
+    /* Rootless, the root is what sandboxctl opens inside its namespaces (client/rootless.c). */
+    if (conn.rootless.active) {
+        int root = sbx_rootless_check_limits(&conn.rootless, o.extra.options, o.extra.n_options);
+        if (root >= 0)
+            root = sbx_rootless_root(&conn.rootless, image, image_fd);
+        if (root < 0) {
+            sbx_conn_close(&conn);
+            return EXIT_SETUP;
+        }
+        sbx_close(image_fd);
+        image_fd = root;
+    }
     /*
      * A closed stdout or stderr must not kill sandboxctl before it restores
      * the terminal and reports the guest's status: the copy of -t output sees

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Reaching a daemon.  When nothing answers at the socket and the caller is
- * root, sandboxctl forks a private daemon that serves exactly this command
- * over a socketpair and exits when it is done: the embedded default, so
- * `sandboxctl run` works on a bare machine.
+ * Reaching a daemon.  When nothing answers at the socket, sandboxctl forks a
+ * private daemon that serves exactly this command over a socketpair and exits
+ * when it is done: the embedded default, so `sandboxctl run` works on a bare
+ * machine.  A caller other than root gets it rootless (client/rootless.c).
  */
 #include "client/connect.h"
 
@@ -37,7 +37,7 @@ static int connect_socket(const char *path)
     return TAKE_FD(fd);
 }
 
-static int start_embedded(struct sbx_conn *c)
+static int start_embedded(struct sbx_conn *c, const char *state_dir, int log_level)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -62,13 +62,13 @@ static int start_embedded(struct sbx_conn *c)
         signal(SIGTTOU, SIG_IGN);
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         struct sbx_daemon_config cfg = {
-            .state_dir = SBX_DEFAULT_STATE_DIR,
+            .state_dir = state_dir,
             .policy_dir = SBX_DEFAULT_POLICY_DIR,
             .group = SBX_GROUP,
             .listen_fd = -1,
             .conn_fd = sv[1],
             .ready_fd = -1,
-            .log_level = LOG_WARNING,
+            .log_level = log_level,
             .default_mode = SBX_DEFAULT_MODE,
         };
         _exit(sbx_daemon_run(&cfg));
@@ -126,8 +126,19 @@ int sbx_conn_open(struct sbx_conn *c, const char *socket_path)
     int fd = connect_socket(socket_path);
     if (fd >= 0) {
         c->fd = fd;
-    } else if ((fd == -ENOENT || fd == -ECONNREFUSED || fd == -ENOTDIR) && geteuid() == 0) {
-        int r = start_embedded(c);
+    } else if (fd == -ENOENT || fd == -ECONNREFUSED || fd == -ENOTDIR) {
+        /*
+         * Rootless with no delegated cgroup, sandboxctl has said once that
+         * no limit holds: the daemon's own warnings of it would say it again.
+         */
+        int r;
+        if (geteuid() == 0)
+            r = start_embedded(c, SBX_DEFAULT_STATE_DIR, LOG_WARNING);
+        else if ((r = sbx_rootless_enter(&c->rootless)) < 0)
+            return r;
+        else
+            r = start_embedded(c, c->rootless.state_dir,
+                               c->rootless.cgroup ? LOG_WARNING : LOG_ERR);
         if (r < 0) {
             fprintf(stderr, "sandboxctl: cannot start a private sandboxd: %s\n", strerror(-r));
             return r;
@@ -137,8 +148,6 @@ int sbx_conn_open(struct sbx_conn *c, const char *socket_path)
         if (fd == -EACCES || fd == -EPERM)
             hint = " (only root and members of sandboxd's group, '" SBX_GROUP "' unless it was "
                    "started with --group, may use it)";
-        else if (geteuid() != 0)
-            hint = " (is sandboxd running? Only root may start a private one)";
         fprintf(stderr, "sandboxctl: cannot connect to sandboxd at %s: %s%s\n", socket_path,
                 strerror(-fd), hint);
         return fd;
@@ -158,6 +167,7 @@ void sbx_conn_close(struct sbx_conn *c)
             ;
         c->embedded = 0;
     }
+    sbx_rootless_done(&c->rootless);
 }
 
 int sbx_conn_open_running(struct sbx_conn *c, const char *socket_path, const char *cmd)

@@ -5,13 +5,17 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "client/rootless.h"
+
 struct sbx_conn {
     int fd;
-    pid_t embedded; /* the private daemon's pid, or 0 */
+    pid_t embedded;               /* the private daemon's pid, or 0 */
+    struct sbx_rootless rootless; /* the private daemon runs rootless (.active) */
 };
 
 /* Connects and does the HELLO/WELCOME handshake.  On failure prints a
- * message naming what failed and returns -errno. */
+ * message naming what failed and returns -errno.  With no daemon answering,
+ * root gets a private daemon, and anyone else a rootless one. */
 int sbx_conn_open(struct sbx_conn *c, const char *socket_path);
 /*
  * The same without the embedded default: what outlives the command (run -d,

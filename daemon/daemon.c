@@ -251,6 +251,8 @@ static int daemon_setup(struct sbx_daemon *d, char *msg, size_t len)
                  d->cfg.group);
     }
     sbx_image_cache_init(&d->images, IMAGE_MAX_IDLE);
+    /* A private daemon's one client is the user who would run a FUSE server under it. */
+    d->images.fuse_ok = d->cfg.conn_fd >= 0;
     if ((r = sbx_server_init(d)) < 0) {
         snprintf(msg, len, "cannot reserve a file descriptor: %s", strerror(-r));
         return r;

@@ -20,6 +20,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -336,6 +337,46 @@ static bool loop_find(dev_t dev, ino_t ino, bool rw_only, char *name, size_t len
     return found;
 }
 
+/*
+ * A directory root (sandboxctl run DIR): a detached recursive clone of the
+ * directory the caller opened, the same kind of tree sbx-init gets for an
+ * image mount, so it becomes the overlay's read-only lower layer the same
+ * way.  A bind is live, so it changes with the directory; it is not kept
+ * after its last sandbox; it has no loop device, no superblock to check and
+ * no site map to store (rewrite mode patches lazily).
+ */
+static int dir_mount(int dir_fd, struct sbx_image *img, char *msg, size_t len)
+{
+    img->mount_fd =
+        (int)syscall(SYS_open_tree, dir_fd, "",
+                     OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+    if (img->mount_fd < 0) {
+        int r = sbx_neg_errno();
+        snprintf(msg, len, "cannot clone the directory's mount: %s", strerror(-r));
+        return r;
+    }
+    img->loop_nr = -1;
+    img->sitemap_tried = true;
+    return 0;
+}
+
+/* An image file: attached to a loop device, its filesystem mounted detached. */
+static int loop_mount(int image_fd, bool writable, struct sbx_image *img, char *msg, size_t len)
+{
+    int nr;
+    _cleanup_close_ int loop = loop_attach(image_fd, writable, &nr);
+    if (loop < 0) {
+        snprintf(msg, len, "cannot attach a loop device: %s", strerror(-loop));
+        return loop;
+    }
+    /* On failure, closing the last loop fd with autoclear set detaches the device. */
+    int r = image_mount(nr, writable, &img->mount_fd, msg, len);
+    if (r < 0)
+        return r;
+    img->loop_nr = nr;
+    return 0;
+}
+
 static void cache_unlink(struct sbx_image_cache *c, struct sbx_image *img)
 {
     for (struct sbx_image **p = &c->head; *p; p = &(*p)->next) {
@@ -377,17 +418,24 @@ static int image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
         snprintf(msg, len, "cannot stat it: %s", strerror(errno));
         return sbx_neg_errno();
     }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(msg, len, "not a regular file");
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        snprintf(msg, len, "neither a regular file nor a directory");
+        return -EINVAL;
+    }
+    if (S_ISDIR(st.st_mode) && writable) {
+        snprintf(msg, len,
+                 "a directory root is never writable (the policy asks for a writable "
+                 "image): the guest writes to its private overlay");
         return -EINVAL;
     }
     /*
      * The daemon reads the image in its event loop (the superblock, the
-     * mount): a file whose every read a user-space server answers could stall
-     * it for everyone.
+     * mount, a directory root's etc/passwd): a file whose every read a
+     * user-space server answers could stall it for everyone.  A private
+     * daemon serves only the user who runs that server.
      */
     struct statfs sfs;
-    if (fstatfs(image_fd, &sfs) == 0 && sfs.f_type == FUSE_SUPER_MAGIC) {
+    if (!c->fuse_ok && fstatfs(image_fd, &sfs) == 0 && sfs.f_type == FUSE_SUPER_MAGIC) {
         snprintf(msg, len,
                  "on a FUSE filesystem, whose server could stall sandboxd: copy it to a "
                  "local filesystem first");
@@ -445,26 +493,17 @@ static int image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
         return -ENOMEM;
     img->mount_fd = -EBADF;
     img->trampoline_fd = -EBADF;
-    int nr;
-    _cleanup_close_ int loop = loop_attach(image_fd, writable, &nr);
-    if (loop < 0) {
-        snprintf(msg, len, "cannot attach a loop device: %s", strerror(-loop));
-        int err = loop;
-        image_free(img);
-        return err;
-    }
-    int r = image_mount(nr, writable, &img->mount_fd, msg, len);
+    int r = S_ISDIR(st.st_mode) ? dir_mount(image_fd, img, msg, len)
+                                : loop_mount(image_fd, writable, img, msg, len);
     if (r < 0) {
-        /* Closing the last loop fd with autoclear set detaches the device. */
         image_free(img);
         return r;
     }
+    img->writable = writable;
     img->dev = st.st_dev;
     img->ino = st.st_ino;
     img->size = st.st_size;
     img->mtime_ns = mtime;
-    img->writable = writable;
-    img->loop_nr = nr;
     img->refs = 1;
     img->next = c->head;
     c->head = img;
@@ -517,6 +556,14 @@ int sbx_image_release(struct sbx_image_cache *c, struct sbx_image *img, uint64_t
     if (!img || --img->refs > 0)
         return 0;
     img->idle_since_ms = now_ms;
+    /*
+     * A directory root is made again by one open_tree, and kept it would pin
+     * the caller's filesystem in the daemon: it goes with its last sandbox.
+     */
+    if (img->loop_nr < 0) {
+        cache_unlink(c, img);
+        return 0;
+    }
     /* A writable image is never shared, and its file may be changed later: unmount it now. */
     if (img->writable) {
         img->mount_fd = sbx_close(img->mount_fd);

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Guest images: loop device + read-only ext4 mount, shared by every sandbox of an image. */
+/*
+ * Guest images: loop device + read-only ext4 mount, shared by every sandbox of an image; or a
+ * directory root, a clone of the caller's directory.
+ */
 #pragma once
 
 #include <stdbool.h>
@@ -18,8 +21,8 @@ struct sbx_image {
     bool sitemap_tried;     /* sbx-sitemap ran (or failed) for it */
     unsigned refs;          /* sandboxes using it */
     uint64_t idle_since_ms; /* when refs dropped to 0 */
-    int loop_nr;
-    bool lingering; /* writable, released, but its loop device still holds the file */
+    int loop_nr;            /* -1 for a directory root */
+    bool lingering;         /* writable, released, but its loop device still holds the file */
     struct sbx_image *next;
 };
 
@@ -27,6 +30,7 @@ struct sbx_image_cache {
     struct sbx_image *head;
     size_t n;
     size_t max_idle; /* unused images kept mounted, at most */
+    bool fuse_ok;    /* images and directory roots on FUSE are taken (a private daemon) */
 };
 
 void sbx_image_cache_init(struct sbx_image_cache *c, size_t max_idle);

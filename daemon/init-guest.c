@@ -91,7 +91,7 @@ static int drop_privileges(const struct sbx_spec *spec)
         if (cap_drop_bound((cap_value_t)c) < 0)
             return -1;
     }
-    if (setgroups(spec->n_groups, spec->groups) < 0)
+    if (!(spec->flags & SBX_SPEC_KEEP_GROUPS) && setgroups(spec->n_groups, spec->groups) < 0)
         return -1;
     if (setresgid(spec->gid, spec->gid, spec->gid) < 0)
         return -1;

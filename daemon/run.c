@@ -21,6 +21,7 @@
 
 #include "daemon/daemon.h"
 #include "daemon/fdcheck.h"
+#include "daemon/idmap-self.h"
 #include "daemon/image.h"
 #include "daemon/lifecycle.h"
 #include "daemon/log.h"
@@ -774,6 +775,8 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
             image_user_message(req->image_config.user, msg, msglen);
         goto fail_image;
     }
+    if ((r = sbx_idmap_self_check(&spec, msg, msglen)) < 0)
+        goto fail_image;
     /*
      * After the identity: the filter refuses set-id modes to a guest holding
      * id 0.  The default policy's filter is compiled once, for the default

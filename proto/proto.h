@@ -345,6 +345,12 @@ struct sbx_spec_rlimit {
 #define SBX_SPEC_CGROUPFS (1u << 6) /* read-only cgroup2 at /sys/fs/cgroup (with SYSFS) */
 #define SBX_SPEC_MQUEUE (1u << 7)   /* mqueue at /dev/mqueue */
 #define SBX_SPEC_WAIT_START (1u << 8)
+/*
+ * Init leaves the supplementary groups as they are: the daemon's user
+ * namespace may not set them (a rootless map of the caller's own ids
+ * alone), and the guest has none to ask for (daemon/idmap-self.c).
+ */
+#define SBX_SPEC_KEEP_GROUPS (1u << 9)
 
 struct sbx_spec {
     char *staging; /* existing host directory that init mounts its staging tmpfs over */

@@ -49,7 +49,8 @@ sleeps=0
 
 # ---- Exit statuses: one runner, one table ------------------------------------
 
-# Images that are not images, under $T: random bytes, empty, a directory.
+# Images that are not images, under $T: random bytes, empty; and an empty
+# directory, a root of its own (run DIR) that has no /bin/true.
 make_bad_images() {
     head -c 4194304 /dev/urandom >"$T/random.img"
     : >"$T/empty.img"
@@ -83,7 +84,7 @@ STATUS_CASES=(
     "129|-|-|death by SIGHUP exits 129|/sbx/exitwith -s HUP"
     "125|one-line|random.img|125 for an image that is not ext4|/bin/true"
     "125|one-line|empty.img|125 for an empty image file|/bin/true"
-    "125|one-line|a-directory|125 for a directory as image|/bin/true"
+    "127|one-line|a-directory|127 for an empty directory as the root|/bin/true"
     "125|one-line|no-such-image.ext4|125 for a nonexistent image path|/bin/true"
     "126|one-line|-|126 for a non-executable file (/etc/sbx-image)|/etc/sbx-image"
     "126|one-line|-|126 for a directory as command (/etc)|/etc"

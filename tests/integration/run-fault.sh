@@ -240,9 +240,14 @@ cp "$IMG" "$T/garbled.ext4"
 head -c 1024 /dev/urandom | dd of="$T/garbled.ext4" bs=1024 seek=1 conv=notrunc status=none
 refused_garbled() { refused "$T/garbled.ext4"; }
 fault "bad image: superblock of random bytes" refused_garbled
+# A directory is a root (run DIR): an empty one has no /bin/true, and is not kept.
 mkdir "$T/dir.ext4"
-refused_dir() { refused "$T/dir.ext4"; }
-fault "bad image: a directory" refused_dir
+empty_dir_root() {
+    run "$T/dir.ext4" /bin/true
+    say "message: $(head -c 300 "$T/err")"
+    rc_is 127 && [ "$(wc -l <"$T/err")" -eq 1 ]
+}
+fault "an empty directory as the root" empty_dir_root
 mkfifo "$T/fifo.ext4"
 refused_fifo() { refused "$T/fifo.ext4"; }
 fault "bad image: a FIFO (nobody writes it)" refused_fifo

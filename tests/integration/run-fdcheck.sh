@@ -271,7 +271,7 @@ t "root's own policy may run the guest as 65534" eval 'rc_is 0 && [ "$(cat "$T/o
 rc=0
 timeout -k 5 10 "$SANDBOXCTL" run --socket "$SOCK" "$T/fifo" /bin/true >"$T/out" 2>"$T/err" || rc=$?
 t "a FIFO as the image is refused at once, in one line (exit 125)" \
-    eval 'rc_is 125 && err_has "image.*fifo.*not a regular file" && [ "$(wc -l <"$T/err")" = 1 ]'
+    eval 'rc_is 125 && err_has "image.*fifo.*neither a directory nor a regular file" && [ "$(wc -l <"$T/err")" = 1 ]'
 printf 'filesystem:\n  mounts: [{ type: bind, source: %s, target: /f }]\n' "$T/fifo" \
     >"$T/fifo-bind.yaml"
 rc=0

@@ -120,11 +120,37 @@ static void test_rejects_non_regular(void)
 {
     struct sbx_image_cache c;
     sbx_image_cache_init(&c, 4);
-    int fd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     char msg[256] = "";
     struct sbx_image *img = NULL;
     CU_ASSERT_EQUAL(sbx_image_acquire(&c, fd, false, &img, msg, sizeof(msg)), -EINVAL);
-    CU_ASSERT_STRING_EQUAL(msg, "image: not a regular file");
+    CU_ASSERT_STRING_EQUAL(msg, "image: neither a regular file nor a directory");
+    CU_ASSERT_EQUAL(c.n, 0);
+    close(fd);
+}
+
+/* A directory is a root of its own: a clone of its tree, no loop device, never writable. */
+static void test_directory_root(void)
+{
+    struct sbx_image_cache c;
+    sbx_image_cache_init(&c, 4);
+    int fd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    char msg[256] = "";
+    struct sbx_image *img = NULL;
+    /* A directory fd is never open for writing, and a directory root never writable. */
+    CU_ASSERT(sbx_image_acquire(&c, fd, true, &img, msg, sizeof(msg)) < 0);
+    CU_ASSERT_EQUAL(c.n, 0);
+    CU_ASSERT_EQUAL(sbx_image_acquire(&c, fd, false, &img, msg, sizeof(msg)), 0);
+    if (img) {
+        CU_ASSERT_EQUAL(img->loop_nr, -1);
+        CU_ASSERT(img->sitemap_tried);
+        struct stat a, b;
+        CU_ASSERT(fstat(img->mount_fd, &a) == 0 && fstat(fd, &b) == 0 && a.st_ino == b.st_ino);
+        CU_ASSERT_EQUAL(sbx_image_release(&c, img, 0), 0);
+        /* Not kept: it would pin the directory's filesystem. */
+        CU_ASSERT_EQUAL(c.n, 0);
+    }
+    sbx_image_cache_clear(&c);
     close(fd);
 }
 
@@ -211,9 +237,13 @@ int main(void)
         return 1;
     }
     static const struct sbx_test tests[] = {
-        SBX_TEST(test_acquire_shares_and_releases), SBX_TEST(test_not_ext4_leaves_nothing),
-        SBX_TEST(test_rejects_non_regular),         SBX_TEST(test_changed_image_is_mounted_anew),
-        SBX_TEST(test_writable_is_exclusive),       SBX_TEST(test_cached_image_wants_a_readable_fd),
+        SBX_TEST(test_acquire_shares_and_releases),
+        SBX_TEST(test_not_ext4_leaves_nothing),
+        SBX_TEST(test_rejects_non_regular),
+        SBX_TEST(test_directory_root),
+        SBX_TEST(test_changed_image_is_mounted_anew),
+        SBX_TEST(test_writable_is_exclusive),
+        SBX_TEST(test_cached_image_wants_a_readable_fd),
     };
     int r = sbx_test_main("image", tests, ARRAY_SIZE(tests));
     cleanup();

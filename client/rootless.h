@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Rootless runs: a private daemon in a user namespace of the caller's, with no root anywhere. */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct sbx_rootless {
+    bool active;                   /* sandboxctl is in its user and mount namespaces */
+    bool cgroup;                   /* the caller's own cgroup is delegated (writable) */
+    char state_dir[PATH_MAX - 32]; /* the private daemon's, the caller's own */
+    char mnt[PATH_MAX];            /* fuse2fs's mount point, or "" */
+    pid_t fuse;                    /* fuse2fs serving an image there, or 0 */
+};
+
+/*
+ * Moves sandboxctl into a new user namespace where the caller is uid 0
+ * (guest ids 0-65535 onto the caller and its subordinate range when
+ * /etc/subuid and /etc/subgid give one and newuidmap exists, else the
+ * caller's own ids alone) and a new mount namespace, and makes the private
+ * daemon's state directory.  Prints what failed and the fix; -errno.
+ */
+int sbx_rootless_enter(struct sbx_rootless *rl);
+
+/*
+ * The root to send for what the caller named (path, opened as fd before
+ * sandboxctl entered its namespaces): a directory, opened again inside them
+ * (the daemon can clone only a mount of its own namespace) and checked to
+ * be the same; or an ext4 image, served read-only by fuse2fs, whose mount's
+ * root is returned.  A new fd, or -errno after a message.
+ */
+int sbx_rootless_root(struct sbx_rootless *rl, const char *path, int fd);
+
+/*
+ * Refuses the run's limit options (RUN's "memory=..." and the like) when no
+ * cgroup would enforce them, naming the fix.  0 or -EPERM after a message.
+ */
+int sbx_rootless_check_limits(const struct sbx_rootless *rl, char *const *options, uint32_t n);
+
+/* Unmounts fuse2fs's mount and waits for fuse2fs to end. */
+void sbx_rootless_done(struct sbx_rootless *rl);
