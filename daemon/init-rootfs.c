@@ -470,15 +470,27 @@ static int proc_protect(int proc, struct sbx_init_error *e)
     return 0;
 }
 
-static int mount_proc(const struct mounts *ms, int root, struct sbx_init_premade *pre,
+/*
+ * A copy of a premade tree (sbx_init_premount), mounts below included, in
+ * one call.  Its mounts are new, so they come after the root's in the
+ * guest's mountinfo, as they would had they been made here.
+ */
+static int clone_premade(int tree, struct sbx_init_error *e, const char *what)
+{
+    int fd =
+        open_tree(tree, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+    return fd < 0 ? sbx_init_fail(e, errno, "%s: copy the premade mounts", what) : fd;
+}
+
+static int mount_proc(const struct mounts *ms, int root, const struct sbx_init_premade *pre,
                       struct sbx_init_error *e)
 {
     _cleanup_close_ int mp = open_mount_point(ms, root, "/proc", RESOLVE_STRICT, 1, e, "/proc");
     if (mp < 0)
         return mp;
     if (pre->proc >= 0) {
-        _cleanup_close_ int proc = TAKE_FD(pre->proc);
-        return attach(proc, 0, mp, e, "/proc");
+        _cleanup_close_ int proc = clone_premade(pre->proc, e, "/proc");
+        return proc < 0 ? proc : attach(proc, 0, mp, e, "/proc");
     }
     _cleanup_close_ int proc = new_mount("proc", NULL, ATTR_BASE | MOUNT_ATTR_NOEXEC, e, "/proc");
     if (proc < 0)
@@ -530,13 +542,13 @@ static int new_dev(struct sbx_init_error *e)
 }
 
 static int mount_dev(struct mounts *ms, int root, const struct sbx_spec *spec,
-                     struct sbx_init_premade *pre, struct sbx_init_error *e)
+                     const struct sbx_init_premade *pre, struct sbx_init_error *e)
 {
     _cleanup_close_ int mp = open_mount_point(ms, root, "/dev", RESOLVE_STRICT, 1, e, "/dev");
     if (mp < 0)
         return mp;
     bool made = pre->dev >= 0;
-    _cleanup_close_ int dev = made ? TAKE_FD(pre->dev) : new_dev(e);
+    _cleanup_close_ int dev = made ? clone_premade(pre->dev, e, "/dev") : new_dev(e);
     if (dev < 0)
         return dev;
     int r = attach(dev, 0, mp, e, "/dev");
@@ -755,7 +767,7 @@ void sbx_init_premount(struct sbx_init_premade *ret)
 }
 
 int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
-                    struct sbx_init_premade *pre, struct sbx_init_error *e)
+                    const struct sbx_init_premade *pre, struct sbx_init_error *e)
 {
     /* Nothing done below may propagate back to the host. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)

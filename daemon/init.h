@@ -44,11 +44,12 @@ struct sbx_init_premade {
 /* Before the SPEC: makes what it can of struct sbx_init_premade; it never fails. */
 void sbx_init_premount(struct sbx_init_premade *ret);
 /*
- * Mounts, pivot_root; on return the process is inside the new root.  Takes
- * the premade mounts (their fds become -EBADF).
+ * Mounts, pivot_root; on return the process is inside the new root.  The
+ * root gets copies of the premade trees; those stay detached, seen by no
+ * one, until init exits.
  */
 int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
-                    struct sbx_init_premade *pre, struct sbx_init_error *e);
+                    const struct sbx_init_premade *pre, struct sbx_init_error *e);
 /* Hostname and loopback. */
 int sbx_init_uts_net(const struct sbx_spec *spec, struct sbx_init_error *e);
 /* With SBX_SPEC_TTY: a pty in the sandbox's devpts, its slave owned by the guest's ids. */

@@ -394,6 +394,8 @@ t "the next run's /dev, /dev/shm and /dev/pts are fresh" \
 run plain - /bin/sh -c 'cat /proc/self/mountinfo; wc -c </proc/kallsyms'
 t "its premade /proc keeps /proc/sys read-only and /proc/kallsyms hidden" \
     eval 'rc_is 0 && has_opts /proc/sys ro && [ "$(tail -n 1 "$T/out")" = 0 ]'
+# As at a sandbox made at the request: the root is the first mount in mountinfo.
+t "the root is the first line of the guest's mountinfo" eval '[ "$(head -n 1 "$T/out" | cut -d" " -f5)" = / ]'
 
 # ---- sbx-init's capabilities while the guest runs --------------------------------
 
