@@ -512,8 +512,9 @@ static const char *const dev_links[][2] = {
  * devpts and a /dev/shm.  devpts cannot be nodev: its pty nodes are devices.
  * /dev/shm stays executable like /tmp: the guest can write and run programs
  * in its overlay anyway, and some programs map shared memory executable.
+ * dev_fill makes the nodes, links and devpts in the tmpfs dev, which ms
+ * records; mount_dev attaches it and adds /dev/shm.
  */
-/* The device nodes, links and devpts of the /dev tmpfs dev, which ms records. */
 static int dev_fill(const struct mounts *ms, int dev, struct sbx_init_error *e)
 {
     int r;
@@ -732,10 +733,9 @@ static int mount_policy(struct mounts *ms, int root, const struct sbx_spec *spec
 }
 
 /*
- * The request-independent part of a premade /proc or /dev: made detached,
- * mounts on a detached mount need Linux 6.15; on an older kernel, or if a
- * step fails here, nothing is kept and sbx_init_rootfs makes them, reporting
- * what failed.
+ * A premade /proc or /dev, detached.  Mounting on a detached mount needs
+ * Linux 6.15: on an older kernel, or if any step fails here, nothing is kept
+ * (-EBADF) and sbx_init_rootfs makes it at the request, reporting what fails.
  */
 static int premade_proc(void)
 {
