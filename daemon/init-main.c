@@ -189,6 +189,13 @@ int main(void)
     /* If the daemon goes, the sandbox goes with it. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
 
+    /*
+     * A spare sandbox waits here for its request: what of the root does not
+     * depend on it is made now, off the path of the run.
+     */
+    struct sbx_init_premade pre;
+    sbx_init_premount(&pre);
+
     struct sbx_frame f = { 0 };
     int r = sbx_proto_recv(ctl, &f);
     if (r <= 0)
@@ -201,7 +208,7 @@ int main(void)
     struct sbx_init_fds fds;
     unsigned kind = SBX_EXIT_SETUP;
     char path[4096];
-    if (split_fds(&spec, &f, &fds, &e) < 0 || sbx_init_rootfs(&spec, &fds, &e) < 0 ||
+    if (split_fds(&spec, &f, &fds, &e) < 0 || sbx_init_rootfs(&spec, &fds, &pre, &e) < 0 ||
         sbx_init_uts_net(&spec, &e) < 0)
         goto fail;
     /* Opened before the guest runs, which could otherwise change what "/" names. */

@@ -437,17 +437,13 @@ static int proc_entry(int proc, const char *name, struct sbx_init_error *e)
     return fd;
 }
 
-static int mount_proc(const struct mounts *ms, int root, struct sbx_init_error *e)
+/*
+ * Makes the host-wide paths of a fresh /proc read-only or hidden: mounts on
+ * entries of proc, which may be attached or (see sbx_init_premount) not yet.
+ */
+static int proc_protect(int proc, struct sbx_init_error *e)
 {
-    _cleanup_close_ int mp = open_mount_point(ms, root, "/proc", RESOLVE_STRICT, 1, e, "/proc");
-    if (mp < 0)
-        return mp;
-    _cleanup_close_ int proc = new_mount("proc", NULL, ATTR_BASE | MOUNT_ATTR_NOEXEC, e, "/proc");
-    if (proc < 0)
-        return proc;
-    int r = attach(proc, 0, mp, e, "/proc");
-    if (r < 0)
-        return r;
+    int r;
     char what[64];
     for (size_t i = 0; i < ARRAY_SIZE(proc_readonly); i++) {
         snprintf(what, sizeof(what), "read-only /proc/%s", proc_readonly[i]);
@@ -474,6 +470,35 @@ static int mount_proc(const struct mounts *ms, int root, struct sbx_init_error *
     return 0;
 }
 
+/*
+ * A copy of a premade tree (sbx_init_premount), mounts below included, in
+ * one call.  Its mounts are new, so they come after the root's in the
+ * guest's mountinfo, as they would had they been made here.
+ */
+static int clone_premade(int tree, struct sbx_init_error *e, const char *what)
+{
+    int fd =
+        open_tree(tree, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+    return fd < 0 ? sbx_init_fail(e, errno, "%s: copy the premade mounts", what) : fd;
+}
+
+static int mount_proc(const struct mounts *ms, int root, const struct sbx_init_premade *pre,
+                      struct sbx_init_error *e)
+{
+    _cleanup_close_ int mp = open_mount_point(ms, root, "/proc", RESOLVE_STRICT, 1, e, "/proc");
+    if (mp < 0)
+        return mp;
+    if (pre->proc >= 0) {
+        _cleanup_close_ int proc = clone_premade(pre->proc, e, "/proc");
+        return proc < 0 ? proc : attach(proc, 0, mp, e, "/proc");
+    }
+    _cleanup_close_ int proc = new_mount("proc", NULL, ATTR_BASE | MOUNT_ATTR_NOEXEC, e, "/proc");
+    if (proc < 0)
+        return proc;
+    int r = attach(proc, 0, mp, e, "/proc");
+    return r < 0 ? r : proc_protect(proc, e);
+}
+
 static const char *const dev_nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
 static const char *const dev_links[][2] = {
     { "/proc/self/fd", "fd" },       { "/proc/self/fd/0", "stdin" },
@@ -487,20 +512,12 @@ static const char *const dev_links[][2] = {
  * devpts and a /dev/shm.  devpts cannot be nodev: its pty nodes are devices.
  * /dev/shm stays executable like /tmp: the guest can write and run programs
  * in its overlay anyway, and some programs map shared memory executable.
+ * dev_fill makes the nodes, links and devpts in the tmpfs dev, which ms
+ * records; mount_dev attaches it and adds /dev/shm.
  */
-static int mount_dev(struct mounts *ms, int root, const struct sbx_spec *spec,
-                     struct sbx_init_error *e)
+static int dev_fill(const struct mounts *ms, int dev, struct sbx_init_error *e)
 {
-    _cleanup_close_ int mp = open_mount_point(ms, root, "/dev", RESOLVE_STRICT, 1, e, "/dev");
-    if (mp < 0)
-        return mp;
-    _cleanup_close_ int dev = new_mount("tmpfs", "source=sbx-dev,mode=0755,size=64k",
-                                        ATTR_BASE | MOUNT_ATTR_NOEXEC, e, "/dev");
-    if (dev < 0)
-        return dev;
-    int r = attach(dev, 0, mp, e, "/dev");
-    if (r < 0 || (r = mounts_add(ms, dev, NULL, e, "/dev")) < 0)
-        return r;
+    int r;
     char what[64];
     for (size_t i = 0; i < ARRAY_SIZE(dev_nodes); i++) {
         snprintf(what, sizeof(what), "/dev/%s", dev_nodes[i]);
@@ -516,6 +533,29 @@ static int mount_dev(struct mounts *ms, int root, const struct sbx_spec *spec,
     if (pts < 0 || (r = mount_new(NULL, "devpts", "newinstance,ptmxmode=0666,mode=0620",
                                   MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, pts, e, "/dev/pts")) < 0)
         return pts < 0 ? pts : r;
+    return 0;
+}
+
+static int new_dev(struct sbx_init_error *e)
+{
+    return new_mount("tmpfs", "source=sbx-dev,mode=0755,size=64k", ATTR_BASE | MOUNT_ATTR_NOEXEC, e,
+                     "/dev");
+}
+
+static int mount_dev(struct mounts *ms, int root, const struct sbx_spec *spec,
+                     const struct sbx_init_premade *pre, struct sbx_init_error *e)
+{
+    _cleanup_close_ int mp = open_mount_point(ms, root, "/dev", RESOLVE_STRICT, 1, e, "/dev");
+    if (mp < 0)
+        return mp;
+    bool made = pre->dev >= 0;
+    _cleanup_close_ int dev = made ? clone_premade(pre->dev, e, "/dev") : new_dev(e);
+    if (dev < 0)
+        return dev;
+    int r = attach(dev, 0, mp, e, "/dev");
+    if (r < 0 || (r = mounts_add(ms, dev, NULL, e, "/dev")) < 0 ||
+        (!made && (r = dev_fill(ms, dev, e)) < 0))
+        return r;
     char opts[64];
     snprintf(opts, sizeof(opts), "source=sbx-shm,mode=1777,size=%llu",
              (unsigned long long)spec->shm_size);
@@ -692,8 +732,42 @@ static int mount_policy(struct mounts *ms, int root, const struct sbx_spec *spec
     return 0;
 }
 
+/*
+ * A premade /proc or /dev, detached.  Mounting on a detached mount needs
+ * Linux 6.15: on an older kernel, or if any step fails here, nothing is kept
+ * (-EBADF) and sbx_init_rootfs makes it at the request, reporting what fails.
+ */
+static int premade_proc(void)
+{
+    struct sbx_init_error e;
+    _cleanup_close_ int proc = new_mount("proc", NULL, ATTR_BASE | MOUNT_ATTR_NOEXEC, &e, "/proc");
+    if (proc < 0 || proc_protect(proc, &e) < 0)
+        return -EBADF;
+    return TAKE_FD(proc);
+}
+
+static int premade_dev(void)
+{
+    struct sbx_init_error e;
+    _cleanup_(mounts_free) struct mounts ms = { .n = 0 };
+    _cleanup_close_ int dev = new_dev(&e);
+    if (dev < 0 || mounts_add(&ms, dev, NULL, &e, "/dev") < 0 || dev_fill(&ms, dev, &e) < 0)
+        return -EBADF;
+    return TAKE_FD(dev);
+}
+
+void sbx_init_premount(struct sbx_init_premade *ret)
+{
+    *ret = (struct sbx_init_premade){ .proc = -EBADF, .dev = -EBADF };
+    /* As in sbx_init_rootfs: nothing done here may propagate back to the host. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return;
+    ret->proc = premade_proc();
+    ret->dev = premade_dev();
+}
+
 int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
-                    struct sbx_init_error *e)
+                    const struct sbx_init_premade *pre, struct sbx_init_error *e)
 {
     /* Nothing done below may propagate back to the host. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -703,7 +777,7 @@ int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
     if (root < 0)
         return root;
     int r;
-    if ((r = mount_proc(&ms, root, e)) < 0 || (r = mount_dev(&ms, root, spec, e)) < 0 ||
+    if ((r = mount_proc(&ms, root, pre, e)) < 0 || (r = mount_dev(&ms, root, spec, pre, e)) < 0 ||
         (r = mount_tmp(&ms, root, spec, e)) < 0 || (r = mount_kernel_fs(&ms, root, spec, e)) < 0 ||
         (r = mark_system(&ms, root, e)) < 0 || (r = mount_policy(&ms, root, spec, fds, e)) < 0)
         return r;

@@ -31,9 +31,25 @@ struct sbx_init_error {
 int sbx_init_fail(struct sbx_init_error *e, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Mounts, pivot_root; on return the process is inside the new root. */
+/*
+ * What of a sandbox's root depends on no request: a /proc and a /dev (without
+ * /dev/shm), detached, made while init waits for its SPEC.  -EBADF for one
+ * that sbx_init_rootfs makes itself.
+ */
+struct sbx_init_premade {
+    int proc;
+    int dev;
+};
+
+/* Before the SPEC: makes what it can of struct sbx_init_premade; it never fails. */
+void sbx_init_premount(struct sbx_init_premade *ret);
+/*
+ * Mounts, pivot_root; on return the process is inside the new root.  The
+ * root gets copies of the premade trees; those stay detached, seen by no
+ * one, until init exits.
+ */
 int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
-                    struct sbx_init_error *e);
+                    const struct sbx_init_premade *pre, struct sbx_init_error *e);
 /* Hostname and loopback. */
 int sbx_init_uts_net(const struct sbx_spec *spec, struct sbx_init_error *e);
 /* With SBX_SPEC_TTY: a pty in the sandbox's devpts, its slave owned by the guest's ids. */

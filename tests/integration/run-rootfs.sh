@@ -378,6 +378,25 @@ run plain - /bin/sh -c 'echo x >/dev/null && head -c 5 /dev/zero | wc -c &&
     head -c 8 /dev/urandom | wc -c && head -c 4 /dev/random | wc -c; echo x >/dev/full || echo full'
 t "the device nodes work under the nodev /dev" eval 'rc_is 0 && out_is "$(printf "5\n8\n4\nfull")"'
 
+# ---- the spare's premade /proc and /dev ------------------------------------------
+
+# A warm daemon's next run gets a spare sandbox whose /proc and /dev were made
+# before the request.  Each spare serves one run: what a run leaves in its /dev,
+# /dev/shm and /dev/pts is not in the next one's.
+run plain - /bin/sh -c 'echo a >/dev/sbx-mark && echo a >/dev/shm/sbx-mark &&
+    mkdir /dev/pts/sbx-mark 2>/dev/null; ls /dev/sbx-mark /dev/shm/sbx-mark'
+t "a run writes into its /dev and /dev/shm" \
+    eval 'rc_is 0 && out_is "$(printf "/dev/sbx-mark\n/dev/shm/sbx-mark")"'
+run plain - /bin/sh -c 'ls -A /dev | tr "\n" " "; echo; ls -A /dev/shm /dev/pts | tr "\n" " "'
+t "the next run's /dev, /dev/shm and /dev/pts are fresh" \
+    eval 'rc_is 0 && out_is "$(printf "%s\n%s" "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero " \
+        "/dev/pts: ptmx  /dev/shm: ")"'
+run plain - /bin/sh -c 'cat /proc/self/mountinfo; wc -c </proc/kallsyms'
+t "its premade /proc keeps /proc/sys read-only and /proc/kallsyms hidden" \
+    eval 'rc_is 0 && has_opts /proc/sys ro && [ "$(tail -n 1 "$T/out")" = 0 ]'
+# As at a sandbox made at the request: the root is the first mount in mountinfo.
+t "the root is the first line of the guest's mountinfo" eval '[ "$(head -n 1 "$T/out" | cut -d" " -f5)" = / ]'
+
 # ---- sbx-init's capabilities while the guest runs --------------------------------
 
 secs=9$$
