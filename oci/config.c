@@ -869,11 +869,22 @@ static int load_mounts(json_object *root, struct sbx_oci_config *c, struct sbx_o
 
 /* ---- linux ---- */
 
+int sbx_oci_ns_kind(const char *type)
+{
+    static const char *const names[SBX_OCI_NS_N] = { "network", "ipc", "uts" };
+    for (int k = 0; k < SBX_OCI_NS_N; k++)
+        if (!strcmp(type, names[k]))
+            return k;
+    return -1;
+}
+
 /*
- * sbx-init always makes new mount, pid, ipc, uts and cgroup namespaces; the
- * network namespace is new, the engine's (a path) or, when the config
- * lists none, the host's.  Joining any other namespace, or sharing the
- * host's, is refused.
+ * sbx-init always makes new mount, pid and cgroup namespaces.  The network,
+ * ipc and uts namespaces are new or, given a path, joined: an engine's
+ * network namespace (/run/netns/...), or the namespaces of another
+ * container, which Kubernetes names by the pid of its pod's pause container
+ * (nsjoin.c resolves those).  No network namespace in the config means the
+ * host's.  A pid namespace is never shared: sbx-init is pid 1 of its own.
  */
 static int load_namespaces(json_object *linux_, struct sbx_oci_config *c, struct sbx_oci_err *e)
 {
@@ -893,40 +904,28 @@ static int load_namespaces(json_object *linux_, struct sbx_oci_config *c, struct
             return r;
         if (!type)
             return sbx_oci_fail(e, EINVAL, "%s.type: missing", where);
-        if (!strcmp(type, "network")) {
-            have_net = true;
-            if (path && *path) {
-                if (path[0] != '/')
-                    return sbx_oci_fail(e, EINVAL, "%s.path: not absolute", where);
-                /*
-                 * An engine that shares "the namespace of container X" names
-                 * it by X's pid, which for a container of sandboxd-oci is its
-                 * monitor's, on the host: joining that would be the host's
-                 * network, which the config did not ask for.
-                 */
-                struct stat want, own;
-                if (stat(path, &want) < 0)
-                    return sbx_oci_fail(e, errno, "%s.path: %s: %s", where, path, strerror(errno));
-                if (stat("/proc/self/ns/net", &own) == 0 && want.st_dev == own.st_dev &&
-                    want.st_ino == own.st_ino)
-                    return sbx_oci_fail(e, EOPNOTSUPP,
-                                        "%s.path: %s is the host's network namespace (the "
-                                        "namespaces of a sandboxd-oci container cannot be "
-                                        "joined by its pid)",
-                                        where, path);
-                c->netns_path = TAKE_PTR(path);
-            }
+        int kind = sbx_oci_ns_kind(type);
+        have_net |= kind == SBX_OCI_NS_NET;
+        if (kind >= 0 && path && *path) {
+            if (path[0] != '/')
+                return sbx_oci_fail(e, EINVAL, "%s.path: not absolute", where);
+            if (c->join_path[kind])
+                return sbx_oci_fail(e, EINVAL, "%s: a second %s namespace", where, type);
+            c->join_path[kind] = TAKE_PTR(path);
             continue;
         }
+        if (kind >= 0)
+            continue;
         if (path && *path)
             return sbx_oci_fail(e, EOPNOTSUPP,
-                                "%s.path: joining a %s namespace is not supported (only network)",
+                                "%s.path: joining a %s namespace is not supported (only network, "
+                                "ipc and uts; a sandbox's pid 1 is always its own sbx-init)",
                                 where, type);
         if (!strcmp(type, "pid"))
             have_pid = true;
         else if (!strcmp(type, "mount"))
             have_mnt = true;
-        else if (strcmp(type, "ipc") && strcmp(type, "uts") && strcmp(type, "cgroup"))
+        else if (strcmp(type, "cgroup") != 0)
             return sbx_oci_fail(e, EOPNOTSUPP, "%s.type: a %s namespace is not supported", where,
                                 type);
     }
@@ -1028,25 +1027,29 @@ static int load_resources(json_object *linux_, struct sbx_oci_config *c, struct 
             (r = get_i64(cpu, "quota", "linux.resources.cpu", &quota, e)) < 0 ||
             (r = get_u64(cpu, "period", "linux.resources.cpu", &period, e)) < 0)
             return r;
-        /* A weight of 1024 is every cgroup's default: asking for it asks for nothing. */
-        uint64_t shares = 1024;
+        uint64_t shares = 0;
         if ((r = get_u64(cpu, "shares", "linux.resources.cpu", &shares, e)) < 0)
             return r;
-        if (shares != 1024)
-            return sbx_oci_fail(e, EOPNOTSUPP,
-                                "linux.resources.cpu.shares: a weight other than 1024 is not "
-                                "supported by sandboxd-oci");
+        if (get(cpu, "shares") && (shares < 2 || shares > 262144))
+            return sbx_oci_fail(e, EINVAL, "linux.resources.cpu.shares: %llu is outside 2..262144",
+                                (unsigned long long)shares);
+        /* A weight of 1024 is every cgroup's default: asking for it asks for nothing. */
+        c->cpu.shares = shares == 1024 ? 0 : shares;
         static const char *const crefused[] = { "cpus", "mems", "realtimeRuntime", "realtimePeriod",
                                                 "idle" };
         for (size_t i = 0; i < ARRAY_SIZE(crefused); i++)
             if ((r = refuse_if_set(cpu, crefused[i], "linux.resources.cpu", e)) < 0)
                 return r;
         if (quota > 0) {
-            if (period == 0)
-                return sbx_oci_fail(e, EINVAL, "linux.resources.cpu.period: 0");
+            if (period < 1000 || period > 1000000)
+                return sbx_oci_fail(e, EINVAL,
+                                    "linux.resources.cpu.period: %llu is outside 1000..1000000",
+                                    (unsigned long long)period);
             c->limits.cpu_millis = (uint64_t)quota * 1000 / period;
             if (!c->limits.cpu_millis)
                 c->limits.cpu_millis = 1;
+            c->cpu.quota = (uint64_t)quota;
+            c->cpu.period = period;
         }
     }
     return 0;
@@ -1315,7 +1318,8 @@ void sbx_oci_config_free(struct sbx_oci_config *c)
     sbx_oci_process_free(&c->proc);
     sbx_policy_free(c->policy);
     free(c->root_path);
-    free(c->netns_path);
+    for (int k = 0; k < SBX_OCI_NS_N; k++)
+        free(c->join_path[k]);
     free(c->cgroups_path);
     for (size_t i = 0; i < c->n_sysctl; i++) {
         free(c->sysctl[i].key);

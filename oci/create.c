@@ -86,7 +86,8 @@ static const char *const ctrl_names[SBX_CG_N] = { "memory", "pids", "cpu" };
  * daemon/cgroup.c chooses them.
  */
 static int cgroup_root_for(const char *cgroups_path, const struct sbx_cg_limits *lim,
-                           struct sbx_cgroup_root *r, char **ret_name, struct sbx_oci_err *e)
+                           const struct sbx_oci_cpu *cpu, struct sbx_cgroup_root *r,
+                           char **ret_name, struct sbx_oci_err *e)
 {
     *r = (struct sbx_cgroup_root){ 0 };
     _cleanup_free_ char *parent = strdup(cgroups_path);
@@ -129,7 +130,7 @@ static int cgroup_root_for(const char *cgroups_path, const struct sbx_cg_limits 
     for (int c = 0; c < SBX_CG_N; c++) {
         uint64_t want = c == SBX_CG_MEMORY ? lim->memory
                         : c == SBX_CG_PIDS ? lim->pids
-                                           : lim->cpu_millis;
+                                           : lim->cpu_millis | cpu->shares;
         char mnt[64];
         snprintf(mnt, sizeof(mnt), "/sys/fs/cgroup/%s", ctrl_names[c]);
         if (r->v2_ctrl[c] || !want || !is_fs(mnt, CGROUP_SUPER_MAGIC))
@@ -177,13 +178,12 @@ static void cgroup_root_free(struct sbx_cgroup_root *r)
 }
 
 /* sbx-init in new namespaces, placed in the cgroup by clone3; as daemon/sandbox.c starts it. */
-static pid_t spawn_init(int init_memfd, int ctl_child, int cgroup_fd, bool new_net, int *ret_pidfd)
+static pid_t spawn_init(int init_memfd, int ctl_child, int cgroup_fd, uint64_t ns_flags,
+                        int *ret_pidfd)
 {
     int pidfd = -1;
     struct clone_args args = {
-        .flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP |
-                 CLONE_PIDFD | (new_net ? CLONE_NEWNET : 0) |
-                 (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
+        .flags = ns_flags | CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
         .pidfd = (uint64_t)(uintptr_t)&pidfd,
         .exit_signal = SIGCHLD,
         .cgroup = cgroup_fd >= 0 ? (uint64_t)cgroup_fd : 0,
@@ -347,6 +347,7 @@ struct monitor {
     const char *console;
     int tree, bpf, trampoline, stats;
     int *bind_fds;
+    int ns[SBX_OCI_NS_N]; /* the namespaces to join, or -EBADF */
     int status_w;
 };
 
@@ -386,7 +387,7 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
     _cleanup_free_ char *name = NULL;
     struct sbx_cgroup cg = { .v2_fd = -EBADF };
     char msg[512] = "";
-    if ((r = cgroup_root_for(c->cgroups_path, &c->limits, &root, &name, &e)) < 0)
+    if ((r = cgroup_root_for(c->cgroups_path, &c->limits, &c->cpu, &root, &name, &e)) < 0)
         monitor_fail(mo->status_w, m, r, &e);
     if ((r = sbx_cgroup_create(&root, name, &c->limits, &cg, msg, sizeof(msg))) < 0) {
         sbx_oci_fail(&e, r, "cgroup %s: %s", c->cgroups_path, msg);
@@ -398,15 +399,40 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
                 rmdir(root.v1_base[k]);
         monitor_fail(mo->status_w, m, r, &e);
     }
+    r = sbx_oci_cpu_apply(&root, &cg, &c->cpu, &e);
     cgroup_root_free(&root);
-    if (c->netns_path) {
-        _cleanup_close_ int ns = open(c->netns_path, O_RDONLY | O_CLOEXEC);
-        if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
-            sbx_oci_fail(&e, errno, "linux.namespaces: join network namespace %s: %s",
-                         c->netns_path, strerror(errno));
+    if (r < 0) {
+        sbx_oci_cgroup_destroy(&cg, NULL);
+        monitor_fail(mo->status_w, m, r, &e);
+    }
+    /*
+     * The monitor joins them, and sbx-init is cloned into them: the
+     * namespaces it makes are the rest.
+     */
+    uint64_t ns_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWCGROUP;
+    bool joined_uts = mo->ns[SBX_OCI_NS_UTS] >= 0;
+    for (int k = 0; k < SBX_OCI_NS_N; k++) {
+        int flag = sbx_oci_ns_clone_flag(k);
+        if (mo->ns[k] >= 0 && setns(mo->ns[k], flag) < 0) {
+            sbx_oci_fail(&e, errno, "linux.namespaces: join %s: %s", c->join_path[k],
+                         strerror(errno));
             sbx_oci_cgroup_destroy(&cg, NULL);
             monitor_fail(mo->status_w, m, -errno, &e);
         }
+        if (mo->ns[k] < 0 && (k != SBX_OCI_NS_NET || !c->net_host))
+            ns_flags |= (uint64_t)flag;
+        sbx_close(mo->ns[k]);
+    }
+    /*
+     * sbx-init names its uts namespace, "sandbox" when the config does not:
+     * in a pod's joined one, the name it already has is kept.
+     */
+    char joined_host[HOST_NAME_MAX + 1] = "";
+    if (joined_uts && !c->proc.spec.hostname && gethostname(joined_host, sizeof(joined_host)) < 0) {
+        sbx_oci_fail(&e, errno, "linux.namespaces: the joined uts namespace's name: %s",
+                     strerror(errno));
+        sbx_oci_cgroup_destroy(&cg, NULL);
+        monitor_fail(mo->status_w, m, -errno, &e);
     }
     int sp[2];
     _cleanup_close_ int init_memfd = sbx_blob_memfd_init();
@@ -416,7 +442,7 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
         monitor_fail(mo->status_w, m, -EIO, &e);
     }
     int pidfd = -1;
-    pid_t init = spawn_init(init_memfd, sp[1], cg.v2_fd, !c->netns_path && !c->net_host, &pidfd);
+    pid_t init = spawn_init(init_memfd, sp[1], cg.v2_fd, ns_flags, &pidfd);
     close(sp[1]);
     int ctl = sp[0];
     if (init < 0) {
@@ -435,6 +461,8 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
         struct sbx_spec spec = c->proc.spec;
         spec.staging = (char *)mo->dir;
         spec.flags |= SBX_SPEC_WAIT_START;
+        if (joined_host[0])
+            spec.hostname = joined_host;
         int fixed[7] = { mo->tree, 0, 1, 2, mo->bpf, mo->trampoline, mo->stats };
         r = send_spec(ctl, &spec, fixed, spec.mode == SBX_MODE_OFF ? 5 : 7, mo->bind_fds,
                       spec.n_binds);
@@ -613,13 +641,14 @@ static int do_create(const struct sbx_oci_global *g, const struct create_opts *o
     struct sbx_oci_config c = { 0 };
     int tree = -EBADF, bpf = -EBADF, tramp = -EBADF, stats = -EBADF, status[2] = { -1, -1 };
     int binds[SBX_OCI_MAX_BINDS];
+    int ns[SBX_OCI_NS_N] = { -EBADF, -EBADF, -EBADF };
     char bundle[PATH_MAX];
     if (!realpath(o->bundle, bundle)) {
         r = sbx_oci_fail(e, errno, "bundle %s: %s", o->bundle, strerror(errno));
         goto out;
     }
     if ((r = sbx_oci_config_load(bundle, o->id, g->systemd_cgroup, &c, e)) < 0 ||
-        (r = bpf = compile_filter(&c, dir, e)) < 0)
+        (r = sbx_oci_ns_open(g->root, &c, ns, e)) < 0 || (r = bpf = compile_filter(&c, dir, e)) < 0)
         goto out;
     if (c.proc.spec.mode != SBX_MODE_OFF && ((r = tramp = sbx_blob_memfd_trampoline()) < 0 ||
                                              (r = stats = sbx_oci_stats_memfd()) < 0)) {
@@ -647,6 +676,7 @@ static int do_create(const struct sbx_oci_global *g, const struct create_opts *o
                               .stats = stats,
                               .bind_fds = binds,
                               .status_w = status[1] };
+        memcpy(mo.ns, ns, sizeof(ns));
         monitor_main(&mo);
     }
     close(status[1]);
@@ -698,6 +728,7 @@ static int do_create(const struct sbx_oci_global *g, const struct create_opts *o
     }
     *ret_monitor = pid;
 out:
+    sbx_oci_ns_close(ns);
     sbx_close(status[0]);
     sbx_close(bpf);
     sbx_close(tramp);
