@@ -38,7 +38,9 @@
 #include <unistd.h>
 
 #include "daemon/blob.h"
+#include "daemon/init-spawn.h"
 #include "daemon/init.h"
+#include "daemon/spawn-report.h"
 #include "oci/monitor.h"
 #include "oci/oci.h"
 #include "sbx/macro.h"
@@ -175,40 +177,6 @@ static void cgroup_root_free(struct sbx_cgroup_root *r)
     for (int c = 0; c < SBX_CG_N; c++)
         free(r->v1_base[c]);
     *r = (struct sbx_cgroup_root){ 0 };
-}
-
-/* sbx-init in new namespaces, placed in the cgroup by clone3; as daemon/sandbox.c starts it. */
-static pid_t spawn_init(int init_memfd, int ctl_child, int cgroup_fd, uint64_t ns_flags,
-                        int *ret_pidfd)
-{
-    int pidfd = -1;
-    struct clone_args args = {
-        .flags = ns_flags | CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
-        .pidfd = (uint64_t)(uintptr_t)&pidfd,
-        .exit_signal = SIGCHLD,
-        .cgroup = cgroup_fd >= 0 ? (uint64_t)cgroup_fd : 0,
-    };
-    long pid = syscall(SYS_clone3, &args, sizeof(args));
-    if (pid < 0)
-        return sbx_neg_errno();
-    if (pid == 0) {
-        int exe = init_memfd;
-        if (exe == SBX_INIT_CTL_FD)
-            exe = fcntl(exe, F_DUPFD_CLOEXEC, SBX_INIT_CTL_FD + 1);
-        if (ctl_child == SBX_INIT_CTL_FD)
-            fcntl(ctl_child, F_SETFD, 0);
-        else
-            dup2(ctl_child, SBX_INIT_CTL_FD);
-        /* The monitor blocks the signals it passes on; init starts with none blocked. */
-        uint64_t none = 0;
-        syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
-        char *const argv[] = { "sbx-init", NULL };
-        char *const envp[] = { NULL };
-        syscall(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
-        _exit(125);
-    }
-    *ret_pidfd = pidfd;
-    return (pid_t)pid;
 }
 
 /*
@@ -434,16 +402,35 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
         sbx_oci_cgroup_destroy(&cg, NULL);
         monitor_fail(mo->status_w, m, -errno, &e);
     }
-    int sp[2];
+    int sp[2], report[2], procs[SBX_CG_N];
     _cleanup_close_ int init_memfd = sbx_blob_memfd_init();
-    if (init_memfd < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+    if (init_memfd < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0 ||
+        (r = sbx_spawn_report_open(report)) < 0) {
         sbx_oci_fail(&e, errno, "sandbox init: %s", strerror(errno));
         sbx_oci_cgroup_destroy(&cg, NULL);
         monitor_fail(mo->status_w, m, -EIO, &e);
     }
+    if ((r = sbx_cgroup_v1_procs_open(&cg, procs)) < 0) {
+        sbx_oci_fail(&e, r, "open the v1 cgroups: %s", strerror(-r));
+        sbx_oci_cgroup_destroy(&cg, NULL);
+        monitor_fail(mo->status_w, m, r, &e);
+    }
+    /* The monitor blocks the signals it passes on; init starts with none blocked. */
+    struct sbx_init_spawn spawn = { .exe = init_memfd,
+                                    .ctl = sp[1],
+                                    .cgroup_fd = cg.v2_fd,
+                                    .v1_procs = procs,
+                                    .report = report[1],
+                                    .ns_flags = ns_flags,
+                                    .unblock_signals = true };
     int pidfd = -1;
-    pid_t init = spawn_init(init_memfd, sp[1], cg.v2_fd, ns_flags, &pidfd);
+    pid_t init = sbx_init_spawn(&spawn, &pidfd);
     close(sp[1]);
+    close(report[1]);
+    if (init >= 0)
+        sbx_cgroup_v1_self_attached(&cg, procs);
+    for (int k = 0; k < SBX_CG_N; k++)
+        sbx_close(procs[k]);
     int ctl = sp[0];
     if (init < 0) {
         sbx_oci_fail(&e, init, "clone3 sandbox init: %s", strerror(-init));
@@ -451,10 +438,7 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
         monitor_fail(mo->status_w, m, init, &e);
     }
     uint64_t init_start = sbx_oci_start_time(init);
-    if ((r = sbx_cgroup_attach_v1(&cg, init)) < 0)
-        sbx_oci_fail(&e, r, "place sandbox init in its cgroups: %s", strerror(-r));
-    if (r >= 0)
-        r = freezer_v1_for(c->cgroups_path, &cg, init, m->freezer_v1, sizeof(m->freezer_v1), &e);
+    r = freezer_v1_for(c->cgroups_path, &cg, init, m->freezer_v1, sizeof(m->freezer_v1), &e);
     if (r >= 0)
         r = apply_sysctl(c, init, &e);
     if (r >= 0) {
@@ -486,6 +470,10 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
     if (r < 0 || lsock < 0) {
         kill(init, SIGKILL);
         waitpid(init, NULL, 0);
+        /* A child that failed before it became sbx-init says which step. */
+        char why[256];
+        if (sbx_spawn_report_read(report[0], why, sizeof(why)))
+            sbx_oci_fail(&e, EIO, "sandbox init: %s", why);
         sbx_oci_cgroup_destroy(&cg, m->freezer_v1[0] ? m->freezer_v1 : NULL);
         monitor_fail(mo->status_w, m, r < 0 ? r : lsock, &e);
     }
@@ -497,6 +485,7 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
                  cg.v1_path[k] ? cg.v1_path[k] : "");
     ssize_t n _unused_ = write(mo->status_w, m, sizeof(*m));
     close(mo->status_w);
+    close(report[0]);
     free(m);
     /* The cgroup is `delete`'s to remove; the monitor only lets go of its descriptor. */
     sbx_close(cg.v2_fd);
