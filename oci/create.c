@@ -315,6 +315,7 @@ struct monitor {
     const char *console;
     int tree, bpf, trampoline, stats;
     int *bind_fds;
+    unsigned n_pass;      /* fds 3.. for the guest (--preserve-fds) */
     int ns[SBX_OCI_NS_N]; /* the namespaces to join, or -EBADF */
     int status_w;
 };
@@ -447,9 +448,15 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
         spec.flags |= SBX_SPEC_WAIT_START;
         if (joined_host[0])
             spec.hostname = joined_host;
+        spec.n_pass = mo->n_pass;
         int fixed[7] = { mo->tree, 0, 1, 2, mo->bpf, mo->trampoline, mo->stats };
-        r = send_spec(ctl, &spec, fixed, spec.mode == SBX_MODE_OFF ? 5 : 7, mo->bind_fds,
-                      spec.n_binds);
+        int extra[SBX_PROTO_MAX_FDS];
+        for (uint32_t i = 0; i < spec.n_binds; i++)
+            extra[i] = mo->bind_fds[i];
+        for (unsigned i = 0; i < mo->n_pass; i++)
+            extra[spec.n_binds + i] = 3 + (int)i;
+        r = send_spec(ctl, &spec, fixed, spec.mode == SBX_MODE_OFF ? 5 : 7, extra,
+                      spec.n_binds + mo->n_pass);
         if (r < 0)
             sbx_oci_fail(&e, r, "send the spec to sandbox init: %s", strerror(-r));
     }
@@ -464,6 +471,8 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
     sbx_close(mo->tree);
     for (uint32_t i = 0; i < c->proc.spec.n_binds; i++)
         sbx_close(mo->bind_fds[i]);
+    for (unsigned i = 0; i < mo->n_pass; i++)
+        close(3 + (int)i);
     if (r >= 0)
         r = wait_ready(ctl, mo->console, &c->proc, &e);
     int lsock = r >= 0 ? listen_ctl(mo->dir, &e) : -EBADF;
@@ -497,6 +506,7 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
 
 struct create_opts {
     const char *bundle, *pid_file, *console, *id;
+    unsigned n_pass; /* --preserve-fds */
 };
 
 static int parse_create(int argc, char **argv, struct create_opts *o, struct sbx_oci_err *e)
@@ -526,12 +536,21 @@ static int parse_create(int argc, char **argv, struct create_opts *o, struct sbx
         case 'c':
             o->console = optarg;
             break;
-        case 'f':
-            if (strcmp(optarg, "0") != 0)
-                return sbx_oci_fail(e, EOPNOTSUPP,
-                                    "--preserve-fds: passing descriptors beyond stdio into a "
-                                    "sandbox is not supported");
+        case 'f': {
+            /* runc's: fds 3 .. 3+N-1 of the caller go to the container's process as they are. */
+            char *end;
+            errno = 0;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (errno || end == optarg || *end || n > SBX_OCI_MAX_BINDS)
+                return sbx_oci_fail(e, EINVAL, "--preserve-fds: %s is not a number up to %d",
+                                    optarg, SBX_OCI_MAX_BINDS);
+            for (unsigned long i = 0; i < n; i++)
+                if (fcntl(3 + (int)i, F_GETFD) < 0)
+                    return sbx_oci_fail(e, EBADF, "--preserve-fds %lu: fd %lu is not open", n,
+                                        3 + i);
+            o->n_pass = (unsigned)n;
             break;
+        }
         case 'P': /* pivot_root is how sbx-init enters the root: --no-pivot asks for less. */
         case 'k': /* A sandbox never joins a session keyring: the baseline denies keyctl. */
         case 'd': /* run: the monitor is detached from the terminal anyway. */
@@ -636,8 +655,14 @@ static int do_create(const struct sbx_oci_global *g, const struct create_opts *o
         r = sbx_oci_fail(e, errno, "bundle %s: %s", o->bundle, strerror(errno));
         goto out;
     }
-    if ((r = sbx_oci_config_load(bundle, o->id, g->systemd_cgroup, &c, e)) < 0 ||
-        (r = sbx_oci_ns_open(g->root, &c, ns, e)) < 0 || (r = bpf = compile_filter(&c, dir, e)) < 0)
+    if ((r = sbx_oci_config_load(bundle, o->id, g->systemd_cgroup, &c, e)) < 0)
+        goto out;
+    if (c.proc.spec.n_binds + o->n_pass > SBX_OCI_MAX_BINDS) {
+        r = sbx_oci_fail(e, E2BIG, "--preserve-fds %u with %u bind mounts: more than %d fds",
+                         o->n_pass, c.proc.spec.n_binds, SBX_OCI_MAX_BINDS);
+        goto out;
+    }
+    if ((r = sbx_oci_ns_open(g->root, &c, ns, e)) < 0 || (r = bpf = compile_filter(&c, dir, e)) < 0)
         goto out;
     if (c.proc.spec.mode != SBX_MODE_OFF && ((r = tramp = sbx_blob_memfd_trampoline()) < 0 ||
                                              (r = stats = sbx_oci_stats_memfd()) < 0)) {
@@ -664,6 +689,7 @@ static int do_create(const struct sbx_oci_global *g, const struct create_opts *o
                               .trampoline = tramp,
                               .stats = stats,
                               .bind_fds = binds,
+                              .n_pass = o->n_pass,
                               .status_w = status[1] };
         memcpy(mo.ns, ns, sizeof(ns));
         monitor_main(&mo);

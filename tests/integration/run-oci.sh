@@ -115,6 +115,18 @@ t "run --rm: killed by SIGKILL is 137" eval \
     'run pm run --rm --network none "$IMG" sh -c "kill -9 \$\$"; rc_is 137'
 t "run --rm: a missing program is 127, named" eval \
     'run pm run --rm --network none "$IMG" /nonexistent; rc_is 127 && err_has nonexistent'
+# --preserve-fds N: the caller's fds 3.. reach the container's process as 3..
+preserve_fds() {
+    echo passed-in >"$T/pfd"
+    echo second >"$T/pfd2"
+    run pm run --rm --network none --preserve-fds 2 "$IMG" sh -c 'cat <&3; cat <&4' \
+        3<"$T/pfd" 4<"$T/pfd2"
+    rc_is 0 && [ "$(tr '\n' ' ' <"$T/out")" = "passed-in second " ]
+}
+t "run --preserve-fds 2: fds 3 and 4 reach the guest" preserve_fds
+t "run without --preserve-fds: no fd 3 in the guest" eval \
+    'run pm run --rm --network none "$IMG" sh -c "test -e /proc/self/fd/3 && echo leaked || echo none" \
+        3<"$T/pfd"; rc_is 0 && out_is none'
 t "run --rm: nothing left in the runtime's state" eval '[ -z "$(ls -A "$OCIROOT")" ]'
 
 # ---- detached: logs, ps, kill, pause, stop, rm ----
