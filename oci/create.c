@@ -537,18 +537,9 @@ static int parse_create(int argc, char **argv, struct create_opts *o, struct sbx
             o->console = optarg;
             break;
         case 'f': {
-            /* runc's: fds 3 .. 3+N-1 of the caller go to the container's process as they are. */
-            char *end;
-            errno = 0;
-            unsigned long n = strtoul(optarg, &end, 10);
-            if (errno || end == optarg || *end || n > SBX_OCI_MAX_BINDS)
-                return sbx_oci_fail(e, EINVAL, "--preserve-fds: %s is not a number up to %d",
-                                    optarg, SBX_OCI_MAX_BINDS);
-            for (unsigned long i = 0; i < n; i++)
-                if (fcntl(3 + (int)i, F_GETFD) < 0)
-                    return sbx_oci_fail(e, EBADF, "--preserve-fds %lu: fd %lu is not open", n,
-                                        3 + i);
-            o->n_pass = (unsigned)n;
+            int r = sbx_oci_preserve_fds(optarg, &o->n_pass, e);
+            if (r < 0)
+                return r;
             break;
         }
         case 'P': /* pivot_root is how sbx-init enters the root: --no-pivot asks for less. */

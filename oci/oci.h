@@ -183,6 +183,11 @@ int sbx_oci_write_pid_file(const char *path, pid_t pid, struct sbx_oci_err *e);
  * freezer group (or NULL) and the parents made for them once empty.
  */
 void sbx_oci_cgroup_destroy(struct sbx_cgroup *cg, const char *freezer_v1);
+/*
+ * --preserve-fds N: runc's, the caller's fds 3 .. 3+N-1 go to the
+ * container's process as they are.  *ret is N once each is checked open.
+ */
+int sbx_oci_preserve_fds(const char *arg, unsigned *ret, struct sbx_oci_err *e);
 /* Reads len bytes unless EOF comes first (a status larger than PIPE_BUF arrives in parts). */
 ssize_t sbx_oci_read_full(int fd, void *buf, size_t len);
 /* A signal by name ("TERM", "SIGTERM") or number; -EINVAL if neither. */

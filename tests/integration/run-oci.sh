@@ -169,6 +169,9 @@ t "pause: the cgroup is frozen and the guest makes no progress; unpause resumes 
 # ---- exec ----
 t "exec: output and exit status" eval \
     'run pm exec "$id" sh -c "echo in-exec; exit 7"; rc_is 7 && out_is in-exec'
+t "exec --preserve-fds 1: fd 3 reaches the process" eval \
+    'echo to-exec >"$T/xfd"; run pm exec --preserve-fds 1 "$id" sh -c "cat <&3" 3<"$T/xfd"
+     rc_is 0 && out_is to-exec'
 exec_isolated() {
     run pm exec "$id" sh -c 'grep Seccomp: /proc/self/status; cat /proc/self/cgroup; hostname'
     rc_is 0 && out_has 'Seccomp:.2' && out_has "$(pm inspect --format '{{.Config.Hostname}}' "$id")"
