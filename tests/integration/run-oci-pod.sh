@@ -56,7 +56,7 @@ pause() {
     create pause --hostname pod-1 -- sleep 3600 && oci start pause &&
         oci state pause | grep -q '"status":"running"'
 }
-t "pod: the pause container runs, with its hostname" pause
+t "pod: the pause container runs" pause
 P=$(cat "$T/pause.pid" 2>/dev/null || true)
 PINIT=$(field pause init 2>/dev/null || true)
 
