@@ -26,7 +26,7 @@ _sandboxd_oci() {
     create | run) opts="--bundle --pid-file --console-socket --preserve-fds --no-pivot --no-new-keyring" ;;
     kill) opts="--all" ;;
     delete) opts="--force" ;;
-    exec) opts="--process --detach --tty --console-socket --pid-file" ;;
+    exec) opts="--process --detach --tty --console-socket --pid-file --preserve-fds" ;;
     ps) opts="--format" ;;
     features) opts="" ;;
     esac

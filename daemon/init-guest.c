@@ -183,6 +183,25 @@ static char **request_env(const struct sbx_spec *spec, const char *path)
     return env;
 }
 
+/*
+ * The fds passed for the guest go to 3, 4, ...: by way of copies above
+ * that range, as init's own fds (which the child no longer needs: the
+ * fixed ones are at their SBX_FD_* slots already) may sit there.  The
+ * copies go with the close_range that follows.
+ */
+static int place_passed(const struct sbx_init_fds *fds)
+{
+    int tmp[SBX_PROTO_MAX_FDS];
+    int first = 3 + (int)fds->n_pass;
+    for (unsigned i = 0; i < fds->n_pass; i++)
+        if ((tmp[i] = fcntl(fds->pass[i], F_DUPFD_CLOEXEC, first)) < 0)
+            return -1;
+    for (unsigned i = 0; i < fds->n_pass; i++)
+        if (dup2(tmp[i], 3 + (int)i) < 0)
+            return -1;
+    return 0;
+}
+
 static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
                                    const char *path, int status_w, int notify,
                                    struct sock_fprog *prog)
@@ -207,10 +226,10 @@ static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx
          fd_move(fds->trampoline, SBX_FD_TRAMPOLINE, 0) < 0))
         child_fail(status, errno, SBX_STAGE_SETUP, 125);
     char **env = spec->mode == SBX_MODE_OFF ? spec->env : request_env(spec, path);
-    if (!env)
+    if (!env || place_passed(fds) < 0)
         child_fail(status, errno, SBX_STAGE_SETUP, 125);
     /* Every other fd of init (control socket, image mount, bind sources...) goes. */
-    if (syscall(SYS_close_range, 3, SBX_FD_NOTIFY - 1, 0) < 0 ||
+    if (syscall(SYS_close_range, 3 + fds->n_pass, SBX_FD_NOTIFY - 1, 0) < 0 ||
         syscall(SYS_close_range, SBX_FD_NOTIFY + 1, SBX_FD_STATUS - 1, 0) < 0 ||
         syscall(SYS_close_range,
                 spec->mode == SBX_MODE_OFF ? SBX_FD_STATUS + 1 : SBX_FD_TRAMPOLINE + 1, ~0U, 0) < 0)

@@ -39,9 +39,9 @@ static int split_fds(const struct sbx_spec *spec, const struct sbx_frame *f,
                      struct sbx_init_fds *ret, struct sbx_init_error *e)
 {
     unsigned fixed = spec->mode == SBX_MODE_OFF ? 5 : 7;
-    if (f->n_fds != fixed + spec->n_binds)
+    if (spec->n_pass > SBX_PROTO_MAX_FDS || f->n_fds != fixed + spec->n_binds + spec->n_pass)
         return sbx_init_fail(e, EBADMSG, "spec carries %u fds, expected %u", f->n_fds,
-                             fixed + spec->n_binds);
+                             fixed + spec->n_binds + spec->n_pass);
     *ret = (struct sbx_init_fds){
         .image = f->fds[0],
         .stdio = { f->fds[1], f->fds[2], f->fds[3] },
@@ -50,6 +50,8 @@ static int split_fds(const struct sbx_spec *spec, const struct sbx_frame *f,
         .stats = spec->mode == SBX_MODE_OFF ? -EBADF : f->fds[6],
         .binds = f->fds + fixed,
         .n_binds = spec->n_binds,
+        .pass = f->fds + fixed + spec->n_binds,
+        .n_pass = spec->n_pass,
     };
     return 0;
 }

@@ -665,6 +665,40 @@ static int not_system(const struct mounts *ms, int mp, struct sbx_init_error *e,
                          what);
 }
 
+/*
+ * A regular file bound at /dev/NAME, as kubelet binds /dev/termination-log.
+ * /dev takes no other mount: it holds the nodes sbx-init opens as root.  A
+ * file goes there only under a name that is new (none of sbx-init's nodes,
+ * links or mounts: the O_EXCL create fails on those), directly in /dev, and
+ * the bind is nodev and noexec like /dev itself.
+ */
+static bool dev_file_bind(const char *target, const struct stat *src)
+{
+    if (!S_ISREG(src->st_mode) || strncmp(target, "/dev/", 5) != 0)
+        return false;
+    const char *name = target + 5;
+    return *name && *name != '.' && !strchr(name, '/');
+}
+
+static int mount_dev_file(struct mounts *ms, int root, const struct sbx_spec_bind *b, int src,
+                          struct sbx_init_error *e, const char *what)
+{
+    _cleanup_close_ int dev =
+        open_below(root, "dev", O_DIRECTORY, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+    if (dev < 0)
+        return sbx_init_fail(e, dev, "%s: /dev", what);
+    _cleanup_close_ int mp = create_in(dev, b->target + 5, 0);
+    if (mp == -EEXIST)
+        return sbx_init_fail(e, EPERM, "%s: %s is one of the sandbox's own files in /dev", what,
+                             b->target);
+    if (mp < 0)
+        return sbx_init_fail(e, mp, "%s: create the mount point", what);
+    uint64_t attrs =
+        ATTR_BASE | MOUNT_ATTR_NOEXEC | ((b->flags & SBX_BIND_READONLY) ? MOUNT_ATTR_RDONLY : 0);
+    int r = attach(src, attrs, mp, e, what);
+    return r < 0 ? r : mounts_add(ms, src, b->target, e, what);
+}
+
 static int mount_policy(struct mounts *ms, int root, const struct sbx_spec *spec,
                         const struct sbx_init_fds *fds, struct sbx_init_error *e)
 {
@@ -676,6 +710,11 @@ static int mount_policy(struct mounts *ms, int root, const struct sbx_spec *spec
         struct stat st;
         if (fstat(fds->binds[i], &st) < 0)
             return sbx_init_fail(e, errno, "%s: stat the source", what);
+        if (dev_file_bind(b->target, &st)) {
+            if ((r = mount_dev_file(ms, root, b, fds->binds[i], e, what)) < 0)
+                return r;
+            continue;
+        }
         _cleanup_close_ int mp =
             open_mount_point(ms, root, b->target, RESOLVE_GUEST, S_ISDIR(st.st_mode), e, what);
         if (mp < 0)

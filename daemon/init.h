@@ -20,6 +20,8 @@ struct sbx_init_fds {
     int stats;      /* -EBADF in off mode */
     const int *binds;
     unsigned n_binds;
+    const int *pass; /* for the guest at 3.. (SPEC's n_pass) */
+    unsigned n_pass;
 };
 
 /* A failed step: what and why, for the REPORT frame. */

@@ -26,6 +26,7 @@
 #include "daemon/daemon.h"
 #include "daemon/image.h"
 #include "daemon/init.h"
+#include "daemon/init-spawn.h"
 #include "daemon/killnotif.h"
 #include "daemon/lifecycle.h"
 #include "daemon/log.h"
@@ -63,54 +64,22 @@ static int stats_memfd(bool keep_fd, bool trace, const uint64_t *select)
     return TAKE_FD(fd);
 }
 
-/*
- * clone3 + exec of sbx-init.  The child runs in a copy of a possibly
- * multi-threaded process, so it makes async-signal-safe syscalls only.
- */
+/* clone3 + exec of sbx-init (daemon/init-spawn.c), in the sandbox's namespaces. */
 static pid_t spawn_init(struct sbx_daemon *d, int ctl_child, int cgroup_fd,
                         const int v1_procs[SBX_CG_N], int report, bool net_host, int *ret_pidfd)
 {
-    int pidfd = -1;
-    struct clone_args args = {
-        .flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP |
-                 CLONE_PIDFD | (net_host ? 0 : CLONE_NEWNET) |
-                 (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
-        .pidfd = (uint64_t)(uintptr_t)&pidfd,
-        .exit_signal = SIGCHLD,
-        .cgroup = cgroup_fd >= 0 ? (uint64_t)cgroup_fd : 0,
-    };
-    long pid = syscall(SYS_clone3, &args, sizeof(args));
-    if (pid < 0)
-        return sbx_neg_errno();
-    if (pid == 0) {
-        /*
-         * v1 controllers have no CLONE_INTO_CGROUP.  Moving a task there
-         * waits for an RCU grace period (milliseconds): the child moves
-         * itself, so the daemon's loop does not wait, and execs init only
-         * once it is in every group: nothing of a sandbox runs outside them.
-         */
-        if (report == SBX_INIT_CTL_FD)
-            report = fcntl(report, F_DUPFD_CLOEXEC, SBX_INIT_CTL_FD + 1);
-        for (int c = 0; c < SBX_CG_N; c++)
-            if (v1_procs[c] >= 0 && write(v1_procs[c], "0", 1) != 1)
-                sbx_spawn_fail(report, SBX_SPAWN_CGROUP);
-        int exe = d->init_memfd;
-        if (exe == SBX_INIT_CTL_FD && (exe = fcntl(exe, F_DUPFD_CLOEXEC, SBX_INIT_CTL_FD + 1)) < 0)
-            sbx_spawn_fail(report, SBX_SPAWN_FDS);
-        if (ctl_child == SBX_INIT_CTL_FD ? fcntl(ctl_child, F_SETFD, 0) < 0
-                                         : dup2(ctl_child, SBX_INIT_CTL_FD) < 0)
-            sbx_spawn_fail(report, SBX_SPAWN_FDS);
+    struct sbx_init_spawn a = {
+        .exe = d->init_memfd,
+        .ctl = ctl_child,
+        .cgroup_fd = cgroup_fd,
+        .v1_procs = v1_procs,
+        .report = report,
+        .ns_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP |
+                    (net_host ? 0 : CLONE_NEWNET),
         /* The daemon raised its own nofile limit; the sandbox gets the one it was started with. */
-        if (d->child_nofile.rlim_max &&
-            syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &d->child_nofile, NULL) < 0)
-            sbx_spawn_fail(report, SBX_SPAWN_NOFILE);
-        char *const argv[] = { "sbx-init", NULL };
-        char *const envp[] = { NULL };
-        syscall(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
-        sbx_spawn_fail(report, SBX_SPAWN_EXEC);
-    }
-    *ret_pidfd = pidfd;
-    return (pid_t)pid;
+        .nofile = d->child_nofile.rlim_max ? &d->child_nofile : NULL,
+    };
+    return sbx_init_spawn(&a, ret_pidfd);
 }
 
 static int send_spec(struct sbx_sandbox *s, const struct sbx_sandbox_params *p)
@@ -789,8 +758,7 @@ static int sandbox_launch(struct sbx_sandbox *s, struct sbx_client *client,
     }
     /* A trace's ring is in the stats memfd: the fd is kept across exec as for --stats. */
     if (p->spec->mode != SBX_MODE_OFF &&
-        (r = s->stats_fd = stats_memfd(s->want_stats || p->trace, p->trace,
-                                       p->trace_select)) < 0) {
+        (r = s->stats_fd = stats_memfd(s->want_stats || p->trace, p->trace, p->trace_select)) < 0) {
         snprintf(msg, msglen, "cannot create the statistics memfd: %s", strerror(-r));
         return r;
     }

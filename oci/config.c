@@ -6,170 +6,29 @@
  * as if it had got it.  The few keys accepted without an effect of their own
  * say why next to them (docs/oci.md lists them).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <linux/capability.h>
-#include <seccomp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "oci/config-json.h"
 #include "oci/oci.h"
 #include "sbx/macro.h"
-
-int sbx_oci_fail(struct sbx_oci_err *e, int err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-    va_end(ap);
-    return err < 0 ? err : -(err ? err : EINVAL);
-}
-
-static void json_putp(json_object **o)
-{
-    if (*o)
-        json_object_put(*o);
-}
-
-/* A key of obj that is not in known[] is refused, with its path. */
-static int check_keys(json_object *obj, const char *where, const char *const *known,
-                      struct sbx_oci_err *e)
-{
-    if (!json_object_is_type(obj, json_type_object))
-        return sbx_oci_fail(e, EINVAL, "%s: not an object", where);
-    json_object_object_foreach(obj, key, val)
-    {
-        (void)val;
-        bool ok = false;
-        for (const char *const *k = known; *k && !ok; k++)
-            ok = strcmp(*k, key) == 0;
-        if (!ok)
-            return sbx_oci_fail(e, EOPNOTSUPP, "%s%s%s: not supported by sandboxd-oci", where,
-                                *where ? "." : "", key);
-    }
-    return 0;
-}
-
-static json_object *get(json_object *obj, const char *key)
-{
-    json_object *v = NULL;
-    return json_object_object_get_ex(obj, key, &v) ? v : NULL;
-}
-
-static int get_str(json_object *obj, const char *key, const char *where, char **ret,
-                   struct sbx_oci_err *e)
-{
-    json_object *v = get(obj, key);
-    if (!v)
-        return 0;
-    if (!json_object_is_type(v, json_type_string))
-        return sbx_oci_fail(e, EINVAL, "%s.%s: not a string", where, key);
-    char *s = strdup(json_object_get_string(v));
-    if (!s)
-        return -ENOMEM;
-    free(*ret);
-    *ret = s;
-    return 1;
-}
-
-static int get_u64(json_object *obj, const char *key, const char *where, uint64_t *ret,
-                   struct sbx_oci_err *e)
-{
-    json_object *v = get(obj, key);
-    if (!v)
-        return 0;
-    if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
-        return sbx_oci_fail(e, EINVAL, "%s.%s: not a non-negative integer", where, key);
-    *ret = json_object_get_uint64(v);
-    return 1;
-}
-
-static int get_i64(json_object *obj, const char *key, const char *where, int64_t *ret,
-                   struct sbx_oci_err *e)
-{
-    json_object *v = get(obj, key);
-    if (!v)
-        return 0;
-    if (!json_object_is_type(v, json_type_int))
-        return sbx_oci_fail(e, EINVAL, "%s.%s: not an integer", where, key);
-    *ret = json_object_get_int64(v);
-    return 1;
-}
-
-static int get_bool(json_object *obj, const char *key, const char *where, bool *ret,
-                    struct sbx_oci_err *e)
-{
-    json_object *v = get(obj, key);
-    if (!v)
-        return 0;
-    if (!json_object_is_type(v, json_type_boolean))
-        return sbx_oci_fail(e, EINVAL, "%s.%s: not a boolean", where, key);
-    *ret = json_object_get_boolean(v);
-    return 1;
-}
-
-/* An array of strings as a NULL-terminated vector; *ret_n its length. */
-static int get_strv(json_object *obj, const char *key, const char *where, char ***ret,
-                    uint32_t *ret_n, struct sbx_oci_err *e)
-{
-    json_object *v = get(obj, key);
-    if (!v)
-        return 0;
-    if (!json_object_is_type(v, json_type_array))
-        return sbx_oci_fail(e, EINVAL, "%s.%s: not an array", where, key);
-    size_t n = json_object_array_length(v);
-    if (n > SBX_PROTO_MAX_ARGS)
-        return sbx_oci_fail(e, E2BIG, "%s.%s: more than %d entries", where, key,
-                            SBX_PROTO_MAX_ARGS);
-    char **sv = calloc(n + 1, sizeof(*sv));
-    if (!sv)
-        return -ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        json_object *s = json_object_array_get_idx(v, i);
-        if (!json_object_is_type(s, json_type_string) ||
-            !(sv[i] = strdup(json_object_get_string(s)))) {
-            for (size_t k = 0; k < i; k++)
-                free(sv[k]);
-            free(sv);
-            return sbx_oci_fail(e, EINVAL, "%s.%s[%zu]: not a string", where, key, i);
-        }
-    }
-    *ret = sv;
-    *ret_n = (uint32_t)n;
-    return 1;
-}
-
-/* A non-empty value of a key sandboxd does not implement is refused; an empty one means nothing. */
-static int refuse_if_set(json_object *obj, const char *key, const char *where,
-                         struct sbx_oci_err *e)
-{
-    json_object *v = get(obj, key);
-    if (!v || json_object_is_type(v, json_type_null))
-        return 0;
-    if ((json_object_is_type(v, json_type_string) && !*json_object_get_string(v)) ||
-        (json_object_is_type(v, json_type_array) && json_object_array_length(v) == 0) ||
-        (json_object_is_type(v, json_type_object) && json_object_object_length(v) == 0))
-        return 0;
-    return sbx_oci_fail(e, EOPNOTSUPP, "%s.%s: not supported by sandboxd-oci", where, key);
-}
 
 /* ---- process ---- */
 
 static int cap_bits(json_object *caps, const char *key, uint64_t *ret, bool *present,
                     struct sbx_oci_err *e)
 {
-    json_object *v = get(caps, key);
+    json_object *v = sbx_oci_json_get(caps, key);
     *ret = 0;
     *present = v != NULL;
     if (!v)
@@ -195,12 +54,12 @@ static int cap_bits(json_object *caps, const char *key, uint64_t *ret, bool *pre
  */
 static int load_caps(json_object *proc, struct sbx_spec *spec, struct sbx_oci_err *e)
 {
-    json_object *caps = get(proc, "capabilities");
+    json_object *caps = sbx_oci_json_get(proc, "capabilities");
     if (!caps)
         return 0;
     static const char *const known[] = { "bounding",    "effective", "permitted",
                                          "inheritable", "ambient",   NULL };
-    int r = check_keys(caps, "process.capabilities", known, e);
+    int r = sbx_oci_json_keys(caps, "process.capabilities", known, e);
     if (r < 0)
         return r;
     uint64_t set[5];
@@ -249,7 +108,7 @@ static const struct {
 
 static int load_rlimits(json_object *proc, struct sbx_spec *spec, struct sbx_oci_err *e)
 {
-    json_object *v = get(proc, "rlimits");
+    json_object *v = sbx_oci_json_get(proc, "rlimits");
     if (!v)
         return 0;
     if (!json_object_is_type(v, json_type_array))
@@ -267,10 +126,10 @@ static int load_rlimits(json_object *proc, struct sbx_spec *spec, struct sbx_oci
         static const char *const known[] = { "type", "hard", "soft", NULL };
         _cleanup_free_ char *type = NULL;
         uint64_t hard = 0, soft = 0;
-        int r = check_keys(rl, where, known, e);
-        if (r < 0 || (r = get_str(rl, "type", where, &type, e)) < 0 ||
-            (r = get_u64(rl, "hard", where, &hard, e)) < 0 ||
-            (r = get_u64(rl, "soft", where, &soft, e)) < 0)
+        int r = sbx_oci_json_keys(rl, where, known, e);
+        if (r < 0 || (r = sbx_oci_json_str(rl, "type", where, &type, e)) < 0 ||
+            (r = sbx_oci_json_u64(rl, "hard", where, &hard, e)) < 0 ||
+            (r = sbx_oci_json_u64(rl, "soft", where, &soft, e)) < 0)
             return r;
         int res = -1;
         for (size_t k = 0; type && k < ARRAY_SIZE(rlimit_names); k++)
@@ -289,22 +148,22 @@ static int load_rlimits(json_object *proc, struct sbx_spec *spec, struct sbx_oci
 
 static int load_user(json_object *proc, struct sbx_spec *spec, struct sbx_oci_err *e)
 {
-    json_object *user = get(proc, "user");
+    json_object *user = sbx_oci_json_get(proc, "user");
     if (!user)
         return sbx_oci_fail(e, EINVAL, "process.user: missing");
     static const char *const known[] = { "uid", "gid", "umask", "additionalGids", NULL };
     uint64_t uid = 0, gid = 0, umask_v = 022;
-    int r = check_keys(user, "process.user", known, e);
-    if (r < 0 || (r = get_u64(user, "uid", "process.user", &uid, e)) < 0 ||
-        (r = get_u64(user, "gid", "process.user", &gid, e)) < 0 ||
-        (r = get_u64(user, "umask", "process.user", &umask_v, e)) < 0)
+    int r = sbx_oci_json_keys(user, "process.user", known, e);
+    if (r < 0 || (r = sbx_oci_json_u64(user, "uid", "process.user", &uid, e)) < 0 ||
+        (r = sbx_oci_json_u64(user, "gid", "process.user", &gid, e)) < 0 ||
+        (r = sbx_oci_json_u64(user, "umask", "process.user", &umask_v, e)) < 0)
         return r;
     if (uid >= UINT32_MAX || gid >= UINT32_MAX || umask_v > 0777)
         return sbx_oci_fail(e, EINVAL, "process.user: uid, gid or umask out of range");
     spec->uid = (uint32_t)uid;
     spec->gid = (uint32_t)gid;
     spec->umask = (uint32_t)umask_v;
-    json_object *g = get(user, "additionalGids");
+    json_object *g = sbx_oci_json_get(user, "additionalGids");
     if (!g)
         return 0;
     if (!json_object_is_type(g, json_type_array) || json_object_array_length(g) > NGROUPS_MAX)
@@ -344,33 +203,33 @@ static int load_process(json_object *proc, uint32_t mode, struct sbx_oci_process
                                          "apparmorProfile",
                                          "selinuxLabel",
                                          NULL };
-    int r = check_keys(proc, "process", known, e);
+    int r = sbx_oci_json_keys(proc, "process", known, e);
     if (r < 0)
         return r;
     struct sbx_spec *spec = &ret->spec;
     spec->mode = mode;
     bool tty = false, nnp = true;
-    if ((r = get_bool(proc, "terminal", "process", &tty, e)) < 0 ||
-        (r = get_bool(proc, "noNewPrivileges", "process", &nnp, e)) < 0 ||
-        (r = refuse_if_set(proc, "apparmorProfile", "process", e)) < 0 ||
-        (r = refuse_if_set(proc, "selinuxLabel", "process", e)) < 0)
+    if ((r = sbx_oci_json_bool(proc, "terminal", "process", &tty, e)) < 0 ||
+        (r = sbx_oci_json_bool(proc, "noNewPrivileges", "process", &nnp, e)) < 0 ||
+        (r = sbx_oci_json_refuse(proc, "apparmorProfile", "process", e)) < 0 ||
+        (r = sbx_oci_json_refuse(proc, "selinuxLabel", "process", e)) < 0)
         return r;
     if (tty)
         spec->flags |= SBX_SPEC_TTY;
-    json_object *cs = get(proc, "consoleSize");
+    json_object *cs = sbx_oci_json_get(proc, "consoleSize");
     if (cs) {
         static const char *const cs_known[] = { "height", "width", NULL };
         uint64_t h = 0, w = 0;
-        if ((r = check_keys(cs, "process.consoleSize", cs_known, e)) < 0 ||
-            (r = get_u64(cs, "height", "process.consoleSize", &h, e)) < 0 ||
-            (r = get_u64(cs, "width", "process.consoleSize", &w, e)) < 0)
+        if ((r = sbx_oci_json_keys(cs, "process.consoleSize", cs_known, e)) < 0 ||
+            (r = sbx_oci_json_u64(cs, "height", "process.consoleSize", &h, e)) < 0 ||
+            (r = sbx_oci_json_u64(cs, "width", "process.consoleSize", &w, e)) < 0)
             return r;
         ret->console_rows = (uint16_t)(h > UINT16_MAX ? UINT16_MAX : h);
         ret->console_cols = (uint16_t)(w > UINT16_MAX ? UINT16_MAX : w);
     }
-    if ((r = get_strv(proc, "args", "process", &spec->argv, &spec->argc, e)) < 0 ||
-        (r = get_strv(proc, "env", "process", &spec->env, &spec->envc, e)) < 0 ||
-        (r = get_str(proc, "cwd", "process", &spec->cwd, e)) < 0)
+    if ((r = sbx_oci_json_strv(proc, "args", "process", &spec->argv, &spec->argc, e)) < 0 ||
+        (r = sbx_oci_json_strv(proc, "env", "process", &spec->env, &spec->envc, e)) < 0 ||
+        (r = sbx_oci_json_str(proc, "cwd", "process", &spec->cwd, e)) < 0)
         return r;
     if (!spec->argv || spec->argc == 0 || !*spec->argv[0])
         return sbx_oci_fail(e, EINVAL, "process.args: missing or empty");
@@ -379,7 +238,7 @@ static int load_process(json_object *proc, uint32_t mode, struct sbx_oci_process
     if (!spec->cwd || spec->cwd[0] != '/')
         return sbx_oci_fail(e, EINVAL, "process.cwd: missing or not absolute");
     int64_t oom = 0;
-    if ((r = get_i64(proc, "oomScoreAdj", "process", &oom, e)) < 0)
+    if ((r = sbx_oci_json_i64(proc, "oomScoreAdj", "process", &oom, e)) < 0)
         return r;
     if (r > 0) {
         if (oom < -1000 || oom > 1000)
@@ -399,485 +258,28 @@ void sbx_oci_process_free(struct sbx_oci_process *p)
     *p = (struct sbx_oci_process){ 0 };
 }
 
-/* ---- seccomp ---- */
-
-static int seccomp_action(const char *name, int64_t errno_ret, struct sbx_action *ret)
-{
-    if (!strcmp(name, "SCMP_ACT_ALLOW"))
-        *ret = (struct sbx_action){ .kind = SBX_ACT_ALLOW };
-    else if (!strcmp(name, "SCMP_ACT_ERRNO"))
-        *ret = (struct sbx_action){ .kind = SBX_ACT_ERRNO, .err = (int)errno_ret };
-    else if (!strcmp(name, "SCMP_ACT_KILL") || !strcmp(name, "SCMP_ACT_KILL_PROCESS") ||
-             !strcmp(name, "SCMP_ACT_KILL_THREAD"))
-        /* The trampoline shares the guest's threads: killing one of them is killing all. */
-        *ret = (struct sbx_action){ .kind = SBX_ACT_KILL };
-    else if (!strcmp(name, "SCMP_ACT_LOG"))
-        *ret = (struct sbx_action){ .kind = SBX_ACT_LOG };
-    else
-        return -EOPNOTSUPP;
-    return 0;
-}
-
-static const struct {
-    const char *name;
-    enum sbx_cmp_op op;
-} cmp_ops[] = {
-    { "SCMP_CMP_EQ", SBX_CMP_EQ },
-    { "SCMP_CMP_NE", SBX_CMP_NE },
-    { "SCMP_CMP_LT", SBX_CMP_LT },
-    { "SCMP_CMP_LE", SBX_CMP_LE },
-    { "SCMP_CMP_GT", SBX_CMP_GT },
-    { "SCMP_CMP_GE", SBX_CMP_GE },
-    { "SCMP_CMP_MASKED_EQ", SBX_CMP_MASKED_EQ },
-};
-
-static int load_seccomp_args(json_object *args, const char *where, struct sbx_rule *rule,
-                             struct sbx_oci_err *e)
-{
-    if (!json_object_is_type(args, json_type_array) || json_object_array_length(args) > 6)
-        return sbx_oci_fail(e, EINVAL, "%s.args: not an array of at most 6", where);
-    size_t n = json_object_array_length(args);
-    rule->args = calloc(n ? n : 1, sizeof(*rule->args));
-    if (!rule->args)
-        return -ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        json_object *a = json_object_array_get_idx(args, i);
-        char w[128];
-        snprintf(w, sizeof(w), "%s.args[%zu]", where, i);
-        static const char *const known[] = { "index", "value", "valueTwo", "op", NULL };
-        uint64_t index = 0, value = 0, two = 0;
-        _cleanup_free_ char *op = NULL;
-        int r = check_keys(a, w, known, e);
-        if (r < 0 || (r = get_u64(a, "index", w, &index, e)) < 0 ||
-            (r = get_u64(a, "value", w, &value, e)) < 0 ||
-            (r = get_u64(a, "valueTwo", w, &two, e)) < 0 || (r = get_str(a, "op", w, &op, e)) < 0)
-            return r;
-        if (index > 5)
-            return sbx_oci_fail(e, EINVAL, "%s.index: not 0..5", w);
-        struct sbx_arg_cond *c = &rule->args[rule->n_args++];
-        *c = (struct sbx_arg_cond){ .index = (unsigned)index, .value = value };
-        bool found = false;
-        for (size_t k = 0; op && k < ARRAY_SIZE(cmp_ops); k++)
-            if (!strcmp(op, cmp_ops[k].name)) {
-                c->op = cmp_ops[k].op;
-                found = true;
-            }
-        if (!found)
-            return sbx_oci_fail(e, EINVAL, "%s.op: unknown operator %s", w, op ? op : "(missing)");
-        if (c->op == SBX_CMP_MASKED_EQ) {
-            c->mask = value;
-            c->value = two;
-        } else if (two) {
-            return sbx_oci_fail(e, EINVAL, "%s.valueTwo: only for SCMP_CMP_MASKED_EQ", w);
-        }
-    }
-    return 0;
-}
-
-/*
- * One entry of linux.seccomp.syscalls.  Names are resolved for x86-64, the
- * only ABI sandboxes run (others are killed by the baseline): a name that
- * is a syscall of another ABI only (chown32, _llseek) has nothing to match
- * here and is left out; a name libseccomp does not know at all is refused.
- */
-static int load_seccomp_rule(json_object *sc, const char *where, int64_t def_errno,
-                             struct sbx_policy *p, struct sbx_oci_err *e)
-{
-    static const char *const known[] = { "names",   "action",   "errnoRet", "args",
-                                         "comment", "includes", "excludes", NULL };
-    int r = check_keys(sc, where, known, e);
-    if (r < 0 || (r = refuse_if_set(sc, "includes", where, e)) < 0 ||
-        (r = refuse_if_set(sc, "excludes", where, e)) < 0)
-        return r;
-    _cleanup_free_ char *action = NULL;
-    int64_t err = def_errno;
-    if ((r = get_str(sc, "action", where, &action, e)) < 0 ||
-        (r = get_i64(sc, "errnoRet", where, &err, e)) < 0)
-        return r;
-    if (err < 0 || err > 4095)
-        return sbx_oci_fail(e, EINVAL, "%s.errnoRet: not an errno value", where);
-    struct sbx_rule rule = { 0 };
-    if (!action || seccomp_action(action, err, &rule.action) < 0)
-        return sbx_oci_fail(e, EOPNOTSUPP, "%s.action: %s is not supported", where,
-                            action ? action : "(missing)");
-    json_object *names = get(sc, "names");
-    if (!names || !json_object_is_type(names, json_type_array))
-        return sbx_oci_fail(e, EINVAL, "%s.names: missing or not an array", where);
-    size_t n = json_object_array_length(names);
-    rule.syscalls = calloc(n ? n : 1, sizeof(int));
-    if (!rule.syscalls)
-        return -ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        const char *name = json_object_get_string(json_object_array_get_idx(names, i));
-        int nr = name ? seccomp_syscall_resolve_name_arch(SCMP_ARCH_X86_64, name) : __NR_SCMP_ERROR;
-        if (nr == __NR_SCMP_ERROR) {
-            free(rule.syscalls);
-            return sbx_oci_fail(e, EINVAL, "%s.names[%zu]: unknown syscall %s", where, i,
-                                name ? name : "(not a string)");
-        }
-        if (nr >= 0)
-            rule.syscalls[rule.n_syscalls++] = nr;
-    }
-    json_object *args = get(sc, "args");
-    if (args && (r = load_seccomp_args(args, where, &rule, e)) < 0) {
-        free(rule.syscalls);
-        free(rule.args);
-        return r;
-    }
-    if (rule.n_syscalls == 0) {
-        free(rule.syscalls);
-        free(rule.args);
-        return 0;
-    }
-    p->rules[p->n_rules++] = rule;
-    return 0;
-}
-
-/*
- * linux.seccomp becomes the policy's own rules: the baseline is compiled
- * first and what it denies stays denied whatever the profile says
- * (policy/compile.c chains the two programs).
- */
-static int load_seccomp(json_object *linux_, struct sbx_policy *p, struct sbx_oci_err *e)
-{
-    json_object *sc = get(linux_, "seccomp");
-    if (!sc)
-        return 0;
-    static const char *const known[] = {
-        "defaultAction", "defaultErrnoRet", "architectures",    "syscalls",
-        "flags",         "listenerPath",    "listenerMetadata", NULL
-    };
-    int r = check_keys(sc, "linux.seccomp", known, e);
-    if (r < 0 || (r = refuse_if_set(sc, "flags", "linux.seccomp", e)) < 0 ||
-        (r = refuse_if_set(sc, "listenerPath", "linux.seccomp", e)) < 0 ||
-        (r = refuse_if_set(sc, "listenerMetadata", "linux.seccomp", e)) < 0)
-        return r;
-    _cleanup_free_ char *def = NULL;
-    int64_t def_errno = EPERM;
-    if ((r = get_str(sc, "defaultAction", "linux.seccomp", &def, e)) < 0 ||
-        (r = get_i64(sc, "defaultErrnoRet", "linux.seccomp", &def_errno, e)) < 0)
-        return r;
-    if (def_errno < 0 || def_errno > 4095)
-        return sbx_oci_fail(e, EINVAL, "linux.seccomp.defaultErrnoRet: not an errno value");
-    if (!def || seccomp_action(def, def_errno, &p->default_action) < 0)
-        return sbx_oci_fail(e, EOPNOTSUPP, "linux.seccomp.defaultAction: %s is not supported",
-                            def ? def : "(missing)");
-    /* The architectures are the ABIs the profile covers; sandboxes run x86-64 alone. */
-    json_object *sys = get(sc, "syscalls");
-    if (!sys)
-        return 0;
-    if (!json_object_is_type(sys, json_type_array))
-        return sbx_oci_fail(e, EINVAL, "linux.seccomp.syscalls: not an array");
-    size_t n = json_object_array_length(sys);
-    if (n > 4096)
-        return sbx_oci_fail(e, E2BIG, "linux.seccomp.syscalls: more than 4096 entries");
-    p->rules = calloc(n ? n : 1, sizeof(*p->rules));
-    if (!p->rules)
-        return -ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        char where[64];
-        snprintf(where, sizeof(where), "linux.seccomp.syscalls[%zu]", i);
-        /* An errno rule without errnoRet returns EPERM, as in runc. */
-        if ((r = load_seccomp_rule(json_object_array_get_idx(sys, i), where, EPERM, p, e)) < 0)
-            return r;
-    }
-    return 0;
-}
-
-/* ---- mounts ---- */
-
-struct mount_opts {
-    bool ro, recursive, copyup;
-    char *data; /* tmpfs: "size=...,mode=..." */
-};
-
-/*
- * Mount options: the flags sandboxd applies anyway (nosuid, nodev; binds
- * are always private) are accepted, ro and rbind are honoured, noexec is
- * honoured for tmpfs, and anything that would ask for more (suid, dev,
- * shared propagation) is refused.
- */
-static int parse_mount_opts(json_object *m, const char *where, bool bind, struct mount_opts *ret,
-                            struct sbx_oci_err *e)
-{
-    json_object *opts = get(m, "options");
-    if (!opts)
-        return 0;
-    if (!json_object_is_type(opts, json_type_array))
-        return sbx_oci_fail(e, EINVAL, "%s.options: not an array", where);
-    static const char *const harmless[] = {
-        "nosuid", "nodev",    "noexec",      "rprivate",    "private", "rslave",
-        "slave",  "relatime", "norelatime",  "strictatime", "noatime", "nodiratime",
-        "rw",     "bind",     "newinstance", "exec",        NULL
-    };
-    for (size_t i = 0; i < json_object_array_length(opts); i++) {
-        const char *o = json_object_get_string(json_object_array_get_idx(opts, i));
-        if (!o)
-            return sbx_oci_fail(e, EINVAL, "%s.options[%zu]: not a string", where, i);
-        if (!strcmp(o, "ro")) {
-            ret->ro = true;
-            continue;
-        }
-        if (!strcmp(o, "rbind")) {
-            ret->recursive = true;
-            continue;
-        }
-        if (!bind && !strcmp(o, "tmpcopyup")) {
-            ret->copyup = true;
-            continue;
-        }
-        bool ok = false;
-        for (const char *const *h = harmless; *h && !ok; h++)
-            ok = !strcmp(*h, o);
-        if (ok)
-            continue;
-        if (!bind && strchr(o, '=')) {
-            size_t len = ret->data ? strlen(ret->data) : 0;
-            char *d = realloc(ret->data, len + strlen(o) + 2);
-            if (!d)
-                return -ENOMEM;
-            snprintf(d + len, strlen(o) + 2, "%s%s", len ? "," : "", o);
-            ret->data = d;
-            continue;
-        }
-        return sbx_oci_fail(e, EOPNOTSUPP, "%s.options[%zu]: %s is not supported", where, i, o);
-    }
-    return 0;
-}
-
-/* "size=64m,mode=1777" (units k, m, g) to bytes and mode; other keys are refused. */
-static int tmpfs_data(const char *data, const char *where, struct sbx_spec_tmpfs *t,
-                      struct sbx_oci_err *e)
-{
-    _cleanup_free_ char *buf = strdup(data ? data : "");
-    if (!buf)
-        return -ENOMEM;
-    char *save = NULL;
-    for (char *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
-        char *v = strchr(kv, '=');
-        *v++ = '\0';
-        char *end;
-        errno = 0;
-        unsigned long long x = strtoull(v, &end, !strcmp(kv, "mode") ? 8 : 10);
-        if (errno || end == v)
-            return sbx_oci_fail(e, EINVAL, "%s.options: %s=%s is not a number", where, kv, v);
-        if (!strcmp(kv, "size")) {
-            unsigned shift = 0;
-            switch (*end) {
-            case 'k':
-            case 'K':
-                shift = 10;
-                end++;
-                break;
-            case 'm':
-            case 'M':
-                shift = 20;
-                end++;
-                break;
-            case 'g':
-            case 'G':
-                shift = 30;
-                end++;
-                break;
-            default:
-                break;
-            }
-            if (*end || x > (UINT64_MAX >> shift))
-                return sbx_oci_fail(e, EINVAL, "%s.options: size=%s", where, v);
-            t->size = x << shift;
-        } else if (!strcmp(kv, "mode")) {
-            if (*end || x > 07777)
-                return sbx_oci_fail(e, EINVAL, "%s.options: mode=%s", where, v);
-            t->mode = (uint32_t)x;
-        } else {
-            return sbx_oci_fail(e, EOPNOTSUPP, "%s.options: %s= is not supported", where, kv);
-        }
-    }
-    return 0;
-}
-
-/*
- * tmpcopyup fills a tmpfs with what the root has at its mount point.
- * sbx-init does not copy; where there is nothing to copy (the directory is
- * empty or missing, as /tmp, /run and /var/tmp of images usually are) the
- * tmpfs is the same without it, and otherwise the option is refused.  The
- * path is resolved inside the root, as the container would see it.
- */
-static int empty_in_root(const char *root, const char *dst, const char *where,
-                         struct sbx_oci_err *e)
-{
-    _cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (rfd < 0)
-        return sbx_oci_fail(e, errno, "root.path %s: %s", root, strerror(errno));
-    struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-                            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
-    const char *rel = dst + strspn(dst, "/");
-    int fd = (int)syscall(SYS_openat2, rfd, *rel ? rel : ".", &how, sizeof(how));
-    if (fd < 0)
-        return errno == ENOENT
-                   ? 0
-                   : sbx_oci_fail(e, errno, "%s: %s in the root: %s", where, dst, strerror(errno));
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return -ENOMEM;
-    }
-    struct dirent *de;
-    bool empty = true;
-    while (empty && (de = readdir(d)))
-        empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
-    closedir(d);
-    if (!empty)
-        return sbx_oci_fail(e, EOPNOTSUPP,
-                            "%s.options: tmpcopyup of %s, which is not empty in the root, is not "
-                            "supported",
-                            where, dst);
-    return 0;
-}
-
-/*
- * The mounts sbx-init makes itself (the hardened /proc, /dev with its
- * devpts and /dev/shm) stand in for the engine's: an entry for one of
- * them is accepted when it asks for no more than sbx-init gives.  /dev/shm
- * is the sandbox's own tmpfs of 64 MiB, not the engine's bind.
- */
-static int load_mount(json_object *m, const char *where, struct sbx_oci_config *c,
-                      struct sbx_oci_err *e)
-{
-    static const char *const known[] = { "destination", "type",        "source", "options",
-                                         "uidMappings", "gidMappings", NULL };
-    int r = check_keys(m, where, known, e);
-    if (r < 0 || (r = refuse_if_set(m, "uidMappings", where, e)) < 0 ||
-        (r = refuse_if_set(m, "gidMappings", where, e)) < 0)
-        return r;
-    _cleanup_free_ char *dst = NULL, *type = NULL, *src = NULL;
-    if ((r = get_str(m, "destination", where, &dst, e)) < 0 ||
-        (r = get_str(m, "type", where, &type, e)) < 0 ||
-        (r = get_str(m, "source", where, &src, e)) < 0)
-        return r;
-    if (!dst || dst[0] != '/')
-        return sbx_oci_fail(e, EINVAL, "%s.destination: missing or not absolute", where);
-    struct mount_opts o = { 0 };
-    bool bind = type && !strcmp(type, "bind");
-    if (!type) {
-        /* A mount without a type is a bind when its options say so. */
-        json_object *opts = get(m, "options");
-        for (size_t i = 0; opts && i < json_object_array_length(opts); i++) {
-            const char *s = json_object_get_string(json_object_array_get_idx(opts, i));
-            bind |= s && (!strcmp(s, "bind") || !strcmp(s, "rbind"));
-        }
-        if (!bind)
-            return sbx_oci_fail(e, EINVAL, "%s.type: missing", where);
-    }
-    r = parse_mount_opts(m, where, bind, &o, e);
-    _cleanup_free_ char *data = o.data;
-    if (r < 0)
-        return r;
-    struct sbx_spec *spec = &c->proc.spec;
-    if (!strcmp(dst, "/dev/shm") ||
-        (!bind && (!strcmp(dst, "/proc") || !strcmp(dst, "/dev") || !strcmp(dst, "/dev/pts")))) {
-        static const char *const own[][2] = { { "/proc", "proc" },
-                                              { "/dev", "tmpfs" },
-                                              { "/dev/pts", "devpts" } };
-        if (!strcmp(dst, "/dev/shm"))
-            return 0;
-        for (size_t i = 0; i < ARRAY_SIZE(own); i++)
-            if (!strcmp(dst, own[i][0]) && strcmp(type, own[i][1]) != 0)
-                return sbx_oci_fail(e, EOPNOTSUPP, "%s: %s at %s is not supported", where, type,
-                                    dst);
-        return 0;
-    }
-    if (bind) {
-        if (!src || src[0] != '/')
-            return sbx_oci_fail(e, EINVAL, "%s.source: missing or not absolute", where);
-        if (spec->n_binds >= SBX_OCI_MAX_BINDS)
-            return sbx_oci_fail(e, E2BIG, "%s: more than %d bind mounts", where, SBX_OCI_MAX_BINDS);
-        struct sbx_spec_bind *nb = reallocarray(spec->binds, spec->n_binds + 1, sizeof(*nb));
-        if (!nb)
-            return -ENOMEM;
-        spec->binds = nb;
-        struct sbx_oci_bind *ns = reallocarray(c->binds, spec->n_binds + 1, sizeof(*ns));
-        if (!ns)
-            return -ENOMEM;
-        c->binds = ns;
-        nb[spec->n_binds] = (struct sbx_spec_bind){ .target = TAKE_PTR(dst),
-                                                    .flags = o.ro ? SBX_BIND_READONLY : 0 };
-        ns[spec->n_binds] =
-            (struct sbx_oci_bind){ .source = TAKE_PTR(src), .recursive = o.recursive };
-        spec->n_binds++;
-        return 0;
-    }
-    if (!strcmp(type, "tmpfs")) {
-        struct sbx_spec_tmpfs t = { 0 };
-        if ((r = tmpfs_data(data, where, &t, e)) < 0 ||
-            (o.copyup && (r = empty_in_root(c->root_path, dst, where, e)) < 0))
-            return r;
-        if (o.ro)
-            return sbx_oci_fail(e, EOPNOTSUPP, "%s.options: a read-only tmpfs is not supported",
-                                where);
-        struct sbx_spec_tmpfs *nt = reallocarray(spec->tmpfs, spec->n_tmpfs + 1, sizeof(*nt));
-        if (!nt)
-            return -ENOMEM;
-        spec->tmpfs = nt;
-        t.target = TAKE_PTR(dst);
-        nt[spec->n_tmpfs++] = t;
-        return 0;
-    }
-    static const struct {
-        const char *type, *dst;
-        uint32_t flag;
-        bool ro;
-    } kernel_fs[] = {
-        { "sysfs", "/sys", SBX_SPEC_SYSFS, true },
-        { "cgroup", "/sys/fs/cgroup", SBX_SPEC_CGROUPFS, true },
-        { "cgroup2", "/sys/fs/cgroup", SBX_SPEC_CGROUPFS, true },
-        { "mqueue", "/dev/mqueue", SBX_SPEC_MQUEUE, false },
-    };
-    for (size_t i = 0; i < ARRAY_SIZE(kernel_fs); i++) {
-        if (strcmp(type, kernel_fs[i].type) != 0)
-            continue;
-        if (strcmp(dst, kernel_fs[i].dst) != 0)
-            return sbx_oci_fail(e, EOPNOTSUPP, "%s: %s is supported at %s only", where, type,
-                                kernel_fs[i].dst);
-        /* sysfs and cgroupfs show host state: sbx-init mounts them read-only, whatever asked. */
-        if (data)
-            return sbx_oci_fail(e, EOPNOTSUPP, "%s.options: %s is not supported", where, data);
-        spec->flags |= kernel_fs[i].flag;
-        return 0;
-    }
-    return sbx_oci_fail(e, EOPNOTSUPP, "%s.type: %s is not supported", where, type);
-}
-
-static int load_mounts(json_object *root, struct sbx_oci_config *c, struct sbx_oci_err *e)
-{
-    json_object *ms = get(root, "mounts");
-    if (!ms)
-        return 0;
-    if (!json_object_is_type(ms, json_type_array))
-        return sbx_oci_fail(e, EINVAL, "mounts: not an array");
-    for (size_t i = 0; i < json_object_array_length(ms); i++) {
-        char where[32];
-        snprintf(where, sizeof(where), "mounts[%zu]", i);
-        int r = load_mount(json_object_array_get_idx(ms, i), where, c, e);
-        if (r < 0)
-            return r;
-    }
-    if ((c->proc.spec.flags & SBX_SPEC_CGROUPFS) && !(c->proc.spec.flags & SBX_SPEC_SYSFS))
-        return sbx_oci_fail(e, EOPNOTSUPP, "mounts: a cgroup mount needs sysfs at /sys");
-    return 0;
-}
-
 /* ---- linux ---- */
 
+int sbx_oci_ns_kind(const char *type)
+{
+    static const char *const names[SBX_OCI_NS_N] = { "network", "ipc", "uts" };
+    for (int k = 0; k < SBX_OCI_NS_N; k++)
+        if (!strcmp(type, names[k]))
+            return k;
+    return -1;
+}
+
 /*
- * sbx-init always makes new mount, pid, ipc, uts and cgroup namespaces; the
- * network namespace is new, the engine's (a path) or, when the config
- * lists none, the host's.  Joining any other namespace, or sharing the
- * host's, is refused.
+ * sbx-init always makes new mount, pid and cgroup namespaces.  The network,
+ * ipc and uts namespaces are new or, given a path, joined: an engine's
+ * network namespace (/run/netns/...), or the namespaces of another
+ * container, which Kubernetes names by the pid of its pod's pause container
+ * (nsjoin.c resolves those).  No network namespace in the config means the
+ * host's.  A pid namespace is never shared: sbx-init is pid 1 of its own.
  */
 static int load_namespaces(json_object *linux_, struct sbx_oci_config *c, struct sbx_oci_err *e)
 {
-    json_object *ns = get(linux_, "namespaces");
+    json_object *ns = sbx_oci_json_get(linux_, "namespaces");
     if (!ns || !json_object_is_type(ns, json_type_array))
         return sbx_oci_fail(e, EINVAL, "linux.namespaces: missing or not an array");
     bool have_net = false, have_pid = false, have_mnt = false;
@@ -887,46 +289,34 @@ static int load_namespaces(json_object *linux_, struct sbx_oci_config *c, struct
         snprintf(where, sizeof(where), "linux.namespaces[%zu]", i);
         static const char *const known[] = { "type", "path", NULL };
         _cleanup_free_ char *type = NULL, *path = NULL;
-        int r = check_keys(n, where, known, e);
-        if (r < 0 || (r = get_str(n, "type", where, &type, e)) < 0 ||
-            (r = get_str(n, "path", where, &path, e)) < 0)
+        int r = sbx_oci_json_keys(n, where, known, e);
+        if (r < 0 || (r = sbx_oci_json_str(n, "type", where, &type, e)) < 0 ||
+            (r = sbx_oci_json_str(n, "path", where, &path, e)) < 0)
             return r;
         if (!type)
             return sbx_oci_fail(e, EINVAL, "%s.type: missing", where);
-        if (!strcmp(type, "network")) {
-            have_net = true;
-            if (path && *path) {
-                if (path[0] != '/')
-                    return sbx_oci_fail(e, EINVAL, "%s.path: not absolute", where);
-                /*
-                 * An engine that shares "the namespace of container X" names
-                 * it by X's pid, which for a container of sandboxd-oci is its
-                 * monitor's, on the host: joining that would be the host's
-                 * network, which the config did not ask for.
-                 */
-                struct stat want, own;
-                if (stat(path, &want) < 0)
-                    return sbx_oci_fail(e, errno, "%s.path: %s: %s", where, path, strerror(errno));
-                if (stat("/proc/self/ns/net", &own) == 0 && want.st_dev == own.st_dev &&
-                    want.st_ino == own.st_ino)
-                    return sbx_oci_fail(e, EOPNOTSUPP,
-                                        "%s.path: %s is the host's network namespace (the "
-                                        "namespaces of a sandboxd-oci container cannot be "
-                                        "joined by its pid)",
-                                        where, path);
-                c->netns_path = TAKE_PTR(path);
-            }
+        int kind = sbx_oci_ns_kind(type);
+        have_net |= kind == SBX_OCI_NS_NET;
+        if (kind >= 0 && path && *path) {
+            if (path[0] != '/')
+                return sbx_oci_fail(e, EINVAL, "%s.path: not absolute", where);
+            if (c->join_path[kind])
+                return sbx_oci_fail(e, EINVAL, "%s: a second %s namespace", where, type);
+            c->join_path[kind] = TAKE_PTR(path);
             continue;
         }
+        if (kind >= 0)
+            continue;
         if (path && *path)
             return sbx_oci_fail(e, EOPNOTSUPP,
-                                "%s.path: joining a %s namespace is not supported (only network)",
+                                "%s.path: joining a %s namespace is not supported (only network, "
+                                "ipc and uts; a sandbox's pid 1 is always its own sbx-init)",
                                 where, type);
         if (!strcmp(type, "pid"))
             have_pid = true;
         else if (!strcmp(type, "mount"))
             have_mnt = true;
-        else if (strcmp(type, "ipc") && strcmp(type, "uts") && strcmp(type, "cgroup"))
+        else if (strcmp(type, "cgroup") != 0)
             return sbx_oci_fail(e, EOPNOTSUPP, "%s.type: a %s namespace is not supported", where,
                                 type);
     }
@@ -945,16 +335,16 @@ static int load_namespaces(json_object *linux_, struct sbx_oci_config *c, struct
  */
 static int load_resources(json_object *linux_, struct sbx_oci_config *c, struct sbx_oci_err *e)
 {
-    json_object *res = get(linux_, "resources");
+    json_object *res = sbx_oci_json_get(linux_, "resources");
     if (!res)
         return 0;
     static const char *const known[] = { "devices",        "memory",  "pids", "cpu",     "blockIO",
                                          "hugepageLimits", "network", "rdma", "unified", NULL };
-    int r = check_keys(res, "linux.resources", known, e);
+    int r = sbx_oci_json_keys(res, "linux.resources", known, e);
     static const char *const refused[] = { "blockIO", "hugepageLimits", "network", "rdma",
                                            "unified" };
     for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(refused); i++)
-        r = refuse_if_set(res, refused[i], "linux.resources", e);
+        r = sbx_oci_json_refuse(res, refused[i], "linux.resources", e);
     if (r < 0)
         return r;
     /*
@@ -963,17 +353,17 @@ static int load_resources(json_object *linux_, struct sbx_oci_config *c, struct 
      * nodev, so no rule can reach a device beyond those.  The rules are
      * checked for their shape only.
      */
-    json_object *dev = get(res, "devices");
+    json_object *dev = sbx_oci_json_get(res, "devices");
     if (dev && !json_object_is_type(dev, json_type_array))
         return sbx_oci_fail(e, EINVAL, "linux.resources.devices: not an array");
     for (size_t i = 0; dev && i < json_object_array_length(dev); i++) {
         char where[48];
         snprintf(where, sizeof(where), "linux.resources.devices[%zu]", i);
         static const char *const dk[] = { "allow", "type", "major", "minor", "access", NULL };
-        if ((r = check_keys(json_object_array_get_idx(dev, i), where, dk, e)) < 0)
+        if ((r = sbx_oci_json_keys(json_object_array_get_idx(dev, i), where, dk, e)) < 0)
             return r;
     }
-    json_object *mem = get(res, "memory");
+    json_object *mem = sbx_oci_json_get(res, "memory");
     if (mem) {
         static const char *const mk[] = { "limit",
                                           "swap",
@@ -986,9 +376,9 @@ static int load_resources(json_object *linux_, struct sbx_oci_config *c, struct 
                                           "checkBeforeUpdate",
                                           NULL };
         int64_t limit = 0, swap = 0;
-        if ((r = check_keys(mem, "linux.resources.memory", mk, e)) < 0 ||
-            (r = get_i64(mem, "limit", "linux.resources.memory", &limit, e)) < 0 ||
-            (r = get_i64(mem, "swap", "linux.resources.memory", &swap, e)) < 0)
+        if ((r = sbx_oci_json_keys(mem, "linux.resources.memory", mk, e)) < 0 ||
+            (r = sbx_oci_json_i64(mem, "limit", "linux.resources.memory", &limit, e)) < 0 ||
+            (r = sbx_oci_json_i64(mem, "swap", "linux.resources.memory", &swap, e)) < 0)
             return r;
         /*
          * swap is memory plus swap in OCI; sandboxes get no swap, so any value
@@ -1002,51 +392,55 @@ static int load_resources(json_object *linux_, struct sbx_oci_config *c, struct 
         static const char *const mrefused[] = { "reservation", "kernel", "kernelTCP", "swappiness",
                                                 "disableOOMKiller" };
         for (size_t i = 0; i < ARRAY_SIZE(mrefused); i++)
-            if (get(mem, mrefused[i]))
+            if (sbx_oci_json_get(mem, mrefused[i]))
                 return sbx_oci_fail(e, EOPNOTSUPP,
                                     "linux.resources.memory.%s: not supported by sandboxd-oci",
                                     mrefused[i]);
     }
-    json_object *pids = get(res, "pids");
+    json_object *pids = sbx_oci_json_get(res, "pids");
     if (pids) {
         static const char *const pk[] = { "limit", NULL };
         int64_t limit = 0;
-        if ((r = check_keys(pids, "linux.resources.pids", pk, e)) < 0 ||
-            (r = get_i64(pids, "limit", "linux.resources.pids", &limit, e)) < 0)
+        if ((r = sbx_oci_json_keys(pids, "linux.resources.pids", pk, e)) < 0 ||
+            (r = sbx_oci_json_i64(pids, "limit", "linux.resources.pids", &limit, e)) < 0)
             return r;
         if (limit > 0)
             c->limits.pids = (uint64_t)limit;
     }
-    json_object *cpu = get(res, "cpu");
+    json_object *cpu = sbx_oci_json_get(res, "cpu");
     if (cpu) {
         static const char *const ck[] = { "quota",          "period", "shares",
                                           "cpus",           "mems",   "realtimeRuntime",
                                           "realtimePeriod", "idle",   NULL };
         int64_t quota = 0;
         uint64_t period = 100000;
-        if ((r = check_keys(cpu, "linux.resources.cpu", ck, e)) < 0 ||
-            (r = get_i64(cpu, "quota", "linux.resources.cpu", &quota, e)) < 0 ||
-            (r = get_u64(cpu, "period", "linux.resources.cpu", &period, e)) < 0)
+        if ((r = sbx_oci_json_keys(cpu, "linux.resources.cpu", ck, e)) < 0 ||
+            (r = sbx_oci_json_i64(cpu, "quota", "linux.resources.cpu", &quota, e)) < 0 ||
+            (r = sbx_oci_json_u64(cpu, "period", "linux.resources.cpu", &period, e)) < 0)
             return r;
+        uint64_t shares = 0;
+        if ((r = sbx_oci_json_u64(cpu, "shares", "linux.resources.cpu", &shares, e)) < 0)
+            return r;
+        if (sbx_oci_json_get(cpu, "shares") && (shares < 2 || shares > 262144))
+            return sbx_oci_fail(e, EINVAL, "linux.resources.cpu.shares: %llu is outside 2..262144",
+                                (unsigned long long)shares);
         /* A weight of 1024 is every cgroup's default: asking for it asks for nothing. */
-        uint64_t shares = 1024;
-        if ((r = get_u64(cpu, "shares", "linux.resources.cpu", &shares, e)) < 0)
-            return r;
-        if (shares != 1024)
-            return sbx_oci_fail(e, EOPNOTSUPP,
-                                "linux.resources.cpu.shares: a weight other than 1024 is not "
-                                "supported by sandboxd-oci");
+        c->cpu.shares = shares == 1024 ? 0 : shares;
         static const char *const crefused[] = { "cpus", "mems", "realtimeRuntime", "realtimePeriod",
                                                 "idle" };
         for (size_t i = 0; i < ARRAY_SIZE(crefused); i++)
-            if ((r = refuse_if_set(cpu, crefused[i], "linux.resources.cpu", e)) < 0)
+            if ((r = sbx_oci_json_refuse(cpu, crefused[i], "linux.resources.cpu", e)) < 0)
                 return r;
         if (quota > 0) {
-            if (period == 0)
-                return sbx_oci_fail(e, EINVAL, "linux.resources.cpu.period: 0");
+            if (period < 1000 || period > 1000000)
+                return sbx_oci_fail(e, EINVAL,
+                                    "linux.resources.cpu.period: %llu is outside 1000..1000000",
+                                    (unsigned long long)period);
             c->limits.cpu_millis = (uint64_t)quota * 1000 / period;
             if (!c->limits.cpu_millis)
                 c->limits.cpu_millis = 1;
+            c->cpu.quota = (uint64_t)quota;
+            c->cpu.period = period;
         }
     }
     return 0;
@@ -1068,7 +462,7 @@ static bool sysctl_namespaced(const char *key, bool own_net)
 
 static int load_sysctl(json_object *linux_, struct sbx_oci_config *c, struct sbx_oci_err *e)
 {
-    json_object *s = get(linux_, "sysctl");
+    json_object *s = sbx_oci_json_get(linux_, "sysctl");
     if (!s)
         return 0;
     if (!json_object_is_type(s, json_type_object))
@@ -1105,28 +499,31 @@ static int load_linux(json_object *linux_, struct sbx_oci_config *c, bool system
                                          "gidMappings", "rootfsPropagation", "mountLabel",
                                          "intelRdt",    "personality",       "timeOffsets",
                                          NULL };
-    int r = check_keys(linux_, "linux", known, e);
+    int r = sbx_oci_json_keys(linux_, "linux", known, e);
     static const char *const refused[] = { "devices",  "uidMappings", "gidMappings", "mountLabel",
                                            "intelRdt", "personality", "timeOffsets" };
     for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(refused); i++)
-        r = refuse_if_set(linux_, refused[i], "linux", e);
+        r = sbx_oci_json_refuse(linux_, refused[i], "linux", e);
     if (r < 0)
         return r;
     _cleanup_free_ char *prop = NULL;
-    if ((r = get_str(linux_, "rootfsPropagation", "linux", &prop, e)) < 0)
+    if ((r = sbx_oci_json_str(linux_, "rootfsPropagation", "linux", &prop, e)) < 0)
         return r;
     /* Every mount of a sandbox is private; a config asking for that gets it. */
     if (prop && *prop && strcmp(prop, "private") && strcmp(prop, "rprivate"))
         return sbx_oci_fail(e, EOPNOTSUPP, "linux.rootfsPropagation: %s is not supported", prop);
     if ((r = load_namespaces(linux_, c, e)) < 0 || (r = load_resources(linux_, c, e)) < 0 ||
-        (r = load_seccomp(linux_, c->policy, e)) < 0 || (r = load_sysctl(linux_, c, e)) < 0)
+        (r = sbx_oci_config_seccomp(linux_, c->policy, e)) < 0 ||
+        (r = load_sysctl(linux_, c, e)) < 0)
         return r;
     struct sbx_spec *spec = &c->proc.spec;
-    if ((r = get_strv(linux_, "maskedPaths", "linux", &spec->masked, &spec->n_masked, e)) < 0 ||
-        (r = get_strv(linux_, "readonlyPaths", "linux", &spec->readonly, &spec->n_readonly, e)) < 0)
+    if ((r = sbx_oci_json_strv(linux_, "maskedPaths", "linux", &spec->masked, &spec->n_masked, e)) <
+            0 ||
+        (r = sbx_oci_json_strv(linux_, "readonlyPaths", "linux", &spec->readonly, &spec->n_readonly,
+                               e)) < 0)
         return r;
     _cleanup_free_ char *cg = NULL;
-    if ((r = get_str(linux_, "cgroupsPath", "linux", &cg, e)) < 0)
+    if ((r = sbx_oci_json_str(linux_, "cgroupsPath", "linux", &cg, e)) < 0)
         return r;
     if (systemd_cgroup && cg && *cg) {
         /*
@@ -1159,7 +556,7 @@ static int load_linux(json_object *linux_, struct sbx_oci_config *c, bool system
 static int load_annotations(json_object *root, struct sbx_oci_config *c, uint32_t *mode,
                             struct sbx_oci_err *e)
 {
-    json_object *a = get(root, "annotations");
+    json_object *a = sbx_oci_json_get(root, "annotations");
     c->annotations_json =
         strdup(a ? json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN) : "{}");
     if (!c->annotations_json)
@@ -1219,7 +616,7 @@ static int parse_file(const char *path, json_object **ret, struct sbx_oci_err *e
     size_t off = json_tokener_get_parse_end(tok);
     json_tokener_free(tok);
     if (!o || jerr != json_tokener_success || off != len) {
-        json_putp(&o);
+        sbx_oci_json_putp(&o);
         return sbx_oci_fail(e, EINVAL, "%s: not valid JSON (%s, at byte %zu)", path,
                             json_tokener_error_desc(jerr), off);
     }
@@ -1237,7 +634,7 @@ int sbx_oci_config_load(const char *bundle, const char *id, bool systemd_cgroup,
     char path[PATH_MAX];
     if (snprintf(path, sizeof(path), "%s/config.json", bundle) >= (int)sizeof(path))
         return sbx_oci_fail(e, ENAMETOOLONG, "bundle path too long");
-    _cleanup_(json_putp) json_object *root = NULL;
+    _cleanup_(sbx_oci_json_putp) json_object *root = NULL;
     int r = parse_file(path, &root, e);
     if (r < 0)
         return r;
@@ -1247,15 +644,15 @@ int sbx_oci_config_load(const char *bundle, const char *id, bool systemd_cgroup,
     struct sbx_oci_config c = { 0 };
     _cleanup_free_ char *rpath = NULL;
     bool ro = false;
-    if ((r = check_keys(root, "", known, e)) < 0 ||
-        (r = refuse_if_set(root, "hooks", "config", e)) < 0 ||
-        (r = refuse_if_set(root, "domainname", "config", e)) < 0)
+    if ((r = sbx_oci_json_keys(root, "", known, e)) < 0 ||
+        (r = sbx_oci_json_refuse(root, "hooks", "config", e)) < 0 ||
+        (r = sbx_oci_json_refuse(root, "domainname", "config", e)) < 0)
         return r;
     if ((r = sbx_policy_new_default(&c.policy)) < 0)
         return r;
     uint32_t mode = SBX_DEFAULT_MODE;
-    json_object *proc = get(root, "process");
-    json_object *rt = get(root, "root");
+    json_object *proc = sbx_oci_json_get(root, "process");
+    json_object *rt = sbx_oci_json_get(root, "root");
     if (!proc)
         r = sbx_oci_fail(e, EINVAL, "process: missing (sandboxd-oci runs one process)");
     else if (!rt)
@@ -1264,9 +661,9 @@ int sbx_oci_config_load(const char *bundle, const char *id, bool systemd_cgroup,
         (r = load_process(proc, mode, &c.proc, e)) < 0)
         goto fail;
     static const char *const root_known[] = { "path", "readonly", NULL };
-    if ((r = check_keys(rt, "root", root_known, e)) < 0 ||
-        (r = get_str(rt, "path", "root", &rpath, e)) < 0 ||
-        (r = get_bool(rt, "readonly", "root", &ro, e)) < 0)
+    if ((r = sbx_oci_json_keys(rt, "root", root_known, e)) < 0 ||
+        (r = sbx_oci_json_str(rt, "path", "root", &rpath, e)) < 0 ||
+        (r = sbx_oci_json_bool(rt, "readonly", "root", &ro, e)) < 0)
         goto fail;
     if (!rpath || !*rpath) {
         r = sbx_oci_fail(e, EINVAL, "root.path: missing");
@@ -1284,9 +681,9 @@ int sbx_oci_config_load(const char *bundle, const char *id, bool systemd_cgroup,
     struct sbx_spec *spec = &c.proc.spec;
     spec->flags |= ro ? SBX_SPEC_READONLY_ROOT : SBX_SPEC_WRITABLE_IMAGE;
     c.policy->writable_image = !ro;
-    if ((r = get_str(root, "hostname", "config", &spec->hostname, e)) < 0 ||
-        (r = load_mounts(root, &c, e)) < 0 ||
-        (r = load_linux(get(root, "linux"), &c, systemd_cgroup, id, e)) < 0)
+    if ((r = sbx_oci_json_str(root, "hostname", "config", &spec->hostname, e)) < 0 ||
+        (r = sbx_oci_config_mounts(root, &c, e)) < 0 ||
+        (r = load_linux(sbx_oci_json_get(root, "linux"), &c, systemd_cgroup, id, e)) < 0)
         goto fail;
     /* The policy decides the baseline's options: network, persistent writes, kept capabilities. */
     c.policy->mode = mode;
@@ -1315,7 +712,8 @@ void sbx_oci_config_free(struct sbx_oci_config *c)
     sbx_oci_process_free(&c->proc);
     sbx_policy_free(c->policy);
     free(c->root_path);
-    free(c->netns_path);
+    for (int k = 0; k < SBX_OCI_NS_N; k++)
+        free(c->join_path[k]);
     free(c->cgroups_path);
     for (size_t i = 0; i < c->n_sysctl; i++) {
         free(c->sysctl[i].key);
@@ -1329,7 +727,7 @@ void sbx_oci_config_free(struct sbx_oci_config *c)
 int sbx_oci_process_load(const char *path, uint32_t mode, struct sbx_oci_process *ret,
                          struct sbx_oci_err *e)
 {
-    _cleanup_(json_putp) json_object *root = NULL;
+    _cleanup_(sbx_oci_json_putp) json_object *root = NULL;
     int r = parse_file(path, &root, e);
     if (r < 0)
         return r;

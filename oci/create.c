@@ -38,7 +38,9 @@
 #include <unistd.h>
 
 #include "daemon/blob.h"
+#include "daemon/init-spawn.h"
 #include "daemon/init.h"
+#include "daemon/spawn-report.h"
 #include "oci/monitor.h"
 #include "oci/oci.h"
 #include "sbx/macro.h"
@@ -86,7 +88,8 @@ static const char *const ctrl_names[SBX_CG_N] = { "memory", "pids", "cpu" };
  * daemon/cgroup.c chooses them.
  */
 static int cgroup_root_for(const char *cgroups_path, const struct sbx_cg_limits *lim,
-                           struct sbx_cgroup_root *r, char **ret_name, struct sbx_oci_err *e)
+                           const struct sbx_oci_cpu *cpu, struct sbx_cgroup_root *r,
+                           char **ret_name, struct sbx_oci_err *e)
 {
     *r = (struct sbx_cgroup_root){ 0 };
     _cleanup_free_ char *parent = strdup(cgroups_path);
@@ -129,7 +132,7 @@ static int cgroup_root_for(const char *cgroups_path, const struct sbx_cg_limits 
     for (int c = 0; c < SBX_CG_N; c++) {
         uint64_t want = c == SBX_CG_MEMORY ? lim->memory
                         : c == SBX_CG_PIDS ? lim->pids
-                                           : lim->cpu_millis;
+                                           : lim->cpu_millis | cpu->shares;
         char mnt[64];
         snprintf(mnt, sizeof(mnt), "/sys/fs/cgroup/%s", ctrl_names[c]);
         if (r->v2_ctrl[c] || !want || !is_fs(mnt, CGROUP_SUPER_MAGIC))
@@ -174,41 +177,6 @@ static void cgroup_root_free(struct sbx_cgroup_root *r)
     for (int c = 0; c < SBX_CG_N; c++)
         free(r->v1_base[c]);
     *r = (struct sbx_cgroup_root){ 0 };
-}
-
-/* sbx-init in new namespaces, placed in the cgroup by clone3; as daemon/sandbox.c starts it. */
-static pid_t spawn_init(int init_memfd, int ctl_child, int cgroup_fd, bool new_net, int *ret_pidfd)
-{
-    int pidfd = -1;
-    struct clone_args args = {
-        .flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP |
-                 CLONE_PIDFD | (new_net ? CLONE_NEWNET : 0) |
-                 (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
-        .pidfd = (uint64_t)(uintptr_t)&pidfd,
-        .exit_signal = SIGCHLD,
-        .cgroup = cgroup_fd >= 0 ? (uint64_t)cgroup_fd : 0,
-    };
-    long pid = syscall(SYS_clone3, &args, sizeof(args));
-    if (pid < 0)
-        return sbx_neg_errno();
-    if (pid == 0) {
-        int exe = init_memfd;
-        if (exe == SBX_INIT_CTL_FD)
-            exe = fcntl(exe, F_DUPFD_CLOEXEC, SBX_INIT_CTL_FD + 1);
-        if (ctl_child == SBX_INIT_CTL_FD)
-            fcntl(ctl_child, F_SETFD, 0);
-        else
-            dup2(ctl_child, SBX_INIT_CTL_FD);
-        /* The monitor blocks the signals it passes on; init starts with none blocked. */
-        uint64_t none = 0;
-        syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
-        char *const argv[] = { "sbx-init", NULL };
-        char *const envp[] = { NULL };
-        syscall(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
-        _exit(125);
-    }
-    *ret_pidfd = pidfd;
-    return (pid_t)pid;
 }
 
 /*
@@ -347,6 +315,8 @@ struct monitor {
     const char *console;
     int tree, bpf, trampoline, stats;
     int *bind_fds;
+    unsigned n_pass;      /* fds 3.. for the guest (--preserve-fds) */
+    int ns[SBX_OCI_NS_N]; /* the namespaces to join, or -EBADF */
     int status_w;
 };
 
@@ -386,7 +356,7 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
     _cleanup_free_ char *name = NULL;
     struct sbx_cgroup cg = { .v2_fd = -EBADF };
     char msg[512] = "";
-    if ((r = cgroup_root_for(c->cgroups_path, &c->limits, &root, &name, &e)) < 0)
+    if ((r = cgroup_root_for(c->cgroups_path, &c->limits, &c->cpu, &root, &name, &e)) < 0)
         monitor_fail(mo->status_w, m, r, &e);
     if ((r = sbx_cgroup_create(&root, name, &c->limits, &cg, msg, sizeof(msg))) < 0) {
         sbx_oci_fail(&e, r, "cgroup %s: %s", c->cgroups_path, msg);
@@ -398,26 +368,70 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
                 rmdir(root.v1_base[k]);
         monitor_fail(mo->status_w, m, r, &e);
     }
+    r = sbx_oci_cpu_apply(&root, &cg, &c->cpu, &e);
     cgroup_root_free(&root);
-    if (c->netns_path) {
-        _cleanup_close_ int ns = open(c->netns_path, O_RDONLY | O_CLOEXEC);
-        if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
-            sbx_oci_fail(&e, errno, "linux.namespaces: join network namespace %s: %s",
-                         c->netns_path, strerror(errno));
+    if (r < 0) {
+        sbx_oci_cgroup_destroy(&cg, NULL);
+        monitor_fail(mo->status_w, m, r, &e);
+    }
+    /*
+     * The monitor joins them, and sbx-init is cloned into them: the
+     * namespaces it makes are the rest.
+     */
+    uint64_t ns_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWCGROUP;
+    bool joined_uts = mo->ns[SBX_OCI_NS_UTS] >= 0;
+    for (int k = 0; k < SBX_OCI_NS_N; k++) {
+        int flag = sbx_oci_ns_clone_flag(k);
+        if (mo->ns[k] >= 0 && setns(mo->ns[k], flag) < 0) {
+            sbx_oci_fail(&e, errno, "linux.namespaces: join %s: %s", c->join_path[k],
+                         strerror(errno));
             sbx_oci_cgroup_destroy(&cg, NULL);
             monitor_fail(mo->status_w, m, -errno, &e);
         }
+        if (mo->ns[k] < 0 && (k != SBX_OCI_NS_NET || !c->net_host))
+            ns_flags |= (uint64_t)flag;
+        sbx_close(mo->ns[k]);
     }
-    int sp[2];
+    /*
+     * sbx-init names its uts namespace, "sandbox" when the config does not:
+     * in a pod's joined one, the name it already has is kept.
+     */
+    char joined_host[HOST_NAME_MAX + 1] = "";
+    if (joined_uts && !c->proc.spec.hostname && gethostname(joined_host, sizeof(joined_host)) < 0) {
+        sbx_oci_fail(&e, errno, "linux.namespaces: the joined uts namespace's name: %s",
+                     strerror(errno));
+        sbx_oci_cgroup_destroy(&cg, NULL);
+        monitor_fail(mo->status_w, m, -errno, &e);
+    }
+    int sp[2], report[2], procs[SBX_CG_N];
     _cleanup_close_ int init_memfd = sbx_blob_memfd_init();
-    if (init_memfd < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+    if (init_memfd < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0 ||
+        (r = sbx_spawn_report_open(report)) < 0) {
         sbx_oci_fail(&e, errno, "sandbox init: %s", strerror(errno));
         sbx_oci_cgroup_destroy(&cg, NULL);
         monitor_fail(mo->status_w, m, -EIO, &e);
     }
+    if ((r = sbx_cgroup_v1_procs_open(&cg, procs)) < 0) {
+        sbx_oci_fail(&e, r, "open the v1 cgroups: %s", strerror(-r));
+        sbx_oci_cgroup_destroy(&cg, NULL);
+        monitor_fail(mo->status_w, m, r, &e);
+    }
+    /* The monitor blocks the signals it passes on; init starts with none blocked. */
+    struct sbx_init_spawn spawn = { .exe = init_memfd,
+                                    .ctl = sp[1],
+                                    .cgroup_fd = cg.v2_fd,
+                                    .v1_procs = procs,
+                                    .report = report[1],
+                                    .ns_flags = ns_flags,
+                                    .unblock_signals = true };
     int pidfd = -1;
-    pid_t init = spawn_init(init_memfd, sp[1], cg.v2_fd, !c->netns_path && !c->net_host, &pidfd);
+    pid_t init = sbx_init_spawn(&spawn, &pidfd);
     close(sp[1]);
+    close(report[1]);
+    if (init >= 0)
+        sbx_cgroup_v1_self_attached(&cg, procs);
+    for (int k = 0; k < SBX_CG_N; k++)
+        sbx_close(procs[k]);
     int ctl = sp[0];
     if (init < 0) {
         sbx_oci_fail(&e, init, "clone3 sandbox init: %s", strerror(-init));
@@ -425,19 +439,24 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
         monitor_fail(mo->status_w, m, init, &e);
     }
     uint64_t init_start = sbx_oci_start_time(init);
-    if ((r = sbx_cgroup_attach_v1(&cg, init)) < 0)
-        sbx_oci_fail(&e, r, "place sandbox init in its cgroups: %s", strerror(-r));
-    if (r >= 0)
-        r = freezer_v1_for(c->cgroups_path, &cg, init, m->freezer_v1, sizeof(m->freezer_v1), &e);
+    r = freezer_v1_for(c->cgroups_path, &cg, init, m->freezer_v1, sizeof(m->freezer_v1), &e);
     if (r >= 0)
         r = apply_sysctl(c, init, &e);
     if (r >= 0) {
         struct sbx_spec spec = c->proc.spec;
         spec.staging = (char *)mo->dir;
         spec.flags |= SBX_SPEC_WAIT_START;
+        if (joined_host[0])
+            spec.hostname = joined_host;
+        spec.n_pass = mo->n_pass;
         int fixed[7] = { mo->tree, 0, 1, 2, mo->bpf, mo->trampoline, mo->stats };
-        r = send_spec(ctl, &spec, fixed, spec.mode == SBX_MODE_OFF ? 5 : 7, mo->bind_fds,
-                      spec.n_binds);
+        int extra[SBX_PROTO_MAX_FDS];
+        for (uint32_t i = 0; i < spec.n_binds; i++)
+            extra[i] = mo->bind_fds[i];
+        for (unsigned i = 0; i < mo->n_pass; i++)
+            extra[spec.n_binds + i] = 3 + (int)i;
+        r = send_spec(ctl, &spec, fixed, spec.mode == SBX_MODE_OFF ? 5 : 7, extra,
+                      spec.n_binds + mo->n_pass);
         if (r < 0)
             sbx_oci_fail(&e, r, "send the spec to sandbox init: %s", strerror(-r));
     }
@@ -452,12 +471,18 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
     sbx_close(mo->tree);
     for (uint32_t i = 0; i < c->proc.spec.n_binds; i++)
         sbx_close(mo->bind_fds[i]);
+    for (unsigned i = 0; i < mo->n_pass; i++)
+        close(3 + (int)i);
     if (r >= 0)
         r = wait_ready(ctl, mo->console, &c->proc, &e);
     int lsock = r >= 0 ? listen_ctl(mo->dir, &e) : -EBADF;
     if (r < 0 || lsock < 0) {
         kill(init, SIGKILL);
         waitpid(init, NULL, 0);
+        /* A child that failed before it became sbx-init says which step. */
+        char why[256];
+        if (sbx_spawn_report_read(report[0], why, sizeof(why)))
+            sbx_oci_fail(&e, EIO, "sandbox init: %s", why);
         sbx_oci_cgroup_destroy(&cg, m->freezer_v1[0] ? m->freezer_v1 : NULL);
         monitor_fail(mo->status_w, m, r < 0 ? r : lsock, &e);
     }
@@ -469,6 +494,7 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
                  cg.v1_path[k] ? cg.v1_path[k] : "");
     ssize_t n _unused_ = write(mo->status_w, m, sizeof(*m));
     close(mo->status_w);
+    close(report[0]);
     free(m);
     /* The cgroup is `delete`'s to remove; the monitor only lets go of its descriptor. */
     sbx_close(cg.v2_fd);
@@ -480,6 +506,7 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
 
 struct create_opts {
     const char *bundle, *pid_file, *console, *id;
+    unsigned n_pass; /* --preserve-fds */
 };
 
 static int parse_create(int argc, char **argv, struct create_opts *o, struct sbx_oci_err *e)
@@ -509,12 +536,12 @@ static int parse_create(int argc, char **argv, struct create_opts *o, struct sbx
         case 'c':
             o->console = optarg;
             break;
-        case 'f':
-            if (strcmp(optarg, "0") != 0)
-                return sbx_oci_fail(e, EOPNOTSUPP,
-                                    "--preserve-fds: passing descriptors beyond stdio into a "
-                                    "sandbox is not supported");
+        case 'f': {
+            int r = sbx_oci_preserve_fds(optarg, &o->n_pass, e);
+            if (r < 0)
+                return r;
             break;
+        }
         case 'P': /* pivot_root is how sbx-init enters the root: --no-pivot asks for less. */
         case 'k': /* A sandbox never joins a session keyring: the baseline denies keyctl. */
         case 'd': /* run: the monitor is detached from the terminal anyway. */
@@ -613,13 +640,20 @@ static int do_create(const struct sbx_oci_global *g, const struct create_opts *o
     struct sbx_oci_config c = { 0 };
     int tree = -EBADF, bpf = -EBADF, tramp = -EBADF, stats = -EBADF, status[2] = { -1, -1 };
     int binds[SBX_OCI_MAX_BINDS];
+    int ns[SBX_OCI_NS_N] = { -EBADF, -EBADF, -EBADF };
     char bundle[PATH_MAX];
     if (!realpath(o->bundle, bundle)) {
         r = sbx_oci_fail(e, errno, "bundle %s: %s", o->bundle, strerror(errno));
         goto out;
     }
-    if ((r = sbx_oci_config_load(bundle, o->id, g->systemd_cgroup, &c, e)) < 0 ||
-        (r = bpf = compile_filter(&c, dir, e)) < 0)
+    if ((r = sbx_oci_config_load(bundle, o->id, g->systemd_cgroup, &c, e)) < 0)
+        goto out;
+    if (c.proc.spec.n_binds + o->n_pass > SBX_OCI_MAX_BINDS) {
+        r = sbx_oci_fail(e, E2BIG, "--preserve-fds %u with %u bind mounts: more than %d fds",
+                         o->n_pass, c.proc.spec.n_binds, SBX_OCI_MAX_BINDS);
+        goto out;
+    }
+    if ((r = sbx_oci_ns_open(g->root, &c, ns, e)) < 0 || (r = bpf = compile_filter(&c, dir, e)) < 0)
         goto out;
     if (c.proc.spec.mode != SBX_MODE_OFF && ((r = tramp = sbx_blob_memfd_trampoline()) < 0 ||
                                              (r = stats = sbx_oci_stats_memfd()) < 0)) {
@@ -646,7 +680,9 @@ static int do_create(const struct sbx_oci_global *g, const struct create_opts *o
                               .trampoline = tramp,
                               .stats = stats,
                               .bind_fds = binds,
+                              .n_pass = o->n_pass,
                               .status_w = status[1] };
+        memcpy(mo.ns, ns, sizeof(ns));
         monitor_main(&mo);
     }
     close(status[1]);
@@ -698,6 +734,7 @@ static int do_create(const struct sbx_oci_global *g, const struct create_opts *o
     }
     *ret_monitor = pid;
 out:
+    sbx_oci_ns_close(ns);
     sbx_close(status[0]);
     sbx_close(bpf);
     sbx_close(tramp);

@@ -36,6 +36,7 @@
 struct exec_opts {
     const char *process, *console, *pid_file, *id;
     bool detach;
+    unsigned n_pass; /* --preserve-fds */
 };
 
 static int parse_exec(int argc, char **argv, struct exec_opts *o, struct sbx_oci_err *e)
@@ -68,10 +69,12 @@ static int parse_exec(int argc, char **argv, struct exec_opts *o, struct sbx_oci
             break;
         case 't': /* process.terminal says it; --tty comes along with it. */
             break;
-        case 'f':
-            if (strcmp(optarg, "0") != 0)
-                return sbx_oci_fail(e, EOPNOTSUPP, "--preserve-fds: not supported");
+        case 'f': {
+            int r = sbx_oci_preserve_fds(optarg, &o->n_pass, e);
+            if (r < 0)
+                return r;
             break;
+        }
         default:
             return sbx_oci_fail(e, EINVAL, "exec: bad option");
         }
@@ -169,8 +172,8 @@ static int wait_forwarding(pid_t pid)
 }
 
 static _noreturn_ void exec_child(const struct sbx_oci_state *s, struct sbx_oci_process *proc,
-                                  const int *ns, int bpf, int tramp, int stats, const char *console,
-                                  int status_w)
+                                  const int *ns, int bpf, int tramp, int stats, unsigned n_pass,
+                                  const char *console, int status_w)
 {
     struct exec_status st = { 0 };
     struct sbx_init_error ie = { 0 };
@@ -210,9 +213,17 @@ static _noreturn_ void exec_child(const struct sbx_oci_state *s, struct sbx_oci_
                          proc->spec.argv[0]);
         goto fail;
     }
-    struct sbx_init_fds fds = {
-        .image = -EBADF, .stdio = { 0, 1, 2 }, .policy = bpf, .trampoline = tramp, .stats = stats
-    };
+    /* --preserve-fds: fds 3.. of this process, which main() left open. */
+    int pass[SBX_OCI_MAX_BINDS];
+    for (unsigned i = 0; i < n_pass; i++)
+        pass[i] = 3 + (int)i;
+    struct sbx_init_fds fds = { .image = -EBADF,
+                                .stdio = { 0, 1, 2 },
+                                .policy = bpf,
+                                .trampoline = tramp,
+                                .stats = stats,
+                                .pass = pass,
+                                .n_pass = n_pass };
     if (proc->spec.flags & SBX_SPEC_TTY) {
         if (sbx_init_open_pty(&proc->spec, &master, &slave, &ie) < 0) {
             r = sbx_oci_fail(&e, ie.err, "exec: %s", ie.msg);
@@ -294,7 +305,7 @@ int sbx_oci_cmd_exec(const struct sbx_oci_global *g, int argc, char **argv, stru
     pid_t pid = fork();
     if (pid == 0) {
         close(status[0]);
-        exec_child(&s, &proc, ns, bpf, tramp, stats, o.console, status[1]);
+        exec_child(&s, &proc, ns, bpf, tramp, stats, o.n_pass, o.console, status[1]);
     }
     close(status[1]);
     status[1] = -1;

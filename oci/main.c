@@ -108,6 +108,27 @@ static const struct {
     { "features", sbx_oci_cmd_features, false },
 };
 
+/*
+ * The N of --preserve-fds N (or =N) among a command's arguments, 0 if none;
+ * a value create refuses counts as none here, and create says why.
+ */
+static unsigned preserved_fds(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        const char *v = NULL;
+        if (!strcmp(argv[i], "--preserve-fds") && i + 1 < argc)
+            v = argv[i + 1];
+        else if (!strncmp(argv[i], "--preserve-fds=", 15))
+            v = argv[i] + 15;
+        if (!v)
+            continue;
+        char *end;
+        unsigned long n = strtoul(v, &end, 10);
+        return end != v && !*end && n <= SBX_OCI_MAX_BINDS ? (unsigned)n : 0;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -167,10 +188,10 @@ int main(int argc, char **argv)
         /*
          * The engine's other descriptors (conmon's sync pipes) must not stay
          * open in a monitor that lives as long as the container: conmon
-         * waits for their end.  --preserve-fds is refused, so none is wanted.
+         * waits for their end.  Those --preserve-fds names come first.
          */
         if (commands[i].spawns)
-            syscall(SYS_close_range, 3, ~0U, 0);
+            syscall(SYS_close_range, 3 + preserved_fds(argc - optind, argv + optind), ~0U, 0);
         umask(077);
         int r = commands[i].fn(&g, argc - optind, argv + optind, &e);
         fflush(stdout);

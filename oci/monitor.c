@@ -255,6 +255,21 @@ void sbx_oci_cgroup_destroy(struct sbx_cgroup *cg, const char *freezer_v1)
     }
 }
 
+int sbx_oci_preserve_fds(const char *arg, unsigned *ret, struct sbx_oci_err *e)
+{
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(arg, &end, 10);
+    if (errno || end == arg || *end || n > SBX_OCI_MAX_BINDS)
+        return sbx_oci_fail(e, EINVAL, "--preserve-fds: %s is not a number up to %d", arg,
+                            SBX_OCI_MAX_BINDS);
+    for (unsigned long i = 0; i < n; i++)
+        if (fcntl(3 + (int)i, F_GETFD) < 0)
+            return sbx_oci_fail(e, EBADF, "--preserve-fds %lu: fd %lu is not open", n, 3 + i);
+    *ret = (unsigned)n;
+    return 0;
+}
+
 ssize_t sbx_oci_read_full(int fd, void *buf, size_t len)
 {
     size_t got = 0;

@@ -38,6 +38,20 @@ struct sbx_oci_sysctl {
 /* The most bind mounts one container may have: they ride one SPEC frame with 7 fixed fds. */
 #define SBX_OCI_MAX_BINDS (SBX_PROTO_MAX_FDS - 7)
 
+/*
+ * linux.resources.cpu as the kernel takes it (cpu.c): the relative weight
+ * (0: the default) and the quota per period in microseconds (quota 0: none).
+ */
+struct sbx_oci_cpu {
+    uint64_t shares;
+    uint64_t quota, period;
+};
+
+/* The namespaces a container may join by path instead of making its own. */
+enum sbx_oci_ns { SBX_OCI_NS_NET, SBX_OCI_NS_IPC, SBX_OCI_NS_UTS, SBX_OCI_NS_N };
+/* SBX_OCI_NS_* for an OCI namespace type ("network", "ipc", "uts"), else -1. */
+int sbx_oci_ns_kind(const char *type);
+
 /* The process part of config.json, or an exec's process.json. */
 struct sbx_oci_process {
     struct sbx_spec spec; /* argv, env, cwd, identity, caps, rlimits, umask, SBX_SPEC_TTY */
@@ -47,14 +61,15 @@ struct sbx_oci_process {
 };
 
 struct sbx_oci_config {
-    struct sbx_oci_process proc; /* proc.spec is the whole SPEC, mounts included */
-    struct sbx_policy *policy;   /* syscalls (the bundle's profile), for the filter */
-    char *root_path;             /* absolute: the bundle's root.path resolved */
-    struct sbx_oci_bind *binds;  /* as many as proc.spec.binds */
-    char *netns_path;            /* a network namespace to join, or NULL */
-    bool net_host;               /* no network namespace in the config: the host's */
-    char *cgroups_path;          /* linux.cgroupsPath, or NULL */
+    struct sbx_oci_process proc;   /* proc.spec is the whole SPEC, mounts included */
+    struct sbx_policy *policy;     /* syscalls (the bundle's profile), for the filter */
+    char *root_path;               /* absolute: the bundle's root.path resolved */
+    struct sbx_oci_bind *binds;    /* as many as proc.spec.binds */
+    char *join_path[SBX_OCI_NS_N]; /* a namespace to join, by path, or NULL: a new one */
+    bool net_host;                 /* no network namespace in the config: the host's */
+    char *cgroups_path;            /* linux.cgroupsPath, or NULL */
     struct sbx_cg_limits limits;
+    struct sbx_oci_cpu cpu;
     struct sbx_oci_sysctl *sysctl;
     size_t n_sysctl;
     char *annotations_json; /* the annotations object as text, for `state` */
@@ -137,6 +152,23 @@ int sbx_oci_cmd_features(const struct sbx_oci_global *g, int argc, char **argv,
                          struct sbx_oci_err *e);
 int sbx_oci_cmd_exec(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_oci_err *e);
 
+/* Sets c's cpu weight and quota on cg, made from root; 0, or -errno with e filled. */
+int sbx_oci_cpu_apply(const struct sbx_cgroup_root *root, struct sbx_cgroup *cg,
+                      const struct sbx_oci_cpu *cpu, struct sbx_oci_err *e);
+
+/* ---- namespaces joined by path (nsjoin.c) ---- */
+
+/*
+ * Opens the namespaces c joins (fds[kind], else -EBADF): a /proc/PID/ns/X
+ * of a container's monitor under root means that container's sandbox.
+ * Refuses the host's own.  0, or -errno with e naming the path.
+ */
+int sbx_oci_ns_open(const char *root, const struct sbx_oci_config *c, int fds[SBX_OCI_NS_N],
+                    struct sbx_oci_err *e);
+void sbx_oci_ns_close(int fds[SBX_OCI_NS_N]);
+/* CLONE_NEWNET, CLONE_NEWIPC or CLONE_NEWUTS for SBX_OCI_NS_*. */
+int sbx_oci_ns_clone_flag(int kind);
+
 /* ---- shared by create and exec (monitor.c) ---- */
 
 /* Sends fd over the Unix socket at path (--console-socket), as runc does. */
@@ -151,6 +183,11 @@ int sbx_oci_write_pid_file(const char *path, pid_t pid, struct sbx_oci_err *e);
  * freezer group (or NULL) and the parents made for them once empty.
  */
 void sbx_oci_cgroup_destroy(struct sbx_cgroup *cg, const char *freezer_v1);
+/*
+ * --preserve-fds N: runc's, the caller's fds 3 .. 3+N-1 go to the
+ * container's process as they are.  *ret is N once each is checked open.
+ */
+int sbx_oci_preserve_fds(const char *arg, unsigned *ret, struct sbx_oci_err *e);
 /* Reads len bytes unless EOF comes first (a status larger than PIPE_BUF arrives in parts). */
 ssize_t sbx_oci_read_full(int fd, void *buf, size_t len);
 /* A signal by name ("TERM", "SIGTERM") or number; -EINVAL if neither. */

@@ -762,6 +762,7 @@ static const struct slot spec_slots[] = {
     ONE(18, SLOT_U64, true, struct sbx_spec, tmp_size),
     ONE(19, SLOT_U64, true, struct sbx_spec, shm_size),
     MANY(20, SLOT_STRV, false, struct sbx_spec, readonly, n_readonly, NULL),
+    ONE(21, SLOT_U32, false, struct sbx_spec, n_pass),
 };
 DESC(spec_desc, SBX_MSG_SPEC, spec_slots, spec_check);
 

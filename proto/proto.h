@@ -304,7 +304,9 @@ struct sbx_msg_exit {
  * SPEC (daemon -> init).  fds, in order: the image (a detached mount tree
  * made for this sandbox alone), stdin, stdout, stderr, policy BPF memfd,
  * then, when mode != SBX_MODE_OFF, trampoline memfd and stats memfd,
- * then one detached mount tree per bind mount (n_binds, in order).
+ * then one detached mount tree per bind mount (n_binds, in order), then
+ * n_pass fds that the guest gets at 3, 4, ... (an OCI engine's
+ * --preserve-fds).
  */
 struct sbx_spec_bind {
     char *target;   /* absolute path in the sandbox */
@@ -380,6 +382,7 @@ struct sbx_spec {
     uint32_t n_rlimits;
     char **readonly; /* paths made read-only in the sandbox */
     uint32_t n_readonly;
+    uint32_t n_pass; /* fds after the binds, for the guest at 3.. */
 };
 
 /*

@@ -100,7 +100,8 @@ static void test_podman_run(void)
     CU_ASSERT_FALSE(s->flags & (SBX_SPEC_TTY | SBX_SPEC_NET_HOST | SBX_SPEC_READONLY_ROOT));
     CU_ASSERT_EQUAL(s->n_masked, 11);
     CU_ASSERT_EQUAL(s->n_readonly, 6);
-    CU_ASSERT_PTR_NOT_NULL(c.netns_path);
+    CU_ASSERT_PTR_NOT_NULL(c.join_path[SBX_OCI_NS_NET]);
+    CU_ASSERT_PTR_NULL(c.join_path[SBX_OCI_NS_IPC]);
     CU_ASSERT_EQUAL(c.limits.pids, 2048);
     CU_ASSERT_STRING_EQUAL(c.cgroups_path, "/libpod_parent/libpod-4baea0e6144f324d6ced1ec20636af"
                                            "f2f30e44b71d0c16838da07ce410a80575");
@@ -204,12 +205,17 @@ static void host_sysctl(json_object *c)
     json_object_object_add(s, "kernel.panic", json_object_new_string("1"));
     json_object_object_add(linux_of(c), "sysctl", s);
 }
-static void host_netns(json_object *c)
+/* A pod's shareProcessNamespace: its containers would join the pause container's pid namespace. */
+static void join_pidns(json_object *c)
 {
-    json_object *ns;
+    json_object *ns, *type;
     json_object_object_get_ex(linux_of(c), "namespaces", &ns);
-    json_object_object_add(json_object_array_get_idx(ns, 1), "path",
-                           json_object_new_string("/proc/self/ns/net"));
+    for (size_t i = 0; i < json_object_array_length(ns); i++) {
+        json_object *n = json_object_array_get_idx(ns, i);
+        if (json_object_object_get_ex(n, "type", &type) &&
+            !strcmp(json_object_get_string(type), "pid"))
+            json_object_object_add(n, "path", json_object_new_string("/proc/1/ns/pid"));
+    }
 }
 static void systemd_path(json_object *c)
 {
@@ -235,7 +241,7 @@ static void test_refused_named(void)
     expect_error(suid_bind, "mounts[5].options[2]: suid");
     expect_error(mode_bogus, "annotations.org.sandboxd.syscall-mode");
     expect_error(host_sysctl, "linux.sysctl.kernel.panic");
-    expect_error(host_netns, "linux.namespaces[1].path: /proc/self/ns/net is the host's");
+    expect_error(join_pidns, "linux.namespaces[0].path: joining a pid namespace is not supported");
 }
 
 static void test_mode_and_systemd(void)

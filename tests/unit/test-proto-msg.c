@@ -354,6 +354,7 @@ static void test_roundtrip_spec(void)
         .n_masked = 2,
         .readonly = readonly,
         .n_readonly = 1,
+        .n_pass = 2,
         .rlimits = rl,
         .n_rlimits = 2,
     };
@@ -381,6 +382,7 @@ static void test_roundtrip_spec(void)
                     m2.flags);
     CU_ASSERT_EQUAL_FATAL(1, m2.n_readonly);
     CU_ASSERT_STRING_EQUAL("/proc/asound", m2.readonly[0]);
+    CU_ASSERT_EQUAL(2, m2.n_pass);
     CU_ASSERT_EQUAL(65534, m2.uid);
     CU_ASSERT_EQUAL(65533, m2.gid);
     CU_ASSERT_EQUAL_FATAL(3, m2.n_groups);
