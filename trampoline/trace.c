@@ -47,6 +47,11 @@ enum copy_kind {
     CP_MEM,     /* p bytes from offset off, when the call succeeded */
     CP_ARGV,    /* NULL-terminated array of strings, packed NUL-separated */
     CP_ADDR,    /* a socket address, length in argument p */
+    CP_IOV,     /* an iovec array, count in argument p, with the data */
+    CP_RIOV,    /* an iovec array, count in argument p, the addresses only */
+    CP_MSG,     /* a struct msghdr and its iovec array */
+    CP_POLL,    /* a pollfd array, count in argument p */
+    CP_DENTS,   /* directory entries: their number */
 };
 
 struct copy {
@@ -79,6 +84,26 @@ struct copy {
 #define SA(i, l)                                                                                   \
     {                                                                                              \
         (i) + 1, CP_ADDR, (l), 0                                                                   \
+    }
+#define IOV(i, n)                                                                                  \
+    {                                                                                              \
+        (i) + 1, CP_IOV, (n), 0                                                                    \
+    }
+#define RIOV(i, n)                                                                                 \
+    {                                                                                              \
+        (i) + 1, CP_RIOV, (n), 0                                                                   \
+    }
+#define MSG(i)                                                                                     \
+    {                                                                                              \
+        (i) + 1, CP_MSG, 0, 0                                                                      \
+    }
+#define POLL(i, n)                                                                                 \
+    {                                                                                              \
+        (i) + 1, CP_POLL, (n), 0                                                                   \
+    }
+#define DENTS(i)                                                                                   \
+    {                                                                                              \
+        (i) + 1, CP_DENTS, 0, 0                                                                    \
     }
 /* struct stat from st_mode to st_size (mode, nlink-free part, uid, gid, rdev, size). */
 #define STAT(i) M(i, 32, 24)
@@ -141,6 +166,21 @@ static const struct copy copies[SBX_STATS_NSYSCALLS][2] = {
     [__NR_rt_sigaction] = { M(1, 32, 0) },
     [__NR_rt_sigprocmask] = { M(1, 8, 0) },
     [__NR_prlimit64] = { M(2, 16, 0), M(3, 16, 0) },
+    /* Alone in a record, these take both strings' room (SBX_TRACE_WIDE). */
+    [__NR_readv] = { IOV(1, 2) },
+    [__NR_writev] = { IOV(1, 2) },
+    [__NR_preadv] = { IOV(1, 2) },
+    [__NR_pwritev] = { IOV(1, 2) },
+    [__NR_preadv2] = { IOV(1, 2) },
+    [__NR_pwritev2] = { IOV(1, 2) },
+    [__NR_process_vm_readv] = { IOV(1, 2), RIOV(3, 4) },
+    [__NR_process_vm_writev] = { IOV(1, 2), RIOV(3, 4) },
+    [__NR_sendmsg] = { MSG(1) },
+    [__NR_recvmsg] = { MSG(1) },
+    [__NR_poll] = { POLL(0, 1) },
+    [__NR_ppoll] = { POLL(0, 1) },
+    [__NR_getdents] = { DENTS(1) },
+    [__NR_getdents64] = { DENTS(1) },
 };
 
 /*
@@ -190,14 +230,97 @@ static int addr_was_read(long ret)
     }
 }
 
+struct kiovec {
+    uint64_t base, len;
+};
+
+/*
+ * Encodes cnt iovecs at v into dst (cap bytes; include/sbx/trace.h): with
+ * the data, the first total bytes spread over them in order (what the
+ * kernel read or wrote), else their addresses.  Returns the bytes used.
+ */
+static size_t copy_iov(char *dst, size_t cap, const struct kiovec *v, uint64_t cnt, uint64_t total,
+                       int data)
+{
+    size_t n = 1;
+    unsigned k = 0;
+    for (; k < cnt && k < SBX_TRACE_IOV_COUNT; k++) {
+        struct kiovec e = v[k];
+        if (!data) {
+            if (n + 16 > cap)
+                break;
+            memcpy(dst + n, &e, 16);
+            n += 16;
+            continue;
+        }
+        if (n + 9 > cap)
+            break;
+        uint64_t have = e.len < total ? e.len : total;
+        total -= have;
+        uint64_t room = cap - n - 9;
+        uint64_t take = have < SBX_TRACE_IOV_DATA ? have : SBX_TRACE_IOV_DATA;
+        if (take > room)
+            take = room;
+        memcpy(dst + n, &e.len, 8);
+        dst[n + 8] = (char)(take | (take < have ? SBX_TRACE_IOV_CUT : 0));
+        memcpy(dst + n + 9, (const char *)e.base, take);
+        n += 9 + take;
+    }
+    dst[0] = (char)(k | (data ? 0 : SBX_TRACE_IOV_ADDR));
+    return n;
+}
+
+struct kmsghdr {
+    uint64_t name;
+    uint32_t namelen, pad0;
+    uint64_t iov, iovlen, control, controllen;
+    int32_t flags, pad1;
+};
+
+/* A msghdr the kernel has read (and, for recvmsg, written back) for a result ret >= 0. */
+static size_t copy_msg(char *dst, size_t cap, const struct kmsghdr *m, long ret)
+{
+    struct kmsghdr k = *m;
+    struct sbx_trace_msghdr h = {
+        .name = k.name,
+        .control = k.control,
+        .controllen = k.controllen,
+        .namelen = k.namelen,
+        .iovlen = (uint32_t)k.iovlen,
+        .flags = k.flags,
+    };
+    /* Control messages as CMSG_NXTHDR walks them; only their headers. */
+    uint64_t off = 0;
+    while (k.control && h.ncmsg < SBX_TRACE_CMSG_MAX && off + 16 <= k.controllen) {
+        uint64_t len;
+        memcpy(&len, (const char *)k.control + off, 8);
+        if (len < 16 || len > k.controllen - off)
+            break;
+        if (h.ncmsg++ == 0) {
+            h.cmsg_len = len;
+            memcpy(&h.cmsg_level, (const char *)k.control + off + 8, 4);
+            memcpy(&h.cmsg_type, (const char *)k.control + off + 12, 4);
+            h.cmsg_ndata =
+                len - 16 < sizeof(h.cmsg_data) ? (uint8_t)(len - 16) : (uint8_t)sizeof(h.cmsg_data);
+            memcpy(h.cmsg_data, (const char *)k.control + off + 16, h.cmsg_ndata);
+        }
+        off += (len + 7) & ~7ull;
+    }
+    memcpy(dst, &h, sizeof(h));
+    if (!k.iov)
+        return sizeof(h);
+    return sizeof(h) + copy_iov(dst + sizeof(h), cap - sizeof(h), (const struct kiovec *)k.iov,
+                                k.iovlen, (uint64_t)ret, 1);
+}
+
 /* Copies what c describes into r->str[i]; returns the SBX_TRACE_TRUNC bit when it was cut. */
 static unsigned copy_one(struct sbx_trace_rec *r, int i, const struct copy *c, const long *a,
-                         long ret)
+                         long ret, size_t cap)
 {
     const char *src = (const char *)a[c->arg1 - 1];
-    size_t n = 0, cap = SBX_TRACE_STR;
+    size_t n = 0;
     unsigned cut = 0;
-    char *dst = r->str[i];
+    char *dst = (char *)r->str + i * SBX_TRACE_STR; /* wide: both strings */
     if (!src)
         return 0;
     switch (c->kind) {
@@ -253,6 +376,42 @@ static unsigned copy_one(struct sbx_trace_rec *r, int i, const struct copy *c, c
         }
         if (*v)
             cut = 1;
+        break;
+    }
+    case CP_IOV:
+    case CP_RIOV:
+        /* The kernel read the whole array, and the first ret bytes of the data. */
+        if (ret < 0)
+            return 0;
+        n = copy_iov(dst, cap, (const struct kiovec *)src, (uint64_t)a[c->p], (uint64_t)ret,
+                     c->kind == CP_IOV);
+        break;
+    case CP_MSG:
+        if (ret < 0)
+            return 0;
+        n = copy_msg(dst, cap, (const struct kmsghdr *)src, ret);
+        break;
+    case CP_POLL:
+        /* Read at the start; revents written back also when a signal interrupted the wait. */
+        if (ret < 0 && ret != -EINTR)
+            return 0;
+        n = (uint64_t)a[c->p] < cap / 8 ? (size_t)a[c->p] * 8 : cap / 8 * 8;
+        memcpy(dst, src, n);
+        break;
+    case CP_DENTS: {
+        if (ret < 0)
+            return 0;
+        /* d_reclen is at offset 16 in both linux_dirent and linux_dirent64. */
+        uint32_t count = 0;
+        for (uint64_t off = 0; off + 18 <= (uint64_t)ret; count++) {
+            uint16_t len;
+            memcpy(&len, src + off + 16, 2);
+            if (len == 0)
+                break;
+            off += len;
+        }
+        memcpy(dst, &count, 4);
+        n = 4;
         break;
     }
     default:
@@ -344,10 +503,19 @@ static void put(long nr, const long *a, long ret, unsigned kind, unsigned flags)
     for (int i = 0; i < 6; i++)
         r->args[i] = (uint64_t)a[i];
     r->ret = ret;
-    if (!(flags & SBX_TRACE_NORET) && nr >= 0 && nr < SBX_STATS_NSYSCALLS)
-        for (int i = 0; i < 2; i++)
-            if (copies[nr][i].arg1)
-                flags |= copy_one(r, i, &copies[nr][i], a, ret);
+    if (!(flags & SBX_TRACE_NORET) && nr >= 0 && nr < SBX_STATS_NSYSCALLS) {
+        const struct copy *cp = copies[nr];
+        /* A structure alone in its record takes both strings' room. */
+        if (cp[0].kind >= CP_IOV && cp[0].kind <= CP_POLL && !cp[1].arg1) {
+            flags |= copy_one(r, 0, &cp[0], a, ret, 2 * SBX_TRACE_STR);
+            if (r->sarg[0] != SBX_TRACE_NOARG)
+                flags |= SBX_TRACE_WIDE;
+        } else {
+            for (int i = 0; i < 2; i++)
+                if (cp[i].arg1)
+                    flags |= copy_one(r, i, &cp[i], a, ret, SBX_TRACE_STR);
+        }
+    }
     r->flags = (uint16_t)flags;
     publish(r, pos);
 }

@@ -225,11 +225,16 @@ strace_native() {
     ' native "$root" "$out" "$@" >"$T/native.out" 2>"$T/native.err" </dev/null || nrc=$?
 }
 
-# compare MODE PROG CMD...: same output and the same sequences as strace -f.
+# compare MODE PROG CMD...: same output and the same sequences as strace -f
+# (and the same whole lines for the calls named in the array EXACT).
+EXACT=()
 compare() {
-    local mode=$1 prog=$2 ign=()
+    local mode=$1 prog=$2 ign=() e
     shift 2
     [ "$mode" = rewrite ] && ign=(--ignore rt_sigprocmask)
+    for e in "${EXACT[@]}"; do
+        ign+=(--exact "$e")
+    done
     nrc=0
     strace_native "$ROOT" "$T/native.st" "$@"
     run "$mode" -e LC_ALL=C --trace="$T/tr" -- "$@"
@@ -251,6 +256,12 @@ if command -v strace >/dev/null && command -v debugfs >/dev/null; then
         /bin/busybox sh -c "$BB_SCRIPT"
     t "busybox, rewrite: the same" compare rewrite /bin/busybox /bin/busybox sh -c "$BB_SCRIPT"
     t "fork, rewrite: the same" compare rewrite /sbx/traceguest /sbx/traceguest fork 5
+    # The decoded structures, line by line as strace prints them.
+    EXACT=(writev readv poll sendmsg recvmsg getdents64)
+    t "iovecs, msghdr, pollfds, dirents, trap: strace's whole lines" compare trap /sbx/traceguest \
+        /sbx/traceguest structs
+    t "rewrite: the same" compare rewrite /sbx/traceguest /sbx/traceguest structs
+    EXACT=()
 else
     skip "busybox against strace -f" "strace or debugfs missing"
 fi
