@@ -67,6 +67,13 @@ int sbx_trace_sink_attach(struct sbx_trace_sink *s, int memfd)
     if (nrec == 0)
         return -EINVAL;
     size_t len = (size_t)SBX_TRACE_RING_SIZE(nrec);
+    /*
+     * Allocate the ring's pages now, in one call, rather than one page fault
+     * each in the guest on its first lap (a 4 KiB page is 16 records: its
+     * fault cost the traced call a quarter of its time).  Within the sealed
+     * size; where it fails, the guest's faults allocate them as before.
+     */
+    (void)fallocate(fd, 0, SBX_TRACE_OFFSET, (off_t)len);
     void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, SBX_TRACE_OFFSET);
     if (m == MAP_FAILED)
         return -errno;

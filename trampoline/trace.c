@@ -479,9 +479,11 @@ static struct sbx_trace_rec *reserve(uint64_t *pos)
             break;
     }
     *pos = h;
-    struct sbx_trace_rec *r = &rg->rec[h & ring_mask];
-    __atomic_store_n(&r->seq, 0, __ATOMIC_RELAXED);
-    return r;
+    /*
+     * seq still holds the position of a lap before (or 0), never pos + 1: the
+     * reader waits for it without our clearing it first.
+     */
+    return &rg->rec[h & ring_mask];
 }
 
 static void publish(struct sbx_trace_rec *r, uint64_t pos)
