@@ -950,7 +950,8 @@ static void arg(struct out *o, const struct sbx_trace_rec *r, unsigned i, char k
             put(o, ", sa_mask=");
             sig_set(o, sa[3]);
             put(o, ", sa_flags=");
-            flags(o, sa[1], sa_bits, ARRAY_SIZE(sa_bits), "0");
+            /* The kernel keeps 32 bits: glibc's int flags arrive sign-extended. */
+            flags(o, sa[1] & 0xffffffffu, sa_bits, ARRAY_SIZE(sa_bits), "0");
             if (sa[1] & 0x04000000)
                 put(o, ", sa_restorer=%#llx", (unsigned long long)sa[2]);
             put(o, "}");
@@ -1131,9 +1132,10 @@ static void signal_line(struct out *o, const struct sbx_trace_rec *r)
     if (!user && r->nr == SIGCHLD)
         put(o, ", si_pid=%d, si_uid=%u, si_status=%d, ...", (int)r->args[1], (unsigned)r->args[2],
             (int)r->args[3]);
-    else if (!user && fault)
-        put(o, ", si_addr=%#llx", (unsigned long long)r->args[4]);
-    else if (code == 0 || code == -1 || code == -6)
+    else if (!user && fault) {
+        put(o, ", si_addr=");
+        pointer(o, r->args[4]);
+    } else if (code == 0 || code == -1 || code == -6)
         put(o, ", si_pid=%d, si_uid=%u", (int)r->args[1], (unsigned)r->args[2]);
     put(o, "} ---");
 }
@@ -1172,6 +1174,34 @@ size_t sbx_trace_format(const struct sbx_trace_rec *r, char *buf, size_t len)
     put(&o, ")");
     result(&o, r, d ? d->ret : 'd');
     return o.n < len ? o.n : len - 1;
+}
+
+bool sbx_trace_reaped_killed(const struct sbx_trace_rec *r, int *pid, int *sig, bool *core)
+{
+    size_t n = 0;
+    bool cut = false;
+    const char *mem = r->kind == SBX_TRACE_SYSCALL && r->nr == SYS_wait4 && r->ret > 0 &&
+                              !(r->flags & SBX_TRACE_NORET)
+                          ? copied(r, 1, &n, &cut)
+                          : NULL;
+    int st;
+    if (!mem || n < 4)
+        return false;
+    memcpy(&st, mem, 4);
+    if (!WIFSIGNALED(st))
+        return false;
+    *pid = (int)r->ret;
+    *sig = WTERMSIG(st);
+    *core = WCOREDUMP(st);
+    return true;
+}
+
+size_t sbx_trace_format_killed(int sig, bool core, char *buf, size_t len)
+{
+    char sb[32];
+    int k = snprintf(buf, len, "+++ killed by %s%s +++", signame((uint64_t)sig, sb, sizeof(sb)),
+                     core ? " (core dumped)" : "");
+    return k < 0 ? 0 : (size_t)k < len ? (size_t)k : len ? len - 1 : 0;
 }
 
 /* ---- filters ---- */

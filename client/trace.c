@@ -89,10 +89,17 @@ static void emit(struct sbx_trace_sink *s, const struct sbx_trace_rec *r)
     bool sig = r->kind == SBX_TRACE_SIGNAL;
     if (s->learn && !sig)
         sbx_learn_add(s->learn, r->nr, r->args);
+    char line[1024];
+    int pid, signo;
+    bool core;
+    /* A death by a signal, known from the parent's wait4: shown whatever the list, as strace. */
+    if (s->out && sbx_trace_reaped_killed(r, &pid, &signo, &core)) {
+        sbx_trace_format_killed(signo, core, line, sizeof(line));
+        fprintf(s->out, "[pid %d] %s\n", pid, line);
+    }
     /* Signals are shown whatever the list, as strace does. */
     if (!s->out || (!sig && !sbx_trace_filter_match(&s->filter, r->nr)))
         return;
-    char line[1024];
     sbx_trace_format(r, line, sizeof(line));
     fprintf(s->out, "[pid %d] %s\n", r->tid, line);
     if (!sig && r->nr == SYS_exit_group && (r->flags & SBX_TRACE_NORET))
@@ -129,6 +136,16 @@ void sbx_trace_sink_drain(struct sbx_trace_sink *s, bool final)
     __atomic_store_n(&rg->tail, s->tail, __ATOMIC_RELEASE);
     if (s->out)
         fflush(s->out);
+}
+
+void sbx_trace_sink_killed(struct sbx_trace_sink *s, int sig)
+{
+    if (!s->ring || !s->out)
+        return;
+    char line[128];
+    sbx_trace_sink_drain(s, true);
+    sbx_trace_format_killed(sig, false, line, sizeof(line));
+    fprintf(s->out, "[pid 2] %s\n", line);
 }
 
 void sbx_trace_sink_done(struct sbx_trace_sink *s)

@@ -555,11 +555,55 @@ static struct guest_sa guest_sa[65];
 typedef void sbx_sa_handler(int);
 typedef void sbx_sa_sigaction(int, struct sbx_siginfo *, void *);
 
-static void sig_wrapper(int sig, struct sbx_siginfo *si, void *uc)
+#define SA_ONSTACK 0x08000000UL
+
+/*
+ * The signals whose default action ends the process (terminate or dump
+ * core), SIGSYS (the trampoline's) and SIGKILL (which no handler can see)
+ * left out.  While the guest leaves them at SIG_DFL, dfl_wrapper is
+ * installed in its place, so that a death by such a signal is recorded too.
+ * The signals whose default is to be ignored, stop or continue get no
+ * handler: one would make the calls they interrupt fail with EINTR, and
+ * SIGCHLD's default would stop reaping nothing the guest asked for.
+ */
+static int fatal_default(int sig)
 {
-    if (sig < 1 || sig > 64)
-        return;
-    struct guest_sa g = guest_sa[sig];
+    if (sig >= 32 && sig <= 64)
+        return 1; /* real-time: terminate */
+    switch (sig) {
+    case 1:  /* SIGHUP */
+    case 2:  /* SIGINT */
+    case 3:  /* SIGQUIT */
+    case 4:  /* SIGILL */
+    case 5:  /* SIGTRAP */
+    case 6:  /* SIGABRT */
+    case 7:  /* SIGBUS */
+    case 8:  /* SIGFPE */
+    case 10: /* SIGUSR1 */
+    case 11: /* SIGSEGV */
+    case 12: /* SIGUSR2 */
+    case 13: /* SIGPIPE */
+    case 14: /* SIGALRM */
+    case 15: /* SIGTERM */
+    case 16: /* SIGSTKFLT */
+    case 24: /* SIGXCPU */
+    case 25: /* SIGXFSZ */
+    case 26: /* SIGVTALRM */
+    case 27: /* SIGPROF */
+    case 29: /* SIGIO */
+    case 30: /* SIGPWR */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* What the guest's SIG_DFL of each signal under dfl_wrapper reads back as: its flags, restorer. */
+static struct guest_sa guest_dfl[65];
+static uint64_t guest_dfl_restorer[65];
+
+static void record_signal(int sig, const struct sbx_siginfo *si)
+{
     const char *u = (const char *)si + 16;
     int32_t pid, uid, status;
     uint64_t addr;
@@ -569,6 +613,59 @@ static void sig_wrapper(int sig, struct sbx_siginfo *si, void *uc)
     memcpy(&addr, u, 8);
     long a[6] = { si->si_code, pid, uid, status, (long)addr, 0 };
     put(sig, a, 0, SBX_TRACE_SIGNAL, SBX_TRACE_NORET);
+}
+
+static void dfl_wrapper(int sig, struct sbx_siginfo *si, void *uc);
+
+/* Installs dfl_wrapper for sig with the guest's mask; 0 or -errno. */
+static long install_dfl(int sig, uint64_t mask)
+{
+    struct sbx_ksigaction w = {
+        .handler = (uint64_t)dfl_wrapper,
+        .flags = SBX_SA_SIGINFO | SBX_SA_RESTORER | SA_ONSTACK,
+        .restorer = (uint64_t)sbx_tramp_restorer,
+        .mask = mask & ~SBX_SIGBIT(SBX_SIGSYS),
+    };
+    return sbx_sys4(__NR_rt_sigaction, sig, (long)&w, 0, 8);
+}
+
+/*
+ * A signal the guest left at its default action, which ends the process:
+ * recorded, then carried out by the kernel as it would have been.  The
+ * disposition goes back to SIG_DFL; a fault (si_code > 0: SIGSEGV, SIGBUS,
+ * SIGILL, SIGFPE) is left to recur when the instruction runs again, with
+ * its own siginfo; any other signal is sent again to this thread, and is
+ * delivered once the mask this handler runs with is restored.  Either way
+ * the process dies of the signal, with its core dump and its wait status.
+ */
+static void dfl_wrapper(int sig, struct sbx_siginfo *si, void *uc)
+{
+    (void)uc;
+    if (sig < 1 || sig > 64)
+        return;
+    record_signal(sig, si);
+    struct sbx_ksigaction dfl = { .handler = SBX_SIG_DFL };
+    sbx_sys4(__NR_rt_sigaction, sig, (long)&dfl, 0, 8);
+    int fault = si->si_code > 0 && (sig == 4 || sig == 7 || sig == 8 || sig == 11);
+    if (!fault)
+        sbx_sys3(__NR_tgkill, sbx_sys0(__NR_getpid), sbx_sys0(__NR_gettid), sig);
+}
+
+static void sig_wrapper(int sig, struct sbx_siginfo *si, void *uc)
+{
+    if (sig < 1 || sig > 64)
+        return;
+    struct guest_sa g = guest_sa[sig];
+    record_signal(sig, si);
+    /* SA_RESETHAND: the kernel has put SIG_DFL back; a fatal one is watched again. */
+    struct sbx_ksigaction cur;
+    if ((g.flags & SBX_SA_RESETHAND) && fatal_default(sig) &&
+        sbx_sys4(__NR_rt_sigaction, sig, 0, (long)&cur, 8) == 0 && cur.handler == SBX_SIG_DFL) {
+        /* The kernel reset the handler only: the guest's flags read back. */
+        guest_dfl[sig] = (struct guest_sa){ SBX_SIG_DFL, g.flags };
+        guest_dfl_restorer[sig] = cur.restorer;
+        install_dfl(sig, cur.mask);
+    }
     if (g.handler <= 1)
         return; /* reset meanwhile: nothing the guest asked for runs */
     if (g.flags & SBX_SA_SIGINFO)
@@ -583,23 +680,55 @@ long sbx_trace_rt_sigaction(struct sbx_call *c, struct sbx_ksigaction *act)
     struct sbx_ksigaction *oact = (struct sbx_ksigaction *)c->a[2];
     if (sig < 1 || sig > 64)
         return sbx_call_gate(c);
-    struct guest_sa old = guest_sa[sig];
-    /* SIG_DFL (0) and SIG_IGN (1) stay the kernel's to carry out. */
+    struct guest_sa old = guest_sa[sig], old_dfl = guest_dfl[sig];
+    uint64_t old_restorer = guest_dfl_restorer[sig];
     if (act && act->handler > 1) {
         guest_sa[sig] = (struct guest_sa){ act->handler, act->flags };
         act->handler = (uint64_t)sig_wrapper;
         act->flags |= SBX_SA_SIGINFO;
+    } else if (act && act->handler == SBX_SIG_DFL && fatal_default(sig)) {
+        /* A fatal default: watched by dfl_wrapper, read back as the guest set it. */
+        guest_dfl[sig] = (struct guest_sa){ SBX_SIG_DFL, act->flags };
+        guest_dfl_restorer[sig] = act->restorer;
+        act->handler = (uint64_t)dfl_wrapper;
+        act->flags = SBX_SA_SIGINFO | SBX_SA_RESTORER | SA_ONSTACK;
+        act->restorer = (uint64_t)sbx_tramp_restorer;
     }
+    /* SIG_IGN stays the kernel's to carry out: a handler would change what it does. */
     long r = sbx_call_gate(c);
     if (r < 0) {
         guest_sa[sig] = old;
+        guest_dfl[sig] = old_dfl;
+        guest_dfl_restorer[sig] = old_restorer;
         return r;
     }
     if (oact && oact->handler == (uint64_t)sig_wrapper) {
         oact->handler = old.handler;
         oact->flags = old.flags;
+    } else if (oact && oact->handler == (uint64_t)dfl_wrapper) {
+        oact->handler = SBX_SIG_DFL;
+        oact->flags = old_dfl.flags;
+        oact->restorer = old_restorer;
     }
     return r;
+}
+
+/*
+ * At startup (each exec): the signals at SIG_DFL whose default ends the
+ * process get dfl_wrapper; what the guest reads back stays what the kernel
+ * had.  Those at SIG_IGN (inherited across exec) are left alone.
+ */
+static void watch_defaults(void)
+{
+    for (int sig = 1; sig <= 64; sig++) {
+        struct sbx_ksigaction cur;
+        if (!fatal_default(sig) || sbx_sys4(__NR_rt_sigaction, sig, 0, (long)&cur, 8) < 0 ||
+            cur.handler != SBX_SIG_DFL)
+            continue;
+        guest_dfl[sig] = (struct guest_sa){ SBX_SIG_DFL, cur.flags };
+        guest_dfl_restorer[sig] = cur.restorer;
+        install_dfl(sig, cur.mask);
+    }
 }
 
 void sbx_trace_exec(const char *path, char *const *argv)
@@ -658,6 +787,8 @@ void sbx_trace_init(void)
     ring_mask = nrec - 1;
     sbx_trace_signals = what == SBX_TRACE_ALL;
     one_tid = (int32_t)sbx_sys0(__NR_gettid);
+    if (sbx_trace_signals)
+        watch_defaults();
     sbx_trace_on = 1;
     /* The filter gates what is traced: its sites are worth patching. */
     sbx_gate_also(sbx_trace_sel);

@@ -9,14 +9,23 @@
  *     traceguest structs           writev, readv, poll, sendmsg and recvmsg
  *                              with SCM_RIGHTS, getdents64 of a directory
  *                              of three files; prints "structs"
+ *     traceguest segv          a child dies of SIGSEGV (no core); the parent
+ *                              prints "child killed by 11"
+ *     traceguest sigdfl        prints the dispositions it reads back (SIG_DFL
+ *                              as set, with flags and mask), runs a
+ *                              SA_RESETHAND handler of SIGUSR1 once, then
+ *                              dies of the second SIGUSR1 (exit 138)
  */
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -95,8 +104,78 @@ static int structs(void)
     return 0;
 }
 
+static int segv(void)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return 1;
+    if (pid == 0) {
+        struct rlimit no = { 0, 0 };
+        setrlimit(RLIMIT_CORE, &no);
+        volatile uintptr_t bad = 0; /* not a constant: a real fault at run time */
+        *(volatile int *)bad = 1;
+        _exit(0);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) != pid || !WIFSIGNALED(st))
+        return 1;
+    printf("child killed by %d\n", WTERMSIG(st));
+    return 0;
+}
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    static const char m[] = "usr1\n";
+    if (write(1, m, sizeof(m) - 1) < 0)
+        _exit(1);
+}
+
+static void show(const char *what, int sig)
+{
+    struct sigaction o;
+    if (sigaction(sig, NULL, &o) < 0)
+        exit(1);
+    printf("%s %s %#x %d\n", what,
+           o.sa_handler == SIG_DFL   ? "dfl"
+           : o.sa_handler == SIG_IGN ? "ign"
+                                     : "handler",
+           (unsigned)o.sa_flags, sigismember(&o.sa_mask, SIGINT));
+}
+
+static int sigdfl(void)
+{
+    show("term", SIGTERM);
+    show("segv", SIGSEGV);
+    show("chld", SIGCHLD);
+    show("rt2", SIGRTMIN + 2);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    sa.sa_flags = SA_RESTART;
+    sigaddset(&sa.sa_mask, SIGINT);
+    if (sigaction(SIGTERM, &sa, NULL) < 0)
+        return 1;
+    show("term", SIGTERM);
+    sa.sa_handler = on_usr1;
+    sa.sa_flags = SA_RESETHAND;
+    if (sigaction(SIGUSR1, &sa, NULL) < 0)
+        return 1;
+    show("usr1", SIGUSR1);
+    fflush(stdout);
+    raise(SIGUSR1);
+    show("usr1", SIGUSR1);
+    fflush(stdout);
+    raise(SIGUSR1);
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "segv") == 0)
+        return segv();
+    if (argc == 2 && strcmp(argv[1], "sigdfl") == 0)
+        return sigdfl();
     if (argc == 2 && strcmp(argv[1], "structs") == 0)
         return structs();
     if (argc == 4 && strcmp(argv[1], "threads") == 0) {
@@ -136,6 +215,6 @@ int main(int argc, char **argv)
         printf("child %d\n", WEXITSTATUS(st));
         return 0;
     }
-    fputs("usage: traceguest threads T N | flood N | fork N | structs\n", stderr);
+    fputs("usage: traceguest threads T N | flood N | fork N | structs | segv | sigdfl\n", stderr);
     return 2;
 }

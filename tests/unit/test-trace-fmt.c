@@ -201,6 +201,11 @@ static void test_kinds(void)
     sa[0] = 1, sa[1] = 0, sa[3] = 0;
     copy(&r, 0, 1, sa, 32);
     expect(&r, "rt_sigaction(SIGINT, {sa_handler=SIG_IGN, sa_mask=[], sa_flags=0}, NULL, 8) = 0");
+    /* glibc's int sa_flags with SA_RESETHAND, sign-extended: the kernel keeps 32 bits. */
+    sa[0] = 0, sa[1] = (uint64_t)(int64_t)(int32_t)0x84000000u, sa[2] = 0x402000;
+    copy(&r, 0, 1, sa, 32);
+    expect(&r, "rt_sigaction(SIGINT, {sa_handler=SIG_DFL, sa_mask=[], "
+               "sa_flags=SA_RESTORER|SA_RESETHAND, sa_restorer=0x402000}, NULL, 8) = 0");
     r = rec(SYS_execve, 0, 1, 2, 0, 0, 0, 0);
     copy(&r, 0, 0, "/bin/sh", 7);
     copy(&r, 1, 1, "sh\0-c\0true", 11);
@@ -297,12 +302,48 @@ static void test_signals(void)
     r = rec(SIGSEGV, 0, 1, 0, 0, 0, 0x10, 0);
     r.kind = SBX_TRACE_SIGNAL;
     expect(&r, "--- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=0x10} ---");
+    r = rec(SIGSEGV, 0, 1, 0, 0, 0, 0, 0);
+    r.kind = SBX_TRACE_SIGNAL;
+    expect(&r, "--- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=NULL} ---");
     r = rec(SIGALRM, 0, 0x80, 0, 0, 0, 0, 0);
     r.kind = SBX_TRACE_SIGNAL;
     expect(&r, "--- SIGALRM {si_signo=SIGALRM, si_code=SI_KERNEL} ---");
 }
 
 /* Numbers without an entry: libseccomp's name and six arguments in hex; beyond it, a number. */
+/* The end of a process killed by a signal, from the wait4 that reaped it. */
+static void test_killed(void)
+{
+    char line[128];
+    int pid = 0, sig = 0;
+    bool core = false;
+    int st = SIGSEGV | 0x80; /* WCOREDUMP */
+    struct sbx_trace_rec r = rec(SYS_wait4, 3, (uint64_t)-1, 0x1000, 0, 0, 0, 0);
+    copy(&r, 0, 1, &st, 4);
+    CU_ASSERT(sbx_trace_reaped_killed(&r, &pid, &sig, &core));
+    CU_ASSERT(pid == 3 && sig == SIGSEGV && core);
+    sbx_trace_format_killed(sig, core, line, sizeof(line));
+    CU_ASSERT_STRING_EQUAL(line, "+++ killed by SIGSEGV (core dumped) +++");
+    sbx_trace_format_killed(SIGKILL, false, line, sizeof(line));
+    CU_ASSERT_STRING_EQUAL(line, "+++ killed by SIGKILL +++");
+    /* An exit, a failed or empty wait, no status copied: nothing. */
+    st = 7 << 8;
+    copy(&r, 0, 1, &st, 4);
+    CU_ASSERT(!sbx_trace_reaped_killed(&r, &pid, &sig, &core));
+    st = SIGTERM;
+    copy(&r, 0, 1, &st, 4);
+    r.ret = 0;
+    CU_ASSERT(!sbx_trace_reaped_killed(&r, &pid, &sig, &core));
+    r.ret = -ECHILD;
+    CU_ASSERT(!sbx_trace_reaped_killed(&r, &pid, &sig, &core));
+    r = rec(SYS_wait4, 3, (uint64_t)-1, 0, 0, 0, 0, 0);
+    CU_ASSERT(!sbx_trace_reaped_killed(&r, &pid, &sig, &core));
+    /* Only wait4's status counts. */
+    r = rec(SYS_read, 4, 0, 0x1000, 4, 0, 0, 0);
+    copy(&r, 0, 1, &st, 4);
+    CU_ASSERT(!sbx_trace_reaped_killed(&r, &pid, &sig, &core));
+}
+
 static void test_unknown(void)
 {
     struct sbx_trace_rec r = rec(SYS_io_uring_setup, 5, 8, 0x1000, 0, 0, 0, 0);
@@ -530,7 +571,7 @@ static void test_structs(void)
 static const struct sbx_test tests[] = {
     SBX_TEST(test_every_entry), SBX_TEST(test_kinds),   SBX_TEST(test_unknown),
     SBX_TEST(test_strings),     SBX_TEST(test_filters), SBX_TEST(test_signals),
-    SBX_TEST(test_structs),
+    SBX_TEST(test_structs),     SBX_TEST(test_killed),
 };
 
 int main(void)
