@@ -647,8 +647,17 @@ static void dfl_wrapper(int sig, struct sbx_siginfo *si, void *uc)
     struct sbx_ksigaction dfl = { .handler = SBX_SIG_DFL };
     sbx_sys4(__NR_rt_sigaction, sig, (long)&dfl, 0, 8);
     int fault = si->si_code > 0 && (sig == 4 || sig == 7 || sig == 8 || sig == 11);
-    if (!fault)
-        sbx_sys3(__NR_tgkill, sbx_sys0(__NR_getpid), sbx_sys0(__NR_gettid), sig);
+    if (fault)
+        return;
+    long pid = one_tid ? one_tid : sbx_sys0(__NR_getpid);
+    long tid = one_tid ? one_tid : sbx_sys0(__NR_gettid);
+    /*
+     * Fail closed: a policy that refuses the resend must not let the guest
+     * outlive a signal that ends it (it then exits with the shell's status
+     * for the signal, 128 + N, not by the signal).
+     */
+    if (sbx_sys3(__NR_tgkill, pid, tid, sig) < 0)
+        sbx_sys1(__NR_exit_group, 128 + sig);
 }
 
 static void sig_wrapper(int sig, struct sbx_siginfo *si, void *uc)
