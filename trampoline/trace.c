@@ -506,7 +506,11 @@ static void put(long nr, const long *a, long ret, unsigned kind, unsigned flags)
     if (!r)
         return;
     r->nr = (uint32_t)nr;
-    r->tid = one_tid ? one_tid : (int32_t)sbx_sys0(__NR_gettid);
+    /*
+     * A signal asks the kernel: a fork's child can take one before its
+     * clone has returned through us and refreshed one_tid.
+     */
+    r->tid = one_tid && kind != SBX_TRACE_SIGNAL ? one_tid : (int32_t)sbx_sys0(__NR_gettid);
     r->kind = (uint16_t)kind;
     r->sarg[0] = r->sarg[1] = SBX_TRACE_NOARG;
     r->slen[0] = r->slen[1] = 0;
@@ -657,8 +661,13 @@ static void dfl_wrapper(int sig, struct sbx_siginfo *si, void *uc)
     int fault = si->si_code > 0 && (sig == 4 || sig == 7 || sig == 8 || sig == 11);
     if (fault)
         return;
-    long pid = one_tid ? one_tid : sbx_sys0(__NR_getpid);
-    long tid = one_tid ? one_tid : sbx_sys0(__NR_gettid);
+    /*
+     * Asked of the kernel, never one_tid: a fork's child can take a signal
+     * before its clone has returned through us and refreshed it, and would
+     * send the signal to its parent.
+     */
+    long pid = sbx_sys0(__NR_getpid);
+    long tid = sbx_sys0(__NR_gettid);
     /*
      * Fail closed: a policy that refuses the resend must not let the guest
      * outlive a signal that ends it (it then exits with the shell's status
