@@ -22,6 +22,7 @@
  *   V iovec array (count in the next argument)      H struct msghdr  N MSG_* flags
  *   Q pollfd array (count in the next argument; the result lists revents)
  *   Z directory entries (their number)              _ not printed (preadv's pos_h)
+ *   y waitid's idtype (P_*)                         J waitid's siginfo
  * Everything printed from memory comes from the record (what the trampoline
  * copied); without it, the pointer is printed in hex, as strace does for
  * memory it cannot read.
@@ -175,7 +176,7 @@ static const struct sbx_trace_decl decls[512] = {
     E(SYS_epoll_wait, "epoll_wait", "fpdd", 'd', DS),
     E(SYS_epoll_ctl, "epoll_ctl", "fdfp", 'd', DS),
     E(SYS_tgkill, "tgkill", "ddg", 'd', SG | PR),
-    E(SYS_waitid, "waitid", "ddpWp", 'd', PR),
+    E(SYS_waitid, "waitid", "ydJWp", 'd', PR),
     E(SYS_openat, "openat", "FsoO", 'd', DS | F_),
     E(SYS_mkdirat, "mkdirat", "Fsm", 'd', DS | F_),
     E(SYS_fchownat, "fchownat", "FsddA", 'd', DS | F_),
@@ -723,6 +724,32 @@ static void pollfds(struct out *o, const char *m, size_t n, uint64_t cnt, bool r
     put(o, "]");
 }
 
+static const struct bit cld_codes[] = { { 1, "CLD_EXITED" },  { 2, "CLD_KILLED" },
+                                        { 3, "CLD_DUMPED" },  { 4, "CLD_TRAPPED" },
+                                        { 5, "CLD_STOPPED" }, { 6, "CLD_CONTINUED" } };
+
+/* waitid's siginfo (48 bytes at m): {} when no child was waited for (WNOHANG), as strace. */
+static void waitid_info(struct out *o, const char *m)
+{
+    int32_t si[7];
+    int64_t t[2];
+    char sb[32];
+    memcpy(si, m, sizeof(si));
+    memcpy(t, m + 32, sizeof(t));
+    if (si[0] == 0) {
+        put(o, "{}");
+        return;
+    }
+    put(o, "{si_signo=%s, si_code=", signame((uint32_t)si[0], sb, sizeof(sb)));
+    value(o, (uint32_t)si[2], cld_codes, ARRAY_SIZE(cld_codes), false);
+    put(o, ", si_pid=%d, si_uid=%u, si_status=", si[4], (unsigned)si[5]);
+    if (si[2] == 1)
+        put(o, "%d", si[6]);
+    else
+        put(o, "%s", signame((uint32_t)si[6], sb, sizeof(sb)));
+    put(o, ", si_utime=%lld, si_stime=%lld}", (long long)t[0], (long long)t[1]);
+}
+
 static void arg(struct out *o, const struct sbx_trace_rec *r, unsigned i, char kind)
 {
     uint64_t v = r->args[i];
@@ -1041,6 +1068,19 @@ static void arg(struct out *o, const struct sbx_trace_rec *r, unsigned i, char k
             put(o, " /* %u entries */", count);
         }
         break;
+    case 'y': {
+        static const struct bit idtypes[] = {
+            { 0, "P_ALL" }, { 1, "P_PID" }, { 2, "P_PGID" }, { 3, "P_PIDFD" }
+        };
+        value(o, v, idtypes, ARRAY_SIZE(idtypes), false);
+        break;
+    }
+    case 'J':
+        if (mem && n >= 48)
+            waitid_info(o, mem);
+        else
+            pointer(o, v);
+        break;
     case 'p':
         pointer(o, v);
         break;
@@ -1113,9 +1153,6 @@ static void signal_line(struct out *o, const struct sbx_trace_rec *r)
                                            { (uint32_t)-1, "SI_QUEUE" },
                                            { (uint32_t)-2, "SI_TIMER" },
                                            { (uint32_t)-6, "SI_TKILL" } };
-    static const struct bit cld_codes[] = { { 1, "CLD_EXITED" },  { 2, "CLD_KILLED" },
-                                            { 3, "CLD_DUMPED" },  { 4, "CLD_TRAPPED" },
-                                            { 5, "CLD_STOPPED" }, { 6, "CLD_CONTINUED" } };
     static const struct bit fault_codes[] = { { 1, "SEGV_MAPERR" }, { 2, "SEGV_ACCERR" } };
     char sb[32];
     int32_t code = (int32_t)r->args[0];
@@ -1180,10 +1217,23 @@ bool sbx_trace_reaped_killed(const struct sbx_trace_rec *r, int *pid, int *sig, 
 {
     size_t n = 0;
     bool cut = false;
-    const char *mem = r->kind == SBX_TRACE_SYSCALL && r->nr == SYS_wait4 && r->ret > 0 &&
-                              !(r->flags & SBX_TRACE_NORET)
-                          ? copied(r, 1, &n, &cut)
-                          : NULL;
+    if (r->kind != SBX_TRACE_SYSCALL || (r->flags & SBX_TRACE_NORET))
+        return false;
+    /* waitid: the siginfo of a child killed or dumped, unless WNOWAIT left it to be waited for. */
+    if (r->nr == SYS_waitid) {
+        const char *m = r->ret == 0 && !(r->args[3] & WNOWAIT) ? copied(r, 2, &n, &cut) : NULL;
+        int32_t si[7];
+        if (!m || n < sizeof(si))
+            return false;
+        memcpy(si, m, sizeof(si));
+        if (si[0] != SIGCHLD || (si[2] != 2 && si[2] != 3) || si[4] <= 0)
+            return false;
+        *pid = si[4];
+        *sig = si[6];
+        *core = si[2] == 3;
+        return true;
+    }
+    const char *mem = r->nr == SYS_wait4 && r->ret > 0 ? copied(r, 1, &n, &cut) : NULL;
     int st;
     if (!mem || n < 4)
         return false;

@@ -54,7 +54,7 @@ const char *sbx_trace_name(uint32_t nr, char *buf, size_t len);
 size_t sbx_trace_format(const struct sbx_trace_rec *r, char *buf, size_t len);
 
 /*
- * Whether r is a wait4 that reaped a process killed by a signal: its pid,
+ * Whether r is a wait4 or waitid that reaped a process killed by a signal: its pid,
  * the signal and whether it dumped core.  That process's end is printed
  * from it ("+++ killed by ... +++"), as nothing of the dead process says.
  */

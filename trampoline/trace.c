@@ -156,6 +156,8 @@ static const struct copy copies[SBX_STATS_NSYSCALLS][2] = {
     [__NR_pipe2] = { M(0, 8, 0) },
     [__NR_socketpair] = { M(3, 8, 0) },
     [__NR_wait4] = { M(1, 4, 0) },
+    /* waitid's siginfo: si_signo to si_stime. */
+    [__NR_waitid] = { M(2, 48, 0) },
     [__NR_clock_gettime] = { M(1, 16, 0) },
     [__NR_nanosleep] = { M(0, 16, 0) },
     [__NR_clock_nanosleep] = { M(2, 16, 0) },

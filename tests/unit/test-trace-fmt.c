@@ -26,7 +26,7 @@
 #include "sbx-test.h"
 #include "sbx/macro.h"
 
-#define KINDS "dDuxpfFsboOmPMaAESXtkTcghvwWirleLnRzqUCKYIGjVHNQZ_"
+#define KINDS "dDuxpfFsboOmPMaAESXtkTcghvwWirleLnRzqUCKYIGjVHNQZ_yJ"
 
 static struct sbx_trace_rec rec(uint32_t nr, int64_t ret, uint64_t a0, uint64_t a1, uint64_t a2,
                                 uint64_t a3, uint64_t a4, uint64_t a5)
@@ -337,6 +337,27 @@ static void test_killed(void)
     r.ret = -ECHILD;
     CU_ASSERT(!sbx_trace_reaped_killed(&r, &pid, &sig, &core));
     r = rec(SYS_wait4, 3, (uint64_t)-1, 0, 0, 0, 0, 0);
+    CU_ASSERT(!sbx_trace_reaped_killed(&r, &pid, &sig, &core));
+    /* waitid: its siginfo, printed as strace does; WNOWAIT reaps nothing. */
+    int32_t si[12] = { SIGCHLD, 0, 2, 0, 5, 0, SIGTERM, 0, 3, 0, 1, 0 };
+    r = rec(SYS_waitid, 0, 1, 5, 0x1000, WEXITED, 0, 0);
+    copy(&r, 0, 2, si, 48);
+    expect(&r, "waitid(P_PID, 5, {si_signo=SIGCHLD, si_code=CLD_KILLED, si_pid=5, si_uid=0, "
+               "si_status=SIGTERM, si_utime=3, si_stime=1}, WEXITED, NULL) = 0");
+    CU_ASSERT(sbx_trace_reaped_killed(&r, &pid, &sig, &core));
+    CU_ASSERT(pid == 5 && sig == SIGTERM && !core);
+    r.args[3] = WEXITED | WNOWAIT;
+    CU_ASSERT(!sbx_trace_reaped_killed(&r, &pid, &sig, &core));
+    si[2] = 1, si[6] = 0;
+    r = rec(SYS_waitid, 0, 0, 0, 0x1000, WEXITED, 0, 0);
+    copy(&r, 0, 2, si, 48);
+    expect(&r, "waitid(P_ALL, 0, {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=5, si_uid=0, "
+               "si_status=0, si_utime=3, si_stime=1}, WEXITED, NULL) = 0");
+    CU_ASSERT(!sbx_trace_reaped_killed(&r, &pid, &sig, &core));
+    memset(si, 0, sizeof(si));
+    r = rec(SYS_waitid, 0, 0, 0, 0x1000, WEXITED | WNOHANG, 0, 0);
+    copy(&r, 0, 2, si, 48);
+    expect(&r, "waitid(P_ALL, 0, {}, WNOHANG|WEXITED, NULL) = 0");
     CU_ASSERT(!sbx_trace_reaped_killed(&r, &pid, &sig, &core));
     /* Only wait4's status counts. */
     r = rec(SYS_read, 4, 0, 0x1000, 4, 0, 0, 0);
