@@ -485,10 +485,13 @@ static int on_frame(struct run_state *st, struct sbx_frame *f)
         struct sbx_msg_exit m;
         /* The guest's last words may still be in its pty. */
         sbx_tty_drain(&st->term);
+        int bad = sbx_msg_exit_decode(f, &m) < 0;
         /* Every process of the sandbox is gone: the ring holds all there is. */
+        if (st->trace && !bad && m.kind == SBX_EXIT_SIGNALED)
+            sbx_trace_sink_killed(st->trace, (int)m.code);
         if (st->trace)
             sbx_trace_sink_done(st->trace);
-        if (sbx_msg_exit_decode(f, &m) < 0) {
+        if (bad) {
             fprintf(stderr, "sandboxctl: malformed EXIT from sandboxd\n");
             status = EXIT_SETUP;
         } else {

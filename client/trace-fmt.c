@@ -19,6 +19,10 @@
  *   I arch_prctl code                               G getrandom flags
  *   j O_* flags without an access mode (pipe2, dup3)
  *   E faccessat2's flags (its 0x200 is AT_EACCESS, not AT_REMOVEDIR)
+ *   V iovec array (count in the next argument)      H struct msghdr  N MSG_* flags
+ *   Q pollfd array (count in the next argument; the result lists revents)
+ *   Z directory entries (their number)              _ not printed (preadv's pos_h)
+ *   y waitid's idtype (P_*)                         J waitid's siginfo
  * Everything printed from memory comes from the record (what the trampoline
  * copied); without it, the pointer is printed in hex, as strace does for
  * memory it cannot read.
@@ -31,6 +35,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -65,7 +70,7 @@ static const struct sbx_trace_decl decls[512] = {
     E(SYS_stat, "stat", "sS", 'd', F_),
     E(SYS_fstat, "fstat", "fS", 'd', DS),
     E(SYS_lstat, "lstat", "sS", 'd', F_),
-    E(SYS_poll, "poll", "pud", 'd', DS),
+    E(SYS_poll, "poll", "Qud", 'd', DS),
     E(SYS_lseek, "lseek", "fDd", 'd', DS),
     E(SYS_mmap, "mmap", "puPMfx", 'x', MM | DS),
     E(SYS_mprotect, "mprotect", "puP", 'd', MM),
@@ -76,8 +81,8 @@ static const struct sbx_trace_decl decls[512] = {
     E(SYS_ioctl, "ioctl", "fix", 'd', DS),
     E(SYS_pread64, "pread64", "fbuD", 'd', DS),
     E(SYS_pwrite64, "pwrite64", "fbuD", 'd', DS),
-    E(SYS_readv, "readv", "fpd", 'd', DS),
-    E(SYS_writev, "writev", "fpd", 'd', DS),
+    E(SYS_readv, "readv", "fVd", 'd', DS),
+    E(SYS_writev, "writev", "fVd", 'd', DS),
     E(SYS_access, "access", "sa", 'd', F_),
     E(SYS_pipe, "pipe", "n", 'd', DS),
     E(SYS_select, "select", "dpppp", 'd', DS),
@@ -91,10 +96,10 @@ static const struct sbx_trace_decl decls[512] = {
     E(SYS_socket, "socket", "kTd", 'd', NW),
     E(SYS_connect, "connect", "feu", 'd', NW | DS),
     E(SYS_accept, "accept", "fpp", 'd', NW | DS),
-    E(SYS_sendto, "sendto", "fbuxeu", 'd', NW | DS),
-    E(SYS_recvfrom, "recvfrom", "fbuxpp", 'd', NW | DS),
-    E(SYS_sendmsg, "sendmsg", "fpx", 'd', NW | DS),
-    E(SYS_recvmsg, "recvmsg", "fpx", 'd', NW | DS),
+    E(SYS_sendto, "sendto", "fbuNeu", 'd', NW | DS),
+    E(SYS_recvfrom, "recvfrom", "fbuNpp", 'd', NW | DS),
+    E(SYS_sendmsg, "sendmsg", "fHN", 'd', NW | DS),
+    E(SYS_recvmsg, "recvmsg", "fHN", 'd', NW | DS),
     E(SYS_shutdown, "shutdown", "fd", 'd', NW | DS),
     E(SYS_bind, "bind", "feu", 'd', NW | DS),
     E(SYS_listen, "listen", "fd", 'd', NW | DS),
@@ -117,7 +122,7 @@ static const struct sbx_trace_decl decls[512] = {
     E(SYS_fdatasync, "fdatasync", "f", 'd', DS),
     E(SYS_truncate, "truncate", "sD", 'd', F_),
     E(SYS_ftruncate, "ftruncate", "fD", 'd', DS),
-    E(SYS_getdents64, "getdents64", "fpu", 'd', DS),
+    E(SYS_getdents64, "getdents64", "fZu", 'd', DS),
     E(SYS_getcwd, "getcwd", "su", 'd', F_),
     E(SYS_chdir, "chdir", "s", 'd', F_),
     E(SYS_fchdir, "fchdir", "f", 'd', DS),
@@ -161,7 +166,7 @@ static const struct sbx_trace_decl decls[512] = {
     E(SYS_gettid, "gettid", "", 'd', PR),
     E(SYS_futex, "futex", "pdxppx", 'd', 0),
     E(SYS_sched_getaffinity, "sched_getaffinity", "dup", 'd', 0),
-    E(SYS_getdents, "getdents", "fpu", 'd', DS),
+    E(SYS_getdents, "getdents", "fZu", 'd', DS),
     E(SYS_set_tid_address, "set_tid_address", "p", 'd', 0),
     E(SYS_fadvise64, "fadvise64", "fDDd", 'd', DS),
     E(SYS_clock_gettime, "clock_gettime", "Ct", 'd', 0),
@@ -171,7 +176,7 @@ static const struct sbx_trace_decl decls[512] = {
     E(SYS_epoll_wait, "epoll_wait", "fpdd", 'd', DS),
     E(SYS_epoll_ctl, "epoll_ctl", "fdfp", 'd', DS),
     E(SYS_tgkill, "tgkill", "ddg", 'd', SG | PR),
-    E(SYS_waitid, "waitid", "ddpWp", 'd', PR),
+    E(SYS_waitid, "waitid", "ydJWp", 'd', PR),
     E(SYS_openat, "openat", "FsoO", 'd', DS | F_),
     E(SYS_mkdirat, "mkdirat", "Fsm", 'd', DS | F_),
     E(SYS_fchownat, "fchownat", "FsddA", 'd', DS | F_),
@@ -184,7 +189,7 @@ static const struct sbx_trace_decl decls[512] = {
     E(SYS_fchmodat, "fchmodat", "Fsm", 'd', DS | F_),
     E(SYS_faccessat, "faccessat", "Fsa", 'd', DS | F_),
     E(SYS_pselect6, "pselect6", "dppppp", 'd', DS),
-    E(SYS_ppoll, "ppoll", "puppu", 'd', DS),
+    E(SYS_ppoll, "ppoll", "Quppu", 'd', DS),
     E(SYS_set_robust_list, "set_robust_list", "pu", 'd', 0),
     E(SYS_get_robust_list, "get_robust_list", "dpp", 'd', 0),
     E(SYS_utimensat, "utimensat", "FspA", 'd', DS | F_),
@@ -235,6 +240,12 @@ static const struct sbx_trace_decl decls[512] = {
     E(SYS_msgsnd, "msgsnd", "dpux", 'd', IP),
     E(SYS_msgrcv, "msgrcv", "dpuDx", 'd', IP),
     E(SYS_msgctl, "msgctl", "ddp", 'd', IP),
+    E(SYS_preadv, "preadv", "fVdD_", 'd', DS),
+    E(SYS_pwritev, "pwritev", "fVdD_", 'd', DS),
+    E(SYS_preadv2, "preadv2", "fVdD_x", 'd', DS),
+    E(SYS_pwritev2, "pwritev2", "fVdD_x", 'd', DS),
+    E(SYS_process_vm_readv, "process_vm_readv", "dVuVux", 'd', 0),
+    E(SYS_process_vm_writev, "process_vm_writev", "dVuVux", 'd', 0),
     /* fchmodat2 (Linux 6.6) is newer than these headers. */
     E(452, "fchmodat2", "FsmA", 'd', DS | F_),
 };
@@ -559,6 +570,13 @@ static void pointer(struct out *o, uint64_t v)
 /* The copy of argument i in r, if the trampoline made one. */
 static const char *copied(const struct sbx_trace_rec *r, unsigned i, size_t *n, bool *cut)
 {
+    if (r->flags & SBX_TRACE_WIDE) {
+        if (r->sarg[0] != i || r->slen[0] > 2 * SBX_TRACE_STR)
+            return NULL;
+        *n = r->slen[0];
+        *cut = false;
+        return (const char *)r->str;
+    }
     for (int k = 0; k < 2; k++)
         if (r->sarg[k] == i && r->slen[k] <= SBX_TRACE_STR) {
             *n = r->slen[k];
@@ -574,6 +592,162 @@ static void file_type(struct out *o, uint32_t mode)
                                         B(S_IFBLK), B(S_IFIFO), B(S_IFSOCK) };
     value(o, mode & S_IFMT, types, ARRAY_SIZE(types), true);
     put(o, "|%#o", mode & 07777);
+}
+
+static const struct bit msg_bits[] = {
+    B(MSG_OOB),   B(MSG_PEEK),       B(MSG_DONTROUTE), B(MSG_CTRUNC),       B(MSG_PROXY),
+    B(MSG_TRUNC), B(MSG_DONTWAIT),   B(MSG_EOR),       B(MSG_WAITALL),      B(MSG_FIN),
+    B(MSG_SYN),   B(MSG_CONFIRM),    B(MSG_RST),       B(MSG_ERRQUEUE),     B(MSG_NOSIGNAL),
+    B(MSG_MORE),  B(MSG_WAITFORONE), B(MSG_FASTOPEN),  B(MSG_CMSG_CLOEXEC),
+};
+static const struct bit poll_bits[] = {
+    B(POLLIN),     B(POLLPRI),    B(POLLOUT),    B(POLLERR),    B(POLLHUP), B(POLLNVAL),
+    B(POLLRDNORM), B(POLLRDBAND), B(POLLWRNORM), B(POLLWRBAND), B(POLLMSG), B(POLLRDHUP),
+};
+
+/*
+ * An iovec array as encoded by the trampoline (include/sbx/trace.h), n
+ * bytes at m, of a call that passed cnt elements: [{iov_base="...",
+ * iov_len=N}, ...].  Returns false when the encoding does not hold up.
+ */
+static bool iovec(struct out *o, const char *m, size_t n, uint64_t cnt)
+{
+    if (n < 1)
+        return false;
+    unsigned k = (unsigned char)m[0] & SBX_TRACE_IOV_COUNT;
+    bool addr = (unsigned char)m[0] & SBX_TRACE_IOV_ADDR;
+    size_t at = 1;
+    if (k > cnt)
+        return false;
+    put(o, "[");
+    for (unsigned e = 0; e < k; e++) {
+        uint64_t base, len;
+        put(o, "%s{iov_base=", e ? ", " : "");
+        if (addr) {
+            if (at + 16 > n)
+                return false;
+            memcpy(&base, m + at, 8);
+            memcpy(&len, m + at + 8, 8);
+            at += 16;
+            pointer(o, base);
+        } else {
+            if (at + 9 > n)
+                return false;
+            memcpy(&len, m + at, 8);
+            unsigned char b = (unsigned char)m[at + 8];
+            size_t take = b & ~SBX_TRACE_IOV_CUT;
+            if (take > SBX_TRACE_IOV_DATA || at + 9 + take > n)
+                return false;
+            quoted(o, m + at + 9, take, SBX_TRACE_FMT_STRLEN, b & SBX_TRACE_IOV_CUT);
+            at += 9 + take;
+        }
+        put(o, ", iov_len=%llu}", (unsigned long long)len);
+    }
+    put(o, "%s]", k < cnt ? (k ? ", ..." : "...") : "");
+    return true;
+}
+
+static void msghdr(struct out *o, const char *m, size_t n, uint64_t v)
+{
+    struct sbx_trace_msghdr h;
+    if (n < sizeof(h)) {
+        pointer(o, v);
+        return;
+    }
+    memcpy(&h, m, sizeof(h));
+    put(o, "{msg_name=");
+    pointer(o, h.name);
+    put(o, ", msg_namelen=%u, msg_iov=", h.namelen);
+    size_t at = o->n;
+    if (n == sizeof(h) || !iovec(o, m + sizeof(h), n - sizeof(h), h.iovlen)) {
+        o->n = at;
+        put(o, "NULL");
+    }
+    put(o, ", msg_iovlen=%u", h.iovlen);
+    if (h.controllen && h.ncmsg) {
+        static const struct bit scm[] = { { 1, "SCM_RIGHTS" }, { 2, "SCM_CREDENTIALS" } };
+        put(o, ", msg_control=[{cmsg_len=%llu, cmsg_level=", (unsigned long long)h.cmsg_len);
+        if (h.cmsg_level == SOL_SOCKET) {
+            put(o, "SOL_SOCKET, cmsg_type=");
+            value(o, (uint32_t)h.cmsg_type, scm, ARRAY_SIZE(scm), true);
+        } else {
+            put(o, "%d, cmsg_type=%#x", h.cmsg_level, (unsigned)h.cmsg_type);
+        }
+        size_t nd = h.cmsg_ndata <= sizeof(h.cmsg_data) ? h.cmsg_ndata : 0;
+        uint64_t whole = h.cmsg_len - 16;
+        int32_t d[3];
+        memcpy(d, h.cmsg_data, sizeof(d));
+        /* The descriptors passed, or the credentials; other data is left out. */
+        if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == 1 && nd >= 4) {
+            put(o, ", cmsg_data=[");
+            for (size_t k = 0; k < nd / 4; k++)
+                put(o, "%s%d", k ? ", " : "", d[k]);
+            put(o, "%s]}", whole > nd ? ", ..." : "");
+        } else if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == 2 && nd >= 12) {
+            put(o, ", cmsg_data={pid=%d, uid=%u, gid=%u}}", d[0], (unsigned)d[1], (unsigned)d[2]);
+        } else {
+            put(o, ", ...}");
+        }
+        put(o, "%s]", h.ncmsg > 1 ? ", ..." : "");
+    } else if (h.controllen) {
+        put(o, ", msg_control=");
+        pointer(o, h.control);
+    }
+    put(o, ", msg_controllen=%llu, msg_flags=", (unsigned long long)h.controllen);
+    flags(o, (uint32_t)h.flags, msg_bits, ARRAY_SIZE(msg_bits), "0");
+    put(o, "}");
+}
+
+/* The pollfds of a record, n bytes at m: revents (after the call) or events. */
+static void pollfds(struct out *o, const char *m, size_t n, uint64_t cnt, bool revents)
+{
+    bool first = true;
+    put(o, "[");
+    for (size_t at = 0; at + 8 <= n; at += 8) {
+        int32_t fd;
+        uint16_t ev[2];
+        memcpy(&fd, m + at, 4);
+        memcpy(ev, m + at + 4, 4);
+        if (revents && !ev[1])
+            continue;
+        put(o, "%s{fd=%d", first ? "" : ", ", fd);
+        /* A negative descriptor is not polled: strace prints it alone. */
+        if (fd >= 0 || revents) {
+            put(o, ", %s=", revents ? "revents" : "events");
+            flags(o, ev[revents], poll_bits, ARRAY_SIZE(poll_bits), "0");
+        }
+        put(o, "}");
+        first = false;
+    }
+    if (!revents && n / 8 < cnt)
+        put(o, "%s...", first ? "" : ", ");
+    put(o, "]");
+}
+
+static const struct bit cld_codes[] = { { 1, "CLD_EXITED" },  { 2, "CLD_KILLED" },
+                                        { 3, "CLD_DUMPED" },  { 4, "CLD_TRAPPED" },
+                                        { 5, "CLD_STOPPED" }, { 6, "CLD_CONTINUED" } };
+
+/* waitid's siginfo (48 bytes at m): {} when no child was waited for (WNOHANG), as strace. */
+static void waitid_info(struct out *o, const char *m)
+{
+    int32_t si[7];
+    int64_t t[2];
+    char sb[32];
+    memcpy(si, m, sizeof(si));
+    memcpy(t, m + 32, sizeof(t));
+    if (si[0] == 0) {
+        put(o, "{}");
+        return;
+    }
+    put(o, "{si_signo=%s, si_code=", signame((uint32_t)si[0], sb, sizeof(sb)));
+    value(o, (uint32_t)si[2], cld_codes, ARRAY_SIZE(cld_codes), false);
+    put(o, ", si_pid=%d, si_uid=%u, si_status=", si[4], (unsigned)si[5]);
+    if (si[2] == 1)
+        put(o, "%d", si[6]);
+    else
+        put(o, "%s", signame((uint32_t)si[6], sb, sizeof(sb)));
+    put(o, ", si_utime=%lld, si_stime=%lld}", (long long)t[0], (long long)t[1]);
 }
 
 static void arg(struct out *o, const struct sbx_trace_rec *r, unsigned i, char kind)
@@ -803,7 +977,8 @@ static void arg(struct out *o, const struct sbx_trace_rec *r, unsigned i, char k
             put(o, ", sa_mask=");
             sig_set(o, sa[3]);
             put(o, ", sa_flags=");
-            flags(o, sa[1], sa_bits, ARRAY_SIZE(sa_bits), "0");
+            /* The kernel keeps 32 bits: glibc's int flags arrive sign-extended. */
+            flags(o, sa[1] & 0xffffffffu, sa_bits, ARRAY_SIZE(sa_bits), "0");
             if (sa[1] & 0x04000000)
                 put(o, ", sa_restorer=%#llx", (unsigned long long)sa[2]);
             put(o, "}");
@@ -862,6 +1037,50 @@ static void arg(struct out *o, const struct sbx_trace_rec *r, unsigned i, char k
             pointer(o, v);
         }
         break;
+    case 'V': {
+        size_t at = o->n;
+        if (!mem || i + 1 >= 6 || !iovec(o, mem, n, r->args[i + 1])) {
+            o->n = at;
+            pointer(o, v);
+        }
+        break;
+    }
+    case 'H':
+        if (mem)
+            msghdr(o, mem, n, v);
+        else
+            pointer(o, v);
+        break;
+    case 'N':
+        flags(o, v, msg_bits, ARRAY_SIZE(msg_bits), "0");
+        break;
+    case 'Q':
+        if (mem && n % 8 == 0 && n / 8 <= r->args[i + 1])
+            pollfds(o, mem, n, r->args[i + 1], false);
+        else
+            pointer(o, v);
+        break;
+    case 'Z':
+        pointer(o, v);
+        if (mem && n == 4) {
+            uint32_t count;
+            memcpy(&count, mem, 4);
+            put(o, " /* %u entries */", count);
+        }
+        break;
+    case 'y': {
+        static const struct bit idtypes[] = {
+            { 0, "P_ALL" }, { 1, "P_PID" }, { 2, "P_PGID" }, { 3, "P_PIDFD" }
+        };
+        value(o, v, idtypes, ARRAY_SIZE(idtypes), false);
+        break;
+    }
+    case 'J':
+        if (mem && n >= 48)
+            waitid_info(o, mem);
+        else
+            pointer(o, v);
+        break;
     case 'p':
         pointer(o, v);
         break;
@@ -903,6 +1122,21 @@ static void result(struct out *o, const struct sbx_trace_rec *r, char kind)
         put(o, ")");
         return;
     }
+    /* poll and ppoll: the descriptors that have events, as strace lists them. */
+    if (r->nr == SYS_poll || r->nr == SYS_ppoll) {
+        size_t n = 0;
+        bool cut = false;
+        const char *mem = copied(r, 0, &n, &cut);
+        put(o, " = %lld", (long long)v);
+        if (v == 0)
+            put(o, " (Timeout)");
+        else if (mem && n % 8 == 0 && n / 8 <= r->args[1]) {
+            put(o, " (");
+            pollfds(o, mem, n, r->args[1], true);
+            put(o, ")");
+        }
+        return;
+    }
     if (kind == 'x')
         put(o, " = %#llx", (unsigned long long)v);
     else if (kind == 'o')
@@ -919,9 +1153,6 @@ static void signal_line(struct out *o, const struct sbx_trace_rec *r)
                                            { (uint32_t)-1, "SI_QUEUE" },
                                            { (uint32_t)-2, "SI_TIMER" },
                                            { (uint32_t)-6, "SI_TKILL" } };
-    static const struct bit cld_codes[] = { { 1, "CLD_EXITED" },  { 2, "CLD_KILLED" },
-                                            { 3, "CLD_DUMPED" },  { 4, "CLD_TRAPPED" },
-                                            { 5, "CLD_STOPPED" }, { 6, "CLD_CONTINUED" } };
     static const struct bit fault_codes[] = { { 1, "SEGV_MAPERR" }, { 2, "SEGV_ACCERR" } };
     char sb[32];
     int32_t code = (int32_t)r->args[0];
@@ -938,9 +1169,10 @@ static void signal_line(struct out *o, const struct sbx_trace_rec *r)
     if (!user && r->nr == SIGCHLD)
         put(o, ", si_pid=%d, si_uid=%u, si_status=%d, ...", (int)r->args[1], (unsigned)r->args[2],
             (int)r->args[3]);
-    else if (!user && fault)
-        put(o, ", si_addr=%#llx", (unsigned long long)r->args[4]);
-    else if (code == 0 || code == -1 || code == -6)
+    else if (!user && fault) {
+        put(o, ", si_addr=");
+        pointer(o, r->args[4]);
+    } else if (code == 0 || code == -1 || code == -6)
         put(o, ", si_pid=%d, si_uid=%u", (int)r->args[1], (unsigned)r->args[2]);
     put(o, "} ---");
 }
@@ -970,6 +1202,8 @@ size_t sbx_trace_format(const struct sbx_trace_rec *r, char *buf, size_t len)
         if (args[i] == 'O' && !(r->args[i - 1] & O_CREAT) &&
             (r->args[i - 1] & O_TMPFILE) != O_TMPFILE)
             break;
+        if (args[i] == '_')
+            continue;
         if (i)
             put(&o, ", ");
         arg(&o, r, i, args[i] == 'O' ? 'm' : args[i]);
@@ -977,6 +1211,47 @@ size_t sbx_trace_format(const struct sbx_trace_rec *r, char *buf, size_t len)
     put(&o, ")");
     result(&o, r, d ? d->ret : 'd');
     return o.n < len ? o.n : len - 1;
+}
+
+bool sbx_trace_reaped_killed(const struct sbx_trace_rec *r, int *pid, int *sig, bool *core)
+{
+    size_t n = 0;
+    bool cut = false;
+    if (r->kind != SBX_TRACE_SYSCALL || (r->flags & SBX_TRACE_NORET))
+        return false;
+    /* waitid: the siginfo of a child killed or dumped, unless WNOWAIT left it to be waited for. */
+    if (r->nr == SYS_waitid) {
+        const char *m = r->ret == 0 && !(r->args[3] & WNOWAIT) ? copied(r, 2, &n, &cut) : NULL;
+        int32_t si[7];
+        if (!m || n < sizeof(si))
+            return false;
+        memcpy(si, m, sizeof(si));
+        if (si[0] != SIGCHLD || (si[2] != 2 && si[2] != 3) || si[4] <= 0)
+            return false;
+        *pid = si[4];
+        *sig = si[6];
+        *core = si[2] == 3;
+        return true;
+    }
+    const char *mem = r->nr == SYS_wait4 && r->ret > 0 ? copied(r, 1, &n, &cut) : NULL;
+    int st;
+    if (!mem || n < 4)
+        return false;
+    memcpy(&st, mem, 4);
+    if (!WIFSIGNALED(st))
+        return false;
+    *pid = (int)r->ret;
+    *sig = WTERMSIG(st);
+    *core = WCOREDUMP(st);
+    return true;
+}
+
+size_t sbx_trace_format_killed(int sig, bool core, char *buf, size_t len)
+{
+    char sb[32];
+    int k = snprintf(buf, len, "+++ killed by %s%s +++", signame((uint64_t)sig, sb, sizeof(sb)),
+                     core ? " (core dumped)" : "");
+    return k < 0 ? 0 : (size_t)k < len ? (size_t)k : len ? len - 1 : 0;
 }
 
 /* ---- filters ---- */

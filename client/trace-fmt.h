@@ -53,6 +53,15 @@ const char *sbx_trace_name(uint32_t nr, char *buf, size_t len);
  */
 size_t sbx_trace_format(const struct sbx_trace_rec *r, char *buf, size_t len);
 
+/*
+ * Whether r is a wait4 or waitid that reaped a process killed by a signal: its pid,
+ * the signal and whether it dumped core.  That process's end is printed
+ * from it ("+++ killed by ... +++"), as nothing of the dead process says.
+ */
+bool sbx_trace_reaped_killed(const struct sbx_trace_rec *r, int *pid, int *sig, bool *core);
+/* "+++ killed by SIGSEGV (core dumped) +++" into buf; returns the length. */
+size_t sbx_trace_format_killed(int sig, bool core, char *buf, size_t len);
+
 /* A filter: which numbers are printed. */
 struct sbx_trace_filter {
     bool all;

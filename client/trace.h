@@ -37,6 +37,13 @@ int sbx_trace_sink_open(struct sbx_trace_sink *s, const char *arg);
 int sbx_trace_sink_attach(struct sbx_trace_sink *s, int memfd);
 /* Drains complete records; with final, also skips the incomplete ones (the guest is gone). */
 void sbx_trace_sink_drain(struct sbx_trace_sink *s, bool final);
+/*
+ * The main process (pid 2 in the sandbox, init's only child) died of sig,
+ * as the EXIT report says: drains, then prints its "+++ killed by +++"
+ * (its parent, init, is not traced, so no wait4 of its shows it).  The
+ * report has no core flag: the line has no "(core dumped)".
+ */
+void sbx_trace_sink_killed(struct sbx_trace_sink *s, int sig);
 /* The last drain, the count of calls not recorded, unmap and close. */
 void sbx_trace_sink_done(struct sbx_trace_sink *s);
 

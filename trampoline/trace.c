@@ -47,6 +47,11 @@ enum copy_kind {
     CP_MEM,     /* p bytes from offset off, when the call succeeded */
     CP_ARGV,    /* NULL-terminated array of strings, packed NUL-separated */
     CP_ADDR,    /* a socket address, length in argument p */
+    CP_IOV,     /* an iovec array, count in argument p, with the data */
+    CP_RIOV,    /* an iovec array, count in argument p, the addresses only */
+    CP_MSG,     /* a struct msghdr and its iovec array */
+    CP_POLL,    /* a pollfd array, count in argument p */
+    CP_DENTS,   /* directory entries: their number */
 };
 
 struct copy {
@@ -79,6 +84,26 @@ struct copy {
 #define SA(i, l)                                                                                   \
     {                                                                                              \
         (i) + 1, CP_ADDR, (l), 0                                                                   \
+    }
+#define IOV(i, n)                                                                                  \
+    {                                                                                              \
+        (i) + 1, CP_IOV, (n), 0                                                                    \
+    }
+#define RIOV(i, n)                                                                                 \
+    {                                                                                              \
+        (i) + 1, CP_RIOV, (n), 0                                                                   \
+    }
+#define MSG(i)                                                                                     \
+    {                                                                                              \
+        (i) + 1, CP_MSG, 0, 0                                                                      \
+    }
+#define POLL(i, n)                                                                                 \
+    {                                                                                              \
+        (i) + 1, CP_POLL, (n), 0                                                                   \
+    }
+#define DENTS(i)                                                                                   \
+    {                                                                                              \
+        (i) + 1, CP_DENTS, 0, 0                                                                    \
     }
 /* struct stat from st_mode to st_size (mode, nlink-free part, uid, gid, rdev, size). */
 #define STAT(i) M(i, 32, 24)
@@ -131,6 +156,8 @@ static const struct copy copies[SBX_STATS_NSYSCALLS][2] = {
     [__NR_pipe2] = { M(0, 8, 0) },
     [__NR_socketpair] = { M(3, 8, 0) },
     [__NR_wait4] = { M(1, 4, 0) },
+    /* waitid's siginfo: si_signo to si_stime. */
+    [__NR_waitid] = { M(2, 48, 0) },
     [__NR_clock_gettime] = { M(1, 16, 0) },
     [__NR_nanosleep] = { M(0, 16, 0) },
     [__NR_clock_nanosleep] = { M(2, 16, 0) },
@@ -141,6 +168,21 @@ static const struct copy copies[SBX_STATS_NSYSCALLS][2] = {
     [__NR_rt_sigaction] = { M(1, 32, 0) },
     [__NR_rt_sigprocmask] = { M(1, 8, 0) },
     [__NR_prlimit64] = { M(2, 16, 0), M(3, 16, 0) },
+    /* Alone in a record, these take both strings' room (SBX_TRACE_WIDE). */
+    [__NR_readv] = { IOV(1, 2) },
+    [__NR_writev] = { IOV(1, 2) },
+    [__NR_preadv] = { IOV(1, 2) },
+    [__NR_pwritev] = { IOV(1, 2) },
+    [__NR_preadv2] = { IOV(1, 2) },
+    [__NR_pwritev2] = { IOV(1, 2) },
+    [__NR_process_vm_readv] = { IOV(1, 2), RIOV(3, 4) },
+    [__NR_process_vm_writev] = { IOV(1, 2), RIOV(3, 4) },
+    [__NR_sendmsg] = { MSG(1) },
+    [__NR_recvmsg] = { MSG(1) },
+    [__NR_poll] = { POLL(0, 1) },
+    [__NR_ppoll] = { POLL(0, 1) },
+    [__NR_getdents] = { DENTS(1) },
+    [__NR_getdents64] = { DENTS(1) },
 };
 
 /*
@@ -190,14 +232,97 @@ static int addr_was_read(long ret)
     }
 }
 
+struct kiovec {
+    uint64_t base, len;
+};
+
+/*
+ * Encodes cnt iovecs at v into dst (cap bytes; include/sbx/trace.h): with
+ * the data, the first total bytes spread over them in order (what the
+ * kernel read or wrote), else their addresses.  Returns the bytes used.
+ */
+static size_t copy_iov(char *dst, size_t cap, const struct kiovec *v, uint64_t cnt, uint64_t total,
+                       int data)
+{
+    size_t n = 1;
+    unsigned k = 0;
+    for (; k < cnt && k < SBX_TRACE_IOV_COUNT; k++) {
+        struct kiovec e = v[k];
+        if (!data) {
+            if (n + 16 > cap)
+                break;
+            memcpy(dst + n, &e, 16);
+            n += 16;
+            continue;
+        }
+        if (n + 9 > cap)
+            break;
+        uint64_t have = e.len < total ? e.len : total;
+        total -= have;
+        uint64_t room = cap - n - 9;
+        uint64_t take = have < SBX_TRACE_IOV_DATA ? have : SBX_TRACE_IOV_DATA;
+        if (take > room)
+            take = room;
+        memcpy(dst + n, &e.len, 8);
+        dst[n + 8] = (char)(take | (take < have ? SBX_TRACE_IOV_CUT : 0));
+        memcpy(dst + n + 9, (const char *)e.base, take);
+        n += 9 + take;
+    }
+    dst[0] = (char)(k | (data ? 0 : SBX_TRACE_IOV_ADDR));
+    return n;
+}
+
+struct kmsghdr {
+    uint64_t name;
+    uint32_t namelen, pad0;
+    uint64_t iov, iovlen, control, controllen;
+    int32_t flags, pad1;
+};
+
+/* A msghdr the kernel has read (and, for recvmsg, written back) for a result ret >= 0. */
+static size_t copy_msg(char *dst, size_t cap, const struct kmsghdr *m, long ret)
+{
+    struct kmsghdr k = *m;
+    struct sbx_trace_msghdr h = {
+        .name = k.name,
+        .control = k.control,
+        .controllen = k.controllen,
+        .namelen = k.namelen,
+        .iovlen = (uint32_t)k.iovlen,
+        .flags = k.flags,
+    };
+    /* Control messages as CMSG_NXTHDR walks them; only their headers. */
+    uint64_t off = 0;
+    while (k.control && h.ncmsg < SBX_TRACE_CMSG_MAX && off + 16 <= k.controllen) {
+        uint64_t len;
+        memcpy(&len, (const char *)k.control + off, 8);
+        if (len < 16 || len > k.controllen - off)
+            break;
+        if (h.ncmsg++ == 0) {
+            h.cmsg_len = len;
+            memcpy(&h.cmsg_level, (const char *)k.control + off + 8, 4);
+            memcpy(&h.cmsg_type, (const char *)k.control + off + 12, 4);
+            h.cmsg_ndata =
+                len - 16 < sizeof(h.cmsg_data) ? (uint8_t)(len - 16) : (uint8_t)sizeof(h.cmsg_data);
+            memcpy(h.cmsg_data, (const char *)k.control + off + 16, h.cmsg_ndata);
+        }
+        off += (len + 7) & ~7ull;
+    }
+    memcpy(dst, &h, sizeof(h));
+    if (!k.iov)
+        return sizeof(h);
+    return sizeof(h) + copy_iov(dst + sizeof(h), cap - sizeof(h), (const struct kiovec *)k.iov,
+                                k.iovlen, (uint64_t)ret, 1);
+}
+
 /* Copies what c describes into r->str[i]; returns the SBX_TRACE_TRUNC bit when it was cut. */
 static unsigned copy_one(struct sbx_trace_rec *r, int i, const struct copy *c, const long *a,
-                         long ret)
+                         long ret, size_t cap)
 {
     const char *src = (const char *)a[c->arg1 - 1];
-    size_t n = 0, cap = SBX_TRACE_STR;
+    size_t n = 0;
     unsigned cut = 0;
-    char *dst = r->str[i];
+    char *dst = (char *)r->str + i * SBX_TRACE_STR; /* wide: both strings */
     if (!src)
         return 0;
     switch (c->kind) {
@@ -253,6 +378,42 @@ static unsigned copy_one(struct sbx_trace_rec *r, int i, const struct copy *c, c
         }
         if (*v)
             cut = 1;
+        break;
+    }
+    case CP_IOV:
+    case CP_RIOV:
+        /* The kernel read the whole array, and the first ret bytes of the data. */
+        if (ret < 0)
+            return 0;
+        n = copy_iov(dst, cap, (const struct kiovec *)src, (uint64_t)a[c->p], (uint64_t)ret,
+                     c->kind == CP_IOV);
+        break;
+    case CP_MSG:
+        if (ret < 0)
+            return 0;
+        n = copy_msg(dst, cap, (const struct kmsghdr *)src, ret);
+        break;
+    case CP_POLL:
+        /* Read at the start; revents written back also when a signal interrupted the wait. */
+        if (ret < 0 && ret != -EINTR)
+            return 0;
+        n = (uint64_t)a[c->p] < cap / 8 ? (size_t)a[c->p] * 8 : cap / 8 * 8;
+        memcpy(dst, src, n);
+        break;
+    case CP_DENTS: {
+        if (ret < 0)
+            return 0;
+        /* d_reclen is at offset 16 in both linux_dirent and linux_dirent64. */
+        uint32_t count = 0;
+        for (uint64_t off = 0; off + 18 <= (uint64_t)ret; count++) {
+            uint16_t len;
+            memcpy(&len, src + off + 16, 2);
+            if (len == 0)
+                break;
+            off += len;
+        }
+        memcpy(dst, &count, 4);
+        n = 4;
         break;
     }
     default:
@@ -320,9 +481,19 @@ static struct sbx_trace_rec *reserve(uint64_t *pos)
             break;
     }
     *pos = h;
-    struct sbx_trace_rec *r = &rg->rec[h & ring_mask];
-    __atomic_store_n(&r->seq, 0, __ATOMIC_RELAXED);
-    return r;
+    /*
+     * seq still holds the position of a lap before (or 0), never pos + 1: the
+     * reader waits for it without our clearing it first.
+     */
+    /*
+     * The next record's two first cache lines (all a call without copies
+     * writes), for writing: fetched while this call runs, not when the next
+     * one stores to them.  A hint: it neither faults nor blocks.
+     */
+    struct sbx_trace_rec *next = &rg->rec[(h + 1) & ring_mask];
+    __builtin_prefetch(next, 1);
+    __builtin_prefetch((const char *)next + 64, 1);
+    return &rg->rec[h & ring_mask];
 }
 
 static void publish(struct sbx_trace_rec *r, uint64_t pos)
@@ -337,17 +508,30 @@ static void put(long nr, const long *a, long ret, unsigned kind, unsigned flags)
     if (!r)
         return;
     r->nr = (uint32_t)nr;
-    r->tid = one_tid ? one_tid : (int32_t)sbx_sys0(__NR_gettid);
+    /*
+     * A signal asks the kernel: a fork's child can take one before its
+     * clone has returned through us and refreshed one_tid.
+     */
+    r->tid = one_tid && kind != SBX_TRACE_SIGNAL ? one_tid : (int32_t)sbx_sys0(__NR_gettid);
     r->kind = (uint16_t)kind;
     r->sarg[0] = r->sarg[1] = SBX_TRACE_NOARG;
     r->slen[0] = r->slen[1] = 0;
     for (int i = 0; i < 6; i++)
         r->args[i] = (uint64_t)a[i];
     r->ret = ret;
-    if (!(flags & SBX_TRACE_NORET) && nr >= 0 && nr < SBX_STATS_NSYSCALLS)
-        for (int i = 0; i < 2; i++)
-            if (copies[nr][i].arg1)
-                flags |= copy_one(r, i, &copies[nr][i], a, ret);
+    if (!(flags & SBX_TRACE_NORET) && nr >= 0 && nr < SBX_STATS_NSYSCALLS) {
+        const struct copy *cp = copies[nr];
+        /* A structure alone in its record takes both strings' room. */
+        if (cp[0].kind >= CP_IOV && cp[0].kind <= CP_POLL && !cp[1].arg1) {
+            flags |= copy_one(r, 0, &cp[0], a, ret, 2 * SBX_TRACE_STR);
+            if (r->sarg[0] != SBX_TRACE_NOARG)
+                flags |= SBX_TRACE_WIDE;
+        } else {
+            for (int i = 0; i < 2; i++)
+                if (cp[i].arg1)
+                    flags |= copy_one(r, i, &cp[i], a, ret, SBX_TRACE_STR);
+        }
+    }
     r->flags = (uint16_t)flags;
     publish(r, pos);
 }
@@ -385,11 +569,55 @@ static struct guest_sa guest_sa[65];
 typedef void sbx_sa_handler(int);
 typedef void sbx_sa_sigaction(int, struct sbx_siginfo *, void *);
 
-static void sig_wrapper(int sig, struct sbx_siginfo *si, void *uc)
+#define SA_ONSTACK 0x08000000UL
+
+/*
+ * The signals whose default action ends the process (terminate or dump
+ * core), SIGSYS (the trampoline's) and SIGKILL (which no handler can see)
+ * left out.  While the guest leaves them at SIG_DFL, dfl_wrapper is
+ * installed in its place, so that a death by such a signal is recorded too.
+ * The signals whose default is to be ignored, stop or continue get no
+ * handler: one would make the calls they interrupt fail with EINTR, and
+ * SIGCHLD's default would stop reaping nothing the guest asked for.
+ */
+static int fatal_default(int sig)
 {
-    if (sig < 1 || sig > 64)
-        return;
-    struct guest_sa g = guest_sa[sig];
+    if (sig >= 32 && sig <= 64)
+        return 1; /* real-time: terminate */
+    switch (sig) {
+    case 1:  /* SIGHUP */
+    case 2:  /* SIGINT */
+    case 3:  /* SIGQUIT */
+    case 4:  /* SIGILL */
+    case 5:  /* SIGTRAP */
+    case 6:  /* SIGABRT */
+    case 7:  /* SIGBUS */
+    case 8:  /* SIGFPE */
+    case 10: /* SIGUSR1 */
+    case 11: /* SIGSEGV */
+    case 12: /* SIGUSR2 */
+    case 13: /* SIGPIPE */
+    case 14: /* SIGALRM */
+    case 15: /* SIGTERM */
+    case 16: /* SIGSTKFLT */
+    case 24: /* SIGXCPU */
+    case 25: /* SIGXFSZ */
+    case 26: /* SIGVTALRM */
+    case 27: /* SIGPROF */
+    case 29: /* SIGIO */
+    case 30: /* SIGPWR */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* What the guest's SIG_DFL of each signal under dfl_wrapper reads back as: its flags, restorer. */
+static struct guest_sa guest_dfl[65];
+static uint64_t guest_dfl_restorer[65];
+
+static void record_signal(int sig, const struct sbx_siginfo *si)
+{
     const char *u = (const char *)si + 16;
     int32_t pid, uid, status;
     uint64_t addr;
@@ -399,6 +627,73 @@ static void sig_wrapper(int sig, struct sbx_siginfo *si, void *uc)
     memcpy(&addr, u, 8);
     long a[6] = { si->si_code, pid, uid, status, (long)addr, 0 };
     put(sig, a, 0, SBX_TRACE_SIGNAL, SBX_TRACE_NORET);
+}
+
+static void dfl_wrapper(int sig, struct sbx_siginfo *si, void *uc);
+
+/* Installs dfl_wrapper for sig with the guest's mask; 0 or -errno. */
+static long install_dfl(int sig, uint64_t mask)
+{
+    struct sbx_ksigaction w = {
+        .handler = (uint64_t)dfl_wrapper,
+        .flags = SBX_SA_SIGINFO | SBX_SA_RESTORER | SA_ONSTACK,
+        .restorer = (uint64_t)sbx_tramp_restorer,
+        .mask = mask & ~SBX_SIGBIT(SBX_SIGSYS),
+    };
+    return sbx_sys4(__NR_rt_sigaction, sig, (long)&w, 0, 8);
+}
+
+/*
+ * A signal the guest left at its default action, which ends the process:
+ * recorded, then carried out by the kernel as it would have been.  The
+ * disposition goes back to SIG_DFL; a fault (si_code > 0: SIGSEGV, SIGBUS,
+ * SIGILL, SIGFPE) is left to recur when the instruction runs again, with
+ * its own siginfo; any other signal is sent again to this thread, and is
+ * delivered once the mask this handler runs with is restored.  Either way
+ * the process dies of the signal, with its core dump and its wait status.
+ */
+static void dfl_wrapper(int sig, struct sbx_siginfo *si, void *uc)
+{
+    (void)uc;
+    if (sig < 1 || sig > 64)
+        return;
+    record_signal(sig, si);
+    struct sbx_ksigaction dfl = { .handler = SBX_SIG_DFL };
+    sbx_sys4(__NR_rt_sigaction, sig, (long)&dfl, 0, 8);
+    int fault = si->si_code > 0 && (sig == 4 || sig == 7 || sig == 8 || sig == 11);
+    if (fault)
+        return;
+    /*
+     * Asked of the kernel, never one_tid: a fork's child can take a signal
+     * before its clone has returned through us and refreshed it, and would
+     * send the signal to its parent.
+     */
+    long pid = sbx_sys0(__NR_getpid);
+    long tid = sbx_sys0(__NR_gettid);
+    /*
+     * Fail closed: a policy that refuses the resend must not let the guest
+     * outlive a signal that ends it (it then exits with the shell's status
+     * for the signal, 128 + N, not by the signal).
+     */
+    if (sbx_sys3(__NR_tgkill, pid, tid, sig) < 0)
+        sbx_sys1(__NR_exit_group, 128 + sig);
+}
+
+static void sig_wrapper(int sig, struct sbx_siginfo *si, void *uc)
+{
+    if (sig < 1 || sig > 64)
+        return;
+    struct guest_sa g = guest_sa[sig];
+    record_signal(sig, si);
+    /* SA_RESETHAND: the kernel has put SIG_DFL back; a fatal one is watched again. */
+    struct sbx_ksigaction cur;
+    if ((g.flags & SBX_SA_RESETHAND) && fatal_default(sig) &&
+        sbx_sys4(__NR_rt_sigaction, sig, 0, (long)&cur, 8) == 0 && cur.handler == SBX_SIG_DFL) {
+        /* The kernel reset the handler only: the guest's flags read back. */
+        guest_dfl[sig] = (struct guest_sa){ SBX_SIG_DFL, g.flags };
+        guest_dfl_restorer[sig] = cur.restorer;
+        install_dfl(sig, cur.mask);
+    }
     if (g.handler <= 1)
         return; /* reset meanwhile: nothing the guest asked for runs */
     if (g.flags & SBX_SA_SIGINFO)
@@ -413,23 +708,55 @@ long sbx_trace_rt_sigaction(struct sbx_call *c, struct sbx_ksigaction *act)
     struct sbx_ksigaction *oact = (struct sbx_ksigaction *)c->a[2];
     if (sig < 1 || sig > 64)
         return sbx_call_gate(c);
-    struct guest_sa old = guest_sa[sig];
-    /* SIG_DFL (0) and SIG_IGN (1) stay the kernel's to carry out. */
+    struct guest_sa old = guest_sa[sig], old_dfl = guest_dfl[sig];
+    uint64_t old_restorer = guest_dfl_restorer[sig];
     if (act && act->handler > 1) {
         guest_sa[sig] = (struct guest_sa){ act->handler, act->flags };
         act->handler = (uint64_t)sig_wrapper;
         act->flags |= SBX_SA_SIGINFO;
+    } else if (act && act->handler == SBX_SIG_DFL && fatal_default(sig)) {
+        /* A fatal default: watched by dfl_wrapper, read back as the guest set it. */
+        guest_dfl[sig] = (struct guest_sa){ SBX_SIG_DFL, act->flags };
+        guest_dfl_restorer[sig] = act->restorer;
+        act->handler = (uint64_t)dfl_wrapper;
+        act->flags = SBX_SA_SIGINFO | SBX_SA_RESTORER | SA_ONSTACK;
+        act->restorer = (uint64_t)sbx_tramp_restorer;
     }
+    /* SIG_IGN stays the kernel's to carry out: a handler would change what it does. */
     long r = sbx_call_gate(c);
     if (r < 0) {
         guest_sa[sig] = old;
+        guest_dfl[sig] = old_dfl;
+        guest_dfl_restorer[sig] = old_restorer;
         return r;
     }
     if (oact && oact->handler == (uint64_t)sig_wrapper) {
         oact->handler = old.handler;
         oact->flags = old.flags;
+    } else if (oact && oact->handler == (uint64_t)dfl_wrapper) {
+        oact->handler = SBX_SIG_DFL;
+        oact->flags = old_dfl.flags;
+        oact->restorer = old_restorer;
     }
     return r;
+}
+
+/*
+ * At startup (each exec): the signals at SIG_DFL whose default ends the
+ * process get dfl_wrapper; what the guest reads back stays what the kernel
+ * had.  Those at SIG_IGN (inherited across exec) are left alone.
+ */
+static void watch_defaults(void)
+{
+    for (int sig = 1; sig <= 64; sig++) {
+        struct sbx_ksigaction cur;
+        if (!fatal_default(sig) || sbx_sys4(__NR_rt_sigaction, sig, 0, (long)&cur, 8) < 0 ||
+            cur.handler != SBX_SIG_DFL)
+            continue;
+        guest_dfl[sig] = (struct guest_sa){ SBX_SIG_DFL, cur.flags };
+        guest_dfl_restorer[sig] = cur.restorer;
+        install_dfl(sig, cur.mask);
+    }
 }
 
 void sbx_trace_exec(const char *path, char *const *argv)
@@ -488,6 +815,8 @@ void sbx_trace_init(void)
     ring_mask = nrec - 1;
     sbx_trace_signals = what == SBX_TRACE_ALL;
     one_tid = (int32_t)sbx_sys0(__NR_gettid);
+    if (sbx_trace_signals)
+        watch_defaults();
     sbx_trace_on = 1;
     /* The filter gates what is traced: its sites are worth patching. */
     sbx_gate_also(sbx_trace_sel);

@@ -45,8 +45,46 @@ enum sbx_trace_kind {
 #define SBX_TRACE_NORET (1u << 0)  /* the call does not return (exit, exit_group): ret unset */
 #define SBX_TRACE_TRUNC0 (1u << 1) /* str[0] was cut */
 #define SBX_TRACE_TRUNC1 (1u << 2) /* str[1] was cut */
+/* str[0] and str[1] are one buffer of 2 * SBX_TRACE_STR bytes, for sarg[0] and slen[0]. */
+#define SBX_TRACE_WIDE (1u << 3)
 
 #define SBX_TRACE_NOARG 0xff /* sarg[i]: no string */
+
+/*
+ * The encodings of the structures a record carries (all fields unaligned,
+ * little-endian, read with memcpy):
+ *
+ * An iovec array: a byte of flags and count (SBX_TRACE_IOV_*), then per
+ * element, in data form, its iov_len (8 bytes), a byte of the number of
+ * bytes copied (| SBX_TRACE_IOV_CUT when there were more) and those bytes,
+ * the first of the call's result spread over the elements in order (what
+ * the kernel read or wrote); in address form (the remote side of
+ * process_vm_readv/writev, another process's memory) iov_base and iov_len,
+ * 8 bytes each.  Elements that do not fit are left out (count is less than
+ * the call's).
+ *
+ * A msghdr: struct sbx_trace_msghdr, then an iovec array of msg_iov as
+ * above.  A pollfd array: the struct pollfd copies, after the call (their
+ * revents).  Directory entries: the number of entries (4 bytes).
+ */
+#define SBX_TRACE_IOV_COUNT 0x3f /* first byte: elements that follow */
+#define SBX_TRACE_IOV_ADDR 0x80  /* first byte: address form */
+#define SBX_TRACE_IOV_CUT 0x80   /* an element's byte count: its data was cut */
+#define SBX_TRACE_IOV_DATA 32    /* bytes copied of each element at most */
+
+struct sbx_trace_msghdr {
+    uint64_t name;       /* msg_name, the pointer */
+    uint64_t control;    /* msg_control, the pointer */
+    uint64_t controllen; /* after the call */
+    uint64_t cmsg_len;   /* the first control message's header, when ncmsg > 0 */
+    int32_t cmsg_level, cmsg_type;
+    uint32_t namelen, iovlen; /* iovlen: cut to 32 bits */
+    int32_t flags;            /* msg_flags, after the call */
+    uint8_t ncmsg;            /* control messages, counted up to SBX_TRACE_CMSG_MAX */
+    uint8_t cmsg_ndata;       /* bytes in cmsg_data */
+    uint8_t cmsg_data[12];    /* the first bytes of the first message's data */
+} __attribute__((packed));
+#define SBX_TRACE_CMSG_MAX 16
 
 struct sbx_trace_rec {
     uint64_t seq;     /* position + 1 once the record is complete */

@@ -5,6 +5,7 @@
  * arguments) must format into a bounded, NUL-terminated line, at any buffer
  * size, without reading outside the record.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = sbx_trace_format(r, line, len);
     if (n >= len || strlen(line) != n)
         abort();
+    /* A wait4 that reaped a killed process: its line too. */
+    int pid, sig;
+    bool core;
+    if (sbx_trace_reaped_killed(r, &pid, &sig, &core)) {
+        n = sbx_trace_format_killed(sig, core, line, len);
+        if (n >= len || strlen(line) != n)
+            abort();
+    }
     struct sbx_trace_filter f;
     char err[128];
     char spec[64];

@@ -12,7 +12,11 @@ first successful execve of the program (chroot's own calls).
 --ignore NAME leaves NAME out as well (rt_sigprocmask in rewrite mode: a
 signal it unblocks runs its handler before the call is recorded).
 
-Usage: tracecmp.py [--from-exec PATH] [--ignore NAME]... STRACE_FILE TRACE_FILE
+--exact NAME compares the calls of NAME by their whole line, decoded
+arguments and all (addresses still normalized), for the decoders of
+structures (iovecs, msghdr, pollfds, directory entries).
+
+Usage: tracecmp.py [--from-exec PATH] [--ignore NAME]... [--exact NAME]... STRACE_FILE TRACE_FILE
 Exit status 0 when the sequences are the same, 1 with a diff otherwise.
 """
 import difflib
@@ -22,6 +26,8 @@ import sys
 PID_RESULTS = {"clone", "clone3", "fork", "vfork", "wait4", "waitid", "getpid", "getppid",
                "gettid", "set_tid_address", "getpgrp", "getsid", "getpgid"}
 LEFT_OUT = {"rt_sigreturn"}
+EXACT = set()
+HEX = re.compile(r"0x[0-9a-f]+")
 
 STRACE = re.compile(r"^(\d+) +(.*)$")
 OURS = re.compile(r"^\[pid (\d+)\] (.*)$")
@@ -68,6 +74,9 @@ def parse(path, pattern, from_exec):
                     started[pid] = True
                 else:
                     continue
+            if name in EXACT:
+                procs.setdefault(pid, []).append(HEX.sub("ADDR", rest))
+                continue
             procs.setdefault(pid, []).append("%s = %s" % (name, norm(name, r.group(1),
                                                                    r.group(2))))
     return sorted("\n".join(seq) for seq in procs.values())
@@ -76,9 +85,11 @@ def parse(path, pattern, from_exec):
 def main():
     args = sys.argv[1:]
     from_exec = None
-    while len(args) > 2 and args[0] in ("--from-exec", "--ignore"):
+    while len(args) > 2 and args[0] in ("--from-exec", "--ignore", "--exact"):
         if args[0] == "--from-exec":
             from_exec = args[1]
+        elif args[0] == "--exact":
+            EXACT.add(args[1])
         else:
             LEFT_OUT.add(args[1])
         args = args[2:]

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <string.h>
@@ -25,7 +26,7 @@
 #include "sbx-test.h"
 #include "sbx/macro.h"
 
-#define KINDS "dDuxpfFsboOmPMaAESXtkTcghvwWirleLnRzqUCKYIGj"
+#define KINDS "dDuxpfFsboOmPMaAESXtkTcghvwWirleLnRzqUCKYIGjVHNQZ_yJ"
 
 static struct sbx_trace_rec rec(uint32_t nr, int64_t ret, uint64_t a0, uint64_t a1, uint64_t a2,
                                 uint64_t a3, uint64_t a4, uint64_t a5)
@@ -78,6 +79,8 @@ static void test_every_entry(void)
         size_t want = strlen(d->args);
         if (want && d->args[want - 1] == 'O')
             want--; /* no O_CREAT: no mode */
+        for (const char *p = d->args; *p; p++)
+            want -= *p == '_'; /* not printed */
         size_t commas = 0;
         for (const char *p = line; (p = strstr(p, ", ")); p += 2)
             commas++;
@@ -198,6 +201,11 @@ static void test_kinds(void)
     sa[0] = 1, sa[1] = 0, sa[3] = 0;
     copy(&r, 0, 1, sa, 32);
     expect(&r, "rt_sigaction(SIGINT, {sa_handler=SIG_IGN, sa_mask=[], sa_flags=0}, NULL, 8) = 0");
+    /* glibc's int sa_flags with SA_RESETHAND, sign-extended: the kernel keeps 32 bits. */
+    sa[0] = 0, sa[1] = (uint64_t)(int64_t)(int32_t)0x84000000u, sa[2] = 0x402000;
+    copy(&r, 0, 1, sa, 32);
+    expect(&r, "rt_sigaction(SIGINT, {sa_handler=SIG_DFL, sa_mask=[], "
+               "sa_flags=SA_RESTORER|SA_RESETHAND, sa_restorer=0x402000}, NULL, 8) = 0");
     r = rec(SYS_execve, 0, 1, 2, 0, 0, 0, 0);
     copy(&r, 0, 0, "/bin/sh", 7);
     copy(&r, 1, 1, "sh\0-c\0true", 11);
@@ -294,12 +302,69 @@ static void test_signals(void)
     r = rec(SIGSEGV, 0, 1, 0, 0, 0, 0x10, 0);
     r.kind = SBX_TRACE_SIGNAL;
     expect(&r, "--- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=0x10} ---");
+    r = rec(SIGSEGV, 0, 1, 0, 0, 0, 0, 0);
+    r.kind = SBX_TRACE_SIGNAL;
+    expect(&r, "--- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=NULL} ---");
     r = rec(SIGALRM, 0, 0x80, 0, 0, 0, 0, 0);
     r.kind = SBX_TRACE_SIGNAL;
     expect(&r, "--- SIGALRM {si_signo=SIGALRM, si_code=SI_KERNEL} ---");
 }
 
 /* Numbers without an entry: libseccomp's name and six arguments in hex; beyond it, a number. */
+/* The end of a process killed by a signal, from the wait4 that reaped it. */
+static void test_killed(void)
+{
+    char line[128];
+    int pid = 0, sig = 0;
+    bool core = false;
+    int st = SIGSEGV | 0x80; /* WCOREDUMP */
+    struct sbx_trace_rec r = rec(SYS_wait4, 3, (uint64_t)-1, 0x1000, 0, 0, 0, 0);
+    copy(&r, 0, 1, &st, 4);
+    CU_ASSERT(sbx_trace_reaped_killed(&r, &pid, &sig, &core));
+    CU_ASSERT(pid == 3 && sig == SIGSEGV && core);
+    sbx_trace_format_killed(sig, core, line, sizeof(line));
+    CU_ASSERT_STRING_EQUAL(line, "+++ killed by SIGSEGV (core dumped) +++");
+    sbx_trace_format_killed(SIGKILL, false, line, sizeof(line));
+    CU_ASSERT_STRING_EQUAL(line, "+++ killed by SIGKILL +++");
+    /* An exit, a failed or empty wait, no status copied: nothing. */
+    st = 7 << 8;
+    copy(&r, 0, 1, &st, 4);
+    CU_ASSERT(!sbx_trace_reaped_killed(&r, &pid, &sig, &core));
+    st = SIGTERM;
+    copy(&r, 0, 1, &st, 4);
+    r.ret = 0;
+    CU_ASSERT(!sbx_trace_reaped_killed(&r, &pid, &sig, &core));
+    r.ret = -ECHILD;
+    CU_ASSERT(!sbx_trace_reaped_killed(&r, &pid, &sig, &core));
+    r = rec(SYS_wait4, 3, (uint64_t)-1, 0, 0, 0, 0, 0);
+    CU_ASSERT(!sbx_trace_reaped_killed(&r, &pid, &sig, &core));
+    /* waitid: its siginfo, printed as strace does; WNOWAIT reaps nothing. */
+    int32_t si[12] = { SIGCHLD, 0, 2, 0, 5, 0, SIGTERM, 0, 3, 0, 1, 0 };
+    r = rec(SYS_waitid, 0, 1, 5, 0x1000, WEXITED, 0, 0);
+    copy(&r, 0, 2, si, 48);
+    expect(&r, "waitid(P_PID, 5, {si_signo=SIGCHLD, si_code=CLD_KILLED, si_pid=5, si_uid=0, "
+               "si_status=SIGTERM, si_utime=3, si_stime=1}, WEXITED, NULL) = 0");
+    CU_ASSERT(sbx_trace_reaped_killed(&r, &pid, &sig, &core));
+    CU_ASSERT(pid == 5 && sig == SIGTERM && !core);
+    r.args[3] = WEXITED | WNOWAIT;
+    CU_ASSERT(!sbx_trace_reaped_killed(&r, &pid, &sig, &core));
+    si[2] = 1, si[6] = 0;
+    r = rec(SYS_waitid, 0, 0, 0, 0x1000, WEXITED, 0, 0);
+    copy(&r, 0, 2, si, 48);
+    expect(&r, "waitid(P_ALL, 0, {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=5, si_uid=0, "
+               "si_status=0, si_utime=3, si_stime=1}, WEXITED, NULL) = 0");
+    CU_ASSERT(!sbx_trace_reaped_killed(&r, &pid, &sig, &core));
+    memset(si, 0, sizeof(si));
+    r = rec(SYS_waitid, 0, 0, 0, 0x1000, WEXITED | WNOHANG, 0, 0);
+    copy(&r, 0, 2, si, 48);
+    expect(&r, "waitid(P_ALL, 0, {}, WNOHANG|WEXITED, NULL) = 0");
+    CU_ASSERT(!sbx_trace_reaped_killed(&r, &pid, &sig, &core));
+    /* Only wait4's status counts. */
+    r = rec(SYS_read, 4, 0, 0x1000, 4, 0, 0, 0);
+    copy(&r, 0, 1, &st, 4);
+    CU_ASSERT(!sbx_trace_reaped_killed(&r, &pid, &sig, &core));
+}
+
 static void test_unknown(void)
 {
     struct sbx_trace_rec r = rec(SYS_io_uring_setup, 5, 8, 0x1000, 0, 0, 0, 0);
@@ -376,9 +441,158 @@ static void test_filters(void)
     CU_ASSERT_EQUAL(sbx_trace_filter_parse(&f, "open,,read", err, sizeof(err)), -EINVAL);
 }
 
+/* An iovec element in data form (include/sbx/trace.h) at *at of buf. */
+static void iov_data(char *buf, size_t *at, uint64_t len, const char *data, size_t n, bool cut)
+{
+    memcpy(buf + *at, &len, 8);
+    buf[*at + 8] = (char)(n | (cut ? SBX_TRACE_IOV_CUT : 0));
+    memcpy(buf + *at + 9, data, n);
+    *at += 9 + n;
+}
+
+static void wide(struct sbx_trace_rec *r, unsigned arg, const void *p, size_t n)
+{
+    CU_ASSERT_FATAL(n <= 2 * SBX_TRACE_STR);
+    memcpy(r->str, p, n);
+    r->sarg[0] = (uint8_t)arg;
+    r->slen[0] = (uint16_t)n;
+    r->flags |= SBX_TRACE_WIDE;
+}
+
+/* iovecs, msghdr, pollfds and directory entries, as strace prints them. */
+static void test_structs(void)
+{
+    struct sbx_trace_rec r;
+    char b[2 * SBX_TRACE_STR];
+    size_t at;
+
+    /* writev: every element with its data. */
+    r = rec(SYS_writev, 6, 1, 0x1000, 2, 0, 0, 0);
+    at = 1;
+    b[0] = 2;
+    iov_data(b, &at, 5, "hello", 5, false);
+    iov_data(b, &at, 1, "\n", 1, false);
+    wide(&r, 1, b, at);
+    expect(&r,
+           "writev(1, [{iov_base=\"hello\", iov_len=5}, {iov_base=\"\\n\", iov_len=1}], 2) = 6");
+    /* readv: the data read, cut at 32 bytes, an element the result did not reach, more elements
+     * than the record holds. */
+    r = rec(SYS_readv, 40, 3, 0x1000, 3, 0, 0, 0);
+    at = 1;
+    b[0] = 2;
+    iov_data(b, &at, 4096, "0123456789abcdefghijklmnopqrstuv", 32, true);
+    iov_data(b, &at, 10, "", 0, false);
+    wide(&r, 1, b, at);
+    expect(&r, "readv(3, [{iov_base=\"0123456789abcdefghijklmnopqrstuv\"..., iov_len=4096}, "
+               "{iov_base=\"\", iov_len=10}, ...], 3) = 40");
+    /* A failed call copies nothing: the address. */
+    r = rec(SYS_readv, -EFAULT, 3, 0x1000, 3, 0, 0, 0);
+    expect(&r, "readv(3, 0x1000, 3) = -1 EFAULT (Bad address)");
+    /* A count the call did not pass is the guest's scribbling: the address. */
+    r = rec(SYS_writev, 6, 1, 0x1000, 1, 0, 0, 0);
+    b[0] = 2;
+    wide(&r, 1, b, at);
+    expect(&r, "writev(1, 0x1000, 1) = 6");
+    /* pwritev2: the offset, pos_h left out, the flags. */
+    r = rec(SYS_pwritev2, 2, 4, 0x1000, 1, 512, 0, 0);
+    at = 1;
+    b[0] = 1;
+    iov_data(b, &at, 2, "ab", 2, false);
+    wide(&r, 1, b, at);
+    expect(&r, "pwritev2(4, [{iov_base=\"ab\", iov_len=2}], 1, 512, 0) = 2");
+    /* process_vm_readv: the local side with its data, the remote side as addresses. */
+    r = rec(SYS_process_vm_readv, 3, 9, 0x1000, 1, 0x2000, 1, 0);
+    at = 1;
+    b[0] = 1;
+    iov_data(b, &at, 3, "abc", 3, false);
+    copy(&r, 0, 1, b, at);
+    char rb[17] = { (char)(1 | SBX_TRACE_IOV_ADDR) };
+    uint64_t rv[2] = { 0x7ffd1000, 3 };
+    memcpy(rb + 1, rv, 16);
+    copy(&r, 1, 3, rb, sizeof(rb));
+    expect(&r, "process_vm_readv(9, [{iov_base=\"abc\", iov_len=3}], 1, [{iov_base=0x7ffd1000, "
+               "iov_len=3}], 1, 0) = 3");
+
+    /* sendmsg with one iovec and no control data; recvmsg with SCM_RIGHTS. */
+    struct sbx_trace_msghdr h = { .iovlen = 1 };
+    memcpy(b, &h, sizeof(h));
+    at = sizeof(h);
+    b[at++] = 1;
+    iov_data(b, &at, 2, "hi", 2, false);
+    r = rec(SYS_sendmsg, 2, 3, 0x1000, MSG_NOSIGNAL, 0, 0, 0);
+    wide(&r, 1, b, at);
+    expect(&r, "sendmsg(3, {msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base=\"hi\", iov_len=2}], "
+               "msg_iovlen=1, msg_controllen=0, msg_flags=0}, MSG_NOSIGNAL) = 2");
+    h = (struct sbx_trace_msghdr){ .control = 0x3000,
+                                   .controllen = 24,
+                                   .cmsg_len = 20,
+                                   .cmsg_level = SOL_SOCKET,
+                                   .cmsg_type = SCM_RIGHTS,
+                                   .iovlen = 1,
+                                   .flags = MSG_CMSG_CLOEXEC,
+                                   .ncmsg = 1,
+                                   .cmsg_ndata = 4,
+                                   .cmsg_data = { 7 } };
+    memcpy(b, &h, sizeof(h));
+    at = sizeof(h);
+    b[at++] = 1;
+    iov_data(b, &at, 4096, "x", 1, false);
+    r = rec(SYS_recvmsg, 1, 3, 0x1000, MSG_CMSG_CLOEXEC, 0, 0, 0);
+    wide(&r, 1, b, at);
+    expect(&r,
+           "recvmsg(3, {msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base=\"x\", iov_len=4096}], "
+           "msg_iovlen=1, msg_control=[{cmsg_len=20, cmsg_level=SOL_SOCKET, "
+           "cmsg_type=SCM_RIGHTS, cmsg_data=[7]}], msg_controllen=24, "
+           "msg_flags=MSG_CMSG_CLOEXEC}, MSG_CMSG_CLOEXEC) = 1");
+    /* Two control messages (the first: credentials), a name; a msghdr cut short is printed as
+     * its address. */
+    h.ncmsg = 2;
+    h.cmsg_type = SCM_CREDENTIALS;
+    h.cmsg_len = 28;
+    h.cmsg_ndata = 12;
+    memcpy(h.cmsg_data, (int32_t[]){ 2, 0, 65534 }, 12);
+    h.name = 0x4000;
+    h.namelen = 16;
+    memcpy(b, &h, sizeof(h));
+    r = rec(SYS_recvmsg, 1, 3, 0x1000, 0, 0, 0, 0);
+    wide(&r, 1, b, at);
+    expect(&r, "recvmsg(3, {msg_name=0x4000, msg_namelen=16, msg_iov=[{iov_base=\"x\", "
+               "iov_len=4096}], msg_iovlen=1, msg_control=[{cmsg_len=28, cmsg_level=SOL_SOCKET, "
+               "cmsg_type=SCM_CREDENTIALS, cmsg_data={pid=2, uid=0, gid=65534}}, ...], "
+               "msg_controllen=24, msg_flags=MSG_CMSG_CLOEXEC}, 0) = 1");
+    r = rec(SYS_recvmsg, 1, 3, 0x1000, 0, 0, 0, 0);
+    wide(&r, 1, b, 10);
+    expect(&r, "recvmsg(3, 0x1000, 0) = 1");
+
+    /* poll: events in, the revents of the ready ones in the result; a timeout. */
+    struct pollfd pf[3] = { { 3, POLLIN, POLLIN | POLLHUP }, { 4, POLLOUT, 0 }, { 5, POLLIN, 0 } };
+    r = rec(SYS_poll, 1, 0x1000, 3, (uint64_t)-1, 0, 0, 0);
+    wide(&r, 0, pf, sizeof(pf));
+    expect(&r, "poll([{fd=3, events=POLLIN}, {fd=4, events=POLLOUT}, {fd=5, events=POLLIN}], 3, "
+               "-1) = 1 ([{fd=3, revents=POLLIN|POLLHUP}])");
+    pf[0].revents = 0;
+    pf[1].fd = -1;
+    r = rec(SYS_ppoll, 0, 0x1000, 2, 0x2000, 0, 8, 0);
+    wide(&r, 0, pf, 2 * sizeof(pf[0]));
+    expect(&r, "ppoll([{fd=3, events=POLLIN}, {fd=-1}], 2, 0x2000, NULL, 8) = 0 (Timeout)");
+    /* More descriptors than the record holds. */
+    r = rec(SYS_poll, 0, 0x1000, 30, 0, 0, 0, 0);
+    wide(&r, 0, pf, 2 * sizeof(pf[0]));
+    expect(&r, "poll([{fd=3, events=POLLIN}, {fd=-1}, ...], 30, 0) = 0 (Timeout)");
+
+    /* getdents64: the number of entries, as strace prints it without -v. */
+    uint32_t ents = 5;
+    r = rec(SYS_getdents64, 136, 3, 0x55d0c6a5e2c0, 32768, 0, 0, 0);
+    copy(&r, 0, 1, &ents, 4);
+    expect(&r, "getdents64(3, 0x55d0c6a5e2c0 /* 5 entries */, 32768) = 136");
+    r = rec(SYS_getdents64, -EBADF, 9, 0x1000, 32768, 0, 0, 0);
+    expect(&r, "getdents64(9, 0x1000, 32768) = -1 EBADF (Bad file descriptor)");
+}
+
 static const struct sbx_test tests[] = {
     SBX_TEST(test_every_entry), SBX_TEST(test_kinds),   SBX_TEST(test_unknown),
     SBX_TEST(test_strings),     SBX_TEST(test_filters), SBX_TEST(test_signals),
+    SBX_TEST(test_structs),     SBX_TEST(test_killed),
 };
 
 int main(void)
