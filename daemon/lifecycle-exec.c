@@ -7,12 +7,16 @@
  * rlimits, capabilities, policy filter and trampoline.  The client gets
  * STARTED at once, its signals go on as INIT_EXEC_SIGNAL, and EXIT comes
  * when init reports the process's end; a client that goes away takes its
- * process with it.
+ * process with it.  An exec'd process installs its policy filter itself, so
+ * the listener of its kill rules is its own: init hands it over as
+ * INIT_EXEC_NOTIFY and the daemon watches it as the guest's (killnotif.c),
+ * until the process ends.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -20,6 +24,7 @@
 
 #include "daemon/daemon.h"
 #include "daemon/fdcheck.h"
+#include "daemon/killnotif.h"
 #include "daemon/lifecycle.h"
 #include "daemon/log.h"
 #include "daemon/sandbox.h"
@@ -131,6 +136,61 @@ static struct sbx_client *exec_client(struct sbx_life *l, uint32_t id)
     return NULL;
 }
 
+static struct sbx_exec_watch *exec_watch(struct sbx_life *l, uint32_t id)
+{
+    for (unsigned i = 0; i < l->n_exec_watches; i++)
+        if (l->exec_watches[i].id == id)
+            return &l->exec_watches[i];
+    return NULL;
+}
+
+static void exec_watch_drop(struct sbx_life *l, struct sbx_exec_watch *w)
+{
+    sbx_killnotif_free(w->k);
+    *w = l->exec_watches[--l->n_exec_watches];
+}
+
+void sbx_lifecycle_exec_watches_free(struct sbx_life *l)
+{
+    while (l->n_exec_watches > 0)
+        exec_watch_drop(l, &l->exec_watches[l->n_exec_watches - 1]);
+    free(l->exec_watches);
+    l->exec_watches = NULL;
+}
+
+/*
+ * INIT_EXEC_NOTIFY: the listener of exec'd process id.  Its calls of a kill
+ * rule wait for a reader until the daemon watches it; if it cannot, the
+ * process is killed (the kill rules fail closed), and the rest of the
+ * sandbox runs on.
+ */
+static void exec_notify(struct sbx_sandbox *s, struct sbx_life *l, uint32_t id, int *fd)
+{
+    int r = -EPROTO;
+    if (exec_watch(l, id))
+        goto fail; /* one listener per process: a second is init's error */
+    r = -EMFILE;
+    if (l->n_exec_watches >= SBX_LIFE_MAX_EXEC_WATCHES)
+        goto fail;
+    if (!l->exec_watches) {
+        l->exec_watches = calloc(SBX_LIFE_MAX_EXEC_WATCHES, sizeof(*l->exec_watches));
+        r = -ENOMEM;
+        if (!l->exec_watches)
+            goto fail;
+    }
+    struct sbx_killnotif *k;
+    r = sbx_killnotif_start(s, *fd, &k);
+    if (r < 0)
+        goto fail;
+    *fd = -EBADF;
+    l->exec_watches[l->n_exec_watches++] = (struct sbx_exec_watch){ .id = id, .k = k };
+    return;
+fail:
+    sbx_warn("sandbox %s: exec %u: cannot watch its seccomp listener: %s; killing it", l->id, id,
+             strerror(-r));
+    exec_signal(s, id, SIGKILL);
+}
+
 static bool is_pty_master(int fd)
 {
     struct stat st;
@@ -152,20 +212,41 @@ bool sbx_lifecycle_init_frame(struct sbx_sandbox *s, struct sbx_frame *f)
             sbx_client_close(c);
         return true;
     }
+    if (f->type == SBX_MSG_INIT_EXEC_NOTIFY) {
+        struct sbx_msg_exec_signal m;
+        if (sbx_msg_exec_signal_decode(f, &m) < 0 || f->n_fds != 1)
+            return false;
+        exec_notify(s, l, m.id, &f->fds[0]);
+        return true;
+    }
     if (f->type != SBX_MSG_INIT_EXEC_END)
         return false;
     struct sbx_msg_exec_end m;
     if (sbx_msg_exec_end_decode(f, &m) < 0)
         return false;
+    /*
+     * A kill rule's call in this process was the daemon's to end, so it
+     * names the call, as for the guest (sandbox.c, describe_exit).
+     */
+    struct sbx_exec_watch *w = exec_watch(l, m.id);
+    const char *killed = w ? sbx_killnotif_syscall(w->k) : NULL;
+    const char *message = m.message;
+    if (!message && w)
+        message = sbx_killnotif_describe(w->k, m.kind == SBX_EXIT_SIGNALED ? (int)m.code : 0);
     sbx_log_limited(&exec_lines, LOG_INFO, "sandbox %s: exec %u ended (%s, code %u%s%s)", l->id,
-                    m.id, sbx_exit_kind_name(m.kind), m.code, m.message ? ": " : "",
-                    m.message ? m.message : "");
+                    m.id, sbx_exit_kind_name(m.kind), m.code, message ? ": " : "",
+                    message ? message : "");
     struct sbx_client *c = exec_client(l, m.id);
     if (c) {
-        struct sbx_msg_exit e = { .kind = m.kind, .code = m.code, .message = m.message };
+        struct sbx_msg_exit e = { .kind = m.kind,
+                                  .code = m.code,
+                                  .message = (char *)message,
+                                  .killed_syscall = (char *)killed };
         sbx_lifecycle_unwait(c);
         sbx_client_sandbox_exited(c, NULL, &e);
     }
+    if (w)
+        exec_watch_drop(l, w);
     sbx_msg_exec_end_free(&m);
     return true;
 }

@@ -147,6 +147,7 @@ void sbx_life_free(struct sbx_life *l)
         l->freeing = true;
         return;
     }
+    sbx_lifecycle_exec_watches_free(l);
     for (uint32_t i = 0; i < l->argc; i++)
         free(l->argv[i]);
     free(l->argv);
@@ -614,6 +615,7 @@ void sbx_lifecycle_gone(struct sbx_sandbox *s)
     struct sbx_life *l = s->life;
     if (!l)
         return;
+    sbx_lifecycle_exec_watches_free(l);
     s->life = NULL;
     l->sandbox = NULL;
     if (!l->reported) {

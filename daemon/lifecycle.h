@@ -55,6 +55,18 @@ struct sbx_log {
     int write_out, write_err; /* the write ends, until the SPEC has gone */
 };
 
+/*
+ * An exec'd process's own seccomp listener, watched for its kill rules
+ * (killnotif.c) from INIT_EXEC_NOTIFY until the process's INIT_EXEC_END.
+ * At most SBX_LIFE_MAX_EXEC_WATCHES at once per sandbox: init runs no more
+ * exec'd processes than that at a time.
+ */
+#define SBX_LIFE_MAX_EXEC_WATCHES 64
+struct sbx_exec_watch {
+    uint32_t id;
+    struct sbx_killnotif *k;
+};
+
 struct sbx_life {
     struct sbx_daemon *d;
     char id[SBX_LIFE_ID_LEN + 1];
@@ -83,7 +95,9 @@ struct sbx_life {
     uv_timer_t stop_timer;
     unsigned handles_open; /* libuv handles that must close before the struct goes */
     bool freeing;
-    struct sbx_client *waiters; /* WAIT, STOP, LOGS -f, RM -f: answered at the end */
+    struct sbx_client *waiters;          /* WAIT, STOP, LOGS -f, RM -f: answered at the end */
+    struct sbx_exec_watch *exec_watches; /* while the sandbox runs (lifecycle-exec.c) */
+    unsigned n_exec_watches;
     struct sbx_life *next;
 };
 
@@ -129,6 +143,8 @@ void sbx_lifecycle_exec(struct sbx_client *c, struct sbx_life *l, struct sbx_fra
 bool sbx_lifecycle_init_frame(struct sbx_sandbox *s, struct sbx_frame *f);
 void sbx_lifecycle_exec_signal(struct sbx_client *c, const struct sbx_frame *f);
 void sbx_lifecycle_exec_gone(struct sbx_client *c);
+/* The sandbox of l is gone: so are its exec'd processes' listeners. */
+void sbx_lifecycle_exec_watches_free(struct sbx_life *l);
 /* c waits for l (req: the request's frame type), or no more. */
 void sbx_lifecycle_wait_on(struct sbx_life *l, struct sbx_client *c, uint16_t req);
 void sbx_lifecycle_unwait(struct sbx_client *c);

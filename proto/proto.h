@@ -55,6 +55,7 @@ enum sbx_msg_type {
     SBX_MSG_INIT_EXEC_SIGNAL = 71, /* daemon -> init: a signal for it */
     SBX_MSG_READY = 72,  /* init -> runtime, SBX_SPEC_WAIT_START: set up, waiting */
     SBX_MSG_START = 73,  /* runtime -> init: start the guest */
+    SBX_MSG_INIT_EXEC_NOTIFY = 74, /* init -> daemon: an exec'd process's listener, with the fd */
 };
 
 /* Field value types. */
@@ -403,7 +404,10 @@ struct sbx_msg_exec_end {
     char *message;
 };
 
-/* INIT_EXEC_SIGNAL (signo for process id) and INIT_EXEC_TTY (its pty master rides on it). */
+/*
+ * INIT_EXEC_SIGNAL (signo for process id), INIT_EXEC_TTY (its pty master
+ * rides on it) and INIT_EXEC_NOTIFY (the seccomp listener of its filter).
+ */
 struct sbx_msg_exec_signal {
     uint32_t id;
     uint32_t signo;
@@ -497,7 +501,7 @@ void sbx_msg_exec_free(struct sbx_msg_exec *m);
 int sbx_msg_exec_end_encode(const struct sbx_msg_exec_end *m, struct sbx_buf *ret);
 int sbx_msg_exec_end_decode(const struct sbx_frame *f, struct sbx_msg_exec_end *ret);
 void sbx_msg_exec_end_free(struct sbx_msg_exec_end *m);
-/* type: SBX_MSG_INIT_EXEC_SIGNAL or SBX_MSG_INIT_EXEC_TTY (signo 0). */
+/* type: SBX_MSG_INIT_EXEC_SIGNAL, or SBX_MSG_INIT_EXEC_TTY or SBX_MSG_INIT_EXEC_NOTIFY (signo 0). */
 int sbx_msg_exec_signal_encode(uint16_t type, const struct sbx_msg_exec_signal *m,
                                struct sbx_buf *ret);
 int sbx_msg_exec_signal_decode(const struct sbx_frame *f, struct sbx_msg_exec_signal *ret);
