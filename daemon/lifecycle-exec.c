@@ -24,9 +24,11 @@
 
 #include "daemon/daemon.h"
 #include "daemon/fdcheck.h"
+#include "daemon/image.h"
 #include "daemon/killnotif.h"
 #include "daemon/lifecycle.h"
 #include "daemon/log.h"
+#include "daemon/run.h"
 #include "daemon/sandbox.h"
 #include "daemon/server.h"
 #include "sbx/macro.h"
@@ -50,6 +52,60 @@ static void exec_signal(struct sbx_sandbox *s, uint32_t id, uint32_t signo)
     if (sbx_msg_exec_signal_encode(SBX_MSG_INIT_EXEC_SIGNAL, &m, &b) < 0 ||
         send_to_init(s, &b, NULL, 0) < 0)
         sbx_buf_free(&b);
+}
+
+/*
+ * -u USER[:GROUP]: made a policy's user and group by run's --user option,
+ * resolved by run's code in the image's /etc/passwd and /etc/group, and
+ * allowed as run allows a caller's own --user.  Id 0 only where the guest
+ * holds it too: its filter refuses set-id modes to a process of id 0 only
+ * when it was compiled for a guest that has it.  m->uid and m->gid get the
+ * ids, for INIT_EXEC.
+ */
+static int exec_identity(struct sbx_client *c, struct sbx_life *l, struct sbx_msg_exec *m,
+                         char *msg, size_t len)
+{
+    if (!m->user) {
+        snprintf(msg, len, "EXEC asks for another user and names none");
+        return -EBADMSG;
+    }
+    _cleanup_free_ char *opt = NULL;
+    struct sbx_policy *p = NULL;
+    int r = asprintf(&opt, "user=%s", m->user) < 0 ? -ENOMEM : sbx_policy_new_default(&p);
+    if (r < 0) {
+        snprintf(msg, len, "-u %s: %s", m->user, strerror(-r));
+        return r;
+    }
+    struct sbx_diags diags = { 0 };
+    r = sbx_policy_apply_option(p, opt, &diags);
+    char why[400] = "";
+    if (r < 0) {
+        _cleanup_free_ char *all = sbx_diags_format(&diags);
+        snprintf(why, sizeof(why), "%s", all ? all : strerror(-r));
+        why[strcspn(why, "\n")] = '\0';
+    }
+    sbx_diags_free(&diags);
+    struct sbx_spec spec = { 0 };
+    _cleanup_free_ uint32_t *groups = NULL;
+    if (r >= 0)
+        r = sbx_run_resolve_identity(c, p, false, l->sandbox->image->mount_fd, &spec, &groups, why,
+                                     sizeof(why));
+    sbx_policy_free(p);
+    if (r >= 0 && (spec.uid == 0 || spec.gid == 0) && !l->guest_id_zero) {
+        snprintf(why, sizeof(why),
+                 "permission denied: %u:%u: id 0 only in a sandbox whose guest holds it", spec.uid,
+                 spec.gid);
+        r = -EPERM;
+    }
+    if (r < 0) {
+        snprintf(msg, len, "-u %s: %s", m->user, why);
+        return r;
+    }
+    m->uid = spec.uid;
+    m->gid = spec.gid;
+    free(m->user);
+    m->user = NULL;
+    return 0;
 }
 
 void sbx_lifecycle_exec(struct sbx_client *c, struct sbx_life *l, struct sbx_frame *f)
@@ -78,20 +134,11 @@ void sbx_lifecycle_exec(struct sbx_client *c, struct sbx_life *l, struct sbx_fra
         if (r == 0)
             r = sbx_fdcheck_stdio(f->fds, "EXEC", 1, msg, sizeof(msg));
     }
-    /*
-     * Another identity is root's to choose, as run's --user for ids not the
-     * caller's; and id 0 only where the guest holds it, since its filter
-     * refuses set-id modes only to a guest it was compiled for as id 0.
-     */
-    if (r == 0 && (m.flags & SBX_EXEC_USER) && c->cred.uid != 0) {
-        snprintf(msg, sizeof(msg), "permission denied: only root may choose exec's user (-u)");
-        r = -EPERM;
-    } else if (r == 0 && (m.flags & SBX_EXEC_USER) && (m.uid == 0 || m.gid == 0) &&
-               !l->guest_id_zero) {
-        snprintf(msg, sizeof(msg),
-                 "permission denied: -u %u:%u: id 0 only in a sandbox whose guest holds it", m.uid,
-                 m.gid);
-        r = -EPERM;
+    if (r == 0 && (m.flags & SBX_EXEC_USER))
+        r = exec_identity(c, l, &m, msg, sizeof(msg));
+    else if (r == 0 && m.user) {
+        snprintf(msg, sizeof(msg), "EXEC names a user without SBX_EXEC_USER");
+        r = -EBADMSG;
     }
     if (r < 0) {
         sbx_client_fail(c, r, "%s", msg);
@@ -111,9 +158,11 @@ void sbx_lifecycle_exec(struct sbx_client *c, struct sbx_life *l, struct sbx_fra
         sbx_msg_exec_free(&m);
         return;
     }
+    char ids[48] = "";
+    if (m.flags & SBX_EXEC_USER)
+        snprintf(ids, sizeof(ids), ", as %u:%u", m.uid, m.gid);
     sbx_log_limited(&exec_lines, LOG_INFO, "sandbox %s: uid %u execs %s (exec %u%s)", l->id,
-                    (unsigned)c->cred.uid, m.argv[0], m.id,
-                    m.flags & SBX_EXEC_USER ? ", its own ids" : "");
+                    (unsigned)c->cred.uid, m.argv[0], m.id, ids);
     c->exec_id = m.id;
     sbx_lifecycle_wait_on(l, c, SBX_MSG_EXEC);
     sbx_msg_exec_free(&m);

@@ -373,13 +373,14 @@ static int check_group_zero(uint32_t gid, const uint32_t *groups, size_t n, char
  * operator's policy may name others; a policy the caller sent may not.
  * For a caller other than root the image, which is the caller's, says
  * nothing: an operator's policy must give numeric ids, with the gid, and
- * group 0 is refused in every policy.
+ * group 0 is refused in every policy.  exec -u asks the same
+ * (lifecycle-exec.c), as a caller's own --user.
  */
-static int resolve_identity(struct sbx_client *c, const struct sbx_run_req *req, int mount_fd,
-                            struct sbx_spec *spec, uint32_t **ret_groups, char *msg, size_t len)
+int sbx_run_resolve_identity(struct sbx_client *c, const struct sbx_policy *p, bool operator_policy,
+                             int mount_fd, struct sbx_spec *spec, uint32_t **ret_groups, char *msg,
+                             size_t len)
 {
-    const struct sbx_policy *p = req->policy;
-    bool numeric = c->cred.uid != 0 && req->operator_policy;
+    bool numeric = c->cred.uid != 0 && operator_policy;
     char *err = NULL;
     int r;
     spec->uid = c->cred.uid;
@@ -408,7 +409,7 @@ static int resolve_identity(struct sbx_client *c, const struct sbx_run_req *req,
         gid = c->cred.gid;
     if (c->cred.uid != 0 && (r = check_group_zero(gid, *ret_groups, n, msg, len)) < 0)
         return r;
-    if (c->cred.uid != 0 && !req->operator_policy) {
+    if (c->cred.uid != 0 && !operator_policy) {
         if (uid != c->cred.uid) {
             snprintf(msg, len,
                      "permission denied: only root or an operator's policy may run the guest "
@@ -853,7 +854,8 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         .tmp_size = p->tmp_size,
         .shm_size = p->shm_size,
     };
-    r = resolve_identity(c, req, img->mount_fd, &spec, &groups, msg, msglen);
+    r = sbx_run_resolve_identity(c, req->policy, req->operator_policy, img->mount_fd, &spec,
+                                 &groups, msg, msglen);
     if (r >= 0 && spec.uid == 0 && c->cred.uid != 0) {
         snprintf(msg, msglen, "permission denied: only root may run a guest as uid 0");
         r = -EPERM;

@@ -792,6 +792,7 @@ static const struct slot exec_slots[] = {
     ONE(5, SLOT_U32, true, struct sbx_msg_exec, flags),
     ONE(6, SLOT_U32, false, struct sbx_msg_exec, uid),
     ONE(7, SLOT_U32, false, struct sbx_msg_exec, gid),
+    ONE(8, SLOT_STR, false, struct sbx_msg_exec, user),
 };
 DESC(exec_desc, SBX_MSG_EXEC, exec_slots, exec_check);
 DESC(init_exec_desc, SBX_MSG_INIT_EXEC, exec_slots, exec_check);

@@ -384,7 +384,8 @@ struct sbx_spec {
  * env is set over the sandbox's environment.
  */
 #define SBX_EXEC_TTY (1u << 0) /* a pty of its own, whose master comes in TTY (INIT_EXEC_TTY) */
-#define SBX_EXEC_USER (1u << 1) /* run as uid:gid, without supplementary groups */
+/* EXEC: as user; INIT_EXEC: as uid:gid; both without supplementary groups */
+#define SBX_EXEC_USER (1u << 1)
 struct sbx_msg_exec {
     char *target;
     uint32_t id;
@@ -393,7 +394,8 @@ struct sbx_msg_exec {
     char **env;
     uint32_t envc;
     uint32_t flags; /* SBX_EXEC_* */
-    uint32_t uid, gid; /* with SBX_EXEC_USER */
+    uint32_t uid, gid; /* INIT_EXEC with SBX_EXEC_USER */
+    char *user;        /* EXEC with SBX_EXEC_USER: USER[:GROUP], names or ids, as run's --user */
 };
 
 /* INIT_EXEC_END: as REPORT, for exec'd process id. */

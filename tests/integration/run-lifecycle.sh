@@ -279,13 +279,40 @@ t "exec: not into another's, not into an ended one; a missing program is 127" t_
 t_exec_user() {
     ctl root exec -u 4242:65534 web /bin/sh -c 'id -u; id -g; id -G'
     rc_is 0 && [ "$(cat "$T/out")" = "$(printf '4242\n65534\n65534')" ] || return 1
-    ctl member exec -u 4242 held /bin/true
-    rc_is 125 && err_has "only root may choose exec's user" || return 1
     # The member's guest does not hold id 0: its filter was not compiled for it.
     ctl root exec -u 0 held /bin/true
     rc_is 125 && err_has "id 0 only in a sandbox whose guest holds it"
 }
-t "exec -u: root's choice, and never id 0 where the guest has none" t_exec_user
+t "exec -u UID:GID: numeric ids, and never id 0 where the guest has none" t_exec_user
+
+# Names come from the image's /etc/passwd and /etc/group (tests/image/mkimage.sh).
+t_exec_user_names() {
+    ctl root exec -u sbxuser web /bin/sh -c 'id -u; id -g; id -G'
+    rc_is 0 && [ "$(cat "$T/out")" = "$(printf '1000\n1000\n1000')" ] || return 1
+    ctl root exec -u nobody:users web /bin/sh -c 'id -u; id -g'
+    rc_is 0 && [ "$(cat "$T/out")" = "$(printf '65534\n100')" ] || return 1
+    ctl root exec -u nosuch web /bin/true
+    rc_is 125 && [ "$(cat "$T/err")" = "sandboxctl: -u nosuch: policy identity: user 'nosuch' not found in the image's /etc/passwd" ] ||
+        return 1
+    ctl root exec -u sbxuser:nosuchgroup web /bin/true
+    rc_is 125 && err_has "-u sbxuser:nosuchgroup: policy identity: group 'nosuchgroup' not found in the image's /etc/group" ||
+        return 1
+    ctl root exec -u root held /bin/true
+    rc_is 125 && err_has "-u root: permission denied: 0:0: id 0 only in a sandbox whose guest holds it"
+}
+t "exec -u NAME[:GROUP]: names from the image; an unknown one named in the error" t_exec_user_names
+
+# A member may name its own uid and a group of its own, as with run --user, and no other.
+t_exec_user_member() {
+    ctl member exec -u 4242:nogroup held /bin/sh -c 'id -u; id -g'
+    rc_is 0 && [ "$(cat "$T/out")" = "$(printf '4242\n65534')" ] || return 1
+    ctl member exec -u nobody held /bin/true
+    rc_is 125 && err_has "-u nobody: permission denied: only root or an operator's policy may run the guest as uid 65534 (yours is 4242)" ||
+        return 1
+    ctl member exec -u 4242:users held /bin/true
+    rc_is 125 && err_has "may give the guest gid 100 (not one of your groups)"
+}
+t "exec -u as a member: its own ids by name, never another's" t_exec_user_member
 
 "$SANDBOXCTL" rm -f --socket "$SOCK" strict >/dev/null
 "$SANDBOXCTL" rm -f --socket "$SOCK" held >/dev/null
