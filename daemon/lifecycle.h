@@ -22,6 +22,7 @@ struct sbx_daemon;
 struct sbx_client;
 struct sbx_sandbox;
 struct sbx_run_req;
+struct sbx_policy;
 
 /* Defaults of the daemon options that bound what a caller keeps (docs/man/sandboxd.8.scd). */
 #define SBX_LIFE_DEFAULT_MAX_DETACHED 32     /* detached sandboxes running, per uid */
@@ -80,7 +81,8 @@ struct sbx_life {
     char *policy; /* "default", a policy name or the file it came from */
     struct sbx_cg_limits limits;
     uint64_t timeout_ms;
-    json_object *mounts; /* owned: the policy's mounts, as inspect shows them */
+    json_object *mounts;   /* owned: the policy's mounts, as inspect shows them */
+    json_object *syscalls; /* owned: its syscall section, default and rules (lifecycle-policy.c) */
     bool detached;
     bool running;
     int64_t started_ms, ended_ms;  /* wall clock, ms since the epoch */
@@ -152,6 +154,9 @@ void sbx_lifecycle_unwait(struct sbx_client *c);
 /* lifecycle-status.c: STATUS's document for uid; a running sandbox's usage (NULL if none). */
 json_object *sbx_lifecycle_status_json(struct sbx_daemon *d, uid_t uid);
 json_object *sbx_life_usage_json(const struct sbx_life *l);
+
+/* The effective syscall policy of p, as inspect shows it (lifecycle-policy.c). */
+json_object *sbx_life_syscalls_json(const struct sbx_policy *p);
 
 /* Between lifecycle.c, record.c and logs.c. */
 json_object *sbx_life_to_json(const struct sbx_life *l);
