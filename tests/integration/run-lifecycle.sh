@@ -409,6 +409,21 @@ t_stats() {
 }
 t "stats --no-stream: CPU, memory and pids of running ones, each user's own" t_stats
 
+# Rows for the sandboxes named, and the trampoline's counts per syscall, which add up to its totals.
+t_stats_named() {
+    ctl root stats --no-stream web mine
+    rc_is 0 && [ "$(grep -c . "$T/out")" = 3 ] && out_has " web " && out_has " mine " &&
+        head -n 1 "$T/out" | grep -q "TOP SYSCALLS$" || return 1
+    local top
+    top=$(field web '" ".join(n for n, _ in sorted(d["usage"]["syscalls"]["by_syscall"].items(), key=lambda kv: -kv[1]["trapped"] - kv[1]["patched"])[:1])')
+    [ -n "$top" ] && grep -Eq " web .* $top [1-9][0-9]*" "$T/out" || return 1
+    field web '[sum(c[k] for c in d["usage"]["syscalls"]["by_syscall"].values()) == d["usage"]["syscalls"][k] for k in ("trapped", "patched")]' >"$T/sums"
+    say "web's most counted: $top; sums: $(cat "$T/sums")"
+    [ "$(cat "$T/sums")" = "[True, True]" ] && [ "$(field web 'd["usage"]["syscalls"]["trapped"] > 0')" = True ]
+}
+t "stats NAME...: a row for each, with its most counted syscalls; inspect has the counts per syscall" \
+    t_stats_named
+
 t_status() {
     ctl root status --json
     rc_is 0 && python3 -c '
