@@ -199,6 +199,13 @@ t_notfound() {
 }
 t "run -d of a missing program fails as a foreground run (127)" t_notfound
 
+t_noexec() {
+    ctl root run -d --name noexec "$IMG" /etc/passwd
+    rc_is 126 && err_has "cannot execute" && is_exited noexec
+}
+t "run -d of a file that cannot be executed fails as a foreground run (126)" t_noexec
+"$SANDBOXCTL" rm --socket "$SOCK" noexec >/dev/null
+
 t_wait_status() {
     detach root seven /bin/sh -c 'sleep 0.3; exit 7'
     ctl root wait seven
@@ -220,6 +227,15 @@ assert d["web"]["state"] == "running" and d["web"]["exit"] is None
 ' "$T/out"
 }
 t "ps shows running ones, ps -a the exited too, with status" t_ps_all
+
+# Names are unique among the records too: an ended sandbox keeps its name until rm.
+t_name_clash_record() {
+    ctl root run -d --name seven "$IMG" /bin/true
+    rc_is 125 && err_has "the name 'seven' is taken by sandbox" || return 1
+    ctl root run -d --name gone "$IMG" /bin/true
+    rc_is 125 && err_has "the name 'gone' is taken by sandbox"
+}
+t "a name held by an ended sandbox's record is refused, naming the holder" t_name_clash_record
 
 # ---- exec ------------------------------------------------------------------
 
