@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,11 +164,47 @@ int sbx_cmd_ps(int argc, char **argv)
     return fflush(stdout) == 0 ? 0 : SBX_CTL_EXIT_ERROR;
 }
 
+/*
+ * One rule of the syscalls section as a policy writes it, in YAML's flow
+ * style: { action: errno EACCES, syscalls: [mkdir], args: [{ index: 1, op:
+ * eq, value: 0x1 }] }, which a policy's rules list takes as it is.
+ */
+static void print_rule(json_object *r)
+{
+    json_object *calls = NULL, *args = NULL;
+    if (!json_object_object_get_ex(r, "syscalls", &calls) ||
+        !json_object_is_type(calls, json_type_array))
+        calls = NULL;
+    if (!json_object_object_get_ex(r, "args", &args) || !json_object_is_type(args, json_type_array))
+        args = NULL;
+    printf("{ action: %s, syscalls: [", str_of(r, "action") ? str_of(r, "action") : "?");
+    for (size_t i = 0; calls && i < json_object_array_length(calls); i++)
+        printf("%s%s", i ? ", " : "", json_object_get_string(json_object_array_get_idx(calls, i)));
+    printf("]");
+    size_t n = args ? json_object_array_length(args) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *a = json_object_array_get_idx(args, i), *v;
+        printf("%s{ index: %d, op: %s", i ? ", " : ", args: [",
+               json_object_get_int(json_object_object_get_ex(a, "index", &v) ? v : NULL),
+               str_of(a, "op") ? str_of(a, "op") : "?");
+        if (json_object_object_get_ex(a, "mask", &v))
+            printf(", mask: %#" PRIx64, json_object_get_uint64(v));
+        printf(", value: %#" PRIx64 " }",
+               json_object_get_uint64(json_object_object_get_ex(a, "value", &v) ? v : NULL));
+    }
+    printf("%s }\n", n ? "]" : "");
+}
+
 /* key: value per scalar, nested keys joined by '.', list entries by their index. */
 static void print_flat(json_object *o, const char *prefix)
 {
     char key[256];
-    if (json_object_is_type(o, json_type_object)) {
+    if (strcmp(prefix, "syscalls.rules") == 0 && json_object_is_type(o, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(o); i++) {
+            printf("%s[%zu]: ", prefix, i);
+            print_rule(json_object_array_get_idx(o, i));
+        }
+    } else if (json_object_is_type(o, json_type_object)) {
         json_object_object_foreach(o, k, v)
         {
             snprintf(key, sizeof(key), "%s%s%s", prefix, prefix[0] ? "." : "", k);
@@ -187,8 +224,8 @@ static void usage_inspect(FILE *f)
 {
     fprintf(f,
             "Usage: sandboxctl inspect [OPTIONS] NAME|ID\n"
-            "Shows what sandboxd knows of one sandbox: command, owner, policy, mounts,\n"
-            "limits, cgroup usage while it runs, how it ended.\n\n"
+            "Shows what sandboxd knows of one sandbox: command, owner, policy and its\n"
+            "syscall rules, mounts, limits, cgroup usage while it runs, how it ended.\n\n"
             "  --json           as one JSON document (docs/cli.md)\n"
             "  --socket PATH    sandboxd's socket (default %s)\n",
             SBX_DEFAULT_SOCKET);

@@ -756,14 +756,16 @@ static void usage_exec(FILE *f)
             "  -e, --env KEY=VALUE   set a variable over the sandbox's environment\n"
             "  -t, --tty             give CMD a terminal of its own (a pty in the sandbox)\n"
             "  -i, --interactive     with -t: copy this terminal's input to it\n"
-            "  -u, --user UID[:GID]  root only: run CMD as these numeric ids, no groups\n"
+            "  -u, --user USER[:GROUP]  run CMD as USER (a name in the image's /etc/passwd\n"
+            "                        or a uid) and GROUP, no supplementary groups; allowed\n"
+            "                        as run's --user\n"
             "  --socket PATH         sandboxd's socket (default %s)\n\n"
             "Signals sent to sandboxctl go to CMD. Exit status: CMD's, as for run.\n",
             SBX_DEFAULT_SOCKET);
 }
 
 static int send_exec(int sock, const char *target, char **argv, int argc, char **env, uint32_t envc,
-                     bool tty, const uint32_t *ids)
+                     bool tty, const char *user)
 {
     struct sbx_msg_exec m = {
         .target = (char *)target,
@@ -771,9 +773,8 @@ static int send_exec(int sock, const char *target, char **argv, int argc, char *
         .argc = (uint32_t)argc,
         .env = env,
         .envc = envc,
-        .flags = (tty ? SBX_EXEC_TTY : 0) | (ids ? SBX_EXEC_USER : 0),
-        .uid = ids ? ids[0] : 0,
-        .gid = ids ? ids[1] : 0,
+        .flags = (tty ? SBX_EXEC_TTY : 0) | (user ? SBX_EXEC_USER : 0),
+        .user = (char *)user,
     };
     struct sbx_buf b = { 0 };
     int r = sbx_msg_exec_encode(SBX_MSG_EXEC, &m, &b);
@@ -800,8 +801,8 @@ int sbx_cmd_exec(int argc, char **argv)
         {},
     };
     const char *socket = SBX_DEFAULT_SOCKET;
-    bool tty = false, interactive = false, user = false;
-    uint32_t ids[2];
+    bool tty = false, interactive = false;
+    const char *user = NULL;
     _cleanup_free_ char **env = calloc(SBX_PROTO_MAX_ARGS + 1, sizeof(char *));
     uint32_t envc = 0;
     int c;
@@ -810,22 +811,10 @@ int sbx_cmd_exec(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "+he:tiu:", opts, NULL)) != -1) {
         switch (c) {
-        case 'u': {
-            char *end;
-            unsigned long uid = strtoul(optarg, &end, 10), gid = uid;
-            if (end != optarg && *end == ':')
-                gid = strtoul(end + 1, &end, 10);
-            if (optarg[0] < '0' || optarg[0] > '9' || *end || uid >= UINT32_MAX ||
-                gid >= UINT32_MAX) {
-                fprintf(stderr, "sandboxctl exec: -u: expected UID[:GID] as numbers, not '%s'\n",
-                        optarg);
-                return EXIT_SETUP;
-            }
-            ids[0] = (uint32_t)uid;
-            ids[1] = (uint32_t)gid;
-            user = true;
+        case 'u':
+            /* The daemon resolves it in the sandbox's image, as run's --user. */
+            user = optarg;
             break;
-        }
         case 'e':
             if (!strchr(optarg, '=') || optarg[0] == '=') {
                 fprintf(stderr, "sandboxctl exec: -e: expected KEY=VALUE, not '%s'\n", optarg);
@@ -885,7 +874,7 @@ int sbx_cmd_exec(int argc, char **argv)
     sbx_tty_init(&st.term, interactive);
     if (sigfd < 0)
         fprintf(stderr, "sandboxctl: signalfd: %s\n", strerror(errno));
-    else if (send_exec(conn.fd, target, cmd, cmdc, env, envc, tty, user ? ids : NULL) >= 0)
+    else if (send_exec(conn.fd, target, cmd, cmdc, env, envc, tty, user) >= 0)
         status = wait_for_exit(&st);
     sbx_tty_done(&st.term);
     sbx_conn_close(&conn);

@@ -9,6 +9,7 @@
 #include "client/cmd-stats.h"
 
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +23,14 @@
 #define STATS_MAX 256          /* sandboxes in one table */
 #define STATS_INTERVAL_MS 1000 /* between refreshes */
 #define NO_STREAM_SAMPLE_MS 500
+#define STATS_TOP 3 /* syscalls named per sandbox, the most counted */
 
 struct sample {
     char id[16];
     char name[SBX_NAME_MAX + 1];
     int64_t cpu_usec, mem, peak, pids, trapped, patched;
-    double at; /* seconds, monotonic */
+    char top[96]; /* "openat 12, read 7": the most counted syscalls, "-" without counts */
+    double at;    /* seconds, monotonic */
 };
 
 static double now_s(void)
@@ -68,6 +71,41 @@ static int ask(const char *socket, uint16_t type, const char *target, uint32_t f
     return r;
 }
 
+/* The STATS_TOP syscalls of usage.syscalls.by_syscall with the highest counts, for the table. */
+static void top_of(json_object *sc, char *buf, size_t len)
+{
+    json_object *each;
+    snprintf(buf, len, "-");
+    if (!sc || !json_object_object_get_ex(sc, "by_syscall", &each) ||
+        !json_object_is_type(each, json_type_object))
+        return;
+    struct {
+        const char *name;
+        uint64_t n;
+    } top[STATS_TOP] = { 0 };
+    json_object_object_foreach(each, name, c)
+    {
+        json_object *v;
+        uint64_t n = 0;
+        if (json_object_object_get_ex(c, "trapped", &v))
+            n += json_object_get_uint64(v);
+        if (json_object_object_get_ex(c, "patched", &v))
+            n += json_object_get_uint64(v);
+        for (unsigned i = 0; i < STATS_TOP; i++) {
+            if (top[i].name && top[i].n >= n)
+                continue;
+            memmove(&top[i + 1], &top[i], (STATS_TOP - 1 - i) * sizeof(top[0]));
+            top[i].name = name;
+            top[i].n = n;
+            break;
+        }
+    }
+    size_t at = 0;
+    for (unsigned i = 0; i < STATS_TOP && top[i].name && at < len; i++)
+        at += (size_t)snprintf(buf + at, len - at, "%s%s %" PRIu64, i ? ", " : "", top[i].name,
+                               top[i].n);
+}
+
 static unsigned take(const char *socket, char **names, int n_names, struct sample *out)
 {
     json_object *docs = json_object_new_array();
@@ -104,6 +142,7 @@ static unsigned take(const char *socket, char **names, int n_names, struct sampl
         s->pids = num(u, "pids_current");
         s->trapped = num(sc, "trapped");
         s->patched = num(sc, "patched");
+        top_of(sc, s->top, sizeof(s->top));
     }
     json_object_put(docs);
     return n;
@@ -124,8 +163,8 @@ static void human(int64_t bytes, char *buf, size_t len)
 static void print_table(const struct sample *cur, unsigned n, const struct sample *prev,
                         unsigned n_prev)
 {
-    printf("%-12s  %-16s  %7s  %10s  %10s  %10s  %6s  %12s  %12s\n", "ID", "NAME", "CPU %",
-           "CPU TIME", "MEM", "MEM PEAK", "PIDS", "TRAPPED", "PATCHED");
+    printf("%-12s  %-16s  %7s  %10s  %10s  %10s  %6s  %12s  %12s  %s\n", "ID", "NAME", "CPU %",
+           "CPU TIME", "MEM", "MEM PEAK", "PIDS", "TRAPPED", "PATCHED", "TOP SYSCALLS");
     for (unsigned i = 0; i < n; i++) {
         const struct sample *s = &cur[i];
         char cpu[16] = "-", mem[32], peak[32], t[32];
@@ -137,8 +176,9 @@ static void print_table(const struct sample *cur, unsigned n, const struct sampl
         human(s->mem, mem, sizeof(mem));
         human(s->peak, peak, sizeof(peak));
         snprintf(t, sizeof(t), "%.2fs", s->cpu_usec < 0 ? 0.0 : (double)s->cpu_usec / 1e6);
-        printf("%-12s  %-16s  %7s  %10s  %10s  %10s  %6lld  %12lld  %12lld\n", s->id, s->name, cpu,
-               t, mem, peak, (long long)s->pids, (long long)s->trapped, (long long)s->patched);
+        printf("%-12s  %-16s  %7s  %10s  %10s  %10s  %6lld  %12lld  %12lld  %s\n", s->id, s->name,
+               cpu, t, mem, peak, (long long)s->pids, (long long)s->trapped, (long long)s->patched,
+               s->top);
     }
     fflush(stdout);
 }

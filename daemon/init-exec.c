@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -132,32 +131,13 @@ static void start_exec(struct served *sv, struct sbx_frame *f)
     if (slave >= 0)
         xf.stdio[0] = xf.stdio[1] = xf.stdio[2] = slave;
     /*
-     * The listener of the policy's kill rules comes to a socket of init's
-     * own rather than to the daemon, which watches the guest's alone.  If
-     * one comes, the process is killed at once and exec refused: until
-     * then, any call of a kill rule waits in the kernel for a reader that
-     * never reads, so none runs (the rules fail closed).
+     * The process installs a filter of its own, so the listener of its kill
+     * rules is its own too: it goes to the daemon as INIT_EXEC_NOTIFY with
+     * the process's id, before the process can make a call under it.
      */
-    int lsock[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, lsock) < 0) {
-        sbx_init_fail(&e, errno, "socket for the seccomp listener");
-        goto fail;
-    }
-    pid_t pid = sbx_init_spawn_guest(&x, &xf, path, lsock[0], &e, &kind);
-    char byte;
-    bool listener = pid >= 0 && recv(lsock[1], &byte, 1, MSG_DONTWAIT | MSG_PEEK) == 1;
-    close(lsock[0]);
-    close(lsock[1]);
+    pid_t pid = sbx_init_spawn_guest(&x, &xf, path, sv->ctl, m.id, &e, &kind);
     if (pid < 0)
         goto fail;
-    if (listener) {
-        kill(pid, SIGKILL);
-        sbx_init_fail(&e, EOPNOTSUPP,
-                      "exec into a sandbox whose policy has kill rules: sandboxd watches the "
-                      "guest's listener only");
-        sv->procs[sv->n++] = (struct exec_proc){ .id = 0, .pid = pid }; /* reaped, not reported */
-        goto fail;
-    }
     if (master >= 0 && send_tty(sv->ctl, m.id, master) < 0)
         kill(pid, SIGKILL);
     sv->procs[sv->n++] = (struct exec_proc){ .id = m.id, .pid = pid };
@@ -194,11 +174,9 @@ static bool reap(struct served *sv, pid_t guest, int *ret_status)
         for (unsigned i = 0; i < sv->n; i++) {
             if (sv->procs[i].pid != p)
                 continue;
-            /* Id 0: refused at its start, and reported then. */
-            if (sv->procs[i].id != 0)
-                send_end(sv->ctl, sv->procs[i].id,
-                         WIFSIGNALED(st) ? SBX_EXIT_SIGNALED : SBX_EXIT_EXITED,
-                         (uint32_t)(WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st)), NULL);
+            send_end(sv->ctl, sv->procs[i].id,
+                     WIFSIGNALED(st) ? SBX_EXIT_SIGNALED : SBX_EXIT_EXITED,
+                     (uint32_t)(WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st)), NULL);
             sv->procs[i] = sv->procs[--sv->n];
             break;
         }

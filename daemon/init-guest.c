@@ -315,7 +315,8 @@ static int read_policy(int fd, struct sock_fprog *prog, struct sbx_init_error *e
  * kill rules goes to the daemon as soon as it comes (init-notify.c), since
  * a call of the starting guest may already wait for it.
  */
-static ssize_t read_status(int status, int notify, int ctl, struct sbx_status_record *rec)
+static ssize_t read_status(int status, int notify, int ctl, uint32_t exec_id,
+                           struct sbx_status_record *rec)
 {
     for (;;) {
         struct pollfd p[2] = { { .fd = status, .events = POLLIN },
@@ -326,7 +327,7 @@ static ssize_t read_status(int status, int notify, int ctl, struct sbx_status_re
             return -1;
         }
         if (notify >= 0 && p[1].revents) {
-            int r = sbx_init_notify_forward(notify, ctl);
+            int r = sbx_init_notify_forward(notify, ctl, exec_id);
             if (r < 0) {
                 errno = -r;
                 return -1;
@@ -345,7 +346,8 @@ static ssize_t read_status(int status, int notify, int ctl, struct sbx_status_re
 }
 
 int sbx_init_spawn_guest(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
-                         const char *path, int ctl, struct sbx_init_error *e, unsigned *ret_kind)
+                         const char *path, int ctl, uint32_t exec_id, struct sbx_init_error *e,
+                         unsigned *ret_kind)
 {
     struct sock_fprog prog = { 0 };
     *ret_kind = SBX_EXIT_SETUP;
@@ -380,7 +382,7 @@ int sbx_init_spawn_guest(const struct sbx_spec *spec, const struct sbx_init_fds 
     close(pipefd[1]);
     close(notify[1]);
     struct sbx_status_record rec;
-    ssize_t n = read_status(pipefd[0], notify[0], ctl, &rec);
+    ssize_t n = read_status(pipefd[0], notify[0], ctl, exec_id, &rec);
     int err = errno;
     close(pipefd[0]);
     close(notify[0]);

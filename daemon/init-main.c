@@ -233,7 +233,7 @@ int main(void)
             goto fail;
         return 125;
     }
-    pid_t guest = sbx_init_spawn_guest(&spec, &fds, path, ctl, &e, &kind);
+    pid_t guest = sbx_init_spawn_guest(&spec, &fds, path, ctl, 0, &e, &kind);
     if (guest < 0)
         goto fail;
     /*

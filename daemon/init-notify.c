@@ -8,7 +8,8 @@
  * its filter (clone with CLONE_FILES, before the filter) takes the listener
  * out: it sends it to init over SBX_FD_NOTIFY and closes it in the shared
  * table, and only then lets the installer go on.  Init passes it to the
- * daemon at once (NOTIFY), even while the guest is still starting.  The
+ * daemon at once (NOTIFY, or INIT_EXEC_NOTIFY for an exec'd process, which
+ * installs a filter of its own), even while the process is still starting.  The
  * trampoline does the same in trap and rewrite modes (trampoline/filter.c).
  */
 #include <errno.h>
@@ -125,7 +126,7 @@ int sbx_init_notify_install(struct sock_fprog *prog)
     return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, prog);
 }
 
-int sbx_init_notify_forward(int sock, int ctl)
+int sbx_init_notify_forward(int sock, int ctl, uint32_t exec_id)
 {
     char byte;
     struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
@@ -147,8 +148,14 @@ int sbx_init_notify_forward(int sock, int ctl)
     _cleanup_close_ int fd = -EBADF;
     memcpy(&fd, CMSG_DATA(cm), sizeof(int));
     struct sbx_buf b = { 0 };
-    sbx_proto_begin(&b, SBX_MSG_NOTIFY);
-    int r = sbx_proto_finish(&b);
+    int r;
+    if (exec_id) {
+        struct sbx_msg_exec_signal m = { .id = exec_id };
+        r = sbx_msg_exec_signal_encode(SBX_MSG_INIT_EXEC_NOTIFY, &m, &b);
+    } else {
+        sbx_proto_begin(&b, SBX_MSG_NOTIFY);
+        r = sbx_proto_finish(&b);
+    }
     if (r >= 0)
         r = sbx_proto_send(ctl, &b, &fd, 1);
     sbx_buf_free(&b);

@@ -58,19 +58,24 @@ int sbx_init_uts_net(const struct sbx_spec *spec, struct sbx_init_error *e);
 int sbx_init_open_pty(const struct sbx_spec *spec, int *ret_master, int *ret_slave,
                       struct sbx_init_error *e);
 /*
- * Forks the guest; returns its pid, or -errno with e filled and the kind of
- * failure.  The listener of the policy's kill rules goes to ctl as NOTIFY.
+ * Forks the guest, or exec'd process exec_id (0 for the guest); returns its
+ * pid, or -errno with e filled and the kind of failure.  The listener of the
+ * policy's kill rules goes to ctl as NOTIFY, or INIT_EXEC_NOTIFY for exec_id.
  */
 int sbx_init_spawn_guest(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
-                         const char *path, int ctl, struct sbx_init_error *e, unsigned *ret_kind);
+                         const char *path, int ctl, uint32_t exec_id, struct sbx_init_error *e,
+                         unsigned *ret_kind);
 /*
  * In the guest's process: installs the policy's program with a listener
  * for its kill rules, handed out through SBX_FD_NOTIFY, or with plain kills
  * when no listener can be had.  0, or -1 with errno set.
  */
 int sbx_init_notify_install(struct sock_fprog *prog);
-/* In init: passes a listener waiting on sock to ctl as NOTIFY; 1 if one was, 0 if none. */
-int sbx_init_notify_forward(int sock, int ctl);
+/*
+ * In init: passes a listener waiting on sock to ctl as NOTIFY (exec_id 0) or
+ * as INIT_EXEC_NOTIFY for exec'd process exec_id; 1 if one was, 0 if none.
+ */
+int sbx_init_notify_forward(int sock, int ctl, uint32_t exec_id);
 
 /* Finds the spec's argv[0] in the new root as execvp would: 0 with its path in out, or -ENOENT. */
 int sbx_init_resolve_program(const struct sbx_spec *spec, char *out, size_t len);

@@ -7,12 +7,16 @@
  * rlimits, capabilities, policy filter and trampoline.  The client gets
  * STARTED at once, its signals go on as INIT_EXEC_SIGNAL, and EXIT comes
  * when init reports the process's end; a client that goes away takes its
- * process with it.
+ * process with it.  An exec'd process installs its policy filter itself, so
+ * the listener of its kill rules is its own: init hands it over as
+ * INIT_EXEC_NOTIFY and the daemon watches it as the guest's (killnotif.c),
+ * until the process ends.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -20,8 +24,11 @@
 
 #include "daemon/daemon.h"
 #include "daemon/fdcheck.h"
+#include "daemon/image.h"
+#include "daemon/killnotif.h"
 #include "daemon/lifecycle.h"
 #include "daemon/log.h"
+#include "daemon/run.h"
 #include "daemon/sandbox.h"
 #include "daemon/server.h"
 #include "sbx/macro.h"
@@ -45,6 +52,60 @@ static void exec_signal(struct sbx_sandbox *s, uint32_t id, uint32_t signo)
     if (sbx_msg_exec_signal_encode(SBX_MSG_INIT_EXEC_SIGNAL, &m, &b) < 0 ||
         send_to_init(s, &b, NULL, 0) < 0)
         sbx_buf_free(&b);
+}
+
+/*
+ * -u USER[:GROUP]: made a policy's user and group by run's --user option,
+ * resolved by run's code in the image's /etc/passwd and /etc/group, and
+ * allowed as run allows a caller's own --user.  Id 0 only where the guest
+ * holds it too: its filter refuses set-id modes to a process of id 0 only
+ * when it was compiled for a guest that has it.  m->uid and m->gid get the
+ * ids, for INIT_EXEC.
+ */
+static int exec_identity(struct sbx_client *c, struct sbx_life *l, struct sbx_msg_exec *m,
+                         char *msg, size_t len)
+{
+    if (!m->user) {
+        snprintf(msg, len, "EXEC asks for another user and names none");
+        return -EBADMSG;
+    }
+    _cleanup_free_ char *opt = NULL;
+    struct sbx_policy *p = NULL;
+    int r = asprintf(&opt, "user=%s", m->user) < 0 ? -ENOMEM : sbx_policy_new_default(&p);
+    if (r < 0) {
+        snprintf(msg, len, "-u %s: %s", m->user, strerror(-r));
+        return r;
+    }
+    struct sbx_diags diags = { 0 };
+    r = sbx_policy_apply_option(p, opt, &diags);
+    char why[400] = "";
+    if (r < 0) {
+        _cleanup_free_ char *all = sbx_diags_format(&diags);
+        snprintf(why, sizeof(why), "%s", all ? all : strerror(-r));
+        why[strcspn(why, "\n")] = '\0';
+    }
+    sbx_diags_free(&diags);
+    struct sbx_spec spec = { 0 };
+    _cleanup_free_ uint32_t *groups = NULL;
+    if (r >= 0)
+        r = sbx_run_resolve_identity(c, p, false, l->sandbox->image->mount_fd, &spec, &groups, why,
+                                     sizeof(why));
+    sbx_policy_free(p);
+    if (r >= 0 && (spec.uid == 0 || spec.gid == 0) && !l->guest_id_zero) {
+        snprintf(why, sizeof(why),
+                 "permission denied: %u:%u: id 0 only in a sandbox whose guest holds it", spec.uid,
+                 spec.gid);
+        r = -EPERM;
+    }
+    if (r < 0) {
+        snprintf(msg, len, "-u %s: %s", m->user, why);
+        return r;
+    }
+    m->uid = spec.uid;
+    m->gid = spec.gid;
+    free(m->user);
+    m->user = NULL;
+    return 0;
 }
 
 void sbx_lifecycle_exec(struct sbx_client *c, struct sbx_life *l, struct sbx_frame *f)
@@ -73,20 +134,11 @@ void sbx_lifecycle_exec(struct sbx_client *c, struct sbx_life *l, struct sbx_fra
         if (r == 0)
             r = sbx_fdcheck_stdio(f->fds, "EXEC", 1, msg, sizeof(msg));
     }
-    /*
-     * Another identity is root's to choose, as run's --user for ids not the
-     * caller's; and id 0 only where the guest holds it, since its filter
-     * refuses set-id modes only to a guest it was compiled for as id 0.
-     */
-    if (r == 0 && (m.flags & SBX_EXEC_USER) && c->cred.uid != 0) {
-        snprintf(msg, sizeof(msg), "permission denied: only root may choose exec's user (-u)");
-        r = -EPERM;
-    } else if (r == 0 && (m.flags & SBX_EXEC_USER) && (m.uid == 0 || m.gid == 0) &&
-               !l->guest_id_zero) {
-        snprintf(msg, sizeof(msg),
-                 "permission denied: -u %u:%u: id 0 only in a sandbox whose guest holds it", m.uid,
-                 m.gid);
-        r = -EPERM;
+    if (r == 0 && (m.flags & SBX_EXEC_USER))
+        r = exec_identity(c, l, &m, msg, sizeof(msg));
+    else if (r == 0 && m.user) {
+        snprintf(msg, sizeof(msg), "EXEC names a user without SBX_EXEC_USER");
+        r = -EBADMSG;
     }
     if (r < 0) {
         sbx_client_fail(c, r, "%s", msg);
@@ -106,9 +158,11 @@ void sbx_lifecycle_exec(struct sbx_client *c, struct sbx_life *l, struct sbx_fra
         sbx_msg_exec_free(&m);
         return;
     }
+    char ids[48] = "";
+    if (m.flags & SBX_EXEC_USER)
+        snprintf(ids, sizeof(ids), ", as %u:%u", m.uid, m.gid);
     sbx_log_limited(&exec_lines, LOG_INFO, "sandbox %s: uid %u execs %s (exec %u%s)", l->id,
-                    (unsigned)c->cred.uid, m.argv[0], m.id,
-                    m.flags & SBX_EXEC_USER ? ", its own ids" : "");
+                    (unsigned)c->cred.uid, m.argv[0], m.id, ids);
     c->exec_id = m.id;
     sbx_lifecycle_wait_on(l, c, SBX_MSG_EXEC);
     sbx_msg_exec_free(&m);
@@ -129,6 +183,61 @@ static struct sbx_client *exec_client(struct sbx_life *l, uint32_t id)
         if (c->life_req == SBX_MSG_EXEC && c->exec_id == id)
             return c;
     return NULL;
+}
+
+static struct sbx_exec_watch *exec_watch(struct sbx_life *l, uint32_t id)
+{
+    for (unsigned i = 0; i < l->n_exec_watches; i++)
+        if (l->exec_watches[i].id == id)
+            return &l->exec_watches[i];
+    return NULL;
+}
+
+static void exec_watch_drop(struct sbx_life *l, struct sbx_exec_watch *w)
+{
+    sbx_killnotif_free(w->k);
+    *w = l->exec_watches[--l->n_exec_watches];
+}
+
+void sbx_lifecycle_exec_watches_free(struct sbx_life *l)
+{
+    while (l->n_exec_watches > 0)
+        exec_watch_drop(l, &l->exec_watches[l->n_exec_watches - 1]);
+    free(l->exec_watches);
+    l->exec_watches = NULL;
+}
+
+/*
+ * INIT_EXEC_NOTIFY: the listener of exec'd process id.  Its calls of a kill
+ * rule wait for a reader until the daemon watches it; if it cannot, the
+ * process is killed (the kill rules fail closed), and the rest of the
+ * sandbox runs on.
+ */
+static void exec_notify(struct sbx_sandbox *s, struct sbx_life *l, uint32_t id, int *fd)
+{
+    int r = -EPROTO;
+    if (exec_watch(l, id))
+        goto fail; /* one listener per process: a second is init's error */
+    r = -EMFILE;
+    if (l->n_exec_watches >= SBX_LIFE_MAX_EXEC_WATCHES)
+        goto fail;
+    if (!l->exec_watches) {
+        l->exec_watches = calloc(SBX_LIFE_MAX_EXEC_WATCHES, sizeof(*l->exec_watches));
+        r = -ENOMEM;
+        if (!l->exec_watches)
+            goto fail;
+    }
+    struct sbx_killnotif *k;
+    r = sbx_killnotif_start(s, *fd, &k);
+    if (r < 0)
+        goto fail;
+    *fd = -EBADF;
+    l->exec_watches[l->n_exec_watches++] = (struct sbx_exec_watch){ .id = id, .k = k };
+    return;
+fail:
+    sbx_warn("sandbox %s: exec %u: cannot watch its seccomp listener: %s; killing it", l->id, id,
+             strerror(-r));
+    exec_signal(s, id, SIGKILL);
 }
 
 static bool is_pty_master(int fd)
@@ -152,20 +261,41 @@ bool sbx_lifecycle_init_frame(struct sbx_sandbox *s, struct sbx_frame *f)
             sbx_client_close(c);
         return true;
     }
+    if (f->type == SBX_MSG_INIT_EXEC_NOTIFY) {
+        struct sbx_msg_exec_signal m;
+        if (sbx_msg_exec_signal_decode(f, &m) < 0 || f->n_fds != 1)
+            return false;
+        exec_notify(s, l, m.id, &f->fds[0]);
+        return true;
+    }
     if (f->type != SBX_MSG_INIT_EXEC_END)
         return false;
     struct sbx_msg_exec_end m;
     if (sbx_msg_exec_end_decode(f, &m) < 0)
         return false;
+    /*
+     * A kill rule's call in this process was the daemon's to end, so it
+     * names the call, as for the guest (sandbox.c, describe_exit).
+     */
+    struct sbx_exec_watch *w = exec_watch(l, m.id);
+    const char *killed = w ? sbx_killnotif_syscall(w->k) : NULL;
+    const char *message = m.message;
+    if (!message && w)
+        message = sbx_killnotif_describe(w->k, m.kind == SBX_EXIT_SIGNALED ? (int)m.code : 0);
     sbx_log_limited(&exec_lines, LOG_INFO, "sandbox %s: exec %u ended (%s, code %u%s%s)", l->id,
-                    m.id, sbx_exit_kind_name(m.kind), m.code, m.message ? ": " : "",
-                    m.message ? m.message : "");
+                    m.id, sbx_exit_kind_name(m.kind), m.code, message ? ": " : "",
+                    message ? message : "");
     struct sbx_client *c = exec_client(l, m.id);
     if (c) {
-        struct sbx_msg_exit e = { .kind = m.kind, .code = m.code, .message = m.message };
+        struct sbx_msg_exit e = { .kind = m.kind,
+                                  .code = m.code,
+                                  .message = (char *)message,
+                                  .killed_syscall = (char *)killed };
         sbx_lifecycle_unwait(c);
         sbx_client_sandbox_exited(c, NULL, &e);
     }
+    if (w)
+        exec_watch_drop(l, w);
     sbx_msg_exec_end_free(&m);
     return true;
 }

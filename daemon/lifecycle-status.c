@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@
 #include "daemon/daemon.h"
 #include "daemon/lifecycle.h"
 #include "daemon/sandbox.h"
+#include "policy/policy.h"
 #include "sbx-config.h"
 #include "sbx/abi.h"
 #include "sbx/macro.h"
@@ -44,14 +46,27 @@ static void add_syscalls(json_object *o, const struct sbx_sandbox *s)
         return;
     }
     uint64_t trapped = 0, patched = 0;
+    /* Per syscall too, those counted at all: at most SBX_STATS_NSYSCALLS entries. */
+    json_object *each = json_object_new_object();
+    char name[64];
     for (unsigned i = 0; i < SBX_STATS_NSYSCALLS; i++) {
         trapped += st->trapped[i];
         patched += st->patched[i];
+        if (!st->trapped[i] && !st->patched[i])
+            continue;
+        json_object *c = json_object_new_object();
+        json_object_object_add(c, "trapped", json_object_new_uint64(st->trapped[i]));
+        json_object_object_add(c, "patched", json_object_new_uint64(st->patched[i]));
+        sbx_policy_syscall_name((int)i, name, sizeof(name));
+        if (name[0] == '?')
+            snprintf(name, sizeof(name), "%u", i);
+        json_object_object_add(each, name, c);
     }
     free(st);
     json_object *j = json_object_new_object();
     json_object_object_add(j, "trapped", json_object_new_int64((int64_t)trapped));
     json_object_object_add(j, "patched", json_object_new_int64((int64_t)patched));
+    json_object_object_add(j, "by_syscall", each);
     json_object_object_add(o, "syscalls", j);
 }
 

@@ -147,6 +147,7 @@ void sbx_life_free(struct sbx_life *l)
         l->freeing = true;
         return;
     }
+    sbx_lifecycle_exec_watches_free(l);
     for (uint32_t i = 0; i < l->argc; i++)
         free(l->argv[i]);
     free(l->argv);
@@ -155,6 +156,7 @@ void sbx_life_free(struct sbx_life *l)
     free(l->policy);
     free(l->exit_message);
     json_object_put(l->mounts);
+    json_object_put(l->syscalls);
     sbx_close(l->dir_fd);
     free(l);
 }
@@ -437,6 +439,7 @@ int sbx_lifecycle_prepare(struct sbx_daemon *d, struct sbx_client *c, const stru
                        : run->policy_text ? "<policy>"
                                           : "default");
     l->mounts = mounts_json(req->policy);
+    l->syscalls = sbx_life_syscalls_json(req->policy);
     l->argv = calloc(run->argc + 1, sizeof(char *));
     if (!l->argv || !l->policy || (r = new_id(&d->lifecycle, l->id)) < 0) {
         sbx_life_free(l);
@@ -614,6 +617,7 @@ void sbx_lifecycle_gone(struct sbx_sandbox *s)
     struct sbx_life *l = s->life;
     if (!l)
         return;
+    sbx_lifecycle_exec_watches_free(l);
     s->life = NULL;
     l->sandbox = NULL;
     if (!l->reported) {

@@ -22,6 +22,7 @@ struct sbx_daemon;
 struct sbx_client;
 struct sbx_sandbox;
 struct sbx_run_req;
+struct sbx_policy;
 
 /* Defaults of the daemon options that bound what a caller keeps (docs/man/sandboxd.8.scd). */
 #define SBX_LIFE_DEFAULT_MAX_DETACHED 32     /* detached sandboxes running, per uid */
@@ -55,6 +56,18 @@ struct sbx_log {
     int write_out, write_err; /* the write ends, until the SPEC has gone */
 };
 
+/*
+ * An exec'd process's own seccomp listener, watched for its kill rules
+ * (killnotif.c) from INIT_EXEC_NOTIFY until the process's INIT_EXEC_END.
+ * At most SBX_LIFE_MAX_EXEC_WATCHES at once per sandbox: init runs no more
+ * exec'd processes than that at a time.
+ */
+#define SBX_LIFE_MAX_EXEC_WATCHES 64
+struct sbx_exec_watch {
+    uint32_t id;
+    struct sbx_killnotif *k;
+};
+
 struct sbx_life {
     struct sbx_daemon *d;
     char id[SBX_LIFE_ID_LEN + 1];
@@ -68,7 +81,8 @@ struct sbx_life {
     char *policy; /* "default", a policy name or the file it came from */
     struct sbx_cg_limits limits;
     uint64_t timeout_ms;
-    json_object *mounts; /* owned: the policy's mounts, as inspect shows them */
+    json_object *mounts;   /* owned: the policy's mounts, as inspect shows them */
+    json_object *syscalls; /* owned: its syscall section, default and rules (lifecycle-policy.c) */
     bool detached;
     bool running;
     int64_t started_ms, ended_ms;  /* wall clock, ms since the epoch */
@@ -83,7 +97,9 @@ struct sbx_life {
     uv_timer_t stop_timer;
     unsigned handles_open; /* libuv handles that must close before the struct goes */
     bool freeing;
-    struct sbx_client *waiters; /* WAIT, STOP, LOGS -f, RM -f: answered at the end */
+    struct sbx_client *waiters;          /* WAIT, STOP, LOGS -f, RM -f: answered at the end */
+    struct sbx_exec_watch *exec_watches; /* while the sandbox runs (lifecycle-exec.c) */
+    unsigned n_exec_watches;
     struct sbx_life *next;
 };
 
@@ -129,6 +145,8 @@ void sbx_lifecycle_exec(struct sbx_client *c, struct sbx_life *l, struct sbx_fra
 bool sbx_lifecycle_init_frame(struct sbx_sandbox *s, struct sbx_frame *f);
 void sbx_lifecycle_exec_signal(struct sbx_client *c, const struct sbx_frame *f);
 void sbx_lifecycle_exec_gone(struct sbx_client *c);
+/* The sandbox of l is gone: so are its exec'd processes' listeners. */
+void sbx_lifecycle_exec_watches_free(struct sbx_life *l);
 /* c waits for l (req: the request's frame type), or no more. */
 void sbx_lifecycle_wait_on(struct sbx_life *l, struct sbx_client *c, uint16_t req);
 void sbx_lifecycle_unwait(struct sbx_client *c);
@@ -136,6 +154,9 @@ void sbx_lifecycle_unwait(struct sbx_client *c);
 /* lifecycle-status.c: STATUS's document for uid; a running sandbox's usage (NULL if none). */
 json_object *sbx_lifecycle_status_json(struct sbx_daemon *d, uid_t uid);
 json_object *sbx_life_usage_json(const struct sbx_life *l);
+
+/* The effective syscall policy of p, as inspect shows it (lifecycle-policy.c). */
+json_object *sbx_life_syscalls_json(const struct sbx_policy *p);
 
 /* Between lifecycle.c, record.c and logs.c. */
 json_object *sbx_life_to_json(const struct sbx_life *l);

@@ -116,6 +116,7 @@ json_object *sbx_life_to_json(const struct sbx_life *l)
     json_object_object_add(o, "limits", lim);
     json_object_object_add(o, "mounts",
                            l->mounts ? json_object_get(l->mounts) : json_object_new_array());
+    json_object_object_add(o, "syscalls", l->syscalls ? json_object_get(l->syscalls) : NULL);
     return o;
 }
 
@@ -260,6 +261,12 @@ static void from_json(struct checker *k, json_object *o, struct sbx_life *l)
     json_object *mounts = field(k, o, "mounts", json_type_array, false);
     if (mounts)
         l->mounts = json_object_get(mounts);
+    /* A record of a daemon before the field has none: inspect shows null. */
+    json_object *syscalls = json_object_object_get_ex(o, "syscalls", NULL)
+                                ? field(k, o, "syscalls", json_type_object, true)
+                                : NULL;
+    if (syscalls)
+        l->syscalls = json_object_get(syscalls);
     l->reported = !l->running;
     if (l->running || k->bad)
         return;

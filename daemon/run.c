@@ -321,13 +321,14 @@ static bool client_in_group(void *c, uint32_t gid)
  * operator's policy may name others; a policy the caller sent may not.
  * For a caller other than root the image, which is the caller's, says
  * nothing: an operator's policy must give numeric ids, with the gid, and
- * group 0 is refused in every policy.
+ * group 0 is refused in every policy.  exec -u asks the same
+ * (lifecycle-exec.c), as a caller's own --user.
  */
-static int resolve_identity(struct sbx_client *c, const struct sbx_run_req *req, int mount_fd,
-                            struct sbx_spec *spec, uint32_t **ret_groups, char *msg, size_t len)
+int sbx_run_resolve_identity(struct sbx_client *c, const struct sbx_policy *p, bool operator_policy,
+                             int mount_fd, struct sbx_spec *spec, uint32_t **ret_groups, char *msg,
+                             size_t len)
 {
-    const struct sbx_policy *p = req->policy;
-    bool numeric = c->cred.uid != 0 && req->operator_policy;
+    bool numeric = c->cred.uid != 0 && operator_policy;
     char *err = NULL;
     int r;
     spec->uid = c->cred.uid;
@@ -355,7 +356,7 @@ static int resolve_identity(struct sbx_client *c, const struct sbx_run_req *req,
     if (gid == UINT32_MAX)
         gid = c->cred.gid;
     struct sbx_run_caller caller = { c->cred.uid, c->cred.gid, client_in_group, c };
-    r = sbx_run_check_ids(&caller, req->operator_policy, uid, gid, *ret_groups, n, msg, len);
+    r = sbx_run_check_ids(&caller, operator_policy, uid, gid, *ret_groups, n, msg, len);
     if (r < 0)
         return r;
     spec->uid = uid;
@@ -763,7 +764,8 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         .tmp_size = p->tmp_size,
         .shm_size = p->shm_size,
     };
-    r = resolve_identity(c, req, img->mount_fd, &spec, &groups, msg, msglen);
+    r = sbx_run_resolve_identity(c, req->policy, req->operator_policy, img->mount_fd, &spec,
+                                 &groups, msg, msglen);
     if (r >= 0 && spec.uid == 0 && c->cred.uid != 0) {
         snprintf(msg, msglen, "permission denied: only root may run a guest as uid 0");
         r = -EPERM;

@@ -239,7 +239,7 @@ static _noreturn_ void exec_child(const struct sbx_oci_state *s, struct sbx_oci_
         fds.stdio[0] = fds.stdio[1] = fds.stdio[2] = slave;
     }
     unsigned kind;
-    pid_t pid = sbx_init_spawn_guest(&proc->spec, &fds, path, -EBADF, &ie, &kind);
+    pid_t pid = sbx_init_spawn_guest(&proc->spec, &fds, path, -EBADF, 0, &ie, &kind);
     if (pid < 0) {
         r = sbx_oci_fail(&e, ie.err, "exec: %s", ie.msg);
         goto fail;

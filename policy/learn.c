@@ -130,10 +130,7 @@ static const int tramp_own[] = {
 
 static const char *name_of(int nr, char *buf, size_t len)
 {
-    char *s = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr);
-    snprintf(buf, len, "%s", s ? s : "?");
-    free(s);
-    return buf;
+    return sbx_policy_syscall_name(nr, buf, len);
 }
 
 int sbx_learn_write(const struct sbx_learn *l, const char *name, FILE *f)

@@ -195,6 +195,15 @@ int sbx_policy_new_default(struct sbx_policy **ret);
 
 void sbx_policy_free(struct sbx_policy *p);
 
+/*
+ * The syscall section in the policy's own words (describe.c): an action as
+ * `action:` takes it ("errno EACCES"), a comparison as `op:` takes it, a
+ * syscall's x86-64 name ("?" if libseccomp has none).
+ */
+const char *sbx_policy_action_text(const struct sbx_action *a, char *buf, size_t len);
+const char *sbx_policy_cmp_name(enum sbx_cmp_op op);
+const char *sbx_policy_syscall_name(int nr, char *buf, size_t len);
+
 /* Facts about one sandbox that the filter depends on, known only when it starts. */
 enum sbx_policy_run_flags {
     /* The guest holds host id 0: its uid, its gid or one of its groups. */

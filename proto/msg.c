@@ -794,6 +794,7 @@ static const struct slot exec_slots[] = {
     ONE(5, SLOT_U32, true, struct sbx_msg_exec, flags),
     ONE(6, SLOT_U32, false, struct sbx_msg_exec, uid),
     ONE(7, SLOT_U32, false, struct sbx_msg_exec, gid),
+    ONE(8, SLOT_STR, false, struct sbx_msg_exec, user),
 };
 DESC(exec_desc, SBX_MSG_EXEC, exec_slots, exec_check);
 DESC(init_exec_desc, SBX_MSG_INIT_EXEC, exec_slots, exec_check);
@@ -822,6 +823,15 @@ static const struct slot exec_signal_slots[] = {
 };
 DESC(exec_signal_desc, SBX_MSG_INIT_EXEC_SIGNAL, exec_signal_slots, exec_signal_check);
 DESC(exec_tty_desc, SBX_MSG_INIT_EXEC_TTY, exec_signal_slots, exec_signal_check);
+DESC(exec_notify_desc, SBX_MSG_INIT_EXEC_NOTIFY, exec_signal_slots, exec_signal_check);
+
+static const struct msg_desc *exec_signal_desc_of(uint16_t type)
+{
+    return type == SBX_MSG_INIT_EXEC_SIGNAL   ? &exec_signal_desc
+           : type == SBX_MSG_INIT_EXEC_TTY    ? &exec_tty_desc
+           : type == SBX_MSG_INIT_EXEC_NOTIFY ? &exec_notify_desc
+                                              : NULL;
+}
 
 _Static_assert(ARRAY_SIZE(spec_slots) <= MAX_SLOTS, "MAX_SLOTS too small");
 
@@ -909,17 +919,14 @@ void sbx_msg_exec_free(struct sbx_msg_exec *m)
 int sbx_msg_exec_signal_encode(uint16_t type, const struct sbx_msg_exec_signal *m,
                                struct sbx_buf *ret)
 {
-    if (type != SBX_MSG_INIT_EXEC_SIGNAL && type != SBX_MSG_INIT_EXEC_TTY)
-        return -EINVAL;
-    return msg_encode(type == SBX_MSG_INIT_EXEC_TTY ? &exec_tty_desc : &exec_signal_desc, m, ret);
+    const struct msg_desc *desc = exec_signal_desc_of(type);
+    return desc ? msg_encode(desc, m, ret) : -EINVAL;
 }
 
 int sbx_msg_exec_signal_decode(const struct sbx_frame *f, struct sbx_msg_exec_signal *ret)
 {
-    if (f->type != SBX_MSG_INIT_EXEC_SIGNAL && f->type != SBX_MSG_INIT_EXEC_TTY)
-        return -EBADMSG;
-    return msg_decode(f->type == SBX_MSG_INIT_EXEC_TTY ? &exec_tty_desc : &exec_signal_desc, f, ret,
-                      sizeof(*ret));
+    const struct msg_desc *desc = exec_signal_desc_of(f->type);
+    return desc ? msg_decode(desc, f, ret, sizeof(*ret)) : -EBADMSG;
 }
 
 int sbx_msg_tty_encode(struct sbx_buf *ret)

@@ -55,6 +55,7 @@ enum sbx_msg_type {
     SBX_MSG_INIT_EXEC_SIGNAL = 71, /* daemon -> init: a signal for it */
     SBX_MSG_READY = 72,            /* init -> runtime, SBX_SPEC_WAIT_START: set up, waiting */
     SBX_MSG_START = 73,            /* runtime -> init: start the guest */
+    SBX_MSG_INIT_EXEC_NOTIFY = 74, /* init -> daemon: an exec'd process's listener, with the fd */
 };
 
 /* Field value types. */
@@ -391,8 +392,9 @@ struct sbx_spec {
  * identity, limits, filter and trampoline.  target is EXEC's, id INIT_EXEC's.
  * env is set over the sandbox's environment.
  */
-#define SBX_EXEC_TTY (1u << 0)  /* a pty of its own, whose master comes in TTY (INIT_EXEC_TTY) */
-#define SBX_EXEC_USER (1u << 1) /* run as uid:gid, without supplementary groups */
+#define SBX_EXEC_TTY (1u << 0) /* a pty of its own, whose master comes in TTY (INIT_EXEC_TTY) */
+/* EXEC: as user; INIT_EXEC: as uid:gid; both without supplementary groups */
+#define SBX_EXEC_USER (1u << 1)
 struct sbx_msg_exec {
     char *target;
     uint32_t id;
@@ -401,7 +403,8 @@ struct sbx_msg_exec {
     char **env;
     uint32_t envc;
     uint32_t flags;    /* SBX_EXEC_* */
-    uint32_t uid, gid; /* with SBX_EXEC_USER */
+    uint32_t uid, gid; /* INIT_EXEC with SBX_EXEC_USER */
+    char *user;        /* EXEC with SBX_EXEC_USER: USER[:GROUP], names or ids, as run's --user */
 };
 
 /* INIT_EXEC_END: as REPORT, for exec'd process id. */
@@ -412,7 +415,10 @@ struct sbx_msg_exec_end {
     char *message;
 };
 
-/* INIT_EXEC_SIGNAL (signo for process id) and INIT_EXEC_TTY (its pty master rides on it). */
+/*
+ * INIT_EXEC_SIGNAL (signo for process id), INIT_EXEC_TTY (its pty master
+ * rides on it) and INIT_EXEC_NOTIFY (the seccomp listener of its filter).
+ */
 struct sbx_msg_exec_signal {
     uint32_t id;
     uint32_t signo;
@@ -506,7 +512,8 @@ void sbx_msg_exec_free(struct sbx_msg_exec *m);
 int sbx_msg_exec_end_encode(const struct sbx_msg_exec_end *m, struct sbx_buf *ret);
 int sbx_msg_exec_end_decode(const struct sbx_frame *f, struct sbx_msg_exec_end *ret);
 void sbx_msg_exec_end_free(struct sbx_msg_exec_end *m);
-/* type: SBX_MSG_INIT_EXEC_SIGNAL or SBX_MSG_INIT_EXEC_TTY (signo 0). */
+/* type: SBX_MSG_INIT_EXEC_SIGNAL, or SBX_MSG_INIT_EXEC_TTY or SBX_MSG_INIT_EXEC_NOTIFY (signo 0).
+ */
 int sbx_msg_exec_signal_encode(uint16_t type, const struct sbx_msg_exec_signal *m,
                                struct sbx_buf *ret);
 int sbx_msg_exec_signal_decode(const struct sbx_frame *f, struct sbx_msg_exec_signal *ret);

@@ -135,6 +135,58 @@ t_inspect() {
 }
 t "inspect: command, image, owner, limits and the cgroup's usage" t_inspect
 
+# The effective policy's rules: each action, syscall and argument condition as the file gave it.
+policy rules <<'YAML'
+syscalls:
+  default: allow
+  rules:
+    - { action: allow, syscalls: [read, write, close] }
+    - { action: errno EACCES, syscalls: [mkdir, mkdirat] }
+    - { action: kill, syscalls: [chroot] }
+    - { action: trace, syscalls: [openat], args: [{ index: 2, op: masked_eq, mask: 0x3, value: 0x1 }] }
+    - action: errno ENOTDIR
+      syscalls: [socket]
+      args: [{ index: 0, op: eq, value: 10 }, { index: 1, op: ge, value: 0x80000 }]
+YAML
+# rules_of FILE: the syscalls section of a policy file, in the form inspect --json gives it.
+rules_of() {
+    python3 -c '
+import json, sys, yaml
+s = yaml.safe_load(open(sys.argv[1]))["syscalls"]
+print(json.dumps({"default": s.get("default", "allow"), "baseline": s.get("baseline", "default"),
+                  "rules": [{"action": r["action"], "syscalls": r["syscalls"],
+                             "args": r.get("args", [])} for r in s["rules"]]}, sort_keys=True))
+' "$1"
+}
+t_inspect_rules() {
+    ctl root run -d --name rules --policy rules "$IMG" /bin/sleep 1000 "$MARK"
+    rc_is 0 || return 1
+    local want got
+    want=$(rules_of "$T/policies/rules.yaml")
+    got=$(field rules 'json.dumps(d["syscalls"], sort_keys=True)')
+    say "inspect: $got"
+    [ "$got" = "$want" ] || return 1
+    # The section written back as a policy gives a sandbox with the same rules.
+    field rules 'json.dumps({"syscalls": d["syscalls"]})' >"$T/policies/rules-again.yaml"
+    ctl root run -d --name rules-again --policy rules-again "$IMG" /bin/sleep 1000 "$MARK"
+    rc_is 0 && [ "$(field rules-again 'json.dumps(d["syscalls"], sort_keys=True)')" = "$want" ] ||
+        return 1
+    # The text output: one line per rule, in the flow form a policy's rules list takes.
+    ctl root inspect rules
+    rc_is 0 && out_has "^syscalls.default: allow$" && out_has "^syscalls.baseline: default$" &&
+        python3 -c '
+import json, sys, yaml
+lines = [l.split(": ", 1)[1] for l in open(sys.argv[1]) if l.startswith("syscalls.rules[")]
+rules = [dict({"args": []}, **yaml.safe_load(l)) for l in lines]
+want = json.loads(sys.argv[2])["rules"]
+assert rules == want, (rules, want)
+' "$T/out" "$want"
+}
+t "inspect: the effective policy's syscall rules, in --json and text, read back the same" \
+    t_inspect_rules
+"$SANDBOXCTL" rm -f --socket "$SOCK" rules >/dev/null
+"$SANDBOXCTL" rm -f --socket "$SOCK" rules-again >/dev/null
+
 t_name_clash() {
     ctl root run -d --name web "$IMG" /bin/true
     rc_is 125 && err_has "the name 'web' is taken by sandbox $id"
@@ -146,6 +198,13 @@ t_notfound() {
     rc_is 127 && err_has "not found" && is_exited gone
 }
 t "run -d of a missing program fails as a foreground run (127)" t_notfound
+
+t_noexec() {
+    ctl root run -d --name noexec "$IMG" /etc/passwd
+    rc_is 126 && err_has "cannot execute" && is_exited noexec
+}
+t "run -d of a file that cannot be executed fails as a foreground run (126)" t_noexec
+"$SANDBOXCTL" rm --socket "$SOCK" noexec >/dev/null
 
 t_wait_status() {
     detach root seven /bin/sh -c 'sleep 0.3; exit 7'
@@ -168,6 +227,15 @@ assert d["web"]["state"] == "running" and d["web"]["exit"] is None
 ' "$T/out"
 }
 t "ps shows running ones, ps -a the exited too, with status" t_ps_all
+
+# Names are unique among the records too: an ended sandbox keeps its name until rm.
+t_name_clash_record() {
+    ctl root run -d --name seven "$IMG" /bin/true
+    rc_is 125 && err_has "the name 'seven' is taken by sandbox" || return 1
+    ctl root run -d --name gone "$IMG" /bin/true
+    rc_is 125 && err_has "the name 'gone' is taken by sandbox"
+}
+t "a name held by an ended sandbox's record is refused, naming the holder" t_name_clash_record
 
 # ---- exec ------------------------------------------------------------------
 
@@ -216,20 +284,39 @@ YAML
 }
 t "exec obeys the sandbox's policy: a call it denies fails in exec too" t_exec_policy
 
-t_exec_kill_rules() {
-    policy kill-mkdir <<'YAML'
+policy kill-mkdir <<'YAML'
 syscalls:
   rules:
     - { action: kill, syscalls: [mkdir, mkdirat] }
 YAML
-    ctl root run -d --name killer --policy kill-mkdir "$IMG" /bin/sleep 1000 "$MARK"
+mkdir -p "$T/kvol"
+
+# An exec'd process installs its own filter, so its kill rules have a listener of their own.
+t_exec_kill_rules() {
+    local m=$1
+    rm -rf "${T:?}/kvol"/*
+    ctl root run -d --name killer --policy kill-mkdir --syscall-mode "$m" -v "$T/kvol:/vol:rw" \
+        "$IMG" /bin/sleep 1000 "$MARK"
     rc_is 0 || return 1
-    ctl root exec killer /bin/sh -c 'mkdir /tmp/d; echo "after mkdir: $?"'
-    ! out_has "after mkdir" && rc_is 125 && err_has "kill rules" &&
-        [ "$(state_of killer)" = running ]
+    ctl root exec killer /bin/mkdir /vol/made
+    rc_is 159 && [ ! -e "$T/kvol/made" ] && [ "$(grep -c . "$T/err")" = 1 ] &&
+        err_has "^sandboxctl: killed by SIGSYS: the seccomp policy.s kill action, on syscall mkdir$" ||
+        return 1
+    # A child of the exec'd shell: the shell sees 159, sandboxctl names the call.
+    ctl root exec killer /bin/sh -c 'mkdir /vol/child; exit "$?"'
+    rc_is 159 && [ ! -e "$T/kvol/child" ] &&
+        err_has "^sandboxctl: a process was killed by the seccomp policy.s kill action, on syscall mkdir$" ||
+        return 1
+    # The guest runs on, and so does the next exec, which calls nothing the policy kills.
+    ctl root exec killer /bin/sh -c 'echo "$$ lives"'
+    rc_is 0 && out_has lives && [ "$(state_of killer)" = running ] &&
+        [ "$(field killer 'd["exit"]')" = None ]
 }
-t "exec under kill rules is refused, and no call of theirs runs" t_exec_kill_rules
-"$SANDBOXCTL" rm -f --socket "$SOCK" killer >/dev/null
+for m in trap off; do
+    t "exec under kill rules ($m): the exec'd call is killed, 159 naming mkdir; the guest runs on" \
+        t_exec_kill_rules "$m"
+    "$SANDBOXCTL" rm -f --socket "$SOCK" killer >/dev/null
+done
 
 t_exec_tty() {
     ctl root exec -t web /bin/sh -c 'tty; [ -t 0 ] && [ -t 1 ] && echo isatty; exit 4'
@@ -260,13 +347,40 @@ t "exec: not into another's, not into an ended one; a missing program is 127" t_
 t_exec_user() {
     ctl root exec -u 4242:65534 web /bin/sh -c 'id -u; id -g; id -G'
     rc_is 0 && [ "$(cat "$T/out")" = "$(printf '4242\n65534\n65534')" ] || return 1
-    ctl member exec -u 4242 held /bin/true
-    rc_is 125 && err_has "only root may choose exec's user" || return 1
     # The member's guest does not hold id 0: its filter was not compiled for it.
     ctl root exec -u 0 held /bin/true
     rc_is 125 && err_has "id 0 only in a sandbox whose guest holds it"
 }
-t "exec -u: root's choice, and never id 0 where the guest has none" t_exec_user
+t "exec -u UID:GID: numeric ids, and never id 0 where the guest has none" t_exec_user
+
+# Names come from the image's /etc/passwd and /etc/group (tests/image/mkimage.sh).
+t_exec_user_names() {
+    ctl root exec -u sbxuser web /bin/sh -c 'id -u; id -g; id -G'
+    rc_is 0 && [ "$(cat "$T/out")" = "$(printf '1000\n1000\n1000')" ] || return 1
+    ctl root exec -u nobody:users web /bin/sh -c 'id -u; id -g'
+    rc_is 0 && [ "$(cat "$T/out")" = "$(printf '65534\n100')" ] || return 1
+    ctl root exec -u nosuch web /bin/true
+    rc_is 125 && [ "$(cat "$T/err")" = "sandboxctl: -u nosuch: policy identity: user 'nosuch' not found in the image's /etc/passwd" ] ||
+        return 1
+    ctl root exec -u sbxuser:nosuchgroup web /bin/true
+    rc_is 125 && err_has "-u sbxuser:nosuchgroup: policy identity: group 'nosuchgroup' not found in the image's /etc/group" ||
+        return 1
+    ctl root exec -u root held /bin/true
+    rc_is 125 && err_has "-u root: permission denied: 0:0: id 0 only in a sandbox whose guest holds it"
+}
+t "exec -u NAME[:GROUP]: names from the image; an unknown one named in the error" t_exec_user_names
+
+# A member may name its own uid and a group of its own, as with run --user, and no other.
+t_exec_user_member() {
+    ctl member exec -u 4242:nogroup held /bin/sh -c 'id -u; id -g'
+    rc_is 0 && [ "$(cat "$T/out")" = "$(printf '4242\n65534')" ] || return 1
+    ctl member exec -u nobody held /bin/true
+    rc_is 125 && err_has "-u nobody: permission denied: only root or an operator's policy may run the guest as uid 65534 (yours is 4242)" ||
+        return 1
+    ctl member exec -u 4242:users held /bin/true
+    rc_is 125 && err_has "may give the guest gid 100 (not one of your groups)"
+}
+t "exec -u as a member: its own ids by name, never another's" t_exec_user_member
 
 "$SANDBOXCTL" rm -f --socket "$SOCK" strict >/dev/null
 "$SANDBOXCTL" rm -f --socket "$SOCK" held >/dev/null
@@ -310,6 +424,21 @@ t_stats() {
     rc_is 0 && out_has " mine " && ! out_has " web "
 }
 t "stats --no-stream: CPU, memory and pids of running ones, each user's own" t_stats
+
+# Rows for the sandboxes named, and the trampoline's counts per syscall, which add up to its totals.
+t_stats_named() {
+    ctl root stats --no-stream web mine
+    rc_is 0 && [ "$(grep -c . "$T/out")" = 3 ] && out_has " web " && out_has " mine " &&
+        head -n 1 "$T/out" | grep -q "TOP SYSCALLS$" || return 1
+    local top
+    top=$(field web '" ".join(n for n, _ in sorted(d["usage"]["syscalls"]["by_syscall"].items(), key=lambda kv: -kv[1]["trapped"] - kv[1]["patched"])[:1])')
+    [ -n "$top" ] && grep -Eq " web .* $top [1-9][0-9]*" "$T/out" || return 1
+    field web '[sum(c[k] for c in d["usage"]["syscalls"]["by_syscall"].values()) == d["usage"]["syscalls"][k] for k in ("trapped", "patched")]' >"$T/sums"
+    say "web's most counted: $top; sums: $(cat "$T/sums")"
+    [ "$(cat "$T/sums")" = "[True, True]" ] && [ "$(field web 'd["usage"]["syscalls"]["trapped"] > 0')" = True ]
+}
+t "stats NAME...: a row for each, with its most counted syscalls; inspect has the counts per syscall" \
+    t_stats_named
 
 t_status() {
     ctl root status --json
