@@ -17,24 +17,25 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: sandboxctl COMMAND [ARGS...]\n\n"
-               "Commands:\n"
-               "  run [OPTIONS] IMAGE [CMD [ARGS...]] run CMD (or the image's) inside IMAGE\n"
-               "  ps [-a] [--json]                    list your sandboxes\n"
-               "  logs [-f] [--tail N] NAME           the output of a detached sandbox\n"
-               "  wait NAME                           wait for its end, exit with its status\n"
-               "  stop [-t SECONDS] NAME              SIGTERM, then SIGKILL after SECONDS\n"
-               "  kill [-s SIGNAL] NAME               send a signal to its command\n"
-               "  rm [-f] NAME                        remove an ended sandbox's record\n"
-               "  inspect [--json] NAME               all that sandboxd knows of one\n"
-               "  exec [-t] [-e K=V] NAME CMD...      run CMD in a running detached one\n"
-               "  stats [--no-stream] [NAME...]       live CPU, memory, pids, syscalls\n"
-               "  status [--json]                     sandboxd's version, uptime, counts\n"
-               "  policy check FILE...                validate policy files\n"
-               "  image build|inspect ARGS...         build an ext4 image (directory, tar, OCI); "
-               "inspect one\n"
-               "  version                             print the version\n\n"
-               "'sandboxctl COMMAND --help' tells more.\n");
+    fprintf(f,
+            "Usage: sandboxctl COMMAND [ARGS...]\n\n"
+            "Commands:\n"
+            "  run [OPTIONS] IMAGE|DIR [CMD...]    run CMD (or the image's) inside IMAGE or DIR\n"
+            "  ps [-a] [--json]                    list your sandboxes\n"
+            "  logs [-f] [--tail N] NAME           the output of a detached sandbox\n"
+            "  wait NAME                           wait for its end, exit with its status\n"
+            "  stop [-t SECONDS] NAME              SIGTERM, then SIGKILL after SECONDS\n"
+            "  kill [-s SIGNAL] NAME               send a signal to its command\n"
+            "  rm [-f] NAME                        remove an ended sandbox's record\n"
+            "  inspect [--json] NAME               all that sandboxd knows of one\n"
+            "  exec [-t] [-e K=V] [-u U] NAME CMD  run CMD in a running detached one\n"
+            "  stats [--no-stream] [NAME...]       live CPU, memory, pids, syscalls\n"
+            "  status [--json]                     sandboxd's version, uptime, counts\n"
+            "  policy check FILE...                validate policy files\n"
+            "  image build|inspect ARGS...         build an ext4 image (directory, tar, OCI); "
+            "inspect one\n"
+            "  version                             print the version\n\n"
+            "'sandboxctl COMMAND --help' tells more.\n");
 }
 
 /*
