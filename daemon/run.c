@@ -323,8 +323,31 @@ static bool client_in_group(void *c, uint32_t gid)
  * nothing: an operator's policy must give numeric ids, with the gid, and
  * group 0 is refused in every policy.
  */
+/*
+ * In a user namespace of the sandbox's own every guest id maps to a host id
+ * of the sandbox's block, which no one else has: any id of the namespace is
+ * the caller's to choose, guest root too; one outside it does not exist there.
+ */
+static int check_userns_ids(const struct sbx_spec *spec, const uint32_t *groups, size_t n,
+                            char *msg, size_t len)
+{
+    static const char *const what[] = { "uid", "gid", "group" };
+    for (size_t i = 0; i < n + 2; i++) {
+        uint32_t id = i == 0 ? spec->uid : i == 1 ? spec->gid : groups[i - 2];
+        if (id < SBX_IDRANGE_SIZE)
+            continue;
+        snprintf(msg, len,
+                 "%s %u is not an id of the sandbox's user namespace (0 to %u); give one of "
+                 "those, or run with `userns: host` (root only)",
+                 what[i < 2 ? i : 2], id, SBX_IDRANGE_SIZE - 1);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int resolve_identity(struct sbx_client *c, const struct sbx_run_req *req, int mount_fd,
-                            struct sbx_spec *spec, uint32_t **ret_groups, char *msg, size_t len)
+                            bool userns, struct sbx_spec *spec, uint32_t **ret_groups, char *msg,
+                            size_t len)
 {
     const struct sbx_policy *p = req->policy;
     bool numeric = c->cred.uid != 0 && req->operator_policy;
@@ -333,7 +356,10 @@ static int resolve_identity(struct sbx_client *c, const struct sbx_run_req *req,
     spec->uid = c->cred.uid;
     spec->gid = c->cred.gid;
     if (!p->user && !p->group && !p->n_groups)
-        return 0; /* like bubblewrap: by default the guest runs as whoever asked */
+        /* like bubblewrap: by default the guest runs as whoever asked */
+        return userns ? check_userns_ids(spec, NULL, 0, msg, len) : 0;
+    if (userns)
+        numeric = false; /* the image's names are the sandbox's own ids */
     if (numeric && (r = sbx_policy_identity_numeric(p, &err)) < 0) {
         snprintf(msg, len, "permission denied: policy identity: %s", err ? err : strerror(-r));
         free(err);
@@ -354,9 +380,13 @@ static int resolve_identity(struct sbx_client *c, const struct sbx_run_req *req,
         uid = c->cred.uid;
     if (gid == UINT32_MAX)
         gid = c->cred.gid;
+    spec->uid = uid;
+    spec->gid = gid;
+    if (userns && (r = check_userns_ids(spec, *ret_groups, n, msg, len)) < 0)
+        return r;
     struct sbx_run_caller caller = { c->cred.uid, c->cred.gid, client_in_group, c };
-    r = sbx_run_check_ids(&caller, req->operator_policy, uid, gid, *ret_groups, n, msg, len);
-    if (r < 0)
+    if (!userns && (r = sbx_run_check_ids(&caller, req->operator_policy, uid, gid, *ret_groups, n,
+                                          msg, len)) < 0)
         return r;
     spec->uid = uid;
     spec->gid = gid;
@@ -746,6 +776,8 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         sbx_sitemap_request(d, img);
     }
 
+    /* A user namespace of its own unless the policy asks for the host's, or there are no ids. */
+    bool userns = p->userns == SBX_USERNS_PRIVATE && sbx_idrange_configured(&d->ids);
     struct sbx_spec spec = {
         .staging = d->staging_dir,
         .argv = req->argv,
@@ -756,15 +788,16 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         .flags = (p->network == SBX_NET_HOST ? SBX_SPEC_NET_HOST : 0) |
                  (p->writable_image ? SBX_SPEC_WRITABLE_IMAGE : 0) |
                  (req->run.flags & SBX_RUN_TTY ? SBX_SPEC_TTY : 0) |
-                 (req->run.flags & SBX_RUN_DETACH ? SBX_SPEC_EXEC : 0),
+                 (req->run.flags & SBX_RUN_DETACH ? SBX_SPEC_EXEC : 0) |
+                 (userns ? SBX_SPEC_USERNS : 0),
         .umask = p->umask >= 0 ? (uint32_t)p->umask : 022,
         .caps_keep = p->caps_keep,
         .overlay_size = p->overlay_size,
         .tmp_size = p->tmp_size,
         .shm_size = p->shm_size,
     };
-    r = resolve_identity(c, req, img->mount_fd, &spec, &groups, msg, msglen);
-    if (r >= 0 && spec.uid == 0 && c->cred.uid != 0) {
+    r = resolve_identity(c, req, img->mount_fd, userns, &spec, &groups, msg, msglen);
+    if (r >= 0 && !userns && spec.uid == 0 && c->cred.uid != 0) {
         snprintf(msg, msglen, "permission denied: only root may run a guest as uid 0");
         r = -EPERM;
     }
@@ -853,6 +886,9 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         .trace = (req->run.flags & SBX_RUN_TRACE) || policy_traces(p, trace_select),
         .trace_select = req->run.flags & SBX_RUN_TRACE ? NULL : trace_select,
         .net_host = p->network == SBX_NET_HOST,
+        .userns = userns,
+        .caller_uid = c->cred.uid,
+        .caller_gid = c->cred.gid,
     };
     if ((r = sbx_sandbox_start(d, c, &params, ret, msg, msglen)) < 0) {
         sbx_lifecycle_abort(life);

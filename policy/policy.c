@@ -158,6 +158,8 @@ int sbx_policy_needs_root(const struct sbx_policy *p, const char **ret_what)
         what = "process: capabilities";
     else if (p->network == SBX_NET_HOST)
         what = "network: host";
+    else if (p->userns == SBX_USERNS_HOST)
+        what = "userns: host";
     if (!what)
         return 0;
     if (ret_what)

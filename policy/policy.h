@@ -92,6 +92,8 @@ struct sbx_rlimit {
 };
 
 enum sbx_network { SBX_NET_NONE, SBX_NET_HOST };
+/* private: a user namespace of the sandbox's own (where the daemon has host ids for one). */
+enum sbx_userns { SBX_USERNS_PRIVATE, SBX_USERNS_HOST };
 
 /*
  * What a sandbox gets when its policy says nothing: enough for ordinary
@@ -156,6 +158,7 @@ struct sbx_policy {
     uint64_t timeout_ms;
 
     enum sbx_network network;
+    enum sbx_userns userns;
 
     /* Set by the policy, not defaults: such a limit must be enforceable, a default need not be. */
     bool memory_set, pids_set;
@@ -239,8 +242,9 @@ void sbx_policy_limits(const struct sbx_policy *p, const struct sbx_host_feature
 
 /*
  * What in the policy only root may ask for: baseline opt-out, kept
- * capabilities, host network.  (A guest uid of 0 also needs root; the daemon
- * checks that after resolving the identity.)  0 when nothing, 1 with
+ * capabilities, host network, the host's user namespace.  (A guest uid of 0
+ * in the host's user namespace also needs root; the daemon checks that after
+ * resolving the identity.)  0 when nothing, 1 with
  * *ret_what naming the first such setting as a user would write it
  * ("network: host").
  */
