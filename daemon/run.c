@@ -187,7 +187,15 @@ static const uint64_t *daemon_hard_limits(void)
  * chose makes the identity the caller's business: the operator's licence to
  * name other ids (operator_policy) does not extend to them.
  */
-static int apply_options(struct sbx_run_req *req, char *msg, size_t len)
+/* What only root may ask for, given whether the daemon has host ids for user namespaces. */
+static int policy_needs_root(const struct sbx_daemon *d, const struct sbx_policy *p,
+                             const char **ret_what)
+{
+    return sbx_idrange_configured(&d->ids) ? sbx_policy_needs_root_userns(p, ret_what)
+                                           : sbx_policy_needs_root(p, ret_what);
+}
+
+static int apply_options(struct sbx_daemon *d, struct sbx_run_req *req, char *msg, size_t len)
 {
     const struct sbx_msg_run *run = &req->run;
     if (run->n_options > SBX_POLICY_MAX_OPTIONS) {
@@ -195,7 +203,7 @@ static int apply_options(struct sbx_run_req *req, char *msg, size_t len)
                  SBX_POLICY_MAX_OPTIONS);
         return -E2BIG;
     }
-    bool needed_root = sbx_policy_needs_root(req->policy, NULL);
+    bool needed_root = policy_needs_root(d, req->policy, NULL);
     sbx_policy_bounds_of(req->policy, daemon_hard_limits(), &req->policy_bounds);
     struct sbx_diags diags = { 0 };
     int ret = 0;
@@ -206,7 +214,7 @@ static int apply_options(struct sbx_run_req *req, char *msg, size_t len)
             ret = r;
             continue;
         }
-        if (!needed_root && !req->root_option && sbx_policy_needs_root(req->policy, NULL))
+        if (!needed_root && !req->root_option && policy_needs_root(d, req->policy, NULL))
             req->root_option = o;
         if (option_is(o, "user"))
             req->user_option = o;
@@ -476,7 +484,7 @@ static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_
         snprintf(msg, msglen, "permission denied: only root may use %s", label);
         return -EPERM;
     }
-    if (c->cred.uid != 0 && sbx_policy_needs_root(p, &what)) {
+    if (c->cred.uid != 0 && policy_needs_root(d, p, &what)) {
         snprintf(msg, msglen, "permission denied: only root may use '%s' in a policy", what);
         return -EPERM;
     }
@@ -550,7 +558,7 @@ int sbx_run_prepare(struct sbx_daemon *d, struct sbx_client *c, struct sbx_frame
         return r;
     if ((r = run_image_config(req, msg, msglen)) < 0)
         return r;
-    if ((r = apply_options(req, msg, msglen)) < 0)
+    if ((r = apply_options(d, req, msg, msglen)) < 0)
         return r;
     if ((r = check_request(d, c, req, msg, msglen)) < 0)
         return r;

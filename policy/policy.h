@@ -249,6 +249,12 @@ void sbx_policy_limits(const struct sbx_policy *p, const struct sbx_host_feature
  * ("network: host").
  */
 int sbx_policy_needs_root(const struct sbx_policy *p, const char **ret_what);
+/*
+ * The same for a daemon that gives sandboxes user namespaces of their own:
+ * with `userns: private` the capabilities kept are the namespace's, over
+ * the sandbox's own ids and namespaces only, and any caller may keep them.
+ */
+int sbx_policy_needs_root_userns(const struct sbx_policy *p, const char **ret_what);
 
 /*
  * How much of the host a policy gives a sandbox, as a bound for another
