@@ -418,9 +418,15 @@ static int mount_root(struct mounts *ms, const struct sbx_spec *spec,
      */
     if (fchdir(staging) < 0)
         return sbx_init_fail(e, errno, "chdir into the staging tmpfs");
-    _cleanup_close_ int root =
-        new_mount("overlay", "source=sbx-root,lowerdir=lower,upperdir=upper,workdir=work",
-                  ATTR_BASE, e, "overlay");
+    /*
+     * In a user namespace of its own init may not set trusted.* xattrs, which
+     * mark opaque directories and redirects: the overlay keeps them in user.*
+     * xattrs of the upper tmpfs, or removing a directory of the image fails.
+     */
+    const char *opts = spec->flags & SBX_SPEC_USERNS
+                           ? "source=sbx-root,lowerdir=lower,upperdir=upper,workdir=work,userxattr"
+                           : "source=sbx-root,lowerdir=lower,upperdir=upper,workdir=work";
+    _cleanup_close_ int root = new_mount("overlay", opts, ATTR_BASE, e, "overlay");
     if (root < 0)
         return root;
     if ((r = attach(root, 0, root_dir, e, "overlay")) < 0 ||
