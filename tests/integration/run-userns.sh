@@ -124,6 +124,13 @@ t_caps_namespaced() {
 t "a caller other than root may keep capabilities; they are the namespace's only" \
     t_caps_namespaced
 
+t_remove_image_dir() {
+    ctl member run -u 0 "$IMG" /bin/sh -c \
+        'rm -r /home/sbxuser && mv /etc /etc2 && test ! -e /home/sbxuser && cat /etc2/sbx-image' &&
+        rc_is 0 && out_is "sandboxd test image"
+}
+t "a directory of the image can be removed and renamed in the overlay" t_remove_image_dir
+
 # ---- binds ----------------------------------------------------------------------
 
 t_bind_owner() {
