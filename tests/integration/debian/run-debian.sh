@@ -156,7 +156,7 @@ cp "$T/subuid" "$T/subgid"
 
 start_daemon() {
     "$SANDBOXD" --socket "$SOCK" --state-dir "$T/state" --ready-fd 3 3>"$T/ready" \
-        --subuid-file "$T/subuid" --subgid-file "$T/subgid" 2>>"$LOG" 8<&- &
+        --subuid-file "$T/subuid" --subgid-file "$T/subgid" --group nogroup 2>>"$LOG" 8<&- &
     daemon_pid=$!
     local end=$((SECONDS + 30))
     until grep -q READY "$T/ready" 2>/dev/null; do
