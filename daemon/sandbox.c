@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -79,6 +80,9 @@ static void spawn_enter_userns(struct sbx_daemon *d, int maps_done, int report)
 {
     char c;
     ssize_t n;
+    /* The daemon's end of maps_done is open here too: only its death ends the wait. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        sbx_spawn_fail(report, SBX_SPAWN_DEATHSIG);
     if (chdir(d->staging_dir) < 0)
         sbx_spawn_fail(report, SBX_SPAWN_USERNS);
     while ((n = read(maps_done, &c, 1)) < 0 && errno == EINTR)
