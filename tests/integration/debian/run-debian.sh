@@ -150,8 +150,8 @@ stat_count() {
 # ---- The daemon ---------------------------------------------------------------
 
 # Host ids for the sandboxes' user namespaces, private to this suite (suite.sh says why).
-SUBID_BASE=$((1342177280 + ($$ % 1024) * 65536 * 8))
-echo "sandboxd:$SUBID_BASE:524288" >"$T/subuid"
+SUBID_BASE=$((1342177280 + ($$ % 128) * 65536 * 64))
+echo "sandboxd:$SUBID_BASE:4194304" >"$T/subuid"
 cp "$T/subuid" "$T/subgid"
 
 start_daemon() {
