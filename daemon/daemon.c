@@ -185,6 +185,43 @@ static void raise_nofile(struct sbx_daemon *d)
         sbx_warn("cannot raise the nofile limit to %llu: %m", (unsigned long long)rl.rlim_max);
 }
 
+/*
+ * The host ids of sandboxes' user namespaces.  Without any configured,
+ * sandboxes run in the host's user namespace, as a policy's `userns: host`
+ * asks, and the daemon says how to configure them.  A block that a process
+ * still runs as stays taken: a sandbox of a daemon that ended may not be gone.
+ */
+static int ids_setup(struct sbx_daemon *d, char *msg, size_t len)
+{
+    struct sbx_daemon_config *c = &d->cfg;
+    if (!c->subid_user)
+        c->subid_user = SBX_IDRANGE_DEFAULT_USER;
+    if (!c->subuid_file)
+        c->subuid_file = SBX_IDRANGE_DEFAULT_SUBUID;
+    if (!c->subgid_file)
+        c->subgid_file = SBX_IDRANGE_DEFAULT_SUBGID;
+    int r = sbx_idrange_load(&d->ids, c->subid_user, c->subuid_file, c->subgid_file, msg, len);
+    if (r < 0)
+        return r;
+    if (!sbx_idrange_configured(&d->ids)) {
+        if (c->conn_fd < 0)
+            sbx_warn("no subordinate ids for user '%s' in %s and %s (at least %u of each): "
+                     "sandboxes run in the host's user namespace; add lines such as "
+                     "'%s:%u:%u' to both files (see sandboxd(8))",
+                     c->subid_user, c->subuid_file, c->subgid_file, SBX_IDRANGE_SIZE, c->subid_user,
+                     1u << 30, 1u << 24);
+        return 0;
+    }
+    unsigned busy = sbx_idrange_mark_running(&d->ids);
+    if (busy)
+        sbx_warn("%u block(s) of host ids still run processes; they stay in use until those end "
+                 "and sandboxd restarts",
+                 busy);
+    sbx_debug("%u blocks of %u host ids for sandboxes' user namespaces", d->ids.n_blocks,
+              SBX_IDRANGE_SIZE);
+    return 0;
+}
+
 static int daemon_setup(struct sbx_daemon *d, char *msg, size_t len)
 {
     int r;
@@ -250,6 +287,8 @@ static int daemon_setup(struct sbx_daemon *d, char *msg, size_t len)
                  "mode 0600); create the group or start sandboxd with --group NAME",
                  d->cfg.group);
     }
+    if ((r = ids_setup(d, msg, len)) < 0)
+        return r;
     sbx_image_cache_init(&d->images, IMAGE_MAX_IDLE);
     /* A private daemon's one client is the user who would run a FUSE server under it. */
     d->images.fuse_ok = d->cfg.conn_fd >= 0;
@@ -370,6 +409,7 @@ int sbx_daemon_run(const struct sbx_daemon_config *cfg)
     sbx_close(d.sitemap_dir_fd);
     sbx_close(d.default_bpf_fd);
     sbx_server_done(&d);
+    sbx_idrange_pool_free(&d.ids);
     free(d.staging_dir);
     return d.exit_code;
 }

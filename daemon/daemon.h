@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "daemon/cgroup.h"
+#include "daemon/idrange.h"
 #include "daemon/image.h"
 #include "daemon/lifecycle.h"
 #include "daemon/server.h"
@@ -28,6 +29,8 @@ struct sbx_daemon_config {
     unsigned max_detached; /* detached sandboxes running */
     unsigned max_records;  /* records kept, running or ended */
     uint64_t log_size;     /* bytes of log per detached sandbox */
+    /* Whose subordinate ids give sandboxes their user namespaces; NULL: the defaults. */
+    const char *subid_user, *subuid_file, *subgid_file;
 };
 
 struct sbx_client;
@@ -63,6 +66,9 @@ struct sbx_daemon {
     uint64_t next_id;
     bool stopping;
     int exit_code;
+
+    /* The host id blocks of sandboxes' user namespaces (idrange.h). */
+    struct sbx_idrange_pool ids;
 };
 
 /* Runs the daemon until SIGTERM (or, embedded, until its connection is done). */

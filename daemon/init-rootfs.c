@@ -362,8 +362,12 @@ static int mount_staging(const struct sbx_spec *spec, struct sbx_init_error *e)
     _cleanup_close_ int mnt = new_mount("tmpfs", opts, ATTR_BASE, e, "staging tmpfs");
     if (mnt < 0)
         return mnt;
-    _cleanup_close_ int dir = open(spec->staging, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dir < 0)
+    /* SBX_SPEC_USERNS: init cannot look up even "." there, but can mount on its cwd. */
+    _cleanup_close_ int dir =
+        spec->flags & SBX_SPEC_USERNS
+            ? AT_FDCWD
+            : open(spec->staging, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir < 0 && dir != AT_FDCWD)
         return sbx_init_fail(e, errno, "staging directory %s", spec->staging);
     int r = attach(mnt, 0, dir, e, "staging tmpfs");
     return r < 0 ? r : TAKE_FD(mnt);
@@ -407,12 +411,21 @@ static int mount_root(struct mounts *ms, const struct sbx_spec *spec,
     int r = attach(fds->image, MOUNT_ATTR_RDONLY, lower, e, "image");
     if (r < 0)
         return r;
-    /* The layers are named by the staging path: directories this process just made. */
-    char opts[PATH_MAX * 3 + 64];
-    if (snprintf(opts, sizeof(opts),
-                 "source=sbx-root,lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work",
-                 spec->staging, spec->staging, spec->staging) >= (int)sizeof(opts))
-        return sbx_init_fail(e, ENAMETOOLONG, "overlay options");
+    /*
+     * The layers are named relative to the staging tmpfs, directories this
+     * process just made: a host path to them would pass through the daemon's
+     * state directory, which init in a user namespace of its own cannot search.
+     */
+    if (fchdir(staging) < 0)
+        return sbx_init_fail(e, errno, "chdir into the staging tmpfs");
+    /*
+     * In a user namespace of its own init may not set trusted.* xattrs, which
+     * mark opaque directories and redirects: the overlay keeps them in user.*
+     * xattrs of the upper tmpfs, or removing a directory of the image fails.
+     */
+    const char *opts = spec->flags & SBX_SPEC_USERNS
+                           ? "source=sbx-root,lowerdir=lower,upperdir=upper,workdir=work,userxattr"
+                           : "source=sbx-root,lowerdir=lower,upperdir=upper,workdir=work";
     _cleanup_close_ int root = new_mount("overlay", opts, ATTR_BASE, e, "overlay");
     if (root < 0)
         return root;

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -13,6 +14,36 @@
 #include "daemon/init.h"
 #include "daemon/spawn-report.h"
 #include "sbx/macro.h"
+
+/*
+ * In the child, with a user namespace of its own: the caller writes its maps
+ * from outside, then says so on maps_done.  Until then the child is nobody
+ * in its namespace; once they are there it becomes the namespace's root, so
+ * that sbx-init runs with every capability in it (and none outside).  Raw
+ * syscalls: glibc's set*id would signal threads of the caller that this
+ * copy does not have.  It enters cwd first, while it still owns the files
+ * of host root: as a uid of the sandbox's range it could not open the
+ * daemon's private state directory.
+ */
+static void enter_userns(const char *cwd, int maps_done, int report)
+{
+    char c;
+    ssize_t n;
+    /* The caller's end of maps_done is open here too: only its death ends the wait. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        sbx_spawn_fail(report, SBX_SPAWN_DEATHSIG);
+    if (cwd && chdir(cwd) < 0)
+        sbx_spawn_fail(report, SBX_SPAWN_USERNS);
+    while ((n = read(maps_done, &c, 1)) < 0 && errno == EINTR)
+        ;
+    if (n != 1) {
+        errno = EPIPE;
+        sbx_spawn_fail(report, SBX_SPAWN_USERNS);
+    }
+    if (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setgroups, 0, NULL) < 0 ||
+        syscall(SYS_setresuid, 0, 0, 0) < 0)
+        sbx_spawn_fail(report, SBX_SPAWN_USERNS);
+}
 
 pid_t sbx_init_spawn(const struct sbx_init_spawn *a, int *ret_pidfd)
 {
@@ -39,6 +70,8 @@ pid_t sbx_init_spawn(const struct sbx_init_spawn *a, int *ret_pidfd)
         for (int c = 0; a->v1_procs && c < SBX_CG_N; c++)
             if (a->v1_procs[c] >= 0 && write(a->v1_procs[c], "0", 1) != 1)
                 sbx_spawn_fail(report, SBX_SPAWN_CGROUP);
+        if (a->ns_flags & CLONE_NEWUSER)
+            enter_userns(a->userns_cwd, a->maps_done, report);
         int exe = a->exe;
         if (exe == SBX_INIT_CTL_FD && (exe = fcntl(exe, F_DUPFD_CLOEXEC, SBX_INIT_CTL_FD + 1)) < 0)
             sbx_spawn_fail(report, SBX_SPAWN_FDS);

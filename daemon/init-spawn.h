@@ -22,6 +22,14 @@ struct sbx_init_spawn {
     uint64_t ns_flags;           /* the CLONE_NEW* namespaces to make */
     const struct rlimit *nofile; /* RLIMIT_NOFILE of the child, or NULL: the caller's */
     bool unblock_signals;        /* the caller blocks signals that sbx-init must not inherit */
+    /*
+     * With CLONE_NEWUSER in ns_flags: the read end of a pipe on which the
+     * caller writes one byte once it has written the child's uid_map and
+     * gid_map, and the directory the child enters before it takes its new
+     * ids (it could not reach it after).  -EBADF and NULL otherwise.
+     */
+    int maps_done;
+    const char *userns_cwd;
 };
 
 /*

@@ -24,12 +24,16 @@ static void usage(FILE *f)
             "  --max-detached N     detached sandboxes one uid may run (default %d)\n"
             "  --max-records N      sandbox records one uid may keep (default %d)\n"
             "  --log-size BYTES     log kept per detached sandbox (default %u, K/M/G allowed)\n"
+            "  --subid-user NAME    whose subordinate ids sandboxes get (default %s)\n"
+            "  --subuid-file FILE   subordinate uids (default %s)\n"
+            "  --subgid-file FILE   subordinate gids (default %s)\n"
             "  --ready-fd FD        write READY to FD once serving\n"
             "  -v, --verbose        log debug messages\n"
             "  -q, --quiet          log warnings and errors only\n"
             "  --version            print the version\n",
             SBX_DEFAULT_SOCKET, SBX_DEFAULT_STATE_DIR, SBX_DEFAULT_POLICY_DIR, SBX_GROUP,
-            SBX_LIFE_DEFAULT_MAX_DETACHED, SBX_LIFE_DEFAULT_MAX_RECORDS, SBX_LIFE_DEFAULT_LOG_SIZE);
+            SBX_LIFE_DEFAULT_MAX_DETACHED, SBX_LIFE_DEFAULT_MAX_RECORDS, SBX_LIFE_DEFAULT_LOG_SIZE,
+            SBX_IDRANGE_DEFAULT_USER, SBX_IDRANGE_DEFAULT_SUBUID, SBX_IDRANGE_DEFAULT_SUBGID);
 }
 
 static int parse_mode(const char *s, enum sbx_syscall_mode *ret)
@@ -95,6 +99,9 @@ int main(int argc, char **argv)
         OPT_MAX_DETACHED,
         OPT_MAX_RECORDS,
         OPT_LOG_SIZE,
+        OPT_SUBID_USER,
+        OPT_SUBUID_FILE,
+        OPT_SUBGID_FILE,
     };
     static const struct option opts[] = {
         { "socket", required_argument, NULL, OPT_SOCKET },
@@ -106,6 +113,9 @@ int main(int argc, char **argv)
         { "max-detached", required_argument, NULL, OPT_MAX_DETACHED },
         { "max-records", required_argument, NULL, OPT_MAX_RECORDS },
         { "log-size", required_argument, NULL, OPT_LOG_SIZE },
+        { "subid-user", required_argument, NULL, OPT_SUBID_USER },
+        { "subuid-file", required_argument, NULL, OPT_SUBUID_FILE },
+        { "subgid-file", required_argument, NULL, OPT_SUBGID_FILE },
         { "verbose", no_argument, NULL, 'v' },
         { "quiet", no_argument, NULL, 'q' },
         { "version", no_argument, NULL, OPT_VERSION },
@@ -171,6 +181,15 @@ int main(int argc, char **argv)
                 return 2;
             }
             cfg.log_size = n;
+            break;
+        case OPT_SUBID_USER:
+            cfg.subid_user = optarg;
+            break;
+        case OPT_SUBUID_FILE:
+            cfg.subuid_file = optarg;
+            break;
+        case OPT_SUBGID_FILE:
+            cfg.subgid_file = optarg;
             break;
         case 'v':
             cfg.log_level = LOG_DEBUG;

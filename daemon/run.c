@@ -187,7 +187,15 @@ static const uint64_t *daemon_hard_limits(void)
  * chose makes the identity the caller's business: the operator's licence to
  * name other ids (operator_policy) does not extend to them.
  */
-static int apply_options(struct sbx_run_req *req, char *msg, size_t len)
+/* What only root may ask for, given whether the daemon has host ids for user namespaces. */
+static int policy_needs_root(const struct sbx_daemon *d, const struct sbx_policy *p,
+                             const char **ret_what)
+{
+    return sbx_idrange_configured(&d->ids) ? sbx_policy_needs_root_userns(p, ret_what)
+                                           : sbx_policy_needs_root(p, ret_what);
+}
+
+static int apply_options(struct sbx_daemon *d, struct sbx_run_req *req, char *msg, size_t len)
 {
     const struct sbx_msg_run *run = &req->run;
     if (run->n_options > SBX_POLICY_MAX_OPTIONS) {
@@ -195,7 +203,7 @@ static int apply_options(struct sbx_run_req *req, char *msg, size_t len)
                  SBX_POLICY_MAX_OPTIONS);
         return -E2BIG;
     }
-    bool needed_root = sbx_policy_needs_root(req->policy, NULL);
+    bool needed_root = policy_needs_root(d, req->policy, NULL);
     sbx_policy_bounds_of(req->policy, daemon_hard_limits(), &req->policy_bounds);
     struct sbx_diags diags = { 0 };
     int ret = 0;
@@ -206,7 +214,7 @@ static int apply_options(struct sbx_run_req *req, char *msg, size_t len)
             ret = r;
             continue;
         }
-        if (!needed_root && !req->root_option && sbx_policy_needs_root(req->policy, NULL))
+        if (!needed_root && !req->root_option && policy_needs_root(d, req->policy, NULL))
             req->root_option = o;
         if (option_is(o, "user"))
             req->user_option = o;
@@ -315,7 +323,30 @@ static bool client_in_group(void *c, uint32_t gid)
 }
 
 /*
- * The guest's uid, gid and groups.  Without a user namespace they are host
+ * In a user namespace of the sandbox's own every guest id maps to a host id
+ * of the sandbox's block, which no one else has: any id of the namespace is
+ * the caller's to choose, guest root too; one outside it does not exist there.
+ */
+static int check_userns_ids(const struct sbx_spec *spec, const uint32_t *groups, size_t n,
+                            char *msg, size_t len)
+{
+    static const char *const what[] = { "uid", "gid", "group" };
+    for (size_t i = 0; i < n + 2; i++) {
+        uint32_t id = i == 0 ? spec->uid : i == 1 ? spec->gid : groups[i - 2];
+        if (id < SBX_IDRANGE_SIZE)
+            continue;
+        snprintf(msg, len,
+                 "%s %u is not an id of the sandbox's user namespace (0 to %u); give one of "
+                 "those, or run with `userns: host` (root only)",
+                 what[i < 2 ? i : 2], id, SBX_IDRANGE_SIZE - 1);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/*
+ * The guest's uid, gid and groups.  In the sandbox's own user namespace any
+ * id of it (check_userns_ids).  Without one they are host
  * ids, so a caller other than root gets its own only: any other id (nobody's
  * too) would reach through a bind mount the files of whoever has it.  An
  * operator's policy may name others; a policy the caller sent may not.
@@ -325,8 +356,8 @@ static bool client_in_group(void *c, uint32_t gid)
  * (lifecycle-exec.c), as a caller's own --user.
  */
 int sbx_run_resolve_identity(struct sbx_client *c, const struct sbx_policy *p, bool operator_policy,
-                             int mount_fd, struct sbx_spec *spec, uint32_t **ret_groups, char *msg,
-                             size_t len)
+                             bool userns, int mount_fd, struct sbx_spec *spec, uint32_t **ret_groups,
+                             char *msg, size_t len)
 {
     bool numeric = c->cred.uid != 0 && operator_policy;
     char *err = NULL;
@@ -334,7 +365,10 @@ int sbx_run_resolve_identity(struct sbx_client *c, const struct sbx_policy *p, b
     spec->uid = c->cred.uid;
     spec->gid = c->cred.gid;
     if (!p->user && !p->group && !p->n_groups)
-        return 0; /* like bubblewrap: by default the guest runs as whoever asked */
+        /* like bubblewrap: by default the guest runs as whoever asked */
+        return userns ? check_userns_ids(spec, NULL, 0, msg, len) : 0;
+    if (userns)
+        numeric = false; /* the image's names are the sandbox's own ids */
     if (numeric && (r = sbx_policy_identity_numeric(p, &err)) < 0) {
         snprintf(msg, len, "permission denied: policy identity: %s", err ? err : strerror(-r));
         free(err);
@@ -355,9 +389,13 @@ int sbx_run_resolve_identity(struct sbx_client *c, const struct sbx_policy *p, b
         uid = c->cred.uid;
     if (gid == UINT32_MAX)
         gid = c->cred.gid;
+    spec->uid = uid;
+    spec->gid = gid;
+    if (userns && (r = check_userns_ids(spec, *ret_groups, n, msg, len)) < 0)
+        return r;
     struct sbx_run_caller caller = { c->cred.uid, c->cred.gid, client_in_group, c };
-    r = sbx_run_check_ids(&caller, operator_policy, uid, gid, *ret_groups, n, msg, len);
-    if (r < 0)
+    if (!userns && (r = sbx_run_check_ids(&caller, operator_policy, uid, gid, *ret_groups, n, msg,
+                                          len)) < 0)
         return r;
     spec->uid = uid;
     spec->gid = gid;
@@ -447,7 +485,7 @@ static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_
         snprintf(msg, msglen, "permission denied: only root may use %s", label);
         return -EPERM;
     }
-    if (c->cred.uid != 0 && sbx_policy_needs_root(p, &what)) {
+    if (c->cred.uid != 0 && policy_needs_root(d, p, &what)) {
         snprintf(msg, msglen, "permission denied: only root may use '%s' in a policy", what);
         return -EPERM;
     }
@@ -521,7 +559,7 @@ int sbx_run_prepare(struct sbx_daemon *d, struct sbx_client *c, struct sbx_frame
         return r;
     if ((r = run_image_config(req, msg, msglen)) < 0)
         return r;
-    if ((r = apply_options(req, msg, msglen)) < 0)
+    if ((r = apply_options(d, req, msg, msglen)) < 0)
         return r;
     if ((r = check_request(d, c, req, msg, msglen)) < 0)
         return r;
@@ -747,6 +785,8 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         sbx_sitemap_request(d, img);
     }
 
+    /* A user namespace of its own unless the policy asks for the host's, or there are no ids. */
+    bool userns = p->userns == SBX_USERNS_PRIVATE && sbx_idrange_configured(&d->ids);
     struct sbx_spec spec = {
         .staging = d->staging_dir,
         .argv = req->argv,
@@ -757,16 +797,17 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         .flags = (p->network == SBX_NET_HOST ? SBX_SPEC_NET_HOST : 0) |
                  (p->writable_image ? SBX_SPEC_WRITABLE_IMAGE : 0) |
                  (req->run.flags & SBX_RUN_TTY ? SBX_SPEC_TTY : 0) |
-                 (req->run.flags & SBX_RUN_DETACH ? SBX_SPEC_EXEC : 0),
+                 (req->run.flags & SBX_RUN_DETACH ? SBX_SPEC_EXEC : 0) |
+                 (userns ? SBX_SPEC_USERNS : 0),
         .umask = p->umask >= 0 ? (uint32_t)p->umask : 022,
         .caps_keep = p->caps_keep,
         .overlay_size = p->overlay_size,
         .tmp_size = p->tmp_size,
         .shm_size = p->shm_size,
     };
-    r = sbx_run_resolve_identity(c, req->policy, req->operator_policy, img->mount_fd, &spec,
+    r = sbx_run_resolve_identity(c, req->policy, req->operator_policy, userns, img->mount_fd, &spec,
                                  &groups, msg, msglen);
-    if (r >= 0 && spec.uid == 0 && c->cred.uid != 0) {
+    if (r >= 0 && !userns && spec.uid == 0 && c->cred.uid != 0) {
         snprintf(msg, msglen, "permission denied: only root may run a guest as uid 0");
         r = -EPERM;
     }
@@ -855,6 +896,9 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         .trace = (req->run.flags & SBX_RUN_TRACE) || policy_traces(p, trace_select),
         .trace_select = req->run.flags & SBX_RUN_TRACE ? NULL : trace_select,
         .net_host = p->network == SBX_NET_HOST,
+        .userns = userns,
+        .caller_uid = c->cred.uid,
+        .caller_gid = c->cred.gid,
     };
     if ((r = sbx_sandbox_start(d, c, &params, ret, msg, msglen)) < 0) {
         sbx_lifecycle_abort(life);

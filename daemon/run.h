@@ -64,10 +64,12 @@ unsigned sbx_run_req_fds_wanted(const struct sbx_run_req *req);
 /*
  * The guest's uid, gid and groups from p's user, group and groups: names
  * from the image's /etc/passwd and /etc/group under mount_fd, and refused
- * with msg where c may not have them (operator_policy: p is the operator's).
+ * with msg where c may not have them (operator_policy: p is the operator's;
+ * userns: the sandbox has a user namespace of its own, whose every id is
+ * the caller's to choose).
  */
 int sbx_run_resolve_identity(struct sbx_client *c, const struct sbx_policy *p, bool operator_policy,
-                             int mount_fd, struct sbx_spec *spec, uint32_t **ret_groups, char *msg,
-                             size_t len);
+                             bool userns, int mount_fd, struct sbx_spec *spec,
+                             uint32_t **ret_groups, char *msg, size_t len);
 /* Compiles a policy's filter (sbx_policy_export_bpf's flags) into a sealed memfd. */
 int sbx_run_compile_policy(const struct sbx_policy *p, unsigned flags, int *ret_fd);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "daemon/idmap.h"
 #include "daemon/image.h"
 #include "daemon/init.h"
 #include "daemon/init-spawn.h"
@@ -66,7 +68,8 @@ static int stats_memfd(bool keep_fd, bool trace, const uint64_t *select)
 
 /* clone3 + exec of sbx-init (daemon/init-spawn.c), in the sandbox's namespaces. */
 static pid_t spawn_init(struct sbx_daemon *d, int ctl_child, int cgroup_fd,
-                        const int v1_procs[SBX_CG_N], int report, bool net_host, int *ret_pidfd)
+                        const int v1_procs[SBX_CG_N], int report, bool net_host, int maps_done,
+                        int *ret_pidfd)
 {
     struct sbx_init_spawn a = {
         .exe = d->init_memfd,
@@ -75,11 +78,44 @@ static pid_t spawn_init(struct sbx_daemon *d, int ctl_child, int cgroup_fd,
         .v1_procs = v1_procs,
         .report = report,
         .ns_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP |
-                    (net_host ? 0 : CLONE_NEWNET),
+                    (net_host ? 0 : CLONE_NEWNET) | (maps_done >= 0 ? CLONE_NEWUSER : 0),
+        .maps_done = maps_done,
+        .userns_cwd = d->staging_dir,
         /* The daemon raised its own nofile limit; the sandbox gets the one it was started with. */
         .nofile = d->child_nofile.rlim_max ? &d->child_nofile : NULL,
     };
     return sbx_init_spawn(&a, ret_pidfd);
+}
+
+/*
+ * With a user namespace of its own, the image's files keep the owners the
+ * image gave them, as the guest sees them: its mount is idmapped with the
+ * sandbox's namespace.  A bind maps the caller's own ids to the guest's
+ * (sbx_idmap_bind_map): what the guest makes there is the caller's on the
+ * host, and it may do there only what the caller could.
+ */
+static int idmap_mounts(struct sbx_sandbox *s, const struct sbx_sandbox_params *p, int image)
+{
+    if (s->userns_fd < 0)
+        return 0;
+    int r = sbx_idmap_mount(image, s->userns_fd);
+    if (r < 0)
+        return r;
+    if (!p->spec->n_binds)
+        return 0;
+    char uid_map[256], gid_map[256];
+    if ((r = sbx_idmap_bind_map(p->caller_uid, s->ids.uid + p->spec->uid, s->ids.uid, uid_map,
+                                sizeof(uid_map))) < 0 ||
+        (r = sbx_idmap_bind_map(p->caller_gid, s->ids.gid + p->spec->gid, s->ids.gid, gid_map,
+                                sizeof(gid_map))) < 0)
+        return r;
+    _cleanup_close_ int ns = sbx_idmap_userns(uid_map, gid_map);
+    if (ns < 0)
+        return ns;
+    for (uint32_t i = 0; i < p->spec->n_binds; i++)
+        if ((r = sbx_idmap_mount(p->bind_fds[i], ns)) < 0)
+            return r;
+    return 0;
 }
 
 static int send_spec(struct sbx_sandbox *s, const struct sbx_sandbox_params *p)
@@ -89,6 +125,9 @@ static int send_spec(struct sbx_sandbox *s, const struct sbx_sandbox_params *p)
                                              OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
     if (image < 0)
         return sbx_neg_errno();
+    int r = idmap_mounts(s, p, image);
+    if (r < 0)
+        return r;
     int fds[SBX_PROTO_MAX_FDS];
     unsigned n = 0;
     fds[n++] = image;
@@ -104,7 +143,7 @@ static int send_spec(struct sbx_sandbox *s, const struct sbx_sandbox_params *p)
     for (uint32_t i = 0; i < p->spec->n_binds; i++)
         fds[n++] = p->bind_fds[i];
     struct sbx_buf b = { 0 };
-    int r = sbx_spec_encode(p->spec, &b);
+    r = sbx_spec_encode(p->spec, &b);
     if (r >= 0)
         r = sbx_proto_send(s->ctl_fd, &b, fds, n);
     sbx_buf_free(&b);
@@ -141,6 +180,9 @@ static void sandbox_finish(struct sbx_sandbox *s)
     sbx_killnotif_free(s->killnotif);
     s->killnotif = NULL;
     sbx_cgroup_destroy(&s->cg);
+    /* init is reaped, so is every process of its pid namespace: the ids are free. */
+    s->userns_fd = sbx_close(s->userns_fd);
+    sbx_idrange_release(&s->d->ids, &s->ids);
     sbx_image_release(&s->d->images, s->image, sbx_daemon_now(s->d));
     s->image = NULL;
     sbx_proto_rx_clear(&s->rx);
@@ -611,8 +653,37 @@ static void on_spare_exit(uv_poll_t *h, int status, int events)
  * daemon keeps one of these ready (the spare), which takes clone3 and the
  * exec of init off the path of the next run.
  */
-static int sandbox_spawn(struct sbx_daemon *d, bool net_host, struct sbx_sandbox **ret, char *msg,
-                         size_t msglen)
+/*
+ * Gives the new init its user namespace's maps (guest ids 0..65535 to the
+ * block), keeps an fd of the namespace for idmapped mounts, and lets init go.
+ */
+static int give_maps(struct sbx_sandbox *s, int maps_done, char *msg, size_t msglen)
+{
+    char uid_map[64], gid_map[64], path[64];
+    snprintf(uid_map, sizeof(uid_map), "0 %u %u\n", s->ids.uid, SBX_IDRANGE_SIZE);
+    snprintf(gid_map, sizeof(gid_map), "0 %u %u\n", s->ids.gid, SBX_IDRANGE_SIZE);
+    int r = sbx_idmap_write(s->pid, uid_map, gid_map);
+    if (r < 0) {
+        snprintf(msg, msglen, "cannot write the id maps of the sandbox's user namespace: %s",
+                 strerror(-r));
+        return r;
+    }
+    snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)s->pid);
+    if ((s->userns_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        r = sbx_neg_errno();
+        snprintf(msg, msglen, "cannot open the sandbox's user namespace: %s", strerror(-r));
+        return r;
+    }
+    if (write(maps_done, "1", 1) != 1) {
+        r = sbx_neg_errno();
+        snprintf(msg, msglen, "cannot let the sandbox's init go on: %s", strerror(-r));
+        return r;
+    }
+    return 0;
+}
+
+static int sandbox_spawn(struct sbx_daemon *d, bool net_host, bool userns, struct sbx_sandbox **ret,
+                         char *msg, size_t msglen)
 {
     struct sbx_sandbox *s = calloc(1, sizeof(*s));
     if (!s)
@@ -627,15 +698,32 @@ static int sandbox_spawn(struct sbx_daemon *d, bool net_host, struct sbx_sandbox
         .spawn_report = -EBADF,
         .cg = { .v2_fd = -EBADF },
         .net_host = net_host,
+        .ids = { .block = -1 },
+        .userns_fd = -EBADF,
     };
     sbx_proto_rx_init(&s->rx);
     int ctl[2] = { -EBADF, -EBADF };
+    _cleanup_close_ int maps_done = -EBADF;
+    int maps[2] = { -EBADF, -EBADF };
     char name[64];
     snprintf(name, sizeof(name), "sbx-%d-%llu", (int)getpid(), (unsigned long long)s->id);
     /* Limits of a run are mostly the defaults: the launch then moves init nowhere. */
     int r = sbx_cgroup_create(&d->cgroups, name, &d->default_limits, &s->cg, msg, msglen);
     if (r < 0)
         goto fail;
+    if (userns && (r = sbx_idrange_alloc(&d->ids, &s->ids)) < 0) {
+        snprintf(msg, msglen,
+                 "every block of host ids is in use (%u sandboxes with a user namespace of their "
+                 "own): give user %s more subordinate ids",
+                 d->ids.n_blocks, d->cfg.subid_user);
+        goto fail;
+    }
+    if (userns && pipe2(maps, O_CLOEXEC) < 0) {
+        r = sbx_neg_errno();
+        snprintf(msg, msglen, "pipe: %s", strerror(-r));
+        goto fail;
+    }
+    maps_done = maps[1];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) < 0) {
         r = sbx_neg_errno();
         snprintf(msg, msglen, "socketpair: %s", strerror(-r));
@@ -656,9 +744,10 @@ static int sandbox_spawn(struct sbx_daemon *d, bool net_host, struct sbx_sandbox
         snprintf(msg, msglen, "cannot open the sandbox's v1 cgroup: %s", strerror(-r));
         goto fail;
     }
-    s->pid = spawn_init(d, ctl[1], s->cg.v2_fd, procs, report[1], net_host, &s->pidfd);
+    s->pid = spawn_init(d, ctl[1], s->cg.v2_fd, procs, report[1], net_host, maps[0], &s->pidfd);
     sbx_close(ctl[1]);
     sbx_close(report[1]);
+    sbx_close(maps[0]);
     if (s->pid >= 0)
         sbx_cgroup_v1_self_attached(&s->cg, procs);
     for (int c = 0; c < SBX_CG_N; c++)
@@ -666,6 +755,10 @@ static int sandbox_spawn(struct sbx_daemon *d, bool net_host, struct sbx_sandbox
     if (s->pid < 0) {
         r = s->pid;
         snprintf(msg, msglen, "clone3 of the sandbox: %s", strerror(-r));
+        goto fail;
+    }
+    if (userns && (r = give_maps(s, maps_done, msg, msglen)) < 0) {
+        kill_and_reap_now(s);
         goto fail;
     }
     if ((r = uv_poll_init(d->loop, &s->pid_poll, s->pidfd)) < 0) {
@@ -681,6 +774,8 @@ fail:
     sbx_close(s->ctl_fd);
     sbx_close(s->pidfd);
     sbx_close(s->spawn_report);
+    sbx_close(s->userns_fd);
+    sbx_idrange_release(&d->ids, &s->ids);
     sbx_cgroup_destroy(&s->cg);
     free(s);
     return r;
@@ -693,7 +788,7 @@ void sbx_sandbox_refill_spare(struct sbx_daemon *d)
         return;
     char msg[256] = "";
     struct sbx_sandbox *s;
-    int r = sandbox_spawn(d, false, &s, msg, sizeof(msg));
+    int r = sandbox_spawn(d, false, sbx_idrange_configured(&d->ids), &s, msg, sizeof(msg));
     if (r < 0) {
         sbx_warn("cannot prepare a spare sandbox: %s", msg[0] ? msg : strerror(-r));
         return;
@@ -787,11 +882,11 @@ int sbx_sandbox_start(struct sbx_daemon *d, struct sbx_client *client,
                       size_t msglen)
 {
     struct sbx_sandbox *s = NULL;
-    if (d->spare && d->spare->net_host == p->net_host) {
+    if (d->spare && d->spare->net_host == p->net_host && (d->spare->ids.block >= 0) == p->userns) {
         s = d->spare;
         d->spare = NULL;
     } else {
-        int r = sandbox_spawn(d, p->net_host, &s, msg, msglen);
+        int r = sandbox_spawn(d, p->net_host, p->userns, &s, msg, msglen);
         if (r < 0) {
             sbx_image_release(&d->images, p->image, sbx_daemon_now(d));
             return r;

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "daemon/cgroup.h"
+#include "daemon/idrange.h"
 #include "proto/proto.h"
 
 struct sbx_daemon;
@@ -58,6 +59,11 @@ struct sbx_sandbox {
     unsigned handles_open;
     struct sbx_life *life; /* its id, owner and, detached, record and log (lifecycle.c) */
     struct sbx_sandbox *next;
+
+    /* Its user namespace's block of host ids; block -1: the host's namespace. */
+    struct sbx_ids ids;
+    /* Its user namespace, for idmapped mounts; -EBADF with the host's. */
+    int userns_fd;
 };
 
 /* Everything a sandbox needs that the request decided. */
@@ -73,6 +79,10 @@ struct sbx_sandbox_params {
     bool trace;                   /* a trace ring in the stats memfd, sent to the client (TRACE) */
     const uint64_t *trace_select; /* NULL: record every call; else only these (8 words) */
     bool net_host;
+    bool userns; /* a user namespace of its own (idmapped image and binds) */
+    /* The caller's ids, which the binds map to the guest's (spec uid and gid). */
+    uid_t caller_uid;
+    gid_t caller_gid;
 };
 
 /*

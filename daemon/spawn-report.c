@@ -21,6 +21,7 @@ static const char *const step_names[] = {
     [SBX_SPAWN_NOFILE] = "set its open-file limit",
     [SBX_SPAWN_DEATHSIG] = "ask to die with sandboxd",
     [SBX_SPAWN_EXEC] = "exec its program",
+    [SBX_SPAWN_USERNS] = "take the ids of its user namespace",
 };
 
 int sbx_spawn_report_open(int fds[2])

@@ -14,6 +14,7 @@ enum sbx_spawn_step {
     SBX_SPAWN_NOFILE,     /* set its open-file limit */
     SBX_SPAWN_DEATHSIG,   /* ask to die with the daemon */
     SBX_SPAWN_EXEC,       /* exec the embedded program */
+    SBX_SPAWN_USERNS,     /* take the ids of its user namespace */
 };
 
 /* The status such a child exits with; neither sbx-init nor sbx-sitemap uses it. */

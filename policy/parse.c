@@ -684,9 +684,10 @@ static void parse_process(struct sbx_pctx *c, const struct sbx_ynode *n)
 
 static void parse_top(struct sbx_pctx *c, const struct sbx_ynode *root)
 {
-    static const char *const keys[] = { "name",    "syscalls", "filesystem",
-                                        "process", "limits",   "network" };
+    static const char *const keys[] = { "name",   "syscalls", "filesystem", "process",
+                                        "limits", "network",  "userns" };
     static const char *const networks[] = { "none", "host" };
+    static const char *const userns[] = { "private", "host" };
     const struct sbx_ynode *v[ARRAY_SIZE(keys)];
     struct sbx_policy *p = c->p;
     if (!root) {
@@ -721,6 +722,10 @@ static void parse_top(struct sbx_pctx *c, const struct sbx_ynode *root)
     if (v[5]) {
         int net = sbx_pctx_enum(c, v[5], "network", networks, ARRAY_SIZE(networks));
         p->network = net == 1 ? SBX_NET_HOST : SBX_NET_NONE;
+    }
+    if (v[6]) {
+        int u = sbx_pctx_enum(c, v[6], "userns", userns, ARRAY_SIZE(userns));
+        p->userns = u == 1 ? SBX_USERNS_HOST : SBX_USERNS_PRIVATE;
     }
 }
 

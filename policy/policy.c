@@ -149,20 +149,32 @@ int sbx_policy_exceeds(const struct sbx_policy *p, const struct sbx_policy_bound
     return 1;
 }
 
-int sbx_policy_needs_root(const struct sbx_policy *p, const char **ret_what)
+static int needs_root(const struct sbx_policy *p, bool own_userns, const char **ret_what)
 {
     const char *what = NULL;
     if (!p->baseline)
         what = "syscalls: baseline: none";
-    else if (p->caps_keep)
+    else if (p->caps_keep && !own_userns)
         what = "process: capabilities";
     else if (p->network == SBX_NET_HOST)
         what = "network: host";
+    else if (p->userns == SBX_USERNS_HOST)
+        what = "userns: host";
     if (!what)
         return 0;
     if (ret_what)
         *ret_what = what;
     return 1;
+}
+
+int sbx_policy_needs_root(const struct sbx_policy *p, const char **ret_what)
+{
+    return needs_root(p, false, ret_what);
+}
+
+int sbx_policy_needs_root_userns(const struct sbx_policy *p, const char **ret_what)
+{
+    return needs_root(p, p->userns == SBX_USERNS_PRIVATE, ret_what);
 }
 
 int sbx_policy_check_host(const struct sbx_policy *p, const struct sbx_host_features *h,

@@ -92,6 +92,8 @@ struct sbx_rlimit {
 };
 
 enum sbx_network { SBX_NET_NONE, SBX_NET_HOST };
+/* private: a user namespace of the sandbox's own (where the daemon has host ids for one). */
+enum sbx_userns { SBX_USERNS_PRIVATE, SBX_USERNS_HOST };
 
 /*
  * What a sandbox gets when its policy says nothing: enough for ordinary
@@ -156,6 +158,7 @@ struct sbx_policy {
     uint64_t timeout_ms;
 
     enum sbx_network network;
+    enum sbx_userns userns;
 
     /* Set by the policy, not defaults: such a limit must be enforceable, a default need not be. */
     bool memory_set, pids_set;
@@ -248,12 +251,19 @@ void sbx_policy_limits(const struct sbx_policy *p, const struct sbx_host_feature
 
 /*
  * What in the policy only root may ask for: baseline opt-out, kept
- * capabilities, host network.  (A guest uid of 0 also needs root; the daemon
- * checks that after resolving the identity.)  0 when nothing, 1 with
+ * capabilities, host network, the host's user namespace.  (A guest uid of 0
+ * in the host's user namespace also needs root; the daemon checks that after
+ * resolving the identity.)  0 when nothing, 1 with
  * *ret_what naming the first such setting as a user would write it
  * ("network: host").
  */
 int sbx_policy_needs_root(const struct sbx_policy *p, const char **ret_what);
+/*
+ * The same for a daemon that gives sandboxes user namespaces of their own:
+ * with `userns: private` the capabilities kept are the namespace's, over
+ * the sandbox's own ids and namespaces only, and any caller may keep them.
+ */
+int sbx_policy_needs_root_userns(const struct sbx_policy *p, const char **ret_what);
 
 /*
  * How much of the host a policy gives a sandbox, as a bound for another

@@ -737,7 +737,7 @@ static int spec_check(const void *p)
     const uint32_t known = SBX_SPEC_WRITABLE_IMAGE | SBX_SPEC_NET_HOST | SBX_SPEC_TTY |
                            SBX_SPEC_EXEC | SBX_SPEC_READONLY_ROOT | SBX_SPEC_SYSFS |
                            SBX_SPEC_CGROUPFS | SBX_SPEC_MQUEUE | SBX_SPEC_WAIT_START |
-                           SBX_SPEC_KEEP_GROUPS;
+                           SBX_SPEC_KEEP_GROUPS | SBX_SPEC_USERNS;
     return m->flags & ~known ? -1 : 0;
 }
 

@@ -354,6 +354,12 @@ struct sbx_spec_rlimit {
  * alone), and the guest has none to ask for (daemon/idmap-self.c).
  */
 #define SBX_SPEC_KEEP_GROUPS (1u << 9)
+/*
+ * Init runs in a user namespace of its own, as its root, and cannot open the
+ * staging directory by its host path: the daemon's child of clone3 entered
+ * it before it took its namespace's ids, and it is init's working directory.
+ */
+#define SBX_SPEC_USERNS (1u << 10)
 
 struct sbx_spec {
     char *staging; /* existing host directory that init mounts its staging tmpfs over */

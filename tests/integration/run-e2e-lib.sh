@@ -156,7 +156,7 @@ start_daemon() {
     fi
     rm -f "$T/ready"
     "$SANDBOXD" --socket "$sock" --state-dir "$state" "${mode[@]}" --ready-fd 3 3>"$T/ready" \
-        2>>"$log" &
+        --subuid-file "$T/subuid" --subgid-file "$T/subgid" 2>>"$log" &
     daemon_pid=$!
     started_pids+=("$daemon_pid")
     local end=$((SECONDS + 30))

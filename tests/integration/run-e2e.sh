@@ -28,6 +28,10 @@ SOCK=$T/sandboxd.sock
 STATE=$T/state
 IMG=$T/test.ext4
 LOG=$T/sandboxd.log
+# Host ids for the sandboxes' user namespaces, private to this suite (suite.sh says why).
+SUBID_BASE=$((1342177280 + ($$ % 128) * 65536 * 64))
+echo "sandboxd:$SUBID_BASE:4194304" >"$T/subuid"
+cp "$T/subuid" "$T/subgid"
 CTL_TIMEOUT=60
 # Guest sleeps run for "7<our pid><n>" seconds: a number no other process uses,
 # so pgrep finds exactly our guests on the host (and the sandboxctl that

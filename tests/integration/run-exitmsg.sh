@@ -338,12 +338,20 @@ YAML
 run --as 4242 no-baseline "$IMG" /bin/true
 t "baseline: none as a group member is refused, naming 'syscalls: baseline: none'" \
     eval 'rc_is 125 && err_has "only root may use '"'"'syscalls: baseline: none'"'"'"'
+# In the host's user namespace a kept capability is the host's; in the
+# sandbox's own it is the namespace's, and any caller may keep it.
 policy caps <<'YAML'
 process: { capabilities: [CAP_NET_RAW] }
+userns: host
 YAML
 run --as 4242 caps "$IMG" /bin/true
-t "kept capabilities as a group member are refused, naming 'process: capabilities'" \
+t "kept capabilities in the host's userns as a group member are refused, naming 'process: capabilities'" \
     eval 'rc_is 125 && err_has "only root may use '"'"'process: capabilities'"'"'"'
+policy caps-own <<'YAML'
+process: { capabilities: [CAP_NET_RAW] }
+YAML
+run --as 4242 caps-own "$IMG" /bin/true
+t "kept capabilities in the sandbox's own userns as a group member run" rc_is 0
 
 # ---- the default policy directory ------------------------------------------------
 

@@ -10,6 +10,10 @@ set -euo pipefail
 
 # shellcheck source=tests/integration/suite.sh
 . "$(dirname "$0")/suite.sh"
+# 300 sandboxes at once: more blocks of host ids than other suites get, at a
+# base of the flood suite's own.
+SUBID_BLOCKS=512
+SUBID_BASE=1879048192
 suite_init flood SANDBOXD SANDBOXCTL TEST_IMAGE FLOOD
 IMG=$T/test.ext4
 LOG=$T/sandboxd.log

@@ -28,6 +28,7 @@ suite_init() {
     chmod 0755 "$T"
     SOCK=$T/sandboxd.sock
     daemon_pid=
+    suite_subids
     # What suite_cleanup undoes: background processes the suite started, the
     # guests of suite_sleeps, mount points under $T.
     started_pids=()
@@ -51,6 +52,24 @@ suite_sleeps() {
 # The suite's guest sleeps running on the host (suite_sleeps), one pid a line.
 suite_guests() {
     [ -z "$SLEEP_PREFIX" ] || pgrep -f "sleep ${SLEEP_PREFIX}[0-9]*\$" || true
+}
+
+# suite_subids: private subordinate id files ($T/subuid, $T/subgid; the
+# host's /etc stays as it is) for every sandboxd the suite starts, which
+# $SANDBOXD becomes a wrapper for: SUBID_BLOCKS blocks of 65536 ids (default
+# 64) from SUBID_BASE, by default a base of the suite's own, so that suites
+# running at once hand out different host ids, above the range the Debian
+# package gives user sandboxd.
+suite_subids() {
+    SUBID_BLOCKS=${SUBID_BLOCKS:-64}
+    SUBID_BASE=${SUBID_BASE:-$((1342177280 + ($$ % 128) * 65536 * 64))}
+    echo "sandboxd:$SUBID_BASE:$((SUBID_BLOCKS * 65536))" >"$T/subuid"
+    echo "sandboxd:$SUBID_BASE:$((SUBID_BLOCKS * 65536))" >"$T/subgid"
+    [ -n "${SANDBOXD:-}" ] || return 0
+    printf '#!/bin/sh\nexec %q --subuid-file %q --subgid-file %q "$@"\n' \
+        "$SANDBOXD" "$T/subuid" "$T/subgid" >"$T/sandboxd"
+    chmod 0755 "$T/sandboxd"
+    SANDBOXD=$T/sandboxd
 }
 
 # Kills what the suite started (started_pids) and its guests

@@ -33,6 +33,7 @@ if dpkg-query -W -f='${Status}' sandboxd 2>/dev/null | grep -q 'installed'; then
     skip "a sandboxd package is installed on this machine; the suite would replace and purge it"
 fi
 getent group sandbox >/dev/null && skip "group sandbox exists on this machine; purging the package would delete it"
+getent passwd sandboxd >/dev/null && skip "user sandboxd exists on this machine; purging the package would delete it"
 [ -e /etc/sandboxd ] && skip "/etc/sandboxd exists on this machine; purging the package would delete it"
 [ -e /run/sandboxd ] && skip "/run/sandboxd exists on this machine; purging the package would delete it"
 
@@ -147,6 +148,11 @@ t "binaries, units, sysusers.d and tmpfiles.d entries, policies and the README a
     installed_files
 group_made() { getent group sandbox >/dev/null; }
 t "postinst created the group sandbox" group_made
+subids_made() {
+    getent passwd sandboxd >/dev/null && grep -qx 'sandboxd:1073741824:16777216' /etc/subuid &&
+        grep -qx 'sandboxd:1073741824:16777216' /etc/subgid
+}
+t "postinst created user sandboxd with subordinate ids" subids_made
 state_dir_made() { [ "$(stat -c '%a %U %G' "$state")" = "700 root root" ]; }
 t "postinst created $state, mode 0700, root's" state_dir_made
 t "sandboxd.socket is enabled on installation" \
@@ -218,9 +224,12 @@ nothing_left() {
         [ ! -e "$p" ] || { say "left behind: $p"; ok=1; }
     done
     ! getent group sandbox >/dev/null || { say "group sandbox is left"; ok=1; }
+    ! getent passwd sandboxd >/dev/null || { say "user sandboxd is left"; ok=1; }
+    ! grep -qs '^sandboxd:' /etc/subuid /etc/subgid || { say "subordinate ids are left"; ok=1; }
     return $ok
 }
-t "purge leaves nothing: files, state, socket directory, enablement, group" nothing_left
+t "purge leaves nothing: files, state, socket directory, enablement, group, user, subids" \
+    nothing_left
 
 # ---- under a real systemd -----------------------------------------------------
 

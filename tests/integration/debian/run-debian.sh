@@ -149,8 +149,14 @@ stat_count() {
 
 # ---- The daemon ---------------------------------------------------------------
 
+# Host ids for the sandboxes' user namespaces, private to this suite (suite.sh says why).
+SUBID_BASE=$((1342177280 + ($$ % 128) * 65536 * 64))
+echo "sandboxd:$SUBID_BASE:4194304" >"$T/subuid"
+cp "$T/subuid" "$T/subgid"
+
 start_daemon() {
-    "$SANDBOXD" --socket "$SOCK" --state-dir "$T/state" --ready-fd 3 3>"$T/ready" 2>>"$LOG" 8<&- &
+    "$SANDBOXD" --socket "$SOCK" --state-dir "$T/state" --ready-fd 3 3>"$T/ready" \
+        --subuid-file "$T/subuid" --subgid-file "$T/subgid" --group nogroup 2>>"$LOG" 8<&- &
     daemon_pid=$!
     local end=$((SECONDS + 30))
     until grep -q READY "$T/ready" 2>/dev/null; do
@@ -602,6 +608,38 @@ for w in "${WORKLOADS[@]}"; do
     t "$desc [--learn]: its learned policy passes it (trap, rewrite)" test_workload_learned
     say "$fn: $((SECONDS - wstart)) s"
 done
+
+# A group member installs a local package as guest root of the sandbox's own
+# user namespace, with the capabilities dpkg needs (namespaced, so no root on
+# the host); the package is there afterwards, owned as it was built.
+test_apt_local_deb() {
+    local pkg=$T/pkg caps=() c
+    mkdir -p "$pkg/DEBIAN" "$pkg/usr/share/sbx-local" "$T/deb"
+    printf '%s\n' 'Package: sbx-local' 'Version: 1.0' 'Architecture: all' \
+        'Maintainer: sandboxd tests <tests@invalid>' 'Description: a local package' \
+        >"$pkg/DEBIAN/control"
+    echo hello >"$pkg/usr/share/sbx-local/hello"
+    dpkg-deb --root-owner-group --build "$pkg" "$T/deb/sbx-local_1.0_all.deb" >/dev/null || return 1
+    chmod 0755 "$T" "$T/deb"
+    chmod 0644 "$T/deb/sbx-local_1.0_all.deb"
+    for c in chown dac_override fowner fsetid setuid setgid; do
+        caps+=(--cap-add "$c")
+    done
+    rc=0
+    timeout -k 5 "$CTL_TIMEOUT" setpriv --reuid=1000 --regid=65534 --clear-groups -- \
+        "$SANDBOXCTL" run --socket "$SOCK" -u 0 "${caps[@]}" -v "$T/deb:/deb" \
+        -e PATH=/usr/sbin:/usr/bin:/sbin:/bin "$IMAGE" /bin/sh -c \
+        'apt-get install -y /deb/sbx-local_1.0_all.deb >/dev/null 2>&1 &&
+            dpkg-query -W -f "\${Status}\n" sbx-local && stat -c %u:%g:%s /usr/share/sbx-local/hello' \
+        >"$T/sbx.out" 2>"$T/sbx.err" 8<&- || rc=$?
+    [ "$rc" -eq 0 ] && [ "$(cat "$T/sbx.out")" = $'install ok installed\n0:0:6' ] && return 0
+    say "exit status $rc"
+    show "stdout" "$T/sbx.out"
+    show "stderr" "$T/sbx.err"
+    return 1
+}
+t "a group member's -u 0 apt-get install ./local.deb in a user namespace of its own" \
+    test_apt_local_deb
 
 GUEST_PROGS=()
 for p in "$@"; do
