@@ -116,7 +116,8 @@ static int drop_privileges(const struct sbx_spec *spec)
     cap_free(caps);
     if (r < 0)
         return -1;
-    if (cap_reset_ambient() < 0)
+    /* One call; libcap's cap_reset_ambient probes every capability first. */
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
         return -1;
     /* Kept capabilities survive execve only through the ambient set. */
     for (int i = 0; i < n; i++)
