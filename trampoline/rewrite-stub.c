@@ -371,6 +371,13 @@ void sbx_rw_patch_sites(struct sbx_rw_scratch *s, const struct sbx_rw_range *r, 
         lo = a < lo ? a : lo;
         hi = b > hi ? b : hi;
     }
+    /*
+     * The area's search starts below the code's ranges, not below the first
+     * site: the pages between are the mapping's own, and each would be one
+     * more refused mmap.  The stubs stay within reach of every site all the same.
+     */
+    for (unsigned i = 0; i < nr; i++)
+        lo = r[i].lo < lo ? r[i].lo : lo;
     uint64_t area = sbx_rw_new_area(lo, hi, n, &size);
     if (!area)
         return;
