@@ -459,13 +459,6 @@ static int image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
             return -EBUSY;
         }
     }
-    /*
-     * Outside this daemon's cache: a read-only mount is refused while the
-     * file is attached read-write (its filesystem changes under the reader).
-     */
-    char loop_name[300];
-    if (!writable && loop_find(st.st_dev, st.st_ino, true, loop_name, sizeof(loop_name)))
-        return attached_elsewhere(loop_name, msg, len);
     struct sbx_image *i = c->head;
     while (i) {
         struct sbx_image *next = i->next;
@@ -482,11 +475,19 @@ static int image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
         i = next;
     }
     /*
-     * Every mount of the file this daemon had is gone by now, so a loop
+     * Outside this daemon's cache (a new mount only: a cached one is of the
+     * same size and mtime, and a write through another attachment changes
+     * the mtime): a read-only mount is refused while the file is attached
+     * read-write (its filesystem changes under the reader).  For a writable
+     * one, every mount of the file this daemon had is gone by now, so a loop
      * device still bound to it is another's: two read-write ext4 instances,
-     * or one under a reader, corrupt the file.
+     * or one under a reader, corrupt the file.  A directory has no loop
+     * device.  The scan asks every loop device of the host, which is why a
+     * cached image does not pay for it.
      */
-    if (writable && loop_find(st.st_dev, st.st_ino, false, loop_name, sizeof(loop_name)))
+    char loop_name[300];
+    if (S_ISREG(st.st_mode) &&
+        loop_find(st.st_dev, st.st_ino, !writable, loop_name, sizeof(loop_name)))
         return attached_elsewhere(loop_name, msg, len);
     struct sbx_image *img = calloc(1, sizeof(*img));
     if (!img)

@@ -16,6 +16,7 @@
 #include <net/if.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,7 +117,8 @@ static int drop_privileges(const struct sbx_spec *spec)
     cap_free(caps);
     if (r < 0)
         return -1;
-    if (cap_reset_ambient() < 0)
+    /* One call; libcap's cap_reset_ambient probes every capability first. */
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
         return -1;
     /* Kept capabilities survive execve only through the ambient set. */
     for (int i = 0; i < n; i++)
@@ -137,15 +139,51 @@ static int apply_rlimits(const struct sbx_spec *spec)
 }
 
 /*
+ * The signals whose action is not the default, from /proc/self/status (the
+ * sandbox's own procfs, mounted by init): a bit per signal, bit 0 signal 1.
+ * Returns 0, or -1 where it cannot be read, and the caller resets them all.
+ */
+static int non_default_signals(uint64_t *ret)
+{
+    char buf[2048];
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    const char *ign = strstr(buf, "\nSigIgn:\t"), *cgt = strstr(buf, "\nSigCgt:\t");
+    if (!ign || !cgt)
+        return -1;
+    char *end;
+    errno = 0;
+    uint64_t a = strtoull(ign + 9, &end, 16);
+    if (errno || *end != '\n')
+        return -1;
+    uint64_t b = strtoull(cgt + 9, &end, 16);
+    if (errno || *end != '\n')
+        return -1;
+    *ret = a | b;
+    return 0;
+}
+
+/*
  * The guest starts with every signal at its default action and none blocked:
  * an ignored disposition survives exec, and the daemon ignores SIGPIPE (and
  * may have inherited more), which would otherwise leak into every guest.
+ * Only the signals that are not at their default are reset: a sigaction per
+ * signal number is most of the guest's setup otherwise.
  */
 static int reset_signals(void)
 {
     struct sigaction dfl = { .sa_handler = SIG_DFL };
+    uint64_t set = ~0ULL;
+    if (non_default_signals(&set) < 0)
+        set = ~0ULL;
     for (int sig = 1; sig < _NSIG; sig++) {
-        if (sig == SIGKILL || sig == SIGSTOP)
+        if (sig == SIGKILL || sig == SIGSTOP || (sig <= 64 && !(set & (1ULL << (sig - 1)))))
             continue;
         /* glibc reserves a few real-time signals and refuses them: not ours to reset. */
         if (sigaction(sig, &dfl, NULL) < 0 && errno != EINVAL)

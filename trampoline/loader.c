@@ -113,13 +113,9 @@ int sbx_tramp_parse_shebang(char *buf, size_t n, const char **interp, const char
     return 1;
 }
 
-/* Opens and plans the ELF in t->fd's place, then its PT_INTERP. */
-static int resolve_elf(const char *path, int nofollow, struct sbx_tramp_target *t)
+/* Plans the ELF open at fd (size bytes, checked), which t->fd takes, then its PT_INTERP. */
+static int resolve_elf_fd(int fd, uint64_t size, struct sbx_tramp_target *t)
 {
-    uint64_t size;
-    int fd = open_checked(path, nofollow, &size);
-    if (fd < 0)
-        return fd;
     t->fd = fd;
     t->err_stage = 2; /* SBX_STAGE_LOAD */
     int r = plan_fd(fd, size, &t->plan);
@@ -146,6 +142,16 @@ static int resolve_elf(const char *path, int nofollow, struct sbx_tramp_target *
     return t->interp_plan.interp_len ? -ELIBBAD : 0;
 }
 
+/* Opens and plans the ELF in t->fd's place, then its PT_INTERP. */
+static int resolve_elf(const char *path, int nofollow, struct sbx_tramp_target *t)
+{
+    uint64_t size;
+    int fd = open_checked(path, nofollow, &size);
+    if (fd < 0)
+        return fd;
+    return resolve_elf_fd(fd, size, t);
+}
+
 int sbx_tramp_resolve(const char *path, int nofollow, struct sbx_tramp_target *t)
 {
     t->fd = -1;
@@ -166,9 +172,8 @@ int sbx_tramp_resolve(const char *path, int nofollow, struct sbx_tramp_target *t
         t->is_script = 1;
         r = resolve_elf(t->sh_interp, 0, t);
     } else {
-        /* Reopen through the same path: cheap, and keeps one code path. */
-        sbx_sys1(__NR_close, fd);
-        r = resolve_elf(path, nofollow, t);
+        /* The file whose first bytes said ELF is the one mapped: no second lookup of path. */
+        r = resolve_elf_fd(fd, size, t);
     }
     if (r < 0)
         sbx_tramp_target_close(t);

@@ -43,6 +43,7 @@ struct sbx_rw_scratch {
     uint64_t dev, ino; /* of the file sbx_rw_file_ranges read */
     uint64_t hints[SBX_RW_MAX_HINTS];
     uint8_t buf[8192];
+    uint8_t poke[SBX_RW_PAGE]; /* the bytes of one /proc/self/mem write (rewrite-stub.c) */
 };
 
 /*
@@ -81,10 +82,10 @@ int sbx_rw_self_mem_open(void);
  */
 int sbx_rw_poke_patch(int mem, const struct sbx_rw_patch *pt, uint64_t stub);
 /*
- * Patches pt[0..n) (inside the ranges r[0..nr)) that nobody can be
+ * Patches s->patches[0..n) (inside the ranges r[0..nr)) that nobody can be
  * running: stubs in a new area, then each site written, the code left at prot.
  */
-void sbx_rw_patch_sites(const struct sbx_rw_range *r, unsigned nr, const struct sbx_rw_patch *pt,
+void sbx_rw_patch_sites(struct sbx_rw_scratch *s, const struct sbx_rw_range *r, unsigned nr,
                         size_t n, int prot);
 
 /* ---- rewrite-hot.c ---- */

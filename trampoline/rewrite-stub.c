@@ -281,7 +281,7 @@ int sbx_rw_poke_patch(int mem, const struct sbx_rw_patch *pt, uint64_t stub)
     uint64_t lo, hi;
     uint8_t buf[512];
     sbx_rw_patch_span(pt, &lo, &hi);
-    if (hi - lo > sizeof(buf))
+    if (hi - lo > SBX_RW_PAGE)
         return -1;
     memcpy(buf, (const void *)lo, hi - lo);
     if (!patch_to(pt, stub, buf, lo))
@@ -302,14 +302,66 @@ void sbx_rw_patch_span(const struct sbx_rw_patch *pt, uint64_t *lo, uint64_t *hi
         *hi = pt->slot.end;
 }
 
+/* Whether [lo, hi) lies inside one of r[0..nr). */
+static int in_one_range(const struct sbx_rw_range *r, unsigned nr, uint64_t lo, uint64_t hi)
+{
+    for (unsigned i = 0; i < nr; i++)
+        if (lo >= r[i].lo && hi <= r[i].hi)
+            return 1;
+    return 0;
+}
+
 /*
- * Patches pt[0..n) (inside the ranges r[0..nr)) that nobody can be
+ * Writes pt[0..n) through mem, with one pwrite for each run of patches that
+ * follow each other in pt[] at rising addresses within at most a page of
+ * one range: a load patches tens of sites, several to a page, and each
+ * write to /proc/self/mem walks the page tables again.  The bytes between
+ * the patches of a run are written back as they are; nobody runs this code
+ * yet.  The spans of a run do not overlap, so each patch's check (patch_to,
+ * on the live code) sees what it would have seen after the earlier writes.
+ * Returns 1, or 0 where the kernel refused a write (as sbx_rw_poke_patch):
+ * the caller mprotects and writes in place.
+ */
+static int poke_batched(int mem, uint8_t buf[SBX_RW_PAGE], const struct sbx_rw_range *r,
+                        unsigned nr, const struct sbx_rw_patch *pt, size_t n, uint64_t area)
+{
+    uint64_t glo = 0, ghi = 0;
+    for (size_t j = 0; j <= n; j++) {
+        uint64_t lo = 0, hi = 0;
+        if (j < n)
+            sbx_rw_patch_span(&pt[j], &lo, &hi);
+        int joins = j < n && ghi > glo && lo >= ghi && hi - glo <= SBX_RW_PAGE &&
+                    in_one_range(r, nr, glo, hi);
+        if (!joins && ghi > glo) {
+            if (sbx_sys4(__NR_pwrite64, mem, (long)buf, (long)(ghi - glo), (long)glo) !=
+                (long)(ghi - glo))
+                return 0;
+            glo = ghi = 0;
+        }
+        if (j == n)
+            break;
+        if (!joins) {
+            /* Never so long (a slot is within a short jump); written in place then. */
+            if (hi - lo > SBX_RW_PAGE)
+                return 0;
+            glo = ghi = lo;
+        }
+        memcpy(buf + (ghi - glo), (const void *)ghi, hi - ghi);
+        ghi = hi;
+        patch_to(&pt[j], area + SBX_RW_STUB_HDR + j * SBX_RW_STUB_SIZE, buf, glo);
+    }
+    return 1;
+}
+
+/*
+ * Patches s->patches[0..n) (inside the ranges r[0..nr)) that nobody can be
  * running: stubs in a new area, then each range writable, written and back
  * to prot.
  */
-void sbx_rw_patch_sites(const struct sbx_rw_range *r, unsigned nr, const struct sbx_rw_patch *pt,
+void sbx_rw_patch_sites(struct sbx_rw_scratch *s, const struct sbx_rw_range *r, unsigned nr,
                         size_t n, int prot)
 {
+    const struct sbx_rw_patch *pt = s->patches;
     if (!n)
         return;
     uint64_t size, lo = UINT64_MAX, hi = 0;
@@ -319,6 +371,13 @@ void sbx_rw_patch_sites(const struct sbx_rw_range *r, unsigned nr, const struct 
         lo = a < lo ? a : lo;
         hi = b > hi ? b : hi;
     }
+    /*
+     * The area's search starts below the code's ranges, not below the first
+     * site: the pages between are the mapping's own, and each would be one
+     * more refused mmap.  The stubs stay within reach of every site all the same.
+     */
+    for (unsigned i = 0; i < nr; i++)
+        lo = r[i].lo < lo ? r[i].lo : lo;
     uint64_t area = sbx_rw_new_area(lo, hi, n, &size);
     if (!area)
         return;
@@ -327,8 +386,8 @@ void sbx_rw_patch_sites(const struct sbx_rw_range *r, unsigned nr, const struct 
     if (sbx_sys3(__NR_mprotect, (long)area, (long)size, PROT_READ | PROT_EXEC) < 0)
         return;
     int mem = sbx_rw_self_mem_open(), poked = mem >= 0;
-    for (size_t j = 0; poked && j < n; j++)
-        poked = sbx_rw_poke_patch(mem, &pt[j], area + SBX_RW_STUB_HDR + j * SBX_RW_STUB_SIZE) >= 0;
+    if (poked)
+        poked = poke_batched(mem, s->poke, r, nr, pt, n, area);
     if (mem >= 0)
         sbx_sys1(__NR_close, mem);
     /* Refused: what was poked no longer checks out below, the rest is written in place. */

@@ -342,7 +342,7 @@ static void patch_regions(void)
         struct sbx_rw_range rg = { r->lo, r->hi, 0 };
         size_t ntaken = 0;
         size_t n = scan_candidates(&rg, r->starts, r->nstarts, s, 0, &ntaken);
-        sbx_rw_patch_sites(&rg, 1, s->patches, n, r->prot);
+        sbx_rw_patch_sites(s, &rg, 1, n, r->prot);
     }
     put_scratch(s);
 }
@@ -374,7 +374,7 @@ static void new_code_mapped(struct sbx_rw_scratch *s, const struct sbx_sitemap_f
 {
     struct sbx_rw_range rg = { addr, addr + len, 0 };
     size_t n = sbx_rw_sitemap_patches(f, addr, off, len, s->patches, SBX_RW_MAX_SITES);
-    sbx_rw_patch_sites(&rg, 1, s->patches, n, prot);
+    sbx_rw_patch_sites(s, &rg, 1, n, prot);
 }
 
 /*
@@ -399,7 +399,7 @@ static void new_code_lazy(struct sbx_rw_scratch *s, unsigned nr, size_t nstarts,
                 n++;
                 break;
             }
-    sbx_rw_patch_sites(s->ranges, nr, s->patches, n, prot);
+    sbx_rw_patch_sites(s, s->ranges, nr, n, prot);
 }
 
 /*
@@ -414,7 +414,7 @@ static void new_code_eager(struct sbx_rw_scratch *s, unsigned nr, size_t nstarts
     for (unsigned i = 0; i < nr; i++)
         n = anon ? scan_range(&s->ranges[i], s->starts, nstarts, s, n)
                  : scan_candidates(&s->ranges[i], s->starts, nstarts, s, n, &ntaken);
-    sbx_rw_patch_sites(s->ranges, nr, s->patches, n, prot);
+    sbx_rw_patch_sites(s, s->ranges, nr, n, prot);
 }
 
 int sbx_rw_new_code(uint64_t addr, uint64_t len, int prot, int fd, uint64_t off)

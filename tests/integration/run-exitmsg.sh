@@ -155,6 +155,30 @@ t "held image: once let go, the next writable run works and writes" \
         [ -z "$(losetup -j "$W2")" ]'
 t "held image: e2fsck -fn finds the file clean" eval 'e2fsck -fn "$W2" >"$T/out" 2>&1'
 
+# A cached read-only image is not looked for among the host's loop devices
+# again; a write through another attachment changes the file's mtime, so the
+# next run misses the cache, looks, and is refused.  The block written is the
+# one read from there: the filesystem does not change.
+R=$T/cached.ext4
+cp "$IMG" "$R"
+run - "$R" /bin/true
+rc_cached=$rc
+other_loop=$(losetup -f --show "$R")
+detach_other() { losetup -d "$other_loop" 2>/dev/null || true; }
+trap 'detach_other; suite_cleanup' EXIT
+mtime_before=$(stat -c %Y.%y "$R")
+sleep 0.1
+dd if="$other_loop" of="$T/block" bs=4096 count=1 skip=1 status=none
+dd if="$T/block" of="$other_loop" bs=4096 count=1 seek=1 conv=notrunc,fsync status=none
+say "mtime $mtime_before, after the write $(stat -c %Y.%y "$R")"
+run - "$R" /bin/true
+t "a cached image written through another loop device is refused as attached" \
+    eval '[ "$rc_cached" = 0 ] && [ "$(stat -c %Y.%y "$R")" != "$mtime_before" ] && rc_is 125 &&
+        err_lines 1 && err_has "image $R: in use: $other_loop is attached to it"'
+detach_other
+run - "$R" /bin/true
+t "once the other loop device is gone, the image runs again" rc_is 0
+
 # ---- a seccomp kill names the call, and the call does not run ------------------
 
 policy kill-mkdir <<'YAML'

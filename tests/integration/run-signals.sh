@@ -22,9 +22,11 @@ MEMBER=(setpriv --reuid=4242 --regid=65534 --clear-groups --)
 MARK=8$$
 marks=0
 bg_pid=
+ign_pid=
 
 cleanup() {
     [ -z "$bg_pid" ] || kill -KILL "$bg_pid" 2>/dev/null || true
+    [ -z "$ign_pid" ] || kill -TERM "$ign_pid" 2>/dev/null || true
     if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
         kill -TERM "$daemon_pid"
         wait "$daemon_pid" || true
@@ -340,6 +342,41 @@ tty_stop_bg() {
         fg_again_raw=1 fg_again_input=1 status2=5 restored=1
 }
 
+# inherited_dispositions: a daemon started with signals ignored and blocked (as a
+# service manager or a shell may start it) gives none of that to its guests: in every
+# mode the guest's shell sees no signal ignored or blocked, as a native one started
+# with default dispositions.  The init resets only what is not already the default,
+# which it reads from /proc/self/status; this checks the guest's view from the host.
+inherited_dispositions() {
+    local mode ign blk ok=0
+    mkdir -p "$T/ign/state"
+    mkfifo "$T/ign/ready"
+    env --ignore-signal=USR2,ALRM,URG,XFSZ,40,50,64 --block-signal=USR2,WINCH,45 \
+        "$SANDBOXD" --socket "$T/ign/sock" --state-dir "$T/ign/state" --group nogroup \
+        --ready-fd 3 3>"$T/ign/ready" 2>"$T/ign/sandboxd.log" &
+    ign_pid=$!
+    if ! read -r -t 20 _ <"$T/ign/ready"; then
+        say "the second daemon did not become ready"
+        return 1
+    fi
+    # The premise: the daemon itself holds those dispositions (bits 12, 14, 23, 25, 40...).
+    say "daemon: $(grep -E '^Sig(Ign|Blk):' "/proc/$ign_pid/status" | tr '\n' ' ')"
+    [ "$(awk '/^SigIgn:/ { print $2 }' "/proc/$ign_pid/status")" != 0000000000000000 ] || ok=1
+    for mode in off trap rewrite; do
+        rc=0
+        timeout -k 5 60 "$SANDBOXCTL" run --socket "$T/ign/sock" --syscall-mode "$mode" "$IMG" \
+            /bin/cat /proc/self/status >"$T/out" 2>"$T/err" || rc=$?
+        ign=$(awk '/^SigIgn:/ { print $2 }' "$T/out")
+        blk=$(awk '/^SigBlk:/ { print $2 }' "$T/out")
+        say "mode $mode: status $rc, SigIgn ${ign:-?}, SigBlk ${blk:-?}"
+        [ "$rc" = 0 ] && [ "$ign" = 0000000000000000 ] && [ "$blk" = 0000000000000000 ] || ok=1
+    done
+    kill -TERM "$ign_pid"
+    wait "$ign_pid" || true
+    ign_pid=
+    return "$ok"
+}
+
 mkfifo "$T/ready"
 "$SANDBOXD" --socket "$SOCK" --state-dir "$T/state" --group nogroup --ready-fd 3 3>"$T/ready" \
     2>"$T/sandboxd.log" &
@@ -363,6 +400,8 @@ for as in root member; do
     t "$as: a -t session: job control, Ctrl-C, Ctrl-Z, window size, terminal restored" \
         tty_session "$as"
 done
+t "a daemon started with signals ignored and blocked gives none of them to a guest" \
+    inherited_dispositions
 t "SIGINTs 2 s apart are each passed on; none ends the sandbox" slow_interrupts
 t "SIGTSTP stops sandboxctl and the guest, SIGCONT resumes both" tstp_cont
 t "Ctrl-C at the caller's terminal without -t is SIGINT for the guest" ctrl_c_no_tty
