@@ -308,12 +308,6 @@ static char *image_file(int mount_fd, const char *path)
     return text;
 }
 
-/* The caller's group membership, as sbx_run_check_ids asks for it. */
-static bool client_in_group(void *c, uint32_t gid)
-{
-    return sbx_client_in_group(c, gid);
-}
-
 /*
  * The guest's uid, gid and groups.  Without a user namespace they are host
  * ids, so a caller other than root gets its own only: any other id (nobody's
@@ -323,15 +317,16 @@ static bool client_in_group(void *c, uint32_t gid)
  * nothing: an operator's policy must give numeric ids, with the gid, and
  * group 0 is refused in every policy.
  */
-static int resolve_identity(struct sbx_client *c, const struct sbx_run_req *req, int mount_fd,
-                            struct sbx_spec *spec, uint32_t **ret_groups, char *msg, size_t len)
+static int resolve_identity(const struct sbx_caller *who, const struct sbx_run_req *req,
+                            int mount_fd, struct sbx_spec *spec, uint32_t **ret_groups, char *msg,
+                            size_t len)
 {
     const struct sbx_policy *p = req->policy;
-    bool numeric = c->cred.uid != 0 && req->operator_policy;
+    bool numeric = who->uid != 0 && req->operator_policy;
     char *err = NULL;
     int r;
-    spec->uid = c->cred.uid;
-    spec->gid = c->cred.gid;
+    spec->uid = who->uid;
+    spec->gid = who->gid;
     if (!p->user && !p->group && !p->n_groups)
         return 0; /* like bubblewrap: by default the guest runs as whoever asked */
     if (numeric && (r = sbx_policy_identity_numeric(p, &err)) < 0) {
@@ -342,7 +337,7 @@ static int resolve_identity(struct sbx_client *c, const struct sbx_run_req *req,
     _cleanup_free_ char *passwd = numeric ? NULL : image_file(mount_fd, "etc/passwd");
     _cleanup_free_ char *group = numeric ? NULL : image_file(mount_fd, "etc/group");
     size_t n = 0;
-    uint32_t uid = c->cred.uid, gid = c->cred.gid;
+    uint32_t uid = who->uid, gid = who->gid;
     r = sbx_policy_resolve_identity(p, passwd, group, &uid, &gid, ret_groups, &n, &err);
     if (r < 0) {
         snprintf(msg, len, "policy identity: %s", err ? err : strerror(-r));
@@ -351,11 +346,10 @@ static int resolve_identity(struct sbx_client *c, const struct sbx_run_req *req,
     }
     /* What the policy leaves unset stays the caller's. */
     if (uid == UINT32_MAX)
-        uid = c->cred.uid;
+        uid = who->uid;
     if (gid == UINT32_MAX)
-        gid = c->cred.gid;
-    struct sbx_run_caller caller = { c->cred.uid, c->cred.gid, client_in_group, c };
-    r = sbx_run_check_ids(&caller, req->operator_policy, uid, gid, *ret_groups, n, msg, len);
+        gid = who->gid;
+    r = sbx_run_check_ids(who, req->operator_policy, uid, gid, *ret_groups, n, msg, len);
     if (r < 0)
         return r;
     spec->uid = uid;
@@ -435,18 +429,18 @@ static void run_req_freep(struct sbx_run_req **req)
 }
 
 /* Everything that can be checked before the client opens anything. */
-static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req *req,
-                         char *msg, size_t msglen)
+static int check_request(struct sbx_daemon *d, const struct sbx_caller *who,
+                         struct sbx_run_req *req, char *msg, size_t msglen)
 {
     const struct sbx_policy *p = req->policy;
     const char *what;
-    if (c->cred.uid != 0 && req->root_option) {
+    if (who->uid != 0 && req->root_option) {
         char label[256];
         option_label(req->root_option, label, sizeof(label));
         snprintf(msg, msglen, "permission denied: only root may use %s", label);
         return -EPERM;
     }
-    if (c->cred.uid != 0 && sbx_policy_needs_root(p, &what)) {
+    if (who->uid != 0 && sbx_policy_needs_root(p, &what)) {
         snprintf(msg, msglen, "permission denied: only root may use '%s' in a policy", what);
         return -EPERM;
     }
@@ -455,7 +449,7 @@ static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_
      * limits give, or than an operator's policy gives it.
      */
     int r = 0;
-    if (c->cred.uid != 0)
+    if (who->uid != 0)
         r = sbx_run_check_limits(p, req->operator_policy, req->limit_option, &req->policy_bounds,
                                  daemon_hard_limits(), msg, msglen);
     if (r < 0)
@@ -502,7 +496,7 @@ static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_
     return check_mode(d, mode, msg, msglen);
 }
 
-int sbx_run_prepare(struct sbx_daemon *d, struct sbx_client *c, struct sbx_frame *f,
+int sbx_run_prepare(struct sbx_daemon *d, const struct sbx_caller *who, struct sbx_frame *f,
                     struct sbx_run_req **ret, struct sbx_msg_open *ret_open, char *msg,
                     size_t msglen)
 {
@@ -522,7 +516,7 @@ int sbx_run_prepare(struct sbx_daemon *d, struct sbx_client *c, struct sbx_frame
         return r;
     if ((r = apply_options(req, msg, msglen)) < 0)
         return r;
-    if ((r = check_request(d, c, req, msg, msglen)) < 0)
+    if ((r = check_request(d, who, req, msg, msglen)) < 0)
         return r;
     if (!req->n_binds && !req->writable_image) {
         *ret = TAKE_PTR(req);
@@ -719,8 +713,9 @@ static bool policy_traces(const struct sbx_policy *p, uint64_t select[8])
     return any;
 }
 
-int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req *req,
-                  struct sbx_frame *extra, struct sbx_sandbox **ret, char *msg, size_t msglen)
+int sbx_run_start(struct sbx_daemon *d, const struct sbx_caller *who, struct sbx_client *c,
+                  struct sbx_run_req *req, struct sbx_frame *extra, struct sbx_sandbox **ret,
+                  char *msg, size_t msglen)
 {
     uint64_t trace_select[8];
     _cleanup_(detached_clear) struct detached binds_detached = { .n = 0 };
@@ -763,8 +758,8 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         .tmp_size = p->tmp_size,
         .shm_size = p->shm_size,
     };
-    r = resolve_identity(c, req, img->mount_fd, &spec, &groups, msg, msglen);
-    if (r >= 0 && spec.uid == 0 && c->cred.uid != 0) {
+    r = resolve_identity(who, req, img->mount_fd, &spec, &groups, msg, msglen);
+    if (r >= 0 && spec.uid == 0 && who->uid != 0) {
         snprintf(msg, msglen, "permission denied: only root may run a guest as uid 0");
         r = -EPERM;
     }
@@ -816,7 +811,7 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
             /* Unsized, a tmpfs would be half the host's memory: the default /tmp's size. */
             tmpfs[spec.n_tmpfs++] = (struct sbx_spec_tmpfs){
                 .target = m->target,
-                .size = m->size || c->cred.uid == 0 ? m->size : SBX_POLICY_DEFAULT_TMP_SIZE,
+                .size = m->size || who->uid == 0 ? m->size : SBX_POLICY_DEFAULT_TMP_SIZE,
                 .mode = m->mode
             };
     }
@@ -838,7 +833,7 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
     /* Its id and owner; detached, its record, and the log's pipes as stdout and stderr. */
     struct sbx_life *life = NULL;
     int logs[2] = { req->frame.fds[2], req->frame.fds[3] };
-    if ((r = sbx_lifecycle_prepare(d, c, req, &spec, image_fd, &life, logs, msg, msglen)) < 0)
+    if ((r = sbx_lifecycle_prepare(d, who, req, &spec, image_fd, &life, logs, msg, msglen)) < 0)
         goto fail_image;
 
     struct sbx_sandbox_params params = {

@@ -12,6 +12,7 @@
 /* RUN carries the image, stdin, stdout and stderr. */
 #define SBX_RUN_FIXED_FDS 4
 
+struct sbx_caller;
 struct sbx_daemon;
 struct sbx_client;
 struct sbx_sandbox;
@@ -51,12 +52,13 @@ struct sbx_run_req {
  * Returns 0 when the sandbox can start at once, 1 when the client must first
  * open host paths (*ret_open then says which), <0 with msg on failure.
  */
-int sbx_run_prepare(struct sbx_daemon *d, struct sbx_client *c, struct sbx_frame *f,
+int sbx_run_prepare(struct sbx_daemon *d, const struct sbx_caller *who, struct sbx_frame *f,
                     struct sbx_run_req **ret, struct sbx_msg_open *ret_open, char *msg,
                     size_t msglen);
 /* Starts the sandbox; extra is the FDS frame when OPEN was sent, else NULL. */
-int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req *req,
-                  struct sbx_frame *extra, struct sbx_sandbox **ret, char *msg, size_t msglen);
+int sbx_run_start(struct sbx_daemon *d, const struct sbx_caller *who, struct sbx_client *c,
+                  struct sbx_run_req *req, struct sbx_frame *extra, struct sbx_sandbox **ret,
+                  char *msg, size_t msglen);
 void sbx_run_req_free(struct sbx_run_req *req);
 /* How many fds the FDS frame of a request must carry (0 for NULL). */
 unsigned sbx_run_req_fds_wanted(const struct sbx_run_req *req);
