@@ -505,11 +505,11 @@ void sbx_lifecycle_begin(struct sbx_life *l, struct sbx_sandbox *s,
 void sbx_lifecycle_guest_started(struct sbx_sandbox *s)
 {
     struct sbx_life *l = s->life;
-    struct sbx_client *c = s->client;
+    struct sbx_client *c = s->owner.ctx;
     if (!l || !l->detached || !c)
         return;
     /* The guest runs: the client has its answer and goes; the sandbox stays. */
-    s->client = NULL;
+    s->owner.ctx = NULL;
     c->sandbox = NULL;
     struct sbx_msg_started st = { .id = s->id, .sandbox = l->id };
     struct sbx_buf b = { 0 };

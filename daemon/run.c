@@ -27,7 +27,6 @@
 #include "daemon/log.h"
 #include "daemon/run-spec.h"
 #include "daemon/sandbox.h"
-#include "daemon/server.h"
 #include "daemon/sitemap-build.h"
 #include "image/meta.h"
 #include "policy/policy.h"
@@ -713,9 +712,9 @@ static bool policy_traces(const struct sbx_policy *p, uint64_t select[8])
     return any;
 }
 
-int sbx_run_start(struct sbx_daemon *d, const struct sbx_caller *who, struct sbx_client *c,
-                  struct sbx_run_req *req, struct sbx_frame *extra, struct sbx_sandbox **ret,
-                  char *msg, size_t msglen)
+int sbx_run_start(struct sbx_daemon *d, const struct sbx_caller *who,
+                  const struct sbx_sandbox_owner *owner, struct sbx_run_req *req,
+                  struct sbx_frame *extra, struct sbx_sandbox **ret, char *msg, size_t msglen)
 {
     uint64_t trace_select[8];
     _cleanup_(detached_clear) struct detached binds_detached = { .n = 0 };
@@ -848,8 +847,9 @@ int sbx_run_start(struct sbx_daemon *d, const struct sbx_caller *who, struct sbx
         .trace = (req->run.flags & SBX_RUN_TRACE) || policy_traces(p, trace_select),
         .trace_select = req->run.flags & SBX_RUN_TRACE ? NULL : trace_select,
         .net_host = p->network == SBX_NET_HOST,
+        .owner = *owner,
     };
-    if ((r = sbx_sandbox_start(d, c, &params, ret, msg, msglen)) < 0) {
+    if ((r = sbx_sandbox_start(d, &params, ret, msg, msglen)) < 0) {
         sbx_lifecycle_abort(life);
         return r;
     }

@@ -14,8 +14,8 @@
 
 struct sbx_caller;
 struct sbx_daemon;
-struct sbx_client;
 struct sbx_sandbox;
+struct sbx_sandbox_owner;
 struct sbx_policy;
 
 /* A RUN between its frame and the start of its sandbox. */
@@ -55,10 +55,11 @@ struct sbx_run_req {
 int sbx_run_prepare(struct sbx_daemon *d, const struct sbx_caller *who, struct sbx_frame *f,
                     struct sbx_run_req **ret, struct sbx_msg_open *ret_open, char *msg,
                     size_t msglen);
-/* Starts the sandbox; extra is the FDS frame when OPEN was sent, else NULL. */
-int sbx_run_start(struct sbx_daemon *d, const struct sbx_caller *who, struct sbx_client *c,
-                  struct sbx_run_req *req, struct sbx_frame *extra, struct sbx_sandbox **ret,
-                  char *msg, size_t msglen);
+/* Starts the sandbox, which reports to owner; extra is the FDS frame when OPEN was sent, else NULL.
+ */
+int sbx_run_start(struct sbx_daemon *d, const struct sbx_caller *who,
+                  const struct sbx_sandbox_owner *owner, struct sbx_run_req *req,
+                  struct sbx_frame *extra, struct sbx_sandbox **ret, char *msg, size_t msglen);
 void sbx_run_req_free(struct sbx_run_req *req);
 /* How many fds the FDS frame of a request must carry (0 for NULL). */
 unsigned sbx_run_req_fds_wanted(const struct sbx_run_req *req);

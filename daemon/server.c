@@ -64,7 +64,7 @@ void sbx_client_close(struct sbx_client *c)
     c->state = SBX_CL_DONE;
     if (c->sandbox) {
         /* Nobody is left to tell: end the sandbox, it cleans up after itself. */
-        c->sandbox->client = NULL;
+        c->sandbox->owner.ctx = NULL;
         sbx_sandbox_kill(c->sandbox, "killed: the client went away");
         c->sandbox = NULL;
     }
@@ -191,7 +191,8 @@ static void start_pending(struct sbx_client *c, struct sbx_frame *extra)
 {
     char msg[4096] = "";
     struct sbx_sandbox *s = NULL;
-    int r = sbx_run_start(c->d, &c->cred, c, c->pending, extra, &s, msg, sizeof(msg));
+    struct sbx_sandbox_owner owner = { sbx_client_sandbox_notify, c };
+    int r = sbx_run_start(c->d, &c->cred, &owner, c->pending, extra, &s, msg, sizeof(msg));
     sbx_run_req_free(c->pending);
     c->pending = NULL;
     sbx_server_charge(c, &c->pending_charge, 0);

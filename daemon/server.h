@@ -109,6 +109,13 @@ void sbx_client_close(struct sbx_client *c);
 int sbx_client_send_tty(struct sbx_client *c, int master);
 /* Sends TRACE with the sandbox's trace memfd. */
 int sbx_client_send_trace(struct sbx_client *c, int memfd);
+/*
+ * What a sandbox started for a client tells it (struct sbx_sandbox_owner's
+ * notify, ctx the client or NULL): the lifecycle hears every note, the
+ * client its terminal, trace ring and EXIT (server-sandbox.c).
+ */
+struct sbx_sandbox_note;
+int sbx_client_sandbox_notify(void *ctx, struct sbx_sandbox *s, const struct sbx_sandbox_note *n);
 /* The sandbox of this client ended: send EXIT, and close. */
 void sbx_client_sandbox_exited(struct sbx_client *c, struct sbx_sandbox *s,
                                const struct sbx_msg_exit *m);
