@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The daemon: configuration, shared state, and the entry point used by sandboxd and sandboxctl. */
+/* The daemon's shared state, which every module of it is handed; embed.h has its entry point. */
 #pragma once
 
 #include <stdbool.h>
@@ -9,26 +9,10 @@
 #include <uv.h>
 
 #include "daemon/cgroup.h"
+#include "daemon/embed.h"
 #include "daemon/image.h"
 #include "daemon/lifecycle.h"
 #include "daemon/server.h"
-#include "sbx/abi.h"
-
-struct sbx_daemon_config {
-    const char *socket_path; /* NULL with conn_fd >= 0 */
-    const char *state_dir;
-    const char *policy_dir;
-    const char *group; /* members may run sandboxes */
-    int listen_fd;     /* an already listening socket (systemd socket activation), or -1 */
-    int conn_fd;       /* embedded mode: serve this one connection, exit when it is done; or -1 */
-    int ready_fd;      /* write "READY\n" here once serving, then close; or -1 */
-    int log_level;     /* LOG_* */
-    enum sbx_syscall_mode default_mode;
-    /* What one uid may keep (daemon/lifecycle.h has the defaults). */
-    unsigned max_detached; /* detached sandboxes running */
-    unsigned max_records;  /* records kept, running or ended */
-    uint64_t log_size;     /* bytes of log per detached sandbox */
-};
 
 struct sbx_client;
 struct sbx_sandbox;
@@ -64,9 +48,6 @@ struct sbx_daemon {
     bool stopping;
     int exit_code;
 };
-
-/* Runs the daemon until SIGTERM (or, embedded, until its connection is done). */
-int sbx_daemon_run(const struct sbx_daemon_config *cfg);
 
 /* Milliseconds on the loop's monotonic clock. */
 uint64_t sbx_daemon_now(struct sbx_daemon *d);
