@@ -18,7 +18,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "daemon/daemon.h"
+#include "daemon/embed.h"
 #include "proto/proto.h"
 #include "sbx-config.h"
 #include "sbx/macro.h"

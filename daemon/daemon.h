@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The daemon: configuration, shared state, and the entry point used by sandboxd and sandboxctl. */
+/* The daemon's shared state, which every module of it is handed; embed.h has its entry point. */
 #pragma once
 
 #include <stdbool.h>
@@ -9,29 +9,11 @@
 #include <uv.h>
 
 #include "daemon/cgroup.h"
+#include "daemon/embed.h"
 #include "daemon/idrange.h"
 #include "daemon/image.h"
 #include "daemon/lifecycle.h"
 #include "daemon/server.h"
-#include "sbx/abi.h"
-
-struct sbx_daemon_config {
-    const char *socket_path; /* NULL with conn_fd >= 0 */
-    const char *state_dir;
-    const char *policy_dir;
-    const char *group; /* members may run sandboxes */
-    int listen_fd;     /* an already listening socket (systemd socket activation), or -1 */
-    int conn_fd;       /* embedded mode: serve this one connection, exit when it is done; or -1 */
-    int ready_fd;      /* write "READY\n" here once serving, then close; or -1 */
-    int log_level;     /* LOG_* */
-    enum sbx_syscall_mode default_mode;
-    /* What one uid may keep (daemon/lifecycle.h has the defaults). */
-    unsigned max_detached; /* detached sandboxes running */
-    unsigned max_records;  /* records kept, running or ended */
-    uint64_t log_size;     /* bytes of log per detached sandbox */
-    /* Whose subordinate ids give sandboxes their user namespaces; NULL: the defaults. */
-    const char *subid_user, *subuid_file, *subgid_file;
-};
 
 struct sbx_client;
 struct sbx_sandbox;
@@ -70,9 +52,6 @@ struct sbx_daemon {
     /* The host id blocks of sandboxes' user namespaces (idrange.h). */
     struct sbx_idrange_pool ids;
 };
-
-/* Runs the daemon until SIGTERM (or, embedded, until its connection is done). */
-int sbx_daemon_run(const struct sbx_daemon_config *cfg);
 
 /* Milliseconds on the loop's monotonic clock. */
 uint64_t sbx_daemon_now(struct sbx_daemon *d);

@@ -88,7 +88,7 @@ static int exec_identity(struct sbx_client *c, struct sbx_life *l, struct sbx_ms
     struct sbx_spec spec = { 0 };
     _cleanup_free_ uint32_t *groups = NULL;
     if (r >= 0)
-        r = sbx_run_resolve_identity(c, p, false, l->sandbox->userns_fd >= 0,
+        r = sbx_run_resolve_identity(&c->cred, p, false, l->sandbox->userns_fd >= 0,
                                      l->sandbox->image->mount_fd, &spec, &groups, why, sizeof(why));
     sbx_policy_free(p);
     if (r >= 0 && (spec.uid == 0 || spec.gid == 0) && !l->guest_id_zero) {

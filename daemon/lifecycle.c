@@ -323,8 +323,8 @@ static int new_id(struct sbx_lifecycle *lc, char id[SBX_LIFE_ID_LEN + 1])
 }
 
 /* The limits on what one uid keeps, and the uniqueness of names. */
-static int check_detached(struct sbx_daemon *d, struct sbx_client *c, const char *name, char *msg,
-                          size_t msglen)
+static int check_detached(struct sbx_daemon *d, const struct sbx_caller *who, const char *name,
+                          char *msg, size_t msglen)
 {
     unsigned live = 0, records = 0, all = 0;
     for (struct sbx_life *l = d->lifecycle.lives; l; l = l->next) {
@@ -334,7 +334,7 @@ static int check_detached(struct sbx_daemon *d, struct sbx_client *c, const char
                      l->uid, l->running ? "running" : "exited: sandboxctl rm frees the name");
             return -EEXIST;
         }
-        if (!l->detached || l->uid != c->cred.uid)
+        if (!l->detached || l->uid != who->uid)
             continue;
         live += l->running;
         records++;
@@ -350,14 +350,14 @@ static int check_detached(struct sbx_daemon *d, struct sbx_client *c, const char
         snprintf(msg, msglen,
                  "uid %u has %u detached sandboxes running, the most this sandboxd allows "
                  "(--max-detached): stop one first",
-                 (unsigned)c->cred.uid, live);
+                 (unsigned)who->uid, live);
         return -EUSERS;
     }
     if (records >= d->cfg.max_records) {
         snprintf(msg, msglen,
                  "uid %u keeps %u sandbox records, the most this sandboxd allows "
                  "(--max-records): remove ended ones with sandboxctl rm",
-                 (unsigned)c->cred.uid, records);
+                 (unsigned)who->uid, records);
         return -EDQUOT;
     }
     return 0;
@@ -393,9 +393,9 @@ static json_object *mounts_json(const struct sbx_policy *p)
     return a;
 }
 
-int sbx_lifecycle_prepare(struct sbx_daemon *d, struct sbx_client *c, const struct sbx_run_req *req,
-                          const struct sbx_spec *spec, int image_fd, struct sbx_life **ret,
-                          int out[2], char *msg, size_t msglen)
+int sbx_lifecycle_prepare(struct sbx_daemon *d, const struct sbx_caller *who,
+                          const struct sbx_run_req *req, const struct sbx_spec *spec, int image_fd,
+                          struct sbx_life **ret, int out[2], char *msg, size_t msglen)
 {
     const struct sbx_msg_run *run = &req->run;
     bool detached = run->flags & SBX_RUN_DETACH;
@@ -415,15 +415,15 @@ int sbx_lifecycle_prepare(struct sbx_daemon *d, struct sbx_client *c, const stru
                  run->name, SBX_NAME_MAX);
         return -EINVAL;
     }
-    if (detached && (r = check_detached(d, c, run->name, msg, msglen)) < 0)
+    if (detached && (r = check_detached(d, who, run->name, msg, msglen)) < 0)
         return r;
     struct sbx_life *l = calloc(1, sizeof(*l));
     if (!l)
         return -ENOMEM;
     *l = (struct sbx_life){
         .d = d,
-        .uid = c->cred.uid,
-        .gid = c->cred.gid,
+        .uid = who->uid,
+        .gid = who->gid,
         .mode = run->mode,
         .detached = detached,
         .dir_fd = -EBADF,
@@ -508,11 +508,11 @@ void sbx_lifecycle_begin(struct sbx_life *l, struct sbx_sandbox *s,
 void sbx_lifecycle_guest_started(struct sbx_sandbox *s)
 {
     struct sbx_life *l = s->life;
-    struct sbx_client *c = s->client;
+    struct sbx_client *c = s->owner.ctx;
     if (!l || !l->detached || !c)
         return;
     /* The guest runs: the client has its answer and goes; the sandbox stays. */
-    s->client = NULL;
+    s->owner.ctx = NULL;
     c->sandbox = NULL;
     struct sbx_msg_started st = { .id = s->id, .sandbox = l->id };
     struct sbx_buf b = { 0 };

@@ -18,6 +18,7 @@
 #include "daemon/cgroup.h"
 #include "proto/proto.h"
 
+struct sbx_caller;
 struct sbx_daemon;
 struct sbx_client;
 struct sbx_sandbox;
@@ -124,9 +125,9 @@ void sbx_lifecycle_done(struct sbx_daemon *d);
  * replacing the client's).  Refused with msg when over a limit or the name is
  * taken.  begin() after the sandbox started, abort() when it did not.
  */
-int sbx_lifecycle_prepare(struct sbx_daemon *d, struct sbx_client *c, const struct sbx_run_req *req,
-                          const struct sbx_spec *spec, int image_fd, struct sbx_life **ret,
-                          int out[2], char *msg, size_t msglen);
+int sbx_lifecycle_prepare(struct sbx_daemon *d, const struct sbx_caller *who,
+                          const struct sbx_run_req *req, const struct sbx_spec *spec, int image_fd,
+                          struct sbx_life **ret, int out[2], char *msg, size_t msglen);
 void sbx_lifecycle_begin(struct sbx_life *l, struct sbx_sandbox *s,
                          const struct sbx_cg_limits *limits, uint64_t timeout_ms);
 void sbx_lifecycle_abort(struct sbx_life *l);

@@ -42,7 +42,7 @@ int sbx_run_env_build(struct sbx_run_env *e, const struct sbx_policy *p,
     return r ? -E2BIG : 0;
 }
 
-int sbx_run_check_ids(const struct sbx_run_caller *caller, bool operator_policy, uint32_t uid,
+int sbx_run_check_ids(const struct sbx_caller *caller, bool operator_policy, uint32_t uid,
                       uint32_t gid, const uint32_t *groups, size_t n, char *msg, size_t len)
 {
     if (caller->uid == 0)
@@ -61,12 +61,12 @@ int sbx_run_check_ids(const struct sbx_run_caller *caller, bool operator_policy,
         snprintf(msg, len,
                  "permission denied: only root or an operator's policy may run the guest "
                  "as uid %u (yours is %u)",
-                 uid, caller->uid);
+                 uid, (unsigned)caller->uid);
         return -EPERM;
     }
     for (size_t i = 0; i <= n; i++) {
         uint32_t g = i < n ? groups[i] : gid;
-        if (!caller->in_group(caller->ctx, g)) {
+        if (!sbx_caller_in_group(caller, g)) {
             snprintf(msg, len,
                      "permission denied: only root or an operator's policy may give the "
                      "guest gid %u (not one of your groups)",

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daemon/caller.h"
 #include "daemon/image-config.h"
 #include "policy/policy.h"
 #include "proto/proto.h"
@@ -37,13 +38,6 @@ int sbx_run_env_build(struct sbx_run_env *e, const struct sbx_policy *p,
                       const struct sbx_image_config *img, const struct sbx_msg_run *run,
                       uint32_t uid);
 
-/* Who asks for a run: its ids, and whether it is a member of a group. */
-struct sbx_run_caller {
-    uint32_t uid, gid;
-    bool (*in_group)(void *ctx, uint32_t gid);
-    void *ctx;
-};
-
 /*
  * Whether caller may run its guest as uid, gid and groups[0..n) (host ids,
  * no user namespace).  Root may give any.  Anyone else never gets group 0,
@@ -52,7 +46,7 @@ struct sbx_run_caller {
  * any other id would reach, through a bind mount, the files of whoever has
  * it.  0, or -EPERM with msg.
  */
-int sbx_run_check_ids(const struct sbx_run_caller *caller, bool operator_policy, uint32_t uid,
+int sbx_run_check_ids(const struct sbx_caller *caller, bool operator_policy, uint32_t uid,
                       uint32_t gid, const uint32_t *groups, size_t n, char *msg, size_t len);
 
 /*

@@ -27,7 +27,6 @@
 #include "daemon/log.h"
 #include "daemon/run-spec.h"
 #include "daemon/sandbox.h"
-#include "daemon/server.h"
 #include "daemon/sitemap-build.h"
 #include "image/meta.h"
 #include "policy/policy.h"
@@ -316,12 +315,6 @@ static char *image_file(int mount_fd, const char *path)
     return text;
 }
 
-/* The caller's group membership, as sbx_run_check_ids asks for it. */
-static bool client_in_group(void *c, uint32_t gid)
-{
-    return sbx_client_in_group(c, gid);
-}
-
 /*
  * In a user namespace of the sandbox's own every guest id maps to a host id
  * of the sandbox's block, which no one else has: any id of the namespace is
@@ -355,15 +348,15 @@ static int check_userns_ids(const struct sbx_spec *spec, const uint32_t *groups,
  * group 0 is refused in every policy.  exec -u asks the same
  * (lifecycle-exec.c), as a caller's own --user.
  */
-int sbx_run_resolve_identity(struct sbx_client *c, const struct sbx_policy *p, bool operator_policy,
-                             bool userns, int mount_fd, struct sbx_spec *spec, uint32_t **ret_groups,
-                             char *msg, size_t len)
+int sbx_run_resolve_identity(const struct sbx_caller *who, const struct sbx_policy *p,
+                             bool operator_policy, bool userns, int mount_fd, struct sbx_spec *spec,
+                             uint32_t **ret_groups, char *msg, size_t len)
 {
-    bool numeric = c->cred.uid != 0 && operator_policy;
+    bool numeric = who->uid != 0 && operator_policy;
     char *err = NULL;
     int r;
-    spec->uid = c->cred.uid;
-    spec->gid = c->cred.gid;
+    spec->uid = who->uid;
+    spec->gid = who->gid;
     if (!p->user && !p->group && !p->n_groups)
         /* like bubblewrap: by default the guest runs as whoever asked */
         return userns ? check_userns_ids(spec, NULL, 0, msg, len) : 0;
@@ -377,7 +370,7 @@ int sbx_run_resolve_identity(struct sbx_client *c, const struct sbx_policy *p, b
     _cleanup_free_ char *passwd = numeric ? NULL : image_file(mount_fd, "etc/passwd");
     _cleanup_free_ char *group = numeric ? NULL : image_file(mount_fd, "etc/group");
     size_t n = 0;
-    uint32_t uid = c->cred.uid, gid = c->cred.gid;
+    uint32_t uid = who->uid, gid = who->gid;
     r = sbx_policy_resolve_identity(p, passwd, group, &uid, &gid, ret_groups, &n, &err);
     if (r < 0) {
         snprintf(msg, len, "policy identity: %s", err ? err : strerror(-r));
@@ -386,16 +379,15 @@ int sbx_run_resolve_identity(struct sbx_client *c, const struct sbx_policy *p, b
     }
     /* What the policy leaves unset stays the caller's. */
     if (uid == UINT32_MAX)
-        uid = c->cred.uid;
+        uid = who->uid;
     if (gid == UINT32_MAX)
-        gid = c->cred.gid;
+        gid = who->gid;
     spec->uid = uid;
     spec->gid = gid;
     if (userns && (r = check_userns_ids(spec, *ret_groups, n, msg, len)) < 0)
         return r;
-    struct sbx_run_caller caller = { c->cred.uid, c->cred.gid, client_in_group, c };
-    if (!userns && (r = sbx_run_check_ids(&caller, operator_policy, uid, gid, *ret_groups, n, msg,
-                                          len)) < 0)
+    if (!userns &&
+        (r = sbx_run_check_ids(who, operator_policy, uid, gid, *ret_groups, n, msg, len)) < 0)
         return r;
     spec->uid = uid;
     spec->gid = gid;
@@ -474,18 +466,18 @@ static void run_req_freep(struct sbx_run_req **req)
 }
 
 /* Everything that can be checked before the client opens anything. */
-static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req *req,
-                         char *msg, size_t msglen)
+static int check_request(struct sbx_daemon *d, const struct sbx_caller *who,
+                         struct sbx_run_req *req, char *msg, size_t msglen)
 {
     const struct sbx_policy *p = req->policy;
     const char *what;
-    if (c->cred.uid != 0 && req->root_option) {
+    if (who->uid != 0 && req->root_option) {
         char label[256];
         option_label(req->root_option, label, sizeof(label));
         snprintf(msg, msglen, "permission denied: only root may use %s", label);
         return -EPERM;
     }
-    if (c->cred.uid != 0 && policy_needs_root(d, p, &what)) {
+    if (who->uid != 0 && policy_needs_root(d, p, &what)) {
         snprintf(msg, msglen, "permission denied: only root may use '%s' in a policy", what);
         return -EPERM;
     }
@@ -494,7 +486,7 @@ static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_
      * limits give, or than an operator's policy gives it.
      */
     int r = 0;
-    if (c->cred.uid != 0)
+    if (who->uid != 0)
         r = sbx_run_check_limits(p, req->operator_policy, req->limit_option, &req->policy_bounds,
                                  daemon_hard_limits(), msg, msglen);
     if (r < 0)
@@ -541,7 +533,7 @@ static int check_request(struct sbx_daemon *d, struct sbx_client *c, struct sbx_
     return check_mode(d, mode, msg, msglen);
 }
 
-int sbx_run_prepare(struct sbx_daemon *d, struct sbx_client *c, struct sbx_frame *f,
+int sbx_run_prepare(struct sbx_daemon *d, const struct sbx_caller *who, struct sbx_frame *f,
                     struct sbx_run_req **ret, struct sbx_msg_open *ret_open, char *msg,
                     size_t msglen)
 {
@@ -561,7 +553,7 @@ int sbx_run_prepare(struct sbx_daemon *d, struct sbx_client *c, struct sbx_frame
         return r;
     if ((r = apply_options(d, req, msg, msglen)) < 0)
         return r;
-    if ((r = check_request(d, c, req, msg, msglen)) < 0)
+    if ((r = check_request(d, who, req, msg, msglen)) < 0)
         return r;
     if (!req->n_binds && !req->writable_image) {
         *ret = TAKE_PTR(req);
@@ -758,7 +750,8 @@ static bool policy_traces(const struct sbx_policy *p, uint64_t select[8])
     return any;
 }
 
-int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req *req,
+int sbx_run_start(struct sbx_daemon *d, const struct sbx_caller *who,
+                  const struct sbx_sandbox_owner *owner, struct sbx_run_req *req,
                   struct sbx_frame *extra, struct sbx_sandbox **ret, char *msg, size_t msglen)
 {
     uint64_t trace_select[8];
@@ -805,9 +798,9 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         .tmp_size = p->tmp_size,
         .shm_size = p->shm_size,
     };
-    r = sbx_run_resolve_identity(c, req->policy, req->operator_policy, userns, img->mount_fd, &spec,
-                                 &groups, msg, msglen);
-    if (r >= 0 && !userns && spec.uid == 0 && c->cred.uid != 0) {
+    r = sbx_run_resolve_identity(who, req->policy, req->operator_policy, userns, img->mount_fd,
+                                 &spec, &groups, msg, msglen);
+    if (r >= 0 && !userns && spec.uid == 0 && who->uid != 0) {
         snprintf(msg, msglen, "permission denied: only root may run a guest as uid 0");
         r = -EPERM;
     }
@@ -859,7 +852,7 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
             /* Unsized, a tmpfs would be half the host's memory: the default /tmp's size. */
             tmpfs[spec.n_tmpfs++] = (struct sbx_spec_tmpfs){
                 .target = m->target,
-                .size = m->size || c->cred.uid == 0 ? m->size : SBX_POLICY_DEFAULT_TMP_SIZE,
+                .size = m->size || who->uid == 0 ? m->size : SBX_POLICY_DEFAULT_TMP_SIZE,
                 .mode = m->mode
             };
     }
@@ -881,7 +874,7 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
     /* Its id and owner; detached, its record, and the log's pipes as stdout and stderr. */
     struct sbx_life *life = NULL;
     int logs[2] = { req->frame.fds[2], req->frame.fds[3] };
-    if ((r = sbx_lifecycle_prepare(d, c, req, &spec, image_fd, &life, logs, msg, msglen)) < 0)
+    if ((r = sbx_lifecycle_prepare(d, who, req, &spec, image_fd, &life, logs, msg, msglen)) < 0)
         goto fail_image;
 
     struct sbx_sandbox_params params = {
@@ -897,10 +890,11 @@ int sbx_run_start(struct sbx_daemon *d, struct sbx_client *c, struct sbx_run_req
         .trace_select = req->run.flags & SBX_RUN_TRACE ? NULL : trace_select,
         .net_host = p->network == SBX_NET_HOST,
         .userns = userns,
-        .caller_uid = c->cred.uid,
-        .caller_gid = c->cred.gid,
+        .caller_uid = who->uid,
+        .caller_gid = who->gid,
+        .owner = *owner,
     };
-    if ((r = sbx_sandbox_start(d, c, &params, ret, msg, msglen)) < 0) {
+    if ((r = sbx_sandbox_start(d, &params, ret, msg, msglen)) < 0) {
         sbx_lifecycle_abort(life);
         return r;
     }

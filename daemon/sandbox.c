@@ -30,9 +30,7 @@
 #include "daemon/init.h"
 #include "daemon/init-spawn.h"
 #include "daemon/killnotif.h"
-#include "daemon/lifecycle.h"
 #include "daemon/log.h"
-#include "daemon/server.h"
 #include "daemon/spawn-report.h"
 #include "sbx/macro.h"
 #include "sbx/trace.h"
@@ -172,11 +170,24 @@ static void sandbox_unlink(struct sbx_sandbox *s)
     }
 }
 
+/* The one way up: what the owner, the code that started the sandbox, hears. */
+static int notify_owner(struct sbx_sandbox *s, const struct sbx_sandbox_note *n)
+{
+    return s->owner.notify ? s->owner.notify(s->owner.ctx, s, n) : 0;
+}
+
+/* A frame of init's that is not the sandbox's own (exec's): 1 when the owner took it. */
+static bool owner_takes_frame(struct sbx_sandbox *s, struct sbx_frame *f)
+{
+    struct sbx_sandbox_note n = { .what = SBX_SANDBOX_INIT_FRAME, .frame = f };
+    return notify_owner(s, &n) > 0;
+}
+
 /* Everything the sandbox holds goes, and the struct after libuv lets go of it. */
 static void sandbox_finish(struct sbx_sandbox *s)
 {
     sandbox_unlink(s);
-    sbx_lifecycle_gone(s);
+    notify_owner(s, &(struct sbx_sandbox_note){ .what = SBX_SANDBOX_GONE });
     sbx_killnotif_free(s->killnotif);
     s->killnotif = NULL;
     sbx_cgroup_destroy(&s->cg);
@@ -317,11 +328,12 @@ static void report_exit(struct sbx_sandbox *s, const siginfo_t *si)
     if (r < 0)
         sbx_warn("sandbox %llu: cannot read its syscall counts: %s", (unsigned long long)s->id,
                  strerror(-r));
-    sbx_lifecycle_exited(s, &m);
-    struct sbx_client *c = s->client;
-    s->client = NULL;
-    if (c)
-        sbx_client_sandbox_exited(c, s, &m);
+    /* Told once: the owner's ctx is forgotten before it hears. */
+    void *ctx = s->owner.ctx;
+    s->owner.ctx = NULL;
+    if (s->owner.notify)
+        s->owner.notify(ctx, s,
+                        &(struct sbx_sandbox_note){ .what = SBX_SANDBOX_EXITED, .exit = &m });
     free(m.stats);
     /* The client has its answer: now is a good time to prepare the next sandbox. */
     sbx_sandbox_refill_spare(s->d);
@@ -482,7 +494,7 @@ static bool on_guest(struct sbx_sandbox *s, struct sbx_frame *f)
         if (s->pending_signals & (1ULL << (sig - 1)))
             deliver(s, sig);
     s->pending_signals = 0;
-    sbx_lifecycle_guest_started(s);
+    notify_owner(s, &(struct sbx_sandbox_note){ .what = SBX_SANDBOX_GUEST_STARTED });
     return true;
 }
 
@@ -520,7 +532,7 @@ static bool on_tty(struct sbx_sandbox *s, struct sbx_frame *f)
         !is_pty_master(f->fds[0]))
         return false;
     s->tty_sent = true;
-    if (s->client && sbx_client_send_tty(s->client, f->fds[0]) < 0)
+    if (notify_owner(s, &(struct sbx_sandbox_note){ .what = SBX_SANDBOX_TTY, .fd = f->fds[0] }) < 0)
         sbx_info("sandbox %llu: cannot hand the terminal to the client", (unsigned long long)s->id);
     return true;
 }
@@ -543,7 +555,7 @@ static void on_ctl(uv_poll_t *h, int status, int events)
         }
         if ((f.type == SBX_MSG_TTY && on_tty(s, &f)) ||
             (f.type == SBX_MSG_GUEST && on_guest(s, &f)) ||
-            (f.type == SBX_MSG_NOTIFY && on_notify_fd(s, &f)) || sbx_lifecycle_init_frame(s, &f)) {
+            (f.type == SBX_MSG_NOTIFY && on_notify_fd(s, &f)) || owner_takes_frame(s, &f)) {
             sbx_frame_clear(&f);
             return;
         }
@@ -614,7 +626,7 @@ static void on_killed_exit(uv_poll_t *h, int status, int events)
 static void kill_then_reap(struct sbx_sandbox *s)
 {
     s->exit_sent = true;
-    s->client = NULL;
+    s->owner.ctx = NULL;
     s->killed = true;
     if (s->handles_inited & SBX_H_CTL)
         uv_poll_stop(&s->ctl_poll);
@@ -833,11 +845,11 @@ static int start_watching(struct sbx_sandbox *s)
 }
 
 /* Gives a spawned sandbox its request: limits, spec, fds; then follows it. */
-static int sandbox_launch(struct sbx_sandbox *s, struct sbx_client *client,
-                          const struct sbx_sandbox_params *p, char *msg, size_t msglen)
+static int sandbox_launch(struct sbx_sandbox *s, const struct sbx_sandbox_params *p, char *msg,
+                          size_t msglen)
 {
     struct sbx_daemon *d = s->d;
-    s->client = client;
+    s->owner = p->owner;
     s->image = p->image;
     s->writable_image = p->image->writable;
     s->timeout_ms = p->timeout_ms;
@@ -857,7 +869,8 @@ static int sandbox_launch(struct sbx_sandbox *s, struct sbx_client *client,
         snprintf(msg, msglen, "cannot create the statistics memfd: %s", strerror(-r));
         return r;
     }
-    if (p->trace && s->stats_fd >= 0 && (r = sbx_client_send_trace(client, s->stats_fd)) < 0) {
+    struct sbx_sandbox_note trace = { .what = SBX_SANDBOX_TRACE, .fd = s->stats_fd };
+    if (p->trace && s->stats_fd >= 0 && (r = notify_owner(s, &trace)) < 0) {
         snprintf(msg, msglen, "cannot send the trace ring: %s", strerror(-r));
         return r;
     }
@@ -877,9 +890,8 @@ static int sandbox_launch(struct sbx_sandbox *s, struct sbx_client *client,
     return 0;
 }
 
-int sbx_sandbox_start(struct sbx_daemon *d, struct sbx_client *client,
-                      const struct sbx_sandbox_params *p, struct sbx_sandbox **ret, char *msg,
-                      size_t msglen)
+int sbx_sandbox_start(struct sbx_daemon *d, const struct sbx_sandbox_params *p,
+                      struct sbx_sandbox **ret, char *msg, size_t msglen)
 {
     struct sbx_sandbox *s = NULL;
     if (d->spare && d->spare->net_host == p->net_host && (d->spare->ids.block >= 0) == p->userns) {
@@ -894,7 +906,7 @@ int sbx_sandbox_start(struct sbx_daemon *d, struct sbx_client *client,
     }
     s->next = d->sandboxes;
     d->sandboxes = s;
-    int r = sandbox_launch(s, client, p, msg, msglen);
+    int r = sandbox_launch(s, p, msg, msglen);
     if (r < 0) {
         /* Nothing ran yet: init goes once reaped, without a report. */
         kill_then_reap(s);

@@ -14,14 +14,45 @@
 
 struct sbx_daemon;
 struct sbx_image;
-struct sbx_client;
 struct sbx_life;
+struct sbx_sandbox;
+
+/*
+ * What a sandbox tells its owner, the code that started it: the one way
+ * from a sandbox up, so that sandbox.c calls nothing of the code above it.
+ */
+enum sbx_sandbox_event {
+    SBX_SANDBOX_TRACE,         /* fd: the trace ring's memfd, before the spec goes to init */
+    SBX_SANDBOX_GUEST_STARTED, /* the guest runs (GUEST from init) */
+    SBX_SANDBOX_TTY,           /* fd: the guest's pty master (TTY from init) */
+    SBX_SANDBOX_INIT_FRAME,    /* frame: one of init's the sandbox does not know; 1 if taken */
+    SBX_SANDBOX_EXITED,        /* exit: how the guest ended, once; ctx is NULL after it */
+    SBX_SANDBOX_GONE,          /* reaped: the struct goes next */
+};
+
+struct sbx_sandbox_note {
+    enum sbx_sandbox_event what;
+    int fd;                          /* TRACE, TTY: the owner dups what it keeps */
+    struct sbx_frame *frame;         /* INIT_FRAME */
+    const struct sbx_msg_exit *exit; /* EXITED */
+};
+
+/*
+ * notify(ctx, ...) returns <0 to fail the start (TRACE) or to say the
+ * terminal did not reach anyone (TTY), 1 when it took an INIT_FRAME, else 0.
+ * ctx is the owner's and may be NULL (the client went away): notify still
+ * hears the rest.
+ */
+struct sbx_sandbox_owner {
+    int (*notify)(void *ctx, struct sbx_sandbox *s, const struct sbx_sandbox_note *n);
+    void *ctx; /* not owned */
+};
 
 struct sbx_sandbox {
     struct sbx_daemon *d;
     uint64_t id;
-    struct sbx_client *client; /* not owned; NULL once the client is gone */
-    pid_t pid;                 /* init, in the daemon's pid namespace */
+    struct sbx_sandbox_owner owner; /* ctx NULL once the owner is gone */
+    pid_t pid;                      /* init, in the daemon's pid namespace */
     int pidfd;
     uv_poll_t pid_poll;
     int ctl_fd;
@@ -83,18 +114,22 @@ struct sbx_sandbox_params {
     /* The caller's ids, which the binds map to the guest's (spec uid and gid). */
     uid_t caller_uid;
     gid_t caller_gid;
+    struct sbx_sandbox_owner owner; /* who hears of it, from the start on */
 };
 
 /*
  * Starts a sandbox.  On success the sandbox is linked into the daemon and
- * reports to client.  On failure msg says what failed, and nothing is left
+ * reports to p->owner.  On failure msg says what failed, and nothing is left
  * once the loop has reaped the killed init (its cgroup and image reference go
- * with it); the client hears nothing more of it.
+ * with it); the owner hears nothing more of it.
  */
-int sbx_sandbox_start(struct sbx_daemon *d, struct sbx_client *client,
-                      const struct sbx_sandbox_params *p, struct sbx_sandbox **ret, char *msg,
-                      size_t msglen);
-/* Keeps one sandbox spawned ahead of need (namespaces, cgroup, init waiting). */
+int sbx_sandbox_start(struct sbx_daemon *d, const struct sbx_sandbox_params *p,
+                      struct sbx_sandbox **ret, char *msg, size_t msglen);
+/*
+ * Keeps one sandbox spawned ahead of need (namespaces, cgroup, init
+ * waiting).  It has no owner until a run takes it: a spare that dies is
+ * reaped without a report.
+ */
 void sbx_sandbox_refill_spare(struct sbx_daemon *d);
 /* Kills the spare; it stays on the daemon's list of sandboxes until it is reaped. */
 void sbx_sandbox_drop_spare(struct sbx_daemon *d);

@@ -179,26 +179,6 @@ uint32_t sbx_server_room(const struct sbx_client *c)
 
 /* ---- Admission ------------------------------------------------------------- */
 
-static bool peer_in_group(int fd, gid_t primary, gid_t gid)
-{
-    if (primary == gid)
-        return true;
-    /* The peer's supplementary groups as of connect(). */
-    gid_t groups[NGROUPS_MAX];
-    socklen_t len = sizeof(groups);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
-        return false;
-    for (size_t i = 0; i < len / sizeof(gid_t); i++)
-        if (groups[i] == gid)
-            return true;
-    return false;
-}
-
-bool sbx_client_in_group(struct sbx_client *c, gid_t gid)
-{
-    return peer_in_group(c->fd, c->cred.gid, gid);
-}
-
 /* Best effort, never blocking: the socket is new, its buffer empty. */
 static void send_error_now(int fd, int err, const char *msg)
 {
@@ -214,9 +194,9 @@ static void send_error_now(int fd, int err, const char *msg)
  * ERROR, then the connection stays a moment, so that the peer's HELLO lands
  * in an open socket and the peer reads why instead of a broken pipe.
  */
-static void refuse(struct sbx_daemon *d, int fd, const struct ucred *cred, int err, const char *fmt,
+static void refuse(struct sbx_daemon *d, int fd, struct sbx_caller *cred, int err, const char *fmt,
                    ...) _printf_(5, 6);
-static void refuse(struct sbx_daemon *d, int fd, const struct ucred *cred, int err, const char *fmt,
+static void refuse(struct sbx_daemon *d, int fd, struct sbx_caller *cred, int err, const char *fmt,
                    ...)
 {
     char msg[512];
@@ -241,7 +221,7 @@ static void refuse(struct sbx_daemon *d, int fd, const struct ucred *cred, int e
  * that can go is chosen, so that a uid whose places all run sandboxes cannot
  * shield another's idle flood.  Sandboxes that run are never touched.
  */
-static bool shed_for(struct sbx_daemon *d, const struct ucred *cred, bool trusted)
+static bool shed_for(struct sbx_daemon *d, const struct sbx_caller *cred, bool trusted)
 {
     struct sbx_server *s = &d->srv;
     struct sbx_server_uid *mine = trusted ? NULL : uid_find(s, cred->uid);
@@ -272,15 +252,16 @@ static bool shed_for(struct sbx_daemon *d, const struct ucred *cred, bool truste
 static void admit(struct sbx_daemon *d, int fd)
 {
     struct sbx_server *s = &d->srv;
-    struct ucred cred;
-    socklen_t len = sizeof(cred);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-        sbx_log_limited(&accept_lines, LOG_WARNING, "SO_PEERCRED of a new connection: %m");
+    _cleanup_(sbx_caller_done) struct sbx_caller cred = { 0 };
+    int r = sbx_caller_from_socket(fd, &cred);
+    if (r < 0) {
+        sbx_log_limited(&accept_lines, LOG_WARNING, "SO_PEERCRED of a new connection: %s",
+                        strerror(-r));
         close(fd);
         return;
     }
     bool trusted = cred.uid == 0 || cred.uid == geteuid();
-    if (!trusted && !(d->have_sandbox_gid && peer_in_group(fd, cred.gid, d->sandbox_gid))) {
+    if (!trusted && !(d->have_sandbox_gid && sbx_caller_in_group(&cred, d->sandbox_gid))) {
         refuse(d, fd, &cred, EACCES, "permission denied: uid %u is not root and not in group '%s'",
                (unsigned)cred.uid, d->cfg.group);
         return;

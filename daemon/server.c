@@ -49,6 +49,7 @@ static void on_client_closed(uv_handle_t *h)
         return;
     struct sbx_daemon *d = c->d;
     sbx_close(c->fd);
+    sbx_caller_done(&c->cred);
     free(c);
     sbx_daemon_maybe_exit(d);
 }
@@ -63,7 +64,7 @@ void sbx_client_close(struct sbx_client *c)
     c->state = SBX_CL_DONE;
     if (c->sandbox) {
         /* Nobody is left to tell: end the sandbox, it cleans up after itself. */
-        c->sandbox->client = NULL;
+        c->sandbox->owner.ctx = NULL;
         sbx_sandbox_kill(c->sandbox, "killed: the client went away");
         c->sandbox = NULL;
     }
@@ -190,7 +191,8 @@ static void start_pending(struct sbx_client *c, struct sbx_frame *extra)
 {
     char msg[4096] = "";
     struct sbx_sandbox *s = NULL;
-    int r = sbx_run_start(c->d, c, c->pending, extra, &s, msg, sizeof(msg));
+    struct sbx_sandbox_owner owner = { sbx_client_sandbox_notify, c };
+    int r = sbx_run_start(c->d, &c->cred, &owner, c->pending, extra, &s, msg, sizeof(msg));
     sbx_run_req_free(c->pending);
     c->pending = NULL;
     sbx_server_charge(c, &c->pending_charge, 0);
@@ -219,7 +221,7 @@ static void handle_run(struct sbx_client *c, struct sbx_frame *f)
     }
     char msg[4096] = "";
     struct sbx_msg_open open = { 0 };
-    int r = sbx_run_prepare(c->d, c, f, &c->pending, &open, msg, sizeof(msg));
+    int r = sbx_run_prepare(c->d, &c->cred, f, &c->pending, &open, msg, sizeof(msg));
     if (r < 0) {
         sbx_client_fail(c, r, "%s", msg[0] ? msg : strerror(-r));
         return;
@@ -460,17 +462,21 @@ static void on_client(uv_poll_t *h, int status, int events)
         arm_deadline(c);
 }
 
-struct sbx_client *sbx_client_new(struct sbx_daemon *d, int fd, const struct ucred *cred,
+struct sbx_client *sbx_client_new(struct sbx_daemon *d, int fd, struct sbx_caller *cred,
                                   bool trusted, enum sbx_client_state state)
 {
     struct sbx_client *c = calloc(1, sizeof(*c));
-    if (!c)
+    if (!c) {
+        sbx_caller_done(cred);
         return NULL;
+    }
     *c = (struct sbx_client){ .d = d, .fd = fd, .cred = *cred, .trusted = trusted, .state = state };
+    *cred = (struct sbx_caller){ 0 };
     sbx_proto_rx_init(&c->rx);
     if ((state != SBX_CL_REFUSED && sbx_server_count(c) < 0) ||
         uv_poll_init(d->loop, &c->poll, fd) < 0) {
         sbx_server_uncount(c);
+        sbx_caller_done(&c->cred);
         free(c);
         return NULL;
     }
@@ -493,16 +499,16 @@ struct sbx_client *sbx_client_new(struct sbx_daemon *d, int fd, const struct ucr
 
 int sbx_client_add(struct sbx_daemon *d, int fd)
 {
-    struct ucred cred;
-    socklen_t len = sizeof(cred);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-        int r = sbx_neg_errno();
+    struct sbx_caller cred;
+    int r = sbx_caller_from_socket(fd, &cred);
+    if (r < 0) {
         close(fd);
         return r;
     }
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-        int r = sbx_neg_errno();
+        r = sbx_neg_errno();
+        sbx_caller_done(&cred);
         close(fd);
         return r;
     }

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "daemon/caller.h"
 #include "proto/proto.h"
 #include "sbx/macro.h"
 
@@ -54,12 +55,12 @@ struct sbx_client {
     uv_timer_t deadline; /* armed while the daemon waits on the client */
     unsigned handles_open;
     struct sbx_proto_rx rx;
-    struct ucred cred;
-    bool trusted;          /* root or the daemon's own uid: no per-uid limits */
-    bool counted;          /* in the connection counts (not a refused connection) */
-    bool peer_shut;        /* the peer shut down its sending side while its sandbox runs */
-    size_t frame_charge;   /* bytes of the RUN frame in progress counted against the budgets */
-    size_t pending_charge; /* bytes of the pending RUN counted against them */
+    struct sbx_caller cred; /* resolved at accept */
+    bool trusted;           /* root or the daemon's own uid: no per-uid limits */
+    bool counted;           /* in the connection counts (not a refused connection) */
+    bool peer_shut;         /* the peer shut down its sending side while its sandbox runs */
+    size_t frame_charge;    /* bytes of the RUN frame in progress counted against the budgets */
+    size_t pending_charge;  /* bytes of the pending RUN counted against them */
     enum sbx_client_state state;
     struct sbx_run_req *pending; /* owned: a RUN waiting for the FDS its OPEN asked for */
     struct sbx_sandbox *sandbox; /* not owned: the sandbox outlives a vanished client */
@@ -102,14 +103,19 @@ int sbx_server_listen(struct sbx_daemon *d);
 
 /* Serves the embedded daemon's one connection, a socketpair to sandboxctl: no admission. */
 int sbx_client_add(struct sbx_daemon *d, int fd);
-/* Whether the peer has gid as its primary or a supplementary group. */
-bool sbx_client_in_group(struct sbx_client *c, gid_t gid);
 /* Closes the connection; a sandbox it started is killed. */
 void sbx_client_close(struct sbx_client *c);
 /* The guest's pty master, from sandbox init, goes to the client (TTY). */
 int sbx_client_send_tty(struct sbx_client *c, int master);
 /* Sends TRACE with the sandbox's trace memfd. */
 int sbx_client_send_trace(struct sbx_client *c, int memfd);
+/*
+ * What a sandbox started for a client tells it (struct sbx_sandbox_owner's
+ * notify, ctx the client or NULL): the lifecycle hears every note, the
+ * client its terminal, trace ring and EXIT (server-sandbox.c).
+ */
+struct sbx_sandbox_note;
+int sbx_client_sandbox_notify(void *ctx, struct sbx_sandbox *s, const struct sbx_sandbox_note *n);
 /* The sandbox of this client ended: send EXIT, and close. */
 void sbx_client_sandbox_exited(struct sbx_client *c, struct sbx_sandbox *s,
                                const struct sbx_msg_exit *m);
@@ -118,8 +124,9 @@ void sbx_client_sandbox_exited(struct sbx_client *c, struct sbx_sandbox *s,
  * Between server.c (one connection) and server-accept.c (admission and
  * accounting).  sbx_client_new() serves fd in state HELLO (counted), or in
  * REFUSED after an ERROR was sent (not counted); NULL when it could not.
+ * It takes *cred's groups either way.
  */
-struct sbx_client *sbx_client_new(struct sbx_daemon *d, int fd, const struct ucred *cred,
+struct sbx_client *sbx_client_new(struct sbx_daemon *d, int fd, struct sbx_caller *cred,
                                   bool trusted, enum sbx_client_state state);
 /* Sends an ERROR frame (err: an errno, either sign) and closes the connection. */
 void sbx_client_fail(struct sbx_client *c, int err, const char *fmt, ...) _printf_(3, 4);

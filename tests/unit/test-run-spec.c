@@ -127,11 +127,7 @@ static void test_env_limit(void)
 /* ---- identities --------------------------------------------------------- */
 
 /* The caller of these cases is uid 1000, gid 1000, a member of 100 too. */
-static bool member(void *ctx, uint32_t gid)
-{
-    (void)ctx;
-    return gid == 1000 || gid == 100;
-}
+static gid_t caller_groups[] = { 100 };
 
 static void test_ids(void)
 {
@@ -166,7 +162,10 @@ static void test_ids(void)
         { "root: any ids", 0, false, 0, 0, { 0 }, 1, 0, NULL },
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-        struct sbx_run_caller caller = { cases[i].caller, cases[i].caller, member, NULL };
+        struct sbx_caller caller = { .uid = cases[i].caller,
+                                     .gid = cases[i].caller,
+                                     .groups = caller_groups,
+                                     .n_groups = ARRAY_SIZE(caller_groups) };
         char msg[256] = "";
         int r = sbx_run_check_ids(&caller, cases[i].operator_policy, cases[i].uid, cases[i].gid,
                                   cases[i].groups, cases[i].n, msg, sizeof(msg));
