@@ -25,7 +25,8 @@ MODULE_OF = {
     "daemon": "daemon", "main": "daemon", "embed": "daemon",
     "server": "server", "server-accept": "server", "server-sandbox": "server",
     "lifecycle": "server", "lifecycle-clean": "server", "lifecycle-exec": "server",
-    "lifecycle-status": "server", "logs": "server", "record": "server",
+    "lifecycle-status": "server", "lifecycle-policy": "server", "logs": "server",
+    "record": "server",
     "run": "run", "run-spec": "run",
     "sandbox": "sandbox", "killnotif": "sandbox",
     "sitemap-build": "sitemap-build",
@@ -33,7 +34,8 @@ MODULE_OF = {
 
 # Leaves: code that includes no module of the spine, usable from anywhere.
 LEAVES = {
-    "blob", "caller", "cgroup", "cgroup-usage", "fdcheck", "idmap-self", "image", "image-config",
+    "blob", "caller", "cgroup", "cgroup-usage", "fdcheck", "idmap", "idmap-self", "idrange",
+    "image", "image-config",
     "image-super", "init", "init-exec", "init-guest", "init-main", "init-notify", "init-rootfs",
     "init-spawn",
     "kmsg", "log", "sitemap", "sitemap-main", "sitemap-walk", "spawn-report",
