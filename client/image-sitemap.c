@@ -35,7 +35,7 @@
 
 #include "daemon/blob.h"
 #include "daemon/image.h"
-#include "daemon/sitemap-walk.h"
+#include "trampoline/sitemap-walk.h"
 #include "daemon/sitemap.h"
 #include "daemon/spawn-report.h"
 #include "sbx/macro.h"

@@ -10,7 +10,7 @@ int sbx_blob_memfd_init(void);
 int sbx_blob_memfd_trampoline(void);
 /* The trampoline, then from the next page boundary tail (a site map and its footer). */
 int sbx_blob_memfd_trampoline_with(const void *tail, size_t tail_size);
-/* sbx-sitemap (daemon/sitemap-main.c); built in with the trampoline. */
+/* sbx-sitemap (trampoline/sitemap-main.c); built in with the trampoline. */
 int sbx_blob_memfd_sitemap(void);
 /* A hash of sbx-sitemap: stored maps made by another build are not used. */
 uint64_t sbx_blob_sitemap_id(void);

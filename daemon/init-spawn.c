@@ -11,7 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "daemon/init.h"
+#include "init/init.h"
 #include "daemon/spawn-report.h"
 #include "sbx/macro.h"
 

@@ -3,7 +3,7 @@
  * exec: a new process in a running detached sandbox.  The daemon checks
  * the request and the client's stdio as for RUN and hands both to the
  * sandbox's init (INIT_EXEC), which starts the process through the code that
- * started the guest (daemon/init-exec.c): same namespaces, cgroup, identity,
+ * started the guest (init/exec.c): same namespaces, cgroup, identity,
  * rlimits, capabilities, policy filter and trampoline.  The client gets
  * STARTED at once, its signals go on as INIT_EXEC_SIGNAL, and EXIT comes
  * when init reports the process's end; a client that goes away takes its

@@ -27,7 +27,7 @@
 #include "daemon/daemon.h"
 #include "daemon/idmap.h"
 #include "daemon/image.h"
-#include "daemon/init.h"
+#include "init/init.h"
 #include "daemon/init-spawn.h"
 #include "daemon/killnotif.h"
 #include "daemon/log.h"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Site maps: running sbx-sitemap (daemon/sitemap-main.c) and checking what
+ * Site maps: running sbx-sitemap (trampoline/sitemap-main.c) and checking what
  * it wrote before any sandbox sees it.  The helper reads untrusted files;
  * the daemon trusts nothing of its output but the format this file checks.
  */

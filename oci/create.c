@@ -39,7 +39,7 @@
 
 #include "daemon/blob.h"
 #include "daemon/init-spawn.h"
-#include "daemon/init.h"
+#include "init/init.h"
 #include "daemon/spawn-report.h"
 #include "oci/monitor.h"
 #include "oci/oci.h"

@@ -4,7 +4,7 @@
  * pid goes to --pid-file, it exits with the process's status) joins the
  * container's cgroup and namespaces, then starts the process with the same
  * code sbx-init starts the guest with (sbx_init_spawn_guest in
- * daemon/init-guest.c): the same drop of identity and capabilities,
+ * init/guest.c): the same drop of identity and capabilities,
  * rlimits, no_new_privs, the container's compiled filter and, in trap and
  * rewrite modes, the trampoline.
  */
@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "daemon/blob.h"
-#include "daemon/init.h"
+#include "init/init.h"
 #include "oci/monitor.h"
 #include "oci/oci.h"
 #include "sbx/macro.h"

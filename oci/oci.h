@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sandboxd-oci: a runc-compatible OCI runtime.  The bundle's config.json
- * becomes the SPEC that sbx-init (daemon/init-*.c) builds every sandbox
+ * becomes the SPEC that sbx-init (the files of init/) builds every sandbox
  * from, and the policy model (policy/) compiles its seccomp profile under
  * the baseline; this module only translates, keeps state and supervises.
  */

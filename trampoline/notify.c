@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The filter's install with a listener for the policy's kill rules
- * (include/sbx/notify.h), as daemon/init-notify.c does it in `off` mode: a
+ * (include/sbx/notify.h), as init/notify.c does it in `off` mode: a
  * helper that shares this process's descriptor table but not its filter
  * (clone with CLONE_FILES, made before the filter) sends the listener to
  * sandbox init over SBX_FD_NOTIFY and closes it, before the trampoline
@@ -84,7 +84,7 @@ static int is_listener(int fd)
     return r == 0 || r == -ENOENT;
 }
 
-/* The helper: see daemon/init-notify.c, handover(). */
+/* The helper: see init/notify.c, handover(). */
 static SBX_NORETURN void handover(long installer, int done_w)
 {
     for (;;) {

@@ -36,9 +36,8 @@ MODULE_OF = {
 LEAVES = {
     "blob", "caller", "cgroup", "cgroup-usage", "fdcheck", "idmap", "idmap-self", "idrange",
     "image", "image-config",
-    "image-super", "init", "init-exec", "init-guest", "init-main", "init-notify", "init-rootfs",
-    "init-spawn",
-    "kmsg", "log", "sitemap", "sitemap-main", "sitemap-walk", "spawn-report",
+    "image-super", "init-spawn",
+    "kmsg", "log", "sitemap", "spawn-report",
 }
 
 # daemon.h is the state every module is handed (struct sbx_daemon): anyone may include it.

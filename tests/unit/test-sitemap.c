@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Site maps (daemon/sitemap.c, daemon/sitemap-main.c): the real sbx-sitemap
+ * Site maps (daemon/sitemap.c, trampoline/sitemap-main.c): the real sbx-sitemap
  * over a directory holding a copy of the host's libc, the checks that keep
  * a bad map away from sandboxes, and the store in the state directory.
  */

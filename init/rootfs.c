@@ -37,7 +37,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "daemon/init.h"
+#include "init/init.h"
 #include "sbx/macro.h"
 
 int sbx_init_fail(struct sbx_init_error *e, int err, const char *fmt, ...)

@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "daemon/init.h"
+#include "init/init.h"
 #include "sbx/macro.h"
 
 #define INIT_MAX_EXECS 64 /* running at once in one sandbox */

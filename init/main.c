@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "daemon/init.h"
+#include "init/init.h"
 #include "sbx/abi.h"
 #include "sbx/macro.h"
 
@@ -254,7 +254,7 @@ int main(void)
     master = sbx_close(master);
     int st;
     if (spec.flags & SBX_SPEC_EXEC) {
-        /* init-exec.c: the capabilities stay, to start exec'd processes as the guest was. */
+        /* exec.c: the capabilities stay, to start exec'd processes as the guest was. */
         st = sbx_init_serve(ctl, &spec, &fds, guest);
     } else {
         /* If this fails, init exits below; the kernel kills the guest with its pid namespace. */

@@ -24,7 +24,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "daemon/init.h"
+#include "init/init.h"
 #include "sbx/abi.h"
 #include "sbx/macro.h"
 #include "sbx/notify.h"

@@ -32,7 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "daemon/init.h"
+#include "init/init.h"
 #include "sbx/abi.h"
 #include "sbx/macro.h"
 
@@ -350,7 +350,7 @@ static int read_policy(int fd, struct sock_fprog *prog, struct sbx_init_error *e
 
 /*
  * Reads the guest's startup status; meanwhile, the listener of the policy's
- * kill rules goes to the daemon as soon as it comes (init-notify.c), since
+ * kill rules goes to the daemon as soon as it comes (notify.c), since
  * a call of the starting guest may already wait for it.
  */
 static ssize_t read_status(int status, int notify, int ctl, uint32_t exec_id,

@@ -6,7 +6,7 @@
  * map from fd 4 when it exits 0.  `sandboxctl image build`, for a user who
  * cannot mount the image it has just written, runs it in its file mode
  * instead: fd 3 is a socket on which the builder hands over the files its
- * own walk of the image finds, with the same rules (daemon/sitemap-walk.h),
+ * own walk of the image finds, with the same rules (trampoline/sitemap-walk.h),
  * so that the map is the one a mount would give.
  *
  * Every file of the image is untrusted input to an x86 decoder and an ELF
@@ -39,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/sitemap-walk.h"
+#include "trampoline/sitemap-walk.h"
 #include "rewrite-internal.h"
 #include "sbx/sitemap.h"
 
@@ -350,7 +350,7 @@ static int probe(int argc, char **argv)
 
 /*
  * The file mode: the files come from the builder, one record and memfd at a
- * time (daemon/sitemap-walk.h), in the order of its walk, and each is
+ * time (trampoline/sitemap-walk.h), in the order of its walk, and each is
  * indexed as walk() indexes a file of a mounted image, with the inode
  * number and times the record gives (those the mounted image will show).
  */
