@@ -6,8 +6,11 @@ and the order between processes differ by nature).  Results that differ by
 nature are normalized: addresses (hex results) become ADDR, the pids clone,
 fork, wait4, getpid and the like return become PID.  The documented
 differences are left out: rt_sigreturn (the trampoline lets it through
-without seeing it), and, with --from-exec, everything a pid did before its
-first successful execve of the program (chroot's own calls).
+without seeing it), a call strace shows as `= ? ERESTART...` (the kernel
+restarts it after a signal, and the trampoline sees only the restarted
+call's return: strace prints the one call twice), and, with --from-exec,
+everything a pid did before its first successful execve of the program
+(chroot's own calls).
 
 --ignore NAME leaves NAME out as well (rt_sigprocmask in rewrite mode: a
 signal it unblocks runs its handler before the call is recorded).
@@ -65,6 +68,8 @@ def parse(path, pattern, from_exec):
                 continue
             name = c.group(1)
             if name in LEFT_OUT:
+                continue
+            if r.group(1) == "?" and " ERESTART" in rest:
                 continue
             if from_exec and not started.get(pid):
                 # A child inherits its parent's state: it has started when the parent had.
