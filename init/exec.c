@@ -88,7 +88,7 @@ static void start_exec(struct served *sv, struct sbx_frame *f)
     struct sbx_msg_exec m;
     if (sbx_msg_exec_decode(f, &m) < 0 || f->type != SBX_MSG_INIT_EXEC)
         return;
-    struct sbx_init_error e = { 0 };
+    struct sbx_error e = { 0 };
     unsigned kind = SBX_EXIT_SETUP;
     _cleanup_close_ int master = -EBADF, slave = -EBADF;
     _cleanup_free_ char **env = NULL;
@@ -106,22 +106,22 @@ static void start_exec(struct served *sv, struct sbx_frame *f)
         x.n_groups = 0;
     }
     if (f->n_fds != 3) {
-        sbx_init_fail(&e, EBADMSG, "exec carries %u fds, expected 3", f->n_fds);
+        sbx_error_set_errno(&e, EBADMSG, "exec carries %u fds, expected 3", f->n_fds);
         goto fail;
     }
     if (sv->n >= INIT_MAX_EXECS) {
-        sbx_init_fail(&e, EAGAIN, "%d processes of exec run in this sandbox already",
-                      INIT_MAX_EXECS);
+        sbx_error_set_errno(&e, EAGAIN, "%d processes of exec run in this sandbox already",
+                            INIT_MAX_EXECS);
         goto fail;
     }
     if (!(env = merge_env(sv->spec, &m, &x.envc))) {
-        sbx_init_fail(&e, ENOMEM, "the environment");
+        sbx_error_set_errno(&e, ENOMEM, "the environment");
         goto fail;
     }
     x.env = env;
     if (sbx_init_resolve_program(&x, path, sizeof(path)) < 0) {
         kind = SBX_EXIT_NOTFOUND;
-        sbx_init_fail(&e, ENOENT, "%s", x.argv[0]);
+        sbx_error_set_errno(&e, ENOENT, "%s", x.argv[0]);
         goto fail;
     }
     for (int i = 0; i < 3; i++)

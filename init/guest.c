@@ -42,23 +42,23 @@
 #define SECBIT_KEEP_CAPS (1 << 4)
 #endif
 
-int sbx_init_uts_net(const struct sbx_spec *spec, struct sbx_init_error *e)
+int sbx_init_uts_net(const struct sbx_spec *spec, struct sbx_error *e)
 {
     const char *name = spec->hostname ? spec->hostname : "sandbox";
     if (sethostname(name, strlen(name)) < 0)
-        return sbx_init_fail(e, errno, "sethostname");
+        return sbx_error_set_errno(e, errno, "sethostname");
     if (spec->flags & SBX_SPEC_NET_HOST)
         return 0;
     _cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (s < 0)
-        return sbx_init_fail(e, errno, "socket for loopback setup");
+        return sbx_error_set_errno(e, errno, "socket for loopback setup");
     struct ifreq ifr = { 0 };
     snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
     if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
-        return sbx_init_fail(e, errno, "get lo flags");
+        return sbx_error_set_errno(e, errno, "get lo flags");
     ifr.ifr_flags |= IFF_UP;
     if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
-        return sbx_init_fail(e, errno, "bring lo up");
+        return sbx_error_set_errno(e, errno, "bring lo up");
     return 0;
 }
 
@@ -295,7 +295,7 @@ static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx
 /* ---- back in init ---- */
 
 int sbx_init_open_pty(const struct sbx_spec *spec, int *ret_master, int *ret_slave,
-                      struct sbx_init_error *e)
+                      struct sbx_error *e)
 {
     /*
      * Inside the new root: the sandbox's own devpts instance, mounted by init
@@ -309,39 +309,39 @@ int sbx_init_open_pty(const struct sbx_spec *spec, int *ret_master, int *ret_sla
     };
     _cleanup_close_ int m = (int)syscall(SYS_openat2, AT_FDCWD, "/dev/pts/ptmx", &how, sizeof(how));
     if (m < 0)
-        return sbx_init_fail(e, errno, "open /dev/pts/ptmx for the guest's terminal");
+        return sbx_error_set_errno(e, errno, "open /dev/pts/ptmx for the guest's terminal");
     struct statfs sfs;
     if (fstatfs(m, &sfs) < 0 || sfs.f_type != DEVPTS_SUPER_MAGIC)
-        return sbx_init_fail(e, EPERM, "/dev/pts/ptmx is not the sandbox's devpts");
+        return sbx_error_set_errno(e, EPERM, "/dev/pts/ptmx is not the sandbox's devpts");
     int unlock = 0;
     if (ioctl(m, TIOCSPTLCK, &unlock) < 0)
-        return sbx_init_fail(e, errno, "unlock the guest's pty");
+        return sbx_error_set_errno(e, errno, "unlock the guest's pty");
     _cleanup_close_ int sl = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (sl < 0)
-        return sbx_init_fail(e, errno, "open the slave of the guest's pty");
+        return sbx_error_set_errno(e, errno, "open the slave of the guest's pty");
     /* The guest's own terminal, as login makes it: programs reopen it by name. */
     if (fchown(sl, spec->uid, spec->gid) < 0 || fchmod(sl, 0620) < 0)
-        return sbx_init_fail(e, errno, "give the guest's pty to uid %u", spec->uid);
+        return sbx_error_set_errno(e, errno, "give the guest's pty to uid %u", spec->uid);
     *ret_master = TAKE_FD(m);
     *ret_slave = TAKE_FD(sl);
     return 0;
 }
 
-static int read_policy(int fd, struct sock_fprog *prog, struct sbx_init_error *e)
+static int read_policy(int fd, struct sock_fprog *prog, struct sbx_error *e)
 {
     struct stat st;
     if (fstat(fd, &st) < 0)
-        return sbx_init_fail(e, errno, "policy program");
+        return sbx_error_set_errno(e, errno, "policy program");
     if (st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) != 0 ||
         st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS)
-        return sbx_init_fail(e, EINVAL, "policy program has a bad size (%lld bytes)",
-                             (long long)st.st_size);
+        return sbx_error_set_errno(e, EINVAL, "policy program has a bad size (%lld bytes)",
+                                   (long long)st.st_size);
     struct sock_filter *f = malloc((size_t)st.st_size);
     if (!f)
-        return sbx_init_fail(e, ENOMEM, "policy program");
+        return sbx_error_set_errno(e, ENOMEM, "policy program");
     if (pread(fd, f, (size_t)st.st_size, 0) != st.st_size) {
         free(f);
-        return sbx_init_fail(e, errno ? errno : EIO, "read policy program");
+        return sbx_error_set_errno(e, errno ? errno : EIO, "read policy program");
     }
     prog->filter = f;
     prog->len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
@@ -384,7 +384,7 @@ static ssize_t read_status(int status, int notify, int ctl, uint32_t exec_id,
 }
 
 int sbx_init_spawn_guest(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
-                         const char *path, int ctl, uint32_t exec_id, struct sbx_init_error *e,
+                         const char *path, int ctl, uint32_t exec_id, struct sbx_error *e,
                          unsigned *ret_kind)
 {
     struct sock_fprog prog = { 0 };
@@ -394,13 +394,13 @@ int sbx_init_spawn_guest(const struct sbx_spec *spec, const struct sbx_init_fds 
     int pipefd[2], notify[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0) {
         free(prog.filter);
-        return sbx_init_fail(e, errno, "status pipe");
+        return sbx_error_set_errno(e, errno, "status pipe");
     }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, notify) < 0) {
         free(prog.filter);
         close(pipefd[0]);
         close(pipefd[1]);
-        return sbx_init_fail(e, errno, "socket for the seccomp listener");
+        return sbx_error_set_errno(e, errno, "socket for the seccomp listener");
     }
     pid_t pid = fork();
     if (pid < 0) {
@@ -409,7 +409,7 @@ int sbx_init_spawn_guest(const struct sbx_spec *spec, const struct sbx_init_fds 
         close(pipefd[1]);
         close(notify[0]);
         close(notify[1]);
-        return sbx_init_fail(e, errno, "fork the guest");
+        return sbx_error_set_errno(e, errno, "fork the guest");
     }
     if (pid == 0) {
         close(pipefd[0]);
@@ -427,24 +427,24 @@ int sbx_init_spawn_guest(const struct sbx_spec *spec, const struct sbx_init_fds 
     if (n < 0) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
-        return sbx_init_fail(e, err, "hand the seccomp listener to sandboxd");
+        return sbx_error_set_errno(e, err, "hand the seccomp listener to sandboxd");
     }
     if (n == 0)
         return pid; /* end of file: the guest is running */
     waitpid(pid, NULL, 0);
     if (n != sizeof(rec))
-        return sbx_init_fail(e, EPROTO, "guest startup status");
+        return sbx_error_set_errno(e, EPROTO, "guest startup status");
     errno = rec.err;
     switch (rec.stage) {
     case SBX_STAGE_EXEC:
     case SBX_STAGE_LOAD:
         *ret_kind = rec.err == ENOENT ? SBX_EXIT_NOTFOUND : SBX_EXIT_NOEXEC;
-        return sbx_init_fail(e, rec.err, "%s", path);
+        return sbx_error_set_errno(e, rec.err, "%s", path);
     case SBX_STAGE_FILTER:
-        return sbx_init_fail(e, rec.err, "install the seccomp filter");
+        return sbx_error_set_errno(e, rec.err, "install the seccomp filter");
     case SBX_STAGE_CWD:
-        return sbx_init_fail(e, rec.err, "working directory %s", spec->cwd ? spec->cwd : "/");
+        return sbx_error_set_errno(e, rec.err, "working directory %s", spec->cwd ? spec->cwd : "/");
     default:
-        return sbx_init_fail(e, rec.err, "prepare the guest process");
+        return sbx_error_set_errno(e, rec.err, "prepare the guest process");
     }
 }

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "proto/proto.h"
+#include "sbx/error.h"
 
 /* The daemon hands the control socket to sbx-init at this fd. */
 #define SBX_INIT_CTL_FD 3
@@ -23,15 +24,6 @@ struct sbx_init_fds {
     const int *pass; /* for the guest at 3.. (SPEC's n_pass) */
     unsigned n_pass;
 };
-
-/* A failed step: what and why, for the REPORT frame. */
-struct sbx_init_error {
-    int err; /* positive errno */
-    char msg[512];
-};
-
-int sbx_init_fail(struct sbx_init_error *e, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /*
  * What of a sandbox's root depends on no request: a /proc and a /dev (without
@@ -51,19 +43,19 @@ void sbx_init_premount(struct sbx_init_premade *ret);
  * one, until init exits.
  */
 int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
-                    const struct sbx_init_premade *pre, struct sbx_init_error *e);
+                    const struct sbx_init_premade *pre, struct sbx_error *e);
 /* Hostname and loopback. */
-int sbx_init_uts_net(const struct sbx_spec *spec, struct sbx_init_error *e);
+int sbx_init_uts_net(const struct sbx_spec *spec, struct sbx_error *e);
 /* With SBX_SPEC_TTY: a pty in the sandbox's devpts, its slave owned by the guest's ids. */
 int sbx_init_open_pty(const struct sbx_spec *spec, int *ret_master, int *ret_slave,
-                      struct sbx_init_error *e);
+                      struct sbx_error *e);
 /*
  * Forks the guest, or exec'd process exec_id (0 for the guest); returns its
  * pid, or -errno with e filled and the kind of failure.  The listener of the
  * policy's kill rules goes to ctl as NOTIFY, or INIT_EXEC_NOTIFY for exec_id.
  */
 int sbx_init_spawn_guest(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
-                         const char *path, int ctl, uint32_t exec_id, struct sbx_init_error *e,
+                         const char *path, int ctl, uint32_t exec_id, struct sbx_error *e,
                          unsigned *ret_kind);
 /*
  * In the guest's process: installs the policy's program with a listener

@@ -36,12 +36,12 @@ static int report(int ctl, unsigned kind, unsigned code, const char *message)
 }
 
 static int split_fds(const struct sbx_spec *spec, const struct sbx_frame *f,
-                     struct sbx_init_fds *ret, struct sbx_init_error *e)
+                     struct sbx_init_fds *ret, struct sbx_error *e)
 {
     unsigned fixed = spec->mode == SBX_MODE_OFF ? 5 : 7;
     if (spec->n_pass > SBX_PROTO_MAX_FDS || f->n_fds != fixed + spec->n_binds + spec->n_pass)
-        return sbx_init_fail(e, EBADMSG, "spec carries %u fds, expected %u", f->n_fds,
-                             fixed + spec->n_binds + spec->n_pass);
+        return sbx_error_set_errno(e, EBADMSG, "spec carries %u fds, expected %u", f->n_fds,
+                                   fixed + spec->n_binds + spec->n_pass);
     *ret = (struct sbx_init_fds){
         .image = f->fds[0],
         .stdio = { f->fds[1], f->fds[2], f->fds[3] },
@@ -96,19 +96,19 @@ int sbx_init_resolve_program(const struct sbx_spec *spec, char *out, size_t len)
  * process that had any.  All of them go, the bounding set first (dropping
  * from it takes CAP_SETPCAP), so that not even an execve could bring one back.
  */
-static int drop_own_capabilities(struct sbx_init_error *e)
+static int drop_own_capabilities(struct sbx_error *e)
 {
     int ncaps = (int)cap_max_bits();
     for (int c = 0; c < ncaps; c++)
         if (cap_drop_bound((cap_value_t)c) < 0)
-            return sbx_init_fail(e, errno, "drop capability %d from init's bounding set", c);
+            return sbx_error_set_errno(e, errno, "drop capability %d from init's bounding set", c);
     cap_t none = cap_init(); /* all sets empty; the ambient set empties with permitted */
     if (!none)
-        return sbx_init_fail(e, errno, "drop init's capabilities");
+        return sbx_error_set_errno(e, errno, "drop init's capabilities");
     int r = cap_set_proc(none);
     cap_free(none);
     if (r < 0)
-        return sbx_init_fail(e, errno, "drop init's capabilities");
+        return sbx_error_set_errno(e, errno, "drop init's capabilities");
     return 0;
 }
 
@@ -143,13 +143,13 @@ static int send_fd(int ctl, uint16_t type, int fd)
  * the client.  Without either the run cannot be what the client asked for:
  * the guest does not run on.
  */
-static int hand_over(int ctl, pid_t guest, int master, struct sbx_init_error *e)
+static int hand_over(int ctl, pid_t guest, int master, struct sbx_error *e)
 {
     _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, guest, 0);
     if (pidfd < 0 || send_fd(ctl, SBX_MSG_GUEST, pidfd) < 0)
-        return sbx_init_fail(e, errno ? errno : EPIPE, "hand the guest's pidfd to sandboxd");
+        return sbx_error_set_errno(e, errno ? errno : EPIPE, "hand the guest's pidfd to sandboxd");
     if (master >= 0 && send_fd(ctl, SBX_MSG_TTY, master) < 0)
-        return sbx_init_fail(e, EPIPE, "hand the guest's terminal to sandboxd");
+        return sbx_error_set_errno(e, EPIPE, "hand the guest's terminal to sandboxd");
     return 0;
 }
 
@@ -159,18 +159,18 @@ static int hand_over(int ctl, pid_t guest, int master, struct sbx_init_error *e)
  * first, as an engine wants the console before `create` returns.  0 on START;
  * -1 when the runtime went away or sent anything else (nothing to report to).
  */
-static int wait_start(int ctl, int *master, struct sbx_init_error *e)
+static int wait_start(int ctl, int *master, struct sbx_error *e)
 {
     struct sbx_buf b = { 0 };
     if (*master >= 0 && send_fd(ctl, SBX_MSG_TTY, *master) < 0)
-        return sbx_init_fail(e, EPIPE, "hand the guest's terminal to the runtime");
+        return sbx_error_set_errno(e, EPIPE, "hand the guest's terminal to the runtime");
     *master = sbx_close(*master);
     int r = sbx_msg_empty_encode(SBX_MSG_READY, &b);
     if (r >= 0)
         r = sbx_proto_send(ctl, &b, NULL, 0);
     sbx_buf_free(&b);
     if (r < 0)
-        return sbx_init_fail(e, r, "tell the runtime the sandbox is ready");
+        return sbx_error_set_errno(e, r, "tell the runtime the sandbox is ready");
     struct sbx_frame f = { 0 };
     bool start = sbx_proto_recv(ctl, &f) > 0 && sbx_msg_empty_decode(&f, SBX_MSG_START) == 0;
     sbx_frame_clear(&f);
@@ -180,7 +180,7 @@ static int wait_start(int ctl, int *master, struct sbx_init_error *e)
 int main(void)
 {
     int ctl = SBX_INIT_CTL_FD;
-    struct sbx_init_error e = { 0 };
+    struct sbx_error e = { 0 };
     /* The guest's pty, with SBX_SPEC_TTY; before the first goto, so cleanup sees them set. */
     _cleanup_close_ int master = -EBADF, slave = -EBADF;
     /* The writable image's root, for the write-back after the guest. */
@@ -216,12 +216,12 @@ int main(void)
     /* Opened before the guest runs, which could otherwise change what "/" names. */
     if ((spec.flags & SBX_SPEC_WRITABLE_IMAGE) &&
         (root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        sbx_init_fail(&e, errno, "open the writable image's root");
+        sbx_error_set_errno(&e, errno, "open the writable image's root");
         goto fail;
     }
     if (sbx_init_resolve_program(&spec, path, sizeof(path)) < 0) {
         kind = SBX_EXIT_NOTFOUND;
-        sbx_init_fail(&e, ENOENT, "%s", spec.argv[0]);
+        sbx_error_set_errno(&e, ENOENT, "%s", spec.argv[0]);
         goto fail;
     }
     if ((spec.flags & SBX_SPEC_TTY) && sbx_init_open_pty(&spec, &master, &slave, &e) < 0)

@@ -40,20 +40,6 @@
 #include "init/init.h"
 #include "sbx/macro.h"
 
-int sbx_init_fail(struct sbx_init_error *e, int err, const char *fmt, ...)
-{
-    if (err < 0)
-        err = -err;
-    e->err = err ? err : EIO;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-    va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof(e->msg))
-        snprintf(e->msg + n, sizeof(e->msg) - (size_t)n, ": %s", strerror(e->err));
-    return -e->err;
-}
-
 /*
  * How a path below a directory fd is looked up.  Policy targets resolve as
  * the guest would see them: symlinks are followed, an absolute one or ".."
@@ -102,18 +88,18 @@ static int mount_id(int fd, uint64_t *ret)
 }
 
 /* Records the mount that the mount fd mnt is, as the sandbox's own (target NULL) or a bind. */
-static int mounts_add(struct mounts *ms, int mnt, const char *target, struct sbx_init_error *e,
+static int mounts_add(struct mounts *ms, int mnt, const char *target, struct sbx_error *e,
                       const char *what)
 {
     uint64_t id;
     int r = mount_id(mnt, &id);
     if (r < 0)
-        return sbx_init_fail(e, r, "%s: the mount id of the new mount", what);
+        return sbx_error_set_errno(e, r, "%s: the mount id of the new mount", what);
     if (ms->n == ms->cap) {
         size_t cap = ms->cap ? 2 * ms->cap : 8;
         void *m = reallocarray(ms->m, cap, sizeof(*ms->m));
         if (!m)
-            return sbx_init_fail(e, ENOMEM, "%s: record the mount", what);
+            return sbx_error_set_errno(e, ENOMEM, "%s: record the mount", what);
         ms->m = m;
         ms->cap = cap;
     }
@@ -156,32 +142,34 @@ static int create_in(int parent, const char *name, int dir)
  * Whether a missing component may be created in parent: only on a mount of
  * the sandbox's own.  0, or -errno with e filled, naming the missing path.
  */
-static int may_create_in(const struct mounts *ms, int parent, struct sbx_init_error *e,
-                         const char *what, const char *prefix)
+static int may_create_in(const struct mounts *ms, int parent, struct sbx_error *e, const char *what,
+                         const char *prefix)
 {
     uint64_t id;
     int r = mount_id(parent, &id);
     if (r < 0)
-        return sbx_init_fail(e, r, "%s: the mount id of the parent of /%s", what, prefix);
+        return sbx_error_set_errno(e, r, "%s: the mount id of the parent of /%s", what, prefix);
     for (size_t i = 0; i < ms->n; i++) {
         if (ms->m[i].id != id)
             continue;
         if (!ms->m[i].target)
             return 0;
-        return sbx_init_fail(e, EPERM,
-                             "%s: the mount point /%s does not exist and would be created in the "
-                             "bind mount at %s; create it in the bind's source first",
-                             what, prefix, ms->m[i].target);
+        return sbx_error_set_errno(
+            e, EPERM,
+            "%s: the mount point /%s does not exist and would be created in the "
+            "bind mount at %s; create it in the bind's source first",
+            what, prefix, ms->m[i].target);
     }
-    return sbx_init_fail(e, EPERM,
-                         "%s: the mount point /%s does not exist and cannot be created: it would "
-                         "be on a mount that is not one of the sandbox's own filesystems (a mount "
-                         "below a bind's source, /proc, /dev/pts)",
-                         what, prefix);
+    return sbx_error_set_errno(
+        e, EPERM,
+        "%s: the mount point /%s does not exist and cannot be created: it would "
+        "be on a mount that is not one of the sandbox's own filesystems (a mount "
+        "below a bind's source, /proc, /dev/pts)",
+        what, prefix);
 }
 
 /* Fills e for a component of a mount point that could not be opened or made. */
-static int component_fail(struct sbx_init_error *e, int err, uint64_t resolve, int parent,
+static int component_fail(struct sbx_error *e, int err, uint64_t resolve, int parent,
                           const char *name, const char *what, const char *prefix)
 {
     struct stat st;
@@ -189,23 +177,23 @@ static int component_fail(struct sbx_init_error *e, int err, uint64_t resolve, i
     case -EEXIST:
         /* It did not resolve, yet it is there: a symlink to nothing inside the sandbox. */
         if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
-            return sbx_init_fail(e, ENOENT,
-                                 "%s: /%s is a symlink to a path that does not exist in the "
-                                 "sandbox",
-                                 what, prefix);
-        return sbx_init_fail(e, err, "%s: /%s", what, prefix);
+            return sbx_error_set_errno(e, ENOENT,
+                                       "%s: /%s is a symlink to a path that does not exist in the "
+                                       "sandbox",
+                                       what, prefix);
+        return sbx_error_set_errno(e, err, "%s: /%s", what, prefix);
     case -ELOOP:
         if (resolve & RESOLVE_NO_SYMLINKS)
-            return sbx_init_fail(e, err, "%s: /%s is a symlink, which is not allowed here", what,
-                                 prefix);
-        return sbx_init_fail(
+            return sbx_error_set_errno(e, err, "%s: /%s is a symlink, which is not allowed here",
+                                       what, prefix);
+        return sbx_error_set_errno(
             e, err, "%s: /%s leads through a /proc magic link or too many symlinks", what, prefix);
     case -ENOTDIR:
-        return sbx_init_fail(e, err, "%s: /%s is not a directory", what, prefix);
+        return sbx_error_set_errno(e, err, "%s: /%s is not a directory", what, prefix);
     case -EXDEV:
-        return sbx_init_fail(e, err, "%s: /%s leads out of the sandbox", what, prefix);
+        return sbx_error_set_errno(e, err, "%s: /%s leads out of the sandbox", what, prefix);
     default:
-        return sbx_init_fail(e, err, "%s: cannot open or create /%s", what, prefix);
+        return sbx_error_set_errno(e, err, "%s: cannot open or create /%s", what, prefix);
     }
 }
 
@@ -218,14 +206,14 @@ static int component_fail(struct sbx_init_error *e, int err, uint64_t resolve, i
  * Returns its O_PATH fd, or -errno with e filled, naming `what`.
  */
 static int open_mount_point(const struct mounts *ms, int root, const char *target, uint64_t resolve,
-                            int dir, struct sbx_init_error *e, const char *what)
+                            int dir, struct sbx_error *e, const char *what)
 {
     char rel[PATH_MAX];
     const char *t = target + strspn(target, "/");
     if (!*t)
-        return sbx_init_fail(e, EINVAL, "%s: the sandbox's root is no mount point", what);
+        return sbx_error_set_errno(e, EINVAL, "%s: the sandbox's root is no mount point", what);
     if (snprintf(rel, sizeof(rel), "%s", t) >= (int)sizeof(rel))
-        return sbx_init_fail(e, ENAMETOOLONG, "%s", what);
+        return sbx_error_set_errno(e, ENAMETOOLONG, "%s", what);
 
     _cleanup_close_ int cur = -EBADF;
     int parent = root;
@@ -255,10 +243,10 @@ static int open_mount_point(const struct mounts *ms, int root, const char *targe
     }
     struct stat st;
     if (fstat(cur, &st) < 0)
-        return sbx_init_fail(e, errno, "%s: stat the mount point", what);
+        return sbx_error_set_errno(e, errno, "%s: stat the mount point", what);
     if (!dir && S_ISDIR(st.st_mode))
-        return sbx_init_fail(e, EISDIR, "%s: the mount point is a directory, the source is not",
-                             what);
+        return sbx_error_set_errno(e, EISDIR,
+                                   "%s: the mount point is a directory, the source is not", what);
     return TAKE_FD(cur);
 }
 
@@ -268,14 +256,14 @@ static int open_mount_point(const struct mounts *ms, int root, const char *targe
  * source) is a peer of it: a mount made on it later would propagate to the
  * host's mount, so no tree is attached unless it is private.
  */
-static int attach(int mnt, uint64_t attr_set, int mount_point, struct sbx_init_error *e,
+static int attach(int mnt, uint64_t attr_set, int mount_point, struct sbx_error *e,
                   const char *what)
 {
     struct mount_attr attr = { .attr_set = attr_set, .propagation = MS_PRIVATE };
     if (mount_setattr(mnt, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
-        return sbx_init_fail(e, errno, "%s: mount_setattr", what);
+        return sbx_error_set_errno(e, errno, "%s: mount_setattr", what);
     if (move_mount(mnt, "", mount_point, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-        return sbx_init_fail(e, errno, "%s: move_mount", what);
+        return sbx_error_set_errno(e, errno, "%s: move_mount", what);
     return 0;
 }
 
@@ -283,34 +271,34 @@ static int attach(int mnt, uint64_t attr_set, int mount_point, struct sbx_init_e
  * A new detached mount of a filesystem: options as "key=value,flag,..."
  * (values without commas), attributes as for fsmount.  Its fd, or -errno.
  */
-static int new_mount(const char *fstype, const char *opts, unsigned attrs, struct sbx_init_error *e,
+static int new_mount(const char *fstype, const char *opts, unsigned attrs, struct sbx_error *e,
                      const char *what)
 {
     _cleanup_close_ int fs = fsopen(fstype, FSOPEN_CLOEXEC);
     if (fs < 0)
-        return sbx_init_fail(e, errno, "%s: fsopen %s", what, fstype);
+        return sbx_error_set_errno(e, errno, "%s: fsopen %s", what, fstype);
     _cleanup_free_ char *buf = strdup(opts ? opts : "");
     if (!buf)
-        return sbx_init_fail(e, ENOMEM, "%s: %s options", what, fstype);
+        return sbx_error_set_errno(e, ENOMEM, "%s: %s options", what, fstype);
     char *save = NULL;
     for (char *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
         char *v = strchr(kv, '=');
         if (v)
             *v++ = '\0';
         if (fsconfig(fs, v ? FSCONFIG_SET_STRING : FSCONFIG_SET_FLAG, kv, v, 0) < 0)
-            return sbx_init_fail(e, errno, "%s: %s option %s", what, fstype, kv);
+            return sbx_error_set_errno(e, errno, "%s: %s option %s", what, fstype, kv);
     }
     if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-        return sbx_init_fail(e, errno, "%s: create the %s filesystem", what, fstype);
+        return sbx_error_set_errno(e, errno, "%s: create the %s filesystem", what, fstype);
     int mnt = fsmount(fs, FSMOUNT_CLOEXEC, attrs);
     if (mnt < 0)
-        return sbx_init_fail(e, errno, "%s: fsmount %s", what, fstype);
+        return sbx_error_set_errno(e, errno, "%s: fsmount %s", what, fstype);
     return mnt;
 }
 
 /* Mounts a new filesystem onto the mount point's fd; records it in ms unless ms is NULL. */
 static int mount_new(struct mounts *ms, const char *fstype, const char *opts, unsigned attrs,
-                     int mount_point, struct sbx_init_error *e, const char *what)
+                     int mount_point, struct sbx_error *e, const char *what)
 {
     _cleanup_close_ int mnt = new_mount(fstype, opts, attrs, e, what);
     if (mnt < 0)
@@ -326,34 +314,33 @@ static int mount_new(struct mounts *ms, const char *fstype, const char *opts, un
  * The bind keeps the flags of the host's /dev mount, so the node works
  * even where the sandbox's /dev tmpfs is nodev.
  */
-static int bind_host_dev(const char *name, int mount_point, struct sbx_init_error *e,
-                         const char *what)
+static int bind_host_dev(const char *name, int mount_point, struct sbx_error *e, const char *what)
 {
     char host[64];
     snprintf(host, sizeof(host), "/dev/%s", name);
     _cleanup_close_ int tree =
         open_tree(AT_FDCWD, host, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
     if (tree < 0)
-        return sbx_init_fail(e, errno, "%s: bind %s", what, host);
+        return sbx_error_set_errno(e, errno, "%s: bind %s", what, host);
     struct stat st;
     if (fstat(tree, &st) < 0 || !S_ISCHR(st.st_mode))
-        return sbx_init_fail(e, ENODEV, "%s: %s is not a character device", what, host);
+        return sbx_error_set_errno(e, ENODEV, "%s: %s is not a character device", what, host);
     return attach(tree, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, mount_point, e, what);
 }
 
 /* Hides what fd names: an empty read-only tmpfs over a directory, /dev/null over the rest. */
-static int mask(int fd, struct sbx_init_error *e, const char *what)
+static int mask(int fd, struct sbx_error *e, const char *what)
 {
     struct stat st;
     if (fstat(fd, &st) < 0)
-        return sbx_init_fail(e, errno, "%s: stat", what);
+        return sbx_error_set_errno(e, errno, "%s: stat", what);
     if (S_ISDIR(st.st_mode))
         return mount_new(NULL, "tmpfs", "source=sbx-mask,size=0,mode=0555", ATTR_MASK, fd, e, what);
     return bind_host_dev("null", fd, e, what);
 }
 
 /* The staging tmpfs on the daemon's staging directory (a host path of its own); its fd. */
-static int mount_staging(const struct sbx_spec *spec, struct sbx_init_error *e)
+static int mount_staging(const struct sbx_spec *spec, struct sbx_error *e)
 {
     /* Every writable layer has the size the daemon gave (size=0: unlimited). */
     char opts[128];
@@ -368,23 +355,23 @@ static int mount_staging(const struct sbx_spec *spec, struct sbx_init_error *e)
             ? AT_FDCWD
             : open(spec->staging, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dir < 0 && dir != AT_FDCWD)
-        return sbx_init_fail(e, errno, "staging directory %s", spec->staging);
+        return sbx_error_set_errno(e, errno, "staging directory %s", spec->staging);
     int r = attach(mnt, 0, dir, e, "staging tmpfs");
     return r < 0 ? r : TAKE_FD(mnt);
 }
 
 /* A new directory of the staging tmpfs; its O_PATH fd. */
-static int staging_dir(int staging, const char *name, mode_t mode, struct sbx_init_error *e)
+static int staging_dir(int staging, const char *name, mode_t mode, struct sbx_error *e)
 {
     if (mkdirat(staging, name, mode) < 0)
-        return sbx_init_fail(e, errno, "staging: mkdir %s", name);
+        return sbx_error_set_errno(e, errno, "staging: mkdir %s", name);
     int fd = openat(staging, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    return fd < 0 ? sbx_init_fail(e, errno, "staging: open %s", name) : fd;
+    return fd < 0 ? sbx_error_set_errno(e, errno, "staging: open %s", name) : fd;
 }
 
 /* Assembles the root (the image, or the overlay on it) on the staging tmpfs; its fd. */
 static int mount_root(struct mounts *ms, const struct sbx_spec *spec,
-                      const struct sbx_init_fds *fds, struct sbx_init_error *e)
+                      const struct sbx_init_fds *fds, struct sbx_error *e)
 {
     _cleanup_close_ int staging = mount_staging(spec, e);
     if (staging < 0)
@@ -401,7 +388,7 @@ static int mount_root(struct mounts *ms, const struct sbx_spec *spec,
         if (r < 0 || (r = mounts_add(ms, fds->image, NULL, e, "image")) < 0)
             return r;
         int root = fcntl(fds->image, F_DUPFD_CLOEXEC, 3);
-        return root < 0 ? sbx_init_fail(e, errno, "image root") : root;
+        return root < 0 ? sbx_error_set_errno(e, errno, "image root") : root;
     }
     _cleanup_close_ int lower = staging_dir(staging, "lower", 0700, e);
     _cleanup_close_ int upper = lower < 0 ? -EBADF : staging_dir(staging, "upper", 0755, e);
@@ -417,7 +404,7 @@ static int mount_root(struct mounts *ms, const struct sbx_spec *spec,
      * state directory, which init in a user namespace of its own cannot search.
      */
     if (fchdir(staging) < 0)
-        return sbx_init_fail(e, errno, "chdir into the staging tmpfs");
+        return sbx_error_set_errno(e, errno, "chdir into the staging tmpfs");
     /*
      * In a user namespace of its own init may not set trusted.* xattrs, which
      * mark opaque directories and redirects: the overlay keeps them in user.*
@@ -442,11 +429,11 @@ static const char *const proc_masked[] = { "kcore", "keys", "timer_list",    "sc
                                            "acpi",  "scsi", "latency_stats", "kallsyms" };
 
 /* An entry of the fresh /proc, or -ENOENT when this kernel has none. */
-static int proc_entry(int proc, const char *name, struct sbx_init_error *e)
+static int proc_entry(int proc, const char *name, struct sbx_error *e)
 {
     int fd = open_below(proc, name, 0, RESOLVE_STRICT);
     if (fd < 0 && fd != -ENOENT)
-        return sbx_init_fail(e, fd, "/proc/%s", name);
+        return sbx_error_set_errno(e, fd, "/proc/%s", name);
     return fd;
 }
 
@@ -454,7 +441,7 @@ static int proc_entry(int proc, const char *name, struct sbx_init_error *e)
  * Makes the host-wide paths of a fresh /proc read-only or hidden: mounts on
  * entries of proc, which may be attached or (see sbx_init_premount) not yet.
  */
-static int proc_protect(int proc, struct sbx_init_error *e)
+static int proc_protect(int proc, struct sbx_error *e)
 {
     int r;
     char what[64];
@@ -468,7 +455,7 @@ static int proc_protect(int proc, struct sbx_init_error *e)
         _cleanup_close_ int tree =
             open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
         if (tree < 0)
-            return sbx_init_fail(e, errno, "%s: open_tree", what);
+            return sbx_error_set_errno(e, errno, "%s: open_tree", what);
         if ((r = attach(tree, ATTR_MASK, fd, e, what)) < 0)
             return r;
     }
@@ -488,15 +475,15 @@ static int proc_protect(int proc, struct sbx_init_error *e)
  * one call.  Its mounts are new, so they come after the root's in the
  * guest's mountinfo, as they would had they been made here.
  */
-static int clone_premade(int tree, struct sbx_init_error *e, const char *what)
+static int clone_premade(int tree, struct sbx_error *e, const char *what)
 {
     int fd =
         open_tree(tree, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
-    return fd < 0 ? sbx_init_fail(e, errno, "%s: copy the premade mounts", what) : fd;
+    return fd < 0 ? sbx_error_set_errno(e, errno, "%s: copy the premade mounts", what) : fd;
 }
 
 static int mount_proc(const struct mounts *ms, int root, const struct sbx_init_premade *pre,
-                      struct sbx_init_error *e)
+                      struct sbx_error *e)
 {
     _cleanup_close_ int mp = open_mount_point(ms, root, "/proc", RESOLVE_STRICT, 1, e, "/proc");
     if (mp < 0)
@@ -528,7 +515,7 @@ static const char *const dev_links[][2] = {
  * dev_fill makes the nodes, links and devpts in the tmpfs dev, which ms
  * records; mount_dev attaches it and adds /dev/shm.
  */
-static int dev_fill(const struct mounts *ms, int dev, struct sbx_init_error *e)
+static int dev_fill(const struct mounts *ms, int dev, struct sbx_error *e)
 {
     int r;
     char what[64];
@@ -541,7 +528,7 @@ static int dev_fill(const struct mounts *ms, int dev, struct sbx_init_error *e)
     }
     for (size_t i = 0; i < ARRAY_SIZE(dev_links); i++)
         if (symlinkat(dev_links[i][0], dev, dev_links[i][1]) < 0)
-            return sbx_init_fail(e, errno, "symlink /dev/%s", dev_links[i][1]);
+            return sbx_error_set_errno(e, errno, "symlink /dev/%s", dev_links[i][1]);
     _cleanup_close_ int pts = open_mount_point(ms, dev, "pts", RESOLVE_STRICT, 1, e, "/dev/pts");
     if (pts < 0 || (r = mount_new(NULL, "devpts", "newinstance,ptmxmode=0666,mode=0620",
                                   MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, pts, e, "/dev/pts")) < 0)
@@ -549,14 +536,14 @@ static int dev_fill(const struct mounts *ms, int dev, struct sbx_init_error *e)
     return 0;
 }
 
-static int new_dev(struct sbx_init_error *e)
+static int new_dev(struct sbx_error *e)
 {
     return new_mount("tmpfs", "source=sbx-dev,mode=0755,size=64k", ATTR_BASE | MOUNT_ATTR_NOEXEC, e,
                      "/dev");
 }
 
 static int mount_dev(struct mounts *ms, int root, const struct sbx_spec *spec,
-                     const struct sbx_init_premade *pre, struct sbx_init_error *e)
+                     const struct sbx_init_premade *pre, struct sbx_error *e)
 {
     _cleanup_close_ int mp = open_mount_point(ms, root, "/dev", RESOLVE_STRICT, 1, e, "/dev");
     if (mp < 0)
@@ -578,8 +565,7 @@ static int mount_dev(struct mounts *ms, int root, const struct sbx_spec *spec,
     return 0;
 }
 
-static int mount_tmp(struct mounts *ms, int root, const struct sbx_spec *spec,
-                     struct sbx_init_error *e)
+static int mount_tmp(struct mounts *ms, int root, const struct sbx_spec *spec, struct sbx_error *e)
 {
     _cleanup_close_ int mp = open_mount_point(ms, root, "/tmp", RESOLVE_STRICT, 1, e, "/tmp");
     if (mp < 0)
@@ -598,7 +584,7 @@ static int mount_tmp(struct mounts *ms, int root, const struct sbx_spec *spec,
  * namespace in /dev, before /dev is closed to further mounts.
  */
 static int mount_kernel_fs(struct mounts *ms, int root, const struct sbx_spec *spec,
-                           struct sbx_init_error *e)
+                           struct sbx_error *e)
 {
     int r;
     if (spec->flags & SBX_SPEC_SYSFS) {
@@ -612,7 +598,7 @@ static int mount_kernel_fs(struct mounts *ms, int root, const struct sbx_spec *s
         if (spec->flags & SBX_SPEC_CGROUPFS) {
             _cleanup_close_ int cg = open_below(sys, "fs/cgroup", O_DIRECTORY, RESOLVE_STRICT);
             if (cg < 0)
-                return sbx_init_fail(e, cg, "/sys/fs/cgroup");
+                return sbx_error_set_errno(e, cg, "/sys/fs/cgroup");
             if ((r = mount_new(NULL, "cgroup2", NULL,
                                ATTR_BASE | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_RDONLY, cg, e,
                                "/sys/fs/cgroup")) < 0)
@@ -624,7 +610,7 @@ static int mount_kernel_fs(struct mounts *ms, int root, const struct sbx_spec *s
         _cleanup_close_ int dev =
             open_below(root, "dev", O_DIRECTORY, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
         if (dev < 0)
-            return sbx_init_fail(e, dev, "/dev");
+            return sbx_error_set_errno(e, dev, "/dev");
         _cleanup_close_ int mp =
             open_mount_point(ms, dev, "mqueue", RESOLVE_STRICT, 1, e, "/dev/mqueue");
         if (mp < 0 || (r = mount_new(NULL, "mqueue", NULL, ATTR_BASE | MOUNT_ATTR_NOEXEC, mp, e,
@@ -640,7 +626,7 @@ static int mount_kernel_fs(struct mounts *ms, int root, const struct sbx_spec *s
  * paths there as root (the pty of -t), and the guest's /dev is for the
  * sandbox to define.
  */
-static int mark_system(struct mounts *ms, int root, struct sbx_init_error *e)
+static int mark_system(struct mounts *ms, int root, struct sbx_error *e)
 {
     static const char *const paths[] = { "dev", "dev/shm" };
     for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
@@ -650,7 +636,7 @@ static int mark_system(struct mounts *ms, int root, struct sbx_init_error *e)
         uint64_t id;
         int r = fd < 0 ? fd : mount_id(fd, &id);
         if (r < 0)
-            return sbx_init_fail(e, r, "the mount of /%s", paths[i]);
+            return sbx_error_set_errno(e, r, "the mount of /%s", paths[i]);
         for (size_t k = 0; k < ms->n; k++)
             if (ms->m[k].id == id)
                 ms->m[k].system = true;
@@ -663,19 +649,19 @@ static int mark_system(struct mounts *ms, int root, struct sbx_init_error *e)
  * inside a bind: never in /proc, /dev and the mounts in them, which are not
  * in ms or are marked system.
  */
-static int not_system(const struct mounts *ms, int mp, struct sbx_init_error *e, const char *what)
+static int not_system(const struct mounts *ms, int mp, struct sbx_error *e, const char *what)
 {
     uint64_t id;
     int r = mount_id(mp, &id);
     if (r < 0)
-        return sbx_init_fail(e, r, "%s: the mount id of the mount point", what);
+        return sbx_error_set_errno(e, r, "%s: the mount id of the mount point", what);
     for (size_t i = 0; i < ms->n; i++)
         if (ms->m[i].id == id && !ms->m[i].system)
             return 0;
-    return sbx_init_fail(e, EPERM,
-                         "%s: the mount point is in the sandbox's own /proc or /dev, which a "
-                         "policy cannot mount in",
-                         what);
+    return sbx_error_set_errno(e, EPERM,
+                               "%s: the mount point is in the sandbox's own /proc or /dev, which a "
+                               "policy cannot mount in",
+                               what);
 }
 
 /*
@@ -694,18 +680,18 @@ static bool dev_file_bind(const char *target, const struct stat *src)
 }
 
 static int mount_dev_file(struct mounts *ms, int root, const struct sbx_spec_bind *b, int src,
-                          struct sbx_init_error *e, const char *what)
+                          struct sbx_error *e, const char *what)
 {
     _cleanup_close_ int dev =
         open_below(root, "dev", O_DIRECTORY, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
     if (dev < 0)
-        return sbx_init_fail(e, dev, "%s: /dev", what);
+        return sbx_error_set_errno(e, dev, "%s: /dev", what);
     _cleanup_close_ int mp = create_in(dev, b->target + 5, 0);
     if (mp == -EEXIST)
-        return sbx_init_fail(e, EPERM, "%s: %s is one of the sandbox's own files in /dev", what,
-                             b->target);
+        return sbx_error_set_errno(e, EPERM, "%s: %s is one of the sandbox's own files in /dev",
+                                   what, b->target);
     if (mp < 0)
-        return sbx_init_fail(e, mp, "%s: create the mount point", what);
+        return sbx_error_set_errno(e, mp, "%s: create the mount point", what);
     uint64_t attrs =
         ATTR_BASE | MOUNT_ATTR_NOEXEC | ((b->flags & SBX_BIND_READONLY) ? MOUNT_ATTR_RDONLY : 0);
     int r = attach(src, attrs, mp, e, what);
@@ -713,7 +699,7 @@ static int mount_dev_file(struct mounts *ms, int root, const struct sbx_spec_bin
 }
 
 static int mount_policy(struct mounts *ms, int root, const struct sbx_spec *spec,
-                        const struct sbx_init_fds *fds, struct sbx_init_error *e)
+                        const struct sbx_init_fds *fds, struct sbx_error *e)
 {
     char what[PATH_MAX + 16];
     int r;
@@ -722,7 +708,7 @@ static int mount_policy(struct mounts *ms, int root, const struct sbx_spec *spec
         snprintf(what, sizeof(what), "bind %s", b->target);
         struct stat st;
         if (fstat(fds->binds[i], &st) < 0)
-            return sbx_init_fail(e, errno, "%s: stat the source", what);
+            return sbx_error_set_errno(e, errno, "%s: stat the source", what);
         if (dev_file_bind(b->target, &st)) {
             if ((r = mount_dev_file(ms, root, b, fds->binds[i], e, what)) < 0)
                 return r;
@@ -762,7 +748,7 @@ static int mount_policy(struct mounts *ms, int root, const struct sbx_spec *spec
         if (fd == -ENOENT)
             continue; /* nothing there to hide */
         if (fd < 0)
-            return sbx_init_fail(e, fd, "%s", what);
+            return sbx_error_set_errno(e, fd, "%s", what);
         if ((r = mask(fd, e, what)) < 0)
             return r;
     }
@@ -773,11 +759,11 @@ static int mount_policy(struct mounts *ms, int root, const struct sbx_spec *spec
         if (fd == -ENOENT)
             continue;
         if (fd < 0)
-            return sbx_init_fail(e, fd, "%s", what);
+            return sbx_error_set_errno(e, fd, "%s", what);
         _cleanup_close_ int tree =
             open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
         if (tree < 0)
-            return sbx_init_fail(e, errno, "%s: open_tree", what);
+            return sbx_error_set_errno(e, errno, "%s: open_tree", what);
         if ((r = attach(tree, ATTR_BASE | MOUNT_ATTR_RDONLY, fd, e, what)) < 0)
             return r;
     }
@@ -791,7 +777,7 @@ static int mount_policy(struct mounts *ms, int root, const struct sbx_spec *spec
  */
 static int premade_proc(void)
 {
-    struct sbx_init_error e;
+    struct sbx_error e;
     _cleanup_close_ int proc = new_mount("proc", NULL, ATTR_BASE | MOUNT_ATTR_NOEXEC, &e, "/proc");
     if (proc < 0 || proc_protect(proc, &e) < 0)
         return -EBADF;
@@ -800,7 +786,7 @@ static int premade_proc(void)
 
 static int premade_dev(void)
 {
-    struct sbx_init_error e;
+    struct sbx_error e;
     _cleanup_(mounts_free) struct mounts ms = { .n = 0 };
     _cleanup_close_ int dev = new_dev(&e);
     if (dev < 0 || mounts_add(&ms, dev, NULL, &e, "/dev") < 0 || dev_fill(&ms, dev, &e) < 0)
@@ -819,11 +805,11 @@ void sbx_init_premount(struct sbx_init_premade *ret)
 }
 
 int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
-                    const struct sbx_init_premade *pre, struct sbx_init_error *e)
+                    const struct sbx_init_premade *pre, struct sbx_error *e)
 {
     /* Nothing done below may propagate back to the host. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-        return sbx_init_fail(e, errno, "make / private");
+        return sbx_error_set_errno(e, errno, "make / private");
     _cleanup_(mounts_free) struct mounts ms = { .n = 0 };
     _cleanup_close_ int root = mount_root(&ms, spec, fds, e);
     if (root < 0)
@@ -836,16 +822,16 @@ int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
     struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
     if ((spec->flags & SBX_SPEC_READONLY_ROOT) &&
         mount_setattr(root, "", AT_EMPTY_PATH, &ro, sizeof(ro)) < 0)
-        return sbx_init_fail(e, errno, "make the root read-only");
+        return sbx_error_set_errno(e, errno, "make the root read-only");
 
     if (fchdir(root) < 0)
-        return sbx_init_fail(e, errno, "chdir into the new root");
+        return sbx_error_set_errno(e, errno, "chdir into the new root");
     if (syscall(SYS_pivot_root, ".", ".") < 0)
-        return sbx_init_fail(e, errno, "pivot_root");
+        return sbx_error_set_errno(e, errno, "pivot_root");
     /* The old root now sits on top of the new one; detach it and everything below. */
     if (umount2(".", MNT_DETACH) < 0)
-        return sbx_init_fail(e, errno, "detach the old root");
+        return sbx_error_set_errno(e, errno, "detach the old root");
     if (chdir("/") < 0)
-        return sbx_init_fail(e, errno, "chdir /");
+        return sbx_error_set_errno(e, errno, "chdir /");
     return 0;
 }

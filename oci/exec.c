@@ -176,7 +176,7 @@ static _noreturn_ void exec_child(const struct sbx_oci_state *s, struct sbx_oci_
                                   const char *console, int status_w)
 {
     struct exec_status st = { 0 };
-    struct sbx_init_error ie = { 0 };
+    struct sbx_error ie = { 0 };
     struct sbx_oci_err e = { { 0 } };
     char path[PATH_MAX];
     _cleanup_close_ int master = -EBADF, slave = -EBADF;
