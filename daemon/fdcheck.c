@@ -36,7 +36,7 @@ int sbx_fdcheck_access(int fd, unsigned need, const char **ret_why)
     return 0;
 }
 
-int sbx_fdcheck_stdio(const int fds[3], const char *frame, int first, char *msg, size_t msglen)
+int sbx_fdcheck_stdio(const int fds[3], const char *frame, int first, struct sbx_error *e)
 {
     static const char *const names[] = { "stdin", "stdout", "stderr" };
     for (int i = 0; i < 3; i++) {
@@ -50,10 +50,8 @@ int sbx_fdcheck_stdio(const int fds[3], const char *frame, int first, char *msg,
             why = "a directory, which would give the guest a way out of its root";
             r = -EISDIR;
         }
-        if (r < 0) {
-            snprintf(msg, msglen, "%s (%s fd %d): %s", names[i], frame, i + first, why);
-            return r;
-        }
+        if (r < 0)
+            return sbx_error_set(e, r, "%s (%s fd %d): %s", names[i], frame, i + first, why);
     }
     return 0;
 }

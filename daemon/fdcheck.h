@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "sbx/error.h"
+
 /*
  * A client proves a right to a file only by the access its fd was opened
  * with: fstat answers on any fd, an O_PATH one too, which anyone who can
@@ -26,7 +28,7 @@ int sbx_fdcheck_access(int fd, unsigned need, const char **ret_why);
  * file (not O_PATH, which proves nothing yet could be reopened through
  * /proc/self/fd) and not a directory (openat(fd, "..") would walk out of
  * the root).  Which way each is open is the caller's business, as natively.
- * On failure msg names the stream and its fd number in the frame (first is
+ * On failure e names the stream and its fd number in the frame (first is
  * stdin's), as "stdin (FRAME fd N): why".
  */
-int sbx_fdcheck_stdio(const int fds[3], const char *frame, int first, char *msg, size_t msglen);
+int sbx_fdcheck_stdio(const int fds[3], const char *frame, int first, struct sbx_error *e);

@@ -63,19 +63,15 @@ static void exec_signal(struct sbx_sandbox *s, uint32_t id, uint32_t signo)
  * ids, for INIT_EXEC.
  */
 static int exec_identity(struct sbx_client *c, struct sbx_life *l, struct sbx_msg_exec *m,
-                         char *msg, size_t len)
+                         struct sbx_error *e)
 {
-    if (!m->user) {
-        snprintf(msg, len, "EXEC asks for another user and names none");
-        return -EBADMSG;
-    }
+    if (!m->user)
+        return sbx_error_set(e, EBADMSG, "EXEC asks for another user and names none");
     _cleanup_free_ char *opt = NULL;
     struct sbx_policy *p = NULL;
     int r = asprintf(&opt, "user=%s", m->user) < 0 ? -ENOMEM : sbx_policy_new_default(&p);
-    if (r < 0) {
-        snprintf(msg, len, "-u %s: %s", m->user, strerror(-r));
-        return r;
-    }
+    if (r < 0)
+        return sbx_error_set_errno(e, r, "-u %s", m->user);
     struct sbx_diags diags = { 0 };
     r = sbx_policy_apply_option(p, opt, &diags);
     char why[400] = "";
@@ -97,10 +93,8 @@ static int exec_identity(struct sbx_client *c, struct sbx_life *l, struct sbx_ms
                  spec.gid);
         r = -EPERM;
     }
-    if (r < 0) {
-        snprintf(msg, len, "-u %s: %s", m->user, why);
-        return r;
-    }
+    if (r < 0)
+        return sbx_error_set(e, r, "-u %s: %s", m->user, why);
     m->uid = spec.uid;
     m->gid = spec.gid;
     free(m->user);
@@ -111,37 +105,31 @@ static int exec_identity(struct sbx_client *c, struct sbx_life *l, struct sbx_ms
 void sbx_lifecycle_exec(struct sbx_client *c, struct sbx_life *l, struct sbx_frame *f)
 {
     struct sbx_msg_exec m;
-    char msg[512] = "";
+    struct sbx_error e = { 0 };
     if (sbx_msg_exec_decode(f, &m) < 0) {
         sbx_client_fail(c, EBADMSG, "malformed EXEC frame");
         return;
     }
     int r = 0;
     if (!l->detached || !l->running || !l->sandbox) {
-        snprintf(msg, sizeof(msg), "sandbox %s is %s", l->id,
-                 l->running ? "not detached: exec needs one started with run -d" : "not running");
-        r = -EINVAL;
+        r = sbx_error_set(&e, EINVAL, "sandbox %s is %s", l->id,
+                          l->running ? "not detached: exec needs one started with run -d"
+                                     : "not running");
     } else if (f->n_fds != 3) {
-        snprintf(msg, sizeof(msg), "EXEC carries %u fds, expected 3", f->n_fds);
-        r = -EBADMSG;
+        r = sbx_error_set(&e, EBADMSG, "EXEC carries %u fds, expected 3", f->n_fds);
     } else {
-        for (uint32_t i = 0; i < m.envc && r == 0; i++) {
-            if (!strchr(m.env[i], '=')) {
-                snprintf(msg, sizeof(msg), "environment entry '%s' has no '='", m.env[i]);
-                r = -EINVAL;
-            }
-        }
+        for (uint32_t i = 0; i < m.envc && r == 0; i++)
+            if (!strchr(m.env[i], '='))
+                r = sbx_error_set(&e, EINVAL, "environment entry '%s' has no '='", m.env[i]);
         if (r == 0)
-            r = sbx_fdcheck_stdio(f->fds, "EXEC", 1, msg, sizeof(msg));
+            r = sbx_fdcheck_stdio(f->fds, "EXEC", 1, &e);
     }
     if (r == 0 && (m.flags & SBX_EXEC_USER))
-        r = exec_identity(c, l, &m, msg, sizeof(msg));
-    else if (r == 0 && m.user) {
-        snprintf(msg, sizeof(msg), "EXEC names a user without SBX_EXEC_USER");
-        r = -EBADMSG;
-    }
+        r = exec_identity(c, l, &m, &e);
+    else if (r == 0 && m.user)
+        r = sbx_error_set(&e, EBADMSG, "EXEC names a user without SBX_EXEC_USER");
     if (r < 0) {
-        sbx_client_fail(c, r, "%s", msg);
+        sbx_client_fail(c, r, "%s", e.msg);
         sbx_msg_exec_free(&m);
         return;
     }

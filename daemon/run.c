@@ -505,8 +505,11 @@ static int check_request(struct sbx_daemon *d, const struct sbx_caller *who,
                  SBX_RUN_FIXED_FDS);
         return -EBADMSG;
     }
-    if ((r = sbx_fdcheck_stdio(req->frame.fds + 1, "RUN", 2, msg, msglen)) < 0)
+    struct sbx_error fe = { 0 };
+    if ((r = sbx_fdcheck_stdio(req->frame.fds + 1, "RUN", 2, &fe)) < 0) {
+        snprintf(msg, msglen, "%s", fe.msg);
         return r;
+    }
     size_t n_tmpfs = 0;
     for (size_t i = 0; i < p->n_mounts; i++) {
         req->n_binds += p->mounts[i].type == SBX_MOUNT_BIND;
