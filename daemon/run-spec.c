@@ -43,43 +43,40 @@ int sbx_run_env_build(struct sbx_run_env *e, const struct sbx_policy *p,
 }
 
 int sbx_run_check_ids(const struct sbx_caller *caller, bool operator_policy, uint32_t uid,
-                      uint32_t gid, const uint32_t *groups, size_t n, char *msg, size_t len)
+                      uint32_t gid, const uint32_t *groups, size_t n, struct sbx_error *e)
 {
     if (caller->uid == 0)
         return 0;
     /* Group 0 owns files of root's, such as those 0640 root:root. */
     for (size_t i = 0; i <= n; i++) {
-        if ((i < n ? groups[i] : gid) == 0) {
-            snprintf(msg, len, "permission denied: only root may run a guest with group 0 (%s)",
-                     i < n ? "in the policy's groups" : "as its gid");
-            return -EPERM;
-        }
+        if ((i < n ? groups[i] : gid) == 0)
+            return sbx_error_set(e, EPERM,
+                                 "permission denied: only root may run a guest with group 0 (%s)",
+                                 i < n ? "in the policy's groups" : "as its gid");
     }
     if (operator_policy)
         return 0;
-    if (uid != caller->uid) {
-        snprintf(msg, len,
-                 "permission denied: only root or an operator's policy may run the guest "
-                 "as uid %u (yours is %u)",
-                 uid, (unsigned)caller->uid);
-        return -EPERM;
-    }
+    if (uid != caller->uid)
+        return sbx_error_set(
+            e, EPERM,
+            "permission denied: only root or an operator's policy may run the guest "
+            "as uid %u (yours is %u)",
+            uid, (unsigned)caller->uid);
     for (size_t i = 0; i <= n; i++) {
         uint32_t g = i < n ? groups[i] : gid;
-        if (!sbx_caller_in_group(caller, g)) {
-            snprintf(msg, len,
-                     "permission denied: only root or an operator's policy may give the "
-                     "guest gid %u (not one of your groups)",
-                     g);
-            return -EPERM;
-        }
+        if (!sbx_caller_in_group(caller, g))
+            return sbx_error_set(
+                e, EPERM,
+                "permission denied: only root or an operator's policy may give the "
+                "guest gid %u (not one of your groups)",
+                g);
     }
     return 0;
 }
 
 int sbx_run_check_limits(const struct sbx_policy *p, bool operator_policy, const char *limit_option,
                          const struct sbx_policy_bounds *operator_bounds, const uint64_t *hard,
-                         char *msg, size_t len)
+                         struct sbx_error *e)
 {
     struct sbx_policy_bounds defaults;
     const struct sbx_policy_bounds *b = operator_bounds;
@@ -97,14 +94,14 @@ int sbx_run_check_limits(const struct sbx_policy *p, bool operator_policy, const
     if (!sbx_policy_exceeds(p, b, &what))
         return 0;
     if (operator_policy)
-        snprintf(msg, len,
-                 "permission denied: %s may lower the operator's policy's limits, not raise them "
-                 "(%s)",
-                 limit_option, what);
-    else
-        snprintf(msg, len,
-                 "permission denied: only root or an operator's policy may ask for more than the "
-                 "default limits (%s%s%s)",
-                 what, limit_option ? ", from " : "", limit_option ? limit_option : "");
-    return -EPERM;
+        return sbx_error_set(
+            e, EPERM,
+            "permission denied: %s may lower the operator's policy's limits, not raise them "
+            "(%s)",
+            limit_option, what);
+    return sbx_error_set(
+        e, EPERM,
+        "permission denied: only root or an operator's policy may ask for more than the "
+        "default limits (%s%s%s)",
+        what, limit_option ? ", from " : "", limit_option ? limit_option : "");
 }

@@ -17,6 +17,7 @@
 #include "daemon/image-config.h"
 #include "policy/policy.h"
 #include "proto/proto.h"
+#include "sbx/error.h"
 
 /* The PATH a guest gets unless the image, the policy or the caller sets one. */
 #define SBX_RUN_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -44,10 +45,10 @@ int sbx_run_env_build(struct sbx_run_env *e, const struct sbx_policy *p,
  * which owns files of root's; and unless the policy is the operator's
  * (operator_policy), only its own uid and groups it is a member of, since
  * any other id would reach, through a bind mount, the files of whoever has
- * it.  0, or -EPERM with msg.
+ * it.  0, or -EPERM with e.
  */
 int sbx_run_check_ids(const struct sbx_caller *caller, bool operator_policy, uint32_t uid,
-                      uint32_t gid, const uint32_t *groups, size_t n, char *msg, size_t len);
+                      uint32_t gid, const uint32_t *groups, size_t n, struct sbx_error *e);
 
 /*
  * Whether a caller other than root may have the limits of policy p (the
@@ -56,8 +57,8 @@ int sbx_run_check_ids(const struct sbx_caller *caller, bool operator_policy, uin
  * hard[RLIM_NLIMITS]; over an operator's policy, whose limits before the
  * options were operator_bounds, its options (the last that set a limit:
  * limit_option, or NULL) may lower them, never raise them.  0, -EPERM with
- * msg, or -ENOMEM.
+ * e, or -ENOMEM.
  */
 int sbx_run_check_limits(const struct sbx_policy *p, bool operator_policy, const char *limit_option,
                          const struct sbx_policy_bounds *operator_bounds, const uint64_t *hard,
-                         char *msg, size_t len);
+                         struct sbx_error *e);

@@ -386,9 +386,12 @@ int sbx_run_resolve_identity(const struct sbx_caller *who, const struct sbx_poli
     spec->gid = gid;
     if (userns && (r = check_userns_ids(spec, *ret_groups, n, msg, len)) < 0)
         return r;
+    struct sbx_error ie = { 0 };
     if (!userns &&
-        (r = sbx_run_check_ids(who, operator_policy, uid, gid, *ret_groups, n, msg, len)) < 0)
+        (r = sbx_run_check_ids(who, operator_policy, uid, gid, *ret_groups, n, &ie)) < 0) {
+        snprintf(msg, len, "%s", ie.msg);
         return r;
+    }
     spec->uid = uid;
     spec->gid = gid;
     spec->groups = *ret_groups;
@@ -486,11 +489,14 @@ static int check_request(struct sbx_daemon *d, const struct sbx_caller *who,
      * limits give, or than an operator's policy gives it.
      */
     int r = 0;
+    struct sbx_error le = { 0 };
     if (who->uid != 0)
         r = sbx_run_check_limits(p, req->operator_policy, req->limit_option, &req->policy_bounds,
-                                 daemon_hard_limits(), msg, msglen);
-    if (r < 0)
+                                 daemon_hard_limits(), &le);
+    if (r < 0) {
+        snprintf(msg, msglen, "%s", le.msg);
         return r;
+    }
     struct sbx_host_features h;
     policy_features(d, &h);
     struct sbx_diags diags = { 0 };

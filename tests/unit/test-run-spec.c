@@ -166,9 +166,11 @@ static void test_ids(void)
                                      .gid = cases[i].caller,
                                      .groups = caller_groups,
                                      .n_groups = ARRAY_SIZE(caller_groups) };
-        char msg[256] = "";
+        struct sbx_error e = { 0 };
+        const char *msg = e.msg;
         int r = sbx_run_check_ids(&caller, cases[i].operator_policy, cases[i].uid, cases[i].gid,
-                                  cases[i].groups, cases[i].n, msg, sizeof(msg));
+                                  cases[i].groups, cases[i].n, &e);
+        CU_ASSERT(r >= 0 || e.err == -r);
         if (r != cases[i].want || (cases[i].says && !strstr(msg, cases[i].says)))
             fprintf(stderr, "\n  %s: %d, '%s'\n", cases[i].what, r, msg);
         CU_ASSERT_EQUAL(r, cases[i].want);
@@ -217,9 +219,10 @@ static void test_limits(void)
             sbx_policy_bounds_of(op, hard, &ob);
             sbx_policy_free(op);
         }
-        char msg[256] = "";
-        int r = sbx_run_check_limits(p, cases[i].operator_policy, cases[i].option, &ob, hard, msg,
-                                     sizeof(msg));
+        struct sbx_error e = { 0 };
+        const char *msg = e.msg;
+        int r = sbx_run_check_limits(p, cases[i].operator_policy, cases[i].option, &ob, hard, &e);
+        CU_ASSERT(r >= 0 || e.err == -r);
         if (r != cases[i].want || (cases[i].says && !strstr(msg, cases[i].says)))
             fprintf(stderr, "\n  %s: %d, '%s'\n", cases[i].what, r, msg);
         CU_ASSERT_EQUAL(r, cases[i].want);
