@@ -57,11 +57,12 @@ static int mounted(int fd, int helper, void **ret_map, size_t *ret_len, bool *re
         return r;
     }
     struct sbx_sitemap_job job;
-    r = sbx_sitemap_start(helper, img->mount_fd, &job, why, sizeof(why));
+    struct sbx_error e = { 0 };
+    r = sbx_sitemap_start(helper, img->mount_fd, &job, &e);
     if (r == 0)
-        r = sbx_sitemap_finish(&job, ret_map, ret_len, why, sizeof(why));
+        r = sbx_sitemap_finish(&job, ret_map, ret_len, &e);
     if (r < 0)
-        snprintf(msg, msglen, "no site map: %s", why[0] ? why : strerror(-r));
+        snprintf(msg, msglen, "no site map: %s", sbx_error_msg(&e, r));
     sbx_image_release(&cache, img, 0);
     sbx_image_cache_clear(&cache);
     return r;
@@ -232,10 +233,10 @@ static int from_tree(const struct sbx_tree *t, int helper, void **ret_map, size_
     }
     /* The end of the list. */
     sock = sbx_close(sock);
-    char why[512] = "";
-    r = sbx_sitemap_finish(&job, ret_map, ret_len, why, sizeof(why));
+    struct sbx_error e = { 0 };
+    r = sbx_sitemap_finish(&job, ret_map, ret_len, &e);
     if (r < 0)
-        snprintf(msg, msglen, "no site map: %s", why[0] ? why : strerror(-r));
+        snprintf(msg, msglen, "no site map: %s", sbx_error_msg(&e, r));
     return r;
 }
 

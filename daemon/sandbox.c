@@ -255,11 +255,11 @@ static int read_stats(struct sbx_sandbox *s, struct sbx_msg_exit *m)
 /* Whether the child of clone3 failed before it became sbx-init; s->spawn_msg says how. */
 static bool spawn_failed(struct sbx_sandbox *s)
 {
-    char why[160];
-    if (!sbx_spawn_report_read(s->spawn_report, why, sizeof(why)))
+    struct sbx_error why = { 0 };
+    if (!sbx_spawn_report_read(s->spawn_report, &why))
         return false;
-    snprintf(s->spawn_msg, sizeof(s->spawn_msg), "the sandbox's init %s (the guest never ran)",
-             why);
+    snprintf(s->spawn_msg, sizeof(s->spawn_msg), "the sandbox's init %.160s (the guest never ran)",
+             why.msg);
     return true;
 }
 

@@ -111,19 +111,17 @@ static void on_helper_exit(uv_poll_t *h, int status, int events)
     struct sbx_image *img = b->img;
     _cleanup_free_ void *map = NULL;
     size_t len = 0;
-    char msg[256] = "";
+    struct sbx_error e = { 0 };
     /* libuv must not watch the pidfd that finish closes. */
     uv_poll_stop(&b->exit_poll);
-    int r = status < 0 ? status : sbx_sitemap_finish(&b->job, &map, &len, msg, sizeof(msg));
+    int r = status < 0 ? status : sbx_sitemap_finish(&b->job, &map, &len, &e);
     if (b->timed_out) {
         sbx_warn("image loop%d: no site map, sbx-sitemap took longer than %d ms", img->loop_nr,
                  SITEMAP_TIMEOUT_MS);
         store_empty(b);
     } else if (r < 0) {
         sbx_warn("image loop%d: no site map, rewrite mode patches lazily: %s", img->loop_nr,
-                 msg[0]       ? msg
-                 : status < 0 ? uv_strerror(status)
-                              : strerror(-r));
+                 status < 0 ? uv_strerror(status) : sbx_error_msg(&e, r));
         if (status >= 0)
             store_empty(b);
     } else {
@@ -170,16 +168,16 @@ void sbx_sitemap_request(struct sbx_daemon *d, struct sbx_image *img)
         return;
     img->sitemap_tried = true;
     struct sbx_sitemap_build *b = calloc(1, sizeof(*b));
-    char msg[256] = "";
+    struct sbx_error e = { 0 };
     if (!b)
         return;
     *b = (struct sbx_sitemap_build){ .d = d, .img = img, .key = key };
-    int r = sbx_sitemap_start(d->sitemap_memfd, img->mount_fd, &b->job, msg, sizeof(msg));
+    int r = sbx_sitemap_start(d->sitemap_memfd, img->mount_fd, &b->job, &e);
     if (r == 0 && (r = uv_poll_init(d->loop, &b->exit_poll, b->job.pidfd)) < 0)
         cancel(&b->job, img);
     if (r < 0) {
         sbx_warn("image loop%d: no site map, rewrite mode patches lazily: %s", img->loop_nr,
-                 msg[0] ? msg : strerror(-r));
+                 sbx_error_msg(&e, r));
         free(b);
         return;
     }
@@ -201,9 +199,9 @@ void sbx_sitemap_offer(struct sbx_image *img, const void *map, size_t len)
 {
     if (img->sitemap_tried || img->writable)
         return;
-    char why[200];
-    if (sbx_sitemap_check(map, len, why, sizeof(why)) < 0) {
-        sbx_warn("image loop%d: ignoring the site map in the image file: %s", img->loop_nr, why);
+    struct sbx_error e = { 0 };
+    if (sbx_sitemap_check(map, len, &e) < 0) {
+        sbx_warn("image loop%d: ignoring the site map in the image file: %s", img->loop_nr, e.msg);
         return;
     }
     const struct sbx_sitemap_header *h = map;

@@ -28,12 +28,11 @@
 
 #define BAD(...)                                                                                   \
     do {                                                                                           \
-        snprintf(msg, msglen, __VA_ARGS__);                                                        \
-        return -EBADMSG;                                                                           \
+        return sbx_error_set(e, EBADMSG, __VA_ARGS__);                                             \
     } while (0)
 
 static int check_site(const struct sbx_sitemap_file *f, const struct sbx_sitemap_site *s,
-                      uint32_t i, char *msg, size_t msglen)
+                      uint32_t i, struct sbx_error *e)
 {
     if (s->slot_at == 0 && s->slot_end == 0) {
         if (s->off > f->size || f->size - s->off < 7)
@@ -53,7 +52,7 @@ static int check_site(const struct sbx_sitemap_file *f, const struct sbx_sitemap
     return 0;
 }
 
-int sbx_sitemap_check(const void *buf, size_t len, char *msg, size_t msglen)
+int sbx_sitemap_check(const void *buf, size_t len, struct sbx_error *e)
 {
     struct sbx_sitemap_header h;
     if (len < sizeof(h))
@@ -84,7 +83,7 @@ int sbx_sitemap_check(const void *buf, size_t len, char *msg, size_t msglen)
             const struct sbx_sitemap_site *s = &sites[f->first + k];
             if (k > 0 && s->off <= s[-1].off)
                 BAD("file %u: site %u out of order", i, k);
-            int r = check_site(f, s, i, msg, msglen);
+            int r = check_site(f, s, i, e);
             if (r < 0)
                 return r;
         }
@@ -134,24 +133,22 @@ static pid_t spawn(int helper_fd, int root_fd, int out_fd, int report, int *ret_
     return (pid_t)pid;
 }
 
-int sbx_sitemap_start(int helper_fd, int root_fd, struct sbx_sitemap_job *job, char *msg,
-                      size_t msglen)
+int sbx_sitemap_start(int helper_fd, int root_fd, struct sbx_sitemap_job *job, struct sbx_error *e)
 {
     *job = (struct sbx_sitemap_job){ .pidfd = -EBADF, .out = -EBADF, .report = -EBADF };
     _cleanup_close_ int out = memfd_create("sbx-sitemap-out", MFD_CLOEXEC);
     if (out < 0)
-        return sbx_neg_errno();
+        return sbx_error_set_errno(e, errno, "cannot start sbx-sitemap");
     int report[2];
     int r = sbx_spawn_report_open(report);
     if (r < 0)
-        return r;
+        return sbx_error_set_errno(e, r, "cannot start sbx-sitemap");
     int pidfd = -EBADF;
     pid_t pid = spawn(helper_fd, root_fd, out, report[1], &pidfd);
     sbx_close(report[1]);
     if (pid < 0) {
         sbx_close(report[0]);
-        snprintf(msg, msglen, "cannot start sbx-sitemap: %s", strerror((int)-pid));
-        return pid;
+        return sbx_error_set_errno(e, (int)pid, "cannot start sbx-sitemap");
     }
     job->pidfd = pidfd;
     job->out = TAKE_FD(out);
@@ -187,8 +184,8 @@ int sbx_sitemap_cancel(struct sbx_sitemap_job *job, int timeout_ms)
     return r;
 }
 
-int sbx_sitemap_finish(struct sbx_sitemap_job *job, void **ret_map, size_t *ret_len, char *msg,
-                       size_t msglen)
+int sbx_sitemap_finish(struct sbx_sitemap_job *job, void **ret_map, size_t *ret_len,
+                       struct sbx_error *e)
 {
     siginfo_t si = { 0 };
     int r = waitid(P_PIDFD, (id_t)job->pidfd, &si, WEXITED) < 0 ? sbx_neg_errno() : 0;
@@ -196,39 +193,30 @@ int sbx_sitemap_finish(struct sbx_sitemap_job *job, void **ret_map, size_t *ret_
     _cleanup_close_ int out = TAKE_FD(job->out);
     _cleanup_close_ int report = TAKE_FD(job->report);
     if (r < 0)
-        return r;
-    char step[160];
+        return sbx_error_set_errno(e, r, "cannot reap sbx-sitemap");
     if (si.si_code == CLD_EXITED && si.si_status == SBX_SPAWN_EXIT_STATUS &&
-        sbx_spawn_report_read(report, step, sizeof(step))) {
-        snprintf(msg, msglen, "sbx-sitemap %s", step);
-        return -EIO;
+        sbx_spawn_report_read(report, e)) {
+        e->err = EIO;
+        return sbx_error_wrap(e, "sbx-sitemap");
     }
-    if (si.si_code != CLD_EXITED || si.si_status != 0) {
-        snprintf(msg, msglen, "sbx-sitemap %s %d",
-                 si.si_code == CLD_EXITED ? "exited with" : "died of signal", si.si_status);
-        return -EIO;
-    }
+    if (si.si_code != CLD_EXITED || si.si_status != 0)
+        return sbx_error_set(e, EIO, "sbx-sitemap %s %d",
+                             si.si_code == CLD_EXITED ? "exited with" : "died of signal",
+                             si.si_status);
     struct stat st;
     if (fstat(out, &st) < 0)
-        return sbx_neg_errno();
+        return sbx_error_set_errno(e, errno, "cannot examine the site map");
     size_t len = (size_t)st.st_size;
-    if (len < sizeof(struct sbx_sitemap_header) || len > SBX_SITEMAP_MAX_BYTES) {
-        snprintf(msg, msglen, "sbx-sitemap wrote %zu bytes", len);
-        return -EBADMSG;
-    }
+    if (len < sizeof(struct sbx_sitemap_header) || len > SBX_SITEMAP_MAX_BYTES)
+        return sbx_error_set(e, EBADMSG, "sbx-sitemap wrote %zu bytes", len);
     /* The helper is gone and nobody else holds the memfd: its bytes stay put. */
     _cleanup_free_ char *map = malloc(len);
     if (!map)
-        return -ENOMEM;
-    if (pread(out, map, len, 0) != (ssize_t)len) {
-        snprintf(msg, msglen, "cannot read the site map back");
-        return -EIO;
-    }
-    char why[200];
-    if ((r = sbx_sitemap_check(map, len, why, sizeof(why))) < 0) {
-        snprintf(msg, msglen, "sbx-sitemap wrote a bad map: %s", why);
-        return r;
-    }
+        return sbx_error_set_errno(e, ENOMEM, "cannot read the site map back");
+    if (pread(out, map, len, 0) != (ssize_t)len)
+        return sbx_error_set(e, EIO, "cannot read the site map back");
+    if ((r = sbx_sitemap_check(map, len, e)) < 0)
+        return sbx_error_wrap(e, "sbx-sitemap wrote a bad map");
     *ret_map = TAKE_PTR(map);
     *ret_len = len;
     return 0;
@@ -265,11 +253,11 @@ int sbx_sitemap_load(int dirfd, const struct sbx_sitemap_key *key, void **ret_ma
         return -ENOENT;
     size_t len = (size_t)st.st_size - sizeof(h);
     _cleanup_free_ char *map = malloc(len ? len : 1);
-    char why[200];
+    struct sbx_error ignored = { 0 };
     if (!map)
         return -ENOMEM;
-    if (pread(fd, map, len, sizeof(h)) != (ssize_t)len ||
-        sbx_sitemap_check(map, len, why, sizeof(why)) < 0)
+    /* A stored map that is not well-formed is as good as none: it is made again. */
+    if (pread(fd, map, len, sizeof(h)) != (ssize_t)len || sbx_sitemap_check(map, len, &ignored) < 0)
         return -ENOENT;
     *ret_map = TAKE_PTR(map);
     *ret_len = len;

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sbx/error.h"
+
 /* What a stored map was made from: the image file's version and the helper's. */
 struct sbx_sitemap_key {
     uint64_t dev, ino, size;
@@ -17,8 +19,8 @@ struct sbx_sitemap_key {
     uint64_t helper; /* sbx_blob_sitemap_id() */
 };
 
-/* 0 if buf[0..len) is a well-formed map; else -EBADMSG, and msg says what is wrong. */
-int sbx_sitemap_check(const void *buf, size_t len, char *msg, size_t msglen);
+/* 0 if buf[0..len) is a well-formed map; else -EBADMSG, and e says what is wrong. */
+int sbx_sitemap_check(const void *buf, size_t len, struct sbx_error *e);
 
 /* A running sbx-sitemap: its pidfd (readable once it exited) and its output. */
 struct sbx_sitemap_job {
@@ -27,15 +29,14 @@ struct sbx_sitemap_job {
 };
 
 /* Starts the sbx-sitemap program in memfd helper_fd over the directory root_fd. */
-int sbx_sitemap_start(int helper_fd, int root_fd, struct sbx_sitemap_job *job, char *msg,
-                      size_t msglen);
+int sbx_sitemap_start(int helper_fd, int root_fd, struct sbx_sitemap_job *job, struct sbx_error *e);
 /*
  * Reaps the job's helper (which exited, or this waits) and closes the job;
  * on success *ret_map (malloc'ed) holds its checked map of *ret_len bytes.
- * -errno with msg set on failure.
+ * -errno with e set on failure.
  */
-int sbx_sitemap_finish(struct sbx_sitemap_job *job, void **ret_map, size_t *ret_len, char *msg,
-                       size_t msglen);
+int sbx_sitemap_finish(struct sbx_sitemap_job *job, void **ret_map, size_t *ret_len,
+                       struct sbx_error *e);
 /* Sends SIGKILL to the job's helper; its pidfd becomes readable when it is gone. */
 void sbx_sitemap_kill(struct sbx_sitemap_job *job);
 /*

@@ -47,7 +47,7 @@ void sbx_spawn_fail(int report_fd, enum sbx_spawn_step step)
     _exit(SBX_SPAWN_EXIT_STATUS);
 }
 
-int sbx_spawn_report_read(int report_fd, char *msg, size_t msglen)
+int sbx_spawn_report_read(int report_fd, struct sbx_error *e)
 {
     struct report r;
     if (report_fd < 0 || read(report_fd, &r, sizeof(r)) != sizeof(r))
@@ -55,6 +55,6 @@ int sbx_spawn_report_read(int report_fd, char *msg, size_t msglen)
     const char *step = r.step > 0 && (size_t)r.step < ARRAY_SIZE(step_names) && step_names[r.step]
                            ? step_names[r.step]
                            : "start";
-    snprintf(msg, msglen, "cannot %s: %s", step, strerror(r.err > 0 ? r.err : EIO));
+    sbx_error_set_errno(e, r.err > 0 ? r.err : EIO, "cannot %s", step);
     return 1;
 }

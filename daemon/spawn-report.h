@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "sbx/error.h"
+
 enum sbx_spawn_step {
     SBX_SPAWN_CGROUP = 1, /* join the sandbox's v1 cgroups */
     SBX_SPAWN_FDS,        /* put its descriptors in place */
@@ -28,6 +30,7 @@ __attribute__((noreturn)) void sbx_spawn_fail(int report_fd, enum sbx_spawn_step
 
 /*
  * In the parent, once the child is gone: whether it reported a failure; if
- * so, msg says "cannot STEP: ERROR".  Never blocks.
+ * so, 1 with e saying "cannot STEP: ERROR" and holding the child's errno.
+ * Never blocks.
  */
-int sbx_spawn_report_read(int report_fd, char *msg, size_t msglen);
+int sbx_spawn_report_read(int report_fd, struct sbx_error *e);

@@ -480,9 +480,9 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
         kill(init, SIGKILL);
         waitpid(init, NULL, 0);
         /* A child that failed before it became sbx-init says which step. */
-        char why[256];
-        if (sbx_spawn_report_read(report[0], why, sizeof(why)))
-            sbx_oci_fail(&e, EIO, "sandbox init: %s", why);
+        struct sbx_error why = { 0 };
+        if (sbx_spawn_report_read(report[0], &why))
+            sbx_oci_fail(&e, EIO, "sandbox init: %s", why.msg);
         sbx_oci_cgroup_destroy(&cg, m->freezer_v1[0] ? m->freezer_v1 : NULL);
         monitor_fail(mo->status_w, m, r < 0 ? r : lsock, &e);
     }

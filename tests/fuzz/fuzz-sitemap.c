@@ -31,8 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!buf)
         return 0;
     memcpy(buf, data, size);
-    char msg[256];
-    if (sbx_sitemap_check(buf, size, msg, sizeof(msg)) == 0) {
+    struct sbx_error e = { 0 };
+    if (sbx_sitemap_check(buf, size, &e) == 0) {
         const struct sbx_sitemap_header *h = (const void *)buf;
         const struct sbx_sitemap_file *f = (const void *)(h + 1);
         const struct sbx_sitemap_site *s = (const void *)(f + h->nfiles);

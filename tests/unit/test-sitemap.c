@@ -48,11 +48,11 @@ static void make_tree(void)
 
 /* The helper in memfd (or file) helper over root, as the daemon runs it; meson's timeout bounds it.
  */
-static int run_helper(int helper, int root, void **map, size_t *len, char *msg, size_t msglen)
+static int run_helper(int helper, int root, void **map, size_t *len, struct sbx_error *e)
 {
     struct sbx_sitemap_job job;
-    int r = sbx_sitemap_start(helper, root, &job, msg, msglen);
-    return r < 0 ? r : sbx_sitemap_finish(&job, map, len, msg, msglen);
+    int r = sbx_sitemap_start(helper, root, &job, e);
+    return r < 0 ? r : sbx_sitemap_finish(&job, map, len, e);
 }
 
 static int open_root(void)
@@ -70,12 +70,13 @@ static void test_run_real_helper(void)
     CU_ASSERT_FATAL(helper >= 0 && root >= 0);
     void *map = NULL;
     size_t len = 0;
-    char msg[256] = "";
-    int r = run_helper(helper, root, &map, &len, msg, sizeof(msg));
+    struct sbx_error e = { 0 };
+    const char *msg = e.msg;
+    int r = run_helper(helper, root, &map, &len, &e);
     if (r < 0)
         fprintf(stderr, "sbx-sitemap: %s\n", msg);
     CU_ASSERT_FATAL(r == 0);
-    CU_ASSERT(sbx_sitemap_check(map, len, msg, sizeof(msg)) == 0);
+    CU_ASSERT(sbx_sitemap_check(map, len, &e) == 0);
 
     const struct sbx_sitemap_header *h = map;
     const struct sbx_sitemap_file *f = (const void *)(h + 1);
@@ -246,8 +247,9 @@ static void test_run_bad_helpers(void)
         CU_ASSERT_FATAL(exe >= 0 && root >= 0);
         void *map = NULL;
         size_t len = 0;
-        char msg[256] = "";
-        CU_ASSERT(run_helper(exe, root, &map, &len, msg, sizeof(msg)) < 0);
+        struct sbx_error e = { 0 };
+        const char *msg = e.msg;
+        CU_ASSERT(run_helper(exe, root, &map, &len, &e) < 0);
         CU_ASSERT(map == NULL);
         CU_ASSERT(strstr(msg, why[i]) != NULL);
         if (!strstr(msg, why[i]))
@@ -283,8 +285,9 @@ static struct tiny tiny(void)
 
 static void expect_bad(const struct tiny *t, size_t len, const char *why)
 {
-    char msg[256] = "";
-    CU_ASSERT(sbx_sitemap_check(t, len, msg, sizeof(msg)) == -EBADMSG);
+    struct sbx_error e = { 0 };
+    const char *msg = e.msg;
+    CU_ASSERT(sbx_sitemap_check(t, len, &e) == -EBADMSG);
     CU_ASSERT(strstr(msg, why) != NULL);
     if (!strstr(msg, why))
         fprintf(stderr, "expected '%s', got '%s'\n", why, msg);
@@ -293,8 +296,8 @@ static void expect_bad(const struct tiny *t, size_t len, const char *why)
 static void test_check(void)
 {
     struct tiny t = tiny();
-    char msg[256];
-    CU_ASSERT(sbx_sitemap_check(&t, sizeof(t), msg, sizeof(msg)) == 0);
+    struct sbx_error e = { 0 };
+    CU_ASSERT(sbx_sitemap_check(&t, sizeof(t), &e) == 0);
     expect_bad(&t, 16, "shorter than a header");
     expect_bad(&t, sizeof(t) - 1, "where the header implies");
     t.h.magic++;

@@ -37,9 +37,11 @@ static void test_failure_is_named(void)
     int fds[2];
     int st = run_child(fail_cgroup, fds);
     CU_ASSERT(SBX_TEST_EXITED(st, SBX_SPAWN_EXIT_STATUS));
-    char msg[160] = "";
-    CU_ASSERT(sbx_spawn_report_read(fds[0], msg, sizeof(msg)) == 1);
+    struct sbx_error e = { 0 };
+    const char *msg = e.msg;
+    CU_ASSERT(sbx_spawn_report_read(fds[0], &e) == 1);
     CU_ASSERT_STRING_EQUAL(msg, "cannot join its v1 cgroups: Permission denied");
+    CU_ASSERT_EQUAL(e.err, EACCES);
     close(fds[0]);
 }
 
@@ -63,8 +65,9 @@ static void test_exec_reports_nothing(void)
     int fds[2];
     int st = run_child(exec_true, fds);
     CU_ASSERT(SBX_TEST_EXITED(st, 0));
-    char msg[160] = "";
-    CU_ASSERT(sbx_spawn_report_read(fds[0], msg, sizeof(msg)) == 0);
+    struct sbx_error e = { 0 };
+    const char *msg = e.msg;
+    CU_ASSERT(sbx_spawn_report_read(fds[0], &e) == 0);
     CU_ASSERT_STRING_EQUAL(msg, "");
     close(fds[0]);
 }
@@ -74,8 +77,9 @@ static void test_exec_failure(void)
     int fds[2];
     int st = run_child(exec_missing, fds);
     CU_ASSERT(SBX_TEST_EXITED(st, SBX_SPAWN_EXIT_STATUS));
-    char msg[160] = "";
-    CU_ASSERT(sbx_spawn_report_read(fds[0], msg, sizeof(msg)) == 1);
+    struct sbx_error e = { 0 };
+    const char *msg = e.msg;
+    CU_ASSERT(sbx_spawn_report_read(fds[0], &e) == 1);
     CU_ASSERT_STRING_EQUAL(msg, "cannot exec its program: No such file or directory");
     close(fds[0]);
 }
@@ -85,9 +89,9 @@ static void test_read_never_blocks(void)
 {
     int fds[2];
     CU_ASSERT_FATAL(sbx_spawn_report_open(fds) == 0);
-    char msg[160] = "";
-    CU_ASSERT(sbx_spawn_report_read(fds[0], msg, sizeof(msg)) == 0);
-    CU_ASSERT(sbx_spawn_report_read(-EBADF, msg, sizeof(msg)) == 0);
+    struct sbx_error e = { 0 };
+    CU_ASSERT(sbx_spawn_report_read(fds[0], &e) == 0);
+    CU_ASSERT(sbx_spawn_report_read(-EBADF, &e) == 0);
     close(fds[0]);
     close(fds[1]);
 }
