@@ -290,7 +290,7 @@ static uint64_t limit_of(const struct sbx_cg_limits *lim, enum sbx_cg_ctrl c)
 }
 
 int sbx_cgroup_limit(const struct sbx_cgroup_root *r, struct sbx_cgroup *cg,
-                     const struct sbx_cg_limits *lim, char *msg, size_t msglen)
+                     const struct sbx_cg_limits *lim, struct sbx_error *e)
 {
     for (int c = 0; c < SBX_CG_N; c++) {
         bool v2 = r->v2_ctrl[c];
@@ -302,27 +302,23 @@ int sbx_cgroup_limit(const struct sbx_cgroup_root *r, struct sbx_cgroup *cg,
         if (cg->applied[c] && cg->applied_value[c] == limit_of(lim, c))
             continue;
         if (!v2 && !cg->v1_path[c]) {
-            if (!r->v1_base[c]) {
-                snprintf(msg, msglen,
-                         "the %s limit cannot be enforced: no %s controller on "
-                         "this host",
-                         ctrl_name[c], ctrl_name[c]);
-                return -EOPNOTSUPP;
-            }
+            if (!r->v1_base[c])
+                return sbx_error_set(e, EOPNOTSUPP,
+                                     "the %s limit cannot be enforced: no %s controller on "
+                                     "this host",
+                                     ctrl_name[c], ctrl_name[c]);
             cg->v1_path[c] = join(r->v1_base[c], "/", cg->name);
             if (!cg->v1_path[c] || mkdir(cg->v1_path[c], 0755) < 0) {
                 int err = cg->v1_path[c] ? sbx_neg_errno() : -ENOMEM;
-                snprintf(msg, msglen, "cannot create %s cgroup: %s", ctrl_name[c], strerror(-err));
+                sbx_error_set_errno(e, err, "cannot create %s cgroup", ctrl_name[c]);
                 free(cg->v1_path[c]);
                 cg->v1_path[c] = NULL;
                 return err;
             }
         }
         int err = apply_limit(cg, c, v2, lim);
-        if (err < 0) {
-            snprintf(msg, msglen, "cannot set the %s limit: %s", ctrl_name[c], strerror(-err));
-            return err;
-        }
+        if (err < 0)
+            return sbx_error_set_errno(e, err, "cannot set the %s limit", ctrl_name[c]);
         cg->limited[c] = limit_of(lim, c) != 0;
         cg->applied[c] = true;
         cg->applied_value[c] = limit_of(lim, c);
@@ -331,34 +327,31 @@ int sbx_cgroup_limit(const struct sbx_cgroup_root *r, struct sbx_cgroup *cg,
 }
 
 int sbx_cgroup_create(const struct sbx_cgroup_root *r, const char *name,
-                      const struct sbx_cg_limits *lim, struct sbx_cgroup *ret, char *msg,
-                      size_t msglen)
+                      const struct sbx_cg_limits *lim, struct sbx_cgroup *ret, struct sbx_error *e)
 {
     struct sbx_cgroup cg = { .v2_fd = -EBADF, .name = strdup(name) };
     int err = 0;
     if (!cg.name)
-        return -ENOMEM;
+        return sbx_error_set_errno(e, ENOMEM, "cannot create cgroup %s", name);
     if (r->v2_base) {
         cg.v2_path = join(r->v2_base, "/", name);
         if (!cg.v2_path) {
-            err = -ENOMEM;
+            err = sbx_error_set_errno(e, ENOMEM, "cannot create cgroup %s", name);
             goto fail;
         }
         if (mkdir(cg.v2_path, 0755) < 0) {
-            err = sbx_neg_errno();
-            snprintf(msg, msglen, "cannot create cgroup %s: %s", cg.v2_path, strerror(-err));
+            err = sbx_error_set_errno(e, errno, "cannot create cgroup %s", cg.v2_path);
             free(cg.v2_path);
             cg.v2_path = NULL;
             goto fail;
         }
         cg.v2_fd = open(cg.v2_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (cg.v2_fd < 0) {
-            err = sbx_neg_errno();
-            snprintf(msg, msglen, "cannot open cgroup %s: %s", cg.v2_path, strerror(-err));
+            err = sbx_error_set_errno(e, errno, "cannot open cgroup %s", cg.v2_path);
             goto fail;
         }
     }
-    if ((err = sbx_cgroup_limit(r, &cg, lim, msg, msglen)) < 0)
+    if ((err = sbx_cgroup_limit(r, &cg, lim, e)) < 0)
         goto fail;
     *ret = cg;
     return 0;

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "sbx/error.h"
+
 enum sbx_cg_ctrl { SBX_CG_MEMORY, SBX_CG_PIDS, SBX_CG_CPU, SBX_CG_N };
 
 struct sbx_cgroup_root {
@@ -42,12 +44,11 @@ bool sbx_cgroup_root_can(const struct sbx_cgroup_root *r, enum sbx_cg_ctrl c);
 
 /* Creates the cgroup(s) for one sandbox and applies limits (see sbx_cgroup_limit). */
 int sbx_cgroup_create(const struct sbx_cgroup_root *r, const char *name,
-                      const struct sbx_cg_limits *lim, struct sbx_cgroup *ret, char *msg,
-                      size_t msglen);
+                      const struct sbx_cg_limits *lim, struct sbx_cgroup *ret, struct sbx_error *e);
 /* Applies limits to an existing sandbox cgroup; v1 groups are made only for
  * the controllers a limit needs (attach the process with sbx_cgroup_attach_v1). */
 int sbx_cgroup_limit(const struct sbx_cgroup_root *r, struct sbx_cgroup *cg,
-                     const struct sbx_cg_limits *lim, char *msg, size_t msglen);
+                     const struct sbx_cg_limits *lim, struct sbx_error *e);
 /* Moves pid into the v1 groups (v2 placement is done by CLONE_INTO_CGROUP). */
 int sbx_cgroup_attach_v1(struct sbx_cgroup *cg, pid_t pid);
 /*

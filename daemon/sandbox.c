@@ -720,9 +720,12 @@ static int sandbox_spawn(struct sbx_daemon *d, bool net_host, bool userns, struc
     char name[64];
     snprintf(name, sizeof(name), "sbx-%d-%llu", (int)getpid(), (unsigned long long)s->id);
     /* Limits of a run are mostly the defaults: the launch then moves init nowhere. */
-    int r = sbx_cgroup_create(&d->cgroups, name, &d->default_limits, &s->cg, msg, msglen);
-    if (r < 0)
+    struct sbx_error ce = { 0 };
+    int r = sbx_cgroup_create(&d->cgroups, name, &d->default_limits, &s->cg, &ce);
+    if (r < 0) {
+        snprintf(msg, msglen, "%s", ce.msg);
         goto fail;
+    }
     if (userns && (r = sbx_idrange_alloc(&d->ids, &s->ids)) < 0) {
         snprintf(msg, msglen,
                  "every block of host ids is in use (%u sandboxes with a user namespace of their "
@@ -857,8 +860,11 @@ static int sandbox_launch(struct sbx_sandbox *s, const struct sbx_sandbox_params
     s->want_tty = p->spec->flags & SBX_SPEC_TTY;
     s->guest_sigsys = p->spec->mode == SBX_MODE_OFF;
     int r;
-    if ((r = sbx_cgroup_limit(&d->cgroups, &s->cg, &p->limits, msg, msglen)) < 0)
+    struct sbx_error ce = { 0 };
+    if ((r = sbx_cgroup_limit(&d->cgroups, &s->cg, &p->limits, &ce)) < 0) {
+        snprintf(msg, msglen, "%s", ce.msg);
         return r;
+    }
     if ((r = sbx_cgroup_attach_v1(&s->cg, s->pid)) < 0) {
         snprintf(msg, msglen, "cannot move the sandbox into its cgroup: %s", strerror(-r));
         return r;

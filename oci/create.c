@@ -355,11 +355,11 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
     struct sbx_cgroup_root root;
     _cleanup_free_ char *name = NULL;
     struct sbx_cgroup cg = { .v2_fd = -EBADF };
-    char msg[512] = "";
+    struct sbx_error ce = { 0 };
     if ((r = cgroup_root_for(c->cgroups_path, &c->limits, &c->cpu, &root, &name, &e)) < 0)
         monitor_fail(mo->status_w, m, r, &e);
-    if ((r = sbx_cgroup_create(&root, name, &c->limits, &cg, msg, sizeof(msg))) < 0) {
-        sbx_oci_fail(&e, r, "cgroup %s: %s", c->cgroups_path, msg);
+    if ((r = sbx_cgroup_create(&root, name, &c->limits, &cg, &ce)) < 0) {
+        sbx_oci_fail(&e, r, "cgroup %s: %s", c->cgroups_path, ce.msg);
         /* The parents made for it go when nothing else is in them (rmdir refuses otherwise). */
         if (root.v2_base)
             rmdir(root.v2_base);

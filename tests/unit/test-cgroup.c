@@ -40,10 +40,9 @@ static const char *limit_dir(struct sbx_cgroup *cg, enum sbx_cg_ctrl c)
 static void test_create_and_destroy(void)
 {
     struct sbx_cgroup cg;
-    char msg[256] = "";
+    struct sbx_error e = { 0 };
     struct sbx_cg_limits none = { 0 };
-    CU_ASSERT_EQUAL_FATAL(sbx_cgroup_create(&root, "sbx-unit-plain", &none, &cg, msg, sizeof(msg)),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(sbx_cgroup_create(&root, "sbx-unit-plain", &none, &cg, &e), 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cg.v2_path);
     CU_ASSERT(cg.v2_fd >= 0);
     struct stat st;
@@ -65,10 +64,9 @@ static void test_limits_are_written(void)
         return;
     }
     struct sbx_cgroup cg;
-    char msg[256] = "";
+    struct sbx_error e = { 0 };
     struct sbx_cg_limits lim = { .memory = 64 << 20, .pids = 7, .cpu_millis = 500 };
-    CU_ASSERT_EQUAL_FATAL(sbx_cgroup_create(&root, "sbx-unit-limits", &lim, &cg, msg, sizeof(msg)),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(sbx_cgroup_create(&root, "sbx-unit-limits", &lim, &cg, &e), 0);
     unsigned long long v = 0;
     CU_ASSERT_EQUAL(read_num(limit_dir(&cg, SBX_CG_PIDS), "pids.max", &v), 0);
     CU_ASSERT_EQUAL(v, 7);
@@ -134,9 +132,9 @@ static void test_oom_is_detected(void)
         return;
     }
     struct sbx_cgroup cg;
-    char msg[256] = "";
+    struct sbx_error e = { 0 };
     struct sbx_cg_limits lim = { .memory = 32 << 20 };
-    CU_ASSERT_EQUAL_FATAL(sbx_cgroup_create(&root, "sbx-unit-oom", &lim, &cg, msg, sizeof(msg)), 0);
+    CU_ASSERT_EQUAL_FATAL(sbx_cgroup_create(&root, "sbx-unit-oom", &lim, &cg, &e), 0);
     CU_ASSERT_FALSE(sbx_cgroup_oom_killed(&cg));
     int pidfd = -1;
     pid_t pid = start_in(&cg, hog, &pidfd);
@@ -157,10 +155,9 @@ static void sleeper(void)
 static void test_destroy_kills_leftovers(void)
 {
     struct sbx_cgroup cg;
-    char msg[256] = "";
+    struct sbx_error e = { 0 };
     struct sbx_cg_limits lim = { .pids = 16 };
-    CU_ASSERT_EQUAL_FATAL(sbx_cgroup_create(&root, "sbx-unit-kill", &lim, &cg, msg, sizeof(msg)),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(sbx_cgroup_create(&root, "sbx-unit-kill", &lim, &cg, &e), 0);
     int pidfd = -1;
     pid_t pid = start_in(&cg, sleeper, &pidfd);
     CU_ASSERT_FATAL(pid > 0);
