@@ -46,7 +46,7 @@ static int read_small(const char *path, char *buf, size_t len)
     return 0;
 }
 
-int sbx_idmap_self_check(struct sbx_spec *spec, char *msg, size_t len)
+int sbx_idmap_self_check(struct sbx_spec *spec, struct sbx_error *e)
 {
     /* A map has at most 340 lines (the kernel's limit); the rootless ones have two. */
     char uids[4096], gids[4096], setgroups[16] = "";
@@ -70,22 +70,20 @@ int sbx_idmap_self_check(struct sbx_spec *spec, char *msg, size_t len)
             bad = spec->groups[i];
         }
     }
-    if (what) {
-        snprintf(msg, len, "the guest's %s %u has no id in sandboxd's user namespace: %s", what,
-                 bad, fix);
-        return -EINVAL;
-    }
+    if (what)
+        return sbx_error_set(e, EINVAL,
+                             "the guest's %s %u has no id in sandboxd's user namespace: %s", what,
+                             bad, fix);
     if (read_small("/proc/self/setgroups", setgroups, sizeof(setgroups)) < 0 ||
         strncmp(setgroups, "deny", 4) != 0)
         return 0;
-    if (spec->n_groups) {
-        snprintf(msg, len,
-                 "the guest has %u supplementary groups, and sandboxd's user namespace may not "
-                 "set groups (rootless with only the caller's own ids: /etc/subuid and "
-                 "/etc/subgid give more, and newgidmap lets groups be set)",
-                 spec->n_groups);
-        return -EINVAL;
-    }
+    if (spec->n_groups)
+        return sbx_error_set(
+            e, EINVAL,
+            "the guest has %u supplementary groups, and sandboxd's user namespace may not "
+            "set groups (rootless with only the caller's own ids: /etc/subuid and "
+            "/etc/subgid give more, and newgidmap lets groups be set)",
+            spec->n_groups);
     spec->flags |= SBX_SPEC_KEEP_GROUPS;
     return 0;
 }

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "sbx/error.h"
+
 struct sbx_spec;
 
 /*
@@ -13,4 +15,4 @@ struct sbx_spec;
  * own ids alone), sets SBX_SPEC_KEEP_GROUPS, and refuses a guest with
  * supplementary groups.  -errno and msg naming the id and the fix.
  */
-int sbx_idmap_self_check(struct sbx_spec *spec, char *msg, size_t len);
+int sbx_idmap_self_check(struct sbx_spec *spec, struct sbx_error *e);

@@ -820,8 +820,11 @@ int sbx_run_start(struct sbx_daemon *d, const struct sbx_caller *who,
             image_user_message(req->image_config.user, msg, msglen);
         goto fail_image;
     }
-    if ((r = sbx_idmap_self_check(&spec, msg, msglen)) < 0)
+    struct sbx_error se = { 0 };
+    if ((r = sbx_idmap_self_check(&spec, &se)) < 0) {
+        snprintf(msg, msglen, "%s", se.msg);
         goto fail_image;
+    }
     /*
      * After the identity: the filter refuses set-id modes to a guest holding
      * id 0.  The default policy's filter is compiled once, for the default
