@@ -81,7 +81,7 @@ static void on_signal(uv_signal_t *h, int signo)
 
 /* SIGTERM and SIGINT stop the daemon, SIGHUP is logged; without them it could not be stopped
  * cleanly. */
-static int start_signals(struct sbx_daemon *d, char *msg, size_t len)
+static int start_signals(struct sbx_daemon *d, struct sbx_error *e)
 {
     static const int signos[] = { SIGTERM, SIGINT, SIGHUP };
     uv_signal_t *handles[] = { &d->sig_term, &d->sig_int, &d->sig_hup };
@@ -90,10 +90,9 @@ static int start_signals(struct sbx_daemon *d, char *msg, size_t len)
         handles[i]->data = d;
         if (r == 0)
             r = uv_signal_start(handles[i], on_signal, signos[i]);
-        if (r < 0) {
-            snprintf(msg, len, "cannot handle %s: %s", strsignal(signos[i]), uv_strerror(r));
-            return r;
-        }
+        if (r < 0)
+            return sbx_error_set(e, r, "cannot handle %s: %s", strsignal(signos[i]),
+                                 uv_strerror(r));
     }
     return 0;
 }
@@ -191,7 +190,7 @@ static void raise_nofile(struct sbx_daemon *d)
  * asks, and the daemon says how to configure them.  A block that a process
  * still runs as stays taken: a sandbox of a daemon that ended may not be gone.
  */
-static int ids_setup(struct sbx_daemon *d, char *msg, size_t len)
+static int ids_setup(struct sbx_daemon *d, struct sbx_error *e)
 {
     struct sbx_daemon_config *c = &d->cfg;
     if (!c->subid_user)
@@ -200,7 +199,7 @@ static int ids_setup(struct sbx_daemon *d, char *msg, size_t len)
         c->subuid_file = SBX_IDRANGE_DEFAULT_SUBUID;
     if (!c->subgid_file)
         c->subgid_file = SBX_IDRANGE_DEFAULT_SUBGID;
-    int r = sbx_idrange_load(&d->ids, c->subid_user, c->subuid_file, c->subgid_file, msg, len);
+    int r = sbx_idrange_load(&d->ids, c->subid_user, c->subuid_file, c->subgid_file, e);
     if (r < 0)
         return r;
     if (!sbx_idrange_configured(&d->ids)) {
@@ -222,36 +221,26 @@ static int ids_setup(struct sbx_daemon *d, char *msg, size_t len)
     return 0;
 }
 
-static int daemon_setup(struct sbx_daemon *d, char *msg, size_t len)
+static int daemon_setup(struct sbx_daemon *d, struct sbx_error *e)
 {
     int r;
-    if ((r = mkdir_private(d->cfg.state_dir)) < 0) {
-        snprintf(msg, len, "cannot create state directory %s: %s", d->cfg.state_dir, strerror(-r));
-        return r;
-    }
+    if ((r = mkdir_private(d->cfg.state_dir)) < 0)
+        return sbx_error_set_errno(e, r, "cannot create state directory %s", d->cfg.state_dir);
     if (asprintf(&d->staging_dir, "%s/staging", d->cfg.state_dir) < 0)
-        return -ENOMEM;
-    if ((r = mkdir_private(d->staging_dir)) < 0) {
-        snprintf(msg, len, "cannot create %s: %s", d->staging_dir, strerror(-r));
-        return r;
-    }
-    if ((d->init_memfd = sbx_blob_memfd_init()) < 0) {
-        snprintf(msg, len, "cannot load sbx-init: %s", strerror(-d->init_memfd));
-        return d->init_memfd;
-    }
-    if ((d->trampoline_memfd = sbx_blob_memfd_trampoline()) < 0) {
-        snprintf(msg, len, "cannot load the trampoline: %s", strerror(-d->trampoline_memfd));
-        return d->trampoline_memfd;
-    }
-    if ((d->sitemap_memfd = sbx_blob_memfd_sitemap()) < 0) {
-        snprintf(msg, len, "cannot load sbx-sitemap: %s", strerror(-d->sitemap_memfd));
-        return d->sitemap_memfd;
-    }
+        return sbx_error_set_errno(e, ENOMEM, "cannot create %s/staging", d->cfg.state_dir);
+    if ((r = mkdir_private(d->staging_dir)) < 0)
+        return sbx_error_set_errno(e, r, "cannot create %s", d->staging_dir);
+    if ((d->init_memfd = sbx_blob_memfd_init()) < 0)
+        return sbx_error_set_errno(e, d->init_memfd, "cannot load sbx-init");
+    if ((d->trampoline_memfd = sbx_blob_memfd_trampoline()) < 0)
+        return sbx_error_set_errno(e, d->trampoline_memfd, "cannot load the trampoline");
+    if ((d->sitemap_memfd = sbx_blob_memfd_sitemap()) < 0)
+        return sbx_error_set_errno(e, d->sitemap_memfd, "cannot load sbx-sitemap");
     d->sitemap_id = sbx_blob_sitemap_id();
     /* Without it maps are made again for every mount of an image: worth a warning only. */
     _cleanup_free_ char *dir = NULL;
     if (asprintf(&dir, "%s/sitemaps", d->cfg.state_dir) < 0)
-        return -ENOMEM;
+        return sbx_error_set_errno(e, ENOMEM, "cannot create %s/sitemaps", d->cfg.state_dir);
     if ((r = mkdir_private(dir)) < 0 ||
         (d->sitemap_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         sbx_warn("cannot use %s: %s", dir, strerror(r < 0 ? -r : errno));
@@ -261,8 +250,7 @@ static int daemon_setup(struct sbx_daemon *d, char *msg, size_t len)
     if ((r = sbx_policy_new_default(&def)) < 0 ||
         (r = sbx_run_compile_policy(def, 0, &d->default_bpf_fd)) < 0) {
         sbx_policy_free(def);
-        snprintf(msg, len, "cannot compile the default policy: %s", strerror(-r));
-        return r;
+        return sbx_error_set_errno(e, r, "cannot compile the default policy");
     }
     /* The spare sandbox is made with the default limits, off the path of a run. */
     struct sbx_host_features host = {
@@ -287,38 +275,32 @@ static int daemon_setup(struct sbx_daemon *d, char *msg, size_t len)
                  "mode 0600); create the group or start sandboxd with --group NAME",
                  d->cfg.group);
     }
-    if ((r = ids_setup(d, msg, len)) < 0)
+    if ((r = ids_setup(d, e)) < 0)
         return r;
     sbx_image_cache_init(&d->images, IMAGE_MAX_IDLE);
     /* A private daemon's one client is the user who would run a FUSE server under it. */
     d->images.fuse_ok = d->cfg.conn_fd >= 0;
-    if ((r = sbx_server_init(d)) < 0) {
-        snprintf(msg, len, "cannot reserve a file descriptor: %s", strerror(-r));
-        return r;
-    }
+    if ((r = sbx_server_init(d)) < 0)
+        return sbx_error_set_errno(e, r, "cannot reserve a file descriptor");
     return 0;
 }
 
-static int daemon_serve(struct sbx_daemon *d, char *msg, size_t len)
+static int daemon_serve(struct sbx_daemon *d, struct sbx_error *e)
 {
     if (d->cfg.conn_fd >= 0)
         return sbx_client_add(d, d->cfg.conn_fd);
     d->listen_fd = d->cfg.listen_fd;
     if (d->listen_fd < 0) {
         d->listen_fd = listen_on(d->cfg.socket_path, d->sandbox_gid, d->have_sandbox_gid);
-        if (d->listen_fd < 0) {
-            snprintf(msg, len, "cannot listen on %s: %s", d->cfg.socket_path,
-                     d->listen_fd == -EADDRINUSE ? "another sandboxd is serving it"
-                                                 : strerror(-d->listen_fd));
-            return d->listen_fd;
-        }
+        if (d->listen_fd < 0)
+            return sbx_error_set(e, d->listen_fd, "cannot listen on %s: %s", d->cfg.socket_path,
+                                 d->listen_fd == -EADDRINUSE ? "another sandboxd is serving it"
+                                                             : strerror(-d->listen_fd));
     } else {
         int fl = fcntl(d->listen_fd, F_GETFL);
         if (fl < 0 || fcntl(d->listen_fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
             fcntl(d->listen_fd, F_SETFD, FD_CLOEXEC) < 0) {
-            int r = sbx_neg_errno();
-            snprintf(msg, len, "cannot use the socket systemd passed: %s", strerror(-r));
-            return r;
+            return sbx_error_set_errno(e, errno, "cannot use the socket systemd passed");
         }
     }
     return sbx_server_listen(d);
@@ -360,27 +342,27 @@ int sbx_daemon_run(const struct sbx_daemon_config *cfg)
         .lifecycle = { .dir_fd = -EBADF },
     };
     uv_loop_t loop;
-    char msg[512] = "";
+    struct sbx_error e = { 0 };
     sbx_log_init(cfg->log_level);
     signal(SIGPIPE, SIG_IGN);
     raise_nofile(&d);
     if (uv_loop_init(&loop) < 0)
         return 1;
     d.loop = &loop;
-    int r = daemon_setup(&d, msg, sizeof(msg));
+    int r = daemon_setup(&d, &e);
     if (r >= 0)
-        r = start_signals(&d, msg, sizeof(msg));
+        r = start_signals(&d, &e);
     if (r >= 0) {
         uv_timer_init(&loop, &d.idle_timer);
         d.idle_timer.data = &d;
         uv_timer_start(&d.idle_timer, on_idle_timer, IMAGE_IDLE_MS, IMAGE_IDLE_MS);
-        r = daemon_serve(&d, msg, sizeof(msg));
+        r = daemon_serve(&d, &e);
         /* Once the socket is the daemon's: a second daemon must not take the records over. */
         if (r >= 0)
-            r = sbx_lifecycle_init(&d, msg, sizeof(msg));
+            r = sbx_lifecycle_init(&d, e.msg, sizeof(e.msg));
     }
     if (r < 0) {
-        sbx_err("%s", msg[0] ? msg : strerror(-r));
+        sbx_err("%s", sbx_error_msg(&e, r));
         d.stopping = true;
         d.exit_code = 1;
         sbx_daemon_maybe_exit(&d);

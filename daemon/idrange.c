@@ -110,7 +110,7 @@ static char *read_small(const char *path, int *err)
 }
 
 static int load_file(const char *path, const char *user, const uid_t *uid, struct sbx_idrange *r,
-                     size_t *n, char *msg, size_t msglen)
+                     size_t *n, struct sbx_error *e)
 {
     int err = 0;
     _cleanup_free_ char *text = read_small(path, &err);
@@ -118,17 +118,16 @@ static int load_file(const char *path, const char *user, const uid_t *uid, struc
     if (!text) {
         if (err == -ENOENT)
             return 0;
-        snprintf(msg, msglen, "cannot read %s: %s", path, strerror(-err));
-        return err;
+        return sbx_error_set_errno(e, err, "cannot read %s", path);
     }
     unsigned line;
     int rc = sbx_idrange_parse(text, user, uid, r, SBX_IDRANGE_MAX_RANGES, n, &line);
     if (rc == -E2BIG)
-        snprintf(msg, msglen, "%s:%u: more than %u ranges for %s", path, line,
-                 SBX_IDRANGE_MAX_RANGES, user);
-    else if (rc < 0)
-        snprintf(msg, msglen, "%s:%u: expected NAME:START:COUNT, with START+COUNT below 2^32-1",
-                 path, line);
+        return sbx_error_set(e, rc, "%s:%u: more than %u ranges for %s", path, line,
+                             SBX_IDRANGE_MAX_RANGES, user);
+    if (rc < 0)
+        return sbx_error_set(
+            e, rc, "%s:%u: expected NAME:START:COUNT, with START+COUNT below 2^32-1", path, line);
     return rc;
 }
 
@@ -174,7 +173,7 @@ int sbx_idrange_init(struct sbx_idrange_pool *p, const struct sbx_idrange *uids,
 }
 
 int sbx_idrange_load(struct sbx_idrange_pool *p, const char *user, const char *subuid,
-                     const char *subgid, char *msg, size_t msglen)
+                     const char *subgid, struct sbx_error *e)
 {
     struct sbx_idrange uids[SBX_IDRANGE_MAX_RANGES], gids[SBX_IDRANGE_MAX_RANGES];
     size_t nu, ng;
@@ -183,16 +182,16 @@ int sbx_idrange_load(struct sbx_idrange_pool *p, const char *user, const char *s
     /* The files may name the user by uid; the user need not exist (a private file). */
     bool have_uid = getpwnam_r(user, &pw, buf, sizeof(buf), &pwp) == 0 && pwp;
     uid_t uid = have_uid ? pw.pw_uid : 0;
-    int r = load_file(subuid, user, have_uid ? &uid : NULL, uids, &nu, msg, msglen);
+    int r = load_file(subuid, user, have_uid ? &uid : NULL, uids, &nu, e);
     if (r >= 0)
-        r = load_file(subgid, user, have_uid ? &uid : NULL, gids, &ng, msg, msglen);
+        r = load_file(subgid, user, have_uid ? &uid : NULL, gids, &ng, e);
     if (r < 0)
         return r;
     r = sbx_idrange_init(p, uids, nu, gids, ng);
     if (r == -ENOTUNIQ)
-        snprintf(msg, msglen, "the ranges of %s in %s or %s overlap", user, subuid, subgid);
-    else if (r < 0)
-        snprintf(msg, msglen, "id ranges: %s", strerror(-r));
+        return sbx_error_set(e, r, "the ranges of %s in %s or %s overlap", user, subuid, subgid);
+    if (r < 0)
+        return sbx_error_set_errno(e, r, "id ranges");
     return r;
 }
 

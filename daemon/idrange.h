@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "sbx/error.h"
+
 /* Whose subordinate ids the daemon hands out, and where they are, unless configured. */
 #define SBX_IDRANGE_DEFAULT_USER "sandboxd"
 #define SBX_IDRANGE_DEFAULT_SUBUID "/etc/subuid"
@@ -51,10 +53,10 @@ int sbx_idrange_parse(const char *text, const char *user, const uid_t *uid, stru
 /*
  * Builds the pool from the two files.  A missing file, or a file with no
  * range of the user, gives an empty pool (0); a file that cannot be read or
- * is malformed gives -errno with msg saying which and where.
+ * is malformed gives -errno with e saying which and where.
  */
 int sbx_idrange_load(struct sbx_idrange_pool *p, const char *user, const char *subuid,
-                     const char *subgid, char *msg, size_t msglen);
+                     const char *subgid, struct sbx_error *e);
 /* Builds the pool from parsed ranges: blocks at whole multiples of SBX_IDRANGE_SIZE in each. */
 int sbx_idrange_init(struct sbx_idrange_pool *p, const struct sbx_idrange *uids, size_t n_uids,
                      const struct sbx_idrange *gids, size_t n_gids);

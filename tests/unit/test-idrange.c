@@ -104,14 +104,14 @@ static void test_overlap_refused(void)
 
 static void test_load_files(void)
 {
-    char dir[] = "/tmp/sbx-test-idrange.XXXXXX", uid_file[64], gid_file[64], msg[256] = "";
+    char dir[] = "/tmp/sbx-test-idrange.XXXXXX", uid_file[64], gid_file[64];
+    struct sbx_error e = { 0 };
     CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
     snprintf(uid_file, sizeof(uid_file), "%s/subuid", dir);
     snprintf(gid_file, sizeof(gid_file), "%s/subgid", dir);
     struct sbx_idrange_pool p;
     /* Missing files: nothing configured, no error. */
-    CU_ASSERT_EQUAL(sbx_idrange_load(&p, "sbx-test-nobody", uid_file, gid_file, msg, sizeof(msg)),
-                    0);
+    CU_ASSERT_EQUAL(sbx_idrange_load(&p, "sbx-test-nobody", uid_file, gid_file, &e), 0);
     CU_ASSERT_FALSE(sbx_idrange_configured(&p));
     FILE *f = fopen(uid_file, "we");
     fputs("sbx-test-nobody:1000000:196608\n", f);
@@ -119,14 +119,12 @@ static void test_load_files(void)
     f = fopen(gid_file, "we");
     fputs("other:1:65536\nsbx-test-nobody:1000000:bad\n", f);
     fclose(f);
-    CU_ASSERT_EQUAL(sbx_idrange_load(&p, "sbx-test-nobody", uid_file, gid_file, msg, sizeof(msg)),
-                    -EINVAL);
-    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "subgid:2:"));
+    CU_ASSERT_EQUAL(sbx_idrange_load(&p, "sbx-test-nobody", uid_file, gid_file, &e), -EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "subgid:2:"));
     f = fopen(gid_file, "we");
     fputs("sbx-test-nobody:2000000:196608\n", f);
     fclose(f);
-    CU_ASSERT_EQUAL(sbx_idrange_load(&p, "sbx-test-nobody", uid_file, gid_file, msg, sizeof(msg)),
-                    0);
+    CU_ASSERT_EQUAL(sbx_idrange_load(&p, "sbx-test-nobody", uid_file, gid_file, &e), 0);
     CU_ASSERT_EQUAL(p.n_blocks, 3);
     sbx_idrange_pool_free(&p);
     unlink(uid_file);
