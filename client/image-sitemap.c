@@ -48,16 +48,15 @@ static int mounted(int fd, int helper, void **ret_map, size_t *ret_len, bool *re
     struct sbx_image_cache cache;
     sbx_image_cache_init(&cache, 0);
     struct sbx_image *img = NULL;
-    char why[512] = "";
-    int r = sbx_image_acquire(&cache, fd, false, &img, why, sizeof(why));
+    struct sbx_error e = { 0 };
+    int r = sbx_image_acquire(&cache, fd, false, &img, &e);
     *ret_mounted = r == 0;
     if (r < 0) {
-        snprintf(msg, msglen, "cannot mount the image for its site map: %s", why);
+        snprintf(msg, msglen, "cannot mount the image for its site map: %s", e.msg);
         sbx_image_cache_clear(&cache);
         return r;
     }
     struct sbx_sitemap_job job;
-    struct sbx_error e = { 0 };
     r = sbx_sitemap_start(helper, img->mount_fd, &job, &e);
     if (r == 0)
         r = sbx_sitemap_finish(&job, ret_map, ret_len, &e);

@@ -130,7 +130,7 @@ static bool overridden(const char *opt)
     return false;
 }
 
-int sbx_image_super_check(const struct sbx_image_super *sb, bool writable, char *msg, size_t len)
+int sbx_image_super_check(const struct sbx_image_super *sb, bool writable, struct sbx_error *e)
 {
     if (sb->magic != EXT4_MAGIC)
         return 0; /* not ext4 at all: the mount says so */
@@ -140,17 +140,16 @@ int sbx_image_super_check(const struct sbx_image_super *sb, bool writable, char 
      * mounts in its event loop.  A loop device of a private file needs no
      * protection against other hosts.
      */
-    if (writable && (sb->feature_incompat & INCOMPAT_MMP)) {
-        snprintf(msg, len,
-                 "the image uses multi-mount protection (mmp), which sandboxd does not mount "
-                 "read-write (clear it with tune2fs -O ^mmp)");
-        return -EINVAL;
-    }
+    if (writable && (sb->feature_incompat & INCOMPAT_MMP))
+        return sbx_error_set(
+            e, EINVAL,
+            "the image uses multi-mount protection (mmp), which sandboxd does not mount "
+            "read-write (clear it with tune2fs -O ^mmp)");
     if (sb->default_mount_opts & DEFM_DEBUG) {
-        snprintf(msg, len,
-                 "the image's superblock asks for the mount option 'debug'; sandboxd does not "
-                 "mount with it (clear it with tune2fs -o ^debug)");
-        return -EINVAL;
+        return sbx_error_set(
+            e, EINVAL,
+            "the image's superblock asks for the mount option 'debug'; sandboxd does not "
+            "mount with it (clear it with tune2fs -o ^debug)");
     }
     /*
      * The kernel applies these before the daemon's own options.  Those the
@@ -168,11 +167,11 @@ int sbx_image_super_check(const struct sbx_image_super *sb, bool writable, char 
     }
     if (!refused[0])
         return 0;
-    snprintf(msg, len,
-             "the image's superblock asks for mount options '%s'; sandboxd mounts images with "
-             "options of its own (clear them with tune2fs -E mount_opts=)",
-             refused);
-    return -EINVAL;
+    return sbx_error_set(
+        e, EINVAL,
+        "the image's superblock asks for mount options '%s'; sandboxd mounts images with "
+        "options of its own (clear them with tune2fs -E mount_opts=)",
+        refused);
 }
 
 static const struct {
@@ -199,33 +198,34 @@ static void name_features(uint32_t unsup, char *buf, size_t len)
 }
 
 int sbx_image_super_explain(const struct sbx_image_super *sb, uint64_t dev_bytes, bool writable,
-                            unsigned kernel_features, char *msg, size_t len)
+                            unsigned kernel_features, struct sbx_error *e)
 {
     if (sb->magic != EXT4_MAGIC) {
-        snprintf(msg, len, "not an ext4 filesystem (no ext4 superblock at byte 1024)");
+        sbx_error_set(e, EINVAL, "not an ext4 filesystem (no ext4 superblock at byte 1024)");
         return 1;
     }
     if (!sb->csum_ok) {
-        snprintf(msg, len, "the superblock's checksum does not match: the image is corrupt");
+        sbx_error_set(e, EINVAL, "the superblock's checksum does not match: the image is corrupt");
         return 1;
     }
     if (sb->log_block_size > EXT4_MAX_LOG_BLOCK_SIZE) {
-        snprintf(msg, len, "bad geometry: block size 2^%u KiB, at most 64 KiB", sb->log_block_size);
+        sbx_error_set(e, EINVAL, "bad geometry: block size 2^%u KiB, at most 64 KiB",
+                      sb->log_block_size);
         return 1;
     }
     uint32_t block = 1024u << sb->log_block_size;
     uint64_t have = dev_bytes / block;
     if (sb->blocks_count == 0 || sb->blocks_per_group == 0) {
-        snprintf(msg, len, "bad geometry: %llu blocks in groups of %u",
-                 (unsigned long long)sb->blocks_count, sb->blocks_per_group);
+        sbx_error_set(e, EINVAL, "bad geometry: %llu blocks in groups of %u",
+                      (unsigned long long)sb->blocks_count, sb->blocks_per_group);
         return 1;
     }
     if (sb->blocks_count > have) {
-        snprintf(msg, len,
-                 "bad geometry: the superblock counts %llu blocks of %u bytes, but the file "
-                 "holds %llu (%llu bytes): it is truncated or not this filesystem's image",
-                 (unsigned long long)sb->blocks_count, block, (unsigned long long)have,
-                 (unsigned long long)dev_bytes);
+        sbx_error_set(e, EINVAL,
+                      "bad geometry: the superblock counts %llu blocks of %u bytes, but the file "
+                      "holds %llu (%llu bytes): it is truncated or not this filesystem's image",
+                      (unsigned long long)sb->blocks_count, block, (unsigned long long)have,
+                      (unsigned long long)dev_bytes);
         return 1;
     }
     uint32_t known = INCOMPAT_KNOWN;
@@ -237,15 +237,15 @@ int sbx_image_super_explain(const struct sbx_image_super *sb, uint64_t dev_bytes
     if (unsup) {
         char names[160];
         name_features(unsup, names, sizeof(names));
-        snprintf(msg, len, "the image uses unsupported ext4 features (%s)", names);
+        sbx_error_set(e, EINVAL, "the image uses unsupported ext4 features (%s)", names);
         return 1;
     }
     unsup = sb->feature_ro_compat & ~RO_COMPAT_KNOWN;
     if (writable && unsup) {
-        snprintf(msg, len,
-                 "the image uses ext4 features that this kernel mounts read-only only "
-                 "(ro_compat 0x%x), and the policy asks for a writable image",
-                 unsup);
+        sbx_error_set(e, EINVAL,
+                      "the image uses ext4 features that this kernel mounts read-only only "
+                      "(ro_compat 0x%x), and the policy asks for a writable image",
+                      unsup);
         return 1;
     }
     return 0;
@@ -264,34 +264,27 @@ static bool power_of_two(uint32_t v)
     return v && !(v & (v - 1));
 }
 
-/* The geometry the descriptors are read with, as ext4 refuses it; 0 or -EUCLEAN with msg. */
+/* The geometry the descriptors are read with, as ext4 refuses it; 0 or -EUCLEAN with e. */
 static int check_geometry(const struct sbx_image_super *sb, uint32_t block, uint64_t groups,
-                          char *msg, size_t len)
+                          struct sbx_error *e)
 {
-    if (sb->blocks_per_group > 8 * block) {
-        snprintf(msg, len, "bad geometry: %u blocks per group, at most %u with blocks of %u bytes",
-                 sb->blocks_per_group, 8 * block, block);
-        return -EUCLEAN;
-    }
-    if (sb->inode_size < 128 || sb->inode_size > block || !power_of_two(sb->inode_size)) {
-        snprintf(msg, len, "bad geometry: inodes of %u bytes", sb->inode_size);
-        return -EUCLEAN;
-    }
-    if (sb->inodes_per_group < block / sb->inode_size || sb->inodes_per_group > 8 * block) {
-        snprintf(msg, len, "bad geometry: %u inodes per group, %u to %u with blocks of %u bytes",
-                 sb->inodes_per_group, block / sb->inode_size, 8 * block, block);
-        return -EUCLEAN;
-    }
-    if (groups * sb->inodes_per_group != sb->inodes_count) {
-        snprintf(msg, len, "bad geometry: %u inodes, but %llu groups of %u inodes",
-                 sb->inodes_count, (unsigned long long)groups, sb->inodes_per_group);
-        return -EUCLEAN;
-    }
+    if (sb->blocks_per_group > 8 * block)
+        return sbx_error_set(
+            e, EUCLEAN, "bad geometry: %u blocks per group, at most %u with blocks of %u bytes",
+            sb->blocks_per_group, 8 * block, block);
+    if (sb->inode_size < 128 || sb->inode_size > block || !power_of_two(sb->inode_size))
+        return sbx_error_set(e, EUCLEAN, "bad geometry: inodes of %u bytes", sb->inode_size);
+    if (sb->inodes_per_group < block / sb->inode_size || sb->inodes_per_group > 8 * block)
+        return sbx_error_set(e, EUCLEAN,
+                             "bad geometry: %u inodes per group, %u to %u with blocks of %u bytes",
+                             sb->inodes_per_group, block / sb->inode_size, 8 * block, block);
+    if (groups * sb->inodes_per_group != sb->inodes_count)
+        return sbx_error_set(e, EUCLEAN, "bad geometry: %u inodes, but %llu groups of %u inodes",
+                             sb->inodes_count, (unsigned long long)groups, sb->inodes_per_group);
     if ((sb->feature_incompat & INCOMPAT_64BIT) &&
-        (sb->desc_size < GD_SIZE_64BIT || sb->desc_size > 1024 || !power_of_two(sb->desc_size))) {
-        snprintf(msg, len, "bad geometry: group descriptors of %u bytes", sb->desc_size);
-        return -EUCLEAN;
-    }
+        (sb->desc_size < GD_SIZE_64BIT || sb->desc_size > 1024 || !power_of_two(sb->desc_size)))
+        return sbx_error_set(e, EUCLEAN, "bad geometry: group descriptors of %u bytes",
+                             sb->desc_size);
     return 0;
 }
 
@@ -303,10 +296,10 @@ static uint64_t gd_field(const unsigned char *gd, unsigned off, bool wide)
 /*
  * One descriptor, whose bitmaps and inode table (itb blocks) must lie in
  * blocks first..last: its group's, or with flex_bg the whole filesystem's.
- * 0 or -EUCLEAN with msg.
+ * 0 or -EUCLEAN with e.
  */
 static int check_group(const unsigned char *gd, bool wide, bool flex, uint64_t g, uint64_t first,
-                       uint64_t last, uint32_t itb, char *msg, size_t len)
+                       uint64_t last, uint32_t itb, struct sbx_error *e)
 {
     static const struct {
         unsigned off;
@@ -321,19 +314,19 @@ static int check_group(const unsigned char *gd, bool wide, bool flex, uint64_t g
         uint64_t end = parts[i].off == GD_INODE_TABLE ? at + itb - 1 : at;
         if (at >= first && end >= at && end <= last)
             continue;
-        snprintf(msg, len,
-                 "the filesystem is corrupt: group %llu's %s (block %llu) is outside %s "
-                 "(blocks %llu to %llu); e2fsck -fn shows it too",
-                 (unsigned long long)g, parts[i].what, (unsigned long long)at,
-                 flex ? "the filesystem" : "its group", (unsigned long long)first,
-                 (unsigned long long)last);
-        return -EUCLEAN;
+        return sbx_error_set(
+            e, EUCLEAN,
+            "the filesystem is corrupt: group %llu's %s (block %llu) is outside %s "
+            "(blocks %llu to %llu); e2fsck -fn shows it too",
+            (unsigned long long)g, parts[i].what, (unsigned long long)at,
+            flex ? "the filesystem" : "its group", (unsigned long long)first,
+            (unsigned long long)last);
     }
     return 0;
 }
 
-int sbx_image_groups_check(int fd, const struct sbx_image_super *sb, uint64_t dev_bytes, char *msg,
-                           size_t len)
+int sbx_image_groups_check(int fd, const struct sbx_image_super *sb, uint64_t dev_bytes,
+                           struct sbx_error *e)
 {
     if (sb->magic != EXT4_MAGIC || !sb->csum_ok || sb->log_block_size > EXT4_MAX_LOG_BLOCK_SIZE ||
         sb->blocks_per_group == 0 || sb->first_data_block >= sb->blocks_count ||
@@ -344,7 +337,7 @@ int sbx_image_groups_check(int fd, const struct sbx_image_super *sb, uint64_t de
         return 0;
     uint64_t groups =
         (sb->blocks_count - sb->first_data_block + sb->blocks_per_group - 1) / sb->blocks_per_group;
-    int r = check_geometry(sb, block, groups, msg, len);
+    int r = check_geometry(sb, block, groups, e);
     if (r < 0)
         return r;
     uint64_t table = groups * sb->desc_size;
@@ -373,7 +366,7 @@ int sbx_image_groups_check(int fd, const struct sbx_image_super *sb, uint64_t de
     for (uint64_t g = 0; g < groups; g++) {
         uint64_t last =
             g == groups - 1 || flex ? sb->blocks_count - 1 : first + sb->blocks_per_group - 1;
-        r = check_group(gdt + g * sb->desc_size, wide, flex, g, first, last, itb, msg, len);
+        r = check_group(gdt + g * sb->desc_size, wide, flex, g, first, last, itb, e);
         if (r < 0)
             return r;
         if (!flex)

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sbx/error.h"
+
 #define SBX_IMAGE_SUPER_OFFSET 1024 /* bytes into the device */
 #define SBX_IMAGE_SUPER_SIZE 1024
 
@@ -45,9 +47,9 @@ int sbx_image_super_read(int fd, struct sbx_image_super *ret);
  * What the daemon refuses to mount (read-write if writable) whatever the
  * kernel would say: mount options chosen by the superblock that the daemon
  * cannot override, and multi-mount protection on a writable image.  0, or
- * -EINVAL with msg saying what and how to clear it.
+ * -EINVAL with e saying what and how to clear it.
  */
-int sbx_image_super_check(const struct sbx_image_super *sb, bool writable, char *msg, size_t len);
+int sbx_image_super_check(const struct sbx_image_super *sb, bool writable, struct sbx_error *e);
 
 /*
  * The group descriptors of fd's filesystem, checked as ext4 checks them at
@@ -55,17 +57,17 @@ int sbx_image_super_check(const struct sbx_image_super *sb, bool writable, char 
  * each group's bitmaps and inode table must lie inside the group (inside the
  * filesystem with flex_bg).  Lets the daemon refuse a corrupt image before
  * the kernel parses it.  0 when they pass or cannot be checked here (meta_bg,
- * bigalloc, a table over 16 MiB: the kernel checks those), -EUCLEAN with msg saying
+ * bigalloc, a table over 16 MiB: the kernel checks those), -EUCLEAN with e saying
  * which group and what is wrong, or -errno when fd cannot be read.
  */
-int sbx_image_groups_check(int fd, const struct sbx_image_super *sb, uint64_t dev_bytes, char *msg,
-                           size_t len);
+int sbx_image_groups_check(int fd, const struct sbx_image_super *sb, uint64_t dev_bytes,
+                           struct sbx_error *e);
 
 /*
  * Why ext4 would refuse to mount this superblock on a device of dev_bytes
  * (read-write if writable, on a kernel with the optional features in
- * kernel_features): 1 with the first reason found in msg, or 0 when none of
+ * kernel_features): 1 with the first reason found in e, or 0 when none of
  * the checks here explains it.
  */
 int sbx_image_super_explain(const struct sbx_image_super *sb, uint64_t dev_bytes, bool writable,
-                            unsigned kernel_features, char *msg, size_t len);
+                            unsigned kernel_features, struct sbx_error *e);

@@ -78,8 +78,8 @@ static int loop_attach(int image_fd, bool writable, int *ret_nr)
     return -EBUSY;
 }
 
-/* Copies the last error the filesystem logged to the fs context into msg. */
-static void fs_context_message(int fsfd, char *msg, size_t len)
+/* Sets e to the last error the filesystem logged to the fs context, if it logged one. */
+static void fs_context_message(int fsfd, int err, struct sbx_error *e)
 {
     char buf[256];
     ssize_t n;
@@ -89,7 +89,7 @@ static void fs_context_message(int fsfd, char *msg, size_t len)
             buf[n - 1] = '\0';
         /* Lines are "e msg", "w msg" or "i msg"; errors are the ones worth showing. */
         if (buf[0] == 'e' && buf[1] == ' ')
-            snprintf(msg, len, "%s", buf + 2);
+            sbx_error_set(e, err, "%s", buf + 2);
     }
 }
 
@@ -123,17 +123,17 @@ static int read_super(const char *source, struct sbx_image_super *sb, uint64_t *
 /*
  * The group descriptors, checked before the kernel parses them (the image
  * is hostile input to it); a table that cannot be read is left to the
- * kernel.  -EUCLEAN with msg when they are corrupt.
+ * kernel.  -EUCLEAN with e when they are corrupt.
  */
 static int check_groups(const char *source, const struct sbx_image_super *sb, uint64_t bytes,
-                        char *msg, size_t len)
+                        struct sbx_error *e)
 {
     _cleanup_close_ int dev = open(source, O_RDONLY | O_CLOEXEC);
-    char why[384];
-    if (dev < 0 || sbx_image_groups_check(dev, sb, bytes, why, sizeof(why)) != -EUCLEAN)
+    struct sbx_error why = { 0 };
+    if (dev < 0 || sbx_image_groups_check(dev, sb, bytes, &why) != -EUCLEAN)
         return 0;
-    snprintf(msg, len, "cannot mount it: %s", why);
-    return -EUCLEAN;
+    *e = why;
+    return sbx_error_wrap(e, "cannot mount it");
 }
 
 /*
@@ -143,40 +143,43 @@ static int check_groups(const char *source, const struct sbx_image_super *sb, ui
  */
 static void explain_failure(int fsfd, int kmsg, const char *source, int err, int super_err,
                             const struct sbx_image_super *sb, uint64_t bytes, bool writable,
-                            char *why, size_t len)
+                            struct sbx_error *e)
 {
-    fs_context_message(fsfd, why, len);
-    if (why[0])
+    e->msg[0] = '\0';
+    fs_context_message(fsfd, err, e);
+    if (e->msg[0])
         return;
     if (super_err == -ENODATA) {
-        snprintf(why, len, "not an ext4 filesystem (%llu bytes, too short to hold one)",
-                 (unsigned long long)bytes);
+        sbx_error_set(e, err, "not an ext4 filesystem (%llu bytes, too short to hold one)",
+                      (unsigned long long)bytes);
         return;
     }
     if (super_err < 0) {
-        snprintf(why, len, "its superblock cannot be read (%s)", strerror(-super_err));
+        sbx_error_set(e, err, "its superblock cannot be read (%s)", strerror(-super_err));
         return;
     }
-    if (sbx_image_super_explain(sb, bytes, writable, kernel_features(), why, len))
+    if (sbx_image_super_explain(sb, bytes, writable, kernel_features(), e)) {
+        e->err = sbx_error_errno(err);
         return;
+    }
     const char *dev = source + strlen("/dev/");
     /* EUCLEAN is ext4's EFSCORRUPTED, EBADMSG its EFSBADCRC (a checksum). */
     const char *corrupt = err == -EUCLEAN || err == -EBADMSG ? "the filesystem is corrupt: " : "";
     char kern[SBX_KMSG_REASON_MAX] = "";
     if (kmsg >= 0 && sbx_kmsg_collect(kmsg, dev, kern, sizeof(kern)) > 0)
-        snprintf(why, len, "%s%s; the kernel says: %s", corrupt, strerror(-err), kern);
+        sbx_error_set(e, err, "%s%s; the kernel says: %s", corrupt, strerror(-err), kern);
     else
-        snprintf(why, len, "%s%s (the kernel logged why, as 'EXT4-fs (%s)'%s)", corrupt,
-                 strerror(-err), dev, err == -EUCLEAN ? "; e2fsck -fn shows it too" : "");
+        sbx_error_set(e, err, "%s%s (the kernel logged why, as 'EXT4-fs (%s)'%s)", corrupt,
+                      strerror(-err), dev, err == -EUCLEAN ? "; e2fsck -fn shows it too" : "");
 }
 
-static void mount_failure(int fsfd, int kmsg, const char *source, int err, int super_err,
-                          const struct sbx_image_super *sb, uint64_t bytes, bool writable,
-                          char *msg, size_t len)
+/* -errno (err) with e saying "cannot mount it: " and why. */
+static int mount_failure(int fsfd, int kmsg, const char *source, int err, int super_err,
+                         const struct sbx_image_super *sb, uint64_t bytes, bool writable,
+                         struct sbx_error *e)
 {
-    char why[512] = "";
-    explain_failure(fsfd, kmsg, source, err, super_err, sb, bytes, writable, why, sizeof(why));
-    snprintf(msg, len, "cannot mount it: %s", why);
+    explain_failure(fsfd, kmsg, source, err, super_err, sb, bytes, writable, e);
+    return sbx_error_wrap(e, "cannot mount it");
 }
 
 #define MOUNT_TIMEOUT_S 5
@@ -224,7 +227,7 @@ static int create_within_timeout(int fs)
  * superblock's mount options string is applied too: the daemon sets every
  * option an image could use against the host, and refuses the others.
  */
-static int image_mount(int loop_nr, bool writable, int *ret_fd, char *msg, size_t len)
+static int image_mount(int loop_nr, bool writable, int *ret_fd, struct sbx_error *e)
 {
     char source[32];
     snprintf(source, sizeof(source), "/dev/loop%d", loop_nr);
@@ -232,9 +235,9 @@ static int image_mount(int loop_nr, bool writable, int *ret_fd, char *msg, size_
     uint64_t bytes = 0;
     int super_err = read_super(source, &sb, &bytes);
     int r;
-    if (super_err == 0 && (r = sbx_image_super_check(&sb, writable, msg, len)) < 0)
+    if (super_err == 0 && (r = sbx_image_super_check(&sb, writable, e)) < 0)
         return r;
-    if (super_err == 0 && (r = check_groups(source, &sb, bytes, msg, len)) < 0)
+    if (super_err == 0 && (r = check_groups(source, &sb, bytes, e)) < 0)
         return r;
     _cleanup_close_ int fs = fsopen("ext4", FSOPEN_CLOEXEC);
     if (fs < 0)
@@ -254,11 +257,8 @@ static int image_mount(int loop_nr, bool writable, int *ret_fd, char *msg, size_
      */
     if (fsconfig(fs, FSCONFIG_SET_STRING, "errors", "remount-ro", 0) < 0 ||
         fsconfig(fs, FSCONFIG_SET_FLAG, "nowarn_on_error", NULL, 0) < 0 ||
-        fsconfig(fs, FSCONFIG_SET_FLAG, "block_validity", NULL, 0) < 0) {
-        r = sbx_neg_errno();
-        snprintf(msg, len, "cannot set its mount options: %s", strerror(-r));
-        return r;
-    }
+        fsconfig(fs, FSCONFIG_SET_FLAG, "block_validity", NULL, 0) < 0)
+        return sbx_error_set_errno(e, errno, "cannot set its mount options");
     /* Where the kernel's log ends now: what the mount logs comes after. */
     _cleanup_close_ int kmsg = sbx_kmsg_open_end();
     struct timespec start, end;
@@ -266,13 +266,11 @@ static int image_mount(int loop_nr, bool writable, int *ret_fd, char *msg, size_
     if ((r = create_within_timeout(fs)) < 0) {
         clock_gettime(CLOCK_MONOTONIC, &end);
         if (end.tv_sec - start.tv_sec >= MOUNT_TIMEOUT_S)
-            snprintf(msg, len,
-                     "cannot mount it: the kernel was still at it after %d s "
-                     "(a writable image with multi-mount protection?)",
-                     MOUNT_TIMEOUT_S);
-        else
-            mount_failure(fs, kmsg, source, r, super_err, &sb, bytes, writable, msg, len);
-        return r;
+            return sbx_error_set(e, r,
+                                 "cannot mount it: the kernel was still at it after %d s "
+                                 "(a writable image with multi-mount protection?)",
+                                 MOUNT_TIMEOUT_S);
+        return mount_failure(fs, kmsg, source, r, super_err, &sb, bytes, writable, e);
     }
     unsigned attrs = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | (writable ? 0 : MOUNT_ATTR_RDONLY);
     int m = fsmount(fs, FSMOUNT_CLOEXEC, attrs);
@@ -345,32 +343,27 @@ static bool loop_find(dev_t dev, ino_t ino, bool rw_only, char *name, size_t len
  * after its last sandbox; it has no loop device, no superblock to check and
  * no site map to store (rewrite mode patches lazily).
  */
-static int dir_mount(int dir_fd, struct sbx_image *img, char *msg, size_t len)
+static int dir_mount(int dir_fd, struct sbx_image *img, struct sbx_error *e)
 {
     img->mount_fd =
         (int)syscall(SYS_open_tree, dir_fd, "",
                      OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
-    if (img->mount_fd < 0) {
-        int r = sbx_neg_errno();
-        snprintf(msg, len, "cannot clone the directory's mount: %s", strerror(-r));
-        return r;
-    }
+    if (img->mount_fd < 0)
+        return sbx_error_set_errno(e, errno, "cannot clone the directory's mount");
     img->loop_nr = -1;
     img->sitemap_tried = true;
     return 0;
 }
 
 /* An image file: attached to a loop device, its filesystem mounted detached. */
-static int loop_mount(int image_fd, bool writable, struct sbx_image *img, char *msg, size_t len)
+static int loop_mount(int image_fd, bool writable, struct sbx_image *img, struct sbx_error *e)
 {
     int nr;
     _cleanup_close_ int loop = loop_attach(image_fd, writable, &nr);
-    if (loop < 0) {
-        snprintf(msg, len, "cannot attach a loop device: %s", strerror(-loop));
-        return loop;
-    }
+    if (loop < 0)
+        return sbx_error_set_errno(e, loop, "cannot attach a loop device");
     /* On failure, closing the last loop fd with autoclear set detaches the device. */
-    int r = image_mount(nr, writable, &img->mount_fd, msg, len);
+    int r = image_mount(nr, writable, &img->mount_fd, e);
     if (r < 0)
         return r;
     img->loop_nr = nr;
@@ -389,17 +382,17 @@ static void cache_unlink(struct sbx_image_cache *c, struct sbx_image *img)
     }
 }
 
-static int attached_elsewhere(const char *loop_name, char *msg, size_t len)
+static int attached_elsewhere(const char *loop_name, struct sbx_error *e)
 {
-    snprintf(msg, len,
-             "in use: %s is attached to it (a mount of it that a process outside sandboxd "
-             "holds, or another attachment of the file)",
-             loop_name);
-    return -EBUSY;
+    return sbx_error_set(
+        e, EBUSY,
+        "in use: %s is attached to it (a mount of it that a process outside sandboxd "
+        "holds, or another attachment of the file)",
+        loop_name);
 }
 
 static int image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
-                         struct sbx_image **ret, char *msg, size_t len)
+                         struct sbx_image **ret, struct sbx_error *e)
 {
     /*
      * The cache matches by fstat, which any fd answers, an O_PATH one too: the
@@ -409,25 +402,18 @@ static int image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
     const char *why;
     unsigned need = SBX_FDCHECK_READ | (writable ? SBX_FDCHECK_WRITE : 0);
     int bad = sbx_fdcheck_access(image_fd, need, &why);
-    if (bad < 0) {
-        snprintf(msg, len, "%s%s", why, writable ? " (the policy asks for a writable image)" : "");
-        return bad;
-    }
+    if (bad < 0)
+        return sbx_error_set(e, bad, "%s%s", why,
+                             writable ? " (the policy asks for a writable image)" : "");
     struct stat st;
-    if (fstat(image_fd, &st) < 0) {
-        snprintf(msg, len, "cannot stat it: %s", strerror(errno));
-        return sbx_neg_errno();
-    }
-    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
-        snprintf(msg, len, "neither a regular file nor a directory");
-        return -EINVAL;
-    }
-    if (S_ISDIR(st.st_mode) && writable) {
-        snprintf(msg, len,
-                 "a directory root is never writable (the policy asks for a writable "
-                 "image): the guest writes to its private overlay");
-        return -EINVAL;
-    }
+    if (fstat(image_fd, &st) < 0)
+        return sbx_error_set_errno(e, errno, "cannot stat it");
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+        return sbx_error_set(e, EINVAL, "neither a regular file nor a directory");
+    if (S_ISDIR(st.st_mode) && writable)
+        return sbx_error_set(e, EINVAL,
+                             "a directory root is never writable (the policy asks for a writable "
+                             "image): the guest writes to its private overlay");
     /*
      * The daemon reads the image in its event loop (the superblock, the
      * mount, a directory root's etc/passwd): a file whose every read a
@@ -435,29 +421,24 @@ static int image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
      * daemon serves only the user who runs that server.
      */
     struct statfs sfs;
-    if (!c->fuse_ok && fstatfs(image_fd, &sfs) == 0 && sfs.f_type == FUSE_SUPER_MAGIC) {
-        snprintf(msg, len,
-                 "on a FUSE filesystem, whose server could stall sandboxd: copy it to a "
-                 "local filesystem first");
-        return -EINVAL;
-    }
+    if (!c->fuse_ok && fstatfs(image_fd, &sfs) == 0 && sfs.f_type == FUSE_SUPER_MAGIC)
+        return sbx_error_set(
+            e, EINVAL,
+            "on a FUSE filesystem, whose server could stall sandboxd: copy it to a "
+            "local filesystem first");
     int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     /*
      * A writable image excludes every other use of the same file, whatever its
      * size and mtime (both change once it is mounted read-write).
      */
-    if (sbx_image_file_busy(c, st.st_dev, st.st_ino)) {
-        snprintf(msg, len,
-                 "in use: its loop device still holds it after its writable "
-                 "sandbox ended (a process outside the daemon holds its filesystem)");
-        return -EBUSY;
-    }
+    if (sbx_image_file_busy(c, st.st_dev, st.st_ino))
+        return sbx_error_set(e, EBUSY,
+                             "in use: its loop device still holds it after its writable "
+                             "sandbox ended (a process outside the daemon holds its filesystem)");
     for (struct sbx_image *i = c->head; i; i = i->next) {
-        if (i->dev == st.st_dev && i->ino == st.st_ino && i->refs > 0 &&
-            (writable || i->writable)) {
-            snprintf(msg, len, "in use by another sandbox (writable images are exclusive)");
-            return -EBUSY;
-        }
+        if (i->dev == st.st_dev && i->ino == st.st_ino && i->refs > 0 && (writable || i->writable))
+            return sbx_error_set(e, EBUSY,
+                                 "in use by another sandbox (writable images are exclusive)");
     }
     struct sbx_image *i = c->head;
     while (i) {
@@ -488,14 +469,14 @@ static int image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
     char loop_name[300];
     if (S_ISREG(st.st_mode) &&
         loop_find(st.st_dev, st.st_ino, !writable, loop_name, sizeof(loop_name)))
-        return attached_elsewhere(loop_name, msg, len);
+        return attached_elsewhere(loop_name, e);
     struct sbx_image *img = calloc(1, sizeof(*img));
     if (!img)
         return -ENOMEM;
     img->mount_fd = -EBADF;
     img->trampoline_fd = -EBADF;
-    int r = S_ISDIR(st.st_mode) ? dir_mount(image_fd, img, msg, len)
-                                : loop_mount(image_fd, writable, img, msg, len);
+    int r =
+        S_ISDIR(st.st_mode) ? dir_mount(image_fd, img, e) : loop_mount(image_fd, writable, img, e);
     if (r < 0) {
         image_free(img);
         return r;
@@ -514,13 +495,17 @@ static int image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
 }
 
 int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
-                      struct sbx_image **ret, char *msg, size_t len)
+                      struct sbx_image **ret, struct sbx_error *e)
 {
-    char why[512] = "";
-    int r = image_acquire(c, image_fd, writable, ret, why, sizeof(why));
-    if (r < 0)
-        snprintf(msg, len, "image: %s", why[0] ? why : strerror(-r));
-    return r;
+    e->msg[0] = '\0';
+    int r = image_acquire(c, image_fd, writable, ret, e);
+    if (r >= 0)
+        return r;
+    /* Steps that fail only with an errno leave the message to it. */
+    if (!e->msg[0])
+        sbx_error_set(e, r, "%s", strerror(-r));
+    e->err = -r;
+    return sbx_error_wrap(e, "image");
 }
 
 void sbx_image_hold(struct sbx_image *img)

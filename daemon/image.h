@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "sbx/error.h"
+
 struct sbx_image {
     dev_t dev; /* key: the image file's identity and version */
     ino_t ino;
@@ -39,12 +41,12 @@ void sbx_image_cache_init(struct sbx_image_cache *c, size_t max_idle);
  * Returns a referenced image for the file behind image_fd, attaching and
  * mounting it the first time.  writable: the sandbox wants the image itself
  * read-write (exclusive: fails with -EBUSY while anyone else uses it; the
- * fd must be open for writing).  On error, msgbuf receives an explanation for
+ * fd must be open for writing).  On error, e holds an explanation for
  * people that starts with "image: " (the client, which knows the file's
  * name, puts it there).
  */
 int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
-                      struct sbx_image **ret, char *msgbuf, size_t msglen);
+                      struct sbx_image **ret, struct sbx_error *e);
 /*
  * Drops a reference.  The last one of a writable image unmounts it at once;
  * 0 when the loop device has let go of the file too, so that every write of

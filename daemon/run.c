@@ -779,9 +779,12 @@ int sbx_run_start(struct sbx_daemon *d, const struct sbx_caller *who,
         return r;
 
     struct sbx_image *img = NULL;
-    r = sbx_image_acquire(&d->images, image_fd, p->writable_image, &img, msg, msglen);
-    if (r < 0)
+    struct sbx_error ie = { 0 };
+    r = sbx_image_acquire(&d->images, image_fd, p->writable_image, &img, &ie);
+    if (r < 0) {
+        snprintf(msg, msglen, "%s", ie.msg);
         return r;
+    }
     if (req->run.mode == SBX_MODE_REWRITE) {
         offer_image_map(req, img, image_fd);
         sbx_sitemap_request(d, img);

@@ -64,9 +64,9 @@ static void test_acquire_shares_and_releases(void)
     sbx_image_cache_init(&c, 4);
     int fd = open(image_path, O_RDONLY | O_CLOEXEC);
     CU_ASSERT_FATAL(fd >= 0);
-    char msg[256] = "";
+    struct sbx_error e = { 0 };
     struct sbx_image *a = NULL, *b = NULL;
-    CU_ASSERT_EQUAL_FATAL(sbx_image_acquire(&c, fd, false, &a, msg, sizeof(msg)), 0);
+    CU_ASSERT_EQUAL_FATAL(sbx_image_acquire(&c, fd, false, &a, &e), 0);
     char buf[64];
     CU_ASSERT_EQUAL(read_in_mount(a->mount_fd, "etc/marker", buf, sizeof(buf)), 14);
     CU_ASSERT_STRING_EQUAL(buf, "image-content\n");
@@ -77,7 +77,7 @@ static void test_acquire_shares_and_releases(void)
 
     /* A second sandbox of the same image reuses the mount: same loop device, no new one. */
     int fd2 = open(image_path, O_RDONLY | O_CLOEXEC);
-    CU_ASSERT_EQUAL_FATAL(sbx_image_acquire(&c, fd2, false, &b, msg, sizeof(msg)), 0);
+    CU_ASSERT_EQUAL_FATAL(sbx_image_acquire(&c, fd2, false, &b, &e), 0);
     CU_ASSERT_PTR_EQUAL(a, b);
     CU_ASSERT_EQUAL(a->refs, 2);
     CU_ASSERT_EQUAL(c.n, 1);
@@ -104,9 +104,10 @@ static void test_not_ext4_leaves_nothing(void)
     struct sbx_image_cache c;
     sbx_image_cache_init(&c, 4);
     int fd = open(junk, O_RDONLY | O_CLOEXEC);
-    char msg[256] = "";
+    struct sbx_error e = { 0 };
+    const char *msg = e.msg;
     struct sbx_image *img = NULL;
-    int r = sbx_image_acquire(&c, fd, false, &img, msg, sizeof(msg));
+    int r = sbx_image_acquire(&c, fd, false, &img, &e);
     CU_ASSERT_EQUAL(r, -EINVAL);
     CU_ASSERT(strlen(msg) > 0);
     CU_ASSERT_EQUAL(c.n, 0);
@@ -121,9 +122,10 @@ static void test_rejects_non_regular(void)
     struct sbx_image_cache c;
     sbx_image_cache_init(&c, 4);
     int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    char msg[256] = "";
+    struct sbx_error e = { 0 };
+    const char *msg = e.msg;
     struct sbx_image *img = NULL;
-    CU_ASSERT_EQUAL(sbx_image_acquire(&c, fd, false, &img, msg, sizeof(msg)), -EINVAL);
+    CU_ASSERT_EQUAL(sbx_image_acquire(&c, fd, false, &img, &e), -EINVAL);
     CU_ASSERT_STRING_EQUAL(msg, "image: neither a regular file nor a directory");
     CU_ASSERT_EQUAL(c.n, 0);
     close(fd);
@@ -135,12 +137,12 @@ static void test_directory_root(void)
     struct sbx_image_cache c;
     sbx_image_cache_init(&c, 4);
     int fd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    char msg[256] = "";
+    struct sbx_error e = { 0 };
     struct sbx_image *img = NULL;
     /* A directory fd is never open for writing, and a directory root never writable. */
-    CU_ASSERT(sbx_image_acquire(&c, fd, true, &img, msg, sizeof(msg)) < 0);
+    CU_ASSERT(sbx_image_acquire(&c, fd, true, &img, &e) < 0);
     CU_ASSERT_EQUAL(c.n, 0);
-    CU_ASSERT_EQUAL(sbx_image_acquire(&c, fd, false, &img, msg, sizeof(msg)), 0);
+    CU_ASSERT_EQUAL(sbx_image_acquire(&c, fd, false, &img, &e), 0);
     if (img) {
         CU_ASSERT_EQUAL(img->loop_nr, -1);
         CU_ASSERT(img->sitemap_tried);
@@ -158,13 +160,13 @@ static void test_changed_image_is_mounted_anew(void)
 {
     struct sbx_image_cache c;
     sbx_image_cache_init(&c, 4);
-    char msg[256];
+    struct sbx_error e = { 0 };
     struct sbx_image *a = NULL, *b = NULL;
     int fd = open(image_path, O_RDONLY | O_CLOEXEC);
-    CU_ASSERT_EQUAL_FATAL(sbx_image_acquire(&c, fd, false, &a, msg, sizeof(msg)), 0);
+    CU_ASSERT_EQUAL_FATAL(sbx_image_acquire(&c, fd, false, &a, &e), 0);
     struct timespec ts[2] = { { .tv_sec = 1000000 }, { .tv_sec = 1000000 } };
     CU_ASSERT_EQUAL(futimens(fd, ts), 0);
-    CU_ASSERT_EQUAL_FATAL(sbx_image_acquire(&c, fd, false, &b, msg, sizeof(msg)), 0);
+    CU_ASSERT_EQUAL_FATAL(sbx_image_acquire(&c, fd, false, &b, &e), 0);
     CU_ASSERT_PTR_NOT_EQUAL(a, b);
     CU_ASSERT_EQUAL(c.n, 2);
     sbx_image_release(&c, a, 0);
@@ -178,14 +180,14 @@ static void test_writable_is_exclusive(void)
 {
     struct sbx_image_cache c;
     sbx_image_cache_init(&c, 4);
-    char msg[256];
+    struct sbx_error e = { 0 };
     struct sbx_image *a = NULL, *b = NULL;
     int ro = open(image_path, O_RDONLY | O_CLOEXEC);
-    CU_ASSERT_EQUAL(sbx_image_acquire(&c, ro, true, &a, msg, sizeof(msg)), -EBADF);
+    CU_ASSERT_EQUAL(sbx_image_acquire(&c, ro, true, &a, &e), -EBADF);
     int rw = open(image_path, O_RDWR | O_CLOEXEC);
-    CU_ASSERT_EQUAL_FATAL(sbx_image_acquire(&c, rw, true, &a, msg, sizeof(msg)), 0);
-    CU_ASSERT_EQUAL(sbx_image_acquire(&c, rw, true, &b, msg, sizeof(msg)), -EBUSY);
-    CU_ASSERT_EQUAL(sbx_image_acquire(&c, ro, false, &b, msg, sizeof(msg)), -EBUSY);
+    CU_ASSERT_EQUAL_FATAL(sbx_image_acquire(&c, rw, true, &a, &e), 0);
+    CU_ASSERT_EQUAL(sbx_image_acquire(&c, rw, true, &b, &e), -EBUSY);
+    CU_ASSERT_EQUAL(sbx_image_acquire(&c, ro, false, &b, &e), -EBUSY);
     /* A writable image is unmounted at once when released: its file may change. */
     int nr = a->loop_nr;
     sbx_image_release(&c, a, 0);
@@ -200,15 +202,16 @@ static void test_cached_image_wants_a_readable_fd(void)
 {
     struct sbx_image_cache c;
     sbx_image_cache_init(&c, 4);
-    char msg[256];
+    struct sbx_error e = { 0 };
+    const char *msg = e.msg;
     struct sbx_image *a = NULL, *b = NULL;
     int fd = open(image_path, O_RDONLY | O_CLOEXEC);
-    CU_ASSERT_EQUAL_FATAL(sbx_image_acquire(&c, fd, false, &a, msg, sizeof(msg)), 0);
+    CU_ASSERT_EQUAL_FATAL(sbx_image_acquire(&c, fd, false, &a, &e), 0);
     int path = open(image_path, O_PATH | O_CLOEXEC);
-    CU_ASSERT_EQUAL(sbx_image_acquire(&c, path, false, &b, msg, sizeof(msg)), -EBADF);
+    CU_ASSERT_EQUAL(sbx_image_acquire(&c, path, false, &b, &e), -EBADF);
     CU_ASSERT_PTR_NOT_NULL(strstr(msg, "O_PATH"));
     int wo = open(image_path, O_WRONLY | O_CLOEXEC);
-    CU_ASSERT_EQUAL(sbx_image_acquire(&c, wo, false, &b, msg, sizeof(msg)), -EBADF);
+    CU_ASSERT_EQUAL(sbx_image_acquire(&c, wo, false, &b, &e), -EBADF);
     CU_ASSERT_STRING_EQUAL(msg, "image: not open for reading");
     CU_ASSERT_EQUAL(a->refs, 1);
     sbx_image_release(&c, a, 0);
