@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     abort();
             }
         }
-    } else if (!memchr(msg, '\0', sizeof(msg))) {
+    } else if (!memchr(e.msg, '\0', sizeof(e.msg))) {
         abort();
     }
     free(buf);
