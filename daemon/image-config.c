@@ -38,18 +38,16 @@ static bool string_ok(const char *s, size_t len)
     return len <= SBX_IMAGE_CONFIG_MAX_STRING && strlen(s) == len;
 }
 
-static int take_strv(json_object *cfg, const char *key, char ***ret, size_t *ret_n, char *msg,
-                     size_t len)
+static int take_strv(json_object *cfg, const char *key, char ***ret, size_t *ret_n,
+                     struct sbx_error *e)
 {
     json_object *a;
     if (!json_object_object_get_ex(cfg, key, &a))
         return 0;
     size_t n = json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
-    if (!json_object_is_type(a, json_type_array) || n > SBX_IMAGE_CONFIG_MAX_STRINGS) {
-        snprintf(msg, len, "config %s: not an array of at most %d strings", key,
-                 SBX_IMAGE_CONFIG_MAX_STRINGS);
-        return -EBADMSG;
-    }
+    if (!json_object_is_type(a, json_type_array) || n > SBX_IMAGE_CONFIG_MAX_STRINGS)
+        return sbx_error_set(e, EBADMSG, "config %s: not an array of at most %d strings", key,
+                             SBX_IMAGE_CONFIG_MAX_STRINGS);
     char **v = calloc(n + 1, sizeof(char *));
     if (!v)
         return -ENOMEM;
@@ -58,11 +56,10 @@ static int take_strv(json_object *cfg, const char *key, char ***ret, size_t *ret
         if (!json_object_is_type(s, json_type_string) ||
             !string_ok(json_object_get_string(s), (size_t)json_object_get_string_len(s))) {
             strv_free(v);
-            snprintf(msg, len,
-                     "config %s: entry %zu is not a string (without NUL, at most %d "
-                     "bytes)",
-                     key, i, SBX_IMAGE_CONFIG_MAX_STRING);
-            return -EBADMSG;
+            return sbx_error_set(e, EBADMSG,
+                                 "config %s: entry %zu is not a string (without NUL, at most %d "
+                                 "bytes)",
+                                 key, i, SBX_IMAGE_CONFIG_MAX_STRING);
         }
         if (!(v[i] = strdup(json_object_get_string(s)))) {
             strv_free(v);
@@ -74,16 +71,14 @@ static int take_strv(json_object *cfg, const char *key, char ***ret, size_t *ret
     return 0;
 }
 
-static int take_string(json_object *cfg, const char *key, char **ret, char *msg, size_t len)
+static int take_string(json_object *cfg, const char *key, char **ret, struct sbx_error *e)
 {
     json_object *s;
     if (!json_object_object_get_ex(cfg, key, &s))
         return 0;
     if (!json_object_is_type(s, json_type_string) ||
-        !string_ok(json_object_get_string(s), (size_t)json_object_get_string_len(s))) {
-        snprintf(msg, len, "config %s: not a string", key);
-        return -EBADMSG;
-    }
+        !string_ok(json_object_get_string(s), (size_t)json_object_get_string_len(s)))
+        return sbx_error_set(e, EBADMSG, "config %s: not a string", key);
     const char *v = json_object_get_string(s);
     if (!*v)
         return 0; /* as OCI means it: not set */
@@ -91,7 +86,7 @@ static int take_string(json_object *cfg, const char *key, char **ret, char *msg,
     return *ret ? 0 : -ENOMEM;
 }
 
-int sbx_image_config_read(int image_fd, struct sbx_image_config *cfg, char *msg, size_t len)
+int sbx_image_config_read(int image_fd, struct sbx_image_config *cfg, struct sbx_error *e)
 {
     *cfg = (struct sbx_image_config){ 0 };
     /*
@@ -111,10 +106,8 @@ int sbx_image_config_read(int image_fd, struct sbx_image_config *cfg, char *msg,
     int r = sbx_image_meta_read(image_fd, &text, &tlen, &fs_bytes, why, sizeof(why));
     if (r == -ENOENT)
         return 0;
-    if (r < 0) {
-        snprintf(msg, len, "%s", r == -EBADMSG ? why : strerror(-r));
-        return r;
-    }
+    if (r < 0)
+        return sbx_error_set(e, r, "%s", r == -EBADMSG ? why : strerror(-r));
     json_tokener *tok = json_tokener_new_ex(32);
     if (!tok)
         return -ENOMEM;
@@ -127,16 +120,15 @@ int sbx_image_config_read(int image_fd, struct sbx_image_config *cfg, char *msg,
     if (!ok || !json_object_object_get_ex(doc, "config", &c) ||
         !json_object_is_type(c, json_type_object)) {
         json_object_put(doc);
-        snprintf(msg, len, "image metadata: not a JSON object with a config object");
-        return -EBADMSG;
+        return sbx_error_set(e, EBADMSG, "image metadata: not a JSON object with a config object");
     }
     cfg->present = true;
-    if ((r = take_strv(c, "Entrypoint", &cfg->entrypoint, &cfg->n_entrypoint, msg, len)) < 0 ||
-        (r = take_strv(c, "Cmd", &cfg->cmd, &cfg->n_cmd, msg, len)) < 0 ||
-        (r = take_strv(c, "Env", &cfg->env, &cfg->n_env, msg, len)) < 0 ||
-        (r = take_string(c, "WorkingDir", &cfg->workdir, msg, len)) < 0 ||
-        (r = take_string(c, "User", &cfg->user, msg, len)) < 0 ||
-        (r = take_string(doc, "superblock", &cfg->superblock, msg, len)) < 0) {
+    if ((r = take_strv(c, "Entrypoint", &cfg->entrypoint, &cfg->n_entrypoint, e)) < 0 ||
+        (r = take_strv(c, "Cmd", &cfg->cmd, &cfg->n_cmd, e)) < 0 ||
+        (r = take_strv(c, "Env", &cfg->env, &cfg->n_env, e)) < 0 ||
+        (r = take_string(c, "WorkingDir", &cfg->workdir, e)) < 0 ||
+        (r = take_string(c, "User", &cfg->user, e)) < 0 ||
+        (r = take_string(doc, "superblock", &cfg->superblock, e)) < 0) {
         json_object_put(doc);
         sbx_image_config_free(cfg);
         return r;
@@ -144,33 +136,29 @@ int sbx_image_config_read(int image_fd, struct sbx_image_config *cfg, char *msg,
     json_object_put(doc);
     for (size_t i = 0; i < cfg->n_env; i++) {
         if (!strchr(cfg->env[i], '=') || cfg->env[i][0] == '=') {
-            snprintf(msg, len, "config Env: entry %zu is not KEY=VALUE", i);
             sbx_image_config_free(cfg);
-            return -EBADMSG;
+            return sbx_error_set(e, EBADMSG, "config Env: entry %zu is not KEY=VALUE", i);
         }
     }
     return 0;
 }
 
 int sbx_image_config_argv(const struct sbx_image_config *cfg, char **argv, size_t argc, char ***ret,
-                          char *msg, size_t len)
+                          struct sbx_error *e)
 {
     char **tail = argc ? argv : cfg->cmd;
     size_t ntail = argc ? argc : cfg->n_cmd;
     size_t n = cfg->n_entrypoint + ntail;
-    if (n == 0) {
-        snprintf(msg, len,
-                 cfg->present ? "no command given, and the image's config has neither "
-                                "Entrypoint nor Cmd"
-                              : "no command given (only an image made by sandboxctl image "
-                                "build has one of its own)");
-        return -EINVAL;
-    }
-    if (n > SBX_IMAGE_CONFIG_MAX_STRINGS) {
-        snprintf(msg, len, "%zu arguments with the image's Entrypoint, at most %d", n,
-                 SBX_IMAGE_CONFIG_MAX_STRINGS);
-        return -E2BIG;
-    }
+    if (n == 0)
+        return sbx_error_set(e, EINVAL,
+                             cfg->present
+                                 ? "no command given, and the image's config has neither "
+                                   "Entrypoint nor Cmd"
+                                 : "no command given (only an image made by sandboxctl image "
+                                   "build has one of its own)");
+    if (n > SBX_IMAGE_CONFIG_MAX_STRINGS)
+        return sbx_error_set(e, E2BIG, "%zu arguments with the image's Entrypoint, at most %d", n,
+                             SBX_IMAGE_CONFIG_MAX_STRINGS);
     char **v = calloc(n + 1, sizeof(char *));
     if (!v)
         return -ENOMEM;

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "sbx/error.h"
+
 /* Most strings in Entrypoint + Cmd, or in Env; longest string. */
 #define SBX_IMAGE_CONFIG_MAX_STRINGS 1024
 #define SBX_IMAGE_CONFIG_MAX_STRING 32768
@@ -25,15 +27,15 @@ struct sbx_image_config {
 
 /*
  * Reads the config of the image in image_fd.  0 with present false for an
- * image without metadata; -EBADMSG with msg for bad metadata.
+ * image without metadata; -EBADMSG with e for bad metadata.
  */
-int sbx_image_config_read(int image_fd, struct sbx_image_config *cfg, char *msg, size_t len);
+int sbx_image_config_read(int image_fd, struct sbx_image_config *cfg, struct sbx_error *e);
 void sbx_image_config_free(struct sbx_image_config *cfg);
 
 /*
  * The guest's argv: Entrypoint, then argv when the caller gave a command,
  * else Cmd.  Returns the count (NULL-terminated array in *ret), -EINVAL with
- * msg when there is no command at all.
+ * e when there is no command at all.
  */
 int sbx_image_config_argv(const struct sbx_image_config *cfg, char **argv, size_t argc, char ***ret,
-                          char *msg, size_t len);
+                          struct sbx_error *e);

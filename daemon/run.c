@@ -240,23 +240,23 @@ static int apply_options(struct sbx_daemon *d, struct sbx_run_req *req, char *ms
  */
 static int run_image_config(struct sbx_run_req *req, char *msg, size_t len)
 {
-    char why[400] = "";
+    struct sbx_error why = { 0 };
     struct sbx_image_config *cfg = &req->image_config;
     int fd = req->frame.n_fds > 0 ? req->frame.fds[0] : -EBADF;
     /*
      * A file that cannot be read here (an O_PATH fd) has no config; the
      * image's own checks refuse it next, with the reason.
      */
-    int r = sbx_image_config_read(fd, cfg, why, sizeof(why));
+    int r = sbx_image_config_read(fd, cfg, &why);
     if (r == -ENOMEM || r == -EBADMSG) {
-        snprintf(msg, len, "image: %s", r == -ENOMEM ? "out of memory" : why);
+        snprintf(msg, len, "image: %s", r == -ENOMEM ? "out of memory" : why.msg);
         return r;
     }
     if (r < 0)
         *cfg = (struct sbx_image_config){ 0 };
-    r = sbx_image_config_argv(cfg, req->run.argv, req->run.argc, &req->argv, why, sizeof(why));
+    r = sbx_image_config_argv(cfg, req->run.argv, req->run.argc, &req->argv, &why);
     if (r < 0) {
-        snprintf(msg, len, "%s", why);
+        snprintf(msg, len, "%s", why.msg);
         return r;
     }
     req->argc = (uint32_t)r;

@@ -26,9 +26,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     struct sbx_image_config cfg;
+    struct sbx_error e = { 0 };
     char msg[256];
     msg[0] = '\0';
-    if (sbx_image_config_read(fd, &cfg, msg, sizeof(msg)) == 0) {
+    if (sbx_image_config_read(fd, &cfg, &e) == 0) {
         for (size_t i = 0; i < cfg.n_env; i++)
             if (!strchr(cfg.env[i], '='))
                 abort();
@@ -37,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         char *none[] = { NULL };
         char **argv = NULL;
-        int n = sbx_image_config_argv(&cfg, none, 0, &argv, msg, sizeof(msg));
+        int n = sbx_image_config_argv(&cfg, none, 0, &argv, &e);
         if (n > 0) {
             if (argv[n] || (size_t)n != cfg.n_entrypoint + cfg.n_cmd)
                 abort();
@@ -46,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             free(argv);
         }
         sbx_image_config_free(&cfg);
-    } else if (!memchr(msg, '\0', sizeof(msg))) {
+    } else if (!memchr(e.msg, '\0', sizeof(e.msg))) {
         abort();
     }
     void *map = NULL;
