@@ -359,7 +359,7 @@ int sbx_daemon_run(const struct sbx_daemon_config *cfg)
         r = daemon_serve(&d, &e);
         /* Once the socket is the daemon's: a second daemon must not take the records over. */
         if (r >= 0)
-            r = sbx_lifecycle_init(&d, e.msg, sizeof(e.msg));
+            r = sbx_lifecycle_init(&d, &e);
     }
     if (r < 0) {
         sbx_err("%s", sbx_error_msg(&e, r));

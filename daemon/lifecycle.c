@@ -228,7 +228,7 @@ static bool visible(const struct sbx_client *c, const struct sbx_life *l)
  * sandboxes.  Another user's sandbox is "no such sandbox", as if it did not
  * exist.
  */
-static struct sbx_life *find(struct sbx_client *c, const char *target, char *msg, size_t len)
+static struct sbx_life *find(struct sbx_client *c, const char *target, struct sbx_error *e)
 {
     struct sbx_lifecycle *lc = &c->d->lifecycle;
     struct sbx_life *prefix = NULL;
@@ -247,10 +247,10 @@ static struct sbx_life *find(struct sbx_client *c, const char *target, char *msg
     if (n_prefix == 1)
         return prefix;
     if (n_prefix > 1)
-        snprintf(msg, len, "'%s' is the start of %u sandboxes' ids: give more of it", target,
-                 n_prefix);
+        sbx_error_set(e, ENOENT, "'%s' is the start of %u sandboxes' ids: give more of it", target,
+                      n_prefix);
     else
-        snprintf(msg, len, "no sandbox '%s'%s", target, c->cred.uid == 0 ? "" : " of yours");
+        sbx_error_set(e, ENOENT, "no sandbox '%s'%s", target, c->cred.uid == 0 ? "" : " of yours");
     return NULL;
 }
 
@@ -324,42 +324,37 @@ static int new_id(struct sbx_lifecycle *lc, char id[SBX_LIFE_ID_LEN + 1])
 
 /* The limits on what one uid keeps, and the uniqueness of names. */
 static int check_detached(struct sbx_daemon *d, const struct sbx_caller *who, const char *name,
-                          char *msg, size_t msglen)
+                          struct sbx_error *e)
 {
     unsigned live = 0, records = 0, all = 0;
     for (struct sbx_life *l = d->lifecycle.lives; l; l = l->next) {
         all += l->detached && l->running;
-        if (name && l->name && strcmp(l->name, name) == 0) {
-            snprintf(msg, msglen, "the name '%s' is taken by sandbox %s (uid %u, %s)", name, l->id,
-                     l->uid, l->running ? "running" : "exited: sandboxctl rm frees the name");
-            return -EEXIST;
-        }
+        if (name && l->name && strcmp(l->name, name) == 0)
+            return sbx_error_set(e, EEXIST, "the name '%s' is taken by sandbox %s (uid %u, %s)",
+                                 name, l->id, l->uid,
+                                 l->running ? "running" : "exited: sandboxctl rm frees the name");
         if (!l->detached || l->uid != who->uid)
             continue;
         live += l->running;
         records++;
     }
-    if (all >= d->lifecycle.max_detached_all) {
-        snprintf(msg, msglen,
-                 "sandboxd runs %u detached sandboxes, the most its file descriptors allow "
-                 "(RLIMIT_NOFILE, beside its connections)",
-                 all);
-        return -EAGAIN;
-    }
-    if (live >= d->cfg.max_detached) {
-        snprintf(msg, msglen,
-                 "uid %u has %u detached sandboxes running, the most this sandboxd allows "
-                 "(--max-detached): stop one first",
-                 (unsigned)who->uid, live);
-        return -EUSERS;
-    }
-    if (records >= d->cfg.max_records) {
-        snprintf(msg, msglen,
-                 "uid %u keeps %u sandbox records, the most this sandboxd allows "
-                 "(--max-records): remove ended ones with sandboxctl rm",
-                 (unsigned)who->uid, records);
-        return -EDQUOT;
-    }
+    if (all >= d->lifecycle.max_detached_all)
+        return sbx_error_set(
+            e, EAGAIN,
+            "sandboxd runs %u detached sandboxes, the most its file descriptors allow "
+            "(RLIMIT_NOFILE, beside its connections)",
+            all);
+    if (live >= d->cfg.max_detached)
+        return sbx_error_set(
+            e, EUSERS,
+            "uid %u has %u detached sandboxes running, the most this sandboxd allows "
+            "(--max-detached): stop one first",
+            (unsigned)who->uid, live);
+    if (records >= d->cfg.max_records)
+        return sbx_error_set(e, EDQUOT,
+                             "uid %u keeps %u sandbox records, the most this sandboxd allows "
+                             "(--max-records): remove ended ones with sandboxctl rm",
+                             (unsigned)who->uid, records);
     return 0;
 }
 
@@ -395,27 +390,23 @@ static json_object *mounts_json(const struct sbx_policy *p)
 
 int sbx_lifecycle_prepare(struct sbx_daemon *d, const struct sbx_caller *who,
                           const struct sbx_run_req *req, const struct sbx_spec *spec, int image_fd,
-                          struct sbx_life **ret, int out[2], char *msg, size_t msglen)
+                          struct sbx_life **ret, int out[2], struct sbx_error *e)
 {
     const struct sbx_msg_run *run = &req->run;
     bool detached = run->flags & SBX_RUN_DETACH;
     int r;
-    if (detached && d->cfg.conn_fd >= 0) {
-        snprintf(msg, msglen, "run -d needs a running sandboxd: a private one ends with its run");
-        return -EOPNOTSUPP;
-    }
-    if (detached && (run->flags & SBX_RUN_TTY)) {
-        snprintf(msg, msglen, "a detached sandbox cannot have a terminal (-t)");
-        return -EINVAL;
-    }
-    if (run->name && !valid_name(run->name)) {
-        snprintf(msg, msglen,
-                 "invalid sandbox name '%s': at most %d letters, digits, '_', '.' or '-', "
-                 "beginning with a letter or digit",
-                 run->name, SBX_NAME_MAX);
-        return -EINVAL;
-    }
-    if (detached && (r = check_detached(d, who, run->name, msg, msglen)) < 0)
+    if (detached && d->cfg.conn_fd >= 0)
+        return sbx_error_set(e, EOPNOTSUPP,
+                             "run -d needs a running sandboxd: a private one ends with its run");
+    if (detached && (run->flags & SBX_RUN_TTY))
+        return sbx_error_set(e, EINVAL, "a detached sandbox cannot have a terminal (-t)");
+    if (run->name && !valid_name(run->name))
+        return sbx_error_set(
+            e, EINVAL,
+            "invalid sandbox name '%s': at most %d letters, digits, '_', '.' or '-', "
+            "beginning with a letter or digit",
+            run->name, SBX_NAME_MAX);
+    if (detached && (r = check_detached(d, who, run->name, e)) < 0)
         return r;
     struct sbx_life *l = calloc(1, sizeof(*l));
     if (!l)
@@ -456,13 +447,12 @@ int sbx_lifecycle_prepare(struct sbx_daemon *d, const struct sbx_caller *who,
     if (mkdirat(d->lifecycle.dir_fd, l->id, 0700) < 0 ||
         (l->dir_fd = openat(d->lifecycle.dir_fd, l->id,
                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-        r = sbx_neg_errno();
-        snprintf(msg, msglen, "cannot make the sandbox's record in %s/sandboxes: %s",
-                 d->cfg.state_dir, strerror(-r));
+        r = sbx_error_set_errno(e, errno, "cannot make the sandbox's record in %s/sandboxes",
+                                d->cfg.state_dir);
         sbx_life_free(l);
         return r;
     }
-    if ((r = sbx_log_open(l, d->cfg.log_size, msg, msglen)) < 0) {
+    if ((r = sbx_log_open(l, d->cfg.log_size, e)) < 0) {
         remove_files(l);
         sbx_life_free(l);
         return r;
@@ -808,11 +798,11 @@ static void request_exec(struct sbx_client *c, struct sbx_frame *f)
             sbx_msg_exec_free(&m);
         return;
     }
-    char msg[256];
-    struct sbx_life *l = find(c, m.target, msg, sizeof(msg));
+    struct sbx_error e = { 0 };
+    struct sbx_life *l = find(c, m.target, &e);
     sbx_msg_exec_free(&m);
     if (!l)
-        sbx_client_fail(c, ENOENT, "%s", msg);
+        sbx_client_fail(c, ENOENT, "%s", e.msg);
     else
         sbx_lifecycle_exec(c, l, f);
 }
@@ -838,12 +828,12 @@ void sbx_lifecycle_request(struct sbx_client *c, struct sbx_frame *f)
         sbx_msg_ctl_free(&m);
         return;
     }
-    char msg[256];
-    struct sbx_life *l = m.target ? find(c, m.target, msg, sizeof(msg)) : NULL;
+    struct sbx_error e = { 0 };
+    struct sbx_life *l = m.target ? find(c, m.target, &e) : NULL;
     if (!m.target)
-        snprintf(msg, sizeof(msg), "the request names no sandbox");
+        sbx_error_set(&e, ENOENT, "the request names no sandbox");
     if (!l) {
-        sbx_client_fail(c, ENOENT, "%s", msg);
+        sbx_client_fail(c, ENOENT, "%s", e.msg);
         sbx_msg_ctl_free(&m);
         return;
     }
@@ -893,7 +883,7 @@ static void mark_killed(struct sbx_life *l)
         sbx_warn("sandbox %s: cannot write its record: %s", l->id, strerror(-r));
 }
 
-int sbx_lifecycle_init(struct sbx_daemon *d, char *msg, size_t msglen)
+int sbx_lifecycle_init(struct sbx_daemon *d, struct sbx_error *e)
 {
     struct sbx_lifecycle *lc = &d->lifecycle;
     lc->dir_fd = -EBADF;
@@ -919,36 +909,33 @@ int sbx_lifecycle_init(struct sbx_daemon *d, char *msg, size_t msglen)
         return 0;
     _cleanup_free_ char *dir = NULL;
     if (asprintf(&dir, "%s/sandboxes", d->cfg.state_dir) < 0)
-        return -ENOMEM;
+        return sbx_error_set_errno(e, ENOMEM, "cannot open %s/sandboxes", d->cfg.state_dir);
     if ((mkdir(dir, 0700) < 0 && errno != EEXIST) ||
-        (lc->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-        int r = sbx_neg_errno();
-        snprintf(msg, msglen, "cannot open %s: %s", dir, strerror(-r));
-        return r;
-    }
+        (lc->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        return sbx_error_set_errno(e, errno, "cannot open %s", dir);
     if (flock(lc->dir_fd, LOCK_EX | LOCK_NB) < 0) {
         int r = sbx_neg_errno();
-        snprintf(msg, msglen, "cannot lock %s: %s", dir,
-                 r == -EWOULDBLOCK ? "another sandboxd uses this state directory" : strerror(-r));
-        return r;
+        return sbx_error_set(e, r, "cannot lock %s: %s", dir,
+                             r == -EWOULDBLOCK ? "another sandboxd uses this state directory"
+                                               : strerror(-r));
     }
     sbx_lifecycle_clean(d);
     int dup = fcntl(lc->dir_fd, F_DUPFD_CLOEXEC, 3);
     DIR *dh = dup >= 0 ? fdopendir(dup) : NULL;
     if (!dh) {
         sbx_close(dup);
-        snprintf(msg, msglen, "cannot read %s: %m", dir);
-        return -errno;
+        return sbx_error_set_errno(e, errno, "cannot read %s", dir);
     }
     unsigned loaded = 0, bad = 0;
     struct dirent *de;
     while ((de = readdir(dh))) {
         if (de->d_name[0] == '.')
             continue;
-        char why[512] = "";
+        struct sbx_error why = { 0 };
         struct sbx_life *l = NULL;
-        if (sbx_record_load(d, lc->dir_fd, de->d_name, &l, why, sizeof(why)) < 0) {
-            sbx_warn("record %s/%s skipped: %s", dir, de->d_name, why[0] ? why : "unreadable");
+        if (sbx_record_load(d, lc->dir_fd, de->d_name, &l, &why) < 0) {
+            sbx_warn("record %s/%s skipped: %s", dir, de->d_name,
+                     why.msg[0] ? why.msg : "unreadable");
             bad++;
             continue;
         }

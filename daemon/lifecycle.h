@@ -17,6 +17,7 @@
 
 #include "daemon/cgroup.h"
 #include "proto/proto.h"
+#include "sbx/error.h"
 
 struct sbx_caller;
 struct sbx_daemon;
@@ -116,18 +117,18 @@ struct sbx_lifecycle {
 /* What a dead daemon left under the state directory: mounts, loop devices (lifecycle-clean.c). */
 void sbx_lifecycle_clean(struct sbx_daemon *d);
 /* Opens STATE/sandboxes and loads the records; a record that was running is marked killed. */
-int sbx_lifecycle_init(struct sbx_daemon *d, char *msg, size_t msglen);
+int sbx_lifecycle_init(struct sbx_daemon *d, struct sbx_error *e);
 void sbx_lifecycle_done(struct sbx_daemon *d);
 
 /*
  * A RUN request's sandbox-to-be: its id, owner, command and, detached, its
  * name, record and log pipes (out[0], out[1]: the guest's stdout and stderr,
- * replacing the client's).  Refused with msg when over a limit or the name is
+ * replacing the client's).  Refused with e when over a limit or the name is
  * taken.  begin() after the sandbox started, abort() when it did not.
  */
 int sbx_lifecycle_prepare(struct sbx_daemon *d, const struct sbx_caller *who,
                           const struct sbx_run_req *req, const struct sbx_spec *spec, int image_fd,
-                          struct sbx_life **ret, int out[2], char *msg, size_t msglen);
+                          struct sbx_life **ret, int out[2], struct sbx_error *e);
 void sbx_lifecycle_begin(struct sbx_life *l, struct sbx_sandbox *s,
                          const struct sbx_cg_limits *limits, uint64_t timeout_ms);
 void sbx_lifecycle_abort(struct sbx_life *l);
@@ -163,12 +164,12 @@ json_object *sbx_life_syscalls_json(const struct sbx_policy *p);
 json_object *sbx_life_to_json(const struct sbx_life *l);
 int sbx_record_save(struct sbx_life *l);
 int sbx_record_load(struct sbx_daemon *d, int dir_fd, const char *name, struct sbx_life **ret,
-                    char *msg, size_t msglen);
+                    struct sbx_error *e);
 void sbx_life_free(struct sbx_life *l);
 const char *sbx_exit_kind_name(uint32_t kind);
 void sbx_format_time(int64_t ms, char *buf, size_t len);
 
-int sbx_log_open(struct sbx_life *l, uint64_t log_size, char *msg, size_t msglen);
+int sbx_log_open(struct sbx_life *l, uint64_t log_size, struct sbx_error *e);
 int sbx_log_start(struct sbx_life *l);
 /* Called by logs.c: a new "log" file was begun; both pipes are at end of file. */
 void sbx_lifecycle_log_rotated(struct sbx_life *l);

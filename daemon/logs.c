@@ -168,7 +168,7 @@ static void on_stream(uv_poll_t *h, int status, int events)
     stream_read(l, st);
 }
 
-int sbx_log_open(struct sbx_life *l, uint64_t log_size, char *msg, size_t msglen)
+int sbx_log_open(struct sbx_life *l, uint64_t log_size, struct sbx_error *e)
 {
     struct sbx_log *g = &l->log;
     int out[2] = { -EBADF, -EBADF }, err[2] = { -EBADF, -EBADF };
@@ -178,8 +178,7 @@ int sbx_log_open(struct sbx_life *l, uint64_t log_size, char *msg, size_t msglen
     g->file_fd =
         openat(l->dir_fd, "log", O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
     if (g->file_fd < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
-        int r = sbx_neg_errno();
-        snprintf(msg, msglen, "cannot make the sandbox's log: %s", strerror(-r));
+        int r = sbx_error_set_errno(e, errno, "cannot make the sandbox's log");
         sbx_close(out[0]);
         sbx_close(out[1]);
         g->file_fd = sbx_close(g->file_fd);

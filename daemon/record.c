@@ -140,8 +140,7 @@ int sbx_record_save(struct sbx_life *l)
 /* ---- Loading ------------------------------------------------------------ */
 
 struct checker {
-    char *msg;
-    size_t len;
+    struct sbx_error *e;
     bool bad;
 };
 
@@ -153,7 +152,8 @@ static json_object *field(struct checker *k, json_object *o, const char *key, js
         return NULL;
     if (!json_object_object_get_ex(o, key, &v) || (!v && !nullable) ||
         (v && json_object_get_type(v) != type)) {
-        snprintf(k->msg, k->len, "field '%s' is missing or not a %s", key, json_type_to_name(type));
+        sbx_error_set(k->e, EBADMSG, "field '%s' is missing or not a %s", key,
+                      json_type_to_name(type));
         k->bad = true;
         return NULL;
     }
@@ -168,7 +168,7 @@ static int64_t int_field(struct checker *k, json_object *o, const char *key, int
     errno = 0;
     int64_t x = json_object_get_int64(v);
     if (errno || x < lo || x > hi) {
-        snprintf(k->msg, k->len, "field '%s' is out of range", key);
+        sbx_error_set(k->e, EBADMSG, "field '%s' is out of range", key);
         k->bad = true;
     }
     return x;
@@ -181,7 +181,7 @@ static char *str_field(struct checker *k, json_object *o, const char *key, bool 
         return NULL;
     const char *s = json_object_get_string(v);
     if ((size_t)json_object_get_string_len(v) != strlen(s)) {
-        snprintf(k->msg, k->len, "field '%s' holds a NUL byte", key);
+        sbx_error_set(k->e, EBADMSG, "field '%s' holds a NUL byte", key);
         k->bad = true;
         return NULL;
     }
@@ -205,7 +205,7 @@ static uint32_t name_index(struct checker *k, const char *s, const char *const *
         if (names[i] && strcmp(s, names[i]) == 0)
             return i;
     if (!k->bad) {
-        snprintf(k->msg, k->len, "field '%s' has an unknown value", key);
+        sbx_error_set(k->e, EBADMSG, "field '%s' has an unknown value", key);
         k->bad = true;
     }
     return 0;
@@ -217,7 +217,7 @@ static void from_json(struct checker *k, json_object *o, struct sbx_life *l)
         return;
     _cleanup_free_ char *id = str_field(k, o, "id", false);
     if (id && !valid_id(id) && !k->bad) {
-        snprintf(k->msg, k->len, "field 'id' is not an id");
+        sbx_error_set(k->e, EBADMSG, "field 'id' is not an id");
         k->bad = true;
     }
     if (id)
@@ -230,7 +230,7 @@ static void from_json(struct checker *k, json_object *o, struct sbx_life *l)
     json_object *cmd = field(k, o, "command", json_type_array, false);
     size_t n = cmd ? json_object_array_length(cmd) : 0;
     if (cmd && (n == 0 || n > SBX_PROTO_MAX_ARGS)) {
-        snprintf(k->msg, k->len, "field 'command' has %zu entries", n);
+        sbx_error_set(k->e, EBADMSG, "field 'command' has %zu entries", n);
         k->bad = true;
     }
     if (!k->bad && !(l->argv = calloc(n + 1, sizeof(char *))))
@@ -239,7 +239,7 @@ static void from_json(struct checker *k, json_object *o, struct sbx_life *l)
         json_object *a = json_object_array_get_idx(cmd, i);
         if (!json_object_is_type(a, json_type_string) ||
             (size_t)json_object_get_string_len(a) != strlen(json_object_get_string(a))) {
-            snprintf(k->msg, k->len, "field 'command' holds a bad entry");
+            sbx_error_set(k->e, EBADMSG, "field 'command' holds a bad entry");
             k->bad = true;
         } else if ((l->argv[l->argc] = strdup(json_object_get_string(a)))) {
             l->argc++;
@@ -281,32 +281,28 @@ static void from_json(struct checker *k, json_object *o, struct sbx_life *l)
 }
 
 int sbx_record_load(struct sbx_daemon *d, int dir_fd, const char *name, struct sbx_life **ret,
-                    char *msg, size_t msglen)
+                    struct sbx_error *e)
 {
     _cleanup_close_ int dfd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd < 0) {
-        snprintf(msg, msglen, "cannot open it: %m");
-        return -errno;
+        return sbx_error_set_errno(e, errno, "cannot open it");
     }
     _cleanup_close_ int fd =
         openat(dfd, "record.json", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
-        snprintf(msg, msglen, "cannot open record.json: %m");
-        return -errno;
+        return sbx_error_set_errno(e, errno, "cannot open record.json");
     }
     if (!S_ISREG(st.st_mode) || st.st_size > RECORD_MAX_BYTES) {
-        snprintf(msg, msglen, "record.json is not a regular file of at most %d bytes",
-                 RECORD_MAX_BYTES);
-        return -EINVAL;
+        return sbx_error_set(e, EINVAL, "record.json is not a regular file of at most %d bytes",
+                             RECORD_MAX_BYTES);
     }
     _cleanup_free_ char *text = malloc((size_t)st.st_size + 1);
     if (!text)
         return -ENOMEM;
     ssize_t n = pread(fd, text, (size_t)st.st_size, 0);
     if (n < 0) {
-        snprintf(msg, msglen, "cannot read record.json: %m");
-        return -errno;
+        return sbx_error_set_errno(e, errno, "cannot read record.json");
     }
     json_tokener *tok = json_tokener_new_ex(RECORD_MAX_DEPTH);
     if (!tok)
@@ -316,14 +312,14 @@ int sbx_record_load(struct sbx_daemon *d, int dir_fd, const char *name, struct s
     size_t used = json_tokener_get_parse_end(tok);
     json_tokener_free(tok);
     if (!o || jerr != json_tokener_success) {
-        snprintf(msg, msglen, "record.json is not JSON (%s)",
-                 jerr == json_tokener_continue ? "truncated" : json_tokener_error_desc(jerr));
+        sbx_error_set(e, EBADMSG, "record.json is not JSON (%s)",
+                      jerr == json_tokener_continue ? "truncated" : json_tokener_error_desc(jerr));
         json_object_put(o);
         return -EBADMSG;
     }
     for (; used < (size_t)n; used++) {
         if (!strchr(" \t\r\n", text[used])) {
-            snprintf(msg, msglen, "record.json has bytes after its document");
+            sbx_error_set(e, EBADMSG, "record.json has bytes after its document");
             json_object_put(o);
             return -EBADMSG;
         }
@@ -336,16 +332,16 @@ int sbx_record_load(struct sbx_daemon *d, int dir_fd, const char *name, struct s
     *l = (struct sbx_life){ .d = d, .dir_fd = -EBADF, .detached = true };
     l->log = (struct sbx_log){ .file_fd = -EBADF, .write_out = -EBADF, .write_err = -EBADF };
     l->log.out.fd = l->log.err.fd = -EBADF;
-    struct checker k = { .msg = msg, .len = msglen };
+    struct checker k = { .e = e };
     if (!json_object_is_type(o, json_type_object)) {
-        snprintf(msg, msglen, "record.json is not a JSON object");
+        sbx_error_set(e, EBADMSG, "record.json is not a JSON object");
         k.bad = true;
     } else {
         from_json(&k, o, l);
     }
     json_object_put(o);
     if (!k.bad && strcmp(l->id, name) != 0) {
-        snprintf(msg, msglen, "its id '%s' is not its directory's name", l->id);
+        sbx_error_set(e, EBADMSG, "its id '%s' is not its directory's name", l->id);
         k.bad = true;
     }
     if (k.bad) {

@@ -889,8 +889,11 @@ int sbx_run_start(struct sbx_daemon *d, const struct sbx_caller *who,
     /* Its id and owner; detached, its record, and the log's pipes as stdout and stderr. */
     struct sbx_life *life = NULL;
     int logs[2] = { req->frame.fds[2], req->frame.fds[3] };
-    if ((r = sbx_lifecycle_prepare(d, who, req, &spec, image_fd, &life, logs, msg, msglen)) < 0)
+    struct sbx_error le = { 0 };
+    if ((r = sbx_lifecycle_prepare(d, who, req, &spec, image_fd, &life, logs, &le)) < 0) {
+        snprintf(msg, msglen, "%s", le.msg);
         goto fail_image;
+    }
 
     struct sbx_sandbox_params params = {
         .spec = &spec,

@@ -39,8 +39,9 @@ static void expect_refused(const char *text, const char *want)
 {
     write_record(ID, text, strlen(text));
     struct sbx_life *l = NULL;
-    char msg[512] = "";
-    CU_ASSERT_EQUAL(sbx_record_load(NULL, dir_fd, ID, &l, msg, sizeof(msg)), -EBADMSG);
+    struct sbx_error e = { 0 };
+    const char *msg = e.msg;
+    CU_ASSERT_EQUAL(sbx_record_load(NULL, dir_fd, ID, &l, &e), -EBADMSG);
     CU_ASSERT_PTR_NULL(l);
     if (!strstr(msg, want))
         fprintf(stderr, "\n  message '%s' lacks '%s' for: %s\n", msg, want, text);
@@ -60,8 +61,8 @@ static void test_load_save_round_trip(void)
 {
     write_record(ID, good, strlen(good));
     struct sbx_life *l = NULL;
-    char msg[512] = "";
-    CU_ASSERT_EQUAL_FATAL(sbx_record_load(NULL, dir_fd, ID, &l, msg, sizeof(msg)), 0);
+    struct sbx_error e = { 0 };
+    CU_ASSERT_EQUAL_FATAL(sbx_record_load(NULL, dir_fd, ID, &l, &e), 0);
     CU_ASSERT_STRING_EQUAL(l->id, ID);
     CU_ASSERT_STRING_EQUAL(l->name, "web");
     CU_ASSERT_EQUAL(l->uid, 1000);
@@ -76,7 +77,7 @@ static void test_load_save_round_trip(void)
     json_object *a = sbx_life_to_json(l);
     sbx_life_free(l);
     l = NULL;
-    CU_ASSERT_EQUAL_FATAL(sbx_record_load(NULL, dir_fd, ID, &l, msg, sizeof(msg)), 0);
+    CU_ASSERT_EQUAL_FATAL(sbx_record_load(NULL, dir_fd, ID, &l, &e), 0);
     json_object *b = sbx_life_to_json(l);
     CU_ASSERT_STRING_EQUAL(json_object_to_json_string(a), json_object_to_json_string(b));
     json_object_put(a);
@@ -92,8 +93,8 @@ static void test_refused(void)
         snprintf(buf, sizeof(buf), "%.*s", (int)n, good);
         write_record(ID, buf, n);
         struct sbx_life *l = NULL;
-        char msg[512] = "";
-        CU_ASSERT_EQUAL(sbx_record_load(NULL, dir_fd, ID, &l, msg, sizeof(msg)), -EBADMSG);
+        struct sbx_error e = { 0 };
+        CU_ASSERT_EQUAL(sbx_record_load(NULL, dir_fd, ID, &l, &e), -EBADMSG);
         CU_ASSERT_PTR_NULL(l);
     }
     expect_refused("", "truncated");
@@ -151,8 +152,9 @@ static void test_too_deep_or_big(void)
     close(fd);
     close(d);
     struct sbx_life *l = NULL;
-    char msg[512] = "";
-    CU_ASSERT(sbx_record_load(NULL, dir_fd, ID, &l, msg, sizeof(msg)) < 0);
+    struct sbx_error e = { 0 };
+    const char *msg = e.msg;
+    CU_ASSERT(sbx_record_load(NULL, dir_fd, ID, &l, &e) < 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(msg, "at most"));
 }
 
