@@ -912,7 +912,9 @@ int sbx_run_start(struct sbx_daemon *d, const struct sbx_caller *who,
         .caller_gid = who->gid,
         .owner = *owner,
     };
-    if ((r = sbx_sandbox_start(d, &params, ret, msg, msglen)) < 0) {
+    struct sbx_error se2 = { 0 };
+    if ((r = sbx_sandbox_start(d, &params, ret, &se2)) < 0) {
+        snprintf(msg, msglen, "%s", se2.msg);
         sbx_lifecycle_abort(life);
         return r;
     }

@@ -669,33 +669,32 @@ static void on_spare_exit(uv_poll_t *h, int status, int events)
  * Gives the new init its user namespace's maps (guest ids 0..65535 to the
  * block), keeps an fd of the namespace for idmapped mounts, and lets init go.
  */
-static int give_maps(struct sbx_sandbox *s, int maps_done, char *msg, size_t msglen)
+static int give_maps(struct sbx_sandbox *s, int maps_done, struct sbx_error *e)
 {
     char uid_map[64], gid_map[64], path[64];
     snprintf(uid_map, sizeof(uid_map), "0 %u %u\n", s->ids.uid, SBX_IDRANGE_SIZE);
     snprintf(gid_map, sizeof(gid_map), "0 %u %u\n", s->ids.gid, SBX_IDRANGE_SIZE);
     int r = sbx_idmap_write(s->pid, uid_map, gid_map);
     if (r < 0) {
-        snprintf(msg, msglen, "cannot write the id maps of the sandbox's user namespace: %s",
-                 strerror(-r));
+        sbx_error_set_errno(e, r, "cannot write the id maps of the sandbox's user namespace");
         return r;
     }
     snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)s->pid);
     if ((s->userns_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
         r = sbx_neg_errno();
-        snprintf(msg, msglen, "cannot open the sandbox's user namespace: %s", strerror(-r));
+        sbx_error_set_errno(e, r, "cannot open the sandbox's user namespace");
         return r;
     }
     if (write(maps_done, "1", 1) != 1) {
         r = sbx_neg_errno();
-        snprintf(msg, msglen, "cannot let the sandbox's init go on: %s", strerror(-r));
+        sbx_error_set_errno(e, r, "cannot let the sandbox's init go on");
         return r;
     }
     return 0;
 }
 
 static int sandbox_spawn(struct sbx_daemon *d, bool net_host, bool userns, struct sbx_sandbox **ret,
-                         char *msg, size_t msglen)
+                         struct sbx_error *e)
 {
     struct sbx_sandbox *s = calloc(1, sizeof(*s));
     if (!s)
@@ -720,35 +719,33 @@ static int sandbox_spawn(struct sbx_daemon *d, bool net_host, bool userns, struc
     char name[64];
     snprintf(name, sizeof(name), "sbx-%d-%llu", (int)getpid(), (unsigned long long)s->id);
     /* Limits of a run are mostly the defaults: the launch then moves init nowhere. */
-    struct sbx_error ce = { 0 };
-    int r = sbx_cgroup_create(&d->cgroups, name, &d->default_limits, &s->cg, &ce);
-    if (r < 0) {
-        snprintf(msg, msglen, "%s", ce.msg);
+    int r = sbx_cgroup_create(&d->cgroups, name, &d->default_limits, &s->cg, e);
+    if (r < 0)
         goto fail;
-    }
     if (userns && (r = sbx_idrange_alloc(&d->ids, &s->ids)) < 0) {
-        snprintf(msg, msglen,
-                 "every block of host ids is in use (%u sandboxes with a user namespace of their "
-                 "own): give user %s more subordinate ids",
-                 d->ids.n_blocks, d->cfg.subid_user);
+        sbx_error_set(
+            e, r,
+            "every block of host ids is in use (%u sandboxes with a user namespace of their "
+            "own): give user %s more subordinate ids",
+            d->ids.n_blocks, d->cfg.subid_user);
         goto fail;
     }
     if (userns && pipe2(maps, O_CLOEXEC) < 0) {
         r = sbx_neg_errno();
-        snprintf(msg, msglen, "pipe: %s", strerror(-r));
+        sbx_error_set_errno(e, r, "pipe");
         goto fail;
     }
     maps_done = maps[1];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) < 0) {
         r = sbx_neg_errno();
-        snprintf(msg, msglen, "socketpair: %s", strerror(-r));
+        sbx_error_set_errno(e, r, "socketpair");
         goto fail;
     }
     s->ctl_fd = ctl[0];
     int report[2];
     if ((r = sbx_spawn_report_open(report)) < 0) {
         sbx_close(ctl[1]);
-        snprintf(msg, msglen, "pipe: %s", strerror(-r));
+        sbx_error_set_errno(e, r, "pipe");
         goto fail;
     }
     s->spawn_report = report[0];
@@ -756,7 +753,7 @@ static int sandbox_spawn(struct sbx_daemon *d, bool net_host, bool userns, struc
     if ((r = sbx_cgroup_v1_procs_open(&s->cg, procs)) < 0) {
         sbx_close(ctl[1]);
         sbx_close(report[1]);
-        snprintf(msg, msglen, "cannot open the sandbox's v1 cgroup: %s", strerror(-r));
+        sbx_error_set_errno(e, r, "cannot open the sandbox's v1 cgroup");
         goto fail;
     }
     s->pid = spawn_init(d, ctl[1], s->cg.v2_fd, procs, report[1], net_host, maps[0], &s->pidfd);
@@ -769,15 +766,15 @@ static int sandbox_spawn(struct sbx_daemon *d, bool net_host, bool userns, struc
         sbx_close(procs[c]);
     if (s->pid < 0) {
         r = s->pid;
-        snprintf(msg, msglen, "clone3 of the sandbox: %s", strerror(-r));
+        sbx_error_set_errno(e, r, "clone3 of the sandbox");
         goto fail;
     }
-    if (userns && (r = give_maps(s, maps_done, msg, msglen)) < 0) {
+    if (userns && (r = give_maps(s, maps_done, e)) < 0) {
         kill_and_reap_now(s);
         goto fail;
     }
     if ((r = uv_poll_init(d->loop, &s->pid_poll, s->pidfd)) < 0) {
-        snprintf(msg, msglen, "cannot watch the sandbox: %s", uv_strerror(r));
+        sbx_error_set(e, r, "cannot watch the sandbox: %s", uv_strerror(r));
         kill_and_reap_now(s);
         goto fail;
     }
@@ -801,11 +798,11 @@ void sbx_sandbox_refill_spare(struct sbx_daemon *d)
     /* The embedded daemon serves one run: a spare would only cost it time. */
     if (d->spare || d->stopping || d->cfg.conn_fd >= 0)
         return;
-    char msg[256] = "";
+    struct sbx_error e = { 0 };
     struct sbx_sandbox *s;
-    int r = sandbox_spawn(d, false, sbx_idrange_configured(&d->ids), &s, msg, sizeof(msg));
+    int r = sandbox_spawn(d, false, sbx_idrange_configured(&d->ids), &s, &e);
     if (r < 0) {
-        sbx_warn("cannot prepare a spare sandbox: %s", msg[0] ? msg : strerror(-r));
+        sbx_warn("cannot prepare a spare sandbox: %s", sbx_error_msg(&e, r));
         return;
     }
     if ((r = uv_poll_start(&s->pid_poll, UV_READABLE, on_spare_exit)) < 0) {
@@ -848,8 +845,8 @@ static int start_watching(struct sbx_sandbox *s)
 }
 
 /* Gives a spawned sandbox its request: limits, spec, fds; then follows it. */
-static int sandbox_launch(struct sbx_sandbox *s, const struct sbx_sandbox_params *p, char *msg,
-                          size_t msglen)
+static int sandbox_launch(struct sbx_sandbox *s, const struct sbx_sandbox_params *p,
+                          struct sbx_error *e)
 {
     struct sbx_daemon *d = s->d;
     s->owner = p->owner;
@@ -860,51 +857,48 @@ static int sandbox_launch(struct sbx_sandbox *s, const struct sbx_sandbox_params
     s->want_tty = p->spec->flags & SBX_SPEC_TTY;
     s->guest_sigsys = p->spec->mode == SBX_MODE_OFF;
     int r;
-    struct sbx_error ce = { 0 };
-    if ((r = sbx_cgroup_limit(&d->cgroups, &s->cg, &p->limits, &ce)) < 0) {
-        snprintf(msg, msglen, "%s", ce.msg);
+    if ((r = sbx_cgroup_limit(&d->cgroups, &s->cg, &p->limits, e)) < 0)
         return r;
-    }
     if ((r = sbx_cgroup_attach_v1(&s->cg, s->pid)) < 0) {
-        snprintf(msg, msglen, "cannot move the sandbox into its cgroup: %s", strerror(-r));
+        sbx_error_set_errno(e, r, "cannot move the sandbox into its cgroup");
         return r;
     }
     /* A trace's ring is in the stats memfd: the fd is kept across exec as for --stats. */
     if (p->spec->mode != SBX_MODE_OFF &&
         (r = s->stats_fd = stats_memfd(s->want_stats || p->trace, p->trace, p->trace_select)) < 0) {
-        snprintf(msg, msglen, "cannot create the statistics memfd: %s", strerror(-r));
+        sbx_error_set_errno(e, r, "cannot create the statistics memfd");
         return r;
     }
     struct sbx_sandbox_note trace = { .what = SBX_SANDBOX_TRACE, .fd = s->stats_fd };
     if (p->trace && s->stats_fd >= 0 && (r = notify_owner(s, &trace)) < 0) {
-        snprintf(msg, msglen, "cannot send the trace ring: %s", strerror(-r));
+        sbx_error_set_errno(e, r, "cannot send the trace ring");
         return r;
     }
     if ((r = send_spec(s, p)) < 0) {
-        snprintf(msg, msglen, "cannot hand the spec to sandbox init: %s", strerror(-r));
+        sbx_error_set_errno(e, r, "cannot hand the spec to sandbox init");
         return r;
     }
     if (fcntl(s->ctl_fd, F_SETFL, O_NONBLOCK) < 0) {
         r = sbx_neg_errno();
-        snprintf(msg, msglen, "cannot watch the sandbox: %s", strerror(-r));
+        sbx_error_set_errno(e, r, "cannot watch the sandbox");
         return r;
     }
     if ((r = start_watching(s)) < 0) {
-        snprintf(msg, msglen, "cannot watch the sandbox: %s", uv_strerror(r));
+        sbx_error_set(e, r, "cannot watch the sandbox: %s", uv_strerror(r));
         return r;
     }
     return 0;
 }
 
 int sbx_sandbox_start(struct sbx_daemon *d, const struct sbx_sandbox_params *p,
-                      struct sbx_sandbox **ret, char *msg, size_t msglen)
+                      struct sbx_sandbox **ret, struct sbx_error *e)
 {
     struct sbx_sandbox *s = NULL;
     if (d->spare && d->spare->net_host == p->net_host && (d->spare->ids.block >= 0) == p->userns) {
         s = d->spare;
         d->spare = NULL;
     } else {
-        int r = sandbox_spawn(d, p->net_host, p->userns, &s, msg, msglen);
+        int r = sandbox_spawn(d, p->net_host, p->userns, &s, e);
         if (r < 0) {
             sbx_image_release(&d->images, p->image, sbx_daemon_now(d));
             return r;
@@ -912,7 +906,7 @@ int sbx_sandbox_start(struct sbx_daemon *d, const struct sbx_sandbox_params *p,
     }
     s->next = d->sandboxes;
     d->sandboxes = s;
-    int r = sandbox_launch(s, p, msg, msglen);
+    int r = sandbox_launch(s, p, e);
     if (r < 0) {
         /* Nothing ran yet: init goes once reaped, without a report. */
         kill_then_reap(s);

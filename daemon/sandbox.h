@@ -11,6 +11,7 @@
 #include "daemon/cgroup.h"
 #include "daemon/idrange.h"
 #include "proto/proto.h"
+#include "sbx/error.h"
 
 struct sbx_daemon;
 struct sbx_image;
@@ -119,12 +120,12 @@ struct sbx_sandbox_params {
 
 /*
  * Starts a sandbox.  On success the sandbox is linked into the daemon and
- * reports to p->owner.  On failure msg says what failed, and nothing is left
+ * reports to p->owner.  On failure e says what failed, and nothing is left
  * once the loop has reaped the killed init (its cgroup and image reference go
  * with it); the owner hears nothing more of it.
  */
 int sbx_sandbox_start(struct sbx_daemon *d, const struct sbx_sandbox_params *p,
-                      struct sbx_sandbox **ret, char *msg, size_t msglen);
+                      struct sbx_sandbox **ret, struct sbx_error *e);
 /*
  * Keeps one sandbox spawned ahead of need (namespaces, cgroup, init
  * waiting).  It has no owner until a run takes it: a spare that dies is
