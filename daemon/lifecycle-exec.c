@@ -74,27 +74,25 @@ static int exec_identity(struct sbx_client *c, struct sbx_life *l, struct sbx_ms
         return sbx_error_set_errno(e, r, "-u %s", m->user);
     struct sbx_diags diags = { 0 };
     r = sbx_policy_apply_option(p, opt, &diags);
-    char why[400] = "";
     if (r < 0) {
+        /* The option's first diagnostic line: exec's refusal is one line. */
         _cleanup_free_ char *all = sbx_diags_format(&diags);
-        snprintf(why, sizeof(why), "%s", all ? all : strerror(-r));
-        why[strcspn(why, "\n")] = '\0';
+        sbx_error_set(e, r, "%s", all ? all : strerror(-r));
+        e->msg[strcspn(e->msg, "\n")] = '\0';
     }
     sbx_diags_free(&diags);
     struct sbx_spec spec = { 0 };
     _cleanup_free_ uint32_t *groups = NULL;
     if (r >= 0)
         r = sbx_run_resolve_identity(&c->cred, p, false, l->sandbox->userns_fd >= 0,
-                                     l->sandbox->image->mount_fd, &spec, &groups, why, sizeof(why));
+                                     l->sandbox->image->mount_fd, &spec, &groups, e);
     sbx_policy_free(p);
-    if (r >= 0 && (spec.uid == 0 || spec.gid == 0) && !l->guest_id_zero) {
-        snprintf(why, sizeof(why),
-                 "permission denied: %u:%u: id 0 only in a sandbox whose guest holds it", spec.uid,
-                 spec.gid);
-        r = -EPERM;
-    }
+    if (r >= 0 && (spec.uid == 0 || spec.gid == 0) && !l->guest_id_zero)
+        r = sbx_error_set(e, EPERM,
+                          "permission denied: %u:%u: id 0 only in a sandbox whose guest holds it",
+                          spec.uid, spec.gid);
     if (r < 0)
-        return sbx_error_set(e, r, "-u %s: %s", m->user, why);
+        return sbx_error_wrap(e, "-u %s", m->user);
     m->uid = spec.uid;
     m->gid = spec.gid;
     free(m->user);

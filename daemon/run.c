@@ -86,14 +86,20 @@ static int read_fd_text(int fd, size_t max, char **ret)
     return (int)len;
 }
 
-/* Every FILE:LINE:COL line of diags, after prefix, as one message (no final newline). */
-static void diags_message(const struct sbx_diags *diags, const char *prefix, char *msg, size_t len)
+/*
+ * Where a policy's diagnostics become an error: every FILE:LINE:COL line of
+ * diags, after prefix, as e's one message (no final newline), with err.
+ * Policy code keeps its list, so that a parser reports every problem; the
+ * daemon's callers see one error like any other.
+ */
+static void diags_message(const struct sbx_diags *diags, const char *prefix, int err,
+                          struct sbx_error *e)
 {
     _cleanup_free_ char *all = sbx_diags_format(diags);
-    snprintf(msg, len, "%s%s", prefix, all ? all : "(out of memory)");
-    size_t l = strlen(msg);
-    if (l && msg[l - 1] == '\n')
-        msg[l - 1] = '\0';
+    sbx_error_set(e, err, "%s%s", prefix, all ? all : "(out of memory)");
+    size_t l = strlen(e->msg);
+    if (l && e->msg[l - 1] == '\n')
+        e->msg[l - 1] = '\0';
 }
 
 /*
@@ -109,34 +115,28 @@ static bool operator_file(int fd)
 
 /* *ret_operator: the policy came by name from an operator's file (operator_file). */
 static int load_policy(struct sbx_daemon *d, const struct sbx_msg_run *run, struct sbx_policy **ret,
-                       bool *ret_operator, char *msg, size_t len)
+                       bool *ret_operator, struct sbx_error *e)
 {
     _cleanup_free_ char *text = NULL;
     char file[512];
     if (run->policy_name) {
-        if (!valid_policy_name(run->policy_name)) {
-            snprintf(msg, len, "invalid policy name '%s'", run->policy_name);
-            return -EINVAL;
-        }
+        if (!valid_policy_name(run->policy_name))
+            return sbx_error_set(e, EINVAL, "invalid policy name '%s'", run->policy_name);
         snprintf(file, sizeof(file), "%s/%s.yaml", d->cfg.policy_dir, run->policy_name);
         /* Without blocking: a FIFO in the directory must not stop the daemon's loop. */
         _cleanup_close_ int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0) {
             int r = sbx_neg_errno();
-            snprintf(msg, len, "policy '%s': cannot open %s: %s", run->policy_name, file,
-                     strerror(-r));
-            return r;
+            return sbx_error_set(e, r, "policy '%s': cannot open %s: %s", run->policy_name, file,
+                                 strerror(-r));
         }
         struct stat st;
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-            snprintf(msg, len, "policy '%s': %s is not a regular file", run->policy_name, file);
-            return -EINVAL;
-        }
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+            return sbx_error_set(e, EINVAL, "policy '%s': %s is not a regular file",
+                                 run->policy_name, file);
         int r = read_fd_text(fd, SBX_POLICY_MAX_BYTES, &text);
-        if (r < 0) {
-            snprintf(msg, len, "policy %s: %s", file, strerror(-r));
-            return r;
-        }
+        if (r < 0)
+            return sbx_error_set(e, r, "policy %s: %s", file, strerror(-r));
         *ret_operator = operator_file(fd);
     } else if (run->policy_text) {
         snprintf(file, sizeof(file), "%s", run->policy_file ? run->policy_file : "<policy>");
@@ -147,7 +147,7 @@ static int load_policy(struct sbx_daemon *d, const struct sbx_msg_run *run, stru
     struct sbx_diags diags = { 0 };
     int r = sbx_policy_parse(src, strlen(src), file, ret, &diags);
     if (r < 0)
-        diags_message(&diags, "invalid policy:\n", msg, len);
+        diags_message(&diags, "invalid policy:\n", r, e);
     sbx_diags_free(&diags);
     return r;
 }
@@ -194,14 +194,12 @@ static int policy_needs_root(const struct sbx_daemon *d, const struct sbx_policy
                                            : sbx_policy_needs_root(p, ret_what);
 }
 
-static int apply_options(struct sbx_daemon *d, struct sbx_run_req *req, char *msg, size_t len)
+static int apply_options(struct sbx_daemon *d, struct sbx_run_req *req, struct sbx_error *e)
 {
     const struct sbx_msg_run *run = &req->run;
-    if (run->n_options > SBX_POLICY_MAX_OPTIONS) {
-        snprintf(msg, len, "too many policy options (%u, at most %d)", run->n_options,
-                 SBX_POLICY_MAX_OPTIONS);
-        return -E2BIG;
-    }
+    if (run->n_options > SBX_POLICY_MAX_OPTIONS)
+        return sbx_error_set(e, E2BIG, "too many policy options (%u, at most %d)", run->n_options,
+                             SBX_POLICY_MAX_OPTIONS);
     bool needed_root = policy_needs_root(d, req->policy, NULL);
     sbx_policy_bounds_of(req->policy, daemon_hard_limits(), &req->policy_bounds);
     struct sbx_diags diags = { 0 };
@@ -224,9 +222,9 @@ static int apply_options(struct sbx_daemon *d, struct sbx_run_req *req, char *ms
             req->limit_option = o;
     }
     if (ret == -ENOMEM)
-        snprintf(msg, len, "policy options: out of memory");
+        sbx_error_set(e, ret, "policy options: out of memory");
     else if (ret < 0)
-        diags_message(&diags, "", msg, len);
+        diags_message(&diags, "", ret, e);
     sbx_diags_free(&diags);
     return ret;
 }
@@ -238,27 +236,24 @@ static int apply_options(struct sbx_daemon *d, struct sbx_run_req *req, char *ms
  * the caller's -u and -w still win.  The image chose that identity, not the operator, so it gets
  * the checks of a caller's own --user.
  */
-static int run_image_config(struct sbx_run_req *req, char *msg, size_t len)
+static int run_image_config(struct sbx_run_req *req, struct sbx_error *e)
 {
-    struct sbx_error why = { 0 };
     struct sbx_image_config *cfg = &req->image_config;
     int fd = req->frame.n_fds > 0 ? req->frame.fds[0] : -EBADF;
     /*
      * A file that cannot be read here (an O_PATH fd) has no config; the
      * image's own checks refuse it next, with the reason.
      */
-    int r = sbx_image_config_read(fd, cfg, &why);
-    if (r == -ENOMEM || r == -EBADMSG) {
-        snprintf(msg, len, "image: %s", r == -ENOMEM ? "out of memory" : why.msg);
-        return r;
-    }
+    int r = sbx_image_config_read(fd, cfg, e);
+    if (r == -ENOMEM)
+        return sbx_error_set(e, r, "image: out of memory");
+    if (r == -EBADMSG)
+        return sbx_error_wrap(e, "image");
     if (r < 0)
         *cfg = (struct sbx_image_config){ 0 };
-    r = sbx_image_config_argv(cfg, req->run.argv, req->run.argc, &req->argv, &why);
-    if (r < 0) {
-        snprintf(msg, len, "%s", why.msg);
+    r = sbx_image_config_argv(cfg, req->run.argv, req->run.argc, &req->argv, e);
+    if (r < 0)
         return r;
-    }
     req->argc = (uint32_t)r;
     struct sbx_policy *p = req->policy;
     const struct {
@@ -278,8 +273,8 @@ static int run_image_config(struct sbx_run_req *req, char *msg, size_t len)
         struct sbx_diags diags = { 0 };
         r = sbx_policy_apply_option(p, opt, &diags);
         if (r < 0)
-            diags_message(&diags, i == 0 ? "image config User: " : "image config WorkingDir: ", msg,
-                          len);
+            diags_message(&diags, i == 0 ? "image config User: " : "image config WorkingDir: ", r,
+                          e);
         sbx_diags_free(&diags);
         if (r < 0)
             return r;
@@ -321,18 +316,18 @@ static char *image_file(int mount_fd, const char *path)
  * the caller's to choose, guest root too; one outside it does not exist there.
  */
 static int check_userns_ids(const struct sbx_spec *spec, const uint32_t *groups, size_t n,
-                            char *msg, size_t len)
+                            struct sbx_error *e)
 {
     static const char *const what[] = { "uid", "gid", "group" };
     for (size_t i = 0; i < n + 2; i++) {
         uint32_t id = i == 0 ? spec->uid : i == 1 ? spec->gid : groups[i - 2];
         if (id < SBX_IDRANGE_SIZE)
             continue;
-        snprintf(msg, len,
-                 "%s %u is not an id of the sandbox's user namespace (0 to %u); give one of "
-                 "those, or run with `userns: host` (root only)",
-                 what[i < 2 ? i : 2], id, SBX_IDRANGE_SIZE - 1);
-        return -EINVAL;
+        return sbx_error_set(
+            e, EINVAL,
+            "%s %u is not an id of the sandbox's user namespace (0 to %u); give one of "
+            "those, or run with `userns: host` (root only)",
+            what[i < 2 ? i : 2], id, SBX_IDRANGE_SIZE - 1);
     }
     return 0;
 }
@@ -350,7 +345,7 @@ static int check_userns_ids(const struct sbx_spec *spec, const uint32_t *groups,
  */
 int sbx_run_resolve_identity(const struct sbx_caller *who, const struct sbx_policy *p,
                              bool operator_policy, bool userns, int mount_fd, struct sbx_spec *spec,
-                             uint32_t **ret_groups, char *msg, size_t len)
+                             uint32_t **ret_groups, struct sbx_error *e)
 {
     bool numeric = who->uid != 0 && operator_policy;
     char *err = NULL;
@@ -359,11 +354,11 @@ int sbx_run_resolve_identity(const struct sbx_caller *who, const struct sbx_poli
     spec->gid = who->gid;
     if (!p->user && !p->group && !p->n_groups)
         /* like bubblewrap: by default the guest runs as whoever asked */
-        return userns ? check_userns_ids(spec, NULL, 0, msg, len) : 0;
+        return userns ? check_userns_ids(spec, NULL, 0, e) : 0;
     if (userns)
         numeric = false; /* the image's names are the sandbox's own ids */
     if (numeric && (r = sbx_policy_identity_numeric(p, &err)) < 0) {
-        snprintf(msg, len, "permission denied: policy identity: %s", err ? err : strerror(-r));
+        sbx_error_set(e, r, "permission denied: policy identity: %s", err ? err : strerror(-r));
         free(err);
         return r;
     }
@@ -373,7 +368,7 @@ int sbx_run_resolve_identity(const struct sbx_caller *who, const struct sbx_poli
     uint32_t uid = who->uid, gid = who->gid;
     r = sbx_policy_resolve_identity(p, passwd, group, &uid, &gid, ret_groups, &n, &err);
     if (r < 0) {
-        snprintf(msg, len, "policy identity: %s", err ? err : strerror(-r));
+        sbx_error_set(e, r, "policy identity: %s", err ? err : strerror(-r));
         free(err);
         return r;
     }
@@ -384,14 +379,10 @@ int sbx_run_resolve_identity(const struct sbx_caller *who, const struct sbx_poli
         gid = who->gid;
     spec->uid = uid;
     spec->gid = gid;
-    if (userns && (r = check_userns_ids(spec, *ret_groups, n, msg, len)) < 0)
+    if (userns && (r = check_userns_ids(spec, *ret_groups, n, e)) < 0)
         return r;
-    struct sbx_error ie = { 0 };
-    if (!userns &&
-        (r = sbx_run_check_ids(who, operator_policy, uid, gid, *ret_groups, n, &ie)) < 0) {
-        snprintf(msg, len, "%s", ie.msg);
+    if (!userns && (r = sbx_run_check_ids(who, operator_policy, uid, gid, *ret_groups, n, e)) < 0)
         return r;
-    }
     spec->uid = uid;
     spec->gid = gid;
     spec->groups = *ret_groups;
@@ -399,23 +390,18 @@ int sbx_run_resolve_identity(const struct sbx_caller *who, const struct sbx_poli
     return 0;
 }
 
-/* "--user 0: " before msg: the option the refusal is about. */
-static void prefix_option(const char *option, char *msg, size_t len)
+/* "--user 0: " before e's message: the option the refusal is about. */
+static void prefix_option(const char *option, struct sbx_error *e)
 {
-    char label[256], *rest = strdup(msg);
-    if (!rest)
-        return;
+    char label[256];
     option_label(option, label, sizeof(label));
-    snprintf(msg, len, "%s: %s", label, rest);
-    free(rest);
+    sbx_error_wrap(e, "%s", label);
 }
 
-/* "the image's User X (give --user to run as another): " before msg. */
-static void image_user_message(const char *user, char *msg, size_t len)
+/* "the image's User X (--user overrides it): " before e's message. */
+static void image_user_message(const char *user, struct sbx_error *e)
 {
-    _cleanup_free_ char *rest = strdup(msg);
-    if (rest)
-        snprintf(msg, len, "the image's config User '%s' (--user overrides it): %s", user, rest);
+    sbx_error_wrap(e, "the image's config User '%s' (--user overrides it)", user);
 }
 
 static bool holds_id_zero(const struct sbx_spec *spec)
@@ -428,17 +414,14 @@ static bool holds_id_zero(const struct sbx_spec *spec)
     return false;
 }
 
-static int check_mode(struct sbx_daemon *d, uint32_t mode, char *msg, size_t len)
+static int check_mode(struct sbx_daemon *d, uint32_t mode, struct sbx_error *e)
 {
-    if (mode > SBX_MODE_REWRITE) {
-        snprintf(msg, len, "unknown syscall mode %u", mode);
-        return -EINVAL;
-    }
-    if (mode != SBX_MODE_OFF && d->trampoline_memfd < 0) {
-        snprintf(msg, len, "syscall mode '%s' is not available: this sandboxd has no trampoline",
-                 mode == SBX_MODE_TRAP ? "trap" : "rewrite");
-        return -EOPNOTSUPP;
-    }
+    if (mode > SBX_MODE_REWRITE)
+        return sbx_error_set(e, EINVAL, "unknown syscall mode %u", mode);
+    if (mode != SBX_MODE_OFF && d->trampoline_memfd < 0)
+        return sbx_error_set(e, EOPNOTSUPP,
+                             "syscall mode '%s' is not available: this sandboxd has no trampoline",
+                             mode == SBX_MODE_TRAP ? "trap" : "rewrite");
     return 0;
 }
 
@@ -470,99 +453,82 @@ static void run_req_freep(struct sbx_run_req **req)
 
 /* Everything that can be checked before the client opens anything. */
 static int check_request(struct sbx_daemon *d, const struct sbx_caller *who,
-                         struct sbx_run_req *req, char *msg, size_t msglen)
+                         struct sbx_run_req *req, struct sbx_error *e)
 {
     const struct sbx_policy *p = req->policy;
     const char *what;
     if (who->uid != 0 && req->root_option) {
         char label[256];
         option_label(req->root_option, label, sizeof(label));
-        snprintf(msg, msglen, "permission denied: only root may use %s", label);
-        return -EPERM;
+        return sbx_error_set(e, EPERM, "permission denied: only root may use %s", label);
     }
-    if (who->uid != 0 && policy_needs_root(d, p, &what)) {
-        snprintf(msg, msglen, "permission denied: only root may use '%s' in a policy", what);
-        return -EPERM;
-    }
+    if (who->uid != 0 && policy_needs_root(d, p, &what))
+        return sbx_error_set(e, EPERM, "permission denied: only root may use '%s' in a policy",
+                             what);
     /*
      * A caller other than root gets no more of the host than the default
      * limits give, or than an operator's policy gives it.
      */
     int r = 0;
-    struct sbx_error le = { 0 };
     if (who->uid != 0)
         r = sbx_run_check_limits(p, req->operator_policy, req->limit_option, &req->policy_bounds,
-                                 daemon_hard_limits(), &le);
-    if (r < 0) {
-        snprintf(msg, msglen, "%s", le.msg);
+                                 daemon_hard_limits(), e);
+    if (r < 0)
         return r;
-    }
     struct sbx_host_features h;
     policy_features(d, &h);
     struct sbx_diags diags = { 0 };
     r = sbx_policy_check_host(p, &h, &diags);
     if (r < 0)
-        diags_message(&diags, "", msg, msglen);
+        diags_message(&diags, "", r, e);
     sbx_diags_free(&diags);
     if (r < 0)
         return r;
-    if (req->frame.n_fds != SBX_RUN_FIXED_FDS) {
-        snprintf(msg, msglen, "RUN carries %u fds, expected %u", req->frame.n_fds,
-                 SBX_RUN_FIXED_FDS);
-        return -EBADMSG;
-    }
-    struct sbx_error fe = { 0 };
-    if ((r = sbx_fdcheck_stdio(req->frame.fds + 1, "RUN", 2, &fe)) < 0) {
-        snprintf(msg, msglen, "%s", fe.msg);
+    if (req->frame.n_fds != SBX_RUN_FIXED_FDS)
+        return sbx_error_set(e, EBADMSG, "RUN carries %u fds, expected %u", req->frame.n_fds,
+                             SBX_RUN_FIXED_FDS);
+    if ((r = sbx_fdcheck_stdio(req->frame.fds + 1, "RUN", 2, e)) < 0)
         return r;
-    }
     size_t n_tmpfs = 0;
     for (size_t i = 0; i < p->n_mounts; i++) {
         req->n_binds += p->mounts[i].type == SBX_MOUNT_BIND;
         n_tmpfs += p->mounts[i].type == SBX_MOUNT_TMPFS;
     }
-    if (n_tmpfs > RUN_MAX_TMPFS) {
-        snprintf(msg, msglen, "too many tmpfs mounts (%zu, at most %d)", n_tmpfs, RUN_MAX_TMPFS);
-        return -E2BIG;
-    }
+    if (n_tmpfs > RUN_MAX_TMPFS)
+        return sbx_error_set(e, E2BIG, "too many tmpfs mounts (%zu, at most %d)", n_tmpfs,
+                             RUN_MAX_TMPFS);
     req->writable_image = p->writable_image;
-    if (req->n_binds + SBX_RUN_FIXED_FDS + 3 > SBX_PROTO_MAX_FDS) {
-        snprintf(msg, msglen, "too many bind mounts (at most %d)",
-                 SBX_PROTO_MAX_FDS - SBX_RUN_FIXED_FDS - 3);
-        return -E2BIG;
-    }
+    if (req->n_binds + SBX_RUN_FIXED_FDS + 3 > SBX_PROTO_MAX_FDS)
+        return sbx_error_set(e, E2BIG, "too many bind mounts (at most %d)",
+                             SBX_PROTO_MAX_FDS - SBX_RUN_FIXED_FDS - 3);
     uint32_t mode = req->run.mode != SBX_RUN_MODE_DEFAULT ? req->run.mode
                     : p->mode_set                         ? (uint32_t)p->mode
                                                           : (uint32_t)d->cfg.default_mode;
     req->run.mode = mode;
-    if (mode == SBX_MODE_OFF && (req->run.flags & SBX_RUN_TRACE)) {
-        snprintf(msg, msglen, "--trace and --learn need the trap or rewrite syscall mode, not off");
-        return -EINVAL;
-    }
-    return check_mode(d, mode, msg, msglen);
+    if (mode == SBX_MODE_OFF && (req->run.flags & SBX_RUN_TRACE))
+        return sbx_error_set(e, EINVAL,
+                             "--trace and --learn need the trap or rewrite syscall mode, not off");
+    return check_mode(d, mode, e);
 }
 
 int sbx_run_prepare(struct sbx_daemon *d, const struct sbx_caller *who, struct sbx_frame *f,
-                    struct sbx_run_req **ret, struct sbx_msg_open *ret_open, char *msg,
-                    size_t msglen)
+                    struct sbx_run_req **ret, struct sbx_msg_open *ret_open, struct sbx_error *e)
 {
     _cleanup_(run_req_freep) struct sbx_run_req *req = calloc(1, sizeof(*req));
     if (!req)
         return -ENOMEM;
-    if (sbx_msg_run_decode(f, &req->run) < 0) {
-        snprintf(msg, msglen, "malformed RUN frame");
-        return -EBADMSG;
-    }
+    if (sbx_msg_run_decode(f, &req->run) < 0)
+        return sbx_error_set(e, EBADMSG, "malformed RUN frame");
     req->frame = *f; /* takes the fds */
     *f = (struct sbx_frame){ 0 };
-    int r = load_policy(d, &req->run, &req->policy, &req->operator_policy, msg, msglen);
+    int r = load_policy(d, &req->run, &req->policy, &req->operator_policy, e);
     if (r < 0)
         return r;
-    if ((r = run_image_config(req, msg, msglen)) < 0)
+    if ((r = run_image_config(req, e)) < 0)
         return r;
-    if ((r = apply_options(d, req, msg, msglen)) < 0)
+    if ((r = apply_options(d, req, e)) < 0)
         return r;
-    if ((r = check_request(d, who, req, msg, msglen)) < 0)
+    if ((r = check_request(d, who, req, e)) < 0)
         return r;
     if (!req->n_binds && !req->writable_image) {
         *ret = TAKE_PTR(req);
@@ -603,22 +569,20 @@ static const char *bind_source(const struct sbx_policy *p, unsigned i)
  * path swapped between the client's open and this stat fails the run.
  */
 static int check_bind_source(const struct sbx_policy *p, unsigned n, const struct stat *sent,
-                             char *msg, size_t msglen)
+                             struct sbx_error *e)
 {
     const char *path = bind_source(p, n);
     struct stat st;
     if (stat(path, &st) < 0) {
         int r = sbx_neg_errno();
-        snprintf(msg, msglen, "bind source %u (%s): sandboxd cannot find it: %s", n + 1, path,
-                 strerror(-r));
-        return r;
+        return sbx_error_set(e, r, "bind source %u (%s): sandboxd cannot find it: %s", n + 1, path,
+                             strerror(-r));
     }
-    if (st.st_dev != sent->st_dev || st.st_ino != sent->st_ino) {
-        snprintf(msg, msglen,
-                 "bind source %u (%s): the fd the client sent is not the file the policy names",
-                 n + 1, path);
-        return -EBADF;
-    }
+    if (st.st_dev != sent->st_dev || st.st_ino != sent->st_ino)
+        return sbx_error_set(
+            e, EBADF,
+            "bind source %u (%s): the fd the client sent is not the file the policy names", n + 1,
+            path);
     return 0;
 }
 
@@ -641,14 +605,12 @@ unsigned sbx_run_req_fds_wanted(const struct sbx_run_req *req)
  * must be open for writing, and be RUN's image.
  */
 static int check_extra(struct sbx_run_req *req, struct sbx_frame *extra, const int **ret_binds,
-                       int *ret_image, char *msg, size_t msglen)
+                       int *ret_image, struct sbx_error *e)
 {
     unsigned want = sbx_run_req_fds_wanted(req);
     struct sbx_msg_fds m;
-    if (!extra || sbx_msg_fds_decode(extra, &m) < 0 || m.count != extra->n_fds || m.count != want) {
-        snprintf(msg, msglen, "FDS must carry %u fds", want);
-        return -EBADMSG;
-    }
+    if (!extra || sbx_msg_fds_decode(extra, &m) < 0 || m.count != extra->n_fds || m.count != want)
+        return sbx_error_set(e, EBADMSG, "FDS must carry %u fds", want);
     unsigned first = 0;
     const char *why;
     int r;
@@ -656,32 +618,26 @@ static int check_extra(struct sbx_run_req *req, struct sbx_frame *extra, const i
     if (req->writable_image) {
         struct stat a, b;
         r = sbx_fdcheck_access(extra->fds[0], SBX_FDCHECK_READ | SBX_FDCHECK_WRITE, &why);
-        if (r < 0) {
-            snprintf(msg, msglen, "writable image (FDS fd 1): %s", why);
-            return r;
-        }
+        if (r < 0)
+            return sbx_error_set(e, r, "writable image (FDS fd 1): %s", why);
         if (fstat(extra->fds[0], &a) < 0 || fstat(req->frame.fds[0], &b) < 0 ||
-            a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
-            snprintf(msg, msglen, "writable image (FDS fd 1): not the same file as RUN's image");
-            return -EBADF;
-        }
+            a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+            return sbx_error_set(e, EBADF,
+                                 "writable image (FDS fd 1): not the same file as RUN's image");
         *ret_image = extra->fds[0];
         first = 1;
     }
     for (unsigned i = first; i < extra->n_fds; i++) {
         unsigned n = i - first;
         struct stat st;
-        if ((r = sbx_fdcheck_access(extra->fds[i], SBX_FDCHECK_READ, &why)) < 0) {
-            snprintf(msg, msglen, "bind source %u (%s, FDS fd %u): %s", n + 1,
-                     bind_source(req->policy, n), i + 1, why);
-            return r;
-        }
-        if (fstat(extra->fds[i], &st) < 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
-            snprintf(msg, msglen, "bind source %u (%s) is neither a directory nor a regular file",
-                     n + 1, bind_source(req->policy, n));
-            return -EINVAL;
-        }
-        if ((r = check_bind_source(req->policy, n, &st, msg, msglen)) < 0)
+        if ((r = sbx_fdcheck_access(extra->fds[i], SBX_FDCHECK_READ, &why)) < 0)
+            return sbx_error_set(e, r, "bind source %u (%s, FDS fd %u): %s", n + 1,
+                                 bind_source(req->policy, n), i + 1, why);
+        if (fstat(extra->fds[i], &st) < 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)))
+            return sbx_error_set(e, EINVAL,
+                                 "bind source %u (%s) is neither a directory nor a regular file",
+                                 n + 1, bind_source(req->policy, n));
+        if ((r = check_bind_source(req->policy, n, &st, e)) < 0)
             return r;
     }
     *ret_binds = extra->fds + first;
@@ -705,14 +661,13 @@ static void detached_clear(struct detached *d)
     d->n = 0;
 }
 
-static int detach_binds(const int *src, unsigned n, struct detached *ret, char *msg, size_t len)
+static int detach_binds(const int *src, unsigned n, struct detached *ret, struct sbx_error *e)
 {
     for (unsigned i = 0; i < n; i++) {
         int m = (int)syscall(SYS_open_tree, src[i], "",
                              OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
         if (m < 0) {
-            int r = sbx_neg_errno();
-            snprintf(msg, len, "bind source %u: cannot clone it: %s", i + 1, strerror(-r));
+            int r = sbx_error_set_errno(e, errno, "bind source %u: cannot clone it", i + 1);
             detached_clear(ret);
             return r;
         }
@@ -761,7 +716,7 @@ static bool policy_traces(const struct sbx_policy *p, uint64_t select[8])
 
 int sbx_run_start(struct sbx_daemon *d, const struct sbx_caller *who,
                   const struct sbx_sandbox_owner *owner, struct sbx_run_req *req,
-                  struct sbx_frame *extra, struct sbx_sandbox **ret, char *msg, size_t msglen)
+                  struct sbx_frame *extra, struct sbx_sandbox **ret, struct sbx_error *e)
 {
     uint64_t trace_select[8];
     _cleanup_(detached_clear) struct detached binds_detached = { .n = 0 };
@@ -772,19 +727,15 @@ int sbx_run_start(struct sbx_daemon *d, const struct sbx_caller *who,
     int image_fd = req->frame.fds[0];
     int r;
     if ((req->n_binds || req->writable_image) &&
-        (r = check_extra(req, extra, &bind_fds, &image_fd, msg, msglen)) < 0)
+        (r = check_extra(req, extra, &bind_fds, &image_fd, e)) < 0)
         return r;
-    if (req->n_binds &&
-        (r = detach_binds(bind_fds, req->n_binds, &binds_detached, msg, msglen)) < 0)
+    if (req->n_binds && (r = detach_binds(bind_fds, req->n_binds, &binds_detached, e)) < 0)
         return r;
 
     struct sbx_image *img = NULL;
-    struct sbx_error ie = { 0 };
-    r = sbx_image_acquire(&d->images, image_fd, p->writable_image, &img, &ie);
-    if (r < 0) {
-        snprintf(msg, msglen, "%s", ie.msg);
+    r = sbx_image_acquire(&d->images, image_fd, p->writable_image, &img, e);
+    if (r < 0)
         return r;
-    }
     if (req->run.mode == SBX_MODE_REWRITE) {
         offer_image_map(req, img, image_fd);
         sbx_sitemap_request(d, img);
@@ -811,23 +762,18 @@ int sbx_run_start(struct sbx_daemon *d, const struct sbx_caller *who,
         .shm_size = p->shm_size,
     };
     r = sbx_run_resolve_identity(who, req->policy, req->operator_policy, userns, img->mount_fd,
-                                 &spec, &groups, msg, msglen);
-    if (r >= 0 && !userns && spec.uid == 0 && who->uid != 0) {
-        snprintf(msg, msglen, "permission denied: only root may run a guest as uid 0");
-        r = -EPERM;
-    }
+                                 &spec, &groups, e);
+    if (r >= 0 && !userns && spec.uid == 0 && who->uid != 0)
+        r = sbx_error_set(e, EPERM, "permission denied: only root may run a guest as uid 0");
     if (r < 0) {
         if (req->user_option)
-            prefix_option(req->user_option, msg, msglen);
+            prefix_option(req->user_option, e);
         else if (req->image_user)
-            image_user_message(req->image_config.user, msg, msglen);
+            image_user_message(req->image_config.user, e);
         goto fail_image;
     }
-    struct sbx_error se = { 0 };
-    if ((r = sbx_idmap_self_check(&spec, &se)) < 0) {
-        snprintf(msg, msglen, "%s", se.msg);
+    if ((r = sbx_idmap_self_check(&spec, e)) < 0)
         goto fail_image;
-    }
     /*
      * After the identity: the filter refuses set-id modes to a guest holding
      * id 0.  The default policy's filter is compiled once, for the default
@@ -836,7 +782,7 @@ int sbx_run_start(struct sbx_daemon *d, const struct sbx_caller *who,
     if (req->run.policy_name || req->run.policy_text || req->run.n_options) {
         unsigned flags = holds_id_zero(&spec) ? SBX_POLICY_GUEST_ROOT : 0;
         if ((r = sbx_run_compile_policy(p, flags, &bpf)) < 0) {
-            snprintf(msg, msglen, "cannot compile the policy: %s", strerror(-r));
+            sbx_error_set_errno(e, r, "cannot compile the policy");
             goto fail_image;
         }
     } else if ((bpf = fcntl(d->default_bpf_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
@@ -845,10 +791,10 @@ int sbx_run_start(struct sbx_daemon *d, const struct sbx_caller *who,
     }
     struct sbx_run_env env;
     if ((r = sbx_run_env_build(&env, p, &req->image_config, &req->run, spec.uid)) < 0) {
-        snprintf(msg, msglen,
-                 "the guest's environment would have more than %u variables (the image's Env, "
-                 "the policy's env and the client's together)",
-                 SBX_PROTO_MAX_ARGS);
+        sbx_error_set(e, r,
+                      "the guest's environment would have more than %u variables (the image's Env, "
+                      "the policy's env and the client's together)",
+                      SBX_PROTO_MAX_ARGS);
         goto fail_image;
     }
     spec.env = env.items;
@@ -889,11 +835,8 @@ int sbx_run_start(struct sbx_daemon *d, const struct sbx_caller *who,
     /* Its id and owner; detached, its record, and the log's pipes as stdout and stderr. */
     struct sbx_life *life = NULL;
     int logs[2] = { req->frame.fds[2], req->frame.fds[3] };
-    struct sbx_error le = { 0 };
-    if ((r = sbx_lifecycle_prepare(d, who, req, &spec, image_fd, &life, logs, &le)) < 0) {
-        snprintf(msg, msglen, "%s", le.msg);
+    if ((r = sbx_lifecycle_prepare(d, who, req, &spec, image_fd, &life, logs, e)) < 0)
         goto fail_image;
-    }
 
     struct sbx_sandbox_params params = {
         .spec = &spec,
@@ -912,9 +855,7 @@ int sbx_run_start(struct sbx_daemon *d, const struct sbx_caller *who,
         .caller_gid = who->gid,
         .owner = *owner,
     };
-    struct sbx_error se2 = { 0 };
-    if ((r = sbx_sandbox_start(d, &params, ret, &se2)) < 0) {
-        snprintf(msg, msglen, "%s", se2.msg);
+    if ((r = sbx_sandbox_start(d, &params, ret, e)) < 0) {
         sbx_lifecycle_abort(life);
         return r;
     }

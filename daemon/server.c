@@ -189,15 +189,15 @@ static void handle_hello(struct sbx_client *c, const struct sbx_frame *f)
 /* Starts the sandbox of the pending request; extra is the FDS frame, if any. */
 static void start_pending(struct sbx_client *c, struct sbx_frame *extra)
 {
-    char msg[4096] = "";
+    struct sbx_error e = { 0 };
     struct sbx_sandbox *s = NULL;
     struct sbx_sandbox_owner owner = { sbx_client_sandbox_notify, c };
-    int r = sbx_run_start(c->d, &c->cred, &owner, c->pending, extra, &s, msg, sizeof(msg));
+    int r = sbx_run_start(c->d, &c->cred, &owner, c->pending, extra, &s, &e);
     sbx_run_req_free(c->pending);
     c->pending = NULL;
     sbx_server_charge(c, &c->pending_charge, 0);
     if (r < 0) {
-        sbx_client_fail(c, r, "%s", msg[0] ? msg : strerror(-r));
+        sbx_client_fail(c, r, "%s", sbx_error_msg(&e, r));
         return;
     }
     c->sandbox = s;
@@ -219,11 +219,11 @@ static void handle_run(struct sbx_client *c, struct sbx_frame *f)
         sbx_client_fail(c, ESHUTDOWN, "sandboxd is shutting down");
         return;
     }
-    char msg[4096] = "";
+    struct sbx_error e = { 0 };
     struct sbx_msg_open open = { 0 };
-    int r = sbx_run_prepare(c->d, &c->cred, f, &c->pending, &open, msg, sizeof(msg));
+    int r = sbx_run_prepare(c->d, &c->cred, f, &c->pending, &open, &e);
     if (r < 0) {
-        sbx_client_fail(c, r, "%s", msg[0] ? msg : strerror(-r));
+        sbx_client_fail(c, r, "%s", sbx_error_msg(&e, r));
         return;
     }
     /* The request keeps the frame's bytes until its sandbox starts: so does the charge. */
