@@ -691,9 +691,12 @@ int sbx_cmd_run(int argc, char **argv)
     sigset_t mask;
     sbx_sigproxy_set(&mask, o.tty);
     struct sbx_conn conn;
-    if ((o.detach ? sbx_conn_open_running(&conn, o.socket, "run -d")
-                  : sbx_conn_open(&conn, o.socket)) < 0)
+    struct sbx_error e = { 0 };
+    if ((o.detach ? sbx_conn_open_running(&conn, o.socket, "run -d", &e)
+                  : sbx_conn_open(&conn, o.socket, &e)) < 0) {
+        sbx_conn_report(&e);
         return EXIT_SETUP;
+    }
     /* Rootless, the root is what sandboxctl opens inside its namespaces (client/rootless.c). */
     if (conn.rootless.active) {
         int root = sbx_rootless_check_limits(&conn.rootless, o.extra.options, o.extra.n_options);
@@ -858,8 +861,11 @@ int sbx_cmd_exec(int argc, char **argv)
     sigset_t mask;
     sbx_sigproxy_set(&mask, tty);
     struct sbx_conn conn;
-    if (sbx_conn_open_running(&conn, socket, "exec") < 0)
+    struct sbx_error e = { 0 };
+    if (sbx_conn_open_running(&conn, socket, "exec", &e) < 0) {
+        sbx_conn_report(&e);
         return EXIT_SETUP;
+    }
     signal(SIGPIPE, SIG_IGN);
     sigprocmask(SIG_BLOCK, &mask, NULL);
     _cleanup_close_ int sigfd = signalfd(-1, &mask, SFD_CLOEXEC);

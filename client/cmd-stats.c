@@ -225,8 +225,11 @@ int sbx_cmd_stats(int argc, char **argv)
     }
     /* Is there a daemon to ask? Said once, not at every refresh. */
     struct sbx_conn probe;
-    if (sbx_conn_open_running(&probe, socket, "stats") < 0)
+    struct sbx_error e = { 0 };
+    if (sbx_conn_open_running(&probe, socket, "stats", &e) < 0) {
+        sbx_conn_report(&e);
         return SBX_CTL_EXIT_ERROR;
+    }
     sbx_conn_close(&probe);
     _cleanup_free_ struct sample *a = calloc(STATS_MAX, sizeof(*a));
     _cleanup_free_ struct sample *b = calloc(STATS_MAX, sizeof(*b));

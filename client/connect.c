@@ -79,7 +79,8 @@ static int start_embedded(struct sbx_conn *c, const char *state_dir, int log_lev
     return 0;
 }
 
-static int handshake(int fd)
+/* HELLO and WELCOME; on failure e says what went wrong, for "sandboxctl: " to go before. */
+static int handshake(int fd, struct sbx_error *e)
 {
     struct sbx_msg_hello h = { .min_version = SBX_PROTO_VERSION,
                                .max_version = SBX_PROTO_VERSION,
@@ -89,22 +90,18 @@ static int handshake(int fd)
     if (r >= 0)
         r = sbx_proto_send(fd, &b, NULL, 0);
     sbx_buf_free(&b);
-    if (r < 0) {
-        fprintf(stderr, "sandboxctl: cannot talk to sandboxd: %s\n", strerror(-r));
-        return r;
-    }
+    if (r < 0)
+        return sbx_error_set_errno(e, r, "cannot talk to sandboxd");
     struct sbx_frame f = { 0 };
     r = sbx_proto_recv(fd, &f);
-    if (r <= 0) {
-        fprintf(stderr, "sandboxctl: sandboxd closed the connection during the handshake\n");
-        return r < 0 ? r : -ECONNRESET;
-    }
+    if (r <= 0)
+        return sbx_error_set(e, r < 0 ? r : -ECONNRESET,
+                             "sandboxd closed the connection during the handshake");
     if (f.type == SBX_MSG_ERROR) {
-        struct sbx_msg_error e;
-        if (sbx_msg_error_decode(&f, &e) >= 0) {
-            fprintf(stderr, "sandboxctl: sandboxd: %s\n", e.message ? e.message : "error");
-            r = -(int)e.err;
-            sbx_msg_error_free(&e);
+        struct sbx_msg_error m;
+        if (sbx_msg_error_decode(&f, &m) >= 0) {
+            r = sbx_error_set(e, -(int)m.err, "sandboxd: %s", m.message ? m.message : "error");
+            sbx_msg_error_free(&m);
         } else {
             r = -EBADMSG;
         }
@@ -114,15 +111,25 @@ static int handshake(int fd)
         if (r >= 0)
             sbx_msg_welcome_free(&w);
         else
-            fprintf(stderr, "sandboxctl: unexpected answer to HELLO\n");
+            sbx_error_set(e, r, "unexpected answer to HELLO");
     }
     sbx_frame_clear(&f);
     return r < 0 ? r : 0;
 }
 
-int sbx_conn_open(struct sbx_conn *c, const char *socket_path)
+/* A refused handshake closes the connection; what the handshake said gets the program's name. */
+static int handshake_failed(struct sbx_conn *c, int r, struct sbx_error *e)
+{
+    if (e->msg[0])
+        sbx_error_wrap(e, "sandboxctl");
+    sbx_conn_close(c);
+    return r;
+}
+
+int sbx_conn_open(struct sbx_conn *c, const char *socket_path, struct sbx_error *e)
 {
     *c = (struct sbx_conn){ .fd = -EBADF };
+    e->msg[0] = '\0';
     int fd = connect_socket(socket_path);
     if (fd >= 0) {
         c->fd = fd;
@@ -139,23 +146,18 @@ int sbx_conn_open(struct sbx_conn *c, const char *socket_path)
         else
             r = start_embedded(c, c->rootless.state_dir,
                                c->rootless.cgroup ? LOG_WARNING : LOG_ERR);
-        if (r < 0) {
-            fprintf(stderr, "sandboxctl: cannot start a private sandboxd: %s\n", strerror(-r));
-            return r;
-        }
+        if (r < 0)
+            return sbx_error_set_errno(e, r, "sandboxctl: cannot start a private sandboxd");
     } else {
         const char *hint = "";
         if (fd == -EACCES || fd == -EPERM)
             hint = " (only root and members of sandboxd's group, '" SBX_GROUP "' unless it was "
                    "started with --group, may use it)";
-        fprintf(stderr, "sandboxctl: cannot connect to sandboxd at %s: %s%s\n", socket_path,
-                strerror(-fd), hint);
-        return fd;
+        return sbx_error_set(e, fd, "sandboxctl: cannot connect to sandboxd at %s: %s%s",
+                             socket_path, strerror(-fd), hint);
     }
-    int r = handshake(c->fd);
-    if (r < 0)
-        sbx_conn_close(c);
-    return r;
+    int r = handshake(c->fd, e);
+    return r < 0 ? handshake_failed(c, r, e) : r;
 }
 
 void sbx_conn_close(struct sbx_conn *c)
@@ -170,24 +172,30 @@ void sbx_conn_close(struct sbx_conn *c)
     sbx_rootless_done(&c->rootless);
 }
 
-int sbx_conn_open_running(struct sbx_conn *c, const char *socket_path, const char *cmd)
+int sbx_conn_open_running(struct sbx_conn *c, const char *socket_path, const char *cmd,
+                          struct sbx_error *e)
 {
     *c = (struct sbx_conn){ .fd = -EBADF };
+    e->msg[0] = '\0';
     int fd = connect_socket(socket_path);
     if (fd < 0) {
         bool none = fd == -ENOENT || fd == -ECONNREFUSED || fd == -ENOTDIR;
-        fprintf(stderr, "sandboxctl %s: cannot connect to sandboxd at %s: %s%s\n", cmd, socket_path,
-                strerror(-fd),
-                none ? " (this needs a running sandboxd: a private one, as run starts without "
-                       "one, ends with its command and keeps nothing)"
-                : fd == -EACCES || fd == -EPERM
-                    ? " (only root and members of sandboxd's group may use it)"
-                    : "");
-        return fd;
+        return sbx_error_set(
+            e, fd, "sandboxctl %s: cannot connect to sandboxd at %s: %s%s", cmd, socket_path,
+            strerror(-fd),
+            none ? " (this needs a running sandboxd: a private one, as run starts without "
+                   "one, ends with its command and keeps nothing)"
+            : fd == -EACCES || fd == -EPERM
+                ? " (only root and members of sandboxd's group may use it)"
+                : "");
     }
     c->fd = fd;
-    int r = handshake(c->fd);
-    if (r < 0)
-        sbx_conn_close(c);
-    return r;
+    int r = handshake(c->fd, e);
+    return r < 0 ? handshake_failed(c, r, e) : r;
+}
+
+void sbx_conn_report(const struct sbx_error *e)
+{
+    if (e->msg[0])
+        fprintf(stderr, "%s\n", e->msg);
 }

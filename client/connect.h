@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "client/rootless.h"
+#include "sbx/error.h"
 
 struct sbx_conn {
     int fd;
@@ -13,15 +14,20 @@ struct sbx_conn {
     struct sbx_rootless rootless; /* the private daemon runs rootless (.active) */
 };
 
-/* Connects and does the HELLO/WELCOME handshake.  On failure prints a
- * message naming what failed and returns -errno.  With no daemon answering,
- * root gets a private daemon, and anyone else a rootless one. */
-int sbx_conn_open(struct sbx_conn *c, const char *socket_path);
+/* Connects and does the HELLO/WELCOME handshake.  On failure returns -errno
+ * with e naming what failed, as sandboxctl says it (sbx_conn_report prints
+ * it); e is empty where the rootless setup has said why itself.  With no
+ * daemon answering, root gets a private daemon, and anyone else a rootless
+ * one. */
+int sbx_conn_open(struct sbx_conn *c, const char *socket_path, struct sbx_error *e);
 /*
  * The same without the embedded default: what outlives the command (run -d,
  * ps, logs ...) needs a running daemon, and what names the command (cmd)
  * says so when none answers.
  */
-int sbx_conn_open_running(struct sbx_conn *c, const char *socket_path, const char *cmd);
+int sbx_conn_open_running(struct sbx_conn *c, const char *socket_path, const char *cmd,
+                          struct sbx_error *e);
+/* Prints a failed open's error on stderr, if it has a message. */
+void sbx_conn_report(const struct sbx_error *e);
 /* Closes the connection and waits for a private daemon to finish cleaning up. */
 void sbx_conn_close(struct sbx_conn *c);

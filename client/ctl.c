@@ -18,9 +18,12 @@ int sbx_ctl_request(struct sbx_conn *conn, const char *socket, const char *cmd, 
                 target, SBX_NAME_MAX);
         return -EINVAL;
     }
-    int r = sbx_conn_open_running(conn, socket, cmd);
-    if (r < 0)
+    struct sbx_error e = { 0 };
+    int r = sbx_conn_open_running(conn, socket, cmd, &e);
+    if (r < 0) {
+        sbx_conn_report(&e);
         return r;
+    }
     struct sbx_msg_ctl m = { .target = (char *)target, .flags = flags, .value = value };
     struct sbx_buf b = { 0 };
     r = sbx_msg_ctl_encode(type, &m, &b);
