@@ -183,6 +183,20 @@ t_host_root() {
 }
 t "userns: host keeps the host's user namespace for root" t_host_root
 
+# The option sets the same key, checked as the key: root only for host.
+t_option_host() {
+    ctl run --userns host "$IMG" cat /proc/self/uid_map && rc_is 0 &&
+        [ "$(awk '{ print $1, $2, $3 }' "$T/out")" = "0 0 4294967295" ] || return 1
+    ctl member run --userns host "$IMG" /bin/true && rc_is 125 &&
+        err_has "only root may use --userns host" || return 1
+    ctl run --policy hostns --userns private "$IMG" cat /proc/self/uid_map && rc_is 0 &&
+        [ -n "$(map_base)" ] || return 1
+    ctl run --userns shared "$IMG" /bin/true && rc_is 125 &&
+        err_has "--userns shared: invalid value 'shared' for 'userns'"
+}
+t "--userns host is root's; --userns private wins over a policy's host; others are refused" \
+    t_option_host
+
 # ---- blocks: disjoint, exhausted, reused ---------------------------------------
 
 t_disjoint() {
