@@ -168,6 +168,32 @@ t_outside_refused() {
 }
 t "an id outside the namespace is refused, naming the range" t_outside_refused
 
+# A directory root is the host's own files: whatever id of its namespace the
+# guest runs as, it has the caller's access to them and no more (the host's
+# root-owned files are nobody's inside, the caller's are the guest user's).
+t_dir_root_caller_rights() {
+    local root=$T/droot
+    mkdir -p "$root"
+    debugfs -R "rdump / $root" "$IMG" >/dev/null 2>&1
+    [ -e "$root/etc/sbx-image" ] || { say "debugfs did not copy the test image"; return 1; }
+    mkdir -p "$root/priv"
+    echo secret >"$root/priv/key"
+    chmod 0600 "$root/priv/key"
+    chmod 0700 "$root/priv"
+    echo mine >"$root/mine"
+    chown 1000 "$root/mine"
+    chmod 0600 "$root/mine"
+    if "${MEMBER[@]}" cat "$root/priv/key" >/dev/null 2>&1; then
+        say "control: the member can read the key on the host"
+        return 1
+    fi
+    ctl member run -u 0 "$root" /bin/sh -c \
+        'cat /priv/key; cat /mine; stat -c %u /etc/sbx-image /mine'
+    rc_is 0 && ! grep -q secret "$T/out" && out_is $'mine\n65534\n0' && err_has "Permission denied"
+}
+t "a member's directory root gives guest root the member's access to host files, no more" \
+    t_dir_root_caller_rights
+
 policy hostns <<'EOF'
 userns: host
 EOF
