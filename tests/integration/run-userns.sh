@@ -118,11 +118,37 @@ t "the overlay, /tmp and /dev are guest root's; with CAP_CHOWN kept, chown works
 
 t_caps_namespaced() {
     # The capability is the namespace's: over a bound file of the host's root it gives nothing.
-    ctl member run -u 0 --cap-add chown,dac_override,fowner -v "$T/bind:/out:rw" "$IMG" \
-        /bin/sh -c 'echo x >>/out/roots' && ! rc_is 0 && [ "$(cat "$T/bind/roots")" = root-only ]
+    ctl member run -u 0 --cap-add chown --cap-add dac_override --cap-add fowner \
+        -v "$T/bind:/out:rw" "$IMG" /bin/sh -c 'grep CapEff /proc/self/status; echo x >>/out/roots'
+    grep -q "CapEff:.*000000000000000b$" "$T/out" || { say "not the three capabilities"; return 1; }
+    ! rc_is 0 && [ "$(cat "$T/bind/roots")" = root-only ]
 }
 t "a caller other than root may keep capabilities; they are the namespace's only" \
     t_caps_namespaced
+
+# Kept capabilities that open more kernel code than a user's own files and
+# processes (nf_tables with net_admin, ...) stay root's, and a list is not
+# a capability name.
+t_caps_limited() {
+    ctl member run -u 0 --cap-add net_admin "$IMG" /bin/true && rc_is 125 &&
+        err_has "only root may use --cap-add net_admin" || return 1
+    ctl member run -u 0 --cap-add sys_admin "$IMG" /bin/true && rc_is 125 || return 1
+    ctl member run -u 0 --cap-add chown,dac_override "$IMG" /bin/true && rc_is 125 &&
+        err_has "unknown capability 'chown,dac_override'"
+}
+t "net_admin and sys_admin stay root's in a sandbox's own userns; a list is no name" \
+    t_caps_limited
+
+# A root caller's guest root is host root on its binds: with setfcap kept it
+# could set a file capability there that works on the host.
+t_root_setfcap_bind() {
+    ctl run -u 0 --cap-add setfcap -v "$T/bind:/out:rw" "$IMG" /bin/true && rc_is 125 &&
+        err_has "setfcap kept by a guest root of root's, with a writable bind" || return 1
+    ctl run -u 0 --cap-add setfcap -v "$T/bind:/out" "$IMG" /bin/true && rc_is 0 || return 1
+    ctl member run -u 0 --cap-add setfcap -v "$T/bind:/out:rw" "$IMG" /bin/true && rc_is 0
+}
+t "root's guest root may not keep setfcap over a writable bind; read-only, or a member's, may" \
+    t_root_setfcap_bind
 
 t_remove_image_dir() {
     ctl member run -u 0 "$IMG" /bin/sh -c \
