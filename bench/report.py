@@ -340,7 +340,7 @@ def write_markdown(meta, res, path):
     for key, label in (("cpu", "CPU"), ("cores", "cores"), ("kernel", "kernel"),
                        ("date", "date"), ("commit", "git commit"), ("mode", "harness mode"),
                        ("gcc", "gcc"), ("bwrap", "bubblewrap"), ("strace", "strace"),
-                       ("runsc", "runsc"),
+                       ("runsc", "runsc"), ("userns", "sandboxd's user namespaces"),
                        ("load_start", "load average (1, 5, 15 min) at the start"),
                        ("load_end", "load average at the end"),
                        ("debian_prepare_s", "Debian image prepare time, s (tiny when cached, plus any wait "

@@ -446,17 +446,21 @@ static int fuse_mount(struct sbx_rootless *rl, const char *path, int fd)
     char source[32];
     snprintf(source, sizeof(source), "/proc/self/fd/%d", fd);
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0)
         return sbx_neg_errno();
     if (pid == 0) {
         /*
          * SIGTERM makes fuse2fs unmount and end; it must not outlive
-         * sandboxctl.  The terminal's Ctrl-C is for the guest, which
-         * sandboxctl passes it to, not for the server of its root.
+         * sandboxctl, not even when sandboxctl died before the death
+         * signal was asked for (then the parent is another process).
+         * The terminal's Ctrl-C is for the guest, which sandboxctl
+         * passes it to, not for the server of its root.
          */
         setpgid(0, 0);
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+            _exit(126);
         int flags = fcntl(fd, F_GETFD);
         if (flags < 0 || fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC) < 0 ||
             dup2(log, STDOUT_FILENO) < 0 || dup2(log, STDERR_FILENO) < 0)

@@ -42,9 +42,13 @@ void sbx_run_options_usage(FILE *f)
           "  --cpus N              CPU share (0.5, 2, 50%)\n"
           "  --timeout DURATION    end it after DURATION (500ms, 60s, 5m); exit 124\n"
           "  --network none|host   loopback only (the default), or the host's (root only)\n"
-          "  --cap-add CAP         keep capability CAP (root only)\n"
+          "  --cap-add CAP         keep capability CAP, of the sandbox's user namespace\n"
+          "                        (root only with --userns host)\n"
           "  --ulimit NAME=SOFT[:HARD]\n"
-          "                        an rlimit (nofile=1024:4096, core=0)\n",
+          "                        an rlimit (nofile=1024:4096, core=0)\n"
+          "  --userns private|host\n"
+          "                        a user namespace of the sandbox's own (the default), or\n"
+          "                        the host's, where guest ids are host ids (root only)\n",
           f);
 }
 
@@ -164,6 +168,8 @@ static const char *policy_option_name(int c)
         return "cap-add";
     case SBX_RUNOPT_ULIMIT:
         return "ulimit";
+    case SBX_RUNOPT_USERNS:
+        return "userns";
     default:
         return NULL;
     }

@@ -22,6 +22,7 @@ enum {
     SBX_RUNOPT_CAP_ADD,
     SBX_RUNOPT_ULIMIT,
     SBX_RUNOPT_ENV_FILE,
+    SBX_RUNOPT_USERNS,
 };
 
 /* For getopt_long's option string and table, next to the command's own. */
@@ -38,6 +39,7 @@ enum {
         { "network", required_argument, NULL, SBX_RUNOPT_NETWORK },                                \
         { "cap-add", required_argument, NULL, SBX_RUNOPT_CAP_ADD },                                \
         { "ulimit", required_argument, NULL, SBX_RUNOPT_ULIMIT },                                  \
+        { "userns", required_argument, NULL, SBX_RUNOPT_USERNS },                                  \
     {                                                                                              \
         "env-file", required_argument, NULL, SBX_RUNOPT_ENV_FILE                                   \
     }

@@ -8,6 +8,7 @@
 #include "daemon/run.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdio.h>
@@ -451,6 +452,32 @@ static void run_req_freep(struct sbx_run_req **req)
     sbx_run_req_free(*req);
 }
 
+/*
+ * A root caller's guest root is host root on the binds (the bind map gives
+ * it the caller's ids), and on a writable image (its owners as built).  A
+ * file capability it sets there with a kept setfcap is written with host
+ * root as its root id: a plain capability that takes effect on the host.
+ * The baseline refuses set-id modes to a guest holding id 0; it cannot see
+ * into setxattr's name, so this pair is refused here instead.
+ */
+static int check_root_fcaps(const struct sbx_policy *p, bool userns, const struct sbx_caller *who,
+                            const struct sbx_spec *spec, struct sbx_error *e)
+{
+    if (!userns || who->uid != 0 || spec->uid != 0 || !(p->caps_keep & (1ull << CAP_SETFCAP)))
+        return 0;
+    bool writable = p->writable_image;
+    for (size_t i = 0; !writable && i < p->n_mounts; i++)
+        writable = p->mounts[i].type == SBX_MOUNT_BIND && !p->mounts[i].readonly;
+    if (!writable)
+        return 0;
+    return sbx_error_set(
+        e, EPERM,
+        "permission denied: setfcap kept by a guest root of root's, with a writable %s: a file "
+        "capability set there would take effect on the host; make the mounts read-only, run "
+        "the guest as another user, or use userns: host",
+        p->writable_image ? "image" : "bind");
+}
+
 /* Everything that can be checked before the client opens anything. */
 static int check_request(struct sbx_daemon *d, const struct sbx_caller *who,
                          struct sbx_run_req *req, struct sbx_error *e)
@@ -773,6 +800,8 @@ int sbx_run_start(struct sbx_daemon *d, const struct sbx_caller *who,
         goto fail_image;
     }
     if ((r = sbx_idmap_self_check(&spec, e)) < 0)
+        goto fail_image;
+    if ((r = check_root_fcaps(p, userns, who, &spec, e)) < 0)
         goto fail_image;
     /*
      * After the identity: the filter refuses set-id modes to a guest holding

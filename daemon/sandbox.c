@@ -90,16 +90,20 @@ static pid_t spawn_init(struct sbx_daemon *d, int ctl_child, int cgroup_fd,
  * image gave them, as the guest sees them: its mount is idmapped with the
  * sandbox's namespace.  A bind maps the caller's own ids to the guest's
  * (sbx_idmap_bind_map): what the guest makes there is the caller's on the
- * host, and it may do there only what the caller could.
+ * host, and it may do there only what the caller could.  A directory root
+ * is the host's own files, so it is mapped as a bind is: with the
+ * sandbox's namespace, host id N would be guest id N, and a guest that may
+ * be any id of its namespace could read every host file below 65536.
  */
 static int idmap_mounts(struct sbx_sandbox *s, const struct sbx_sandbox_params *p, int image)
 {
     if (s->userns_fd < 0)
         return 0;
-    int r = sbx_idmap_mount(image, s->userns_fd);
-    if (r < 0)
+    bool dir_root = s->image->loop_nr < 0;
+    int r;
+    if (!dir_root && (r = sbx_idmap_mount(image, s->userns_fd)) < 0)
         return r;
-    if (!p->spec->n_binds)
+    if (!p->spec->n_binds && !dir_root)
         return 0;
     char uid_map[256], gid_map[256];
     if ((r = sbx_idmap_bind_map(p->caller_uid, s->ids.uid + p->spec->uid, s->ids.uid, uid_map,
@@ -110,6 +114,8 @@ static int idmap_mounts(struct sbx_sandbox *s, const struct sbx_sandbox_params *
     _cleanup_close_ int ns = sbx_idmap_userns(uid_map, gid_map);
     if (ns < 0)
         return ns;
+    if (dir_root && (r = sbx_idmap_mount(image, ns)) < 0)
+        return r;
     for (uint32_t i = 0; i < p->spec->n_binds; i++)
         if ((r = sbx_idmap_mount(p->bind_fds[i], ns)) < 0)
             return r;

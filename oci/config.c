@@ -38,7 +38,11 @@ static int cap_bits(json_object *caps, const char *key, uint64_t *ret, bool *pre
     for (size_t i = 0; i < json_object_array_length(v); i++) {
         const char *name = json_object_get_string(json_object_array_get_idx(v, i));
         cap_value_t c;
-        if (!name || strncasecmp(name, "CAP_", 4) != 0 || cap_from_name(name, &c) < 0 || c >= 64)
+        /* One name: cap_from_name reads a list's first name and ignores the rest. */
+        if (!name || strncasecmp(name, "CAP_", 4) != 0 ||
+            strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
+                strlen(name) ||
+            cap_from_name(name, &c) < 0 || c >= 64)
             return sbx_oci_fail(e, EINVAL, "process.capabilities.%s[%zu]: unknown capability %s",
                                 key, i, name ? name : "(not a string)");
         *ret |= 1ull << c;

@@ -77,6 +77,7 @@ enum opt {
     OPT_NETWORK,
     OPT_CAP_ADD,
     OPT_ULIMIT,
+    OPT_USERNS,
 };
 
 static const char *const opt_names[] = {
@@ -84,6 +85,7 @@ static const char *const opt_names[] = {
     [OPT_USER] = "user",       [OPT_HOSTNAME] = "hostname", [OPT_MEMORY] = "memory",
     [OPT_PIDS] = "pids-limit", [OPT_CPUS] = "cpus",         [OPT_TIMEOUT] = "timeout",
     [OPT_NETWORK] = "network", [OPT_CAP_ADD] = "cap-add",   [OPT_ULIMIT] = "ulimit",
+    [OPT_USERNS] = "userns",
 };
 
 /* What one option is being turned into, for the error paths. */
@@ -176,6 +178,9 @@ static int build_tree(const struct optctx *o, enum opt which, struct frag *f, ch
     }
     case OPT_NETWORK:
         *ret = frag_key(f, NULL, "network", frag_scalar(f, buf));
+        return 0;
+    case OPT_USERNS:
+        *ret = frag_key(f, NULL, "userns", frag_scalar(f, buf));
         return 0;
     default:
         break;
@@ -295,6 +300,9 @@ static int merge(const struct optctx *o, enum opt which, struct sbx_policy *p, s
         return 0;
     case OPT_NETWORK:
         p->network = q->network;
+        return 0;
+    case OPT_USERNS:
+        p->userns = q->userns;
         return 0;
     case OPT_CAP_ADD:
         p->caps_keep |= q->caps_keep;

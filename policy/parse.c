@@ -513,7 +513,9 @@ static void parse_caps(struct sbx_pctx *c, const struct sbx_ynode *n)
             memcpy(name, "cap_", 4);
             for (size_t j = 0; j <= len; j++)
                 name[4 + j] = (char)(body[j] >= 'A' && body[j] <= 'Z' ? body[j] + 32 : body[j]);
-            ok = cap_from_name(name, &cap) == 0 && cap >= 0 && cap <= CAP_LAST_CAP;
+            /* One name: cap_from_name reads a list's first name and ignores the rest. */
+            ok = strspn(name + 4, "abcdefghijklmnopqrstuvwxyz0123456789_") == len &&
+                 cap_from_name(name, &cap) == 0 && cap >= 0 && cap <= CAP_LAST_CAP;
         }
         if (ok) {
             c->p->caps_keep |= 1ull << cap;

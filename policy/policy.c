@@ -4,6 +4,7 @@
  * validated policy (root-only features, limits the host cannot enforce).
  */
 #include <errno.h>
+#include <linux/capability.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -149,12 +150,26 @@ int sbx_policy_exceeds(const struct sbx_policy *p, const struct sbx_policy_bound
     return 1;
 }
 
+/*
+ * The capabilities a caller other than root may keep in a sandbox's own
+ * user namespace: podman's default set, what package managers and
+ * servers need over their own files and processes.  The others
+ * (net_admin, sys_admin, net_raw, mknod, bpf, ...) are namespaced too, but
+ * they open kernel code (nf_tables, mounts of more filesystems, raw
+ * packets) that hosts disabling unprivileged user namespaces mean to keep
+ * from their users; they stay root's.
+ */
+static const uint64_t userns_caps =
+    (1ull << CAP_CHOWN) | (1ull << CAP_DAC_OVERRIDE) | (1ull << CAP_FOWNER) | (1ull << CAP_FSETID) |
+    (1ull << CAP_KILL) | (1ull << CAP_NET_BIND_SERVICE) | (1ull << CAP_SETFCAP) |
+    (1ull << CAP_SETGID) | (1ull << CAP_SETPCAP) | (1ull << CAP_SETUID) | (1ull << CAP_SYS_CHROOT);
+
 static int needs_root(const struct sbx_policy *p, bool own_userns, const char **ret_what)
 {
     const char *what = NULL;
     if (!p->baseline)
         what = "syscalls: baseline: none";
-    else if (p->caps_keep && !own_userns)
+    else if (p->caps_keep & ~(own_userns ? userns_caps : 0))
         what = "process: capabilities";
     else if (p->network == SBX_NET_HOST)
         what = "network: host";

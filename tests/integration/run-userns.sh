@@ -118,11 +118,37 @@ t "the overlay, /tmp and /dev are guest root's; with CAP_CHOWN kept, chown works
 
 t_caps_namespaced() {
     # The capability is the namespace's: over a bound file of the host's root it gives nothing.
-    ctl member run -u 0 --cap-add chown,dac_override,fowner -v "$T/bind:/out:rw" "$IMG" \
-        /bin/sh -c 'echo x >>/out/roots' && ! rc_is 0 && [ "$(cat "$T/bind/roots")" = root-only ]
+    ctl member run -u 0 --cap-add chown --cap-add dac_override --cap-add fowner \
+        -v "$T/bind:/out:rw" "$IMG" /bin/sh -c 'grep CapEff /proc/self/status; echo x >>/out/roots'
+    grep -q "CapEff:.*000000000000000b$" "$T/out" || { say "not the three capabilities"; return 1; }
+    ! rc_is 0 && [ "$(cat "$T/bind/roots")" = root-only ]
 }
 t "a caller other than root may keep capabilities; they are the namespace's only" \
     t_caps_namespaced
+
+# Kept capabilities that open more kernel code than a user's own files and
+# processes (nf_tables with net_admin, ...) stay root's, and a list is not
+# a capability name.
+t_caps_limited() {
+    ctl member run -u 0 --cap-add net_admin "$IMG" /bin/true && rc_is 125 &&
+        err_has "only root may use --cap-add net_admin" || return 1
+    ctl member run -u 0 --cap-add sys_admin "$IMG" /bin/true && rc_is 125 || return 1
+    ctl member run -u 0 --cap-add chown,dac_override "$IMG" /bin/true && rc_is 125 &&
+        err_has "unknown capability 'chown,dac_override'"
+}
+t "net_admin and sys_admin stay root's in a sandbox's own userns; a list is no name" \
+    t_caps_limited
+
+# A root caller's guest root is host root on its binds: with setfcap kept it
+# could set a file capability there that works on the host.
+t_root_setfcap_bind() {
+    ctl run -u 0 --cap-add setfcap -v "$T/bind:/out:rw" "$IMG" /bin/true && rc_is 125 &&
+        err_has "setfcap kept by a guest root of root's, with a writable bind" || return 1
+    ctl run -u 0 --cap-add setfcap -v "$T/bind:/out" "$IMG" /bin/true && rc_is 0 || return 1
+    ctl member run -u 0 --cap-add setfcap -v "$T/bind:/out:rw" "$IMG" /bin/true && rc_is 0
+}
+t "root's guest root may not keep setfcap over a writable bind; read-only, or a member's, may" \
+    t_root_setfcap_bind
 
 t_remove_image_dir() {
     ctl member run -u 0 "$IMG" /bin/sh -c \
@@ -168,6 +194,32 @@ t_outside_refused() {
 }
 t "an id outside the namespace is refused, naming the range" t_outside_refused
 
+# A directory root is the host's own files: whatever id of its namespace the
+# guest runs as, it has the caller's access to them and no more (the host's
+# root-owned files are nobody's inside, the caller's are the guest user's).
+t_dir_root_caller_rights() {
+    local root=$T/droot
+    mkdir -p "$root"
+    debugfs -R "rdump / $root" "$IMG" >/dev/null 2>&1
+    [ -e "$root/etc/sbx-image" ] || { say "debugfs did not copy the test image"; return 1; }
+    mkdir -p "$root/priv"
+    echo secret >"$root/priv/key"
+    chmod 0600 "$root/priv/key"
+    chmod 0700 "$root/priv"
+    echo mine >"$root/mine"
+    chown 1000 "$root/mine"
+    chmod 0600 "$root/mine"
+    if "${MEMBER[@]}" cat "$root/priv/key" >/dev/null 2>&1; then
+        say "control: the member can read the key on the host"
+        return 1
+    fi
+    ctl member run -u 0 "$root" /bin/sh -c \
+        'cat /priv/key; cat /mine; stat -c %u /etc/sbx-image /mine'
+    rc_is 0 && ! grep -q secret "$T/out" && out_is $'mine\n65534\n0' && err_has "Permission denied"
+}
+t "a member's directory root gives guest root the member's access to host files, no more" \
+    t_dir_root_caller_rights
+
 policy hostns <<'EOF'
 userns: host
 EOF
@@ -182,6 +234,20 @@ t_host_root() {
         [ "$(awk '{ print $1, $2, $3 }' "$T/out")" = "0 0 4294967295" ]
 }
 t "userns: host keeps the host's user namespace for root" t_host_root
+
+# The option sets the same key, checked as the key: root only for host.
+t_option_host() {
+    ctl run --userns host "$IMG" cat /proc/self/uid_map && rc_is 0 &&
+        [ "$(awk '{ print $1, $2, $3 }' "$T/out")" = "0 0 4294967295" ] || return 1
+    ctl member run --userns host "$IMG" /bin/true && rc_is 125 &&
+        err_has "only root may use --userns host" || return 1
+    ctl run --policy hostns --userns private "$IMG" cat /proc/self/uid_map && rc_is 0 &&
+        [ -n "$(map_base)" ] || return 1
+    ctl run --userns shared "$IMG" /bin/true && rc_is 125 &&
+        err_has "--userns shared: invalid value 'shared' for 'userns'"
+}
+t "--userns host is root's; --userns private wins over a policy's host; others are refused" \
+    t_option_host
 
 # ---- blocks: disjoint, exhausted, reused ---------------------------------------
 
