@@ -349,7 +349,6 @@ int sbx_run_resolve_identity(const struct sbx_caller *who, const struct sbx_poli
                              uint32_t **ret_groups, struct sbx_error *e)
 {
     bool numeric = who->uid != 0 && operator_policy;
-    char *err = NULL;
     int r;
     spec->uid = who->uid;
     spec->gid = who->gid;
@@ -358,20 +357,19 @@ int sbx_run_resolve_identity(const struct sbx_caller *who, const struct sbx_poli
         return userns ? check_userns_ids(spec, NULL, 0, e) : 0;
     if (userns)
         numeric = false; /* the image's names are the sandbox's own ids */
-    if (numeric && (r = sbx_policy_identity_numeric(p, &err)) < 0) {
-        sbx_error_set(e, r, "permission denied: policy identity: %s", err ? err : strerror(-r));
-        free(err);
-        return r;
-    }
+    e->msg[0] = '\0';
+    if (numeric && (r = sbx_policy_identity_numeric(p, e)) < 0)
+        return sbx_error_wrap(e, "permission denied: policy identity");
     _cleanup_free_ char *passwd = numeric ? NULL : image_file(mount_fd, "etc/passwd");
     _cleanup_free_ char *group = numeric ? NULL : image_file(mount_fd, "etc/group");
     size_t n = 0;
     uint32_t uid = who->uid, gid = who->gid;
-    r = sbx_policy_resolve_identity(p, passwd, group, &uid, &gid, ret_groups, &n, &err);
+    r = sbx_policy_resolve_identity(p, passwd, group, &uid, &gid, ret_groups, &n, e);
     if (r < 0) {
-        sbx_error_set(e, r, "policy identity: %s", err ? err : strerror(-r));
-        free(err);
-        return r;
+        /* A malformed number (-EINVAL) has no message of its own. */
+        if (!e->msg[0])
+            sbx_error_set(e, r, "%s", strerror(-r));
+        return sbx_error_wrap(e, "policy identity");
     }
     /* What the policy leaves unset stays the caller's. */
     if (uid == UINT32_MAX)

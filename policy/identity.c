@@ -60,24 +60,21 @@ static bool is_number(const char *s)
     return *s && strspn(s, "0123456789") == strlen(s);
 }
 
-static int resolve_group(const char *name, const char *group, uint32_t *ret, char **ret_err)
+static int resolve_group(const char *name, const char *group, uint32_t *ret, struct sbx_error *e)
 {
     if (is_number(name))
         return parse_id(name, strlen(name), ret) ? 0 : -EINVAL;
     if (group && db_lookup(group, 0, name, 2, ret))
         return 0;
-    if (asprintf(ret_err, "group '%s' not found in the image's /etc/group%s", name,
-                 group ? "" : " (the image has none)") < 0)
-        *ret_err = NULL;
-    return -ENOENT;
+    return sbx_error_set(e, ENOENT, "group '%s' not found in the image's /etc/group%s", name,
+                         group ? "" : " (the image has none)");
 }
 
 int sbx_policy_resolve_identity(const struct sbx_policy *p, const char *passwd, const char *group,
                                 uint32_t *ret_uid, uint32_t *ret_gid, uint32_t **ret_groups,
-                                size_t *ret_n_groups, char **ret_err)
+                                size_t *ret_n_groups, struct sbx_error *e)
 {
     uint32_t uid = UINT32_MAX, gid = UINT32_MAX;
-    char *err = NULL;
     int r;
 
     if (p->user && is_number(p->user)) {
@@ -88,16 +85,12 @@ int sbx_policy_resolve_identity(const struct sbx_policy *p, const char *passwd, 
             gid = uid;
     } else if (p->user) {
         if (!passwd || !db_lookup(passwd, 0, p->user, 2, &uid) ||
-            !db_lookup(passwd, 0, p->user, 3, &gid)) {
-            if (asprintf(&err, "user '%s' not found in the image's /etc/passwd%s", p->user,
-                         passwd ? "" : " (the image has none)") < 0)
-                err = NULL;
-            *ret_err = err;
-            return -ENOENT;
-        }
+            !db_lookup(passwd, 0, p->user, 3, &gid))
+            return sbx_error_set(e, ENOENT, "user '%s' not found in the image's /etc/passwd%s",
+                                 p->user, passwd ? "" : " (the image has none)");
     }
     if (p->group) {
-        r = resolve_group(p->group, group, &gid, ret_err);
+        r = resolve_group(p->group, group, &gid, e);
         if (r < 0)
             return r;
     }
@@ -109,7 +102,7 @@ int sbx_policy_resolve_identity(const struct sbx_policy *p, const char *passwd, 
             return -ENOMEM;
     }
     for (size_t i = 0; i < p->n_groups; i++) {
-        r = resolve_group(p->groups[i], group, &groups[i], ret_err);
+        r = resolve_group(p->groups[i], group, &groups[i], e);
         if (r < 0)
             return r;
     }
@@ -120,35 +113,30 @@ int sbx_policy_resolve_identity(const struct sbx_policy *p, const char *passwd, 
     return 0;
 }
 
-/* kind is "user" or "group"; -EPERM, with the message in *ret_err. */
-static int name_refused(const char *kind, const char *name, char **ret_err)
+/* kind is "user" or "group"; -EPERM, with e saying why. */
+static int name_refused(const char *kind, const char *name, struct sbx_error *e)
 {
-    if (asprintf(ret_err,
-                 "%s '%s' is a name; for a caller other than root an operator's policy must "
-                 "give numeric ids, since the caller's image would say what a name means",
-                 kind, name) < 0)
-        *ret_err = NULL;
-    return -EPERM;
+    return sbx_error_set(e, EPERM,
+                         "%s '%s' is a name; for a caller other than root an operator's policy "
+                         "must give numeric ids, since the caller's image would say what a name "
+                         "means",
+                         kind, name);
 }
 
-int sbx_policy_identity_numeric(const struct sbx_policy *p, char **ret_err)
+int sbx_policy_identity_numeric(const struct sbx_policy *p, struct sbx_error *e)
 {
-    *ret_err = NULL;
     if (p->user && !is_number(p->user))
-        return name_refused("user", p->user, ret_err);
+        return name_refused("user", p->user, e);
     if (p->group && !is_number(p->group))
-        return name_refused("group", p->group, ret_err);
+        return name_refused("group", p->group, e);
     for (size_t i = 0; i < p->n_groups; i++)
         if (!is_number(p->groups[i]))
-            return name_refused("group", p->groups[i], ret_err);
-    if (p->user && !p->group) {
-        if (asprintf(ret_err,
-                     "user: %s gives no gid; for a caller other than root an operator's policy "
-                     "must give it as uid:gid (user: \"%s:GID\") or with group:, since the "
-                     "caller's image would choose it",
-                     p->user, p->user) < 0)
-            *ret_err = NULL;
-        return -EPERM;
-    }
+            return name_refused("group", p->groups[i], e);
+    if (p->user && !p->group)
+        return sbx_error_set(e, EPERM,
+                             "user: %s gives no gid; for a caller other than root an operator's "
+                             "policy must give it as uid:gid (user: \"%s:GID\") or with group:, "
+                             "since the caller's image would choose it",
+                             p->user, p->user);
     return 0;
 }

@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 
 #include "sbx/abi.h"
+#include "sbx/error.h"
 
 /* One problem found in a policy, with its position (1-based; 0 = unknown). */
 struct sbx_diag {
@@ -292,7 +293,7 @@ int sbx_policy_exceeds(const struct sbx_policy *p, const struct sbx_policy_bound
 /*
  * Resolves user/group/groups against the text of the image's /etc/passwd
  * and /etc/group (either may be NULL when the image has none).  Numeric
- * values need no files.  0, or -ENOENT/-EINVAL with a message in *ret_err.
+ * values need no files.  0, or -ENOENT with e saying which name, or -EINVAL.
  * An unset user gives *ret_uid = UINT32_MAX (the daemon uses the caller's
  * uid); the gid is then UINT32_MAX too unless group is set.  A numeric uid
  * that the image's passwd does not list gets the gid of the same number.
@@ -300,11 +301,11 @@ int sbx_policy_exceeds(const struct sbx_policy *p, const struct sbx_policy_bound
  */
 int sbx_policy_resolve_identity(const struct sbx_policy *p, const char *passwd, const char *group,
                                 uint32_t *ret_uid, uint32_t *ret_gid, uint32_t **ret_groups,
-                                size_t *ret_n_groups, char **ret_err);
+                                size_t *ret_n_groups, struct sbx_error *e);
 
 /*
  * 0 when user, group and groups are all numbers and a set user comes with
  * its gid (user: UID:GID, or group:), so that resolving them needs no file
- * of the image; else -EPERM with a message in *ret_err.
+ * of the image; else -EPERM with e saying why.
  */
-int sbx_policy_identity_numeric(const struct sbx_policy *p, char **ret_err);
+int sbx_policy_identity_numeric(const struct sbx_policy *p, struct sbx_error *e);

@@ -621,8 +621,10 @@ static int resolve(const char *yaml, const char *pw, const char *gr, uint32_t *u
     struct sbx_diags diags = { 0 };
     struct sbx_policy *p = parse_text(yaml, &diags);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    *err = NULL;
-    int r = sbx_policy_resolve_identity(p, pw, gr, uid, gid, groups, n_groups, err);
+    struct sbx_error e = { 0 };
+    int r = sbx_policy_resolve_identity(p, pw, gr, uid, gid, groups, n_groups, &e);
+    CU_ASSERT(r >= 0 || e.err == -r || !e.msg[0]);
+    *err = e.msg[0] ? strdup(e.msg) : NULL;
     sbx_policy_free(p);
     return r;
 }
@@ -692,7 +694,10 @@ static int numeric(const char *yaml, char **err)
     struct sbx_diags diags = { 0 };
     struct sbx_policy *p = parse_text(yaml, &diags);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    int r = sbx_policy_identity_numeric(p, err);
+    struct sbx_error e = { 0 };
+    int r = sbx_policy_identity_numeric(p, &e);
+    CU_ASSERT(r >= 0 || e.err == -r);
+    *err = e.msg[0] ? strdup(e.msg) : NULL;
     sbx_policy_free(p);
     return r;
 }
