@@ -39,7 +39,6 @@
 
 #include "sbx/macro.h"
 
-
 #define F_ SBX_TC_FILE
 #define DS SBX_TC_DESC
 #define NW SBX_TC_NETWORK

@@ -997,4 +997,3 @@ size_t sbx_trace_format_killed(int sig, bool core, char *buf, size_t len)
                      core ? " (core dumped)" : "");
     return k < 0 ? 0 : (size_t)k < len ? (size_t)k : len ? len - 1 : 0;
 }
-
