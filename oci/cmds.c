@@ -20,7 +20,7 @@
 
 /* Reads the state of the container named by the command's one argument. */
 static int load(const struct sbx_oci_global *g, const char *id, char *dir, size_t len,
-                struct sbx_oci_state *s, struct sbx_oci_err *e)
+                struct sbx_oci_state *s, struct sbx_error *e)
 {
     int r = sbx_oci_state_dir(g->root, id, dir, len, e);
     return r < 0 ? r : sbx_oci_state_read(dir, s, e);
@@ -33,10 +33,10 @@ static void print_json(json_object *o)
     json_object_put(o);
 }
 
-int sbx_oci_cmd_state(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_oci_err *e)
+int sbx_oci_cmd_state(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_error *e)
 {
     if (argc != 2)
-        return sbx_oci_fail(e, EINVAL, "state: expects exactly one container id");
+        return sbx_error_set(e, EINVAL, "state: expects exactly one container id");
     char dir[PATH_MAX];
     struct sbx_oci_state s;
     int r = load(g, argv[1], dir, sizeof(dir), &s, e);
@@ -92,7 +92,7 @@ static int cgroup_pids(const struct sbx_oci_state *s, pid_t **ret, size_t *ret_n
     return 0;
 }
 
-int sbx_oci_cmd_kill(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_oci_err *e)
+int sbx_oci_cmd_kill(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_error *e)
 {
     static const struct option opts[] = { { "all", no_argument, NULL, 'a' }, { NULL, 0, NULL, 0 } };
     bool all = false;
@@ -100,28 +100,28 @@ int sbx_oci_cmd_kill(const struct sbx_oci_global *g, int argc, char **argv, stru
     int ch;
     while ((ch = getopt_long(argc, argv, "+a", opts, NULL)) != -1) {
         if (ch != 'a')
-            return sbx_oci_fail(e, EINVAL, "kill: bad option");
+            return sbx_error_set(e, EINVAL, "kill: bad option");
         all = true;
     }
     if (optind >= argc || argc - optind > 2)
-        return sbx_oci_fail(e, EINVAL, "kill: expects a container id and a signal");
+        return sbx_error_set(e, EINVAL, "kill: expects a container id and a signal");
     int sig = optind + 1 < argc ? sbx_oci_parse_signal(argv[optind + 1]) : SIGTERM;
     if (sig < 0)
-        return sbx_oci_fail(e, EINVAL, "kill: unknown signal %s", argv[optind + 1]);
+        return sbx_error_set(e, EINVAL, "kill: unknown signal %s", argv[optind + 1]);
     char dir[PATH_MAX];
     struct sbx_oci_state s;
     int r = load(g, argv[optind], dir, sizeof(dir), &s, e);
     if (r < 0)
         return r;
     if (!strcmp(sbx_oci_status(&s), "stopped")) {
-        r = sbx_oci_fail(e, ESRCH, "container not running");
+        r = sbx_error_set(e, ESRCH, "container not running");
         goto out;
     }
     if (all) {
         _cleanup_free_ pid_t *pids = NULL;
         size_t n = 0;
         if ((r = cgroup_pids(&s, &pids, &n)) < 0) {
-            sbx_oci_fail(e, r, "kill --all: the container's cgroup: %s", strerror(-r));
+            sbx_error_set(e, r, "kill --all: the container's cgroup: %s", strerror(-r));
             goto out;
         }
         for (size_t i = 0; i < n; i++)
@@ -135,14 +135,14 @@ int sbx_oci_cmd_kill(const struct sbx_oci_global *g, int argc, char **argv, stru
     if ((sig == SIGSTOP || sig == SIGCONT) && sbx_oci_alive(s.guest, s.guest_start))
         to = s.guest;
     if (kill(to, sig) < 0 && !all)
-        r = sbx_oci_fail(e, errno, "kill: %s", strerror(errno));
+        r = sbx_error_set(e, errno, "kill: %s", strerror(errno));
 out:
     sbx_oci_state_free(&s);
     return r;
 }
 
 /* v1: FROZEN or THAWED in freezer.state, which reads so once it is done. */
-static int write_freeze_v1(const char *dir, const char *v, struct sbx_oci_err *e)
+static int write_freeze_v1(const char *dir, const char *v, struct sbx_error *e)
 {
     const char *want = *v == '1' ? "FROZEN" : "THAWED";
     char path[PATH_MAX];
@@ -154,26 +154,26 @@ static int write_freeze_v1(const char *dir, const char *v, struct sbx_oci_err *e
         ssize_t n;
         if (fd < 0 || write(fd, want, strlen(want)) < 0 ||
             (n = pread(fd, buf, sizeof(buf) - 1, 0)) < 0)
-            return sbx_oci_fail(e, errno, "%s: %s", path, strerror(errno));
+            return sbx_error_set(e, errno, "%s: %s", path, strerror(errno));
         buf[n] = '\0';
         if (!strncmp(buf, want, strlen(want)))
             return 0;
         nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
     }
-    return sbx_oci_fail(e, ETIMEDOUT, "%s: the cgroup did not reach %s", path, want);
+    return sbx_error_set(e, ETIMEDOUT, "%s: the cgroup did not reach %s", path, want);
 }
 
-static int write_freeze(const struct sbx_oci_state *s, const char *v, struct sbx_oci_err *e)
+static int write_freeze(const struct sbx_oci_state *s, const char *v, struct sbx_error *e)
 {
     if (!s->cg.v2_path && s->freezer_v1)
         return write_freeze_v1(s->freezer_v1, v, e);
     if (!s->cg.v2_path)
-        return sbx_oci_fail(e, EOPNOTSUPP, "pause: this host has no cgroup freezer");
+        return sbx_error_set(e, EOPNOTSUPP, "pause: this host has no cgroup freezer");
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/cgroup.freeze", s->cg.v2_path);
     _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0 || write(fd, v, 1) != 1)
-        return sbx_oci_fail(e, errno, "%s: %s", path, strerror(errno));
+        return sbx_error_set(e, errno, "%s: %s", path, strerror(errno));
     /* The write only starts freezing: wait until cgroup.events says it is done. */
     snprintf(path, sizeof(path), "%s/cgroup.events", s->cg.v2_path);
     char want[16];
@@ -189,14 +189,14 @@ static int write_freeze(const struct sbx_oci_state *s, const char *v, struct sbx
         }
         nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
     }
-    return sbx_oci_fail(e, ETIMEDOUT, "%s: the cgroup did not reach \"%s\"", path, want);
+    return sbx_error_set(e, ETIMEDOUT, "%s: the cgroup did not reach \"%s\"", path, want);
 }
 
 static int freeze(const struct sbx_oci_global *g, int argc, char **argv, const char *v,
-                  const char *need, struct sbx_oci_err *e)
+                  const char *need, struct sbx_error *e)
 {
     if (argc != 2)
-        return sbx_oci_fail(e, EINVAL, "%s: expects exactly one container id", argv[0]);
+        return sbx_error_set(e, EINVAL, "%s: expects exactly one container id", argv[0]);
     char dir[PATH_MAX];
     struct sbx_oci_state s;
     int r = load(g, argv[1], dir, sizeof(dir), &s, e);
@@ -204,19 +204,19 @@ static int freeze(const struct sbx_oci_global *g, int argc, char **argv, const c
         return r;
     const char *st = sbx_oci_status(&s);
     if (strcmp(st, need) != 0)
-        r = sbx_oci_fail(e, EINVAL, "container not %s (it is %s)", need, st);
+        r = sbx_error_set(e, EINVAL, "container not %s (it is %s)", need, st);
     else
         r = write_freeze(&s, v, e);
     sbx_oci_state_free(&s);
     return r;
 }
 
-int sbx_oci_cmd_pause(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_oci_err *e)
+int sbx_oci_cmd_pause(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_error *e)
 {
     return freeze(g, argc, argv, "1", "running", e);
 }
 
-int sbx_oci_cmd_resume(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_oci_err *e)
+int sbx_oci_cmd_resume(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_error *e)
 {
     return freeze(g, argc, argv, "0", "paused", e);
 }
@@ -228,7 +228,7 @@ static void wait_gone(pid_t pid, uint64_t start)
         nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 }
 
-int sbx_oci_cmd_delete(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_oci_err *e)
+int sbx_oci_cmd_delete(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_error *e)
 {
     static const struct option opts[] = { { "force", no_argument, NULL, 'f' },
                                           { NULL, 0, NULL, 0 } };
@@ -237,11 +237,11 @@ int sbx_oci_cmd_delete(const struct sbx_oci_global *g, int argc, char **argv, st
     int ch;
     while ((ch = getopt_long(argc, argv, "+f", opts, NULL)) != -1) {
         if (ch != 'f')
-            return sbx_oci_fail(e, EINVAL, "delete: bad option");
+            return sbx_error_set(e, EINVAL, "delete: bad option");
         force = true;
     }
     if (optind != argc - 1)
-        return sbx_oci_fail(e, EINVAL, "delete: expects exactly one container id");
+        return sbx_error_set(e, EINVAL, "delete: expects exactly one container id");
     char dir[PATH_MAX];
     struct sbx_oci_state s;
     int r = sbx_oci_state_dir(g->root, argv[optind], dir, sizeof(dir), e);
@@ -258,7 +258,7 @@ int sbx_oci_cmd_delete(const struct sbx_oci_global *g, int argc, char **argv, st
     }
     const char *st = sbx_oci_status(&s);
     if (!force && (!strcmp(st, "running") || !strcmp(st, "paused"))) {
-        r = sbx_oci_fail(e, EBUSY, "cannot delete container %s that is not stopped: %s", s.id, st);
+        r = sbx_error_set(e, EBUSY, "cannot delete container %s that is not stopped: %s", s.id, st);
         goto out;
     }
     if (!strcmp(st, "paused"))
@@ -270,13 +270,13 @@ int sbx_oci_cmd_delete(const struct sbx_oci_global *g, int argc, char **argv, st
     wait_gone(s.init, s.init_start);
     wait_gone(s.monitor, s.monitor_start);
     if ((r = sbx_oci_state_remove(dir)) < 0)
-        sbx_oci_fail(e, r, "remove %s: %s", dir, strerror(-r));
+        sbx_error_set(e, r, "remove %s: %s", dir, strerror(-r));
 out:
     sbx_oci_state_free(&s);
     return r;
 }
 
-int sbx_oci_cmd_ps(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_oci_err *e)
+int sbx_oci_cmd_ps(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_error *e)
 {
     static const struct option opts[] = { { "format", required_argument, NULL, 'f' },
                                           { NULL, 0, NULL, 0 } };
@@ -285,15 +285,15 @@ int sbx_oci_cmd_ps(const struct sbx_oci_global *g, int argc, char **argv, struct
     int ch;
     while ((ch = getopt_long(argc, argv, "+f:", opts, NULL)) != -1) {
         if (ch != 'f')
-            return sbx_oci_fail(e, EINVAL, "ps: bad option");
+            return sbx_error_set(e, EINVAL, "ps: bad option");
         format = optarg;
     }
     if (strcmp(format, "json") && strcmp(format, "table"))
-        return sbx_oci_fail(e, EINVAL, "ps: --format %s: json or table", format);
+        return sbx_error_set(e, EINVAL, "ps: --format %s: json or table", format);
     if (optind != argc - 1)
-        return sbx_oci_fail(e, EINVAL,
-                            "ps: expects exactly one container id (ps options are "
-                            "not supported)");
+        return sbx_error_set(e, EINVAL,
+                             "ps: expects exactly one container id (ps options are "
+                             "not supported)");
     char dir[PATH_MAX];
     struct sbx_oci_state s;
     int r = load(g, argv[optind], dir, sizeof(dir), &s, e);
@@ -302,7 +302,7 @@ int sbx_oci_cmd_ps(const struct sbx_oci_global *g, int argc, char **argv, struct
     _cleanup_free_ pid_t *pids = NULL;
     size_t n = 0;
     if ((r = cgroup_pids(&s, &pids, &n)) < 0) {
-        sbx_oci_fail(e, r, "ps: the container's cgroup: %s", strerror(-r));
+        sbx_error_set(e, r, "ps: the container's cgroup: %s", strerror(-r));
     } else if (!strcmp(format, "json")) {
         json_object *a = json_object_new_array();
         for (size_t i = 0; i < n; i++)
@@ -327,11 +327,10 @@ static json_object *strings(const char *const *v)
 }
 
 /* What this runtime does, in the form of the runtime-spec's features document. */
-int sbx_oci_cmd_features(const struct sbx_oci_global *g, int argc, char **argv,
-                         struct sbx_oci_err *e)
+int sbx_oci_cmd_features(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_error *e)
 {
     if (argc != 1)
-        return sbx_oci_fail(e, EINVAL, "features: takes no argument");
+        return sbx_error_set(e, EINVAL, "features: takes no argument");
     static const char *const mount_opts[] = { "bind",       "rbind",       "ro",      "rw",
                                               "nosuid",     "nodev",       "noexec",  "private",
                                               "rprivate",   "slave",       "rslave",  "relatime",

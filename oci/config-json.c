@@ -11,15 +11,6 @@
 #include "oci/oci.h"
 #include "sbx/macro.h"
 
-int sbx_oci_fail(struct sbx_oci_err *e, int err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-    va_end(ap);
-    return err < 0 ? err : -(err ? err : EINVAL);
-}
-
 void sbx_oci_json_putp(json_object **o)
 {
     if (*o)
@@ -28,10 +19,10 @@ void sbx_oci_json_putp(json_object **o)
 
 /* A key of obj that is not in known[] is refused, with its path. */
 int sbx_oci_json_keys(json_object *obj, const char *where, const char *const *known,
-                      struct sbx_oci_err *e)
+                      struct sbx_error *e)
 {
     if (!json_object_is_type(obj, json_type_object))
-        return sbx_oci_fail(e, EINVAL, "%s: not an object", where);
+        return sbx_error_set(e, EINVAL, "%s: not an object", where);
     json_object_object_foreach(obj, key, val)
     {
         (void)val;
@@ -39,8 +30,8 @@ int sbx_oci_json_keys(json_object *obj, const char *where, const char *const *kn
         for (const char *const *k = known; *k && !ok; k++)
             ok = strcmp(*k, key) == 0;
         if (!ok)
-            return sbx_oci_fail(e, EOPNOTSUPP, "%s%s%s: not supported by sandboxd-oci", where,
-                                *where ? "." : "", key);
+            return sbx_error_set(e, EOPNOTSUPP, "%s%s%s: not supported by sandboxd-oci", where,
+                                 *where ? "." : "", key);
     }
     return 0;
 }
@@ -52,13 +43,13 @@ json_object *sbx_oci_json_get(json_object *obj, const char *key)
 }
 
 int sbx_oci_json_str(json_object *obj, const char *key, const char *where, char **ret,
-                     struct sbx_oci_err *e)
+                     struct sbx_error *e)
 {
     json_object *v = sbx_oci_json_get(obj, key);
     if (!v)
         return 0;
     if (!json_object_is_type(v, json_type_string))
-        return sbx_oci_fail(e, EINVAL, "%s.%s: not a string", where, key);
+        return sbx_error_set(e, EINVAL, "%s.%s: not a string", where, key);
     char *s = strdup(json_object_get_string(v));
     if (!s)
         return -ENOMEM;
@@ -68,54 +59,54 @@ int sbx_oci_json_str(json_object *obj, const char *key, const char *where, char 
 }
 
 int sbx_oci_json_u64(json_object *obj, const char *key, const char *where, uint64_t *ret,
-                     struct sbx_oci_err *e)
+                     struct sbx_error *e)
 {
     json_object *v = sbx_oci_json_get(obj, key);
     if (!v)
         return 0;
     if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
-        return sbx_oci_fail(e, EINVAL, "%s.%s: not a non-negative integer", where, key);
+        return sbx_error_set(e, EINVAL, "%s.%s: not a non-negative integer", where, key);
     *ret = json_object_get_uint64(v);
     return 1;
 }
 
 int sbx_oci_json_i64(json_object *obj, const char *key, const char *where, int64_t *ret,
-                     struct sbx_oci_err *e)
+                     struct sbx_error *e)
 {
     json_object *v = sbx_oci_json_get(obj, key);
     if (!v)
         return 0;
     if (!json_object_is_type(v, json_type_int))
-        return sbx_oci_fail(e, EINVAL, "%s.%s: not an integer", where, key);
+        return sbx_error_set(e, EINVAL, "%s.%s: not an integer", where, key);
     *ret = json_object_get_int64(v);
     return 1;
 }
 
 int sbx_oci_json_bool(json_object *obj, const char *key, const char *where, bool *ret,
-                      struct sbx_oci_err *e)
+                      struct sbx_error *e)
 {
     json_object *v = sbx_oci_json_get(obj, key);
     if (!v)
         return 0;
     if (!json_object_is_type(v, json_type_boolean))
-        return sbx_oci_fail(e, EINVAL, "%s.%s: not a boolean", where, key);
+        return sbx_error_set(e, EINVAL, "%s.%s: not a boolean", where, key);
     *ret = json_object_get_boolean(v);
     return 1;
 }
 
 /* An array of strings as a NULL-terminated vector; *ret_n its length. */
 int sbx_oci_json_strv(json_object *obj, const char *key, const char *where, char ***ret,
-                      uint32_t *ret_n, struct sbx_oci_err *e)
+                      uint32_t *ret_n, struct sbx_error *e)
 {
     json_object *v = sbx_oci_json_get(obj, key);
     if (!v)
         return 0;
     if (!json_object_is_type(v, json_type_array))
-        return sbx_oci_fail(e, EINVAL, "%s.%s: not an array", where, key);
+        return sbx_error_set(e, EINVAL, "%s.%s: not an array", where, key);
     size_t n = json_object_array_length(v);
     if (n > SBX_PROTO_MAX_ARGS)
-        return sbx_oci_fail(e, E2BIG, "%s.%s: more than %d entries", where, key,
-                            SBX_PROTO_MAX_ARGS);
+        return sbx_error_set(e, E2BIG, "%s.%s: more than %d entries", where, key,
+                             SBX_PROTO_MAX_ARGS);
     char **sv = calloc(n + 1, sizeof(*sv));
     if (!sv)
         return -ENOMEM;
@@ -126,7 +117,7 @@ int sbx_oci_json_strv(json_object *obj, const char *key, const char *where, char
             for (size_t k = 0; k < i; k++)
                 free(sv[k]);
             free(sv);
-            return sbx_oci_fail(e, EINVAL, "%s.%s[%zu]: not a string", where, key, i);
+            return sbx_error_set(e, EINVAL, "%s.%s[%zu]: not a string", where, key, i);
         }
     }
     *ret = sv;
@@ -135,7 +126,7 @@ int sbx_oci_json_strv(json_object *obj, const char *key, const char *where, char
 }
 
 /* A non-empty value of a key sandboxd does not implement is refused; an empty one means nothing. */
-int sbx_oci_json_refuse(json_object *obj, const char *key, const char *where, struct sbx_oci_err *e)
+int sbx_oci_json_refuse(json_object *obj, const char *key, const char *where, struct sbx_error *e)
 {
     json_object *v = sbx_oci_json_get(obj, key);
     if (!v || json_object_is_type(v, json_type_null))
@@ -144,5 +135,5 @@ int sbx_oci_json_refuse(json_object *obj, const char *key, const char *where, st
         (json_object_is_type(v, json_type_array) && json_object_array_length(v) == 0) ||
         (json_object_is_type(v, json_type_object) && json_object_object_length(v) == 0))
         return 0;
-    return sbx_oci_fail(e, EOPNOTSUPP, "%s.%s: not supported by sandboxd-oci", where, key);
+    return sbx_error_set(e, EOPNOTSUPP, "%s.%s: not supported by sandboxd-oci", where, key);
 }

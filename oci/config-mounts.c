@@ -32,13 +32,13 @@ struct mount_opts {
  * shared propagation) is refused.
  */
 static int parse_mount_opts(json_object *m, const char *where, bool bind, struct mount_opts *ret,
-                            struct sbx_oci_err *e)
+                            struct sbx_error *e)
 {
     json_object *opts = sbx_oci_json_get(m, "options");
     if (!opts)
         return 0;
     if (!json_object_is_type(opts, json_type_array))
-        return sbx_oci_fail(e, EINVAL, "%s.options: not an array", where);
+        return sbx_error_set(e, EINVAL, "%s.options: not an array", where);
     static const char *const harmless[] = {
         "nosuid", "nodev",    "noexec",      "rprivate",    "private", "rslave",
         "slave",  "relatime", "norelatime",  "strictatime", "noatime", "nodiratime",
@@ -47,7 +47,7 @@ static int parse_mount_opts(json_object *m, const char *where, bool bind, struct
     for (size_t i = 0; i < json_object_array_length(opts); i++) {
         const char *o = json_object_get_string(json_object_array_get_idx(opts, i));
         if (!o)
-            return sbx_oci_fail(e, EINVAL, "%s.options[%zu]: not a string", where, i);
+            return sbx_error_set(e, EINVAL, "%s.options[%zu]: not a string", where, i);
         if (!strcmp(o, "ro")) {
             ret->ro = true;
             continue;
@@ -74,14 +74,14 @@ static int parse_mount_opts(json_object *m, const char *where, bool bind, struct
             ret->data = d;
             continue;
         }
-        return sbx_oci_fail(e, EOPNOTSUPP, "%s.options[%zu]: %s is not supported", where, i, o);
+        return sbx_error_set(e, EOPNOTSUPP, "%s.options[%zu]: %s is not supported", where, i, o);
     }
     return 0;
 }
 
 /* "size=64m,mode=1777" (units k, m, g) to bytes and mode; other keys are refused. */
 static int tmpfs_data(const char *data, const char *where, struct sbx_spec_tmpfs *t,
-                      struct sbx_oci_err *e)
+                      struct sbx_error *e)
 {
     _cleanup_free_ char *buf = strdup(data ? data : "");
     if (!buf)
@@ -94,7 +94,7 @@ static int tmpfs_data(const char *data, const char *where, struct sbx_spec_tmpfs
         errno = 0;
         unsigned long long x = strtoull(v, &end, !strcmp(kv, "mode") ? 8 : 10);
         if (errno || end == v)
-            return sbx_oci_fail(e, EINVAL, "%s.options: %s=%s is not a number", where, kv, v);
+            return sbx_error_set(e, EINVAL, "%s.options: %s=%s is not a number", where, kv, v);
         if (!strcmp(kv, "size")) {
             unsigned shift = 0;
             switch (*end) {
@@ -117,14 +117,14 @@ static int tmpfs_data(const char *data, const char *where, struct sbx_spec_tmpfs
                 break;
             }
             if (*end || x > (UINT64_MAX >> shift))
-                return sbx_oci_fail(e, EINVAL, "%s.options: size=%s", where, v);
+                return sbx_error_set(e, EINVAL, "%s.options: size=%s", where, v);
             t->size = x << shift;
         } else if (!strcmp(kv, "mode")) {
             if (*end || x > 07777)
-                return sbx_oci_fail(e, EINVAL, "%s.options: mode=%s", where, v);
+                return sbx_error_set(e, EINVAL, "%s.options: mode=%s", where, v);
             t->mode = (uint32_t)x;
         } else {
-            return sbx_oci_fail(e, EOPNOTSUPP, "%s.options: %s= is not supported", where, kv);
+            return sbx_error_set(e, EOPNOTSUPP, "%s.options: %s= is not supported", where, kv);
         }
     }
     return 0;
@@ -137,12 +137,11 @@ static int tmpfs_data(const char *data, const char *where, struct sbx_spec_tmpfs
  * tmpfs is the same without it, and otherwise the option is refused.  The
  * path is resolved inside the root, as the container would see it.
  */
-static int empty_in_root(const char *root, const char *dst, const char *where,
-                         struct sbx_oci_err *e)
+static int empty_in_root(const char *root, const char *dst, const char *where, struct sbx_error *e)
 {
     _cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rfd < 0)
-        return sbx_oci_fail(e, errno, "root.path %s: %s", root, strerror(errno));
+        return sbx_error_set(e, errno, "root.path %s: %s", root, strerror(errno));
     struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
                             .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
     const char *rel = dst + strspn(dst, "/");
@@ -150,7 +149,7 @@ static int empty_in_root(const char *root, const char *dst, const char *where,
     if (fd < 0)
         return errno == ENOENT
                    ? 0
-                   : sbx_oci_fail(e, errno, "%s: %s in the root: %s", where, dst, strerror(errno));
+                   : sbx_error_set(e, errno, "%s: %s in the root: %s", where, dst, strerror(errno));
     DIR *d = fdopendir(fd);
     if (!d) {
         close(fd);
@@ -162,10 +161,10 @@ static int empty_in_root(const char *root, const char *dst, const char *where,
         empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
     closedir(d);
     if (!empty)
-        return sbx_oci_fail(e, EOPNOTSUPP,
-                            "%s.options: tmpcopyup of %s, which is not empty in the root, is not "
-                            "supported",
-                            where, dst);
+        return sbx_error_set(e, EOPNOTSUPP,
+                             "%s.options: tmpcopyup of %s, which is not empty in the root, is not "
+                             "supported",
+                             where, dst);
     return 0;
 }
 
@@ -176,7 +175,7 @@ static int empty_in_root(const char *root, const char *dst, const char *where,
  * is the sandbox's own tmpfs of 64 MiB, not the engine's bind.
  */
 static int load_mount(json_object *m, const char *where, struct sbx_oci_config *c,
-                      struct sbx_oci_err *e)
+                      struct sbx_error *e)
 {
     static const char *const known[] = { "destination", "type",        "source", "options",
                                          "uidMappings", "gidMappings", NULL };
@@ -190,7 +189,7 @@ static int load_mount(json_object *m, const char *where, struct sbx_oci_config *
         (r = sbx_oci_json_str(m, "source", where, &src, e)) < 0)
         return r;
     if (!dst || dst[0] != '/')
-        return sbx_oci_fail(e, EINVAL, "%s.destination: missing or not absolute", where);
+        return sbx_error_set(e, EINVAL, "%s.destination: missing or not absolute", where);
     struct mount_opts o = { 0 };
     bool bind = type && !strcmp(type, "bind");
     if (!type) {
@@ -201,7 +200,7 @@ static int load_mount(json_object *m, const char *where, struct sbx_oci_config *
             bind |= s && (!strcmp(s, "bind") || !strcmp(s, "rbind"));
         }
         if (!bind)
-            return sbx_oci_fail(e, EINVAL, "%s.type: missing", where);
+            return sbx_error_set(e, EINVAL, "%s.type: missing", where);
     }
     r = parse_mount_opts(m, where, bind, &o, e);
     _cleanup_free_ char *data = o.data;
@@ -217,15 +216,16 @@ static int load_mount(json_object *m, const char *where, struct sbx_oci_config *
             return 0;
         for (size_t i = 0; i < ARRAY_SIZE(own); i++)
             if (!strcmp(dst, own[i][0]) && strcmp(type, own[i][1]) != 0)
-                return sbx_oci_fail(e, EOPNOTSUPP, "%s: %s at %s is not supported", where, type,
-                                    dst);
+                return sbx_error_set(e, EOPNOTSUPP, "%s: %s at %s is not supported", where, type,
+                                     dst);
         return 0;
     }
     if (bind) {
         if (!src || src[0] != '/')
-            return sbx_oci_fail(e, EINVAL, "%s.source: missing or not absolute", where);
+            return sbx_error_set(e, EINVAL, "%s.source: missing or not absolute", where);
         if (spec->n_binds >= SBX_OCI_MAX_BINDS)
-            return sbx_oci_fail(e, E2BIG, "%s: more than %d bind mounts", where, SBX_OCI_MAX_BINDS);
+            return sbx_error_set(e, E2BIG, "%s: more than %d bind mounts", where,
+                                 SBX_OCI_MAX_BINDS);
         struct sbx_spec_bind *nb = reallocarray(spec->binds, spec->n_binds + 1, sizeof(*nb));
         if (!nb)
             return -ENOMEM;
@@ -247,8 +247,8 @@ static int load_mount(json_object *m, const char *where, struct sbx_oci_config *
             (o.copyup && (r = empty_in_root(c->root_path, dst, where, e)) < 0))
             return r;
         if (o.ro)
-            return sbx_oci_fail(e, EOPNOTSUPP, "%s.options: a read-only tmpfs is not supported",
-                                where);
+            return sbx_error_set(e, EOPNOTSUPP, "%s.options: a read-only tmpfs is not supported",
+                                 where);
         struct sbx_spec_tmpfs *nt = reallocarray(spec->tmpfs, spec->n_tmpfs + 1, sizeof(*nt));
         if (!nt)
             return -ENOMEM;
@@ -271,24 +271,24 @@ static int load_mount(json_object *m, const char *where, struct sbx_oci_config *
         if (strcmp(type, kernel_fs[i].type) != 0)
             continue;
         if (strcmp(dst, kernel_fs[i].dst) != 0)
-            return sbx_oci_fail(e, EOPNOTSUPP, "%s: %s is supported at %s only", where, type,
-                                kernel_fs[i].dst);
+            return sbx_error_set(e, EOPNOTSUPP, "%s: %s is supported at %s only", where, type,
+                                 kernel_fs[i].dst);
         /* sysfs and cgroupfs show host state: sbx-init mounts them read-only, whatever asked. */
         if (data)
-            return sbx_oci_fail(e, EOPNOTSUPP, "%s.options: %s is not supported", where, data);
+            return sbx_error_set(e, EOPNOTSUPP, "%s.options: %s is not supported", where, data);
         spec->flags |= kernel_fs[i].flag;
         return 0;
     }
-    return sbx_oci_fail(e, EOPNOTSUPP, "%s.type: %s is not supported", where, type);
+    return sbx_error_set(e, EOPNOTSUPP, "%s.type: %s is not supported", where, type);
 }
 
-int sbx_oci_config_mounts(json_object *root, struct sbx_oci_config *c, struct sbx_oci_err *e)
+int sbx_oci_config_mounts(json_object *root, struct sbx_oci_config *c, struct sbx_error *e)
 {
     json_object *ms = sbx_oci_json_get(root, "mounts");
     if (!ms)
         return 0;
     if (!json_object_is_type(ms, json_type_array))
-        return sbx_oci_fail(e, EINVAL, "mounts: not an array");
+        return sbx_error_set(e, EINVAL, "mounts: not an array");
     for (size_t i = 0; i < json_object_array_length(ms); i++) {
         char where[32];
         snprintf(where, sizeof(where), "mounts[%zu]", i);
@@ -297,6 +297,6 @@ int sbx_oci_config_mounts(json_object *root, struct sbx_oci_config *c, struct sb
             return r;
     }
     if ((c->proc.spec.flags & SBX_SPEC_CGROUPFS) && !(c->proc.spec.flags & SBX_SPEC_SYSFS))
-        return sbx_oci_fail(e, EOPNOTSUPP, "mounts: a cgroup mount needs sysfs at /sys");
+        return sbx_error_set(e, EOPNOTSUPP, "mounts: a cgroup mount needs sysfs at /sys");
     return 0;
 }

@@ -47,10 +47,10 @@ static const struct {
 };
 
 static int load_seccomp_args(json_object *args, const char *where, struct sbx_rule *rule,
-                             struct sbx_oci_err *e)
+                             struct sbx_error *e)
 {
     if (!json_object_is_type(args, json_type_array) || json_object_array_length(args) > 6)
-        return sbx_oci_fail(e, EINVAL, "%s.args: not an array of at most 6", where);
+        return sbx_error_set(e, EINVAL, "%s.args: not an array of at most 6", where);
     size_t n = json_object_array_length(args);
     rule->args = calloc(n ? n : 1, sizeof(*rule->args));
     if (!rule->args)
@@ -69,7 +69,7 @@ static int load_seccomp_args(json_object *args, const char *where, struct sbx_ru
             (r = sbx_oci_json_str(a, "op", w, &op, e)) < 0)
             return r;
         if (index > 5)
-            return sbx_oci_fail(e, EINVAL, "%s.index: not 0..5", w);
+            return sbx_error_set(e, EINVAL, "%s.index: not 0..5", w);
         struct sbx_arg_cond *c = &rule->args[rule->n_args++];
         *c = (struct sbx_arg_cond){ .index = (unsigned)index, .value = value };
         bool found = false;
@@ -79,12 +79,12 @@ static int load_seccomp_args(json_object *args, const char *where, struct sbx_ru
                 found = true;
             }
         if (!found)
-            return sbx_oci_fail(e, EINVAL, "%s.op: unknown operator %s", w, op ? op : "(missing)");
+            return sbx_error_set(e, EINVAL, "%s.op: unknown operator %s", w, op ? op : "(missing)");
         if (c->op == SBX_CMP_MASKED_EQ) {
             c->mask = value;
             c->value = two;
         } else if (two) {
-            return sbx_oci_fail(e, EINVAL, "%s.valueTwo: only for SCMP_CMP_MASKED_EQ", w);
+            return sbx_error_set(e, EINVAL, "%s.valueTwo: only for SCMP_CMP_MASKED_EQ", w);
         }
     }
     return 0;
@@ -97,7 +97,7 @@ static int load_seccomp_args(json_object *args, const char *where, struct sbx_ru
  * here and is left out; a name libseccomp does not know at all is refused.
  */
 static int load_seccomp_rule(json_object *sc, const char *where, int64_t def_errno,
-                             struct sbx_policy *p, struct sbx_oci_err *e)
+                             struct sbx_policy *p, struct sbx_error *e)
 {
     static const char *const known[] = { "names",   "action",   "errnoRet", "args",
                                          "comment", "includes", "excludes", NULL };
@@ -111,14 +111,14 @@ static int load_seccomp_rule(json_object *sc, const char *where, int64_t def_err
         (r = sbx_oci_json_i64(sc, "errnoRet", where, &err, e)) < 0)
         return r;
     if (err < 0 || err > 4095)
-        return sbx_oci_fail(e, EINVAL, "%s.errnoRet: not an errno value", where);
+        return sbx_error_set(e, EINVAL, "%s.errnoRet: not an errno value", where);
     struct sbx_rule rule = { 0 };
     if (!action || seccomp_action(action, err, &rule.action) < 0)
-        return sbx_oci_fail(e, EOPNOTSUPP, "%s.action: %s is not supported", where,
-                            action ? action : "(missing)");
+        return sbx_error_set(e, EOPNOTSUPP, "%s.action: %s is not supported", where,
+                             action ? action : "(missing)");
     json_object *names = sbx_oci_json_get(sc, "names");
     if (!names || !json_object_is_type(names, json_type_array))
-        return sbx_oci_fail(e, EINVAL, "%s.names: missing or not an array", where);
+        return sbx_error_set(e, EINVAL, "%s.names: missing or not an array", where);
     size_t n = json_object_array_length(names);
     rule.syscalls = calloc(n ? n : 1, sizeof(int));
     if (!rule.syscalls)
@@ -128,8 +128,8 @@ static int load_seccomp_rule(json_object *sc, const char *where, int64_t def_err
         int nr = name ? seccomp_syscall_resolve_name_arch(SCMP_ARCH_X86_64, name) : __NR_SCMP_ERROR;
         if (nr == __NR_SCMP_ERROR) {
             free(rule.syscalls);
-            return sbx_oci_fail(e, EINVAL, "%s.names[%zu]: unknown syscall %s", where, i,
-                                name ? name : "(not a string)");
+            return sbx_error_set(e, EINVAL, "%s.names[%zu]: unknown syscall %s", where, i,
+                                 name ? name : "(not a string)");
         }
         if (nr >= 0)
             rule.syscalls[rule.n_syscalls++] = nr;
@@ -154,7 +154,7 @@ static int load_seccomp_rule(json_object *sc, const char *where, int64_t def_err
  * first and what it denies stays denied whatever the profile says
  * (policy/compile.c chains the two programs).
  */
-int sbx_oci_config_seccomp(json_object *linux_, struct sbx_policy *p, struct sbx_oci_err *e)
+int sbx_oci_config_seccomp(json_object *linux_, struct sbx_policy *p, struct sbx_error *e)
 {
     json_object *sc = sbx_oci_json_get(linux_, "seccomp");
     if (!sc)
@@ -174,19 +174,19 @@ int sbx_oci_config_seccomp(json_object *linux_, struct sbx_policy *p, struct sbx
         (r = sbx_oci_json_i64(sc, "defaultErrnoRet", "linux.seccomp", &def_errno, e)) < 0)
         return r;
     if (def_errno < 0 || def_errno > 4095)
-        return sbx_oci_fail(e, EINVAL, "linux.seccomp.defaultErrnoRet: not an errno value");
+        return sbx_error_set(e, EINVAL, "linux.seccomp.defaultErrnoRet: not an errno value");
     if (!def || seccomp_action(def, def_errno, &p->default_action) < 0)
-        return sbx_oci_fail(e, EOPNOTSUPP, "linux.seccomp.defaultAction: %s is not supported",
-                            def ? def : "(missing)");
+        return sbx_error_set(e, EOPNOTSUPP, "linux.seccomp.defaultAction: %s is not supported",
+                             def ? def : "(missing)");
     /* The architectures are the ABIs the profile covers; sandboxes run x86-64 alone. */
     json_object *sys = sbx_oci_json_get(sc, "syscalls");
     if (!sys)
         return 0;
     if (!json_object_is_type(sys, json_type_array))
-        return sbx_oci_fail(e, EINVAL, "linux.seccomp.syscalls: not an array");
+        return sbx_error_set(e, EINVAL, "linux.seccomp.syscalls: not an array");
     size_t n = json_object_array_length(sys);
     if (n > 4096)
-        return sbx_oci_fail(e, E2BIG, "linux.seccomp.syscalls: more than 4096 entries");
+        return sbx_error_set(e, E2BIG, "linux.seccomp.syscalls: more than 4096 entries");
     p->rules = calloc(n ? n : 1, sizeof(*p->rules));
     if (!p->rules)
         return -ENOMEM;

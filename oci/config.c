@@ -26,7 +26,7 @@
 /* ---- process ---- */
 
 static int cap_bits(json_object *caps, const char *key, uint64_t *ret, bool *present,
-                    struct sbx_oci_err *e)
+                    struct sbx_error *e)
 {
     json_object *v = sbx_oci_json_get(caps, key);
     *ret = 0;
@@ -34,7 +34,7 @@ static int cap_bits(json_object *caps, const char *key, uint64_t *ret, bool *pre
     if (!v)
         return 0;
     if (!json_object_is_type(v, json_type_array))
-        return sbx_oci_fail(e, EINVAL, "process.capabilities.%s: not an array", key);
+        return sbx_error_set(e, EINVAL, "process.capabilities.%s: not an array", key);
     for (size_t i = 0; i < json_object_array_length(v); i++) {
         const char *name = json_object_get_string(json_object_array_get_idx(v, i));
         cap_value_t c;
@@ -43,8 +43,8 @@ static int cap_bits(json_object *caps, const char *key, uint64_t *ret, bool *pre
             strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
                 strlen(name) ||
             cap_from_name(name, &c) < 0 || c >= 64)
-            return sbx_oci_fail(e, EINVAL, "process.capabilities.%s[%zu]: unknown capability %s",
-                                key, i, name ? name : "(not a string)");
+            return sbx_error_set(e, EINVAL, "process.capabilities.%s[%zu]: unknown capability %s",
+                                 key, i, name ? name : "(not a string)");
         *ret |= 1ull << c;
     }
     return 0;
@@ -56,7 +56,7 @@ static int cap_bits(json_object *caps, const char *key, uint64_t *ret, bool *pre
  * (beyond an empty inheritable or ambient set, which a root guest does not
  * need) asks for something else, and is refused.
  */
-static int load_caps(json_object *proc, struct sbx_spec *spec, struct sbx_oci_err *e)
+static int load_caps(json_object *proc, struct sbx_spec *spec, struct sbx_error *e)
 {
     json_object *caps = sbx_oci_json_get(proc, "capabilities");
     if (!caps)
@@ -74,16 +74,16 @@ static int load_caps(json_object *proc, struct sbx_spec *spec, struct sbx_oci_er
     uint64_t keep = set[0] | set[1] | set[2];
     for (int i = 0; i < 3; i++)
         if (present[i] && set[i] != keep)
-            return sbx_oci_fail(e, EOPNOTSUPP,
-                                "process.capabilities.%s: differs from the other sets; "
-                                "sandboxd-oci gives the process one set of capabilities",
-                                known[i]);
+            return sbx_error_set(e, EOPNOTSUPP,
+                                 "process.capabilities.%s: differs from the other sets; "
+                                 "sandboxd-oci gives the process one set of capabilities",
+                                 known[i]);
     for (int i = 3; i < 5; i++)
         if (present[i] && set[i] && set[i] != keep)
-            return sbx_oci_fail(e, EOPNOTSUPP,
-                                "process.capabilities.%s: differs from the other sets; "
-                                "sandboxd-oci gives the process one set of capabilities",
-                                known[i]);
+            return sbx_error_set(e, EOPNOTSUPP,
+                                 "process.capabilities.%s: differs from the other sets; "
+                                 "sandboxd-oci gives the process one set of capabilities",
+                                 known[i]);
     spec->caps_keep = keep;
     return 0;
 }
@@ -110,16 +110,16 @@ static const struct {
     { "RLIMIT_STACK", RLIMIT_STACK },
 };
 
-static int load_rlimits(json_object *proc, struct sbx_spec *spec, struct sbx_oci_err *e)
+static int load_rlimits(json_object *proc, struct sbx_spec *spec, struct sbx_error *e)
 {
     json_object *v = sbx_oci_json_get(proc, "rlimits");
     if (!v)
         return 0;
     if (!json_object_is_type(v, json_type_array))
-        return sbx_oci_fail(e, EINVAL, "process.rlimits: not an array");
+        return sbx_error_set(e, EINVAL, "process.rlimits: not an array");
     size_t n = json_object_array_length(v);
     if (n > RLIM_NLIMITS)
-        return sbx_oci_fail(e, E2BIG, "process.rlimits: more entries than there are limits");
+        return sbx_error_set(e, E2BIG, "process.rlimits: more entries than there are limits");
     spec->rlimits = calloc(n ? n : 1, sizeof(*spec->rlimits));
     if (!spec->rlimits)
         return -ENOMEM;
@@ -140,21 +140,21 @@ static int load_rlimits(json_object *proc, struct sbx_spec *spec, struct sbx_oci
             if (strcmp(rlimit_names[k].name, type) == 0)
                 res = rlimit_names[k].resource;
         if (res < 0)
-            return sbx_oci_fail(e, EINVAL, "%s.type: unknown limit %s", where,
-                                type ? type : "(missing)");
+            return sbx_error_set(e, EINVAL, "%s.type: unknown limit %s", where,
+                                 type ? type : "(missing)");
         if (soft > hard)
-            return sbx_oci_fail(e, EINVAL, "%s: soft above hard", where);
+            return sbx_error_set(e, EINVAL, "%s: soft above hard", where);
         spec->rlimits[spec->n_rlimits++] =
             (struct sbx_spec_rlimit){ .resource = (uint32_t)res, .cur = soft, .max = hard };
     }
     return 0;
 }
 
-static int load_user(json_object *proc, struct sbx_spec *spec, struct sbx_oci_err *e)
+static int load_user(json_object *proc, struct sbx_spec *spec, struct sbx_error *e)
 {
     json_object *user = sbx_oci_json_get(proc, "user");
     if (!user)
-        return sbx_oci_fail(e, EINVAL, "process.user: missing");
+        return sbx_error_set(e, EINVAL, "process.user: missing");
     static const char *const known[] = { "uid", "gid", "umask", "additionalGids", NULL };
     uint64_t uid = 0, gid = 0, umask_v = 022;
     int r = sbx_oci_json_keys(user, "process.user", known, e);
@@ -163,7 +163,7 @@ static int load_user(json_object *proc, struct sbx_spec *spec, struct sbx_oci_er
         (r = sbx_oci_json_u64(user, "umask", "process.user", &umask_v, e)) < 0)
         return r;
     if (uid >= UINT32_MAX || gid >= UINT32_MAX || umask_v > 0777)
-        return sbx_oci_fail(e, EINVAL, "process.user: uid, gid or umask out of range");
+        return sbx_error_set(e, EINVAL, "process.user: uid, gid or umask out of range");
     spec->uid = (uint32_t)uid;
     spec->gid = (uint32_t)gid;
     spec->umask = (uint32_t)umask_v;
@@ -171,7 +171,7 @@ static int load_user(json_object *proc, struct sbx_spec *spec, struct sbx_oci_er
     if (!g)
         return 0;
     if (!json_object_is_type(g, json_type_array) || json_object_array_length(g) > NGROUPS_MAX)
-        return sbx_oci_fail(e, EINVAL, "process.user.additionalGids: not an array of gids");
+        return sbx_error_set(e, EINVAL, "process.user.additionalGids: not an array of gids");
     size_t n = json_object_array_length(g);
     spec->groups = calloc(n ? n : 1, sizeof(*spec->groups));
     if (!spec->groups)
@@ -180,7 +180,7 @@ static int load_user(json_object *proc, struct sbx_spec *spec, struct sbx_oci_er
         json_object *x = json_object_array_get_idx(g, i);
         if (!json_object_is_type(x, json_type_int) || json_object_get_int64(x) < 0 ||
             json_object_get_int64(x) >= UINT32_MAX)
-            return sbx_oci_fail(e, EINVAL, "process.user.additionalGids[%zu]: not a gid", i);
+            return sbx_error_set(e, EINVAL, "process.user.additionalGids[%zu]: not a gid", i);
         spec->groups[spec->n_groups++] = (uint32_t)json_object_get_int64(x);
     }
     return 0;
@@ -192,7 +192,7 @@ static int load_user(json_object *proc, struct sbx_spec *spec, struct sbx_oci_er
  * LSM confinement sandboxd does not apply: refused when set.
  */
 static int load_process(json_object *proc, uint32_t mode, struct sbx_oci_process *ret,
-                        struct sbx_oci_err *e)
+                        struct sbx_error *e)
 {
     static const char *const known[] = { "terminal",
                                          "consoleSize",
@@ -236,17 +236,17 @@ static int load_process(json_object *proc, uint32_t mode, struct sbx_oci_process
         (r = sbx_oci_json_str(proc, "cwd", "process", &spec->cwd, e)) < 0)
         return r;
     if (!spec->argv || spec->argc == 0 || !*spec->argv[0])
-        return sbx_oci_fail(e, EINVAL, "process.args: missing or empty");
+        return sbx_error_set(e, EINVAL, "process.args: missing or empty");
     if (!spec->env && !(spec->env = calloc(1, sizeof(char *))))
         return -ENOMEM;
     if (!spec->cwd || spec->cwd[0] != '/')
-        return sbx_oci_fail(e, EINVAL, "process.cwd: missing or not absolute");
+        return sbx_error_set(e, EINVAL, "process.cwd: missing or not absolute");
     int64_t oom = 0;
     if ((r = sbx_oci_json_i64(proc, "oomScoreAdj", "process", &oom, e)) < 0)
         return r;
     if (r > 0) {
         if (oom < -1000 || oom > 1000)
-            return sbx_oci_fail(e, EINVAL, "process.oomScoreAdj: not in -1000..1000");
+            return sbx_error_set(e, EINVAL, "process.oomScoreAdj: not in -1000..1000");
         ret->oom_score_adj = (int)oom;
         ret->has_oom_score_adj = true;
     }
@@ -281,11 +281,11 @@ int sbx_oci_ns_kind(const char *type)
  * (nsjoin.c resolves those).  No network namespace in the config means the
  * host's.  A pid namespace is never shared: sbx-init is pid 1 of its own.
  */
-static int load_namespaces(json_object *linux_, struct sbx_oci_config *c, struct sbx_oci_err *e)
+static int load_namespaces(json_object *linux_, struct sbx_oci_config *c, struct sbx_error *e)
 {
     json_object *ns = sbx_oci_json_get(linux_, "namespaces");
     if (!ns || !json_object_is_type(ns, json_type_array))
-        return sbx_oci_fail(e, EINVAL, "linux.namespaces: missing or not an array");
+        return sbx_error_set(e, EINVAL, "linux.namespaces: missing or not an array");
     bool have_net = false, have_pid = false, have_mnt = false;
     for (size_t i = 0; i < json_object_array_length(ns); i++) {
         json_object *n = json_object_array_get_idx(ns, i);
@@ -298,36 +298,36 @@ static int load_namespaces(json_object *linux_, struct sbx_oci_config *c, struct
             (r = sbx_oci_json_str(n, "path", where, &path, e)) < 0)
             return r;
         if (!type)
-            return sbx_oci_fail(e, EINVAL, "%s.type: missing", where);
+            return sbx_error_set(e, EINVAL, "%s.type: missing", where);
         int kind = sbx_oci_ns_kind(type);
         have_net |= kind == SBX_OCI_NS_NET;
         if (kind >= 0 && path && *path) {
             if (path[0] != '/')
-                return sbx_oci_fail(e, EINVAL, "%s.path: not absolute", where);
+                return sbx_error_set(e, EINVAL, "%s.path: not absolute", where);
             if (c->join_path[kind])
-                return sbx_oci_fail(e, EINVAL, "%s: a second %s namespace", where, type);
+                return sbx_error_set(e, EINVAL, "%s: a second %s namespace", where, type);
             c->join_path[kind] = TAKE_PTR(path);
             continue;
         }
         if (kind >= 0)
             continue;
         if (path && *path)
-            return sbx_oci_fail(e, EOPNOTSUPP,
-                                "%s.path: joining a %s namespace is not supported (only network, "
-                                "ipc and uts; a sandbox's pid 1 is always its own sbx-init)",
-                                where, type);
+            return sbx_error_set(e, EOPNOTSUPP,
+                                 "%s.path: joining a %s namespace is not supported (only network, "
+                                 "ipc and uts; a sandbox's pid 1 is always its own sbx-init)",
+                                 where, type);
         if (!strcmp(type, "pid"))
             have_pid = true;
         else if (!strcmp(type, "mount"))
             have_mnt = true;
         else if (strcmp(type, "cgroup") != 0)
-            return sbx_oci_fail(e, EOPNOTSUPP, "%s.type: a %s namespace is not supported", where,
-                                type);
+            return sbx_error_set(e, EOPNOTSUPP, "%s.type: a %s namespace is not supported", where,
+                                 type);
     }
     if (!have_pid || !have_mnt)
-        return sbx_oci_fail(e, EOPNOTSUPP,
-                            "linux.namespaces: sandboxd-oci always makes new pid and mount "
-                            "namespaces; the config must list them");
+        return sbx_error_set(e, EOPNOTSUPP,
+                             "linux.namespaces: sandboxd-oci always makes new pid and mount "
+                             "namespaces; the config must list them");
     c->net_host = !have_net;
     if (c->net_host)
         c->proc.spec.flags |= SBX_SPEC_NET_HOST;
@@ -337,7 +337,7 @@ static int load_namespaces(json_object *linux_, struct sbx_oci_config *c, struct
 /*
  * linux.resources: memory, pids and cpu limits, as the daemon sets them.
  */
-static int load_resources(json_object *linux_, struct sbx_oci_config *c, struct sbx_oci_err *e)
+static int load_resources(json_object *linux_, struct sbx_oci_config *c, struct sbx_error *e)
 {
     json_object *res = sbx_oci_json_get(linux_, "resources");
     if (!res)
@@ -359,7 +359,7 @@ static int load_resources(json_object *linux_, struct sbx_oci_config *c, struct 
      */
     json_object *dev = sbx_oci_json_get(res, "devices");
     if (dev && !json_object_is_type(dev, json_type_array))
-        return sbx_oci_fail(e, EINVAL, "linux.resources.devices: not an array");
+        return sbx_error_set(e, EINVAL, "linux.resources.devices: not an array");
     for (size_t i = 0; dev && i < json_object_array_length(dev); i++) {
         char where[48];
         snprintf(where, sizeof(where), "linux.resources.devices[%zu]", i);
@@ -391,15 +391,15 @@ static int load_resources(json_object *linux_, struct sbx_oci_config *c, struct 
         if (limit > 0) {
             c->limits.memory = (uint64_t)limit;
             if (swap > 0 && swap < limit)
-                return sbx_oci_fail(e, EINVAL, "linux.resources.memory.swap: below the limit");
+                return sbx_error_set(e, EINVAL, "linux.resources.memory.swap: below the limit");
         }
         static const char *const mrefused[] = { "reservation", "kernel", "kernelTCP", "swappiness",
                                                 "disableOOMKiller" };
         for (size_t i = 0; i < ARRAY_SIZE(mrefused); i++)
             if (sbx_oci_json_get(mem, mrefused[i]))
-                return sbx_oci_fail(e, EOPNOTSUPP,
-                                    "linux.resources.memory.%s: not supported by sandboxd-oci",
-                                    mrefused[i]);
+                return sbx_error_set(e, EOPNOTSUPP,
+                                     "linux.resources.memory.%s: not supported by sandboxd-oci",
+                                     mrefused[i]);
     }
     json_object *pids = sbx_oci_json_get(res, "pids");
     if (pids) {
@@ -426,8 +426,8 @@ static int load_resources(json_object *linux_, struct sbx_oci_config *c, struct 
         if ((r = sbx_oci_json_u64(cpu, "shares", "linux.resources.cpu", &shares, e)) < 0)
             return r;
         if (sbx_oci_json_get(cpu, "shares") && (shares < 2 || shares > 262144))
-            return sbx_oci_fail(e, EINVAL, "linux.resources.cpu.shares: %llu is outside 2..262144",
-                                (unsigned long long)shares);
+            return sbx_error_set(e, EINVAL, "linux.resources.cpu.shares: %llu is outside 2..262144",
+                                 (unsigned long long)shares);
         /* A weight of 1024 is every cgroup's default: asking for it asks for nothing. */
         c->cpu.shares = shares == 1024 ? 0 : shares;
         static const char *const crefused[] = { "cpus", "mems", "realtimeRuntime", "realtimePeriod",
@@ -437,9 +437,9 @@ static int load_resources(json_object *linux_, struct sbx_oci_config *c, struct 
                 return r;
         if (quota > 0) {
             if (period < 1000 || period > 1000000)
-                return sbx_oci_fail(e, EINVAL,
-                                    "linux.resources.cpu.period: %llu is outside 1000..1000000",
-                                    (unsigned long long)period);
+                return sbx_error_set(e, EINVAL,
+                                     "linux.resources.cpu.period: %llu is outside 1000..1000000",
+                                     (unsigned long long)period);
             c->limits.cpu_millis = (uint64_t)quota * 1000 / period;
             if (!c->limits.cpu_millis)
                 c->limits.cpu_millis = 1;
@@ -464,13 +464,13 @@ static bool sysctl_namespaced(const char *key, bool own_net)
     return own_net && !strncmp(key, "net.", 4);
 }
 
-static int load_sysctl(json_object *linux_, struct sbx_oci_config *c, struct sbx_oci_err *e)
+static int load_sysctl(json_object *linux_, struct sbx_oci_config *c, struct sbx_error *e)
 {
     json_object *s = sbx_oci_json_get(linux_, "sysctl");
     if (!s)
         return 0;
     if (!json_object_is_type(s, json_type_object))
-        return sbx_oci_fail(e, EINVAL, "linux.sysctl: not an object");
+        return sbx_error_set(e, EINVAL, "linux.sysctl: not an object");
     size_t n = (size_t)json_object_object_length(s);
     c->sysctl = calloc(n ? n : 1, sizeof(*c->sysctl));
     if (!c->sysctl)
@@ -478,11 +478,11 @@ static int load_sysctl(json_object *linux_, struct sbx_oci_config *c, struct sbx
     json_object_object_foreach(s, key, val)
     {
         if (!json_object_is_type(val, json_type_string))
-            return sbx_oci_fail(e, EINVAL, "linux.sysctl.%s: not a string", key);
+            return sbx_error_set(e, EINVAL, "linux.sysctl.%s: not a string", key);
         if (!sysctl_namespaced(key, !c->net_host) || strstr(key, "..") || strchr(key, '/'))
-            return sbx_oci_fail(e, EOPNOTSUPP,
-                                "linux.sysctl.%s: not a sysctl of the container's own namespaces",
-                                key);
+            return sbx_error_set(e, EOPNOTSUPP,
+                                 "linux.sysctl.%s: not a sysctl of the container's own namespaces",
+                                 key);
         struct sbx_oci_sysctl *it = &c->sysctl[c->n_sysctl++];
         it->key = strdup(key);
         it->value = strdup(json_object_get_string(val));
@@ -493,10 +493,10 @@ static int load_sysctl(json_object *linux_, struct sbx_oci_config *c, struct sbx
 }
 
 static int load_linux(json_object *linux_, struct sbx_oci_config *c, bool systemd_cgroup,
-                      const char *id, struct sbx_oci_err *e)
+                      const char *id, struct sbx_error *e)
 {
     if (!linux_)
-        return sbx_oci_fail(e, EINVAL, "linux: missing");
+        return sbx_error_set(e, EINVAL, "linux: missing");
     static const char *const known[] = { "namespaces",  "resources",         "cgroupsPath",
                                          "seccomp",     "maskedPaths",       "readonlyPaths",
                                          "sysctl",      "devices",           "uidMappings",
@@ -515,7 +515,7 @@ static int load_linux(json_object *linux_, struct sbx_oci_config *c, bool system
         return r;
     /* Every mount of a sandbox is private; a config asking for that gets it. */
     if (prop && *prop && strcmp(prop, "private") && strcmp(prop, "rprivate"))
-        return sbx_oci_fail(e, EOPNOTSUPP, "linux.rootfsPropagation: %s is not supported", prop);
+        return sbx_error_set(e, EOPNOTSUPP, "linux.rootfsPropagation: %s is not supported", prop);
     if ((r = load_namespaces(linux_, c, e)) < 0 || (r = load_resources(linux_, c, e)) < 0 ||
         (r = sbx_oci_config_seccomp(linux_, c->policy, e)) < 0 ||
         (r = load_sysctl(linux_, c, e)) < 0)
@@ -537,7 +537,7 @@ static int load_linux(json_object *linux_, struct sbx_oci_config *c, bool system
          */
         char *c1 = strchr(cg, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2 || strchr(c2 + 1, ':') || strchr(cg, '/'))
-            return sbx_oci_fail(
+            return sbx_error_set(
                 e, EINVAL, "linux.cgroupsPath: %s is not slice:prefix:name (--systemd-cgroup)", cg);
         *c1 = *c2 = '\0';
         if (asprintf(&c->cgroups_path, "/%s/%s-%s.scope", *cg ? cg : "system.slice", c1 + 1,
@@ -545,7 +545,7 @@ static int load_linux(json_object *linux_, struct sbx_oci_config *c, bool system
             return -ENOMEM;
     } else if (cg && *cg) {
         if (strstr(cg, ".."))
-            return sbx_oci_fail(e, EINVAL, "linux.cgroupsPath: %s has a .. component", cg);
+            return sbx_error_set(e, EINVAL, "linux.cgroupsPath: %s has a .. component", cg);
         if (cg[0] == '/')
             c->cgroups_path = TAKE_PTR(cg);
         else if (asprintf(&c->cgroups_path, "/%s", cg) < 0)
@@ -558,7 +558,7 @@ static int load_linux(json_object *linux_, struct sbx_oci_config *c, bool system
 
 /* org.sandboxd.syscall-mode: off, trap or rewrite (the default). */
 static int load_annotations(json_object *root, struct sbx_oci_config *c, uint32_t *mode,
-                            struct sbx_oci_err *e)
+                            struct sbx_error *e)
 {
     json_object *a = sbx_oci_json_get(root, "annotations");
     c->annotations_json =
@@ -568,14 +568,14 @@ static int load_annotations(json_object *root, struct sbx_oci_config *c, uint32_
     if (!a)
         return 0;
     if (!json_object_is_type(a, json_type_object))
-        return sbx_oci_fail(e, EINVAL, "annotations: not an object");
+        return sbx_error_set(e, EINVAL, "annotations: not an object");
     json_object_object_foreach(a, key, val)
     {
         if (strncmp(key, "org.sandboxd.", 13) != 0)
             continue;
         const char *v = json_object_get_string(val);
         if (strcmp(key, "org.sandboxd.syscall-mode") != 0)
-            return sbx_oci_fail(e, EOPNOTSUPP, "annotations.%s: unknown sandboxd option", key);
+            return sbx_error_set(e, EOPNOTSUPP, "annotations.%s: unknown sandboxd option", key);
         if (!strcmp(v, "off"))
             *mode = SBX_MODE_OFF;
         else if (!strcmp(v, "trap"))
@@ -583,17 +583,17 @@ static int load_annotations(json_object *root, struct sbx_oci_config *c, uint32_
         else if (!strcmp(v, "rewrite"))
             *mode = SBX_MODE_REWRITE;
         else
-            return sbx_oci_fail(e, EINVAL, "annotations.%s: %s is not off, trap or rewrite", key,
-                                v);
+            return sbx_error_set(e, EINVAL, "annotations.%s: %s is not off, trap or rewrite", key,
+                                 v);
     }
     return 0;
 }
 
-static int parse_file(const char *path, json_object **ret, struct sbx_oci_err *e)
+static int parse_file(const char *path, json_object **ret, struct sbx_error *e)
 {
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
-        return sbx_oci_fail(e, errno, "open %s: %s", path, strerror(errno));
+        return sbx_error_set(e, errno, "open %s: %s", path, strerror(errno));
     /* A config is a few kilobytes; a seccomp profile keeps it well below this. */
     enum { MAX = 4 << 20 };
     _cleanup_free_ char *buf = malloc(MAX + 1);
@@ -605,12 +605,12 @@ static int parse_file(const char *path, json_object **ret, struct sbx_oci_err *e
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return sbx_oci_fail(e, errno, "read %s: %s", path, strerror(errno));
+            return sbx_error_set(e, errno, "read %s: %s", path, strerror(errno));
         if (n == 0)
             break;
         len += (size_t)n;
         if (len > MAX)
-            return sbx_oci_fail(e, EFBIG, "%s: larger than %d bytes", path, MAX);
+            return sbx_error_set(e, EFBIG, "%s: larger than %d bytes", path, MAX);
     }
     json_tokener *tok = json_tokener_new();
     if (!tok)
@@ -621,23 +621,23 @@ static int parse_file(const char *path, json_object **ret, struct sbx_oci_err *e
     json_tokener_free(tok);
     if (!o || jerr != json_tokener_success || off != len) {
         sbx_oci_json_putp(&o);
-        return sbx_oci_fail(e, EINVAL, "%s: not valid JSON (%s, at byte %zu)", path,
-                            json_tokener_error_desc(jerr), off);
+        return sbx_error_set(e, EINVAL, "%s: not valid JSON (%s, at byte %zu)", path,
+                             json_tokener_error_desc(jerr), off);
     }
     if (!json_object_is_type(o, json_type_object)) {
         json_object_put(o);
-        return sbx_oci_fail(e, EINVAL, "%s: not a JSON object", path);
+        return sbx_error_set(e, EINVAL, "%s: not a JSON object", path);
     }
     *ret = o;
     return 0;
 }
 
 int sbx_oci_config_load(const char *bundle, const char *id, bool systemd_cgroup,
-                        struct sbx_oci_config *ret, struct sbx_oci_err *e)
+                        struct sbx_oci_config *ret, struct sbx_error *e)
 {
     char path[PATH_MAX];
     if (snprintf(path, sizeof(path), "%s/config.json", bundle) >= (int)sizeof(path))
-        return sbx_oci_fail(e, ENAMETOOLONG, "bundle path too long");
+        return sbx_error_set(e, ENAMETOOLONG, "bundle path too long");
     _cleanup_(sbx_oci_json_putp) json_object *root = NULL;
     int r = parse_file(path, &root, e);
     if (r < 0)
@@ -658,9 +658,9 @@ int sbx_oci_config_load(const char *bundle, const char *id, bool systemd_cgroup,
     json_object *proc = sbx_oci_json_get(root, "process");
     json_object *rt = sbx_oci_json_get(root, "root");
     if (!proc)
-        r = sbx_oci_fail(e, EINVAL, "process: missing (sandboxd-oci runs one process)");
+        r = sbx_error_set(e, EINVAL, "process: missing (sandboxd-oci runs one process)");
     else if (!rt)
-        r = sbx_oci_fail(e, EINVAL, "root: missing");
+        r = sbx_error_set(e, EINVAL, "root: missing");
     if (r < 0 || (r = load_annotations(root, &c, &mode, e)) < 0 ||
         (r = load_process(proc, mode, &c.proc, e)) < 0)
         goto fail;
@@ -670,7 +670,7 @@ int sbx_oci_config_load(const char *bundle, const char *id, bool systemd_cgroup,
         (r = sbx_oci_json_bool(rt, "readonly", "root", &ro, e)) < 0)
         goto fail;
     if (!rpath || !*rpath) {
-        r = sbx_oci_fail(e, EINVAL, "root.path: missing");
+        r = sbx_error_set(e, EINVAL, "root.path: missing");
         goto fail;
     }
     char full[PATH_MAX];
@@ -679,7 +679,7 @@ int sbx_oci_config_load(const char *bundle, const char *id, bool systemd_cgroup,
     else
         snprintf(full, sizeof(full), "%s", rpath);
     if (!(c.root_path = realpath(full, NULL))) {
-        r = sbx_oci_fail(e, errno, "root.path %s: %s", full, strerror(errno));
+        r = sbx_error_set(e, errno, "root.path %s: %s", full, strerror(errno));
         goto fail;
     }
     struct sbx_spec *spec = &c.proc.spec;
@@ -729,7 +729,7 @@ void sbx_oci_config_free(struct sbx_oci_config *c)
 }
 
 int sbx_oci_process_load(const char *path, uint32_t mode, struct sbx_oci_process *ret,
-                         struct sbx_oci_err *e)
+                         struct sbx_error *e)
 {
     _cleanup_(sbx_oci_json_putp) json_object *root = NULL;
     int r = parse_file(path, &root, e);

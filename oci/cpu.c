@@ -20,15 +20,15 @@
 #include "oci/oci.h"
 #include "sbx/macro.h"
 
-static int write_in(const char *dir, const char *file, const char *val, struct sbx_oci_err *e)
+static int write_in(const char *dir, const char *file, const char *val, struct sbx_error *e)
 {
     char path[PATH_MAX + 64];
     snprintf(path, sizeof(path), "%s/%s", dir, file);
     _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
     size_t len = strlen(val);
     if (fd < 0 || write(fd, val, len) != (ssize_t)len)
-        return sbx_oci_fail(e, errno, "linux.resources.cpu: write %s to %s: %s", val, path,
-                            strerror(errno));
+        return sbx_error_set(e, errno, "linux.resources.cpu: write %s to %s: %s", val, path,
+                             strerror(errno));
     return 0;
 }
 
@@ -39,7 +39,7 @@ static uint64_t weight_of(uint64_t shares)
 }
 
 int sbx_oci_cpu_apply(const struct sbx_cgroup_root *root, struct sbx_cgroup *cg,
-                      const struct sbx_oci_cpu *cpu, struct sbx_oci_err *e)
+                      const struct sbx_oci_cpu *cpu, struct sbx_error *e)
 {
     if (!cpu->shares && !cpu->quota)
         return 0;
@@ -54,18 +54,18 @@ int sbx_oci_cpu_apply(const struct sbx_cgroup_root *root, struct sbx_cgroup *cg,
     }
     if (!cg->v1_path[SBX_CG_CPU]) {
         if (!root->v1_base[SBX_CG_CPU])
-            return sbx_oci_fail(e, EOPNOTSUPP,
-                                "linux.resources.cpu.%s: cannot be enforced: no cpu controller "
-                                "on this host",
-                                cpu->shares ? "shares" : "quota");
+            return sbx_error_set(e, EOPNOTSUPP,
+                                 "linux.resources.cpu.%s: cannot be enforced: no cpu controller "
+                                 "on this host",
+                                 cpu->shares ? "shares" : "quota");
         /* A weight alone: daemon/cgroup.c makes v1 groups for limits only. */
         if (asprintf(&cg->v1_path[SBX_CG_CPU], "%s/%s", root->v1_base[SBX_CG_CPU], cg->name) < 0) {
             cg->v1_path[SBX_CG_CPU] = NULL;
             return -ENOMEM;
         }
         if (mkdir(cg->v1_path[SBX_CG_CPU], 0755) < 0 && errno != EEXIST) {
-            r = sbx_oci_fail(e, errno, "linux.resources.cpu: create %s: %s",
-                             cg->v1_path[SBX_CG_CPU], strerror(errno));
+            r = sbx_error_set(e, errno, "linux.resources.cpu: create %s: %s",
+                              cg->v1_path[SBX_CG_CPU], strerror(errno));
             free(cg->v1_path[SBX_CG_CPU]);
             cg->v1_path[SBX_CG_CPU] = NULL;
             return r;

@@ -89,7 +89,7 @@ static const char *const ctrl_names[SBX_CG_N] = { "memory", "pids", "cpu" };
  */
 static int cgroup_root_for(const char *cgroups_path, const struct sbx_cg_limits *lim,
                            const struct sbx_oci_cpu *cpu, struct sbx_cgroup_root *r,
-                           char **ret_name, struct sbx_oci_err *e)
+                           char **ret_name, struct sbx_error *e)
 {
     *r = (struct sbx_cgroup_root){ 0 };
     _cleanup_free_ char *parent = strdup(cgroups_path);
@@ -97,7 +97,7 @@ static int cgroup_root_for(const char *cgroups_path, const struct sbx_cg_limits 
         return -ENOMEM;
     char *slash = strrchr(parent, '/');
     if (!slash || !slash[1])
-        return sbx_oci_fail(e, EINVAL, "linux.cgroupsPath: %s has no name", cgroups_path);
+        return sbx_error_set(e, EINVAL, "linux.cgroupsPath: %s has no name", cgroups_path);
     if (!(*ret_name = strdup(slash + 1)))
         return -ENOMEM;
     *slash = '\0';
@@ -110,7 +110,7 @@ static int cgroup_root_for(const char *cgroups_path, const struct sbx_cg_limits 
         if (asprintf(&r->v2_base, "%s%s", v2mnt, parent) < 0)
             return -ENOMEM;
         if ((err = mkdir_p(r->v2_base)) < 0)
-            return sbx_oci_fail(e, err, "create cgroup %s: %s", r->v2_base, strerror(-err));
+            return sbx_error_set(e, err, "create cgroup %s: %s", r->v2_base, strerror(-err));
         char path[PATH_MAX + 32], ctrls[512] = "";
         snprintf(path, sizeof(path), "%s/cgroup.controllers", r->v2_base);
         FILE *f = fopen(path, "re");
@@ -140,7 +140,7 @@ static int cgroup_root_for(const char *cgroups_path, const struct sbx_cg_limits 
         if (asprintf(&r->v1_base[c], "%s%s", mnt, parent) < 0)
             return -ENOMEM;
         if ((err = mkdir_p(r->v1_base[c])) < 0)
-            return sbx_oci_fail(e, err, "create cgroup %s: %s", r->v1_base[c], strerror(-err));
+            return sbx_error_set(e, err, "create cgroup %s: %s", r->v1_base[c], strerror(-err));
     }
     return 0;
 }
@@ -151,13 +151,13 @@ static int cgroup_root_for(const char *cgroups_path, const struct sbx_cg_limits 
  * children follow).  0 with ret empty when there is v2, or neither.
  */
 static int freezer_v1_for(const char *cgroups_path, const struct sbx_cgroup *cg, pid_t init,
-                          char *ret, size_t len, struct sbx_oci_err *e)
+                          char *ret, size_t len, struct sbx_error *e)
 {
     ret[0] = '\0';
     if (cg->v2_path || !is_fs("/sys/fs/cgroup/freezer", CGROUP_SUPER_MAGIC))
         return 0;
     if (snprintf(ret, len, "/sys/fs/cgroup/freezer%s", cgroups_path) >= (int)len)
-        return sbx_oci_fail(e, ENAMETOOLONG, "freezer cgroup: path too long");
+        return sbx_error_set(e, ENAMETOOLONG, "freezer cgroup: path too long");
     int r = mkdir_p(ret);
     char procs[PATH_MAX + 16], pid[16];
     snprintf(procs, sizeof(procs), "%s/cgroup.procs", ret);
@@ -166,7 +166,7 @@ static int freezer_v1_for(const char *cgroups_path, const struct sbx_cgroup *cg,
     if (r < 0 || fd < 0 || write(fd, pid, (size_t)n) != n) {
         r = r < 0 ? r : sbx_neg_errno();
         rmdir(ret);
-        return sbx_oci_fail(e, r, "freezer cgroup %s: %s", ret, strerror(-r));
+        return sbx_error_set(e, r, "freezer cgroup %s: %s", ret, strerror(-r));
     }
     return 0;
 }
@@ -184,7 +184,7 @@ static void cgroup_root_free(struct sbx_cgroup_root *r)
  * ipc namespaces, whose /proc/sys entries are those of the writer's
  * namespaces, before the guest exists.
  */
-static int apply_sysctl(const struct sbx_oci_config *c, pid_t init, struct sbx_oci_err *e)
+static int apply_sysctl(const struct sbx_oci_config *c, pid_t init, struct sbx_error *e)
 {
     for (size_t i = 0; i < c->n_sysctl; i++) {
         const char *key = c->sysctl[i].key;
@@ -193,8 +193,8 @@ static int apply_sysctl(const struct sbx_oci_config *c, pid_t init, struct sbx_o
                  !strncmp(key, "net.", 4) ? "net" : "ipc");
         _cleanup_close_ int nsfd = open(ns, O_RDONLY | O_CLOEXEC);
         if (nsfd < 0 || setns(nsfd, 0) < 0)
-            return sbx_oci_fail(e, errno, "linux.sysctl.%s: join the sandbox's namespace: %s", key,
-                                strerror(errno));
+            return sbx_error_set(e, errno, "linux.sysctl.%s: join the sandbox's namespace: %s", key,
+                                 strerror(errno));
         int n = snprintf(path, sizeof(path), "/proc/sys/%s", key);
         for (char *p = path + 10; p < path + n; p++)
             if (*p == '.')
@@ -202,8 +202,8 @@ static int apply_sysctl(const struct sbx_oci_config *c, pid_t init, struct sbx_o
         _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
         size_t len = strlen(c->sysctl[i].value);
         if (fd < 0 || write(fd, c->sysctl[i].value, len) != (ssize_t)len)
-            return sbx_oci_fail(e, errno, "linux.sysctl.%s: write %s: %s", key, path,
-                                strerror(errno));
+            return sbx_error_set(e, errno, "linux.sysctl.%s: write %s: %s", key, path,
+                                 strerror(errno));
     }
     return 0;
 }
@@ -245,27 +245,27 @@ int sbx_oci_stats_memfd(void)
 }
 
 /* A report of sbx-init as an error message, in the words podman matches (runc's). */
-static int report_fail(const struct sbx_msg_report *rep, struct sbx_oci_err *e)
+static int report_fail(const struct sbx_msg_report *rep, struct sbx_error *e)
 {
     const char *m = rep->message ? rep->message : "sandbox setup failed";
     if (rep->kind == SBX_EXIT_NOTFOUND)
-        return sbx_oci_fail(e, ENOENT, "exec: %s: executable file not found in $PATH", m);
+        return sbx_error_set(e, ENOENT, "exec: %s: executable file not found in $PATH", m);
     if (rep->kind == SBX_EXIT_NOEXEC)
-        return sbx_oci_fail(e, EACCES, "exec: %s: permission denied", m);
+        return sbx_error_set(e, EACCES, "exec: %s: permission denied", m);
     if (rep->kind == SBX_EXIT_SETUP || rep->kind == SBX_EXIT_NOTFOUND)
-        return sbx_oci_fail(e, (int)rep->code, "sandbox setup: %s", m);
-    return sbx_oci_fail(e, EIO, "the container ended during setup");
+        return sbx_error_set(e, (int)rep->code, "sandbox setup: %s", m);
+    return sbx_error_set(e, EIO, "the container ended during setup");
 }
 
 /* Reads init's frames until READY (0), with the pty's master to the console socket first. */
 static int wait_ready(int ctl, const char *console, const struct sbx_oci_process *proc,
-                      struct sbx_oci_err *e)
+                      struct sbx_error *e)
 {
     for (;;) {
         struct sbx_frame f = { 0 };
         int r = sbx_proto_recv(ctl, &f);
         if (r <= 0)
-            return sbx_oci_fail(e, EPIPE, "sandbox init ended during setup");
+            return sbx_error_set(e, EPIPE, "sandbox init ended during setup");
         if (sbx_msg_empty_decode(&f, SBX_MSG_READY) == 0) {
             sbx_frame_clear(&f);
             return 0;
@@ -276,7 +276,7 @@ static int wait_ready(int ctl, const char *console, const struct sbx_oci_process
                 ioctl(f.fds[0], TIOCSWINSZ, &ws);
             }
             r = console ? sbx_oci_send_console(console, f.fds[0], e)
-                        : sbx_oci_fail(e, EINVAL, "process.terminal needs --console-socket");
+                        : sbx_error_set(e, EINVAL, "process.terminal needs --console-socket");
             sbx_frame_clear(&f);
             if (r < 0)
                 return r;
@@ -290,22 +290,22 @@ static int wait_ready(int ctl, const char *console, const struct sbx_oci_process
             return r;
         }
         sbx_frame_clear(&f);
-        return sbx_oci_fail(e, EPROTO, "sandbox init sent an unexpected frame");
+        return sbx_error_set(e, EPROTO, "sandbox init sent an unexpected frame");
     }
 }
 
 /* The listening socket `start` connects to: ctl in the state directory. */
-static int listen_ctl(const char *dir, struct sbx_oci_err *e)
+static int listen_ctl(const char *dir, struct sbx_error *e)
 {
     _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     _cleanup_close_ int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (dfd < 0 || s < 0)
-        return sbx_oci_fail(e, errno, "control socket in %s: %s", dir, strerror(errno));
+        return sbx_error_set(e, errno, "control socket in %s: %s", dir, strerror(errno));
     /* Through the directory's fd: the state root may be deeper than sun_path allows. */
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/ctl", dfd);
     if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 4) < 0)
-        return sbx_oci_fail(e, errno, "control socket in %s: %s", dir, strerror(errno));
+        return sbx_error_set(e, errno, "control socket in %s: %s", dir, strerror(errno));
     return TAKE_FD(s);
 }
 
@@ -321,10 +321,11 @@ struct monitor {
 };
 
 static _noreturn_ void monitor_fail(int status_w, struct created_msg *m, int err,
-                                    const struct sbx_oci_err *e)
+                                    const struct sbx_error *e)
 {
     m->err = err < 0 ? -err : err ? err : EIO;
-    snprintf(m->msg, sizeof(m->msg), "%s", e->msg);
+    /* The report on the pipe has room for the first 1023 bytes. */
+    snprintf(m->msg, sizeof(m->msg), "%.*s", (int)sizeof(m->msg) - 1, e->msg);
     ssize_t n _unused_ = write(status_w, m, sizeof(*m));
     _exit(1);
 }
@@ -332,7 +333,7 @@ static _noreturn_ void monitor_fail(int status_w, struct created_msg *m, int err
 static _noreturn_ void monitor_main(const struct monitor *mo)
 {
     const struct sbx_oci_config *c = mo->c;
-    struct sbx_oci_err e = { { 0 } };
+    struct sbx_error e = { 0 };
     struct created_msg *m = calloc(1, sizeof(*m));
     int r;
     if (!m)
@@ -350,7 +351,7 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
         _cleanup_close_ int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
         if (fd < 0 || write(fd, v, (size_t)n) != n)
             monitor_fail(mo->status_w, m, errno,
-                         &(struct sbx_oci_err){ .msg = "process.oomScoreAdj: cannot be set" });
+                         &(struct sbx_error){ .msg = "process.oomScoreAdj: cannot be set" });
     }
     struct sbx_cgroup_root root;
     _cleanup_free_ char *name = NULL;
@@ -359,7 +360,7 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
     if ((r = cgroup_root_for(c->cgroups_path, &c->limits, &c->cpu, &root, &name, &e)) < 0)
         monitor_fail(mo->status_w, m, r, &e);
     if ((r = sbx_cgroup_create(&root, name, &c->limits, &cg, &ce)) < 0) {
-        sbx_oci_fail(&e, r, "cgroup %s: %s", c->cgroups_path, ce.msg);
+        sbx_error_set(&e, r, "cgroup %s: %s", c->cgroups_path, ce.msg);
         /* The parents made for it go when nothing else is in them (rmdir refuses otherwise). */
         if (root.v2_base)
             rmdir(root.v2_base);
@@ -383,8 +384,8 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
     for (int k = 0; k < SBX_OCI_NS_N; k++) {
         int flag = sbx_oci_ns_clone_flag(k);
         if (mo->ns[k] >= 0 && setns(mo->ns[k], flag) < 0) {
-            sbx_oci_fail(&e, errno, "linux.namespaces: join %s: %s", c->join_path[k],
-                         strerror(errno));
+            sbx_error_set(&e, errno, "linux.namespaces: join %s: %s", c->join_path[k],
+                          strerror(errno));
             sbx_oci_cgroup_destroy(&cg, NULL);
             monitor_fail(mo->status_w, m, -errno, &e);
         }
@@ -398,8 +399,8 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
      */
     char joined_host[HOST_NAME_MAX + 1] = "";
     if (joined_uts && !c->proc.spec.hostname && gethostname(joined_host, sizeof(joined_host)) < 0) {
-        sbx_oci_fail(&e, errno, "linux.namespaces: the joined uts namespace's name: %s",
-                     strerror(errno));
+        sbx_error_set(&e, errno, "linux.namespaces: the joined uts namespace's name: %s",
+                      strerror(errno));
         sbx_oci_cgroup_destroy(&cg, NULL);
         monitor_fail(mo->status_w, m, -errno, &e);
     }
@@ -407,12 +408,12 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
     _cleanup_close_ int init_memfd = sbx_blob_memfd_init();
     if (init_memfd < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0 ||
         (r = sbx_spawn_report_open(report)) < 0) {
-        sbx_oci_fail(&e, errno, "sandbox init: %s", strerror(errno));
+        sbx_error_set(&e, errno, "sandbox init: %s", strerror(errno));
         sbx_oci_cgroup_destroy(&cg, NULL);
         monitor_fail(mo->status_w, m, -EIO, &e);
     }
     if ((r = sbx_cgroup_v1_procs_open(&cg, procs)) < 0) {
-        sbx_oci_fail(&e, r, "open the v1 cgroups: %s", strerror(-r));
+        sbx_error_set(&e, r, "open the v1 cgroups: %s", strerror(-r));
         sbx_oci_cgroup_destroy(&cg, NULL);
         monitor_fail(mo->status_w, m, r, &e);
     }
@@ -434,7 +435,7 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
         sbx_close(procs[k]);
     int ctl = sp[0];
     if (init < 0) {
-        sbx_oci_fail(&e, init, "clone3 sandbox init: %s", strerror(-init));
+        sbx_error_set(&e, init, "clone3 sandbox init: %s", strerror(-init));
         sbx_oci_cgroup_destroy(&cg, NULL);
         monitor_fail(mo->status_w, m, init, &e);
     }
@@ -458,7 +459,7 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
         r = send_spec(ctl, &spec, fixed, spec.mode == SBX_MODE_OFF ? 5 : 7, extra,
                       spec.n_binds + mo->n_pass);
         if (r < 0)
-            sbx_oci_fail(&e, r, "send the spec to sandbox init: %s", strerror(-r));
+            sbx_error_set(&e, r, "send the spec to sandbox init: %s", strerror(-r));
     }
     /*
      * sbx-init holds its own copies now.  The container's stdio too: the
@@ -482,7 +483,7 @@ static _noreturn_ void monitor_main(const struct monitor *mo)
         /* A child that failed before it became sbx-init says which step. */
         struct sbx_error why = { 0 };
         if (sbx_spawn_report_read(report[0], &why))
-            sbx_oci_fail(&e, EIO, "sandbox init: %s", why.msg);
+            sbx_error_set(&e, EIO, "sandbox init: %s", why.msg);
         sbx_oci_cgroup_destroy(&cg, m->freezer_v1[0] ? m->freezer_v1 : NULL);
         monitor_fail(mo->status_w, m, r < 0 ? r : lsock, &e);
     }
@@ -509,7 +510,7 @@ struct create_opts {
     unsigned n_pass; /* --preserve-fds */
 };
 
-static int parse_create(int argc, char **argv, struct create_opts *o, struct sbx_oci_err *e)
+static int parse_create(int argc, char **argv, struct create_opts *o, struct sbx_error *e)
 {
     static const struct option opts[] = {
         { "bundle", required_argument, NULL, 'b' },
@@ -548,11 +549,11 @@ static int parse_create(int argc, char **argv, struct create_opts *o, struct sbx
         case 'K':
             break;
         default:
-            return sbx_oci_fail(e, EINVAL, "%s: bad option", argv[0]);
+            return sbx_error_set(e, EINVAL, "%s: bad option", argv[0]);
         }
     }
     if (optind != argc - 1)
-        return sbx_oci_fail(e, EINVAL, "%s: expects exactly one container id", argv[0]);
+        return sbx_error_set(e, EINVAL, "%s: expects exactly one container id", argv[0]);
     o->id = argv[optind];
     return 0;
 }
@@ -568,44 +569,44 @@ static void now_rfc3339(char *buf, size_t len)
 }
 
 /* The filter, compiled once here, kept for exec in the state directory. */
-static int compile_filter(const struct sbx_oci_config *c, const char *dir, struct sbx_oci_err *e)
+static int compile_filter(const struct sbx_oci_config *c, const char *dir, struct sbx_error *e)
 {
     _cleanup_close_ int fd = memfd_create("sbx-bpf", MFD_CLOEXEC);
     if (fd < 0)
-        return sbx_oci_fail(e, errno, "memfd: %s", strerror(errno));
+        return sbx_error_set(e, errno, "memfd: %s", strerror(errno));
     bool root_ids = c->proc.spec.uid == 0 || c->proc.spec.gid == 0;
     for (uint32_t i = 0; i < c->proc.spec.n_groups; i++)
         root_ids |= c->proc.spec.groups[i] == 0;
     int r = sbx_policy_export_bpf(c->policy, root_ids ? SBX_POLICY_GUEST_ROOT : 0, fd);
     if (r < 0)
-        return sbx_oci_fail(e, r, "linux.seccomp: cannot compile the filter: %s", strerror(-r));
+        return sbx_error_set(e, r, "linux.seccomp: cannot compile the filter: %s", strerror(-r));
     char path[PATH_MAX + 16];
     snprintf(path, sizeof(path), "%s/filter.bpf", dir);
     _cleanup_close_ int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (out < 0)
-        return sbx_oci_fail(e, errno, "write %s: %s", path, strerror(errno));
+        return sbx_error_set(e, errno, "write %s: %s", path, strerror(errno));
     struct sock_filter buf[BPF_MAXINSNS];
     ssize_t n = pread(fd, buf, sizeof(buf), 0);
     if (n <= 0 || n % (ssize_t)sizeof(buf[0]))
-        return sbx_oci_fail(e, EIO, "cannot read the compiled filter back");
+        return sbx_error_set(e, EIO, "cannot read the compiled filter back");
     /*
      * The daemon names a killed syscall through a listener; a runtime has no
      * daemon to hold one, so kill rules are the kernel's plain kill, as runc's.
      */
     sbx_notify_to_kill(buf, (unsigned long)n / sizeof(buf[0]));
     if (pwrite(fd, buf, (size_t)n, 0) != n || write(out, buf, (size_t)n) != n)
-        return sbx_oci_fail(e, EIO, "write %s", path);
+        return sbx_error_set(e, EIO, "write %s", path);
     return TAKE_FD(fd);
 }
 
 /* Opens the bundle's trees: the root and every bind source, as detached clones. */
 static int open_trees(const struct sbx_oci_config *c, int *ret_tree, int *binds,
-                      struct sbx_oci_err *e)
+                      struct sbx_error *e)
 {
     int tree = (int)syscall(SYS_open_tree, AT_FDCWD, c->root_path,
                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
     if (tree < 0)
-        return sbx_oci_fail(e, errno, "root.path %s: %s", c->root_path, strerror(errno));
+        return sbx_error_set(e, errno, "root.path %s: %s", c->root_path, strerror(errno));
     for (uint32_t i = 0; i < c->proc.spec.n_binds; i++) {
         const struct sbx_oci_bind *b = &c->binds[i];
         binds[i] =
@@ -616,7 +617,7 @@ static int open_trees(const struct sbx_oci_config *c, int *ret_tree, int *binds,
             for (uint32_t k = 0; k < i; k++)
                 close(binds[k]);
             close(tree);
-            return sbx_oci_fail(e, err, "mounts: bind source %s: %s", b->source, strerror(err));
+            return sbx_error_set(e, err, "mounts: bind source %s: %s", b->source, strerror(err));
         }
     }
     *ret_tree = tree;
@@ -625,45 +626,45 @@ static int open_trees(const struct sbx_oci_config *c, int *ret_tree, int *binds,
 
 /* create; on success the container is "created" and *ret_monitor is the monitor. */
 static int do_create(const struct sbx_oci_global *g, const struct create_opts *o,
-                     pid_t *ret_monitor, struct sbx_oci_err *e)
+                     pid_t *ret_monitor, struct sbx_error *e)
 {
     char dir[PATH_MAX];
     int r = sbx_oci_state_dir(g->root, o->id, dir, sizeof(dir), e);
     if (r < 0)
         return r;
     if ((r = mkdir_p(g->root)) < 0)
-        return sbx_oci_fail(e, r, "state root %s: %s", g->root, strerror(-r));
+        return sbx_error_set(e, r, "state root %s: %s", g->root, strerror(-r));
     if (mkdir(dir, 0700) < 0)
         return errno == EEXIST
-                   ? sbx_oci_fail(e, EEXIST, "container with id %s already exists", o->id)
-                   : sbx_oci_fail(e, errno, "mkdir %s: %s", dir, strerror(errno));
+                   ? sbx_error_set(e, EEXIST, "container with id %s already exists", o->id)
+                   : sbx_error_set(e, errno, "mkdir %s: %s", dir, strerror(errno));
     struct sbx_oci_config c = { 0 };
     int tree = -EBADF, bpf = -EBADF, tramp = -EBADF, stats = -EBADF, status[2] = { -1, -1 };
     int binds[SBX_OCI_MAX_BINDS];
     int ns[SBX_OCI_NS_N] = { -EBADF, -EBADF, -EBADF };
     char bundle[PATH_MAX];
     if (!realpath(o->bundle, bundle)) {
-        r = sbx_oci_fail(e, errno, "bundle %s: %s", o->bundle, strerror(errno));
+        r = sbx_error_set(e, errno, "bundle %s: %s", o->bundle, strerror(errno));
         goto out;
     }
     if ((r = sbx_oci_config_load(bundle, o->id, g->systemd_cgroup, &c, e)) < 0)
         goto out;
     if (c.proc.spec.n_binds + o->n_pass > SBX_OCI_MAX_BINDS) {
-        r = sbx_oci_fail(e, E2BIG, "--preserve-fds %u with %u bind mounts: more than %d fds",
-                         o->n_pass, c.proc.spec.n_binds, SBX_OCI_MAX_BINDS);
+        r = sbx_error_set(e, E2BIG, "--preserve-fds %u with %u bind mounts: more than %d fds",
+                          o->n_pass, c.proc.spec.n_binds, SBX_OCI_MAX_BINDS);
         goto out;
     }
     if ((r = sbx_oci_ns_open(g->root, &c, ns, e)) < 0 || (r = bpf = compile_filter(&c, dir, e)) < 0)
         goto out;
     if (c.proc.spec.mode != SBX_MODE_OFF && ((r = tramp = sbx_blob_memfd_trampoline()) < 0 ||
                                              (r = stats = sbx_oci_stats_memfd()) < 0)) {
-        sbx_oci_fail(e, r, "the trampoline: %s", strerror(-r));
+        sbx_error_set(e, r, "the trampoline: %s", strerror(-r));
         goto out;
     }
     if ((r = open_trees(&c, &tree, binds, e)) < 0)
         goto out;
     if (pipe2(status, O_CLOEXEC) < 0) {
-        r = sbx_oci_fail(e, errno, "pipe: %s", strerror(errno));
+        r = sbx_error_set(e, errno, "pipe: %s", strerror(errno));
         close(tree);
         for (uint32_t i = 0; i < c.proc.spec.n_binds; i++)
             close(binds[i]);
@@ -690,14 +691,14 @@ static int do_create(const struct sbx_oci_global *g, const struct create_opts *o
     for (uint32_t i = 0; i < c.proc.spec.n_binds; i++)
         close(binds[i]);
     if (pid < 0) {
-        r = sbx_oci_fail(e, errno, "fork: %s", strerror(errno));
+        r = sbx_error_set(e, errno, "fork: %s", strerror(errno));
         goto out;
     }
     struct created_msg *m = calloc(1, sizeof(*m));
     ssize_t n = m ? sbx_oci_read_full(status[0], m, sizeof(*m)) : -1;
     if (n != (ssize_t)sizeof(*m) || m->err) {
-        r = sbx_oci_fail(e, m && n == (ssize_t)sizeof(*m) ? m->err : EIO, "%s",
-                         m && n == (ssize_t)sizeof(*m) ? m->msg : "the monitor ended");
+        r = sbx_error_set(e, m && n == (ssize_t)sizeof(*m) ? m->err : EIO, "%s",
+                          m && n == (ssize_t)sizeof(*m) ? m->msg : "the monitor ended");
         waitpid(pid, NULL, 0);
         free(m);
         goto out;
@@ -747,7 +748,7 @@ out:
     return r;
 }
 
-int sbx_oci_cmd_create(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_oci_err *e)
+int sbx_oci_cmd_create(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_error *e)
 {
     struct create_opts o;
     pid_t pid;
@@ -755,7 +756,7 @@ int sbx_oci_cmd_create(const struct sbx_oci_global *g, int argc, char **argv, st
     return r < 0 ? r : do_create(g, &o, &pid, e);
 }
 
-static int do_start(const struct sbx_oci_global *g, const char *id, struct sbx_oci_err *e)
+static int do_start(const struct sbx_oci_global *g, const char *id, struct sbx_error *e)
 {
     char dir[PATH_MAX];
     int r = sbx_oci_state_dir(g->root, id, dir, sizeof(dir), e);
@@ -767,7 +768,7 @@ static int do_start(const struct sbx_oci_global *g, const char *id, struct sbx_o
     const char *st = sbx_oci_status(&s);
     _cleanup_close_ int dfd = -EBADF, sock = -EBADF;
     if (strcmp(st, "created") != 0) {
-        r = sbx_oci_fail(e, EINVAL, "cannot start a container that is %s", st);
+        r = sbx_error_set(e, EINVAL, "cannot start a container that is %s", st);
         goto out;
     }
     dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -775,20 +776,20 @@ static int do_start(const struct sbx_oci_global *g, const char *id, struct sbx_o
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/ctl", dfd);
     if (dfd < 0 || sock < 0 || connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        r = sbx_oci_fail(e, errno, "start %s: the monitor does not answer: %s", id,
-                         strerror(errno));
+        r = sbx_error_set(e, errno, "start %s: the monitor does not answer: %s", id,
+                          strerror(errno));
         goto out;
     }
     struct sbx_oci_start_reply rep = { 0 };
     char go = 's';
     if (write(sock, &go, 1) != 1 ||
         sbx_oci_read_full(sock, &rep, sizeof(rep)) != (ssize_t)sizeof(rep)) {
-        r = sbx_oci_fail(e, EPIPE, "start %s: the monitor ended", id);
+        r = sbx_error_set(e, EPIPE, "start %s: the monitor ended", id);
         goto out;
     }
     if (rep.err) {
         rep.msg[sizeof(rep.msg) - 1] = '\0';
-        r = sbx_oci_fail(e, rep.err, "%s", rep.msg);
+        r = sbx_error_set(e, rep.err, "%s", rep.msg);
         goto out;
     }
     s.started = true;
@@ -800,15 +801,15 @@ out:
     return r;
 }
 
-int sbx_oci_cmd_start(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_oci_err *e)
+int sbx_oci_cmd_start(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_error *e)
 {
     if (argc != 2)
-        return sbx_oci_fail(e, EINVAL, "start: expects exactly one container id");
+        return sbx_error_set(e, EINVAL, "start: expects exactly one container id");
     return do_start(g, argv[1], e);
 }
 
 /* run: create and start, then wait for the monitor and end with the container's status. */
-int sbx_oci_cmd_run(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_oci_err *e)
+int sbx_oci_cmd_run(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_error *e)
 {
     struct create_opts o;
     pid_t pid;

@@ -39,7 +39,7 @@ struct exec_opts {
     unsigned n_pass; /* --preserve-fds */
 };
 
-static int parse_exec(int argc, char **argv, struct exec_opts *o, struct sbx_oci_err *e)
+static int parse_exec(int argc, char **argv, struct exec_opts *o, struct sbx_error *e)
 {
     static const struct option opts[] = {
         { "process", required_argument, NULL, 'p' },
@@ -76,13 +76,13 @@ static int parse_exec(int argc, char **argv, struct exec_opts *o, struct sbx_oci
             break;
         }
         default:
-            return sbx_oci_fail(e, EINVAL, "exec: bad option");
+            return sbx_error_set(e, EINVAL, "exec: bad option");
         }
     }
     if (!o->process)
-        return sbx_oci_fail(e, EOPNOTSUPP, "exec: only --process FILE is supported");
+        return sbx_error_set(e, EOPNOTSUPP, "exec: only --process FILE is supported");
     if (optind != argc - 1)
-        return sbx_oci_fail(e, EINVAL, "exec: expects exactly one container id after --process");
+        return sbx_error_set(e, EINVAL, "exec: expects exactly one container id after --process");
     o->id = argv[optind];
     return 0;
 }
@@ -126,18 +126,18 @@ static int join_cgroup(const struct sbx_oci_state *s)
     return 0;
 }
 
-static int read_filter(const char *dir, struct sbx_oci_err *e)
+static int read_filter(const char *dir, struct sbx_error *e)
 {
     char path[PATH_MAX], buf[65536];
     snprintf(path, sizeof(path), "%s/filter.bpf", dir);
     _cleanup_close_ int in = open(path, O_RDONLY | O_CLOEXEC);
     ssize_t n = in < 0 ? -1 : read(in, buf, sizeof(buf));
     if (n <= 0)
-        return sbx_oci_fail(e, errno ? errno : EIO, "the container's filter %s: %s", path,
-                            strerror(errno ? errno : EIO));
+        return sbx_error_set(e, errno ? errno : EIO, "the container's filter %s: %s", path,
+                             strerror(errno ? errno : EIO));
     _cleanup_close_ int fd = memfd_create("sbx-bpf", MFD_CLOEXEC);
     if (fd < 0 || write(fd, buf, (size_t)n) != n)
-        return sbx_oci_fail(e, errno, "memfd: %s", strerror(errno));
+        return sbx_error_set(e, errno, "memfd: %s", strerror(errno));
     return TAKE_FD(fd);
 }
 
@@ -177,7 +177,7 @@ static _noreturn_ void exec_child(const struct sbx_oci_state *s, struct sbx_oci_
 {
     struct exec_status st = { 0 };
     struct sbx_error ie = { 0 };
-    struct sbx_oci_err e = { { 0 } };
+    struct sbx_error e = { 0 };
     char path[PATH_MAX];
     _cleanup_close_ int master = -EBADF, slave = -EBADF;
     ssize_t n;
@@ -191,26 +191,26 @@ static _noreturn_ void exec_child(const struct sbx_oci_state *s, struct sbx_oci_
     _cleanup_close_ int csock = -EBADF;
     int r = 0;
     if ((proc->spec.flags & SBX_SPEC_TTY) && !console) {
-        r = sbx_oci_fail(&e, EINVAL, "exec: process.terminal needs --console-socket");
+        r = sbx_error_set(&e, EINVAL, "exec: process.terminal needs --console-socket");
         goto fail;
     }
     if ((proc->spec.flags & SBX_SPEC_TTY) && (r = csock = sbx_oci_console_connect(console, &e)) < 0)
         goto fail;
     r = join_cgroup(s);
     if (r < 0) {
-        sbx_oci_fail(&e, r, "exec: join the container's cgroup: %s", strerror(-r));
+        sbx_error_set(&e, r, "exec: join the container's cgroup: %s", strerror(-r));
         goto fail;
     }
     /* The mount namespace last: the others are opened by fd, but setns needs them all. */
     for (int i = 0; i < 6; i++)
         if (setns(ns[i], 0) < 0) {
-            r = sbx_oci_fail(&e, errno, "exec: join the container's namespaces: %s",
-                             strerror(errno));
+            r = sbx_error_set(&e, errno, "exec: join the container's namespaces: %s",
+                              strerror(errno));
             goto fail;
         }
     if (resolve(&proc->spec, path, sizeof(path)) < 0) {
-        r = sbx_oci_fail(&e, ENOENT, "exec: \"%s\": executable file not found in $PATH",
-                         proc->spec.argv[0]);
+        r = sbx_error_set(&e, ENOENT, "exec: \"%s\": executable file not found in $PATH",
+                          proc->spec.argv[0]);
         goto fail;
     }
     /* --preserve-fds: fds 3.. of this process, which main() left open. */
@@ -226,7 +226,7 @@ static _noreturn_ void exec_child(const struct sbx_oci_state *s, struct sbx_oci_
                                 .n_pass = n_pass };
     if (proc->spec.flags & SBX_SPEC_TTY) {
         if (sbx_init_open_pty(&proc->spec, &master, &slave, &ie) < 0) {
-            r = sbx_oci_fail(&e, ie.err, "exec: %s", ie.msg);
+            r = sbx_error_set(&e, ie.err, "exec: %s", ie.msg);
             goto fail;
         }
         if (proc->console_rows || proc->console_cols) {
@@ -241,7 +241,7 @@ static _noreturn_ void exec_child(const struct sbx_oci_state *s, struct sbx_oci_
     unsigned kind;
     pid_t pid = sbx_init_spawn_guest(&proc->spec, &fds, path, -EBADF, 0, &ie, &kind);
     if (pid < 0) {
-        r = sbx_oci_fail(&e, ie.err, "exec: %s", ie.msg);
+        r = sbx_error_set(&e, ie.err, "exec: %s", ie.msg);
         goto fail;
     }
     master = sbx_close(master);
@@ -252,12 +252,13 @@ static _noreturn_ void exec_child(const struct sbx_oci_state *s, struct sbx_oci_
     _exit(n == (ssize_t)sizeof(st) ? wait_forwarding(pid) : 125);
 fail:
     st.err = r < 0 ? -r : EIO;
-    snprintf(st.msg, sizeof(st.msg), "%s", e.msg);
+    /* The report on the pipe has room for the first 1023 bytes. */
+    snprintf(st.msg, sizeof(st.msg), "%.*s", (int)sizeof(st.msg) - 1, e.msg);
     n = write(status_w, &st, sizeof(st));
     _exit(n < 0 ? 125 : st.err == ENOENT ? 127 : 126);
 }
 
-int sbx_oci_cmd_exec(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_oci_err *e)
+int sbx_oci_cmd_exec(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_error *e)
 {
     struct exec_opts o;
     int r = parse_exec(argc, argv, &o, e);
@@ -273,7 +274,7 @@ int sbx_oci_cmd_exec(const struct sbx_oci_global *g, int argc, char **argv, stru
     int bpf = -EBADF, tramp = -EBADF, stats = -EBADF, status[2] = { -1, -1 };
     const char *st = sbx_oci_status(&s);
     if (strcmp(st, "running") != 0) {
-        r = sbx_oci_fail(e, EINVAL, "cannot exec in a container that is %s", st);
+        r = sbx_error_set(e, EINVAL, "cannot exec in a container that is %s", st);
         goto out;
     }
     if ((r = sbx_oci_process_load(o.process, s.mode, &proc, e)) < 0 ||
@@ -281,7 +282,7 @@ int sbx_oci_cmd_exec(const struct sbx_oci_global *g, int argc, char **argv, stru
         goto out;
     if (s.mode != SBX_MODE_OFF && ((r = tramp = sbx_blob_memfd_trampoline()) < 0 ||
                                    (r = stats = sbx_oci_stats_memfd()) < 0)) {
-        sbx_oci_fail(e, r, "the trampoline: %s", strerror(-r));
+        sbx_error_set(e, r, "the trampoline: %s", strerror(-r));
         goto out;
     }
     static const char *const names[6] = { "cgroup", "ipc", "uts", "net", "pid", "mnt" };
@@ -289,17 +290,17 @@ int sbx_oci_cmd_exec(const struct sbx_oci_global *g, int argc, char **argv, stru
         char p[64];
         snprintf(p, sizeof(p), "/proc/%d/ns/%s", (int)s.init, names[i]);
         if ((ns[i] = open(p, O_RDONLY | O_CLOEXEC)) < 0) {
-            r = sbx_oci_fail(e, errno, "exec: %s: %s", p, strerror(errno));
+            r = sbx_error_set(e, errno, "exec: %s: %s", p, strerror(errno));
             goto out;
         }
     }
     /* Opened by pid: it must still be the container's init once they are open. */
     if (!sbx_oci_alive(s.init, s.init_start)) {
-        r = sbx_oci_fail(e, ESRCH, "container not running");
+        r = sbx_error_set(e, ESRCH, "container not running");
         goto out;
     }
     if (pipe2(status, O_CLOEXEC) < 0) {
-        r = sbx_oci_fail(e, errno, "pipe: %s", strerror(errno));
+        r = sbx_error_set(e, errno, "pipe: %s", strerror(errno));
         goto out;
     }
     pid_t pid = fork();
@@ -310,13 +311,13 @@ int sbx_oci_cmd_exec(const struct sbx_oci_global *g, int argc, char **argv, stru
     close(status[1]);
     status[1] = -1;
     if (pid < 0) {
-        r = sbx_oci_fail(e, errno, "fork: %s", strerror(errno));
+        r = sbx_error_set(e, errno, "fork: %s", strerror(errno));
         goto out;
     }
     struct exec_status es = { 0 };
     if (sbx_oci_read_full(status[0], &es, sizeof(es)) != (ssize_t)sizeof(es) || es.err) {
         es.msg[sizeof(es.msg) - 1] = '\0';
-        r = sbx_oci_fail(e, es.err ? es.err : EIO, "%s", es.err ? es.msg : "exec: setup ended");
+        r = sbx_error_set(e, es.err ? es.err : EIO, "%s", es.err ? es.msg : "exec: setup ended");
         waitpid(pid, NULL, 0);
         goto out;
     }

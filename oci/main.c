@@ -92,7 +92,7 @@ static void version(void)
 
 static const struct {
     const char *name;
-    int (*fn)(const struct sbx_oci_global *, int, char **, struct sbx_oci_err *);
+    int (*fn)(const struct sbx_oci_global *, int, char **, struct sbx_error *);
     bool spawns; /* starts processes that live on: they get no descriptor of the caller's */
 } commands[] = {
     { "create", sbx_oci_cmd_create, true },
@@ -181,7 +181,7 @@ int main(int argc, char **argv)
         return 1;
     }
     const char *cmd = argv[optind];
-    struct sbx_oci_err e = { { 0 } };
+    struct sbx_error e = { 0 };
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(commands[i].name, cmd) != 0)
             continue;

@@ -174,25 +174,25 @@ int sbx_oci_watch(struct sbx_oci_watch *w)
     }
 }
 
-int sbx_oci_console_connect(const char *path, struct sbx_oci_err *e)
+int sbx_oci_console_connect(const char *path, struct sbx_error *e)
 {
     _cleanup_close_ int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     if (strlen(path) >= sizeof(sa.sun_path))
-        return sbx_oci_fail(e, ENAMETOOLONG, "--console-socket %s: path too long", path);
+        return sbx_error_set(e, ENAMETOOLONG, "--console-socket %s: path too long", path);
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
     if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-        return sbx_oci_fail(e, errno, "--console-socket %s: %s", path, strerror(errno));
+        return sbx_error_set(e, errno, "--console-socket %s: %s", path, strerror(errno));
     return TAKE_FD(s);
 }
 
-int sbx_oci_send_console(const char *path, int fd, struct sbx_oci_err *e)
+int sbx_oci_send_console(const char *path, int fd, struct sbx_error *e)
 {
     _cleanup_close_ int s = sbx_oci_console_connect(path, e);
     return s < 0 ? s : sbx_oci_console_send(s, path, fd, e);
 }
 
-int sbx_oci_console_send(int s, const char *path, int fd, struct sbx_oci_err *e)
+int sbx_oci_console_send(int s, const char *path, int fd, struct sbx_error *e)
 {
     /* As runc: one byte of payload naming the terminal, the master in SCM_RIGHTS. */
     char name[] = "/dev/ptmx";
@@ -210,21 +210,21 @@ int sbx_oci_console_send(int s, const char *path, int fd, struct sbx_oci_err *e)
     cm->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(cm), &fd, sizeof(int));
     if (sendmsg(s, &mh, MSG_NOSIGNAL) < 0)
-        return sbx_oci_fail(e, errno, "--console-socket %s: send: %s", path, strerror(errno));
+        return sbx_error_set(e, errno, "--console-socket %s: send: %s", path, strerror(errno));
     return 0;
 }
 
-int sbx_oci_write_pid_file(const char *path, pid_t pid, struct sbx_oci_err *e)
+int sbx_oci_write_pid_file(const char *path, pid_t pid, struct sbx_error *e)
 {
     char tmp[4096 + 16], buf[32];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, (int)getpid()) >= (int)sizeof(tmp))
-        return sbx_oci_fail(e, ENAMETOOLONG, "--pid-file: path too long");
+        return sbx_error_set(e, ENAMETOOLONG, "--pid-file: path too long");
     int n = snprintf(buf, sizeof(buf), "%d", (int)pid);
     _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0 || write(fd, buf, (size_t)n) != n || rename(tmp, path) < 0) {
         int err = errno;
         unlink(tmp);
-        return sbx_oci_fail(e, err, "--pid-file %s: %s", path, strerror(err));
+        return sbx_error_set(e, err, "--pid-file %s: %s", path, strerror(err));
     }
     return 0;
 }
@@ -255,17 +255,17 @@ void sbx_oci_cgroup_destroy(struct sbx_cgroup *cg, const char *freezer_v1)
     }
 }
 
-int sbx_oci_preserve_fds(const char *arg, unsigned *ret, struct sbx_oci_err *e)
+int sbx_oci_preserve_fds(const char *arg, unsigned *ret, struct sbx_error *e)
 {
     char *end;
     errno = 0;
     unsigned long n = strtoul(arg, &end, 10);
     if (errno || end == arg || *end || n > SBX_OCI_MAX_BINDS)
-        return sbx_oci_fail(e, EINVAL, "--preserve-fds: %s is not a number up to %d", arg,
-                            SBX_OCI_MAX_BINDS);
+        return sbx_error_set(e, EINVAL, "--preserve-fds: %s is not a number up to %d", arg,
+                             SBX_OCI_MAX_BINDS);
     for (unsigned long i = 0; i < n; i++)
         if (fcntl(3 + (int)i, F_GETFD) < 0)
-            return sbx_oci_fail(e, EBADF, "--preserve-fds %lu: fd %lu is not open", n, 3 + i);
+            return sbx_error_set(e, EBADF, "--preserve-fds %lu: fd %lu is not open", n, 3 + i);
     *ret = (unsigned)n;
     return 0;
 }

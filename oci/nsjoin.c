@@ -45,7 +45,7 @@ static int monitor_owner(const char *root, pid_t pid, pid_t *ret_init, uint64_t 
     struct dirent *de;
     while (!found && (de = readdir(d))) {
         char dir[PATH_MAX];
-        struct sbx_oci_err ignored;
+        struct sbx_error ignored;
         struct sbx_oci_state s;
         if (de->d_name[0] == '.' ||
             sbx_oci_state_dir(root, de->d_name, dir, sizeof(dir), &ignored) < 0 ||
@@ -63,7 +63,7 @@ static int monitor_owner(const char *root, pid_t pid, pid_t *ret_init, uint64_t 
 }
 
 /* The namespace at path, mapped to a sandbox's when it is a monitor's; an O_RDONLY fd. */
-static int open_one(const char *root, int kind, const char *path, struct sbx_oci_err *e)
+static int open_one(const char *root, int kind, const char *path, struct sbx_error *e)
 {
     const char *what = oci_names[kind];
     int pid = 0, end = 0;
@@ -74,43 +74,43 @@ static int open_one(const char *root, int kind, const char *path, struct sbx_oci
         uint64_t start = 0;
         int r = monitor_owner(root, pid, &init, &start);
         if (r < 0)
-            return sbx_oci_fail(e, r, "linux.namespaces: read the containers in %s: %s", root,
-                                strerror(-r));
+            return sbx_error_set(e, r, "linux.namespaces: read the containers in %s: %s", root,
+                                 strerror(-r));
         if (r > 0) {
             if (strcmp(name, proc_names[kind]) != 0)
-                return sbx_oci_fail(e, EINVAL, "linux.namespaces: %s is not a %s namespace", path,
-                                    what);
+                return sbx_error_set(e, EINVAL, "linux.namespaces: %s is not a %s namespace", path,
+                                     what);
             char own[64];
             snprintf(own, sizeof(own), "/proc/%d/ns/%s", (int)init, proc_names[kind]);
             fd = open(own, O_RDONLY | O_CLOEXEC);
             /* Checked after the open: the fd is then that sandbox's, not a reused pid's. */
             if (fd < 0 || !sbx_oci_alive(init, start))
-                return sbx_oci_fail(e, ESRCH,
-                                    "linux.namespaces: %s: the container of monitor %d has "
-                                    "stopped",
-                                    path, pid);
+                return sbx_error_set(e, ESRCH,
+                                     "linux.namespaces: %s: the container of monitor %d has "
+                                     "stopped",
+                                     path, pid);
         }
     }
     if (fd < 0 && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return sbx_oci_fail(e, errno, "linux.namespaces: %s namespace %s: %s", what, path,
-                            strerror(errno));
+        return sbx_error_set(e, errno, "linux.namespaces: %s namespace %s: %s", what, path,
+                             strerror(errno));
     int type = ioctl(fd, NS_GET_NSTYPE);
     if (type != clone_flags[kind])
-        return sbx_oci_fail(e, EINVAL, "linux.namespaces: %s is not a %s namespace", path, what);
+        return sbx_error_set(e, EINVAL, "linux.namespaces: %s is not a %s namespace", path, what);
     char self[32];
     snprintf(self, sizeof(self), "/proc/self/ns/%s", proc_names[kind]);
     struct stat want, host;
     if (fstat(fd, &want) == 0 && stat(self, &host) == 0 && want.st_dev == host.st_dev &&
         want.st_ino == host.st_ino)
-        return sbx_oci_fail(e, EOPNOTSUPP,
-                            "linux.namespaces: %s is the host's %s namespace, which a sandbox "
-                            "does not join",
-                            path, what);
+        return sbx_error_set(e, EOPNOTSUPP,
+                             "linux.namespaces: %s is the host's %s namespace, which a sandbox "
+                             "does not join",
+                             path, what);
     return TAKE_FD(fd);
 }
 
 int sbx_oci_ns_open(const char *root, const struct sbx_oci_config *c, int ret[SBX_OCI_NS_N],
-                    struct sbx_oci_err *e)
+                    struct sbx_error *e)
 {
     for (int k = 0; k < SBX_OCI_NS_N; k++)
         ret[k] = -EBADF;

@@ -15,13 +15,7 @@
 #include "daemon/cgroup.h"
 #include "policy/policy.h"
 #include "proto/proto.h"
-
-/* An error message for people, filled by the function that failed. */
-struct sbx_oci_err {
-    char msg[1024];
-};
-int sbx_oci_fail(struct sbx_oci_err *e, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+#include "sbx/error.h"
 
 /* A bind mount of the bundle: its host source, opened as a detached tree at create. */
 struct sbx_oci_bind {
@@ -81,7 +75,7 @@ struct sbx_oci_config {
  * field that is wrong or unsupported.
  */
 int sbx_oci_config_load(const char *bundle, const char *id, bool systemd_cgroup,
-                        struct sbx_oci_config *ret, struct sbx_oci_err *e);
+                        struct sbx_oci_config *ret, struct sbx_error *e);
 void sbx_oci_config_free(struct sbx_oci_config *c);
 
 /*
@@ -89,7 +83,7 @@ void sbx_oci_config_free(struct sbx_oci_config *c);
  * that joins a running container.  mode comes from the container.
  */
 int sbx_oci_process_load(const char *path, uint32_t mode, struct sbx_oci_process *ret,
-                         struct sbx_oci_err *e);
+                         struct sbx_error *e);
 void sbx_oci_process_free(struct sbx_oci_process *p);
 
 /* ---- state (state.c) ---- */
@@ -114,11 +108,10 @@ struct sbx_oci_state {
 };
 
 /* Where state goes: ROOT/ID, checked to be a plain id. */
-int sbx_oci_state_dir(const char *root, const char *id, char *buf, size_t len,
-                      struct sbx_oci_err *e);
-int sbx_oci_state_write(const char *dir, const struct sbx_oci_state *s, struct sbx_oci_err *e);
+int sbx_oci_state_dir(const char *root, const char *id, char *buf, size_t len, struct sbx_error *e);
+int sbx_oci_state_write(const char *dir, const struct sbx_oci_state *s, struct sbx_error *e);
 /* -ENOENT when there is no such container (e says so). */
-int sbx_oci_state_read(const char *dir, struct sbx_oci_state *ret, struct sbx_oci_err *e);
+int sbx_oci_state_read(const char *dir, struct sbx_oci_state *ret, struct sbx_error *e);
 void sbx_oci_state_free(struct sbx_oci_state *s);
 /* A process's start time from /proc/PID/stat, 0 when it is gone. */
 uint64_t sbx_oci_start_time(pid_t pid);
@@ -136,25 +129,22 @@ struct sbx_oci_global {
     bool systemd_cgroup;
 };
 
-int sbx_oci_cmd_create(const struct sbx_oci_global *g, int argc, char **argv,
-                       struct sbx_oci_err *e);
-int sbx_oci_cmd_start(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_oci_err *e);
-int sbx_oci_cmd_run(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_oci_err *e);
-int sbx_oci_cmd_state(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_oci_err *e);
-int sbx_oci_cmd_kill(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_oci_err *e);
-int sbx_oci_cmd_delete(const struct sbx_oci_global *g, int argc, char **argv,
-                       struct sbx_oci_err *e);
-int sbx_oci_cmd_ps(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_oci_err *e);
-int sbx_oci_cmd_pause(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_oci_err *e);
-int sbx_oci_cmd_resume(const struct sbx_oci_global *g, int argc, char **argv,
-                       struct sbx_oci_err *e);
+int sbx_oci_cmd_create(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_error *e);
+int sbx_oci_cmd_start(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_error *e);
+int sbx_oci_cmd_run(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_error *e);
+int sbx_oci_cmd_state(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_error *e);
+int sbx_oci_cmd_kill(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_error *e);
+int sbx_oci_cmd_delete(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_error *e);
+int sbx_oci_cmd_ps(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_error *e);
+int sbx_oci_cmd_pause(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_error *e);
+int sbx_oci_cmd_resume(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_error *e);
 int sbx_oci_cmd_features(const struct sbx_oci_global *g, int argc, char **argv,
-                         struct sbx_oci_err *e);
-int sbx_oci_cmd_exec(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_oci_err *e);
+                         struct sbx_error *e);
+int sbx_oci_cmd_exec(const struct sbx_oci_global *g, int argc, char **argv, struct sbx_error *e);
 
 /* Sets c's cpu weight and quota on cg, made from root; 0, or -errno with e filled. */
 int sbx_oci_cpu_apply(const struct sbx_cgroup_root *root, struct sbx_cgroup *cg,
-                      const struct sbx_oci_cpu *cpu, struct sbx_oci_err *e);
+                      const struct sbx_oci_cpu *cpu, struct sbx_error *e);
 
 /* ---- namespaces joined by path (nsjoin.c) ---- */
 
@@ -164,7 +154,7 @@ int sbx_oci_cpu_apply(const struct sbx_cgroup_root *root, struct sbx_cgroup *cg,
  * Refuses the host's own.  0, or -errno with e naming the path.
  */
 int sbx_oci_ns_open(const char *root, const struct sbx_oci_config *c, int fds[SBX_OCI_NS_N],
-                    struct sbx_oci_err *e);
+                    struct sbx_error *e);
 void sbx_oci_ns_close(int fds[SBX_OCI_NS_N]);
 /* CLONE_NEWNET, CLONE_NEWIPC or CLONE_NEWUTS for SBX_OCI_NS_*. */
 int sbx_oci_ns_clone_flag(int kind);
@@ -172,12 +162,12 @@ int sbx_oci_ns_clone_flag(int kind);
 /* ---- shared by create and exec (monitor.c) ---- */
 
 /* Sends fd over the Unix socket at path (--console-socket), as runc does. */
-int sbx_oci_send_console(const char *path, int fd, struct sbx_oci_err *e);
+int sbx_oci_send_console(const char *path, int fd, struct sbx_error *e);
 /* The same in two steps: connect while the host's paths are in view, send later. */
-int sbx_oci_console_connect(const char *path, struct sbx_oci_err *e);
-int sbx_oci_console_send(int sock, const char *path, int fd, struct sbx_oci_err *e);
+int sbx_oci_console_connect(const char *path, struct sbx_error *e);
+int sbx_oci_console_send(int sock, const char *path, int fd, struct sbx_error *e);
 /* Writes pid to path atomically (--pid-file). */
-int sbx_oci_write_pid_file(const char *path, pid_t pid, struct sbx_oci_err *e);
+int sbx_oci_write_pid_file(const char *path, pid_t pid, struct sbx_error *e);
 /*
  * Kills what is left in the container's cgroups and removes them, the v1
  * freezer group (or NULL) and the parents made for them once empty.
@@ -187,7 +177,7 @@ void sbx_oci_cgroup_destroy(struct sbx_cgroup *cg, const char *freezer_v1);
  * --preserve-fds N: runc's, the caller's fds 3 .. 3+N-1 go to the
  * container's process as they are.  *ret is N once each is checked open.
  */
-int sbx_oci_preserve_fds(const char *arg, unsigned *ret, struct sbx_oci_err *e);
+int sbx_oci_preserve_fds(const char *arg, unsigned *ret, struct sbx_error *e);
 /* Reads len bytes unless EOF comes first (a status larger than PIPE_BUF arrives in parts). */
 ssize_t sbx_oci_read_full(int fd, void *buf, size_t len);
 /* A signal by name ("TERM", "SIGTERM") or number; -EINVAL if neither. */

@@ -20,8 +20,7 @@
 #include "oci/oci.h"
 #include "sbx/macro.h"
 
-int sbx_oci_state_dir(const char *root, const char *id, char *buf, size_t len,
-                      struct sbx_oci_err *e)
+int sbx_oci_state_dir(const char *root, const char *id, char *buf, size_t len, struct sbx_error *e)
 {
     /* runc's rule for ids: they name a directory and nothing more. */
     size_t n = strlen(id);
@@ -29,9 +28,9 @@ int sbx_oci_state_dir(const char *root, const char *id, char *buf, size_t len,
         strspn(id, "abcdefghijklmnopqrstuvwxyz"
                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
                    "0123456789_+-.") != n)
-        return sbx_oci_fail(e, EINVAL, "invalid container id %s", id);
+        return sbx_error_set(e, EINVAL, "invalid container id %s", id);
     if (snprintf(buf, len, "%s/%s", root, id) >= (int)len)
-        return sbx_oci_fail(e, ENAMETOOLONG, "state directory for %s: path too long", id);
+        return sbx_error_set(e, ENAMETOOLONG, "state directory for %s: path too long", id);
     return 0;
 }
 
@@ -40,7 +39,7 @@ static void add_str(json_object *o, const char *k, const char *v)
     json_object_object_add(o, k, json_object_new_string(v ? v : ""));
 }
 
-int sbx_oci_state_write(const char *dir, const struct sbx_oci_state *s, struct sbx_oci_err *e)
+int sbx_oci_state_write(const char *dir, const struct sbx_oci_state *s, struct sbx_error *e)
 {
     json_object *o = json_object_new_object();
     if (!o)
@@ -73,12 +72,12 @@ int sbx_oci_state_write(const char *dir, const struct sbx_oci_state *s, struct s
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     size_t len = strlen(text);
     if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) < 0)
-        r = sbx_oci_fail(e, errno ? errno : EIO, "write %s: %s", tmp,
-                         strerror(errno ? errno : EIO));
+        r = sbx_error_set(e, errno ? errno : EIO, "write %s: %s", tmp,
+                          strerror(errno ? errno : EIO));
     if (fd >= 0)
         close(fd);
     if (r == 0 && rename(tmp, path) < 0)
-        r = sbx_oci_fail(e, errno, "rename %s: %s", path, strerror(errno));
+        r = sbx_error_set(e, errno, "rename %s: %s", path, strerror(errno));
     if (r < 0)
         unlink(tmp);
     json_object_put(o);
@@ -100,7 +99,7 @@ static int64_t int_field(json_object *o, const char *k)
     return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
 }
 
-int sbx_oci_state_read(const char *dir, struct sbx_oci_state *ret, struct sbx_oci_err *e)
+int sbx_oci_state_read(const char *dir, struct sbx_oci_state *ret, struct sbx_error *e)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/state.json", dir);
@@ -109,8 +108,8 @@ int sbx_oci_state_read(const char *dir, struct sbx_oci_state *ret, struct sbx_oc
         int err = errno;
         const char *id = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
         if (access(dir, F_OK) < 0 && errno == ENOENT)
-            return sbx_oci_fail(e, ENOENT, "container \"%s\" does not exist", id);
-        return sbx_oci_fail(e, err ? err : EINVAL, "read %s: %s", path, json_util_get_last_err());
+            return sbx_error_set(e, ENOENT, "container \"%s\" does not exist", id);
+        return sbx_error_set(e, err ? err : EINVAL, "read %s: %s", path, json_util_get_last_err());
     }
     struct sbx_oci_state s = { .cg = { .v2_fd = -EBADF } };
     s.id = dup_field(o, "id");
@@ -136,7 +135,7 @@ int sbx_oci_state_read(const char *dir, struct sbx_oci_state *ret, struct sbx_oc
     json_object_put(o);
     if (!s.id) {
         sbx_oci_state_free(&s);
-        return sbx_oci_fail(e, EINVAL, "%s: no container id", path);
+        return sbx_error_set(e, EINVAL, "%s: no container id", path);
     }
     *ret = s;
     return 0;

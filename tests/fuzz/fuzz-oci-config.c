@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     close(fd);
     struct sbx_oci_config c;
-    struct sbx_oci_err e;
+    struct sbx_error e;
     if (sbx_oci_config_load(bundle, "fuzz", size > 0 && data[0] == ' ', &c, &e) == 0) {
         int out = open("/dev/null", O_WRONLY | O_CLOEXEC);
         if (out < 0 || sbx_policy_export_bpf(c.policy, 0, out) < 0)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Errors travel in struct sbx_error (include/sbx/error.h), reported as TAP:
-# no function of the daemon or of sbx-init takes a message buffer and its
+# no function of the daemon, sbx-init or sandboxd-oci takes a message buffer and its
 # length (char *msg, size_t len) for an error.  Buffers for data under
 # other names (buf, out, name) are not errors and are not matched.
 # Usage: check-errors.py SOURCE_ROOT
@@ -12,7 +12,7 @@ import sys
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from sources import tracked_sources  # noqa: E402
 
-DIRS = ("daemon/", "init/")
+DIRS = ("daemon/", "init/", "oci/")
 # A parameter pair "char *msg, size_t ..." or "char *msgbuf, size_t ...",
 # possibly split across lines.
 PATTERN = re.compile(r"char\s*\*\s*msg(buf)?\s*,\s*size_t\s+\w+")
@@ -29,7 +29,7 @@ def main():
         for m in PATTERN.finditer(text):
             bad.append((f, text.count("\n", 0, m.start()) + 1))
     ok = not bad
-    print(f"{'ok' if ok else 'not ok'} 1 - no message buffer and length in daemon/ or init/")
+    print(f"{'ok' if ok else 'not ok'} 1 - no message buffer and length in daemon/, init/ or oci/")
     for f, line in bad:
         print(f"#   {f}:{line}: take a struct sbx_error *e instead (CONTRIBUTING.md, Errors)")
     print("1..1")

@@ -78,7 +78,7 @@ static void test_podman_run(void)
 {
     make_bundle("podman-run-rm.json", NULL);
     struct sbx_oci_config c;
-    struct sbx_oci_err e = { { 0 } };
+    struct sbx_error e = { 0 };
     int r = sbx_oci_config_load(bundle, "x", false, &c, &e);
     if (r < 0)
         fprintf(stderr, "%s\n", e.msg);
@@ -124,7 +124,7 @@ static void test_containerd_run(void)
 {
     make_bundle("ctr-run-rm.json", NULL);
     struct sbx_oci_config c;
-    struct sbx_oci_err e = { { 0 } };
+    struct sbx_error e = { 0 };
     int r = sbx_oci_config_load(bundle, "c1", false, &c, &e);
     if (r < 0)
         fprintf(stderr, "%s\n", e.msg);
@@ -139,7 +139,7 @@ static void test_containerd_run(void)
 /* Loads the edited podman config; returns the error text (static) or NULL. */
 static const char *load_edited(void (*edit)(json_object *), bool systemd)
 {
-    static struct sbx_oci_err e;
+    static struct sbx_error e;
     make_bundle("podman-run-rm.json", edit);
     struct sbx_oci_config c;
     memset(&e, 0, sizeof(e));
@@ -249,7 +249,7 @@ static void test_mode_and_systemd(void)
     CU_ASSERT_PTR_NULL(load_edited(mode_trap, false));
     make_bundle("podman-run-rm.json", systemd_path);
     struct sbx_oci_config c;
-    struct sbx_oci_err e = { { 0 } };
+    struct sbx_error e = { 0 };
     CU_ASSERT_FATAL(sbx_oci_config_load(bundle, "x", true, &c, &e) == 0);
     CU_ASSERT_STRING_EQUAL(c.cgroups_path, "/machine.slice/libpod-abc.scope");
     sbx_oci_config_free(&c);
@@ -259,7 +259,7 @@ static void test_mode_and_systemd(void)
 static void test_exec_process(void)
 {
     struct sbx_oci_process p;
-    struct sbx_oci_err e = { { 0 } };
+    struct sbx_error e = { 0 };
     CU_ASSERT_FATAL(
         sbx_oci_process_load("oci-fixtures/podman-exec.process.json", SBX_MODE_TRAP, &p, &e) == 0);
     CU_ASSERT_EQUAL(p.spec.mode, SBX_MODE_TRAP);
