@@ -184,6 +184,21 @@ static void raise_nofile(struct sbx_daemon *d)
         sbx_warn("cannot raise the nofile limit to %llu: %m", (unsigned long long)rl.rlim_max);
 }
 
+/* Whether this process sees every id as itself: the host's user namespace. */
+static bool in_initial_userns(void)
+{
+    char buf[128];
+    _cleanup_close_ int fd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return true; /* no /proc: nothing says otherwise, and the lock still guards */
+    buf[n] = '\0';
+    unsigned long inside, outside, count;
+    const char *nl = strchr(buf, '\n');
+    return sscanf(buf, "%lu %lu %lu", &inside, &outside, &count) == 3 && inside == 0 &&
+           outside == 0 && count == 4294967295UL && (!nl || !nl[1]);
+}
+
 /*
  * The host ids of sandboxes' user namespaces.  Without any configured,
  * sandboxes run in the host's user namespace, as a policy's `userns: host`
@@ -211,6 +226,21 @@ static int ids_setup(struct sbx_daemon *d, struct sbx_error *e)
                      1u << 30, 1u << 24);
         return 0;
     }
+    /*
+     * The files name host ids: a daemon in a user namespace of its own (the
+     * rootless one sandboxctl starts) cannot map them, and runs sandboxes in
+     * its own namespace instead, as without a range.
+     */
+    if (!in_initial_userns()) {
+        sbx_debug("in a user namespace of its own: the ranges of %s in %s are not used",
+                  c->subid_user, c->subuid_file);
+        sbx_idrange_pool_free(&d->ids);
+        return 0;
+    }
+    if (!c->id_lock_file)
+        c->id_lock_file = SBX_IDRANGE_DEFAULT_LOCK;
+    if ((r = sbx_idrange_lock(&d->ids, c->id_lock_file, e)) < 0)
+        return sbx_error_wrap(e, "the host ids of sandboxes (option --id-lock)");
     unsigned busy = sbx_idrange_mark_running(&d->ids);
     if (busy)
         sbx_warn("%u block(s) of host ids still run processes; they stay in use until those end "
@@ -340,6 +370,7 @@ int sbx_daemon_run(const struct sbx_daemon_config *cfg)
         .default_bpf_fd = -EBADF,
         .srv = { .reserve_fd = -EBADF },
         .lifecycle = { .dir_fd = -EBADF },
+        .ids = { .lock_fd = -EBADF },
     };
     uv_loop_t loop;
     struct sbx_error e = { 0 };

@@ -26,6 +26,8 @@ struct sbx_daemon_config {
     uint64_t log_size;     /* bytes of log per detached sandbox */
     /* Whose subordinate ids give sandboxes their user namespaces; NULL: the defaults. */
     const char *subid_user, *subuid_file, *subgid_file;
+    /* The lock file every daemon of the host shares for those ids; NULL: the default. */
+    const char *id_lock_file;
 };
 
 /* Runs the daemon until SIGTERM (or, embedded, until its connection is done). */

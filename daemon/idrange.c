@@ -2,7 +2,8 @@
 /*
  * The host id blocks of sandboxes' user namespaces: parsing the subordinate
  * id files, and a first-fit allocator of blocks, so that a block is reused as
- * soon as its sandbox is gone and no two live sandboxes share one.
+ * soon as its sandbox is gone and no two live sandboxes share one, not even
+ * two of different daemons (a lock file shared by every daemon of the host).
  */
 #include "daemon/idrange.h"
 
@@ -146,7 +147,7 @@ static unsigned blocks_of(const struct sbx_idrange *r, size_t n, uint32_t *out)
 int sbx_idrange_init(struct sbx_idrange_pool *p, const struct sbx_idrange *uids, size_t n_uids,
                      const struct sbx_idrange *gids, size_t n_gids)
 {
-    *p = (struct sbx_idrange_pool){ 0 };
+    *p = (struct sbx_idrange_pool){ .lock_fd = -1 };
     _cleanup_free_ uint32_t *u = calloc(SBX_IDRANGE_MAX_BLOCKS, sizeof(*u));
     _cleanup_free_ uint32_t *g = calloc(SBX_IDRANGE_MAX_BLOCKS, sizeof(*g));
     if (!u || !g)
@@ -179,6 +180,7 @@ int sbx_idrange_load(struct sbx_idrange_pool *p, const char *user, const char *s
     size_t nu, ng;
     char buf[4096];
     struct passwd pw, *pwp = NULL;
+    *p = (struct sbx_idrange_pool){ .lock_fd = -1 };
     /* The files may name the user by uid; the user need not exist (a private file). */
     bool have_uid = getpwnam_r(user, &pw, buf, sizeof(buf), &pwp) == 0 && pwp;
     uid_t uid = have_uid ? pw.pw_uid : 0;
@@ -200,7 +202,51 @@ void sbx_idrange_pool_free(struct sbx_idrange_pool *p)
     free(p->uid_base);
     free(p->gid_base);
     free(p->used);
-    *p = (struct sbx_idrange_pool){ 0 };
+    if (p->lock_fd >= 0)
+        close(p->lock_fd);
+    *p = (struct sbx_idrange_pool){ .lock_fd = -1 };
+}
+
+int sbx_idrange_lock(struct sbx_idrange_pool *p, const char *path, struct sbx_error *e)
+{
+    _cleanup_close_ int fd =
+        open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, S_IRUSR | S_IWUSR);
+    if (fd < 0)
+        return sbx_error_set_errno(e, errno, "cannot open the id lock file %s", path);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return sbx_error_set_errno(e, errno, "id lock file %s", path);
+    /* Another user's file could be locked by that user to deny every block. */
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
+        return sbx_error_set(e, EPERM,
+                             "id lock file %s: not a regular file of uid %u writable by it alone",
+                             path, (unsigned)geteuid());
+    if (p->lock_fd >= 0)
+        close(p->lock_fd);
+    p->lock_fd = TAKE_FD(fd);
+    return 0;
+}
+
+/* Takes (F_WRLCK) or drops (F_UNLCK) the host-wide lock of block b. */
+static int lock_block(const struct sbx_idrange_pool *p, unsigned b, short type)
+{
+    if (p->lock_fd < 0)
+        return 0;
+    struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_len = SBX_IDRANGE_SIZE };
+    fl.l_start = (off_t)p->uid_base[b];
+    if (fcntl(p->lock_fd, F_OFD_SETLK, &fl) < 0)
+        return -errno;
+    fl.l_start = (off_t)((uint64_t)1 << 32) + (off_t)p->gid_base[b];
+    if (fcntl(p->lock_fd, F_OFD_SETLK, &fl) < 0) {
+        int r = -errno;
+        if (type == F_WRLCK) {
+            fl.l_type = F_UNLCK;
+            fl.l_start = (off_t)p->uid_base[b];
+            fcntl(p->lock_fd, F_OFD_SETLK, &fl);
+        }
+        return r;
+    }
+    return 0;
 }
 
 static bool is_used(const struct sbx_idrange_pool *p, unsigned b)
@@ -224,6 +270,12 @@ int sbx_idrange_alloc(struct sbx_idrange_pool *p, struct sbx_ids *ret)
     for (unsigned b = 0; b < p->n_blocks; b++) {
         if (is_used(p, b))
             continue;
+        int r = lock_block(p, b, F_WRLCK);
+        /* Held by another daemon: its sandbox has these ids. */
+        if (r == -EAGAIN || r == -EACCES)
+            continue;
+        if (r < 0)
+            return r;
         sbx_idrange_mark(p, (int)b);
         *ret = (struct sbx_ids){ .block = (int)b, .uid = p->uid_base[b], .gid = p->gid_base[b] };
         return 0;
@@ -239,6 +291,7 @@ void sbx_idrange_release(struct sbx_idrange_pool *p, struct sbx_ids *ids)
         return;
     p->used[b / 8] &= (uint8_t) ~(1u << (b % 8));
     p->n_used--;
+    lock_block(p, (unsigned)b, F_UNLCK);
 }
 
 int sbx_idrange_block_of(const struct sbx_idrange_pool *p, uint32_t uid)

@@ -17,6 +17,12 @@
 #define SBX_IDRANGE_DEFAULT_USER "sandboxd"
 #define SBX_IDRANGE_DEFAULT_SUBUID "/etc/subuid"
 #define SBX_IDRANGE_DEFAULT_SUBGID "/etc/subgid"
+/*
+ * Where every daemon of the host locks the blocks it hands out, so that two
+ * daemons given the same ranges (a service and a root `sandboxctl run` with
+ * no daemon, or two services on two sockets) never give two sandboxes one block.
+ */
+#define SBX_IDRANGE_DEFAULT_LOCK "/run/sandboxd-ids.lock"
 
 /* Guest ids 0..SBX_IDRANGE_SIZE-1 map to one block of host ids. */
 #define SBX_IDRANGE_SIZE 65536u
@@ -39,6 +45,7 @@ struct sbx_idrange_pool {
     uint32_t *uid_base, *gid_base; /* block i's first host uid and gid */
     uint8_t *used;                 /* one bit per block */
     unsigned n_blocks, n_used;
+    int lock_fd; /* the host-wide lock file (sbx_idrange_lock), or -1 */
 };
 
 /*
@@ -67,7 +74,19 @@ static inline bool sbx_idrange_configured(const struct sbx_idrange_pool *p)
     return p->n_blocks > 0;
 }
 
-/* The lowest free block; -ENOSPC when every block is in use. */
+/*
+ * Opens (creating it, mode 0600) the lock file that every daemon of the host
+ * shares: from then on a block is handed out only while this pool holds an
+ * OFD write lock on its uid and gid ranges in that file (byte offsets uid and
+ * 2^32 + gid), which the kernel drops when the daemon ends however it ends.
+ * The file must be a regular file of the daemon's own uid.
+ */
+int sbx_idrange_lock(struct sbx_idrange_pool *p, const char *path, struct sbx_error *e);
+
+/*
+ * The lowest block free here and, with a lock file, not held by another
+ * daemon; -ENOSPC when there is none, another -errno when the lock fails.
+ */
 int sbx_idrange_alloc(struct sbx_idrange_pool *p, struct sbx_ids *ret);
 /* Gives back a block (ids->block -1: nothing); ids->block becomes -1. */
 void sbx_idrange_release(struct sbx_idrange_pool *p, struct sbx_ids *ids);

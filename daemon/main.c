@@ -27,13 +27,15 @@ static void usage(FILE *f)
             "  --subid-user NAME    whose subordinate ids sandboxes get (default %s)\n"
             "  --subuid-file FILE   subordinate uids (default %s)\n"
             "  --subgid-file FILE   subordinate gids (default %s)\n"
+            "  --id-lock FILE       lock file of those ids, shared by every daemon (default %s)\n"
             "  --ready-fd FD        write READY to FD once serving\n"
             "  -v, --verbose        log debug messages\n"
             "  -q, --quiet          log warnings and errors only\n"
             "  --version            print the version\n",
             SBX_DEFAULT_SOCKET, SBX_DEFAULT_STATE_DIR, SBX_DEFAULT_POLICY_DIR, SBX_GROUP,
             SBX_LIFE_DEFAULT_MAX_DETACHED, SBX_LIFE_DEFAULT_MAX_RECORDS, SBX_LIFE_DEFAULT_LOG_SIZE,
-            SBX_IDRANGE_DEFAULT_USER, SBX_IDRANGE_DEFAULT_SUBUID, SBX_IDRANGE_DEFAULT_SUBGID);
+            SBX_IDRANGE_DEFAULT_USER, SBX_IDRANGE_DEFAULT_SUBUID, SBX_IDRANGE_DEFAULT_SUBGID,
+            SBX_IDRANGE_DEFAULT_LOCK);
 }
 
 static int parse_mode(const char *s, enum sbx_syscall_mode *ret)
@@ -102,6 +104,7 @@ int main(int argc, char **argv)
         OPT_SUBID_USER,
         OPT_SUBUID_FILE,
         OPT_SUBGID_FILE,
+        OPT_ID_LOCK,
     };
     static const struct option opts[] = {
         { "socket", required_argument, NULL, OPT_SOCKET },
@@ -116,6 +119,7 @@ int main(int argc, char **argv)
         { "subid-user", required_argument, NULL, OPT_SUBID_USER },
         { "subuid-file", required_argument, NULL, OPT_SUBUID_FILE },
         { "subgid-file", required_argument, NULL, OPT_SUBGID_FILE },
+        { "id-lock", required_argument, NULL, OPT_ID_LOCK },
         { "verbose", no_argument, NULL, 'v' },
         { "quiet", no_argument, NULL, 'q' },
         { "version", no_argument, NULL, OPT_VERSION },
@@ -190,6 +194,9 @@ int main(int argc, char **argv)
             break;
         case OPT_SUBGID_FILE:
             cfg.subgid_file = optarg;
+            break;
+        case OPT_ID_LOCK:
+            cfg.id_lock_file = optarg;
             break;
         case 'v':
             cfg.log_level = LOG_DEBUG;

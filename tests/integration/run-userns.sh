@@ -281,6 +281,45 @@ t_reused() {
 }
 t "blocks are reused once their sandboxes are gone (six runs on three blocks)" t_reused
 
+# A second daemon given the same range: the host-wide lock file keeps the two
+# from handing out one block twice.  Both start idle (each spare takes a block,
+# the second's the next one: the first's spare runs as its block's ids); then
+# each run on the first daemon takes a block the second holds, without the lock.
+t_two_daemons() {
+    local sock2=$T/second.sock pid2 ok=0 a b c
+    mkdir -p "$T/state2"
+    rm -f "$T/ready2"
+    mkfifo "$T/ready2"
+    "$SANDBOXD" --socket "$sock2" --state-dir "$T/state2" --policy-dir "$T/policies" \
+        --group nogroup --ready-fd 3 3>"$T/ready2" 2>"$T/sandboxd2.log" &
+    pid2=$!
+    read -r -t 20 _ <"$T/ready2" || ok=1
+    ctl run -d --name first1 "$IMG" sleep 308 && rc_is 0 || ok=1
+    timeout 60 "$SANDBOXCTL" run --socket "$sock2" -d --name second1 "$IMG" sleep 309 \
+        >"$T/out" 2>"$T/err" || ok=1
+    ctl run -d --name first2 "$IMG" sleep 310 && rc_is 0 || ok=1
+    for p in 'sleep 308' 'sleep 309' 'sleep 310'; do
+        wait_until 10 test -n "$(host_pid "$p")" || ok=1
+    done
+    a=$(status_uids "$(host_pid 'sleep 308')" | cut -d' ' -f1)
+    b=$(status_uids "$(host_pid 'sleep 309')" | cut -d' ' -f1)
+    c=$(status_uids "$(host_pid 'sleep 310')" | cut -d' ' -f1)
+    say "host uids $a (first daemon), $b (second), $c (first)"
+    [ -n "$a" ] && [ -n "$b" ] && [ -n "$c" ] && [ "$a" != "$b" ] && [ "$b" != "$c" ] &&
+        [ "$a" != "$c" ] || ok=1
+    # Every block is held now, by one daemon or the other: the second has none left.
+    timeout 60 "$SANDBOXCTL" run --socket "$sock2" "$IMG" /bin/true >"$T/out" 2>"$T/err" && ok=1
+    err_has "every block of host ids is in use" || ok=1
+    stop_all first1 first2
+    timeout 60 "$SANDBOXCTL" kill --socket "$sock2" -s KILL second1 || true
+    timeout 60 "$SANDBOXCTL" wait --socket "$sock2" second1 || true
+    kill -TERM "$pid2"
+    wait "$pid2" || true
+    return "$ok"
+}
+t "two daemons given one range never hand out one block twice (a shared lock file)" \
+    t_two_daemons
+
 # ---- the daemon's restart ------------------------------------------------------
 
 t_restart() {

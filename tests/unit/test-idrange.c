@@ -132,6 +132,57 @@ static void test_load_files(void)
     rmdir(dir);
 }
 
+/*
+ * Two pools of the same ranges, as two daemons given the same files, share one
+ * lock file: each block goes to one of them at a time, and a block comes back
+ * when its holder releases it or ends (the kernel drops an OFD lock on close).
+ */
+static void test_lock_shared(void)
+{
+    char dir[] = "/tmp/sbx-test-idrange.XXXXXX", lock[64];
+    struct sbx_error e = { 0 };
+    CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+    snprintf(lock, sizeof(lock), "%s/ids.lock", dir);
+    struct sbx_idrange u[] = { { 100000, 3 * B } };
+    struct sbx_idrange g[] = { { 900000, 3 * B } };
+    struct sbx_idrange_pool a, b;
+    CU_ASSERT_EQUAL_FATAL(sbx_idrange_init(&a, u, 1, g, 1), 0);
+    CU_ASSERT_EQUAL_FATAL(sbx_idrange_init(&b, u, 1, g, 1), 0);
+    CU_ASSERT_EQUAL_FATAL(sbx_idrange_lock(&a, lock, &e), 0);
+    CU_ASSERT_EQUAL_FATAL(sbx_idrange_lock(&b, lock, &e), 0);
+    struct sbx_ids a0, a1, b0, b1;
+    CU_ASSERT_EQUAL(sbx_idrange_alloc(&a, &a0), 0);
+    CU_ASSERT_EQUAL(sbx_idrange_alloc(&b, &b0), 0);
+    CU_ASSERT_EQUAL(a0.uid, 100000);
+    CU_ASSERT_EQUAL(b0.uid, 100000 + B);
+    CU_ASSERT_EQUAL(b0.gid, 900000 + B);
+    CU_ASSERT_EQUAL(sbx_idrange_alloc(&a, &a1), 0);
+    CU_ASSERT_EQUAL(a1.uid, 100000 + 2 * B);
+    CU_ASSERT_EQUAL(sbx_idrange_alloc(&b, &b1), -ENOSPC);
+    sbx_idrange_release(&a, &a0);
+    CU_ASSERT_EQUAL(sbx_idrange_alloc(&b, &b1), 0);
+    CU_ASSERT_EQUAL(b1.uid, 100000);
+    /* a ends: its block 2 is free for b. */
+    sbx_idrange_pool_free(&a);
+    struct sbx_ids b2;
+    CU_ASSERT_EQUAL(sbx_idrange_alloc(&b, &b2), 0);
+    CU_ASSERT_EQUAL(b2.uid, 100000 + 2 * B);
+    sbx_idrange_pool_free(&b);
+    /* Another user's lock file could deny every block: refused. */
+    CU_ASSERT_EQUAL(chown(lock, 65534, 65534), 0);
+    CU_ASSERT_EQUAL_FATAL(sbx_idrange_init(&a, u, 1, g, 1), 0);
+    CU_ASSERT_EQUAL(sbx_idrange_lock(&a, lock, &e), -EPERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, lock));
+    sbx_idrange_pool_free(&a);
+    unlink(lock);
+    CU_ASSERT_EQUAL(symlink("/etc/passwd", lock), 0);
+    CU_ASSERT_EQUAL_FATAL(sbx_idrange_init(&a, u, 1, g, 1), 0);
+    CU_ASSERT_EQUAL(sbx_idrange_lock(&a, lock, &e), -ELOOP);
+    sbx_idrange_pool_free(&a);
+    unlink(lock);
+    rmdir(dir);
+}
+
 static void test_bind_map(void)
 {
     char buf[256];
@@ -150,7 +201,8 @@ int main(void)
 {
     static const struct sbx_test tests[] = {
         SBX_TEST(test_parse),           SBX_TEST(test_parse_refused), SBX_TEST(test_blocks),
-        SBX_TEST(test_overlap_refused), SBX_TEST(test_load_files),    SBX_TEST(test_bind_map),
+        SBX_TEST(test_overlap_refused), SBX_TEST(test_load_files),    SBX_TEST(test_lock_shared),
+        SBX_TEST(test_bind_map),
     };
     return sbx_test_main("idrange", tests, ARRAY_SIZE(tests));
 }
