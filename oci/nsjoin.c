@@ -6,7 +6,8 @@
  * sandboxd-oci container is its monitor's, on the host.  A path
  * /proc/PID/ns/TYPE whose PID is the monitor of a container under --root
  * therefore means that container's sandbox: its sbx-init's namespace.  Any
- * other path is opened as it is, and none may be the host's own.
+ * other path is opened as it is, and none may be the host's own (the
+ * runtime's, or that of the host's pid 1).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -97,15 +98,25 @@ static int open_one(const char *root, int kind, const char *path, struct sbx_err
     int type = ioctl(fd, NS_GET_NSTYPE);
     if (type != clone_flags[kind])
         return sbx_error_set(e, EINVAL, "linux.namespaces: %s is not a %s namespace", path, what);
-    char self[32];
-    snprintf(self, sizeof(self), "/proc/self/ns/%s", proc_names[kind]);
-    struct stat want, host;
-    if (fstat(fd, &want) == 0 && stat(self, &host) == 0 && want.st_dev == host.st_dev &&
-        want.st_ino == host.st_ino)
-        return sbx_error_set(e, EOPNOTSUPP,
-                             "linux.namespaces: %s is the host's %s namespace, which a sandbox "
-                             "does not join",
-                             path, what);
+    /*
+     * The runtime's own namespace, and the host init's: a runtime started
+     * in a namespace of its own (a shim in a pod's network, say) must not
+     * take the host's for a pod's.
+     */
+    struct stat want;
+    if (fstat(fd, &want) < 0)
+        return sbx_error_set_errno(e, errno, "linux.namespaces: %s namespace %s", what, path);
+    for (int i = 0; i < 2; i++) {
+        char host_path[32];
+        struct stat host;
+        snprintf(host_path, sizeof(host_path), "/proc/%s/ns/%s", i ? "1" : "self",
+                 proc_names[kind]);
+        if (stat(host_path, &host) == 0 && want.st_dev == host.st_dev && want.st_ino == host.st_ino)
+            return sbx_error_set(e, EOPNOTSUPP,
+                                 "linux.namespaces: %s is the host's %s namespace, which a "
+                                 "sandbox does not join",
+                                 path, what);
+    }
     return TAKE_FD(fd);
 }
 

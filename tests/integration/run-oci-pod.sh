@@ -114,6 +114,19 @@ refused() {
 }
 t "pod: joining the host's ipc namespace is refused" refused \
     "/proc/$$/ns/ipc is the host's ipc namespace" --join "ipc=/proc/$$/ns/ipc"
+# A runtime started in a network namespace of its own still knows the host's:
+# pid 1's.  (This machine's own pid 1 is unreadable even to root, so the
+# case makes a pid namespace whose pid 1 stays in the host's network.)
+# shellcheck disable=SC2016  # the inner shell expands its "$@"
+refused_unshared() {
+    "$OCIPOD" "$T/bad" "$T/rootfs" "$CG/bad" --join "network=/proc/1/ns/net" -- true &&
+        run unshare --pid --fork --mount-proc sh -c \
+            'unshare --net "$@"; rc=$?; exit "$rc"' sh "$SANDBOXD_OCI" --root "$ROOT" \
+            create --bundle "$T/bad" --pid-file "$T/bad.pid" bad
+    [ "$rc" != 0 ] && err_has "/proc/1/ns/net is the host's network namespace" &&
+        [ ! -e "$ROOT/bad" ]
+}
+t "pod: a runtime in its own network namespace refuses pid 1's as the host's" refused_unshared
 t "pod: joining a pid namespace is refused" refused \
     "joining a pid namespace is not supported" --join "pid=/proc/$P/ns/pid"
 t "pod: a namespace of the wrong type is refused" refused \
