@@ -12,6 +12,7 @@
 #include <seccomp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 #include "policy/policy-internal.h"
@@ -186,6 +187,27 @@ int sbx_learn_write(const struct sbx_learn *l, const char *name, FILE *f)
                         "    - { action: allow, syscalls: [%s], args: [{ index: %d, op: eq, "
                         "value: %#" PRIx64 " }] }\n",
                         nb, a, vs->v[i]);
+        }
+    }
+    /*
+     * A prctl the workload made is learned per operation: the trampoline's
+     * own (after an exec inside the sandbox it asks PR_GET_SECCOMP whether
+     * its filter runs, then sets the exec's name and memory map) are added
+     * when the workload's rules do not already allow every operation.
+     */
+    const struct sbx_learn_values *pv = &l->values[SYS_prctl];
+    if (l->calls[SYS_prctl] && !pv->many && pv->count > 0) {
+        static const unsigned tramp_prctl[] = { PR_SET_NAME, PR_GET_SECCOMP, PR_SET_MM };
+        for (size_t i = 0; i < ARRAY_SIZE(tramp_prctl); i++) {
+            bool seen = false;
+            for (unsigned k = 0; k < pv->count; k++)
+                seen |= pv->v[k] == tramp_prctl[i];
+            if (!seen)
+                fprintf(f,
+                        "    # The trampoline's own prctl.\n"
+                        "    - { action: allow, syscalls: [prctl], args: [{ index: 0, op: eq, "
+                        "value: %#x }] }\n",
+                        tramp_prctl[i]);
         }
     }
     bool first = true;

@@ -371,6 +371,21 @@ learn_rerun_deny() {
 }
 t "--learn: policy check accepts it, the workload reruns, mkdir is denied" learn_rerun_deny
 
+# The shell forks for cat while learning; a shell that execs its one command
+# in place runs the trampoline's exec path under the learned policy, with
+# the prctl calls it makes there (before the fix: exit 126, no output).
+learn_exec_in_place() {
+    local p=$T/learned-exec.yaml m
+    for m in trap rewrite; do
+        rm -f "$p"
+        run "$m" --learn "$p" -- /bin/sh -c 'cat /etc/passwd >/dev/null; echo hi'
+        rc_is 0 && grep -q '^    # learned: prctl arg 0 = ' "$p" &&
+            run "$m" --policy "$p" -- /bin/sh -c 'cat /etc/passwd' && rc_is 0 &&
+            grep -q '^root:' "$T/out" || return 1
+    done
+}
+t "--learn: a workload that execs in place runs under the policy it learned" learn_exec_in_place
+
 learn_merge() {
     local p=$T/learned.yaml
     run trap --learn "$p" -- /bin/sh -c 'mkdir /tmp/d && echo made'
