@@ -84,7 +84,9 @@ pid_t sbx_init_spawn(const struct sbx_init_spawn *a, int *ret_pidfd)
             uint64_t none = 0;
             syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
         }
-        char *const argv[] = { "sbx-init", NULL };
+        /* Its network namespace is new: init may bring its loopback up before a request. */
+        char *const argv[] = { "sbx-init",
+                               (a->ns_flags & CLONE_NEWNET) ? SBX_INIT_ARG_OWN_NETNS : NULL, NULL };
         char *const envp[] = { NULL };
         syscall(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
         sbx_spawn_fail(report, SBX_SPAWN_EXEC);

@@ -42,13 +42,19 @@
 #define SECBIT_KEEP_CAPS (1 << 4)
 #endif
 
-int sbx_init_uts_net(const struct sbx_spec *spec, struct sbx_error *e)
+int sbx_init_uts_net(const struct sbx_spec *spec, const struct sbx_init_premade *pre,
+                     struct sbx_error *e)
 {
     const char *name = spec->hostname ? spec->hostname : "sandbox";
     if (sethostname(name, strlen(name)) < 0)
         return sbx_error_set_errno(e, errno, "sethostname");
-    if (spec->flags & SBX_SPEC_NET_HOST)
+    if ((spec->flags & SBX_SPEC_NET_HOST) || pre->lo_up)
         return 0;
+    return sbx_init_lo_up(e);
+}
+
+int sbx_init_lo_up(struct sbx_error *e)
+{
     _cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (s < 0)
         return sbx_error_set_errno(e, errno, "socket for loopback setup");

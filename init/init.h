@@ -3,6 +3,7 @@
 #pragma once
 
 #include <linux/filter.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -26,14 +27,19 @@ struct sbx_init_fds {
 };
 
 /*
- * What of a sandbox's root depends on no request: a /proc and a /dev (without
- * /dev/shm), detached, made while init waits for its SPEC.  -EBADF for one
- * that sbx_init_rootfs makes itself.
+ * What of a sandbox depends on no request: a /proc and a /dev (without
+ * /dev/shm), detached, made while init waits for its SPEC (-EBADF for one
+ * that sbx_init_rootfs makes itself), and the loopback of a network
+ * namespace of the sandbox's own, up.
  */
 struct sbx_init_premade {
     int proc;
     int dev;
+    bool lo_up;
 };
+
+/* The argument sbx-init gets when it was cloned into a network namespace of its own. */
+#define SBX_INIT_ARG_OWN_NETNS "netns"
 
 /* Before the SPEC: makes what it can of struct sbx_init_premade; it never fails. */
 void sbx_init_premount(struct sbx_init_premade *ret);
@@ -44,8 +50,11 @@ void sbx_init_premount(struct sbx_init_premade *ret);
  */
 int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
                     const struct sbx_init_premade *pre, struct sbx_error *e);
-/* Hostname and loopback. */
-int sbx_init_uts_net(const struct sbx_spec *spec, struct sbx_error *e);
+/* The loopback interface up (in the sandbox's own network namespace). */
+int sbx_init_lo_up(struct sbx_error *e);
+/* Hostname, and the loopback unless pre already brought it up. */
+int sbx_init_uts_net(const struct sbx_spec *spec, const struct sbx_init_premade *pre,
+                     struct sbx_error *e);
 /* With SBX_SPEC_TTY: a pty in the sandbox's devpts, its slave owned by the guest's ids. */
 int sbx_init_open_pty(const struct sbx_spec *spec, int *ret_master, int *ret_slave,
                       struct sbx_error *e);

@@ -177,7 +177,7 @@ static int wait_start(int ctl, int *master, struct sbx_error *e)
     return start ? 0 : -1;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     int ctl = SBX_INIT_CTL_FD;
     struct sbx_error e = { 0 };
@@ -197,6 +197,10 @@ int main(void)
      */
     struct sbx_init_premade pre;
     sbx_init_premount(&pre);
+    /* A failure here is not reported: the request's own attempt reports it. */
+    struct sbx_error ignored;
+    if (argc > 1 && strcmp(argv[1], SBX_INIT_ARG_OWN_NETNS) == 0)
+        pre.lo_up = sbx_init_lo_up(&ignored) == 0;
 
     struct sbx_frame f = { 0 };
     int r = sbx_proto_recv(ctl, &f);
@@ -211,7 +215,7 @@ int main(void)
     unsigned kind = SBX_EXIT_SETUP;
     char path[4096];
     if (split_fds(&spec, &f, &fds, &e) < 0 || sbx_init_rootfs(&spec, &fds, &pre, &e) < 0 ||
-        sbx_init_uts_net(&spec, &e) < 0)
+        sbx_init_uts_net(&spec, &pre, &e) < 0)
         goto fail;
     /* Opened before the guest runs, which could otherwise change what "/" names. */
     if ((spec.flags & SBX_SPEC_WRITABLE_IMAGE) &&
