@@ -223,7 +223,7 @@ static int build(const char *source, const char *output, uint64_t size, char **l
     struct sbx_source_progress sp = { .fn = on_read, .ctx = &p };
     struct sbx_tree t;
     struct sbx_source_result res = { 0 };
-    char err[2048] = "";
+    struct sbx_error e = { 0 };
     char tmp[PATH_MAX + 32];
     _cleanup_close_ int fd = -EBADF;
     _cleanup_free_ void *map = NULL;
@@ -234,10 +234,10 @@ static int build(const char *source, const char *output, uint64_t size, char **l
         sbx_tree_free(&t);
         return 1;
     }
-    r = sbx_source_read(source, &t, &res, &sp, err, sizeof(err));
+    r = sbx_source_read(source, &t, &res, &sp, &e);
     progress_end(&p);
     if (r < 0) {
-        fprintf(stderr, "sandboxctl: image build: %s\n", err[0] ? err : strerror(-r));
+        fprintf(stderr, "sandboxctl: image build: %s\n", sbx_error_msg(&e, r));
         goto out;
     }
     uint8_t tree_sha[32];
@@ -262,19 +262,20 @@ static int build(const char *source, const char *output, uint64_t size, char **l
         r = sbx_neg_errno();
         goto out;
     }
-    r = sbx_ext4_write(&t, fd, bytes, seed, on_write, &p, err, sizeof(err));
+    r = sbx_ext4_write(&t, fd, bytes, seed, on_write, &p, &e);
     progress_end(&p);
     if (r < 0) {
-        fprintf(stderr, "sandboxctl: image build: %s\n", err);
+        fprintf(stderr, "sandboxctl: image build: %s\n", sbx_error_msg(&e, r));
         if (named)
             unlink(tmp);
         goto out;
     }
     /* The filesystem is complete: its site map. */
-    r = sbx_image_build_sitemap(fd, &t, &map, &map_len, err, sizeof(err));
+    e = (struct sbx_error){ 0 };
+    r = sbx_image_build_sitemap(fd, &t, &map, &map_len, &e);
     if (r < 0 && !quiet)
         fprintf(stderr, "sandboxctl: image build: %s (the daemon makes it at the first run)\n",
-                err);
+                sbx_error_msg(&e, r));
     json_object *doc = meta_document(source, &res, &t, tree_sha, bytes, r == 0, labels, nlabels);
     char sb[72];
     if (sbx_image_meta_superblock(fd, sb) == 0)
@@ -402,8 +403,8 @@ static int cmd_inspect(int argc, char **argv)
     _cleanup_free_ char *text = NULL;
     size_t len;
     uint64_t fs_bytes;
-    char msg[256];
-    int r = sbx_image_meta_read(fd, &text, &len, &fs_bytes, msg, sizeof(msg));
+    struct sbx_error e = { 0 };
+    int r = sbx_image_meta_read(fd, &text, &len, &fs_bytes, &e);
     if (r == -ENOENT) {
         fprintf(stderr,
                 "sandboxctl: image inspect: %s: no metadata (an image not made by "
@@ -413,7 +414,7 @@ static int cmd_inspect(int argc, char **argv)
     }
     if (r < 0) {
         fprintf(stderr, "sandboxctl: image inspect: %s: %s\n", image,
-                r == -EBADMSG ? msg : strerror(-r));
+                r == -EBADMSG ? e.msg : strerror(-r));
         return 1;
     }
     json_object *doc = json_tokener_parse(text);

@@ -43,25 +43,29 @@
 
 /* Over the image mounted; *ret_mounted says whether the mount succeeded. */
 static int mounted(int fd, int helper, void **ret_map, size_t *ret_len, bool *ret_mounted,
-                   char *msg, size_t msglen)
+                   struct sbx_error *e)
 {
     struct sbx_image_cache cache;
     sbx_image_cache_init(&cache, 0);
     struct sbx_image *img = NULL;
-    struct sbx_error e = { 0 };
-    int r = sbx_image_acquire(&cache, fd, false, &img, &e);
+    int r = sbx_image_acquire(&cache, fd, false, &img, e);
     *ret_mounted = r == 0;
     if (r < 0) {
-        snprintf(msg, msglen, "cannot mount the image for its site map: %s", e.msg);
+        sbx_error_wrap(e, "cannot mount the image for its site map");
         sbx_image_cache_clear(&cache);
         return r;
     }
     struct sbx_sitemap_job job;
-    r = sbx_sitemap_start(helper, img->mount_fd, &job, &e);
+    e->msg[0] = '\0';
+    r = sbx_sitemap_start(helper, img->mount_fd, &job, e);
     if (r == 0)
-        r = sbx_sitemap_finish(&job, ret_map, ret_len, &e);
-    if (r < 0)
-        snprintf(msg, msglen, "no site map: %s", sbx_error_msg(&e, r));
+        r = sbx_sitemap_finish(&job, ret_map, ret_len, e);
+    if (r < 0) {
+        if (!e->msg[0])
+            sbx_error_set_errno(e, r, "no site map");
+        else
+            sbx_error_wrap(e, "no site map");
+    }
     sbx_image_release(&cache, img, 0);
     sbx_image_cache_clear(&cache);
     return r;
@@ -204,7 +208,7 @@ static int feed_dir(struct feed *f, const struct sbx_tree_node *dir, unsigned de
 }
 
 static int from_tree(const struct sbx_tree *t, int helper, void **ret_map, size_t *ret_len,
-                     char *msg, size_t msglen)
+                     struct sbx_error *e)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -217,8 +221,7 @@ static int from_tree(const struct sbx_tree *t, int helper, void **ret_map, size_
     struct sbx_sitemap_job job = { .pidfd = -EBADF, .out = -EBADF, .report = -EBADF };
     int r = spawn_files(helper, theirs, out, &job);
     if (r < 0) {
-        snprintf(msg, msglen, "cannot start sbx-sitemap: %s", strerror(-r));
-        return r;
+        return sbx_error_set(e, r, "cannot start sbx-sitemap: %s", strerror(-r));
     }
     job.out = TAKE_FD(out);
     theirs = sbx_close(theirs);
@@ -226,33 +229,34 @@ static int from_tree(const struct sbx_tree *t, int helper, void **ret_map, size_
     r = f.buf ? feed_dir(&f, &t->root, 0) : -ENOMEM;
     free(f.buf);
     if (r < 0) {
-        snprintf(msg, msglen, "cannot hand the image's files to sbx-sitemap: %s", strerror(-r));
+        sbx_error_set(e, r, "cannot hand the image's files to sbx-sitemap: %s", strerror(-r));
         sbx_sitemap_cancel(&job, 1000);
         return r;
     }
     /* The end of the list. */
     sock = sbx_close(sock);
-    struct sbx_error e = { 0 };
-    r = sbx_sitemap_finish(&job, ret_map, ret_len, &e);
+    e->msg[0] = '\0';
+    r = sbx_sitemap_finish(&job, ret_map, ret_len, e);
+    if (r < 0 && !e->msg[0])
+        return sbx_error_set_errno(e, r, "no site map");
     if (r < 0)
-        snprintf(msg, msglen, "no site map: %s", sbx_error_msg(&e, r));
+        return sbx_error_wrap(e, "no site map");
     return r;
 }
 
 int sbx_image_build_sitemap(int fd, const struct sbx_tree *t, void **ret_map, size_t *ret_len,
-                            char *msg, size_t msglen)
+                            struct sbx_error *e)
 {
     _cleanup_close_ int helper = sbx_blob_memfd_sitemap();
     if (helper < 0) {
-        snprintf(msg, msglen, "no sbx-sitemap in this build: %s", strerror(-helper));
-        return helper;
+        return sbx_error_set_errno(e, helper, "no sbx-sitemap in this build");
     }
     if (geteuid() == 0) {
         bool was_mounted;
-        int r = mounted(fd, helper, ret_map, ret_len, &was_mounted, msg, msglen);
+        int r = mounted(fd, helper, ret_map, ret_len, &was_mounted, e);
         /* Root without loop devices (in a container) is handed the files as anyone else. */
         if (r == 0 || was_mounted)
             return r;
     }
-    return from_tree(t, helper, ret_map, ret_len, msg, msglen);
+    return from_tree(t, helper, ret_map, ret_len, e);
 }

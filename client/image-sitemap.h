@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "image/tree.h"
+#include "sbx/error.h"
 
 /*
  * The site map (include/sbx/sitemap.h) of the ext4 image in fd, which
@@ -13,4 +14,4 @@
  * failure.
  */
 int sbx_image_build_sitemap(int fd, const struct sbx_tree *t, void **ret_map, size_t *ret_len,
-                            char *msg, size_t msglen);
+                            struct sbx_error *e);

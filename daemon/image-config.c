@@ -102,12 +102,13 @@ int sbx_image_config_read(int image_fd, struct sbx_image_config *cfg, struct sbx
     _cleanup_free_ char *text = NULL;
     size_t tlen;
     uint64_t fs_bytes;
-    char why[200];
-    int r = sbx_image_meta_read(image_fd, &text, &tlen, &fs_bytes, why, sizeof(why));
+    int r = sbx_image_meta_read(image_fd, &text, &tlen, &fs_bytes, e);
     if (r == -ENOENT)
         return 0;
+    if (r < 0 && r != -EBADMSG)
+        return sbx_error_set(e, r, "%s", strerror(-r));
     if (r < 0)
-        return sbx_error_set(e, r, "%s", r == -EBADMSG ? why : strerror(-r));
+        return r;
     json_tokener *tok = json_tokener_new_ex(32);
     if (!tok)
         return -ENOMEM;

@@ -710,12 +710,13 @@ static int detach_binds(const int *src, unsigned n, struct detached *ret, struct
 static void offer_image_map(const struct sbx_run_req *req, struct sbx_image *img, int image_fd)
 {
     const struct sbx_image_config *cfg = &req->image_config;
-    char sb[72], why[200];
+    char sb[72];
+    struct sbx_error ignored;
     _cleanup_free_ void *map = NULL;
     size_t len = 0;
     if (img->sitemap_tried || img->writable || !cfg->superblock ||
         sbx_image_meta_superblock(image_fd, sb) < 0 || strcmp(sb, cfg->superblock) != 0 ||
-        sbx_image_meta_read_map(image_fd, &map, &len, why, sizeof(why)) < 0 || !map)
+        sbx_image_meta_read_map(image_fd, &map, &len, &ignored) < 0 || !map)
         return;
     sbx_sitemap_offer(img, map, len);
 }

@@ -90,8 +90,7 @@ static uint64_t inode_count(const struct sbx_tree *t, uint64_t bytes)
 struct writer {
     ext2_filsys fs;
     struct sbx_tree *t;
-    char *err;
-    size_t errlen;
+    struct sbx_error *err; /* what failed, for the caller */
     uint64_t done;
     sbx_ext4_progress_fn progress;
     void *progress_ctx;
@@ -101,13 +100,13 @@ struct writer {
 
 static int fail(struct writer *w, errcode_t e, const char *what)
 {
-    snprintf(w->err, w->errlen, "'%s': %s: %s%s", w->pathlen ? w->path : "/", what,
-             error_message(e),
-             e == EXT2_ET_BLOCK_ALLOC_FAIL || e == EXT2_ET_INODE_ALLOC_FAIL ||
-                     e == EXT2_ET_DIR_NO_SPACE_FOR_CSUM
-                 ? " (give a larger --size)"
-                 : "");
-    return e == EXT2_ET_BLOCK_ALLOC_FAIL || e == EXT2_ET_INODE_ALLOC_FAIL ? -ENOSPC : -EIO;
+    return sbx_error_set(
+        w->err, e == EXT2_ET_BLOCK_ALLOC_FAIL || e == EXT2_ET_INODE_ALLOC_FAIL ? ENOSPC : EIO,
+        "'%s': %s: %s%s", w->pathlen ? w->path : "/", what, error_message(e),
+        e == EXT2_ET_BLOCK_ALLOC_FAIL || e == EXT2_ET_INODE_ALLOC_FAIL ||
+                e == EXT2_ET_DIR_NO_SPACE_FOR_CSUM
+            ? " (give a larger --size)"
+            : "");
 }
 
 static int file_type(enum sbx_tree_type t)
@@ -231,8 +230,8 @@ static int write_content(struct writer *w, ext2_ino_t ino, const struct sbx_tree
     while (!e && r == 0 && off < i->size) {
         size_t len = i->size - off < sizeof(buf) ? (size_t)(i->size - off) : sizeof(buf);
         if ((r = sbx_tree_read(w->t, i, off, buf, len)) < 0) {
-            snprintf(w->err, w->errlen, "'%s': cannot read its content from the spool: %s", w->path,
-                     strerror(-r));
+            sbx_error_set(w->err, r, "'%s': cannot read its content from the spool: %s", w->path,
+                          strerror(-r));
             break;
         }
         for (size_t p = 0; !e && p < len; p += BS) {
@@ -428,8 +427,7 @@ static int make_fs(struct writer *w, int fd, uint64_t bytes, const uint8_t seed[
     errcode_t e = ext2fs_initialize(name, EXT2_FLAG_64BITS, &param, unixfd_io_manager, &w->fs);
     if (e) {
         close(dfd);
-        snprintf(w->err, w->errlen, "cannot make the filesystem: %s", error_message(e));
-        return -EIO;
+        return sbx_error_set(w->err, EIO, "cannot make the filesystem: %s", error_message(e));
     }
     ext2_filsys fs = w->fs;
     /* Times the library sets itself (superblock, new inodes) are the input's too. */
@@ -447,9 +445,8 @@ static int make_fs(struct writer *w, int fd, uint64_t bytes, const uint8_t seed[
         sizeof(struct ext2_inode_large) - EXT2_GOOD_OLD_INODE_SIZE;
     snprintf((char *)sb->s_volume_name, sizeof(sb->s_volume_name), "sandboxd");
     if ((e = ext2fs_allocate_tables(fs))) {
-        snprintf(w->err, w->errlen, "cannot allocate the filesystem's tables: %s",
-                 error_message(e));
-        return -EIO;
+        return sbx_error_set(w->err, EIO, "cannot allocate the filesystem's tables: %s",
+                             error_message(e));
     }
     /* The reserved inodes, as mke2fs marks them. */
     for (ext2_ino_t i = EXT2_ROOT_INO + 1; i < EXT2_FIRST_INODE(sb); i++)
@@ -458,24 +455,20 @@ static int make_fs(struct writer *w, int fd, uint64_t bytes, const uint8_t seed[
     ext2fs_inode_alloc_stats2(fs, EXT2_BAD_INO, +1, 0);
     if ((e = ext2fs_update_bb_inode(fs, NULL)) ||
         (e = ext2fs_mkdir(fs, EXT2_ROOT_INO, EXT2_ROOT_INO, 0))) {
-        snprintf(w->err, w->errlen, "cannot make the root directory: %s", error_message(e));
-        return -EIO;
+        return sbx_error_set(w->err, EIO, "cannot make the root directory: %s", error_message(e));
     }
     return 0;
 }
 
 int sbx_ext4_write(struct sbx_tree *t, int fd, uint64_t bytes, const uint8_t seed[32],
-                   sbx_ext4_progress_fn progress, void *progress_ctx, char *err, size_t errlen)
+                   sbx_ext4_progress_fn progress, void *progress_ctx, struct sbx_error *e)
 {
     initialize_ext2_error_table();
     if (ftruncate(fd, (off_t)bytes) < 0) {
-        snprintf(err, errlen, "cannot make the output %llu bytes long: %s",
-                 (unsigned long long)bytes, strerror(errno));
-        return sbx_neg_errno();
+        return sbx_error_set_errno(e, errno, "cannot make the output %llu bytes long",
+                                   (unsigned long long)bytes);
     }
-    struct writer w = {
-        .t = t, .err = err, .errlen = errlen, .progress = progress, .progress_ctx = progress_ctx
-    };
+    struct writer w = { .t = t, .err = e, .progress = progress, .progress_ctx = progress_ctx };
     int r = make_fs(&w, fd, bytes, seed);
     if (r < 0) {
         if (w.fs)
@@ -491,13 +484,13 @@ int sbx_ext4_write(struct sbx_tree *t, int fd, uint64_t bytes, const uint8_t see
     struct sbx_tree_node *lf = sbx_tree_lookup(t, "lost+found");
     if (r == 0 && !lf) {
         ext2_ino_t ino;
-        errcode_t e = ext2fs_mkdir(w.fs, EXT2_ROOT_INO, 0, "lost+found");
-        if (!e)
-            e = ext2fs_lookup(w.fs, EXT2_ROOT_INO, "lost+found", 10, NULL, &ino);
-        for (int k = 0; !e && k < 3; k++)
-            e = ext2fs_expand_dir(w.fs, ino);
-        if (e)
-            r = fail(&w, e, "cannot make lost+found");
+        errcode_t ec = ext2fs_mkdir(w.fs, EXT2_ROOT_INO, 0, "lost+found");
+        if (!ec)
+            ec = ext2fs_lookup(w.fs, EXT2_ROOT_INO, "lost+found", 10, NULL, &ino);
+        for (int k = 0; !ec && k < 3; k++)
+            ec = ext2fs_expand_dir(w.fs, ino);
+        if (ec)
+            r = fail(&w, ec, "cannot make lost+found");
     }
     if (r == 0)
         r = write_dir(&w, &t->root);
@@ -507,10 +500,8 @@ int sbx_ext4_write(struct sbx_tree *t, int fd, uint64_t bytes, const uint8_t see
         ext2fs_free(w.fs);
         return r;
     }
-    errcode_t e = ext2fs_close_free(&w.fs);
-    if (e) {
-        snprintf(err, errlen, "cannot write the filesystem out: %s", error_message(e));
-        return -EIO;
-    }
+    errcode_t ec = ext2fs_close_free(&w.fs);
+    if (ec)
+        return sbx_error_set(e, EIO, "cannot write the filesystem out: %s", error_message(ec));
     return 0;
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "image/tree.h"
+#include "sbx/error.h"
 
 #define SBX_EXT4_BLOCK_SIZE 4096
 
@@ -25,4 +26,4 @@ typedef void (*sbx_ext4_progress_fn)(void *ctx, uint64_t done, uint64_t total);
  * naming the entry the filesystem could not take.
  */
 int sbx_ext4_write(struct sbx_tree *t, int fd, uint64_t bytes, const uint8_t seed[32],
-                   sbx_ext4_progress_fn progress, void *progress_ctx, char *err, size_t errlen);
+                   sbx_ext4_progress_fn progress, void *progress_ctx, struct sbx_error *e);

@@ -65,7 +65,7 @@ int sbx_image_meta_write(int fd, uint64_t fs_bytes, const void *map, size_t map_
 
 /* Reads the footer, map and JSON of fd, each checked against the others and the file. */
 static int meta_read(int fd, char **ret_json, size_t *ret_len, void **ret_map, size_t *ret_map_len,
-                     uint64_t *ret_fs_bytes, char *msg, size_t msglen)
+                     uint64_t *ret_fs_bytes, struct sbx_error *e)
 {
     struct stat st;
     if (fstat(fd, &st) < 0)
@@ -77,16 +77,15 @@ static int meta_read(int fd, char **ret_json, size_t *ret_len, void **ret_map, s
         return -ENOENT;
     uint64_t size = (uint64_t)st.st_size - sizeof(f);
     if (f.version != SBX_IMAGE_META_VERSION) {
-        snprintf(msg, msglen, "image metadata of version %u, this sandboxd reads %d", f.version,
-                 SBX_IMAGE_META_VERSION);
-        return -EBADMSG;
+        return sbx_error_set(e, EBADMSG, "image metadata of version %u, this sandboxd reads %d",
+                             f.version, SBX_IMAGE_META_VERSION);
     }
     if (f.json_bytes > SBX_IMAGE_META_MAX_JSON || f.map_bytes > SBX_IMAGE_META_MAX_MAP ||
         f.json_bytes + f.map_bytes > size || f.fs_bytes != size - f.json_bytes - f.map_bytes ||
         f.fs_bytes % 4096 != 0) {
-        snprintf(msg, msglen, "image metadata that does not fit the file (%llu + %u + %llu bytes)",
-                 (unsigned long long)f.fs_bytes, f.map_bytes, (unsigned long long)f.json_bytes);
-        return -EBADMSG;
+        return sbx_error_set(
+            e, EBADMSG, "image metadata that does not fit the file (%llu + %u + %llu bytes)",
+            (unsigned long long)f.fs_bytes, f.map_bytes, (unsigned long long)f.json_bytes);
     }
     size_t len = (size_t)f.json_bytes, mlen = f.map_bytes;
     _cleanup_free_ char *json = malloc(len + 1);
@@ -95,15 +94,13 @@ static int meta_read(int fd, char **ret_json, size_t *ret_len, void **ret_map, s
         return -ENOMEM;
     if ((mlen && pread(fd, map, mlen, (off_t)f.fs_bytes) != (ssize_t)mlen) ||
         pread(fd, json, len, (off_t)(f.fs_bytes + mlen)) != (ssize_t)len) {
-        snprintf(msg, msglen, "cannot read the image metadata");
-        return -EIO;
+        return sbx_error_set(e, EIO, "cannot read the image metadata");
     }
     json[len] = '\0';
     uint8_t sha[32];
     digest(map, mlen, json, len, sha);
     if (memcmp(sha, f.sha256, sizeof(sha)) != 0 || strlen(json) != len) {
-        snprintf(msg, msglen, "image metadata damaged (its sha256 does not match)");
-        return -EBADMSG;
+        return sbx_error_set(e, EBADMSG, "image metadata damaged (its sha256 does not match)");
     }
     if (ret_json) {
         *ret_json = TAKE_PTR(json);
@@ -118,15 +115,15 @@ static int meta_read(int fd, char **ret_json, size_t *ret_len, void **ret_map, s
     return 0;
 }
 
-int sbx_image_meta_read(int fd, char **ret_json, size_t *ret_len, uint64_t *ret_fs_bytes, char *msg,
-                        size_t msglen)
+int sbx_image_meta_read(int fd, char **ret_json, size_t *ret_len, uint64_t *ret_fs_bytes,
+                        struct sbx_error *e)
 {
-    return meta_read(fd, ret_json, ret_len, NULL, NULL, ret_fs_bytes, msg, msglen);
+    return meta_read(fd, ret_json, ret_len, NULL, NULL, ret_fs_bytes, e);
 }
 
-int sbx_image_meta_read_map(int fd, void **ret_map, size_t *ret_len, char *msg, size_t msglen)
+int sbx_image_meta_read_map(int fd, void **ret_map, size_t *ret_len, struct sbx_error *e)
 {
-    return meta_read(fd, NULL, NULL, ret_map, ret_len, NULL, msg, msglen);
+    return meta_read(fd, NULL, NULL, ret_map, ret_len, NULL, e);
 }
 
 int sbx_image_meta_superblock(int fd, char out[72])

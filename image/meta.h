@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "sbx/error.h"
 
 #define SBX_IMAGE_META_MAGIC "sbximage"
 #define SBX_IMAGE_META_VERSION 1
@@ -41,11 +42,11 @@ int sbx_image_meta_write(int fd, uint64_t fs_bytes, const void *map, size_t map_
  * the file has no footer (a plain image); -EBADMSG, with msg, when it has a
  * bad one.
  */
-int sbx_image_meta_read(int fd, char **ret_json, size_t *ret_len, uint64_t *ret_fs_bytes, char *msg,
-                        size_t msglen);
+int sbx_image_meta_read(int fd, char **ret_json, size_t *ret_len, uint64_t *ret_fs_bytes,
+                        struct sbx_error *e);
 
 /* The site map stored in fd (malloc'd; *ret_len 0 and NULL when there is none). */
-int sbx_image_meta_read_map(int fd, void **ret_map, size_t *ret_len, char *msg, size_t msglen);
+int sbx_image_meta_read_map(int fd, void **ret_map, size_t *ret_len, struct sbx_error *e);
 
 /*
  * "sha256:HEX" of fd's ext4 superblock (bytes 1024 to 2047).  Stored at

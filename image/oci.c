@@ -24,10 +24,12 @@
 
 #include "sbx/macro.h"
 
+/* Fills e and gives r (-errno), for "return ERR(-EINVAL, ...)". */
 #define ERR(r, ...)                                                                                \
     ({                                                                                             \
-        snprintf(err, errlen, __VA_ARGS__);                                                        \
-        (r);                                                                                       \
+        int err_r_ = (r);                                                                          \
+        sbx_error_set(e, err_r_, __VA_ARGS__);                                                     \
+        err_r_;                                                                                    \
     })
 
 #define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
@@ -89,8 +91,8 @@ static int clean_name(const char *in, char *out, size_t len)
     return 0;
 }
 
-/* Opens name of the image's files; err says which and why. */
-static int store_open(struct store *s, const char *name, int *ret_fd, char *err, size_t errlen)
+/* Opens name of the image's files; e says which and why. */
+static int store_open(struct store *s, const char *name, int *ret_fd, struct sbx_error *e)
 {
     char clean[512];
     if (clean_name(name, clean, sizeof(clean)) < 0)
@@ -171,8 +173,8 @@ static const char *spool_dir(void)
 }
 
 /* Copies the files of the archive at path to unlinked temporary files. */
-static int store_from_archive(struct store *s, const char *path, uint64_t max_bytes, char *err,
-                              size_t errlen)
+static int store_from_archive(struct store *s, const char *path, uint64_t max_bytes,
+                              struct sbx_error *e)
 {
     struct archive *a = archive_read_new();
     if (!a)
@@ -258,7 +260,7 @@ static int store_from_archive(struct store *s, const char *path, uint64_t max_by
     return r;
 }
 
-static int hex_digest(const char *d, char *err, size_t errlen, const char *what)
+static int hex_digest(const char *d, struct sbx_error *e, const char *what)
 {
     if (!d || strncmp(d, "sha256:", 7) != 0)
         return ERR(-EOPNOTSUPP, "%s: digest '%s' is not sha256", what, d ? d : "(none)");
@@ -305,13 +307,13 @@ static void sha256_hex(const void *buf, size_t len, char out[72])
  * size when given (size < 0: any).
  */
 static int read_json(struct store *s, const char *name, const char *digest, int64_t size,
-                     const char *what, json_object **ret, char *err, size_t errlen)
+                     const char *what, json_object **ret, struct sbx_error *e)
 {
     _cleanup_close_ int fd = -1;
-    int r = store_open(s, name, &fd, err, errlen);
+    int r = store_open(s, name, &fd, e);
     if (r < 0) {
         char why[600];
-        snprintf(why, sizeof(why), "%.590s", err);
+        snprintf(why, sizeof(why), "%.590s", e->msg);
         return ERR(r, "%s %s", what, why);
     }
     _cleanup_free_ char *buf = NULL;
@@ -373,7 +375,7 @@ static bool string_array(json_object *a)
 }
 
 /* Keeps Entrypoint, Cmd, Env, WorkingDir, User and Labels of an image config, type-checked. */
-static int take_config(json_object *cfg, struct sbx_source_result *res, char *err, size_t errlen)
+static int take_config(json_object *cfg, struct sbx_source_result *res, struct sbx_error *e)
 {
     json_object *c = NULL;
     if (json_object_object_get_ex(cfg, "config", &c) && json_object_is_type(c, json_type_null))
@@ -479,7 +481,7 @@ static int digest_done(EVP_MD_CTX *md, char out[72])
  */
 static int apply_layer(int fd, const char *what, const char *digest, int64_t size,
                        const char *diff_id, struct sbx_tree *t, unsigned layer, unsigned layers,
-                       const struct sbx_source_progress *progress, char *err, size_t errlen)
+                       const struct sbx_source_progress *progress, struct sbx_error *e)
 {
     struct stat st;
     if (fstat(fd, &st) < 0)
@@ -514,7 +516,7 @@ static int apply_layer(int fd, const char *what, const char *digest, int64_t siz
         goto out;
     }
     r = sbx_source_apply_archive(tar, what, t, layer, layers, true, progress, (uint64_t)st.st_size,
-                                 err, errlen);
+                                 e);
     if (r < 0)
         goto out;
     /* Whatever follows the tar's end counts for both digests. */
@@ -560,8 +562,8 @@ static void split_tag(const char *where, char *path, size_t len, const char **ta
 }
 
 /* The manifest descriptor of index.json for tag (or the only one). */
-static int pick_manifest(json_object *index, const char *tag, json_object **ret, char *err,
-                         size_t errlen)
+static int pick_manifest(json_object *index, const char *tag, json_object **ret,
+                         struct sbx_error *e)
 {
     json_object *ms = get_typed(index, "manifests", json_type_array);
     if (!ms || json_object_array_length(ms) == 0)
@@ -603,10 +605,10 @@ static bool supported_layer(const char *mt)
 
 static int read_layout(struct store *s, const char *tag, struct sbx_tree *t,
                        struct sbx_source_result *res, const struct sbx_source_progress *progress,
-                       char *err, size_t errlen)
+                       struct sbx_error *e)
 {
     json_object *layout = NULL, *index = NULL, *manifest = NULL, *config = NULL;
-    int r = read_json(s, "oci-layout", NULL, -1, "the layout's", &layout, err, errlen);
+    int r = read_json(s, "oci-layout", NULL, -1, "the layout's", &layout, e);
     if (r < 0)
         goto out;
     const char *v = get_string(layout, "imageLayoutVersion");
@@ -614,10 +616,10 @@ static int read_layout(struct store *s, const char *tag, struct sbx_tree *t,
         r = ERR(-EOPNOTSUPP, "oci-layout: unsupported imageLayoutVersion '%s'", v ? v : "(none)");
         goto out;
     }
-    if ((r = read_json(s, "index.json", NULL, -1, "the layout's", &index, err, errlen)) < 0)
+    if ((r = read_json(s, "index.json", NULL, -1, "the layout's", &index, e)) < 0)
         goto out;
     json_object *desc;
-    if ((r = pick_manifest(index, tag, &desc, err, errlen)) < 0)
+    if ((r = pick_manifest(index, tag, &desc, e)) < 0)
         goto out;
     const char *mt = get_string(desc, "mediaType");
     const char *md = get_string(desc, "digest");
@@ -628,12 +630,12 @@ static int read_layout(struct store *s, const char *tag, struct sbx_tree *t,
                 mt && strcmp(mt, MT_OCI_INDEX) == 0 ? " (a multi-platform index)" : "");
         goto out;
     }
-    if ((r = hex_digest(md, err, errlen, "index.json: manifest")) < 0)
+    if ((r = hex_digest(md, e, "index.json: manifest")) < 0)
         goto out;
     char name[128];
     blob_name(md, name, sizeof(name));
     if ((r = read_json(s, name, md, msz ? json_object_get_int64(msz) : -1, "manifest", &manifest,
-                       err, errlen)) < 0)
+                       e)) < 0)
         goto out;
     snprintf(res->digest, sizeof(res->digest), "%s", md);
     json_object *cdesc = get_typed(manifest, "config", json_type_object);
@@ -644,14 +646,14 @@ static int read_layout(struct store *s, const char *tag, struct sbx_tree *t,
                 cmt ? cmt : "(none)");
         goto out;
     }
-    if ((r = hex_digest(cd, err, errlen, "manifest: config")) < 0)
+    if ((r = hex_digest(cd, e, "manifest: config")) < 0)
         goto out;
     blob_name(cd, name, sizeof(name));
     json_object *csz = get_typed(cdesc, "size", json_type_int);
-    if ((r = read_json(s, name, cd, csz ? json_object_get_int64(csz) : -1, "config", &config, err,
-                       errlen)) < 0)
+    if ((r = read_json(s, name, cd, csz ? json_object_get_int64(csz) : -1, "config", &config, e)) <
+        0)
         goto out;
-    if ((r = take_config(config, res, err, errlen)) < 0)
+    if ((r = take_config(config, res, e)) < 0)
         goto out;
     json_object *layers = get_typed(manifest, "layers", json_type_array);
     json_object *diff_ids =
@@ -678,9 +680,9 @@ static int read_layout(struct store *s, const char *tag, struct sbx_tree *t,
                     ld ? ld : "no digest", lmt ? lmt : "(none)");
             goto out;
         }
-        if ((r = hex_digest(ld, err, errlen, what)) < 0 ||
-            (r = hex_digest(json_object_get_string(json_object_array_get_idx(diff_ids, i)), err,
-                            errlen, "config: diff_id")) < 0)
+        if ((r = hex_digest(ld, e, what)) < 0 ||
+            (r = hex_digest(json_object_get_string(json_object_array_get_idx(diff_ids, i)), e,
+                            "config: diff_id")) < 0)
             goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -691,15 +693,15 @@ static int read_layout(struct store *s, const char *tag, struct sbx_tree *t,
         _cleanup_close_ int fd = -1;
         char what[160];
         snprintf(what, sizeof(what), "layer %zu (%s)", i + 1, ld);
-        if ((r = store_open(s, name, &fd, err, errlen)) < 0) {
+        if ((r = store_open(s, name, &fd, e)) < 0) {
             char why[600];
-            snprintf(why, sizeof(why), "%.590s", err);
+            snprintf(why, sizeof(why), "%.590s", e->msg);
             r = ERR(r, "%s: blob %s", what, why);
             goto out;
         }
         const char *diff = json_object_get_string(json_object_array_get_idx(diff_ids, i));
         if ((r = apply_layer(fd, what, ld, lsz ? json_object_get_int64(lsz) : -1, diff, t,
-                             (unsigned)i + 1, (unsigned)n, progress, err, errlen)) < 0)
+                             (unsigned)i + 1, (unsigned)n, progress, e)) < 0)
             goto out;
     }
 out:
@@ -713,10 +715,10 @@ out:
 /* docker save's manifest.json: [{Config, RepoTags, Layers}]. */
 static int read_docker(struct store *s, const char *tag, struct sbx_tree *t,
                        struct sbx_source_result *res, const struct sbx_source_progress *progress,
-                       char *err, size_t errlen)
+                       struct sbx_error *e)
 {
     _cleanup_close_ int mfd = -1;
-    int r = store_open(s, "manifest.json", &mfd, err, errlen);
+    int r = store_open(s, "manifest.json", &mfd, e);
     if (r < 0)
         return r;
     _cleanup_free_ char *buf = NULL;
@@ -762,19 +764,19 @@ static int read_docker(struct store *s, const char *tag, struct sbx_tree *t,
         r = ERR(-EBADMSG, "manifest.json: no Config or Layers");
         goto out;
     }
-    if ((r = read_json(s, cname, NULL, -1, "config", &config, err, errlen)) < 0)
+    if ((r = read_json(s, cname, NULL, -1, "config", &config, e)) < 0)
         goto out;
     /* The image's ID is its config's digest. */
     {
         _cleanup_close_ int cfd = -1;
         _cleanup_free_ char *cbuf = NULL;
         size_t clen;
-        if ((r = store_open(s, cname, &cfd, err, errlen)) < 0 ||
+        if ((r = store_open(s, cname, &cfd, e)) < 0 ||
             (r = read_all(cfd, &cbuf, &clen, SBX_OCI_MAX_JSON)) < 0)
             goto out;
         sha256_hex(cbuf, clen, res->digest);
     }
-    if ((r = take_config(config, res, err, errlen)) < 0)
+    if ((r = take_config(config, res, e)) < 0)
         goto out;
     json_object *diff_ids =
         get_typed(get_typed(config, "rootfs", json_type_object), "diff_ids", json_type_array);
@@ -791,7 +793,7 @@ static int read_docker(struct store *s, const char *tag, struct sbx_tree *t,
     res->layers = (unsigned)nl;
     for (size_t i = 0; i < nl; i++) {
         const char *diff = json_object_get_string(json_object_array_get_idx(diff_ids, i));
-        if ((r = hex_digest(diff, err, errlen, "config: diff_id")) < 0)
+        if ((r = hex_digest(diff, e, "config: diff_id")) < 0)
             goto out;
     }
     for (size_t i = 0; i < nl; i++) {
@@ -800,12 +802,12 @@ static int read_docker(struct store *s, const char *tag, struct sbx_tree *t,
         char what[600];
         snprintf(what, sizeof(what), "layer %zu (%s)", i + 1, lname ? lname : "?");
         _cleanup_close_ int fd = -1;
-        if (!lname || (r = store_open(s, lname, &fd, err, errlen)) < 0) {
+        if (!lname || (r = store_open(s, lname, &fd, e)) < 0) {
             r = ERR(r < 0 ? r : -EBADMSG, "%s: missing", what);
             goto out;
         }
         if ((r = apply_layer(fd, what, NULL, -1, diff, t, (unsigned)i + 1, (unsigned)nl, progress,
-                             err, errlen)) < 0)
+                             e)) < 0)
             goto out;
     }
 out:
@@ -816,7 +818,7 @@ out:
 
 int sbx_oci_read(enum sbx_oci_kind kind, const char *where, struct sbx_tree *t,
                  struct sbx_source_result *res, const struct sbx_source_progress *progress,
-                 char *err, size_t errlen)
+                 struct sbx_error *e)
 {
     char path[4096];
     const char *tag;
@@ -829,17 +831,16 @@ int sbx_oci_read(enum sbx_oci_kind kind, const char *where, struct sbx_tree *t,
         s.dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (s.dirfd < 0)
             return ERR(sbx_neg_errno(), "%s: %s", path, strerror(errno));
-    } else if ((r = store_from_archive(&s, path, t->limits.max_bytes, err, errlen)) < 0) {
+    } else if ((r = store_from_archive(&s, path, t->limits.max_bytes, e)) < 0) {
         store_free(&s);
         return r;
     }
-    char inner[1024];
     if (kind == SBX_OCI_DOCKER_ARCHIVE)
-        r = read_docker(&s, tag, t, res, progress, inner, sizeof(inner));
+        r = read_docker(&s, tag, t, res, progress, e);
     else
-        r = read_layout(&s, tag, t, res, progress, inner, sizeof(inner));
+        r = read_layout(&s, tag, t, res, progress, e);
     if (r < 0)
-        snprintf(err, errlen, "%s: %s", path, inner);
+        sbx_error_wrap(e, "%s", path);
     static const char *const kinds[] = { "oci", "oci-archive", "docker-archive" };
     snprintf(res->kind, sizeof(res->kind), "%s", kinds[kind]);
     store_free(&s);

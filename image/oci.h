@@ -3,6 +3,7 @@
 #pragma once
 
 #include "image/source.h"
+#include "sbx/error.h"
 
 enum sbx_oci_kind {
     SBX_OCI_LAYOUT,         /* oci:DIR[:TAG] */
@@ -19,4 +20,4 @@ enum sbx_oci_kind {
 /* where: the part of the source after its transport prefix. */
 int sbx_oci_read(enum sbx_oci_kind kind, const char *where, struct sbx_tree *t,
                  struct sbx_source_result *res, const struct sbx_source_progress *progress,
-                 char *err, size_t errlen);
+                 struct sbx_error *e);

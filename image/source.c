@@ -103,7 +103,7 @@ static void put_le(uint8_t *p, uint32_t v, int bytes)
  * one.
  */
 static int acl_to_xattr(struct archive_entry *ae, int type, struct acl_xattr *x, int *mask,
-                        const char *what, const char *path, char *err, size_t errlen)
+                        const char *what, const char *path, struct sbx_error *e)
 {
     static const struct {
         int archive;
@@ -126,23 +126,21 @@ static int acl_to_xattr(struct archive_entry *ae, int type, struct acl_xattr *x,
         while (k < ARRAY_SIZE(tags) && tags[k].archive != tag)
             k++;
         if (k == ARRAY_SIZE(tags) || (perm & ~7) != 0) {
-            snprintf(err, errlen, "%s: entry '%s': an ACL entry POSIX ACLs cannot hold", what,
-                     path);
-            return -EINVAL;
+            return sbx_error_set(e, EINVAL, "%s: entry '%s': an ACL entry POSIX ACLs cannot hold",
+                                 what, path);
         }
         if (n == MAX_ACL_ENTRIES) {
-            snprintf(err, errlen, "%s: entry '%s': more than %d ACL entries", what, path,
-                     MAX_ACL_ENTRIES);
-            return -E2BIG;
+            return sbx_error_set(e, E2BIG, "%s: entry '%s': more than %d ACL entries", what, path,
+                                 MAX_ACL_ENTRIES);
         }
         bool named = tag == ARCHIVE_ENTRY_ACL_USER || tag == ARCHIVE_ENTRY_ACL_GROUP;
         if (named && id < 0) {
-            snprintf(err, errlen,
-                     "%s: entry '%s': ACL entry '%s:%s' names its %s without a number (the "
-                     "archive's host's name, not the image's)",
-                     what, path, tag == ARCHIVE_ENTRY_ACL_USER ? "user" : "group",
-                     name ? name : "?", tag == ARCHIVE_ENTRY_ACL_USER ? "user" : "group");
-            return -EINVAL;
+            return sbx_error_set(
+                e, EINVAL,
+                "%s: entry '%s': ACL entry '%s:%s' names its %s without a number (the "
+                "archive's host's name, not the image's)",
+                what, path, tag == ARCHIVE_ENTRY_ACL_USER ? "user" : "group", name ? name : "?",
+                tag == ARCHIVE_ENTRY_ACL_USER ? "user" : "group");
         }
         items[n++] = (struct acl_item){ tags[k].tag, (uint16_t)perm, named ? (uint32_t)id : ~0U };
         if (tag == ARCHIVE_ENTRY_ACL_MASK)
@@ -171,9 +169,9 @@ static bool has_xattr(const struct sbx_tree_xattr *xs, size_t n, const char *nam
 /* Applies one libarchive entry at path (the entry's name, or relative to a directory source). */
 static int apply_entry(struct archive *a, struct archive_entry *ae, const char *path,
                        const char *hardlink, struct sbx_tree *t, unsigned layer, bool whiteouts,
-                       const char *what, char *err, size_t errlen)
+                       const char *what, struct sbx_error *e)
 {
-    struct sbx_tree_entry e = {
+    struct sbx_tree_entry ent = {
         .path = path,
         .mode = (uint32_t)archive_entry_mode(ae) & 07777,
         .uid = (uint32_t)archive_entry_uid(ae),
@@ -188,22 +186,20 @@ static int apply_entry(struct archive *a, struct archive_entry *ae, const char *
     };
     if (archive_entry_uid(ae) < 0 || archive_entry_uid(ae) > UINT32_MAX - 1 ||
         archive_entry_gid(ae) < 0 || archive_entry_gid(ae) > UINT32_MAX - 1) {
-        snprintf(err, errlen, "%s: entry '%s': owner %lld:%lld out of range", what, path,
-                 (long long)archive_entry_uid(ae), (long long)archive_entry_gid(ae));
-        return -EINVAL;
+        return sbx_error_set(e, EINVAL, "%s: entry '%s': owner %lld:%lld out of range", what, path,
+                             (long long)archive_entry_uid(ae), (long long)archive_entry_gid(ae));
     }
     if (hardlink) {
-        e.type = SBX_TREE_HARDLINK;
-        e.link = hardlink;
-    } else if (entry_type(archive_entry_filetype(ae), &e.type) < 0) {
-        snprintf(err, errlen, "%s: entry '%s': unsupported file type 0%o", what, path,
-                 (unsigned)archive_entry_filetype(ae));
-        return -EINVAL;
-    } else if (e.type == SBX_TREE_SYMLINK) {
-        e.link = archive_entry_symlink(ae);
+        ent.type = SBX_TREE_HARDLINK;
+        ent.link = hardlink;
+    } else if (entry_type(archive_entry_filetype(ae), &ent.type) < 0) {
+        return sbx_error_set(e, EINVAL, "%s: entry '%s': unsupported file type 0%o", what, path,
+                             (unsigned)archive_entry_filetype(ae));
+    } else if (ent.type == SBX_TREE_SYMLINK) {
+        ent.link = archive_entry_symlink(ae);
     }
-    if (e.type != SBX_TREE_REG)
-        e.size = 0;
+    if (ent.type != SBX_TREE_REG)
+        ent.size = 0;
     struct sbx_tree_xattr xs[MAX_ENTRY_XATTRS];
     size_t nx = 0;
     const char *name;
@@ -212,9 +208,8 @@ static int apply_entry(struct archive *a, struct archive_entry *ae, const char *
     archive_entry_xattr_reset(ae);
     while (archive_entry_xattr_next(ae, &name, &value, &len) == ARCHIVE_OK) {
         if (nx == MAX_ENTRY_XATTRS) {
-            snprintf(err, errlen, "%s: entry '%s': more than %d xattrs", what, path,
-                     MAX_ENTRY_XATTRS);
-            return -E2BIG;
+            return sbx_error_set(e, E2BIG, "%s: entry '%s': more than %d xattrs", what, path,
+                                 MAX_ENTRY_XATTRS);
         }
         xs[nx++] =
             (struct sbx_tree_xattr){ .name = (char *)name, .value = (void *)value, .len = len };
@@ -226,58 +221,55 @@ static int apply_entry(struct archive *a, struct archive_entry *ae, const char *
     } acls[] = { { ARCHIVE_ENTRY_ACL_TYPE_ACCESS, "system.posix_acl_access" },
                  { ARCHIVE_ENTRY_ACL_TYPE_DEFAULT, "system.posix_acl_default" } };
     if (archive_entry_acl_types(ae) & ARCHIVE_ENTRY_ACL_TYPE_NFS4) {
-        snprintf(err, errlen, "%s: entry '%s': an NFSv4 ACL, which ext4 cannot hold", what, path);
-        return -EINVAL;
+        return sbx_error_set(e, EINVAL, "%s: entry '%s': an NFSv4 ACL, which ext4 cannot hold",
+                             what, path);
     }
     struct acl_xattr ax[ARRAY_SIZE(acls)];
     for (size_t k = 0; k < ARRAY_SIZE(acls); k++) {
         int mask;
         if (has_xattr(xs, nx, acls[k].name))
             continue;
-        int r = acl_to_xattr(ae, acls[k].type, &ax[k], &mask, what, path, err, errlen);
+        int r = acl_to_xattr(ae, acls[k].type, &ax[k], &mask, what, path, e);
         if (r < 0)
             return r;
         if (!ax[k].len)
             continue;
         if (nx == MAX_ENTRY_XATTRS) {
-            snprintf(err, errlen, "%s: entry '%s': more than %d xattrs", what, path,
-                     MAX_ENTRY_XATTRS);
-            return -E2BIG;
+            return sbx_error_set(e, E2BIG, "%s: entry '%s': more than %d xattrs", what, path,
+                                 MAX_ENTRY_XATTRS);
         }
         xs[nx++] = (struct sbx_tree_xattr){ .name = (char *)acls[k].name,
                                             .value = ax[k].buf,
                                             .len = ax[k].len };
         /* With a mask, the group bits of the mode are the mask's, as the kernel keeps them. */
         if (acls[k].type == ARCHIVE_ENTRY_ACL_TYPE_ACCESS && mask >= 0)
-            e.mode = (e.mode & ~070u) | ((uint32_t)mask << 3);
+            ent.mode = (ent.mode & ~070u) | ((uint32_t)mask << 3);
     }
-    e.xattrs = xs;
-    e.nxattrs = nx;
-    int r = sbx_tree_apply(t, &e, layer, whiteouts);
+    ent.xattrs = xs;
+    ent.nxattrs = nx;
+    int r = sbx_tree_apply(t, &ent, layer, whiteouts);
     if (r < 0) {
         if (r == -EIO && archive_errno(a) != 0)
-            snprintf(err, errlen, "%s: entry '%s': %s", what, path, archive_error_string(a));
+            sbx_error_set(e, r, "%s: entry '%s': %s", what, path, archive_error_string(a));
         else
-            snprintf(err, errlen, "%s: %s", what, t->err);
+            sbx_error_set(e, r, "%s: %s", what, t->err);
     }
     return r;
 }
 
 int sbx_source_apply_archive(struct archive *a, const char *what, struct sbx_tree *t,
                              unsigned layer, unsigned layers, bool whiteouts,
-                             const struct sbx_source_progress *progress, uint64_t total, char *err,
-                             size_t errlen)
+                             const struct sbx_source_progress *progress, uint64_t total,
+                             struct sbx_error *e)
 {
     struct archive_entry *ae;
     int r;
     while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
         const char *path = archive_entry_pathname(ae);
         if (!path) {
-            snprintf(err, errlen, "%s: an entry without a name (or not in UTF-8)", what);
-            return -EINVAL;
+            return sbx_error_set(e, EINVAL, "%s: an entry without a name (or not in UTF-8)", what);
         }
-        int k = apply_entry(a, ae, path, archive_entry_hardlink(ae), t, layer, whiteouts, what, err,
-                            errlen);
+        int k = apply_entry(a, ae, path, archive_entry_hardlink(ae), t, layer, whiteouts, what, e);
         if (k < 0)
             return k;
         if (progress && progress->fn && (t->entries & 255) == 0)
@@ -285,8 +277,7 @@ int sbx_source_apply_archive(struct archive *a, const char *what, struct sbx_tre
                          (uint64_t)archive_filter_bytes(a, -1), total);
     }
     if (r != ARCHIVE_EOF) {
-        snprintf(err, errlen, "%s: %s", what, archive_error_string(a));
-        return -EIO;
+        return sbx_error_set(e, EIO, "%s: %s", what, archive_error_string(a));
     }
     if (progress && progress->fn)
         progress->fn(progress->ctx, layer, layers, t->entries, total, total);
@@ -315,19 +306,17 @@ static int file_sha256(int fd, uint8_t out[32])
 }
 
 static int read_tar(const char *file, struct sbx_tree *t, struct sbx_source_result *res,
-                    const struct sbx_source_progress *progress, char *err, size_t errlen)
+                    const struct sbx_source_progress *progress, struct sbx_error *e)
 {
     _cleanup_close_ int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
-        snprintf(err, errlen, "%s: %s", file, strerror(errno));
-        return sbx_neg_errno();
+        return sbx_error_set_errno(e, errno, "%s", file);
     }
     uint8_t sha[32];
     int r = file_sha256(fd, sha);
     if (r < 0) {
-        snprintf(err, errlen, "%s: cannot read it: %s", file, strerror(-r));
-        return r;
+        return sbx_error_set(e, r, "%s: cannot read it: %s", file, strerror(-r));
     }
     sbx_source_hex(sha, res->digest);
     struct archive *a = archive_read_new();
@@ -337,13 +326,12 @@ static int read_tar(const char *file, struct sbx_tree *t, struct sbx_source_resu
     archive_read_support_format_tar(a);
     archive_read_support_format_gnutar(a);
     if (archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK) {
-        snprintf(err, errlen, "%s: not a tar archive libarchive reads: %s", file,
-                 archive_error_string(a));
+        sbx_error_set(e, EINVAL, "%s: not a tar archive libarchive reads: %s", file,
+                      archive_error_string(a));
         archive_read_free(a);
         return -EINVAL;
     }
-    r = sbx_source_apply_archive(a, file, t, 1, 1, false, progress, (uint64_t)st.st_size, err,
-                                 errlen);
+    r = sbx_source_apply_archive(a, file, t, 1, 1, false, progress, (uint64_t)st.st_size, e);
     archive_read_free(a);
     snprintf(res->kind, sizeof(res->kind), "tar");
     res->layers = 1;
@@ -358,7 +346,7 @@ struct link_seen {
 };
 
 static int read_dir(const char *dir, struct sbx_tree *t, struct sbx_source_result *res,
-                    const struct sbx_source_progress *progress, char *err, size_t errlen)
+                    const struct sbx_source_progress *progress, struct sbx_error *e)
 {
     struct archive *a = archive_read_disk_new();
     if (!a)
@@ -368,7 +356,7 @@ static int read_dir(const char *dir, struct sbx_tree *t, struct sbx_source_resul
     archive_read_disk_set_behavior(a, ARCHIVE_READDISK_NO_FFLAGS);
     int r = 0;
     if (archive_read_disk_open(a, dir) != ARCHIVE_OK) {
-        snprintf(err, errlen, "%s: %s", dir, archive_error_string(a));
+        sbx_error_set(e, EINVAL, "%s: %s", dir, archive_error_string(a));
         archive_read_free(a);
         return -EINVAL;
     }
@@ -379,8 +367,7 @@ static int read_dir(const char *dir, struct sbx_tree *t, struct sbx_source_resul
     int k;
     while (r == 0 && ae && (k = archive_read_next_header2(a, ae)) != ARCHIVE_EOF) {
         if (k != ARCHIVE_OK && k != ARCHIVE_WARN) {
-            snprintf(err, errlen, "%s: %s", dir, archive_error_string(a));
-            r = -EIO;
+            r = sbx_error_set(e, EIO, "%s: %s", dir, archive_error_string(a));
             break;
         }
         archive_read_disk_descend(a);
@@ -389,8 +376,7 @@ static int read_dir(const char *dir, struct sbx_tree *t, struct sbx_source_resul
             full = archive_entry_pathname(ae);
         const char *rel = full && strncmp(full, dir, prefix) == 0 ? full + prefix : NULL;
         if (!rel || (*rel && *rel != '/')) {
-            snprintf(err, errlen, "%s: an entry outside it: %s", dir, full ? full : "?");
-            r = -EINVAL;
+            r = sbx_error_set(e, EINVAL, "%s: an entry outside it: %s", dir, full ? full : "?");
             break;
         }
         while (*rel == '/')
@@ -422,7 +408,7 @@ static int read_dir(const char *dir, struct sbx_tree *t, struct sbx_source_resul
                 nseen++;
             }
         }
-        r = apply_entry(a, ae, path, hardlink, t, 1, false, dir, err, errlen);
+        r = apply_entry(a, ae, path, hardlink, t, 1, false, dir, e);
         if (progress && progress->fn && (t->entries & 255) == 0)
             progress->fn(progress->ctx, 1, 1, t->entries, t->bytes, 0);
     }
@@ -444,7 +430,7 @@ static int read_dir(const char *dir, struct sbx_tree *t, struct sbx_source_resul
 }
 
 int sbx_source_read(const char *spec, struct sbx_tree *t, struct sbx_source_result *res,
-                    const struct sbx_source_progress *progress, char *err, size_t errlen)
+                    const struct sbx_source_progress *progress, struct sbx_error *e)
 {
     *res = (struct sbx_source_result){ 0 };
     static const struct {
@@ -458,19 +444,17 @@ int sbx_source_read(const char *spec, struct sbx_tree *t, struct sbx_source_resu
     for (size_t i = 0; i < ARRAY_SIZE(oci); i++) {
         size_t n = strlen(oci[i].prefix);
         if (strncmp(spec, oci[i].prefix, n) == 0)
-            return sbx_oci_read(oci[i].kind, spec + n, t, res, progress, err, errlen);
+            return sbx_oci_read(oci[i].kind, spec + n, t, res, progress, e);
     }
     struct stat st;
     if (stat(spec, &st) < 0) {
-        snprintf(err, errlen, "%s: %s", spec, strerror(errno));
-        return sbx_neg_errno();
+        return sbx_error_set_errno(e, errno, "%s", spec);
     }
     if (S_ISDIR(st.st_mode))
-        return read_dir(spec, t, res, progress, err, errlen);
+        return read_dir(spec, t, res, progress, e);
     if (S_ISREG(st.st_mode))
-        return read_tar(spec, t, res, progress, err, errlen);
-    snprintf(err, errlen, "%s: neither a directory nor a file", spec);
-    return -EINVAL;
+        return read_tar(spec, t, res, progress, e);
+    return sbx_error_set(e, EINVAL, "%s: neither a directory nor a file", spec);
 }
 
 void sbx_source_result_free(struct sbx_source_result *res)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "image/tree.h"
+#include "sbx/error.h"
 
 struct sbx_source_progress {
     /* layer of layers (from 1); bytes of the layer's input read of total (0 if unknown) */
@@ -28,15 +29,15 @@ struct sbx_source_result {
 
 /* Reads spec into t; err names the entry, blob or file that was wrong. */
 int sbx_source_read(const char *spec, struct sbx_tree *t, struct sbx_source_result *res,
-                    const struct sbx_source_progress *progress, char *err, size_t errlen);
+                    const struct sbx_source_progress *progress, struct sbx_error *e);
 void sbx_source_result_free(struct sbx_source_result *res);
 
 /* Applies one tar stream (a layer, or a plain archive) read from fd. */
 struct archive;
 int sbx_source_apply_archive(struct archive *a, const char *what, struct sbx_tree *t,
                              unsigned layer, unsigned layers, bool whiteouts,
-                             const struct sbx_source_progress *progress, uint64_t total, char *err,
-                             size_t errlen);
+                             const struct sbx_source_progress *progress, uint64_t total,
+                             struct sbx_error *e);
 
 /* Digests as OCI spells them. */
 void sbx_source_hex(const uint8_t sha[32], char out[72]);

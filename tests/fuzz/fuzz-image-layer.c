@@ -42,14 +42,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sbx_tree_free(&t);
         return 0;
     }
-    char err[1024];
+    struct sbx_error err;
     for (unsigned layer = 1; layer <= 2; layer++) {
         struct archive *a = archive_read_new();
         archive_read_support_filter_all(a);
         archive_read_support_format_tar(a);
         archive_read_support_format_gnutar(a);
         if (archive_read_open_memory(a, data, size) == ARCHIVE_OK)
-            sbx_source_apply_archive(a, "fuzz", &t, layer, 2, true, NULL, 0, err, sizeof(err));
+            sbx_source_apply_archive(a, "fuzz", &t, layer, 2, true, NULL, 0, &err);
         archive_read_free(a);
     }
     sbx_tree_walk(&t, check, NULL);

@@ -27,8 +27,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     struct sbx_image_config cfg;
     struct sbx_error e = { 0 };
-    char msg[256];
-    msg[0] = '\0';
     if (sbx_image_config_read(fd, &cfg, &e) == 0) {
         for (size_t i = 0; i < cfg.n_env; i++)
             if (!strchr(cfg.env[i], '='))
@@ -52,8 +50,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     void *map = NULL;
     size_t len = 0;
-    if (sbx_image_meta_read_map(fd, &map, &len, msg, sizeof(msg)) == 0 &&
-        len > SBX_IMAGE_META_MAX_MAP)
+    e = (struct sbx_error){ 0 };
+    if (sbx_image_meta_read_map(fd, &map, &len, &e) == 0 && len > SBX_IMAGE_META_MAX_MAP)
+        abort();
+    if (!memchr(e.msg, '\0', sizeof(e.msg)))
         abort();
     free(map);
     close(fd);
