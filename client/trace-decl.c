@@ -285,19 +285,18 @@ static const struct {
     { "memory", SBX_TC_MEMORY }, { "ipc", SBX_TC_IPC },         { "creds", SBX_TC_CREDS },
 };
 
-int sbx_trace_filter_parse(struct sbx_trace_filter *f, const char *spec, char *err, size_t errlen)
+int sbx_trace_filter_parse(struct sbx_trace_filter *f, const char *spec, struct sbx_error *e)
 {
     memset(f, 0, sizeof(*f));
     if (!spec || !*spec) {
-        snprintf(err, errlen, "an empty list of syscalls");
-        return -EINVAL;
+        return sbx_error_set(e, EINVAL, "an empty list of syscalls");
     }
     char item[64];
     for (const char *p = spec; *p;) {
         size_t l = strcspn(p, ",");
         if (l == 0 || l >= sizeof(item)) {
-            snprintf(err, errlen, "'%.*s': not a syscall name or class", (int)(l ? l : 1), p);
-            return -EINVAL;
+            return sbx_error_set(e, EINVAL, "'%.*s': not a syscall name or class", (int)(l ? l : 1),
+                                 p);
         }
         memcpy(item, p, l);
         item[l] = '\0';
@@ -321,11 +320,10 @@ int sbx_trace_filter_parse(struct sbx_trace_filter *f, const char *spec, char *e
                 if (decls[k].name && (decls[k].classes & cls))
                     f->nr[k] = 1;
         } else {
-            snprintf(err, errlen,
-                     "'%s': not a syscall name or class (%%file, %%desc, %%network, "
-                     "%%process, %%signal, %%memory, %%ipc, %%creds)",
-                     item);
-            return -EINVAL;
+            return sbx_error_set(e, EINVAL,
+                                 "'%s': not a syscall name or class (%%file, %%desc, %%network, "
+                                 "%%process, %%signal, %%memory, %%ipc, %%creds)",
+                                 item);
         }
     }
     return 0;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "sbx/trace.h"
+#include "sbx/error.h"
 
 /* Strings are printed up to this many bytes, then "..." (strace's default -s 32). */
 #define SBX_TRACE_FMT_STRLEN 32
@@ -73,5 +74,5 @@ struct sbx_trace_filter {
  * without its %).  Each name is the call of exactly that name.  -EINVAL
  * with a message in err on an unknown name or class, or an empty list.
  */
-int sbx_trace_filter_parse(struct sbx_trace_filter *f, const char *spec, char *err, size_t errlen);
+int sbx_trace_filter_parse(struct sbx_trace_filter *f, const char *spec, struct sbx_error *e);
 bool sbx_trace_filter_match(const struct sbx_trace_filter *f, uint32_t nr);

@@ -30,9 +30,9 @@ int sbx_trace_sink_open(struct sbx_trace_sink *s, const char *arg)
     const char *colon = strchr(arg, ':');
     size_t flen = colon ? (size_t)(colon - arg) : strlen(arg);
     if (colon) {
-        char err[256];
-        if (sbx_trace_filter_parse(&s->filter, colon + 1, err, sizeof(err)) < 0) {
-            fprintf(stderr, "sandboxctl: --trace: %s\n", err);
+        struct sbx_error e = { 0 };
+        if (sbx_trace_filter_parse(&s->filter, colon + 1, &e) < 0) {
+            fprintf(stderr, "sandboxctl: --trace: %s\n", e.msg);
             return -EINVAL;
         }
     }
@@ -195,11 +195,11 @@ int sbx_trace_learn_begin(struct sbx_trace_sink *s, const char *path)
         return n < 0 ? -errno : -EFBIG;
     }
     text[n] = '\0';
-    char err[256];
-    int r = sbx_learn_merge(s->learn, text, err, sizeof(err));
+    struct sbx_error e = { 0 };
+    int r = sbx_learn_merge(s->learn, text, &e);
     free(text);
     if (r < 0)
-        fprintf(stderr, "sandboxctl: --learn: %s: %s\n", path, err);
+        fprintf(stderr, "sandboxctl: --learn: %s: %s\n", path, e.msg);
     return r;
 }
 

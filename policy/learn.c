@@ -66,7 +66,7 @@ void sbx_learn_add(struct sbx_learn *l, uint32_t nr, const uint64_t args[6])
         add_value(&l->values[nr], arg_value(nr, args[a]), 1);
 }
 
-int sbx_learn_merge(struct sbx_learn *l, const char *text, char *err, size_t errlen)
+int sbx_learn_merge(struct sbx_learn *l, const char *text, struct sbx_error *e)
 {
     unsigned found = 0, line = 0;
     for (const char *p = text; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p)) {
@@ -103,12 +103,11 @@ int sbx_learn_merge(struct sbx_learn *l, const char *text, char *err, size_t err
         found++;
         continue;
     bad:
-        snprintf(err, errlen, "line %u: a '# learned:' comment this version cannot read", line);
-        return -EINVAL;
+        return sbx_error_set(e, EINVAL, "line %u: a '# learned:' comment this version cannot read",
+                             line);
     }
     if (!found) {
-        snprintf(err, errlen, "no '# learned:' comments: not a policy --learn wrote");
-        return -EINVAL;
+        return sbx_error_set(e, EINVAL, "no '# learned:' comments: not a policy --learn wrote");
     }
     return 0;
 }

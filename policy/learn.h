@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "sbx/error.h"
 
 /* At most this many values of one argument become separate rules; more: the call is allowed whole.
  */
@@ -41,6 +42,6 @@ void sbx_learn_add(struct sbx_learn *l, uint32_t nr, const uint64_t args[6]);
  * -EINVAL with a message in err when the text holds none (not a learned
  * policy) or a malformed one.
  */
-int sbx_learn_merge(struct sbx_learn *l, const char *text, char *err, size_t errlen);
+int sbx_learn_merge(struct sbx_learn *l, const char *text, struct sbx_error *e);
 /* Writes the policy named name. */
 int sbx_learn_write(const struct sbx_learn *l, const char *name, FILE *f);

@@ -40,12 +40,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     }
     struct sbx_trace_filter f;
-    char err[128];
+    struct sbx_error err;
     char spec[64];
     size_t k = size < sizeof(spec) - 1 ? size : sizeof(spec) - 1;
     memcpy(spec, data, k);
     spec[k] = '\0';
-    if (sbx_trace_filter_parse(&f, spec, err, sizeof(err)) == 0)
+    if (sbx_trace_filter_parse(&f, spec, &err) == 0)
         (void)sbx_trace_filter_match(&f, r->nr);
     free(line);
     free(r);

@@ -66,13 +66,13 @@ static void test_write_parse_merge(void)
     sbx_policy_free(p);
 
     /* Read back, it is the same; merged twice, every count doubles. */
-    char err[256];
+    struct sbx_error err = { 0 };
     memset(&back, 0, sizeof(back));
-    CU_ASSERT_EQUAL(sbx_learn_merge(&back, text, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(sbx_learn_merge(&back, text, &err), 0);
     CU_ASSERT_EQUAL(back.runs, 1);
     CU_ASSERT_EQUAL(memcmp(back.calls, l.calls, sizeof(l.calls)), 0);
     CU_ASSERT_EQUAL(back.values[SYS_socket].count, 2);
-    CU_ASSERT_EQUAL(sbx_learn_merge(&back, text, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(sbx_learn_merge(&back, text, &err), 0);
     CU_ASSERT_EQUAL(back.runs, 2);
     CU_ASSERT_EQUAL(back.calls[SYS_read], 10);
     CU_ASSERT_EQUAL(back.values[SYS_socket].count, 2);
@@ -91,9 +91,9 @@ static void test_many_values(void)
         strstr(text, "    # learned: prctl many 9\n    - { action: allow, syscalls: [prctl] }\n") !=
         NULL);
     CU_ASSERT(strstr(text, "prctl], args") == NULL);
-    char err[256];
+    struct sbx_error err = { 0 };
     memset(&back, 0, sizeof(back));
-    CU_ASSERT_EQUAL(sbx_learn_merge(&back, text, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(sbx_learn_merge(&back, text, &err), 0);
     CU_ASSERT(back.values[SYS_prctl].many);
     CU_ASSERT_EQUAL(back.calls[SYS_prctl], 9);
     free(text);
@@ -102,17 +102,14 @@ static void test_many_values(void)
 static void test_refused(void)
 {
     static struct sbx_learn l;
-    char err[256];
+    struct sbx_error err = { 0 };
     memset(&l, 0, sizeof(l));
-    CU_ASSERT_EQUAL(sbx_learn_merge(&l, "name: x\nsyscalls:\n  default: allow\n", err, sizeof(err)),
-                    -EINVAL);
-    CU_ASSERT(strstr(err, "not a policy --learn wrote") != NULL);
-    CU_ASSERT_EQUAL(
-        sbx_learn_merge(&l, "# runs: 1\n    # learned: nosuchcall 3\n", err, sizeof(err)), -EINVAL);
-    CU_ASSERT(strstr(err, "line 2") != NULL);
-    CU_ASSERT_EQUAL(sbx_learn_merge(&l, "# learned: read arg 0 = 1 3\n", err, sizeof(err)),
-                    -EINVAL);
-    CU_ASSERT_EQUAL(sbx_learn_merge(&l, "# learned: read\n", err, sizeof(err)), -EINVAL);
+    CU_ASSERT_EQUAL(sbx_learn_merge(&l, "name: x\nsyscalls:\n  default: allow\n", &err), -EINVAL);
+    CU_ASSERT(strstr(err.msg, "not a policy --learn wrote") != NULL);
+    CU_ASSERT_EQUAL(sbx_learn_merge(&l, "# runs: 1\n    # learned: nosuchcall 3\n", &err), -EINVAL);
+    CU_ASSERT(strstr(err.msg, "line 2") != NULL);
+    CU_ASSERT_EQUAL(sbx_learn_merge(&l, "# learned: read arg 0 = 1 3\n", &err), -EINVAL);
+    CU_ASSERT_EQUAL(sbx_learn_merge(&l, "# learned: read\n", &err), -EINVAL);
 }
 
 static const struct sbx_test tests[] = {

@@ -408,8 +408,8 @@ static void test_strings(void)
 static void test_filters(void)
 {
     struct sbx_trace_filter f;
-    char err[256];
-    CU_ASSERT_EQUAL(sbx_trace_filter_parse(&f, "open,execve,%network", err, sizeof(err)), 0);
+    struct sbx_error err = { 0 };
+    CU_ASSERT_EQUAL(sbx_trace_filter_parse(&f, "open,execve,%network", &err), 0);
     CU_ASSERT(sbx_trace_filter_match(&f, SYS_open));
     CU_ASSERT(!sbx_trace_filter_match(&f, SYS_openat));
     CU_ASSERT(sbx_trace_filter_match(&f, SYS_execve));
@@ -417,28 +417,28 @@ static void test_filters(void)
     CU_ASSERT(sbx_trace_filter_match(&f, SYS_socket));
     CU_ASSERT(!sbx_trace_filter_match(&f, SYS_read));
     CU_ASSERT(!sbx_trace_filter_match(&f, 100000));
-    CU_ASSERT_EQUAL(sbx_trace_filter_parse(&f, "file", err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(sbx_trace_filter_parse(&f, "file", &err), 0);
     CU_ASSERT(sbx_trace_filter_match(&f, SYS_openat));
     CU_ASSERT(sbx_trace_filter_match(&f, SYS_execve));
     CU_ASSERT(!sbx_trace_filter_match(&f, SYS_read));
     CU_ASSERT(!sbx_trace_filter_match(&f, SYS_fstat));
-    CU_ASSERT_EQUAL(sbx_trace_filter_parse(&f, "%process,%memory", err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(sbx_trace_filter_parse(&f, "%process,%memory", &err), 0);
     CU_ASSERT(sbx_trace_filter_match(&f, SYS_clone));
     CU_ASSERT(sbx_trace_filter_match(&f, SYS_exit_group));
     CU_ASSERT(sbx_trace_filter_match(&f, SYS_mmap));
     CU_ASSERT(!sbx_trace_filter_match(&f, SYS_write));
-    CU_ASSERT_EQUAL(sbx_trace_filter_parse(&f, "%signal,%desc,%ipc,%creds", err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(sbx_trace_filter_parse(&f, "%signal,%desc,%ipc,%creds", &err), 0);
     CU_ASSERT(sbx_trace_filter_match(&f, SYS_rt_sigaction));
     CU_ASSERT(sbx_trace_filter_match(&f, SYS_fstat));
     CU_ASSERT(sbx_trace_filter_match(&f, SYS_shmget));
     CU_ASSERT(sbx_trace_filter_match(&f, SYS_getuid));
-    CU_ASSERT_EQUAL(sbx_trace_filter_parse(&f, "all", err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(sbx_trace_filter_parse(&f, "all", &err), 0);
     CU_ASSERT(sbx_trace_filter_match(&f, 100000));
-    CU_ASSERT_EQUAL(sbx_trace_filter_parse(&f, "open,nosuchcall", err, sizeof(err)), -EINVAL);
-    CU_ASSERT(strstr(err, "'nosuchcall'") != NULL);
-    CU_ASSERT_EQUAL(sbx_trace_filter_parse(&f, "%nosuch", err, sizeof(err)), -EINVAL);
-    CU_ASSERT_EQUAL(sbx_trace_filter_parse(&f, "", err, sizeof(err)), -EINVAL);
-    CU_ASSERT_EQUAL(sbx_trace_filter_parse(&f, "open,,read", err, sizeof(err)), -EINVAL);
+    CU_ASSERT_EQUAL(sbx_trace_filter_parse(&f, "open,nosuchcall", &err), -EINVAL);
+    CU_ASSERT(strstr(err.msg, "'nosuchcall'") != NULL);
+    CU_ASSERT_EQUAL(sbx_trace_filter_parse(&f, "%nosuch", &err), -EINVAL);
+    CU_ASSERT_EQUAL(sbx_trace_filter_parse(&f, "", &err), -EINVAL);
+    CU_ASSERT_EQUAL(sbx_trace_filter_parse(&f, "open,,read", &err), -EINVAL);
 }
 
 /* An iovec element in data form (include/sbx/trace.h) at *at of buf. */
