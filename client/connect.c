@@ -141,7 +141,7 @@ int sbx_conn_open(struct sbx_conn *c, const char *socket_path, struct sbx_error 
         int r;
         if (geteuid() == 0)
             r = start_embedded(c, SBX_DEFAULT_STATE_DIR, LOG_WARNING);
-        else if ((r = sbx_rootless_enter(&c->rootless)) < 0)
+        else if ((r = sbx_rootless_enter(&c->rootless, e)) < 0)
             return r;
         else
             r = start_embedded(c, c->rootless.state_dir,

@@ -70,8 +70,8 @@ static bool sysctl_is(const char *path, const char *value)
     return read_text(path, buf, sizeof(buf)) == 0 && strcmp(buf, value) == 0;
 }
 
-/* Why unshare(CLONE_NEWUSER) failed, with the fix. */
-static void userns_failed(int err)
+/* Why unshare(CLONE_NEWUSER) failed, with the fix; returns -err. */
+static int userns_failed(int err, struct sbx_error *e)
 {
     const char *why = NULL, *fix = NULL;
     if (sysctl_is("/proc/sys/kernel/unprivileged_userns_clone", "0")) {
@@ -86,13 +86,13 @@ static void userns_failed(int err)
         fix = "an AppArmor profile for sandboxctl that allows userns";
     }
     if (why)
-        fprintf(stderr,
-                "sandboxctl: cannot run rootless: %s; enable them (as root: %s, and in "
-                "/etc/sysctl.d to keep it) or start sandboxd as root and join its group\n",
-                why, fix);
-    else
-        fprintf(stderr, "sandboxctl: cannot run rootless: cannot create a user namespace: %s\n",
-                strerror(err));
+        return sbx_error_set(e, err,
+                             "sandboxctl: cannot run rootless: %s; enable them (as root: %s, and "
+                             "in /etc/sysctl.d to keep it) or start sandboxd as root and join "
+                             "its group",
+                             why, fix);
+    return sbx_error_set_errno(e, err,
+                               "sandboxctl: cannot run rootless: cannot create a user namespace");
 }
 
 /* The start of the first range of at least SUBID_COUNT ids of user (name or uid) in file. */
@@ -192,15 +192,15 @@ static _Noreturn void map_helper(const struct idmap *m, int sync)
 }
 
 /* unshare with the full map written by the setuid helpers. */
-static int enter_mapped(const struct idmap *m)
+static int enter_mapped(const struct idmap *m, struct sbx_error *e)
 {
     int sync[2];
     if (pipe2(sync, O_CLOEXEC) < 0)
-        return sbx_neg_errno();
+        return sbx_error_set_errno(e, errno, "sandboxctl: cannot run rootless: pipe");
     fflush(NULL);
     pid_t helper = fork();
     if (helper < 0) {
-        int r = sbx_neg_errno();
+        int r = sbx_error_set_errno(e, errno, "sandboxctl: cannot run rootless: fork");
         close(sync[0]);
         close(sync[1]);
         return r;
@@ -212,20 +212,18 @@ static int enter_mapped(const struct idmap *m)
     close(sync[0]);
     int r = unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0 ? sbx_neg_errno() : 0;
     if (r < 0)
-        userns_failed(-r);
+        userns_failed(-r, e);
     else if (write(sync[1], "x", 1) != 1)
-        r = sbx_neg_errno();
+        r = sbx_error_set_errno(e, errno, "sandboxctl: cannot run rootless: the id map helper");
     close(sync[1]);
     int st;
     while (waitpid(helper, &st, 0) < 0 && errno == EINTR)
         ;
-    if (r >= 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
-        fprintf(stderr,
-                "sandboxctl: cannot run rootless: %s or %s could not map the ids "
-                "of /etc/subuid and /etc/subgid (see above)\n",
-                m->newuidmap, m->newgidmap);
-        r = -EPERM;
-    }
+    if (r >= 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+        r = sbx_error_set(e, EPERM,
+                          "sandboxctl: cannot run rootless: %s or %s could not map the ids "
+                          "of /etc/subuid and /etc/subgid (see above)",
+                          m->newuidmap, m->newgidmap);
     return r;
 }
 
@@ -233,13 +231,10 @@ static int enter_mapped(const struct idmap *m)
  * unshare with the caller's own ids alone, no helper.  setgroups is denied
  * there, so the caller's supplementary groups stay with every process.
  */
-static int enter_single(const struct idmap *m)
+static int enter_single(const struct idmap *m, struct sbx_error *e)
 {
-    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
-        int r = sbx_neg_errno();
-        userns_failed(-r);
-        return r;
-    }
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+        return userns_failed(errno, e);
     char map[64];
     int r = write_text("/proc/self/setgroups", "deny");
     if (r >= 0) {
@@ -251,7 +246,7 @@ static int enter_single(const struct idmap *m)
         r = write_text("/proc/self/gid_map", map);
     }
     if (r < 0)
-        fprintf(stderr, "sandboxctl: cannot run rootless: cannot map your ids: %s\n", strerror(-r));
+        return sbx_error_set_errno(e, r, "sandboxctl: cannot run rootless: cannot map your ids");
     return r;
 }
 
@@ -260,28 +255,27 @@ static int enter_single(const struct idmap *m)
  * caller, and refused if it is anything but a directory of the caller's
  * own that nobody else may enter (another user could make it first).
  */
-static int make_state_dir(struct sbx_rootless *rl, uid_t uid)
+static int make_state_dir(struct sbx_rootless *rl, uid_t uid, struct sbx_error *e)
 {
     const char *xdg = getenv("XDG_RUNTIME_DIR");
     int n = xdg && xdg[0] == '/'
                 ? snprintf(rl->state_dir, sizeof(rl->state_dir), "%s/sandboxd", xdg)
                 : snprintf(rl->state_dir, sizeof(rl->state_dir), "/tmp/sandboxd-%u", (unsigned)uid);
     if (n >= (int)sizeof(rl->state_dir))
-        return -ENAMETOOLONG;
-    if (mkdir(rl->state_dir, 0700) < 0 && errno != EEXIST) {
-        int r = sbx_neg_errno();
-        fprintf(stderr, "sandboxctl: cannot create %s: %s\n", rl->state_dir, strerror(-r));
-        return r;
-    }
+        return sbx_error_set(e, ENAMETOOLONG, "sandboxctl: XDG_RUNTIME_DIR is too long: %s", xdg);
+    if (mkdir(rl->state_dir, 0700) < 0 && errno != EEXIST)
+        return sbx_error_set_errno(e, errno, "sandboxctl: cannot create %s", rl->state_dir);
     struct stat st;
     if (lstat(rl->state_dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != uid ||
-        (st.st_mode & 0077)) {
-        fprintf(stderr,
-                "sandboxctl: cannot use %s as the private state directory: it must be a "
-                "directory of yours, mode 0700\n",
-                rl->state_dir);
-        return -EPERM;
-    }
+        (st.st_mode & 0077))
+        return sbx_error_set(e, EPERM,
+                             "sandboxctl: cannot use %s as the private state directory: it must "
+                             "be a directory of yours, mode 0700%s",
+                             rl->state_dir,
+                             xdg && xdg[0] == '/'
+                                 ? ""
+                                 : " (another user may have made it first: set XDG_RUNTIME_DIR "
+                                   "to a directory of your own)");
     return 0;
 }
 
@@ -313,11 +307,11 @@ static bool cgroup_delegated(void)
     return access(path, W_OK) == 0;
 }
 
-int sbx_rootless_enter(struct sbx_rootless *rl)
+int sbx_rootless_enter(struct sbx_rootless *rl, struct sbx_error *e)
 {
     *rl = (struct sbx_rootless){ 0 };
     struct idmap m = { .uid = getuid(), .gid = getgid() };
-    int r = make_state_dir(rl, m.uid);
+    int r = make_state_dir(rl, m.uid, e);
     if (r < 0)
         return r;
     struct passwd *pw = getpwuid(m.uid);
@@ -326,7 +320,7 @@ int sbx_rootless_enter(struct sbx_rootless *rl)
                 subid_start("/etc/subgid", name, m.uid, &m.subgid);
     bool tools = find_program("newuidmap", m.newuidmap, sizeof(m.newuidmap)) &&
                  find_program("newgidmap", m.newgidmap, sizeof(m.newgidmap));
-    r = full && tools ? enter_mapped(&m) : enter_single(&m);
+    r = full && tools ? enter_mapped(&m, e) : enter_single(&m, e);
     if (r >= 0 && !(full && tools))
         fprintf(stderr,
                 "sandboxctl: rootless: %s, so the sandbox has only your own ids (guest uid and "

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "sbx/error.h"
 
 struct sbx_rootless {
     bool active;                   /* sandboxctl is in its user and mount namespaces */
@@ -20,9 +21,11 @@ struct sbx_rootless {
  * (guest ids 0-65535 onto the caller and its subordinate range when
  * /etc/subuid and /etc/subgid give one and newuidmap exists, else the
  * caller's own ids alone) and a new mount namespace, and makes the private
- * daemon's state directory.  Prints what failed and the fix; -errno.
+ * daemon's state directory.  -errno with e saying what failed and the fix;
+ * the notes of a run with less (only the own ids, no delegated cgroup) are
+ * printed.
  */
-int sbx_rootless_enter(struct sbx_rootless *rl);
+int sbx_rootless_enter(struct sbx_rootless *rl, struct sbx_error *e);
 
 /*
  * The root to send for what the caller named (path, opened as fd before
