@@ -311,8 +311,8 @@ t_two_daemons() {
     timeout 60 "$SANDBOXCTL" run --socket "$sock2" "$IMG" /bin/true >"$T/out" 2>"$T/err" && ok=1
     err_has "every block of host ids is in use" || ok=1
     stop_all first1 first2
-    timeout 60 "$SANDBOXCTL" kill --socket "$sock2" -s KILL second1 || true
-    timeout 60 "$SANDBOXCTL" wait --socket "$sock2" second1 || true
+    timeout 60 "$SANDBOXCTL" kill --socket "$sock2" -s KILL second1 >/dev/null 2>&1 || true
+    timeout 60 "$SANDBOXCTL" wait --socket "$sock2" second1 >/dev/null 2>&1 || true
     kill -TERM "$pid2"
     wait "$pid2" || true
     return "$ok"
