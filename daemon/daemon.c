@@ -387,6 +387,8 @@ int sbx_daemon_run(const struct sbx_daemon_config *cfg)
         uv_timer_init(&loop, &d.idle_timer);
         d.idle_timer.data = &d;
         uv_timer_start(&d.idle_timer, on_idle_timer, IMAGE_IDLE_MS, IMAGE_IDLE_MS);
+        uv_timer_init(&loop, &d.refill_timer);
+        d.refill_timer.data = &d;
         r = daemon_serve(&d, &e);
         /* Once the socket is the daemon's: a second daemon must not take the records over. */
         if (r >= 0)

@@ -27,7 +27,8 @@ struct sbx_daemon {
     /* RLIMIT_NOFILE as the daemon was started, before it raised its own: what sandboxes get. */
     struct rlimit child_nofile;
     uv_signal_t sig_term, sig_int, sig_hup;
-    uv_timer_t idle_timer; /* drops images unused for a while */
+    uv_timer_t idle_timer;   /* drops images unused for a while */
+    uv_timer_t refill_timer; /* makes the spare once a run's client has had time to go */
     char *staging_dir;
     int init_memfd;                           /* sealed sbx-init */
     int trampoline_memfd;                     /* sealed trampoline; -EBADF when not built in */

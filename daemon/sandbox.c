@@ -341,8 +341,8 @@ static void report_exit(struct sbx_sandbox *s, const siginfo_t *si)
         s->owner.notify(ctx, s,
                         &(struct sbx_sandbox_note){ .what = SBX_SANDBOX_EXITED, .exit = &m });
     free(m.stats);
-    /* The client has its answer: now is a good time to prepare the next sandbox. */
-    sbx_sandbox_refill_spare(s->d);
+    /* The client has its answer: the next sandbox is prepared once it has gone. */
+    sbx_sandbox_refill_spare_soon(s->d);
 }
 
 #define RELEASE_POLL_MS 10
@@ -797,6 +797,27 @@ fail:
     sbx_cgroup_destroy(&s->cg);
     free(s);
     return r;
+}
+
+static void on_refill_timer(uv_timer_t *t)
+{
+    sbx_sandbox_refill_spare(t->data);
+}
+
+/*
+ * A run's EXIT reaches its client while the sandbox is still being torn
+ * down: the clone3 of the next spare (six new namespaces, in this loop) at
+ * that moment takes the CPU the client needs to read it and exit, on a
+ * small machine.  It waits a millisecond, which the client needs far less
+ * than; a run that comes before it makes its own sandbox, as without a spare.
+ */
+void sbx_sandbox_refill_spare_soon(struct sbx_daemon *d)
+{
+    if (d->spare || d->stopping || d->cfg.conn_fd >= 0 ||
+        uv_is_active((uv_handle_t *)&d->refill_timer))
+        return;
+    if (uv_timer_start(&d->refill_timer, on_refill_timer, SBX_SPARE_REFILL_DELAY_MS, 0) < 0)
+        sbx_sandbox_refill_spare(d);
 }
 
 void sbx_sandbox_refill_spare(struct sbx_daemon *d)

@@ -132,6 +132,9 @@ int sbx_sandbox_start(struct sbx_daemon *d, const struct sbx_sandbox_params *p,
  * reaped without a report.
  */
 void sbx_sandbox_refill_spare(struct sbx_daemon *d);
+/* The same, SBX_SPARE_REFILL_DELAY_MS later (after a run's EXIT). */
+#define SBX_SPARE_REFILL_DELAY_MS 1
+void sbx_sandbox_refill_spare_soon(struct sbx_daemon *d);
 /* Kills the spare; it stays on the daemon's list of sandboxes until it is reaped. */
 void sbx_sandbox_drop_spare(struct sbx_daemon *d);
 /*
