@@ -91,12 +91,16 @@ static int clean_name(const char *in, char *out, size_t len)
     return 0;
 }
 
-/* Opens name of the image's files; e says which and why. */
-static int store_open(struct store *s, const char *name, int *ret_fd, struct sbx_error *e)
+/*
+ * Opens name of the image's files; e says which and why, after ctx (what the
+ * caller was opening it as, with its own separator; "" for none).
+ */
+static int store_open(struct store *s, const char *ctx, const char *name, int *ret_fd,
+                      struct sbx_error *e)
 {
     char clean[512];
     if (clean_name(name, clean, sizeof(clean)) < 0)
-        return ERR(-EINVAL, "'%s': not a name inside the image", name);
+        return ERR(-EINVAL, "%s'%s': not a name inside the image", ctx, name);
     if (s->dirfd >= 0) {
         struct open_how how = {
             .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
@@ -105,11 +109,11 @@ static int store_open(struct store *s, const char *name, int *ret_fd, struct sbx
         int fd = (int)syscall(SYS_openat2, s->dirfd, clean, &how, sizeof(how));
         struct stat st;
         if (fd < 0)
-            return ERR(sbx_neg_errno(), "'%s': %s", clean,
+            return ERR(sbx_neg_errno(), "%s'%s': %s", ctx, clean,
                        errno == ENOENT ? "missing" : strerror(errno));
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
             close(fd);
-            return ERR(-EINVAL, "'%s': not a regular file", clean);
+            return ERR(-EINVAL, "%s'%s': not a regular file", ctx, clean);
         }
         *ret_fd = fd;
         return 0;
@@ -120,17 +124,17 @@ static int store_open(struct store *s, const char *name, int *ret_fd, struct sbx
             if (strcmp(s->files[i].name, clean) == 0)
                 f = &s->files[i];
         if (!f)
-            return ERR(-ENOENT, "'%s': missing", clean);
+            return ERR(-ENOENT, "%s'%s': missing", ctx, clean);
         if (f->fd >= 0) {
             int fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 3);
             if (fd < 0)
-                return ERR(sbx_neg_errno(), "'%s': %s", clean, strerror(errno));
+                return ERR(sbx_neg_errno(), "%s'%s': %s", ctx, clean, strerror(errno));
             *ret_fd = fd;
             return 0;
         }
         snprintf(clean, sizeof(clean), "%s", f->target);
     }
-    return ERR(-ELOOP, "'%s': too many symlinks", name);
+    return ERR(-ELOOP, "%s'%s': too many symlinks", ctx, name);
 }
 
 /* A symlink in an archive names a file relative to its own directory. */
@@ -310,12 +314,11 @@ static int read_json(struct store *s, const char *name, const char *digest, int6
                      const char *what, json_object **ret, struct sbx_error *e)
 {
     _cleanup_close_ int fd = -1;
-    int r = store_open(s, name, &fd, e);
-    if (r < 0) {
-        char why[600];
-        snprintf(why, sizeof(why), "%.590s", e->msg);
-        return ERR(r, "%s %s", what, why);
-    }
+    char ctx[128];
+    snprintf(ctx, sizeof(ctx), "%s ", what);
+    int r = store_open(s, ctx, name, &fd, e);
+    if (r < 0)
+        return r;
     _cleanup_free_ char *buf = NULL;
     size_t len;
     if ((r = read_all(fd, &buf, &len, SBX_OCI_MAX_JSON)) < 0)
@@ -693,12 +696,10 @@ static int read_layout(struct store *s, const char *tag, struct sbx_tree *t,
         _cleanup_close_ int fd = -1;
         char what[160];
         snprintf(what, sizeof(what), "layer %zu (%s)", i + 1, ld);
-        if ((r = store_open(s, name, &fd, e)) < 0) {
-            char why[600];
-            snprintf(why, sizeof(why), "%.590s", e->msg);
-            r = ERR(r, "%s: blob %s", what, why);
+        char ctx[sizeof(what) + 8];
+        snprintf(ctx, sizeof(ctx), "%s: blob ", what);
+        if ((r = store_open(s, ctx, name, &fd, e)) < 0)
             goto out;
-        }
         const char *diff = json_object_get_string(json_object_array_get_idx(diff_ids, i));
         if ((r = apply_layer(fd, what, ld, lsz ? json_object_get_int64(lsz) : -1, diff, t,
                              (unsigned)i + 1, (unsigned)n, progress, e)) < 0)
@@ -718,7 +719,7 @@ static int read_docker(struct store *s, const char *tag, struct sbx_tree *t,
                        struct sbx_error *e)
 {
     _cleanup_close_ int mfd = -1;
-    int r = store_open(s, "manifest.json", &mfd, e);
+    int r = store_open(s, "", "manifest.json", &mfd, e);
     if (r < 0)
         return r;
     _cleanup_free_ char *buf = NULL;
@@ -771,7 +772,7 @@ static int read_docker(struct store *s, const char *tag, struct sbx_tree *t,
         _cleanup_close_ int cfd = -1;
         _cleanup_free_ char *cbuf = NULL;
         size_t clen;
-        if ((r = store_open(s, cname, &cfd, e)) < 0 ||
+        if ((r = store_open(s, "", cname, &cfd, e)) < 0 ||
             (r = read_all(cfd, &cbuf, &clen, SBX_OCI_MAX_JSON)) < 0)
             goto out;
         sha256_hex(cbuf, clen, res->digest);
@@ -802,7 +803,7 @@ static int read_docker(struct store *s, const char *tag, struct sbx_tree *t,
         char what[600];
         snprintf(what, sizeof(what), "layer %zu (%s)", i + 1, lname ? lname : "?");
         _cleanup_close_ int fd = -1;
-        if (!lname || (r = store_open(s, lname, &fd, e)) < 0) {
+        if (!lname || (r = store_open(s, "", lname, &fd, e)) < 0) {
             r = ERR(r < 0 ? r : -EBADMSG, "%s: missing", what);
             goto out;
         }
