@@ -41,6 +41,12 @@
 #include "sbx/macro.h"
 #include "sbx/sitemap.h"
 
+/* "no site map: " and what the helper said, or strerror(r) when it said nothing. */
+static int no_map(struct sbx_error *e, int r)
+{
+    return e->msg[0] ? sbx_error_wrap(e, "no site map") : sbx_error_set_errno(e, r, "no site map");
+}
+
 /* Over the image mounted; *ret_mounted says whether the mount succeeded. */
 static int mounted(int fd, int helper, void **ret_map, size_t *ret_len, bool *ret_mounted,
                    struct sbx_error *e)
@@ -60,12 +66,8 @@ static int mounted(int fd, int helper, void **ret_map, size_t *ret_len, bool *re
     r = sbx_sitemap_start(helper, img->mount_fd, &job, e);
     if (r == 0)
         r = sbx_sitemap_finish(&job, ret_map, ret_len, e);
-    if (r < 0) {
-        if (!e->msg[0])
-            sbx_error_set_errno(e, r, "no site map");
-        else
-            sbx_error_wrap(e, "no site map");
-    }
+    if (r < 0)
+        no_map(e, r);
     sbx_image_release(&cache, img, 0);
     sbx_image_cache_clear(&cache);
     return r;
@@ -237,11 +239,7 @@ static int from_tree(const struct sbx_tree *t, int helper, void **ret_map, size_
     sock = sbx_close(sock);
     e->msg[0] = '\0';
     r = sbx_sitemap_finish(&job, ret_map, ret_len, e);
-    if (r < 0 && !e->msg[0])
-        return sbx_error_set_errno(e, r, "no site map");
-    if (r < 0)
-        return sbx_error_wrap(e, "no site map");
-    return r;
+    return r < 0 ? no_map(e, r) : r;
 }
 
 int sbx_image_build_sitemap(int fd, const struct sbx_tree *t, void **ret_map, size_t *ret_len,

@@ -262,7 +262,8 @@ static int make_state_dir(struct sbx_rootless *rl, uid_t uid, struct sbx_error *
                 ? snprintf(rl->state_dir, sizeof(rl->state_dir), "%s/sandboxd", xdg)
                 : snprintf(rl->state_dir, sizeof(rl->state_dir), "/tmp/sandboxd-%u", (unsigned)uid);
     if (n >= (int)sizeof(rl->state_dir))
-        return sbx_error_set(e, ENAMETOOLONG, "sandboxctl: XDG_RUNTIME_DIR is too long: %s", xdg);
+        return sbx_error_set(e, ENAMETOOLONG, "sandboxctl: XDG_RUNTIME_DIR is too long: %s",
+                             xdg ? xdg : "");
     if (mkdir(rl->state_dir, 0700) < 0 && errno != EEXIST)
         return sbx_error_set_errno(e, errno, "sandboxctl: cannot create %s", rl->state_dir);
     struct stat st;
