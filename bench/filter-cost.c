@@ -40,8 +40,7 @@
 
 enum { V_NONE, V_ALLOW, V_ALLOW_IP, V_POLICY, V_POLICY_PIDNS, V_N };
 static const char *const names[V_N] = { "no filter", "allow-all (arch only)",
-                                        "allow-all, reads the ip",
-                                        "default policy (guest root)",
+                                        "allow-all, reads the ip", "default policy (guest root)",
                                         "default policy, new pid ns" };
 
 struct prog {
