@@ -264,43 +264,32 @@ def budget_section(meta, res, out):
         return x if x is not None and x.ok and x.values else None
 
     rows = []
+
+    def ratio_row(label, target, limit, x, base, why=None):
+        """A row for x.median / base.median against limit, or why it is missing."""
+        if x and base:
+            v = x.median / base.median
+            rows.append((label, target, f"{v:.2f}×", "yes" if v <= limit else "no"))
+        else:
+            rows.append((label, target, why.reason if why else "not measured", "–"))
+
     native = r("syscall", "getppid", "native")
     for mode, limit in (("sandboxd-off", 1.08), ("sandboxd-rewrite", 1.6),
                         ("sandboxd-trace", 3.0), ("sandboxd-trap", 25.0)):
-        x = r("syscall", "getppid", mode)
-        if native and x:
-            v = x.median / native.median
-            rows.append((f"getppid, {RUNNER_TEXT[mode]}", f"≤ {limit}× native", f"{v:.2f}×",
-                         "yes" if v <= limit else "no"))
-        else:
-            why = res.get(("syscall", "getppid", mode))
-            rows.append((f"getppid, {RUNNER_TEXT[mode]}", f"≤ {limit}× native",
-                         why.reason if why else "not measured", "–"))
+        ratio_row(f"getppid, {RUNNER_TEXT[mode]}", f"≤ {limit}× native", limit,
+                  r("syscall", "getppid", mode), native, res.get(("syscall", "getppid", mode)))
     # What of mode off's cost is the policy's or the sandbox's own, above the
     # floor of any filter (one the kernel's action cache skips).
-    floor, off = r("syscall", "getppid", "native-filter"), r("syscall", "getppid", "sandboxd-off")
-    label = f"getppid, {RUNNER_TEXT['sandboxd-off']}, against {RUNNER_TEXT['native-filter']}"
-    if floor and off:
-        v = off.median / floor.median
-        rows.append((label, "≤ 1.03×", f"{v:.2f}×", "yes" if v <= 1.03 else "no"))
-    else:
-        rows.append((label, "≤ 1.03×", "not measured", "–"))
+    ratio_row(f"getppid, {RUNNER_TEXT['sandboxd-off']}, against {RUNNER_TEXT['native-filter']}",
+              "≤ 1.03×", 1.03, r("syscall", "getppid", "sandboxd-off"),
+              r("syscall", "getppid", "native-filter"))
     # Selective gating: a passthrough syscall costs what the policy alone costs.
     for test in ("getppid", "pread"):
-        off, x = r("syscall", test, "sandboxd-off"), r("syscall", test, "sandboxd-rewrite")
-        label = f"{test}, {RUNNER_TEXT['sandboxd-rewrite']}, against mode off"
-        if off and x:
-            v = x.median / off.median
-            rows.append((label, "≤ 1.05× mode off", f"{v:.2f}×", "yes" if v <= 1.05 else "no"))
-        else:
-            rows.append((label, "≤ 1.05× mode off", "not measured", "–"))
-    native_fork, x = r("syscall", "fork", "native"), r("syscall", "fork", "sandboxd-rewrite")
-    label = f"fork + exit + wait, {RUNNER_TEXT['sandboxd-rewrite']}"
-    if native_fork and x:
-        v = x.median / native_fork.median
-        rows.append((label, "≤ 1.10× native", f"{v:.2f}×", "yes" if v <= 1.10 else "no"))
-    else:
-        rows.append((label, "≤ 1.10× native", "not measured", "–"))
+        ratio_row(f"{test}, {RUNNER_TEXT['sandboxd-rewrite']}, against mode off",
+                  "≤ 1.05× mode off", 1.05, r("syscall", test, "sandboxd-rewrite"),
+                  r("syscall", test, "sandboxd-off"))
+    ratio_row(f"fork + exit + wait, {RUNNER_TEXT['sandboxd-rewrite']}", "≤ 1.10× native", 1.10,
+              r("syscall", "fork", "sandboxd-rewrite"), r("syscall", "fork", "native"))
     warm, bw = r("startup", "true", "sandboxd-warm"), r("startup", "true", "bwrap")
     if warm and bw:
         v = warm.median / bw.median
