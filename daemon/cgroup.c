@@ -415,8 +415,15 @@ bool sbx_cgroup_oom_killed(const struct sbx_cgroup *cg)
     return p && strtoull(p + 9, NULL, 10) > 0;
 }
 
-/* rmdir fails with EBUSY while dying tasks are still being torn down; give them a moment. */
-static void remove_dir(const char *path)
+/*
+ * rmdir fails with EBUSY while the group holds tasks, dying ones included:
+ * then, in v2, cgroup.kill ends them, and they get a moment to go.  Only
+ * then: a write to cgroup.kill stops forks in the whole hierarchy until an
+ * RCU grace period passes (cgroup_threadgroup_rwsem taken for writing),
+ * 6-12 ms on the development VM, and a sandbox that ends normally has no
+ * task left by now (its init is reaped, so is its pid namespace).
+ */
+static void remove_dir(const char *path, bool v2)
 {
     for (int i = 0; i < 200; i++) {
         if (rmdir(path) == 0 || errno == ENOENT)
@@ -425,7 +432,10 @@ static void remove_dir(const char *path)
             sbx_warn("cannot remove cgroup %s: %m", path);
             return;
         }
-        nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+        if (v2 && i == 0)
+            write_file(path, "cgroup.kill", "1");
+        else
+            nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
     }
     sbx_warn("cgroup %s still busy, left behind", path);
 }
@@ -453,8 +463,7 @@ static void kill_v1(const char *dir)
 void sbx_cgroup_destroy(struct sbx_cgroup *cg)
 {
     if (cg->v2_path) {
-        write_file(cg->v2_path, "cgroup.kill", "1");
-        remove_dir(cg->v2_path);
+        remove_dir(cg->v2_path, true);
         free(cg->v2_path);
     }
     sbx_close(cg->v2_fd);
@@ -463,7 +472,7 @@ void sbx_cgroup_destroy(struct sbx_cgroup *cg)
             continue;
         if (!cg->v2_path)
             kill_v1(cg->v1_path[c]);
-        remove_dir(cg->v1_path[c]);
+        remove_dir(cg->v1_path[c], false);
         free(cg->v1_path[c]);
     }
     free(cg->name);
@@ -497,9 +506,8 @@ static void sweep_dead(const char *parent, const char *tag)
                 continue;
             char child[4096 + 256];
             snprintf(child, sizeof(child), "%s/%s", base, se->d_name);
-            write_file(child, "cgroup.kill", "1");
             kill_v1(child);
-            remove_dir(child);
+            remove_dir(child, true);
         }
         if (sub)
             closedir(sub);
