@@ -47,7 +47,7 @@ void sbx_daemon_maybe_exit(struct sbx_daemon *d)
 {
     if (!d->stopping && d->cfg.conn_fd >= 0 && !d->clients)
         d->stopping = true; /* embedded: the one connection is done */
-    if (!d->stopping || d->sandboxes)
+    if (!d->stopping || d->sandboxes || d->cgroup_reaps)
         return;
     while (d->clients)
         sbx_client_close(d->clients);

@@ -189,6 +189,51 @@ static bool owner_takes_frame(struct sbx_sandbox *s, struct sbx_frame *f)
     return notify_owner(s, &n) > 0;
 }
 
+/*
+ * An ended sandbox's cgroup is removed in libuv's thread pool: rmdir, and
+ * the cgroup.kill it may need, can wait on the kernel for milliseconds
+ * (an RCU grace period, a memory cgroup going offline), which the loop
+ * must not spend while others wait for it.  The daemon exits only once
+ * every one is done (sbx_daemon_maybe_exit), so none is left behind.
+ */
+struct cgroup_reap {
+    uv_work_t work;
+    struct sbx_daemon *d;
+    struct sbx_cgroup cg;
+};
+
+static void reap_cgroup(uv_work_t *w)
+{
+    struct cgroup_reap *r = w->data;
+    sbx_cgroup_destroy(&r->cg);
+}
+
+static void cgroup_reaped(uv_work_t *w, int status)
+{
+    (void)status; /* nothing cancels this work */
+    struct cgroup_reap *r = w->data;
+    struct sbx_daemon *d = r->d;
+    free(r);
+    d->cgroup_reaps--;
+    sbx_daemon_maybe_exit(d);
+}
+
+static void release_cgroup(struct sbx_sandbox *s)
+{
+    struct cgroup_reap *r = s->cg.name ? malloc(sizeof(*r)) : NULL;
+    if (r) {
+        *r = (struct cgroup_reap){ .d = s->d, .cg = s->cg };
+        r->work.data = r;
+        if (uv_queue_work(s->d->loop, &r->work, reap_cgroup, cgroup_reaped) == 0) {
+            s->d->cgroup_reaps++;
+            s->cg = (struct sbx_cgroup){ .v2_fd = -EBADF };
+            return;
+        }
+        free(r);
+    }
+    sbx_cgroup_destroy(&s->cg);
+}
+
 /* Everything the sandbox holds goes, and the struct after libuv lets go of it. */
 static void sandbox_finish(struct sbx_sandbox *s)
 {
@@ -196,7 +241,7 @@ static void sandbox_finish(struct sbx_sandbox *s)
     notify_owner(s, &(struct sbx_sandbox_note){ .what = SBX_SANDBOX_GONE });
     sbx_killnotif_free(s->killnotif);
     s->killnotif = NULL;
-    sbx_cgroup_destroy(&s->cg);
+    release_cgroup(s);
     /* init is reaped, so is every process of its pid namespace: the ids are free. */
     s->userns_fd = sbx_close(s->userns_fd);
     sbx_idrange_release(&s->d->ids, &s->ids);
