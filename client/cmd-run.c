@@ -699,10 +699,12 @@ int sbx_cmd_run(int argc, char **argv)
     }
     /* Rootless, the root is what sandboxctl opens inside its namespaces (client/rootless.c). */
     if (conn.rootless.active) {
-        int root = sbx_rootless_check_limits(&conn.rootless, o.extra.options, o.extra.n_options);
+        int root =
+            sbx_rootless_check_limits(&conn.rootless, o.extra.options, o.extra.n_options, &e);
         if (root >= 0)
-            root = sbx_rootless_root(&conn.rootless, image, image_fd);
+            root = sbx_rootless_root(&conn.rootless, image, image_fd, &e);
         if (root < 0) {
+            fprintf(stderr, "%s\n", sbx_error_msg(&e, root));
             sbx_conn_close(&conn);
             return EXIT_SETUP;
         }

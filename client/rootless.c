@@ -344,19 +344,20 @@ int sbx_rootless_enter(struct sbx_rootless *rl, struct sbx_error *e)
     return 0;
 }
 
-int sbx_rootless_check_limits(const struct sbx_rootless *rl, char *const *options, uint32_t n)
+int sbx_rootless_check_limits(const struct sbx_rootless *rl, char *const *options, uint32_t n,
+                              struct sbx_error *e)
 {
     static const char *const limits[] = { "memory=", "pids-limit=", "cpus=" };
     for (uint32_t i = 0; !rl->cgroup && i < n; i++) {
         for (size_t k = 0; k < ARRAY_SIZE(limits); k++) {
             if (strncmp(options[i], limits[k], strlen(limits[k])) != 0)
                 continue;
-            fprintf(stderr,
-                    "sandboxctl: --%.*s: rootless with no delegated cgroup, no limit can be "
-                    "enforced: run sandboxctl in a cgroup of your own (systemd-run --user "
-                    "--scope -p Delegate=yes sandboxctl run ...), or through a sandboxd\n",
-                    (int)(strchr(options[i], '=') - options[i]), options[i]);
-            return -EPERM;
+            return sbx_error_set(e, EPERM,
+                                 "sandboxctl: --%.*s: rootless with no delegated cgroup, no "
+                                 "limit can be enforced: run sandboxctl in a cgroup of your own "
+                                 "(systemd-run --user --scope -p Delegate=yes sandboxctl run "
+                                 "...), or through a sandboxd",
+                                 (int)(strchr(options[i], '=') - options[i]), options[i]);
         }
     }
     return 0;
@@ -393,24 +394,23 @@ static const char *log_text(int log)
  * /proc/self/fd name), and dies with sandboxctl.  The kernel checks the
  * modes (default_permissions) for every sandbox's ids (allow_other).
  */
-static int fuse_mount(struct sbx_rootless *rl, const char *path, int fd)
+static int fuse_mount(struct sbx_rootless *rl, const char *path, int fd, struct sbx_error *e)
 {
     char fuse2fs[PATH_MAX];
     if (!find_program("fuse2fs", fuse2fs, sizeof(fuse2fs))) {
-        fprintf(stderr,
-                "sandboxctl: image %s: rootless, an ext4 image needs fuse2fs (Debian: apt-get "
-                "install fuse2fs), or give a directory root instead\n",
-                path);
-        return -ENOENT;
+        return sbx_error_set(e, ENOENT,
+                             "sandboxctl: image %s: rootless, an ext4 image needs fuse2fs "
+                             "(Debian: apt-get install fuse2fs), or give a directory root instead",
+                             path);
     }
     _cleanup_close_ int dev = open("/dev/fuse", O_RDWR | O_CLOEXEC);
     if (dev < 0) {
-        int r = sbx_neg_errno();
-        fprintf(stderr,
-                "sandboxctl: image %s: rootless, an ext4 image is read by fuse2fs, which needs "
-                "/dev/fuse: %s (it must exist and be mode 0666; or give a directory root)\n",
-                path, strerror(-r));
-        return r;
+        int err = errno;
+        return sbx_error_set(e, err,
+                             "sandboxctl: image %s: rootless, an ext4 image is read by fuse2fs, "
+                             "which needs /dev/fuse: %s (it must exist and be mode 0666; or "
+                             "give a directory root)",
+                             path, strerror(err));
     }
     /*
      * The mount point is on a tmpfs of sandboxctl's own mount namespace over
@@ -424,19 +424,15 @@ static int fuse_mount(struct sbx_rootless *rl, const char *path, int fd)
         mount("sbx-fuse", fuse_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
               "size=16k,mode=0700") < 0 ||
         mkdir(rl->mnt, 0700) < 0) {
-        int r = sbx_neg_errno();
-        fprintf(stderr, "sandboxctl: cannot make a mount point for fuse2fs in %s: %s\n", fuse_dir,
-                strerror(-r));
         rl->mnt[0] = '\0';
-        return r;
+        return sbx_error_set_errno(
+            e, errno, "sandboxctl: cannot make a mount point for fuse2fs in %s", fuse_dir);
     }
     /* What fuse2fs prints ("Mounting read-only.") matters only when it fails. */
     _cleanup_close_ int log = open(rl->state_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (log < 0) {
-        int r = sbx_neg_errno();
-        fprintf(stderr, "sandboxctl: cannot create a file in %s: %s\n", rl->state_dir,
-                strerror(-r));
-        return r;
+        return sbx_error_set_errno(e, errno, "sandboxctl: cannot create a file in %s",
+                                   rl->state_dir);
     }
     char source[32];
     snprintf(source, sizeof(source), "/proc/self/fd/%d", fd);
@@ -444,7 +440,7 @@ static int fuse_mount(struct sbx_rootless *rl, const char *path, int fd)
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0)
-        return sbx_neg_errno();
+        return sbx_error_set_errno(e, errno, "sandboxctl: image %s: cannot start fuse2fs", path);
     if (pid == 0) {
         /*
          * SIGTERM makes fuse2fs unmount and end; it must not outlive
@@ -469,45 +465,39 @@ static int fuse_mount(struct sbx_rootless *rl, const char *path, int fd)
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) {
             rl->fuse = 0;
-            fprintf(stderr, "sandboxctl: image %s: fuse2fs could not serve it (%s %d)%s\n", path,
-                    WIFEXITED(st) ? "exit status" : "signal",
-                    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), log_text(log));
-            return -EIO;
+            return sbx_error_set(e, EIO,
+                                 "sandboxctl: image %s: fuse2fs could not serve it (%s %d)%s", path,
+                                 WIFEXITED(st) ? "exit status" : "signal",
+                                 WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), log_text(log));
         }
         if (waited >= FUSE_MOUNT_WAIT_MS) {
-            fprintf(stderr, "sandboxctl: image %s: fuse2fs did not mount it in %d s\n", path,
-                    FUSE_MOUNT_WAIT_MS / 1000);
-            return -ETIMEDOUT;
+            return sbx_error_set(e, ETIMEDOUT,
+                                 "sandboxctl: image %s: fuse2fs did not mount it in %d s", path,
+                                 FUSE_MOUNT_WAIT_MS / 1000);
         }
         nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
     }
     int root = open(rl->mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root < 0) {
-        int r = sbx_neg_errno();
-        fprintf(stderr, "sandboxctl: image %s: cannot open fuse2fs's mount: %s\n", path,
-                strerror(-r));
-        return r;
+        return sbx_error_set_errno(e, errno, "sandboxctl: image %s: cannot open fuse2fs's mount",
+                                   path);
     }
     return root;
 }
 
-int sbx_rootless_root(struct sbx_rootless *rl, const char *path, int fd)
+int sbx_rootless_root(struct sbx_rootless *rl, const char *path, int fd, struct sbx_error *e)
 {
     struct stat before, now;
     if (fstat(fd, &before) < 0)
-        return sbx_neg_errno();
+        return sbx_error_set_errno(e, errno, "sandboxctl: image %s", path);
     if (S_ISREG(before.st_mode))
-        return fuse_mount(rl, path, fd);
+        return fuse_mount(rl, path, fd, e);
     _cleanup_close_ int dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0 || fstat(dir, &now) < 0) {
-        int r = sbx_neg_errno();
-        fprintf(stderr, "sandboxctl: cannot open image %s: %s\n", path, strerror(-r));
-        return r;
-    }
-    if (now.st_dev != before.st_dev || now.st_ino != before.st_ino) {
-        fprintf(stderr, "sandboxctl: image %s: replaced while sandboxctl opened it\n", path);
-        return -ESTALE;
-    }
+    if (dir < 0 || fstat(dir, &now) < 0)
+        return sbx_error_set_errno(e, errno, "sandboxctl: cannot open image %s", path);
+    if (now.st_dev != before.st_dev || now.st_ino != before.st_ino)
+        return sbx_error_set(e, ESTALE, "sandboxctl: image %s: replaced while sandboxctl opened it",
+                             path);
     return TAKE_FD(dir);
 }
 

@@ -32,15 +32,16 @@ int sbx_rootless_enter(struct sbx_rootless *rl, struct sbx_error *e);
  * sandboxctl entered its namespaces): a directory, opened again inside them
  * (the daemon can clone only a mount of its own namespace) and checked to
  * be the same; or an ext4 image, served read-only by fuse2fs, whose mount's
- * root is returned.  A new fd, or -errno after a message.
+ * root is returned.  A new fd, or -errno with e set.
  */
-int sbx_rootless_root(struct sbx_rootless *rl, const char *path, int fd);
+int sbx_rootless_root(struct sbx_rootless *rl, const char *path, int fd, struct sbx_error *e);
 
 /*
  * Refuses the run's limit options (RUN's "memory=..." and the like) when no
- * cgroup would enforce them, naming the fix.  0 or -EPERM after a message.
+ * cgroup would enforce them, naming the fix.  0, or -EPERM with e set.
  */
-int sbx_rootless_check_limits(const struct sbx_rootless *rl, char *const *options, uint32_t n);
+int sbx_rootless_check_limits(const struct sbx_rootless *rl, char *const *options, uint32_t n,
+                              struct sbx_error *e);
 
 /* Unmounts fuse2fs's mount and waits for fuse2fs to end. */
 void sbx_rootless_done(struct sbx_rootless *rl);
