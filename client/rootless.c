@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sbx/fileio.h"
 #include "sbx/macro.h"
 
 /* Guest ids 1..65535 come from the subordinate range: guest 0 is the caller. */
@@ -39,28 +40,14 @@ static void fclosep(FILE **f)
 }
 #define _cleanup_fclose_ _cleanup_(fclosep)
 
+/* The first line of a small file, without its newline. */
 static int read_text(const char *path, char *buf, size_t len)
 {
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return sbx_neg_errno();
-    ssize_t n = read(fd, buf, len - 1);
-    if (n < 0)
-        return sbx_neg_errno();
-    buf[n] = '\0';
+    int r = sbx_read_small(path, buf, len);
+    if (r < 0)
+        return r;
     buf[strcspn(buf, "\n")] = '\0';
     return 0;
-}
-
-static int write_text(const char *path, const char *text)
-{
-    _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return sbx_neg_errno();
-    ssize_t n = write(fd, text, strlen(text));
-    if (n < 0)
-        return sbx_neg_errno();
-    return (size_t)n == strlen(text) ? 0 : -EIO;
 }
 
 /* Whether sysctl file path reads as exactly value. */
@@ -236,14 +223,14 @@ static int enter_single(const struct idmap *m, struct sbx_error *e)
     if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
         return userns_failed(errno, e);
     char map[64];
-    int r = write_text("/proc/self/setgroups", "deny");
+    int r = sbx_write_small("/proc/self/setgroups", "deny");
     if (r >= 0) {
         snprintf(map, sizeof(map), "0 %u 1", (unsigned)m->uid);
-        r = write_text("/proc/self/uid_map", map);
+        r = sbx_write_small("/proc/self/uid_map", map);
     }
     if (r >= 0) {
         snprintf(map, sizeof(map), "0 %u 1", (unsigned)m->gid);
-        r = write_text("/proc/self/gid_map", map);
+        r = sbx_write_small("/proc/self/gid_map", map);
     }
     if (r < 0)
         return sbx_error_set_errno(e, r, "sandboxctl: cannot run rootless: cannot map your ids");

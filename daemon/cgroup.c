@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
+#include "sbx/fileio.h"
 #include "sbx/macro.h"
 
 static void sweep_dead(const char *parent, const char *tag);
@@ -28,28 +29,14 @@ static int write_file(const char *dir, const char *file, const char *value)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", dir, file);
-    _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return sbx_neg_errno();
-    size_t len = strlen(value);
-    ssize_t n = write(fd, value, len);
-    if (n < 0)
-        return sbx_neg_errno();
-    return (size_t)n == len ? 0 : -EIO;
+    return sbx_write_small(path, value);
 }
 
 static int read_file(const char *dir, const char *file, char *buf, size_t len)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", dir, file);
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return sbx_neg_errno();
-    ssize_t n = read(fd, buf, len - 1);
-    if (n < 0)
-        return sbx_neg_errno();
-    buf[n] = '\0';
-    return (int)n;
+    return sbx_read_small(path, buf, len);
 }
 
 /* Mount point of the filesystem type (and, for v1, the controller option). */

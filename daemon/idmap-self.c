@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "proto/proto.h"
+#include "sbx/fileio.h"
 #include "sbx/macro.h"
 
 /* Whether id is inside one of the ranges ("inside outside count" lines) of map. */
@@ -34,24 +35,12 @@ static bool mapped(const char *map, uint32_t id)
     return false;
 }
 
-static int read_small(const char *path, char *buf, size_t len)
-{
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return sbx_neg_errno();
-    ssize_t n = read(fd, buf, len - 1);
-    if (n < 0)
-        return sbx_neg_errno();
-    buf[n] = '\0';
-    return 0;
-}
-
 int sbx_idmap_self_check(struct sbx_spec *spec, struct sbx_error *e)
 {
     /* A map has at most 340 lines (the kernel's limit); the rootless ones have two. */
     char uids[4096], gids[4096], setgroups[16] = "";
-    if (read_small("/proc/self/uid_map", uids, sizeof(uids)) < 0 ||
-        read_small("/proc/self/gid_map", gids, sizeof(gids)) < 0)
+    if (sbx_read_small("/proc/self/uid_map", uids, sizeof(uids)) < 0 ||
+        sbx_read_small("/proc/self/gid_map", gids, sizeof(gids)) < 0)
         return 0;
     const char *fix = "only uid and gid 0 (the rootless caller's own) and the caller's "
                       "subordinate ids exist here; /etc/subuid and /etc/subgid give them";
@@ -74,7 +63,7 @@ int sbx_idmap_self_check(struct sbx_spec *spec, struct sbx_error *e)
         return sbx_error_set(e, EINVAL,
                              "the guest's %s %u has no id in sandboxd's user namespace: %s", what,
                              bad, fix);
-    if (read_small("/proc/self/setgroups", setgroups, sizeof(setgroups)) < 0 ||
+    if (sbx_read_small("/proc/self/setgroups", setgroups, sizeof(setgroups)) < 0 ||
         strncmp(setgroups, "deny", 4) != 0)
         return 0;
     if (spec->n_groups)

@@ -20,21 +20,15 @@
 #include <unistd.h>
 
 #include "daemon/idrange.h"
+#include "sbx/fileio.h"
 #include "sbx/macro.h"
 
 static int write_file(pid_t pid, const char *name, const char *text)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
-    _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return sbx_neg_errno();
     /* A map is taken in one write or not at all. */
-    size_t len = strlen(text);
-    ssize_t n = write(fd, text, len);
-    if (n < 0)
-        return sbx_neg_errno();
-    return (size_t)n == len ? 0 : -EIO;
+    return sbx_write_small(path, text);
 }
 
 int sbx_idmap_write(pid_t pid, const char *uid_map, const char *gid_map)
