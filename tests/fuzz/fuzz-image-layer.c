@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "image/source.h"
+#include "fuzz-limits.h"
 #include "image/tree.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -30,15 +31,8 @@ static int check(void *ctx, struct sbx_tree_node *parent, struct sbx_tree_node *
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const struct sbx_tree_limits limits = {
-        .max_entries = 4096,
-        .max_bytes = 1 << 24,
-        .max_path = 4096,
-        .max_depth = 64,
-        .max_xattrs = 3072,
-    };
     struct sbx_tree t;
-    if (sbx_tree_init(&t, &limits, "/tmp") < 0) {
+    if (sbx_tree_init(&t, &sbx_fuzz_tree_limits, "/tmp") < 0) {
         sbx_tree_free(&t);
         return 0;
     }

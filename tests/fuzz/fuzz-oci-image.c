@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "image/oci.h"
+#include "fuzz-limits.h"
 #include "image/tree.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -170,15 +171,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (index && write_blob(cdig, config, strlen(config)) == 0 &&
         write_blob(mdig, manifest, strlen(manifest)) == 0 &&
         write_file("index.json", index, strlen(index)) == 0) {
-        static const struct sbx_tree_limits limits = {
-            .max_entries = 4096,
-            .max_bytes = 1 << 24,
-            .max_path = 4096,
-            .max_depth = 64,
-            .max_xattrs = 3072,
-        };
         struct sbx_tree t;
-        if (sbx_tree_init(&t, &limits, "/tmp") == 0) {
+        if (sbx_tree_init(&t, &sbx_fuzz_tree_limits, "/tmp") == 0) {
             struct sbx_source_result res = { 0 };
             struct sbx_error e = { 0 };
             int r = sbx_oci_read(SBX_OCI_LAYOUT, dir, &t, &res, NULL, &e);
