@@ -228,9 +228,9 @@ static int build(const char *source, const char *output, uint64_t size, char **l
     _cleanup_close_ int fd = -EBADF;
     _cleanup_free_ void *map = NULL;
     size_t map_len = 0;
-    int r = sbx_tree_init(&t, NULL, spool_dir());
+    int r = sbx_tree_init(&t, NULL, spool_dir(), &e);
     if (r < 0) {
-        fprintf(stderr, "sandboxctl: image build: %s\n", t.err[0] ? t.err : strerror(-r));
+        fprintf(stderr, "sandboxctl: image build: %s\n", sbx_error_msg(&e, r));
         sbx_tree_free(&t);
         return 1;
     }

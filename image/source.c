@@ -247,12 +247,12 @@ static int apply_entry(struct archive *a, struct archive_entry *ae, const char *
     }
     ent.xattrs = xs;
     ent.nxattrs = nx;
-    int r = sbx_tree_apply(t, &ent, layer, whiteouts);
+    int r = sbx_tree_apply(t, &ent, layer, whiteouts, e);
     if (r < 0) {
         if (r == -EIO && archive_errno(a) != 0)
             sbx_error_set(e, r, "%s: entry '%s': %s", what, path, archive_error_string(a));
         else
-            sbx_error_set(e, r, "%s: %s", what, t->err);
+            sbx_error_wrap(e, "%s", what);
     }
     return r;
 }

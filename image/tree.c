@@ -32,11 +32,7 @@ const struct sbx_tree_limits sbx_tree_default_limits = {
 /* ext4's limit on a symlink's target (one block, less its terminating NUL). */
 #define TARGET_MAX_BYTES 4095
 
-#define ERR(t, r, ...)                                                                             \
-    ({                                                                                             \
-        snprintf((t)->err, sizeof((t)->err), __VA_ARGS__);                                         \
-        (r);                                                                                       \
-    })
+#define ERR(err, r, ...) sbx_error_set((err), (r), __VA_ARGS__)
 
 static struct sbx_tree_inode *inode_new(enum sbx_tree_type type)
 {
@@ -72,7 +68,8 @@ static void node_free(struct sbx_tree *t, struct sbx_tree_node *n)
     free(n);
 }
 
-int sbx_tree_init(struct sbx_tree *t, const struct sbx_tree_limits *limits, const char *spool_dir)
+int sbx_tree_init(struct sbx_tree *t, const struct sbx_tree_limits *limits, const char *spool_dir,
+                  struct sbx_error *err)
 {
     *t = (struct sbx_tree){ .limits = limits ? *limits : sbx_tree_default_limits, .spool_fd = -1 };
     t->root.name = strdup("");
@@ -84,7 +81,7 @@ int sbx_tree_init(struct sbx_tree *t, const struct sbx_tree_limits *limits, cons
     t->inodes = 1;
     t->spool_fd = open(spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (t->spool_fd < 0)
-        return ERR(t, sbx_neg_errno(), "cannot make a spool file in %s: %s", spool_dir,
+        return ERR(err, sbx_neg_errno(), "cannot make a spool file in %s: %s", spool_dir,
                    strerror(errno));
     return 0;
 }
@@ -148,14 +145,14 @@ static void child_remove(struct sbx_tree *t, struct sbx_tree_inode *dir, size_t 
  * has) rather than guessing what they meant.
  */
 static int split(struct sbx_tree *t, const char *what, const char *path, char *buf, char **comps,
-                 unsigned *ncomps)
+                 unsigned *ncomps, struct sbx_error *err)
 {
     size_t len = strlen(path);
     if (len > t->limits.max_path)
-        return ERR(t, -ENAMETOOLONG, "%s '%.64s...': a name of %zu bytes, over the limit of %u",
+        return ERR(err, -ENAMETOOLONG, "%s '%.64s...': a name of %zu bytes, over the limit of %u",
                    what, path, len, t->limits.max_path);
     if (path[0] == '/')
-        return ERR(t, -EPERM, "%s '%s': an absolute name, refused", what, path);
+        return ERR(err, -EPERM, "%s '%s': an absolute name, refused", what, path);
     memcpy(buf, path, len + 1);
     unsigned n = 0;
     char *save = NULL;
@@ -163,12 +160,12 @@ static int split(struct sbx_tree *t, const char *what, const char *path, char *b
         if (strcmp(c, ".") == 0)
             continue;
         if (strcmp(c, "..") == 0)
-            return ERR(t, -EPERM, "%s '%s': a '..' component, refused", what, path);
+            return ERR(err, -EPERM, "%s '%s': a '..' component, refused", what, path);
         if (strlen(c) > NAME_MAX_BYTES)
-            return ERR(t, -ENAMETOOLONG, "%s '%s': a component longer than %d bytes", what, path,
+            return ERR(err, -ENAMETOOLONG, "%s '%s': a component longer than %d bytes", what, path,
                        NAME_MAX_BYTES);
         if (n == t->limits.max_depth)
-            return ERR(t, -ENAMETOOLONG, "%s '%s': deeper than %u components", what, path,
+            return ERR(err, -ENAMETOOLONG, "%s '%s': deeper than %u components", what, path,
                        t->limits.max_depth);
         comps[n++] = c;
     }
@@ -183,7 +180,8 @@ static int split(struct sbx_tree *t, const char *what, const char *path, char *b
  * *ret 0 when it is missing and create is not set.
  */
 static struct sbx_tree_inode *walk_dirs(struct sbx_tree *t, const char *path, char **comps,
-                                        unsigned n, bool create, unsigned layer, int *ret)
+                                        unsigned n, bool create, unsigned layer, int *ret,
+                                        struct sbx_error *err)
 {
     struct sbx_tree_inode *dir = t->root.inode;
     *ret = 0;
@@ -194,12 +192,12 @@ static struct sbx_tree_inode *walk_dirs(struct sbx_tree *t, const char *path, ch
             struct sbx_tree_inode *c = dir->children[at]->inode;
             if (c->type == SBX_TREE_SYMLINK) {
                 *ret =
-                    ERR(t, -ELOOP, "entry '%s': '%s' is a symlink; writing through it is refused",
+                    ERR(err, -ELOOP, "entry '%s': '%s' is a symlink; writing through it is refused",
                         path, comps[k]);
                 return NULL;
             }
             if (c->type != SBX_TREE_DIR) {
-                *ret = ERR(t, -ENOTDIR, "entry '%s': '%s' is not a directory", path, comps[k]);
+                *ret = ERR(err, -ENOTDIR, "entry '%s': '%s' is not a directory", path, comps[k]);
                 return NULL;
             }
             dir = c;
@@ -233,12 +231,13 @@ struct sbx_tree_node *sbx_tree_lookup(struct sbx_tree *t, const char *path)
     _cleanup_free_ char *buf = malloc(strlen(path) + 1);
     _cleanup_free_ char **comps = calloc(t->limits.max_depth + 1, sizeof(char *));
     unsigned n;
-    if (!buf || !comps || split(t, "entry", path, buf, comps, &n) < 0)
+    struct sbx_error ignored;
+    if (!buf || !comps || split(t, "entry", path, buf, comps, &n, &ignored) < 0)
         return NULL;
     if (n == 0)
         return &t->root;
     int r;
-    struct sbx_tree_inode *dir = walk_dirs(t, path, comps, n - 1, false, 0, &r);
+    struct sbx_tree_inode *dir = walk_dirs(t, path, comps, n - 1, false, 0, &r, &ignored);
     if (!dir)
         return NULL;
     bool found;
@@ -246,13 +245,14 @@ struct sbx_tree_node *sbx_tree_lookup(struct sbx_tree *t, const char *path)
     return found ? dir->children[at] : NULL;
 }
 
-static int set_xattrs(struct sbx_tree *t, struct sbx_tree_inode *i, const struct sbx_tree_entry *e)
+static int set_xattrs(struct sbx_tree *t, struct sbx_tree_inode *i, const struct sbx_tree_entry *e,
+                      struct sbx_error *err)
 {
     size_t total = 0;
     for (size_t k = 0; k < e->nxattrs; k++)
         total += strlen(e->xattrs[k].name) + e->xattrs[k].len;
     if (total > t->limits.max_xattrs)
-        return ERR(t, -E2BIG, "entry '%s': %zu bytes of xattrs, over the limit of %u", e->path,
+        return ERR(err, -E2BIG, "entry '%s': %zu bytes of xattrs, over the limit of %u", e->path,
                    total, t->limits.max_xattrs);
     for (size_t k = 0; k < i->nxattrs; k++) {
         free(i->xattrs[k].name);
@@ -295,11 +295,13 @@ static void set_attrs(struct sbx_tree *t, struct sbx_tree_inode *i, const struct
 }
 
 /* Copies the entry's content to the end of the spool, hashing it on the way. */
-static int spool(struct sbx_tree *t, struct sbx_tree_inode *i, const struct sbx_tree_entry *e)
+static int spool(struct sbx_tree *t, struct sbx_tree_inode *i, const struct sbx_tree_entry *e,
+                 struct sbx_error *err)
 {
     if (e->size > t->limits.max_bytes - t->bytes)
-        return ERR(t, -EFBIG, "entry '%s': %llu bytes would take the build over its limit of %llu",
-                   e->path, (unsigned long long)e->size, (unsigned long long)t->limits.max_bytes);
+        return ERR(err, -EFBIG,
+                   "entry '%s': %llu bytes would take the build over its limit of %llu", e->path,
+                   (unsigned long long)e->size, (unsigned long long)t->limits.max_bytes);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
         EVP_MD_CTX_free(md);
@@ -317,12 +319,12 @@ static int spool(struct sbx_tree *t, struct sbx_tree_inode *i, const struct sbx_
         if (n == 0)
             break;
         if ((uint64_t)n > e->size - done) {
-            r = ERR(t, -EFBIG, "entry '%s': more content than its size of %llu", e->path,
+            r = ERR(err, -EFBIG, "entry '%s': more content than its size of %llu", e->path,
                     (unsigned long long)e->size);
             break;
         }
         if (pwrite(t->spool_fd, buf, (size_t)n, (off_t)(t->spool_end + done)) != n) {
-            r = ERR(t, sbx_neg_errno(), "entry '%s': cannot write to the spool file: %s", e->path,
+            r = ERR(err, sbx_neg_errno(), "entry '%s': cannot write to the spool file: %s", e->path,
                     strerror(errno));
             break;
         }
@@ -330,7 +332,7 @@ static int spool(struct sbx_tree *t, struct sbx_tree_inode *i, const struct sbx_
         done += (uint64_t)n;
     }
     if (r == 0 && done != e->size)
-        r = ERR(t, -EIO, "entry '%s': %llu bytes of content where its size says %llu", e->path,
+        r = ERR(err, -EIO, "entry '%s': %llu bytes of content where its size says %llu", e->path,
                 (unsigned long long)done, (unsigned long long)e->size);
     if (r == 0) {
         EVP_DigestFinal_ex(md, i->sha256, NULL);
@@ -344,11 +346,11 @@ static int spool(struct sbx_tree *t, struct sbx_tree_inode *i, const struct sbx_
 }
 
 static int apply_whiteout(struct sbx_tree *t, const struct sbx_tree_entry *e, char **comps,
-                          unsigned n, unsigned layer)
+                          unsigned n, unsigned layer, struct sbx_error *err)
 {
     const char *base = comps[n - 1];
     int r;
-    struct sbx_tree_inode *dir = walk_dirs(t, e->path, comps, n - 1, false, layer, &r);
+    struct sbx_tree_inode *dir = walk_dirs(t, e->path, comps, n - 1, false, layer, &r, err);
     if (!dir)
         return r; /* nothing below to hide */
     if (strcmp(base, ".wh..wh..opq") == 0) {
@@ -358,13 +360,13 @@ static int apply_whiteout(struct sbx_tree *t, const struct sbx_tree_entry *e, ch
         return 0;
     }
     if (strncmp(base, ".wh..wh.", 8) == 0)
-        return ERR(t, -EOPNOTSUPP,
+        return ERR(err, -EOPNOTSUPP,
                    "entry '%s': an unsupported whiteout (only .wh.NAME and "
                    ".wh..wh..opq are known)",
                    e->path);
     const char *name = base + 4;
     if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-        return ERR(t, -EINVAL, "entry '%s': a whiteout of no name", e->path);
+        return ERR(err, -EINVAL, "entry '%s': a whiteout of no name", e->path);
     bool found;
     size_t at = child_find(dir, name, &found);
     if (found)
@@ -372,11 +374,11 @@ static int apply_whiteout(struct sbx_tree *t, const struct sbx_tree_entry *e, ch
     return 0;
 }
 
-int sbx_tree_apply(struct sbx_tree *t, const struct sbx_tree_entry *e, unsigned layer,
-                   bool whiteouts)
+static int apply_entry(struct sbx_tree *t, const struct sbx_tree_entry *e, unsigned layer,
+                       bool whiteouts, struct sbx_error *err)
 {
     if (t->entries >= t->limits.max_entries)
-        return ERR(t, -E2BIG, "entry '%s': more than %llu entries", e->path,
+        return ERR(err, -E2BIG, "entry '%s': more than %llu entries", e->path,
                    (unsigned long long)t->limits.max_entries);
     t->entries++;
     _cleanup_free_ char *buf = malloc(strlen(e->path) + 1);
@@ -384,18 +386,18 @@ int sbx_tree_apply(struct sbx_tree *t, const struct sbx_tree_entry *e, unsigned 
     if (!buf || !comps)
         return -ENOMEM;
     unsigned n;
-    int r = split(t, "entry", e->path, buf, comps, &n);
+    int r = split(t, "entry", e->path, buf, comps, &n, err);
     if (r < 0)
         return r;
     if (n == 0) {
         /* The root itself ("./"): only its attributes. */
         if (e->type != SBX_TREE_DIR)
-            return ERR(t, -EINVAL, "entry '%s': the root must be a directory", e->path);
+            return ERR(err, -EINVAL, "entry '%s': the root must be a directory", e->path);
         set_attrs(t, t->root.inode, e);
-        return set_xattrs(t, t->root.inode, e);
+        return set_xattrs(t, t->root.inode, e, err);
     }
     if (whiteouts && strncmp(comps[n - 1], ".wh.", 4) == 0)
-        return apply_whiteout(t, e, comps, n, layer);
+        return apply_whiteout(t, e, comps, n, layer, err);
 
     /* A hard link's target is found before anything at the link's own name goes. */
     struct sbx_tree_inode *linked = NULL;
@@ -407,23 +409,23 @@ int sbx_tree_apply(struct sbx_tree *t, const struct sbx_tree_entry *e, unsigned 
             return -ENOMEM;
         char what[64 + 4096];
         snprintf(what, sizeof(what), "entry '%s': hard link target", e->path);
-        if ((r = split(t, what, e->link, lbuf, lcomps, &ln)) < 0)
+        if ((r = split(t, what, e->link, lbuf, lcomps, &ln, err)) < 0)
             return r;
         struct sbx_tree_inode *ldir =
-            ln ? walk_dirs(t, e->link, lcomps, ln - 1, false, layer, &r) : NULL;
+            ln ? walk_dirs(t, e->link, lcomps, ln - 1, false, layer, &r, err) : NULL;
         bool found = false;
         size_t at = ldir ? child_find(ldir, lcomps[ln - 1], &found) : 0;
         if (!found)
-            return ERR(t, -ENOENT, "entry '%s': a hard link to '%s', which is not in the image",
+            return ERR(err, -ENOENT, "entry '%s': a hard link to '%s', which is not in the image",
                        e->path, e->link);
         linked = ldir->children[at]->inode;
         if (linked->type == SBX_TREE_DIR)
-            return ERR(t, -EPERM, "entry '%s': a hard link to the directory '%s'", e->path,
+            return ERR(err, -EPERM, "entry '%s': a hard link to the directory '%s'", e->path,
                        e->link);
         linked->refs++; /* held across the removal of whatever is at the link's name */
     }
 
-    struct sbx_tree_inode *dir = walk_dirs(t, e->path, comps, n - 1, true, layer, &r);
+    struct sbx_tree_inode *dir = walk_dirs(t, e->path, comps, n - 1, true, layer, &r, err);
     if (!dir) {
         inode_unref(t, linked);
         return r;
@@ -435,7 +437,7 @@ int sbx_tree_apply(struct sbx_tree *t, const struct sbx_tree_entry *e, unsigned 
         struct sbx_tree_node *old = dir->children[at];
         old->layer = layer;
         set_attrs(t, old->inode, e);
-        return set_xattrs(t, old->inode, e);
+        return set_xattrs(t, old->inode, e, err);
     }
     if (found)
         child_remove(t, dir, at);
@@ -458,27 +460,27 @@ int sbx_tree_apply(struct sbx_tree *t, const struct sbx_tree_entry *e, unsigned 
         t->inodes++;
         struct sbx_tree_inode *i = nn->inode;
         set_attrs(t, i, e);
-        if ((r = set_xattrs(t, i, e)) < 0) {
+        if ((r = set_xattrs(t, i, e, err)) < 0) {
             node_free(t, nn);
             return r;
         }
         switch (e->type) {
         case SBX_TREE_REG:
-            r = spool(t, i, e);
+            r = spool(t, i, e, err);
             break;
         case SBX_TREE_SYMLINK:
             /* Linux makes every symlink 0777 and ignores its mode. */
             i->mode = 0777;
             if (!e->link || !e->link[0] || strlen(e->link) > TARGET_MAX_BYTES)
-                r = ERR(t, -EINVAL, "entry '%s': a symlink target empty or over %d bytes", e->path,
-                        TARGET_MAX_BYTES);
+                r = ERR(err, -EINVAL, "entry '%s': a symlink target empty or over %d bytes",
+                        e->path, TARGET_MAX_BYTES);
             else if (!(i->target = strdup(e->link)))
                 r = -ENOMEM;
             break;
         case SBX_TREE_CHR:
         case SBX_TREE_BLK:
             if (e->rdev_major > 0xfff || e->rdev_minor > 0xfffff)
-                r = ERR(t, -EINVAL, "entry '%s': device %llu:%llu out of range", e->path,
+                r = ERR(err, -EINVAL, "entry '%s': device %llu:%llu out of range", e->path,
                         (unsigned long long)e->rdev_major, (unsigned long long)e->rdev_minor);
             i->rdev_major = e->rdev_major;
             i->rdev_minor = e->rdev_minor;
@@ -596,4 +598,15 @@ void sbx_tree_digest(const struct sbx_tree *ct, uint8_t out[32])
     EVP_MD_CTX_free(d.md);
     sbx_tree_walk(t, clear_ino, NULL);
     t->root.inode->out_ino = 0;
+}
+
+int sbx_tree_apply(struct sbx_tree *t, const struct sbx_tree_entry *e, unsigned layer,
+                   bool whiteouts, struct sbx_error *err)
+{
+    err->msg[0] = '\0';
+    int r = apply_entry(t, e, layer, whiteouts, err);
+    /* What failed without a word of its own (memory, a read callback) is named here. */
+    if (r < 0 && !err->msg[0])
+        sbx_error_set_errno(err, r, "entry '%s'", e->path);
+    return r;
 }

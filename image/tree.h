@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "sbx/error.h"
+
 enum sbx_tree_type {
     SBX_TREE_DIR,
     SBX_TREE_REG,
@@ -92,20 +94,20 @@ struct sbx_tree {
     uint64_t spool_end;
     uint64_t entries, bytes, inodes;
     int64_t max_mtime;
-    char err[768];
 };
 
-/* spool_dir holds the unlinked spool file (O_TMPFILE). */
-int sbx_tree_init(struct sbx_tree *t, const struct sbx_tree_limits *limits, const char *spool_dir);
+/* spool_dir holds the unlinked spool file (O_TMPFILE).  0, or -errno with err set. */
+int sbx_tree_init(struct sbx_tree *t, const struct sbx_tree_limits *limits, const char *spool_dir,
+                  struct sbx_error *err);
 void sbx_tree_free(struct sbx_tree *t);
 
 /*
  * Applies one entry of layer `layer`.  With whiteouts, `.wh.NAME` removes
  * NAME from the layers below and `.wh..wh..opq` empties its directory of
- * them.  Fails with t->err naming the entry.
+ * them.  Fails with err naming the entry.
  */
 int sbx_tree_apply(struct sbx_tree *t, const struct sbx_tree_entry *e, unsigned layer,
-                   bool whiteouts);
+                   bool whiteouts, struct sbx_error *err);
 
 /* The entry at path, symlinks not followed; NULL if there is none. */
 struct sbx_tree_node *sbx_tree_lookup(struct sbx_tree *t, const char *path);

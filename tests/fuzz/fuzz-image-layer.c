@@ -32,11 +32,11 @@ static int check(void *ctx, struct sbx_tree_node *parent, struct sbx_tree_node *
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sbx_tree t;
-    if (sbx_tree_init(&t, &sbx_fuzz_tree_limits, "/tmp") < 0) {
+    struct sbx_error err;
+    if (sbx_tree_init(&t, &sbx_fuzz_tree_limits, "/tmp", &err) < 0) {
         sbx_tree_free(&t);
         return 0;
     }
-    struct sbx_error err;
     for (unsigned layer = 1; layer <= 2; layer++) {
         struct archive *a = archive_read_new();
         archive_read_support_filter_all(a);

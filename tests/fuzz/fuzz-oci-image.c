@@ -172,9 +172,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         write_blob(mdig, manifest, strlen(manifest)) == 0 &&
         write_file("index.json", index, strlen(index)) == 0) {
         struct sbx_tree t;
-        if (sbx_tree_init(&t, &sbx_fuzz_tree_limits, "/tmp") == 0) {
+        struct sbx_error e = { 0 };
+        if (sbx_tree_init(&t, &sbx_fuzz_tree_limits, "/tmp", &e) == 0) {
             struct sbx_source_result res = { 0 };
-            struct sbx_error e = { 0 };
             int r = sbx_oci_read(SBX_OCI_LAYOUT, dir, &t, &res, NULL, &e);
             if (r < 0 && !memchr(e.msg, '\0', sizeof(e.msg)))
                 abort();
