@@ -21,7 +21,7 @@
 #include "sbx/fileio.h"
 #include "sbx/macro.h"
 
-static void sweep_dead(const char *parent, const char *tag);
+static void sweep_dead(const char *parent, const char *tag, bool v2);
 
 static const char *const ctrl_name[SBX_CG_N] = { "memory", "pids", "cpu" };
 
@@ -136,7 +136,7 @@ static void v2_init(struct sbx_cgroup_root *r, const char *tag, const char *name
         }
     }
     if (!r->v2_base) {
-        sweep_dead(own_dir, tag);
+        sweep_dead(own_dir, tag, true);
         r->v2_base = join(own_dir, "/", name);
         r->v2_base_made = true;
         if (!r->v2_base || (mkdir(r->v2_base, 0755) < 0 && errno != EEXIST)) {
@@ -171,7 +171,7 @@ static void v1_init(struct sbx_cgroup_root *r, const char *tag, const char *name
         char *base;
         if (!parent || asprintf(&base, "%s/%s", parent, name) < 0)
             continue;
-        sweep_dead(parent, tag);
+        sweep_dead(parent, tag, false);
         if (mkdir(base, 0755) < 0 && errno != EEXIST) {
             sbx_warn("cgroup v1 %s: cannot create %s: %m", ctrl_name[c], base);
             free(base);
@@ -470,7 +470,7 @@ void sbx_cgroup_destroy(struct sbx_cgroup *cg)
  * Removes the base directories of daemons that died without cleaning up:
  * "TAG.PID" whose PID is gone, with their empty (or emptied) sandbox groups.
  */
-static void sweep_dead(const char *parent, const char *tag)
+static void sweep_dead(const char *parent, const char *tag, bool v2)
 {
     DIR *dir = opendir(parent);
     if (!dir)
@@ -494,7 +494,7 @@ static void sweep_dead(const char *parent, const char *tag)
             char child[4096 + 256];
             snprintf(child, sizeof(child), "%s/%s", base, se->d_name);
             kill_v1(child);
-            remove_dir(child, true);
+            remove_dir(child, v2);
         }
         if (sub)
             closedir(sub);
