@@ -47,9 +47,11 @@ static double loop(int patch, int forks)
         int fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
         const unsigned char *at = (const unsigned char *)(unsigned long)patched_site;
         unsigned char same = *at;
-        if (fd < 0 || pwrite(fd, &same, 1, (off_t)(unsigned long)at) != 1)
+        ssize_t n = fd < 0 ? -1 : pwrite(fd, &same, 1, (off_t)(unsigned long)at);
+        if (fd >= 0)
+            close(fd);
+        if (n != 1)
             return -1;
-        close(fd);
     }
     double t0 = 0;
     for (int i = -forks / 10; i < forks; i++) {
