@@ -4,9 +4,10 @@
  * around it: getppid in a loop, in a child process per round, under no
  * filter, under an allow-all filter that reads only `arch`, under one that
  * also reads the instruction pointer (which the kernel cannot cache, so it
- * runs for every call), and under the daemon's compiled default policy (as root: with and without
- * SBX_POLICY_GUEST_ROOT, whichever the guest gets), and under that policy as
- * pid 1 of a new pid namespace, as a sandbox's guest.  The rounds take turns,
+ * runs for every call), under the daemon's compiled default policy (as
+ * root: with and without SBX_POLICY_GUEST_ROOT, whichever the guest gets),
+ * and under that policy as pid 1 of a new pid namespace, as a sandbox's
+ * guest.  The rounds take turns,
  * so that a change of load hits every variant alike; it prints the minimum
  * and the median ns per call of each.  Where mode `off` costs more than the
  * allow-all filter here, the difference is in the policy; where this shows

@@ -11,8 +11,9 @@
 #include <string.h>
 
 #include "image/source.h"
-#include "fuzz-limits.h"
 #include "image/tree.h"
+
+#include "fuzz-limits.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -20,8 +20,9 @@
 #include <unistd.h>
 
 #include "image/oci.h"
-#include "fuzz-limits.h"
 #include "image/tree.h"
+
+#include "fuzz-limits.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
