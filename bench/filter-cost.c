@@ -4,17 +4,17 @@
  * around it: getppid in a loop, in a child process per round, under no
  * filter, under an allow-all filter that reads only `arch`, under one that
  * also reads the instruction pointer (which the kernel cannot cache, so it
- * runs for every call), under the daemon's compiled default policy (as
- * root: with and without SBX_POLICY_GUEST_ROOT, whichever the guest gets),
- * and under that policy as pid 1 of a new pid namespace, as a sandbox's
- * guest.  The rounds take turns,
- * so that a change of load hits every variant alike; it prints the minimum
- * and the median ns per call of each.  Where mode `off` costs more than the
- * allow-all filter here, the difference is in the policy; where this shows
- * them equal, it is in the sandbox around the process.  The allow-all filter
- * is the floor of any filter the kernel caches: what it costs over no
- * filter is seccomp's entry work, which no policy can remove; what the
- * instruction-pointer variant costs over it is what the cache saves.
+ * runs for every call), under the daemon's compiled default policy (as root:
+ * with and without SBX_POLICY_GUEST_ROOT, whichever the guest gets), and
+ * under that policy as pid 1 of a new pid namespace, as a sandbox's guest.
+ * The rounds take turns, so that a change of load hits every variant alike;
+ * it prints the minimum and the median ns per call of each.  Where mode
+ * `off` costs more than the allow-all filter here, the difference is in the
+ * policy; where this shows them equal, it is in the sandbox around the
+ * process.  The allow-all filter is the floor of any filter the kernel
+ * caches: what it costs over no filter is seccomp's entry work, which no
+ * policy can remove; what the instruction-pointer variant costs over it is
+ * what the cache saves.
  *
  *   filter-cost [ROUNDS [ITERATIONS]]
  */
