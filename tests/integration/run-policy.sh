@@ -142,14 +142,17 @@ process:
   umask: "0077"
 YAML
 run identity /bin/sh -c 'id; pwd; echo "$GREETING"; echo "${PATH:+path-set}"; hostname
-    grep CapEff /proc/self/status; ulimit -n; umask'
+    grep -E "^Cap(Inh|Prm|Eff|Bnd|Amb):" /proc/self/status; ulimit -n; umask'
 t "process: user and groups resolved in the image's /etc/passwd and /etc/group" \
     eval 'rc_is 0 && grep -qx "uid=1000(sbxuser) gid=1000(sbxgroup) groups=100(users)" "$T/out"'
 t "process: cwd, env (extended), hostname" \
     eval 'sed -n 2,5p "$T/out" | diff -q - <(printf "/home/sbxuser\nhello\npath-set\nbuilder\n") >/dev/null'
-t "process: kept capability is effective" grep -q 'CapEff:.*0000000000000400' "$T/out"
+# As a uid other than 0 the capability survives exec only by the ambient set,
+# and the bounding set holds it and nothing more.
+t "process: kept capability is inheritable, permitted, effective, bounding and ambient" \
+    eval 'sed -n 6,10p "$T/out" | diff - <(printf "Cap%s:\t0000000000000400\n" Inh Prm Eff Bnd Amb)'
 t "process: rlimit nofile and umask apply" \
-    eval 'sed -n 7,8p "$T/out" | diff -q - <(printf "64\n0077\n") >/dev/null'
+    eval 'sed -n 11,12p "$T/out" | diff -q - <(printf "64\n0077\n") >/dev/null'
 run - /bin/sh -c 'grep CapEff /proc/self/status'
 t "process: without the policy no capability is kept" grep -q 'CapEff:.*0000000000000000' "$T/out"
 
