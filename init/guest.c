@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <sys/capability.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -35,6 +37,7 @@
 #include "init/init.h"
 #include "sbx/abi.h"
 #include "sbx/macro.h"
+#include "sbx/notify.h"
 
 #ifndef SECBIT_NOROOT
 #define SECBIT_NOROOT (1 << 0)
@@ -85,50 +88,63 @@ static int fd_move(int fd, int want, int cloexec)
     return dup3(fd, want, cloexec ? O_CLOEXEC : 0);
 }
 
-static int drop_privileges(const struct sbx_spec *spec)
+/*
+ * Everything the guest child computes for itself is computed before the
+ * clone (struct child_args): the child shares init's memory until its exec,
+ * so it allocates nothing and calls no library that may (libcap does).
+ */
+struct child_args {
+    const struct sbx_spec *spec;
+    const struct sbx_init_fds *fds;
+    const char *path;
+    char **env; /* the guest's environment, with the exec request in trampoline modes */
+    int status_w, notify;
+    struct sock_fprog *prog;
+    int ncaps;            /* capabilities the running kernel knows */
+    uint64_t non_default; /* signals whose action is not the default, bit 0 signal 1 */
+    int close[2];         /* init's descriptors the child closes first */
+};
+
+/*
+ * The identity calls as raw syscalls: glibc's wrappers broadcast them to
+ * every thread of the process, and the child runs on init's memory, where
+ * glibc's thread list is init's.
+ */
+static int drop_privileges(const struct sbx_spec *spec, int ncaps)
 {
     /* Root in the sandbox gains nothing from execve, and cannot undo that. */
     if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_KEEP_CAPS) < 0)
         return -1;
     /* Every capability the running kernel knows, not just those of our headers. */
-    int ncaps = (int)cap_max_bits();
     for (int c = 0; c < ncaps; c++) {
         if (c < 64 && (spec->caps_keep & (1ULL << c)))
             continue;
-        if (cap_drop_bound((cap_value_t)c) < 0)
+        if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
             return -1;
     }
-    if (!(spec->flags & SBX_SPEC_KEEP_GROUPS) && setgroups(spec->n_groups, spec->groups) < 0)
+    if (!(spec->flags & SBX_SPEC_KEEP_GROUPS) &&
+        syscall(SYS_setgroups, (size_t)spec->n_groups, spec->groups) < 0)
         return -1;
-    if (setresgid(spec->gid, spec->gid, spec->gid) < 0)
+    if (syscall(SYS_setresgid, spec->gid, spec->gid, spec->gid) < 0)
         return -1;
-    if (setresuid(spec->uid, spec->uid, spec->uid) < 0)
+    if (syscall(SYS_setresuid, spec->uid, spec->uid, spec->uid) < 0)
         return -1;
 
-    cap_t caps = cap_init(); /* all sets empty */
-    if (!caps)
-        return -1;
-    cap_value_t keep[64];
-    int n = 0;
-    for (int c = 0; c < ncaps && c < 64; c++)
-        if (spec->caps_keep & (1ULL << c))
-            keep[n++] = c;
-    if (n > 0 && (cap_set_flag(caps, CAP_PERMITTED, n, keep, CAP_SET) < 0 ||
-                  cap_set_flag(caps, CAP_EFFECTIVE, n, keep, CAP_SET) < 0 ||
-                  cap_set_flag(caps, CAP_INHERITABLE, n, keep, CAP_SET) < 0)) {
-        cap_free(caps);
-        return -1;
+    /* Permitted, effective and inheritable: the kept ones, nothing else. */
+    uint64_t keep = ncaps >= 64 ? spec->caps_keep : spec->caps_keep & ((1ULL << ncaps) - 1);
+    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+    struct __user_cap_data_struct data[2] = { 0 };
+    for (int i = 0; i < 2; i++) {
+        uint32_t half = (uint32_t)(keep >> (32 * i));
+        data[i] = (struct __user_cap_data_struct){ half, half, half };
     }
-    int r = cap_set_proc(caps);
-    cap_free(caps);
-    if (r < 0)
+    if (syscall(SYS_capset, &hdr, data) < 0)
         return -1;
-    /* One call; libcap's cap_reset_ambient probes every capability first. */
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
         return -1;
     /* Kept capabilities survive execve only through the ambient set. */
-    for (int i = 0; i < n; i++)
-        if (cap_set_ambient(keep[i], CAP_SET) < 0)
+    for (int c = 0; c < 64; c++)
+        if ((keep & (1ULL << c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
             return -1;
     /* SECBIT_KEEP_CAPS needs no clearing: execve always clears it. */
     return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
@@ -145,34 +161,30 @@ static int apply_rlimits(const struct sbx_spec *spec)
 }
 
 /*
- * The signals whose action is not the default, from /proc/self/status (the
- * sandbox's own procfs, mounted by init): a bit per signal, bit 0 signal 1.
- * Returns 0, or -1 where it cannot be read, and the caller resets them all.
+ * The signals whose action is not the default, asked of the kernel one by
+ * one: a bit per signal, bit 0 signal 1.  init never changes an action, so
+ * they are those it was started with, asked once; the spare asks before its
+ * request comes (sbx_init_note_signals).
  */
-static int non_default_signals(uint64_t *ret)
+static uint64_t non_default_signals(void)
 {
-    char buf[2048];
-    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
-    const char *ign = strstr(buf, "\nSigIgn:\t"), *cgt = strstr(buf, "\nSigCgt:\t");
-    if (!ign || !cgt)
-        return -1;
-    char *end;
-    errno = 0;
-    uint64_t a = strtoull(ign + 9, &end, 16);
-    if (errno || *end != '\n')
-        return -1;
-    uint64_t b = strtoull(cgt + 9, &end, 16);
-    if (errno || *end != '\n')
-        return -1;
-    *ret = a | b;
-    return 0;
+    static uint64_t set;
+    static bool known;
+    if (known)
+        return set;
+    for (int sig = 1; sig <= 64 && sig < _NSIG; sig++) {
+        struct sigaction old;
+        /* glibc refuses the real-time signals it keeps for itself: reset them regardless. */
+        if (sigaction(sig, NULL, &old) < 0 || old.sa_handler != SIG_DFL)
+            set |= 1ULL << (sig - 1);
+    }
+    known = true;
+    return set;
+}
+
+void sbx_init_note_signals(void)
+{
+    (void)non_default_signals();
 }
 
 /*
@@ -182,12 +194,9 @@ static int non_default_signals(uint64_t *ret)
  * Only the signals that are not at their default are reset: a sigaction per
  * signal number is most of the guest's setup otherwise.
  */
-static int reset_signals(void)
+static int reset_signals(uint64_t set)
 {
     struct sigaction dfl = { .sa_handler = SIG_DFL };
-    uint64_t set = ~0ULL;
-    if (non_default_signals(&set) < 0)
-        set = ~0ULL;
     for (int sig = 1; sig < _NSIG; sig++) {
         if (sig == SIGKILL || sig == SIGSTOP || (sig <= 64 && !(set & (1ULL << (sig - 1)))))
             continue;
@@ -246,14 +255,14 @@ static int place_passed(const struct sbx_init_fds *fds)
     return 0;
 }
 
-static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
-                                   const char *path, int status_w, int notify,
-                                   struct sock_fprog *prog)
+static _noreturn_ void guest_child(const struct child_args *a)
 {
-    int status = fd_move(status_w, SBX_FD_STATUS, spec->mode == SBX_MODE_OFF);
+    const struct sbx_spec *spec = a->spec;
+    const struct sbx_init_fds *fds = a->fds;
+    int status = fd_move(a->status_w, SBX_FD_STATUS, spec->mode == SBX_MODE_OFF);
     if (status < 0)
-        child_fail(status_w, errno, SBX_STAGE_SETUP, 125);
-    if (fd_move(notify, SBX_FD_NOTIFY, spec->mode == SBX_MODE_OFF) < 0)
+        child_fail(a->status_w, errno, SBX_STAGE_SETUP, 125);
+    if (fd_move(a->notify, SBX_FD_NOTIFY, spec->mode == SBX_MODE_OFF) < 0)
         child_fail(status, errno, SBX_STAGE_SETUP, 125);
     if (setsid() < 0)
         child_fail(status, errno, SBX_STAGE_SETUP, 125);
@@ -269,8 +278,7 @@ static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx
         (fd_move(fds->stats, SBX_FD_STATS, 0) < 0 || fd_move(fds->policy, SBX_FD_POLICY, 0) < 0 ||
          fd_move(fds->trampoline, SBX_FD_TRAMPOLINE, 0) < 0))
         child_fail(status, errno, SBX_STAGE_SETUP, 125);
-    char **env = spec->mode == SBX_MODE_OFF ? spec->env : request_env(spec, path);
-    if (!env || place_passed(fds) < 0)
+    if (place_passed(fds) < 0)
         child_fail(status, errno, SBX_STAGE_SETUP, 125);
     /* Every other fd of init (control socket, image mount, bind sources...) goes. */
     if (syscall(SYS_close_range, 3 + fds->n_pass, SBX_FD_NOTIFY - 1, 0) < 0 ||
@@ -280,22 +288,80 @@ static _noreturn_ void guest_child(const struct sbx_spec *spec, const struct sbx
         child_fail(status, errno, SBX_STAGE_SETUP, 125);
 
     umask(spec->umask);
-    if (reset_signals() < 0 || apply_rlimits(spec) < 0 || drop_privileges(spec) < 0)
+    if (reset_signals(a->non_default) < 0 || apply_rlimits(spec) < 0 ||
+        drop_privileges(spec, a->ncaps) < 0)
         child_fail(status, errno, SBX_STAGE_SETUP, 125);
     /* After pivot_root, so the path resolves in the sandbox's tree, with the guest's rights. */
     if (chdir(spec->cwd ? spec->cwd : "/") < 0)
         child_fail(status, errno, SBX_STAGE_CWD, 125);
 
     if (spec->mode == SBX_MODE_OFF) {
-        if (sbx_init_notify_install(prog) < 0)
+        if (sbx_init_notify_install(a->prog) < 0)
             child_fail(status, errno, SBX_STAGE_FILTER, 125);
-        execve(path, spec->argv, spec->env);
+        execve(a->path, spec->argv, a->env);
         child_fail(status, errno, SBX_STAGE_EXEC, errno == ENOENT ? 127 : 126);
     }
 
     /* The trampoline installs the filter itself, around its own gate. */
-    syscall(SYS_execveat, SBX_FD_TRAMPOLINE, "", spec->argv, env, AT_EMPTY_PATH);
+    syscall(SYS_execveat, SBX_FD_TRAMPOLINE, "", spec->argv, a->env, AT_EMPTY_PATH);
     child_fail(status, errno, SBX_STAGE_SETUP, 125);
+}
+
+static int child_main(void *arg)
+{
+    const struct child_args *a = arg;
+    /* init's ends of the status pipe and of the listener's socket. */
+    close(a->close[0]);
+    close(a->close[1]);
+    guest_child(a);
+}
+
+/*
+ * Starts guest_child in a process that shares init's memory until its exec
+ * (CLONE_VM | CLONE_VFORK, as posix_spawn does), on a stack of its own:
+ * init is suspended meanwhile.  A fork would copy init's page tables for a
+ * process that replaces them at once, and each page the child writes would
+ * cost it a copy-on-write fault.  init's signals are blocked across the
+ * clone, so that no handler of init's runs on the child's stack before the
+ * child has reset them (reset_signals unblocks them at the end).  The
+ * descriptors (no CLONE_FILES) are the child's own, as after a fork.
+ *
+ * A child that installs a filter with a listener (`off` mode with kill
+ * rules) is forked instead: its exec may already wait for the listener,
+ * which reaches the daemon only through init (read_status).
+ */
+static pid_t spawn_child(struct child_args *a, int status_r, int notify_r)
+{
+    enum { STACK = 256 << 10, GUARD = 4096 };
+    static char *stack;
+    a->close[0] = status_r;
+    a->close[1] = notify_r;
+    if (a->spec->mode == SBX_MODE_OFF && sbx_notify_in_prog(a->prog->filter, a->prog->len)) {
+        pid_t pid = fork();
+        if (pid == 0)
+            child_main(a);
+        return pid;
+    }
+    if (!stack) {
+        void *m = mmap(NULL, STACK + GUARD, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (m == MAP_FAILED)
+            return -1;
+        /* Below the stack, a page that faults rather than reaching other memory. */
+        if (mprotect(m, GUARD, PROT_NONE) < 0) {
+            munmap(m, STACK + GUARD);
+            return -1;
+        }
+        stack = m;
+    }
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid_t pid = clone(child_main, stack + GUARD + STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+    int err = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    errno = err;
+    return pid;
 }
 
 /* ---- back in init ---- */
@@ -408,26 +474,32 @@ int sbx_init_spawn_guest(const struct sbx_spec *spec, const struct sbx_init_fds 
         close(pipefd[1]);
         return sbx_error_set_errno(e, errno, "socket for the seccomp listener");
     }
-    pid_t pid = fork();
-    if (pid < 0) {
-        free(prog.filter);
-        close(pipefd[0]);
-        close(pipefd[1]);
-        close(notify[0]);
-        close(notify[1]);
-        return sbx_error_set_errno(e, errno, "fork the guest");
-    }
-    if (pid == 0) {
-        close(pipefd[0]);
-        close(notify[0]);
-        guest_child(spec, fds, path, pipefd[1], notify[1], &prog);
-    }
+    struct child_args a = {
+        .spec = spec,
+        .fds = fds,
+        .path = path,
+        .env = spec->mode == SBX_MODE_OFF ? spec->env : request_env(spec, path),
+        .status_w = pipefd[1],
+        .notify = notify[1],
+        .prog = &prog,
+        .ncaps = (int)cap_max_bits(),
+        .non_default = non_default_signals(),
+    };
+    pid_t pid = a.env ? spawn_child(&a, pipefd[0], notify[0]) : -1;
+    int err = errno;
+    if (a.env != spec->env)
+        free(a.env);
     free(prog.filter);
     close(pipefd[1]);
     close(notify[1]);
+    if (pid < 0) {
+        close(pipefd[0]);
+        close(notify[0]);
+        return sbx_error_set_errno(e, err, "start the guest process");
+    }
     struct sbx_status_record rec;
     ssize_t n = read_status(pipefd[0], notify[0], ctl, exec_id, &rec);
-    int err = errno;
+    err = errno;
     close(pipefd[0]);
     close(notify[0]);
     if (n < 0) {

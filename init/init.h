@@ -58,8 +58,10 @@ int sbx_init_uts_net(const struct sbx_spec *spec, const struct sbx_init_premade 
 /* With SBX_SPEC_TTY: a pty in the sandbox's devpts, its slave owned by the guest's ids. */
 int sbx_init_open_pty(const struct sbx_spec *spec, int *ret_master, int *ret_slave,
                       struct sbx_error *e);
+/* Asks which signals init's actions leave at their default, for the guests to come. */
+void sbx_init_note_signals(void);
 /*
- * Forks the guest, or exec'd process exec_id (0 for the guest); returns its
+ * Starts the guest, or exec'd process exec_id (0 for the guest); returns its
  * pid, or -errno with e filled and the kind of failure.  The listener of the
  * policy's kill rules goes to ctl as NOTIFY, or INIT_EXEC_NOTIFY for exec_id.
  */

@@ -197,6 +197,7 @@ int main(int argc, char **argv)
      */
     struct sbx_init_premade pre;
     sbx_init_premount(&pre);
+    sbx_init_note_signals();
     /* A failure here is not reported: the request's own attempt reports it. */
     struct sbx_error ignored;
     if (argc > 1 && strcmp(argv[1], SBX_INIT_ARG_OWN_NETNS) == 0)

@@ -346,7 +346,8 @@ tty_stop_bg() {
 # service manager or a shell may start it) gives none of that to its guests: in every
 # mode the guest's shell sees no signal ignored or blocked, as a native one started
 # with default dispositions.  The init resets only what is not already the default,
-# which it reads from /proc/self/status; this checks the guest's view from the host.
+# which it asks of the kernel before its request comes; this checks the guest's view
+# from the host.
 inherited_dispositions() {
     local mode ign blk ok=0
     mkdir -p "$T/ign/state"
