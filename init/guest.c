@@ -71,7 +71,7 @@ int sbx_init_lo_up(struct sbx_error *e)
     return 0;
 }
 
-/* ---- in the guest child (init is single-threaded, so fork left it whole) ---- */
+/* ---- in the guest child (init is single-threaded: nothing runs beside the child) ---- */
 
 static _noreturn_ void child_fail(int status_fd, int err, int stage, int code)
 {
@@ -174,7 +174,7 @@ static uint64_t non_default_signals(void)
         return set;
     for (int sig = 1; sig <= 64 && sig < _NSIG; sig++) {
         struct sigaction old;
-        /* glibc refuses the real-time signals it keeps for itself: reset them regardless. */
+        /* glibc refuses the real-time signals it keeps for itself: counted, and left to it. */
         if (sigaction(sig, NULL, &old) < 0 || old.sa_handler != SIG_DFL)
             set |= 1ULL << (sig - 1);
     }
@@ -326,30 +326,37 @@ static int child_main(void *arg)
  * child has reset them (reset_signals unblocks them at the end).  The
  * descriptors (no CLONE_FILES) are the child's own, as after a fork.
  *
- * A child that installs a filter with a listener (`off` mode with kill
- * rules) is forked instead: its exec may already wait for the listener,
- * which reaches the daemon only through init (read_status).
+ * Two children are forked instead.  One that installs a filter with a
+ * listener (`off` mode with kill rules): its exec may already wait for the
+ * listener, which reaches the daemon only through init (read_status).  And
+ * one that takes other ids than init's: the kernel resets the dumpable flag
+ * of the memory of a process whose uid or gid changes to fs.suid_dumpable,
+ * and that memory would be init's, which must stay undumpable (and out of
+ * ptrace's reach of the guest's uid) whatever the host's setting.
  */
 static pid_t spawn_child(struct child_args *a, int status_r, int notify_r)
 {
-    enum { STACK = 256 << 10, GUARD = 4096 };
+    enum { STACK = 256 << 10 };
+    const size_t guard = (size_t)sysconf(_SC_PAGESIZE);
     static char *stack;
     a->close[0] = status_r;
     a->close[1] = notify_r;
-    if (a->spec->mode == SBX_MODE_OFF && sbx_notify_in_prog(a->prog->filter, a->prog->len)) {
+    bool own_ids = a->spec->uid == geteuid() && a->spec->gid == getegid();
+    if (!own_ids ||
+        (a->spec->mode == SBX_MODE_OFF && sbx_notify_in_prog(a->prog->filter, a->prog->len))) {
         pid_t pid = fork();
         if (pid == 0)
             child_main(a);
         return pid;
     }
     if (!stack) {
-        void *m = mmap(NULL, STACK + GUARD, PROT_READ | PROT_WRITE,
+        void *m = mmap(NULL, STACK + guard, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
         if (m == MAP_FAILED)
             return -1;
         /* Below the stack, a page that faults rather than reaching other memory. */
-        if (mprotect(m, GUARD, PROT_NONE) < 0) {
-            munmap(m, STACK + GUARD);
+        if (mprotect(m, guard, PROT_NONE) < 0) {
+            munmap(m, STACK + guard);
             return -1;
         }
         stack = m;
@@ -357,7 +364,7 @@ static pid_t spawn_child(struct child_args *a, int status_r, int notify_r)
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
-    pid_t pid = clone(child_main, stack + GUARD + STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+    pid_t pid = clone(child_main, stack + guard + STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
     int err = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
     errno = err;
