@@ -106,9 +106,9 @@ struct child_args {
 };
 
 /*
- * The identity calls as raw syscalls: glibc's wrappers broadcast them to
- * every thread of the process, and the child runs on init's memory, where
- * glibc's thread list is init's.
+ * The identity calls as raw syscalls, which change the calling process
+ * alone: glibc's wrappers consult its own idea of the process's threads,
+ * which in a child on init's memory is init's.
  */
 static int drop_privileges(const struct sbx_spec *spec, int ncaps)
 {
@@ -485,13 +485,14 @@ int sbx_init_spawn_guest(const struct sbx_spec *spec, const struct sbx_init_fds 
         .spec = spec,
         .fds = fds,
         .path = path,
-        .env = spec->mode == SBX_MODE_OFF ? spec->env : request_env(spec, path),
         .status_w = pipefd[1],
         .notify = notify[1],
         .prog = &prog,
         .ncaps = (int)cap_max_bits(),
         .non_default = non_default_signals(),
     };
+    /* Last, so that nothing after it changes the errno of its failure. */
+    a.env = spec->mode == SBX_MODE_OFF ? spec->env : request_env(spec, path);
     pid_t pid = a.env ? spawn_child(&a, pipefd[0], notify[0]) : -1;
     int err = errno;
     if (a.env != spec->env)
