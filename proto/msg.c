@@ -213,7 +213,11 @@ static int spec_check(const void *p)
     const uint32_t known = SBX_SPEC_WRITABLE_IMAGE | SBX_SPEC_NET_HOST | SBX_SPEC_TTY |
                            SBX_SPEC_EXEC | SBX_SPEC_READONLY_ROOT | SBX_SPEC_SYSFS |
                            SBX_SPEC_CGROUPFS | SBX_SPEC_MQUEUE | SBX_SPEC_WAIT_START |
-                           SBX_SPEC_KEEP_GROUPS | SBX_SPEC_USERNS;
+                           SBX_SPEC_KEEP_GROUPS | SBX_SPEC_USERNS | SBX_SPEC_PREPARED;
+    /* A prepared root is an overlay on the image: neither of these is one. */
+    if ((m->flags & SBX_SPEC_PREPARED) &&
+        (m->flags & (SBX_SPEC_WRITABLE_IMAGE | SBX_SPEC_READONLY_ROOT)))
+        return -1;
     return m->flags & ~known ? -1 : 0;
 }
 
@@ -309,6 +313,20 @@ static const struct msg_desc *exec_signal_desc_of(uint16_t type)
                                               : NULL;
 }
 
+static int prepare_check(const void *p)
+{
+    return ((const struct sbx_msg_prepare *)p)->flags & ~SBX_PREPARE_FLAGS ? -1 : 0;
+}
+
+static const struct slot prepare_slots[] = {
+    ONE(1, SLOT_STR, true, struct sbx_msg_prepare, staging),
+    ONE(2, SLOT_U32, true, struct sbx_msg_prepare, flags),
+    ONE(3, SLOT_U64, true, struct sbx_msg_prepare, overlay_size),
+    ONE(4, SLOT_U64, true, struct sbx_msg_prepare, tmp_size),
+    ONE(5, SLOT_U64, true, struct sbx_msg_prepare, shm_size),
+};
+DESC(prepare_desc, SBX_MSG_PREPARE, prepare_slots, prepare_check);
+
 _Static_assert(ARRAY_SIZE(spec_slots) <= MAX_SLOTS, "MAX_SLOTS too small");
 
 /* ---- Public entry points ------------------------------------------------ */
@@ -345,6 +363,8 @@ MSG_CODEC(signal)
 MSG_CODEC(reply)
 MSG_CODEC(log)
 MSG_CODEC(exec_end)
+MSG_CODEC(prepare)
+MSG_FREE(prepare)
 MSG_FREE(exec_end)
 MSG_FREE(started)
 MSG_FREE(reply)

@@ -56,6 +56,8 @@ enum sbx_msg_type {
     SBX_MSG_READY = 72,            /* init -> runtime, SBX_SPEC_WAIT_START: set up, waiting */
     SBX_MSG_START = 73,            /* runtime -> init: start the guest */
     SBX_MSG_INIT_EXEC_NOTIFY = 74, /* init -> daemon: an exec'd process's listener, with the fd */
+    SBX_MSG_PREPARE = 75,          /* daemon -> spare init: build a root ahead, with the image */
+    SBX_MSG_PREPARED = 76,         /* init -> daemon: that root is built */
 };
 
 /* Field value types. */
@@ -360,6 +362,11 @@ struct sbx_spec_rlimit {
  * it before it took its namespace's ids, and it is init's working directory.
  */
 #define SBX_SPEC_USERNS (1u << 10)
+/*
+ * The root is the one PREPARE built (init says PREPARED): the spec carries no
+ * image fd, and its staging, sizes and SBX_PREPARE_FLAGS are PREPARE's.
+ */
+#define SBX_SPEC_PREPARED (1u << 11)
 
 struct sbx_spec {
     char *staging; /* existing host directory that init mounts its staging tmpfs over */
@@ -390,6 +397,19 @@ struct sbx_spec {
     char **readonly; /* paths made read-only in the sandbox */
     uint32_t n_readonly;
     uint32_t n_pass; /* fds after the binds, for the guest at 3.. */
+};
+
+/*
+ * PREPARE (daemon -> init, one fd: the image's mount, as SPEC's first): the
+ * part of a root that depends on no more than these fields, built by a spare
+ * init ahead of its request (init/rootfs.c).  A SPEC with SBX_SPEC_PREPARED
+ * uses it; any other SPEC builds its own root and the prepared one goes.
+ */
+#define SBX_PREPARE_FLAGS (SBX_SPEC_SYSFS | SBX_SPEC_CGROUPFS | SBX_SPEC_MQUEUE | SBX_SPEC_USERNS)
+struct sbx_msg_prepare {
+    char *staging;
+    uint32_t flags; /* within SBX_PREPARE_FLAGS */
+    uint64_t overlay_size, tmp_size, shm_size;
 };
 
 /*
@@ -525,6 +545,9 @@ int sbx_msg_exec_signal_encode(uint16_t type, const struct sbx_msg_exec_signal *
 int sbx_msg_exec_signal_decode(const struct sbx_frame *f, struct sbx_msg_exec_signal *ret);
 
 int sbx_msg_report_encode(const struct sbx_msg_report *m, struct sbx_buf *ret);
+int sbx_msg_prepare_encode(const struct sbx_msg_prepare *m, struct sbx_buf *ret);
+int sbx_msg_prepare_decode(const struct sbx_frame *f, struct sbx_msg_prepare *ret);
+void sbx_msg_prepare_free(struct sbx_msg_prepare *m);
 int sbx_msg_report_decode(const struct sbx_frame *f, struct sbx_msg_report *ret);
 void sbx_msg_report_free(struct sbx_msg_report *m);
 

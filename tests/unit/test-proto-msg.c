@@ -434,6 +434,53 @@ static void test_roundtrip_spec(void)
     sbx_buf_free(&b);
 }
 
+/* PREPARE round-trips; a SPEC naming a prepared root is refused with a root that is none. */
+static void test_prepare(void)
+{
+    struct sbx_buf b = { 0 };
+    struct sbx_frame f;
+    struct sbx_msg_prepare m = { .staging = "/run/sbx/staging",
+                                 .flags = SBX_SPEC_USERNS | SBX_SPEC_MQUEUE,
+                                 .overlay_size = 1ull << 40,
+                                 .tmp_size = 8 << 20,
+                                 .shm_size = 64 << 20 },
+                           m2;
+    CU_ASSERT_EQUAL_FATAL(0, sbx_msg_prepare_encode(&m, &b));
+    frame_from_buf(&b, &f);
+    CU_ASSERT_EQUAL(SBX_MSG_PREPARE, f.type);
+    CU_ASSERT_EQUAL_FATAL(0, sbx_msg_prepare_decode(&f, &m2));
+    CU_ASSERT_STRING_EQUAL(m.staging, m2.staging);
+    CU_ASSERT_EQUAL(m.flags, m2.flags);
+    CU_ASSERT_EQUAL(m.overlay_size, m2.overlay_size);
+    CU_ASSERT_EQUAL(m.tmp_size, m2.tmp_size);
+    CU_ASSERT_EQUAL(m.shm_size, m2.shm_size);
+    sbx_msg_prepare_free(&m2);
+    sbx_frame_clear(&f);
+    sbx_buf_free(&b);
+
+    /* Only the flags a prepared root depends on. */
+    m.flags = SBX_SPEC_TTY;
+    CU_ASSERT_EQUAL(-EINVAL, sbx_msg_prepare_encode(&m, &b));
+    sbx_buf_free(&b);
+
+    char *argv[] = { "/x", NULL };
+    struct sbx_spec spec = { .staging = "/s", .argv = argv, .argc = 1, .flags = SBX_SPEC_PREPARED };
+    struct sbx_spec out;
+    CU_ASSERT_EQUAL_FATAL(0, sbx_spec_encode(&spec, &b));
+    frame_from_buf(&b, &f);
+    CU_ASSERT_EQUAL_FATAL(0, sbx_spec_decode(&f, &out));
+    CU_ASSERT_EQUAL(SBX_SPEC_PREPARED, out.flags);
+    sbx_spec_free(&out);
+    sbx_frame_clear(&f);
+    sbx_buf_free(&b);
+    const uint32_t not_overlays[] = { SBX_SPEC_WRITABLE_IMAGE, SBX_SPEC_READONLY_ROOT };
+    for (size_t i = 0; i < ARRAY_SIZE(not_overlays); i++) {
+        spec.flags = SBX_SPEC_PREPARED | not_overlays[i];
+        CU_ASSERT_EQUAL(-EINVAL, sbx_spec_encode(&spec, &b));
+        sbx_buf_free(&b);
+    }
+}
+
 /* ---- Typed messages: rejections ----------------------------------------- */
 
 /* Decodes a hand-made RUN payload and checks that the result is -EBADMSG. */
@@ -704,11 +751,11 @@ static void test_reject_spec_items(void)
 int main(void)
 {
     static const struct sbx_test tests[] = {
-        SBX_TEST(test_roundtrip_handshake), SBX_TEST(test_roundtrip_run),
-        SBX_TEST(test_roundtrip_small),     SBX_TEST(test_roundtrip_exit),
-        SBX_TEST(test_roundtrip_spec),      SBX_TEST(test_reject_fields),
-        SBX_TEST(test_reject_frame_type),   SBX_TEST(test_reject_too_many_args),
-        SBX_TEST(test_reject_spec_items),
+        SBX_TEST(test_roundtrip_handshake),  SBX_TEST(test_roundtrip_run),
+        SBX_TEST(test_roundtrip_small),      SBX_TEST(test_roundtrip_exit),
+        SBX_TEST(test_roundtrip_spec),       SBX_TEST(test_prepare),
+        SBX_TEST(test_reject_fields),        SBX_TEST(test_reject_frame_type),
+        SBX_TEST(test_reject_too_many_args), SBX_TEST(test_reject_spec_items),
     };
     return sbx_test_main("proto-msg", tests, ARRAY_SIZE(tests));
 }
