@@ -44,12 +44,24 @@ struct sbx_init_premade {
 /* Before the SPEC: makes what it can of struct sbx_init_premade; it never fails. */
 void sbx_init_premount(struct sbx_init_premade *ret);
 /*
+ * A root built ahead of the request, on PREPARE (a spare init): the image
+ * or its overlay, /proc, /dev, /tmp and the kernel filesystems.  Takes m's
+ * fields; the image fd stays the caller's.  NULL, with e filled, on failure.
+ */
+struct sbx_init_root;
+struct sbx_init_root *sbx_init_prepare(struct sbx_msg_prepare *m, int image,
+                                       const struct sbx_init_premade *pre, struct sbx_error *e);
+void sbx_init_root_free(struct sbx_init_root *p);
+/*
  * Mounts, pivot_root; on return the process is inside the new root.  The
  * root gets copies of the premade trees; those stay detached, seen by no
- * one, until init exits.
+ * one, until init exits.  With SBX_SPEC_PREPARED the root is prepared's,
+ * which must have been built for spec's fields; otherwise a new one is built
+ * and prepared, if any, is left unused.
  */
 int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
-                    const struct sbx_init_premade *pre, struct sbx_error *e);
+                    const struct sbx_init_premade *pre, struct sbx_init_root *prepared,
+                    struct sbx_error *e);
 /* The loopback interface up (in the sandbox's own network namespace). */
 int sbx_init_lo_up(struct sbx_error *e);
 /* Hostname, and the loopback unless pre already brought it up. */

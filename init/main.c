@@ -38,16 +38,19 @@ static int report(int ctl, unsigned kind, unsigned code, const char *message)
 static int split_fds(const struct sbx_spec *spec, const struct sbx_frame *f,
                      struct sbx_init_fds *ret, struct sbx_error *e)
 {
-    unsigned fixed = spec->mode == SBX_MODE_OFF ? 5 : 7;
+    /* A prepared root's spec carries no image: the rest move up by one. */
+    unsigned img = spec->flags & SBX_SPEC_PREPARED ? 0 : 1;
+    unsigned fixed = (spec->mode == SBX_MODE_OFF ? 4 : 6) + img;
     if (spec->n_pass > SBX_PROTO_MAX_FDS || f->n_fds != fixed + spec->n_binds + spec->n_pass)
         return sbx_error_set_errno(e, EBADMSG, "spec carries %u fds, expected %u", f->n_fds,
                                    fixed + spec->n_binds + spec->n_pass);
+    const int *at = f->fds + img;
     *ret = (struct sbx_init_fds){
-        .image = f->fds[0],
-        .stdio = { f->fds[1], f->fds[2], f->fds[3] },
-        .policy = f->fds[4],
-        .trampoline = spec->mode == SBX_MODE_OFF ? -EBADF : f->fds[5],
-        .stats = spec->mode == SBX_MODE_OFF ? -EBADF : f->fds[6],
+        .image = img ? f->fds[0] : -EBADF,
+        .stdio = { at[0], at[1], at[2] },
+        .policy = at[3],
+        .trampoline = spec->mode == SBX_MODE_OFF ? -EBADF : at[4],
+        .stats = spec->mode == SBX_MODE_OFF ? -EBADF : at[5],
         .binds = f->fds + fixed,
         .n_binds = spec->n_binds,
         .pass = f->fds + fixed + spec->n_binds,
@@ -177,6 +180,36 @@ static int wait_start(int ctl, int *master, struct sbx_error *e)
     return start ? 0 : -1;
 }
 
+static void sbx_init_root_freep(struct sbx_init_root **p)
+{
+    sbx_init_root_free(*p);
+}
+
+/*
+ * PREPARE, to a spare: the root is built now, off the path of the run, and
+ * PREPARED tells the daemon so; only then may its SPEC name it.  A failure
+ * is not reported: the daemon sends a SPEC of its own root, whose attempt
+ * reports what fails.
+ */
+static struct sbx_init_root *prepare(int ctl, struct sbx_frame *f,
+                                     const struct sbx_init_premade *pre)
+{
+    struct sbx_msg_prepare m;
+    struct sbx_error ignored;
+    if (f->n_fds != 1 || sbx_msg_prepare_decode(f, &m) < 0)
+        return NULL;
+    struct sbx_init_root *p = sbx_init_prepare(&m, f->fds[0], pre, &ignored);
+    sbx_msg_prepare_free(&m);
+    struct sbx_buf b = { 0 };
+    if (p &&
+        (sbx_msg_empty_encode(SBX_MSG_PREPARED, &b) < 0 || sbx_proto_send(ctl, &b, NULL, 0) < 0)) {
+        sbx_init_root_free(p);
+        p = NULL;
+    }
+    sbx_buf_free(&b);
+    return p;
+}
+
 int main(int argc, char **argv)
 {
     int ctl = SBX_INIT_CTL_FD;
@@ -185,6 +218,8 @@ int main(int argc, char **argv)
     _cleanup_close_ int master = -EBADF, slave = -EBADF;
     /* The writable image's root, for the write-back after the guest. */
     _cleanup_close_ int root = -EBADF;
+    /* A root built on PREPARE, until the SPEC takes or leaves it. */
+    _cleanup_(sbx_init_root_freep) struct sbx_init_root *prepared = NULL;
     /* No one in the sandbox may ptrace or read /proc/1/ of the sandbox's only privileged process.
      */
     prctl(PR_SET_DUMPABLE, 0);
@@ -205,6 +240,11 @@ int main(int argc, char **argv)
 
     struct sbx_frame f = { 0 };
     int r = sbx_proto_recv(ctl, &f);
+    if (r > 0 && f.type == SBX_MSG_PREPARE) {
+        prepared = prepare(ctl, &f, &pre);
+        sbx_frame_clear(&f);
+        r = sbx_proto_recv(ctl, &f);
+    }
     if (r <= 0)
         return 125; /* the daemon is gone; nobody to report to */
     struct sbx_spec spec;
@@ -215,9 +255,11 @@ int main(int argc, char **argv)
     struct sbx_init_fds fds;
     unsigned kind = SBX_EXIT_SETUP;
     char path[4096];
-    if (split_fds(&spec, &f, &fds, &e) < 0 || sbx_init_rootfs(&spec, &fds, &pre, &e) < 0 ||
+    if (split_fds(&spec, &f, &fds, &e) < 0 ||
+        sbx_init_rootfs(&spec, &fds, &pre, prepared, &e) < 0 ||
         sbx_init_uts_net(&spec, &pre, &e) < 0)
         goto fail;
+    sbx_init_root_free(TAKE_PTR(prepared));
     /* Opened before the guest runs, which could otherwise change what "/" names. */
     if ((spec.flags & SBX_SPEC_WRITABLE_IMAGE) &&
         (root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
@@ -247,7 +289,7 @@ int main(int argc, char **argv)
      * process takes (policy, trampoline, statistics), not the image or stdio.
      */
     if (spec.flags & SBX_SPEC_EXEC)
-        for (unsigned i = 0; i < 4; i++)
+        for (unsigned i = 0; i < (spec.flags & SBX_SPEC_PREPARED ? 3u : 4u); i++)
             f.fds[i] = sbx_close(f.fds[i]);
     else
         sbx_frame_clear(&f);

@@ -804,20 +804,109 @@ void sbx_init_premount(struct sbx_init_premade *ret)
     ret->dev = premade_dev();
 }
 
+/*
+ * The part of the root that depends on no more than PREPARE's fields: the
+ * image (or the overlay on it), /proc, /dev, /tmp and the kernel
+ * filesystems.  The policy's mounts and the pivot depend on the request.
+ */
+static int mount_base(struct mounts *ms, const struct sbx_spec *spec,
+                      const struct sbx_init_fds *fds, const struct sbx_init_premade *pre,
+                      struct sbx_error *e)
+{
+    _cleanup_close_ int root = mount_root(ms, spec, fds, e);
+    if (root < 0)
+        return root;
+    int r;
+    if ((r = mount_proc(ms, root, pre, e)) < 0 || (r = mount_dev(ms, root, spec, pre, e)) < 0 ||
+        (r = mount_tmp(ms, root, spec, e)) < 0 || (r = mount_kernel_fs(ms, root, spec, e)) < 0 ||
+        (r = mark_system(ms, root, e)) < 0)
+        return r;
+    return TAKE_FD(root);
+}
+
+struct sbx_init_root {
+    struct sbx_msg_prepare params; /* what it was built for */
+    struct mounts ms;
+    int root;
+};
+
+void sbx_init_root_free(struct sbx_init_root *p)
+{
+    if (!p)
+        return;
+    mounts_free(&p->ms);
+    sbx_close(p->root);
+    sbx_msg_prepare_free(&p->params);
+    free(p);
+}
+
+/* The spec fields mount_base reads, from PREPARE's. */
+static struct sbx_spec prepare_spec(const struct sbx_msg_prepare *m)
+{
+    return (struct sbx_spec){ .staging = m->staging,
+                              .flags = m->flags,
+                              .overlay_size = m->overlay_size,
+                              .tmp_size = m->tmp_size,
+                              .shm_size = m->shm_size };
+}
+
+struct sbx_init_root *sbx_init_prepare(struct sbx_msg_prepare *m, int image,
+                                       const struct sbx_init_premade *pre, struct sbx_error *e)
+{
+    struct sbx_init_root *p = calloc(1, sizeof(*p));
+    if (!p) {
+        sbx_error_set_errno(e, ENOMEM, "prepare a root");
+        return NULL;
+    }
+    p->params = *m;
+    *m = (struct sbx_msg_prepare){ 0 };
+    struct sbx_spec spec = prepare_spec(&p->params);
+    struct sbx_init_fds fds = { .image = image };
+    if ((p->root = mount_base(&p->ms, &spec, &fds, pre, e)) < 0) {
+        sbx_init_root_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* Whether spec asks for the root p was built for. */
+static bool prepared_for(const struct sbx_init_root *p, const struct sbx_spec *spec)
+{
+    return strcmp(p->params.staging, spec->staging) == 0 &&
+           p->params.flags == (spec->flags & SBX_PREPARE_FLAGS) &&
+           p->params.overlay_size == spec->overlay_size && p->params.tmp_size == spec->tmp_size &&
+           p->params.shm_size == spec->shm_size;
+}
+
 int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
-                    const struct sbx_init_premade *pre, struct sbx_error *e)
+                    const struct sbx_init_premade *pre, struct sbx_init_root *prepared,
+                    struct sbx_error *e)
 {
     /* Nothing done below may propagate back to the host. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return sbx_error_set_errno(e, errno, "make / private");
     _cleanup_(mounts_free) struct mounts ms = { .n = 0 };
-    _cleanup_close_ int root = mount_root(&ms, spec, fds, e);
-    if (root < 0)
-        return root;
+    _cleanup_close_ int root = -EBADF;
     int r;
-    if ((r = mount_proc(&ms, root, pre, e)) < 0 || (r = mount_dev(&ms, root, spec, pre, e)) < 0 ||
-        (r = mount_tmp(&ms, root, spec, e)) < 0 || (r = mount_kernel_fs(&ms, root, spec, e)) < 0 ||
-        (r = mark_system(&ms, root, e)) < 0 || (r = mount_policy(&ms, root, spec, fds, e)) < 0)
+    if (spec->flags & SBX_SPEC_PREPARED) {
+        /* The daemon sent no image: without the root it asked for, nothing runs. */
+        if (!prepared)
+            return sbx_error_set_errno(e, EINVAL, "the spec names a prepared root, and none is");
+        if (!prepared_for(prepared, spec))
+            return sbx_error_set_errno(e, EINVAL,
+                                       "the spec names a prepared root built for another spec");
+        ms = prepared->ms;
+        prepared->ms = (struct mounts){ .n = 0 };
+        root = TAKE_FD(prepared->root);
+    } else {
+        /*
+         * A prepared root, if any, is not this one: its mounts stay under the
+         * staging directory, covered by this root's, and go with the old root.
+         */
+        if ((root = mount_base(&ms, spec, fds, pre, e)) < 0)
+            return root;
+    }
+    if ((r = mount_policy(&ms, root, spec, fds, e)) < 0)
         return r;
     struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
     if ((spec->flags & SBX_SPEC_READONLY_ROOT) &&
