@@ -100,7 +100,20 @@ static int start_signals(struct sbx_daemon *d, struct sbx_error *e)
 static void on_idle_timer(uv_timer_t *t)
 {
     struct sbx_daemon *d = t->data;
-    sbx_image_cache_trim(&d->images, sbx_daemon_now(d), IMAGE_IDLE_MS);
+    uint64_t now = sbx_daemon_now(d);
+    /*
+     * A spare's prepared root holds its image: once no run has used that
+     * image for as long as an unused one stays mounted, the spare goes, and
+     * a new one prepares nothing until a run asks for a root again.
+     */
+    struct sbx_sandbox *spare = d->spare;
+    if (spare && spare->prepared.set && spare->image && spare->image->refs == 1 &&
+        now - spare->prepared_ms >= IMAGE_IDLE_MS) {
+        d->last_root = (struct sbx_root_key){ .set = false };
+        sbx_sandbox_drop_spare(d);
+        sbx_sandbox_refill_spare(d);
+    }
+    sbx_image_cache_trim(&d->images, now, IMAGE_IDLE_MS);
 }
 
 /* Binds the socket, replacing a stale one but never a live daemon's. */

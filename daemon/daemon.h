@@ -45,6 +45,7 @@ struct sbx_daemon {
     struct sbx_client *clients;          /* list */
     struct sbx_sandbox *sandboxes;       /* list */
     struct sbx_sandbox *spare;           /* spawned ahead of the next run; not in the list */
+    struct sbx_root_key last_root;       /* the last run's root, which the spare prepares */
     unsigned cgroup_reaps;               /* ended sandboxes' cgroups being removed (sandbox.c) */
     struct sbx_lifecycle lifecycle;      /* ids, names, records, logs */
     uint64_t next_id;

@@ -508,6 +508,18 @@ int sbx_image_acquire(struct sbx_image_cache *c, int image_fd, bool writable,
     return sbx_error_wrap(e, "image");
 }
 
+struct sbx_image *sbx_image_find(struct sbx_image_cache *c, const struct sbx_root_key *k)
+{
+    if (!k->set)
+        return NULL;
+    for (struct sbx_image *i = c->head; i; i = i->next)
+        if (i->dev == k->dev && i->ino == k->ino && i->size == k->size &&
+            i->mtime_ns == k->mtime_ns && !i->writable && !i->lingering && i->loop_nr >= 0 &&
+            i->mount_fd >= 0)
+            return i;
+    return NULL;
+}
+
 void sbx_image_hold(struct sbx_image *img)
 {
     img->refs++;

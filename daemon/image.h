@@ -38,6 +38,23 @@ struct sbx_image_cache {
 void sbx_image_cache_init(struct sbx_image_cache *c, size_t max_idle);
 
 /*
+ * What a spare's prepared root was built for (PREPARE): the image, by file
+ * and version, and the spec fields the root depends on.  set false: none.
+ */
+struct sbx_root_key {
+    bool set;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    int64_t mtime_ns;
+    uint32_t flags; /* SBX_PREPARE_FLAGS */
+    uint64_t overlay_size, tmp_size, shm_size;
+};
+
+/* The key's image, if the cache holds it mounted, read-only and of an image file; or NULL. */
+struct sbx_image *sbx_image_find(struct sbx_image_cache *c, const struct sbx_root_key *k);
+
+/*
  * Returns a referenced image for the file behind image_fd, attaching and
  * mounting it the first time.  writable: the sandbox wants the image itself
  * read-write (exclusive: fails with -EBUSY while anyone else uses it; the

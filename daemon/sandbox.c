@@ -101,7 +101,7 @@ static int idmap_mounts(struct sbx_sandbox *s, const struct sbx_sandbox_params *
         return 0;
     bool dir_root = s->image->loop_nr < 0;
     int r;
-    if (!dir_root && (r = sbx_idmap_mount(image, s->userns_fd)) < 0)
+    if (!dir_root && image >= 0 && (r = sbx_idmap_mount(image, s->userns_fd)) < 0)
         return r;
     if (!p->spec->n_binds && !dir_root)
         return 0;
@@ -122,19 +122,25 @@ static int idmap_mounts(struct sbx_sandbox *s, const struct sbx_sandbox_params *
     return 0;
 }
 
-static int send_spec(struct sbx_sandbox *s, const struct sbx_sandbox_params *p)
+static int send_spec(struct sbx_sandbox *s, const struct sbx_sandbox_params *p, bool prepared)
 {
-    /* Each sandbox attaches its own copy of the cached image mount. */
-    _cleanup_close_ int image = (int)syscall(SYS_open_tree, s->image->mount_fd, "",
-                                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-    if (image < 0)
+    /*
+     * Each sandbox attaches its own copy of the cached image mount; a spare
+     * that prepared its root has its copy already (spare_prepare).
+     */
+    _cleanup_close_ int image =
+        prepared ? -EBADF
+                 : (int)syscall(SYS_open_tree, s->image->mount_fd, "",
+                                OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    if (!prepared && image < 0)
         return sbx_neg_errno();
     int r = idmap_mounts(s, p, image);
     if (r < 0)
         return r;
     int fds[SBX_PROTO_MAX_FDS];
     unsigned n = 0;
-    fds[n++] = image;
+    if (!prepared)
+        fds[n++] = image;
     for (int i = 0; i < 3; i++)
         fds[n++] = p->stdio[i];
     fds[n++] = p->policy_bpf_fd;
@@ -146,12 +152,100 @@ static int send_spec(struct sbx_sandbox *s, const struct sbx_sandbox_params *p)
         return -E2BIG;
     for (uint32_t i = 0; i < p->spec->n_binds; i++)
         fds[n++] = p->bind_fds[i];
+    struct sbx_spec spec = *p->spec;
+    if (prepared)
+        spec.flags |= SBX_SPEC_PREPARED;
     struct sbx_buf b = { 0 };
-    r = sbx_spec_encode(p->spec, &b);
+    r = sbx_spec_encode(&spec, &b);
     if (r >= 0)
         r = sbx_proto_send(s->ctl_fd, &b, fds, n);
     sbx_buf_free(&b);
     return r;
+}
+
+/*
+ * The key of the root a run asks for, if a spare can build it ahead: an
+ * overlay on a read-only image file.  A writable image and a directory
+ * root (idmapped for its caller) are made at the request.
+ */
+static bool root_key(const struct sbx_sandbox_params *p, struct sbx_root_key *k)
+{
+    const struct sbx_image *img = p->image;
+    const struct sbx_spec *spec = p->spec;
+    if (img->writable || img->loop_nr < 0 ||
+        spec->flags & (SBX_SPEC_WRITABLE_IMAGE | SBX_SPEC_READONLY_ROOT))
+        return false;
+    *k = (struct sbx_root_key){ .set = true,
+                                .dev = img->dev,
+                                .ino = img->ino,
+                                .size = img->size,
+                                .mtime_ns = img->mtime_ns,
+                                .flags = spec->flags & SBX_PREPARE_FLAGS,
+                                .overlay_size = spec->overlay_size,
+                                .tmp_size = spec->tmp_size,
+                                .shm_size = spec->shm_size };
+    return true;
+}
+
+static bool root_key_eq(const struct sbx_root_key *a, const struct sbx_root_key *b)
+{
+    return a->set && b->set && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime_ns == b->mtime_ns && a->flags == b->flags &&
+           a->overlay_size == b->overlay_size && a->tmp_size == b->tmp_size &&
+           a->shm_size == b->shm_size;
+}
+
+/*
+ * Whether the spare's init has said PREPARED.  It says so before it reads
+ * its SPEC, and says nothing else before: a frame there now is that one.
+ * One that comes later is for a spec that did not use it (on_ctl drops it).
+ */
+static bool spare_prepared(struct sbx_sandbox *s)
+{
+    if (!s->prepared.set)
+        return false;
+    struct pollfd pfd = { .fd = s->ctl_fd, .events = POLLIN };
+    if (!s->prepared_ack && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN)) {
+        struct sbx_frame f = { 0 };
+        if (sbx_proto_recv(s->ctl_fd, &f) > 0 && sbx_msg_empty_decode(&f, SBX_MSG_PREPARED) == 0)
+            s->prepared_ack = true;
+        sbx_frame_clear(&f);
+    }
+    return s->prepared_ack;
+}
+
+/*
+ * Asks a new spare to build the last run's root ahead (PREPARE, init/main.c):
+ * the overlay on the image, /proc, /dev, /tmp.  The spare holds a reference
+ * to the image while it keeps that root.  Nothing is lost if it cannot: the
+ * run's SPEC then carries the image, as without a spare.
+ */
+static void spare_prepare(struct sbx_daemon *d, struct sbx_sandbox *s)
+{
+    const struct sbx_root_key *k = &d->last_root;
+    struct sbx_image *img = sbx_image_find(&d->images, k);
+    if (!img || ((k->flags & SBX_SPEC_USERNS) != 0) != (s->userns_fd >= 0))
+        return;
+    _cleanup_close_ int image = (int)syscall(SYS_open_tree, img->mount_fd, "",
+                                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    if (image < 0 || (s->userns_fd >= 0 && sbx_idmap_mount(image, s->userns_fd) < 0))
+        return;
+    struct sbx_msg_prepare m = { .staging = d->staging_dir,
+                                 .flags = k->flags,
+                                 .overlay_size = k->overlay_size,
+                                 .tmp_size = k->tmp_size,
+                                 .shm_size = k->shm_size };
+    struct sbx_buf b = { 0 };
+    int r = sbx_msg_prepare_encode(&m, &b);
+    if (r >= 0)
+        r = sbx_proto_send(s->ctl_fd, &b, &image, 1);
+    sbx_buf_free(&b);
+    if (r < 0)
+        return;
+    sbx_image_hold(img);
+    s->image = img;
+    s->prepared = *k;
+    s->prepared_ms = sbx_daemon_now(d);
 }
 
 enum { SBX_H_PID = 1, SBX_H_CTL = 2, SBX_H_TIMER = 4 };
@@ -604,6 +698,12 @@ static void on_ctl(uv_poll_t *h, int status, int events)
                 report_exit(s, NULL);
             return;
         }
+        /* A spare's PREPARED that came after its run's SPEC (spare_prepared). */
+        if (f.type == SBX_MSG_PREPARED && !s->prepared_ack) {
+            s->prepared_ack = true;
+            sbx_frame_clear(&f);
+            return;
+        }
         if ((f.type == SBX_MSG_TTY && on_tty(s, &f)) ||
             (f.type == SBX_MSG_GUEST && on_guest(s, &f)) ||
             (f.type == SBX_MSG_NOTIFY && on_notify_fd(s, &f)) || owner_takes_frame(s, &f)) {
@@ -883,6 +983,7 @@ void sbx_sandbox_refill_spare(struct sbx_daemon *d)
         kill_then_reap(s);
         return;
     }
+    spare_prepare(d, s);
     d->spare = s;
 }
 
@@ -917,11 +1018,13 @@ static int start_watching(struct sbx_sandbox *s)
 }
 
 /* Gives a spawned sandbox its request: limits, spec, fds; then follows it. */
-static int sandbox_launch(struct sbx_sandbox *s, const struct sbx_sandbox_params *p,
+static int sandbox_launch(struct sbx_sandbox *s, const struct sbx_sandbox_params *p, bool prepared,
                           struct sbx_error *e)
 {
     struct sbx_daemon *d = s->d;
     s->owner = p->owner;
+    /* A spare's reference to its prepared image: the run holds its own. */
+    sbx_image_release(&d->images, s->image, sbx_daemon_now(d));
     s->image = p->image;
     s->writable_image = p->image->writable;
     s->timeout_ms = p->timeout_ms;
@@ -946,7 +1049,7 @@ static int sandbox_launch(struct sbx_sandbox *s, const struct sbx_sandbox_params
         sbx_error_set_errno(e, r, "cannot send the trace ring");
         return r;
     }
-    if ((r = send_spec(s, p)) < 0) {
+    if ((r = send_spec(s, p, prepared)) < 0) {
         sbx_error_set_errno(e, r, "cannot hand the spec to sandbox init");
         return r;
     }
@@ -966,9 +1069,16 @@ int sbx_sandbox_start(struct sbx_daemon *d, const struct sbx_sandbox_params *p,
                       struct sbx_sandbox **ret, struct sbx_error *e)
 {
     struct sbx_sandbox *s = NULL;
+    struct sbx_root_key key = { .set = false };
+    bool eligible = root_key(p, &key), prepared = false;
     if (d->spare && d->spare->net_host == p->net_host && (d->spare->ids.block >= 0) == p->userns) {
         s = d->spare;
         d->spare = NULL;
+        prepared = eligible && root_key_eq(&s->prepared, &key) && spare_prepared(s);
+        sbx_debug("sandbox %llu: the spare, %s", (unsigned long long)s->id,
+                  prepared          ? "with its root prepared"
+                  : s->prepared.set ? "its prepared root left unused"
+                                    : "with no prepared root");
     } else {
         int r = sandbox_spawn(d, p->net_host, p->userns, &s, e);
         if (r < 0) {
@@ -976,9 +1086,12 @@ int sbx_sandbox_start(struct sbx_daemon *d, const struct sbx_sandbox_params *p,
             return r;
         }
     }
+    /* The next spare prepares the root of the last run that could use one. */
+    if (eligible)
+        d->last_root = key;
     s->next = d->sandboxes;
     d->sandboxes = s;
-    int r = sandbox_launch(s, p, e);
+    int r = sandbox_launch(s, p, prepared, e);
     if (r < 0) {
         /* Nothing ran yet: init goes once reaped, without a report. */
         kill_then_reap(s);

@@ -10,6 +10,7 @@
 
 #include "daemon/cgroup.h"
 #include "daemon/idrange.h"
+#include "daemon/image.h"
 #include "proto/proto.h"
 #include "sbx/error.h"
 
@@ -96,6 +97,11 @@ struct sbx_sandbox {
     struct sbx_ids ids;
     /* Its user namespace, for idmapped mounts; -EBADF with the host's. */
     int userns_fd;
+
+    /* A spare's root, built ahead for prepared (image holds its reference). */
+    struct sbx_root_key prepared;
+    bool prepared_ack; /* init said PREPARED */
+    uint64_t prepared_ms;
 };
 
 /* Everything a sandbox needs that the request decided. */

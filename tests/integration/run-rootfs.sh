@@ -124,7 +124,8 @@ mount --make-shared "$BINDSRC"
 mkdir "$BINDSRC/existing"
 echo "the host's file" >"$BINDSRC/existfile"
 
-suite_daemon
+# -v: the daemon's debug lines say whether a run took a prepared root.
+suite_daemon -v
 
 # ---- policy mounts through the image's symlinks ----------------------------------
 
@@ -396,6 +397,59 @@ t "its premade /proc keeps /proc/sys read-only and /proc/kallsyms hidden" \
     eval 'rc_is 0 && has_opts /proc/sys ro && [ "$(tail -n 1 "$T/out")" = 0 ]'
 # As at a sandbox made at the request: the root is the first mount in mountinfo.
 t "the root is the first line of the guest's mountinfo" eval '[ "$(head -n 1 "$T/out" | cut -d" " -f5)" = / ]'
+
+# ---- the spare's prepared root ---------------------------------------------------
+
+# The spare also builds, before its request, the root of the last run: the
+# overlay on its image, /proc, /dev, /tmp.  A run for that root takes it; any
+# other run builds its own, as without a spare.
+
+# spare_has_root: the spare's sbx-init (the daemon's only child between runs) has
+# its overlay mounted, which it does only once it has prepared a root.
+spare_has_root() {
+    local pid
+    for pid in $(pgrep -P "$daemon_pid"); do
+        grep -q ' - overlay sbx-root ' "/proc/$pid/mountinfo" 2>/dev/null && return 0
+    done
+    return 1
+}
+prepared_runs() { grep -c 'the spare, with its root prepared' "$T/sandboxd.log" || true; }
+unused_runs() { grep -c 'its prepared root left unused' "$T/sandboxd.log" || true; }
+# The guest's mounts without what differs between two instances of the same
+# tree: mount ids, device numbers, and the host ids of each sandbox's user
+# namespace (a tmpfs's uid= and gid=).
+mounts_of() { grep ' - ' "$1" | cut -d' ' -f4- | sed -E 's/ [0-9]+:[0-9]+ / /; s/([ug]id)=[0-9]+/\1=N/g'; }
+
+run plain - /bin/sh -c 'echo a >/sbx-prep-mark && echo b >/tmp/sbx-prep-mark && ls /sbx-prep-mark'
+t "a run writes into its root and its /tmp" eval 'rc_is 0 && out_is /sbx-prep-mark'
+t "the next spare prepares that root before any request" wait_until 10 spare_has_root
+before=$(prepared_runs)
+run plain - /bin/sh -c 'ls /sbx-prep-mark /tmp/sbx-prep-mark 2>&1; df -k /tmp | tail -n 1; cat /proc/self/mountinfo'
+cp "$T/out" "$T/prepared.out"
+t "a run of the same image takes the prepared root" \
+    eval 'rc_is 0 && [ "$(prepared_runs)" -gt "$before" ]'
+t "the prepared root is fresh: the last run's files are in neither / nor /tmp" \
+    eval '[ "$(grep -c "No such file" "$T/out")" = 2 ]'
+t "its /tmp has the default size (512 MiB)" \
+    eval 'grep -E "^sbx-tmp +524288 " "$T/out" >/dev/null'
+
+policy small-tmp <<'YAML'
+filesystem: { tmp_size: 8M }
+YAML
+wait_until 10 spare_has_root
+before=$(unused_runs)
+run plain small-tmp /bin/sh -c 'df -k /tmp | tail -n 1'
+t "a run that asks for another /tmp leaves the prepared root and gets its own" \
+    eval 'rc_is 0 && [ "$(unused_runs)" -gt "$before" ] && grep -E "^sbx-tmp +8192 " "$T/out" >/dev/null'
+# The next spare prepared small-tmp's root; a plain run builds its own again.
+wait_until 10 spare_has_root
+# shellcheck disable=SC2034  # read by the checks, in eval
+before=$(unused_runs)
+run plain - /bin/sh -c 'ls /sbx-prep-mark /tmp/sbx-prep-mark 2>&1; df -k /tmp | tail -n 1; cat /proc/self/mountinfo'
+t "and the next plain run, after a spare prepared for 8M, gets 512 MiB" \
+    eval 'rc_is 0 && [ "$(unused_runs)" -gt "$before" ] && grep -E "^sbx-tmp +524288 " "$T/out" >/dev/null'
+t "a prepared root's mounts are those of a root built at the request" \
+    eval '[ "$(mounts_of "$T/prepared.out")" = "$(mounts_of "$T/out")" ]'
 
 # ---- sbx-init's capabilities while the guest runs --------------------------------
 
