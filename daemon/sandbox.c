@@ -32,6 +32,7 @@
 #include "daemon/killnotif.h"
 #include "daemon/log.h"
 #include "daemon/spawn-report.h"
+#include "daemon/spare.h"
 #include "sbx/macro.h"
 #include "sbx/trace.h"
 
@@ -163,91 +164,6 @@ static int send_spec(struct sbx_sandbox *s, const struct sbx_sandbox_params *p, 
     return r;
 }
 
-/*
- * The key of the root a run asks for, if a spare can build it ahead: an
- * overlay on a read-only image file.  A writable image and a directory
- * root (idmapped for its caller) are made at the request.
- */
-static bool root_key(const struct sbx_sandbox_params *p, struct sbx_root_key *k)
-{
-    const struct sbx_image *img = p->image;
-    const struct sbx_spec *spec = p->spec;
-    if (img->writable || img->loop_nr < 0 ||
-        spec->flags & (SBX_SPEC_WRITABLE_IMAGE | SBX_SPEC_READONLY_ROOT))
-        return false;
-    *k = (struct sbx_root_key){ .set = true,
-                                .dev = img->dev,
-                                .ino = img->ino,
-                                .size = img->size,
-                                .mtime_ns = img->mtime_ns,
-                                .flags = spec->flags & SBX_PREPARE_FLAGS,
-                                .overlay_size = spec->overlay_size,
-                                .tmp_size = spec->tmp_size,
-                                .shm_size = spec->shm_size };
-    return true;
-}
-
-static bool root_key_eq(const struct sbx_root_key *a, const struct sbx_root_key *b)
-{
-    return a->set && b->set && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-           a->mtime_ns == b->mtime_ns && a->flags == b->flags &&
-           a->overlay_size == b->overlay_size && a->tmp_size == b->tmp_size &&
-           a->shm_size == b->shm_size;
-}
-
-/*
- * Whether the spare's init has said PREPARED.  It says so before it reads
- * its SPEC, and says nothing else before: a frame there now is that one.
- * One that comes later is for a spec that did not use it (on_ctl drops it).
- */
-static bool spare_prepared(struct sbx_sandbox *s)
-{
-    if (!s->prepared.set)
-        return false;
-    struct pollfd pfd = { .fd = s->ctl_fd, .events = POLLIN };
-    if (!s->prepared_ack && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN)) {
-        struct sbx_frame f = { 0 };
-        if (sbx_proto_recv(s->ctl_fd, &f) > 0 && sbx_msg_empty_decode(&f, SBX_MSG_PREPARED) == 0)
-            s->prepared_ack = true;
-        sbx_frame_clear(&f);
-    }
-    return s->prepared_ack;
-}
-
-/*
- * Asks a new spare to build the last run's root ahead (PREPARE, init/main.c):
- * the overlay on the image, /proc, /dev, /tmp.  The spare holds a reference
- * to the image while it keeps that root.  Nothing is lost if it cannot: the
- * run's SPEC then carries the image, as without a spare.
- */
-static void spare_prepare(struct sbx_daemon *d, struct sbx_sandbox *s)
-{
-    const struct sbx_root_key *k = &d->last_root;
-    struct sbx_image *img = sbx_image_find(&d->images, k);
-    if (!img || ((k->flags & SBX_SPEC_USERNS) != 0) != (s->userns_fd >= 0))
-        return;
-    _cleanup_close_ int image = (int)syscall(SYS_open_tree, img->mount_fd, "",
-                                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-    if (image < 0 || (s->userns_fd >= 0 && sbx_idmap_mount(image, s->userns_fd) < 0))
-        return;
-    struct sbx_msg_prepare m = { .staging = d->staging_dir,
-                                 .flags = k->flags,
-                                 .overlay_size = k->overlay_size,
-                                 .tmp_size = k->tmp_size,
-                                 .shm_size = k->shm_size };
-    struct sbx_buf b = { 0 };
-    int r = sbx_msg_prepare_encode(&m, &b);
-    if (r >= 0)
-        r = sbx_proto_send(s->ctl_fd, &b, &image, 1);
-    sbx_buf_free(&b);
-    if (r < 0)
-        return;
-    sbx_image_hold(img);
-    s->image = img;
-    s->prepared = *k;
-    s->prepared_ms = sbx_daemon_now(d);
-}
-
 enum { SBX_H_PID = 1, SBX_H_CTL = 2, SBX_H_TIMER = 4 };
 
 static void on_handle_closed(uv_handle_t *h)
@@ -329,7 +245,7 @@ static void release_cgroup(struct sbx_sandbox *s)
 }
 
 /* Everything the sandbox holds goes, and the struct after libuv lets go of it. */
-static void sandbox_finish(struct sbx_sandbox *s)
+void sbx_sandbox_finish(struct sbx_sandbox *s)
 {
     sandbox_unlink(s);
     notify_owner(s, &(struct sbx_sandbox_note){ .what = SBX_SANDBOX_GONE });
@@ -398,7 +314,7 @@ static int read_stats(struct sbx_sandbox *s, struct sbx_msg_exit *m)
 }
 
 /* Whether the child of clone3 failed before it became sbx-init; s->spawn_msg says how. */
-static bool spawn_failed(struct sbx_sandbox *s)
+bool sbx_sandbox_spawn_failed(struct sbx_sandbox *s)
 {
     struct sbx_error why = { 0 };
     if (!sbx_spawn_report_read(s->spawn_report, &why))
@@ -443,7 +359,7 @@ static void describe_exit(struct sbx_sandbox *s, const siginfo_t *si, struct sbx
         m->kind = SBX_EXIT_OOM;
         m->message = "killed: out of memory (the policy's memory limit)";
     } else if (si && si->si_code == CLD_EXITED && si->si_status == SBX_SPAWN_EXIT_STATUS &&
-               spawn_failed(s)) {
+               sbx_sandbox_spawn_failed(s)) {
         m->kind = SBX_EXIT_SETUP;
         m->code = EIO;
         m->message = s->spawn_msg;
@@ -499,7 +415,7 @@ static void on_release_poll(uv_timer_t *t)
                  (unsigned long long)s->id, RELEASE_POLL_MS * RELEASE_POLLS);
     uv_timer_stop(t);
     report_exit(s, &s->init_si);
-    sandbox_finish(s);
+    sbx_sandbox_finish(s);
 }
 
 /* In libuv's thread pool: this close is the final unmount, and writes what init's syncfs left. */
@@ -519,7 +435,7 @@ static void writable_mount_closed(uv_work_t *w, int status)
         uv_timer_start(&s->timer, on_release_poll, RELEASE_POLL_MS, RELEASE_POLL_MS) == 0)
         return;
     report_exit(s, &s->init_si);
-    sandbox_finish(s);
+    sbx_sandbox_finish(s);
 }
 
 /*
@@ -566,7 +482,7 @@ static void on_init_exit(uv_poll_t *h, int status, int events)
         return;
     }
     report_exit(s, &si);
-    sandbox_finish(s);
+    sbx_sandbox_finish(s);
 }
 
 /*
@@ -741,7 +657,7 @@ void sbx_sandbox_kill(struct sbx_sandbox *s, const char *why)
  * pidfd.  poll works whether or not libuv made the pidfd non-blocking (a
  * blocking waitid fails with EAGAIN on a non-blocking one).
  */
-static void kill_and_reap_now(struct sbx_sandbox *s)
+void sbx_sandbox_kill_and_reap_now(struct sbx_sandbox *s)
 {
     syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
     struct pollfd p = { .fd = s->pidfd, .events = POLLIN };
@@ -765,7 +681,7 @@ static void on_killed_exit(uv_poll_t *h, int status, int events)
     if (r < 0 && errno == EINTR)
         return;
     uv_poll_stop(&s->pid_poll);
-    sandbox_finish(s);
+    sbx_sandbox_finish(s);
 }
 
 /*
@@ -774,7 +690,7 @@ static void on_killed_exit(uv_poll_t *h, int status, int events)
  * the loop.  The sandbox must be on the daemon's list, so that a stopping
  * daemon waits for the reaping; nothing is reported to anyone.
  */
-static void kill_then_reap(struct sbx_sandbox *s)
+void sbx_sandbox_kill_then_reap(struct sbx_sandbox *s)
 {
     s->exit_sent = true;
     s->owner.ctx = NULL;
@@ -784,30 +700,12 @@ static void kill_then_reap(struct sbx_sandbox *s)
     if (s->handles_inited & SBX_H_TIMER)
         uv_timer_stop(&s->timer);
     if (uv_poll_start(&s->pid_poll, UV_READABLE, on_killed_exit) < 0) {
-        kill_and_reap_now(s);
-        sandbox_finish(s);
+        sbx_sandbox_kill_and_reap_now(s);
+        sbx_sandbox_finish(s);
         return;
     }
     if (syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
         sbx_warn("sandbox %llu: cannot kill init: %m", (unsigned long long)s->id);
-}
-
-/* A spare init died before it was used: reap it and forget it. */
-static void on_spare_exit(uv_poll_t *h, int status, int events)
-{
-    struct sbx_sandbox *s = h->data;
-    siginfo_t si = { 0 };
-    int r = waitid(P_PIDFD, (id_t)s->pidfd, &si, WEXITED | WNOHANG);
-    if ((r == 0 && si.si_pid == 0) || (r < 0 && errno == EINTR))
-        return; /* not yet: a spurious wakeup */
-    if (s->d->spare == s)
-        s->d->spare = NULL;
-    if (r == 0 && si.si_code == CLD_EXITED && si.si_status == SBX_SPAWN_EXIT_STATUS &&
-        spawn_failed(s))
-        sbx_warn("the spare sandbox was dropped: %s", s->spawn_msg);
-    uv_poll_stop(&s->pid_poll);
-    s->exit_sent = true;
-    sandbox_finish(s);
 }
 
 /*
@@ -844,8 +742,8 @@ static int give_maps(struct sbx_sandbox *s, int maps_done, struct sbx_error *e)
     return 0;
 }
 
-static int sandbox_spawn(struct sbx_daemon *d, bool net_host, bool userns, struct sbx_sandbox **ret,
-                         struct sbx_error *e)
+int sbx_sandbox_spawn(struct sbx_daemon *d, bool net_host, bool userns, struct sbx_sandbox **ret,
+                      struct sbx_error *e)
 {
     struct sbx_sandbox *s = calloc(1, sizeof(*s));
     if (!s)
@@ -921,12 +819,12 @@ static int sandbox_spawn(struct sbx_daemon *d, bool net_host, bool userns, struc
         goto fail;
     }
     if (userns && (r = give_maps(s, maps_done, e)) < 0) {
-        kill_and_reap_now(s);
+        sbx_sandbox_kill_and_reap_now(s);
         goto fail;
     }
     if ((r = uv_poll_init(d->loop, &s->pid_poll, s->pidfd)) < 0) {
         sbx_error_set(e, r, "cannot watch the sandbox: %s", uv_strerror(r));
-        kill_and_reap_now(s);
+        sbx_sandbox_kill_and_reap_now(s);
         goto fail;
     }
     s->pid_poll.data = s;
@@ -942,60 +840,6 @@ fail:
     sbx_cgroup_destroy(&s->cg);
     free(s);
     return r;
-}
-
-static void on_refill_timer(uv_timer_t *t)
-{
-    sbx_sandbox_refill_spare(t->data);
-}
-
-/*
- * A run's EXIT reaches its client while the sandbox is still being torn
- * down: the clone3 of the next spare (six new namespaces, in this loop) at
- * that moment takes the CPU the client needs to read it and exit, on a
- * small machine.  It waits a millisecond, which the client needs far less
- * than; a run that comes before it makes its own sandbox, as without a spare.
- */
-void sbx_sandbox_refill_spare_soon(struct sbx_daemon *d)
-{
-    if (d->spare || d->stopping || d->cfg.conn_fd >= 0 ||
-        uv_is_active((uv_handle_t *)&d->refill_timer))
-        return;
-    if (uv_timer_start(&d->refill_timer, on_refill_timer, SBX_SPARE_REFILL_DELAY_MS, 0) < 0)
-        sbx_sandbox_refill_spare(d);
-}
-
-void sbx_sandbox_refill_spare(struct sbx_daemon *d)
-{
-    /* The embedded daemon serves one run: a spare would only cost it time. */
-    if (d->spare || d->stopping || d->cfg.conn_fd >= 0)
-        return;
-    struct sbx_error e = { 0 };
-    struct sbx_sandbox *s;
-    int r = sandbox_spawn(d, false, sbx_idrange_configured(&d->ids), &s, &e);
-    if (r < 0) {
-        sbx_warn("cannot prepare a spare sandbox: %s", sbx_error_msg(&e, r));
-        return;
-    }
-    if ((r = uv_poll_start(&s->pid_poll, UV_READABLE, on_spare_exit)) < 0) {
-        s->next = d->sandboxes;
-        d->sandboxes = s;
-        kill_then_reap(s);
-        return;
-    }
-    spare_prepare(d, s);
-    d->spare = s;
-}
-
-void sbx_sandbox_drop_spare(struct sbx_daemon *d)
-{
-    struct sbx_sandbox *s = d->spare;
-    if (!s)
-        return;
-    d->spare = NULL;
-    s->next = d->sandboxes;
-    d->sandboxes = s;
-    kill_then_reap(s);
 }
 
 static int start_watching(struct sbx_sandbox *s)
@@ -1070,17 +914,17 @@ int sbx_sandbox_start(struct sbx_daemon *d, const struct sbx_sandbox_params *p,
 {
     struct sbx_sandbox *s = NULL;
     struct sbx_root_key key = { .set = false };
-    bool eligible = root_key(p, &key), prepared = false;
+    bool eligible = sbx_root_key(p, &key), prepared = false;
     if (d->spare && d->spare->net_host == p->net_host && (d->spare->ids.block >= 0) == p->userns) {
         s = d->spare;
         d->spare = NULL;
-        prepared = eligible && root_key_eq(&s->prepared, &key) && spare_prepared(s);
+        prepared = eligible && sbx_root_key_eq(&s->prepared, &key) && sbx_spare_prepared(s);
         sbx_debug("sandbox %llu: the spare, %s", (unsigned long long)s->id,
                   prepared          ? "with its root prepared"
                   : s->prepared.set ? "its prepared root left unused"
                                     : "with no prepared root");
     } else {
-        int r = sandbox_spawn(d, p->net_host, p->userns, &s, e);
+        int r = sbx_sandbox_spawn(d, p->net_host, p->userns, &s, e);
         if (r < 0) {
             sbx_image_release(&d->images, p->image, sbx_daemon_now(d));
             return r;
@@ -1094,7 +938,7 @@ int sbx_sandbox_start(struct sbx_daemon *d, const struct sbx_sandbox_params *p,
     int r = sandbox_launch(s, p, prepared, e);
     if (r < 0) {
         /* Nothing ran yet: init goes once reaped, without a report. */
-        kill_then_reap(s);
+        sbx_sandbox_kill_then_reap(s);
         return r;
     }
     *ret = s;

@@ -28,7 +28,7 @@ MODULE_OF = {
     "lifecycle-status": "server", "lifecycle-policy": "server", "logs": "server",
     "record": "server",
     "run": "run", "run-spec": "run",
-    "sandbox": "sandbox", "killnotif": "sandbox",
+    "sandbox": "sandbox", "killnotif": "sandbox", "spare": "sandbox",
     "sitemap-build": "sitemap-build",
 }
 
