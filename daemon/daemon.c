@@ -102,9 +102,11 @@ static void on_idle_timer(uv_timer_t *t)
     struct sbx_daemon *d = t->data;
     uint64_t now = sbx_daemon_now(d);
     /*
-     * A spare's prepared root holds its image: once no run has used that
-     * image for as long as an unused one stays mounted, the spare goes, and
-     * a new one prepares nothing until a run asks for a root again.
+     * A spare's prepared root holds its image: once the spare has held it,
+     * with no run using it, for as long as an unused image stays mounted
+     * (from the spare's start), the spare goes, and a new one prepares
+     * nothing until a run asks for a root again; the image is unmounted at
+     * a later tick, once idle for the period itself.
      */
     struct sbx_sandbox *spare = d->spare;
     if (spare && spare->prepared.set && spare->image && spare->image->refs == 1 &&

@@ -29,6 +29,7 @@
 #include "daemon/run-spec.h"
 #include "daemon/sandbox.h"
 #include "daemon/sitemap-build.h"
+#include "daemon/spare.h"
 #include "image/meta.h"
 #include "policy/policy.h"
 #include "sbx/macro.h"
@@ -759,6 +760,8 @@ int sbx_run_start(struct sbx_daemon *d, const struct sbx_caller *who,
         return r;
 
     struct sbx_image *img = NULL;
+    if (p->writable_image)
+        sbx_spare_let_go(d, image_fd);
     r = sbx_image_acquire(&d->images, image_fd, p->writable_image, &img, e);
     if (r < 0)
         return r;

@@ -178,3 +178,25 @@ void sbx_sandbox_drop_spare(struct sbx_daemon *d)
     d->sandboxes = s;
     sbx_sandbox_kill_then_reap(s);
 }
+
+/*
+ * A writable run of a file is exclusive: the spare must not hold its image
+ * mounted read-only, or the run is refused as busy.  That spare goes now,
+ * reaped in this call, so that its mount of the image is gone before the
+ * run looks for other users of the file.
+ */
+void sbx_spare_let_go(struct sbx_daemon *d, int image_fd)
+{
+    struct sbx_sandbox *s = d->spare;
+    struct stat st;
+    if (!s || !s->image || fstat(image_fd, &st) < 0 || st.st_dev != s->image->dev ||
+        st.st_ino != s->image->ino)
+        return;
+    d->spare = NULL;
+    s->next = d->sandboxes;
+    d->sandboxes = s;
+    s->exit_sent = true;
+    uv_poll_stop(&s->pid_poll);
+    sbx_sandbox_kill_and_reap_now(s);
+    sbx_sandbox_finish(s);
+}

@@ -29,3 +29,5 @@ bool sbx_root_key(const struct sbx_sandbox_params *p, struct sbx_root_key *k);
 bool sbx_root_key_eq(const struct sbx_root_key *a, const struct sbx_root_key *b);
 /* Whether the spare's init said PREPARED (read now if it is waiting). */
 bool sbx_spare_prepared(struct sbx_sandbox *s);
+/* Drops the spare, reaped now, if its prepared root holds the file image_fd is. */
+void sbx_spare_let_go(struct sbx_daemon *d, int image_fd);

@@ -125,7 +125,7 @@ mkdir "$BINDSRC/existing"
 echo "the host's file" >"$BINDSRC/existfile"
 
 # -v: the daemon's debug lines say whether a run took a prepared root.
-suite_daemon -v
+SUITE_DAEMON_DEBUG=1 suite_daemon
 
 # ---- policy mounts through the image's symlinks ----------------------------------
 
@@ -404,12 +404,13 @@ t "the root is the first line of the guest's mountinfo" eval '[ "$(head -n 1 "$T
 # overlay on its image, /proc, /dev, /tmp.  A run for that root takes it; any
 # other run builds its own, as without a spare.
 
-# spare_has_root: the spare's sbx-init (the daemon's only child between runs) has
-# its overlay mounted, which it does only once it has prepared a root.
+# spare_has_root: the spare's sbx-init (a child of the daemon not yet in its
+# new root) has mounted the overlay and, last of what it prepares, /tmp on it.
 spare_has_root() {
     local pid
     for pid in $(pgrep -P "$daemon_pid"); do
-        grep -q ' - overlay sbx-root ' "/proc/$pid/mountinfo" 2>/dev/null && return 0
+        awk '/ - overlay sbx-root / && $5 != "/" { o = 1 } / - tmpfs sbx-tmp / { t = 1 }
+            END { exit !(o && t) }' "/proc/$pid/mountinfo" 2>/dev/null && return 0
     done
     return 1
 }
@@ -450,6 +451,19 @@ t "and the next plain run, after a spare prepared for 8M, gets 512 MiB" \
     eval 'rc_is 0 && [ "$(unused_runs)" -gt "$before" ] && grep -E "^sbx-tmp +524288 " "$T/out" >/dev/null'
 t "a prepared root's mounts are those of a root built at the request" \
     eval '[ "$(mounts_of "$T/prepared.out")" = "$(mounts_of "$T/out")" ]'
+
+# A writable run of a file is exclusive: a spare that prepared a root on it
+# read-only goes, and does not make the run busy.  The read-only run is in
+# mode off, which builds no site map (whose builder holds the image too).
+image wimg ':'
+policy writable <<'YAML'
+filesystem: { writable_image: true }
+YAML
+"$SANDBOXCTL" run --socket "$SOCK" --syscall-mode off "$T/wimg.ext4" /bin/true
+wait_until 10 spare_has_root
+run wimg writable /bin/sh -c 'echo written >/sbx-w-mark && cat /sbx-w-mark'
+t "a writable run right after a read-only run of the same file is not busy" \
+    eval 'rc_is 0 && out_is written'
 
 # ---- sbx-init's capabilities while the guest runs --------------------------------
 

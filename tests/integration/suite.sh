@@ -123,14 +123,14 @@ wait_until() {
     done
 }
 
-# suite_daemon [ARG...]: a sandboxd of the suite's own, given ARGs, serving members of
-# nogroup, on $SOCK with its state, policies and log under $T; sets
+# suite_daemon: a sandboxd of the suite's own (with -v if SUITE_DAEMON_DEBUG is
+# set), serving members of nogroup, on $SOCK with its state, policies and log under $T; sets
 # daemon_pid, and bails out unless it reports ready within 20 s.
 suite_daemon() {
     rm -f "$T/ready"
     mkfifo "$T/ready"
     "$SANDBOXD" --socket "$SOCK" --state-dir "$T/state" --policy-dir "$T/policies" \
-        --group nogroup --ready-fd 3 "$@" 3>"$T/ready" 2>"$T/sandboxd.log" &
+        --group nogroup --ready-fd 3 ${SUITE_DAEMON_DEBUG:+-v} 3>"$T/ready" 2>"$T/sandboxd.log" &
     # shellcheck disable=SC2034  # the suites stop it by this pid
     daemon_pid=$!
     if ! read -r -t 20 _ <"$T/ready"; then
