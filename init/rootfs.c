@@ -860,6 +860,12 @@ struct sbx_init_root *sbx_init_prepare(struct sbx_msg_prepare *m, int image,
     }
     p->params = *m;
     *m = (struct sbx_msg_prepare){ 0 };
+    /* As in sbx_init_rootfs: nothing done here may propagate back to the host. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+        sbx_error_set_errno(e, errno, "make / private");
+        sbx_init_root_free(p);
+        return NULL;
+    }
     struct sbx_spec spec = prepare_spec(&p->params);
     struct sbx_init_fds fds = { .image = image };
     if ((p->root = mount_base(&p->ms, &spec, &fds, pre, e)) < 0) {
