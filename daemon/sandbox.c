@@ -614,12 +614,6 @@ static void on_ctl(uv_poll_t *h, int status, int events)
                 report_exit(s, NULL);
             return;
         }
-        /* A spare's PREPARED that came after its run's SPEC (spare_prepared). */
-        if (f.type == SBX_MSG_PREPARED && !s->prepared_ack) {
-            s->prepared_ack = true;
-            sbx_frame_clear(&f);
-            return;
-        }
         if ((f.type == SBX_MSG_TTY && on_tty(s, &f)) ||
             (f.type == SBX_MSG_GUEST && on_guest(s, &f)) ||
             (f.type == SBX_MSG_NOTIFY && on_notify_fd(s, &f)) || owner_takes_frame(s, &f)) {
@@ -918,7 +912,7 @@ int sbx_sandbox_start(struct sbx_daemon *d, const struct sbx_sandbox_params *p,
     if (d->spare && d->spare->net_host == p->net_host && (d->spare->ids.block >= 0) == p->userns) {
         s = d->spare;
         d->spare = NULL;
-        prepared = eligible && sbx_root_key_eq(&s->prepared, &key) && sbx_spare_prepared(s);
+        prepared = eligible && sbx_root_key_eq(&s->prepared, &key);
         sbx_debug("sandbox %llu: the spare, %s", (unsigned long long)s->id,
                   prepared          ? "with its root prepared"
                   : s->prepared.set ? "its prepared root left unused"

@@ -100,7 +100,6 @@ struct sbx_sandbox {
 
     /* A spare's root, built ahead for prepared (image holds its reference). */
     struct sbx_root_key prepared;
-    bool prepared_ack; /* init said PREPARED */
     uint64_t prepared_ms;
 };
 

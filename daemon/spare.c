@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -55,29 +54,12 @@ bool sbx_root_key_eq(const struct sbx_root_key *a, const struct sbx_root_key *b)
 }
 
 /*
- * Whether the spare's init has said PREPARED.  It says so before it reads
- * its SPEC, and says nothing else before: a frame there now is that one.
- * One that comes later is for a spec that did not use it (on_ctl drops it).
- */
-bool sbx_spare_prepared(struct sbx_sandbox *s)
-{
-    if (!s->prepared.set)
-        return false;
-    struct pollfd pfd = { .fd = s->ctl_fd, .events = POLLIN };
-    if (!s->prepared_ack && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN)) {
-        struct sbx_frame f = { 0 };
-        if (sbx_proto_recv(s->ctl_fd, &f) > 0 && sbx_msg_empty_decode(&f, SBX_MSG_PREPARED) == 0)
-            s->prepared_ack = true;
-        sbx_frame_clear(&f);
-    }
-    return s->prepared_ack;
-}
-
-/*
  * Asks a new spare to build the last run's root ahead (PREPARE, init/main.c):
  * the overlay on the image, /proc, /dev, /tmp.  The spare holds a reference
- * to the image while it keeps that root.  Nothing is lost if it cannot: the
- * run's SPEC then carries the image, as without a spare.
+ * to the image while it keeps that root.  A run whose root is that one takes
+ * it whether or not init has built it yet: its SPEC waits behind PREPARE.
+ * When PREPARE cannot be sent, the run's SPEC carries the image, as without
+ * a spare.
  */
 static void spare_prepare(struct sbx_daemon *d, struct sbx_sandbox *s)
 {

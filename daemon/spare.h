@@ -27,7 +27,5 @@ void sbx_sandbox_kill_then_reap(struct sbx_sandbox *s);
 /* The key of the root the run p asks for; false when no spare can build it ahead. */
 bool sbx_root_key(const struct sbx_sandbox_params *p, struct sbx_root_key *k);
 bool sbx_root_key_eq(const struct sbx_root_key *a, const struct sbx_root_key *b);
-/* Whether the spare's init said PREPARED (read now if it is waiting). */
-bool sbx_spare_prepared(struct sbx_sandbox *s);
 /* Drops the spare, reaped now, if its prepared root holds the file image_fd is. */
 void sbx_spare_let_go(struct sbx_daemon *d, int image_fd);

@@ -46,11 +46,12 @@ void sbx_init_premount(struct sbx_init_premade *ret);
 /*
  * A root built ahead of the request, on PREPARE (a spare init): the image
  * or its overlay, /proc, /dev, /tmp and the kernel filesystems.  Takes m's
- * fields; the image fd stays the caller's.  NULL, with e filled, on failure.
+ * fields; the image fd stays the caller's.  A build that failed is kept
+ * with its error, which the SPEC naming it gets; NULL only without memory.
  */
 struct sbx_init_root;
 struct sbx_init_root *sbx_init_prepare(struct sbx_msg_prepare *m, int image,
-                                       const struct sbx_init_premade *pre, struct sbx_error *e);
+                                       const struct sbx_init_premade *pre);
 void sbx_init_root_free(struct sbx_init_root *p);
 /*
  * Mounts, pivot_root; on return the process is inside the new root.  The

@@ -186,27 +186,19 @@ static void sbx_init_root_freep(struct sbx_init_root **p)
 }
 
 /*
- * PREPARE, to a spare: the root is built now, off the path of the run, and
- * PREPARED tells the daemon so; only then may its SPEC name it.  A failure
- * is not reported: the daemon sends a SPEC of its own root, whose attempt
- * reports what fails.
+ * PREPARE, to a spare: the root is built now, off the path of the run.
+ * Nothing is answered: the daemon's SPEC may name this root as soon as it
+ * has sent PREPARE, and waits here, behind it, until it is built.  A
+ * failure is the SPEC's to report (sbx_init_rootfs), as it would have been
+ * had the root been built for it.
  */
-static struct sbx_init_root *prepare(int ctl, struct sbx_frame *f,
-                                     const struct sbx_init_premade *pre)
+static struct sbx_init_root *prepare(struct sbx_frame *f, const struct sbx_init_premade *pre)
 {
     struct sbx_msg_prepare m;
-    struct sbx_error ignored;
     if (f->n_fds != 1 || sbx_msg_prepare_decode(f, &m) < 0)
         return NULL;
-    struct sbx_init_root *p = sbx_init_prepare(&m, f->fds[0], pre, &ignored);
+    struct sbx_init_root *p = sbx_init_prepare(&m, f->fds[0], pre);
     sbx_msg_prepare_free(&m);
-    struct sbx_buf b = { 0 };
-    if (p &&
-        (sbx_msg_empty_encode(SBX_MSG_PREPARED, &b) < 0 || sbx_proto_send(ctl, &b, NULL, 0) < 0)) {
-        sbx_init_root_free(p);
-        p = NULL;
-    }
-    sbx_buf_free(&b);
     return p;
 }
 
@@ -241,7 +233,7 @@ int main(int argc, char **argv)
     struct sbx_frame f = { 0 };
     int r = sbx_proto_recv(ctl, &f);
     if (r > 0 && f.type == SBX_MSG_PREPARE) {
-        prepared = prepare(ctl, &f, &pre);
+        prepared = prepare(&f, &pre);
         sbx_frame_clear(&f);
         r = sbx_proto_recv(ctl, &f);
     }

@@ -827,7 +827,8 @@ static int mount_base(struct mounts *ms, const struct sbx_spec *spec,
 struct sbx_init_root {
     struct sbx_msg_prepare params; /* what it was built for */
     struct mounts ms;
-    int root;
+    int root; /* < 0: the build failed, as err says */
+    struct sbx_error err;
 };
 
 void sbx_init_root_free(struct sbx_init_root *p)
@@ -851,27 +852,25 @@ static struct sbx_spec prepare_spec(const struct sbx_msg_prepare *m)
 }
 
 struct sbx_init_root *sbx_init_prepare(struct sbx_msg_prepare *m, int image,
-                                       const struct sbx_init_premade *pre, struct sbx_error *e)
+                                       const struct sbx_init_premade *pre)
 {
     struct sbx_init_root *p = calloc(1, sizeof(*p));
-    if (!p) {
-        sbx_error_set_errno(e, ENOMEM, "prepare a root");
+    if (!p)
         return NULL;
-    }
     p->params = *m;
     *m = (struct sbx_msg_prepare){ 0 };
-    /* As in sbx_init_rootfs: nothing done here may propagate back to the host. */
+    /*
+     * As in sbx_init_rootfs, nothing done here may propagate back to the
+     * host.  A failure is kept for the SPEC, which names this root and
+     * carries no image to build another one from.
+     */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
-        sbx_error_set_errno(e, errno, "make / private");
-        sbx_init_root_free(p);
-        return NULL;
+        p->root = sbx_error_set_errno(&p->err, errno, "make / private");
+        return p;
     }
     struct sbx_spec spec = prepare_spec(&p->params);
     struct sbx_init_fds fds = { .image = image };
-    if ((p->root = mount_base(&p->ms, &spec, &fds, pre, e)) < 0) {
-        sbx_init_root_free(p);
-        return NULL;
-    }
+    p->root = mount_base(&p->ms, &spec, &fds, pre, &p->err);
     return p;
 }
 
@@ -901,6 +900,10 @@ int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
         if (!prepared_for(prepared, spec))
             return sbx_error_set_errno(e, EINVAL,
                                        "the spec names a prepared root built for another spec");
+        if (prepared->root < 0) {
+            *e = prepared->err;
+            return prepared->root;
+        }
         ms = prepared->ms;
         prepared->ms = (struct mounts){ .n = 0 };
         root = TAKE_FD(prepared->root);

@@ -57,7 +57,6 @@ enum sbx_msg_type {
     SBX_MSG_START = 73,            /* runtime -> init: start the guest */
     SBX_MSG_INIT_EXEC_NOTIFY = 74, /* init -> daemon: an exec'd process's listener, with the fd */
     SBX_MSG_PREPARE = 75,          /* daemon -> spare init: build a root ahead, with the image */
-    SBX_MSG_PREPARED = 76,         /* init -> daemon: that root is built */
 };
 
 /* Field value types. */
@@ -363,8 +362,8 @@ struct sbx_spec_rlimit {
  */
 #define SBX_SPEC_USERNS (1u << 10)
 /*
- * The root is the one PREPARE built (init says PREPARED): the spec carries no
- * image fd, and its staging, sizes and SBX_PREPARE_FLAGS are PREPARE's.
+ * The root is the one PREPARE built (sent before this spec): the spec carries
+ * no image fd, and its staging, sizes and SBX_PREPARE_FLAGS are PREPARE's.
  */
 #define SBX_SPEC_PREPARED (1u << 11)
 

@@ -434,6 +434,20 @@ t "the prepared root is fresh: the last run's files are in neither / nor /tmp" \
 t "its /tmp has the default size (512 MiB)" \
     eval 'grep -E "^sbx-tmp +524288 " "$T/out" >/dev/null'
 
+# Runs that follow each other at once: the spare a run takes has often not
+# built its root yet.  The run takes it all the same (its SPEC waits behind
+# PREPARE in init) and never builds a second root beside it.
+# shellcheck disable=SC2034  # read by the checks, in eval
+before_unused=$(unused_runs) before=$(prepared_runs) b2b_failed=0
+for _ in $(seq 10); do
+    run plain - /bin/true
+    # shellcheck disable=SC2034  # read by the checks, in eval
+    [ "$rc" = 0 ] || b2b_failed=1
+done
+t "runs back to back take the spare's root, built or not yet" \
+    eval '[ "$b2b_failed" = 0 ] && [ "$(unused_runs)" = "$before_unused" ] &&
+          [ "$(prepared_runs)" -gt "$before" ]'
+
 policy small-tmp <<'YAML'
 filesystem: { tmp_size: 8M }
 YAML
