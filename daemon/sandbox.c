@@ -127,21 +127,23 @@ static int send_spec(struct sbx_sandbox *s, const struct sbx_sandbox_params *p, 
 {
     /*
      * Each sandbox attaches its own copy of the cached image mount; a spare
-     * that prepared its root has its copy already (spare_prepare).
+     * that prepared its root has its copy already, idmapped (spare_prepare).
+     * init builds from it only if the prepared root is not there.
      */
     _cleanup_close_ int image =
-        prepared ? -EBADF
+        prepared ? TAKE_FD(s->prepared_image)
                  : (int)syscall(SYS_open_tree, s->image->mount_fd, "",
                                 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-    if (!prepared && image < 0)
-        return sbx_neg_errno();
-    int r = idmap_mounts(s, p, image);
+    /* A spare's copy that this run does not use goes now. */
+    s->prepared_image = sbx_close(s->prepared_image);
+    if (image < 0)
+        return prepared ? -EBADF : sbx_neg_errno();
+    int r = idmap_mounts(s, p, prepared ? -EBADF : image);
     if (r < 0)
         return r;
     int fds[SBX_PROTO_MAX_FDS];
     unsigned n = 0;
-    if (!prepared)
-        fds[n++] = image;
+    fds[n++] = image;
     for (int i = 0; i < 3; i++)
         fds[n++] = p->stdio[i];
     fds[n++] = p->policy_bpf_fd;
@@ -254,6 +256,7 @@ void sbx_sandbox_finish(struct sbx_sandbox *s)
     release_cgroup(s);
     /* init is reaped, so is every process of its pid namespace: the ids are free. */
     s->userns_fd = sbx_close(s->userns_fd);
+    s->prepared_image = sbx_close(s->prepared_image);
     sbx_idrange_release(&s->d->ids, &s->ids);
     sbx_image_release(&s->d->images, s->image, sbx_daemon_now(s->d));
     s->image = NULL;
@@ -754,6 +757,7 @@ int sbx_sandbox_spawn(struct sbx_daemon *d, bool net_host, bool userns, struct s
         .net_host = net_host,
         .ids = { .block = -1 },
         .userns_fd = -EBADF,
+        .prepared_image = -EBADF,
     };
     sbx_proto_rx_init(&s->rx);
     int ctl[2] = { -EBADF, -EBADF };

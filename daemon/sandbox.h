@@ -100,6 +100,7 @@ struct sbx_sandbox {
 
     /* A spare's root, built ahead for prepared (image holds its reference). */
     struct sbx_root_key prepared;
+    int prepared_image; /* the image's copy for the SPEC that takes that root */
     uint64_t prepared_ms;
 };
 

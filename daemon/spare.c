@@ -56,10 +56,10 @@ bool sbx_root_key_eq(const struct sbx_root_key *a, const struct sbx_root_key *b)
 /*
  * Asks a new spare to build the last run's root ahead (PREPARE, init/main.c):
  * the overlay on the image, /proc, /dev, /tmp.  The spare holds a reference
- * to the image while it keeps that root.  A run whose root is that one takes
- * it whether or not init has built it yet: its SPEC waits behind PREPARE.
- * When PREPARE cannot be sent, the run's SPEC carries the image, as without
- * a spare.
+ * to the image while it keeps that root, and a second copy of the image's
+ * mount for the SPEC.  A run whose root is that one takes it whether or not
+ * init has built it yet (its SPEC waits behind PREPARE); where the build
+ * failed, init builds the root from the SPEC's copy, as without a spare.
  */
 static void spare_prepare(struct sbx_daemon *d, struct sbx_sandbox *s)
 {
@@ -67,10 +67,15 @@ static void spare_prepare(struct sbx_daemon *d, struct sbx_sandbox *s)
     struct sbx_image *img = sbx_image_find(&d->images, k);
     if (!img || ((k->flags & SBX_SPEC_USERNS) != 0) != (s->userns_fd >= 0))
         return;
-    _cleanup_close_ int image = (int)syscall(SYS_open_tree, img->mount_fd, "",
-                                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-    if (image < 0 || (s->userns_fd >= 0 && sbx_idmap_mount(image, s->userns_fd) < 0))
-        return;
+    /* Two copies of the image: one to build the root, one for the SPEC. */
+    _cleanup_close_ int image = -EBADF, for_spec = -EBADF;
+    int *copies[] = { &image, &for_spec };
+    for (size_t i = 0; i < ARRAY_SIZE(copies); i++) {
+        *copies[i] = (int)syscall(SYS_open_tree, img->mount_fd, "",
+                                  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+        if (*copies[i] < 0 || (s->userns_fd >= 0 && sbx_idmap_mount(*copies[i], s->userns_fd) < 0))
+            return;
+    }
     struct sbx_msg_prepare m = { .staging = d->staging_dir,
                                  .flags = k->flags,
                                  .overlay_size = k->overlay_size,
@@ -85,8 +90,11 @@ static void spare_prepare(struct sbx_daemon *d, struct sbx_sandbox *s)
         return;
     sbx_image_hold(img);
     s->image = img;
+    s->prepared_image = TAKE_FD(for_spec);
     s->prepared = *k;
     s->prepared_ms = sbx_daemon_now(d);
+    sbx_debug("sandbox %llu: the spare, asked to build the last run's root",
+              (unsigned long long)s->id);
 }
 
 /* A spare init died before it was used: reap it and forget it. */

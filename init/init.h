@@ -46,8 +46,7 @@ void sbx_init_premount(struct sbx_init_premade *ret);
 /*
  * A root built ahead of the request, on PREPARE (a spare init): the image
  * or its overlay, /proc, /dev, /tmp and the kernel filesystems.  Takes m's
- * fields; the image fd stays the caller's.  A build that failed is kept
- * with its error, which the SPEC naming it gets; NULL only without memory.
+ * fields; the image fd stays the caller's.  NULL if it cannot be built.
  */
 struct sbx_init_root;
 struct sbx_init_root *sbx_init_prepare(struct sbx_msg_prepare *m, int image,
@@ -57,8 +56,8 @@ void sbx_init_root_free(struct sbx_init_root *p);
  * Mounts, pivot_root; on return the process is inside the new root.  The
  * root gets copies of the premade trees; those stay detached, seen by no
  * one, until init exits.  With SBX_SPEC_PREPARED the root is prepared's,
- * which must have been built for spec's fields; otherwise a new one is built
- * and prepared, if any, is left unused.
+ * if it was built for spec's fields; otherwise a new one is built from the
+ * spec's image, and prepared, if any, is left unused.
  */
 int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
                     const struct sbx_init_premade *pre, struct sbx_init_root *prepared,

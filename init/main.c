@@ -38,15 +38,13 @@ static int report(int ctl, unsigned kind, unsigned code, const char *message)
 static int split_fds(const struct sbx_spec *spec, const struct sbx_frame *f,
                      struct sbx_init_fds *ret, struct sbx_error *e)
 {
-    /* A prepared root's spec carries no image: the rest move up by one. */
-    unsigned img = spec->flags & SBX_SPEC_PREPARED ? 0 : 1;
-    unsigned fixed = (spec->mode == SBX_MODE_OFF ? 4 : 6) + img;
+    unsigned fixed = spec->mode == SBX_MODE_OFF ? 5 : 7;
     if (spec->n_pass > SBX_PROTO_MAX_FDS || f->n_fds != fixed + spec->n_binds + spec->n_pass)
         return sbx_error_set_errno(e, EBADMSG, "spec carries %u fds, expected %u", f->n_fds,
                                    fixed + spec->n_binds + spec->n_pass);
-    const int *at = f->fds + img;
+    const int *at = f->fds + 1;
     *ret = (struct sbx_init_fds){
-        .image = img ? f->fds[0] : -EBADF,
+        .image = f->fds[0],
         .stdio = { at[0], at[1], at[2] },
         .policy = at[3],
         .trampoline = spec->mode == SBX_MODE_OFF ? -EBADF : at[4],
@@ -188,9 +186,9 @@ static void sbx_init_root_freep(struct sbx_init_root **p)
 /*
  * PREPARE, to a spare: the root is built now, off the path of the run.
  * Nothing is answered: the daemon's SPEC may name this root as soon as it
- * has sent PREPARE, and waits here, behind it, until it is built.  A
- * failure is the SPEC's to report (sbx_init_rootfs), as it would have been
- * had the root been built for it.
+ * has sent PREPARE, and waits here, behind it, until it is built.  That
+ * SPEC carries the image too: if the root could not be built, its own
+ * attempt builds it, or reports what fails, as without a spare.
  */
 static struct sbx_init_root *prepare(struct sbx_frame *f, const struct sbx_init_premade *pre)
 {
@@ -281,7 +279,7 @@ int main(int argc, char **argv)
      * process takes (policy, trampoline, statistics), not the image or stdio.
      */
     if (spec.flags & SBX_SPEC_EXEC)
-        for (unsigned i = 0; i < (spec.flags & SBX_SPEC_PREPARED ? 3u : 4u); i++)
+        for (unsigned i = 0; i < 4; i++)
             f.fds[i] = sbx_close(f.fds[i]);
     else
         sbx_frame_clear(&f);

@@ -827,8 +827,7 @@ static int mount_base(struct mounts *ms, const struct sbx_spec *spec,
 struct sbx_init_root {
     struct sbx_msg_prepare params; /* what it was built for */
     struct mounts ms;
-    int root; /* < 0: the build failed, as err says */
-    struct sbx_error err;
+    int root;
 };
 
 void sbx_init_root_free(struct sbx_init_root *p)
@@ -861,16 +860,20 @@ struct sbx_init_root *sbx_init_prepare(struct sbx_msg_prepare *m, int image,
     *m = (struct sbx_msg_prepare){ 0 };
     /*
      * As in sbx_init_rootfs, nothing done here may propagate back to the
-     * host.  A failure is kept for the SPEC, which names this root and
-     * carries no image to build another one from.
+     * host.  A failure is not kept: the SPEC carries the image too, and its
+     * own attempt at the same steps reports what fails.
      */
+    struct sbx_error ignored;
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
-        p->root = sbx_error_set_errno(&p->err, errno, "make / private");
-        return p;
+        sbx_init_root_free(p);
+        return NULL;
     }
     struct sbx_spec spec = prepare_spec(&p->params);
     struct sbx_init_fds fds = { .image = image };
-    p->root = mount_base(&p->ms, &spec, &fds, pre, &p->err);
+    if ((p->root = mount_base(&p->ms, &spec, &fds, pre, &ignored)) < 0) {
+        sbx_init_root_free(p);
+        return NULL;
+    }
     return p;
 }
 
@@ -893,24 +896,19 @@ int sbx_init_rootfs(const struct sbx_spec *spec, const struct sbx_init_fds *fds,
     _cleanup_(mounts_free) struct mounts ms = { .n = 0 };
     _cleanup_close_ int root = -EBADF;
     int r;
-    if (spec->flags & SBX_SPEC_PREPARED) {
-        /* The daemon sent no image: without the root it asked for, nothing runs. */
-        if (!prepared)
-            return sbx_error_set_errno(e, EINVAL, "the spec names a prepared root, and none is");
-        if (!prepared_for(prepared, spec))
-            return sbx_error_set_errno(e, EINVAL,
-                                       "the spec names a prepared root built for another spec");
-        if (prepared->root < 0) {
-            *e = prepared->err;
-            return prepared->root;
-        }
+    /*
+     * The prepared root, if the daemon says the image is PREPARE's, it was
+     * built, and for this spec's fields.
+     */
+    if ((spec->flags & SBX_SPEC_PREPARED) && prepared && prepared_for(prepared, spec)) {
         ms = prepared->ms;
         prepared->ms = (struct mounts){ .n = 0 };
         root = TAKE_FD(prepared->root);
     } else {
         /*
-         * A prepared root, if any, is not this one: its mounts stay under the
-         * staging directory, covered by this root's, and go with the old root.
+         * Otherwise one is built from the spec's image, as without a spare.
+         * A prepared root is not this one: its mounts stay under the staging
+         * directory, covered by this root's, and go with the old root.
          */
         if ((root = mount_base(&ms, spec, fds, pre, e)) < 0)
             return root;

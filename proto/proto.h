@@ -362,8 +362,9 @@ struct sbx_spec_rlimit {
  */
 #define SBX_SPEC_USERNS (1u << 10)
 /*
- * The root is the one PREPARE built (sent before this spec): the spec carries
- * no image fd, and its staging, sizes and SBX_PREPARE_FLAGS are PREPARE's.
+ * The image is the one of the PREPARE sent before this spec: init takes the
+ * root PREPARE built if that succeeded for this spec's staging, sizes and
+ * SBX_PREPARE_FLAGS, and otherwise builds one from the spec's image.
  */
 #define SBX_SPEC_PREPARED (1u << 11)
 
@@ -402,7 +403,8 @@ struct sbx_spec {
  * PREPARE (daemon -> init, one fd: the image's mount, as SPEC's first): the
  * part of a root that depends on no more than these fields, built by a spare
  * init ahead of its request (init/rootfs.c).  A SPEC with SBX_SPEC_PREPARED
- * uses it; any other SPEC builds its own root and the prepared one goes.
+ * uses it if it was built; any other SPEC builds its own root and the
+ * prepared one goes.
  */
 #define SBX_PREPARE_FLAGS (SBX_SPEC_SYSFS | SBX_SPEC_CGROUPFS | SBX_SPEC_MQUEUE | SBX_SPEC_USERNS)
 struct sbx_msg_prepare {

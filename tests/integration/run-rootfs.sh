@@ -436,17 +436,40 @@ t "its /tmp has the default size (512 MiB)" \
 
 # Runs that follow each other at once: the spare a run takes has often not
 # built its root yet.  The run takes it all the same (its SPEC waits behind
-# PREPARE in init) and never builds a second root beside it.
+# PREPARE in init) and never builds a second root beside it.  A run that
+# comes before the refill makes its own sandbox and takes no spare at all.
+spare_runs() { grep -cE 'the spare, (with|its) ' "$T/sandboxd.log" || true; }
 # shellcheck disable=SC2034  # read by the checks, in eval
-before_unused=$(unused_runs) before=$(prepared_runs) b2b_failed=0
+before_unused=$(unused_runs) before=$(prepared_runs) before_spare=$(spare_runs) b2b_failed=0
 for _ in $(seq 10); do
     run plain - /bin/true
     # shellcheck disable=SC2034  # read by the checks, in eval
     [ "$rc" = 0 ] || b2b_failed=1
 done
-t "runs back to back take the spare's root, built or not yet" \
+t "runs back to back that take a spare all take its root, built or not yet" \
     eval '[ "$b2b_failed" = 0 ] && [ "$(unused_runs)" = "$before_unused" ] &&
-          [ "$(prepared_runs)" -gt "$before" ]'
+          [ "$(prepared_runs)" -gt "$before" ] &&
+          [ $(($(prepared_runs) - before)) = $(($(spare_runs) - before_spare)) ]'
+
+# A root that cannot be built (the image's /proc is a symlink): the spare's
+# build fails, and the run that takes it builds from its SPEC's copy of the
+# image, which fails as a run without a spare does, with the same message.
+preparing() { grep -c "asked to build the last run's root" "$T/sandboxd.log" || true; }
+# Deterministic: the spare is there (prepared for plain) before the first
+# run, which takes it; the spare made after that run is asked for its root.
+wait_until 10 spare_has_root
+# shellcheck disable=SC2034  # read in the eval of wait_until
+asked=$(preparing)
+run proc - /bin/true
+cp "$T/err" "$T/proc-first.err"
+wait_until 10 eval '[ "$(preparing)" -gt "$asked" ]'
+before=$(prepared_runs)
+run proc - /bin/true
+t "a root the spare could not build fails the run that takes it, as without a spare" \
+    eval 'rc_is 125 && [ "$(prepared_runs)" -gt "$before" ] && err_has "/proc is a symlink" &&
+          cmp -s "$T/err" "$T/proc-first.err"'
+run plain - /bin/true
+t "and the next run of another image runs" rc_is 0
 
 policy small-tmp <<'YAML'
 filesystem: { tmp_size: 8M }
