@@ -856,6 +856,7 @@ struct sbx_init_root *sbx_init_prepare(struct sbx_msg_prepare *m, int image,
     struct sbx_init_root *p = calloc(1, sizeof(*p));
     if (!p)
         return NULL;
+    p->root = -EBADF;
     p->params = *m;
     *m = (struct sbx_msg_prepare){ 0 };
     /*
