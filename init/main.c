@@ -206,6 +206,13 @@ int main(int argc, char **argv)
     struct sbx_error e = { 0 };
     /* The guest's pty, with SBX_SPEC_TTY; before the first goto, so cleanup sees them set. */
     _cleanup_close_ int master = -EBADF, slave = -EBADF;
+    /*
+     * The SPEC's image, kept until init returns: where the prepared root was
+     * taken, it is a detached mount never attached, whose last close ends
+     * its mount namespace and waits for an RCU grace period (about 0.1 ms
+     * here), which belongs after the report, not on the run's path.
+     */
+    _cleanup_close_ int image = -EBADF;
     /* The writable image's root, for the write-back after the guest. */
     _cleanup_close_ int root = -EBADF;
     /* A root built on PREPARE, until the SPEC takes or leaves it. */
@@ -250,6 +257,7 @@ int main(int argc, char **argv)
         sbx_init_uts_net(&spec, &pre, &e) < 0)
         goto fail;
     sbx_init_root_free(TAKE_PTR(prepared));
+    image = TAKE_FD(f.fds[0]);
     /* Opened before the guest runs, which could otherwise change what "/" names. */
     if ((spec.flags & SBX_SPEC_WRITABLE_IMAGE) &&
         (root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
@@ -278,11 +286,13 @@ int main(int argc, char **argv)
      * go now.  With SBX_SPEC_EXEC it keeps what starting another guest
      * process takes (policy, trampoline, statistics), not the image or stdio.
      */
-    if (spec.flags & SBX_SPEC_EXEC)
-        for (unsigned i = 0; i < 4; i++)
+    if (spec.flags & SBX_SPEC_EXEC) {
+        image = sbx_close(image);
+        for (unsigned i = 1; i < 4; i++)
             f.fds[i] = sbx_close(f.fds[i]);
-    else
+    } else {
         sbx_frame_clear(&f);
+    }
     slave = sbx_close(slave);
     if (hand_over(ctl, guest, master, &e) < 0) {
         kill(guest, SIGKILL);
