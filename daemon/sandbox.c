@@ -126,19 +126,19 @@ static int idmap_mounts(struct sbx_sandbox *s, const struct sbx_sandbox_params *
 static int send_spec(struct sbx_sandbox *s, const struct sbx_sandbox_params *p, bool prepared)
 {
     /*
-     * Each sandbox attaches its own copy of the cached image mount; a spare
-     * that prepared its root has its copy already, idmapped (spare_prepare).
-     * init builds from it only if the prepared root is not there.
+     * Each sandbox attaches its own copy of the cached image mount.  A spare
+     * asked to build a root has one already, idmapped (spare_prepare), kept
+     * for a run of that image (sandbox_launch): with a prepared root, init
+     * builds from it only if that root is not there.
      */
+    bool premade = s->prepared_image >= 0;
     _cleanup_close_ int image =
-        prepared ? TAKE_FD(s->prepared_image)
-                 : (int)syscall(SYS_open_tree, s->image->mount_fd, "",
-                                OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-    /* A spare's copy that this run does not use goes now. */
-    s->prepared_image = sbx_close(s->prepared_image);
+        premade ? TAKE_FD(s->prepared_image)
+                : (int)syscall(SYS_open_tree, s->image->mount_fd, "",
+                               OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
     if (image < 0)
-        return prepared ? -EBADF : sbx_neg_errno();
-    int r = idmap_mounts(s, p, prepared ? -EBADF : image);
+        return sbx_neg_errno();
+    int r = idmap_mounts(s, p, premade ? -EBADF : image);
     if (r < 0)
         return r;
     int fds[SBX_PROTO_MAX_FDS];
@@ -865,7 +865,13 @@ static int sandbox_launch(struct sbx_sandbox *s, const struct sbx_sandbox_params
 {
     struct sbx_daemon *d = s->d;
     s->owner = p->owner;
-    /* A spare's reference to its prepared image: the run holds its own. */
+    /*
+     * A spare's reference to its prepared image: the run holds its own.  The
+     * spare's copy of that image's mount serves a run of the same image,
+     * prepared root or not; another image's goes now.
+     */
+    if (s->image != p->image)
+        s->prepared_image = sbx_close(s->prepared_image);
     sbx_image_release(&d->images, s->image, sbx_daemon_now(d));
     s->image = p->image;
     s->writable_image = p->image->writable;
