@@ -53,6 +53,16 @@ bool sbx_root_key_eq(const struct sbx_root_key *a, const struct sbx_root_key *b)
            a->shm_size == b->shm_size;
 }
 
+/* A copy of img's mount for the sandbox s, idmapped for its user namespace. */
+static int image_copy(const struct sbx_image *img, const struct sbx_sandbox *s)
+{
+    _cleanup_close_ int fd = (int)syscall(SYS_open_tree, img->mount_fd, "",
+                                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    if (fd < 0 || (s->userns_fd >= 0 && sbx_idmap_mount(fd, s->userns_fd) < 0))
+        return -EBADF;
+    return TAKE_FD(fd);
+}
+
 /*
  * Asks a new spare to build the last run's root ahead (PREPARE, init/main.c):
  * the overlay on the image, /proc, /dev, /tmp.  The spare holds a reference
@@ -68,14 +78,9 @@ static void spare_prepare(struct sbx_daemon *d, struct sbx_sandbox *s)
     if (!img || ((k->flags & SBX_SPEC_USERNS) != 0) != (s->userns_fd >= 0))
         return;
     /* Two copies of the image: one to build the root, one for the SPEC. */
-    _cleanup_close_ int image = -EBADF, for_spec = -EBADF;
-    int *copies[] = { &image, &for_spec };
-    for (size_t i = 0; i < ARRAY_SIZE(copies); i++) {
-        *copies[i] = (int)syscall(SYS_open_tree, img->mount_fd, "",
-                                  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-        if (*copies[i] < 0 || (s->userns_fd >= 0 && sbx_idmap_mount(*copies[i], s->userns_fd) < 0))
-            return;
-    }
+    _cleanup_close_ int image = image_copy(img, s), for_spec = image_copy(img, s);
+    if (image < 0 || for_spec < 0)
+        return;
     struct sbx_msg_prepare m = { .staging = d->staging_dir,
                                  .flags = k->flags,
                                  .overlay_size = k->overlay_size,
