@@ -35,13 +35,36 @@ static bool mapped(const char *map, uint32_t id)
     return false;
 }
 
+/*
+ * The daemon's own maps, read on the first request that finds them written:
+ * the kernel takes each map once, and setgroups no longer changes once the
+ * gid map is written, so what was read stays true.  Requests come from the
+ * loop thread only.
+ */
+static struct {
+    bool known;
+    char uids[4096], gids[4096], setgroups[16]; /* at most 340 lines (the kernel's limit) */
+} self;
+
+static bool read_self(void)
+{
+    if (self.known)
+        return true;
+    if (sbx_read_small("/proc/self/uid_map", self.uids, sizeof(self.uids)) < 0 ||
+        sbx_read_small("/proc/self/gid_map", self.gids, sizeof(self.gids)) < 0)
+        return false;
+    if (sbx_read_small("/proc/self/setgroups", self.setgroups, sizeof(self.setgroups)) < 0)
+        self.setgroups[0] = '\0';
+    /* An unwritten map reads empty (and maps nothing): read again next time. */
+    self.known = self.uids[0] && self.gids[0];
+    return true;
+}
+
 int sbx_idmap_self_check(struct sbx_spec *spec, struct sbx_error *e)
 {
-    /* A map has at most 340 lines (the kernel's limit); the rootless ones have two. */
-    char uids[4096], gids[4096], setgroups[16] = "";
-    if (sbx_read_small("/proc/self/uid_map", uids, sizeof(uids)) < 0 ||
-        sbx_read_small("/proc/self/gid_map", gids, sizeof(gids)) < 0)
+    if (!read_self())
         return 0;
+    const char *uids = self.uids, *gids = self.gids;
     const char *fix = "only uid and gid 0 (the rootless caller's own) and the caller's "
                       "subordinate ids exist here; /etc/subuid and /etc/subgid give them";
     uint32_t bad = 0;
@@ -63,8 +86,7 @@ int sbx_idmap_self_check(struct sbx_spec *spec, struct sbx_error *e)
         return sbx_error_set(e, EINVAL,
                              "the guest's %s %u has no id in sandboxd's user namespace: %s", what,
                              bad, fix);
-    if (sbx_read_small("/proc/self/setgroups", setgroups, sizeof(setgroups)) < 0 ||
-        strncmp(setgroups, "deny", 4) != 0)
+    if (strncmp(self.setgroups, "deny", 4) != 0)
         return 0;
     if (spec->n_groups)
         return sbx_error_set(
