@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -63,6 +64,36 @@ static int stats_memfd(bool keep_fd, bool trace, const uint64_t *select)
     if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
         return sbx_neg_errno();
     return TAKE_FD(fd);
+}
+
+void sbx_sandbox_premake_stats(struct sbx_sandbox *s)
+{
+    int fd = stats_memfd(false, false, NULL);
+    if (fd >= 0)
+        s->stats_fd = fd;
+}
+
+/*
+ * The run's statistics page: a spare's (made before the request) when the
+ * run asks for no trace, told to keep its descriptor under --stats; a new
+ * one for a trace, whose ring it holds; none in mode off.
+ */
+static int run_stats(struct sbx_sandbox *s, const struct sbx_sandbox_params *p)
+{
+    bool keep_fd = s->want_stats || p->trace;
+    if (p->spec->mode == SBX_MODE_OFF || p->trace)
+        s->stats_fd = sbx_close(s->stats_fd);
+    if (p->spec->mode == SBX_MODE_OFF)
+        return 0;
+    if (s->stats_fd < 0) {
+        s->stats_fd = stats_memfd(keep_fd, p->trace, p->trace_select);
+        return s->stats_fd < 0 ? s->stats_fd : 0;
+    }
+    uint64_t flags = SBX_STATS_KEEP_FD;
+    if (keep_fd && pwrite(s->stats_fd, &flags, sizeof(flags), offsetof(struct sbx_stats, flags)) !=
+                       sizeof(flags))
+        return -EIO;
+    return 0;
 }
 
 /* clone3 + exec of sbx-init (daemon/init-spawn.c), in the sandbox's namespaces. */
@@ -887,8 +918,7 @@ static int sandbox_launch(struct sbx_sandbox *s, const struct sbx_sandbox_params
         return r;
     }
     /* A trace's ring is in the stats memfd: the fd is kept across exec as for --stats. */
-    if (p->spec->mode != SBX_MODE_OFF &&
-        (r = s->stats_fd = stats_memfd(s->want_stats || p->trace, p->trace, p->trace_select)) < 0) {
+    if ((r = run_stats(s, p)) < 0) {
         sbx_error_set_errno(e, r, "cannot create the statistics memfd");
         return r;
     }

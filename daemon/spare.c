@@ -159,6 +159,7 @@ void sbx_sandbox_refill_spare(struct sbx_daemon *d)
         sbx_sandbox_kill_then_reap(s);
         return;
     }
+    sbx_sandbox_premake_stats(s);
     spare_prepare(d, s);
     d->spare = s;
 }

@@ -16,6 +16,12 @@ int sbx_sandbox_spawn(struct sbx_daemon *d, bool net_host, bool userns, struct s
                       struct sbx_error *e);
 /* Everything the sandbox holds goes, and the struct after libuv lets go of it. */
 void sbx_sandbox_finish(struct sbx_sandbox *s);
+/*
+ * Makes the spare's statistics page now, off the path of its run: the one
+ * a run without --stats or a trace gets (sandbox_launch adjusts or
+ * replaces it).  Without one, the run makes its own.
+ */
+void sbx_sandbox_premake_stats(struct sbx_sandbox *s);
 /* Whether the clone3 child's report says the spawn failed (s->spawn_msg). */
 bool sbx_sandbox_spawn_failed(struct sbx_sandbox *s);
 /* SIGKILL to init, reaped within a second, in this call. */
