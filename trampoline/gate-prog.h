@@ -20,7 +20,11 @@
 
 /* The most syscall numbers the prefix can gate: its jumps are 8 bits wide. */
 #define SBX_GATE_MAX_GATED 200
-/* The longest prefix (sbx_gate_build) fits the room every policy leaves. */
+/*
+ * The longest prefix fits the room every policy leaves: as a search tree
+ * sbx_gate_build keeps it within that room, and a compare per number (the
+ * tree with one leaf, its longest jumps) always fits.
+ */
 _Static_assert(4 + SBX_GATE_MAX_GATED + 1 + 5 <= SBX_FILTER_PREFIX_MAX,
                "the gate prefix outgrows SBX_FILTER_PREFIX_MAX");
 

@@ -124,6 +124,35 @@ static uint32_t run(const struct prog *p, const struct seccomp_data *d)
     return 0;
 }
 
+/*
+ * How many instructions of full's prefix (all but its last policy_n) x86-64
+ * call nr passes before it reaches the policy or a return: what the kernel
+ * emulates for nr when it fills its action cache.
+ */
+static size_t prefix_steps(const struct prog *full, size_t policy_n, uint32_t nr)
+{
+    size_t start = full->n - policy_n, steps = 0;
+    uint32_t acc = 0;
+    for (size_t pc = 0; pc < start; pc++, steps++) {
+        const struct sock_filter *f = &full->insns[pc];
+        if (f->code == (BPF_LD | BPF_W | BPF_ABS)) {
+            if (f->k != offsetof(struct seccomp_data, nr) &&
+                f->k != offsetof(struct seccomp_data, arch))
+                return steps + 1; /* the ip check: the cache stops here */
+            acc = f->k == offsetof(struct seccomp_data, nr) ? nr : AUDIT_ARCH_X86_64;
+        } else if (f->code == (BPF_JMP | BPF_JA)) {
+            pc += f->k;
+        } else if (f->code == (BPF_JMP | BPF_JEQ | BPF_K)) {
+            pc += acc == f->k ? f->jt : f->jf;
+        } else if (f->code == (BPF_JMP | BPF_JGE | BPF_K)) {
+            pc += acc >= f->k ? f->jt : f->jf;
+        } else {
+            CU_FAIL_FATAL("an instruction the prefix does not use");
+        }
+    }
+    return steps;
+}
+
 /* ---- the programs ---- */
 
 /* The policy's program as the daemon writes it for a sandbox (mode off installs it alone). */
@@ -328,6 +357,67 @@ static void test_policy_room(void)
 }
 
 /*
+ * Filling the kernel's action cache runs the program for every number: the
+ * gated numbers are a search tree, not a compare each, so that any number
+ * passes a few instructions of the prefix (with 26 gated, a list in a row
+ * made the last ungated ones pass 31).
+ */
+static void test_prefix_short(void)
+{
+    static struct prog policy, full;
+    struct sbx_policy *pol = default_policy();
+    policy_prog(pol, 0, &policy);
+    sbx_policy_free(pol);
+    gated_prog(&policy, &full);
+    size_t most = 0;
+    for (uint32_t nr = 0; nr < NR_MAX; nr++) {
+        size_t k = prefix_steps(&full, policy.n, nr);
+        most = k > most ? k : most;
+    }
+    if (most > 12)
+        fprintf(stderr, "a number passes %zu instructions of the prefix\n", most);
+    CU_ASSERT(most <= 12);
+}
+
+/*
+ * Every size of the gated set up to the most it may hold (a traced sandbox
+ * adds the numbers it records) builds a prefix that traps exactly the gated
+ * numbers from outside the gate and hands every other call, and a gated
+ * one from the gate, to the policy, which alone decides (here it returns
+ * a marker).
+ */
+static void test_gated_sets_of_every_size(void)
+{
+    static struct prog policy, full;
+    policy.n = 1;
+    policy.insns[0] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 77);
+    for (size_t m = 0; m <= SBX_GATE_MAX_GATED; m++) {
+        memset(gated, 0, sizeof(gated));
+        /* Spread over the table, with neighbours and gaps: nr = 5k/2 for k < m. */
+        for (size_t k = 0; k < m; k++)
+            gated[(5 * k) / 2] = 1;
+        full.n = sbx_gate_build(full.insns, BPF_MAXINSNS, gated, SBX_TRAMPOLINE_GATE_RET,
+                                policy.insns, policy.n);
+        CU_ASSERT_FATAL(full.n > policy.n);
+        for (uint32_t nr = 0; nr < NR_MAX + 8; nr++) {
+            bool g = nr < NR_MAX && gated[nr];
+            struct seccomp_data out = data(AUDIT_ARCH_X86_64, nr, 0x401000, 0),
+                                in = data(AUDIT_ARCH_X86_64, nr, SBX_TRAMPOLINE_GATE_RET, 0),
+                                i386 = data(AUDIT_ARCH_I386, nr, 0x401000, 0);
+            CU_ASSERT_EQUAL(run(&full, &out), g ? SECCOMP_RET_TRAP : SECCOMP_RET_ERRNO | 77);
+            CU_ASSERT_EQUAL(run(&full, &in), SECCOMP_RET_ERRNO | 77);
+            CU_ASSERT_EQUAL(run(&full, &i386), SECCOMP_RET_ERRNO | 77);
+        }
+    }
+    memset(gated, 0, sizeof(gated));
+    for (size_t k = 0; k <= SBX_GATE_MAX_GATED; k++)
+        gated[k] = 1;
+    CU_ASSERT_EQUAL(sbx_gate_build(full.insns, BPF_MAXINSNS, gated, SBX_TRAMPOLINE_GATE_RET,
+                                   policy.insns, policy.n),
+                    0);
+}
+
+/*
  * The prefix of a traced sandbox (gated NULL): every number but rt_sigreturn
  * traps from outside the gate, so the trampoline sees and records each
  * call; from the gate (and rt_sigreturn from anywhere) the policy decides
@@ -358,6 +448,8 @@ static void test_trace_gates_all(void)
 
 static const struct sbx_test tests[] = {
     SBX_TEST(test_default_policy_cached),
+    SBX_TEST(test_prefix_short),
+    SBX_TEST(test_gated_sets_of_every_size),
     SBX_TEST(test_default_policy_guest_root_cached),
     SBX_TEST(test_shipped_default_cached),
     SBX_TEST(test_arg_rules_uncached),
