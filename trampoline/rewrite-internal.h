@@ -84,9 +84,12 @@ int sbx_rw_poke_patch(int mem, const struct sbx_rw_patch *pt, uint64_t stub);
 /*
  * Patches s->patches[0..n) (inside the ranges r[0..nr)) that nobody can be
  * running: stubs in a new area, then each site written, the code left at prot.
+ * fresh, when not NULL, is the whole mapping the ranges lie in, which is not
+ * executable yet and gets its protection from the caller afterwards: it is
+ * made writable and written directly, and left so.
  */
 void sbx_rw_patch_sites(struct sbx_rw_scratch *s, const struct sbx_rw_range *r, unsigned nr,
-                        size_t n, int prot);
+                        size_t n, int prot, const struct sbx_rw_range *fresh);
 
 /* ---- rewrite-hot.c ---- */
 

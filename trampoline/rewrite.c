@@ -342,7 +342,7 @@ static void patch_regions(void)
         struct sbx_rw_range rg = { r->lo, r->hi, 0 };
         size_t ntaken = 0;
         size_t n = scan_candidates(&rg, r->starts, r->nstarts, s, 0, &ntaken);
-        sbx_rw_patch_sites(s, &rg, 1, n, r->prot);
+        sbx_rw_patch_sites(s, &rg, 1, n, r->prot, NULL);
     }
     put_scratch(s);
 }
@@ -374,7 +374,7 @@ static void new_code_mapped(struct sbx_rw_scratch *s, const struct sbx_sitemap_f
 {
     struct sbx_rw_range rg = { addr, addr + len, 0 };
     size_t n = sbx_rw_sitemap_patches(f, addr, off, len, s->patches, SBX_RW_MAX_SITES);
-    sbx_rw_patch_sites(s, &rg, 1, n, prot);
+    sbx_rw_patch_sites(s, &rg, 1, n, prot, &rg);
 }
 
 /*
@@ -399,7 +399,8 @@ static void new_code_lazy(struct sbx_rw_scratch *s, unsigned nr, size_t nstarts,
                 n++;
                 break;
             }
-    sbx_rw_patch_sites(s, s->ranges, nr, n, prot);
+    struct sbx_rw_range whole = { addr, addr + len, 0 };
+    sbx_rw_patch_sites(s, s->ranges, nr, n, prot, &whole);
 }
 
 /*
@@ -408,13 +409,14 @@ static void new_code_lazy(struct sbx_rw_scratch *s, unsigned nr, size_t nstarts,
  * code, which has one known start (anon), swept whole.
  */
 static void new_code_eager(struct sbx_rw_scratch *s, unsigned nr, size_t nstarts, int anon,
-                           int prot)
+                           uint64_t addr, uint64_t len, int prot)
 {
     size_t n = 0, ntaken = 0;
     for (unsigned i = 0; i < nr; i++)
         n = anon ? scan_range(&s->ranges[i], s->starts, nstarts, s, n)
                  : scan_candidates(&s->ranges[i], s->starts, nstarts, s, n, &ntaken);
-    sbx_rw_patch_sites(s, s->ranges, nr, n, prot);
+    struct sbx_rw_range whole = { addr, addr + len, 0 };
+    sbx_rw_patch_sites(s, s->ranges, nr, n, prot, &whole);
 }
 
 int sbx_rw_new_code(uint64_t addr, uint64_t len, int prot, int fd, uint64_t off)
@@ -437,7 +439,7 @@ int sbx_rw_new_code(uint64_t addr, uint64_t len, int prot, int fd, uint64_t off)
             if (fd >= 0 && !is_threaded())
                 new_code_lazy(s, nr, nstarts, addr, len, prot, off);
             else
-                new_code_eager(s, nr, nstarts, fd < 0, prot);
+                new_code_eager(s, nr, nstarts, fd < 0, addr, len, prot);
         }
         if (s)
             put_scratch(s);
