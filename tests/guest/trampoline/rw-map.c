@@ -15,18 +15,23 @@
  *                  file is (the launcher's --sitemap); rewrite (no map),
  *                  trap, native: nothing is patched before its first call
  *
- * In the mapped modes a copy of the program (another inode: not the file
- * the map lists) then runs unpatched until its sites trap.
+ * In the mapped modes new mappings of the program's text are patched too,
+ * also where the kernel will not let the trampoline make them writable, and
+ * a copy of the program (another inode: not the file the map lists) then
+ * runs unpatched until its sites trap.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "guest.h"
+#include "rewrite-internal.h" /* struct sbx_rw_scratch: the memory a patch works in */
 
 long rwm_mask(void);
 long rwm_sys1(long nr, long a);
@@ -111,6 +116,97 @@ static void expect_answers(const char *when)
     }
 }
 
+/* The mapping of this program's text that holds rwm_mask: its bounds and file offset. */
+static void own_text(uintptr_t *lo, uintptr_t *hi, unsigned long *off)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    GUEST_CHECK(f != NULL, "open /proc/self/maps");
+    char line[512];
+    uintptr_t at = (uintptr_t)rwm_mask;
+    int found = 0;
+    while (!found && fgets(line, sizeof(line), f)) {
+        unsigned long a, b, o;
+        if (sscanf(line, "%lx-%lx %*s %lx", &a, &b, &o) == 3 && a <= at && at < b) {
+            *lo = a;
+            *hi = b;
+            *off = o;
+            found = 1;
+        }
+    }
+    fclose(f);
+    GUEST_CHECK(found, "no line of /proc/self/maps holds rwm_mask");
+}
+
+/* VmData of /proc/self/status, in bytes: what RLIMIT_DATA is measured against. */
+static unsigned long vm_data(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    GUEST_CHECK(f != NULL, "open /proc/self/status");
+    char line[256];
+    unsigned long kb = 0;
+    int found = 0;
+    while (!found && fgets(line, sizeof(line), f))
+        found = sscanf(line, "VmData: %lu kB", &kb) == 1;
+    fclose(f);
+    GUEST_CHECK(found, "no VmData in /proc/self/status");
+    return kb << 10;
+}
+
+/*
+ * New mappings of this program's text (a file the map lists) are patched
+ * before their first call, both when the trampoline may make the new
+ * mapping writable for the moment and write it directly (its way), and
+ * when the kernel refuses that: RLIMIT_DATA then leaves room for the
+ * trampoline's scratch memory and its stubs but not for the mapping, and
+ * the patches go through /proc/self/mem.  Each copy answers right through
+ * its own patched sites.  The refused case needs a text much larger than
+ * the room left for stubs: the static build's, which holds libc.
+ */
+static void expect_new_mappings_patched(void)
+{
+    uintptr_t lo, hi;
+    unsigned long off;
+    own_text(&lo, &hi, &off);
+    char self[4096];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    GUEST_CHECK(sl > 0, "readlink /proc/self/exe");
+    self[sl] = '\0';
+    int fd = open(self, O_RDONLY | O_CLOEXEC);
+    GUEST_CHECK(fd >= 0, "open %s", self);
+    int is_static = getauxval(AT_BASE) == 0;
+    GUEST_CHECK(!is_static || hi - lo >= (512u << 10), "the static text is only %lu bytes",
+                (unsigned long)(hi - lo));
+    struct rlimit old;
+    GUEST_CHECK(getrlimit(RLIMIT_DATA, &old) == 0, "getrlimit RLIMIT_DATA");
+    for (int refused = 0; refused <= is_static; refused++) {
+        const char *how =
+            refused ? "a mapping the kernel refuses to make writable" : "a new mapping";
+        if (refused) {
+            struct rlimit rl = { vm_data() + sizeof(struct sbx_rw_scratch) + (128u << 10),
+                                 old.rlim_max };
+            GUEST_CHECK(setrlimit(RLIMIT_DATA, &rl) == 0, "setrlimit RLIMIT_DATA");
+        }
+        uint8_t *m = mmap(NULL, hi - lo, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, (off_t)off);
+        int err = errno;
+        if (refused)
+            GUEST_CHECK(setrlimit(RLIMIT_DATA, &old) == 0, "setrlimit RLIMIT_DATA back");
+        errno = err;
+        GUEST_CHECK(m != MAP_FAILED, "%s: mmap of the text", how);
+        const uint8_t *mask = m + ((uintptr_t)rwm_mask_site - lo),
+                      *sys1 = m + ((uintptr_t)rwm_sys1_site - lo);
+        GUEST_CHECK(mask[0] == 0xe9, "%s: its mov site starts %#x, expected the jmp", how, mask[0]);
+        GUEST_CHECK(sys1[0] == 0xeb, "%s: its syscall site starts %#x, expected eb", how, sys1[0]);
+        long (*copy_mask)(void) = (long (*)(void))(void *)(m + ((uintptr_t)rwm_mask - lo));
+        long (*copy_sys1)(long, long) =
+            (long (*)(long, long))(void *)(m + ((uintptr_t)rwm_sys1 - lo));
+        GUEST_CHECK(copy_mask() == 0, "%s: rt_sigprocmask through its mov site", how);
+        GUEST_CHECK(copy_sys1(SYS_munmap, 1) == -EINVAL, "%s: munmap(1) through its syscall site",
+                    how);
+        GUEST_CHECK(munmap(m, hi - lo) == 0, "%s: munmap", how);
+    }
+    close(fd);
+}
+
 /* A copy of this program in /tmp, executable; its path in buf. */
 static void copy_self(char *buf, size_t len)
 {
@@ -163,6 +259,8 @@ int main(int argc, char **argv)
     GUEST_CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
                 "the child failed (status %#x)", st);
     expect_answers(when);
+    if ((mapped || mapped_self) && !is_copy && !after_exec)
+        expect_new_mappings_patched();
     if (is_copy) {
         unlink(argv[3]);
         return guest_pass();
