@@ -397,7 +397,10 @@ void sbx_rw_patch_sites(struct sbx_rw_scratch *s, const struct sbx_rw_range *r, 
         sbx_rw_stub_for(area + SBX_RW_STUB_HDR + i * SBX_RW_STUB_SIZE, area, &pt[i]);
     if (sbx_sys3(__NR_mprotect, (long)area, (long)size, PROT_READ | PROT_EXEC) < 0)
         return;
-    /* Refused (no memory to account it, say): written as code that may be running. */
+    /*
+     * A fresh mapping is written in place; where the kernel refuses to make
+     * it writable (no memory to account it, say), as code that may be running.
+     */
     if (fresh && sbx_sys3(__NR_mprotect, (long)fresh->lo, (long)(fresh->hi - fresh->lo),
                           PROT_READ | PROT_WRITE) == 0) {
         for (size_t j = 0; j < n; j++)
