@@ -4,6 +4,8 @@
  * count the suite can check in the trace.
  *     traceguest threads T N   T threads, each N getppid calls, then "done"
  *     traceguest flood N       N getppid calls, then "done" on stdout, exit 0
+ *     traceguest flood N go    the same once a byte (or end of file) is read
+ *                              from stdin: the caller decides when it starts
  *     traceguest fork N        a child makes N getpid calls and exits 7; the
  *                              parent waits and prints "child 7"
  *     traceguest structs           writev, readv, poll, sendmsg and recvmsg
@@ -192,8 +194,11 @@ int main(int argc, char **argv)
         puts("done");
         return 0;
     }
-    if (argc == 3 && strcmp(argv[1], "flood") == 0) {
+    if ((argc == 3 || (argc == 4 && strcmp(argv[3], "go") == 0)) && strcmp(argv[1], "flood") == 0) {
         long n = atol(argv[2]);
+        char c;
+        if (argc == 4 && read(0, &c, 1) < 0)
+            return 1;
         for (long i = 0; i < n; i++)
             syscall(SYS_getppid);
         puts("done");

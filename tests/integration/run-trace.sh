@@ -229,14 +229,24 @@ t "rewrite: the same" tramp_guests rewrite
 # The ring holds 65536 records: sandboxctl is stopped while the guest makes
 # 500000 calls, so most cannot be recorded.  The guest must finish all the
 # same (it never waits for the drainer), and every call is either a line or
-# in the count of drops.
+# in the count of drops.  The guest waits on its stdin, a fifo, until
+# sandboxctl is stopped: started at once, it could make all its calls before
+# the stop on a slow machine, and every one would be a line.
 flood() {
-    rm -f "$T/tr" "$T/out"
+    local pid lines dropped go
+    rm -f "$T/tr" "$T/out" "$T/go"
+    mkfifo "$T/go"
+    exec {go}<>"$T/go"
     "$SANDBOXCTL" run --socket "$SOCK" --syscall-mode "$1" --trace="$T/tr" "$IMAGE" \
-        /sbx/traceguest flood 500000 >"$T/out" 2>"$T/err" </dev/null &
-    local pid=$! lines dropped
-    wait_until 30 test -s "$T/tr" || return 1
+        /sbx/traceguest flood 500000 go >"$T/out" 2>"$T/err" <"$T/go" &
+    pid=$!
+    if ! wait_until 30 test -s "$T/tr"; then
+        exec {go}>&-
+        return 1
+    fi
     kill -STOP "$pid"
+    echo >&"$go"
+    exec {go}>&-
     wait_until 60 grep -qx "done" "$T/out" || { kill -CONT "$pid"; return 1; }
     kill -CONT "$pid"
     rc=0
