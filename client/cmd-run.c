@@ -211,7 +211,13 @@ static size_t request_bytes(const struct sbx_msg_run *m)
     return total;
 }
 
-static int send_run(int sock, const struct run_opts *o, int image_fd, char **argv, int argc)
+/*
+ * Sends the RUN request and its fds.  quiet_closed: a connection the daemon
+ * closed is left for the caller to explain (the answer to a pipelined HELLO
+ * says why).
+ */
+static int send_run(int sock, const struct run_opts *o, int image_fd, char **argv, int argc,
+                    bool quiet_closed)
 {
     struct sbx_msg_run m = {
         .argv = argv,
@@ -261,7 +267,7 @@ static int send_run(int sock, const struct run_opts *o, int image_fd, char **arg
                 "sandboxctl: the request is over the protocol's limit of %u bytes per "
                 "frame (its arguments, environment and policy hold %zu bytes)\n",
                 SBX_PROTO_MAX_PAYLOAD, request_bytes(&m));
-    else if (r < 0)
+    else if (r < 0 && !(quiet_closed && (r == -EPIPE || r == -ECONNRESET)))
         fprintf(stderr, "sandboxctl: cannot send the request: %s\n", strerror(-r));
     return r;
 }
@@ -733,10 +739,19 @@ int sbx_cmd_run(int argc, char **argv)
         .trace = o.trace || o.learn ? &trace : NULL,
     };
     sbx_tty_init(&st.term, o.interactive);
-    if (sigfd < 0)
+    if (sigfd < 0) {
         fprintf(stderr, "sandboxctl: signalfd: %s\n", strerror(errno));
-    else if (send_run(conn.fd, &o, image_fd, cmd, cmdc) >= 0)
-        status = wait_for_exit(&st);
+    } else {
+        int r = send_run(conn.fd, &o, image_fd, cmd, cmdc, conn.welcome_due);
+        bool closed = r == -EPIPE || r == -ECONNRESET;
+        /* A refused HELLO is why a request went unread: said first, and alone. */
+        if ((r >= 0 || closed) && sbx_conn_welcome(&conn, &e) < 0)
+            sbx_conn_report(&e);
+        else if (closed)
+            fprintf(stderr, "sandboxctl: cannot send the request: %s\n", strerror(-r));
+        else if (r >= 0)
+            status = wait_for_exit(&st);
+    }
     /* Every way out of the run comes here: the caller's terminal is restored first. */
     sbx_tty_done(&st.term);
     sbx_conn_close(&conn);

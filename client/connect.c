@@ -79,8 +79,7 @@ static int start_embedded(struct sbx_conn *c, const char *state_dir, int log_lev
     return 0;
 }
 
-/* HELLO and WELCOME; on failure e says what went wrong, for "sandboxctl: " to go before. */
-static int handshake(int fd, struct sbx_error *e)
+static int send_hello(int fd, struct sbx_error *e)
 {
     struct sbx_msg_hello h = { .min_version = SBX_PROTO_VERSION,
                                .max_version = SBX_PROTO_VERSION,
@@ -92,8 +91,14 @@ static int handshake(int fd, struct sbx_error *e)
     sbx_buf_free(&b);
     if (r < 0)
         return sbx_error_set_errno(e, r, "cannot talk to sandboxd");
+    return 0;
+}
+
+/* The answer to HELLO; on failure e says what went wrong, for "sandboxctl: " to go before. */
+static int read_welcome(int fd, struct sbx_error *e)
+{
     struct sbx_frame f = { 0 };
-    r = sbx_proto_recv(fd, &f);
+    int r = sbx_proto_recv(fd, &f);
     if (r <= 0)
         return sbx_error_set(e, r < 0 ? r : -ECONNRESET,
                              "sandboxd closed the connection during the handshake");
@@ -117,12 +122,26 @@ static int handshake(int fd, struct sbx_error *e)
     return r < 0 ? r : 0;
 }
 
-/* A refused handshake closes the connection; what the handshake said gets the program's name. */
-static int handshake_failed(struct sbx_conn *c, int r, struct sbx_error *e)
+/* What the handshake said gets the program's name. */
+static void name_handshake_error(struct sbx_error *e)
 {
     if (e->msg[0])
         sbx_error_wrap(e, "sandboxctl");
-    sbx_conn_close(c);
+}
+
+/* HELLO, and unless the caller reads it later (c->welcome_due), WELCOME. */
+static int handshake(struct sbx_conn *c, bool wait_welcome, struct sbx_error *e)
+{
+    int r = send_hello(c->fd, e);
+    if (r >= 0 && wait_welcome)
+        r = read_welcome(c->fd, e);
+    else if (r >= 0)
+        c->welcome_due = true;
+    if (r < 0) {
+        /* A refused handshake closes the connection. */
+        name_handshake_error(e);
+        sbx_conn_close(c);
+    }
     return r;
 }
 
@@ -156,8 +175,19 @@ int sbx_conn_open(struct sbx_conn *c, const char *socket_path, struct sbx_error 
         return sbx_error_set(e, fd, "sandboxctl: cannot connect to sandboxd at %s: %s%s",
                              socket_path, strerror(-fd), hint);
     }
-    int r = handshake(c->fd, e);
-    return r < 0 ? handshake_failed(c, r, e) : r;
+    return handshake(c, false, e);
+}
+
+int sbx_conn_welcome(struct sbx_conn *c, struct sbx_error *e)
+{
+    e->msg[0] = '\0';
+    if (!c->welcome_due)
+        return 0;
+    c->welcome_due = false;
+    int r = read_welcome(c->fd, e);
+    if (r < 0)
+        name_handshake_error(e);
+    return r;
 }
 
 void sbx_conn_close(struct sbx_conn *c)
@@ -190,8 +220,7 @@ int sbx_conn_open_running(struct sbx_conn *c, const char *socket_path, const cha
                 : "");
     }
     c->fd = fd;
-    int r = handshake(c->fd, e);
-    return r < 0 ? handshake_failed(c, r, e) : r;
+    return handshake(c, true, e);
 }
 
 void sbx_conn_report(const struct sbx_error *e)

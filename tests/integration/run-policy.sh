@@ -342,6 +342,9 @@ chmod 0666 "$SOCK"
 run --as 1 1 - /bin/true
 t "a caller outside the group is refused by sandboxd" \
     eval 'rc_is 125 && err_has "not root and not in group"'
+# sandboxctl sends its request right behind HELLO: the refusal is all it says,
+# whether the request went out before the daemon closed or not.
+t "... in one line" test "$(wc -l <"$T/err")" = 1
 
 # ---- the baseline: device events, socket families, set-id files ------------------
 
