@@ -590,6 +590,7 @@ static bool on_guest(struct sbx_sandbox *s, struct sbx_frame *f)
             deliver(s, sig);
     s->pending_signals = 0;
     notify_owner(s, &(struct sbx_sandbox_note){ .what = SBX_SANDBOX_GUEST_STARTED });
+    sbx_sandbox_refill_spare_while_running(s->d);
     return true;
 }
 

@@ -141,6 +141,14 @@ void sbx_sandbox_refill_spare(struct sbx_daemon *d);
 /* The same, SBX_SPARE_REFILL_DELAY_MS later (after a run's EXIT). */
 #define SBX_SPARE_REFILL_DELAY_MS 1
 void sbx_sandbox_refill_spare_soon(struct sbx_daemon *d);
+/*
+ * The same, SBX_SPARE_REFILL_RUNNING_MS later (once a run's guest has
+ * started): a run that lasts longer has the next spare built meanwhile; a
+ * shorter one ends first, and its EXIT brings the refill forward to
+ * SBX_SPARE_REFILL_DELAY_MS.
+ */
+#define SBX_SPARE_REFILL_RUNNING_MS 5
+void sbx_sandbox_refill_spare_while_running(struct sbx_daemon *d);
 /* Kills the spare; it stays on the daemon's list of sandboxes until it is reaped. */
 void sbx_sandbox_drop_spare(struct sbx_daemon *d);
 /*
