@@ -212,12 +212,11 @@ static size_t request_bytes(const struct sbx_msg_run *m)
 }
 
 /*
- * Sends the RUN request and its fds.  quiet_closed: a connection the daemon
- * closed is left for the caller to explain (the answer to a pipelined HELLO
- * says why).
+ * Sends the RUN request and its fds.  A connection the daemon closed is left
+ * for the caller to explain: what the daemon said before it closed is still
+ * to be read.
  */
-static int send_run(int sock, const struct run_opts *o, int image_fd, char **argv, int argc,
-                    bool quiet_closed)
+static int send_run(int sock, const struct run_opts *o, int image_fd, char **argv, int argc)
 {
     struct sbx_msg_run m = {
         .argv = argv,
@@ -267,7 +266,7 @@ static int send_run(int sock, const struct run_opts *o, int image_fd, char **arg
                 "sandboxctl: the request is over the protocol's limit of %u bytes per "
                 "frame (its arguments, environment and policy hold %zu bytes)\n",
                 SBX_PROTO_MAX_PAYLOAD, request_bytes(&m));
-    else if (r < 0 && !(quiet_closed && (r == -EPIPE || r == -ECONNRESET)))
+    else if (r < 0 && r != -EPIPE && r != -ECONNRESET)
         fprintf(stderr, "sandboxctl: cannot send the request: %s\n", strerror(-r));
     return r;
 }
@@ -396,6 +395,7 @@ static void print_error(const struct sbx_msg_error *e, const char *image)
 
 /* A run in progress, between RUN and EXIT. */
 struct run_state {
+    struct sbx_conn *conn;
     int sock;
     int sigfd;
     bool stats, tty, detach;
@@ -458,6 +458,14 @@ static void on_started(struct run_state *st)
 static int on_frame(struct run_state *st, struct sbx_frame *f)
 {
     int status = -1;
+    if (st->conn->welcome_due) {
+        struct sbx_error e = { 0 };
+        if (sbx_conn_welcome(st->conn, f, &e) < 0) {
+            sbx_conn_report(&e);
+            return EXIT_SETUP;
+        }
+        return -1;
+    }
     if (f->type == SBX_MSG_STARTED && st->detach) {
         /* Detached: the guest runs, and the daemon keeps it. */
         struct sbx_msg_started m;
@@ -729,6 +737,7 @@ int sbx_cmd_run(int argc, char **argv)
     _cleanup_close_ int sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
     int status = EXIT_SETUP;
     struct run_state st = {
+        .conn = &conn,
         .sock = conn.fd,
         .sigfd = sigfd,
         .stats = o.stats,
@@ -742,14 +751,14 @@ int sbx_cmd_run(int argc, char **argv)
     if (sigfd < 0) {
         fprintf(stderr, "sandboxctl: signalfd: %s\n", strerror(errno));
     } else {
-        int r = send_run(conn.fd, &o, image_fd, cmd, cmdc, conn.welcome_due);
-        bool closed = r == -EPIPE || r == -ECONNRESET;
-        /* A refused HELLO is why a request went unread: said first, and alone. */
-        if ((r >= 0 || closed) && sbx_conn_welcome(&conn, &e) < 0)
-            sbx_conn_report(&e);
-        else if (closed)
-            fprintf(stderr, "sandboxctl: cannot send the request: %s\n", strerror(-r));
-        else if (r >= 0)
+        /*
+         * Where the daemon closed the connection during the request, the
+         * frames it sent first say why: the answer to HELLO refusing it, or
+         * the request's own refusal.  Signals are read meanwhile, as while
+         * the guest runs: a daemon that never answers is left with Ctrl-C.
+         */
+        int r = send_run(conn.fd, &o, image_fd, cmd, cmdc);
+        if (r >= 0 || r == -EPIPE || r == -ECONNRESET)
             status = wait_for_exit(&st);
     }
     /* Every way out of the run comes here: the caller's terminal is restored first. */
@@ -888,6 +897,7 @@ int sbx_cmd_exec(int argc, char **argv)
     _cleanup_close_ int sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
     int status = EXIT_SETUP;
     struct run_state st = {
+        .conn = &conn,
         .sock = conn.fd,
         .sigfd = sigfd,
         .tty = tty,

@@ -94,7 +94,29 @@ static int send_hello(int fd, struct sbx_error *e)
     return 0;
 }
 
-/* The answer to HELLO; on failure e says what went wrong, for "sandboxctl: " to go before. */
+/* The answer to HELLO in f; on failure e says what went wrong, for "sandboxctl: " to go before. */
+static int welcome_frame(const struct sbx_frame *f, struct sbx_error *e)
+{
+    int r;
+    if (f->type == SBX_MSG_ERROR) {
+        struct sbx_msg_error m;
+        if (sbx_msg_error_decode(f, &m) >= 0) {
+            r = sbx_error_set(e, -(int)m.err, "sandboxd: %s", m.message ? m.message : "error");
+            sbx_msg_error_free(&m);
+        } else {
+            r = sbx_error_set(e, -EBADMSG, "malformed ERROR frame in answer to HELLO");
+        }
+    } else {
+        struct sbx_msg_welcome w;
+        r = sbx_msg_welcome_decode(f, &w);
+        if (r >= 0)
+            sbx_msg_welcome_free(&w);
+        else
+            sbx_error_set(e, r, "unexpected answer to HELLO");
+    }
+    return r < 0 ? r : 0;
+}
+
 static int read_welcome(int fd, struct sbx_error *e)
 {
     struct sbx_frame f = { 0 };
@@ -102,24 +124,9 @@ static int read_welcome(int fd, struct sbx_error *e)
     if (r <= 0)
         return sbx_error_set(e, r < 0 ? r : -ECONNRESET,
                              "sandboxd closed the connection during the handshake");
-    if (f.type == SBX_MSG_ERROR) {
-        struct sbx_msg_error m;
-        if (sbx_msg_error_decode(&f, &m) >= 0) {
-            r = sbx_error_set(e, -(int)m.err, "sandboxd: %s", m.message ? m.message : "error");
-            sbx_msg_error_free(&m);
-        } else {
-            r = -EBADMSG;
-        }
-    } else {
-        struct sbx_msg_welcome w;
-        r = sbx_msg_welcome_decode(&f, &w);
-        if (r >= 0)
-            sbx_msg_welcome_free(&w);
-        else
-            sbx_error_set(e, r, "unexpected answer to HELLO");
-    }
+    r = welcome_frame(&f, e);
     sbx_frame_clear(&f);
-    return r < 0 ? r : 0;
+    return r;
 }
 
 /* What the handshake said gets the program's name. */
@@ -175,16 +182,18 @@ int sbx_conn_open(struct sbx_conn *c, const char *socket_path, struct sbx_error 
         return sbx_error_set(e, fd, "sandboxctl: cannot connect to sandboxd at %s: %s%s",
                              socket_path, strerror(-fd), hint);
     }
-    return handshake(c, false, e);
+    /*
+     * A private daemon's answer says whether it came up at all: waited for,
+     * before a rootless caller spends its time on the image.
+     */
+    return handshake(c, c->embedded > 0, e);
 }
 
-int sbx_conn_welcome(struct sbx_conn *c, struct sbx_error *e)
+int sbx_conn_welcome(struct sbx_conn *c, const struct sbx_frame *f, struct sbx_error *e)
 {
     e->msg[0] = '\0';
-    if (!c->welcome_due)
-        return 0;
     c->welcome_due = false;
-    int r = read_welcome(c->fd, e);
+    int r = welcome_frame(f, e);
     if (r < 0)
         name_handshake_error(e);
     return r;

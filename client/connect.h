@@ -16,23 +16,26 @@ struct sbx_conn {
 };
 
 /*
- * Connects and sends HELLO, leaving the answer in the socket: the caller
- * sends its request at once and then reads the answer with
- * sbx_conn_welcome, one round trip to the daemon fewer.  The daemon reads
- * frames one at a time, so the request waits until HELLO is answered, and a
- * daemon that refuses the HELLO drops it unread.  On failure returns -errno
- * with e naming what failed, as sandboxctl says it (sbx_conn_report prints
- * it); e is empty where the rootless setup has said why itself.  With no
- * daemon answering, root gets a private daemon, and anyone else a rootless
- * one.
+ * Connects and sends HELLO.  The answer is left in the socket
+ * (c->welcome_due): the caller sends its request at once and takes the
+ * answer as the first frame it reads (sbx_conn_welcome), one round trip to
+ * the daemon fewer.  The daemon reads frames one at a time, so the request
+ * waits until HELLO is answered, and a daemon that refuses the connection
+ * closes it without taking the request's descriptors.  A private daemon's
+ * answer is read here, as it says whether that daemon came up.  On failure
+ * returns -errno with e naming what failed, as sandboxctl says it
+ * (sbx_conn_report prints it); e is empty where the rootless setup has said
+ * why itself.  With no daemon answering, root gets a private daemon, and
+ * anyone else a rootless one.
  */
 int sbx_conn_open(struct sbx_conn *c, const char *socket_path, struct sbx_error *e);
 /*
- * Reads the answer to sbx_conn_open's HELLO (0 when there is none to read):
- * on a refusal returns -errno with e saying why, as sandboxctl says it; the
- * caller closes the connection.
+ * The first frame read after sbx_conn_open left the answer due: WELCOME, or
+ * ERROR saying why the daemon refused (-errno, with e saying it as
+ * sandboxctl does).  Clears c->welcome_due.
  */
-int sbx_conn_welcome(struct sbx_conn *c, struct sbx_error *e);
+struct sbx_frame;
+int sbx_conn_welcome(struct sbx_conn *c, const struct sbx_frame *f, struct sbx_error *e);
 /*
  * The same without the embedded default, and with the handshake done
  * before it returns: what outlives the command (run -d, ps, logs ...) needs

@@ -405,4 +405,47 @@ t "state: a full state directory is logged as No space left on device" \
           { diag "$T/tiny.log"; false; }'
 stop_daemon
 
+# ---- a daemon that never answers ------------------------------------------------
+
+# sandboxctl sends its request right behind HELLO and reads the answer with
+# its signals in hand: three SIGINTs end it, as while a guest runs, against
+# a socket whose peer accepts and then says nothing.
+mute_daemon() {
+    local pid ok=0
+    python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(4)
+conn, _ = s.accept()
+time.sleep(60)' "$T/mute.sock" &
+    pid=$!
+    started_pids+=("$pid")
+    wait_until 10 test -S "$T/mute.sock" || return 1
+    "$SANDBOXCTL" run --socket "$T/mute.sock" "$IMG" /bin/true >"$T/out" 2>"$T/err" &
+    local ctl=$!
+    sleep 0.5
+    for _ in 1 2 3; do
+        kill -INT "$ctl" 2>/dev/null || true
+        sleep 0.1
+    done
+    if wait_until 10 eval '! kill -0 "$ctl" 2>/dev/null'; then
+        rc=0
+        wait "$ctl" || rc=$?
+        say "status $rc: $(head -c 200 "$T/err")"
+        if ! rc_is 130 || ! err_has "a third SIGINT"; then
+            ok=1
+        fi
+    else
+        say "sandboxctl still runs 10 s after three SIGINTs"
+        kill -KILL "$ctl"
+        wait "$ctl" 2>/dev/null || true
+        ok=1
+    fi
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    return "$ok"
+}
+t "client: against a daemon that never answers, three SIGINTs end sandboxctl" mute_daemon
+
 tap_finish
