@@ -104,16 +104,22 @@ static void on_idle_timer(uv_timer_t *t)
     /*
      * A spare's prepared root holds its image: once the spare has held it,
      * with no run using it, for as long as an unused image stays mounted
-     * (from the spare's start), the spare goes, and a new one prepares
-     * nothing until a run asks for a root again; the image is unmounted at
-     * a later tick, once idle for the period itself.
+     * (from the spare's start, or from the end of the last run that used
+     * the image, whichever is later: a spare is made while a run goes on),
+     * the spare goes, and a new one prepares nothing until a run asks for a
+     * root again; the image is unmounted at a later tick, once idle for the
+     * period itself.
      */
     struct sbx_sandbox *spare = d->spare;
-    if (spare && spare->prepared.set && spare->image && spare->image->refs == 1 &&
-        now - spare->prepared_ms >= IMAGE_IDLE_MS) {
-        d->last_root = (struct sbx_root_key){ .set = false };
-        sbx_sandbox_drop_spare(d);
-        sbx_sandbox_refill_spare(d);
+    if (spare && spare->prepared.set && spare->image && spare->image->refs == 1) {
+        uint64_t since = spare->prepared_ms;
+        if (spare->image->released_ms > since)
+            since = spare->image->released_ms;
+        if (now - since >= IMAGE_IDLE_MS) {
+            d->last_root = (struct sbx_root_key){ .set = false };
+            sbx_sandbox_drop_spare(d);
+            sbx_sandbox_refill_spare(d);
+        }
     }
     sbx_image_cache_trim(&d->images, now, IMAGE_IDLE_MS);
 }

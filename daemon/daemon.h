@@ -28,7 +28,7 @@ struct sbx_daemon {
     struct rlimit child_nofile;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t idle_timer;   /* drops images unused for a while */
-    uv_timer_t refill_timer; /* makes the spare once a run's client has had time to go */
+    uv_timer_t refill_timer; /* makes the spare: a while into a run, or after its EXIT */
     char *staging_dir;
     int init_memfd;                           /* sealed sbx-init */
     int trampoline_memfd;                     /* sealed trampoline; -EBADF when not built in */

@@ -551,7 +551,10 @@ bool sbx_image_file_busy(struct sbx_image_cache *c, dev_t dev, ino_t ino)
 
 int sbx_image_release(struct sbx_image_cache *c, struct sbx_image *img, uint64_t now_ms)
 {
-    if (!img || --img->refs > 0)
+    if (!img)
+        return 0;
+    img->released_ms = now_ms;
+    if (--img->refs > 0)
         return 0;
     img->idle_since_ms = now_ms;
     /*

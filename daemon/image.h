@@ -23,6 +23,7 @@ struct sbx_image {
     bool sitemap_tried;     /* sbx-sitemap ran (or failed) for it */
     unsigned refs;          /* sandboxes using it */
     uint64_t idle_since_ms; /* when refs dropped to 0 */
+    uint64_t released_ms;   /* when a sandbox last let it go (sbx_image_release) */
     int loop_nr;            /* -1 for a directory root */
     bool lingering;         /* writable, released, but its loop device still holds the file */
     struct sbx_image *next;

@@ -161,6 +161,13 @@ void sbx_sandbox_refill_spare_while_running(struct sbx_daemon *d)
     if (d->spare || d->stopping || d->cfg.conn_fd >= 0 ||
         uv_is_active((uv_handle_t *)&d->refill_timer))
         return;
+    /*
+     * Nor with the last block of host ids free: a run that cannot take the
+     * spare (`network: host`) needs one of its own, and a spare made after
+     * an EXIT has the block that run freed.
+     */
+    if (sbx_idrange_configured(&d->ids) && d->ids.n_blocks - d->ids.n_used < 2)
+        return;
     if (uv_timer_start(&d->refill_timer, on_refill_timer, SBX_SPARE_REFILL_RUNNING_MS, 0) < 0)
         sbx_sandbox_refill_spare(d);
 }

@@ -95,7 +95,8 @@ holdings() { echo "$(daemon_fds) $(daemon_children) $(daemon_cgroups)"; }
 
 # rest: records what the daemon holds when nothing runs: after a run, once
 # the counts have stayed the same for a second (the site map of a new image
-# is made in the background, and the spare sandbox is prepared after a run).
+# is made in the background, and the next spare sandbox is prepared during
+# or after a run).
 rest() {
     run "$IMG" /bin/true
     local i now last=""
