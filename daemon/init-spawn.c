@@ -29,7 +29,7 @@ static void enter_userns(const char *cwd, int maps_done, int report)
 {
     char c;
     ssize_t n;
-    /* The caller's end of maps_done is open here too: only its death ends the wait. */
+    /* If the caller dies before it has written the maps, the child goes with it. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
         sbx_spawn_fail(report, SBX_SPAWN_DEATHSIG);
     if (cwd && chdir(cwd) < 0)
@@ -45,6 +45,39 @@ static void enter_userns(const char *cwd, int maps_done, int report)
         sbx_spawn_fail(report, SBX_SPAWN_USERNS);
 }
 
+/*
+ * In the child, first: every descriptor of the caller but those the steps
+ * to exec use.  All are close-on-exec, but the v1 cgroup moves below can
+ * take milliseconds, and a copy held that long of, say, the mount of a
+ * writable image whose run has just ended keeps the image from being let
+ * go (its EXIT waits), or makes a writable run of another image find its
+ * loop device still bound.
+ */
+static void close_others(const struct sbx_init_spawn *a)
+{
+    int keep[7 + SBX_CG_N] = { 0, 1, 2, a->exe, a->ctl, a->report };
+    unsigned n = 6;
+    keep[n++] = a->maps_done;
+    for (int c = 0; a->v1_procs && c < SBX_CG_N; c++)
+        keep[n++] = a->v1_procs[c];
+    /* Sorted, so that the gaps between them go in one close_range each. */
+    for (unsigned i = 1; i < n; i++)
+        for (unsigned j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            int t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
+    unsigned lo = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (keep[i] < 0 || (unsigned)keep[i] < lo)
+            continue;
+        if ((unsigned)keep[i] > lo)
+            syscall(SYS_close_range, lo, (unsigned)keep[i] - 1, 0);
+        lo = (unsigned)keep[i] + 1;
+    }
+    syscall(SYS_close_range, lo, ~0U, 0);
+}
+
 pid_t sbx_init_spawn(const struct sbx_init_spawn *a, int *ret_pidfd)
 {
     int pidfd = -1;
@@ -58,6 +91,7 @@ pid_t sbx_init_spawn(const struct sbx_init_spawn *a, int *ret_pidfd)
     if (pid < 0)
         return sbx_neg_errno();
     if (pid == 0) {
+        close_others(a);
         /*
          * v1 controllers have no CLONE_INTO_CGROUP.  Moving a task there
          * waits for an RCU grace period (milliseconds): the child moves

@@ -590,14 +590,7 @@ static bool on_guest(struct sbx_sandbox *s, struct sbx_frame *f)
             deliver(s, sig);
     s->pending_signals = 0;
     notify_owner(s, &(struct sbx_sandbox_note){ .what = SBX_SANDBOX_GUEST_STARTED });
-    /*
-     * Not beside a writable image: a clone3 copies the daemon's descriptors,
-     * the image's mount among them, and the spare holds them until its exec,
-     * which the cgroup moves can put off past this run's end; the image's
-     * release, and so the EXIT, would wait for it.
-     */
-    if (!s->writable_image)
-        sbx_sandbox_refill_spare_while_running(s->d);
+    sbx_sandbox_refill_spare_while_running(s->d);
     return true;
 }
 
